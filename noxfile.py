@@ -1,0 +1,113 @@
+"""Every test, lint, type-check, build, docs and benchmark matrix of the monorepo.
+
+Run ``nox`` for the default sessions (what CI runs), ``nox -l`` to list them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PACKAGES_DIR = ROOT / "packages"
+CORE = "reflow-core"
+STORE = "reflow-store-sqlite"
+EXECUTORS = [
+    "reflow-executor-slurm",
+    "reflow-executor-pbs",
+    "reflow-executor-lsf",
+    "reflow-executor-sge",
+    "reflow-executor-flux",
+]
+PACKAGES = [CORE, STORE, *EXECUTORS]
+TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests", "integration", "build", "docs"]
+
+
+def _path(package: str) -> str:
+    return str(PACKAGES_DIR / package)
+
+
+def _with_core(*packages: str) -> list[str]:
+    """Paths to install: core and its embedded default store always come together."""
+    wanted = [CORE, STORE, *(p for p in packages if p not in (CORE, STORE))]
+    return [_path(p) for p in wanted]
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Ruff lint and format check over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every package's sources."""
+    session.install("mypy", "pytest", *(f"-e{_path(p)}" for p in PACKAGES))
+    session.run("mypy", *(str(PACKAGES_DIR / p / "src") for p in PACKAGES))
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """One package's tests, in a fresh venv holding only what it declares."""
+    session.install(*_with_core(package), *TEST_DEPS)
+    session.run(
+        "pytest",
+        str(PACKAGES_DIR / package / "tests"),
+        *session.posargs,
+        env={"REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db")},
+    )
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Cross-package tests (discovery, packaging, end to end) with everything installed."""
+    session.install(*_with_core(*PACKAGES), *TEST_DEPS)
+    session.run(
+        "pytest",
+        str(ROOT / "tests"),
+        *session.posargs,
+        env={"REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db")},
+    )
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Wheels and sdists of every package, with their metadata checked."""
+    session.install("build", "twine")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    for package in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(dist), _path(package))
+    session.run("twine", "check", "--strict", *(str(p) for p in sorted(dist.iterdir())))
+    session.run("python", str(ROOT / "tests" / "packaging" / "check_dists.py"), str(dist))
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site; warnings are errors."""
+    session.install("mkdocs>=1.6")
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
+    )
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: print the figures the issues set targets for."""
+    session.install(*_with_core(*PACKAGES))
+    bench_dir = ROOT / "benchmarks"
+    only = session.posargs
+    for script in sorted(bench_dir.glob("bench_*.py")):
+        if only and script.stem.removeprefix("bench_") not in only:
+            continue
+        session.run("python", str(script))

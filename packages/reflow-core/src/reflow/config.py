@@ -1,0 +1,441 @@
+"""The user configuration: a TOML file, overridden by ``REFLOW_*`` variables.
+
+The file lives at :func:`default_config_path` (``~/.config/reflow/config.toml``
+on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
+
+    [executor]
+    name = "slurm"                  # default executor ("local" if not set)
+
+    [executor.submit_options]       # defaults for task jobs
+    partition = "compute"
+    account = "proj42"
+
+    [dispatch.submit_options]       # defaults for the short dispatcher jobs
+    partition = "short"
+
+    [store]
+    path = "/shared/reflow/manifest.db"
+
+Submit options use scheduler-agnostic keys (``partition``, ``account``,
+``qos``, ...); each executor translates them to its own flags.  Any other key
+is passed to the scheduler as written.
+
+Precedence, highest first: options given on a task, ``REFLOW_*`` environment
+variables, the configuration file, built-in defaults.  Loading the
+configuration only reads: it never creates a file or directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reflow import env
+from reflow.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_EXECUTOR",
+    "SUBMIT_OPTION_ALIASES",
+    "SUBMIT_OPTION_KEYS",
+    "Config",
+    "canonical_submit_options",
+    "default_config_path",
+    "load_config",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXECUTOR = "local"
+"""Executor used when neither the file nor ``REFLOW_EXECUTOR`` names one."""
+
+SUBMIT_OPTION_KEYS: frozenset[str] = frozenset(
+    {
+        "partition",
+        "account",
+        "qos",
+        "reservation",
+        "constraint",
+        "gres",
+        "exclusive",
+        "mail_user",
+        "mail_type",
+    }
+)
+"""The scheduler-agnostic submit option keys every executor understands."""
+
+SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
+"""Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
+
+_TASK_ENV: dict[str, str] = {
+    "partition": env.REFLOW_PARTITION,
+    "account": env.REFLOW_ACCOUNT,
+    "qos": env.REFLOW_QOS,
+}
+_DISPATCH_ENV: dict[str, str] = {
+    "partition": env.REFLOW_DISPATCH_PARTITION,
+    "account": env.REFLOW_DISPATCH_ACCOUNT,
+}
+
+
+def canonical_submit_options(
+    options: Mapping[str, Any], *, where: str = "submit options"
+) -> dict[str, Any]:
+    """Rewrite submit option keys to reflow's canonical spelling.
+
+    Keys are lower-cased, ``-`` becomes ``_``, and aliases are replaced by
+    their canonical key (``queue`` becomes ``partition``).  Keys outside the
+    scheduler-agnostic vocabulary (:data:`SUBMIT_OPTION_KEYS`) are kept, in
+    that normalised spelling, and passed to the scheduler as native options.
+    Values are not changed.
+
+    Parameters
+    ----------
+    options : Mapping[str, Any]
+        Submit options as the user wrote them.
+    where : str
+        Where the options come from, for error messages (e.g.
+        ``"[executor.submit_options] in /home/me/.config/reflow/config.toml"``).
+
+    Returns
+    -------
+    dict[str, Any]
+        A new dict with canonical keys.
+
+    Raises
+    ------
+    ConfigError
+        If a key is not a string, or two keys mean the same option (such as
+        ``queue`` and ``partition``) with different values.
+
+    Examples
+    --------
+    >>> canonical_submit_options({"Queue": "short", "mail-user": "me@example.org"})
+    {'partition': 'short', 'mail_user': 'me@example.org'}
+    """
+    result: dict[str, Any] = {}
+    written_as: dict[str, str] = {}
+    for key, value in options.items():
+        if not isinstance(key, str):
+            raise ConfigError(
+                f"Submit option key {key!r} in {where} is a {type(key).__name__}; "
+                "submit option names must be strings."
+            )
+        name = key.strip().lower().replace("-", "_")
+        name = SUBMIT_OPTION_ALIASES.get(name, name)
+        if name in result and result[name] != value:
+            raise ConfigError(
+                f"Conflicting submit options in {where}: {written_as[name]!r}={result[name]!r} "
+                f"and {key!r}={value!r} both set {name!r}. Keep only one of them."
+            )
+        result[name] = value
+        written_as.setdefault(name, key)
+    return result
+
+
+def default_config_path() -> Path:
+    """Return where the configuration file is looked for by default.
+
+    Returns
+    -------
+    Path
+        ``config.toml`` in the user configuration directory given by
+        :func:`platformdirs.user_config_dir` (``~/.config/reflow/config.toml``
+        on Linux, honouring ``XDG_CONFIG_HOME``).  The path may not exist;
+        nothing is created.
+    """
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("reflow", appauthor=False)) / "config.toml"
+
+
+class Config:
+    """Loaded user configuration.
+
+    Values from ``REFLOW_*`` environment variables take precedence over the
+    file.  Use :func:`load_config` to read the file; build a ``Config``
+    directly to configure reflow from code or in tests.
+
+    Parameters
+    ----------
+    data : dict or None
+        The parsed TOML document; ``None`` means an empty configuration.
+    source : Path or None
+        The file ``data`` was read from, used in error messages and to resolve
+        a relative ``[store] path``.
+    environ : Mapping[str, str] or None
+        Environment to read ``REFLOW_*`` variables from; ``None`` means a
+        snapshot of :data:`os.environ` taken now.
+
+    Raises
+    ------
+    ConfigError
+        If a known section or key has the wrong type (for example
+        ``submit_options`` that is not a table, or ``executor.name`` that is
+        not a string).
+
+    Examples
+    --------
+    >>> config = Config(
+    ...     {"executor": {"name": "slurm", "submit_options": {"queue": "compute"}}},
+    ...     environ={"REFLOW_ACCOUNT": "proj42"},
+    ... )
+    >>> config.executor_name
+    'slurm'
+    >>> config.executor_submit_options
+    {'partition': 'compute', 'account': 'proj42'}
+    >>> config.task_submit_options({"partition": "gpu"})
+    {'partition': 'gpu', 'account': 'proj42'}
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        source: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._source = source
+        self._environ: dict[str, str] = dict(os.environ if environ is None else environ)
+        self._data: dict[str, Any] = {} if data is None else data
+        self._origin = f"configuration file {source}" if source is not None else "configuration"
+        if not isinstance(self._data, dict):
+            raise ConfigError(
+                f"The {self._origin} must be a table of sections, got {type(self._data).__name__}."
+            )
+        executor = self._table(self._data, "executor")
+        dispatch = self._table(self._data, "dispatch")
+        store = self._table(self._data, "store")
+        self._file_executor_name = self._string(executor, "executor.name")
+        self._file_store_path = self._string(store, "store.path")
+        self._file_submit_options = self._submit_options(executor, "executor.submit_options")
+        self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
+
+    # -- validation of the file's shape -------------------------------------------
+
+    def _table(self, parent: Mapping[str, Any], dotted: str) -> dict[str, Any]:
+        value = parent.get(dotted.rsplit(".", 1)[-1])
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(
+                f"[{dotted}] in the {self._origin} must be a table, got "
+                f"{type(value).__name__} {value!r}. Write it as a [{dotted}] section."
+            )
+        return value
+
+    def _string(self, table: Mapping[str, Any], dotted: str) -> str | None:
+        key = dotted.rsplit(".", 1)[-1]
+        value = table.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            section, _, _ = dotted.rpartition(".")
+            raise ConfigError(
+                f"{dotted} in the {self._origin} must be a non-empty string, got "
+                f'{type(value).__name__} {value!r}. Write it as {key} = "..." under [{section}].'
+            )
+        return value
+
+    def _submit_options(self, table: Mapping[str, Any], dotted: str) -> dict[str, Any]:
+        options = self._table(table, dotted)
+        for key, value in options.items():
+            if isinstance(value, dict):
+                raise ConfigError(
+                    f"Submit option {key!r} in [{dotted}] of the {self._origin} is a table; "
+                    "submit option values must be strings, numbers, booleans or lists."
+                )
+        return canonical_submit_options(options, where=f"[{dotted}] in the {self._origin}")
+
+    def _env_options(self, variables: Mapping[str, str]) -> dict[str, str]:
+        options: dict[str, str] = {}
+        for key, variable in variables.items():
+            value = env.get(variable, self._environ)
+            if value is not None:
+                options[key] = value
+        return options
+
+    # -- public view --------------------------------------------------------------
+
+    @property
+    def source(self) -> Path | None:
+        """The file this configuration was read from, or ``None``."""
+        return self._source
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """A deep copy of the parsed file, as a plain dict."""
+        import copy
+
+        return copy.deepcopy(self._data)
+
+    @property
+    def executor_name(self) -> str:
+        """Name of the default executor.
+
+        ``REFLOW_EXECUTOR``, else ``[executor] name``, else ``"local"``.
+        """
+        from_env = env.get(env.REFLOW_EXECUTOR, self._environ)
+        if from_env is not None:
+            return from_env.strip()
+        if self._file_executor_name is None:
+            return DEFAULT_EXECUTOR
+        return self._file_executor_name.strip()
+
+    @property
+    def submit_options(self) -> dict[str, Any]:
+        """``[executor.submit_options]`` as written in the file, canonicalised.
+
+        Unlike :attr:`executor_submit_options`, environment variables are not
+        applied.
+        """
+        return dict(self._file_submit_options)
+
+    @property
+    def executor_submit_options(self) -> dict[str, Any]:
+        """Default submit options for task jobs, with canonical keys.
+
+        ``[executor.submit_options]`` overlaid by ``REFLOW_PARTITION``,
+        ``REFLOW_ACCOUNT`` and ``REFLOW_QOS``.
+        """
+        return {**self._file_submit_options, **self._env_options(_TASK_ENV)}
+
+    @property
+    def dispatch_submit_options(self) -> dict[str, Any]:
+        """Submit options for the dispatcher jobs, with canonical keys.
+
+        ``[dispatch.submit_options]`` overlaid by ``REFLOW_DISPATCH_PARTITION``
+        and ``REFLOW_DISPATCH_ACCOUNT``.  The task job defaults are not
+        inherited: a dispatcher usually belongs on a different, short partition.
+        """
+        return {**self._file_dispatch_options, **self._env_options(_DISPATCH_ENV)}
+
+    @property
+    def store_path(self) -> Path | None:
+        """Path of the shared manifest database, or ``None`` for the store's default.
+
+        ``REFLOW_STORE_PATH``, else ``[store] path``; ``~`` is expanded.  A
+        relative path in the file is taken relative to the file's directory.
+        """
+        from_env = env.get(env.REFLOW_STORE_PATH, self._environ)
+        if from_env is not None:
+            return Path(from_env).expanduser()
+        if self._file_store_path is None:
+            return None
+        path = Path(self._file_store_path).expanduser()
+        if not path.is_absolute() and self._source is not None:
+            path = self._source.parent / path
+        return path
+
+    def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge a task's own submit options with the configured defaults.
+
+        Precedence, highest first: ``task_options`` (from the task decorator),
+        the ``REFLOW_*`` environment variables, ``[executor.submit_options]``.
+        A ``None`` value in ``task_options`` removes that option, so a task can
+        opt out of a configured default.
+
+        Parameters
+        ----------
+        task_options : Mapping[str, Any]
+            The options given on the task; any spelling
+            :func:`canonical_submit_options` accepts.
+
+        Returns
+        -------
+        dict[str, Any]
+            The options to submit the task with, with canonical keys and no
+            ``None`` values.
+
+        Raises
+        ------
+        ConfigError
+            If ``task_options`` sets one option twice with different values.
+        """
+        merged = {
+            **self.executor_submit_options,
+            **canonical_submit_options(task_options, where="the task's submit options"),
+        }
+        return {key: value for key, value in merged.items() if value is not None}
+
+    def __repr__(self) -> str:
+        return f"Config(source={self._source!r}, executor_name={self.executor_name!r})"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Read the user configuration.
+
+    The file is ``path`` if given, else the one named by ``REFLOW_CONFIG``,
+    else :func:`default_config_path`.  Only the default file may be missing
+    (which gives an empty configuration); a file named explicitly must exist.
+    Nothing is ever written or created.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+        Configuration file to read.
+    environ : Mapping[str, str] or None
+        Environment for ``REFLOW_*`` variables; ``None`` means :data:`os.environ`.
+
+    Returns
+    -------
+    Config
+        The configuration, with ``environ`` applied over the file.
+
+    Raises
+    ------
+    ConfigError
+        If an explicitly named file is missing or unreadable, is not valid
+        TOML, or has a known key of the wrong type.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    if path is not None:
+        file, named_by = Path(path).expanduser(), "the path passed to load_config()"
+    elif (from_env := env.get(env.REFLOW_CONFIG, environ)) is not None:
+        file, named_by = Path(from_env).expanduser(), f"the {env.REFLOW_CONFIG} variable"
+    else:
+        file, named_by = default_config_path(), None
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if named_by is None:
+            logger.debug("No configuration file at %s; using defaults", file)
+            return Config(None, environ=environ)
+        if path is None:
+            hint = f"Create it, or unset {env.REFLOW_CONFIG} to use {default_config_path()}."
+        else:
+            hint = "Check the path, or create the file."
+        raise ConfigError(
+            f"Configuration file {file} (named by {named_by}) does not exist. {hint}"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Cannot read configuration file {file}: {exc}.") from exc
+
+    data = _parse_toml(text, file)
+    logger.debug("Loaded configuration from %s", file)
+    return Config(data, source=file, environ=environ)
+
+
+def _parse_toml(text: str, file: Path) -> dict[str, Any]:
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+        return data
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"Configuration file {file} is not valid TOML: {exc}. Fix the file at that "
+            "line and column."
+        ) from exc

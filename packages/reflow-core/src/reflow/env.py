@@ -1,0 +1,184 @@
+"""Every ``REFLOW_*`` environment variable reflow reads, in one place.
+
+Each variable is a module-level constant whose value is the variable's own
+name, followed by a docstring that says what it does, its default and an
+example.  Code that reads a variable imports the constant from here and calls
+:func:`get`, so a new variable cannot appear anywhere without being listed
+(and documented) in this module.
+
+:data:`VARIABLES` maps each name to a one-line description; the documentation
+and ``reflow --help`` render it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+__all__ = [
+    "REFLOW_ACCOUNT",
+    "REFLOW_CONFIG",
+    "REFLOW_DISPATCH_ACCOUNT",
+    "REFLOW_DISPATCH_PARTITION",
+    "REFLOW_EXECUTOR",
+    "REFLOW_LOG_LEVEL",
+    "REFLOW_MODE",
+    "REFLOW_PARTITION",
+    "REFLOW_QOS",
+    "REFLOW_STORE_PATH",
+    "VARIABLES",
+    "get",
+]
+
+REFLOW_CONFIG = "REFLOW_CONFIG"
+"""Path of the configuration file to load instead of the default one.
+
+Default: unset, which means ``config.toml`` in the user configuration
+directory (``~/.config/reflow/config.toml`` on Linux).  When set, the file
+must exist: a missing file is an error rather than an empty configuration.
+
+Example: ``REFLOW_CONFIG=/project/shared/reflow.toml``
+"""
+
+REFLOW_STORE_PATH = "REFLOW_STORE_PATH"
+"""Path of the shared manifest database, overriding ``[store] path``.
+
+Default: unset, which means ``[store] path`` from the configuration file, or
+``manifest.db`` in the user cache directory (``~/.cache/reflow/manifest.db``
+on Linux) when the file does not set it.  ``~`` is expanded.
+
+Example: ``REFLOW_STORE_PATH=/shared/reflow/manifest.db``
+"""
+
+REFLOW_EXECUTOR = "REFLOW_EXECUTOR"
+"""Name of the executor runs are submitted with, overriding ``[executor] name``.
+
+Default: unset, which means ``[executor] name`` from the configuration file,
+or ``local`` when the file does not set it.  The name is the executor's
+plugin name (``local``, ``slurm``, ``pbs``, ``lsf``, ``sge``, ``flux``).
+
+Example: ``REFLOW_EXECUTOR=slurm``
+"""
+
+REFLOW_PARTITION = "REFLOW_PARTITION"
+"""Default partition (queue) of task jobs, overriding the configuration file.
+
+Default: unset, which means ``partition`` in ``[executor.submit_options]``, or
+the scheduler's own default.  A partition given on a task still wins.
+
+Example: ``REFLOW_PARTITION=compute``
+"""
+
+REFLOW_ACCOUNT = "REFLOW_ACCOUNT"
+"""Default account (project) charged for task jobs, overriding the file.
+
+Default: unset, which means ``account`` in ``[executor.submit_options]``, or
+the scheduler's own default.  An account given on a task still wins.
+
+Example: ``REFLOW_ACCOUNT=proj42``
+"""
+
+REFLOW_QOS = "REFLOW_QOS"
+"""Default quality of service of task jobs, overriding the file.
+
+Default: unset, which means ``qos`` in ``[executor.submit_options]``, or the
+scheduler's own default.  A QOS given on a task still wins.
+
+Example: ``REFLOW_QOS=normal``
+"""
+
+REFLOW_DISPATCH_PARTITION = "REFLOW_DISPATCH_PARTITION"
+"""Partition (queue) of the short dispatcher jobs, overriding the file.
+
+Default: unset, which means ``partition`` in ``[dispatch.submit_options]``, or
+the scheduler's own default.  Dispatcher jobs run for seconds, so a short or
+debug partition usually starts them soonest.
+
+Example: ``REFLOW_DISPATCH_PARTITION=short``
+"""
+
+REFLOW_DISPATCH_ACCOUNT = "REFLOW_DISPATCH_ACCOUNT"
+"""Account (project) charged for the dispatcher jobs, overriding the file.
+
+Default: unset, which means ``account`` in ``[dispatch.submit_options]``, or
+the scheduler's own default.
+
+Example: ``REFLOW_DISPATCH_ACCOUNT=proj42``
+"""
+
+REFLOW_MODE = "REFLOW_MODE"
+"""Submission mode.
+
+Default: unset, which submits jobs for real.  ``dry-run`` prints each job that
+would be submitted (its command and options) instead of submitting it, and
+gives it the job id ``DRYRUN``.
+
+Example: ``REFLOW_MODE=dry-run``
+"""
+
+REFLOW_LOG_LEVEL = "REFLOW_LOG_LEVEL"
+"""Log level of the ``reflow`` command line and of reflow's jobs.
+
+Default: unset, which means ``WARNING``.  Accepts the names of the standard
+:mod:`logging` levels (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``); the
+``-v``/``-q`` options of the command line take precedence.
+
+Example: ``REFLOW_LOG_LEVEL=DEBUG``
+"""
+
+VARIABLES: dict[str, str] = {
+    REFLOW_CONFIG: "Configuration file to load instead of the default one.",
+    REFLOW_STORE_PATH: "Path of the shared manifest database.",
+    REFLOW_EXECUTOR: "Executor runs are submitted with (default: local).",
+    REFLOW_PARTITION: "Default partition (queue) of task jobs.",
+    REFLOW_ACCOUNT: "Default account (project) charged for task jobs.",
+    REFLOW_QOS: "Default quality of service of task jobs.",
+    REFLOW_DISPATCH_PARTITION: "Partition (queue) of the dispatcher jobs.",
+    REFLOW_DISPATCH_ACCOUNT: "Account (project) charged for the dispatcher jobs.",
+    REFLOW_MODE: "'dry-run' prints jobs instead of submitting them (job id DRYRUN).",
+    REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
+}
+"""Every reflow environment variable, mapped to a one-line description."""
+
+
+def get(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the value of a reflow environment variable, or ``None`` if unset.
+
+    A variable set to an empty string (or only whitespace) counts as unset, so
+    ``REFLOW_PARTITION= reflow submit ...`` falls back to the configuration
+    file instead of submitting with an empty partition.
+
+    Parameters
+    ----------
+    name : str
+        One of the variables defined in this module, e.g. :data:`REFLOW_QOS`.
+    environ : Mapping[str, str] or None
+        Where to read the variable; ``None`` means :data:`os.environ`.
+
+    Returns
+    -------
+    str or None
+        The value as set, or ``None`` when unset or empty.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not a variable defined in this module.
+
+    Examples
+    --------
+    >>> get(REFLOW_EXECUTOR, {"REFLOW_EXECUTOR": "slurm"})
+    'slurm'
+    >>> get(REFLOW_EXECUTOR, {"REFLOW_EXECUTOR": ""}) is None
+    True
+    """
+    if name not in VARIABLES:
+        raise KeyError(
+            f"{name!r} is not a reflow environment variable; define it (with a docstring) "
+            f"in reflow.env before reading it. Known variables: {', '.join(sorted(VARIABLES))}."
+        )
+    source = os.environ if environ is None else environ
+    value = source.get(name)
+    if value is None or not value.strip():
+        return None
+    return value

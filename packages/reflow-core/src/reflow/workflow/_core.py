@@ -1,0 +1,264 @@
+"""The :class:`Workflow` class: a :class:`~reflow.flow.Flow` that can be validated and run."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow.errors import ParameterError, WorkflowDefinitionError
+from reflow.flow import Flow, TaskSpec
+from reflow.params import type_repr
+from reflow.wiring import ParamWiring
+
+if TYPE_CHECKING:
+    from reflow.cli.params import ResolvedParam
+    from reflow.config import Config
+    from reflow.describe import WorkflowDescription
+
+__all__ = ["Workflow"]
+
+logger = logging.getLogger(__name__)
+
+
+class Workflow(Flow):
+    """A runnable HPC workflow.
+
+    Extends :class:`~reflow.flow.Flow` with validation, the generated command
+    line, description and (in later modules) execution.
+
+    Parameters
+    ----------
+    name : str
+        Workflow name.
+    config : Config or None
+        User configuration; loaded from the config file when ``None``.
+
+    Examples
+    --------
+    >>> wf = Workflow("pipeline")
+    >>> @wf.job()
+    ... def prepare() -> list[str]:
+    ...     return ["a", "b"]
+    >>> wf.validate()
+    """
+
+    def __init__(self, name: str, config: Config | None = None) -> None:
+        super().__init__(name)
+        self._config = config
+
+    @property
+    def config(self) -> Config:
+        """The user configuration (read from the config file on first use)."""
+        if self._config is None:
+            from reflow.config import load_config
+
+            self._config = load_config()
+        return self._config
+
+    @config.setter
+    def config(self, value: Config) -> None:
+        self._config = value
+
+    # -- composition -------------------------------------------------------
+
+    def include(self, flow: Flow, prefix: str | None = None) -> None:
+        """Include all tasks of ``flow`` into this workflow.
+
+        Parameters
+        ----------
+        flow : Flow
+            The reusable flow.
+        prefix : str or None
+            Name prefix: task ``x`` becomes ``<prefix>_x``, and the flow's
+            own ``Result``/``after=`` references are rewritten to match.
+        """
+        new_tasks, new_order = flow._prefixed_tasks(prefix)
+        for task_name in new_order:
+            if task_name in self.tasks:
+                raise WorkflowDefinitionError(
+                    f"Cannot include flow {flow.name!r}: task {task_name!r} already exists "
+                    f"in workflow {self.name!r}. Include it with a prefix: "
+                    f"wf.include({flow.name}, prefix='...')."
+                )
+        self.tasks.update(new_tasks)
+        self._registration_order.extend(new_order)
+
+    # -- validation --------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check the whole graph.
+
+        Raises
+        ------
+        UnknownTaskError
+            A ``Result`` or ``after=`` names a task that does not exist.
+        CycleError
+            The graph has a cycle.
+        AnnotationError
+            An annotation cannot be resolved, or cannot be a CLI flag.
+        WiringError
+            An upstream output type cannot feed the parameter wired to it.
+        WorkflowDefinitionError
+            Any other definition problem (array task with nothing to fan
+            out, clashing parameters, ...).
+        """
+        self._analyse()
+
+    def _analyse(self) -> tuple[list[str], dict[str, dict[str, ParamWiring]], list[ResolvedParam]]:
+        from reflow.cli.params import (
+            check_reserved_names,
+            collect_cli_params,
+            merge_resolved_params,
+        )
+        from reflow.workflow._validate import check_references, infer_wiring, order_tasks
+
+        for spec in self.tasks.values():
+            spec.resolve(strict=True)
+            check_reserved_names(spec)
+        check_references(self.tasks)
+        order = order_tasks(self.tasks)
+        wiring = infer_wiring(self.tasks)
+        collected: list[ResolvedParam] = []
+        for name in order:
+            spec = self.tasks[name]
+            collected.extend(
+                collect_cli_params(
+                    spec.name,
+                    spec.func,
+                    spec.signature,
+                    spec.hints,
+                    skip=(*spec.result_deps, *spec.run_dir_params),
+                )
+            )
+        params = merge_resolved_params(collected)
+        return order, wiring, params
+
+    def _topological_order(self) -> list[str]:
+        from reflow.workflow._validate import order_tasks
+
+        return order_tasks(self.tasks)
+
+    def _effective_dependencies(self, spec: TaskSpec) -> list[str]:
+        return spec.dependencies
+
+    def wiring(self) -> dict[str, dict[str, ParamWiring]]:
+        """Validate and return, per task, the wiring of each ``Result`` parameter."""
+        return self._analyse()[1]
+
+    def cli_params(self) -> list[ResolvedParam]:
+        """Validate and return the run parameters (one per generated flag)."""
+        return self._analyse()[2]
+
+    def check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+        """Check run parameters given in Python and fill in defaults.
+
+        Returns
+        -------
+        dict
+            Every run parameter's value, keyed by its ``dest`` name.
+
+        Raises
+        ------
+        ParameterError
+            A parameter is unknown, missing, or of the wrong type; the message
+            names it and its flag.
+        """
+        from reflow.cli.values import check_value
+        from reflow.graph import did_you_mean
+
+        params = {rp.dest: rp for rp in self.cli_params()}
+        unknown = [k for k in parameters if k not in params]
+        if unknown:
+            name = unknown[0]
+            known = ", ".join(sorted(params)) or "none"
+            raise ParameterError(
+                f"Unknown parameter {name!r} for workflow {self.name!r}."
+                f"{did_you_mean(name, params)} Known parameters: {known}."
+            )
+        values: dict[str, Any] = {}
+        for dest, rp in params.items():
+            if dest in parameters:
+                values[dest] = check_value(rp, parameters[dest])
+            elif rp.required:
+                raise ParameterError(
+                    f"Missing required parameter {dest!r} ({rp.cli_flag()} on the command "
+                    f"line) of type {type_repr(rp.annotation)}, used by task(s) "
+                    f"{', '.join(rp.tasks)}."
+                )
+            else:
+                values[dest] = rp.default
+        return values
+
+    # -- description ------------------------------------------------------
+
+    def describe_typed(self) -> WorkflowDescription:
+        """Return the typed description of the workflow (see :meth:`describe`)."""
+        from reflow.describe import CliParamDescription, TaskDescription, WorkflowDescription
+
+        order, wiring, params = self._analyse()
+        tasks = []
+        for name in order:
+            spec = self.tasks[name]
+            ret = spec.return_type
+            tasks.append(
+                TaskDescription(
+                    name=spec.name,
+                    is_array=spec.config.array,
+                    config=asdict(spec.config),
+                    dependencies=spec.dependencies,
+                    result_deps={
+                        p: {
+                            "steps": list(w.steps),
+                            "modes": [m.value for m in w.modes],
+                            "broadcast": w.broadcast,
+                        }
+                        for p, w in wiring[name].items()
+                    },
+                    return_type=None if ret is inspect.Parameter.empty else type_repr(ret),
+                    has_verify=spec.verify is not None,
+                )
+            )
+        cli = [
+            CliParamDescription(
+                name=rp.name,
+                task=rp.task_name,
+                flag=rp.cli_flag(),
+                type_repr=type_repr(rp.annotation),
+                required=rp.required,
+                default=None if rp.required else rp.default,
+                namespace=rp.namespace,
+                help=rp.help_text,
+                choices=list(rp.literal_choices) if rp.literal_choices else None,
+                short=rp.short,
+                tasks=list(rp.tasks),
+            )
+            for rp in params
+        ]
+        return WorkflowDescription(
+            name=self.name,
+            entrypoint=Path(sys.argv[0]).expanduser().resolve() if sys.argv[0] else Path(),
+            python=Path(sys.executable),
+            working_dir=Path.cwd(),
+            tasks=tasks,
+            cli_params=cli,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-safe description: tasks, resources, wiring and CLI parameters."""
+        return self.describe_typed().to_manifest_dict()
+
+    # -- command line -----------------------------------------------------
+
+    def cli(self, argv: Sequence[str] | None = None) -> int:
+        """Run the workflow's command line (generated from the task signatures).
+
+        Returns the exit status; errors are one line on stderr.
+        """
+        from reflow.cli.workflow_cli import run_cli
+
+        return run_cli(self, list(argv) if argv is not None else None)
