@@ -27,7 +27,9 @@ TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "integration", "build", "docs"]
+nox.options.sessions = [
+    "example", "lint", "typecheck", "tests", "integration", "build", "docs",
+]
 
 
 def _path(package: str) -> str:
@@ -38,6 +40,13 @@ def _with_core(*packages: str) -> list[str]:
     """Paths to install: core and its embedded default store always come together."""
     wanted = [CORE, STORE, *(p for p in packages if p not in (CORE, STORE))]
     return [_path(p) for p in wanted]
+
+
+@nox.session
+def example(session: nox.Session) -> None:
+    """The README's first command: the example pipeline on the embedded defaults."""
+    session.install(*_with_core())
+    session.run("python", str(ROOT / "examples" / "pipeline.py"), "describe", *session.posargs)
 
 
 @nox.session
