@@ -49,5 +49,5 @@ def test_core_and_store_install_into_an_empty_venv(tmp_path: Path) -> None:
         [str(env_dir / "bin" / "reflow"), "plugins", "--json"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
     ).stdout
-    found = {(p["kind"], p["name"]) for p in json.loads(plugins)}
-    assert ("stores", "sqlite") in found
+    found = {(p["kind"], p["name"]): p for p in json.loads(plugins)["plugins"]}
+    assert found[("store", "sqlite")]["error"] is None
