@@ -28,7 +28,13 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
-    "example", "lint", "typecheck", "tests", "integration", "build", "docs",
+    "example",
+    "lint",
+    "typecheck",
+    "tests",
+    "integration",
+    "build",
+    "docs",
 ]
 
 

@@ -21,15 +21,23 @@ def test_core_and_store_install_into_an_empty_venv(tmp_path: Path) -> None:
     python = env_dir / "bin" / "python"
     subprocess.run(
         [
-            str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            str(ROOT / "packages" / "reflow-core"), str(ROOT / "packages" / "reflow-store-sqlite"),
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(ROOT / "packages" / "reflow-core"),
+            str(ROOT / "packages" / "reflow-store-sqlite"),
         ],
         check=True,
         timeout=600,
     )
     listed = subprocess.run(
         [str(python), "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     names = {d["name"].lower().replace("_", "-") for d in json.loads(listed)}
     assert names - ALLOWED == set(), f"unexpected dependencies pulled in: {names - ALLOWED}"
@@ -37,17 +45,28 @@ def test_core_and_store_install_into_an_empty_venv(tmp_path: Path) -> None:
 
     out = subprocess.run(
         [str(python), "-c", "import reflow; print(reflow.__version__)"],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     ).stdout.strip()
-    assert out == subprocess.run(
-        [sys.executable, "-c", "import reflow; print(reflow.__version__)"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()
+    assert (
+        out
+        == subprocess.run(
+            [sys.executable, "-c", "import reflow; print(reflow.__version__)"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
 
     # The console script is installed and the embedded store is found as a plugin.
     plugins = subprocess.run(
         [str(env_dir / "bin" / "reflow"), "plugins", "--json"],
-        check=True, capture_output=True, text=True, cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     ).stdout
     found = {(p["kind"], p["name"]): p for p in json.loads(plugins)["plugins"]}
     assert found[("store", "sqlite")]["error"] is None

@@ -26,9 +26,8 @@ def load(tmp_path: Path, name: str, source: str) -> ModuleType:
 
 def test_formatting_and_comments_keep_the_fingerprint(tmp_path: Path) -> None:
     a = load(tmp_path, "fa", "def f(x):\n    return x + 1\n")
-    b = load(
-        tmp_path, "fb", "# a comment\n\n@staticmethod\ndef f(x):\n\n    return (x +\n        1)  # why\n"
-    )
+    reformatted = "# a comment\n\n@staticmethod\ndef f(x):\n\n    return (x +\n        1)  # why\n"
+    b = load(tmp_path, "fb", reformatted)
     assert code_fingerprint(a.f) == code_fingerprint(b.f)
 
 
@@ -55,7 +54,10 @@ def test_value_hash_is_stable_across_processes() -> None:
         " 'b': [1, 2.5, 'x']}))"
     )
     other = subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
         env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout.strip()
     assert other == value_hash(value)
