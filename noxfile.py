@@ -22,6 +22,7 @@ EXECUTORS = [
     "reflow-executor-flux",
 ]
 PACKAGES = [CORE, STORE, *EXECUTORS]
+IMPORT_NAMES = {p: "reflow" if p == CORE else p.replace("-", "_") for p in PACKAGES}
 TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
 
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -67,7 +68,8 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every package's sources."""
     session.install("mypy", "pytest", *(f"-e{_path(p)}" for p in PACKAGES))
-    session.run("mypy", *(str(PACKAGES_DIR / p / "src") for p in PACKAGES))
+    modules = [IMPORT_NAMES[p] for p in PACKAGES]
+    session.run("mypy", *(arg for m in modules for arg in ("-p", m)))
 
 
 @nox.session
