@@ -18,7 +18,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["IdentityParts", "combine_hashes", "value_hash"]
+__all__ = ["IdentityParts", "combine_hashes", "identity_with", "value_hash"]
+
+
+def identity_with(prefix: Any, inputs: Mapping[str, str]) -> str:
+    """Finish an identity from :meth:`IdentityParts.prefix` and the input hashes."""
+    digest = prefix.copy()
+    for key in sorted(inputs):
+        digest.update(f"input:{key}={inputs[key]}\n".encode())
+    return str(digest.hexdigest())
 
 
 def value_hash(value: Any) -> str:
@@ -61,15 +69,22 @@ class IdentityParts:
     params: Mapping[str, str] = field(default_factory=dict)
     inputs: Mapping[str, str] = field(default_factory=dict)
 
-    def identity(self) -> str:
-        """The identity hash."""
+    def prefix(self) -> Any:
+        """A hash object fed with the task-level parts (task, version, code, params).
+
+        ``identity_with(prefix, inputs)`` then costs one copy and the inputs,
+        which is how a large array computes its element identities.
+        """
         digest = hashlib.sha256()
         for label, value in (("task", self.task), ("version", self.version), ("code", self.code)):
             digest.update(f"{label}={value}\n".encode())
-        for label, mapping in (("param", self.params), ("input", self.inputs)):
-            for key in sorted(mapping):
-                digest.update(f"{label}:{key}={mapping[key]}\n".encode())
-        return digest.hexdigest()
+        for key in sorted(self.params):
+            digest.update(f"param:{key}={self.params[key]}\n".encode())
+        return digest
+
+    def identity(self) -> str:
+        """The identity hash."""
+        return identity_with(self.prefix(), self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as stored with the instance."""

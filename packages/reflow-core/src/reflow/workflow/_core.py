@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from reflow.cli.params import ResolvedParam
     from reflow.config import Config
     from reflow.describe import WorkflowDescription
+    from reflow.run import Run
+    from reflow.stores import Store
 
 __all__ = ["Workflow"]
 
@@ -251,6 +253,75 @@ class Workflow(Flow):
     def describe(self) -> dict[str, Any]:
         """Return a JSON-safe description: tasks, resources, wiring and CLI parameters."""
         return self.describe_typed().to_manifest_dict()
+
+    # -- execution --------------------------------------------------------
+
+    def run_local(
+        self,
+        run_dir: str | Path,
+        *,
+        max_workers: int = 1,
+        force: bool = False,
+        force_tasks: list[str] | None = None,
+        verify: bool = False,
+        on_error: str = "stop",
+        store: Store | None = None,
+        **parameters: Any,
+    ) -> Run:
+        """Run the whole workflow on this machine and return its :class:`~reflow.run.Run`.
+
+        The run is recorded in the store like any other and uses the same
+        cache as scheduler runs.
+
+        Parameters
+        ----------
+        run_dir : str or Path
+            The run's working directory (created if missing).
+        max_workers : int
+            Worker processes; with more than one, independent tasks and array
+            elements run at the same time.  ``1`` runs everything in this
+            process.
+        force : bool
+            Run every task, ignoring the cache (results are still recorded).
+        force_tasks : list[str] or None
+            Run these tasks even if cached; their dependants then hit or miss
+            by the new outputs.
+        verify : bool
+            Check cached outputs before reuse (``Path`` outputs must exist,
+            ``verify=`` callables must pass).
+        on_error : {"stop", "continue"}
+            ``"stop"`` raises :class:`~reflow.local.TaskFailedError` at the
+            first failure; ``"continue"`` runs everything that does not depend
+            on a failure and marks the rest SKIPPED.
+        store : Store or None
+            The manifest store; the shared default SQLite store when ``None``.
+        **parameters
+            Run parameters, by name (``dest`` name for local parameters).
+
+        Raises
+        ------
+        ParameterError
+            A parameter is missing, unknown or of the wrong type (before
+            anything runs).
+        TaskFailedError
+            With ``on_error="stop"``, naming the failed task and index.
+        TaskInterrupted
+            On SIGTERM (or :class:`KeyboardInterrupt` on Ctrl-C); the run
+            and its unfinished instances are then CANCELLED.
+        """
+        from reflow.local import run_local
+
+        return run_local(
+            self,
+            run_dir,
+            max_workers=max_workers,
+            force=force,
+            force_tasks=force_tasks,
+            verify=verify,
+            on_error=on_error,
+            store=store,
+            **parameters,
+        )
 
     # -- command line -----------------------------------------------------
 

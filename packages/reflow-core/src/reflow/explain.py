@@ -1,0 +1,115 @@
+"""Why a task instance was, or was not, taken from the cache.
+
+The run records, for every instance, a ``cache_info`` entry: its status
+(``hit``, ``miss``, ``forced``, ``disabled``, ``verify_failed``), the hit's
+source, and the hashes of its inputs; the task-level parts of the identity
+(version, code fingerprint, parameter hashes) are recorded once with the
+task's specification.  A miss is explained by comparing those parts with the
+same task in the most recent earlier run of the same workflow.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from reflow.errors import ReflowError
+from reflow.identity import IdentityParts
+
+if TYPE_CHECKING:
+    from reflow.stores import Store, TaskInstanceRecord
+
+__all__ = ["CACHE_PARTS_KEY", "explain_instance", "identity_parts"]
+
+CACHE_PARTS_KEY = "__cache_parts__"
+"""Key, in a task specification's stored config, of its identity's task-level parts."""
+
+
+def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> IdentityParts | None:
+    """Rebuild the identity parts of a stored instance (``None`` if not recorded)."""
+    spec = store.get_task_spec_record(run_id, record.task_name)
+    if spec is None or CACHE_PARTS_KEY not in spec.config:
+        return None
+    task_parts = dict(spec.config[CACHE_PARTS_KEY])
+    task_parts["inputs"] = dict(record.cache_info.get("inputs", {}))
+    return IdentityParts.from_dict(task_parts)
+
+
+def _label(task: str, index: int | None) -> str:
+    return f"{task}[{index}]" if index is not None else task
+
+
+def _previous(
+    store: Store, run_id: str, task: str, index: int | None
+) -> tuple[str, TaskInstanceRecord] | None:
+    run = store.get_run_record(run_id)
+    if run is None:
+        return None
+    for other in store.list_run_records(graph_name=run.graph_name):
+        if other.run_id == run_id or other.created_at > run.created_at:
+            continue
+        record = store.get_task_instance_record(other.run_id, task, index)
+        if record is not None and record.cache_info:
+            return other.run_id, record
+    return None
+
+
+def explain_instance(store: Store, run_id: str, task: str, index: int | None) -> str:
+    """Return a few lines saying why the instance was or was not a cache hit.
+
+    Raises
+    ------
+    ReflowError
+        If the run has no such instance.
+    """
+    label = _label(task, index)
+    record = store.get_task_instance_record(run_id, task, index)
+    if record is None:
+        raise ReflowError(f"Run {run_id} has no instance {label}.")
+    info: dict[str, Any] = record.cache_info
+    status = info.get("status")
+    ident = record.identity[:12] if record.identity else "-"
+    if status == "hit":
+        source = info.get("source", {})
+        return (
+            f"{label}: cache hit (identity {ident}). Reused the result of "
+            f"{_label(task, source.get('array_index'))} in run {source.get('run_id')} "
+            f"(instance {source.get('instance_id')}): same task version, code, "
+            "parameters and upstream outputs."
+        )
+    if status == "disabled":
+        return f"{label}: not cached: the task is defined with cache=False, so it always runs."
+    if status == "forced":
+        why = info.get("reason", "forced")
+        return f"{label}: ran without looking in the cache: {why}."
+    if not status:
+        return f"{label}: no cache decision recorded (state {record.state.value})."
+    lines = []
+    if status == "verify_failed":
+        lines.append(
+            f"{label}: cache miss: a cached result existed but failed verification: "
+            f"{info.get('reason', 'no reason recorded')}."
+        )
+    else:
+        lines.append(
+            f"{label}: cache miss (identity {ident}): no earlier successful instance "
+            "had this identity."
+        )
+    previous = _previous(store, run_id, task, index)
+    mine = identity_parts(store, run_id, record)
+    if previous is None or mine is None:
+        lines.append("  No earlier run of this workflow ran this instance to compare with.")
+        return "\n".join(lines)
+    prev_run, prev_record = previous
+    theirs = identity_parts(store, prev_run, prev_record)
+    changes = mine.differences(theirs) if theirs is not None else []
+    if changes:
+        lines.append(f"  Compared with run {prev_run}:")
+        lines.extend(f"  - {change}" for change in changes)
+    elif prev_record.state.value != "SUCCESS":
+        lines.append(
+            f"  Run {prev_run} had the same inputs but its instance ended "
+            f"{prev_record.state.value}, so there was no result to reuse."
+        )
+    else:
+        lines.append(f"  Run {prev_run} had the same identity parts; its result was not reusable.")
+    return "\n".join(lines)

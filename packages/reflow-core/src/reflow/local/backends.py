@@ -1,0 +1,147 @@
+"""Where run_local executes task functions: in this process, or in worker processes.
+
+The process backend forks its workers after every task function has been put
+in a module-level registry, so workers find functions by task name: functions
+defined in ``__main__``, in a notebook or inside another function all work,
+and nothing but inputs and outputs crosses the process boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+from reflow.local.outcome import Outcome, call_task
+
+__all__ = ["Batch", "InlineBackend", "ProcessBackend"]
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
+"""A task name and its (index, kwargs) items, run one after the other."""
+
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+
+def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> list[Outcome]:
+    """Worker side: run a batch with the function found in the inherited registry."""
+    from reflow.signals import graceful_shutdown
+
+    func = _REGISTRY[task]
+    out: list[Outcome] = []
+    with graceful_shutdown():
+        for index, kwargs in items:
+            outcome = call_task(task, func, index, kwargs)
+            if outcome.exception is not None:
+                outcome.exception = _picklable(outcome.exception)
+            out.append(outcome)
+            if outcome.interrupted:
+                break
+    return out
+
+
+def _picklable(exc: BaseException) -> BaseException | None:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, just made
+    except Exception:
+        return None
+    return exc
+
+
+class InlineBackend:
+    """Runs each batch in this process, one element after another."""
+
+    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self._functions = functions
+        self._done: list[tuple[Batch, list[Outcome]]] = []
+
+    @property
+    def slots(self) -> int:
+        return 1
+
+    def running(self) -> int:
+        return 0
+
+    def submit(self, batch: Batch) -> None:
+        task, items = batch
+        func = self._functions[task]
+        outcomes = []
+        for index, kwargs in items:
+            outcome = call_task(task, func, index, kwargs)
+            outcomes.append(outcome)
+            if outcome.interrupted and isinstance(outcome.exception, BaseException):
+                self._done.append((batch, outcomes))
+                raise outcome.exception
+        self._done.append((batch, outcomes))
+
+    def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
+        done, self._done = self._done, []
+        return done
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        return None
+
+
+class ProcessBackend:
+    """Runs batches in ``max_workers`` forked worker processes."""
+
+    def __init__(self, functions: dict[str, Callable[..., Any]], max_workers: int) -> None:
+        _REGISTRY.clear()
+        _REGISTRY.update(functions)
+        methods = multiprocessing.get_all_start_methods()
+        if "fork" not in methods:  # pragma: no cover - every Linux has fork
+            raise RuntimeError("run_local(max_workers>1) needs the 'fork' start method")
+        self._max = max_workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=max_workers,
+            mp_context=multiprocessing.get_context("fork"),
+        )
+        self._futures: dict[Future[list[Outcome]], Batch] = {}
+
+    @property
+    def slots(self) -> int:
+        return self._max
+
+    def running(self) -> int:
+        return len(self._futures)
+
+    def submit(self, batch: Batch) -> None:
+        future = self._pool.submit(_run_batch, batch[0], batch[1])
+        self._futures[future] = batch
+
+    def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        results: list[tuple[Batch, list[Outcome]]] = []
+        for future in done:
+            batch = self._futures.pop(future)
+            try:
+                results.append((batch, future.result()))
+            except Exception as exc:  # the worker process died (killed, out of memory)
+                text = f"worker process died while running {batch[0]}: {exc!r}"
+                results.append(
+                    (batch, [Outcome(index, False, error=text) for index, _ in batch[1]])
+                )
+        return results
+
+    def pids(self) -> Sequence[int]:
+        processes = getattr(self._pool, "_processes", None) or {}
+        return list(processes)
+
+    def shutdown(self, *, kill: bool = False) -> None:
+        if kill:
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+        self._pool.shutdown(wait=True, cancel_futures=kill)
+        self._futures.clear()
+        _REGISTRY.clear()

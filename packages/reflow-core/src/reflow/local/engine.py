@@ -1,0 +1,590 @@
+"""``Workflow.run_local``: run a whole workflow on this machine, recorded like any run.
+
+Tasks run in topological order as soon as their upstream tasks succeed;
+with ``max_workers > 1`` independent tasks and array elements run at the
+same time in worker processes.  Every instance goes through the same Merkle
+cache as scheduler runs, and everything is written to the manifest store in
+batches (one transaction per step, never one per row).
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.errors import ParameterError, ReflowError
+from reflow.expand import ExpansionError, Input, UpstreamOutput, expand_inputs
+from reflow.explain import CACHE_PARTS_KEY
+from reflow.fingerprint import code_fingerprint
+from reflow.identity import IdentityParts, identity_with, value_hash
+from reflow.local.backends import Batch, InlineBackend, ProcessBackend
+from reflow.local.outcome import Outcome
+from reflow.local.progress import Progress
+from reflow.runid import make_run_id
+from reflow.signals import TaskInterrupted, graceful_shutdown
+from reflow.verify import verify_output
+
+if TYPE_CHECKING:
+    from reflow.cli.params import ResolvedParam
+    from reflow.run import Run
+    from reflow.stores import Store, TaskInstanceRecord
+    from reflow.wiring import ParamWiring
+    from reflow.workflow import Workflow
+
+__all__ = ["TaskFailedError", "run_local"]
+
+logger = logging.getLogger(__name__)
+
+_FLUSH_EVERY = 2000
+
+
+class TaskFailedError(ReflowError):
+    """A task instance failed in ``run_local(on_error="stop")``.
+
+    Attributes
+    ----------
+    task : str
+        The task.
+    index : int or None
+        The array index of the failed element.
+    run_id : str
+        The run, whose record holds the full traceback.
+    """
+
+    def __init__(self, message: str, task: str, index: int | None, run_id: str) -> None:
+        super().__init__(message)
+        self.task = task
+        self.index = index
+        self.run_id = run_id
+
+
+@dataclass
+class _TaskState:
+    """What the engine knows of one task during the run."""
+
+    name: str
+    status: str = "waiting"  # waiting, queued, running, done, failed, skipped
+    queue: deque[tuple[int | None, dict[str, Any]]] = field(default_factory=deque)
+    ids: dict[int | None, int] = field(default_factory=dict)
+    outputs: dict[int | None, tuple[Any, str]] = field(default_factory=dict)
+    remaining: int = 0
+    in_flight: int = 0
+    failed: bool = False
+
+
+def _check_options(
+    workflow: Workflow, max_workers: int, on_error: str, force_tasks: list[str] | None
+) -> None:
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ParameterError(f"max_workers={max_workers!r} is not valid; give 1 or more.")
+    if on_error not in ("stop", "continue"):
+        raise ParameterError(f"on_error={on_error!r} is not valid; use 'stop' or 'continue'.")
+    from reflow.graph import did_you_mean
+
+    for name in force_tasks or []:
+        if name not in workflow.tasks:
+            raise ParameterError(
+                f"force_tasks names unknown task {name!r}.{did_you_mean(name, workflow.tasks)}"
+            )
+
+
+class LocalRun:
+    """One execution of ``run_local``; see :func:`run_local`."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        run_dir: str | Path,
+        *,
+        max_workers: int,
+        force: bool,
+        force_tasks: list[str] | None,
+        verify: bool,
+        on_error: str,
+        store: Store | None,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        self.wf = workflow
+        order, wiring, params = workflow._analyse()
+        _check_options(workflow, max_workers, on_error, force_tasks)
+        self.values = workflow.check_parameters(parameters)
+        self.order = order
+        self.wiring: dict[str, dict[str, ParamWiring]] = wiring
+        self.max_workers = max_workers
+        self.force = force
+        self.force_tasks = set(force_tasks or [])
+        self.verify = verify
+        self.on_error = on_error
+        self.run_dir = Path(run_dir).expanduser().resolve()
+        self.store = store if store is not None else _default_store(workflow)
+        self.dests = _task_param_dests(params)
+        self.tasks = {name: _TaskState(name) for name in order}
+        self.prefixes: dict[str, Any] = {}
+        self.pending_updates: list[Any] = []
+        self.first_failure: tuple[str, int | None, Outcome] | None = None
+        self.stopping = False
+        self.progress = Progress()
+        self.run_id = ""
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _task_parts(self, name: str) -> IdentityParts:
+        spec = self.wf.tasks[name]
+        params = {p: value_hash(self.values[d]) for p, d in self.dests.get(name, {}).items()}
+        return IdentityParts(
+            task=name,
+            version=spec.config.version,
+            code=code_fingerprint(spec.func),
+            params=params,
+        )
+
+    def _create_run(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        self.store.init()
+        self.run_id = make_run_id(self.wf.name)
+        recorded = dict(self.values)
+        recorded["run_dir"] = str(self.run_dir)
+        if self.force:
+            recorded["__force__"] = True
+        if self.force_tasks:
+            recorded["__force_tasks__"] = sorted(self.force_tasks)
+        with self.store.transaction():
+            self.store.insert_run(
+                self.run_id,
+                self.wf.name,
+                _user(),
+                recorded,
+                executor="run_local",
+                executor_options={"max_workers": self.max_workers},
+            )
+            for name in self.order:
+                spec = self.wf.tasks[name]
+                parts = self._task_parts(name)
+                self.prefixes[name] = parts.prefix()
+                config = asdict(spec.config)
+                config[CACHE_PARTS_KEY] = {
+                    "task": parts.task,
+                    "version": parts.version,
+                    "code": parts.code,
+                    "params": dict(parts.params),
+                }
+                self.store.insert_task_spec(
+                    self.run_id, name, spec.config.array, config, spec.dependencies
+                )
+
+    # -- preparing a task -----------------------------------------------------
+
+    def _kwargs(self, name: str, inputs: dict[str, Input]) -> dict[str, Any]:
+        spec = self.wf.tasks[name]
+        kwargs: dict[str, Any] = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
+        for p in spec.run_dir_params:
+            kwargs[p] = self.run_dir
+        for p, inp in inputs.items():
+            kwargs[p] = inp.value
+        return kwargs
+
+    def _cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """Whether to look up the cache, and the cache_info when not."""
+        spec = self.wf.tasks[name]
+        if not spec.config.cache:
+            return False, {"status": "disabled"}
+        if self.force:
+            return False, {"status": "forced", "reason": "the run was started with force=True"}
+        if name in self.force_tasks:
+            return False, {"status": "forced", "reason": f"{name!r} is in force_tasks"}
+        return True, None
+
+    def _prepare(self, name: str) -> None:
+        """Expand a ready task into instances, take cache hits, queue the rest."""
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        spec = self.wf.tasks[name]
+        state = self.tasks[name]
+        upstream = {
+            dep: UpstreamOutput(
+                dep,
+                self.wf.tasks[dep].config.array,
+                [v for _, (v, _) in sorted(self.tasks[dep].outputs.items(), key=_index_key)],
+                [h for _, (_, h) in sorted(self.tasks[dep].outputs.items(), key=_index_key)],
+            )
+            for dep in {s for w in self.wiring[name].values() for s in w.steps}
+        }
+        try:
+            expanded = expand_inputs(name, spec.config.array, self.wiring[name], upstream)
+        except ExpansionError as exc:
+            self._fail_task_without_instances(name, str(exc))
+            return
+        indices: list[int | None] = list(range(len(expanded))) if spec.config.array else [None]
+        prefix = self.prefixes[name]
+        identities = [
+            identity_with(prefix, {p: i.hash for p, i in inputs.items()}) for inputs in expanded
+        ]
+        lookup, fixed_info = self._cache_mode(name)
+        hits: dict[str, TaskInstanceRecord] = {}
+        if lookup and identities:
+            hits = _find_cached_many(self.store, name, identities)
+        news = [
+            NewTaskInstance(
+                name,
+                index,
+                TaskState.PENDING,
+                {},
+                identity=ident if spec.config.cache else "",
+            )
+            for index, ident in zip(indices, identities, strict=True)
+        ]
+        updates: list[StateUpdate] = []
+        infos: dict[int, dict[str, Any]] = {}
+        state.remaining = 0
+        with self.store.transaction():
+            ids = self.store.insert_task_instances(self.run_id, news) if news else []
+            for index, ident, inputs, iid in zip(indices, identities, expanded, ids, strict=True):
+                state.ids[index] = iid
+                info: dict[str, Any] = {"inputs": {p: i.hash for p, i in inputs.items()}}
+                hit = hits.get(ident)
+                reason = ""
+                if hit is not None and self.verify:
+                    reason = verify_output(spec, hit.output)
+                if hit is not None and not reason:
+                    info.update(
+                        status="hit",
+                        source={
+                            "run_id": hit.run_id,
+                            "instance_id": hit.id,
+                            "array_index": hit.array_index,
+                        },
+                    )
+                    updates.append(
+                        StateUpdate(
+                            iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
+                        )
+                    )
+                    state.outputs[index] = (hit.output, hit.output_hash)
+                    self.progress.cached += 1
+                else:
+                    if reason:
+                        logger.info(
+                            "%s: cached result not reused: %s", _label(name, index), reason
+                        )
+                        info.update(status="verify_failed", reason=reason)
+                    else:
+                        info.update(fixed_info or {"status": "miss"})
+                    state.queue.append((index, self._kwargs(name, inputs)))
+                    state.remaining += 1
+                infos[iid] = info
+            if updates:
+                self.store.apply_state_updates(updates)
+            if infos:
+                self.store.set_cache_info_many(infos)
+        self.progress.total += len(ids)
+        state.status = "queued" if state.remaining else "done"
+        if state.status == "done":
+            logger.debug("%s: all %d instance(s) from the cache", name, len(ids))
+
+    # -- failures -------------------------------------------------------------
+
+    def _fail_task_without_instances(self, name: str, text: str) -> None:
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        state = self.tasks[name]
+        with self.store.transaction():
+            [iid] = self.store.insert_task_instances(
+                self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+            )
+            self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+        state.ids[None] = iid
+        state.status = "failed"
+        state.failed = True
+        self.progress.failed += 1
+        outcome = Outcome(None, False, error=text, exception=ExpansionError(text))
+        self._on_failure(name, None, outcome)
+
+    def _on_failure(self, name: str, index: int | None, outcome: Outcome) -> None:
+        if self.first_failure is None:
+            self.first_failure = (name, index, outcome)
+        if self.on_error == "stop":
+            self.stopping = True
+
+    def _skip_dependants(self) -> None:
+        """With on_error="continue", mark every task downstream of a failure SKIPPED."""
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        for name in self.order:
+            state = self.tasks[name]
+            if state.status != "waiting":
+                continue
+            bad = [
+                d
+                for d in self.wf.tasks[name].dependencies
+                if self.tasks[d].status in ("failed", "skipped")
+            ]
+            if not bad:
+                continue
+            why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
+            with self.store.transaction():
+                [iid] = self.store.insert_task_instances(
+                    self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+                )
+                self.store.apply_state_updates(
+                    [StateUpdate(iid, TaskState.SKIPPED, error_text=why)]
+                )
+            state.ids[None] = iid
+            state.status = "skipped"
+            self.progress.skipped += 1
+
+    # -- the loop -------------------------------------------------------------
+
+    def _ready(self) -> list[str]:
+        return [
+            name
+            for name in self.order
+            if self.tasks[name].status == "waiting"
+            and all(self.tasks[d].status == "done" for d in self.wf.tasks[name].dependencies)
+        ]
+
+    def _batches(self, backend: InlineBackend | ProcessBackend) -> list[Batch]:
+        """Take work from the queues, honouring worker slots and array_parallelism."""
+        batches: list[Batch] = []
+        free = backend.slots * 2 - backend.running()
+        for name in self.order:
+            state = self.tasks[name]
+            if not state.queue:
+                continue
+            spec = self.wf.tasks[name]
+            cap = spec.config.array_parallelism or backend.slots
+            while state.queue and free > 0 and state.in_flight < cap:
+                # Several small elements per batch: fewer round trips to workers.
+                size = max(1, min(64, len(state.queue) // (backend.slots * 4) or 1))
+                if isinstance(backend, InlineBackend):
+                    size = min(len(state.queue), _FLUSH_EVERY)
+                items = [state.queue.popleft() for _ in range(min(size, len(state.queue)))]
+                batches.append((name, items))
+                state.in_flight += 1
+                free -= 1
+            if state.queue or state.in_flight:
+                state.status = "running"
+        return batches
+
+    def _record(self, batch: Batch, outcomes: list[Outcome]) -> None:
+        from reflow.stores import StateUpdate
+
+        name, _ = batch
+        state = self.tasks[name]
+        state.in_flight -= 1
+        for outcome in outcomes:
+            iid = state.ids[outcome.index]
+            state.remaining -= 1
+            if outcome.ok:
+                state.outputs[outcome.index] = (outcome.output, outcome.output_hash)
+                self.pending_updates.append(
+                    StateUpdate(
+                        iid,
+                        TaskState.SUCCESS,
+                        output=outcome.output,
+                        output_hash=outcome.output_hash,
+                    )
+                )
+                self.progress.done += 1
+            elif outcome.interrupted:
+                self.pending_updates.append(
+                    StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
+                )
+                raise TaskInterrupted(signal.SIGINT)
+            else:
+                state.failed = True
+                self.pending_updates.append(
+                    StateUpdate(iid, TaskState.FAILED, error_text=outcome.error)
+                )
+                self.progress.failed += 1
+                self._on_failure(name, outcome.index, outcome)
+        if len(self.pending_updates) >= _FLUSH_EVERY:
+            self._flush()
+        if state.remaining == 0 and not state.queue and state.in_flight == 0:
+            self._flush()
+            state.status = "failed" if state.failed else "done"
+
+    def _flush(self) -> None:
+        if self.pending_updates:
+            updates, self.pending_updates = self.pending_updates, []
+            self.store.apply_state_updates(updates)
+
+    def _cancel_rest(self, why: str) -> None:
+        """Mark every instance that has not finished CANCELLED."""
+        from reflow.stores import StateUpdate
+
+        self._flush()
+        active = self.store.list_task_instance_records(
+            self.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
+        )
+        if active:
+            self.store.apply_state_updates(
+                [StateUpdate(r.id, TaskState.CANCELLED, error_text=why) for r in active]
+            )
+
+    def _salvage(self, backend: InlineBackend | ProcessBackend) -> None:
+        """Keep the results that finished before an interruption."""
+        from reflow.stores import StateUpdate
+
+        for (name, _), outcomes in backend.collect(timeout=0):
+            for outcome in outcomes:
+                if outcome.ok:
+                    self.pending_updates.append(
+                        StateUpdate(
+                            self.tasks[name].ids[outcome.index],
+                            TaskState.SUCCESS,
+                            output=outcome.output,
+                            output_hash=outcome.output_hash,
+                        )
+                    )
+        self._flush()
+
+    def execute(self) -> Run:
+        from reflow.run import Run
+
+        self._create_run()
+        functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
+        backend: InlineBackend | ProcessBackend = (
+            ProcessBackend(functions, self.max_workers)
+            if self.max_workers > 1
+            else InlineBackend(functions)
+        )
+        logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
+        status = RunState.FAILED
+        try:
+            with graceful_shutdown(), self.progress:
+                self._loop(backend)
+            status = RunState.FAILED if self.first_failure else RunState.SUCCESS
+        except (TaskInterrupted, KeyboardInterrupt) as exc:
+            self._salvage(backend)
+            backend.shutdown(kill=True)
+            self._cancel_rest(f"cancelled: {exc or 'interrupted'}")
+            self.store.update_run_status(self.run_id, RunState.CANCELLED)
+            raise
+        except BaseException:
+            backend.shutdown(kill=True)
+            self._cancel_rest("cancelled: reflow stopped on an internal error")
+            self.store.update_run_status(self.run_id, RunState.FAILED)
+            raise
+        backend.shutdown()
+        if self.stopping:
+            self._cancel_rest("cancelled: the run stopped at the first failure")
+        self._flush()
+        self.store.update_run_status(self.run_id, status)
+        run = Run(workflow=self.wf, run_id=self.run_id, run_dir=self.run_dir, store=self.store)
+        if self.first_failure and self.on_error == "stop":
+            name, index, outcome = self.first_failure
+            label = _label(name, index)
+            first_line = outcome.error.strip().splitlines()[-1] if outcome.error else "failed"
+            raise TaskFailedError(
+                f"Task {label} failed in run {self.run_id}: {first_line}. The run stopped; "
+                f"see run.status() or `reflow status {self.run_id}` for the traceback.",
+                name,
+                index,
+                self.run_id,
+            ) from outcome.exception
+        return run
+
+    def _loop(self, backend: InlineBackend | ProcessBackend) -> None:
+        while True:
+            if not self.stopping:
+                for name in self._ready():
+                    self._prepare(name)
+                if self.on_error == "continue":
+                    self._skip_dependants()
+                for batch in self._batches(backend):
+                    backend.submit(batch)
+            finished = backend.collect(timeout=0.5 if backend.running() else None)
+            for batch, outcomes in finished:
+                self._record(batch, outcomes)
+            self.progress.running = backend.running()
+            self.progress.show()
+            busy = backend.running() or (
+                not self.stopping
+                and any(s.queue or s.status == "queued" for s in self.tasks.values())
+            )
+            if not busy and (self.stopping or not self._ready()):
+                if not self.stopping and self.on_error == "continue":
+                    self._skip_dependants()
+                break
+
+
+def _label(task: str, index: int | None) -> str:
+    return f"{task}[{index}]" if index is not None else task
+
+
+def _index_key(item: tuple[int | None, Any]) -> int:
+    return item[0] if item[0] is not None else -1
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+def _task_param_dests(params: list[ResolvedParam]) -> dict[str, dict[str, str]]:
+    """task -> {parameter name -> key in the run's parameters}."""
+    out: dict[str, dict[str, str]] = {}
+    for rp in params:
+        for task in rp.tasks:
+            out.setdefault(task, {})[rp.name] = rp.dest
+    return out
+
+
+def _find_cached_many(store: Store, task: str, identities: list[str]) -> dict[str, Any]:
+    finder = getattr(store, "find_cached_many", None)
+    if finder is not None:
+        found: dict[str, Any] = finder(task, identities)
+        return found
+    out: dict[str, Any] = {}
+    for ident in set(identities):
+        record = store.find_cached_record(task, ident)
+        if record is not None:
+            out[ident] = record
+    return out
+
+
+def _default_store(workflow: Workflow) -> Store:
+    from reflow.stores.sqlite import SqliteStore
+
+    store: Store = SqliteStore.default(workflow.config)
+    return store
+
+
+def run_local(
+    workflow: Workflow,
+    run_dir: str | Path,
+    *,
+    max_workers: int = 1,
+    force: bool = False,
+    force_tasks: list[str] | None = None,
+    verify: bool = False,
+    on_error: str = "stop",
+    store: Store | None = None,
+    **parameters: Any,
+) -> Run:
+    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`."""
+    started = time.perf_counter()
+    run = LocalRun(
+        workflow,
+        run_dir,
+        max_workers=max_workers,
+        force=force,
+        force_tasks=force_tasks,
+        verify=verify,
+        on_error=on_error,
+        store=store,
+        parameters=parameters,
+    ).execute()
+    logger.info("run %s finished in %.2f s", run.run_id, time.perf_counter() - started)
+    return run

@@ -1,0 +1,73 @@
+"""Calling one task function and capturing what happened, for any executor."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reflow.signals import TaskInterrupted
+
+__all__ = ["Outcome", "call_task"]
+
+
+@dataclass
+class Outcome:
+    """The result of one task instance.
+
+    Attributes
+    ----------
+    index : int or None
+        Array index (``None`` for a singleton).
+    ok : bool
+        Whether the function returned.
+    output : Any
+        What it returned.
+    output_hash : str
+        Hash of the output's canonical encoding.
+    error : str
+        The traceback text when it failed.
+    interrupted : bool
+        Whether a termination signal stopped it.
+    exception : BaseException or None
+        The exception itself, when it could be kept (in-process or picklable).
+    """
+
+    index: int | None
+    ok: bool
+    output: Any = None
+    output_hash: str = ""
+    error: str = ""
+    interrupted: bool = False
+    exception: BaseException | None = None
+
+
+def call_task(
+    task: str, func: Callable[..., Any], index: int | None, kwargs: dict[str, Any]
+) -> Outcome:
+    """Run ``func(**kwargs)`` and return its :class:`Outcome`; never raises for task errors.
+
+    A :class:`KeyboardInterrupt` or :class:`TaskInterrupted` gives an
+    interrupted outcome.  An output that cannot be stored (not encodable by
+    the manifest codec) is a failure that says so.
+    """
+    from reflow.identity import value_hash
+
+    try:
+        output = func(**kwargs)
+    except (TaskInterrupted, KeyboardInterrupt) as exc:
+        return Outcome(index, False, error=f"interrupted: {exc}", interrupted=True, exception=exc)
+    except Exception as exc:
+        return Outcome(index, False, error=traceback.format_exc(), exception=exc)
+    try:
+        digest = value_hash(output)
+    except (TypeError, ValueError) as exc:
+        label = f"{task}[{index}]" if index is not None else task
+        text = (
+            f"Task {label} returned a value reflow cannot store ({exc}). Return JSON-like "
+            "data (str, numbers, lists, dicts with str keys), Path, datetime, date, UUID, "
+            "tuple, Enum or a dataclass of these."
+        )
+        return Outcome(index, False, error=text, exception=TypeError(text))
+    return Outcome(index, True, output=output, output_hash=digest)

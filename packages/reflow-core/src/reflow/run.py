@@ -1,0 +1,173 @@
+"""The :class:`Run` handle: status, outputs and cache explanations of one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import TaskState
+from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    from reflow.stores import Store
+    from reflow.workflow import Workflow
+
+__all__ = ["Run"]
+
+
+class Run:
+    """A handle bound to one run of a workflow.
+
+    Parameters
+    ----------
+    workflow : Workflow
+        The workflow that owns the run.
+    run_id : str
+        The run identifier.
+    run_dir : Path
+        The run's shared working directory.
+    store : Store
+        The manifest store the run is recorded in.
+
+    Examples
+    --------
+    >>> run = wf.run_local("/tmp/run1", source="data.csv")  # doctest: +SKIP
+    >>> run.status()  # doctest: +SKIP
+    >>> run.output("report")  # doctest: +SKIP
+    >>> print(run.explain("process", 3))  # doctest: +SKIP
+    """
+
+    def __init__(self, workflow: Workflow, run_id: str, run_dir: Path, store: Store) -> None:
+        self.workflow: Workflow = workflow
+        self.run_id: str = run_id
+        self.run_dir: Path = Path(run_dir)
+        self.store: Store = store
+
+    def __repr__(self) -> str:
+        return f"Run({self.run_id!r}, run_dir={str(self.run_dir)!r})"
+
+    # -- status ---------------------------------------------------------------
+
+    def status_dict(self) -> dict[str, Any]:
+        """The run's record, per-task state counts, and every instance."""
+        record = self.store.get_run_record(self.run_id)
+        if record is None:
+            raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+        instances = [
+            {k: v for k, v in r.to_public_dict().items() if k not in ("input", "output")}
+            for r in self.store.list_task_instance_records(self.run_id)
+        ]
+        return {
+            "run": record.to_public_dict(),
+            "summary": self.store.task_state_summary(self.run_id),
+            "instances": instances,
+        }
+
+    def status(self, task: str | None = None, as_dict: bool = False) -> dict[str, Any] | None:
+        """Print the run's status, or return it as a dictionary.
+
+        Parameters
+        ----------
+        task : str or None
+            Show only this task, with one line per instance.
+        as_dict : bool
+            Return ``{"run": ..., "summary": ..., "instances": [...]}``
+            instead of printing.
+        """
+        if task is not None:
+            self._check_task(task)
+        info = self.status_dict()
+        if as_dict:
+            return info
+        run = info["run"]
+        print(f"Run      {self.run_id}")
+        print(f"Workflow {run.get('graph_name', '?')}")
+        print(f"Status   {run.get('status', '?')}")
+        print(f"Created  {run.get('created_at', '?')}")
+        print()
+        summary: dict[str, dict[str, int]] = info["summary"]
+        try:
+            order = self.workflow._topological_order()
+        except ReflowError:
+            order = sorted(summary)
+        names = [t for t in order if t in summary] + [t for t in summary if t not in order]
+        for name in names:
+            if task and name != task:
+                continue
+            parts = ", ".join(f"{s}={n}" for s, n in sorted(summary[name].items()))
+            print(f"  {name:20s}  {parts}")
+        if task:
+            print()
+            for inst in info["instances"]:
+                if inst["task_name"] != task:
+                    continue
+                idx = inst["array_index"]
+                label = f"[{idx}]" if idx is not None else "   "
+                print(f"    {label:6s}  {inst['state']:12s}  job={inst['job_id'] or '-'}")
+        return None
+
+    # -- outputs --------------------------------------------------------------
+
+    def _check_task(self, task: str) -> None:
+        if task not in self.workflow.tasks:
+            from reflow.graph import did_you_mean
+
+            raise ReflowError(
+                f"Workflow {self.workflow.name!r} has no task {task!r}."
+                f"{did_you_mean(task, self.workflow.tasks)}"
+            )
+
+    def output(self, task: str) -> Any:
+        """The output of a task: its value, or a list (by index) for an array task.
+
+        Raises
+        ------
+        ReflowError
+            If the task does not exist or has not (fully) succeeded.
+        """
+        self._check_task(task)
+        records = self.store.list_task_instance_records(self.run_id, task_name=task)
+        bad = [r for r in records if r.state is not TaskState.SUCCESS]
+        if bad:
+            first = bad[0]
+            where = f"[{first.array_index}]" if first.array_index is not None else ""
+            raise ReflowError(
+                f"Task {task!r} has no output in run {self.run_id}: instance {task}{where} is "
+                f"{first.state.value}"
+                + (f" ({first.error_text})" if first.error_text else "")
+                + "."
+            )
+        if self.workflow.tasks[task].config.array:
+            return [r.output for r in sorted(records, key=lambda r: r.array_index or 0)]
+        if not records:
+            raise ReflowError(f"Task {task!r} has not run in run {self.run_id}.")
+        return records[0].output
+
+    def outputs(self) -> dict[str, Any]:
+        """Every successful task's output, by task name."""
+        out: dict[str, Any] = {}
+        for name in self.workflow.tasks:
+            try:
+                out[name] = self.output(name)
+            except ReflowError:
+                continue
+        return out
+
+    # -- cache ----------------------------------------------------------------
+
+    def explain(self, task: str, index: int | None = None) -> str:
+        """Say why an instance was, or was not, taken from the cache.
+
+        Parameters
+        ----------
+        task : str
+            The task.
+        index : int or None
+            The array index, for an array task (default: element 0).
+        """
+        from reflow.explain import explain_instance
+
+        self._check_task(task)
+        if index is None and self.workflow.tasks[task].config.array:
+            index = 0
+        return explain_instance(self.store, self.run_id, task, index)
