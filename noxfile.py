@@ -53,7 +53,11 @@ def _with_core(*packages: str) -> list[str]:
 def example(session: nox.Session) -> None:
     """The README's first command: the example pipeline on the embedded defaults."""
     session.install(*_with_core())
-    session.run("python", str(ROOT / "examples" / "pipeline.py"), "describe", *session.posargs)
+    run_dir = Path(session.create_tmp()) / "example-run"
+    args = session.posargs or ["--count", "5"]
+    session.run(
+        "python", str(ROOT / "examples" / "pipeline.py"), "run", "--run-dir", str(run_dir), *args
+    )
 
 
 @nox.session

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = {"reflow-core", "reflow-store-sqlite", "platformdirs", "pip", "setuptools"}
+ALLOWED = {"reflow-core", "reflow-store-sqlite", "platformdirs", "tomli", "pip", "setuptools"}
 
 
 @pytest.mark.slow

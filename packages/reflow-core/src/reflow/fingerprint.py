@@ -48,7 +48,12 @@ def _source_digest(func: Callable[..., Any]) -> str | None:
 def _code_digest(code: CodeType) -> str:
     parts: list[str] = [code.co_code.hex(), repr(code.co_names), repr(code.co_varnames)]
     for const in code.co_consts:
-        parts.append(_code_digest(const) if isinstance(const, CodeType) else repr(const))
+        if isinstance(const, CodeType):
+            parts.append(_code_digest(const))
+        elif isinstance(const, frozenset):  # repr order varies between processes
+            parts.append("frozenset" + repr(sorted(map(repr, const))))
+        else:
+            parts.append(repr(const))
     return "|".join(parts)
 
 

@@ -117,6 +117,13 @@ class JobConfig:
                 raise WorkflowDefinitionError(
                     f"{where}: submit option {key!r} is not valid; keys are option names."
                 )
+        from reflow.config import canonical_submit_options
+        from reflow.errors import ConfigError
+
+        try:
+            canonical_submit_options(self.submit_options, where=f"task {task!r} submit options")
+        except ConfigError as exc:
+            raise WorkflowDefinitionError(str(exc)) from None
 
 
 @dataclass
@@ -381,7 +388,7 @@ class Flow:
         if not isinstance(task_name, str) or not _TASK_NAME.match(task_name):
             raise WorkflowDefinitionError(
                 f"Task name {task_name!r} is not valid: use letters, digits and "
-                "underscores, starting with a letter (it names jobs, files and flags)."
+                "underscores, not starting with a digit (it names jobs, files and flags)."
             )
         if task_name in self.tasks:
             raise WorkflowDefinitionError(

@@ -210,6 +210,8 @@ def type_repr(tp: Any) -> str:
     tp = extract_base_type(tp)
     if tp is Any:
         return "Any"
+    if tp is None or tp is _NoneType:
+        return "None"
     if isinstance(tp, type) and not get_args(tp):
         return tp.__qualname__
     text = repr(tp)

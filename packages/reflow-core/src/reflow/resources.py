@@ -14,7 +14,7 @@ __all__ = ["format_walltime", "parse_memory", "parse_walltime"]
 _WALLTIME = re.compile(
     r"^(?:(?P<days>\d+)-)?(?:(?P<a>\d+):)?(?:(?P<b>\d+):)?(?P<c>\d+)$",
 )
-_MEMORY = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>[KMGTP]?)(?:I?B)?$", re.IGNORECASE)
+_MEMORY = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:(?P<unit>[KMGTP])(?:I?B)?)?$", re.IGNORECASE)
 _UNITS = {"": 1024**2, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
@@ -50,6 +50,8 @@ def parse_walltime(value: str) -> int:
         hours, minutes, seconds = 0, parts[0], 0
     if seconds >= 60 or (minutes >= 60 and (days or len(parts) == 3)):
         raise ValueError(f"invalid walltime {value!r}: minutes and seconds must be below 60")
+    if days and hours >= 24:
+        raise ValueError(f"invalid walltime {value!r}: with a day count, hours must be below 24")
     total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
     if total <= 0:
         raise ValueError(f"invalid walltime {value!r}: it must be longer than zero")
@@ -82,7 +84,7 @@ def parse_memory(value: str | int) -> int:
     match = _MEMORY.match(str(value).strip())
     if not match:
         raise ValueError(f"invalid memory {value!r}: use a size such as '4G' or '512M'")
-    size = int(float(match["n"]) * _UNITS[match["unit"].upper()])
+    size = int(float(match["n"]) * _UNITS[(match["unit"] or "").upper()])
     if size <= 0:
         raise ValueError(f"invalid memory {value!r}: it must be larger than zero")
     return size

@@ -89,10 +89,13 @@ def _enum_converter(cls: type[enum.Enum]) -> Callable[[str], Any]:
 
 
 def _json_converter(text: str) -> Any:
-    return json.loads(text)
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(text)  # argparse: "invalid JSON object value"
+    return value
 
 
-_json_converter.__name__ = "JSON"
+_json_converter.__name__ = "JSON object"
 
 
 def converter_for(tp: Any) -> Callable[[str], Any] | None:

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from reflow.cli.params import converter_for
 from reflow.params import type_repr
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def add_parameter_arguments(
         if rp.is_bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = rp.convert if rp.literal_choices is None else _choice_type(rp)
+            kwargs["type"] = converter_for(rp.base_type)
             kwargs["metavar"] = rp.dest.upper()
             if rp.literal_choices is not None:
                 kwargs["choices"] = list(_choice_values(rp))
@@ -51,10 +52,6 @@ def add_parameter_arguments(
         else:
             kwargs["default"] = rp.default
         parser.add_argument(*names, **kwargs)
-
-
-def _choice_type(rp: ResolvedParam) -> Any:
-    return rp.convert
 
 
 def _choice_values(rp: ResolvedParam) -> list[Any]:

@@ -7,6 +7,21 @@ from typing import Any
 __all__ = ["dag_text", "describe_text"]
 
 
+def _plain(value: Any) -> str:
+    """A stored default as a person would write it on the command line."""
+    from reflow.manifest import CODEC
+
+    try:
+        value = CODEC.load_value(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    if hasattr(value, "name") and hasattr(value, "value") and not isinstance(value, type):
+        return str(value.name)
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return repr(value)
+
+
 def describe_text(desc: dict[str, Any]) -> str:
     """A readable summary of ``Workflow.describe()``."""
     lines = [f"Workflow {desc['name']}", "", "Tasks (in run order):"]
@@ -28,8 +43,9 @@ def describe_text(desc: dict[str, Any]) -> str:
     if not desc["cli_params"]:
         lines.append("  (none)")
     for p in desc["cli_params"]:
-        state = "required" if p["required"] else f"default {p['default']!r}"
-        choices = f" one of {p['choices']}" if p["choices"] else ""
+        state = "required" if p["required"] else f"default {_plain(p['default'])}"
+        literal = p["type_repr"].startswith("Literal")
+        choices = f" one of {p['choices']}" if p["choices"] and not literal else ""
         lines.append(
             f"  {p['flag']:24s} {p['type_repr']}{choices}, {state}  ({', '.join(p['tasks'])})"
         )
