@@ -119,7 +119,7 @@ def test_describe_text_shows_defaults_plainly(capsys: pytest.CaptureFixture[str]
     assert wf.cli(["describe"]) == 0
     out = capsys.readouterr().out
     assert "default LOW" in out and "default 2025-03-01" in out
-    assert "one of" not in out and "-> None" in out
+    assert "Literal['a', 'b'], default 'a'" in out and "-> None" in out
 
 
 def test_dag_formats(capsys: pytest.CaptureFixture[str]) -> None:
