@@ -17,7 +17,7 @@ from reflow.errors import ReflowError
 from reflow.identity import combine_hashes, value_hash
 from reflow.wiring import ParamWiring, WireMode
 
-__all__ = ["ExpansionError", "Input", "UpstreamOutput", "expand_inputs"]
+__all__ = ["Expansion", "ExpansionError", "Input", "UpstreamOutput", "expand", "expand_inputs"]
 
 
 class ExpansionError(ReflowError, ValueError):
@@ -84,48 +84,77 @@ def _whole_input(task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> I
     return Input(joined, combine_hashes(h for _, h in parts))
 
 
-def _element_inputs(task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> list[Input]:
-    """The per-element values of a parameter that drives an array task."""
-    out: list[Input] = []
-    for up, mode in zip(ups, wiring.modes, strict=True):
-        if mode is WireMode.FAN_OUT:
-            items = _as_list(task, wiring.param, up, up.whole[0])
-            out.extend(Input(item, value_hash(item)) for item in items)
-        elif mode is WireMode.CHAIN:
-            out.extend(Input(v, h) for v, h in zip(up.values, up.hashes, strict=True))
-        elif mode is WireMode.CHAIN_FLATTEN:
-            for value in up.values:
-                items = _as_list(task, wiring.param, up, value)
-                out.extend(Input(item, value_hash(item)) for item in items)
-        else:  # pragma: no cover - guarded by validation
-            raise AssertionError(mode)
-    return out
+class _Drive:
+    """The per-element values of one parameter that drives an array task."""
+
+    def __init__(self, task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> None:
+        # (value, hash or None); a None hash is computed from the value on demand.
+        values: list[Any] = []
+        hashes: list[str | None] = []
+        for up, mode in zip(ups, wiring.modes, strict=True):
+            if mode is WireMode.FAN_OUT:
+                items = _as_list(task, wiring.param, up, up.whole[0])
+                values.extend(items)
+                hashes.extend([None] * len(items))
+            elif mode is WireMode.CHAIN:
+                values.extend(up.values)
+                hashes.extend(up.hashes)
+            elif mode is WireMode.CHAIN_FLATTEN:
+                for value in up.values:
+                    items = _as_list(task, wiring.param, up, value)
+                    values.extend(items)
+                    hashes.extend([None] * len(items))
+            else:  # pragma: no cover - guarded by validation
+                raise AssertionError(mode)
+        self.values = values
+        self.hashes = hashes
+
+    def hash(self, index: int) -> str:
+        known = self.hashes[index]
+        return known if known is not None else value_hash(self.values[index])
 
 
-def expand_inputs(
+class Expansion:
+    """The inputs of every instance of one task, computed one element at a time.
+
+    Attributes
+    ----------
+    count : int
+        Number of instances (1 for a singleton).
+    """
+
+    def __init__(self, whole: dict[str, Input], drives: dict[str, _Drive], count: int) -> None:
+        self._whole = whole
+        self._drives = drives
+        self.count = count
+
+    def values(self, index: int) -> dict[str, Any]:
+        """The ``Result`` parameter values of instance ``index``."""
+        out = {p: i.value for p, i in self._whole.items()}
+        for p, drive in self._drives.items():
+            out[p] = drive.values[index]
+        return out
+
+    def hashes(self, index: int) -> dict[str, str]:
+        """The input hashes of instance ``index`` (what enters its identity)."""
+        out = {p: i.hash for p, i in self._whole.items()}
+        for p, drive in self._drives.items():
+            out[p] = drive.hash(index)
+        return out
+
+    def inputs(self, index: int) -> dict[str, Input]:
+        """Values and hashes together."""
+        values, hashes = self.values(index), self.hashes(index)
+        return {p: Input(values[p], hashes[p]) for p in values}
+
+
+def expand(
     task: str,
     is_array: bool,
     wiring: Mapping[str, ParamWiring],
     upstream: Mapping[str, UpstreamOutput],
-) -> list[dict[str, Input]]:
-    """Return the ``Result`` inputs of every instance of ``task``.
-
-    Parameters
-    ----------
-    task : str
-        The task.
-    is_array : bool
-        Whether it is an array task.
-    wiring : mapping
-        Its ``Result`` parameters' wiring.
-    upstream : mapping
-        Outputs of every upstream task it reads.
-
-    Returns
-    -------
-    list of dict
-        One mapping per instance (a single one for a singleton; possibly none
-        for an array fanned out over an empty list).
+) -> Expansion:
+    """Return the :class:`Expansion` of ``task``'s ``Result`` inputs.
 
     Raises
     ------
@@ -134,21 +163,34 @@ def expand_inputs(
         same array give different numbers of elements.
     """
     whole: dict[str, Input] = {}
-    per_element: dict[str, list[Input]] = {}
+    drives: dict[str, _Drive] = {}
     for param, w in wiring.items():
         ups = [upstream[s] for s in w.steps]
         if is_array and w.drives_array:
-            per_element[param] = _element_inputs(task, w, ups)
+            drives[param] = _Drive(task, w, ups)
         else:
             whole[param] = _whole_input(task, w, ups)
     if not is_array:
-        return [whole]
-    sizes = {p: len(v) for p, v in per_element.items()}
+        return Expansion(whole, {}, 1)
+    sizes = {p: len(d.values) for p, d in drives.items()}
     if len(set(sizes.values())) > 1:
         detail = ", ".join(f"{p!r} has {n}" for p, n in sizes.items())
         raise ExpansionError(
             f"Array task {task!r} gets a different number of elements from each of its "
             f"inputs ({detail}); inputs that drive one array must have the same length."
         )
-    count = next(iter(sizes.values()), 0)
-    return [{**whole, **{p: values[i] for p, values in per_element.items()}} for i in range(count)]
+    return Expansion(whole, drives, next(iter(sizes.values()), 0))
+
+
+def expand_inputs(
+    task: str,
+    is_array: bool,
+    wiring: Mapping[str, ParamWiring],
+    upstream: Mapping[str, UpstreamOutput],
+) -> list[dict[str, Input]]:
+    """Return the ``Result`` inputs of every instance of ``task``, all at once.
+
+    See :func:`expand`, which computes them one element at a time.
+    """
+    exp = expand(task, is_array, wiring, upstream)
+    return [exp.inputs(i) for i in range(exp.count)]

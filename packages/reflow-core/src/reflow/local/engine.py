@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
-from reflow.expand import ExpansionError, Input, UpstreamOutput, expand_inputs
+from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.explain import CACHE_PARTS_KEY
 from reflow.fingerprint import code_fingerprint
 from reflow.identity import IdentityParts, identity_with, value_hash
@@ -44,6 +44,7 @@ __all__ = ["TaskFailedError", "run_local"]
 logger = logging.getLogger(__name__)
 
 _FLUSH_EVERY = 2000
+_CHUNK = 5000
 
 
 class TaskFailedError(ReflowError):
@@ -71,13 +72,21 @@ class _TaskState:
     """What the engine knows of one task during the run."""
 
     name: str
+    is_array: bool = False
     status: str = "waiting"  # waiting, queued, running, done, failed, skipped
-    queue: deque[tuple[int | None, dict[str, Any]]] = field(default_factory=deque)
+    exp: Expansion | None = None
+    queue: deque[int | None] = field(default_factory=deque)
     ids: dict[int | None, int] = field(default_factory=dict)
-    outputs: dict[int | None, tuple[Any, str]] = field(default_factory=dict)
+    values: list[Any] | None = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
     remaining: int = 0
     in_flight: int = 0
     failed: bool = False
+
+    def upstream(self) -> UpstreamOutput:
+        """What this task gives its dependants (values must be loaded)."""
+        assert self.values is not None
+        return UpstreamOutput(self.name, self.is_array, self.values, self.hashes)
 
 
 def _check_options(
@@ -126,7 +135,7 @@ class LocalRun:
         self.run_dir = Path(run_dir).expanduser().resolve()
         self.store = store if store is not None else _default_store(workflow)
         self.dests = _task_param_dests(params)
-        self.tasks = {name: _TaskState(name) for name in order}
+        self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
         self.first_failure: tuple[str, int | None, Outcome] | None = None
@@ -183,13 +192,14 @@ class LocalRun:
 
     # -- preparing a task -----------------------------------------------------
 
-    def _kwargs(self, name: str, inputs: dict[str, Input]) -> dict[str, Any]:
+    def _kwargs(self, name: str, index: int | None) -> dict[str, Any]:
         spec = self.wf.tasks[name]
+        exp = self.tasks[name].exp
+        assert exp is not None
         kwargs: dict[str, Any] = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
         for p in spec.run_dir_params:
             kwargs[p] = self.run_dir
-        for p, inp in inputs.items():
-            kwargs[p] = inp.value
+        kwargs.update(exp.values(index or 0))
         return kwargs
 
     def _cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
@@ -205,70 +215,72 @@ class LocalRun:
 
     def _prepare(self, name: str) -> None:
         """Expand a ready task into instances, take cache hits, queue the rest."""
+        spec = self.wf.tasks[name]
+        state = self.tasks[name]
+        steps = {s for w in self.wiring[name].values() for s in w.steps}
+        upstream = {dep: self.tasks[dep].upstream() for dep in steps}
+        try:
+            exp = expand(name, spec.config.array, self.wiring[name], upstream)
+        except ExpansionError as exc:
+            self._fail_task_without_instances(name, str(exc))
+            return
+        state.exp = exp
+        state.values = [None] * exp.count
+        state.hashes = [""] * exp.count
+        state.remaining = 0
+        indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
+        for start in range(0, len(indices), _CHUNK):
+            self._prepare_chunk(name, indices[start : start + _CHUNK])
+        state.status = "queued" if state.remaining else "done"
+        if state.status == "done":
+            logger.debug("%s: all %d instance(s) from the cache", name, exp.count)
+
+    def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
+        """Insert one chunk of a task's instances; record hits, queue misses."""
         from reflow.stores import NewTaskInstance, StateUpdate
 
         spec = self.wf.tasks[name]
         state = self.tasks[name]
-        upstream = {
-            dep: UpstreamOutput(
-                dep,
-                self.wf.tasks[dep].config.array,
-                [v for _, (v, _) in sorted(self.tasks[dep].outputs.items(), key=_index_key)],
-                [h for _, (_, h) in sorted(self.tasks[dep].outputs.items(), key=_index_key)],
-            )
-            for dep in {s for w in self.wiring[name].values() for s in w.steps}
-        }
-        try:
-            expanded = expand_inputs(name, spec.config.array, self.wiring[name], upstream)
-        except ExpansionError as exc:
-            self._fail_task_without_instances(name, str(exc))
-            return
-        indices: list[int | None] = list(range(len(expanded))) if spec.config.array else [None]
+        exp = state.exp
+        assert exp is not None and state.values is not None
         prefix = self.prefixes[name]
-        identities = [
-            identity_with(prefix, {p: i.hash for p, i in inputs.items()}) for inputs in expanded
-        ]
+        input_hashes = [exp.hashes(index or 0) for index in indices]
+        identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self._cache_mode(name)
         hits: dict[str, TaskInstanceRecord] = {}
-        if lookup and identities:
+        if lookup:
             hits = _find_cached_many(self.store, name, identities)
         news = [
             NewTaskInstance(
-                name,
-                index,
-                TaskState.PENDING,
-                {},
-                identity=ident if spec.config.cache else "",
+                name, index, TaskState.PENDING, {}, identity=ident if spec.config.cache else ""
             )
             for index, ident in zip(indices, identities, strict=True)
         ]
         updates: list[StateUpdate] = []
         infos: dict[int, dict[str, Any]] = {}
-        state.remaining = 0
         with self.store.transaction():
-            ids = self.store.insert_task_instances(self.run_id, news) if news else []
-            for index, ident, inputs, iid in zip(indices, identities, expanded, ids, strict=True):
+            ids = self.store.insert_task_instances(self.run_id, news)
+            for index, ident, hashes, iid in zip(
+                indices, identities, input_hashes, ids, strict=True
+            ):
                 state.ids[index] = iid
-                info: dict[str, Any] = {"inputs": {p: i.hash for p, i in inputs.items()}}
+                info: dict[str, Any] = {"inputs": hashes}
                 hit = hits.get(ident)
-                reason = ""
-                if hit is not None and self.verify:
-                    reason = verify_output(spec, hit.output)
+                reason = verify_output(spec, hit.output) if hit is not None and self.verify else ""
                 if hit is not None and not reason:
-                    info.update(
-                        status="hit",
-                        source={
-                            "run_id": hit.run_id,
-                            "instance_id": hit.id,
-                            "array_index": hit.array_index,
-                        },
-                    )
+                    info["status"] = "hit"
+                    info["source"] = {
+                        "run_id": hit.run_id,
+                        "instance_id": hit.id,
+                        "array_index": hit.array_index,
+                    }
                     updates.append(
                         StateUpdate(
                             iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
                         )
                     )
-                    state.outputs[index] = (hit.output, hit.output_hash)
+                    state.values[index or 0] = hit.output
+                    state.hashes[index or 0] = hit.output_hash
                     self.progress.cached += 1
                 else:
                     if reason:
@@ -278,17 +290,13 @@ class LocalRun:
                         info.update(status="verify_failed", reason=reason)
                     else:
                         info.update(fixed_info or {"status": "miss"})
-                    state.queue.append((index, self._kwargs(name, inputs)))
+                    state.queue.append(index)
                     state.remaining += 1
                 infos[iid] = info
             if updates:
                 self.store.apply_state_updates(updates)
-            if infos:
-                self.store.set_cache_info_many(infos)
+            self.store.set_cache_info_many(infos)
         self.progress.total += len(ids)
-        state.status = "queued" if state.remaining else "done"
-        if state.status == "done":
-            logger.debug("%s: all %d instance(s) from the cache", name, len(ids))
 
     # -- failures -------------------------------------------------------------
 
@@ -366,7 +374,12 @@ class LocalRun:
                 size = max(1, min(64, len(state.queue) // (backend.slots * 4) or 1))
                 if isinstance(backend, InlineBackend):
                     size = min(len(state.queue), _FLUSH_EVERY)
-                items = [state.queue.popleft() for _ in range(min(size, len(state.queue)))]
+                items = [
+                    (index, self._kwargs(name, index))
+                    for index in (
+                        state.queue.popleft() for _ in range(min(size, len(state.queue)))
+                    )
+                ]
                 batches.append((name, items))
                 state.in_flight += 1
                 free -= 1
@@ -384,7 +397,9 @@ class LocalRun:
             iid = state.ids[outcome.index]
             state.remaining -= 1
             if outcome.ok:
-                state.outputs[outcome.index] = (outcome.output, outcome.output_hash)
+                assert state.values is not None
+                state.values[outcome.index or 0] = outcome.output
+                state.hashes[outcome.index or 0] = outcome.output_hash
                 self.pending_updates.append(
                     StateUpdate(
                         iid,
@@ -519,10 +534,6 @@ class LocalRun:
 
 def _label(task: str, index: int | None) -> str:
     return f"{task}[{index}]" if index is not None else task
-
-
-def _index_key(item: tuple[int | None, Any]) -> int:
-    return item[0] if item[0] is not None else -1
 
 
 def _user() -> str:
