@@ -1,0 +1,647 @@
+"""The manifest store: where runs, task specifications and task instances are kept.
+
+:class:`Store` is the interface every store implements; the SQLite store of
+the ``reflow-store-sqlite`` package is the default one
+(``reflow.stores.sqlite.SqliteStore``).  Store packages register themselves
+in the ``reflow.stores`` entry-point group, and their tests subclass
+:class:`reflow.testing.store.StoreConformance`.
+
+The store enforces the lifecycle of task instances (see
+:data:`TRANSITIONS`): a successful instance never runs again, and only a
+failed or cancelled instance can be retried.
+
+This module imports no backend: ``import reflow.stores`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+from reflow._types import RunState, TaskState
+from reflow.errors import ReflowError
+from reflow.stores.records import (
+    NewTaskInstance,
+    RunRecord,
+    StateUpdate,
+    TaskInstanceRecord,
+    TaskSpecRecord,
+)
+
+__all__ = [
+    "TRANSITIONS",
+    "DuplicateError",
+    "InvalidTransitionError",
+    "NewTaskInstance",
+    "ReadOnlyStoreError",
+    "RunRecord",
+    "SchemaVersionError",
+    "StateUpdate",
+    "Store",
+    "StoreBusyError",
+    "StoreCorruptError",
+    "StoreError",
+    "TaskInstanceRecord",
+    "TaskSpecRecord",
+    "UnknownInstanceError",
+    "UnknownRunError",
+    "can_transition",
+]
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+class StoreError(ReflowError):
+    """Base class of the errors a manifest store raises."""
+
+
+class StoreCorruptError(StoreError):
+    """The store's file is damaged, truncated, or not a reflow manifest at all."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written with a schema this version cannot use."""
+
+
+class StoreBusyError(StoreError):
+    """Other processes kept the store locked for longer than the retry budget."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """A write was attempted on a store opened read-only."""
+
+
+class DuplicateError(StoreError, ValueError):
+    """A run or task instance with the same key already exists."""
+
+
+class InvalidTransitionError(StoreError, ValueError):
+    """A task instance was asked to move to a state its current state does not allow.
+
+    Attributes
+    ----------
+    instance_id : int
+        The instance.
+    current : TaskState
+        Its state in the store.
+    requested : TaskState
+        The state it was asked to move to.
+    """
+
+    def __init__(self, instance_id: int, current: TaskState, requested: TaskState) -> None:
+        allowed = sorted(s.value for s in TRANSITIONS[current])
+        if requested is TaskState.RETRYING:
+            hint = "Only FAILED or CANCELLED instances can be retried."
+        elif current is TaskState.SUCCESS:
+            hint = (
+                "A successful instance is final; submit a new run (with force) "
+                "to compute it again."
+            )
+        else:
+            hint = f"From {current.value} it may move to: {', '.join(allowed) or 'nothing'}."
+        super().__init__(
+            f"Task instance {instance_id} cannot move from {current.value} to "
+            f"{requested.value}. {hint}"
+        )
+        self.instance_id = instance_id
+        self.current = current
+        self.requested = requested
+
+
+class _StoreLookupError(StoreError, KeyError):
+    """A lookup error whose message prints without KeyError's quotes."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownRunError(_StoreLookupError):
+    """No run has the given run id."""
+
+
+class UnknownInstanceError(_StoreLookupError):
+    """No task instance has the given id."""
+
+
+# -- the lifecycle ---------------------------------------------------------------
+
+_S = TaskState
+_FRESH = frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED, _S.SKIPPED})
+
+TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = MappingProxyType(
+    {
+        _S.PENDING: _FRESH,
+        _S.RETRYING: _FRESH,
+        _S.SUBMITTED: frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED}),
+        _S.RUNNING: frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED}),
+        _S.FAILED: frozenset({_S.FAILED, _S.RETRYING}),
+        _S.CANCELLED: frozenset({_S.CANCELLED, _S.RETRYING}),
+        _S.SKIPPED: frozenset({_S.SKIPPED}),
+        _S.SUCCESS: frozenset(),
+    }
+)
+"""For each state, the states a task instance may move to from it.
+
+- ``PENDING`` and ``RETRYING`` (waiting to be submitted) may move to any
+  state but ``PENDING`` and ``RETRYING``; ``SUCCESS`` directly is a cache hit.
+- ``SUBMITTED`` and ``RUNNING`` may move between each other (a scheduler can
+  requeue a job) and on to ``SUCCESS``, ``FAILED`` or ``CANCELLED``.
+- ``FAILED`` and ``CANCELLED`` may only be retried (``RETRYING``), i.e. exactly
+  the states of :meth:`TaskState.retriable`.
+- ``SUCCESS`` is final: a successful result is never overwritten.
+
+Moving to the same state again is allowed except for ``SUCCESS`` (it stamps
+``updated_at`` and may update the job id or error text).
+"""
+
+
+def can_transition(current: TaskState, requested: TaskState) -> bool:
+    """Return whether a task instance may move from ``current`` to ``requested``.
+
+    Parameters
+    ----------
+    current : TaskState
+        The instance's state.
+    requested : TaskState
+        The state it should move to.
+
+    Returns
+    -------
+    bool
+        ``True`` if :data:`TRANSITIONS` allows the move.
+    """
+    return requested in TRANSITIONS[current]
+
+
+# -- the interface ---------------------------------------------------------------
+
+
+class Store(abc.ABC):
+    """Abstract manifest store.
+
+    A store keeps runs, task specifications with their dependencies, and task
+    instances with their state, outputs and hashes, and finds successful
+    instances by Merkle identity across runs.
+
+    Implementations provide the abstract methods; the dictionary-returning
+    methods and the single-instance transitions are built on them here.
+    Every state change goes through :meth:`apply_state_updates`, which must
+    enforce :data:`TRANSITIONS` and stamp ``updated_at``.
+
+    A store is also a context manager: ``with store:`` initialises it and
+    closes it on exit.
+    """
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Open the store, creating or migrating its schema when needed.
+
+        Safe to call more than once.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's resources.  The store may be used again afterwards."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes into one atomic transaction.
+
+        Use as ``with store.transaction(): ...``.  Everything written inside
+        the block is committed together when it ends, or not at all if it
+        raises.  Blocks nest; a store method that raises inside the block
+        leaves the block's earlier writes in place.
+
+        Returns
+        -------
+        contextlib.AbstractContextManager[None]
+            The transaction context.
+        """
+
+    def __enter__(self) -> Store:
+        self.init()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- runs --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_run(
+        self,
+        run_id: str,
+        graph_name: str,
+        user_id: str,
+        parameters: dict[str, Any],
+        *,
+        executor: str = "",
+        executor_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a new run with status ``RUNNING``.
+
+        Parameters
+        ----------
+        run_id : str
+            Unique run identifier.
+        graph_name : str
+            Name of the workflow.
+        user_id : str
+            User who submitted the run.
+        parameters : dict[str, Any]
+            Run parameters (encoded with the manifest codec).
+        executor : str
+            Name of the executor the run uses.
+        executor_options : dict[str, Any] or None
+            Options the executor was created with.
+
+        Raises
+        ------
+        DuplicateError
+            If a run with this id exists.
+        """
+
+    @abc.abstractmethod
+    def get_run_record(self, run_id: str) -> RunRecord | None:
+        """Return one run, or ``None`` if there is no run with this id."""
+
+    @abc.abstractmethod
+    def list_run_records(
+        self, graph_name: str | None = None, user_id: str | None = None
+    ) -> list[RunRecord]:
+        """Return runs, newest first, optionally filtered by workflow and user."""
+
+    @abc.abstractmethod
+    def update_run_status(self, run_id: str, status: RunState) -> None:
+        """Set the status of a run.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """Return one run as a dictionary, or ``None`` if unknown."""
+        record = self.get_run_record(run_id)
+        return None if record is None else record.to_public_dict()
+
+    def list_runs(
+        self, graph_name: str | None = None, user_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Return runs as dictionaries, newest first, optionally filtered."""
+        return [r.to_public_dict() for r in self.list_run_records(graph_name, user_id)]
+
+    def get_run_parameters(self, run_id: str) -> dict[str, Any]:
+        """Return the parameters of a run.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+        record = self.get_run_record(run_id)
+        if record is None:
+            raise UnknownRunError(f"No run {run_id!r} in the manifest store.")
+        return record.parameters
+
+    # -- task specifications -----------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_task_spec(
+        self,
+        run_id: str,
+        task_name: str,
+        is_array: bool,
+        config_json: dict[str, Any],
+        dependencies: Sequence[str],
+    ) -> None:
+        """Persist one task specification and its dependencies.
+
+        Inserting the same task of the same run again replaces both.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the task belongs to.
+        task_name : str
+            Task name.
+        is_array : bool
+            Whether the task is an array job.
+        config_json : dict[str, Any]
+            The task's job configuration.
+        dependencies : Sequence[str]
+            Names of the tasks it waits for.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:
+        """Return one task specification, or ``None`` if not stored."""
+
+    @abc.abstractmethod
+    def list_task_spec_records(self, run_id: str) -> list[TaskSpecRecord]:
+        """Return the task specifications of a run, sorted by task name."""
+
+    @abc.abstractmethod
+    def list_task_dependencies(self, run_id: str, task_name: str) -> list[str]:
+        """Return the names of the tasks ``task_name`` depends on, sorted."""
+
+    # -- task instances ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_task_instances(
+        self, run_id: str, instances: Iterable[NewTaskInstance]
+    ) -> list[int]:
+        """Insert many task instances of one run in one transaction.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instances belong to.
+        instances : Iterable[NewTaskInstance]
+            The instances.
+
+        Returns
+        -------
+        list[int]
+            Their ids, in the order given.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        DuplicateError
+            If an instance with the same task and array index exists in the
+            run (or appears twice in ``instances``); nothing is inserted.
+        ValueError
+            If an array index is negative.
+        """
+
+    def insert_task_instance(
+        self,
+        run_id: str,
+        task_name: str,
+        array_index: int | None,
+        state: TaskState,
+        input_payload: dict[str, Any],
+        identity: str = "",
+        input_hash: str = "",
+    ) -> int:
+        """Insert one task instance and return its id.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instance belongs to.
+        task_name : str
+            Task name.
+        array_index : int or None
+            Index in the array, ``None`` for a singleton task.
+        state : TaskState
+            Initial state.
+        input_payload : dict[str, Any]
+            Resolved input payload.
+        identity : str
+            Full Merkle identity hash.
+        input_hash : str
+            Hash of the direct inputs only (without upstream hashes).
+
+        Returns
+        -------
+        int
+            The new instance's id.
+        """
+        new = NewTaskInstance(task_name, array_index, state, input_payload, identity, input_hash)
+        return self.insert_task_instances(run_id, [new])[0]
+
+    @abc.abstractmethod
+    def get_task_instance_record(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> TaskInstanceRecord | None:
+        """Return one instance by run, task and array index, or ``None``."""
+
+    @abc.abstractmethod
+    def get_task_instance_record_by_id(self, instance_id: int) -> TaskInstanceRecord | None:
+        """Return one instance by id, or ``None``."""
+
+    @abc.abstractmethod
+    def list_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[TaskInstanceRecord]:
+        """Return the instances of a run, sorted by task name and array index.
+
+        Parameters
+        ----------
+        run_id : str
+            The run.
+        task_name : str or None
+            Only this task's instances.
+        states : Iterable[TaskState] or None
+            Only instances in one of these states.
+        """
+
+    @abc.abstractmethod
+    def count_task_instances(self, run_id: str, task_name: str) -> int:
+        """Return how many instances a task has in a run."""
+
+    @abc.abstractmethod
+    def task_state_summary(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Count the instances of a run per task and state.
+
+        Returns
+        -------
+        dict[str, dict[str, int]]
+            ``{task_name: {state_name: count}}``, only non-zero counts.
+        """
+
+    def get_task_instance(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> dict[str, Any] | None:
+        """Return one instance as a dictionary, or ``None``."""
+        record = self.get_task_instance_record(run_id, task_name, array_index)
+        return None if record is None else record.to_public_dict()
+
+    def list_task_instances(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[dict[str, Any]]:
+        """List task instances as dictionaries, with optional filters."""
+        return [
+            r.to_public_dict() for r in self.list_task_instance_records(run_id, task_name, states)
+        ]
+
+    # -- outputs -----------------------------------------------------------------
+
+    def _successful(self, run_id: str, task_name: str) -> list[TaskInstanceRecord]:
+        return self.list_task_instance_records(run_id, task_name, [TaskState.SUCCESS])
+
+    def get_singleton_output(self, run_id: str, task_name: str) -> Any:
+        """Return the output of a successful singleton task, or ``None``."""
+        record = self.get_task_instance_record(run_id, task_name, None)
+        if record is None or record.state is not TaskState.SUCCESS:
+            return None
+        return record.output
+
+    def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
+        """Return the outputs of the successful elements of an array task, by index."""
+        return [r.output for r in self._successful(run_id, task_name) if r.array_index is not None]
+
+    def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
+        """Return the output hash of one successful instance, ``""`` if there is none."""
+        record = self.get_task_instance_record(run_id, task_name, array_index)
+        if record is None or record.state is not TaskState.SUCCESS:
+            return ""
+        return record.output_hash
+
+    def get_all_output_hashes(self, run_id: str, task_name: str) -> list[str]:
+        """Return the output hashes of all successful instances of a task, by index."""
+        return [r.output_hash for r in self._successful(run_id, task_name)]
+
+    def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
+        """Return whether a task has instances and all of them succeeded."""
+        counts = self.task_state_summary(run_id).get(task_name, {})
+        total = sum(counts.values())
+        return total > 0 and counts.get(TaskState.SUCCESS.value, 0) == total
+
+    # -- state transitions -------------------------------------------------------
+
+    @abc.abstractmethod
+    def apply_state_updates(self, updates: Iterable[StateUpdate]) -> None:
+        """Apply many state transitions, in order, in one transaction.
+
+        Every update is checked against :data:`TRANSITIONS` and stamps the
+        instance's ``updated_at``.  If any update is not allowed, none is
+        applied.
+
+        Parameters
+        ----------
+        updates : Iterable[StateUpdate]
+            The transitions.
+
+        Raises
+        ------
+        InvalidTransitionError
+            If an instance's current state does not allow the update.
+        UnknownInstanceError
+            If an instance id does not exist.
+        """
+
+    @abc.abstractmethod
+    def update_task_submitted(self, run_id: str, task_name: str, job_id: str) -> int:
+        """Mark the ``PENDING`` and ``RETRYING`` instances of a task as submitted.
+
+        Returns
+        -------
+        int
+            How many instances were marked.
+        """
+
+    def update_task_running(self, instance_id: int) -> None:
+        """Mark one instance as running."""
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.RUNNING)])
+
+    def update_task_success(self, instance_id: int, output: Any, output_hash: str = "") -> None:
+        """Mark one instance as successful.
+
+        Parameters
+        ----------
+        instance_id : int
+            Instance id.
+        output : Any
+            The task's return value.
+        output_hash : str
+            Hash of the output value, for downstream Merkle propagation.
+        """
+        self.apply_state_updates(
+            [StateUpdate(instance_id, TaskState.SUCCESS, output=output, output_hash=output_hash)]
+        )
+
+    def update_task_failed(self, instance_id: int, error_text: str) -> None:
+        """Mark one instance as failed, with the reason."""
+        self.apply_state_updates(
+            [StateUpdate(instance_id, TaskState.FAILED, error_text=error_text)]
+        )
+
+    def update_task_cancelled(self, instance_id: int) -> None:
+        """Mark one instance as cancelled."""
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.CANCELLED)])
+
+    def mark_for_retry(self, instance_id: int) -> None:
+        """Move a ``FAILED`` or ``CANCELLED`` instance to ``RETRYING``.
+
+        Raises
+        ------
+        InvalidTransitionError
+            If the instance is in any other state.
+        """
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.RETRYING)])
+
+    # -- cache -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
+        """Record, for many instances in one transaction, why each was or was not a cache hit.
+
+        Parameters
+        ----------
+        infos : Mapping[int, dict[str, Any]]
+            Instance id to the cache layer's explanation.
+
+        Raises
+        ------
+        UnknownInstanceError
+            If an instance id does not exist; nothing is written.
+        """
+
+    def set_cache_info(self, instance_id: int, info: dict[str, Any]) -> None:
+        """Record why one instance was or was not a cache hit."""
+        self.set_cache_info_many({instance_id: info})
+
+    @abc.abstractmethod
+    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+        """Find the most recent successful instance with this Merkle identity.
+
+        Searches all runs.  "Most recent" is the latest ``updated_at``, then
+        the highest id.
+
+        Parameters
+        ----------
+        task_name : str
+            Task name.
+        identity : str
+            Full Merkle identity hash; ``""`` never matches.
+
+        Returns
+        -------
+        TaskInstanceRecord or None
+            The match, or ``None``.
+        """
+
+    def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
+        """Find a successful instance with this Merkle identity, as a dictionary.
+
+        See :meth:`find_cached_record`.
+        """
+        record = self.find_cached_record(task_name, identity)
+        return None if record is None else record.to_public_dict()

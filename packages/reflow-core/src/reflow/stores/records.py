@@ -1,0 +1,271 @@
+"""Typed records that stores return, and the inputs of the batch operations.
+
+A store decodes its rows into these frozen dataclasses, so code above the
+store never handles backend rows.  ``to_public_dict`` gives the plain
+dictionary shape (ISO-8601 timestamps, state names as strings) that the
+dictionary-returning :class:`~reflow.stores.Store` methods and the command
+line show.
+
+Timestamps are timezone-aware :class:`~datetime.datetime` objects in UTC.
+Hashes are lowercase hexadecimal strings, ``""`` when unset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reflow._types import RunState, TaskState
+
+__all__ = [
+    "NewTaskInstance",
+    "RunRecord",
+    "StateUpdate",
+    "TaskInstanceRecord",
+    "TaskSpecRecord",
+]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One workflow run.
+
+    Attributes
+    ----------
+    run_id : str
+        Unique run identifier.
+    graph_name : str
+        Name of the workflow the run belongs to.
+    user_id : str
+        User who submitted the run.
+    created_at : datetime
+        When the run was inserted (UTC).
+    status : RunState
+        Current state of the run.
+    parameters : dict[str, Any]
+        Run parameters, decoded with the manifest codec.
+    executor : str
+        Name of the executor chosen at submit time (``""`` if not recorded).
+    executor_options : dict[str, Any]
+        Options the executor was created with.
+    """
+
+    run_id: str
+    graph_name: str
+    user_id: str
+    created_at: datetime
+    status: RunState
+    parameters: dict[str, Any]
+    executor: str = ""
+    executor_options: dict[str, Any] = field(default_factory=dict)
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """Return the run as a plain dictionary.
+
+        Returns
+        -------
+        dict[str, Any]
+            The record's fields; ``created_at`` as an ISO-8601 UTC string and
+            ``status`` as the state's name.
+        """
+        return {
+            "run_id": self.run_id,
+            "graph_name": self.graph_name,
+            "user_id": self.user_id,
+            "created_at": self.created_at.isoformat(),
+            "status": self.status.value,
+            "parameters": self.parameters,
+            "executor": self.executor,
+            "executor_options": self.executor_options,
+        }
+
+
+@dataclass(frozen=True)
+class TaskSpecRecord:
+    """The persisted specification of one task of a run.
+
+    Attributes
+    ----------
+    run_id : str
+        Run the task belongs to.
+    task_name : str
+        Task name.
+    is_array : bool
+        Whether the task runs as an array job.
+    config : dict[str, Any]
+        The task's job configuration, decoded with the manifest codec.
+    dependencies : list[str]
+        Names of the tasks this one waits for, sorted.
+    """
+
+    run_id: str
+    task_name: str
+    is_array: bool
+    config: dict[str, Any]
+    dependencies: list[str]
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """Return the specification as a plain dictionary.
+
+        Returns
+        -------
+        dict[str, Any]
+            The record's fields.
+        """
+        return {
+            "run_id": self.run_id,
+            "task_name": self.task_name,
+            "is_array": self.is_array,
+            "config": self.config,
+            "dependencies": list(self.dependencies),
+        }
+
+
+@dataclass(frozen=True)
+class TaskInstanceRecord:
+    """One task instance: a singleton task, or one element of an array task.
+
+    Attributes
+    ----------
+    id : int
+        Store-wide unique instance id.
+    run_id : str
+        Run the instance belongs to.
+    task_name : str
+        Task name.
+    array_index : int or None
+        Index in the array, ``None`` for a singleton task.
+    state : TaskState
+        Current lifecycle state.
+    job_id : str or None
+        Scheduler job id, once submitted.
+    input : dict[str, Any]
+        Resolved input payload.
+    output : Any
+        Output value once successful, else ``None``.
+    error_text : str or None
+        Why the instance failed, if it did.
+    identity : str
+        Full Merkle identity hash (hex), ``""`` if not computed.
+    input_hash : str
+        Hash of the direct inputs only (hex), ``""`` if not computed.
+    output_hash : str
+        Hash of the output (hex), ``""`` unless successful.
+    created_at : datetime
+        When the instance was inserted (UTC).
+    updated_at : datetime
+        When its state last changed (UTC).
+    cache_info : dict[str, Any]
+        Why the instance was or was not taken from the cache, as written by
+        the cache layer; ``{}`` when nothing was recorded.
+    """
+
+    id: int
+    run_id: str
+    task_name: str
+    array_index: int | None
+    state: TaskState
+    job_id: str | None
+    input: dict[str, Any]
+    output: Any
+    error_text: str | None
+    identity: str
+    input_hash: str
+    output_hash: str
+    created_at: datetime
+    updated_at: datetime
+    cache_info: dict[str, Any] = field(default_factory=dict)
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """Return the instance as a plain dictionary.
+
+        Returns
+        -------
+        dict[str, Any]
+            The record's fields; timestamps as ISO-8601 UTC strings and
+            ``state`` as the state's name.
+        """
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "task_name": self.task_name,
+            "array_index": self.array_index,
+            "state": self.state.value,
+            "job_id": self.job_id,
+            "input": self.input,
+            "output": self.output,
+            "error_text": self.error_text,
+            "identity": self.identity,
+            "input_hash": self.input_hash,
+            "output_hash": self.output_hash,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "cache_info": self.cache_info,
+        }
+
+
+@dataclass(frozen=True)
+class NewTaskInstance:
+    """One instance to insert with :meth:`~reflow.stores.Store.insert_task_instances`.
+
+    Attributes
+    ----------
+    task_name : str
+        Task name.
+    array_index : int or None
+        Index in the array (``>= 0``), ``None`` for a singleton task.
+    state : TaskState
+        Initial state, usually ``PENDING``.
+    input : dict[str, Any]
+        Resolved input payload.
+    identity : str
+        Full Merkle identity hash (hex), ``""`` if not computed yet.
+    input_hash : str
+        Hash of the direct inputs only (hex), ``""`` if not computed yet.
+    """
+
+    task_name: str
+    array_index: int | None = None
+    state: TaskState = TaskState.PENDING
+    input: dict[str, Any] = field(default_factory=dict)
+    identity: str = ""
+    input_hash: str = ""
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """One state transition for :meth:`~reflow.stores.Store.apply_state_updates`.
+
+    Which fields are used depends on the target state:
+
+    - ``SUBMITTED`` and ``RUNNING``: ``job_id`` replaces the stored job id when
+      it is not ``None``.
+    - ``SUCCESS``: ``output`` and ``output_hash`` are stored and the error
+      text is cleared.
+    - ``FAILED``, ``CANCELLED`` and ``SKIPPED``: ``error_text`` replaces the
+      stored text when it is not ``None``.
+    - ``RETRYING``: output, output hash, job id and error text are cleared.
+
+    Attributes
+    ----------
+    instance_id : int
+        Id of the instance to change.
+    state : TaskState
+        The state to move to.
+    job_id : str or None
+        Scheduler job id.
+    output : Any
+        Output value (``SUCCESS`` only).
+    output_hash : str
+        Hash of the output, hex (``SUCCESS`` only).
+    error_text : str or None
+        Failure reason.
+    """
+
+    instance_id: int
+    state: TaskState
+    job_id: str | None = None
+    output: Any = None
+    output_hash: str = ""
+    error_text: str | None = None

@@ -1,0 +1,17 @@
+"""Test suites that reflow plugins run against themselves.
+
+Each module holds a conformance suite: a pytest base class with
+``__test__ = False`` that a plugin's own tests subclass, set ``__test__ = True``
+on, and complete with a factory method.  An out-of-tree plugin runs exactly the
+tests reflow's own plugins pass.
+
+- :mod:`reflow.testing.store`: :class:`~reflow.testing.store.StoreConformance`
+  for manifest stores (``reflow.stores`` entry points).
+
+This package imports nothing on import; the suites import pytest, so import
+them only from tests.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

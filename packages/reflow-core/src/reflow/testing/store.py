@@ -1,0 +1,718 @@
+"""Conformance suite for manifest stores.
+
+A store package proves it honours the :class:`reflow.stores.Store` contract by
+subclassing :class:`StoreConformance` in its tests::
+
+    from reflow.testing.store import StoreConformance
+    from my_store import MyStore
+
+    class TestMyStore(StoreConformance):
+        __test__ = True
+
+        def make_store(self, tmp_path):
+            return MyStore(tmp_path / "manifest")
+
+        def open_peer(self, store, tmp_path):  # optional
+            return MyStore(tmp_path / "manifest")
+
+Each test gets a fresh, initialised store from :meth:`StoreConformance.make_store`.
+The suite covers runs, task specifications, task instances, outputs and
+hashes, the lifecycle rules of :data:`reflow.stores.TRANSITIONS`, batch
+atomicity, transactions, cache lookups across runs, and (with
+:meth:`StoreConformance.open_peer`) that one handle sees what another commits.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reflow._types import RunState, TaskState
+from reflow.stores import (
+    DuplicateError,
+    InvalidTransitionError,
+    NewTaskInstance,
+    StateUpdate,
+    Store,
+    UnknownInstanceError,
+    UnknownRunError,
+    can_transition,
+)
+
+__all__ = ["StoreConformance"]
+
+RUN = "run-1"
+
+
+def sha(text: str) -> str:
+    """Return a 64-character hex digest, standing in for a Merkle hash."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def tick() -> None:
+    """Wait until the millisecond clock has moved on, so timestamps differ."""
+    start = datetime.now(tz=timezone.utc)
+    while datetime.now(tz=timezone.utc) - start < timedelta(milliseconds=2):
+        time.sleep(0.0005)
+
+
+class StoreConformance(abc.ABC):
+    """Tests every manifest store must pass.
+
+    Subclass it in a store package's tests, set ``__test__ = True`` and
+    implement :meth:`make_store`.
+    """
+
+    __test__ = False
+
+    @abc.abstractmethod
+    def make_store(self, tmp_path: Path) -> Store:
+        """Return a new, empty store kept under ``tmp_path`` (not yet initialised)."""
+
+    def open_peer(self, store: Store, tmp_path: Path) -> Store | None:
+        """Return a second, independent handle on ``store``'s data, or ``None``.
+
+        Stores shared between processes return one, so the suite can check that
+        each handle sees what the other commits.
+        """
+        return None
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        """A fresh, initialised store holding one run, ``run-1``."""
+        made = self.make_store(tmp_path)
+        made.init()
+        made.insert_run(RUN, "pipeline", "alice", {"n": 3})
+        try:
+            yield made
+        finally:
+            made.close()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    @staticmethod
+    def _instance(
+        store: Store,
+        task: str = "task",
+        index: int | None = None,
+        state: TaskState = TaskState.PENDING,
+        *,
+        run: str = RUN,
+        identity: str = "",
+    ) -> int:
+        return store.insert_task_instance(run, task, index, state, {}, identity=identity)
+
+    @staticmethod
+    def _state(store: Store, instance_id: int) -> TaskState:
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None, f"instance {instance_id} vanished"
+        return record.state
+
+    # -- runs ------------------------------------------------------------------------
+
+    def test_run_round_trips(self, store: Store) -> None:
+        before = datetime.now(tz=timezone.utc) - timedelta(seconds=5)
+        store.insert_run(
+            "run-2",
+            "graph",
+            "bob",
+            {"path": Path("/data/in.nc"), "when": datetime(2024, 1, 2, tzinfo=timezone.utc)},
+            executor="slurm",
+            executor_options={"partition": "short", "nodes": (1, 2)},
+        )
+        record = store.get_run_record("run-2")
+        assert record is not None
+        assert (record.run_id, record.graph_name, record.user_id) == ("run-2", "graph", "bob")
+        assert record.status is RunState.RUNNING
+        assert record.parameters == {
+            "path": Path("/data/in.nc"),
+            "when": datetime(2024, 1, 2, tzinfo=timezone.utc),
+        }
+        assert record.executor == "slurm"
+        assert record.executor_options == {"partition": "short", "nodes": (1, 2)}
+        assert record.created_at.utcoffset() == timedelta(0)
+        assert before <= record.created_at <= datetime.now(tz=timezone.utc) + timedelta(seconds=5)
+
+    def test_run_defaults_for_executor_fields(self, store: Store) -> None:
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert record.executor == ""
+        assert record.executor_options == {}
+
+    def test_run_public_dict(self, store: Store) -> None:
+        public = store.get_run(RUN)
+        assert public is not None
+        assert public["run_id"] == RUN
+        assert public["status"] == "RUNNING"
+        assert public["parameters"] == {"n": 3}
+        assert datetime.fromisoformat(public["created_at"]).utcoffset() == timedelta(0)
+
+    def test_empty_parameters_round_trip(self, store: Store) -> None:
+        store.insert_run("run-2", "graph", "bob", {})
+        assert store.get_run_parameters("run-2") == {}
+
+    def test_unknown_run(self, store: Store) -> None:
+        assert store.get_run("nope") is None
+        assert store.get_run_record("nope") is None
+        with pytest.raises(UnknownRunError):
+            store.get_run_parameters("nope")
+        with pytest.raises(KeyError):
+            store.get_run_parameters("nope")
+
+    def test_duplicate_run_is_refused(self, store: Store) -> None:
+        with pytest.raises(DuplicateError):
+            store.insert_run(RUN, "other", "bob", {})
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert record.graph_name == "pipeline"
+
+    def test_update_run_status(self, store: Store) -> None:
+        store.update_run_status(RUN, RunState.SUCCESS)
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert record.status is RunState.SUCCESS
+        with pytest.raises(UnknownRunError):
+            store.update_run_status("nope", RunState.FAILED)
+
+    def test_list_runs_newest_first_and_filtered(self, store: Store) -> None:
+        tick()
+        store.insert_run("run-2", "pipeline", "bob", {})
+        tick()
+        store.insert_run("run-3", "other", "alice", {})
+        assert [r["run_id"] for r in store.list_runs()] == ["run-3", "run-2", RUN]
+        assert [r.run_id for r in store.list_run_records(graph_name="pipeline")] == [
+            "run-2",
+            RUN,
+        ]
+        assert [r.run_id for r in store.list_run_records(user_id="alice")] == ["run-3", RUN]
+        assert [r.run_id for r in store.list_run_records("pipeline", "alice")] == [RUN]
+        assert store.list_runs(graph_name="missing") == []
+
+    # -- task specifications ---------------------------------------------------------
+
+    def test_task_spec_round_trips(self, store: Store) -> None:
+        config = {"cpus": 4, "time": "01:00:00", "after": ["a"], "submit_options": {}}
+        store.insert_task_spec(RUN, "convert", True, config, ["prepare", "fetch"])
+        store.insert_task_spec(RUN, "prepare", False, {}, [])
+        spec = store.get_task_spec_record(RUN, "convert")
+        assert spec is not None
+        assert spec.is_array is True
+        assert spec.config == config
+        assert spec.dependencies == ["fetch", "prepare"]
+        assert store.list_task_dependencies(RUN, "convert") == ["fetch", "prepare"]
+        assert store.list_task_dependencies(RUN, "prepare") == []
+        assert [s.task_name for s in store.list_task_spec_records(RUN)] == ["convert", "prepare"]
+        prepare = store.get_task_spec_record(RUN, "prepare")
+        assert prepare is not None
+        assert (prepare.is_array, prepare.config, prepare.dependencies) == (False, {}, [])
+        assert store.get_task_spec_record(RUN, "missing") is None
+
+    def test_task_spec_insert_again_replaces(self, store: Store) -> None:
+        store.insert_task_spec(RUN, "convert", True, {"cpus": 1}, ["a", "b"])
+        store.insert_task_spec(RUN, "convert", False, {"cpus": 2}, ["c"])
+        spec = store.get_task_spec_record(RUN, "convert")
+        assert spec is not None
+        assert (spec.is_array, spec.config, spec.dependencies) == (False, {"cpus": 2}, ["c"])
+
+    def test_task_specs_are_per_run(self, store: Store) -> None:
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_task_spec(RUN, "convert", True, {}, ["a"])
+        store.insert_task_spec("run-2", "convert", False, {}, ["b"])
+        assert store.list_task_dependencies(RUN, "convert") == ["a"]
+        assert store.list_task_dependencies("run-2", "convert") == ["b"]
+
+    def test_task_spec_unknown_run(self, store: Store) -> None:
+        with pytest.raises(UnknownRunError):
+            store.insert_task_spec("nope", "convert", False, {}, [])
+
+    # -- task instances --------------------------------------------------------------
+
+    def test_instance_round_trips(self, store: Store) -> None:
+        payload = {"item": Path("/data/a.nc"), "pair": (1, "x"), "nested": {"k": [1, 2]}}
+        instance_id = store.insert_task_instance(
+            RUN, "convert", 7, TaskState.PENDING, payload, identity=sha("i"), input_hash=sha("h")
+        )
+        record = store.get_task_instance_record(RUN, "convert", 7)
+        assert record is not None
+        assert record.id == instance_id
+        assert (record.run_id, record.task_name, record.array_index) == (RUN, "convert", 7)
+        assert record.state is TaskState.PENDING
+        assert record.input == payload
+        assert (record.identity, record.input_hash, record.output_hash) == (sha("i"), sha("h"), "")
+        assert (record.job_id, record.output, record.error_text) == (None, None, None)
+        assert record.cache_info == {}
+        assert record.created_at.utcoffset() == timedelta(0)
+        assert record.updated_at == record.created_at
+        assert store.get_task_instance_record_by_id(instance_id) == record
+
+    def test_instance_public_dict(self, store: Store) -> None:
+        instance_id = self._instance(store, "convert", 0)
+        public = store.get_task_instance(RUN, "convert", 0)
+        assert public is not None
+        assert public["id"] == instance_id
+        assert public["state"] == "PENDING"
+        assert public["array_index"] == 0
+        assert public["input"] == {}
+        for key in ("created_at", "updated_at"):
+            assert datetime.fromisoformat(public[key]).utcoffset() == timedelta(0)
+        assert {"job_id", "output", "error_text", "identity", "output_hash", "cache_info"} <= set(
+            public
+        )
+
+    def test_singleton_and_array_instances_are_distinct(self, store: Store) -> None:
+        single = self._instance(store, "task", None)
+        first = self._instance(store, "task", 0)
+        assert single != first
+        singleton = store.get_task_instance_record(RUN, "task", None)
+        assert singleton is not None
+        assert singleton.id == single
+        assert singleton.array_index is None
+        assert store.get_task_instance(RUN, "task", 1) is None
+        assert store.get_task_instance(RUN, "other", None) is None
+
+    def test_duplicate_singleton_is_refused(self, store: Store) -> None:
+        self._instance(store, "task", None)
+        with pytest.raises(DuplicateError):
+            self._instance(store, "task", None)
+        assert store.count_task_instances(RUN, "task") == 1
+
+    def test_duplicate_array_index_is_refused(self, store: Store) -> None:
+        self._instance(store, "task", 3)
+        with pytest.raises(DuplicateError):
+            self._instance(store, "task", 3)
+        assert store.count_task_instances(RUN, "task") == 1
+
+    def test_same_key_in_other_run_is_allowed(self, store: Store) -> None:
+        store.insert_run("run-2", "pipeline", "alice", {})
+        a = self._instance(store, "task", 0)
+        b = self._instance(store, "task", 0, run="run-2")
+        assert a != b
+
+    def test_batch_insert_returns_ids_in_order(self, store: Store) -> None:
+        items = [
+            NewTaskInstance("b", 1, identity=sha("b1")),
+            NewTaskInstance("a", None, input={"x": 1}),
+            NewTaskInstance("b", 0, TaskState.SKIPPED),
+            NewTaskInstance("c", 5, input_hash=sha("c5")),
+        ]
+        ids = store.insert_task_instances(RUN, items)
+        assert len(set(ids)) == len(items)
+        for instance_id, item in zip(ids, items, strict=True):
+            record = store.get_task_instance_record_by_id(instance_id)
+            assert record is not None
+            assert (record.task_name, record.array_index, record.state) == (
+                item.task_name,
+                item.array_index,
+                item.state,
+            )
+            assert (record.input, record.identity, record.input_hash) == (
+                item.input,
+                item.identity,
+                item.input_hash,
+            )
+        assert store.insert_task_instances(RUN, []) == []
+
+    def test_batch_insert_with_duplicate_inserts_nothing(self, store: Store) -> None:
+        self._instance(store, "task", 2)
+        with pytest.raises(DuplicateError):
+            store.insert_task_instances(RUN, [NewTaskInstance("task", i) for i in range(5)])
+        assert store.count_task_instances(RUN, "task") == 1
+        with pytest.raises(DuplicateError):
+            store.insert_task_instances(
+                RUN, [NewTaskInstance("fresh", 0), NewTaskInstance("fresh", 0)]
+            )
+        assert store.count_task_instances(RUN, "fresh") == 0
+
+    def test_instance_unknown_run(self, store: Store) -> None:
+        with pytest.raises(UnknownRunError):
+            self._instance(store, run="nope")
+
+    def test_negative_array_index_is_refused(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="negative"):
+            self._instance(store, "task", -1)
+
+    @pytest.mark.parametrize(
+        "value",
+        [sha("x"), "abc", "ABCD", "sha256:00ff", "00", "0" * 128, "not hex at all"],
+    )
+    def test_hashes_round_trip_exactly(self, store: Store, value: str) -> None:
+        instance_id = store.insert_task_instance(
+            RUN, "task", 0, TaskState.PENDING, {}, identity=value, input_hash=value
+        )
+        store.update_task_success(instance_id, "out", output_hash=value)
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert (record.identity, record.input_hash, record.output_hash) == (value, value, value)
+        found = store.find_cached_record("task", value)
+        assert found is not None
+        assert found.id == instance_id
+
+    def test_list_instances_sorted_and_filtered(self, store: Store) -> None:
+        store.insert_task_instances(
+            RUN,
+            [
+                NewTaskInstance("b", 1),
+                NewTaskInstance("b", 0, TaskState.FAILED),
+                NewTaskInstance("a", None, TaskState.SUCCESS),
+                NewTaskInstance("b", 10),
+            ],
+        )
+        store.insert_run("run-2", "pipeline", "alice", {})
+        self._instance(store, "a", 0, run="run-2")
+        listed = [(r.task_name, r.array_index) for r in store.list_task_instance_records(RUN)]
+        assert listed == [("a", None), ("b", 0), ("b", 1), ("b", 10)]
+        only_b = store.list_task_instances(RUN, task_name="b")
+        assert [r["array_index"] for r in only_b] == [0, 1, 10]
+        pending_b = store.list_task_instance_records(RUN, "b", [TaskState.PENDING])
+        assert [r.array_index for r in pending_b] == [1, 10]
+        done = store.list_task_instance_records(RUN, states=[TaskState.SUCCESS, TaskState.FAILED])
+        assert [(r.task_name, r.array_index) for r in done] == [("a", None), ("b", 0)]
+        assert store.list_task_instance_records(RUN, states=[]) == []
+        assert store.list_task_instance_records("nope") == []
+
+    def test_count_and_summary(self, store: Store) -> None:
+        store.insert_task_instances(
+            RUN,
+            [NewTaskInstance("a", i, TaskState.SUCCESS) for i in range(3)]
+            + [NewTaskInstance("a", 3, TaskState.FAILED), NewTaskInstance("b", None)],
+        )
+        assert store.count_task_instances(RUN, "a") == 4
+        assert store.count_task_instances(RUN, "b") == 1
+        assert store.count_task_instances(RUN, "missing") == 0
+        assert store.task_state_summary(RUN) == {
+            "a": {"SUCCESS": 3, "FAILED": 1},
+            "b": {"PENDING": 1},
+        }
+        assert store.task_state_summary("nope") == {}
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @pytest.mark.parametrize("current", list(TaskState), ids=str)
+    @pytest.mark.parametrize("requested", list(TaskState), ids=str)
+    def test_transition_rules(
+        self, store: Store, current: TaskState, requested: TaskState
+    ) -> None:
+        instance_id = self._instance(store, "task", 0, current)
+        before = store.get_task_instance_record_by_id(instance_id)
+        update = StateUpdate(instance_id, requested, job_id="42", output=1, error_text="why")
+        if can_transition(current, requested):
+            store.apply_state_updates([update])
+            assert self._state(store, instance_id) is requested
+        else:
+            with pytest.raises(InvalidTransitionError) as caught:
+                store.apply_state_updates([update])
+            assert caught.value.current is current
+            assert caught.value.requested is requested
+            assert store.get_task_instance_record_by_id(instance_id) == before
+
+    def test_success_never_goes_back_to_running(self, store: Store) -> None:
+        instance_id = self._instance(store)
+        store.update_task_running(instance_id)
+        store.update_task_success(instance_id, {"result": 1}, output_hash=sha("out"))
+        with pytest.raises(InvalidTransitionError, match="SUCCESS"):
+            store.update_task_running(instance_id)
+        for state in (TaskState.SUBMITTED, TaskState.FAILED, TaskState.PENDING):
+            with pytest.raises(InvalidTransitionError):
+                store.apply_state_updates([StateUpdate(instance_id, state)])
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert record.state is TaskState.SUCCESS
+        assert (record.output, record.output_hash) == ({"result": 1}, sha("out"))
+
+    def test_success_is_not_overwritten_by_a_second_success(self, store: Store) -> None:
+        instance_id = self._instance(store)
+        store.update_task_success(instance_id, "first", output_hash=sha("first"))
+        with pytest.raises(InvalidTransitionError):
+            store.update_task_success(instance_id, "second", output_hash=sha("second"))
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert (record.output, record.output_hash) == ("first", sha("first"))
+
+    @pytest.mark.parametrize("state", sorted(TaskState.retriable()), ids=str)
+    def test_retry_from_retriable_state(self, store: Store, state: TaskState) -> None:
+        instance_id = self._instance(store, "task", 0, TaskState.SUBMITTED)
+        store.apply_state_updates([StateUpdate(instance_id, state, error_text="boom")])
+        store.mark_for_retry(instance_id)
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert record.state is TaskState.RETRYING
+        assert (record.job_id, record.output, record.output_hash) == (None, None, "")
+
+    @pytest.mark.parametrize("state", sorted(set(TaskState) - TaskState.retriable()), ids=str)
+    def test_retry_refused_from_other_states(self, store: Store, state: TaskState) -> None:
+        instance_id = self._instance(store, "task", 0, state)
+        with pytest.raises(InvalidTransitionError, match="retried"):
+            store.mark_for_retry(instance_id)
+        assert self._state(store, instance_id) is state
+
+    def test_every_transition_stamps_updated_at(self, store: Store) -> None:
+        instance_id = self._instance(store)
+        created = store.get_task_instance_record_by_id(instance_id)
+        assert created is not None
+        stamps = [created.updated_at]
+        steps: list[Callable[[], object]] = [
+            lambda: store.update_task_submitted(RUN, "task", "100"),
+            lambda: store.update_task_running(instance_id),
+            lambda: store.update_task_failed(instance_id, "oom"),
+            lambda: store.mark_for_retry(instance_id),
+            lambda: store.apply_state_updates([StateUpdate(instance_id, TaskState.SUBMITTED)]),
+            lambda: store.update_task_cancelled(instance_id),
+            lambda: store.mark_for_retry(instance_id),
+            lambda: store.update_task_success(instance_id, 1),
+        ]
+        for step in steps:
+            tick()
+            step()
+            record = store.get_task_instance_record_by_id(instance_id)
+            assert record is not None
+            assert record.updated_at > stamps[-1]
+            assert record.created_at == created.created_at
+            stamps.append(record.updated_at)
+
+    def test_transition_fields(self, store: Store) -> None:
+        instance_id = self._instance(store)
+        store.apply_state_updates([StateUpdate(instance_id, TaskState.SUBMITTED, job_id="7")])
+        store.update_task_running(instance_id)
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert (record.state, record.job_id) == (TaskState.RUNNING, "7")
+        store.update_task_failed(instance_id, "exit code 3")
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert (record.state, record.error_text, record.job_id) == (
+            TaskState.FAILED,
+            "exit code 3",
+            "7",
+        )
+        store.mark_for_retry(instance_id)
+        store.update_task_success(instance_id, [1, 2], output_hash=sha("o"))
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert (record.output, record.output_hash, record.error_text) == ([1, 2], sha("o"), None)
+
+    @pytest.mark.parametrize("output", [None, 0, "", [], {}, {"p": Path("/x")}, (1, 2)])
+    def test_outputs_round_trip(self, store: Store, output: Any) -> None:
+        instance_id = self._instance(store)
+        store.update_task_success(instance_id, output)
+        record = store.get_task_instance_record_by_id(instance_id)
+        assert record is not None
+        assert record.output == output
+        assert type(record.output) is type(output)
+
+    def test_unknown_instance(self, store: Store) -> None:
+        with pytest.raises(UnknownInstanceError):
+            store.update_task_running(987654)
+        with pytest.raises(UnknownInstanceError):
+            store.set_cache_info(987654, {"hit": False})
+        assert store.get_task_instance_record_by_id(987654) is None
+
+    def test_batch_updates_are_all_or_nothing(self, store: Store) -> None:
+        a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
+        done = self._instance(store, "task", 2, TaskState.SUCCESS)
+        updates = [
+            StateUpdate(a, TaskState.RUNNING),
+            StateUpdate(done, TaskState.RUNNING),
+            StateUpdate(b, TaskState.RUNNING),
+        ]
+        with pytest.raises(InvalidTransitionError) as caught:
+            store.apply_state_updates(updates)
+        assert caught.value.instance_id == done
+        assert [self._state(store, i) for i in (a, b, done)] == [
+            TaskState.PENDING,
+            TaskState.PENDING,
+            TaskState.SUCCESS,
+        ]
+        with pytest.raises(UnknownInstanceError):
+            store.apply_state_updates(
+                [StateUpdate(a, TaskState.RUNNING), StateUpdate(-5, TaskState.RUNNING)]
+            )
+        assert self._state(store, a) is TaskState.PENDING
+
+    def test_batch_updates_apply_in_order(self, store: Store) -> None:
+        a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
+        store.apply_state_updates(
+            [
+                StateUpdate(a, TaskState.SUBMITTED, job_id="1"),
+                StateUpdate(b, TaskState.SUBMITTED, job_id="1"),
+                StateUpdate(a, TaskState.RUNNING),
+                StateUpdate(a, TaskState.SUCCESS, output="A"),
+                StateUpdate(b, TaskState.FAILED, error_text="boom"),
+                StateUpdate(b, TaskState.RETRYING),
+            ]
+        )
+        assert self._state(store, a) is TaskState.SUCCESS
+        assert self._state(store, b) is TaskState.RETRYING
+        store.apply_state_updates([])
+
+    def test_update_task_submitted(self, store: Store) -> None:
+        waiting = self._instance(store, "task", 0)
+        failed = self._instance(store, "task", 1, TaskState.FAILED)
+        store.mark_for_retry(failed)
+        running = self._instance(store, "task", 2, TaskState.RUNNING)
+        other = self._instance(store, "other", None)
+        assert store.update_task_submitted(RUN, "task", "555") == 2
+        for instance_id in (waiting, failed):
+            record = store.get_task_instance_record_by_id(instance_id)
+            assert record is not None
+            assert (record.state, record.job_id) == (TaskState.SUBMITTED, "555")
+        assert self._state(store, running) is TaskState.RUNNING
+        assert self._state(store, other) is TaskState.PENDING
+        assert store.update_task_submitted(RUN, "missing", "1") == 0
+        with pytest.raises(UnknownRunError):
+            store.update_task_submitted("nope", "task", "1")
+
+    # -- transactions ----------------------------------------------------------------
+
+    def test_transaction_commits_together(self, store: Store) -> None:
+        with store.transaction():
+            store.insert_run("run-2", "pipeline", "alice", {})
+            ids = store.insert_task_instances("run-2", [NewTaskInstance("t", i) for i in range(3)])
+            store.apply_state_updates([StateUpdate(i, TaskState.SUBMITTED) for i in ids])
+        assert store.task_state_summary("run-2") == {"t": {"SUBMITTED": 3}}
+
+    def test_transaction_rolls_back_on_error(self, store: Store) -> None:
+        existing = self._instance(store)
+        with pytest.raises(RuntimeError, match="stop"), store.transaction():
+            store.insert_run("run-2", "pipeline", "alice", {})
+            self._instance(store, "t", 0, run="run-2")
+            store.update_task_running(existing)
+            raise RuntimeError("stop")
+        assert store.get_run("run-2") is None
+        assert self._state(store, existing) is TaskState.PENDING
+
+    def test_failed_step_inside_transaction_keeps_earlier_writes(self, store: Store) -> None:
+        done = self._instance(store, "task", 0, TaskState.SUCCESS)
+        with store.transaction():
+            fresh = self._instance(store, "task", 1)
+            with pytest.raises(InvalidTransitionError):
+                store.apply_state_updates(
+                    [StateUpdate(fresh, TaskState.RUNNING), StateUpdate(done, TaskState.RUNNING)]
+                )
+            assert self._state(store, fresh) is TaskState.PENDING
+            store.update_task_submitted(RUN, "task", "9")
+        assert self._state(store, fresh) is TaskState.SUBMITTED
+        assert self._state(store, done) is TaskState.SUCCESS
+
+    def test_nested_transactions(self, store: Store) -> None:
+        with store.transaction():
+            outer = self._instance(store, "task", 0)
+            with pytest.raises(RuntimeError), store.transaction():
+                self._instance(store, "task", 1)
+                raise RuntimeError
+            with store.transaction():
+                self._instance(store, "task", 2)
+        indices = [r.array_index for r in store.list_task_instance_records(RUN)]
+        assert indices == [0, 2]
+        assert self._state(store, outer) is TaskState.PENDING
+
+    # -- outputs and dependencies ----------------------------------------------------
+
+    def test_outputs_and_hashes(self, store: Store) -> None:
+        ids = store.insert_task_instances(RUN, [NewTaskInstance("arr", i) for i in range(3)])
+        single = self._instance(store, "one", None)
+        store.update_task_success(ids[2], "c", output_hash=sha("c"))
+        store.update_task_success(ids[0], "a", output_hash=sha("a"))
+        store.update_task_failed(ids[1], "boom")
+        assert store.get_array_outputs(RUN, "arr") == ["a", "c"]
+        assert store.get_all_output_hashes(RUN, "arr") == [sha("a"), sha("c")]
+        assert store.get_output_hash(RUN, "arr", 0) == sha("a")
+        assert store.get_output_hash(RUN, "arr", 1) == ""
+        assert store.dependency_is_satisfied(RUN, "arr") is False
+        store.mark_for_retry(ids[1])
+        store.update_task_success(ids[1], "b", output_hash=sha("b"))
+        assert store.get_array_outputs(RUN, "arr") == ["a", "b", "c"]
+        assert store.dependency_is_satisfied(RUN, "arr") is True
+
+        assert store.get_singleton_output(RUN, "one") is None
+        assert store.get_output_hash(RUN, "one") == ""
+        assert store.dependency_is_satisfied(RUN, "one") is False
+        store.update_task_success(single, {"k": Path("/o")}, output_hash=sha("one"))
+        assert store.get_singleton_output(RUN, "one") == {"k": Path("/o")}
+        assert store.get_output_hash(RUN, "one") == sha("one")
+        assert store.dependency_is_satisfied(RUN, "one") is True
+
+        assert store.dependency_is_satisfied(RUN, "missing") is False
+        assert store.get_array_outputs(RUN, "missing") == []
+        assert store.get_singleton_output("nope", "one") is None
+
+    # -- cache -----------------------------------------------------------------------
+
+    def test_find_cached_across_runs_most_recent(self, store: Store) -> None:
+        identity = sha("identity")
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_run("run-3", "pipeline", "alice", {})
+        old = self._instance(store, "task", 0, identity=identity)
+        new = self._instance(store, "task", 0, run="run-2", identity=identity)
+        pending = self._instance(store, "task", 0, run="run-3", identity=identity)
+        assert store.find_cached("task", identity) is None
+        store.update_task_success(old, "old", output_hash=sha("old"))
+        tick()
+        store.update_task_success(new, "new", output_hash=sha("new"))
+        found = store.find_cached_record("task", identity)
+        assert found is not None
+        assert (found.id, found.run_id, found.output) == (new, "run-2", "new")
+        assert found.id != pending
+        public = store.find_cached("task", identity)
+        assert public is not None
+        assert public["output_hash"] == sha("new")
+
+    def test_find_cached_only_matches_successful_same_task(self, store: Store) -> None:
+        identity = sha("identity")
+        failed = self._instance(store, "task", 0, identity=identity)
+        store.update_task_failed(failed, "boom")
+        other_task = self._instance(store, "other", 0, identity=identity)
+        store.update_task_success(other_task, 1)
+        assert store.find_cached("task", identity) is None
+        assert store.find_cached("task", sha("different")) is None
+        assert store.find_cached("task", "") is None
+        store.mark_for_retry(failed)
+        store.update_task_success(failed, 2)
+        found = store.find_cached_record("task", identity)
+        assert found is not None
+        assert found.id == failed
+
+    def test_cache_info(self, store: Store) -> None:
+        a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
+        store.set_cache_info(a, {"hit": False, "reason": "no match", "keys": ["x"]})
+        store.set_cache_info_many({b: {"hit": True, "source": Path("/r")}, a: {"hit": True}})
+        first = store.get_task_instance_record_by_id(a)
+        second = store.get_task_instance_record_by_id(b)
+        assert first is not None
+        assert second is not None
+        assert first.cache_info == {"hit": True}
+        assert second.cache_info == {"hit": True, "source": Path("/r")}
+        with pytest.raises(UnknownInstanceError):
+            store.set_cache_info_many({a: {"hit": False}, 987654: {"hit": False}})
+        again = store.get_task_instance_record_by_id(a)
+        assert again is not None
+        assert again.cache_info == {"hit": True}
+
+    # -- sharing ---------------------------------------------------------------------
+
+    def test_peer_sees_committed_writes(self, store: Store, tmp_path: Path) -> None:
+        peer = self.open_peer(store, tmp_path)
+        if peer is None:
+            pytest.skip("this store has no second handle (open_peer returns None)")
+        peer.init()
+        try:
+            assert peer.get_run("run-2") is None
+            with store.transaction():
+                store.insert_run("run-2", "pipeline", "alice", {})
+                instance_id = self._instance(store, "task", 0, run="run-2")
+                assert peer.get_run("run-2") is None
+            assert peer.get_run("run-2") is not None
+            store.update_task_success(instance_id, "out", output_hash=sha("o"))
+            record = peer.get_task_instance_record_by_id(instance_id)
+            assert record is not None
+            assert record.state is TaskState.SUCCESS
+            peer.update_task_submitted("run-2", "task", "1")  # no-op, but must not fail
+            assert store.get_output_hash("run-2", "task", 0) == sha("o")
+        finally:
+            peer.close()

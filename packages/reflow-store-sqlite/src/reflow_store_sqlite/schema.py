@@ -1,0 +1,157 @@
+"""How values are laid out in the database, and the conversions at its edge.
+
+The schema is compact on purpose (a store holds millions of instances):
+
+- runs and task names are stored once and referenced by integer keys;
+- states are small integers (:data:`TASK_STATE_CODES`, :data:`RUN_STATE_CODES`);
+- lowercase hex hashes are stored as BLOBs of half the length (a 64-character
+  SHA-256 hex digest takes 32 bytes); any other non-empty string is stored as
+  text unchanged, and ``""`` as NULL, so every value round-trips exactly;
+- timestamps are integers: milliseconds since the Unix epoch, UTC;
+- dictionaries that are empty (parameters, inputs, configuration, cache
+  information) are stored as NULL; other values as manifest-codec JSON;
+- a singleton task's array index is stored as ``-1`` so that the UNIQUE key
+  ``(run, task, idx)`` also covers singletons (SQLite treats NULLs as distinct).
+
+The codes are part of the on-disk format: never renumber them.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from reflow._types import RunState, TaskState
+from reflow.manifest import CODEC
+
+__all__ = [
+    "APPLICATION_ID",
+    "RUN_STATES",
+    "RUN_STATE_CODES",
+    "SCHEMA_VERSION",
+    "SINGLETON_INDEX",
+    "TASK_STATES",
+    "TASK_STATE_CODES",
+    "datetime_to_ms",
+    "dict_from_db",
+    "dict_to_db",
+    "hash_from_db",
+    "hash_to_db",
+    "ms_to_datetime",
+    "now_ms",
+    "task_state_code",
+    "value_from_db",
+    "value_to_db",
+]
+
+SCHEMA_VERSION = 2
+"""The schema version this package writes and reads."""
+
+APPLICATION_ID = 0x52464C57
+"""``PRAGMA application_id`` of a reflow manifest (the bytes ``RFLW``)."""
+
+SINGLETON_INDEX = -1
+"""Stored array index of a singleton task instance."""
+
+TASK_STATE_CODES: dict[TaskState, int] = {
+    TaskState.PENDING: 0,
+    TaskState.SUBMITTED: 1,
+    TaskState.RUNNING: 2,
+    TaskState.SUCCESS: 3,
+    TaskState.FAILED: 4,
+    TaskState.CANCELLED: 5,
+    TaskState.RETRYING: 6,
+    TaskState.SKIPPED: 7,
+}
+_CODES_BY_NAME: dict[str, int] = {state.value: code for state, code in TASK_STATE_CODES.items()}
+TASK_STATES: dict[int, TaskState] = {code: state for state, code in TASK_STATE_CODES.items()}
+
+RUN_STATE_CODES: dict[RunState, int] = {
+    RunState.PENDING: 0,
+    RunState.RUNNING: 1,
+    RunState.SUCCESS: 2,
+    RunState.FAILED: 3,
+    RunState.CANCELLED: 4,
+}
+RUN_STATES: dict[int, RunState] = {code: state for state, code in RUN_STATE_CODES.items()}
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def hash_to_db(value: str) -> bytes | str | None:
+    """Encode a hash for storage: lowercase hex as bytes, ``""`` as NULL."""
+    if not value:
+        return None
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        return value
+    # fromhex also accepts uppercase and spaces; only exact lowercase hex is packed.
+    return raw if raw.hex() == value else value
+
+
+def hash_from_db(value: bytes | str | None) -> str:
+    """Decode a stored hash back to the string it was given as."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def task_state_code(state: TaskState | str) -> int:
+    """Return the stored code of a task state (given as member or name)."""
+    # TaskState is a str enum: a member and its name hash and compare equal.
+    code = _CODES_BY_NAME.get(state)
+    if code is None:
+        raise ValueError(
+            f"{state!r} is not a task state; use one of {', '.join(s.value for s in TaskState)}."
+        )
+    return code
+
+
+def now_ms() -> int:
+    """Return the current time in milliseconds since the Unix epoch (UTC)."""
+    return time.time_ns() // 1_000_000
+
+
+def ms_to_datetime(value: int) -> datetime:
+    """Convert stored milliseconds since the epoch to an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    """Convert a datetime to milliseconds since the epoch; naive means UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+def dict_to_db(value: dict[str, Any] | None) -> str | None:
+    """Encode a dictionary payload: empty as NULL, else manifest-codec JSON."""
+    if not value:
+        return None
+    return CODEC.dumps(value)
+
+
+def dict_from_db(value: str | None) -> dict[str, Any]:
+    """Decode a dictionary payload written by :func:`dict_to_db`."""
+    if value is None:
+        return {}
+    decoded: dict[str, Any] = CODEC.loads(value)
+    return decoded
+
+
+def value_to_db(value: Any) -> str | None:
+    """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
+    if value is None:
+        return None
+    return CODEC.dumps(value)
+
+
+def value_from_db(value: str | None) -> Any:
+    """Decode an output value written by :func:`value_to_db`."""
+    if value is None:
+        return None
+    return CODEC.loads(value)

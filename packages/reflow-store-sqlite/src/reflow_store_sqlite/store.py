@@ -1,0 +1,1030 @@
+"""The SQLite manifest store."""
+
+# SQL here is assembled only from module constants (state codes, column lists);
+# every value from callers is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from reflow._types import RunState, TaskState
+from reflow.stores import (
+    TRANSITIONS,
+    DuplicateError,
+    InvalidTransitionError,
+    NewTaskInstance,
+    ReadOnlyStoreError,
+    RunRecord,
+    SchemaVersionError,
+    StateUpdate,
+    Store,
+    StoreCorruptError,
+    StoreError,
+    TaskInstanceRecord,
+    TaskSpecRecord,
+    UnknownInstanceError,
+    UnknownRunError,
+)
+from reflow_store_sqlite import migrations, safety
+from reflow_store_sqlite._version import __version__
+from reflow_store_sqlite.connection import (
+    DEFAULT_BUSY_TIMEOUT,
+    DEFAULT_RETRIES,
+    connect,
+    enable_wal,
+    is_busy,
+    retry_busy,
+)
+from reflow_store_sqlite.paths import DATABASE_NAME, default_path
+from reflow_store_sqlite.schema import (
+    RUN_STATE_CODES,
+    RUN_STATES,
+    SCHEMA_VERSION,
+    SINGLETON_INDEX,
+    TASK_STATE_CODES,
+    TASK_STATES,
+    dict_from_db,
+    dict_to_db,
+    hash_from_db,
+    hash_to_db,
+    ms_to_datetime,
+    now_ms,
+    task_state_code,
+    value_from_db,
+    value_to_db,
+)
+
+if TYPE_CHECKING:
+    from reflow.config import Config
+
+__all__ = ["SqliteStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+_RUN_COLUMNS = (
+    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options"
+)
+_INSTANCE_SELECT = (
+    "SELECT i.id, r.run_id, t.name, i.idx, i.state, i.job_id, i.input, i.output, "
+    "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
+    "i.cache_info FROM task_instances i JOIN runs r ON r.id = i.run "
+    "JOIN task_names t ON t.id = i.task"
+)
+
+
+def _codes(states: Iterable[TaskState]) -> str:
+    return ", ".join(str(code) for code in sorted(TASK_STATE_CODES[s] for s in states))
+
+
+def _allowed_from(target: TaskState) -> str:
+    return _codes(state for state, targets in TRANSITIONS.items() if target in targets)
+
+
+# What each target state writes besides ``state`` and ``updated_at``, and how
+# an update's fields become the statement's leading parameters.
+_JOB = ("job_id = COALESCE(?, job_id), ", lambda u: (u.job_id,))
+_ERROR = ("error_text = COALESCE(?, error_text), ", lambda u: (u.error_text,))
+_SET: dict[TaskState, tuple[str, Callable[[StateUpdate], tuple[Any, ...]]]] = {
+    TaskState.PENDING: ("", lambda u: ()),
+    TaskState.SUBMITTED: _JOB,
+    TaskState.RUNNING: _JOB,
+    TaskState.SUCCESS: (
+        "output = ?, output_hash = ?, error_text = NULL, ",
+        lambda u: (value_to_db(u.output), hash_to_db(u.output_hash)),
+    ),
+    TaskState.FAILED: _ERROR,
+    TaskState.CANCELLED: _ERROR,
+    TaskState.SKIPPED: _ERROR,
+    TaskState.RETRYING: (
+        "output = NULL, output_hash = NULL, job_id = NULL, error_text = NULL, ",
+        lambda u: (),
+    ),
+}
+_UPDATE_SQL: dict[TaskState, str] = {
+    state: (
+        f"UPDATE task_instances SET state = {TASK_STATE_CODES[state]}, {clause}updated_at = ? "
+        f"WHERE id = ? AND state IN ({_allowed_from(state)})"
+    )
+    for state, (clause, _) in _SET.items()
+}
+
+
+def _run_record(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row[0],
+        graph_name=row[1],
+        user_id=row[2],
+        created_at=ms_to_datetime(row[3]),
+        status=RUN_STATES[row[4]],
+        parameters=dict_from_db(row[5]),
+        executor=row[6],
+        executor_options=dict_from_db(row[7]),
+    )
+
+
+def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
+    idx = row[3]
+    return TaskInstanceRecord(
+        id=row[0],
+        run_id=row[1],
+        task_name=row[2],
+        array_index=None if idx == SINGLETON_INDEX else idx,
+        state=TASK_STATES[row[4]],
+        job_id=row[5],
+        input=dict_from_db(row[6]),
+        output=value_from_db(row[7]),
+        error_text=row[8],
+        identity=hash_from_db(row[9]),
+        input_hash=hash_from_db(row[10]),
+        output_hash=hash_from_db(row[11]),
+        created_at=ms_to_datetime(row[12]),
+        updated_at=ms_to_datetime(row[13]),
+        cache_info=dict_from_db(row[14]),
+    )
+
+
+def _stored_index(array_index: int | None) -> int:
+    if array_index is None:
+        return SINGLETON_INDEX
+    if array_index < 0:
+        raise ValueError(
+            f"Array index {array_index} is negative; array indices start at 0 "
+            "(use None for a singleton task)."
+        )
+    return array_index
+
+
+def _label(task_name: str, array_index: int | None) -> str:
+    return task_name if array_index is None else f"{task_name}[{array_index}]"
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+class SqliteStore(Store):
+    """SQLite-backed manifest store.
+
+    One database file can serve every run of a user: processes on the same
+    host may read and write it at the same time (WAL mode, a busy timeout and
+    bounded retries).  The file and the directories the store creates are
+    private to the owner.  An older database is migrated in place on first
+    use (after a copy is saved next to it); a newer one is refused.
+
+    Parameters
+    ----------
+    path : Path or str
+        Path to the SQLite database file; created if missing (unless
+        ``readonly``).
+    readonly : bool
+        Open without write access: writes raise :class:`ReadOnlyStoreError`.
+        Readers still see what others commit.
+    busy_timeout : float
+        Seconds SQLite waits for another process's lock before a step is retried.
+    retries : int
+        Attempts of a step in all before :class:`StoreBusyError` is raised.
+
+    Examples
+    --------
+    >>> store = SqliteStore("/tmp/reflow-doc/manifest.db")  # doctest: +SKIP
+    >>> with store:  # doctest: +SKIP
+    ...     store.insert_run("r1", "pipeline", "alice", {"n": 3})
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        readonly: bool = False,
+        *,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        self.path = Path(path).expanduser().absolute()
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self.retries = retries
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r}, readonly={self.readonly})"
+
+    # -- construction ------------------------------------------------------------
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path | str, readonly: bool = False) -> SqliteStore:
+        """Create a store at ``<run_dir>/manifest.db``.
+
+        For callers that want a database per run directory; reflow itself
+        uses :meth:`default`, one database for all runs, so results are
+        reused across run directories.
+        """
+        return cls(Path(run_dir).expanduser() / DATABASE_NAME, readonly=readonly)
+
+    @classmethod
+    def default_path(cls, config: Config | None = None) -> Path:
+        """Return the shared manifest path (see :func:`reflow_store_sqlite.default_path`).
+
+        ``REFLOW_STORE_PATH``, else ``[store] path`` from the configuration,
+        else ``manifest.db`` in the user cache directory (typically
+        ``~/.cache/reflow/manifest.db`` on Linux).
+        """
+        return default_path(config)
+
+    @classmethod
+    def default(cls, config: Config | None = None, readonly: bool = False) -> SqliteStore:
+        """Create a store at the shared default manifest path."""
+        return cls(default_path(config), readonly=readonly)
+
+    # -- connection, transactions, retries ---------------------------------------
+
+    def init(self) -> None:
+        """Open the database, creating or migrating its schema if needed."""
+        self._connection()
+
+    def close(self) -> None:
+        """Close the connection; the next call opens a new one."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._depth = 0
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        with self._lock:
+            if self._conn is None or self._pid != os.getpid():
+                # After fork the parent's connection must not be touched, not even closed.
+                self._conn = None
+                self._depth = 0
+                self._conn = self._open()
+                self._pid = os.getpid()
+            return self._conn
+
+    def _retry(self, step: Callable[[], T]) -> T:
+        try:
+            return retry_busy(
+                step, path=self.path, attempts=self.retries, busy_timeout=self.busy_timeout
+            )
+        except sqlite3.DatabaseError as exc:
+            if _is_corrupt(exc):
+                raise StoreCorruptError(
+                    safety.corrupt_message(self.path, f"is damaged ({exc})")
+                ) from exc
+            raise
+
+    def _open(self) -> sqlite3.Connection:
+        path = self.path
+        if self.readonly:
+            if not path.is_file():
+                raise StoreError(
+                    f"There is no manifest database at {path} to open read-only. Check "
+                    "REFLOW_STORE_PATH and [store] path, or submit a run to create it."
+                )
+        else:
+            safety.prepare_location(path)
+        safety.check_database_file(path)
+        if not self.readonly:
+            safety.warn_if_network_filesystem(path)
+        conn = connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
+        try:
+            self._retry(lambda: self._prepare_schema(conn))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _read_version(self, conn: sqlite3.Connection) -> int:
+        try:
+            version = migrations.read_version(conn)
+        except migrations.ForeignDatabaseError as exc:
+            raise StoreCorruptError(safety.foreign_message(self.path, str(exc))) from exc
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"The manifest database {self.path} has schema version {version}, but "
+                f"reflow-store-sqlite {__version__} understands versions up to "
+                f"{SCHEMA_VERSION}: a newer reflow wrote it. Upgrade with "
+                "'pip install -U reflow-store-sqlite', or set REFLOW_STORE_PATH to another "
+                "database. The file was not changed."
+            )
+        return version
+
+    def _prepare_schema(self, conn: sqlite3.Connection) -> None:
+        version = self._read_version(conn)
+        if self.readonly:
+            if version < SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"The manifest database {self.path} has schema version {version} and "
+                    f"needs migrating to version {SCHEMA_VERSION}, which a read-only store "
+                    "cannot do. Open it once without readonly (for example by submitting a "
+                    "run) to migrate it."
+                )
+            return
+        enable_wal(conn, self.path)
+        if version == SCHEMA_VERSION:
+            return
+        backup = self._backup(conn, version) if version > 0 else None
+        current = version
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = self._read_version(conn)  # another process may have migrated it
+            applied = []
+            if current < SCHEMA_VERSION:
+                applied = migrations.apply_migrations(conn, current)
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            busy = isinstance(exc, sqlite3.OperationalError) and is_busy(exc)
+            if busy or isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(
+                f"Migrating the manifest database {self.path} from schema version {current} "
+                f"to {SCHEMA_VERSION} failed: {exc}. The database was not changed"
+                + (f"; a copy is at {backup}" if backup else "")
+                + ". Report this with the message above, or set REFLOW_STORE_PATH to a new "
+                "database to carry on without its history."
+            ) from exc
+        if applied and current > 0:
+            logger.info(
+                "Migrated the manifest database %s from schema version %d to %d",
+                self.path,
+                current,
+                SCHEMA_VERSION,
+            )
+
+    def _backup(self, conn: sqlite3.Connection, version: int) -> Path | None:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        names = (f"schema-v{version}", f"schema-v{version}-{stamp}-{os.getpid()}")
+        try:
+            for name in names:
+                target = self.path.with_name(f"{self.path.name}.{name}.bak")
+                try:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    break
+                except FileExistsError:
+                    continue
+            else:
+                return None
+        except OSError as exc:
+            logger.warning("Cannot save a copy of %s before migrating it: %s", self.path, exc)
+            return None
+        os.close(fd)
+        try:
+            conn.execute("VACUUM INTO ?", (str(target),))
+        except sqlite3.Error as exc:
+            target.unlink(missing_ok=True)
+            logger.warning("Cannot save a copy of %s before migrating it: %s", self.path, exc)
+            return None
+        logger.info("Saved a copy of %s (schema version %d) at %s", self.path, version, target)
+        return target
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a write transaction: its own, or a savepoint of the open one."""
+        if self.readonly:
+            raise ReadOnlyStoreError(
+                f"The manifest store {self.path} was opened read-only; open it without "
+                "readonly=True to change it."
+            )
+        with self._lock:
+            conn = self._connection()
+            if self._depth:
+                return self._in_savepoint(conn, work)
+
+            def attempt() -> T:
+                conn.execute("BEGIN IMMEDIATE")
+                self._depth = 1
+                try:
+                    result = work(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._depth = 0
+
+            return self._retry(attempt)
+
+    def _in_savepoint(
+        self, conn: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]
+    ) -> T:
+        self._depth += 1
+        name = f"reflow_{self._depth}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            result = work(conn)
+        except BaseException:
+            if conn.in_transaction:  # SQLite may have rolled everything back already
+                conn.execute(f"ROLLBACK TO {name}")
+                conn.execute(f"RELEASE {name}")
+            raise
+        finally:
+            self._depth -= 1
+        conn.execute(f"RELEASE {name}")
+        return result
+
+    def _read(self, work: Callable[[sqlite3.Connection], T], *, snapshot: bool = False) -> T:
+        """Run ``work`` for reading; ``snapshot`` runs it in one read transaction."""
+        with self._lock:
+            conn = self._connection()
+            if not snapshot or self._depth:
+                return self._retry(lambda: work(conn))
+
+            def attempt() -> T:
+                conn.execute("BEGIN")
+                try:
+                    return work(conn)
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+
+            return self._retry(attempt)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction (``with store.transaction(): ...``).
+
+        The block holds the database's write lock until it ends, so keep it
+        short: do slow work (scheduler calls, file I/O) before or after it.
+        """
+        if self.readonly:
+            raise ReadOnlyStoreError(
+                f"The manifest store {self.path} was opened read-only; open it without "
+                "readonly=True to change it."
+            )
+        with self._lock:
+            conn = self._connection()
+            if self._depth:
+                self._depth += 1
+                name = f"reflow_{self._depth}"
+                conn.execute(f"SAVEPOINT {name}")
+                try:
+                    yield
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+                return
+            self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+            self._depth = 1
+            try:
+                yield
+                self._retry(lambda: conn.execute("COMMIT"))
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._depth = 0
+
+    # -- key lookups ----------------------------------------------------------------
+
+    def _unknown_run(self, run_id: str) -> UnknownRunError:
+        return UnknownRunError(
+            f"No run {run_id!r} in the manifest store {self.path}. Check the run id, and that "
+            "REFLOW_STORE_PATH points at the store the run was submitted with."
+        )
+
+    def _run_key(self, conn: sqlite3.Connection, run_id: str) -> int:
+        row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise self._unknown_run(run_id)
+        return int(row[0])
+
+    @staticmethod
+    def _task_key(conn: sqlite3.Connection, task_name: str) -> int | None:
+        row = conn.execute("SELECT id FROM task_names WHERE name = ?", (task_name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    def _ensure_task_keys(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+        keys: dict[str, int] = {}
+        for name in names:
+            if name in keys:
+                continue
+            row = conn.execute("SELECT id FROM task_names WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                cursor = conn.execute("INSERT INTO task_names (name) VALUES (?)", (name,))
+                keys[name] = int(cursor.lastrowid or 0)
+            else:
+                keys[name] = int(row[0])
+        return keys
+
+    # -- runs -----------------------------------------------------------------------
+
+    def insert_run(
+        self,
+        run_id: str,
+        graph_name: str,
+        user_id: str,
+        parameters: dict[str, Any],
+        *,
+        executor: str = "",
+        executor_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a new run with status ``RUNNING``; see :meth:`Store.insert_run`."""
+        encoded = (dict_to_db(parameters), dict_to_db(executor_options))
+
+        def work(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        run_id,
+                        graph_name,
+                        user_id,
+                        now_ms(),
+                        RUN_STATE_CODES[RunState.RUNNING],
+                        encoded[0],
+                        executor,
+                        encoded[1],
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise DuplicateError(
+                    f"A run {run_id!r} already exists in the manifest store {self.path}; "
+                    "run ids are unique. Submit with a new run id."
+                ) from exc
+
+        self._write(work)
+
+    def get_run_record(self, run_id: str) -> RunRecord | None:
+        """Return one run, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+        )
+        return None if row is None else _run_record(row)
+
+    def list_run_records(
+        self, graph_name: str | None = None, user_id: str | None = None
+    ) -> list[RunRecord]:
+        """Return runs, newest first, optionally filtered by workflow and user."""
+        clauses: list[str] = []
+        params: list[str] = []
+        if graph_name is not None:
+            clauses.append("graph_name = ?")
+            params.append(graph_name)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                params,
+            ).fetchall()
+        )
+        return [_run_record(row) for row in rows]
+
+    def update_run_status(self, run_id: str, status: RunState) -> None:
+        """Set the status of a run."""
+        code = RUN_STATE_CODES[RunState(status)]
+
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (code, run_id))
+            if cursor.rowcount == 0:
+                raise self._unknown_run(run_id)
+
+        self._write(work)
+
+    # -- task specifications --------------------------------------------------------
+
+    def insert_task_spec(
+        self,
+        run_id: str,
+        task_name: str,
+        is_array: bool,
+        config_json: dict[str, Any],
+        dependencies: Sequence[str],
+    ) -> None:
+        """Persist one task specification and its dependencies (replacing earlier ones)."""
+        config = dict_to_db(config_json)
+        deps = sorted(set(dependencies))
+
+        def work(conn: sqlite3.Connection) -> None:
+            run = self._run_key(conn, run_id)
+            keys = self._ensure_task_keys(conn, [task_name, *deps])
+            task = keys[task_name]
+            conn.execute(
+                "INSERT OR REPLACE INTO task_specs (run, task, is_array, config) "
+                "VALUES (?, ?, ?, ?)",
+                (run, task, int(bool(is_array)), config),
+            )
+            conn.execute("DELETE FROM task_dependencies WHERE run = ? AND task = ?", (run, task))
+            conn.executemany(
+                "INSERT INTO task_dependencies (run, task, depends_on) VALUES (?, ?, ?)",
+                [(run, task, keys[dep]) for dep in deps],
+            )
+
+        self._write(work)
+
+    def _spec_records(
+        self, conn: sqlite3.Connection, run_id: str, task_name: str | None
+    ) -> list[TaskSpecRecord]:
+        where = "r.run_id = ?" + (" AND t.name = ?" if task_name is not None else "")
+        params = (run_id,) if task_name is None else (run_id, task_name)
+        specs = conn.execute(
+            "SELECT t.name, s.is_array, s.config FROM task_specs s "
+            "JOIN runs r ON r.id = s.run JOIN task_names t ON t.id = s.task "
+            f"WHERE {where} ORDER BY t.name",
+            params,
+        ).fetchall()
+        deps: dict[str, list[str]] = {}
+        for name, dep in conn.execute(
+            "SELECT t.name, d.name FROM task_dependencies x JOIN runs r ON r.id = x.run "
+            "JOIN task_names t ON t.id = x.task JOIN task_names d ON d.id = x.depends_on "
+            f"WHERE {where} ORDER BY t.name, d.name",
+            params,
+        ):
+            deps.setdefault(name, []).append(dep)
+        return [
+            TaskSpecRecord(
+                run_id=run_id,
+                task_name=name,
+                is_array=bool(is_array),
+                config=dict_from_db(config),
+                dependencies=deps.get(name, []),
+            )
+            for name, is_array, config in specs
+        ]
+
+    def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:
+        """Return one task specification, or ``None``."""
+        records = self._read(lambda c: self._spec_records(c, run_id, task_name), snapshot=True)
+        return records[0] if records else None
+
+    def list_task_spec_records(self, run_id: str) -> list[TaskSpecRecord]:
+        """Return the task specifications of a run, sorted by task name."""
+        return self._read(lambda c: self._spec_records(c, run_id, None), snapshot=True)
+
+    def list_task_dependencies(self, run_id: str, task_name: str) -> list[str]:
+        """Return the names of the tasks ``task_name`` depends on, sorted."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT d.name FROM task_dependencies x JOIN runs r ON r.id = x.run "
+                "JOIN task_names t ON t.id = x.task JOIN task_names d ON d.id = x.depends_on "
+                "WHERE r.run_id = ? AND t.name = ? ORDER BY d.name",
+                (run_id, task_name),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    # -- task instances -------------------------------------------------------------
+
+    def insert_task_instances(
+        self, run_id: str, instances: Iterable[NewTaskInstance]
+    ) -> list[int]:
+        """Insert many instances of one run in one transaction; return their ids in order."""
+        items = list(instances)
+        encoded = [
+            (
+                item.task_name,
+                _stored_index(item.array_index),
+                task_state_code(item.state),
+                hash_to_db(item.identity),
+                hash_to_db(item.input_hash),
+                dict_to_db(item.input),
+            )
+            for item in items
+        ]
+
+        def work(conn: sqlite3.Connection) -> list[int]:
+            run = self._run_key(conn, run_id)
+            keys = self._ensure_task_keys(conn, (row[0] for row in encoded))
+            row = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'task_instances'"
+            ).fetchone()
+            first = (int(row[0]) if row else 0) + 1
+            now = now_ms()
+            try:
+                conn.executemany(
+                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+                    "identity, input_hash, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (run, keys[name], idx, state, now, now, identity, input_hash, payload)
+                        for name, idx, state, identity, input_hash, payload in encoded
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
+            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+            if not encoded:
+                return []
+            if last == first + len(encoded) - 1:
+                return list(range(first, last + 1))
+            return [  # ids were not consecutive: look each one up
+                int(
+                    conn.execute(
+                        "SELECT id FROM task_instances WHERE run = ? AND task = ? AND idx = ?",
+                        (run, keys[name], idx),
+                    ).fetchone()[0]
+                )
+                for name, idx, *_ in encoded
+            ]
+
+        return self._write(work)
+
+    def _insert_error(
+        self,
+        conn: sqlite3.Connection,
+        run_id: str,
+        run: int,
+        keys: Mapping[str, int],
+        items: Sequence[NewTaskInstance],
+        exc: sqlite3.IntegrityError,
+    ) -> StoreError:
+        seen: set[tuple[str, int | None]] = set()
+        for item in items:
+            key = (item.task_name, item.array_index)
+            exists = conn.execute(
+                "SELECT 1 FROM task_instances WHERE run = ? AND task = ? AND idx = ?",
+                (run, keys[item.task_name], _stored_index(item.array_index)),
+            ).fetchone()
+            if key in seen or exists is not None:
+                return DuplicateError(
+                    f"Task instance {_label(*key)} of run {run_id!r} already exists in the "
+                    f"manifest store {self.path} (each run, task and array index is stored "
+                    "once); nothing of this batch was inserted. Insert only new instances, "
+                    "or update the existing one."
+                )
+            seen.add(key)
+        return StoreError(
+            f"Inserting task instances of run {run_id!r} into the manifest store {self.path} "
+            f"failed: {exc}. Nothing of this batch was inserted."
+        )
+
+    def get_task_instance_record(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> TaskInstanceRecord | None:
+        """Return one instance by run, task and array index, or ``None``."""
+        idx = _stored_index(array_index)
+        row = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE r.run_id = ? AND t.name = ? AND i.idx = ?",
+                (run_id, task_name, idx),
+            ).fetchone()
+        )
+        return None if row is None else _instance_record(row)
+
+    def get_task_instance_record_by_id(self, instance_id: int) -> TaskInstanceRecord | None:
+        """Return one instance by id, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(f"{_INSTANCE_SELECT} WHERE i.id = ?", (instance_id,)).fetchone()
+        )
+        return None if row is None else _instance_record(row)
+
+    def list_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[TaskInstanceRecord]:
+        """Return the instances of a run, sorted by task name and array index."""
+        where = "r.run_id = ?"
+        params: list[Any] = [run_id]
+        if task_name is not None:
+            where += " AND t.name = ?"
+            params.append(task_name)
+        if states is not None:
+            where += f" AND i.state IN ({_codes({TaskState(s) for s in states})})"
+        rows = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE {where} ORDER BY t.name, i.idx", params
+            ).fetchall()
+        )
+        return [_instance_record(row) for row in rows]
+
+    def count_task_instances(self, run_id: str, task_name: str) -> int:
+        """Return how many instances a task has in a run."""
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT count(*) FROM task_instances WHERE "
+                "run = (SELECT id FROM runs WHERE run_id = ?) AND "
+                "task = (SELECT id FROM task_names WHERE name = ?)",
+                (run_id, task_name),
+            ).fetchone()
+        )
+        return int(row[0])
+
+    def task_state_summary(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Count the instances of a run per task and state."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT t.name, g.state, g.n FROM ("
+                "  SELECT task, state, count(*) AS n FROM task_instances"
+                "  WHERE run = (SELECT id FROM runs WHERE run_id = ?) GROUP BY task, state"
+                ") g JOIN task_names t ON t.id = g.task",
+                (run_id,),
+            ).fetchall()
+        )
+        summary: dict[str, dict[str, int]] = {}
+        for name, state, count in rows:
+            summary.setdefault(name, {})[TASK_STATES[state].value] = int(count)
+        return summary
+
+    # -- outputs --------------------------------------------------------------------
+
+    def _task_rows(self, run_id: str, task_name: str, sql: str) -> list[Any]:
+        def work(conn: sqlite3.Connection) -> list[Any]:
+            row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            task = self._task_key(conn, task_name)
+            if row is None or task is None:
+                return []
+            return conn.execute(sql, (row[0], task)).fetchall()
+
+        return self._read(work)
+
+    def get_singleton_output(self, run_id: str, task_name: str) -> Any:
+        """Return the output of a successful singleton task, or ``None``."""
+        rows = self._task_rows(
+            run_id,
+            task_name,
+            "SELECT output FROM task_instances WHERE run = ? AND task = ? "
+            f"AND idx = {SINGLETON_INDEX} AND state = {_SUCCESS}",
+        )
+        return value_from_db(rows[0][0]) if rows else None
+
+    def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
+        """Return the outputs of the successful elements of an array task, by index."""
+        rows = self._task_rows(
+            run_id,
+            task_name,
+            "SELECT output FROM task_instances WHERE run = ? AND task = ? "
+            f"AND idx >= 0 AND state = {_SUCCESS} ORDER BY idx",
+        )
+        return [value_from_db(row[0]) for row in rows]
+
+    def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
+        """Return the output hash of one successful instance, ``""`` if there is none."""
+        rows = self._task_rows(
+            run_id,
+            task_name,
+            "SELECT output_hash FROM task_instances WHERE run = ? AND task = ? "
+            f"AND idx = {_stored_index(array_index)} AND state = {_SUCCESS}",
+        )
+        return hash_from_db(rows[0][0]) if rows else ""
+
+    def get_all_output_hashes(self, run_id: str, task_name: str) -> list[str]:
+        """Return the output hashes of all successful instances of a task, by index."""
+        rows = self._task_rows(
+            run_id,
+            task_name,
+            "SELECT output_hash FROM task_instances WHERE run = ? AND task = ? "
+            f"AND state = {_SUCCESS} ORDER BY idx",
+        )
+        return [hash_from_db(row[0]) for row in rows]
+
+    def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
+        """Return whether a task has instances and all of them succeeded."""
+        rows = self._task_rows(
+            run_id,
+            task_name,
+            f"SELECT count(*), total(state = {_SUCCESS}) FROM task_instances "
+            "WHERE run = ? AND task = ?",
+        )
+        if not rows:
+            return False
+        total, ok = rows[0]
+        return bool(total) and int(ok) == int(total)
+
+    # -- state transitions ----------------------------------------------------------
+
+    def _transition_error(
+        self, conn: sqlite3.Connection, update: StateUpdate
+    ) -> InvalidTransitionError | UnknownInstanceError:
+        row = conn.execute(
+            "SELECT state FROM task_instances WHERE id = ?", (update.instance_id,)
+        ).fetchone()
+        if row is None:
+            return UnknownInstanceError(
+                f"No task instance with id {update.instance_id} in the manifest store "
+                f"{self.path}; it may belong to another store (check REFLOW_STORE_PATH)."
+            )
+        return InvalidTransitionError(update.instance_id, TASK_STATES[row[0]], update.state)
+
+    def apply_state_updates(self, updates: Iterable[StateUpdate]) -> None:
+        """Apply many state transitions, in order, in one transaction (all or none)."""
+        encoded: list[tuple[str, StateUpdate, tuple[Any, ...]]] = []
+        for update in updates:
+            state = TaskState(update.state)
+            encoded.append((_UPDATE_SQL[state], update, _SET[state][1](update)))
+        # Updates of different instances are independent, so they can be grouped
+        # by statement; an instance's own updates keep their order ("rounds").
+        rounds: list[dict[str, list[tuple[StateUpdate, tuple[Any, ...]]]]] = []
+        seen: dict[int, int] = {}
+        for sql, update, extra in encoded:
+            number = seen.get(update.instance_id, 0)
+            seen[update.instance_id] = number + 1
+            if number == len(rounds):
+                rounds.append({})
+            rounds[number].setdefault(sql, []).append((update, extra))
+
+        def work(conn: sqlite3.Connection) -> None:
+            now = now_ms()
+            conn.execute("SAVEPOINT reflow_batch")
+            for groups in rounds:
+                for sql, group in groups.items():
+                    params = [(*extra, now, update.instance_id) for update, extra in group]
+                    if conn.executemany(sql, params).rowcount != len(params):
+                        # Replay in the given order to report the first offending update.
+                        conn.execute("ROLLBACK TO reflow_batch")
+                        for one_sql, update, extra in encoded:
+                            one = (*extra, now, update.instance_id)
+                            if conn.execute(one_sql, one).rowcount != 1:
+                                raise self._transition_error(conn, update)
+                        break
+                else:
+                    continue
+                break
+            conn.execute("RELEASE reflow_batch")
+
+        self._write(work)
+
+    def update_task_submitted(self, run_id: str, task_name: str, job_id: str) -> int:
+        """Mark the ``PENDING`` and ``RETRYING`` instances of a task as submitted."""
+
+        def work(conn: sqlite3.Connection) -> int:
+            run = self._run_key(conn, run_id)
+            task = self._task_key(conn, task_name)
+            if task is None:
+                return 0
+            waiting = _codes({TaskState.PENDING, TaskState.RETRYING})
+            cursor = conn.execute(
+                f"UPDATE task_instances SET state = {TASK_STATE_CODES[TaskState.SUBMITTED]}, "
+                f"job_id = ?, updated_at = ? WHERE run = ? AND task = ? AND state IN ({waiting})",
+                (job_id, now_ms(), run, task),
+            )
+            return int(cursor.rowcount)
+
+        return self._write(work)
+
+    # -- cache ----------------------------------------------------------------------
+
+    def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
+        """Record, for many instances in one transaction, why each was or was not a cache hit."""
+        params = [(dict_to_db(info), instance_id) for instance_id, info in infos.items()]
+
+        def work(conn: sqlite3.Connection) -> None:
+            changed = conn.executemany(
+                "UPDATE task_instances SET cache_info = ? WHERE id = ?", params
+            ).rowcount
+            if changed != len(params):
+                for _, instance_id in params:
+                    if (
+                        conn.execute(
+                            "SELECT 1 FROM task_instances WHERE id = ?", (instance_id,)
+                        ).fetchone()
+                        is None
+                    ):
+                        raise UnknownInstanceError(
+                            f"No task instance with id {instance_id} in the manifest store "
+                            f"{self.path}; no cache information was recorded."
+                        )
+
+        self._write(work)
+
+    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+        """Find the most recent successful instance with this identity, across all runs."""
+        key = hash_to_db(identity)
+        if key is None:
+            return None
+        row = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE t.name = ? AND i.identity = ? AND i.state = {_SUCCESS} "
+                "ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                (task_name, key),
+            ).fetchone()
+        )
+        return None if row is None else _instance_record(row)

@@ -1,0 +1,270 @@
+"""Schema versions: older databases are migrated in place, newer ones refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import stat
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from reflow._types import RunState, TaskState
+from reflow.stores import SchemaVersionError, StoreError
+from reflow_store_sqlite import SCHEMA_VERSION, SqliteStore
+from reflow_store_sqlite.migrations import MIGRATIONS, V1_SCHEMA, VERSION_TABLE
+from reflow_store_sqlite.schema import APPLICATION_ID
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+T0 = "2024-03-01T10:00:00.123456+00:00"
+T1 = "2024-03-01T10:05:00+00:00"
+
+
+def write_v1(path: Path, *, versioned: bool = True) -> None:
+    """Write a database the way the version-1 layout stores it, with a few rows."""
+    conn = sqlite3.connect(path)
+    if versioned:
+        conn.execute(VERSION_TABLE)
+        conn.execute("INSERT INTO schema_version VALUES (1, ?, 'v1')", (T0,))
+    for statement in V1_SCHEMA:
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            ("run-a", "pipeline", "alice", T0, "SUCCESS", json.dumps({"n": 3})),
+            ("run-b", "pipeline", "bob", T1, "FAILED", "{}"),
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO task_specs VALUES (?, ?, ?, ?)",
+        [("run-a", "prepare", 0, "{}"), ("run-a", "convert", 1, json.dumps({"cpus": 4}))],
+    )
+    conn.execute("INSERT INTO task_dependencies VALUES ('run-a', 'convert', 'prepare')")
+    rows = [
+        (10, "run-a", "prepare", None, "SUCCESS", "j1", "{}", json.dumps(["x", "y"]), None,
+         sha("p"), sha("pi"), sha("po"), T0, T1),
+        (11, "run-a", "convert", 0, "SUCCESS", "j2", json.dumps({"item": "x"}), json.dumps(1),
+         None, sha("c0"), "", sha("c0o"), T0, T1),
+        (12, "run-a", "convert", 1, "FAILED", "j2", "{}", None, "exit 1", sha("c1"), "", "",
+         T0, T1),
+        (13, "run-b", "prepare", None, "PENDING", None, "{}", None, None, "", "", "", T1, T1),
+    ]  # fmt: skip
+    conn.executemany(
+        "INSERT INTO task_instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+    )
+    conn.commit()
+    conn.close()
+
+
+def version_of(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT max(version) FROM schema_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_migration_list_ends_at_the_current_version() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+    assert MIGRATIONS[0].statements == V1_SCHEMA
+
+
+@pytest.mark.parametrize("versioned", [True, False], ids=["v1", "v1-without-version-table"])
+def test_v1_database_is_migrated_and_keeps_its_rows(tmp_path: Path, versioned: bool) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path, versioned=versioned)
+    store = SqliteStore(path)
+    store.init()
+
+    assert version_of(path) == SCHEMA_VERSION
+    run = store.get_run_record("run-a")
+    assert run is not None
+    assert (run.graph_name, run.user_id, run.status) == ("pipeline", "alice", RunState.SUCCESS)
+    assert run.parameters == {"n": 3}
+    assert run.created_at == datetime(2024, 3, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    assert [r.run_id for r in store.list_run_records()] == ["run-b", "run-a"]
+
+    spec = store.get_task_spec_record("run-a", "convert")
+    assert spec is not None
+    assert (spec.is_array, spec.config, spec.dependencies) == (True, {"cpus": 4}, ["prepare"])
+
+    prepare = store.get_task_instance_record("run-a", "prepare", None)
+    assert prepare is not None
+    assert prepare.id == 10  # instance ids survive
+    assert prepare.state is TaskState.SUCCESS
+    assert (prepare.identity, prepare.input_hash, prepare.output_hash) == (
+        sha("p"),
+        sha("pi"),
+        sha("po"),
+    )
+    assert prepare.output == ["x", "y"]
+    assert prepare.job_id == "j1"
+    assert prepare.updated_at == datetime(2024, 3, 1, 10, 5, tzinfo=timezone.utc)
+    failed = store.get_task_instance_record_by_id(12)
+    assert failed is not None
+    assert (failed.state, failed.error_text, failed.array_index) == (TaskState.FAILED, "exit 1", 1)
+    element = store.get_task_instance_record("run-a", "convert", 0)
+    assert element is not None
+    assert element.input == {"item": "x"}
+    assert store.task_state_summary("run-a") == {
+        "prepare": {"SUCCESS": 1},
+        "convert": {"SUCCESS": 1, "FAILED": 1},
+    }
+    found = store.find_cached_record("convert", sha("c0"))
+    assert found is not None
+    assert found.id == 11
+
+    # The migrated store carries on: new ids follow the old ones.
+    new_id = store.insert_task_instance("run-b", "convert", 0, TaskState.PENDING, {})
+    assert new_id > 13
+    store.mark_for_retry(12)
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+
+
+def test_migration_keeps_a_private_copy_of_the_old_database(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    SqliteStore(path).init()
+    backup = tmp_path / "manifest.db.schema-v1.bak"
+    assert backup.is_file()
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o600
+    assert version_of(backup) == 1
+    conn = sqlite3.connect(backup)
+    assert conn.execute("SELECT count(*) FROM task_instances").fetchone()[0] == 4
+
+
+def test_fresh_and_migrated_databases_have_the_same_schema(tmp_path: Path) -> None:
+    migrated, fresh = tmp_path / "migrated.db", tmp_path / "fresh.db"
+    write_v1(migrated)
+    SqliteStore(migrated).init()
+    SqliteStore(fresh).init()
+
+    def schema(path: Path) -> list[tuple[str, str]]:
+        conn = sqlite3.connect(path)
+        return sorted(
+            conn.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall()
+        )
+
+    assert schema(migrated) == schema(fresh)
+
+
+def test_v1_duplicates_are_set_aside_not_lost(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO task_instances (id, run_id, task_name, array_index, state, created_at, "
+        "updated_at) VALUES (20, 'run-a', 'prepare', NULL, 'FAILED', ?, ?)",
+        (T1, T1),
+    )
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    kept = store.get_task_instance_record("run-a", "prepare", None)
+    assert kept is not None
+    assert (kept.id, kept.state) == (10, TaskState.SUCCESS)
+    aside = sqlite3.connect(path).execute("SELECT id FROM v1_duplicate_task_instances")
+    assert [row[0] for row in aside] == [20]
+
+
+def test_v1_rows_of_a_missing_run_get_a_placeholder_run(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM runs WHERE run_id = 'run-b'")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(path)
+    orphan = store.get_task_instance_record_by_id(13)
+    assert orphan is not None
+    assert orphan.run_id == "run-b"
+    assert store.get_run_record("run-b") is not None
+
+
+def test_failed_migration_leaves_the_database_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE task_instances SET state = 'WEIRD' WHERE id = 13")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="WEIRD") as caught:
+        SqliteStore(path).init()
+    assert str(path) in str(caught.value)
+    assert "not changed" in str(caught.value)
+    assert version_of(path) == 1
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM task_instances").fetchone()[0]
+    assert rows == 4
+
+
+def test_processes_opening_an_old_database_together_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    errors: list[BaseException] = []
+
+    def open_store() -> None:
+        try:
+            store = SqliteStore(path)
+            store.init()
+            assert store.get_task_instance_record_by_id(10) is not None
+            store.close()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    versions = sqlite3.connect(path).execute("SELECT version FROM schema_version").fetchall()
+    assert sorted(v for (v,) in versions) == [1, 2]
+
+
+def _stamp_future_version(path: Path, version: int) -> None:
+    store = SqliteStore(path)
+    store.init()
+    store.insert_run("run-1", "pipeline", "alice", {})
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_version VALUES (?, 'later', 'from the future')", (version,))
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_newer_database_is_refused(tmp_path: Path, readonly: bool) -> None:
+    path = tmp_path / "manifest.db"
+    _stamp_future_version(path, 7)
+    before = digest(path)
+    with pytest.raises(SchemaVersionError) as caught:
+        SqliteStore(path, readonly=readonly).init()
+    message = str(caught.value)
+    assert "schema version 7" in message
+    assert f"up to {SCHEMA_VERSION}" in message
+    assert str(path) in message
+    assert "pip install -U reflow-store-sqlite" in message
+    assert digest(path) == before
+
+
+def test_read_only_store_does_not_migrate(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    write_v1(path)
+    before = digest(path)
+    with pytest.raises(SchemaVersionError, match="read-only") as caught:
+        SqliteStore(path, readonly=True).init()
+    assert "version 1" in str(caught.value)
+    assert digest(path) == before
