@@ -69,7 +69,9 @@ def measure(n: int, kind: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(n), f"{tmp}/m.db", f"{tmp}/run", kind],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -83,8 +85,10 @@ def main() -> int:
     ]
     print(f"{'workload':28s} {'cold s':>8s} {'cached s':>9s} {'speed-up':>9s} {'peak MB':>8s}")
     for label, r in rows:
-        print(f"{label:28s} {r['cold']:8.3f} {r['cached']:9.3f} "
-              f"{r['cold'] / r['cached']:8.1f}x {r['peak_mb']:8.1f}")
+        print(
+            f"{label:28s} {r['cold']:8.3f} {r['cached']:9.3f} "
+            f"{r['cold'] / r['cached']:8.1f}x {r['peak_mb']:8.1f}"
+        )
     fan = rows[0][1]
     checks = {
         "10,000 cold under 1.0 s": fan["cold"] < 1.0,

@@ -247,3 +247,59 @@ def test_failed_instances_never_serve(tmp_path: Path, store: Any) -> None:
     run = wf.run_local(tmp_path, store=store, on_error="continue")
     assert store.get_task_instance_record(run.run_id, "flaky", None).state is TaskState.FAILED
     assert wf.run_local(tmp_path, store=store).output("flaky") == 7
+
+
+def test_a_fully_cached_array_is_copied_whole_and_still_explained(
+    tmp_path: Path, store: Any
+) -> None:
+    calls: list[str] = []
+    wf = counting_workflow("whole", calls)
+    first = wf.run_local(tmp_path, store=store, n=4)
+    calls.clear()
+    second = wf.run_local(tmp_path, store=store, n=4)
+    assert calls == []
+    assert second.output("square") == [0, 1, 4, 9]
+    record = store.get_task_instance_record(second.run_id, "square", 2)
+    assert record.cache_info["source"]["run_id"] == first.run_id
+    assert record.identity == store.get_task_instance_record(first.run_id, "square", 2).identity
+    assert f"square[2] in run {first.run_id}" in second.explain("square", 2)
+    # a third run that changes the code of 'total' diffs against the copied run
+    calls.clear()
+    third = wf.run_local(tmp_path, store=store, n=4, force_tasks=["square"])
+    assert calls == ["square0", "square1", "square2", "square3"]
+    assert cache_status(store, third, "total") == "hit"
+
+
+def test_one_changed_element_reruns_only_that_element(tmp_path: Path, store: Any) -> None:
+    calls: list[str] = []
+    values = {"items": [1, 2, 3]}
+    wf = Workflow("partial")
+
+    @wf.job()
+    def items(tag: str = "a") -> list[int]:
+        return values["items"]
+
+    @wf.job(array=True)
+    def each(i: Annotated[int, Result(step="items")]) -> int:
+        calls.append(f"each{i}")
+        return i * 10
+
+    wf.run_local(tmp_path, store=store, tag="a")
+    values["items"] = [1, 2, 4]
+    calls.clear()
+    run = wf.run_local(tmp_path, store=store, tag="b")
+    assert calls == ["each4"]
+    assert run.output("each") == [10, 20, 40]
+    why = run.explain("each", 2)
+    assert "cache miss" in why and "input 'i' changed" in why
+
+
+def test_an_incomplete_cached_array_is_not_copied(tmp_path: Path, store: Any) -> None:
+    calls: list[str] = []
+    wf = counting_workflow("incomplete", calls)
+    first = wf.run_local(tmp_path, store=store, n=3)
+    ident = store.get_task_spec_record(first.run_id, "square")  # the run is recorded
+    assert ident is not None
+    # Claim a bigger array under a bogus identity: copying must refuse it.
+    store.record_array_identity(first.run_id, "square", "ab" * 32, 5)
+    assert store.copy_cached_array("square", "ab" * 32, first.run_id) is None

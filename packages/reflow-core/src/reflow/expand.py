@@ -1,15 +1,19 @@
 """Turning upstream outputs into the inputs of each task instance.
 
 Given the outputs of a task's upstream instances and the wiring of its
-``Result`` parameters (see :mod:`reflow.wiring`), :func:`expand_inputs`
-returns one input mapping per instance: one for a singleton, one per element
-for an array task.  Each input carries the hash that enters the instance's
-Merkle identity.
+``Result`` parameters (see :mod:`reflow.wiring`), :func:`expand` returns an
+:class:`Expansion`: how many instances the task has (one for a singleton, one
+per element for an array task), and for each the input values and the input
+hashes that enter its Merkle identity.
+
+Hashes come from upstream output hashes alone, so a task whose instances are
+all cache hits never needs its upstream *values*: an array task's outputs
+may be left in the store (``UpstreamOutput`` loads them on first use).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,25 +21,51 @@ from reflow.errors import ReflowError
 from reflow.identity import combine_hashes, value_hash
 from reflow.wiring import ParamWiring, WireMode
 
-__all__ = ["Expansion", "ExpansionError", "Input", "UpstreamOutput", "expand", "expand_inputs"]
+__all__ = [
+    "Expansion",
+    "ExpansionError",
+    "Input",
+    "UpstreamOutput",
+    "expand",
+    "expand_inputs",
+]
 
 
 class ExpansionError(ReflowError, ValueError):
     """Upstream outputs cannot be wired as declared (not a list, lengths differ)."""
 
 
-@dataclass(frozen=True)
 class UpstreamOutput:
     """The successful output(s) of one upstream task.
 
     For a singleton, ``values`` and ``hashes`` hold one item each; for an
-    array task, one per element in index order.
+    array task, one per element in index order.  ``values`` may be given as a
+    ``loader`` called on first use.
     """
 
-    task: str
-    is_array: bool
-    values: Sequence[Any]
-    hashes: Sequence[str]
+    def __init__(
+        self,
+        task: str,
+        is_array: bool,
+        values: Sequence[Any] | None,
+        hashes: Sequence[str],
+        loader: Callable[[], Sequence[Any]] | None = None,
+    ) -> None:
+        if values is None and loader is None:
+            raise ValueError("UpstreamOutput needs values or a loader")
+        self.task = task
+        self.is_array = is_array
+        self.hashes = hashes
+        self._values = values
+        self._loader = loader
+
+    @property
+    def values(self) -> Sequence[Any]:
+        """The output values (loaded on first use when given a loader)."""
+        if self._values is None:
+            assert self._loader is not None
+            self._values = self._loader()
+        return self._values
 
     @property
     def whole(self) -> tuple[Any, str]:
@@ -60,58 +90,90 @@ def _as_list(task: str, param: str, up: UpstreamOutput, value: Any) -> list[Any]
     )
 
 
-def _whole_input(task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> Input:
-    """The value of a parameter that receives a whole value (not per element)."""
-    parts: list[tuple[Any, str]] = []
-    for up, mode in zip(ups, wiring.modes, strict=True):
-        if mode in (WireMode.DIRECT, WireMode.BROADCAST):
-            parts.append(up.whole)
-        elif mode is WireMode.GATHER:
-            parts.append((list(up.values), combine_hashes(up.hashes)))
-        elif mode is WireMode.GATHER_FLATTEN:
-            flat: list[Any] = []
-            for value in up.values:
-                flat.extend(_as_list(task, wiring.param, up, value))
-            parts.append((flat, combine_hashes(up.hashes)))
-        else:  # pragma: no cover - drive modes are handled by the caller
-            raise AssertionError(mode)
-    if len(parts) == 1:
-        value, digest = parts[0]
-        return Input(value, digest)
-    joined: list[Any] = []
-    for up, (value, _) in zip(ups, parts, strict=True):
-        joined.extend(_as_list(task, wiring.param, up, value))
-    return Input(joined, combine_hashes(h for _, h in parts))
+class _Whole:
+    """A parameter that receives one whole value: direct, broadcast or gathered."""
+
+    def __init__(self, task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> None:
+        self._task, self._wiring, self._ups = task, wiring, ups
+        hashes = [
+            up.hashes[0]
+            if mode in (WireMode.DIRECT, WireMode.BROADCAST)
+            else combine_hashes(up.hashes)
+            for up, mode in zip(ups, wiring.modes, strict=True)
+        ]
+        self.hash = hashes[0] if len(hashes) == 1 else combine_hashes(hashes)
+        self._value: Any = None
+        self._known = False
+
+    @property
+    def value(self) -> Any:
+        if not self._known:
+            self._value = self._build()
+            self._known = True
+        return self._value
+
+    def _build(self) -> Any:
+        param = self._wiring.param
+        parts: list[Any] = []
+        for up, mode in zip(self._ups, self._wiring.modes, strict=True):
+            if mode in (WireMode.DIRECT, WireMode.BROADCAST):
+                parts.append(up.whole[0])
+            elif mode is WireMode.GATHER:
+                parts.append(list(up.values))
+            elif mode is WireMode.GATHER_FLATTEN:
+                flat: list[Any] = []
+                for value in up.values:
+                    flat.extend(_as_list(self._task, param, up, value))
+                parts.append(flat)
+            else:  # pragma: no cover - drive modes are handled by _Drive
+                raise AssertionError(mode)
+        if len(parts) == 1:
+            return parts[0]
+        joined: list[Any] = []
+        for up, value in zip(self._ups, parts, strict=True):
+            joined.extend(_as_list(self._task, param, up, value))
+        return joined
 
 
 class _Drive:
     """The per-element values of one parameter that drives an array task."""
 
     def __init__(self, task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> None:
-        # (value, hash or None); a None hash is computed from the value on demand.
-        values: list[Any] = []
-        hashes: list[str | None] = []
+        # Segments, one per step: (length, value of element i, hash of element i).
+        self._segments: list[tuple[int, Callable[[int], Any], Callable[[int], str]]] = []
         for up, mode in zip(ups, wiring.modes, strict=True):
+            if mode is WireMode.CHAIN:
+                self._segments.append(
+                    (len(up.hashes), lambda i, up=up: up.values[i], up.hashes.__getitem__)
+                )
+                continue
             if mode is WireMode.FAN_OUT:
                 items = _as_list(task, wiring.param, up, up.whole[0])
-                values.extend(items)
-                hashes.extend([None] * len(items))
-            elif mode is WireMode.CHAIN:
-                values.extend(up.values)
-                hashes.extend(up.hashes)
             elif mode is WireMode.CHAIN_FLATTEN:
+                items = []
                 for value in up.values:
-                    items = _as_list(task, wiring.param, up, value)
-                    values.extend(items)
-                    hashes.extend([None] * len(items))
+                    items.extend(_as_list(task, wiring.param, up, value))
             else:  # pragma: no cover - guarded by validation
                 raise AssertionError(mode)
-        self.values = values
-        self.hashes = hashes
+            self._segments.append(
+                (len(items), items.__getitem__, lambda i, items=items: value_hash(items[i]))
+            )
+        self.count = sum(length for length, _, _ in self._segments)
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        for number, (length, _, _) in enumerate(self._segments):
+            if index < length:
+                return number, index
+            index -= length
+        raise IndexError(index)
+
+    def value(self, index: int) -> Any:
+        number, local = self._locate(index)
+        return self._segments[number][1](local)
 
     def hash(self, index: int) -> str:
-        known = self.hashes[index]
-        return known if known is not None else value_hash(self.values[index])
+        number, local = self._locate(index)
+        return self._segments[number][2](local)
 
 
 class Expansion:
@@ -123,21 +185,27 @@ class Expansion:
         Number of instances (1 for a singleton).
     """
 
-    def __init__(self, whole: dict[str, Input], drives: dict[str, _Drive], count: int) -> None:
+    def __init__(self, whole: dict[str, _Whole], drives: dict[str, _Drive], count: int) -> None:
         self._whole = whole
         self._drives = drives
         self.count = count
 
     def values(self, index: int) -> dict[str, Any]:
-        """The ``Result`` parameter values of instance ``index``."""
-        out = {p: i.value for p, i in self._whole.items()}
+        """The ``Result`` parameter values of instance ``index``.
+
+        Raises
+        ------
+        ExpansionError
+            If a gathered output that should be flattened is not a list.
+        """
+        out = {p: w.value for p, w in self._whole.items()}
         for p, drive in self._drives.items():
-            out[p] = drive.values[index]
+            out[p] = drive.value(index)
         return out
 
     def hashes(self, index: int) -> dict[str, str]:
         """The input hashes of instance ``index`` (what enters its identity)."""
-        out = {p: i.hash for p, i in self._whole.items()}
+        out = {p: w.hash for p, w in self._whole.items()}
         for p, drive in self._drives.items():
             out[p] = drive.hash(index)
         return out
@@ -162,17 +230,17 @@ def expand(
         If a fanned-out output is not a list, or two parameters driving the
         same array give different numbers of elements.
     """
-    whole: dict[str, Input] = {}
+    whole: dict[str, _Whole] = {}
     drives: dict[str, _Drive] = {}
     for param, w in wiring.items():
         ups = [upstream[s] for s in w.steps]
         if is_array and w.drives_array:
             drives[param] = _Drive(task, w, ups)
         else:
-            whole[param] = _whole_input(task, w, ups)
+            whole[param] = _Whole(task, w, ups)
     if not is_array:
         return Expansion(whole, {}, 1)
-    sizes = {p: len(d.values) for p, d in drives.items()}
+    sizes = {p: d.count for p, d in drives.items()}
     if len(set(sizes.values())) > 1:
         detail = ", ".join(f"{p!r} has {n}" for p, n in sizes.items())
         raise ExpansionError(

@@ -30,7 +30,20 @@ def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> Ide
     if spec is None or CACHE_PARTS_KEY not in spec.config:
         return None
     task_parts = dict(spec.config[CACHE_PARTS_KEY])
-    task_parts["inputs"] = dict(record.cache_info.get("inputs", {}))
+    inputs = record.cache_info.get("inputs")
+    source = record.cache_info.get("source", {})
+    seen = {record.id}
+    while inputs is None and source.get("run_id"):
+        # A copied array element: same identity, so the same inputs as its source.
+        origin = store.get_task_instance_record(
+            source["run_id"], record.task_name, source.get("array_index", record.array_index)
+        )
+        if origin is None or origin.id in seen:
+            break
+        seen.add(origin.id)
+        inputs = origin.cache_info.get("inputs")
+        source = origin.cache_info.get("source", {})
+    task_parts["inputs"] = dict(inputs or {})
     return IdentityParts.from_dict(task_parts)
 
 
@@ -70,11 +83,12 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
     ident = record.identity[:12] if record.identity else "-"
     if status == "hit":
         source = info.get("source", {})
+        origin = _label(task, source.get("array_index", index))
+        instance = f" (instance {source['instance_id']})" if "instance_id" in source else ""
         return (
-            f"{label}: cache hit (identity {ident}). Reused the result of "
-            f"{_label(task, source.get('array_index'))} in run {source.get('run_id')} "
-            f"(instance {source.get('instance_id')}): same task version, code, "
-            "parameters and upstream outputs."
+            f"{label}: cache hit (identity {ident}). Reused the result of {origin} in run "
+            f"{source.get('run_id')}{instance}: same task version, code, parameters and "
+            "upstream outputs."
         )
     if status == "disabled":
         return f"{label}: not cached: the task is defined with cache=False, so it always runs."

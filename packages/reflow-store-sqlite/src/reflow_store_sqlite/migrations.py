@@ -176,6 +176,21 @@ V2_SCHEMA: tuple[str, ...] = (
 )
 """Version 2: the compact layout (see :mod:`reflow_store_sqlite.schema`)."""
 
+V3_SCHEMA: tuple[str, ...] = (
+    """
+    CREATE TABLE array_cache (
+        task        INTEGER NOT NULL,
+        identity    BLOB NOT NULL,
+        run         INTEGER NOT NULL,
+        count       INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (task, identity, run)
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX array_cache_by_run ON array_cache(run)",
+)
+"""Version 3: whole-array cache records, so a fully cached array is one lookup."""
+
 
 class ForeignDatabaseError(Exception):
     """The file is an SQLite database, but not a reflow manifest."""
@@ -319,6 +334,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "compact layout: integer keys and states, binary hashes, epoch-ms timestamps",
         apply=_v1_to_v2,
     ),
+    Migration(3, "whole-array cache records", V3_SCHEMA),
 )
 """Every schema step, oldest first.  The last one's version is :data:`SCHEMA_VERSION`."""
 

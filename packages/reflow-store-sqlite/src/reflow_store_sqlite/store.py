@@ -716,6 +716,7 @@ class SqliteStore(Store):
                 hash_to_db(item.identity),
                 hash_to_db(item.input_hash),
                 dict_to_db(item.input),
+                dict_to_db(item.cache_info),
             )
             for item in items
         ]
@@ -731,10 +732,22 @@ class SqliteStore(Store):
             try:
                 conn.executemany(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "identity, input_hash, input, cache_info) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
-                        (run, keys[name], idx, state, now, now, identity, input_hash, payload)
-                        for name, idx, state, identity, input_hash, payload in encoded
+                        (
+                            run,
+                            keys[name],
+                            idx,
+                            state,
+                            now,
+                            now,
+                            identity,
+                            input_hash,
+                            payload,
+                            info,
+                        )
+                        for name, idx, state, identity, input_hash, payload, info in encoded
                     ],
                 )
             except sqlite3.IntegrityError as exc:
@@ -1014,6 +1027,103 @@ class SqliteStore(Store):
                         )
 
         self._write(work)
+
+    def find_cached_many(
+        self, task_name: str, identities: Iterable[str]
+    ) -> dict[str, TaskInstanceRecord]:
+        """Find, for many identities at once, the most recent successful instance of each."""
+        keys = {k: ident for ident in set(identities) if (k := hash_to_db(ident)) is not None}
+        if not keys:
+            return {}
+
+        def work(conn: sqlite3.Connection) -> dict[str, TaskInstanceRecord]:
+            task = self._task_key(conn, task_name)
+            if task is None:
+                return {}
+            found: dict[str, TaskInstanceRecord] = {}
+            blobs = list(keys)
+            for start in range(0, len(blobs), 500):
+                chunk = blobs[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"{_INSTANCE_SELECT} WHERE i.task = ? AND i.identity IN ({marks}) "
+                    f"AND i.state = {_SUCCESS} ORDER BY i.updated_at, i.id",
+                    (task, *chunk),
+                ).fetchall()
+                for row in rows:  # ascending: the most recent one wins
+                    record = _instance_record(row)
+                    found[record.identity] = record
+            return found
+
+        return self._read(work)
+
+    def record_array_identity(
+        self, run_id: str, task_name: str, identity: str, count: int
+    ) -> None:
+        """Remember that ``task_name`` completed in ``run_id`` with this whole-array identity."""
+        key = hash_to_db(identity)
+        if key is None:
+            return
+
+        def work(conn: sqlite3.Connection) -> None:
+            run = self._run_key(conn, run_id)
+            task = self._ensure_task_keys(conn, [task_name])[task_name]
+            conn.execute(
+                "INSERT OR REPLACE INTO array_cache (task, identity, run, count, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (task, key, run, count, now_ms()),
+            )
+
+        self._write(work)
+
+    def copy_cached_array(
+        self, task_name: str, identity: str, run_id: str
+    ) -> tuple[str, int] | None:
+        """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        key = hash_to_db(identity)
+        if key is None:
+            return None
+
+        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            task = self._task_key(conn, task_name)
+            if task is None:
+                return None
+            target = self._run_key(conn, run_id)
+            candidates = conn.execute(
+                "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
+                "WHERE a.task = ? AND a.identity = ? ORDER BY a.created_at DESC",
+                (task, key),
+            ).fetchall()
+            now = now_ms()
+            for source, count, source_id in candidates:
+                done = conn.execute(
+                    f"SELECT COUNT(*) FROM task_instances WHERE run = ? AND task = ? "
+                    f"AND state = {_SUCCESS} AND idx >= 0",
+                    (source, task),
+                ).fetchone()[0]
+                if done != count:  # the source run was pruned: try an older one
+                    continue
+                # Each copy has its source's identity, hence its inputs: the cache
+                # info names the source run; the element is the one of the same index.
+                info = dict_to_db({"status": "hit", "source": {"run_id": source_id}})
+                conn.execute(
+                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+                    "identity, input_hash, output_hash, input, output, cache_info) "
+                    f"SELECT ?, task, idx, {_SUCCESS}, ?, ?, identity, input_hash, output_hash, "
+                    f"input, output, ? FROM task_instances WHERE run = ? AND task = ? "
+                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx",
+                    (target, now, now, info, source, task),
+                )
+                return str(source_id), int(count)
+            return None
+
+        try:
+            return self._write(work)
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError(
+                f"Task {task_name!r} already has instances in run {run_id}; a cached array "
+                "can only be copied into a task with none."
+            ) from exc
 
     def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
         """Find the most recent successful instance with this identity, across all runs."""

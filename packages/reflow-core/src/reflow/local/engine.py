@@ -24,7 +24,7 @@ from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.explain import CACHE_PARTS_KEY
 from reflow.fingerprint import code_fingerprint
-from reflow.identity import IdentityParts, identity_with, value_hash
+from reflow.identity import IdentityParts, combine_hashes, identity_with, value_hash
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
@@ -82,11 +82,7 @@ class _TaskState:
     remaining: int = 0
     in_flight: int = 0
     failed: bool = False
-
-    def upstream(self) -> UpstreamOutput:
-        """What this task gives its dependants (values must be loaded)."""
-        assert self.values is not None
-        return UpstreamOutput(self.name, self.is_array, self.values, self.hashes)
+    array_identity: str = ""
 
 
 def _check_options(
@@ -213,12 +209,57 @@ class LocalRun:
             return False, {"status": "forced", "reason": f"{name!r} is in force_tasks"}
         return True, None
 
+    def _upstream(self, name: str) -> UpstreamOutput:
+        """What a finished task gives its dependants; values may stay in the store."""
+        state = self.tasks[name]
+
+        def load() -> list[Any]:
+            values = self.store.get_array_outputs(self.run_id, name)
+            state.values = values
+            return values
+
+        return UpstreamOutput(name, state.is_array, state.values, state.hashes, load)
+
+    def _array_identity(self, name: str) -> str:
+        """One identity for a whole array task: its parts and every upstream hash."""
+        parts: dict[str, str] = {}
+        for param, w in self.wiring[name].items():
+            per_step = []
+            for step, mode in zip(w.steps, w.modes, strict=True):
+                up = self.tasks[step]
+                digest = combine_hashes(up.hashes) if up.is_array else up.hashes[0]
+                per_step.append(f"{mode.value}:{digest}")
+            parts[f"array:{param}"] = combine_hashes(per_step)
+        return identity_with(self.prefixes[name], parts)
+
+    def _take_cached_array(self, name: str) -> bool:
+        """Copy a whole cached array into this run in one step, if there is one."""
+        state = self.tasks[name]
+        copied = self.store.copy_cached_array(name, state.array_identity, self.run_id)
+        if copied is None:
+            return False
+        source, count = copied
+        state.values = None  # left in the store until a dependant needs them
+        state.hashes = self.store.get_all_output_hashes(self.run_id, name)
+        assert len(state.hashes) == count, (name, len(state.hashes), count)
+        self.store.record_array_identity(self.run_id, name, state.array_identity, count)
+        state.status = "done"
+        self.progress.cached += count
+        self.progress.total += count
+        logger.debug("%s: all %d elements copied from run %s", name, count, source)
+        return True
+
     def _prepare(self, name: str) -> None:
         """Expand a ready task into instances, take cache hits, queue the rest."""
         spec = self.wf.tasks[name]
         state = self.tasks[name]
+        lookup, _ = self._cache_mode(name)
+        if spec.config.array:
+            state.array_identity = self._array_identity(name)
+            if lookup and not self.verify and self._take_cached_array(name):
+                return
         steps = {s for w in self.wiring[name].values() for s in w.steps}
-        upstream = {dep: self.tasks[dep].upstream() for dep in steps}
+        upstream = {dep: self._upstream(dep) for dep in steps}
         try:
             exp = expand(name, spec.config.array, self.wiring[name], upstream)
         except ExpansionError as exc:
@@ -231,9 +272,24 @@ class LocalRun:
         indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
         for start in range(0, len(indices), _CHUNK):
             self._prepare_chunk(name, indices[start : start + _CHUNK])
+        if state.queue:
+            try:  # whole (gathered) inputs are built once: fail here, not in a worker
+                exp.values(state.queue[0] or 0)
+            except ExpansionError as exc:
+                self._fail_queued(name, exc)
+                return
         state.status = "queued" if state.remaining else "done"
         if state.status == "done":
             logger.debug("%s: all %d instance(s) from the cache", name, exp.count)
+            self._remember_array(name)
+
+    def _remember_array(self, name: str) -> None:
+        """Record a fully successful array task so a later run can copy it whole."""
+        state = self.tasks[name]
+        if state.status == "done" and state.is_array and self.wf.tasks[name].config.cache:
+            self.store.record_array_identity(
+                self.run_id, name, state.array_identity, len(state.hashes)
+            )
 
     def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
         """Insert one chunk of a task's instances; record hits, queue misses."""
@@ -249,31 +305,43 @@ class LocalRun:
         lookup, fixed_info = self._cache_mode(name)
         hits: dict[str, TaskInstanceRecord] = {}
         if lookup:
-            hits = _find_cached_many(self.store, name, identities)
-        news = [
-            NewTaskInstance(
-                name, index, TaskState.PENDING, {}, identity=ident if spec.config.cache else ""
+            hits = self.store.find_cached_many(name, identities)
+        news: list[NewTaskInstance] = []
+        hit_of: list[TaskInstanceRecord | None] = []
+        for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
+            info: dict[str, Any] = {"inputs": hashes}
+            hit = hits.get(ident)
+            reason = verify_output(spec, hit.output) if hit is not None and self.verify else ""
+            if reason:
+                logger.info("%s: cached result not reused: %s", _label(name, index), reason)
+                info.update(status="verify_failed", reason=reason)
+                hit = None
+            elif hit is not None:
+                info["status"] = "hit"
+                info["source"] = {
+                    "run_id": hit.run_id,
+                    "instance_id": hit.id,
+                    "array_index": hit.array_index,
+                }
+            else:
+                info.update(fixed_info or {"status": "miss"})
+            hit_of.append(hit)
+            news.append(
+                NewTaskInstance(
+                    name,
+                    index,
+                    TaskState.PENDING,
+                    {},
+                    identity=ident if spec.config.cache else "",
+                    cache_info=info,
+                )
             )
-            for index, ident in zip(indices, identities, strict=True)
-        ]
         updates: list[StateUpdate] = []
-        infos: dict[int, dict[str, Any]] = {}
         with self.store.transaction():
             ids = self.store.insert_task_instances(self.run_id, news)
-            for index, ident, hashes, iid in zip(
-                indices, identities, input_hashes, ids, strict=True
-            ):
+            for index, hit, iid in zip(indices, hit_of, ids, strict=True):
                 state.ids[index] = iid
-                info: dict[str, Any] = {"inputs": hashes}
-                hit = hits.get(ident)
-                reason = verify_output(spec, hit.output) if hit is not None and self.verify else ""
-                if hit is not None and not reason:
-                    info["status"] = "hit"
-                    info["source"] = {
-                        "run_id": hit.run_id,
-                        "instance_id": hit.id,
-                        "array_index": hit.array_index,
-                    }
+                if hit is not None:
                     updates.append(
                         StateUpdate(
                             iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
@@ -283,19 +351,10 @@ class LocalRun:
                     state.hashes[index or 0] = hit.output_hash
                     self.progress.cached += 1
                 else:
-                    if reason:
-                        logger.info(
-                            "%s: cached result not reused: %s", _label(name, index), reason
-                        )
-                        info.update(status="verify_failed", reason=reason)
-                    else:
-                        info.update(fixed_info or {"status": "miss"})
                     state.queue.append(index)
                     state.remaining += 1
-                infos[iid] = info
             if updates:
                 self.store.apply_state_updates(updates)
-            self.store.set_cache_info_many(infos)
         self.progress.total += len(ids)
 
     # -- failures -------------------------------------------------------------
@@ -315,6 +374,23 @@ class LocalRun:
         self.progress.failed += 1
         outcome = Outcome(None, False, error=text, exception=ExpansionError(text))
         self._on_failure(name, None, outcome)
+
+    def _fail_queued(self, name: str, exc: ExpansionError) -> None:
+        """Every queued instance of a task fails with the same wiring error."""
+        from reflow.stores import StateUpdate
+
+        state = self.tasks[name]
+        text = str(exc)
+        self.store.apply_state_updates(
+            [StateUpdate(state.ids[i], TaskState.FAILED, error_text=text) for i in state.queue]
+        )
+        self.progress.failed += len(state.queue)
+        first = state.queue[0]
+        state.queue.clear()
+        state.remaining = 0
+        state.status = "failed"
+        state.failed = True
+        self._on_failure(name, first, Outcome(first, False, error=text, exception=exc))
 
     def _on_failure(self, name: str, index: int | None, outcome: Outcome) -> None:
         if self.first_failure is None:
@@ -426,6 +502,7 @@ class LocalRun:
         if state.remaining == 0 and not state.queue and state.in_flight == 0:
             self._flush()
             state.status = "failed" if state.failed else "done"
+            self._remember_array(name)
 
     def _flush(self) -> None:
         if self.pending_updates:
@@ -549,19 +626,6 @@ def _task_param_dests(params: list[ResolvedParam]) -> dict[str, dict[str, str]]:
     for rp in params:
         for task in rp.tasks:
             out.setdefault(task, {})[rp.name] = rp.dest
-    return out
-
-
-def _find_cached_many(store: Store, task: str, identities: list[str]) -> dict[str, Any]:
-    finder = getattr(store, "find_cached_many", None)
-    if finder is not None:
-        found: dict[str, Any] = finder(task, identities)
-        return found
-    out: dict[str, Any] = {}
-    for ident in set(identities):
-        record = store.find_cached_record(task, ident)
-        if record is not None:
-            out[ident] = record
     return out
 
 

@@ -638,6 +638,59 @@ class Store(abc.ABC):
             The match, or ``None``.
         """
 
+    def find_cached_many(
+        self, task_name: str, identities: Iterable[str]
+    ) -> dict[str, TaskInstanceRecord]:
+        """Find, for many identities at once, the most recent successful instance of each.
+
+        Stores should override this with one query per batch; this default
+        asks :meth:`find_cached_record` once per identity.
+
+        Returns
+        -------
+        dict[str, TaskInstanceRecord]
+            Identity to instance, for the identities that were found.
+        """
+        found: dict[str, TaskInstanceRecord] = {}
+        for identity in set(identities):
+            record = self.find_cached_record(task_name, identity)
+            if record is not None:
+                found[identity] = record
+        return found
+
+    def record_array_identity(
+        self, run_id: str, task_name: str, identity: str, count: int
+    ) -> None:
+        """Remember that every element of an array task succeeded in ``run_id``.
+
+        ``identity`` stands for the whole array (task, version, code,
+        parameters and every upstream hash); ``count`` is its number of
+        elements.  A store may ignore this (the default does): it only makes
+        :meth:`copy_cached_array` possible.
+        """
+        return None
+
+    def copy_cached_array(
+        self, task_name: str, identity: str, run_id: str
+    ) -> tuple[str, int] | None:
+        """Copy every element of a cached array into ``run_id`` in one step.
+
+        Looks for the most recent run recorded by :meth:`record_array_identity`
+        with this identity whose elements are all still there, and inserts
+        copies of them (state ``SUCCESS``, with outputs and hashes, and a
+        ``cache_info`` of ``{"status": "hit", "source": {"run_id": ...}}``:
+        each copy comes from the source element of the same index, whose
+        ``cache_info`` holds the inputs) into ``run_id``.
+
+        Returns
+        -------
+        tuple[str, int] or None
+            The source run and the number of elements copied, or ``None`` when
+            there is no such array (the default: callers then look up each
+            element).
+        """
+        return None
+
     def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
         """Find a successful instance with this Merkle identity, as a dictionary.
 

@@ -223,6 +223,8 @@ class NewTaskInstance:
         Full Merkle identity hash (hex), ``""`` if not computed yet.
     input_hash : str
         Hash of the direct inputs only (hex), ``""`` if not computed yet.
+    cache_info : dict[str, Any]
+        Why the instance was or was not a cache hit (as ``set_cache_info``).
     """
 
     task_name: str
@@ -231,6 +233,7 @@ class NewTaskInstance:
     input: dict[str, Any] = field(default_factory=dict)
     identity: str = ""
     input_hash: str = ""
+    cache_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
