@@ -135,6 +135,21 @@ class _Whole:
         return joined
 
 
+def _chain_value(up: UpstreamOutput) -> Callable[[int], Any]:
+    # Reads the upstream values only when an element's value is needed.
+    def value(index: int) -> Any:
+        return up.values[index]
+
+    return value
+
+
+def _item_hash(items: list[Any]) -> Callable[[int], str]:
+    def digest(index: int) -> str:
+        return value_hash(items[index])
+
+    return digest
+
+
 class _Drive:
     """The per-element values of one parameter that drives an array task."""
 
@@ -143,10 +158,9 @@ class _Drive:
         self._segments: list[tuple[int, Callable[[int], Any], Callable[[int], str]]] = []
         for up, mode in zip(ups, wiring.modes, strict=True):
             if mode is WireMode.CHAIN:
-                self._segments.append(
-                    (len(up.hashes), lambda i, up=up: up.values[i], up.hashes.__getitem__)
-                )
+                self._segments.append((len(up.hashes), _chain_value(up), up.hashes.__getitem__))
                 continue
+            items: list[Any]
             if mode is WireMode.FAN_OUT:
                 items = _as_list(task, wiring.param, up, up.whole[0])
             elif mode is WireMode.CHAIN_FLATTEN:
@@ -155,9 +169,7 @@ class _Drive:
                     items.extend(_as_list(task, wiring.param, up, value))
             else:  # pragma: no cover - guarded by validation
                 raise AssertionError(mode)
-            self._segments.append(
-                (len(items), items.__getitem__, lambda i, items=items: value_hash(items[i]))
-            )
+            self._segments.append((len(items), items.__getitem__, _item_hash(items)))
         self.count = sum(length for length, _, _ in self._segments)
 
     def _locate(self, index: int) -> tuple[int, int]:
