@@ -27,7 +27,7 @@ class PBSExecutor(Executor):
     Notes
     -----
     Job submission, cancellation and state queries land in a later release:
-    :meth:`submit`, :meth:`cancel` and :meth:`query_states` are still abstract,
+    :meth:`_submit`, :meth:`cancel` and :meth:`query` are still abstract,
     so this class cannot be instantiated yet.  Discovery, version checks and
     key normalisation work now.
     """

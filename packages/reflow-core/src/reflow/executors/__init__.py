@@ -11,9 +11,30 @@ from __future__ import annotations
 
 from typing import cast
 
-from reflow.executors.base import Executor, JobState
+from reflow.executors.base import Executor
+from reflow.executors.jobs import (
+    ARRAY_INDEX_ENV,
+    ArraySpec,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+    element_id,
+    split_element_id,
+)
 
-__all__ = ["Executor", "JobState", "load_executor"]
+__all__ = [
+    "ARRAY_INDEX_ENV",
+    "ArraySpec",
+    "Executor",
+    "JobResources",
+    "JobSpec",
+    "JobState",
+    "JobStatus",
+    "element_id",
+    "load_executor",
+    "split_element_id",
+]
 
 
 def load_executor(name: str) -> type[Executor]:

@@ -16,38 +16,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from reflow.errors import ConfigError
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from reflow.executors.jobs import JobSpec, JobState, JobStatus
 
 __all__ = ["Executor", "JobState"]
-
-
-class JobState(str, Enum):
-    """The state of one scheduler job, in reflow's vocabulary.
-
-    Each backend maps its scheduler's native states onto these.  ``UNKNOWN``
-    means the scheduler no longer (or does not yet) report the job; the
-    dispatcher then relies on the job's result file.
-    """
-
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-    TIMEOUT = "TIMEOUT"
-    OUT_OF_MEMORY = "OUT_OF_MEMORY"
-    NODE_FAIL = "NODE_FAIL"
-    PREEMPTED = "PREEMPTED"
-    UNKNOWN = "UNKNOWN"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Executor(abc.ABC):
@@ -126,68 +100,47 @@ class Executor(abc.ABC):
         """Alias of :meth:`normalize_options`, the name the reference documents use."""
         return cls.normalize_options(options)
 
-    @abc.abstractmethod
-    def submit(
-        self,
-        script: Path,
-        *,
-        name: str,
-        options: Mapping[str, Any],
-        array_size: int | None = None,
-        array_parallelism: int | None = None,
-        dependencies: Sequence[str] = (),
-    ) -> str:
+    def submit(self, job: JobSpec) -> str:
         """Submit one job or one job array and return its job id.
 
+        With ``REFLOW_MODE=dry-run`` nothing is submitted: what would be is
+        printed (through :meth:`describe_submission`) and the id is ``DRYRUN``.
+
         Contract: the scheduler has accepted the job when this returns; the
-        returned id is the one :meth:`cancel` and :meth:`query_states` take.
-        The call never blocks until the job runs.  Commands are run with an
-        argument list, never through a shell.
-
-        Parameters
-        ----------
-        script : Path
-            The job script to run.
-        name : str
-            The job name shown by the scheduler.
-        options : Mapping[str, Any]
-            Submit options, canonical or native; the executor applies
-            :meth:`normalize_options` itself.
-        array_size : int or None
-            ``None`` for a single job; ``n`` for an array of ``n`` tasks
-            indexed ``0 .. n-1`` as seen by reflow, whatever the scheduler's
-            own index base.
-        array_parallelism : int or None
-            At most this many array tasks run at once (``None``: no limit).
-        dependencies : Sequence[str]
-            Job ids that must have ended, successfully or not (``afterany``),
-            before this job may start.
-
-        Returns
-        -------
-        str
-            The scheduler's job id.
+        returned id is the one :meth:`cancel` and :meth:`query` take.  The
+        call never blocks until the job runs.
 
         Raises
         ------
         ReflowError
-            If the scheduler rejects the job or its command fails after the
-            executor's retries; the message includes the scheduler's output.
+            If the scheduler rejects the job (the message includes the
+            scheduler's own words) or its command keeps failing.
         """
+        from reflow import env
+
+        if (env.get(env.REFLOW_MODE) or "").lower() == "dry-run":
+            print(self.describe_submission(job))
+            return "DRYRUN"
+        return self._submit(job)
+
+    def describe_submission(self, job: JobSpec) -> str:
+        """Text saying what :meth:`submit` would do (the script or command), for dry runs."""
+        array = f" array {list(job.array.indices)}" if job.array else ""
+        deps = (
+            f" after {list(job.after_any + job.after_ok)}" if job.after_any or job.after_ok else ""
+        )
+        return f"[{self.name} dry-run] {job.name}{array}{deps}: {' '.join(job.command)}"
+
+    @abc.abstractmethod
+    def _submit(self, job: JobSpec) -> str:
+        """Submit for real; see :meth:`submit`.  Commands run with an argument list."""
 
     @abc.abstractmethod
     def cancel(self, job_ids: Sequence[str]) -> None:
-        """Cancel the given jobs (whole arrays when given an array's id).
+        """Cancel the given jobs: whole arrays for array ids, one element for ``ID[i]``.
 
-        Contract: ids of jobs that already ended, or that the scheduler no
-        longer knows, are ignored rather than reported as errors, so
-        cancelling twice is safe.  All ids go to the scheduler in as few
-        commands as it allows.
-
-        Parameters
-        ----------
-        job_ids : Sequence[str]
-            Ids returned by :meth:`submit`.
+        Ids of jobs that already ended, or that the scheduler no longer knows,
+        are ignored, so cancelling twice is safe.
 
         Raises
         ------
@@ -196,27 +149,26 @@ class Executor(abc.ABC):
         """
 
     @abc.abstractmethod
-    def query_states(self, job_ids: Sequence[str]) -> dict[str, JobState]:
-        """Return the state of many jobs with one scheduler query.
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Return the status of many jobs with one scheduler query.
 
-        Contract: one call makes one query (or a small fixed number) for all
-        ids, never one per job; the dispatcher calls it once per wave.
+        One call makes one query (or a small fixed number) for all ids, never
+        one per job: the dispatcher calls it once per wave.
 
         Parameters
         ----------
         job_ids : Sequence[str]
-            Ids returned by :meth:`submit`; array tasks may be given as the
-            scheduler writes them (``123_4`` on Slurm).
+            Ids returned by :meth:`submit`.
 
         Returns
         -------
-        dict[str, JobState]
-            One entry for every requested id.  A job the scheduler does not
-            report (purged from its history, or not yet visible) maps to
-            :attr:`JobState.UNKNOWN`.
-
-        Raises
-        ------
-        ReflowError
-            If the query command fails after the executor's retries.
+        dict[str, JobStatus]
+            An entry for every requested id; for an array job also one entry
+            per element, keyed ``ID[index]`` with reflow's element index (see
+            :func:`~reflow.executors.jobs.element_id`).  A job the scheduler
+            does not report maps to :attr:`JobState.UNKNOWN`.
         """
+
+    def query_states(self, job_ids: Sequence[str]) -> dict[str, JobState]:
+        """The states of :meth:`query`, without exit codes and reasons."""
+        return {key: status.state for key, status in self.query(job_ids).items()}

@@ -1,0 +1,185 @@
+"""What the dispatcher asks an executor to run: jobs, arrays, resources, states.
+
+These types are the contract between reflow's dispatcher and every
+executor.  Array elements are always named by *reflow's* element index
+(0-based); each executor maps them to its scheduler's own task ids and makes
+the element's index visible to the job as ``REFLOW_ARRAY_INDEX``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "ARRAY_INDEX_ENV",
+    "ArraySpec",
+    "JobResources",
+    "JobSpec",
+    "JobState",
+    "JobStatus",
+    "element_id",
+    "split_element_id",
+]
+
+ARRAY_INDEX_ENV = "REFLOW_ARRAY_INDEX"
+"""The environment variable through which an array element learns its reflow index."""
+
+
+class JobState(str, Enum):
+    """The state of one scheduler job or array element, in reflow's vocabulary.
+
+    Each backend maps its scheduler's native states onto these.  ``UNKNOWN``
+    means the scheduler no longer (or does not yet) report the job; the
+    dispatcher then relies on the job's result file.
+    """
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    NODE_FAIL = "NODE_FAIL"
+    PREEMPTED = "PREEMPTED"
+    UNKNOWN = "UNKNOWN"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def ended(cls) -> frozenset[JobState]:
+        """States of a job that will not run (again) on its own."""
+        return frozenset(
+            {
+                cls.COMPLETED,
+                cls.FAILED,
+                cls.CANCELLED,
+                cls.TIMEOUT,
+                cls.OUT_OF_MEMORY,
+                cls.NODE_FAIL,
+            }
+        )
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What the scheduler says of one job or array element.
+
+    Attributes
+    ----------
+    state : JobState
+        The state.
+    exit_code : int or None
+        The job's exit status, when the scheduler reports one.
+    reason : str
+        The scheduler's own words (pending reason, failure reason), or ``""``.
+    """
+
+    state: JobState
+    exit_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class JobResources:
+    """Resources of one job (of each element, for an array).
+
+    Attributes
+    ----------
+    cpus : int
+        CPUs per job.
+    time : str
+        Walltime, in a form :func:`reflow.resources.parse_walltime` accepts.
+    mem : str
+        Memory, in a form :func:`reflow.resources.parse_memory` accepts.
+    options : dict[str, Any]
+        Submit options with reflow's canonical keys (``partition``,
+        ``account``, ``qos`` ...) or native ones; the executor normalises them.
+    """
+
+    cpus: int = 1
+    time: str = "00:30:00"
+    mem: str = "4G"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """The elements of an array job.
+
+    Attributes
+    ----------
+    indices : tuple[int, ...]
+        Reflow element indices to run, ascending (all of ``range(n)`` for a
+        fresh array, only some of them on a retry).
+    parallelism : int or None
+        At most this many elements run at once (``None``: no limit).
+    """
+
+    indices: tuple[int, ...]
+    parallelism: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.indices:
+            raise ValueError("an array job needs at least one element")
+        if list(self.indices) != sorted(set(self.indices)) or self.indices[0] < 0:
+            raise ValueError("array indices must be distinct, ascending and >= 0")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job (or job array) to submit.
+
+    Attributes
+    ----------
+    name : str
+        Job name shown by the scheduler.
+    command : tuple[str, ...]
+        The program and its arguments (run without a shell).
+    workdir : Path
+        Working directory of the job.
+    log_dir : Path
+        Where the job's stdout and stderr files go: ``<name>-<job id>.out``
+        / ``.err`` for a single job, ``<name>-<job id>_<index>.out`` for an
+        array element (``index`` in the scheduler's own numbering).
+    resources : JobResources
+        What the job asks for.
+    array : ArraySpec or None
+        The elements, for an array job.
+    after_any : tuple[str, ...]
+        Job ids that must have ended (successfully or not) before this starts.
+    after_ok : tuple[str, ...]
+        Job ids that must have succeeded before this starts.
+    env : dict[str, str]
+        Extra environment variables for the job.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    workdir: Path
+    log_dir: Path
+    resources: JobResources = field(default_factory=JobResources)
+    array: ArraySpec | None = None
+    after_any: tuple[str, ...] = ()
+    after_ok: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def element_id(job_id: str, index: int) -> str:
+    """The id reflow uses for element ``index`` of array job ``job_id``: ``ID[index]``."""
+    return f"{job_id}[{index}]"
+
+
+def split_element_id(ident: str) -> tuple[str, int | None]:
+    """Inverse of :func:`element_id`: ``("ID", index)``, or ``(ident, None)``."""
+    if ident.endswith("]") and "[" in ident:
+        base, _, rest = ident.rpartition("[")
+        number = rest[:-1]
+        if number.isdigit():
+            return base, int(number)
+    return ident, None
