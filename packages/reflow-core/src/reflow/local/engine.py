@@ -24,18 +24,18 @@ from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.explain import CACHE_PARTS_KEY
 from reflow.fingerprint import code_fingerprint
-from reflow.identity import IdentityParts, combine_hashes, identity_with, value_hash
+from reflow.identity import IdentityParts, value_hash
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
+from reflow.planning import CachePolicy, Planner
 from reflow.runid import make_run_id
 from reflow.signals import TaskInterrupted, graceful_shutdown
-from reflow.verify import verify_output
 
 if TYPE_CHECKING:
     from reflow.cli.params import ResolvedParam
     from reflow.run import Run
-    from reflow.stores import Store, TaskInstanceRecord
+    from reflow.stores import Store
     from reflow.wiring import ParamWiring
     from reflow.workflow import Workflow
 
@@ -185,6 +185,14 @@ class LocalRun:
                 self.store.insert_task_spec(
                     self.run_id, name, spec.config.array, config, spec.dependencies
                 )
+        self.planner = Planner(
+            self.store,
+            self.run_id,
+            self.wf.tasks,
+            self.wiring,
+            self.prefixes,
+            CachePolicy(self.force, frozenset(self.force_tasks), self.verify),
+        )
 
     # -- preparing a task -----------------------------------------------------
 
@@ -198,17 +206,6 @@ class LocalRun:
         kwargs.update(exp.values(index or 0))
         return kwargs
 
-    def _cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
-        """Whether to look up the cache, and the cache_info when not."""
-        spec = self.wf.tasks[name]
-        if not spec.config.cache:
-            return False, {"status": "disabled"}
-        if self.force:
-            return False, {"status": "forced", "reason": "the run was started with force=True"}
-        if name in self.force_tasks:
-            return False, {"status": "forced", "reason": f"{name!r} is in force_tasks"}
-        return True, None
-
     def _upstream(self, name: str) -> UpstreamOutput:
         """What a finished task gives its dependants; values may stay in the store."""
         state = self.tasks[name]
@@ -220,46 +217,29 @@ class LocalRun:
 
         return UpstreamOutput(name, state.is_array, state.values, state.hashes, load)
 
-    def _array_identity(self, name: str) -> str:
-        """One identity for a whole array task: its parts and every upstream hash."""
-        parts: dict[str, str] = {}
-        for param, w in self.wiring[name].items():
-            per_step = []
-            for step, mode in zip(w.steps, w.modes, strict=True):
-                up = self.tasks[step]
-                digest = combine_hashes(up.hashes) if up.is_array else up.hashes[0]
-                per_step.append(f"{mode.value}:{digest}")
-            parts[f"array:{param}"] = combine_hashes(per_step)
-        return identity_with(self.prefixes[name], parts)
-
     def _take_cached_array(self, name: str) -> bool:
         """Copy a whole cached array into this run in one step, if there is one."""
         state = self.tasks[name]
-        copied = self.store.copy_cached_array(name, state.array_identity, self.run_id)
-        if copied is None:
+        hashes = self.planner.take_cached_array(name, state.array_identity)
+        if hashes is None:
             return False
-        source, count = copied
         state.values = None  # left in the store until a dependant needs them
-        state.hashes = self.store.get_all_output_hashes(self.run_id, name)
-        assert len(state.hashes) == count, (name, len(state.hashes), count)
-        self.store.record_array_identity(self.run_id, name, state.array_identity, count)
+        state.hashes = hashes
         state.status = "done"
-        self.progress.cached += count
-        self.progress.total += count
-        logger.debug("%s: all %d elements copied from run %s", name, count, source)
+        self.progress.cached += len(hashes)
+        self.progress.total += len(hashes)
         return True
 
     def _prepare(self, name: str) -> None:
         """Expand a ready task into instances, take cache hits, queue the rest."""
         spec = self.wf.tasks[name]
         state = self.tasks[name]
-        lookup, _ = self._cache_mode(name)
-        if spec.config.array:
-            state.array_identity = self._array_identity(name)
-            if lookup and not self.verify and self._take_cached_array(name):
-                return
         steps = {s for w in self.wiring[name].values() for s in w.steps}
         upstream = {dep: self._upstream(dep) for dep in steps}
+        if spec.config.array:
+            state.array_identity = self.planner.array_identity(name, upstream)
+            if self._take_cached_array(name):
+                return
         try:
             exp = expand(name, spec.config.array, self.wiring[name], upstream)
         except ExpansionError as exc:
@@ -286,76 +266,22 @@ class LocalRun:
     def _remember_array(self, name: str) -> None:
         """Record a fully successful array task so a later run can copy it whole."""
         state = self.tasks[name]
-        if state.status == "done" and state.is_array and self.wf.tasks[name].config.cache:
-            self.store.record_array_identity(
-                self.run_id, name, state.array_identity, len(state.hashes)
-            )
+        if state.status == "done" and state.is_array:
+            self.planner.remember_array(name, state.array_identity, len(state.hashes))
 
     def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
         """Insert one chunk of a task's instances; record hits, queue misses."""
-        from reflow.stores import NewTaskInstance, StateUpdate
-
-        spec = self.wf.tasks[name]
         state = self.tasks[name]
-        exp = state.exp
-        assert exp is not None and state.values is not None
-        prefix = self.prefixes[name]
-        input_hashes = [exp.hashes(index or 0) for index in indices]
-        identities = [identity_with(prefix, h) for h in input_hashes]
-        lookup, fixed_info = self._cache_mode(name)
-        hits: dict[str, TaskInstanceRecord] = {}
-        if lookup:
-            hits = self.store.find_cached_many(name, identities)
-        news: list[NewTaskInstance] = []
-        hit_of: list[TaskInstanceRecord | None] = []
-        for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
-            info: dict[str, Any] = {"inputs": hashes}
-            hit = hits.get(ident)
-            reason = verify_output(spec, hit.output) if hit is not None and self.verify else ""
-            if reason:
-                logger.info("%s: cached result not reused: %s", _label(name, index), reason)
-                info.update(status="verify_failed", reason=reason)
-                hit = None
-            elif hit is not None:
-                info["status"] = "hit"
-                info["source"] = {
-                    "run_id": hit.run_id,
-                    "instance_id": hit.id,
-                    "array_index": hit.array_index,
-                }
-            else:
-                info.update(fixed_info or {"status": "miss"})
-            hit_of.append(hit)
-            news.append(
-                NewTaskInstance(
-                    name,
-                    index,
-                    TaskState.PENDING,
-                    {},
-                    identity=ident if spec.config.cache else "",
-                    cache_info=info,
-                )
-            )
-        updates: list[StateUpdate] = []
-        with self.store.transaction():
-            ids = self.store.insert_task_instances(self.run_id, news)
-            for index, hit, iid in zip(indices, hit_of, ids, strict=True):
-                state.ids[index] = iid
-                if hit is not None:
-                    updates.append(
-                        StateUpdate(
-                            iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
-                        )
-                    )
-                    state.values[index or 0] = hit.output
-                    state.hashes[index or 0] = hit.output_hash
-                    self.progress.cached += 1
-                else:
-                    state.queue.append(index)
-                    state.remaining += 1
-            if updates:
-                self.store.apply_state_updates(updates)
-        self.progress.total += len(ids)
+        assert state.exp is not None and state.values is not None
+        chunk = self.planner.insert_chunk(name, state.exp, indices)
+        state.ids.update(chunk.ids)
+        for index, hit in chunk.hits.items():
+            state.values[index or 0] = hit.output
+            state.hashes[index or 0] = hit.output_hash
+        state.queue.extend(chunk.queued)
+        state.remaining += len(chunk.queued)
+        self.progress.cached += len(chunk.hits)
+        self.progress.total += len(chunk.ids)
 
     # -- failures -------------------------------------------------------------
 
