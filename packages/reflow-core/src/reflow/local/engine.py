@@ -9,31 +9,26 @@ batches (one transaction per step, never one per row).
 
 from __future__ import annotations
 
-import getpass
 import logging
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
-from reflow.explain import CACHE_PARTS_KEY
-from reflow.fingerprint import code_fingerprint
-from reflow.identity import IdentityParts, value_hash
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
 from reflow.planning import CachePolicy, Planner
-from reflow.runid import make_run_id
+from reflow.runrecord import create_run, task_param_dests
 from reflow.signals import TaskInterrupted, graceful_shutdown
 
 if TYPE_CHECKING:
-    from reflow.cli.params import ResolvedParam
     from reflow.run import Run
     from reflow.stores import Store
     from reflow.wiring import ParamWiring
@@ -130,7 +125,7 @@ class LocalRun:
         self.on_error = on_error
         self.run_dir = Path(run_dir).expanduser().resolve()
         self.store = store if store is not None else _default_store(workflow)
-        self.dests = _task_param_dests(params)
+        self.dests = task_param_dests(params)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
@@ -141,50 +136,19 @@ class LocalRun:
 
     # -- set-up ---------------------------------------------------------------
 
-    def _task_parts(self, name: str) -> IdentityParts:
-        spec = self.wf.tasks[name]
-        params = {p: value_hash(self.values[d]) for p, d in self.dests.get(name, {}).items()}
-        return IdentityParts(
-            task=name,
-            version=spec.config.version,
-            code=code_fingerprint(spec.func),
-            params=params,
-        )
-
     def _create_run(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "logs").mkdir(exist_ok=True)
-        self.store.init()
-        self.run_id = make_run_id(self.wf.name)
-        recorded = dict(self.values)
-        recorded["run_dir"] = str(self.run_dir)
-        if self.force:
-            recorded["__force__"] = True
-        if self.force_tasks:
-            recorded["__force_tasks__"] = sorted(self.force_tasks)
-        with self.store.transaction():
-            self.store.insert_run(
-                self.run_id,
-                self.wf.name,
-                _user(),
-                recorded,
-                executor="run_local",
-                executor_options={"max_workers": self.max_workers},
-            )
-            for name in self.order:
-                spec = self.wf.tasks[name]
-                parts = self._task_parts(name)
-                self.prefixes[name] = parts.prefix()
-                config = asdict(spec.config)
-                config[CACHE_PARTS_KEY] = {
-                    "task": parts.task,
-                    "version": parts.version,
-                    "code": parts.code,
-                    "params": dict(parts.params),
-                }
-                self.store.insert_task_spec(
-                    self.run_id, name, spec.config.array, config, spec.dependencies
-                )
+        policy = CachePolicy(self.force, frozenset(self.force_tasks), self.verify)
+        self.run_id, self.prefixes = create_run(
+            self.wf,
+            self.store,
+            self.run_dir,
+            self.values,
+            self.dests,
+            self.order,
+            policy=policy,
+            executor="run_local",
+            executor_options={"max_workers": self.max_workers},
+        )
         self.planner = Planner(
             self.store,
             self.run_id,
@@ -537,22 +501,6 @@ class LocalRun:
 
 def _label(task: str, index: int | None) -> str:
     return f"{task}[{index}]" if index is not None else task
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "unknown"
-
-
-def _task_param_dests(params: list[ResolvedParam]) -> dict[str, dict[str, str]]:
-    """task -> {parameter name -> key in the run's parameters}."""
-    out: dict[str, dict[str, str]] = {}
-    for rp in params:
-        for task in rp.tasks:
-            out.setdefault(task, {})[rp.name] = rp.dest
-    return out
 
 
 def _default_store(workflow: Workflow) -> Store:

@@ -52,6 +52,10 @@ class Workflow(Flow):
     def __init__(self, name: str, config: Config | None = None) -> None:
         super().__init__(name)
         self._config = config
+        self._defined_in: str | None = None
+        from reflow.dispatch.loader import register
+
+        register(self, sys._getframe(1).f_globals.get("__file__"))
 
     @property
     def config(self) -> Config:

@@ -1,0 +1,127 @@
+"""A worker job: run one task instance from its inputs file, write its result file.
+
+Workers never open the manifest store (design §5): the dispatcher wrote
+everything they need, and everything they report goes into the result file,
+including what they used (elapsed time, CPU time, peak memory), so reports
+work with every executor.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from reflow.dispatch.files import (
+    input_file,
+    read_json,
+    result_file,
+    started_file,
+    write_json_atomic,
+)
+from reflow.executors.jobs import ARRAY_INDEX_ENV
+
+__all__ = ["run_worker"]
+
+_WALLTIME_WARNING = (signal.SIGUSR1, signal.SIGXCPU)
+
+
+def _usage(started: float) -> dict[str, Any]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "elapsed": round(time.time() - started, 3),
+        "cpu_time": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
+        "peak_rss_kb": max(own.ru_maxrss, children.ru_maxrss),
+    }
+
+
+def _index_from_env() -> int | None:
+    text = os.environ.get(ARRAY_INDEX_ENV)
+    return int(text) if text not in (None, "") else None
+
+
+def run_worker(script: Path, workflow_name: str, run_dir: Path, task: str) -> int:
+    """Run one instance; return the process exit status (0 on success)."""
+    from reflow.dispatch.loader import load_workflow
+    from reflow.identity import value_hash
+    from reflow.manifest import CODEC
+    from reflow.signals import TaskInterrupted, graceful_shutdown
+
+    index = _index_from_env()
+    started = time.time()
+    host = socket.gethostname()
+    result: dict[str, Any] = {
+        "task": task,
+        "index": index,
+        "host": host,
+        "pid": os.getpid(),
+        "start": started,
+    }
+    out = result_file(run_dir, task, index)
+    try:
+        payload = read_json(input_file(run_dir, task, index))
+        write_json_atomic(
+            started_file(run_dir, task, index),
+            {"host": host, "pid": os.getpid(), "start": started, "run_id": payload["run_id"]},
+        )
+        workflow = load_workflow(script, workflow_name)
+        func = workflow.tasks[task].func
+        kwargs = CODEC.loads(payload["kwargs"])
+        for name in payload.get("run_dir_params", []):
+            kwargs[name] = run_dir
+        interrupted: BaseException | None = None
+        with graceful_shutdown():
+            for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning
+                signal.signal(sig, _walltime_warning)
+            try:
+                output = func(**kwargs)
+            except TaskInterrupted as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
+        result.update(ok=True, output=CODEC.dumps(output), output_hash=value_hash(output))
+        code = 0
+    except _WalltimeWarningError as exc:
+        result.update(ok=False, reason="TIMEOUT", error=f"walltime exceeded: {exc}")
+        code = 1
+    except BaseException as exc:  # the worker reports every failure in its result file
+        reason = "INTERRUPTED" if type(exc).__name__ == "TaskInterrupted" else "ERROR"
+        result.update(ok=False, reason=reason, error=traceback.format_exc())
+        code = 1
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+    result["end"] = time.time()
+    result.update(_usage(started))
+    write_json_atomic(out, result)
+    return code
+
+
+class _WalltimeWarningError(Exception):
+    """The scheduler warned that the job's walltime is about to run out."""
+
+
+def _walltime_warning(signum: int, frame: Any) -> None:
+    raise _WalltimeWarningError(f"received {signal.Signals(signum).name} before the hard limit")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR TASK``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 4:
+        print(
+            "usage: python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR TASK", file=sys.stderr
+        )
+        return 2
+    script, name, run_dir, task = args
+    return run_worker(Path(script), name, Path(run_dir), task)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,126 @@
+"""Creating a run's records: the run row and its task specifications.
+
+``run_local`` and ``submit`` record a run the same way: its parameters (and
+cache settings) on the run row, and per task its configuration plus the
+task-level parts of its Merkle identity, which later dispatchers and
+``explain`` read back.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow.explain import CACHE_PARTS_KEY
+from reflow.fingerprint import code_fingerprint
+from reflow.identity import IdentityParts, value_hash
+from reflow.runid import make_run_id
+
+if TYPE_CHECKING:
+    from reflow.cli.params import ResolvedParam
+    from reflow.planning import CachePolicy
+    from reflow.stores import Store
+    from reflow.workflow import Workflow
+
+__all__ = ["create_run", "stored_prefixes", "task_param_dests", "user_name"]
+
+
+def user_name() -> str:
+    """The submitting user's name (``unknown`` where there is no passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def task_param_dests(params: Iterable[ResolvedParam]) -> dict[str, dict[str, str]]:
+    """task -> {parameter name -> key in the run's parameters}."""
+    out: dict[str, dict[str, str]] = {}
+    for rp in params:
+        for task in rp.tasks:
+            out.setdefault(task, {})[rp.name] = rp.dest
+    return out
+
+
+def _parts(
+    workflow: Workflow, name: str, values: Mapping[str, Any], dests: Mapping[str, str]
+) -> IdentityParts:
+    spec = workflow.tasks[name]
+    return IdentityParts(
+        task=name,
+        version=spec.config.version,
+        code=code_fingerprint(spec.func),
+        params={p: value_hash(values[d]) for p, d in dests.items()},
+    )
+
+
+def create_run(
+    workflow: Workflow,
+    store: Store,
+    run_dir: Path,
+    values: Mapping[str, Any],
+    dests: Mapping[str, Mapping[str, str]],
+    order: Iterable[str],
+    *,
+    policy: CachePolicy,
+    executor: str,
+    executor_options: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Insert a run and its task specifications in one transaction.
+
+    Returns
+    -------
+    tuple
+        The run id, and each task's identity prefix (see
+        :meth:`~reflow.identity.IdentityParts.prefix`).
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "logs").mkdir(exist_ok=True)
+    store.init()
+    run_id = make_run_id(workflow.name)
+    recorded = dict(values)
+    recorded["run_dir"] = str(run_dir)
+    if policy.force:
+        recorded["__force__"] = True
+    if policy.force_tasks:
+        recorded["__force_tasks__"] = sorted(policy.force_tasks)
+    if policy.verify:
+        recorded["__verify__"] = True
+    recorded.update(extra or {})
+    prefixes: dict[str, Any] = {}
+    with store.transaction():
+        store.insert_run(
+            run_id,
+            workflow.name,
+            user_name(),
+            recorded,
+            executor=executor,
+            executor_options=dict(executor_options),
+        )
+        for name in order:
+            spec = workflow.tasks[name]
+            parts = _parts(workflow, name, values, dests.get(name, {}))
+            prefixes[name] = parts.prefix()
+            config = asdict(spec.config)
+            config[CACHE_PARTS_KEY] = {
+                "task": parts.task,
+                "version": parts.version,
+                "code": parts.code,
+                "params": dict(parts.params),
+            }
+            store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
+    return run_id, prefixes
+
+
+def stored_prefixes(store: Store, run_id: str) -> dict[str, Any]:
+    """The identity prefixes recorded with a run's task specifications."""
+    out: dict[str, Any] = {}
+    for spec in store.list_task_spec_records(run_id):
+        parts = spec.config.get(CACHE_PARTS_KEY)
+        if parts is not None:
+            out[spec.task_name] = IdentityParts.from_dict(parts).prefix()
+    return out
