@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reflow._types import TaskState
+from reflow._types import RunState, TaskState
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
+    from reflow.executors.base import Executor
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
@@ -105,6 +106,85 @@ class Run:
                 label = f"[{idx}]" if idx is not None else "   "
                 print(f"    {label:6s}  {inst['state']:12s}  job={inst['job_id'] or '-'}")
         return None
+
+    # -- scheduler actions ----------------------------------------------------
+
+    def cancel(self, task: str | None = None, executor: Executor | None = None) -> int:
+        """Cancel the run's active instances, their jobs and its pending dispatcher.
+
+        Parameters
+        ----------
+        task : str or None
+            Cancel only this task's instances (the run goes on).
+        executor : Executor or None
+            Override the executor recorded with the run.
+
+        Returns
+        -------
+        int
+            Number of instances cancelled.
+        """
+        from reflow.dispatch.submit import cancel_run
+
+        if task is not None:
+            self._check_task(task)
+        n = cancel_run(self, task, executor)
+        print(f"Cancelled {n} task instance(s).")
+        return n
+
+    def retry(
+        self,
+        task: str | None = None,
+        executor: Executor | None = None,
+        verify: bool = True,
+        *,
+        quiet: bool = False,
+    ) -> int:
+        """Retry the FAILED and CANCELLED instances, then dispatch again.
+
+        On a run with nothing to retry, says so and changes nothing.
+
+        Returns
+        -------
+        int
+            Number of instances marked for retry.
+        """
+        from reflow.dispatch.submit import retry_run
+
+        if task is not None:
+            self._check_task(task)
+        n = retry_run(self, task, executor, verify)
+        if not quiet:
+            print(
+                f"Marked {n} task instance(s) for retry."
+                if n
+                else f"Nothing to retry in run {self.run_id}: no FAILED or CANCELLED instance"
+                + (f" of task {task!r}." if task else ".")
+            )
+        return n
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunState:
+        """Block until the run ends; return its final state.
+
+        Raises
+        ------
+        TimeoutError
+            If ``timeout`` seconds pass first.
+        """
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = self.store.get_run_record(self.run_id)
+            if record is None:
+                raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+            if record.status in RunState.terminal():
+                return record.status
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Run {self.run_id} is still {record.status.value} after {timeout} s."
+                )
+            time.sleep(poll)
 
     # -- outputs --------------------------------------------------------------
 

@@ -100,6 +100,14 @@ class Executor(abc.ABC):
         """Alias of :meth:`normalize_options`, the name the reference documents use."""
         return cls.normalize_options(options)
 
+    def recorded_options(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this executor in a later dispatcher.
+
+        The run records them with the executor's name, and every dispatcher
+        job creates ``type(self)(**options)``.  JSON-safe values only.
+        """
+        return {}
+
     def submit(self, job: JobSpec) -> str:
         """Submit one job or one job array and return its job id.
 

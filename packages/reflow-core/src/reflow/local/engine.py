@@ -80,7 +80,7 @@ class _TaskState:
     array_identity: str = ""
 
 
-def _check_options(
+def check_options(
     workflow: Workflow, max_workers: int, on_error: str, force_tasks: list[str] | None
 ) -> None:
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
@@ -114,7 +114,7 @@ class LocalRun:
     ) -> None:
         self.wf = workflow
         order, wiring, params = workflow._analyse()
-        _check_options(workflow, max_workers, on_error, force_tasks)
+        check_options(workflow, max_workers, on_error, force_tasks)
         self.values = workflow.check_parameters(parameters)
         self.order = order
         self.wiring: dict[str, dict[str, ParamWiring]] = wiring

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reflow.errors import ParameterError, WorkflowDefinitionError
+from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 from reflow.flow import Flow, TaskSpec
 from reflow.params import type_repr
 from reflow.wiring import ParamWiring
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from reflow.cli.params import ResolvedParam
     from reflow.config import Config
     from reflow.describe import WorkflowDescription
+    from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store
 
@@ -326,6 +327,107 @@ class Workflow(Flow):
             store=store,
             **parameters,
         )
+
+    def submit(
+        self,
+        run_dir: str | Path,
+        *,
+        store: Store | None = None,
+        executor: Executor | str | None = None,
+        force: bool = False,
+        force_tasks: list[str] | None = None,
+        verify: bool = False,
+        **parameters: Any,
+    ) -> Run:
+        """Create a run and submit it through a scheduler; return its :class:`~reflow.run.Run`.
+
+        The run advances through short dispatcher jobs (see
+        :mod:`reflow.dispatch`); this call returns as soon as the first one
+        is submitted.
+
+        Parameters
+        ----------
+        run_dir : str or Path
+            Shared working directory, reachable from every node.
+        store : Store or None
+            Manifest store; the shared default SQLite store when ``None``.
+        executor : Executor, str or None
+            ``"local"``, ``"slurm"``, ... or an instance; the configured
+            default when ``None``.  Every later dispatcher uses the same one.
+        force, force_tasks, verify
+            As for :meth:`run_local`.
+        **parameters
+            Run parameters, by name.
+
+        Raises
+        ------
+        ParameterError
+            A parameter is missing, unknown or of the wrong type.
+        ReflowError
+            The workflow is not in an importable file, or the scheduler
+            refused the first dispatcher job.
+        """
+        from reflow.dispatch.submit import submit_run
+
+        return submit_run(
+            self,
+            run_dir,
+            store=store,
+            executor=executor,
+            force=force,
+            force_tasks=force_tasks,
+            verify=verify,
+            parameters=parameters,
+        )
+
+    def submit_run(
+        self,
+        run_dir: Path,
+        parameters: dict[str, Any],
+        store: Store | None = None,
+        executor: Executor | None = None,
+    ) -> str:
+        """Lower-level form of :meth:`submit` used by command lines; returns the run id."""
+        return self.submit(run_dir, store=store, executor=executor, **parameters).run_id
+
+    def retry_failed(
+        self,
+        run_id: str,
+        store: Store,
+        run_dir: Path,
+        task_name: str | None = None,
+        executor: Executor | None = None,
+        verify: bool = True,
+    ) -> int:
+        """Retry the failed and cancelled instances of a run; return how many."""
+        from reflow.run import Run
+
+        return Run(self, run_id, Path(run_dir), store).retry(
+            task_name, executor=executor, verify=verify, quiet=True
+        )
+
+    def cancel_run(
+        self,
+        run_id: str,
+        store: Store,
+        task_name: str | None = None,
+        executor: Executor | None = None,
+    ) -> int:
+        """Cancel a run's active instances and jobs; return how many instances."""
+        from reflow.dispatch.submit import cancel_run
+        from reflow.run import Run
+
+        record = store.get_run_record(run_id)
+        if record is None:
+            raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
+        run = Run(self, run_id, Path(record.parameters.get("run_dir", ".")), store)
+        return cancel_run(run, task_name, executor)
+
+    def run_status(self, run_id: str, store: Store) -> dict[str, Any]:
+        """The status dictionary of a run (``run``, ``summary``, ``instances``)."""
+        from reflow.run import Run
+
+        return Run(self, run_id, Path(), store).status_dict()
 
     # -- command line -----------------------------------------------------
 

@@ -1,0 +1,503 @@
+"""One dispatcher wave: ingest, reconcile, plan, submit, chain (design §5).
+
+Run as a short scheduler job (``python -m reflow.dispatch.dispatcher RUN_ID
+STORE``), started by ``submit`` and then by the previous wave with an
+after-any dependency on that wave's jobs.  A wave can be killed at any point
+and run again: every step reads the state it needs from the store and the run
+directory, and instances are marked before their job is submitted, so nothing
+is submitted twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import secrets
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.dispatch.files import (
+    dispatcher_file,
+    input_file,
+    read_json,
+    result_file,
+    started_file,
+    write_json_atomic,
+)
+from reflow.executors.jobs import (
+    ArraySpec,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+    element_id,
+    split_element_id,
+)
+
+if TYPE_CHECKING:
+    from reflow.executors.base import Executor
+    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.workflow import Workflow
+
+__all__ = ["Dispatcher", "dispatch_once", "worker_command"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE = (TaskState.SUBMITTED, TaskState.RUNNING)
+_WAITING = (TaskState.PENDING, TaskState.RETRYING)
+_PENDING_PREFIX = "pending:"
+
+_REASONS = {
+    JobState.TIMEOUT: "TIMEOUT: the job ran out of walltime",
+    JobState.OUT_OF_MEMORY: "OUT_OF_MEMORY: the job was killed for using too much memory",
+    JobState.NODE_FAIL: "NODE_FAIL: the node running the job failed",
+    JobState.CANCELLED: "CANCELLED: the job was cancelled outside reflow",
+    JobState.FAILED: "the job failed without writing a result",
+    JobState.COMPLETED: "the job ended without writing a result",
+}
+
+
+def worker_command(script: Path, workflow: str, run_dir: Path, task: str) -> tuple[str, ...]:
+    """The command a worker job runs."""
+    return (
+        sys.executable,
+        "-m",
+        "reflow.dispatch.worker",
+        str(script),
+        workflow,
+        str(run_dir),
+        task,
+    )
+
+
+def dispatcher_command(run_id: str, store_path: Path) -> tuple[str, ...]:
+    """The command a dispatcher job runs."""
+    return (sys.executable, "-m", "reflow.dispatch.dispatcher", run_id, str(store_path))
+
+
+@contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    path = run_dir / ".reflow" / "dispatch.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _failure_text(status: JobStatus) -> str:
+    text = _REASONS.get(status.state, f"{status.state.value}: the job ended without a result")
+    if status.exit_code not in (None, 0) and status.state is JobState.FAILED:
+        text = f"the job failed with exit status {status.exit_code} without writing a result"
+    if status.reason:
+        text += f" ({status.reason})"
+    return text + "; see the job's log files."
+
+
+class Dispatcher:
+    """One wave of one run.
+
+    Parameters
+    ----------
+    store : Store
+        The run's manifest store.
+    run_id : str
+        The run.
+    executor : Executor or None
+        The executor; rebuilt from the run's record when ``None``.
+    workflow : Workflow or None
+        The workflow; loaded from the run's script when ``None``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        executor: Executor | None = None,
+        workflow: Workflow | None = None,
+    ) -> None:
+        from reflow.dispatch.loader import load_workflow
+        from reflow.errors import ReflowError
+        from reflow.executors.resolve import executor_from_record
+
+        store.init()
+        record = store.get_run_record(run_id)
+        if record is None:
+            raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
+        self.store = store
+        self.run_id = run_id
+        self.record = record
+        params = record.parameters
+        self.run_dir = Path(params["run_dir"])
+        self.script = Path(params["__script__"])
+        self.wf = workflow or load_workflow(self.script, record.graph_name)
+        self.executor = executor or executor_from_record(record.executor, record.executor_options)
+        self.calls = {"submit": 0, "query": 0, "cancel": 0}
+
+    # -- 1. ingest result files ----------------------------------------------------
+
+    def _result_update(self, inst: TaskInstanceRecord) -> StateUpdate | None:
+        from reflow.manifest import CODEC
+        from reflow.stores import StateUpdate
+
+        path = result_file(self.run_dir, inst.task_name, inst.array_index)
+        try:
+            data = read_json(path)
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            return StateUpdate(
+                inst.id, TaskState.FAILED, error_text=f"the result file {path} is corrupt: {exc}"
+            )
+        try:
+            if data.get("ok"):
+                return StateUpdate(
+                    inst.id,
+                    TaskState.SUCCESS,
+                    output=CODEC.loads(data["output"]),
+                    output_hash=str(data["output_hash"]),
+                )
+            reason = data.get("reason", "ERROR")
+            error = str(data.get("error", "no error recorded"))
+            prefix = "TIMEOUT: " if reason == "TIMEOUT" else ""
+            return StateUpdate(inst.id, TaskState.FAILED, error_text=prefix + error)
+        except (KeyError, TypeError, ValueError) as exc:
+            return StateUpdate(
+                inst.id, TaskState.FAILED, error_text=f"the result file {path} is corrupt: {exc!r}"
+            )
+
+    def ingest(self) -> list[TaskInstanceRecord]:
+        """Record finished and started workers; return the instances still active."""
+        from reflow.stores import StateUpdate
+
+        updates: list[StateUpdate] = []
+        still: list[TaskInstanceRecord] = []
+        for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
+            update = self._result_update(inst)
+            if update is not None:
+                updates.append(update)
+                continue
+            started = started_file(self.run_dir, inst.task_name, inst.array_index)
+            if inst.state is TaskState.SUBMITTED and started.exists():
+                updates.append(StateUpdate(inst.id, TaskState.RUNNING))
+            still.append(inst)
+        if updates:
+            self.store.apply_state_updates(updates)
+        return still
+
+    # -- 2. reconcile with the scheduler --------------------------------------------
+
+    def reconcile(self, active: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
+        """One batched query; instances whose job ended without a result fail."""
+        from reflow.stores import StateUpdate
+
+        known = [i for i in active if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)]
+        bases = sorted({split_element_id(i.job_id or "")[0] for i in known})
+        statuses: dict[str, JobStatus] = {}
+        if bases:
+            statuses = self.executor.query(bases)
+            self.calls["query"] += 1
+        updates: list[StateUpdate] = []
+        still: list[TaskInstanceRecord] = []
+        for inst in active:
+            status = statuses.get(inst.job_id or "")
+            if status is None or status.state not in JobState.ended():
+                still.append(inst)
+                continue
+            late = self._result_update(inst)  # the worker may have just finished
+            updates.append(
+                late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
+            )
+        if updates:
+            self.store.apply_state_updates(updates)
+        return still
+
+    # -- 3. plan ready tasks ------------------------------------------------------------
+
+    def _summary(self) -> dict[str, dict[str, int]]:
+        return self.store.task_state_summary(self.run_id)
+
+    def _planned(self) -> dict[str, Any]:
+        path = self.run_dir / ".reflow" / "planned.json"
+        try:
+            data: dict[str, Any] = read_json(path)
+            return data
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _mark_planned(self, planned: dict[str, Any]) -> None:
+        write_json_atomic(self.run_dir / ".reflow" / "planned.json", planned)
+
+    def _complete(
+        self, task: str, planned: dict[str, Any], summary: dict[str, dict[str, int]]
+    ) -> bool:
+        if task not in planned:
+            return False
+        counts = summary.get(task, {})
+        return sum(counts.values()) == planned[task]["count"] and set(counts) <= {"SUCCESS"}
+
+    def plan(self) -> None:
+        """Create the instances of every task whose upstream tasks all succeeded."""
+        from reflow.expand import ExpansionError, UpstreamOutput, expand
+        from reflow.planning import CachePolicy, Planner
+        from reflow.runrecord import stored_prefixes
+
+        order, wiring, _ = self.wf._analyse()
+        planned = self._planned()
+        summary = self._summary()
+        params = self.record.parameters
+        planner = Planner(
+            self.store,
+            self.run_id,
+            self.wf.tasks,
+            wiring,
+            stored_prefixes(self.store, self.run_id),
+            CachePolicy(
+                bool(params.get("__force__")),
+                frozenset(params.get("__force_tasks__", [])),
+                bool(params.get("__verify__")),
+            ),
+        )
+        for name in order:
+            if name in planned:
+                continue
+            spec = self.wf.tasks[name]
+            if not all(self._complete(d, planned, summary) for d in spec.dependencies):
+                continue
+            upstream = {}
+            for dep in {s for w in wiring[name].values() for s in w.steps}:
+                hashes = self.store.get_all_output_hashes(self.run_id, dep)
+                upstream[dep] = UpstreamOutput(
+                    dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
+                )
+            entry: dict[str, Any] = {}
+            if spec.config.array:
+                entry["array_identity"] = planner.array_identity(name, upstream)
+                copied = planner.take_cached_array(name, entry["array_identity"])
+                if copied is not None:
+                    planned[name] = {**entry, "count": len(copied)}
+                    self._mark_planned(planned)
+                    summary = self._summary()
+                    continue
+            try:
+                exp = expand(name, spec.config.array, wiring[name], upstream)
+            except ExpansionError as exc:
+                self._fail_unexpandable(name, str(exc))
+                planned[name] = {**entry, "count": 1}
+                self._mark_planned(planned)
+                continue
+            existing = {
+                r.array_index
+                for r in self.store.list_task_instance_records(self.run_id, task_name=name)
+            }
+            indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
+            todo = [i for i in indices if i not in existing]  # a wave killed mid-plan
+            for start in range(0, len(todo), 5000):
+                chunk = planner.insert_chunk(name, exp, todo[start : start + 5000])
+                self._write_inputs(name, exp, chunk.queued)
+            planned[name] = {**entry, "count": exp.count}
+            self._mark_planned(planned)
+            summary = self._summary()
+
+    def _loader(self, task: str) -> Any:
+        def load() -> list[Any]:
+            if self.wf.tasks[task].config.array:
+                return self.store.get_array_outputs(self.run_id, task)
+            return [self.store.get_singleton_output(self.run_id, task)]
+
+        return load
+
+    def _fail_unexpandable(self, name: str, text: str) -> None:
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        with self.store.transaction():
+            [iid] = self.store.insert_task_instances(
+                self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+            )
+            self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+
+    def _write_inputs(self, name: str, exp: Any, indices: Sequence[int | None]) -> None:
+        from reflow.manifest import CODEC
+
+        spec = self.wf.tasks[name]
+        values = self.record.parameters
+        dests = {rp.name: rp.dest for rp in self.wf.cli_params() if name in rp.tasks}
+        fixed = {p: values[d] for p, d in dests.items() if d in values}
+        for index in indices:
+            kwargs = dict(fixed)
+            kwargs.update(exp.values(index or 0))
+            write_json_atomic(
+                input_file(self.run_dir, name, index),
+                {
+                    "run_id": self.run_id,
+                    "kwargs": CODEC.dumps(kwargs),
+                    "run_dir_params": list(spec.run_dir_params),
+                },
+            )
+
+    # -- 4. submit ------------------------------------------------------------------------
+
+    def _job_spec(self, name: str, indices: list[int | None]) -> JobSpec:
+        spec = self.wf.tasks[name]
+        options = self.wf.config.task_submit_options(spec.config.submit_options)
+        array = None
+        if spec.config.array:
+            array = ArraySpec(
+                tuple(i for i in indices if i is not None), spec.config.array_parallelism
+            )
+        return JobSpec(
+            name=f"{self.wf.name}.{name}",
+            command=worker_command(self.script, self.wf.name, self.run_dir, name),
+            workdir=self.run_dir,
+            log_dir=self.run_dir / "logs",
+            resources=JobResources(
+                cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
+            ),
+            array=array,
+            env={"REFLOW_RUN_ID": self.run_id},
+        )
+
+    def submit_ready(self) -> list[str]:
+        """Submit every planned instance not yet submitted; return the new job ids."""
+        from reflow.errors import ReflowError
+        from reflow.stores import StateUpdate
+
+        waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
+        by_task: dict[str, list[TaskInstanceRecord]] = {}
+        for inst in waiting:
+            by_task.setdefault(inst.task_name, []).append(inst)
+        # Instances marked before a dispatcher died between marking and submitting.
+        for inst in self.store.list_task_instance_records(
+            self.run_id, states=[TaskState.SUBMITTED]
+        ):
+            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not started_file(
+                self.run_dir, inst.task_name, inst.array_index
+            ).exists():
+                by_task.setdefault(inst.task_name, []).append(inst)
+        job_ids: list[str] = []
+        for name, insts in by_task.items():
+            insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
+            for inst in insts:
+                path = input_file(self.run_dir, name, inst.array_index)
+                if not path.exists():
+                    raise ReflowError(
+                        f"{name}: the inputs file {path} is missing; the run "
+                        "directory was changed. Retry the run."
+                    )
+            token = _PENDING_PREFIX + secrets.token_hex(6)
+            self.store.apply_state_updates(
+                [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
+            )
+            job = self._job_spec(name, [i.array_index for i in insts])
+            try:
+                job_id = self.executor.submit(job)
+                self.calls["submit"] += 1
+            except ReflowError as exc:
+                text = f"task {name!r} could not be submitted: {exc}"
+                logger.error("%s", text)
+                self.store.apply_state_updates(
+                    [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
+                )
+                continue
+            self.store.apply_state_updates(
+                [
+                    StateUpdate(
+                        i.id,
+                        TaskState.SUBMITTED,
+                        job_id=job_id
+                        if i.array_index is None or job.array is None
+                        else element_id(job_id, i.array_index),
+                    )
+                    for i in insts
+                ]
+            )
+            job_ids.append(job_id)
+        return job_ids
+
+    # -- 5. chain or finish -----------------------------------------------------------
+
+    def chain(self, after: Sequence[str]) -> str:
+        """Submit the next dispatcher after ``after`` (every active job of the run)."""
+        options = self.wf.config.dispatch_submit_options
+        job = JobSpec(
+            name=f"{self.wf.name}.dispatch",
+            command=dispatcher_command(self.run_id, Path(str(getattr(self.store, "path", "")))),
+            workdir=self.run_dir,
+            log_dir=self.run_dir / "logs",
+            resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
+            after_any=tuple(after),
+            env={"REFLOW_RUN_ID": self.run_id},
+        )
+        job_id = self.executor.submit(job)
+        self.calls["submit"] += 1
+        write_json_atomic(dispatcher_file(self.run_dir), {"job_id": job_id})
+        return job_id
+
+    def finish(self) -> RunState:
+        """Set the run's final state from its instances."""
+        summary = self._summary()
+        planned = self._planned()
+        states = {s for counts in summary.values() for s in counts}
+        if states & {"FAILED", "SKIPPED"}:
+            status = RunState.FAILED
+        elif "CANCELLED" in states:
+            status = RunState.CANCELLED
+        elif all(self._complete(t, planned, summary) for t in self.wf.tasks):
+            status = RunState.SUCCESS
+        else:
+            status = RunState.FAILED
+        self.store.update_run_status(self.run_id, status)
+        dispatcher_file(self.run_dir).unlink(missing_ok=True)
+        return status
+
+    def wave(self) -> RunState:
+        """Run one wave; return the run's state afterwards."""
+        with _run_lock(self.run_dir):
+            record = self.store.get_run_record(self.run_id)
+            assert record is not None
+            if record.status in RunState.terminal():
+                return record.status
+            active = self.reconcile(self.ingest())
+            self.plan()
+            self.submit_ready()
+            active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            if active:
+                bases = sorted(
+                    {
+                        split_element_id(i.job_id or "")[0]
+                        for i in active
+                        if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)
+                    }
+                )
+                self.chain(bases)
+                return RunState.RUNNING
+            return self.finish()
+
+
+def dispatch_once(store: Store, run_id: str, executor: Executor | None = None) -> RunState:
+    """Run one dispatcher wave of ``run_id`` in this process."""
+    return Dispatcher(store, run_id, executor).wave()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reflow.dispatch.dispatcher RUN_ID STORE_PATH``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m reflow.dispatch.dispatcher RUN_ID STORE_PATH", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from reflow.stores.sqlite import SqliteStore
+
+    state = dispatch_once(SqliteStore(args[1]), args[0])
+    logger.info("run %s: %s", args[0], state.value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

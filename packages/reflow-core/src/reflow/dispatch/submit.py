@@ -1,0 +1,182 @@
+"""Submitting a run, and the scheduler-side actions on it: cancel and retry."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.dispatch.files import dispatcher_file, read_json, write_json_atomic
+from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    from reflow.executors.base import Executor
+    from reflow.run import Run
+    from reflow.stores import Store
+    from reflow.workflow import Workflow
+
+__all__ = ["cancel_run", "retry_run", "start_dispatcher", "submit_run"]
+
+logger = logging.getLogger(__name__)
+
+
+def _store_path(store: Store) -> Path:
+    path = getattr(store, "path", None)
+    if path is None:
+        raise ReflowError(
+            f"{type(store).__name__} has no file path; scheduler jobs reopen the store "
+            "from its path, so submit needs a file-backed store such as SqliteStore."
+        )
+    return Path(path)
+
+
+def start_dispatcher(
+    workflow: Workflow, store: Store, run_id: str, run_dir: Path, executor: Executor
+) -> str:
+    """Submit a dispatcher job for the run now (no dependency)."""
+    from reflow.dispatch.dispatcher import dispatcher_command
+    from reflow.executors.jobs import JobResources, JobSpec
+
+    job = JobSpec(
+        name=f"{workflow.name}.dispatch",
+        command=dispatcher_command(run_id, _store_path(store)),
+        workdir=run_dir,
+        log_dir=run_dir / "logs",
+        resources=JobResources(
+            cpus=1, time="00:20:00", mem="2G", options=workflow.config.dispatch_submit_options
+        ),
+        env={"REFLOW_RUN_ID": run_id},
+    )
+    job_id = executor.submit(job)
+    write_json_atomic(dispatcher_file(run_dir), {"job_id": job_id})
+    return job_id
+
+
+def _current_run(workflow: Workflow, run_dir: Path, store: Store | None) -> Run:
+    from reflow.run import Run
+    from reflow.stores.sqlite import SqliteStore
+
+    run_id = os.environ.get("REFLOW_RUN_ID", "")
+    logger.info("submit() reached while a job loads the workflow: no new run is started")
+    return Run(workflow, run_id, run_dir, store or SqliteStore.default(workflow.config))
+
+
+def submit_run(
+    workflow: Workflow,
+    run_dir: str | Path,
+    *,
+    store: Store | None = None,
+    executor: Executor | str | None = None,
+    force: bool = False,
+    force_tasks: list[str] | None = None,
+    verify: bool = False,
+    parameters: Mapping[str, Any],
+) -> Run:
+    """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
+    from reflow.dispatch.loader import loading, script_of
+    from reflow.executors.resolve import resolve_executor
+    from reflow.local.engine import check_options
+    from reflow.planning import CachePolicy
+    from reflow.run import Run
+    from reflow.runrecord import create_run, task_param_dests
+
+    rd = Path(run_dir).expanduser().resolve()
+    if loading():
+        return _current_run(workflow, rd, store)
+    order, _, params = workflow._analyse()
+    check_options(workflow, 1, "stop", force_tasks)
+    values = workflow.check_parameters(parameters)
+    script = script_of(workflow)
+    exc = resolve_executor(executor, workflow.config)
+    if store is None:
+        from reflow.stores.sqlite import SqliteStore
+
+        store = SqliteStore.default(workflow.config)
+    _store_path(store)
+    run_id, _ = create_run(
+        workflow,
+        store,
+        rd,
+        values,
+        task_param_dests(params),
+        order,
+        policy=CachePolicy(force, frozenset(force_tasks or []), verify),
+        executor=exc.name,
+        executor_options=exc.recorded_options(),
+        extra={"__script__": str(script)},
+    )
+    try:
+        start_dispatcher(workflow, store, run_id, rd, exc)
+    except ReflowError:
+        store.update_run_status(run_id, RunState.FAILED)
+        raise
+    logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
+    return Run(workflow, run_id, rd, store)
+
+
+def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Executor:
+    from reflow.executors.resolve import executor_from_record
+
+    if executor is not None:
+        return executor
+    record = store.get_run_record(run_id)
+    if record is None:
+        raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
+    return executor_from_record(record.executor, record.executor_options)
+
+
+def cancel_run(run: Run, task: str | None = None, executor: Executor | None = None) -> int:
+    """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
+    from reflow.executors.jobs import split_element_id
+    from reflow.stores import StateUpdate
+
+    store = run.store
+    active = store.list_task_instance_records(
+        run.run_id, task_name=task, states=[*list(TaskState.cancellable()), TaskState.RETRYING]
+    )
+    exc = _executor_of(store, run.run_id, executor)
+    jobs: set[str] = set()
+    for inst in active:
+        job = inst.job_id or ""
+        if not job or job.startswith("pending:"):
+            continue
+        jobs.add(job if task is not None else split_element_id(job)[0])
+    if task is None:
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+            jobs.add(str(read_json(dispatcher_file(run.run_dir))["job_id"]))
+    if jobs:
+        exc.cancel(sorted(jobs))
+    if active:
+        store.apply_state_updates(
+            [
+                StateUpdate(i.id, TaskState.CANCELLED, error_text="cancelled by the user")
+                for i in active
+            ]
+        )
+    if task is None:
+        store.update_run_status(run.run_id, RunState.CANCELLED)
+        dispatcher_file(run.run_dir).unlink(missing_ok=True)
+    return len(active)
+
+
+def retry_run(
+    run: Run, task: str | None = None, executor: Executor | None = None, verify: bool = True
+) -> int:
+    """Mark failed and cancelled instances for retry and start a dispatcher."""
+    store = run.store
+    todo = store.list_task_instance_records(
+        run.run_id, task_name=task, states=list(TaskState.retriable())
+    )
+    if not todo:
+        return 0
+    with store.transaction():
+        for inst in todo:
+            store.mark_for_retry(inst.id)
+        store.update_run_status(run.run_id, RunState.RUNNING)
+    exc = _executor_of(store, run.run_id, executor)
+    start_dispatcher(run.workflow, store, run.run_id, run.run_dir, exc)
+    return len(todo)
