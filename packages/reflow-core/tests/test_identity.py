@@ -87,3 +87,45 @@ def test_identity_covers_every_part_and_explains_changes() -> None:
 def test_combined_hashes_depend_on_order() -> None:
     assert combine_hashes(["a", "b"]) != combine_hashes(["b", "a"])
     assert combine_hashes([]) != combine_hashes([""])
+
+
+def test_closure_values_and_module_constants_enter_the_fingerprint(tmp_path: Path) -> None:
+    source = """
+SCALE = {scale}
+
+def helper(x):
+    return x * SCALE
+
+def make(offset):
+    def task(x):
+        return helper(x) + offset
+    return task
+"""
+    one = load(tmp_path, "c1", source.format(scale=2))
+    two = load(tmp_path, "c2", source.format(scale=3))
+    assert code_fingerprint(one.make(1)) == code_fingerprint(one.make(1))
+    assert code_fingerprint(one.make(1)) != code_fingerprint(one.make(2))  # closure value
+    assert code_fingerprint(one.helper) != code_fingerprint(two.helper)  # module constant
+    assert code_fingerprint(one.make(1)) != code_fingerprint(two.make(1))  # through the helper
+
+
+def test_an_edited_helper_changes_the_callers_fingerprint(tmp_path: Path) -> None:
+    a = load(
+        tmp_path, "h1", "def helper(x):\n    return x + 1\n\ndef task(x):\n    return helper(x)\n"
+    )
+    b = load(
+        tmp_path, "h2", "def helper(x):\n    return x + 2\n\ndef task(x):\n    return helper(x)\n"
+    )
+    assert code_fingerprint(a.task) != code_fingerprint(b.task)
+
+
+def test_mutable_closure_state_does_not_change_the_fingerprint() -> None:
+    calls: list[int] = []
+
+    def task() -> int:
+        calls.append(1)
+        return 1
+
+    before = code_fingerprint(task)
+    calls.extend([1, 2, 3])
+    assert code_fingerprint(task) == before

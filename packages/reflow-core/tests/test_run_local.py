@@ -309,3 +309,51 @@ def test_outputs_of_unknown_or_failed_tasks_are_clear_errors(tmp_path: Path, sto
         run.output("riskyy")
     with pytest.raises(Exception, match=r"risky\[1\] is FAILED"):
         run.output("risky")
+
+
+def test_a_worker_killed_mid_batch_fails_only_its_own_element(tmp_path: Path, store: Any) -> None:
+    import os
+    import signal as signals
+
+    wf = Workflow("killer")
+
+    @wf.job()
+    def items() -> list[int]:
+        return list(range(40))
+
+    @wf.job(array=True)
+    def maybe_die(i: Annotated[int, Result(step="items")]) -> int:
+        if i == 7:
+            os.kill(os.getpid(), signals.SIGKILL)
+        return i
+
+    @wf.job()
+    def independent() -> str:
+        return "ok"
+
+    run = wf.run_local(tmp_path, store=store, max_workers=2, on_error="continue")
+    summary = store.task_state_summary(run.run_id)
+    assert summary["maybe_die"] == {"SUCCESS": 39, "FAILED": 1}
+    dead = store.get_task_instance_record(run.run_id, "maybe_die", 7)
+    assert "maybe_die[7] died without reporting" in dead.error_text
+    assert run.output("independent") == "ok"
+
+
+def test_stop_runs_no_further_element_in_process(tmp_path: Path, store: Any) -> None:
+    seen: list[int] = []
+    wf = Workflow("stopper")
+
+    @wf.job()
+    def items() -> list[int]:
+        return list(range(100))
+
+    @wf.job(array=True)
+    def each(i: Annotated[int, Result(step="items")]) -> int:
+        seen.append(i)
+        if i == 3:
+            raise ValueError("three")
+        return i
+
+    with pytest.raises(TaskFailedError, match=r"each\[3\].*ValueError: three\."):
+        wf.run_local(tmp_path, store=store)
+    assert seen == [0, 1, 2, 3]

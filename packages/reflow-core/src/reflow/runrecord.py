@@ -46,14 +46,20 @@ def task_param_dests(params: Iterable[ResolvedParam]) -> dict[str, dict[str, str
 
 
 def _parts(
-    workflow: Workflow, name: str, values: Mapping[str, Any], dests: Mapping[str, str]
+    workflow: Workflow,
+    name: str,
+    values: Mapping[str, Any],
+    dests: Mapping[str, str],
+    run_dir: Path,
 ) -> IdentityParts:
     spec = workflow.tasks[name]
+    params = {p: value_hash(values[d]) for p, d in dests.items()}
+    for p in spec.run_dir_params:
+        # A task that receives the run directory usually writes there: its result
+        # is only reused by runs in the same directory.
+        params[p] = value_hash(str(run_dir))
     return IdentityParts(
-        task=name,
-        version=spec.config.version,
-        code=code_fingerprint(spec.func),
-        params={p: value_hash(values[d]) for p, d in dests.items()},
+        task=name, version=spec.config.version, code=code_fingerprint(spec.func), params=params
     )
 
 
@@ -103,7 +109,7 @@ def create_run(
         )
         for name in order:
             spec = workflow.tasks[name]
-            parts = _parts(workflow, name, values, dests.get(name, {}))
+            parts = _parts(workflow, name, values, dests.get(name, {}), run_dir)
             prefixes[name] = parts.prefix()
             config = asdict(spec.config)
             config[CACHE_PARTS_KEY] = {

@@ -119,6 +119,7 @@ def _show_run(workflow: Workflow, run: Run) -> None:
 def _run(workflow: Workflow, args: argparse.Namespace) -> int:
     from reflow.cli.parser import parameters_from_namespace
     from reflow.local import TaskFailedError
+    from reflow.signals import TaskInterrupted
 
     params = parameters_from_namespace(args, workflow.cli_params())
     store: Any = None
@@ -140,6 +141,9 @@ def _run(workflow: Workflow, args: argparse.Namespace) -> int:
     except TaskFailedError as exc:
         print(f"{workflow.name}: {exc}", file=sys.stderr)
         return 1
+    except (TaskInterrupted, KeyboardInterrupt):
+        print(f"{workflow.name}: interrupted; the run is CANCELLED.", file=sys.stderr)
+        return 130
     _show_run(workflow, run)
     status = run.store.get_run_record(run.run_id)
     return 0 if status is not None and status.status.value == "SUCCESS" else 1

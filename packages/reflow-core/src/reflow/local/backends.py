@@ -15,6 +15,7 @@ import os
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from reflow.local.outcome import Outcome, call_task
@@ -46,6 +47,13 @@ def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> lis
     return out
 
 
+def _default_signals() -> None:
+    # Workers are forked from a parent that converts SIGTERM/SIGINT into
+    # exceptions; an idle worker told to stop should just stop, quietly.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _picklable(exc: BaseException) -> BaseException | None:
     import pickle
 
@@ -59,8 +67,11 @@ def _picklable(exc: BaseException) -> BaseException | None:
 class InlineBackend:
     """Runs each batch in this process, one element after another."""
 
-    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+    def __init__(
+        self, functions: dict[str, Callable[..., Any]], *, stop_on_failure: bool = False
+    ) -> None:
         self._functions = functions
+        self._stop = stop_on_failure
         self._done: list[tuple[Batch, list[Outcome]]] = []
 
     @property
@@ -80,6 +91,8 @@ class InlineBackend:
             if outcome.interrupted and isinstance(outcome.exception, BaseException):
                 self._done.append((batch, outcomes))
                 raise outcome.exception
+            if self._stop and not outcome.ok:
+                break  # the rest of the batch stays unrun, and is cancelled
         self._done.append((batch, outcomes))
 
     def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
@@ -103,8 +116,10 @@ class ProcessBackend:
         self._pool = ProcessPoolExecutor(
             max_workers=max_workers,
             mp_context=multiprocessing.get_context("fork"),
+            initializer=_default_signals,
         )
         self._futures: dict[Future[list[Outcome]], Batch] = {}
+        self._broken = False
 
     @property
     def slots(self) -> int:
@@ -114,6 +129,8 @@ class ProcessBackend:
         return len(self._futures)
 
     def submit(self, batch: Batch) -> None:
+        if self._broken and not self._futures:
+            self._restart()
         future = self._pool.submit(_run_batch, batch[0], batch[1])
         self._futures[future] = batch
 
@@ -126,12 +143,24 @@ class ProcessBackend:
             batch = self._futures.pop(future)
             try:
                 results.append((batch, future.result()))
-            except Exception as exc:  # the worker process died (killed, out of memory)
-                text = f"worker process died while running {batch[0]}: {exc!r}"
-                results.append(
-                    (batch, [Outcome(index, False, error=text) for index, _ in batch[1]])
-                )
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory): every batch in flight is lost
+                # and the pool is unusable.  Say so with no outcome; the engine runs
+                # those elements again, one per batch, to find the one that kills.
+                results.append((batch, []))
+                self._broken = True
+        if self._broken and not self._futures:
+            self._restart()
         return results
+
+    def _restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = ProcessPoolExecutor(
+            max_workers=self._max,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_default_signals,
+        )
+        self._broken = False
 
     def pids(self) -> Sequence[int]:
         processes = getattr(self._pool, "_processes", None) or {}

@@ -130,6 +130,7 @@ class LocalRun:
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
         self.first_failure: tuple[str, int | None, Outcome] | None = None
+        self.suspects: list[tuple[str, int | None]] = []
         self.stopping = False
         self.progress = Progress()
         self.run_id = ""
@@ -328,6 +329,15 @@ class LocalRun:
     def _batches(self, backend: InlineBackend | ProcessBackend) -> list[Batch]:
         """Take work from the queues, honouring worker slots and array_parallelism."""
         batches: list[Batch] = []
+        if self.suspects:
+            # After a worker died: run the elements that were in flight one at a
+            # time, alone, until the one that kills its worker is found.
+            if backend.running() == 0:
+                name, index = self.suspects[0]
+                self.tasks[name].queue.remove(index)
+                self.tasks[name].in_flight += 1
+                batches.append((name, [(index, self._kwargs(name, index))]))
+            return batches
         free = backend.slots * 2 - backend.running()
         for name in self.order:
             state = self.tasks[name]
@@ -356,10 +366,14 @@ class LocalRun:
     def _record(self, batch: Batch, outcomes: list[Outcome]) -> None:
         from reflow.stores import StateUpdate
 
-        name, _ = batch
+        name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
+        if not outcomes and items:
+            self._worker_died(name, items)
         for outcome in outcomes:
+            if (name, outcome.index) in self.suspects:
+                self.suspects.remove((name, outcome.index))
             iid = state.ids[outcome.index]
             state.remaining -= 1
             if outcome.ok:
@@ -393,6 +407,30 @@ class LocalRun:
             self._flush()
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
+
+    def _worker_died(self, name: str, items: list[tuple[int | None, dict[str, Any]]]) -> None:
+        """A worker process died while running ``items``: find the element that kills it.
+
+        The elements go on a suspects list, and run again one at a time with
+        nothing else in flight; an element whose worker dies then is the one.
+        """
+        state = self.tasks[name]
+        alone = [(name, index) for index, _ in items] == self.suspects[:1]
+        if not alone:
+            for index, _ in items:
+                if (name, index) not in self.suspects:
+                    self.suspects.append((name, index))
+                state.queue.appendleft(index)
+            return
+        index = items[0][0]
+        self.suspects.pop(0)
+        text = (
+            f"the worker process running {_label(name, index)} died without reporting "
+            "(killed by a signal, or out of memory)"
+        )
+        outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
+        self._record((name, []), [outcome])
+        state.in_flight += 1  # _record counted this batch once already
 
     def _flush(self) -> None:
         if self.pending_updates:
@@ -437,7 +475,7 @@ class LocalRun:
         backend: InlineBackend | ProcessBackend = (
             ProcessBackend(functions, self.max_workers)
             if self.max_workers > 1
-            else InlineBackend(functions)
+            else InlineBackend(functions, stop_on_failure=self.on_error == "stop")
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED
@@ -466,9 +504,11 @@ class LocalRun:
             name, index, outcome = self.first_failure
             label = _label(name, index)
             first_line = outcome.error.strip().splitlines()[-1] if outcome.error else "failed"
+            first_line = first_line.rstrip(".") + "."
             raise TaskFailedError(
-                f"Task {label} failed in run {self.run_id}: {first_line}. The run stopped; "
-                f"see run.status() or `reflow status {self.run_id}` for the traceback.",
+                f"Task {label} failed in run {self.run_id}: {first_line} The run stopped; "
+                "the other unfinished instances are CANCELLED and the traceback is stored "
+                f"with the instance (wf.run_status({self.run_id!r}, store)).",
                 name,
                 index,
                 self.run_id,
