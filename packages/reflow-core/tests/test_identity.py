@@ -26,7 +26,7 @@ def load(tmp_path: Path, name: str, source: str) -> ModuleType:
 
 def test_formatting_and_comments_keep_the_fingerprint(tmp_path: Path) -> None:
     a = load(tmp_path, "fa", "def f(x):\n    return x + 1\n")
-    reformatted = "# a comment\n\n@staticmethod\ndef f(x):\n\n    return (x +\n        1)  # why\n"
+    reformatted = "# a comment\n\n\ndef f(x):\n\n    return (x +\n        1)  # why\n"
     b = load(tmp_path, "fb", reformatted)
     assert code_fingerprint(a.f) == code_fingerprint(b.f)
 

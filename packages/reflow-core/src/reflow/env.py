@@ -21,6 +21,8 @@ __all__ = [
     "REFLOW_DISPATCH_ACCOUNT",
     "REFLOW_DISPATCH_PARTITION",
     "REFLOW_EXECUTOR",
+    "REFLOW_LOCAL_SLOTS",
+    "REFLOW_LOCAL_STATE",
     "REFLOW_LOG_LEVEL",
     "REFLOW_MODE",
     "REFLOW_PARTITION",
@@ -126,6 +128,27 @@ Default: unset, which means ``WARNING``.  Accepts the names of the standard
 Example: ``REFLOW_LOG_LEVEL=DEBUG``
 """
 
+REFLOW_LOCAL_STATE = "REFLOW_LOCAL_STATE"
+"""Directory where the ``local`` executor keeps the state of its jobs.
+
+Default: unset, which means ``local-jobs`` in the user cache directory
+(``~/.cache/reflow/local-jobs`` on Linux).  Every process that submits,
+queries or cancels local jobs of one run must use the same directory; the
+machine-wide job slots are counted per directory.  ``~`` is expanded.
+
+Example: ``REFLOW_LOCAL_STATE=/scratch/alice/reflow-local``
+"""
+
+REFLOW_LOCAL_SLOTS = "REFLOW_LOCAL_SLOTS"
+"""How many job processes the ``local`` executor runs at once on this machine.
+
+Default: unset, which means the number of CPUs the submitting process may
+use.  A job asking for ``cpus=k`` takes ``k`` slots (all of them if ``k`` is
+larger).  Must be a whole number of at least 1.
+
+Example: ``REFLOW_LOCAL_SLOTS=4``
+"""
+
 VARIABLES: dict[str, str] = {
     REFLOW_CONFIG: "Configuration file to load instead of the default one.",
     REFLOW_STORE_PATH: "Path of the shared manifest database.",
@@ -137,6 +160,8 @@ VARIABLES: dict[str, str] = {
     REFLOW_DISPATCH_ACCOUNT: "Account (project) charged for the dispatcher jobs.",
     REFLOW_MODE: "'dry-run' prints jobs instead of submitting them (job id DRYRUN).",
     REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
+    REFLOW_LOCAL_STATE: "State directory of the local executor (default: in the user cache).",
+    REFLOW_LOCAL_SLOTS: "Job processes the local executor runs at once (default: CPU count).",
 }
 """Every reflow environment variable, mapped to a one-line description."""
 

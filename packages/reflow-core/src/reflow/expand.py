@@ -95,13 +95,18 @@ class _Whole:
 
     def __init__(self, task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> None:
         self._task, self._wiring, self._ups = task, wiring, ups
-        hashes = [
-            up.hashes[0]
-            if mode in (WireMode.DIRECT, WireMode.BROADCAST)
-            else combine_hashes(up.hashes)
+        # The mode is part of each step's hash: a gather and a gather-flatten of
+        # the same outputs deliver different values, and so does one array
+        # against several steps concatenated.
+        self.hash = combine_hashes(
+            f"{mode.value}:"
+            + (
+                up.hashes[0]
+                if mode in (WireMode.DIRECT, WireMode.BROADCAST)
+                else combine_hashes(up.hashes)
+            )
             for up, mode in zip(ups, wiring.modes, strict=True)
-        ]
-        self.hash = hashes[0] if len(hashes) == 1 else combine_hashes(hashes)
+        )
         self._value: Any = None
         self._known = False
 
@@ -197,10 +202,17 @@ class Expansion:
         Number of instances (1 for a singleton).
     """
 
-    def __init__(self, whole: dict[str, _Whole], drives: dict[str, _Drive], count: int) -> None:
+    def __init__(
+        self,
+        whole: dict[str, _Whole],
+        drives: dict[str, _Drive],
+        count: int,
+        extra_hashes: Mapping[str, str] | None = None,
+    ) -> None:
         self._whole = whole
         self._drives = drives
         self.count = count
+        self._extra = dict(extra_hashes or {})
 
     def values(self, index: int) -> dict[str, Any]:
         """The ``Result`` parameter values of instance ``index``.
@@ -220,12 +232,13 @@ class Expansion:
         out = {p: w.hash for p, w in self._whole.items()}
         for p, drive in self._drives.items():
             out[p] = drive.hash(index)
+        out.update(self._extra)
         return out
 
     def inputs(self, index: int) -> dict[str, Input]:
         """Values and hashes together."""
         values, hashes = self.values(index), self.hashes(index)
-        return {p: Input(values[p], hashes[p]) for p in values}
+        return {p: Input(v, hashes[p]) for p, v in values.items()}
 
 
 def expand(
@@ -233,8 +246,14 @@ def expand(
     is_array: bool,
     wiring: Mapping[str, ParamWiring],
     upstream: Mapping[str, UpstreamOutput],
+    after: Sequence[str] = (),
 ) -> Expansion:
     """Return the :class:`Expansion` of ``task``'s ``Result`` inputs.
+
+    ``after`` names the ``after=`` dependencies: no value reaches the task
+    from them, but their output hashes (taken from ``upstream``) enter every
+    instance's identity, since a task ordered after another usually reads
+    what it left behind.
 
     Raises
     ------
@@ -250,8 +269,9 @@ def expand(
             drives[param] = _Drive(task, w, ups)
         else:
             whole[param] = _Whole(task, w, ups)
+    extra = {f"after:{dep}": combine_hashes(upstream[dep].hashes) for dep in after}
     if not is_array:
-        return Expansion(whole, {}, 1)
+        return Expansion(whole, {}, 1, extra)
     sizes = {p: d.count for p, d in drives.items()}
     if len(set(sizes.values())) > 1:
         detail = ", ".join(f"{p!r} has {n}" for p, n in sizes.items())
@@ -259,7 +279,7 @@ def expand(
             f"Array task {task!r} gets a different number of elements from each of its "
             f"inputs ({detail}); inputs that drive one array must have the same length."
         )
-    return Expansion(whole, drives, next(iter(sizes.values()), 0))
+    return Expansion(whole, drives, next(iter(sizes.values()), 0), extra)
 
 
 def expand_inputs(

@@ -1,31 +1,35 @@
 """Fingerprints of task code, for the cache identity.
 
-A fingerprint hashes what decides a function's behaviour:
+A fingerprint hashes what decides a function's behaviour, from the code
+object that actually runs (never from a source file that may have changed
+since it was imported):
 
-- its syntax tree (so comments, blank lines and formatting do not matter);
-  when the source is not available, its bytecode and constants;
-- the values captured in its closure;
-- the module-level names its code reads: immutable plain data (numbers,
-  strings, tuples and frozensets of them) by value, and functions defined
-  in the user's own code (not in the standard library or installed
-  packages) by their own fingerprint, recursively.
+- its bytecode, names and constants, nested code included.  Comments, blank
+  lines and layout are not in bytecode, so reformatting keeps results; line
+  numbers are left out.  Bytecode differs between Python versions, so a new
+  interpreter is a cache miss;
+- its default values, and the values captured in its closure, when they are
+  immutable plain data (numbers, strings, bytes, ``None``, tuples and
+  frozensets of these);
+- the module-level names its code reads, on the same terms, and the
+  functions of the user's own code it uses (not the standard library or an
+  installed package), directly or as ``module.helper``, by their own
+  fingerprint, recursively; decorators are covered because the wrapper that
+  runs is fingerprinted with what it wraps;
+- for a bound method, the plain-data attributes of its instance.
 
-Anything else a task depends on (data files, installed packages, mutable
-objects such as lists and dicts it reads, class definitions) is not seen:
-bump the task's ``version=`` when it changes.
+Installed packages, classes, mutable objects (lists, dicts, sets) and data
+read from elsewhere are not seen: bump the task's ``version=`` when they
+change in a way that changes results.
 """
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import inspect
-import sys
 import sysconfig
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from types import CodeType, FunctionType
+from types import CodeType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 __all__ = ["code_fingerprint"]
@@ -35,21 +39,25 @@ _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 
 def _library_dirs() -> tuple[str, ...]:
     paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return tuple(str(Path(p).resolve()) for p in paths if p)
+    own = Path(__file__).resolve().parent  # reflow itself
+    return (*(str(Path(p).resolve()) for p in paths if p), str(own) + "/")
 
 
 _LIBRARY = _library_dirs()
 
 
-def _is_user_function(value: Any) -> bool:
-    if not isinstance(value, FunctionType):
-        return False
-    module = sys.modules.get(value.__module__)
-    path = getattr(module, "__file__", None) or value.__code__.co_filename
+def _is_user_file(path: str | None) -> bool:
     if not path or path.startswith("<"):
-        return True
-    resolved = str(Path(path).resolve())
-    return not resolved.startswith(_LIBRARY) and "/reflow/" not in resolved.replace("\\", "/")
+        return True  # exec'd or interactive code is the user's own
+    return not str(Path(path).resolve()).startswith(_LIBRARY)
+
+
+def _is_user_function(value: Any) -> bool:
+    return isinstance(value, FunctionType) and _is_user_file(value.__code__.co_filename)
+
+
+def _is_user_module(value: Any) -> bool:
+    return isinstance(value, ModuleType) and _is_user_file(getattr(value, "__file__", None))
 
 
 def _plain(value: Any) -> str | None:
@@ -61,43 +69,30 @@ def _plain(value: Any) -> str | None:
     """
     if isinstance(value, _PLAIN):
         return f"{type(value).__name__}:{value!r}"
-    if isinstance(value, tuple):
-        parts = [_plain(v) for v in value]
-        if any(p is None for p in parts):
-            return None
-        return "tuple(" + ",".join(p for p in parts if p is not None) + ")"
-    if isinstance(value, frozenset):
+    if isinstance(value, (tuple, frozenset)):
         texts = [_plain(v) for v in value]
         if any(t is None for t in texts):
             return None
-        return "frozenset(" + ",".join(sorted(t for t in texts if t is not None)) + ")"
+        kept = [t for t in texts if t is not None]
+        if isinstance(value, frozenset):
+            kept.sort()
+        return f"{type(value).__name__}(" + ",".join(kept) + ")"
     return None
 
 
-def _source_digest(func: Callable[..., Any]) -> str | None:
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        return None
-    try:
-        tree = ast.parse(textwrap.dedent(source))
-    except SyntaxError:
-        return None
-    node = tree.body[0] if tree.body else tree
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        # Decorators say how the task is scheduled, not what it computes;
-        # resources and version are part of the identity on their own.
-        node.decorator_list = []
-    return ast.dump(node, annotate_fields=True, include_attributes=False)
-
-
 def _code_digest(code: CodeType) -> str:
-    parts: list[str] = [code.co_code.hex(), repr(code.co_names), repr(code.co_varnames)]
+    parts = [
+        code.co_code.hex(),
+        repr(code.co_names),
+        repr(code.co_varnames),
+        repr(code.co_freevars),
+        repr(code.co_cellvars),
+    ]
     for const in code.co_consts:
         if isinstance(const, CodeType):
             parts.append(_code_digest(const))
         else:
-            parts.append(_plain(const) or type(const).__name__)
+            parts.append(_plain(const) or f"<{type(const).__name__}>")
     return "|".join(parts)
 
 
@@ -109,46 +104,82 @@ def _names(code: CodeType) -> set[str]:
     return names
 
 
-def _digest(func: Callable[..., Any], seen: set[int]) -> str:
-    raw = inspect.unwrap(func)
-    seen.add(id(raw))
-    text = _source_digest(raw)
-    code = getattr(raw, "__code__", None)
-    if text is None:
-        text = "bytecode:" + (_code_digest(code) if code is not None else repr(raw))
-    parts = [text]
-    for cell_name, cell in zip(
-        getattr(code, "co_freevars", ()), getattr(raw, "__closure__", None) or (), strict=False
-    ):
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
-        parts.append(f"closure {cell_name}={_value_text(value, seen)}")
-    namespace = getattr(raw, "__globals__", {})
-    for name in sorted(_names(code)) if code is not None else []:
-        if name not in namespace:
-            continue
-        value = namespace[name]
-        text_value = _value_text(value, seen, only_user_data=True)
-        if text_value is not None:
-            parts.append(f"global {name}={text_value}")
-    return "\n".join(parts)
+class _Fingerprinter:
+    def __init__(self) -> None:
+        self.seen: dict[int, str] = {}
 
+    def value(self, value: Any, *, objects: bool) -> str | None:
+        if _is_user_function(value):
+            return "function:" + self.function(value)
+        plain = _plain(value)
+        if plain is not None:
+            return plain
+        return f"<{type(value).__qualname__}>" if objects else None
 
-def _value_text(value: Any, seen: set[int], only_user_data: bool = False) -> str | None:
-    if _is_user_function(value):
-        if id(value) in seen:
-            return f"recursive:{value.__qualname__}"
-        return "function:" + hashlib.sha256(_digest(value, seen).encode()).hexdigest()
-    plain = _plain(value)
-    if plain is not None:
-        return plain
-    if only_user_data:
-        return None  # modules, classes, library functions: not covered
-    return f"object:{type(value).__module__}.{type(value).__qualname__}"
+    def function(self, func: Callable[..., Any]) -> str:
+        key = id(func)
+        if key in self.seen:
+            return self.seen[key] or f"recursive:{getattr(func, '__qualname__', '?')}"
+        self.seen[key] = ""
+        parts: list[str] = []
+        if isinstance(func, MethodType):
+            owner = func.__self__
+            state = getattr(owner, "__dict__", {})
+            parts.append(f"self:{type(owner).__qualname__}")
+            for name in sorted(state):
+                parts.append(f"attr {name}={self.value(state[name], objects=True)}")
+            func = func.__func__
+        code = getattr(func, "__code__", None)
+        if code is None:  # a callable object: its class and plain state
+            parts.append(f"callable:{type(func).__qualname__}")
+            state = getattr(func, "__dict__", {})
+            for name in sorted(state):
+                parts.append(f"attr {name}={self.value(state[name], objects=True)}")
+        else:
+            parts.append(_code_digest(code))
+            # Annotations decide wire modes and flag types: they count too.
+            annotations = getattr(func, "__annotations__", None) or {}
+            for name in sorted(annotations):
+                parts.append(f"annotation {name}={annotations[name]!r}")
+            for default in getattr(func, "__defaults__", None) or ():
+                parts.append(f"default={self.value(default, objects=True)}")
+            kwdefaults = getattr(func, "__kwdefaults__", None) or {}
+            for name in sorted(kwdefaults):
+                parts.append(f"kwdefault {name}={self.value(kwdefaults[name], objects=True)}")
+            cells = getattr(func, "__closure__", None) or ()
+            for name, cell in zip(code.co_freevars, cells, strict=False):
+                try:
+                    content = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                parts.append(f"closure {name}={self.value(content, objects=True)}")
+            parts.extend(self._globals(func, code))
+        digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        self.seen[key] = digest
+        return digest
+
+    def _globals(self, func: Any, code: CodeType) -> list[str]:
+        namespace = getattr(func, "__globals__", {})
+        names = _names(code)
+        parts = []
+        for name in sorted(names):
+            if name not in namespace:
+                continue
+            value = namespace[name]
+            if _is_user_module(value):
+                # module.helper: the attributes the code reads, by name
+                for attr in sorted(names):
+                    member = getattr(value, attr, None)
+                    text = self.value(member, objects=False) if member is not None else None
+                    if text is not None:
+                        parts.append(f"global {name}.{attr}={text}")
+                continue
+            text = self.value(value, objects=False)
+            if text is not None:
+                parts.append(f"global {name}={text}")
+        return parts
 
 
 def code_fingerprint(func: Callable[..., Any]) -> str:
     """Return a hex digest of what decides ``func``'s behaviour (see the module doc)."""
-    return hashlib.sha256(_digest(func, set()).encode()).hexdigest()
+    return _Fingerprinter().function(func)

@@ -59,6 +59,14 @@ def _is_instance(value: Any, module: str, name: str) -> bool:
 
 
 def _qualified_name(cls: type) -> str:
+    if "<locals>" in cls.__qualname__:
+        # Such a class cannot be found again by name: loading would give a plain
+        # dict (or the raw value) where the writer had an instance.
+        raise TypeError(
+            f"Cannot store an instance of {cls.__module__}.{cls.__qualname__}: the class is "
+            "defined inside a function, so it cannot be rebuilt when the value is loaded. "
+            "Define the class at module level."
+        )
     return f"{cls.__module__}:{cls.__qualname__}"
 
 

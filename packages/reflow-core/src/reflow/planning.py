@@ -126,6 +126,9 @@ class Planner:
                 digest = combine_hashes(up.hashes) if up.is_array else up.hashes[0]
                 per_step.append(f"{mode.value}:{digest}")
             parts[f"array:{param}"] = combine_hashes(per_step)
+        for dep in self.specs[name].config.after:
+            if dep in upstream:
+                parts[f"after:{dep}"] = combine_hashes(upstream[dep].hashes)
         return identity_with(self.prefixes[name], parts)
 
     def take_cached_array(self, name: str, identity: str) -> list[str] | None:

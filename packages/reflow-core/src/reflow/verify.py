@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,13 +17,18 @@ def _missing_paths(output: Any) -> list[Path]:
         return [] if output.exists() else [output]
     if isinstance(output, (list, tuple)):
         return [p for item in output for p in _missing_paths(item)]
+    if isinstance(output, dict):
+        return [p for item in output.values() for p in _missing_paths(item)]
+    if is_dataclass(output) and not isinstance(output, type):
+        return [p for f in fields(output) for p in _missing_paths(getattr(output, f.name))]
     return []
 
 
 def verify_output(spec: TaskSpec, output: Any) -> str:
     """Return why ``output`` cannot be reused, or ``""`` when it can.
 
-    A ``Path`` output (or a list or tuple holding paths) must still exist; the
+    Every ``Path`` in the output (also inside lists, tuples, dicts and
+    dataclasses) must still exist; the
     task's own ``verify=`` callable, if any, must return a true value.
     """
     missing = _missing_paths(output)

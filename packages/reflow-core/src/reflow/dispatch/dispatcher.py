@@ -271,7 +271,9 @@ class Dispatcher:
             if not all(self._complete(d, planned, summary) for d in spec.dependencies):
                 continue
             upstream = {}
-            for dep in {s for w in wiring[name].values() for s in w.steps}:
+            for dep in {s for w in wiring[name].values() for s in w.steps} | set(
+                spec.config.after
+            ):
                 hashes = self.store.get_all_output_hashes(self.run_id, dep)
                 upstream[dep] = UpstreamOutput(
                     dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
@@ -286,7 +288,7 @@ class Dispatcher:
                     summary = self._summary()
                     continue
             try:
-                exp = expand(name, spec.config.array, wiring[name], upstream)
+                exp = expand(name, spec.config.array, wiring[name], upstream, spec.config.after)
             except ExpansionError as exc:
                 self._fail_unexpandable(name, str(exc))
                 planned[name] = {**entry, "count": 1}

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -166,11 +167,34 @@ class ProcessBackend:
         processes = getattr(self._pool, "_processes", None) or {}
         return list(processes)
 
-    def shutdown(self, *, kill: bool = False) -> None:
+    def shutdown(self, *, kill: bool = False, grace: float = 3.0) -> None:
+        """Stop the workers; with ``kill``, interrupt running tasks first.
+
+        Running tasks get SIGTERM (``TaskInterrupted`` in the task); a worker
+        still alive ``grace`` seconds later is killed, so a task that ignores
+        the signal cannot hold the run open.
+        """
         if kill:
-            for pid in self.pids():
+            pids = list(self.pids())
+            for pid in pids:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
-        self._pool.shutdown(wait=True, cancel_futures=kill)
+            deadline = time.monotonic() + grace
+            while pids and time.monotonic() < deadline:
+                pids = [pid for pid in pids if _alive(pid)]
+                time.sleep(0.05)
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        self._pool.shutdown(wait=not kill, cancel_futures=kill)
         self._futures.clear()
         _REGISTRY.clear()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a worker process still runs (reaping it if it has ended)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return done == 0

@@ -199,14 +199,14 @@ class LocalRun:
         """Expand a ready task into instances, take cache hits, queue the rest."""
         spec = self.wf.tasks[name]
         state = self.tasks[name]
-        steps = {s for w in self.wiring[name].values() for s in w.steps}
+        steps = {s for w in self.wiring[name].values() for s in w.steps} | set(spec.config.after)
         upstream = {dep: self._upstream(dep) for dep in steps}
         if spec.config.array:
             state.array_identity = self.planner.array_identity(name, upstream)
             if self._take_cached_array(name):
                 return
         try:
-            exp = expand(name, spec.config.array, self.wiring[name], upstream)
+            exp = expand(name, spec.config.array, self.wiring[name], upstream, spec.config.after)
         except ExpansionError as exc:
             self._fail_task_without_instances(name, str(exc))
             return

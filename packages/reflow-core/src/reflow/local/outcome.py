@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,9 +56,18 @@ def call_task(
     from reflow.identity import value_hash
 
     try:
+        # Each call gets its own copy: a task that changes its input in place
+        # must not change what another instance, or the cache, sees.
+        kwargs = copy.deepcopy(kwargs)
+    except Exception:  # pragma: no cover - manifest values always copy
+        kwargs = dict(kwargs)
+    try:
         output = func(**kwargs)
     except (TaskInterrupted, KeyboardInterrupt) as exc:
         return Outcome(index, False, error=f"interrupted: {exc}", interrupted=True, exception=exc)
+    except SystemExit as exc:
+        text = f"the task called sys.exit({exc.code!r})"
+        return Outcome(index, False, error=text, exception=RuntimeError(text))
     except Exception as exc:
         return Outcome(index, False, error=traceback.format_exc(), exception=exc)
     try:

@@ -198,7 +198,7 @@ class Workflow(Flow):
                     f"{', '.join(rp.tasks)}."
                 )
             else:
-                values[dest] = rp.default
+                values[dest] = rp.default if rp.default is None else check_value(rp, rp.default)
         return values
 
     # -- description ------------------------------------------------------
