@@ -25,6 +25,7 @@ from reflow.dispatch.files import (
     input_file,
     read_json,
     result_file,
+    run_state_dir,
     started_file,
     write_json_atomic,
 )
@@ -61,7 +62,9 @@ _REASONS = {
 }
 
 
-def worker_command(script: Path, workflow: str, run_dir: Path, task: str) -> tuple[str, ...]:
+def worker_command(
+    script: Path, workflow: str, run_dir: Path, run_id: str, task: str
+) -> tuple[str, ...]:
     """The command a worker job runs."""
     return (
         sys.executable,
@@ -70,6 +73,7 @@ def worker_command(script: Path, workflow: str, run_dir: Path, task: str) -> tup
         str(script),
         workflow,
         str(run_dir),
+        run_id,
         task,
     )
 
@@ -80,8 +84,8 @@ def dispatcher_command(run_id: str, store_path: Path) -> tuple[str, ...]:
 
 
 @contextmanager
-def _run_lock(run_dir: Path) -> Iterator[None]:
-    path = run_dir / ".reflow" / "dispatch.lock"
+def _run_lock(run_dir: Path, run_id: str) -> Iterator[None]:
+    path = run_state_dir(run_dir, run_id) / "dispatch.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -146,7 +150,7 @@ class Dispatcher:
         from reflow.manifest import CODEC
         from reflow.stores import StateUpdate
 
-        path = result_file(self.run_dir, inst.task_name, inst.array_index)
+        path = result_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
         try:
             data = read_json(path)
         except FileNotFoundError:
@@ -183,7 +187,7 @@ class Dispatcher:
             if update is not None:
                 updates.append(update)
                 continue
-            started = started_file(self.run_dir, inst.task_name, inst.array_index)
+            started = started_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
@@ -224,7 +228,7 @@ class Dispatcher:
         return self.store.task_state_summary(self.run_id)
 
     def _planned(self) -> dict[str, Any]:
-        path = self.run_dir / ".reflow" / "planned.json"
+        path = run_state_dir(self.run_dir, self.run_id) / "planned.json"
         try:
             data: dict[str, Any] = read_json(path)
             return data
@@ -232,7 +236,7 @@ class Dispatcher:
             return {}
 
     def _mark_planned(self, planned: dict[str, Any]) -> None:
-        write_json_atomic(self.run_dir / ".reflow" / "planned.json", planned)
+        write_json_atomic(run_state_dir(self.run_dir, self.run_id) / "planned.json", planned)
 
     def _complete(
         self, task: str, planned: dict[str, Any], summary: dict[str, dict[str, int]]
@@ -335,7 +339,7 @@ class Dispatcher:
             kwargs = dict(fixed)
             kwargs.update(exp.values(index or 0))
             write_json_atomic(
-                input_file(self.run_dir, name, index),
+                input_file(self.run_dir, self.run_id, name, index),
                 {
                     "run_id": self.run_id,
                     "kwargs": CODEC.dumps(kwargs),
@@ -355,7 +359,7 @@ class Dispatcher:
             )
         return JobSpec(
             name=f"{self.wf.name}.{name}",
-            command=worker_command(self.script, self.wf.name, self.run_dir, name),
+            command=worker_command(self.script, self.wf.name, self.run_dir, self.run_id, name),
             workdir=self.run_dir,
             log_dir=self.run_dir / "logs",
             resources=JobResources(
@@ -379,14 +383,14 @@ class Dispatcher:
             self.run_id, states=[TaskState.SUBMITTED]
         ):
             if (inst.job_id or "").startswith(_PENDING_PREFIX) and not started_file(
-                self.run_dir, inst.task_name, inst.array_index
+                self.run_dir, self.run_id, inst.task_name, inst.array_index
             ).exists():
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
         for name, insts in by_task.items():
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
             for inst in insts:
-                path = input_file(self.run_dir, name, inst.array_index)
+                path = input_file(self.run_dir, self.run_id, name, inst.array_index)
                 if not path.exists():
                     raise ReflowError(
                         f"{name}: the inputs file {path} is missing; the run "
@@ -438,7 +442,7 @@ class Dispatcher:
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1
-        write_json_atomic(dispatcher_file(self.run_dir), {"job_id": job_id})
+        write_json_atomic(dispatcher_file(self.run_dir, self.run_id), {"job_id": job_id})
         return job_id
 
     def finish(self) -> RunState:
@@ -455,12 +459,12 @@ class Dispatcher:
         else:
             status = RunState.FAILED
         self.store.update_run_status(self.run_id, status)
-        dispatcher_file(self.run_dir).unlink(missing_ok=True)
+        dispatcher_file(self.run_dir, self.run_id).unlink(missing_ok=True)
         return status
 
     def wave(self) -> RunState:
         """Run one wave; return the run's state afterwards."""
-        with _run_lock(self.run_dir):
+        with _run_lock(self.run_dir, self.run_id):
             record = self.store.get_run_record(self.run_id)
             assert record is not None
             if record.status in RunState.terminal():

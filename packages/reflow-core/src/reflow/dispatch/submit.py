@@ -52,7 +52,7 @@ def start_dispatcher(
         env={"REFLOW_RUN_ID": run_id},
     )
     job_id = executor.submit(job)
-    write_json_atomic(dispatcher_file(run_dir), {"job_id": job_id})
+    write_json_atomic(dispatcher_file(run_dir, run_id), {"job_id": job_id})
     return job_id
 
 
@@ -147,7 +147,7 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
         jobs.add(job if task is not None else split_element_id(job)[0])
     if task is None:
         with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-            jobs.add(str(read_json(dispatcher_file(run.run_dir))["job_id"]))
+            jobs.add(str(read_json(dispatcher_file(run.run_dir, run.run_id))["job_id"]))
     if jobs:
         exc.cancel(sorted(jobs))
     if active:
@@ -159,7 +159,7 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
         )
     if task is None:
         store.update_run_status(run.run_id, RunState.CANCELLED)
-        dispatcher_file(run.run_dir).unlink(missing_ok=True)
+        dispatcher_file(run.run_dir, run.run_id).unlink(missing_ok=True)
     return len(active)
 
 

@@ -47,7 +47,7 @@ def _index_from_env() -> int | None:
     return int(text) if text not in (None, "") else None
 
 
-def run_worker(script: Path, workflow_name: str, run_dir: Path, task: str) -> int:
+def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, task: str) -> int:
     """Run one instance; return the process exit status (0 on success)."""
     from reflow.dispatch.loader import load_workflow
     from reflow.identity import value_hash
@@ -64,11 +64,11 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, task: str) -> in
         "pid": os.getpid(),
         "start": started,
     }
-    out = result_file(run_dir, task, index)
+    out = result_file(run_dir, run_id, task, index)
     try:
-        payload = read_json(input_file(run_dir, task, index))
+        payload = read_json(input_file(run_dir, run_id, task, index))
         write_json_atomic(
-            started_file(run_dir, task, index),
+            started_file(run_dir, run_id, task, index),
             {"host": host, "pid": os.getpid(), "start": started, "run_id": payload["run_id"]},
         )
         workflow = load_workflow(script, workflow_name)
@@ -112,15 +112,16 @@ def _walltime_warning(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR TASK``."""
+    """``python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR RUN_ID TASK``."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 4:
+    if len(args) != 5:
         print(
-            "usage: python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR TASK", file=sys.stderr
+            "usage: python -m reflow.dispatch.worker SCRIPT WORKFLOW RUN_DIR RUN_ID TASK",
+            file=sys.stderr,
         )
         return 2
-    script, name, run_dir, task = args
-    return run_worker(Path(script), name, Path(run_dir), task)
+    script, name, run_dir, run_id, task = args
+    return run_worker(Path(script), name, Path(run_dir), run_id, task)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from reflow import env
 from reflow.errors import ConfigError
@@ -144,6 +144,14 @@ class LocalExecutor(Executor):
 
     def __repr__(self) -> str:
         return f"LocalExecutor(state_dir={str(self.state_dir)!r}, slots={self.slots})"
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The state directory and slots, so every dispatcher of a run uses the same ones."""
+        return {
+            "state_dir": str(self.state_dir),
+            "slots": self.slots,
+            "kill_grace": self.kill_grace,
+        }
 
     # -- submit ----------------------------------------------------------------------
 
