@@ -140,7 +140,8 @@ class Dispatcher:
         params = record.parameters
         self.run_dir = Path(params["run_dir"])
         self.script = Path(params["__script__"])
-        self.wf = workflow or load_workflow(self.script, record.graph_name)
+        self.argv = list(params.get("__argv__", []))
+        self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
 
@@ -341,6 +342,7 @@ class Dispatcher:
             write_json_atomic(
                 input_file(self.run_dir, self.run_id, name, index),
                 {
+                    "argv": self.argv,
                     "run_id": self.run_id,
                     "kwargs": CODEC.dumps(kwargs),
                     "run_dir_params": list(spec.run_dir_params),
@@ -500,7 +502,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from reflow.stores.sqlite import SqliteStore
 
-    state = dispatch_once(SqliteStore(args[1]), args[0])
+    store = SqliteStore(args[1])
+    try:
+        state = dispatch_once(store, args[0])
+    except Exception:
+        # Nothing would ever advance the run again: say so in the store.
+        logger.exception("dispatcher of run %s failed; the run is marked FAILED", args[0])
+        store.update_run_status(args[0], RunState.FAILED)
+        return 1
     logger.info("run %s: %s", args[0], state.value)
     return 0
 

@@ -78,8 +78,13 @@ def find_workflow(name: str, module_file: Path | None = None) -> Workflow:
     return found[-1]
 
 
-def load_workflow(script: Path, name: str) -> Workflow:
-    """Import ``script`` as a job would and return its workflow called ``name``."""
+def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Workflow:
+    """Import ``script`` as a job would and return its workflow called ``name``.
+
+    ``argv`` is the command line the run was submitted with: the script sees
+    it as ``sys.argv`` while it loads, so top-level code that reads its
+    arguments behaves as it did at submission.
+    """
     script = Path(script).resolve()
     try:
         return find_workflow(name, script)
@@ -92,10 +97,14 @@ def load_workflow(script: Path, name: str) -> Workflow:
     sys.modules[JOB_MODULE] = module
     sys.path.insert(0, str(script.parent))
     _STATE["loading"] = True
+    saved_argv = sys.argv
+    if argv:
+        sys.argv = list(argv)
     try:
         spec.loader.exec_module(module)
     except FileNotFoundError as exc:
         raise ReflowError(f"The workflow file {script} is gone: {exc}.") from exc
     finally:
         _STATE["loading"] = False
+        sys.argv = saved_argv
     return find_workflow(name, script)

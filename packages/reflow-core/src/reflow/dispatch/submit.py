@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -107,7 +108,7 @@ def submit_run(
         policy=CachePolicy(force, frozenset(force_tasks or []), verify),
         executor=exc.name,
         executor_options=exc.recorded_options(),
-        extra={"__script__": str(script)},
+        extra={"__script__": str(script), "__argv__": list(sys.argv)},
     )
     try:
         start_dispatcher(workflow, store, run_id, rd, exc)

@@ -71,7 +71,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
             started_file(run_dir, run_id, task, index),
             {"host": host, "pid": os.getpid(), "start": started, "run_id": payload["run_id"]},
         )
-        workflow = load_workflow(script, workflow_name)
+        workflow = load_workflow(script, workflow_name, payload.get("argv"))
         func = workflow.tasks[task].func
         kwargs = CODEC.loads(payload["kwargs"])
         for name in payload.get("run_dir_params", []):

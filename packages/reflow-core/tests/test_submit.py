@@ -1,0 +1,278 @@
+"""Scheduler mode end to end on the local executor: waves, cache, faults, cancel, retry."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from reflow import RunState, TaskState
+from reflow.errors import ReflowError
+from reflow.executors.local import LocalExecutor
+
+PIPELINE = """
+import os, signal, time
+from pathlib import Path
+from typing import Annotated
+from reflow import Result, RunDir, Workflow
+
+wf = Workflow("{name}")
+
+@wf.job()
+def find(n: int = 6) -> list[str]:
+    return [f"f{{i}}" for i in range(n)]
+
+@wf.job(array=True, array_parallelism=2)
+def process(path: Annotated[str, Result(step="find")], run_dir: RunDir = RunDir()) -> str:
+    marker = run_dir / f"kill-{{path}}"
+    if marker.exists() and not (run_dir / f"killed-{{path}}").exists():
+        (run_dir / f"killed-{{path}}").write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    if (run_dir / "slow").exists():
+        time.sleep(30)
+    return path.upper()
+
+@wf.job()
+def report(xs: Annotated[list[str], Result(step="process")]) -> str:
+    return ",".join(xs)
+"""
+
+
+def job_names(executor: LocalExecutor, after: int = 0) -> list[str]:
+    """Names of the jobs the local executor was given, in submission order."""
+    dirs = sorted((executor.state_dir / "jobs").iterdir(), key=lambda d: int(d.name))
+    return [json.loads((d / "spec.json").read_text())["name"] for d in dirs if int(d.name) > after]
+
+
+def load(tmp_path: Path, name: str, source: str = PIPELINE) -> ModuleType:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source.format(name=name)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> LocalExecutor:
+    return LocalExecutor(state_dir=tmp_path / "jobs")
+
+
+def job_count(executor: LocalExecutor) -> int:
+    return max((int(d.name) for d in (executor.state_dir / "jobs").iterdir()), default=0)
+
+
+def test_the_user_guide_pipeline_runs_in_waves_and_then_from_the_cache(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    mod = load(tmp_path, "guide_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=6)
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("process") == ["F0", "F1", "F2", "F3", "F4", "F5"]
+    assert run.output("report") == "F0,F1,F2,F3,F4,F5"
+    logs = sorted(p.name for p in (tmp_path / "run" / "logs").iterdir())
+    assert sum("dispatch" in n and n.endswith(".out") for n in logs) >= 3  # several waves
+    assert sum(n.startswith("guide_sub.process-") and n.endswith(".out") for n in logs) == 6
+    record = store.get_run_record(run.run_id)
+    assert record.executor == "local"
+    assert record.executor_options["state_dir"] == str(executor.state_dir)
+
+    before = job_count(executor)
+    again = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=6)
+    assert again.wait(timeout=60) is RunState.SUCCESS
+    assert job_count(executor) == before + 1  # one dispatcher, no worker job
+    assert again.output("report") == "F0,F1,F2,F3,F4,F5"
+
+
+def test_a_killed_worker_fails_with_a_reason_and_retry_reruns_only_it(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    mod = load(tmp_path, "killed_sub")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "kill-f2").write_text("")
+    run = mod.wf.submit(run_dir, store=store, executor=executor, n=4)
+    assert run.wait(timeout=120) is RunState.FAILED
+    dead = store.get_task_instance_record(run.run_id, "process", 2)
+    assert dead.state is TaskState.FAILED
+    assert "without writing a result" in dead.error_text and "SIGKILL" in dead.error_text
+    summary = store.task_state_summary(run.run_id)
+    assert summary["process"] == {"SUCCESS": 3, "FAILED": 1}
+    assert "report" not in summary  # never planned: its upstream failed
+
+    first_ids = {
+        i: store.get_task_instance_record(run.run_id, "process", i).job_id for i in (0, 1, 3)
+    }
+    assert run.retry() == 1
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("report") == "F0,F1,F2,F3"
+    for i, job in first_ids.items():  # the others were not run again
+        assert store.get_task_instance_record(run.run_id, "process", i).job_id == job
+
+
+def test_retry_with_nothing_to_retry_changes_nothing(
+    tmp_path: Path, store: Any, executor: LocalExecutor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mod = load(tmp_path, "nothing_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
+    assert run.wait(timeout=60) is RunState.SUCCESS
+    jobs = job_count(executor)
+    assert run.retry() == 0
+    assert "Nothing to retry" in capsys.readouterr().out
+    assert job_count(executor) == jobs
+    assert store.get_run_record(run.run_id).status is RunState.SUCCESS
+
+
+def test_a_corrupt_result_file_fails_that_instance_only(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    from reflow.dispatch.dispatcher import Dispatcher
+    from reflow.dispatch.files import result_file
+
+    mod = load(tmp_path, "corrupt_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
+    # Wait until the array's results exist, then break one before the wave reads it.
+    deadline = time.monotonic() + 60
+    target = result_file(run.run_dir, run.run_id, "process", 1)
+    while not target.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    target.write_text("{not json")
+    assert run.wait(timeout=60) is RunState.FAILED
+    bad = store.get_task_instance_record(run.run_id, "process", 1)
+    assert bad.state is TaskState.FAILED and "result file" in bad.error_text
+    assert "corrupt" in bad.error_text
+    assert store.task_state_summary(run.run_id)["process"] == {"SUCCESS": 2, "FAILED": 1}
+    assert isinstance(Dispatcher, type)
+
+
+def test_a_dispatcher_killed_mid_wave_is_resumed_without_submitting_twice(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow.dispatch.dispatcher import Dispatcher
+    from reflow.stores import StateUpdate
+
+    mod = load(tmp_path, "resume_sub")
+    executor = LocalExecutor(state_dir=tmp_path / "jobs")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
+    assert run.wait(timeout=60) is RunState.SUCCESS  # a first, complete run for the cache
+    # A fresh run whose first dispatcher "died" after planning and after marking
+    # the array's instances, but before asking the scheduler for anything.
+    run2 = mod.wf.submit(tmp_path / "run2", store=store, executor=executor, n=3, force=True)
+    executor.cancel(
+        [
+            json.loads((run2.run_dir / ".reflow" / run2.run_id / "dispatcher.json").read_text())[
+                "job_id"
+            ]
+        ]
+    )
+    wave = Dispatcher(store, run2.run_id, executor=executor)
+    wave.plan()
+    pending = store.list_task_instance_records(run2.run_id, states=[TaskState.PENDING])
+    store.apply_state_updates(
+        [StateUpdate(i.id, TaskState.SUBMITTED, job_id="pending:dead") for i in pending]
+    )
+    mark = job_count(executor)
+    assert Dispatcher(store, run2.run_id, executor=executor).wave() is RunState.RUNNING
+    assert run2.wait(timeout=120) is RunState.SUCCESS
+    workers = [n for n in job_names(executor, mark) if not n.endswith(".dispatch")]
+    assert workers == ["resume_sub.find", "resume_sub.process", "resume_sub.report"]
+
+
+def test_cancel_leaves_no_job_of_the_run_running(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    mod = load(tmp_path, "cancel_sub")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "slow").write_text("")
+    run = mod.wf.submit(run_dir, store=store, executor=executor, n=4)
+    deadline = time.monotonic() + 60
+    while not list((run_dir / ".reflow" / run.run_id).glob("started/process/*.json")):
+        assert time.monotonic() < deadline, "the array never started"
+        time.sleep(0.1)
+    assert run.cancel() >= 1
+    assert store.get_run_record(run.run_id).status is RunState.CANCELLED
+    ids = [d.name for d in (executor.state_dir / "jobs").iterdir()]
+    states = executor.query(ids)
+    assert all(s.state.value not in ("RUNNING", "PENDING") for s in states.values()), states
+    pids = []
+    for started in (run_dir / ".reflow" / run.run_id).glob("started/process/*.json"):
+        pids.append(json.loads(started.read_text())["pid"])
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    active = store.list_task_instance_records(
+        run.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
+    )
+    assert active == []
+
+
+DRIVER = """
+import sys
+from typing import Annotated
+from reflow import Result, Workflow
+from reflow.executors.local import LocalExecutor
+from reflow.stores.sqlite import SqliteStore
+
+wf = Workflow("driver")
+
+@wf.job()
+def items() -> list[int]:
+    return [1, 2, 3]
+
+@wf.job(array=True)
+def double(i: Annotated[int, Result(step="items")]) -> int:
+    return 2 * i
+
+run = wf.submit(sys.argv[2], store=SqliteStore(sys.argv[1]),
+                executor=LocalExecutor(state_dir=sys.argv[3]))
+print("RUN", run.run_id, flush=True)
+"""
+
+
+def test_a_driver_without_main_guard_gives_exactly_one_run(tmp_path: Path) -> None:
+    from reflow.stores.sqlite import SqliteStore
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    db = tmp_path / "m.db"
+    out = subprocess.run(
+        [sys.executable, str(script), str(db), str(tmp_path / "run"), str(tmp_path / "jobs")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    run_id = out.split()[1]
+    store = SqliteStore(db)
+    store.init()
+    deadline = time.monotonic() + 90
+    while store.get_run_record(run_id).status not in RunState.terminal():
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert [r.run_id for r in store.list_run_records()] == [run_id]
+    assert store.get_run_record(run_id).status is RunState.SUCCESS
+    assert store.get_array_outputs(run_id, "double") == [2, 4, 6]
+
+
+def test_a_workflow_outside_a_file_cannot_be_submitted(tmp_path: Path, store: Any) -> None:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(
+        "from reflow import Workflow\nwf = Workflow('inline')\n"
+        "@wf.job()\ndef t() -> int:\n    return 1\n",
+        namespace,
+    )
+    with pytest.raises(ReflowError, match=r"must live in an importable \.py file"):
+        namespace["wf"].submit(tmp_path / "run", store=store, executor="local")
+    assert store.list_run_records() == []
