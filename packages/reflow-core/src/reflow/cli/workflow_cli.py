@@ -1,7 +1,8 @@
 """The command line of a workflow script (``wf.cli()``).
 
-``python pipeline.py run --run-dir DIR [parameters]`` runs the workflow on
-this machine; ``describe`` and ``dag`` show what it is made of.  Parameter
+``run`` executes the workflow on this machine; ``submit`` sends it to a
+scheduler; ``status``, ``cancel``, ``retry`` and ``runs`` look after
+submitted runs; ``describe`` and ``dag`` show what it is made of.  Parameter
 flags are generated from the task signatures (see :mod:`reflow.cli.params`).
 """
 
@@ -12,12 +13,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
-    from reflow.run import Run
     from reflow.workflow import Workflow
 
 __all__ = ["build_parser", "run_cli"]
@@ -34,11 +34,34 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument(
         "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output"
     )
+    common.add_argument(
+        "--store-path",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
+    )
     return common
 
 
+def _cache_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--run-dir", required=True, type=Path, help="the run's working directory")
+    group.add_argument("--force", action="store_true", help="ignore the cache for every task")
+    group.add_argument(
+        "--force-tasks",
+        nargs="+",
+        default=None,
+        metavar="TASK",
+        help="ignore the cache for these tasks",
+    )
+    group.add_argument(
+        "--verify",
+        action="store_true",
+        help="check cached outputs (files exist, verify= functions) before reuse",
+    )
+
+
 def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
-    """The workflow's parser: one subcommand per action, parameter flags on ``run``."""
+    """The workflow's parser: one subcommand per action, parameter flags on run/submit."""
     from reflow.cli.parser import add_parameter_arguments
 
     common = _common()
@@ -49,6 +72,8 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    params = workflow.cli_params()
+
     run = sub.add_parser(
         "run",
         parents=[common],
@@ -58,25 +83,12 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         "in the manifest store.",
     )
     opts = run.add_argument_group("run options")
-    opts.add_argument("--run-dir", required=True, type=Path, help="the run's working directory")
+    _cache_options(opts)
     opts.add_argument(
         "--max-workers",
         type=int,
         default=1,
         help="worker processes (default: 1, everything in this process)",
-    )
-    opts.add_argument("--force", action="store_true", help="ignore the cache for every task")
-    opts.add_argument(
-        "--force-tasks",
-        nargs="+",
-        default=None,
-        metavar="TASK",
-        help="ignore the cache for these tasks",
-    )
-    opts.add_argument(
-        "--verify",
-        action="store_true",
-        help="check cached outputs (files exist, verify= functions) before reuse",
     )
     opts.add_argument(
         "--on-error",
@@ -85,14 +97,52 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         help="stop at the first failure, or run everything that does not "
         "depend on it (default: stop)",
     )
-    opts.add_argument(
-        "--store-path",
-        type=Path,
-        default=None,
-        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
+    add_parameter_arguments(run.add_argument_group("workflow parameters"), params)
+
+    submit = sub.add_parser(
+        "submit",
+        parents=[common],
+        allow_abbrev=False,
+        help="submit the workflow to a scheduler",
+        description="Create a run and submit it: short dispatcher jobs advance it wave by "
+        "wave through the executor.",
     )
-    params = run.add_argument_group("workflow parameters")
-    add_parameter_arguments(params, workflow.cli_params())
+    sopts = submit.add_argument_group("submit options")
+    _cache_options(sopts)
+    sopts.add_argument(
+        "--executor",
+        default=None,
+        help="executor name: local, slurm, pbs, lsf, sge, flux (default: the configured one)",
+    )
+    sopts.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the jobs of the first wave instead of submitting anything",
+    )
+    sopts.add_argument("--wait", action="store_true", help="wait until the run ends")
+    add_parameter_arguments(submit.add_argument_group("workflow parameters"), params)
+
+    status = sub.add_parser("status", parents=[common], help="show a run's state")
+    status.add_argument("run_id", metavar="RUN")
+    status.add_argument("--task", help="one line per instance of this task")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--errors", action="store_true", help="show failed instances' errors")
+
+    cancel = sub.add_parser("cancel", parents=[common], help="cancel runs (their jobs too)")
+    cancel.add_argument("run_ids", metavar="RUN", nargs="+")
+    cancel.add_argument("--task", help="cancel only this task")
+    cancel.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    retry = sub.add_parser(
+        "retry", parents=[common], help="run failed and cancelled instances again"
+    )
+    retry.add_argument("run_id", metavar="RUN")
+    retry.add_argument("--task", help="retry only this task")
+
+    runs = sub.add_parser("runs", parents=[common], help="list this workflow's runs")
+    runs.add_argument("--last", type=int, default=20, metavar="N", help="at most N runs")
+    runs.add_argument("--status", help="only runs in this state (RUNNING, FAILED, ...)")
+
     describe = sub.add_parser(
         "describe", parents=[common], help="show tasks, wiring and parameters"
     )
@@ -102,55 +152,10 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     return parser
 
 
-def _show_run(workflow: Workflow, run: Run) -> None:
-    run.status()
-    sinks = [
-        name
-        for name in workflow.tasks
-        if not any(name in other.dependencies for other in workflow.tasks.values())
-    ]
-    outputs = run.outputs()
-    print()
-    for name in sinks:
-        if name in outputs:
-            print(f"{name}: {outputs[name]!r}")
-
-
-def _run(workflow: Workflow, args: argparse.Namespace) -> int:
-    from reflow.cli.parser import parameters_from_namespace
-    from reflow.local import TaskFailedError
-    from reflow.signals import TaskInterrupted
-
-    params = parameters_from_namespace(args, workflow.cli_params())
-    store: Any = None
-    if args.store_path is not None:
-        from reflow.stores.sqlite import SqliteStore
-
-        store = SqliteStore(args.store_path)
-    try:
-        run = workflow.run_local(
-            args.run_dir,
-            max_workers=args.max_workers,
-            force=args.force,
-            force_tasks=args.force_tasks,
-            verify=args.verify,
-            on_error=args.on_error,
-            store=store,
-            **params,
-        )
-    except TaskFailedError as exc:
-        print(f"{workflow.name}: {exc}", file=sys.stderr)
-        return 1
-    except (TaskInterrupted, KeyboardInterrupt):
-        print(f"{workflow.name}: interrupted; the run is CANCELLED.", file=sys.stderr)
-        return 130
-    _show_run(workflow, run)
-    status = run.store.get_run_record(run.run_id)
-    return 0 if status is not None and status.status.value == "SUCCESS" else 1
-
-
 def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
+    from reflow.cli import workflow_commands as commands
+
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
         parser = build_parser(workflow)
@@ -165,10 +170,18 @@ def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
             level=logging.INFO if args.verbose == 1 else logging.DEBUG,
             format="%(levelname)s %(name)s: %(message)s",
         )
+    handlers = {
+        "run": commands.run_local_command,
+        "submit": commands.submit_command,
+        "status": commands.status_command,
+        "cancel": commands.cancel_command,
+        "retry": commands.retry_command,
+        "runs": commands.runs_command,
+    }
     try:
         workflow.validate()
-        if args.command == "run":
-            return _run(workflow, args)
+        if args.command in handlers:
+            return handlers[args.command](workflow, args)
         if args.command == "describe":
             from reflow.cli.render import describe_text
 
