@@ -504,7 +504,15 @@ def main(argv: list[str] | None = None) -> int:
 
     store = SqliteStore(args[1])
     try:
-        state = dispatch_once(store, args[0])
+        dispatcher = Dispatcher(store, args[0])
+        state = dispatcher.wave()
+        calls = dispatcher.calls
+        logger.info(
+            "executor calls this wave: %d (submit=%d query=%d)",
+            sum(calls.values()),
+            calls["submit"],
+            calls["query"],
+        )
     except Exception:
         # Nothing would ever advance the run again: say so in the store.
         logger.exception("dispatcher of run %s failed; the run is marked FAILED", args[0])
