@@ -276,3 +276,19 @@ def test_a_workflow_outside_a_file_cannot_be_submitted(tmp_path: Path, store: An
     with pytest.raises(ReflowError, match=r"must live in an importable \.py file"):
         namespace["wf"].submit(tmp_path / "run", store=store, executor="local")
     assert store.list_run_records() == []
+
+
+def test_wait_notices_a_lost_dispatcher_and_resume_recovers_the_run(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    mod = load(tmp_path, "lost_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
+    first = json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())
+    executor.cancel([first["job_id"]])  # the dispatcher is lost before it ran
+    with pytest.raises(ReflowError, match=rf"reflow resume {run.run_id}"):
+        run.wait(timeout=60)
+    assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("report") == "F0,F1"

@@ -174,6 +174,7 @@ class Run:
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
+        next_check = time.monotonic() + 5.0
         while True:
             record = self.store.get_run_record(self.run_id)
             if record is None:
@@ -184,7 +185,36 @@ class Run:
                 raise TimeoutError(
                     f"Run {self.run_id} is still {record.status.value} after {timeout} s."
                 )
+            if record.executor and time.monotonic() > next_check:
+                next_check = time.monotonic() + 5.0
+                self._check_dispatcher()
             time.sleep(poll)
+
+    def _check_dispatcher(self) -> None:
+        """Raise if the run's dispatcher job ended without advancing a running run."""
+        from reflow.dispatch.files import dispatcher_file, read_json
+        from reflow.dispatch.submit import _executor_of
+        from reflow.executors.jobs import JobState
+
+        path = dispatcher_file(self.run_dir, self.run_id)
+        try:
+            job = str(read_json(path)["job_id"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return
+        state = _executor_of(self.store, self.run_id, None).query([job]).get(job)
+        if state is None or state.state not in JobState.ended():
+            return
+        record = self.store.get_run_record(self.run_id)
+        try:
+            still = str(read_json(path)["job_id"]) == job
+        except (FileNotFoundError, ValueError, KeyError):
+            still = False
+        if still and record is not None and record.status not in RunState.terminal():
+            raise ReflowError(
+                f"The dispatcher job {job} of run {self.run_id} ended ({state.state.value}) "
+                "without advancing the run, so nothing will. Resume it with: "
+                f"reflow resume {self.run_id}"
+            )
 
     # -- outputs --------------------------------------------------------------
 
