@@ -9,7 +9,8 @@ re-export them under the import paths the documentation uses.
 
 from __future__ import annotations
 
-from typing import cast
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, cast
 
 from reflow.executors.base import Executor
 from reflow.executors.jobs import (
@@ -23,16 +24,46 @@ from reflow.executors.jobs import (
     split_element_id,
 )
 
+if TYPE_CHECKING:
+    from reflow.executors.arrays import ArrayChunk
+    from reflow.executors.batch import BatchExecutor, BatchExecutorError
+    from reflow.executors.commands import SchedulerCommandError, run_command
+
+# The batch-scheduler template is imported on first use: workers and the
+# local executor never need it.
+_LAZY = {
+    "ArrayChunk": "reflow.executors.arrays",
+    "BatchExecutor": "reflow.executors.batch",
+    "BatchExecutorError": "reflow.executors.batch",
+    "SchedulerCommandError": "reflow.executors.commands",
+    "run_command": "reflow.executors.commands",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reflow.executors' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "ARRAY_INDEX_ENV",
+    "ArrayChunk",
     "ArraySpec",
+    "BatchExecutor",
+    "BatchExecutorError",
     "Executor",
     "JobResources",
     "JobSpec",
     "JobState",
     "JobStatus",
+    "SchedulerCommandError",
     "element_id",
     "load_executor",
+    "run_command",
     "split_element_id",
 ]
 

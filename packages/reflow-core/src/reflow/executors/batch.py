@@ -1,0 +1,473 @@
+"""The template every batch-scheduler executor (Slurm, PBS, LSF, SGE ...) fills in.
+
+A backend subclasses :class:`BatchExecutor` and writes only its scheduler's
+directive lines, commands, output parsers and state map.  The base class
+writes the job scripts, maps array elements to native tasks (splitting arrays
+larger than the site allows into chunks under one reflow job id,
+``"123+124"``), runs every command through
+:func:`~reflow.executors.commands.run_command`, and shapes query answers.
+See "Batch schedulers: the template" in ``docs/writing-an-executor.md``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import re
+import secrets
+import shlex
+import subprocess
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from reflow.errors import ReflowError
+from reflow.executors.arrays import (
+    JOIN,
+    ArrayChunk,
+    ArrayMap,
+    ArrayRegistry,
+    index_lines,
+    split_array,
+    split_job_id,
+    summarize,
+)
+from reflow.executors.base import Executor
+from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
+from reflow.executors.jobs import (
+    ARRAY_INDEX_ENV,
+    JobSpec,
+    JobState,
+    JobStatus,
+    element_id,
+    split_element_id,
+)
+from reflow.resources import parse_walltime
+
+__all__ = ["ArrayChunk", "BatchExecutor", "BatchExecutorError", "SchedulerCommandError"]
+
+logger = logging.getLogger(__name__)
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class BatchExecutorError(ReflowError):
+    """A job cannot be submitted as given, or the scheduler's answer cannot be read."""
+
+
+class BatchExecutor(Executor):
+    """Template-method base class of the batch-scheduler executors.
+
+    Subclasses set :attr:`name`, :attr:`task_id_variable`, :attr:`state_map`
+    and (if not 0) :attr:`array_index_base`, and implement
+    :meth:`render_script`, :meth:`submit_argv`, :meth:`parse_job_id`,
+    :meth:`query_argv`, :meth:`parse_states` and :meth:`cancel_argv`.
+    :meth:`max_array_index`, :meth:`native_element_id`, :meth:`transient`
+    and :meth:`ignorable_failure` have defaults.
+
+    Parameters
+    ----------
+    state_dir : str or os.PathLike or None
+        Where the maps of submitted arrays are kept, so that a later
+        dispatcher can query and cancel their elements; ``None``:
+        ``batch/<name>`` in reflow's user cache directory.  Every process of
+        a run must see the same directory.
+    command_timeout : float
+        Seconds each scheduler command may take.
+    retries : int
+        How often a transiently failing command is retried.
+    backoff : float
+        Seconds before the first retry, doubled for each further one.
+
+    Attributes
+    ----------
+    array_index_base : int
+        The scheduler's first array task id: 0 (Slurm) or 1 (SGE, LSF, PBS).
+    task_id_variable : str
+        The environment variable holding an array task's native id in the job.
+    state_map : dict[str, JobState]
+        The scheduler's state codes, in reflow's vocabulary (see :meth:`map_state`).
+    script_on_stdin : bool
+        Feed the script to the submit command's standard input (``bsub < job.sh``).
+    """
+
+    array_index_base: ClassVar[int] = 0
+    task_id_variable: ClassVar[str]
+    state_map: ClassVar[dict[str, JobState]] = {}
+    script_on_stdin: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        command_timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
+        if state_dir is None:
+            from platformdirs import user_cache_dir
+
+            state_dir = Path(user_cache_dir("reflow", appauthor=False)) / "batch" / self.name
+        self.state_dir = Path(state_dir).expanduser().absolute()
+        self.command_timeout = float(command_timeout)
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.arrays = ArrayRegistry(self.state_dir / "arrays")
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The state directory and command settings; extend it for a subclass's own arguments."""
+        return {
+            "state_dir": str(self.state_dir),
+            "command_timeout": self.command_timeout,
+            "retries": self.retries,
+            "backoff": self.backoff,
+        }
+
+    # -- what a scheduler writes -----------------------------------------------------
+
+    @abc.abstractmethod
+    def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
+        """The job script: ``#!/bin/bash``, the directive lines, then :meth:`script_body`.
+
+        ``chunk`` is ``None`` for a single job; for an array, the tasks
+        ``chunk.first`` to ``chunk.last`` (throttled to ``chunk.parallelism``)
+        to request.  :meth:`dependencies` gives the native dependency ids.
+        """
+
+    @abc.abstractmethod
+    def submit_argv(self, script_path: Path, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
+        """The command submitting the script at ``script_path``."""
+
+    @abc.abstractmethod
+    def parse_job_id(self, stdout: str) -> str:
+        """The scheduler's job id in the submit command's output."""
+
+    @abc.abstractmethod
+    def query_argv(self, job_ids: Sequence[str]) -> list[list[str]]:
+        """One command (or a small fixed number) reporting every job of ``job_ids``."""
+
+    @abc.abstractmethod
+    def parse_states(self, outputs: Sequence[str], job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Statuses from the outputs of :meth:`query_argv`'s commands, in order.
+
+        Keys are the scheduler's ids: the job id of a single job, and
+        :meth:`native_element_id` for array tasks (a chunk's own id, if
+        present, stands for its tasks not listed separately, e.g. pending
+        ones).  Jobs the scheduler does not report are simply left out.
+        """
+
+    @abc.abstractmethod
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """One command cancelling ``job_ids`` (job ids and :meth:`native_element_id` s)."""
+
+    def max_array_index(self) -> int | None:
+        """The highest array task id the site accepts (Slurm: MaxArraySize - 1); ``None``: any."""
+        return None
+
+    def native_element_id(self, job_id: str, task: int) -> str:
+        """The scheduler's name for task ``task`` of array ``job_id``; default ``ID[task]``."""
+        return f"{job_id}[{task}]"
+
+    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
+        """Whether a failed command is worth retrying; default: :func:`looks_transient`."""
+        return looks_transient(result)
+
+    def ignorable_failure(self, error: SchedulerCommandError) -> bool:
+        """Whether a failed query or cancel only complains about ids the scheduler forgot.
+
+        If so, a query's stdout is parsed anyway and a cancel counts as done.
+        """
+        return False
+
+    # -- helpers for subclasses ------------------------------------------------------
+
+    def map_state(self, native: str) -> JobState:
+        """The reflow state of a native state code, through :attr:`state_map`; else UNKNOWN."""
+        state = self.state_map.get(native.strip())
+        if state is None:
+            logger.debug("%s state %r is not in state_map; reporting UNKNOWN.", self.name, native)
+            return JobState.UNKNOWN
+        return state
+
+    def dependencies(self, job: JobSpec, chunk: ArrayChunk | None) -> tuple[list[str], list[str]]:
+        """Native ids of ``job.after_any`` (plus the previous chunk) and ``job.after_ok``."""
+        native: dict[str, list[str]] = {}
+        for ident in (*job.after_any, *job.after_ok):
+            found = self.native_ids(ident)
+            if found is None:
+                raise BatchExecutorError(
+                    f"Cannot submit {self.name} job {job.name!r}: its dependency {ident!r} names "
+                    f"an element of an array job not recorded in {self.arrays.directory}. "
+                    "Submit the dependency through an executor with the same state_dir."
+                )
+            native[ident] = found
+        after_any = [n for ident in job.after_any for n in native[ident]]
+        if chunk is not None and chunk.previous is not None:
+            after_any.append(chunk.previous)
+        return after_any, [n for ident in job.after_ok for n in native[ident]]
+
+    def native_ids(self, ident: str) -> list[str] | None:
+        """The scheduler's ids for a reflow id: chunk ids of ``"123+124"``, the task of ``ID[i]``.
+
+        ``None`` for an element id whose array (or index) this executor does not know.
+        """
+        base, index = split_element_id(ident)
+        array = self.arrays.load(base)
+        if index is None:
+            return split_job_id(base) if array is None else [n for n, _ in array.chunks]
+        place = None if array is None else array.locate(index)
+        return None if place is None else [self.native_element_id(*place)]
+
+    def script_body(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
+        """The bash lines after the directives: environment, array index, directory, command.
+
+        An array element computes its ``REFLOW_ARRAY_INDEX`` from the native
+        task id in :attr:`task_id_variable` (see :func:`index_lines`); a single
+        job runs without the variable.  Every value is shell-quoted.
+        """
+        lines = ["", "# -- written by reflow --"]
+        lines += [f"export {key}={shlex.quote(value)}" for key, value in job.env.items()]
+        if chunk is None:
+            lines.append(f"unset {ARRAY_INDEX_ENV}")
+        else:
+            lines += index_lines(chunk, self.task_id_variable)
+        lines.append(f"cd -- {shlex.quote(str(job.workdir))} || exit 1")
+        lines.append(f"exec {shlex.join(job.command)}")
+        return "\n".join(lines) + "\n"
+
+    def scripts_dir(self, job: JobSpec) -> Path:
+        """Where the job's scripts go: ``.reflow-scripts`` next to its log directory.
+
+        Override it to keep the scripts elsewhere; the jobs must be able to read it.
+        """
+        return job.log_dir.parent / ".reflow-scripts"
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        input: str | None = None,
+        retry_timeouts: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a scheduler command with this executor's timeout, retries and :meth:`transient`."""
+        return run_command(
+            argv,
+            timeout=self.command_timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+            transient=self.transient,
+            input=input,
+            retry_timeouts=retry_timeouts,
+        )
+
+    # -- the template ----------------------------------------------------------------
+
+    def _chunks(self, job: JobSpec) -> list[ArrayChunk | None]:
+        if job.array is None:
+            return [None]
+        try:
+            return list(split_array(job.array, self.array_index_base, self.max_array_index()))
+        except ValueError as exc:
+            raise BatchExecutorError(
+                f"Cannot submit {self.name} array job {job.name!r}: {exc}. Check the "
+                f"site's array size limit that {type(self).__name__}.max_array_index reports."
+            ) from exc
+
+    def _check(self, job: JobSpec) -> None:
+        problem = ""
+        if not job.command:
+            problem = "its command is empty; give the program to run and its arguments"
+        elif not job.name or any(c in job.name for c in "\n\r\0"):
+            problem = "its name is empty or has line breaks; give a one-line job name"
+        elif any(c in f"{job.workdir}{job.log_dir}" for c in "\n\r\0"):
+            problem = "its workdir or log_dir has a line break; choose another directory"
+        elif bad := [key for key in job.env if not _ENV_NAME.match(key)]:
+            problem = f"{bad} are not environment variable names; use letters, digits and _"
+        else:
+            try:
+                parse_walltime(job.resources.time)
+            except ValueError as exc:
+                problem = f"{exc}; set the task's time= to a walltime such as '01:00:00'"
+        if problem:
+            raise BatchExecutorError(f"Cannot submit {self.name} job {job.name!r}: {problem}.")
+
+    def describe_submission(self, job: JobSpec) -> str:
+        """The scripts and submit commands :meth:`submit` would use (nothing is written)."""
+        self._check(job)
+        chunks = self._chunks(job)
+        parts = [f"[{self.name} dry-run] {job.name}: {len(chunks)} submission(s)"]
+        for planned in chunks:
+            chunk = planned
+            if chunk is not None and chunk.number and chunk.parallelism is not None:
+                chunk = replace(chunk, previous=f"<id of chunk {chunk.number - 1}>")
+            path = self.scripts_dir(job) / self._script_name(job, chunk, "<random>")
+            parts.append(f"$ {shlex.join(self.submit_argv(path, job, chunk))}")
+            if chunk is not None:
+                span = f"tasks {chunk.first}-{chunk.last}"
+                parts.append(
+                    f"# chunk {chunk.number}: {span} run reflow indices {list(chunk.indices)}"
+                )
+            parts.append(self.render_script(job, chunk))
+        return "\n".join(parts)
+
+    def _script_name(self, job: JobSpec, chunk: ArrayChunk | None, token: str) -> str:
+        stem = _UNSAFE.sub("_", job.name)[:80] or "job"
+        return f"{stem}.{token}" + ("" if chunk is None else f".{chunk.number}") + ".sh"
+
+    def _write_script(self, job: JobSpec, chunk: ArrayChunk | None, token: str) -> Path:
+        directory = self.scripts_dir(job)
+        path = directory / self._script_name(job, chunk, token)
+        try:
+            job.log_dir.mkdir(parents=True, exist_ok=True)  # schedulers do not create it
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                os.fchmod(handle.fileno(), 0o700)
+                handle.write(self.render_script(job, chunk))
+        except OSError as exc:
+            raise BatchExecutorError(
+                f"Cannot write the {self.name} job script of {job.name!r} to {path}: {exc}. "
+                "Make the job's log directory and the directory next to it writable."
+            ) from exc
+        return path
+
+    def _submit_one(self, job: JobSpec, chunk: ArrayChunk | None, token: str) -> str:
+        path = self._write_script(job, chunk, token)
+        stdin = path.read_text(encoding="utf-8") if self.script_on_stdin else None
+        argv = self.submit_argv(path, job, chunk)
+        # A timed-out submission may have gone through: never submit twice.
+        result = self.run(argv, input=stdin, retry_timeouts=False)
+        try:
+            native = self.parse_job_id(result.stdout).strip()
+        except (ValueError, IndexError) as exc:
+            native, problem = "", str(exc)
+        else:
+            problem = "it is empty or has spaces, '[' or '+'"
+        if not native or any(c in native for c in f" \t\n[{JOIN}"):
+            raise BatchExecutorError(
+                f"Cannot read the job id of {self.name} job {job.name!r} from the output of "
+                f"{shlex.join(argv)} ({problem}): {result.stdout.strip()!r}. The job may have "
+                "been submitted; check the queue before submitting it again."
+            )
+        logger.debug("%s job %r (%s) is %s.", self.name, job.name, path.name, native)
+        return native
+
+    def _submit(self, job: JobSpec) -> str:
+        """Write the script(s), submit each chunk, and record an array's map."""
+        self._check(job)
+        submitted: list[tuple[str, ArrayChunk]] = []
+        token = secrets.token_hex(4)  # names this submission's scripts
+        for planned in self._chunks(job):
+            chunk = planned
+            if chunk is not None and submitted and chunk.parallelism is not None:
+                chunk = replace(chunk, previous=submitted[-1][0])
+            try:
+                native = self._submit_one(job, chunk, token)
+            except ReflowError:
+                self._withdraw(job, [n for n, _ in submitted])
+                raise
+            if chunk is None:
+                self.arrays.forget(native)  # a map of an earlier array with a reused id
+                logger.info("Submitted %s job %s (%s).", self.name, native, job.name)
+                return native
+            submitted.append((native, chunk))
+        array = ArrayMap.build(submitted)
+        try:
+            self.arrays.save(array)
+        except OSError as exc:
+            self._withdraw(job, [n for n, _ in submitted])
+            raise BatchExecutorError(
+                f"Cannot record {self.name} array job {job.name!r} in {self.arrays.directory}: "
+                f"{exc}. Its chunks were cancelled; make state_dir writable and submit again."
+            ) from exc
+        logger.info(
+            "Submitted %s array job %s (%s, %d elements).",
+            self.name,
+            array.job_id,
+            job.name,
+            len(array.indices),
+        )
+        return array.job_id
+
+    def _withdraw(self, job: JobSpec, natives: list[str]) -> None:
+        """Cancel the chunks of an array whose later chunk could not be submitted."""
+        if not natives:
+            return
+        logger.warning("Cancelling chunks %s of %r: a later chunk failed.", natives, job.name)
+        try:
+            self._cancel_native(natives)
+        except ReflowError as exc:
+            logger.warning("Could not cancel %s; cancel them by hand: %s", natives, exc)
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Statuses of jobs and elements from one round of :meth:`query_argv` commands.
+
+        Every requested id gets an entry (UNKNOWN if the scheduler does not
+        report it); a requested array job also gets an entry ``ID[i]`` per
+        element, by reflow index, and its own entry summarises them.
+        """
+        if not job_ids:
+            return {}
+        natives: dict[str, None] = {}
+        for ident in job_ids:
+            found = self.native_ids(split_element_id(ident)[0])
+            natives.update(dict.fromkeys(found or ()))
+        parsed = self._parse(list(natives))
+
+        def status_of(chunk_id: str, task: int) -> JobStatus:
+            own = parsed.get(self.native_element_id(chunk_id, task))
+            return own or parsed.get(chunk_id) or JobStatus(JobState.UNKNOWN)
+
+        result: dict[str, JobStatus] = {}
+        for ident in job_ids:
+            base, index = split_element_id(ident)
+            array = self.arrays.load(base)
+            if array is None:
+                default = JobStatus(JobState.UNKNOWN)
+                result[ident] = default if index is not None else parsed.get(base, default)
+            elif index is None:
+                elements = {i: status_of(c, t) for i, c, t in array.elements()}
+                result[ident] = summarize(elements)
+                for i, status in elements.items():
+                    result.setdefault(element_id(base, i), status)
+            else:
+                place = array.locate(index)
+                result[ident] = JobStatus(JobState.UNKNOWN) if place is None else status_of(*place)
+        return result
+
+    def _parse(self, natives: list[str]) -> dict[str, JobStatus]:
+        if not natives:
+            return {}
+        outputs: list[str] = []
+        for argv in self.query_argv(natives):
+            try:
+                outputs.append(self.run(argv).stdout)
+            except SchedulerCommandError as exc:
+                if not self.ignorable_failure(exc):
+                    raise
+                outputs.append(exc.stdout)
+        return self.parse_states(outputs, natives)
+
+    def cancel(self, job_ids: Sequence[str]) -> None:
+        """Cancel jobs, whole arrays (every chunk) and single elements ``ID[i]``."""
+        natives: dict[str, None] = {}
+        for ident in job_ids:
+            found = self.native_ids(ident)
+            if found is None:
+                logger.debug("Not cancelling %r: no such element of a %s array.", ident, self.name)
+            natives.update(dict.fromkeys(found or ()))
+        self._cancel_native(list(natives))
+
+    def _cancel_native(self, natives: list[str]) -> None:
+        if not natives:
+            return
+        try:
+            self.run(self.cancel_argv(natives))
+        except SchedulerCommandError as exc:
+            if not self.ignorable_failure(exc):
+                raise
+            logger.debug("Ignoring the failure of a %s cancel: %s", self.name, exc)
+        logger.info("Cancelled %s jobs %s.", self.name, " ".join(natives))
