@@ -1,73 +1,39 @@
-"""The slurm executor is discoverable, loadable and renames options to slurm's names."""
+"""The slurm executor is registered, loadable, and renames options to slurm's names."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from importlib.metadata import entry_points
+from typing import Any, ClassVar
 
 import pytest
 
-from reflow import plugins
 from reflow.errors import ConfigError
-from reflow.executors import Executor, load_executor
+from reflow.testing.plugin import ExecutorPluginConformance
 from reflow_executor_slurm import SlurmExecutor, __version__
 
 
-@pytest.fixture(autouse=True)
-def fresh_discovery() -> Iterator[None]:
-    plugins.clear_cache()
-    yield
-    plugins.clear_cache()
-
-
-def test_entry_point_is_registered_by_this_distribution() -> None:
-    (entry_point,) = entry_points(group="reflow.executors", name="slurm")
-    assert entry_point.value == "reflow_executor_slurm:SlurmExecutor"
-    assert entry_point.dist is not None
-    assert entry_point.dist.name == "reflow-executor-slurm"
-    assert entry_point.dist.version == __version__
-
-
-def test_plugins_load_returns_the_class() -> None:
-    assert plugins.load("executors", "slurm") is SlurmExecutor
-    assert load_executor("slurm") is SlurmExecutor
-    assert issubclass(SlurmExecutor, Executor)
-    assert SlurmExecutor.name == "slurm"
-
-
-def test_reflow_plugins_reports_it_compatible() -> None:
-    (info,) = [i for i in plugins.describe_plugins() if i.kind == "executor" and i.name == "slurm"]
-    assert info.distribution == "reflow-executor-slurm"
-    assert info.compatible
-    assert info.error is None
-
-
-def test_canonical_keys_become_native_names() -> None:
-    options = {
+class TestSlurmExecutorPlugin(ExecutorPluginConformance):
+    __test__ = True
+    executor = SlurmExecutor
+    name = "slurm"
+    distribution = "reflow-executor-slurm"
+    version = __version__
+    options: ClassVar[dict[str, Any]] = {
         "partition": "gpu",
         "account": "proj42",
-        "qos": "normal",
+        "qos": "high",
         "mem": "4G",
     }
-    assert SlurmExecutor.normalize_options(options) == {
+    native: ClassVar[dict[str, Any]] = {
         "partition": "gpu",
         "account": "proj42",
-        "qos": "normal",
+        "qos": "high",
         "mem": "4G",
     }
-    # the spelling used in the reference documents
-    assert SlurmExecutor._normalize_options({"queue": "short"}) == {"partition": "short"}
+    documented_module = "reflow.executors.slurm"
 
 
-def test_partition_and_queue_must_agree() -> None:
-    assert SlurmExecutor.normalize_options({"partition": "gpu", "queue": "gpu"}) == {
-        "partition": "gpu"
-    }
+def test_queue_is_accepted_and_must_agree_with_partition() -> None:
+    native = SlurmExecutor.normalize_options({"queue": "short"})
+    assert native == SlurmExecutor.normalize_options({"partition": "short"})
     with pytest.raises(ConfigError, match="partition"):
         SlurmExecutor.normalize_options({"partition": "gpu", "queue": "cpu"})
-
-
-def test_documented_import_path_is_the_same_class() -> None:
-    from reflow.executors.slurm import SlurmExecutor as Documented
-
-    assert Documented is SlurmExecutor
