@@ -292,3 +292,97 @@ def test_wait_notices_a_lost_dispatcher_and_resume_recovers_the_run(
     assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
     assert run.wait(timeout=120) is RunState.SUCCESS
     assert run.output("report") == "F0,F1"
+
+
+UNGUARDED = """
+from typing import Annotated
+from reflow import Result, Workflow
+
+wf = Workflow("{name}")
+
+@wf.job()
+def items() -> list[int]:
+    return [1, 2]
+
+@wf.job(array=True)
+def double(i: Annotated[int, Result(step="items")]) -> int:
+    return 2 * i
+
+raise SystemExit(wf.cli())
+"""
+
+
+def test_a_script_ending_in_an_unguarded_cli_call_runs_in_jobs(tmp_path: Path) -> None:
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent(UNGUARDED.format(name="unguarded")))
+    env = {
+        **os.environ,
+        "REFLOW_STORE_PATH": str(tmp_path / "m.db"),
+        "REFLOW_LOCAL_STATE": str(tmp_path / "jobs"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "submit",
+            "--run-dir",
+            str(tmp_path / "run"),
+            "--executor",
+            "local",
+            "--wait",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "SUCCESS" in done.stdout
+
+
+def test_a_wave_killed_before_writing_inputs_is_repaired(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    import shutil
+
+    from reflow.dispatch.dispatcher import Dispatcher
+
+    mod = load(tmp_path, "repair_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
+    executor.cancel(
+        [
+            json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())[
+                "job_id"
+            ]
+        ]
+    )
+    wave = Dispatcher(store, run.run_id, executor=executor)
+    wave.plan()  # then "killed": the inputs files are lost
+    shutil.rmtree(run.run_dir / ".reflow" / run.run_id / "inputs")
+    assert Dispatcher(store, run.run_id, executor=executor).wave() is RunState.RUNNING
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("report") == "F0,F1,F2"
+
+
+def test_resume_takes_up_a_run_failed_by_a_crashed_dispatcher(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    mod = load(tmp_path, "crashed_sub")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
+    executor.cancel(
+        [
+            json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())[
+                "job_id"
+            ]
+        ]
+    )
+    from reflow.dispatch.dispatcher import Dispatcher
+
+    Dispatcher(store, run.run_id, executor=executor).plan()
+    store.update_run_status(run.run_id, RunState.FAILED)  # what a crashing wave leaves
+    assert dispatch_once(store, run.run_id, executor) is RunState.FAILED  # a plain wave: no
+    assert dispatch_once(store, run.run_id, executor, resume=True) is RunState.RUNNING
+    assert run.wait(timeout=120) is RunState.SUCCESS

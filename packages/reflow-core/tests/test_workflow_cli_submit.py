@@ -124,6 +124,8 @@ def test_cancel_needs_yes_when_not_interactive(script: Path, tmp_path: Path) -> 
     assert refused.returncode == 2 and "add --yes" in refused.stderr
     accepted = cli(script, "cancel", run_id, "--yes")
     assert accepted.returncode == 0 and "Cancelled 0 task instance(s)." in accepted.stdout
+    status = json.loads(cli(script, "status", run_id, "--json").stdout)
+    assert status["run"]["status"] == "SUCCESS"  # an ended run stays as it ended
 
 
 def test_dry_run_submits_nothing_and_records_nothing(script: Path, tmp_path: Path) -> None:

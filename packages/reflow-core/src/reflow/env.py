@@ -17,16 +17,19 @@ from collections.abc import Mapping
 
 __all__ = [
     "REFLOW_ACCOUNT",
+    "REFLOW_ARRAY_INDEX",
     "REFLOW_CONFIG",
     "REFLOW_DISPATCH_ACCOUNT",
     "REFLOW_DISPATCH_PARTITION",
     "REFLOW_EXECUTOR",
+    "REFLOW_JOB_ID",
     "REFLOW_LOCAL_SLOTS",
     "REFLOW_LOCAL_STATE",
     "REFLOW_LOG_LEVEL",
     "REFLOW_MODE",
     "REFLOW_PARTITION",
     "REFLOW_QOS",
+    "REFLOW_RUN_ID",
     "REFLOW_STORE_PATH",
     "VARIABLES",
     "get",
@@ -149,6 +152,35 @@ larger).  Must be a whole number of at least 1.
 Example: ``REFLOW_LOCAL_SLOTS=4``
 """
 
+REFLOW_RUN_ID = "REFLOW_RUN_ID"
+"""Set by reflow in every job it submits: the id of the run the job belongs to.
+
+Default: unset outside jobs.  Read-only for users: reflow sets it; a task
+may read it (to name files after the run, say).
+
+Example: ``REFLOW_RUN_ID=pipeline-20260101-120000-1a2b3c4d``
+"""
+
+REFLOW_JOB_ID = "REFLOW_JOB_ID"
+"""Set by executors that can in every job: the job's own scheduler id.
+
+Default: unset outside jobs.  The worker records it in its start marker, so
+a dispatcher that died before recording the id of a job it submitted can
+still find the job.
+
+Example: ``REFLOW_JOB_ID=12345``
+"""
+
+REFLOW_ARRAY_INDEX = "REFLOW_ARRAY_INDEX"
+"""Set by every executor in each element of an array job: reflow's element index.
+
+Default: unset outside array elements.  Always 0-based, whatever the
+scheduler's own task numbering (Slurm counts from 0, Grid Engine, LSF and
+PBS from 1) and however a large array was split.
+
+Example: ``REFLOW_ARRAY_INDEX=7``
+"""
+
 VARIABLES: dict[str, str] = {
     REFLOW_CONFIG: "Configuration file to load instead of the default one.",
     REFLOW_STORE_PATH: "Path of the shared manifest database.",
@@ -162,6 +194,9 @@ VARIABLES: dict[str, str] = {
     REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
     REFLOW_LOCAL_STATE: "State directory of the local executor (default: in the user cache).",
     REFLOW_LOCAL_SLOTS: "Job processes the local executor runs at once (default: CPU count).",
+    REFLOW_RUN_ID: "Set in every job by reflow: the run the job belongs to.",
+    REFLOW_JOB_ID: "Set in every job by executors that can: the job's own scheduler id.",
+    REFLOW_ARRAY_INDEX: "Set in every array element by the executor: reflow's 0-based index.",
 }
 """Every reflow environment variable, mapped to a one-line description."""
 

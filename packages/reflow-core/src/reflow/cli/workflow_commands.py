@@ -130,6 +130,9 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
                 verify=args.verify,
                 **_params(workflow, args),
             )
+            # submit() marks a dry-run run CANCELLED; in this throw-away store the
+            # first wave runs anyway, to show its jobs.
+            store.update_run_status(run.run_id, RunState.RUNNING)
             Dispatcher(store, run.run_id).wave()
         finally:
             if saved is None:
@@ -159,7 +162,11 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     print(f"Follow it with: {prog} status {run.run_id}")
     if not args.wait:
         return 0
-    state = run.wait()
+    try:
+        state = run.wait()
+    except KeyboardInterrupt:
+        print(f"Stopped waiting; run {run.run_id} goes on.", file=sys.stderr)
+        return 130
     run.status()
     if state is RunState.SUCCESS:
         _show_outputs(workflow, run)

@@ -62,6 +62,55 @@ _REASONS = {
 }
 
 
+_SPECIFIC = frozenset(
+    {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
+)
+
+
+def result_update(
+    run_dir: Path, run_id: str, inst: TaskInstanceRecord
+) -> tuple[StateUpdate | None, bool]:
+    """The state change an instance's result file asks for (``None`` if there is none).
+
+    The flag says the worker was interrupted by a signal (its scheduler may
+    know better why).
+    """
+    from reflow.manifest import CODEC
+    from reflow.stores import StateUpdate
+
+    path = result_file(run_dir, run_id, inst.task_name, inst.array_index)
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return None, False
+    except ValueError as exc:
+        text = f"the result file {path} is corrupt: {exc}"
+        return StateUpdate(inst.id, TaskState.FAILED, error_text=text), False
+    try:
+        if data.get("ok"):
+            update = StateUpdate(
+                inst.id,
+                TaskState.SUCCESS,
+                output=CODEC.loads(data["output"]),
+                output_hash=str(data["output_hash"]),
+            )
+            return update, False
+        reason = data.get("reason", "ERROR")
+        error = str(data.get("error", "no error recorded"))
+        prefix = "TIMEOUT: " if reason == "TIMEOUT" else ""
+        update = StateUpdate(inst.id, TaskState.FAILED, error_text=prefix + error)
+        return update, reason == "INTERRUPTED"
+    except (KeyError, TypeError, ValueError) as exc:
+        text = f"the result file {path} is corrupt: {exc!r}"
+        return StateUpdate(inst.id, TaskState.FAILED, error_text=text), False
+
+
+def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
+    from dataclasses import replace
+
+    return replace(inst, job_id=job_id, state=TaskState.RUNNING)
+
+
 def worker_command(
     script: Path, workflow: str, run_dir: Path, run_id: str, task: str
 ) -> tuple[str, ...]:
@@ -144,57 +193,59 @@ class Dispatcher:
         self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
+        self.interrupted: dict[int, StateUpdate] = {}
 
     # -- 1. ingest result files ----------------------------------------------------
 
-    def _result_update(self, inst: TaskInstanceRecord) -> StateUpdate | None:
-        from reflow.manifest import CODEC
-        from reflow.stores import StateUpdate
-
-        path = result_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            return None
-        except ValueError as exc:
-            return StateUpdate(
-                inst.id, TaskState.FAILED, error_text=f"the result file {path} is corrupt: {exc}"
-            )
-        try:
-            if data.get("ok"):
-                return StateUpdate(
-                    inst.id,
-                    TaskState.SUCCESS,
-                    output=CODEC.loads(data["output"]),
-                    output_hash=str(data["output_hash"]),
-                )
-            reason = data.get("reason", "ERROR")
-            error = str(data.get("error", "no error recorded"))
-            prefix = "TIMEOUT: " if reason == "TIMEOUT" else ""
-            return StateUpdate(inst.id, TaskState.FAILED, error_text=prefix + error)
-        except (KeyError, TypeError, ValueError) as exc:
-            return StateUpdate(
-                inst.id, TaskState.FAILED, error_text=f"the result file {path} is corrupt: {exc!r}"
-            )
+    def _result_update(self, inst: TaskInstanceRecord) -> tuple[StateUpdate | None, bool]:
+        return result_update(self.run_dir, self.run_id, inst)
 
     def ingest(self) -> list[TaskInstanceRecord]:
-        """Record finished and started workers; return the instances still active."""
+        """Record finished and started workers; return the instances still active.
+
+        A worker stopped by a signal wrote an "interrupted" result: that is
+        kept for :meth:`reconcile`, where the scheduler can say why (walltime,
+        cancelled outside reflow) before it is recorded.
+        """
         from reflow.stores import StateUpdate
 
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
+        self.interrupted = {}
         for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
-            update = self._result_update(inst)
-            if update is not None:
+            update, interrupted = self._result_update(inst)
+            if update is not None and not interrupted:
                 updates.append(update)
                 continue
+            if update is not None:
+                self.interrupted[inst.id] = update
             started = started_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+            adopted = self._adopt(inst, started)
+            if adopted is not None:
+                updates.append(adopted)
+                still.append(_with_job(inst, adopted.job_id))
+                continue
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
         if updates:
             self.store.apply_state_updates(updates)
         return still
+
+    def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
+        """An instance whose dispatcher died before recording its job id: the worker says."""
+        from reflow.stores import StateUpdate
+
+        if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
+            return None
+        try:
+            job = read_json(started).get("job_id")
+        except ValueError:
+            return None
+        if not job:
+            return None
+        job_id = str(job) if inst.array_index is None else element_id(str(job), inst.array_index)
+        return StateUpdate(inst.id, TaskState.RUNNING, job_id=job_id)
 
     # -- 2. reconcile with the scheduler --------------------------------------------
 
@@ -212,10 +263,26 @@ class Dispatcher:
         still: list[TaskInstanceRecord] = []
         for inst in active:
             status = statuses.get(inst.job_id or "")
+            deferred = self.interrupted.get(inst.id)
             if status is None or status.state not in JobState.ended():
+                if deferred is not None:  # interrupted, and the scheduler says no more
+                    updates.append(deferred)
+                    continue
                 still.append(inst)
                 continue
-            late = self._result_update(inst)  # the worker may have just finished
+            if deferred is not None:
+                text = _failure_text(status) if status.state in _SPECIFIC else ""
+                updates.append(
+                    StateUpdate(
+                        inst.id,
+                        TaskState.FAILED,
+                        error_text=f"{text} The worker was stopped by a signal."
+                        if text
+                        else deferred.error_text,
+                    )
+                )
+                continue
+            late, _ = self._result_update(inst)  # the worker may have just finished
             updates.append(
                 late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
             )
@@ -249,7 +316,7 @@ class Dispatcher:
 
     def plan(self) -> None:
         """Create the instances of every task whose upstream tasks all succeeded."""
-        from reflow.expand import ExpansionError, UpstreamOutput, expand
+        from reflow.expand import ExpansionError, expand
         from reflow.planning import CachePolicy, Planner
         from reflow.runrecord import stored_prefixes
 
@@ -275,14 +342,7 @@ class Dispatcher:
             spec = self.wf.tasks[name]
             if not all(self._complete(d, planned, summary) for d in spec.dependencies):
                 continue
-            upstream = {}
-            for dep in {s for w in wiring[name].values() for s in w.steps} | set(
-                spec.config.after
-            ):
-                hashes = self.store.get_all_output_hashes(self.run_id, dep)
-                upstream[dep] = UpstreamOutput(
-                    dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
-                )
+            upstream = self._upstream(name, wiring)
             entry: dict[str, Any] = {}
             if spec.config.array:
                 entry["array_identity"] = planner.array_identity(name, upstream)
@@ -311,6 +371,29 @@ class Dispatcher:
             planned[name] = {**entry, "count": exp.count}
             self._mark_planned(planned)
             summary = self._summary()
+
+    def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
+        """The finished upstream tasks of ``name``: hashes now, values when needed."""
+        from reflow.expand import UpstreamOutput
+
+        spec = self.wf.tasks[name]
+        upstream = {}
+        for dep in {s for w in wiring[name].values() for s in w.steps} | set(spec.config.after):
+            hashes = self.store.get_all_output_hashes(self.run_id, dep)
+            upstream[dep] = UpstreamOutput(
+                dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
+            )
+        return upstream
+
+    def _expansion(self, name: str) -> Any:
+        """The inputs of ``name``'s instances, computed again from the store."""
+        from reflow.expand import expand
+
+        _, wiring, _ = self.wf._analyse()
+        spec = self.wf.tasks[name]
+        return expand(
+            name, spec.config.array, wiring[name], self._upstream(name, wiring), spec.config.after
+        )
 
     def _loader(self, task: str) -> Any:
         def load() -> list[Any]:
@@ -391,13 +474,13 @@ class Dispatcher:
         job_ids: list[str] = []
         for name, insts in by_task.items():
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
-            for inst in insts:
-                path = input_file(self.run_dir, self.run_id, name, inst.array_index)
-                if not path.exists():
-                    raise ReflowError(
-                        f"{name}: the inputs file {path} is missing; the run "
-                        "directory was changed. Retry the run."
-                    )
+            missing = [
+                inst.array_index
+                for inst in insts
+                if not input_file(self.run_dir, self.run_id, name, inst.array_index).exists()
+            ]
+            if missing:  # a wave killed between planning and writing inputs
+                self._write_inputs(name, self._expansion(name), missing)
             token = _PENDING_PREFIX + secrets.token_hex(6)
             self.store.apply_state_updates(
                 [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
@@ -447,6 +530,27 @@ class Dispatcher:
         write_json_atomic(dispatcher_file(self.run_dir, self.run_id), {"job_id": job_id})
         return job_id
 
+    def _unfinished(self) -> bool:
+        waiting = (*_ACTIVE, *_WAITING)
+        return bool(self.store.list_task_instance_records(self.run_id, states=waiting))
+
+    def _give_up_on(self, lost: Sequence[TaskInstanceRecord]) -> None:
+        """Instances whose job id was never recorded and whose job never said it ran.
+
+        Only a dispatcher killed between submitting and recording can leave
+        them; with nothing else to wait for, the next wave would start at once,
+        again and again.  They fail with a reason; ``retry`` runs them again.
+        """
+        from reflow.stores import StateUpdate
+
+        text = (
+            "reflow lost track of this instance's job: its dispatcher died while "
+            "submitting it, and the job never reported. Retry the run."
+        )
+        self.store.apply_state_updates(
+            [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in lost]
+        )
+
     def finish(self) -> RunState:
         """Set the run's final state from its instances."""
         summary = self._summary()
@@ -464,17 +568,27 @@ class Dispatcher:
         dispatcher_file(self.run_dir, self.run_id).unlink(missing_ok=True)
         return status
 
-    def wave(self) -> RunState:
-        """Run one wave; return the run's state afterwards."""
+    def wave(self, *, resume: bool = False) -> RunState:
+        """Run one wave; return the run's state afterwards.
+
+        With ``resume``, a run marked FAILED by a dispatcher that crashed is
+        taken up again when it still has unfinished instances.
+        """
         with _run_lock(self.run_dir, self.run_id):
             record = self.store.get_run_record(self.run_id)
             assert record is not None
-            if record.status in RunState.terminal():
+            if resume and record.status is RunState.FAILED and self._unfinished():
+                self.store.update_run_status(self.run_id, RunState.RUNNING)
+            elif record.status in RunState.terminal():
                 return record.status
             active = self.reconcile(self.ingest())
             self.plan()
             self.submit_ready()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
+            if lost and len(lost) == len(active):
+                self._give_up_on(lost)
+                active = []
             if active:
                 bases = sorted(
                     {
@@ -488,9 +602,11 @@ class Dispatcher:
             return self.finish()
 
 
-def dispatch_once(store: Store, run_id: str, executor: Executor | None = None) -> RunState:
-    """Run one dispatcher wave of ``run_id`` in this process."""
-    return Dispatcher(store, run_id, executor).wave()
+def dispatch_once(
+    store: Store, run_id: str, executor: Executor | None = None, *, resume: bool = False
+) -> RunState:
+    """Run one dispatcher wave of ``run_id`` in this process (see :meth:`Dispatcher.wave`)."""
+    return Dispatcher(store, run_id, executor).wave(resume=resume)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,6 +102,8 @@ def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Wor
         sys.argv = list(argv)
     try:
         spec.loader.exec_module(module)
+    except SystemExit:
+        pass  # ``raise SystemExit(wf.cli())`` at top level: the workflow is defined by now
     except FileNotFoundError as exc:
         raise ReflowError(f"The workflow file {script} is gone: {exc}.") from exc
     finally:

@@ -52,9 +52,26 @@ def start_dispatcher(
         ),
         env={"REFLOW_RUN_ID": run_id},
     )
+    live = _live_dispatcher(run_dir, run_id, executor)
+    if live is not None:  # it will take up the new work: one chain per run
+        return live
     job_id = executor.submit(job)
     write_json_atomic(dispatcher_file(run_dir, run_id), {"job_id": job_id})
     return job_id
+
+
+def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | None:
+    """The run's dispatcher job if it has not started yet (``None`` otherwise)."""
+    from reflow.executors.jobs import JobState
+
+    try:
+        job = str(read_json(dispatcher_file(run_dir, run_id))["job_id"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+    if job == "DRYRUN":
+        return None
+    status = executor.query([job]).get(job)
+    return job if status is not None and status.state is JobState.PENDING else None
 
 
 def _current_run(workflow: Workflow, run_dir: Path, store: Store | None) -> Run:
@@ -111,10 +128,12 @@ def submit_run(
         extra={"__script__": str(script), "__argv__": list(sys.argv)},
     )
     try:
-        start_dispatcher(workflow, store, run_id, rd, exc)
+        job = start_dispatcher(workflow, store, run_id, rd, exc)
     except ReflowError:
         store.update_run_status(run_id, RunState.FAILED)
         raise
+    if job == "DRYRUN":  # REFLOW_MODE=dry-run: nothing will ever advance this run
+        store.update_run_status(run_id, RunState.CANCELLED)
     logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
     return Run(workflow, run_id, rd, store)
 
@@ -132,13 +151,27 @@ def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Execut
 
 def cancel_run(run: Run, task: str | None = None, executor: Executor | None = None) -> int:
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
+    from reflow.dispatch.dispatcher import result_update
     from reflow.executors.jobs import split_element_id
     from reflow.stores import StateUpdate
 
     store = run.store
+    record = store.get_run_record(run.run_id)
+    if record is not None and record.status in RunState.terminal() and task is None:
+        return 0  # an ended run stays as it ended
     active = store.list_task_instance_records(
         run.run_id, task_name=task, states=[*list(TaskState.cancellable()), TaskState.RETRYING]
     )
+    # Results already written are kept, not thrown away with the jobs.
+    finished = []
+    for inst in active:
+        update, interrupted = result_update(run.run_dir, run.run_id, inst)
+        if update is not None and not interrupted:
+            finished.append(update)
+    if finished:
+        store.apply_state_updates(finished)
+        done = {u.instance_id for u in finished}
+        active = [i for i in active if i.id not in done]
     exc = _executor_of(store, run.run_id, executor)
     jobs: set[str] = set()
     for inst in active:
@@ -174,6 +207,15 @@ def retry_run(
     )
     if not todo:
         return 0
+    from reflow.dispatch.files import result_file, started_file
+
+    for inst in todo:  # an earlier attempt's files must not speak for the new one
+        result_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
+            missing_ok=True
+        )
+        started_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
+            missing_ok=True
+        )
     with store.transaction():
         for inst in todo:
             store.mark_for_retry(inst.id)

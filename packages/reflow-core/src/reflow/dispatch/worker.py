@@ -69,7 +69,13 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         payload = read_json(input_file(run_dir, run_id, task, index))
         write_json_atomic(
             started_file(run_dir, run_id, task, index),
-            {"host": host, "pid": os.getpid(), "start": started, "run_id": payload["run_id"]},
+            {
+                "host": host,
+                "pid": os.getpid(),
+                "start": started,
+                "run_id": payload["run_id"],
+                "job_id": os.environ.get("REFLOW_JOB_ID", ""),
+            },
         )
         workflow = load_workflow(script, workflow_name, payload.get("argv"))
         func = workflow.tasks[task].func

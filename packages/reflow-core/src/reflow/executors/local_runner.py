@@ -326,6 +326,7 @@ class Supervisor:
         env = dict(os.environ)
         env.pop(ARRAY_INDEX_ENV, None)
         env.update(self.spec.env)
+        env["REFLOW_JOB_ID"] = str(self.dir.job_id)  # the job can tell which job it is
         if unit is not None:
             env[ARRAY_INDEX_ENV] = str(unit)
         return env

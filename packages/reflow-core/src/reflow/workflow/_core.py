@@ -436,6 +436,10 @@ class Workflow(Flow):
 
         Returns the exit status; errors are one line on stderr.
         """
+        from reflow.dispatch.loader import loading
+
+        if loading():  # a job imports the script: its command line is not for the job
+            return 0
         from reflow.cli.workflow_cli import run_cli
 
         return run_cli(self, list(argv) if argv is not None else None)

@@ -46,6 +46,6 @@ def run(args: argparse.Namespace) -> int:
         if args.store_path is not None
         else SqliteStore.default(load_config())
     )
-    state = dispatch_once(store, args.run_id)
+    state = dispatch_once(store, args.run_id, resume=True)
     print(f"Run {args.run_id}: {state.value}")
     return 0
