@@ -14,6 +14,9 @@ from reflow._version import __version__
 if TYPE_CHECKING:
     from reflow._types import RunState, TaskState
     from reflow.config import Config, load_config
+    from reflow.executors.local import LocalExecutor
+    from reflow.local import TaskFailedError
+    from reflow.run import Run
     from reflow.errors import ReflowError
     from reflow.flow import Flow, JobConfig, TaskSpec
     from reflow.manifest import ManifestCodec
@@ -26,12 +29,15 @@ __all__ = [
     "Config",
     "Flow",
     "JobConfig",
+    "LocalExecutor",
     "ManifestCodec",
     "Param",
     "ReflowError",
     "Result",
+    "Run",
     "RunDir",
     "RunState",
+    "TaskFailedError",
     "TaskInterrupted",
     "TaskSpec",
     "TaskState",
@@ -46,12 +52,15 @@ _LAZY: dict[str, str] = {
     "Config": "reflow.config",
     "Flow": "reflow.flow",
     "JobConfig": "reflow.flow",
+    "LocalExecutor": "reflow.executors.local",
     "ManifestCodec": "reflow.manifest",
     "Param": "reflow.params",
     "ReflowError": "reflow.errors",
     "Result": "reflow.params",
+    "Run": "reflow.run",
     "RunDir": "reflow.params",
     "RunState": "reflow._types",
+    "TaskFailedError": "reflow.local",
     "TaskInterrupted": "reflow.signals",
     "TaskSpec": "reflow.flow",
     "TaskState": "reflow._types",
