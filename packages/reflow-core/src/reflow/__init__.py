@@ -14,13 +14,13 @@ from reflow._version import __version__
 if TYPE_CHECKING:
     from reflow._types import RunState, TaskState
     from reflow.config import Config, load_config
-    from reflow.executors.local import LocalExecutor
-    from reflow.local import TaskFailedError
-    from reflow.run import Run
     from reflow.errors import ReflowError
+    from reflow.executors.local import LocalExecutor
     from reflow.flow import Flow, JobConfig, TaskSpec
+    from reflow.local import TaskFailedError
     from reflow.manifest import ManifestCodec
     from reflow.params import Param, Result, RunDir
+    from reflow.run import Run
     from reflow.signals import TaskInterrupted, graceful_shutdown
     from reflow.wiring import WireMode
     from reflow.workflow import Workflow
