@@ -14,7 +14,6 @@ may be left in the store (``UpstreamOutput`` loads them on first use).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from reflow.errors import ReflowError
@@ -24,10 +23,8 @@ from reflow.wiring import ParamWiring, WireMode
 __all__ = [
     "Expansion",
     "ExpansionError",
-    "Input",
     "UpstreamOutput",
     "expand",
-    "expand_inputs",
 ]
 
 
@@ -71,14 +68,6 @@ class UpstreamOutput:
     def whole(self) -> tuple[Any, str]:
         """The singleton's value and output hash."""
         return self.values[0], self.hashes[0]
-
-
-@dataclass(frozen=True)
-class Input:
-    """One parameter's value for one instance, with the hash that identifies it."""
-
-    value: Any
-    hash: str
 
 
 def _as_list(task: str, param: str, up: UpstreamOutput, value: Any) -> list[Any]:
@@ -235,11 +224,6 @@ class Expansion:
         out.update(self._extra)
         return out
 
-    def inputs(self, index: int) -> dict[str, Input]:
-        """Values and hashes together."""
-        values, hashes = self.values(index), self.hashes(index)
-        return {p: Input(v, hashes[p]) for p, v in values.items()}
-
 
 def expand(
     task: str,
@@ -280,17 +264,3 @@ def expand(
             f"inputs ({detail}); inputs that drive one array must have the same length."
         )
     return Expansion(whole, drives, next(iter(sizes.values()), 0), extra)
-
-
-def expand_inputs(
-    task: str,
-    is_array: bool,
-    wiring: Mapping[str, ParamWiring],
-    upstream: Mapping[str, UpstreamOutput],
-) -> list[dict[str, Input]]:
-    """Return the ``Result`` inputs of every instance of ``task``, all at once.
-
-    See :func:`expand`, which computes them one element at a time.
-    """
-    exp = expand(task, is_array, wiring, upstream)
-    return [exp.inputs(i) for i in range(exp.count)]
