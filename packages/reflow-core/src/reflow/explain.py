@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reflow.errors import ReflowError
 from reflow.identity import IdentityParts
+from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
@@ -47,10 +48,6 @@ def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> Ide
     return IdentityParts.from_dict(task_parts)
 
 
-def _label(task: str, index: int | None) -> str:
-    return f"{task}[{index}]" if index is not None else task
-
-
 def _previous(
     store: Store, run_id: str, task: str, index: int | None
 ) -> tuple[str, TaskInstanceRecord] | None:
@@ -74,7 +71,7 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
     ReflowError
         If the run has no such instance.
     """
-    label = _label(task, index)
+    label = instance_label(task, index)
     record = store.get_task_instance_record(run_id, task, index)
     if record is None:
         raise ReflowError(f"Run {run_id} has no instance {label}.")
@@ -83,7 +80,7 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
     ident = record.identity[:12] if record.identity else "-"
     if status == "hit":
         source = info.get("source", {})
-        origin = _label(task, source.get("array_index", index))
+        origin = instance_label(task, source.get("array_index", index))
         instance = f" (instance {source['instance_id']})" if "instance_id" in source else ""
         return (
             f"{label}: cache hit (identity {ident}). Reused the result of {origin} in run "

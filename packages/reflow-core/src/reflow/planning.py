@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import TaskState
 from reflow.expand import Expansion, UpstreamOutput
 from reflow.identity import combine_hashes, identity_with
+from reflow.labels import instance_label
 from reflow.verify import verify_output
 
 if TYPE_CHECKING:
@@ -65,10 +66,6 @@ class Chunk:
     ids: dict[int | None, int] = field(default_factory=dict)
     hits: dict[int | None, TaskInstanceRecord] = field(default_factory=dict)
     queued: list[int | None] = field(default_factory=list)
-
-
-def _label(task: str, index: int | None) -> str:
-    return f"{task}[{index}]" if index is not None else task
 
 
 class Planner:
@@ -171,7 +168,9 @@ class Planner:
             if hit is not None and self.policy.verify:
                 reason = verify_output(spec, hit.output)
             if reason:
-                logger.info("%s: cached result not reused: %s", _label(name, index), reason)
+                logger.info(
+                    "%s: cached result not reused: %s", instance_label(name, index), reason
+                )
                 info.update(status="verify_failed", reason=reason)
             elif hit is not None:
                 info["status"] = "hit"

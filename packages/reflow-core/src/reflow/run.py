@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ReflowError
+from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -240,9 +241,9 @@ class Run:
         bad = [r for r in records if r.state is not TaskState.SUCCESS]
         if bad:
             first = bad[0]
-            where = f"[{first.array_index}]" if first.array_index is not None else ""
+            label = instance_label(task, first.array_index)
             raise ReflowError(
-                f"Task {task!r} has no output in run {self.run_id}: instance {task}{where} is "
+                f"Task {task!r} has no output in run {self.run_id}: instance {label} is "
                 f"{first.state.value}"
                 + (f" ({first.error_text})" if first.error_text else "")
                 + "."

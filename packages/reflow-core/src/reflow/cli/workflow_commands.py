@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ReflowError
+from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.run import Run
@@ -186,9 +187,7 @@ def status_command(workflow: Workflow, args: argparse.Namespace) -> int:
             run.run_id, task_name=args.task, states=[TaskState.FAILED]
         )
         for inst in failed:
-            label = inst.task_name + (
-                f"[{inst.array_index}]" if inst.array_index is not None else ""
-            )
+            label = instance_label(inst.task_name, inst.array_index)
             print(f"\n{label} (job {inst.job_id or '-'}):")
             lines = (inst.error_text or "no error recorded").rstrip().splitlines()
             print("\n".join("    " + line for line in lines[-15:]))

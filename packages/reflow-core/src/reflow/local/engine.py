@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
+from reflow.labels import instance_label
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
@@ -425,7 +426,7 @@ class LocalRun:
         index = items[0][0]
         self.suspects.pop(0)
         text = (
-            f"the worker process running {_label(name, index)} died without reporting "
+            f"the worker process running {instance_label(name, index)} died without reporting "
             "(killed by a signal, or out of memory)"
         )
         outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
@@ -502,7 +503,7 @@ class LocalRun:
         run = Run(workflow=self.wf, run_id=self.run_id, run_dir=self.run_dir, store=self.store)
         if self.first_failure and self.on_error == "stop":
             name, index, outcome = self.first_failure
-            label = _label(name, index)
+            label = instance_label(name, index)
             first_line = outcome.error.strip().splitlines()[-1] if outcome.error else "failed"
             first_line = first_line.rstrip(".") + "."
             raise TaskFailedError(
@@ -537,10 +538,6 @@ class LocalRun:
                 if not self.stopping and self.on_error == "continue":
                     self._skip_dependants()
                 break
-
-
-def _label(task: str, index: int | None) -> str:
-    return f"{task}[{index}]" if index is not None else task
 
 
 def _default_store(workflow: Workflow) -> Store:
