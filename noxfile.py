@@ -5,7 +5,9 @@ Run ``nox`` for the default sessions (what CI runs), ``nox -l`` to list them.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import nox
@@ -120,6 +122,60 @@ def docs(session: nox.Session) -> None:
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
     )
+
+
+CLUSTERS_DIR = ROOT / "tests" / "clusters"
+
+
+def _cluster_blocker() -> str | None:
+    """Why a real test cluster cannot be started on this machine, or None if it can."""
+    if not sys.platform.startswith("linux"):
+        return f"it needs Linux, and this is {sys.platform}"
+    if os.geteuid() != 0:
+        return "it needs root (it installs packages with apt and starts daemons)"
+    if shutil.which("apt-get") is None:
+        return "it needs apt-get (Debian or Ubuntu) to install the scheduler"
+    return None
+
+
+@nox.session(name="cluster")
+@nox.parametrize("scheduler", ["slurm"], ids=["slurm"])
+def cluster(session: nox.Session, scheduler: str) -> None:
+    """Tests against a real single-host cluster of that scheduler, started here and stopped after.
+
+    Not a default session: it needs root and apt. Skipped where it cannot run, unless
+    REFLOW_REQUIRE_CLUSTERS=1 (set by CI), which turns the skip into a failure.
+    """
+    blocker = _cluster_blocker()
+    if blocker is not None:
+        message = f"cluster({scheduler}) cannot run here: {blocker}"
+        if os.environ.get("REFLOW_REQUIRE_CLUSTERS") == "1":
+            session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
+        session.skip(message)
+    session.install(*_with_core(f"reflow-executor-{scheduler}"), "pytest>=8")
+    scripts = CLUSTERS_DIR / scheduler
+    # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
+    # start.sh writes the client environment (SLURM_CONF=...) to <base>/cluster.env.
+    base_var = f"REFLOW_{scheduler.upper()}_BASE"
+    # start.sh refuses a base directory that is a symlink or not root's own.
+    base = Path(os.environ.get(base_var) or f"/tmp/reflow-{scheduler}")  # noqa: S108
+    env = {base_var: str(base)}
+    try:
+        session.run(str(scripts / "start.sh"), env=env, external=True)
+        lines = (base / "cluster.env").read_text().splitlines()
+        client_env = {k: v for k, _, v in (line.partition("=") for line in lines) if k}
+        session.run(
+            "pytest",
+            str(scripts),
+            *session.posargs,
+            env={
+                **client_env,
+                "REFLOW_TEST_CLUSTER": scheduler,
+                "REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db"),
+            },
+        )
+    finally:
+        session.run(str(scripts / "stop.sh"), env=env, external=True)
 
 
 @nox.session
