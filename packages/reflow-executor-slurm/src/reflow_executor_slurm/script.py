@@ -1,0 +1,286 @@
+"""The ``#SBATCH`` lines of a reflow job: resources, array, dependencies, logs, options.
+
+sbatch reads the directives of a batch script itself, up to the first command
+line; nothing here passes through a shell.  sbatch splits a directive at
+white space, removes quotes (``"..."`` and ``'...'``), honours ``\\`` escapes
+and treats an unquoted ``#`` as the start of a comment, so every value that
+is not plainly safe is written in double quotes (:func:`quote`).  Values with
+line breaks or NUL characters are refused: they would end the directive.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from reflow.executors.arrays import ArrayChunk
+from reflow.executors.batch import BatchExecutorError
+from reflow.executors.jobs import JobSpec
+from reflow.resources import parse_memory, parse_walltime
+
+__all__ = [
+    "RESERVED_OPTIONS",
+    "array_range",
+    "dependency_spec",
+    "directives",
+    "log_paths",
+    "memory",
+    "option_directives",
+    "overriding_variables",
+    "quote",
+    "walltime",
+]
+
+_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+"""Values written without quotes: nothing sbatch's directive parser treats specially."""
+
+_OPTION = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+"""An sbatch long option name, written as reflow does (``mail_type``) or Slurm (``mail-type``)."""
+
+_MEMORY_KEYS = frozenset({"mem_per_cpu", "mem_per_gpu"})
+"""Options that replace ``--mem`` (sbatch refuses them together with it)."""
+
+RESERVED_OPTIONS: dict[str, str] = {
+    "job_name": "reflow names the job after the task",
+    "output": "reflow writes the job's stdout to its log directory",
+    "error": "reflow writes the job's stderr to its log directory",
+    "array": "reflow builds the array from the task's elements",
+    "dependency": "reflow sets the dependencies of its jobs",
+    "kill_on_invalid_dep": "reflow sets it for every job with dependencies",
+    "parsable": "reflow reads the job id from sbatch's --parsable output",
+    "wrap": "reflow submits a batch script",
+    "test_only": "reflow needs a job id back",
+    "time": "set the task's time= (its walltime) instead",
+    "mem": "set the task's mem= instead",
+    "cpus_per_task": "set the task's cpus= instead",
+}
+"""Submit options reflow sets itself, with the reason a job may not set them."""
+
+
+_VARIABLES: dict[str, tuple[str, ...]] = {
+    "job_name": ("SBATCH_JOB_NAME",),
+    "array": ("SBATCH_ARRAY_INX",),
+    "time": ("SBATCH_TIMELIMIT",),
+    "mem": ("SBATCH_MEM_PER_NODE", "SBATCH_MEM_PER_CPU", "SBATCH_MEM_PER_GPU"),
+    "mem_per_cpu": ("SBATCH_MEM_PER_NODE", "SBATCH_MEM_PER_CPU", "SBATCH_MEM_PER_GPU"),
+    "mem_per_gpu": ("SBATCH_MEM_PER_NODE", "SBATCH_MEM_PER_CPU", "SBATCH_MEM_PER_GPU"),
+}
+"""sbatch's input variables whose names do not follow ``SBATCH_<OPTION>``."""
+
+_DIRECTIVE = re.compile(r"^#SBATCH\s+--(?P<name>[a-z][a-z0-9-]*)")
+
+
+def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
+    return BatchExecutorError(f"Cannot submit slurm job {job.name!r}: {problem}.")
+
+
+def quote(value: str) -> str:
+    """``value`` as sbatch's directive parser reads it back unchanged.
+
+    Examples
+    --------
+    >>> quote("debug")
+    'debug'
+    >>> print(quote('my "big" job #1'))
+    "my \\"big\\" job #1"
+    """
+    if _SAFE.match(value):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _directive(job: JobSpec, flag: str, value: str | None = None) -> str:
+    if value is None:
+        return f"#SBATCH {flag}"
+    if any(c in value for c in "\n\r\0"):
+        raise _bad(
+            job,
+            f"the value of {flag} has a line break or NUL character ({value!r}); "
+            "a job script directive must fit on one line",
+        )
+    return f"#SBATCH {flag}={quote(value)}"
+
+
+def walltime(value: str) -> str:
+    """A reflow walltime in Slurm's ``[D-]HH:MM:SS`` form.
+
+    Slurm counts time limits in whole minutes and rounds seconds up, so
+    ``"00:00:30"`` becomes a limit of one minute.
+
+    Examples
+    --------
+    >>> walltime("90")
+    '01:30:00'
+    >>> walltime("1-02:00:05")
+    '1-02:00:05'
+    """
+    seconds = parse_walltime(value)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+def memory(value: str | int) -> str:
+    """A reflow memory size as ``--mem``'s value in MiB, rounded up: ``"4G"`` gives ``"4096M"``."""
+    return f"{math.ceil(parse_memory(value) / 2**20)}M"
+
+
+def array_range(chunk: ArrayChunk) -> str:
+    """``--array``'s value for a chunk: its task range and ``%N`` throttle, ``"0-9%2"``."""
+    span = str(chunk.first) if chunk.last == chunk.first else f"{chunk.first}-{chunk.last}"
+    return span if chunk.parallelism is None else f"{span}%{chunk.parallelism}"
+
+
+def dependency_spec(after_any: Sequence[str], after_ok: Sequence[str]) -> str:
+    """``--dependency``'s value: ``afterany:1:2,afterok:3_4`` (all must hold); ``""`` if none."""
+    parts = [
+        f"{kind}:" + ":".join(ids)
+        for kind, ids in (("afterany", after_any), ("afterok", after_ok))
+        if ids
+    ]
+    return ",".join(parts)
+
+
+def _pattern_dir(job: JobSpec) -> str:
+    directory = str(job.log_dir)
+    if "\\" in directory:
+        raise _bad(
+            job,
+            f"its log directory {directory!r} has a backslash, which turns off Slurm's "
+            "file name patterns; choose a directory without one",
+        )
+    return directory.replace("%", "%%")  # a literal % in a Slurm file name pattern
+
+
+def log_paths(job: JobSpec, chunk: ArrayChunk | None) -> tuple[str, str]:
+    """``--output`` and ``--error``: ``<log_dir>/%x-%j.out`` (``%x-%A_%a`` for array tasks)."""
+    stem = Path(_pattern_dir(job), "%x-%j" if chunk is None else "%x-%A_%a")
+    return f"{stem}.out", f"{stem}.err"
+
+
+def _value(job: JobSpec, key: str, value: Any) -> str | None:
+    """An option's value as text; ``None`` for a flag without a value (``True``)."""
+    if value is True:
+        return None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return str(value)
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in value)
+    ):
+        return ",".join(str(v) for v in value)
+    raise _bad(
+        job,
+        f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, number, "
+        "true, or a non-empty list of strings or numbers",
+    )
+
+
+def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
+    """``#SBATCH --key=value`` lines for native submit options (already normalised).
+
+    ``True`` gives a flag (``exclusive=True``: ``--exclusive``); ``False`` and
+    ``None`` leave the option out; a list is joined with commas
+    (``mail_type=["END", "FAIL"]``: ``--mail-type=END,FAIL``).  ``_`` in a key
+    becomes ``-``.
+
+    Raises
+    ------
+    BatchExecutorError
+        For a key that is not an sbatch long option name, an option reflow
+        sets itself (:data:`RESERVED_OPTIONS`), or a value with a line break.
+    """
+    lines: list[str] = []
+    for key, value in options.items():
+        if not isinstance(key, str) or not _OPTION.match(key) or len(key) < 2:
+            raise _bad(
+                job,
+                f"submit option {key!r} is not an sbatch long option name; write it in "
+                "lower case with letters, digits, '-' or '_', in full (partition, not p)",
+            )
+        name = key.replace("-", "_")
+        if name in RESERVED_OPTIONS:
+            raise _bad(job, f"submit option {key!r} cannot be set: {RESERVED_OPTIONS[name]}")
+        if value is None or value is False:
+            continue
+        flag = "--" + name.replace("_", "-")
+        lines.append(_directive(job, flag, _value(job, key, value)))
+    return lines
+
+
+def directives(
+    job: JobSpec,
+    chunk: ArrayChunk | None,
+    after_any: Sequence[str],
+    after_ok: Sequence[str],
+    options: Mapping[str, Any],
+) -> list[str]:
+    """Every ``#SBATCH`` line of the job (of one chunk, for an array).
+
+    Parameters
+    ----------
+    job : JobSpec
+        The job.
+    chunk : ArrayChunk or None
+        The chunk of an array job; ``None`` for a single job.
+    after_any, after_ok : Sequence[str]
+        Native ids of the dependencies (``afterany`` and ``afterok``).
+    options : Mapping[str, Any]
+        Submit options with Slurm's names (see
+        :meth:`~reflow.executors.Executor.normalize_options`).
+
+    Returns
+    -------
+    list[str]
+        The lines, without line breaks.
+    """
+    output, error = log_paths(job, chunk)
+    native = {key.replace("-", "_") for key in options}
+    lines = [
+        _directive(job, "--job-name", job.name),
+        _directive(job, "--output", output),
+        _directive(job, "--error", error),
+        _directive(job, "--cpus-per-task", str(job.resources.cpus)),
+        _directive(job, "--time", walltime(job.resources.time)),
+    ]
+    if not native & _MEMORY_KEYS:
+        try:
+            lines.append(_directive(job, "--mem", memory(job.resources.mem)))
+        except ValueError as exc:
+            raise _bad(job, f"{exc}; set the task's mem= to a size such as '4G'") from exc
+    if chunk is not None:
+        lines.append(_directive(job, "--array", array_range(chunk)))
+    dependency = dependency_spec(after_any, after_ok)
+    if dependency:
+        lines.append(_directive(job, "--dependency", dependency))
+        # Without it a job whose dependency failed stays PENDING forever.
+        lines.append(_directive(job, "--kill-on-invalid-dep", "yes"))
+    return lines + option_directives(job, options)
+
+
+def overriding_variables(script_path: Path) -> set[str]:
+    """The ``SBATCH_*`` variables that would override the script's ``#SBATCH`` lines.
+
+    sbatch lets its input environment variables win over a script's
+    directives (``SBATCH_PARTITION`` over ``#SBATCH --partition``); reflow
+    leaves these out of sbatch's environment, and ``SBATCH_WAIT`` always.
+    """
+    names = {"SBATCH_WAIT"}
+    try:
+        text = script_path.read_text(encoding="utf-8")
+    except OSError:
+        return names
+    for line in text.splitlines()[1:]:
+        if not line.startswith("#"):
+            break  # sbatch stops reading directives at the first command
+        match = _DIRECTIVE.match(line)
+        if match:
+            option = match["name"].replace("-", "_")
+            names.update(_VARIABLES.get(option, ("SBATCH_" + option.upper(),)))
+    return names
