@@ -167,6 +167,7 @@ def cluster(session: nox.Session, scheduler: str) -> None:
         session.run(
             "pytest",
             str(scripts),
+            str(PACKAGES_DIR / f"reflow-executor-{scheduler}" / "tests"),
             *session.posargs,
             env={
                 **client_env,

@@ -1,0 +1,200 @@
+"""The user-guide pipeline on the real Slurm test cluster: waves, cache, faults, cancel."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import textwrap
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from reflow import RunState, TaskState
+
+PIPELINE = """
+import os, signal, time
+from typing import Annotated
+from reflow import Result, RunDir, Workflow
+
+wf = Workflow("{name}")
+
+@wf.job(time="00:05:00", mem="200M")
+def find(n: int = 50) -> list[str]:
+    return [f"f{{i}}" for i in range(n)]
+
+@wf.job(array=True, array_parallelism=4, time="00:05:00", mem="200M")
+def process(path: Annotated[str, Result(step="find")], run_dir: RunDir = RunDir()) -> str:
+    if (run_dir / "slow").exists():
+        time.sleep(120)
+    return path.upper()
+
+@wf.job(time="00:05:00", mem="200M")
+def report(xs: Annotated[list[str], Result(step="process")]) -> str:
+    return ",".join(xs)
+
+@wf.job(time="00:01:00", mem="200M", after=["report"])
+def too_slow(run_dir: RunDir = RunDir()) -> str:
+    marker = run_dir / "too_slow-ran"
+    if (run_dir / "faults").exists() and not marker.exists():
+        marker.write_text("")
+        time.sleep(300)
+    return "in time"
+
+@wf.job(time="00:05:00", mem="200M", after=["report"])
+def killed(run_dir: RunDir = RunDir()) -> str:
+    marker = run_dir / "killed-ran"
+    if (run_dir / "faults").exists() and not marker.exists():
+        marker.write_text("")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return "alive"
+"""
+
+
+def load(tmp_path: Path, name: str) -> ModuleType:
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    from reflow.stores.sqlite import SqliteStore
+
+    st = SqliteStore(tmp_path / "manifest.db")
+    st.init()
+    return st
+
+
+@pytest.fixture
+def executor(tmp_path: Path, slurm: Any) -> Any:
+    from reflow_executor_slurm import SlurmExecutor
+
+    return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
+
+
+def job_names_since(slurm: Any, prefix: str, since: str) -> list[str]:
+    out = slurm.run("sacct", "-n", "-X", "-P", "-S", since, "-o", "JobName")
+    return [n for n in out.split() if n.startswith(prefix)]
+
+
+def test_fan_out_of_50_with_throttle_then_fully_cached(
+    tmp_path: Path, store: Any, executor: Any, slurm: Any
+) -> None:
+    mod = load(tmp_path, "guide50")
+    seen_throttle: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:  # squeue shows the pending array with its %4 throttle
+        while not stop.is_set():
+            out = slurm.run("squeue", "-h", "-o", "%i %j")
+            seen_throttle.extend(line for line in out.splitlines() if "%4]" in line)
+            time.sleep(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=50)
+        assert run.wait(timeout=600) is RunState.SUCCESS
+    finally:
+        stop.set()
+        watcher.join()
+    assert run.output("process") == [f"F{i}" for i in range(50)]
+    assert run.output("report") == ",".join(f"F{i}" for i in range(50))
+    assert seen_throttle, "squeue never showed the array with its %4 throttle"
+
+    started = time.strftime("%Y-%m-%dT%H:%M:%S")
+    time.sleep(1)
+    again = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=50)
+    assert again.wait(timeout=300) is RunState.SUCCESS
+    assert again.output("report") == run.output("report")
+    names = job_names_since(slurm, "guide50.", started)
+    assert names and all(n == "guide50.dispatch" for n in names), names
+
+
+def test_timeout_and_sigkill_fail_with_reasons_and_retry_runs_only_them(
+    tmp_path: Path, store: Any, executor: Any
+) -> None:
+    mod = load(tmp_path, "faults")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "faults").write_text("")
+    run = mod.wf.submit(run_dir, store=store, executor=executor, n=3)
+    assert run.wait(timeout=600) is RunState.FAILED
+    slow = store.get_task_instance_record(run.run_id, "too_slow", None)
+    dead = store.get_task_instance_record(run.run_id, "killed", None)
+    assert slow.state is TaskState.FAILED and "TIMEOUT" in slow.error_text
+    assert dead.state is TaskState.FAILED and "without writing a result" in dead.error_text
+    done_jobs = {
+        i: store.get_task_instance_record(run.run_id, "process", i).job_id for i in range(3)
+    }
+    assert run.retry() == 2
+    assert run.wait(timeout=600) is RunState.SUCCESS
+    assert run.output("too_slow") == "in time" and run.output("killed") == "alive"
+    for i, job in done_jobs.items():
+        assert store.get_task_instance_record(run.run_id, "process", i).job_id == job
+    active = store.list_task_instance_records(
+        run.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
+    )
+    assert active == []
+
+
+def test_cancel_leaves_no_job_of_the_run_in_squeue(
+    tmp_path: Path, store: Any, executor: Any, slurm: Any
+) -> None:
+    mod = load(tmp_path, "cancelme")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "slow").write_text("")
+    run = mod.wf.submit(run_dir, store=store, executor=executor, n=8)
+    deadline = time.monotonic() + 120
+    while not list((run_dir / ".reflow" / run.run_id).glob("started/process/*.json")):
+        assert time.monotonic() < deadline, "the array never started"
+        time.sleep(0.5)
+    assert run.cancel() >= 1
+    deadline = time.monotonic() + 60
+    while True:
+        names = slurm.run("squeue", "-h", "-o", "%j").split()
+        mine = [n for n in names if n.startswith("cancelme.")]
+        if not mine:
+            break
+        assert time.monotonic() < deadline, f"still in squeue: {mine}"
+        time.sleep(0.5)
+    assert store.get_run_record(run.run_id).status is RunState.CANCELLED
+
+
+def test_an_invalid_partition_fails_at_once_naming_the_task(
+    tmp_path: Path, store: Any, executor: Any
+) -> None:
+    path = tmp_path / "badpart.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from reflow import Workflow
+            wf = Workflow("badpart")
+
+            @wf.job(time="00:05:00", mem="200M", partition="no_such_partition")
+            def lost() -> int:
+                return 1
+            """
+        )
+    )
+    spec = importlib.util.spec_from_file_location("badpart", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    started = time.monotonic()
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    assert run.wait(timeout=120) is RunState.FAILED
+    assert time.monotonic() - started < 60
+    inst = store.get_task_instance_record(run.run_id, "lost", None)
+    assert "task 'lost' could not be submitted" in inst.error_text
+    assert "invalid partition" in inst.error_text.lower()
+    assert os.environ.get("SLURM_CONF")
