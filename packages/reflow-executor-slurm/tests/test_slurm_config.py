@@ -15,7 +15,7 @@ from reflow_executor_slurm.config import (
     parse_show_config,
 )
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parent / "data"
 
 
 def test_recorded_config() -> None:

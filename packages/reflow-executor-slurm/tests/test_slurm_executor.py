@@ -3,7 +3,7 @@
 Each stand-in (``sbatch``, ``squeue``, ``sacct``, ``scancel``, ``scontrol`` in
 ``slurm_bin``) logs its arguments and the ``SBATCH_*`` / ``SLURM_BITSTR_LEN``
 variables it saw, then prints the next answer queued for it (many of them
-real output recorded in ``recorded/``).
+real output recorded in ``data/``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from reflow.executors.commands import SchedulerCommandError
 from reflow_executor_slurm import SlurmExecutor
 from reflow_executor_slurm.states import SACCT_FIELDS, SQUEUE_FIELDS
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parent / "data"
 
 STAND_IN = """\
 import json, os, pathlib, sys

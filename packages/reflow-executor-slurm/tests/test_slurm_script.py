@@ -22,7 +22,7 @@ from reflow_executor_slurm.script import (
     walltime,
 )
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parent / "data"
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from reflow_executor_slurm.states import (
     slurm_state,
 )
 
-RECORDED = Path(__file__).parent / "recorded"
+RECORDED = Path(__file__).parent / "data"
 JOBS = dict(line.split("=", 1) for line in (RECORDED / "jobs.txt").read_text().split())
 
 
