@@ -401,3 +401,24 @@ def test_the_suite_catches_broken_executors(tmp_path: Path) -> None:
         "test_broken.py::TestNoElementEntries::test_array_elements_get_their_index",
         "test_broken.py::TestNoThrottle::test_array_parallelism_is_honoured",
     }, done.stdout[-3000:]
+
+
+def test_after_corr_is_refused_by_executors_without_it(tmp_path: Path) -> None:
+    from reflow.errors import ReflowError
+    from reflow.executors import ArraySpec, JobSpec
+    from reflow.executors.local import LocalExecutor
+
+    executor = LocalExecutor(state_dir=tmp_path / "state")
+    job = JobSpec(
+        name="corr",
+        command=("true",),
+        workdir=tmp_path,
+        log_dir=tmp_path / "logs",
+        array=ArraySpec((0, 1)),
+        after_corr=("1",),
+    )
+    with pytest.raises(ReflowError, match=r"cannot make job 'corr' wait element by element"):
+        executor.submit(job)
+    assert not (tmp_path / "state" / "jobs").exists() or not list(
+        (tmp_path / "state" / "jobs").iterdir()
+    )

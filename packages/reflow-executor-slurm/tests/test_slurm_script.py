@@ -274,3 +274,22 @@ def test_dry_run_prints_the_scripts(
     assert "sbatch --parsable" in out
     assert "#SBATCH --array=0-2" in out
     assert not (tmp_path / "work").exists()
+
+
+def test_aftercorr_pairs_two_arrays_task_for_task(slurm: SlurmExecutor, tmp_path: Path) -> None:
+    slurm.arrays.save(ArrayMap.build([("30", ArrayChunk(0, (0, 1, 2)))]))
+    job = _job(tmp_path, array=ArraySpec((0, 1, 2)), after_corr=("30",))
+    lines = _directives(slurm.render_script(job, ArrayChunk(0, (0, 1, 2))))
+    assert "#SBATCH --dependency=aftercorr:30" in lines
+    assert "#SBATCH --kill-on-invalid-dep=yes" in lines
+    assert dependency_spec(["1"], [], ["30"]) == "afterany:1,aftercorr:30"
+
+
+def test_aftercorr_needs_arrays_that_pair_up(slurm: SlurmExecutor, tmp_path: Path) -> None:
+    slurm.arrays.save(ArrayMap.build([("31", ArrayChunk(0, (0, 1)))]))
+    job = _job(tmp_path, array=ArraySpec((0, 1, 2)), after_corr=("31",))
+    with pytest.raises(BatchExecutorError, match=r"after_corr on '31'.*same element indices"):
+        slurm.render_script(job, ArrayChunk(0, (0, 1, 2)))
+    single = _job(tmp_path, after_corr=("31",))
+    with pytest.raises(Exception, match="not an array"):
+        slurm.submit(single)

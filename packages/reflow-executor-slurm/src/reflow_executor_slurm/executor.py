@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor
+from reflow.executors.batch import BatchExecutor, BatchExecutorError
 from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_slurm import script
@@ -95,6 +95,7 @@ class SlurmExecutor(BatchExecutor):
     """
 
     name: ClassVar[str] = "slurm"
+    supports_after_corr: ClassVar[bool] = True
     _KEY_ALIASES: ClassVar[dict[str, str]] = {
         "partition": "partition",
         "queue": "partition",
@@ -154,11 +155,31 @@ class SlurmExecutor(BatchExecutor):
         """Slurm's name of an array task: ``123_4``."""
         return f"{job_id}_{task}"
 
+    def _after_corr(self, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
+        """Native ids for ``aftercorr``: the other array must pair task for task with this one."""
+        native = []
+        for ident in job.after_corr:
+            other = self.arrays.load(ident)
+            mine = None if chunk is None else chunk.indices
+            if other is None or len(other.chunks) != 1 or other.chunks[0][1].indices != mine:
+                raise BatchExecutorError(
+                    f"Cannot submit slurm job {job.name!r} with after_corr on {ident!r}: "
+                    "aftercorr pairs array tasks by number, so both arrays must be one "
+                    "Slurm array each with the same element indices "
+                    f"(this chunk runs {list(mine or ())}). Use after_ok on the whole array."
+                )
+            native.append(other.chunks[0][0])
+        return native
+
     def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
         """``#!/bin/bash``, the ``#SBATCH`` lines, ``REFLOW_JOB_ID``, then the common body."""
         after_any, after_ok = self.dependencies(job, chunk)
+        after_corr = self._after_corr(job, chunk)
         options = self.normalize_options(job.resources.options)
-        lines = ["#!/bin/bash", *script.directives(job, chunk, after_any, after_ok, options)]
+        lines = [
+            "#!/bin/bash",
+            *script.directives(job, chunk, after_any, after_ok, options, after_corr),
+        ]
         variable = "SLURM_JOB_ID" if chunk is None else "SLURM_ARRAY_JOB_ID"
         lines += ["", f'export REFLOW_JOB_ID="${{{variable}:-}}"']
         return "\n".join(lines) + "\n" + self.script_body(job, chunk)

@@ -136,11 +136,17 @@ def array_range(chunk: ArrayChunk) -> str:
     return span if chunk.parallelism is None else f"{span}%{chunk.parallelism}"
 
 
-def dependency_spec(after_any: Sequence[str], after_ok: Sequence[str]) -> str:
-    """``--dependency``'s value: ``afterany:1:2,afterok:3_4`` (all must hold); ``""`` if none."""
+def dependency_spec(
+    after_any: Sequence[str], after_ok: Sequence[str], after_corr: Sequence[str] = ()
+) -> str:
+    """``--dependency``'s value: ``afterany:1:2,afterok:3_4,aftercorr:5`` (all must hold)."""
     parts = [
         f"{kind}:" + ":".join(ids)
-        for kind, ids in (("afterany", after_any), ("afterok", after_ok))
+        for kind, ids in (
+            ("afterany", after_any),
+            ("afterok", after_ok),
+            ("aftercorr", after_corr),
+        )
         if ids
     ]
     return ",".join(parts)
@@ -220,6 +226,7 @@ def directives(
     after_any: Sequence[str],
     after_ok: Sequence[str],
     options: Mapping[str, Any],
+    after_corr: Sequence[str] = (),
 ) -> list[str]:
     """Every ``#SBATCH`` line of the job (of one chunk, for an array).
 
@@ -234,6 +241,8 @@ def directives(
     options : Mapping[str, Any]
         Submit options with Slurm's names (see
         :meth:`~reflow.executors.Executor.normalize_options`).
+    after_corr : Sequence[str]
+        Native ids of arrays whose task ``i`` this array's task ``i`` waits for.
 
     Returns
     -------
@@ -256,7 +265,7 @@ def directives(
             raise _bad(job, f"{exc}; set the task's mem= to a size such as '4G'") from exc
     if chunk is not None:
         lines.append(_directive(job, "--array", array_range(chunk)))
-    dependency = dependency_spec(after_any, after_ok)
+    dependency = dependency_spec(after_any, after_ok, after_corr)
     if dependency:
         lines.append(_directive(job, "--dependency", dependency))
         # Without it a job whose dependency failed stays PENDING forever.

@@ -45,6 +45,8 @@ class Executor(abc.ABC):
 
     name: ClassVar[str]
     _KEY_ALIASES: ClassVar[dict[str, str]] = {}
+    supports_after_corr: ClassVar[bool] = False
+    """Whether :attr:`JobSpec.after_corr` (element-wise array dependencies) is supported."""
 
     @classmethod
     def normalize_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,7 +127,19 @@ class Executor(abc.ABC):
             scheduler's own words) or its command keeps failing.
         """
         from reflow import env
+        from reflow.errors import ReflowError
 
+        if job.after_corr and not self.supports_after_corr:
+            raise ReflowError(
+                f"The {self.name} executor cannot make job {job.name!r} wait element by "
+                f"element for {list(job.after_corr)} (after_corr); use after_ok on the "
+                "whole array instead."
+            )
+        if job.after_corr and job.array is None:
+            raise ReflowError(
+                f"Job {job.name!r} is not an array: after_corr makes element i of an array "
+                "wait for element i of another; use after_ok for a single job."
+            )
         if (env.get(env.REFLOW_MODE) or "").lower() == "dry-run":
             print(self.describe_submission(job))
             return "DRYRUN"

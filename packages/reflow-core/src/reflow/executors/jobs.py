@@ -155,6 +155,11 @@ class JobSpec:
         Job ids that must have ended (successfully or not) before this starts.
     after_ok : tuple[str, ...]
         Job ids that must have succeeded before this starts.
+    after_corr : tuple[str, ...]
+        Array job ids whose element ``i`` must have succeeded before element
+        ``i`` of this array starts (Slurm's ``aftercorr``).  Only executors
+        whose :attr:`~reflow.executors.Executor.supports_after_corr` is true
+        accept it.
     env : dict[str, str]
         Extra environment variables for the job.
     """
@@ -167,6 +172,7 @@ class JobSpec:
     array: ArraySpec | None = None
     after_any: tuple[str, ...] = ()
     after_ok: tuple[str, ...] = ()
+    after_corr: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
 
 
