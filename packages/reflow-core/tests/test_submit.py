@@ -82,7 +82,9 @@ def test_the_user_guide_pipeline_runs_in_waves_and_then_from_the_cache(
     assert run.output("report") == "F0,F1,F2,F3,F4,F5"
     logs = sorted(p.name for p in (tmp_path / "run" / "logs").iterdir())
     assert sum("dispatch" in n and n.endswith(".out") for n in logs) >= 3  # several waves
-    assert sum(n.startswith("guide_sub.process-") and n.endswith(".out") for n in logs) == 6
+    assert (
+        sum(n.startswith("process-") and n.endswith(".out") for n in logs) == 6
+    )  # <task>-<job>_<i>
     record = store.get_run_record(run.run_id)
     assert record.executor == "local"
     assert record.executor_options["state_dir"] == str(executor.state_dir)

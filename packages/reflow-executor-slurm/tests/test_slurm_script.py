@@ -293,3 +293,11 @@ def test_aftercorr_needs_arrays_that_pair_up(slurm: SlurmExecutor, tmp_path: Pat
     single = _job(tmp_path, after_corr=("31",))
     with pytest.raises(Exception, match="not an array"):
         slurm.submit(single)
+
+
+def test_task_jobs_name_their_logs_after_the_task(slurm: SlurmExecutor, tmp_path: Path) -> None:
+    job = _job(tmp_path, array=ArraySpec((0, 1)), log_name="process")
+    lines = _directives(slurm.render_script(job, ArrayChunk(0, (0, 1))))
+    logs = tmp_path / "work" / "logs"
+    assert f"#SBATCH --output={logs}/process-%A_%a.out" in lines
+    assert f"#SBATCH --job-name={job.name}" in lines

@@ -164,8 +164,13 @@ def _pattern_dir(job: JobSpec) -> str:
 
 
 def log_paths(job: JobSpec, chunk: ArrayChunk | None) -> tuple[str, str]:
-    """``--output`` and ``--error``: ``<log_dir>/%x-%j.out`` (``%x-%A_%a`` for array tasks)."""
-    stem = Path(_pattern_dir(job), "%x-%j" if chunk is None else "%x-%A_%a")
+    """``--output`` and ``--error``: ``<log_dir>/<name>-%j.out`` (``-%A_%a`` for array tasks).
+
+    ``<name>`` is the job's ``log_name`` (reflow's task jobs: the task) or ``%x``,
+    the job name.
+    """
+    name = job.log_name.replace("%", "%%") if job.log_name else "%x"
+    stem = Path(_pattern_dir(job), f"{name}-%j" if chunk is None else f"{name}-%A_%a")
     return f"{stem}.out", f"{stem}.err"
 
 

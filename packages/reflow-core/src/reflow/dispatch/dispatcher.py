@@ -452,6 +452,7 @@ class Dispatcher:
             ),
             array=array,
             env={"REFLOW_RUN_ID": self.run_id},
+            log_name=name,
         )
 
     def submit_ready(self) -> list[str]:

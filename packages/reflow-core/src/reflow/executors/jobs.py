@@ -162,6 +162,9 @@ class JobSpec:
         accept it.
     env : dict[str, str]
         Extra environment variables for the job.
+    log_name : str
+        Stem of the job's log files, when it should differ from ``name``
+        (reflow's task jobs use the task name: ``<task>-<job id>_<index>.out``).
     """
 
     name: str
@@ -174,6 +177,7 @@ class JobSpec:
     after_ok: tuple[str, ...] = ()
     after_corr: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    log_name: str = ""
 
 
 def element_id(job_id: str, index: int) -> str:

@@ -318,7 +318,7 @@ class Supervisor:
         return self.dir.job_id if unit is None else f"{self.dir.job_id}[{unit}]"
 
     def _log_paths(self, unit: Unit) -> tuple[Path, Path]:
-        name = self.spec.name.replace(os.sep, "_")
+        name = (self.spec.log_name or self.spec.name).replace(os.sep, "_")
         stem = f"{name}-{self.dir.job_id}" + ("" if unit is None else f"_{unit}")
         return self.spec.log_dir / f"{stem}.out", self.spec.log_dir / f"{stem}.err"
 

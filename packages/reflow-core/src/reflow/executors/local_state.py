@@ -276,6 +276,7 @@ def spec_to_json(job: JobSpec, *, slots: int, kill_grace: float) -> dict[str, An
         "after_any": list(job.after_any),
         "after_ok": list(job.after_ok),
         "env": dict(job.env),
+        "log_name": job.log_name,
         "local": {"slots": slots, "kill_grace": kill_grace},
     }
 
@@ -301,6 +302,7 @@ def spec_from_json(data: Mapping[str, Any]) -> JobSpec:
         after_any=tuple(data.get("after_any") or ()),
         after_ok=tuple(data.get("after_ok") or ()),
         env=dict(data.get("env") or {}),
+        log_name=str(data.get("log_name") or ""),
     )
 
 
