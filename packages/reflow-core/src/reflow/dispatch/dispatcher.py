@@ -193,7 +193,17 @@ class Dispatcher:
         self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
+        self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
         self.interrupted: dict[int, StateUpdate] = {}
+
+    def _analyse(self) -> tuple[list[str], dict[str, Any], dict[str, dict[str, str]]]:
+        """Task order, wiring and each task's run-parameter keys, computed once per wave."""
+        if self._analysis is None:
+            from reflow.runrecord import task_param_dests
+
+            order, wiring, params = self.wf._analyse()
+            self._analysis = (order, wiring, task_param_dests(params))
+        return self._analysis
 
     # -- 1. ingest result files ----------------------------------------------------
 
@@ -320,7 +330,7 @@ class Dispatcher:
         from reflow.planning import CachePolicy, Planner
         from reflow.runrecord import stored_prefixes
 
-        order, wiring, _ = self.wf._analyse()
+        order, wiring, _ = self._analyse()
         planned = self._planned()
         summary = self._summary()
         params = self.record.parameters
@@ -389,7 +399,7 @@ class Dispatcher:
         """The inputs of ``name``'s instances, computed again from the store."""
         from reflow.expand import expand
 
-        _, wiring, _ = self.wf._analyse()
+        _, wiring, _ = self._analyse()
         spec = self.wf.tasks[name]
         return expand(
             name, spec.config.array, wiring[name], self._upstream(name, wiring), spec.config.after
@@ -417,7 +427,7 @@ class Dispatcher:
 
         spec = self.wf.tasks[name]
         values = self.record.parameters
-        dests = {rp.name: rp.dest for rp in self.wf.cli_params() if name in rp.tasks}
+        dests = self._analyse()[2].get(name, {})
         fixed = {p: values[d] for p, d in dests.items() if d in values}
         for index in indices:
             kwargs = dict(fixed)
