@@ -281,14 +281,8 @@ class SlurmExecutor(BatchExecutor):
                 return True
         return False
 
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        input: str | None = None,
-        retry_timeouts: bool = True,
-    ) -> subprocess.CompletedProcess[str]:
-        """:meth:`BatchExecutor.run` with Slurm's environment adjusted.
+    def command_env(self, argv: Sequence[str]) -> dict[str, str] | None:
+        """Slurm commands' environment.
 
         ``SLURM_BITSTR_LEN=0`` makes squeue and sacct list every waiting
         array task; for sbatch, the ``SBATCH_*`` variables that would override
@@ -299,16 +293,7 @@ class SlurmExecutor(BatchExecutor):
             for variable in script.overriding_variables(Path(str(argv[-1]))):
                 if env.pop(variable, None) is not None:
                     logger.debug("Not passing %s to sbatch: the job script sets it.", variable)
-        return run_command(
-            argv,
-            timeout=self.command_timeout,
-            retries=self.retries,
-            backoff=self.backoff,
-            transient=self.transient,
-            input=input,
-            env=env,
-            retry_timeouts=retry_timeouts,
-        )
+        return env
 
     # -- submission -------------------------------------------------------------------
 

@@ -260,8 +260,13 @@ class BatchExecutor(Executor):
             backoff=self.backoff,
             transient=self.transient,
             input=input,
+            env=self.command_env(argv),
             retry_timeouts=retry_timeouts,
         )
+
+    def command_env(self, argv: Sequence[str]) -> dict[str, str] | None:
+        """The environment of one scheduler command; ``None`` (the default) inherits ours."""
+        return None
 
     # -- the template ----------------------------------------------------------------
 
