@@ -30,10 +30,9 @@ __all__ = [
 
 
 def _store(workflow: Workflow, args: argparse.Namespace) -> Store:
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
-    path = getattr(args, "store_path", None)
-    store: Store = SqliteStore(path) if path is not None else SqliteStore.default(workflow.config)
+    store = open_store(getattr(args, "store_path", None), workflow.config)
     store.init()
     return store
 

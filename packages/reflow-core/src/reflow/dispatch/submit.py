@@ -76,11 +76,11 @@ def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | No
 
 def _current_run(workflow: Workflow, run_dir: Path, store: Store | None) -> Run:
     from reflow.run import Run
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
     run_id = os.environ.get("REFLOW_RUN_ID", "")
     logger.info("submit() reached while a job loads the workflow: no new run is started")
-    return Run(workflow, run_id, run_dir, store or SqliteStore.default(workflow.config))
+    return Run(workflow, run_id, run_dir, store or open_store(config=workflow.config))
 
 
 def submit_run(
@@ -111,9 +111,9 @@ def submit_run(
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
     if store is None:
-        from reflow.stores.sqlite import SqliteStore
+        from reflow.stores import open_store
 
-        store = SqliteStore.default(workflow.config)
+        store = open_store(config=workflow.config)
     _store_path(store)
     run_id, _ = create_run(
         workflow,

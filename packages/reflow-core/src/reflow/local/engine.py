@@ -125,7 +125,11 @@ class LocalRun:
         self.verify = verify
         self.on_error = on_error
         self.run_dir = Path(run_dir).expanduser().resolve()
-        self.store = store if store is not None else _default_store(workflow)
+        if store is None:
+            from reflow.stores import open_store
+
+            store = open_store(config=workflow.config)
+        self.store = store
         self.dests = task_param_dests(params)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         self.prefixes: dict[str, Any] = {}
@@ -538,13 +542,6 @@ class LocalRun:
                 if not self.stopping and self.on_error == "continue":
                     self._skip_dependants()
                 break
-
-
-def _default_store(workflow: Workflow) -> Store:
-    from reflow.stores.sqlite import SqliteStore
-
-    store: Store = SqliteStore.default(workflow.config)
-    return store
 
 
 def run_local(

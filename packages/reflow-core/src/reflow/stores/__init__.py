@@ -18,11 +18,15 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    from reflow.config import Config
 from reflow.stores.records import (
     NewTaskInstance,
     RunRecord,
@@ -49,6 +53,7 @@ __all__ = [
     "UnknownInstanceError",
     "UnknownRunError",
     "can_transition",
+    "open_store",
 ]
 
 
@@ -698,3 +703,16 @@ class Store(abc.ABC):
         """
         record = self.find_cached_record(task_name, identity)
         return None if record is None else record.to_public_dict()
+
+
+def open_store(path: str | Path | None = None, config: Config | None = None) -> Store:
+    """The SQLite store at ``path``, or the shared default one (see ``SqliteStore.default``).
+
+    Imports the store package only when called, so ``import reflow.stores`` stays cheap.
+    """
+    from reflow.stores.sqlite import SqliteStore
+
+    if path is not None:
+        return SqliteStore(path)
+    store: Store = SqliteStore.default(config)
+    return store

@@ -39,13 +39,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the wave and print the run's state."""
     from reflow.config import load_config
     from reflow.dispatch.dispatcher import dispatch_once
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
-    store = (
-        SqliteStore(args.store_path)
-        if args.store_path is not None
-        else SqliteStore.default(load_config())
-    )
+    store = open_store(args.store_path, None if args.store_path else load_config())
     state = dispatch_once(store, args.run_id, resume=True)
     print(f"Run {args.run_id}: {state.value}")
     return 0
