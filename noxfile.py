@@ -83,9 +83,12 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in a fresh venv holding only what it declares."""
     session.install(*_with_core(package), *TEST_DEPS)
+    tests_dir = PACKAGES_DIR / package / "tests"
     session.run(
         "pytest",
-        str(PACKAGES_DIR / package / "tests"),
+        str(tests_dir),
+        # The conformance(<scheduler>) session runs these, against the scheduler's fake.
+        f"--ignore={tests_dir / 'conformance'}",
         *session.posargs,
         env={"REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db")},
     )
@@ -138,8 +141,19 @@ def _cluster_blocker() -> str | None:
     return None
 
 
+# Each real test cluster: the scripts directory under tests/clusters/ (start.sh, stop.sh and
+# the tests run against it) and the executor package whose own tests also run against it.
+CLUSTERS: dict[str, str] = {
+    "slurm": "reflow-executor-slurm",
+    "sge": "reflow-executor-sge",
+    # The PBS executor in Torque mode, on the Torque wrappers (slurm-wlm-torque) of a real Slurm
+    # cluster with its own base directory and ports.
+    "pbs-torque": "reflow-executor-pbs",
+}
+
+
 @nox.session(name="cluster")
-@nox.parametrize("scheduler", ["slurm"], ids=["slurm"])
+@nox.parametrize("scheduler", list(CLUSTERS), ids=list(CLUSTERS))
 def cluster(session: nox.Session, scheduler: str) -> None:
     """Tests against a real single-host cluster of that scheduler, started here and stopped after.
 
@@ -152,11 +166,12 @@ def cluster(session: nox.Session, scheduler: str) -> None:
         if os.environ.get("REFLOW_REQUIRE_CLUSTERS") == "1":
             session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
         session.skip(message)
-    session.install(*_with_core(f"reflow-executor-{scheduler}"), "pytest>=8")
+    package = CLUSTERS[scheduler]
+    session.install(*_with_core(package), "pytest>=8")
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
-    # start.sh writes the client environment (SLURM_CONF=...) to <base>/cluster.env.
-    base_var = f"REFLOW_{scheduler.upper()}_BASE"
+    # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...) to <base>/cluster.env.
+    base_var = f"REFLOW_{scheduler.upper().replace('-', '_')}_BASE"
     # start.sh refuses a base directory that is a symlink or not root's own.
     base = Path(os.environ.get(base_var) or f"/tmp/reflow-{scheduler}")  # noqa: S108
     env = {base_var: str(base)}
@@ -167,7 +182,7 @@ def cluster(session: nox.Session, scheduler: str) -> None:
         session.run(
             "pytest",
             str(scripts),
-            str(PACKAGES_DIR / f"reflow-executor-{scheduler}" / "tests"),
+            str(PACKAGES_DIR / package / "tests"),
             *session.posargs,
             env={
                 **client_env,
@@ -177,6 +192,25 @@ def cluster(session: nox.Session, scheduler: str) -> None:
         )
     finally:
         session.run(str(scripts / "stop.sh"), env=env, external=True)
+
+
+# Schedulers that cannot run on this machine: their executors are tested against the faithful
+# fakes of their commands in reflow.testing.fake_schedulers (tests/conformance/ of each package).
+FAKED = ["pbs", "lsf", "flux"]
+
+
+@nox.session
+@nox.parametrize("scheduler", FAKED, ids=FAKED)
+def conformance(session: nox.Session, scheduler: str) -> None:
+    """The executor conformance suite and the user-guide pipeline against a scheduler's fake."""
+    package = f"reflow-executor-{scheduler}"
+    session.install(*_with_core(package), *TEST_DEPS)
+    session.run(
+        "pytest",
+        str(PACKAGES_DIR / package / "tests" / "conformance"),
+        *session.posargs,
+        env={"REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db")},
+    )
 
 
 @nox.session
