@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -25,6 +26,8 @@ from reflow.labels import instance_label
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
+from reflow.local.record import WIRING_KEY, recorded_wiring
+from reflow.local.usage import append_usage, usage_file
 from reflow.planning import CachePolicy, Planner
 from reflow.runrecord import create_run, task_param_dests
 from reflow.signals import TaskInterrupted, graceful_shutdown
@@ -139,6 +142,7 @@ class LocalRun:
         self.stopping = False
         self.progress = Progress()
         self.run_id = ""
+        self.host = socket.gethostname()
 
     # -- set-up ---------------------------------------------------------------
 
@@ -154,7 +158,9 @@ class LocalRun:
             policy=policy,
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
+            extra={WIRING_KEY: recorded_wiring(self.wiring)},
         )
+        self.usage_path = usage_file(self.run_dir, self.run_id)
         self.planner = Planner(
             self.store,
             self.run_id,
@@ -376,6 +382,8 @@ class LocalRun:
         state.in_flight -= 1
         if not outcomes and items:
             self._worker_died(name, items)
+        used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
+        append_usage(self.usage_path, name, self.host, used)
         for outcome in outcomes:
             if (name, outcome.index) in self.suspects:
                 self.suspects.remove((name, outcome.index))

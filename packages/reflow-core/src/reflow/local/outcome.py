@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reflow.local.usage import Usage, UsageMeter
 from reflow.signals import TaskInterrupted
 
 __all__ = ["Outcome", "call_task"]
@@ -33,6 +34,8 @@ class Outcome:
         Whether a termination signal stopped it.
     exception : BaseException or None
         The exception itself, when it could be kept (in-process or picklable).
+    usage : Usage or None
+        Times, CPU time and peak memory of the call (``None`` if it was not run).
     """
 
     index: int | None
@@ -42,6 +45,7 @@ class Outcome:
     error: str = ""
     interrupted: bool = False
     exception: BaseException | None = None
+    usage: Usage | None = None
 
 
 def call_task(
@@ -61,15 +65,19 @@ def call_task(
         kwargs = copy.deepcopy(kwargs)
     except Exception:  # pragma: no cover - manifest values always copy
         kwargs = dict(kwargs)
+    meter = UsageMeter()
     try:
         output = func(**kwargs)
     except (TaskInterrupted, KeyboardInterrupt) as exc:
-        return Outcome(index, False, error=f"interrupted: {exc}", interrupted=True, exception=exc)
+        text = f"interrupted: {exc}"
+        return Outcome(index, False, error=text, interrupted=True, exception=exc)
     except SystemExit as exc:
         text = f"the task called sys.exit({exc.code!r})"
-        return Outcome(index, False, error=text, exception=RuntimeError(text))
+        return Outcome(index, False, error=text, exception=RuntimeError(text), usage=meter.stop())
     except Exception as exc:
-        return Outcome(index, False, error=traceback.format_exc(), exception=exc)
+        text = traceback.format_exc()
+        return Outcome(index, False, error=text, exception=exc, usage=meter.stop())
+    usage = meter.stop()
     try:
         digest = value_hash(output)
     except (TypeError, ValueError) as exc:
@@ -79,5 +87,5 @@ def call_task(
             "data (str, numbers, lists, dicts with str keys), Path, datetime, date, UUID, "
             "tuple, Enum or a dataclass of these."
         )
-        return Outcome(index, False, error=text, exception=TypeError(text))
-    return Outcome(index, True, output=output, output_hash=digest)
+        return Outcome(index, False, error=text, exception=TypeError(text), usage=usage)
+    return Outcome(index, True, output=output, output_hash=digest, usage=usage)
