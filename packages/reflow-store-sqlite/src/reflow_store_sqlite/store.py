@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from reflow._types import RunState, TaskState
 from reflow.stores import (
     TRANSITIONS,
+    ActiveRunError,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
@@ -89,6 +90,10 @@ _INSTANCE_SELECT = (
 
 def _codes(states: Iterable[TaskState]) -> str:
     return ", ".join(str(code) for code in sorted(TASK_STATE_CODES[s] for s in states))
+
+
+def _run_codes(states: Iterable[RunState]) -> frozenset[int]:
+    return frozenset(RUN_STATE_CODES[s] for s in states)
 
 
 def _allowed_from(target: TaskState) -> str:
@@ -619,6 +624,51 @@ class SqliteStore(Store):
 
         self._write(work)
 
+    def delete_run(self, run_id: str) -> int:
+        """Delete an ended run and everything recorded with it; see :meth:`Store.delete_run`."""
+        active = _run_codes(RunState.active())
+
+        def work(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT id, status FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise self._unknown_run(run_id)
+            run, status = int(row[0]), int(row[1])
+            if status in active:
+                raise ActiveRunError(
+                    f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
+                    "Wait for it to end, or cancel it first."
+                )
+            deleted = conn.execute("DELETE FROM task_instances WHERE run = ?", (run,)).rowcount
+            for table in ("task_dependencies", "task_specs", "array_cache"):
+                conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run,))
+            return int(deleted)
+
+        return self._write(work)
+
+    def compact(self) -> None:
+        """Rebuild the database file without the space of deleted rows (``VACUUM``).
+
+        Then checkpoint and truncate the write-ahead log, so the file sizes
+        on disk drop.  Waits (with retries) while other processes write.
+        """
+        if self.readonly:
+            raise ReadOnlyStoreError(
+                f"The manifest store {self.path} was opened read-only; open it without "
+                "readonly=True to compact it."
+            )
+        with self._lock:
+            if self._depth:
+                raise StoreError(
+                    f"Cannot compact the manifest store {self.path} inside a transaction; "
+                    "call compact() after the transaction has ended."
+                )
+            conn = self._connection()
+            self._retry(lambda: conn.execute("VACUUM"))
+            self._retry(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
     # -- task specifications --------------------------------------------------------
 
     def insert_task_spec(
@@ -825,6 +875,26 @@ class SqliteStore(Store):
         states: Iterable[TaskState] | None = None,
     ) -> list[TaskInstanceRecord]:
         """Return the instances of a run, sorted by task name and array index."""
+        return self._instance_records(run_id, task_name, states, None)
+
+    def first_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+        *,
+        limit: int,
+    ) -> list[TaskInstanceRecord]:
+        """Return at most ``limit`` instances of a run, in one query that stops early."""
+        return self._instance_records(run_id, task_name, states, max(int(limit), 0))
+
+    def _instance_records(
+        self,
+        run_id: str,
+        task_name: str | None,
+        states: Iterable[TaskState] | None,
+        limit: int | None,
+    ) -> list[TaskInstanceRecord]:
         where = "r.run_id = ?"
         params: list[Any] = [run_id]
         if task_name is not None:
@@ -832,9 +902,13 @@ class SqliteStore(Store):
             params.append(task_name)
         if states is not None:
             where += f" AND i.state IN ({_codes({TaskState(s) for s in states})})"
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT ?"
+            params.append(limit)
         rows = self._read(
             lambda c: c.execute(
-                f"{_INSTANCE_SELECT} WHERE {where} ORDER BY t.name, i.idx", params
+                f"{_INSTANCE_SELECT} WHERE {where} ORDER BY t.name, i.idx{tail}", params
             ).fetchall()
         )
         return [_instance_record(row) for row in rows]

@@ -37,6 +37,7 @@ from reflow.stores.records import (
 
 __all__ = [
     "TRANSITIONS",
+    "ActiveRunError",
     "DuplicateError",
     "InvalidTransitionError",
     "NewTaskInstance",
@@ -130,6 +131,10 @@ class UnknownRunError(_StoreLookupError):
 
 class UnknownInstanceError(_StoreLookupError):
     """No task instance has the given id."""
+
+
+class ActiveRunError(StoreError):
+    """A run that is still active (``PENDING`` or ``RUNNING``) was asked to be deleted."""
 
 
 # -- the lifecycle ---------------------------------------------------------------
@@ -297,6 +302,41 @@ class Store(abc.ABC):
             If there is no run with this id.
         """
 
+    def delete_run(self, run_id: str) -> int:
+        """Delete a run with its task specifications and task instances.
+
+        The check that the run has ended and the deletion happen in one
+        transaction, so a run that becomes active again meanwhile (a retry)
+        is never deleted.  Instances of later runs that were cache hits of
+        this run keep their own copies of its outputs.  Files in the run
+        directory are the caller's business (``reflow gc`` removes them).
+
+        Stores that cannot delete runs keep this default, which refuses.
+
+        Returns
+        -------
+        int
+            How many task instances were deleted.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        ActiveRunError
+            If the run is ``PENDING`` or ``RUNNING``; nothing is deleted.
+        """
+        raise StoreError(
+            f"The manifest store {type(self).__name__} cannot delete runs; "
+            "upgrade the store package, or use a store that can."
+        )
+
+    def compact(self) -> None:
+        """Give the space of deleted rows back to the filesystem.
+
+        The default does nothing (for stores that reclaim space on their own).
+        """
+        return None
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """Return one run as a dictionary, or ``None`` if unknown."""
         record = self.get_run_record(run_id)
@@ -463,6 +503,23 @@ class Store(abc.ABC):
         states : Iterable[TaskState] or None
             Only instances in one of these states.
         """
+
+    def first_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+        *,
+        limit: int,
+    ) -> list[TaskInstanceRecord]:
+        """Return at most ``limit`` instances of a run, sorted by task name and array index.
+
+        The filters are those of :meth:`list_task_instance_records`.  For
+        views that show only the first few of many (the failed instances of a
+        run with 100,000 elements).  Stores should override this with a query
+        that stops early; this default slices the full list.
+        """
+        return self.list_task_instance_records(run_id, task_name, states)[: max(limit, 0)]
 
     @abc.abstractmethod
     def count_task_instances(self, run_id: str, task_name: str) -> int:

@@ -36,6 +36,7 @@ import pytest
 
 from reflow._types import RunState, TaskState
 from reflow.stores import (
+    ActiveRunError,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
@@ -391,6 +392,53 @@ class StoreConformance(abc.ABC):
             "b": {"PENDING": 1},
         }
         assert store.task_state_summary("nope") == {}
+
+    def test_first_instances_stop_at_the_limit(self, store: Store) -> None:
+        store.insert_task_instances(
+            RUN,
+            [NewTaskInstance("b", i, TaskState.FAILED) for i in range(5)]
+            + [NewTaskInstance("a", None, TaskState.FAILED), NewTaskInstance("c", None)],
+        )
+        failed = store.first_task_instance_records(RUN, states=[TaskState.FAILED], limit=3)
+        assert [(r.task_name, r.array_index) for r in failed] == [("a", None), ("b", 0), ("b", 1)]
+        only_b = store.first_task_instance_records(RUN, "b", limit=10)
+        assert [r.array_index for r in only_b] == [0, 1, 2, 3, 4]
+        assert store.first_task_instance_records(RUN, limit=0) == []
+
+    # -- deleting runs ---------------------------------------------------------------
+
+    def test_delete_run_removes_everything_of_that_run_only(self, store: Store) -> None:
+        store.insert_task_spec(RUN, "convert", True, {"cpus": 2}, ["prepare"])
+        store.insert_task_instances(
+            RUN, [NewTaskInstance("convert", i, TaskState.SUCCESS) for i in range(3)]
+        )
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_task_spec("run-2", "convert", True, {"cpus": 2}, ["prepare"])
+        kept = self._instance(store, "convert", 0, run="run-2", identity=sha("x"))
+        store.update_task_success(kept, "out", sha("o"))
+        store.update_run_status(RUN, RunState.SUCCESS)
+        assert store.delete_run(RUN) == 3
+        assert store.get_run_record(RUN) is None
+        assert store.list_task_instance_records(RUN) == []
+        assert store.list_task_spec_records(RUN) == []
+        assert store.task_state_summary(RUN) == {}
+        assert [r.run_id for r in store.list_run_records()] == ["run-2"]
+        assert store.get_task_spec_record("run-2", "convert") is not None
+        found = store.find_cached_record("convert", sha("x"))
+        assert found is not None and found.id == kept
+        with pytest.raises(UnknownRunError):
+            store.delete_run(RUN)
+        store.compact()
+        assert store.get_task_instance_record("run-2", "convert", 0) is not None
+
+    @pytest.mark.parametrize("status", [RunState.RUNNING, RunState.PENDING], ids=str)
+    def test_delete_run_refuses_an_active_run(self, store: Store, status: RunState) -> None:
+        self._instance(store, "task", None, TaskState.RUNNING)
+        store.update_run_status(RUN, status)
+        with pytest.raises(ActiveRunError, match="cancel"):
+            store.delete_run(RUN)
+        assert store.get_run_record(RUN) is not None
+        assert store.count_task_instances(RUN, "task") == 1
 
     # -- lifecycle -------------------------------------------------------------------
 
