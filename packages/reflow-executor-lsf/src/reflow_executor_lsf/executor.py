@@ -1,35 +1,111 @@
-"""The IBM Spectrum LSF executor class."""
+"""The IBM Spectrum LSF executor: ``bsub < job.sh``, ``bjobs -json`` queries, ``bkill``."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import logging
+import os
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
 
-from reflow.executors import Executor
+from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
+from reflow.executors.batch import BatchExecutor, BatchExecutorError
+from reflow.executors.commands import SchedulerCommandError, looks_transient
+from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow_executor_lsf import script
+from reflow_executor_lsf.config import (
+    DEFAULT_MAX_ARRAY_SIZE,
+    memory_in_unit,
+    normalize_unit,
+    site_unit,
+)
+from reflow_executor_lsf.states import (
+    BJOBS_FIELDS,
+    DELIMITER,
+    STATE_MAP,
+    parse_bjobs_delimited,
+    parse_bjobs_json,
+)
 
 __all__ = ["LSFExecutor"]
 
+logger = logging.getLogger(__name__)
 
-class LSFExecutor(Executor):
+_SUBMITTED = re.compile(r"Job <(?P<id>\d+)> is submitted")
+"""bsub's answer: ``Job <1234> is submitted to queue <normal>.`` (or ``to default queue``)."""
+
+_TRANSIENT = (
+    "lsf is down",
+    "batch system daemon not responding",
+    "lsf daemon (lim) not responding",
+    "lim is down",
+    "communication time out",
+    "mbatchd is down",
+    "lsf is processing your request",
+    "cannot contact lsf",
+    "failed in receiving",
+)
+"""LSF's words for errors that pass on their own, besides reflow's general ones."""
+
+_NOT_SUBMITTED = (
+    "lsf is down",
+    "lim is down",
+    "cannot contact lsf",
+    "connection refused",
+    "mbatchd is down",
+)
+"""bsub errors after which mbatchd has certainly not accepted the job: safe to submit again."""
+
+_FORGOTTEN = (
+    "is not found",
+    "no matching job found",
+    "job has already finished",
+    "no unfinished job found",
+)
+"""bjobs' and bkill's complaints about ids LSF has forgotten or that already ended."""
+
+
+class LSFExecutor(BatchExecutor):
     """Runs reflow jobs on IBM Spectrum LSF through ``bsub``, ``bkill`` and ``bjobs``.
 
     Selected with the executor name ``lsf`` (``REFLOW_EXECUTOR=lsf``).
 
-    Canonical submit-option keys are renamed to their native names
-    (:meth:`~reflow.executors.Executor.normalize_options`):
+    Each job (each chunk of an array) is a script with ``#BSUB`` lines for its
+    name, slots, memory, run limit, logs, array range and dependencies, then
+    its submit options (see :mod:`reflow_executor_lsf.script`), fed to
+    ``bsub`` on its standard input.  Canonical submit-option keys are renamed
+    to their native names (:meth:`~reflow.executors.Executor.normalize_options`):
 
     - ``partition`` -> ``queue`` (``-q``)
     - ``queue`` -> ``queue`` (``-q``)
     - ``account`` -> ``project`` (``-P``)
 
-    LSF has queues rather than partitions, and charges jobs to a *project* (``-P``).  Other
-    keys pass through unchanged.
+    LSF has queues rather than partitions, and charges jobs to a *project*
+    (``-P``).  Other keys are native bsub options (see
+    :data:`reflow_executor_lsf.script.OPTION_FLAGS`).
 
-    Notes
-    -----
-    Job submission, cancellation and state queries land in a later release:
-    :meth:`_submit`, :meth:`cancel` and :meth:`query` are still abstract,
-    so this class cannot be instantiated yet.  Discovery, version checks and
-    key normalisation work now.
+    Parameters
+    ----------
+    state_dir : str or os.PathLike or None
+        Where the maps of submitted arrays are kept (see
+        :class:`~reflow.executors.batch.BatchExecutor`).
+    lsf_bin : str or None
+        Directory of the LSF commands; ``None``: found on ``PATH``.
+    mem_unit : str or None
+        The site's ``LSF_UNIT_FOR_LIMITS`` (``KB``, ``MB``, ``GB`` ...), the unit
+        of ``-M`` and ``rusage[mem=]``; ``None``: read from
+        ``$LSF_ENVDIR/lsf.conf`` when the first job is submitted (``KB``, LSF's
+        default, if it is not set there).
+    max_array_size : int
+        The site's ``MAX_JOB_ARRAY_SIZE``, the highest array index bsub
+        accepts; larger arrays are split (default 1000, LSF's default).
+    json_output : bool
+        Query with ``bjobs -json`` (LSF 10.1 Fix Pack 4 and later); ``False``:
+        ``-noheader -delimiter '|'`` for older versions.
+    command_timeout, retries, backoff
+        Timeout, retries and first backoff of every LSF command.
     """
 
     name: ClassVar[str] = "lsf"
@@ -38,3 +114,161 @@ class LSFExecutor(Executor):
         "queue": "queue",
         "account": "project",
     }
+    array_index_base: ClassVar[int] = 1
+    task_id_variable: ClassVar[str] = "LSB_JOBINDEX"
+    state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    script_on_stdin: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        lsf_bin: str | None = None,
+        mem_unit: str | None = None,
+        max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
+        json_output: bool = True,
+        command_timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+    ) -> None:
+        super().__init__(
+            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+        )
+        if int(max_array_size) < 1:
+            raise BatchExecutorError(
+                f"max_array_size={max_array_size} is not a valid MAX_JOB_ARRAY_SIZE; give the "
+                "site's value from lsb.params (1000 unless set)."
+            )
+        self.lsf_bin = lsf_bin
+        self.mem_unit = None if mem_unit is None else normalize_unit(mem_unit)
+        self.max_array_size = int(max_array_size)
+        self.json_output = bool(json_output)
+
+    def recorded_options(self) -> dict[str, Any]:
+        """The base's options plus the LSF settings."""
+        return {
+            **super().recorded_options(),
+            "lsf_bin": self.lsf_bin,
+            "mem_unit": self.mem_unit,
+            "max_array_size": self.max_array_size,
+            "json_output": self.json_output,
+        }
+
+    def command(self, program: str) -> str:
+        """The path of an LSF command: in :attr:`lsf_bin`, else the bare name for ``PATH``."""
+        return program if self.lsf_bin is None else str(Path(self.lsf_bin, program))
+
+    def unit(self) -> str:
+        """The memory unit of ``-M`` and ``rusage[mem=]``: ``mem_unit``, else lsf.conf's."""
+        if self.mem_unit is None:
+            self.mem_unit = site_unit()
+            logger.debug("LSF memory unit: %s (LSF_UNIT_FOR_LIMITS).", self.mem_unit)
+        return self.mem_unit
+
+    # -- what the template asks for -------------------------------------------------
+
+    def max_array_index(self) -> int | None:
+        """``MAX_JOB_ARRAY_SIZE``: LSF refuses an array index above it."""
+        return self.max_array_size
+
+    def _memory(self, job: JobSpec) -> int:
+        try:
+            return memory_in_unit(job.resources.mem, self.unit())
+        except ValueError as exc:
+            raise BatchExecutorError(
+                f"Cannot submit lsf job {job.name!r}: {exc}; set the task's mem= to a size "
+                "such as '4G'."
+            ) from exc
+
+    def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
+        """``#!/bin/bash``, the ``#BSUB`` lines, ``REFLOW_JOB_ID``, then the common body."""
+        after_any, after_ok = self.dependencies(job, chunk)
+        options = self.normalize_options(job.resources.options)
+        lines = [
+            "#!/bin/bash",
+            *script.directives(job, chunk, after_any, after_ok, options, self._memory(job)),
+            "",
+            'export REFLOW_JOB_ID="${LSB_JOBID:-}"',
+        ]
+        return "\n".join(lines) + "\n" + self.script_body(job, chunk)
+
+    def submit_argv(self, script_path: Path, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
+        """``bsub``, reading the script (``script_path``) on its standard input."""
+        return [self.command("bsub")]
+
+    def parse_job_id(self, stdout: str) -> str:
+        """The id in ``Job <1234> is submitted to queue <normal>.``"""
+        match = _SUBMITTED.search(stdout)
+        if match is None:
+            raise ValueError("bsub did not say 'Job <ID> is submitted'")
+        return match["id"]
+
+    def query_argv(self, job_ids: Sequence[str]) -> list[list[str]]:
+        """``bjobs -a -o "jobid jobindex stat exit_code exit_reason" -json IDS``."""
+        if self.json_output:
+            return [[self.command("bjobs"), "-a", "-o", BJOBS_FIELDS, "-json", *job_ids]]
+        fields = f"{BJOBS_FIELDS} delimiter='{DELIMITER}'"
+        return [[self.command("bjobs"), "-a", "-noheader", "-o", fields, *job_ids]]
+
+    def parse_states(self, outputs: Sequence[str], job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """Statuses by job id and element id (``12[3]``) from bjobs' output."""
+        found: dict[str, JobStatus] = {}
+        for text in outputs:
+            try:
+                found.update(
+                    parse_bjobs_json(text) if self.json_output else parse_bjobs_delimited(text)
+                )
+            except ValueError as exc:
+                raise BatchExecutorError(
+                    f"Cannot read the output of bjobs ({exc}). If this LSF is older than "
+                    "10.1 Fix Pack 4 (no bjobs -json), pass json_output=False to LSFExecutor."
+                ) from exc
+        return found
+
+    def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
+        """``bkill ID "ID[i]" ...`` (jobs, whole arrays and elements)."""
+        return [self.command("bkill"), *job_ids]
+
+    def ignorable_failure(self, error: SchedulerCommandError) -> bool:
+        """bjobs/bkill complaining only about ids LSF forgot or jobs that already ended."""
+        program = Path(error.argv[0]).name if error.argv else ""
+        if program not in ("bjobs", "bkill"):
+            return False
+        text = f"{error.stderr or ''}\n{'' if program == 'bjobs' else error.stdout or ''}"
+        complaints = [line.lower() for line in text.splitlines() if line.strip()]
+        complaints = [line for line in complaints if "is being terminated" not in line]
+        return all(any(phrase in line for phrase in _FORGOTTEN) for line in complaints)
+
+    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
+        """LSF's passing errors; bsub only when mbatchd cannot have taken the job."""
+        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
+        if not (looks_transient(result) or any(phrase in text for phrase in _TRANSIENT)):
+            return False
+        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
+        if argv and Path(argv[0]).name == "bsub":
+            if _SUBMITTED.search(result.stdout or ""):
+                return False  # it went through: never submit twice
+            return any(phrase in text for phrase in _NOT_SUBMITTED)
+        return True
+
+    # -- submission -------------------------------------------------------------------
+
+    def _submit(self, job: JobSpec) -> str:
+        """Check the options, submit, and let each chunk's id name a split array too.
+
+        An element of a split array sees its own chunk's id as
+        ``REFLOW_JOB_ID``; recording the array's map under each chunk id lets
+        :meth:`query` and :meth:`cancel` take ``CHUNK[i]`` like ``ID[i]``.
+        """
+        # Refuse bad options before the base class writes any file.
+        options = self.normalize_options(job.resources.options)
+        script.directives(job, None, (), (), options, self._memory(job))
+        job_id = super()._submit(job)
+        array = self.arrays.load(job_id) if JOIN in job_id else None
+        if array is not None:
+            for native, _ in array.chunks:
+                try:
+                    self.arrays.save(ArrayMap(native, array.chunks))
+                except OSError as exc:
+                    logger.warning("Cannot record chunk %s of array %s: %s", native, job_id, exc)
+        return job_id
