@@ -1,0 +1,65 @@
+"""``reflow report RUN -o report.html``: one self-contained HTML file describing a run.
+
+The file holds the task graph, a timeline of every task instance, the
+failures with their tracebacks, and per task the resources asked for against
+those used.  Everything is inline, so it can be mailed, archived next to the
+results, or opened on a laptop without network access.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
+
+NAME = "report"
+HELP = "write a self-contained HTML report of a run (graph, timeline, failures, resources)"
+DESCRIPTION = (
+    "Write one HTML file describing RUN: its task graph coloured by state, a timeline of "
+    "every task instance (queue wait and run time), the failures with their tracebacks, and "
+    "per task the resources asked for against those used (elapsed vs time, peak memory vs "
+    "mem, CPU time vs cpus x elapsed). The file needs no network access to be viewed."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``RUN``, ``-o/--output`` and ``--store-path``."""
+    parser.add_argument("run_id", metavar="RUN", help="the run id (see: reflow runs)")
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="where to write the report (default: report-RUN.html in this directory)",
+    )
+    parser.add_argument(
+        "--store-path",
+        type=Path,
+        default=None,
+        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and say where it is."""
+    from reflow.config import load_config
+    from reflow.report import write_report
+    from reflow.stores import open_store
+
+    output: Path = args.output or Path(f"report-{args.run_id}.html")
+    store = open_store(args.store_path, None if args.store_path else load_config())
+    try:
+        data = write_report(store, args.run_id, output)
+    finally:
+        store.close()
+    size = output.stat().st_size
+    print(
+        f"Wrote the report of run {args.run_id} ({len(data.instances)} instances, "
+        f"{len(data.tasks)} tasks) to {output} ({size / 1024:.0f} KiB)"
+    )
+    return 0

@@ -1,0 +1,234 @@
+"""The timeline of a run: one row per task instance, its queue wait and its run time.
+
+Times are relative to the creation of the run.  A row's light bar runs from
+when the instance was created, ready to go (queued), to when its function
+started; its coloured bar from the start to the end, in the colour of its
+state.  Cache hits are a diamond where they were taken.
+
+Beyond :data:`TASK_CAP` instances of one task, or :data:`TOTAL_CAP` rows in
+all, a task is drawn as one aggregated row (first queued, first start, last
+end, with the count and median figures in its tooltip), and the report says so.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from reflow.report.data import InstanceInfo, ReportData
+from reflow.report.states import CACHED, WAIT, dominant_state, state_colour
+from reflow.report.units import duration, kib, timestamp
+
+__all__ = ["TASK_CAP", "TOTAL_CAP", "Row", "timeline_rows", "timeline_svg"]
+
+TASK_CAP = 500
+"""A task with more instances than this is drawn as one aggregated row."""
+
+TOTAL_CAP = 2000
+"""If the rows would still be more than this, every task is aggregated."""
+
+_LABEL_W = 190.0
+_CHART_W = 860.0
+_ROW_H = 16.0
+_AXIS_H = 26.0
+_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the timeline (an instance, or a whole task when aggregated).
+
+    Attributes
+    ----------
+    label : str
+        ``task[i]``, or ``task (N instances)`` when aggregated.
+    state : str
+        The state the bar is coloured by.
+    queued : float
+        When the wait began.
+    start, end : float or None
+        Run time bounds; ``end`` is ``None`` while running.
+    cached : bool
+        A cache hit (drawn as a marker).
+    detail : str
+        The tooltip text.
+    count : int
+        Instances in the row.
+    """
+
+    label: str
+    state: str
+    queued: float
+    start: float | None
+    end: float | None
+    cached: bool
+    detail: str
+    count: int = 1
+
+
+def _detail(info: InstanceInfo) -> str:
+    if info.cached:
+        return f"{info.label}: taken from the cache (run {info.cached_from})"
+    lines = [
+        f"{info.label}: {info.state}" + (f", job {info.job_id}" if info.job_id else ""),
+        f"queued {timestamp(info.queued)}",
+        f"started {timestamp(info.start)}" + (f" on {info.host}" if info.host else ""),
+        f"ended {timestamp(info.end)}",
+        f"wait {duration(info.wait)}, run {duration(info.elapsed)}, "
+        f"CPU {duration(info.cpu_time)}, peak memory {kib(info.peak_rss_kb)}",
+    ]
+    return "\n".join(lines)
+
+
+def _instance_row(info: InstanceInfo) -> Row:
+    return Row(
+        info.label, info.state, info.queued, info.start, info.end, info.cached, _detail(info)
+    )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _aggregate(task: str, infos: Sequence[InstanceInfo]) -> Row:
+    counts: dict[str, int] = {}
+    for info in infos:
+        counts[info.state] = counts.get(info.state, 0) + 1
+    starts = [i.start for i in infos if i.start is not None]
+    ran = [i for i in infos if i.start is not None]
+    ends = [i.end for i in ran if i.end is not None]
+    cached = sum(1 for i in infos if i.cached)
+    waits = [w for w in (i.wait for i in ran) if w is not None]
+    runs = [e for e in (i.elapsed for i in ran) if e is not None]
+    summary = ", ".join(f"{n} {s.lower()}" for s, n in sorted(counts.items()))
+    detail = "\n".join(
+        [
+            f"{task}: {len(infos)} instances, aggregated ({summary}; {cached} from the cache)",
+            f"first queued {timestamp(min(i.queued for i in infos))}",
+            f"first started {timestamp(min(starts) if starts else None)}",
+            f"last ended {timestamp(max(ends) if ends else None)}",
+            f"median wait {duration(_median(waits))}, median run {duration(_median(runs))}, "
+            f"longest run {duration(max(runs) if runs else None)}",
+        ]
+    )
+    return Row(
+        label=f"{task} ({len(infos)})",
+        state=dominant_state(counts),
+        queued=min(i.queued for i in infos),
+        start=min(starts) if starts else None,
+        end=max(ends) if ends and len(ends) == len(ran) else None,
+        cached=cached == len(infos),
+        detail=detail,
+        count=len(infos),
+    )
+
+
+def timeline_rows(data: ReportData) -> tuple[list[Row], list[str]]:
+    """The rows to draw, and the names of the tasks that were aggregated."""
+    by_task: dict[str, list[InstanceInfo]] = {}
+    for info in data.instances:
+        by_task.setdefault(info.task, []).append(info)
+    aggregate_all = (
+        len(data.instances) > TOTAL_CAP
+        and sum(1 if len(v) > TASK_CAP else len(v) for v in by_task.values()) > TOTAL_CAP
+    )
+    rows: list[Row] = []
+    aggregated: list[str] = []
+    for task, infos in by_task.items():
+        if aggregate_all or len(infos) > TASK_CAP:
+            rows.append(_aggregate(task, infos))
+            aggregated.append(task)
+        else:
+            rows.extend(_instance_row(info) for info in infos)
+    return rows, aggregated
+
+
+def _step(span: float) -> float:
+    for step in _TICKS:
+        if span / step <= 10:
+            return float(step)
+    return 3600.0 * max(1, round(span / 36000))
+
+
+def _bounds(data: ReportData, rows: list[Row]) -> tuple[float, float]:
+    t0 = min([data.run.created_at.timestamp(), *(r.queued for r in rows)])
+    ends = [r.end or r.start or r.queued for r in rows]
+    if any(r.start is not None and r.end is None for r in rows):
+        ends.append(data.generated)
+    t1 = max([t0 + 0.001, *ends])
+    return t0, t1
+
+
+def timeline_svg(data: ReportData, rows: list[Row]) -> str:
+    """Draw the rows.
+
+    Returns
+    -------
+    str
+        An ``<svg id="timeline">`` element (every label and tooltip escaped).
+    """
+    t0, t1 = _bounds(data, rows) if rows else (0.0, 1.0)
+    scale = _CHART_W / (t1 - t0)
+    height = _AXIS_H + max(1, len(rows)) * _ROW_H + 6
+    width = _LABEL_W + _CHART_W + 20
+
+    def x(t: float) -> float:
+        return _LABEL_W + (t - t0) * scale
+
+    parts = [
+        f'<svg id="timeline" width="{width:.0f}" height="{height:.0f}"'
+        f' viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="timeline">'
+    ]
+    step = _step(t1 - t0)
+    tick = 0.0
+    while tick <= (t1 - t0) + 1e-9:
+        tx = x(t0 + tick)
+        parts.append(
+            f'<line x1="{tx:.1f}" x2="{tx:.1f}" y1="{_AXIS_H - 6:.1f}" y2="{height:.1f}"'
+            ' class="grid"/>'
+            f'<text x="{tx:.1f}" y="{_AXIS_H - 10:.1f}" class="tick">+{duration(tick)}</text>'
+        )
+        tick += step
+    for n, row in enumerate(rows):
+        y = _AXIS_H + n * _ROW_H
+        group = [f'<g class="row" data-state="{row.state}"><title>{escape(row.detail)}</title>']
+        group.append(
+            f'<text x="{_LABEL_W - 8:.1f}" y="{y + 11.5:.1f}" class="row-label">'
+            f"{escape(row.label if len(row.label) <= 28 else row.label[:27] + chr(0x2026))}</text>"
+        )
+        if row.cached:
+            cx, cy = x(row.queued), y + _ROW_H / 2
+            group.append(
+                f'<path class="bar cached" d="M{cx:.1f},{cy - 5:.1f} L{cx + 5:.1f},{cy:.1f}'
+                f' L{cx:.1f},{cy + 5:.1f} L{cx - 5:.1f},{cy:.1f} z" fill="{CACHED}"/>'
+            )
+        else:
+            wait_end = row.start if row.start is not None else (row.end or data.generated)
+            if row.start is None and row.state in ("CANCELLED", "SKIPPED", "FAILED"):
+                wait_end = row.queued
+            wx, ww = x(row.queued), max(0.0, x(wait_end) - x(row.queued))
+            group.append(
+                f'<rect class="bar wait" x="{wx:.1f}" y="{y + 4:.1f}" width="{ww:.1f}"'
+                f' height="{_ROW_H - 8:.1f}" fill="{WAIT}"/>'
+            )
+            if row.start is not None:
+                end = row.end if row.end is not None else data.generated
+                rx, rw = x(row.start), max(1.5, x(end) - x(row.start))
+                open_end = " open" if row.end is None else ""
+                group.append(
+                    f'<rect class="bar run{open_end}" x="{rx:.1f}" y="{y + 2:.1f}"'
+                    f' width="{rw:.1f}" height="{_ROW_H - 4:.1f}" rx="2"'
+                    f' fill="{state_colour(row.state)}"/>'
+                )
+            else:
+                mx = x(row.queued)
+                group.append(
+                    f'<rect class="bar mark" x="{mx - 1:.1f}" y="{y + 2:.1f}" width="3"'
+                    f' height="{_ROW_H - 4:.1f}" fill="{state_colour(row.state)}"/>'
+                )
+        group.append("</g>")
+        parts.append("".join(group))
+    parts.append("</svg>")
+    return "".join(parts)
