@@ -116,7 +116,9 @@ touch "$BASE/.reflow-slurm-base"    # stop.sh wipes only a directory carrying th
 
 # ---------------------------------------------------------------- 2. packages
 PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmdbd slurm-wlm-basic-plugins
-      munge mariadb-server slurm-wlm-torque)
+      munge mariadb-server)
+# REFLOW_SLURM_TORQUE=0 leaves out slurm-wlm-torque, which conflicts with gridengine-client.
+[ "${REFLOW_SLURM_TORQUE:-1}" = 0 ] || PKGS+=(slurm-wlm-torque)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
