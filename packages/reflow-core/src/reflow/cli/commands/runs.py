@@ -1,0 +1,121 @@
+"""``reflow runs``: one line per run in the store, newest first.
+
+Each line: the run id, workflow, status, progress (successful instances of
+all instances planned so far), age and executor (``run_local`` for runs made
+by ``wf.run_local()``).  ``--json`` prints the same as a JSON list.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+
+    from reflow.stores import RunRecord, Store
+
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run", "run_progress"]
+
+NAME = "runs"
+HELP = "list the runs in the store: status, progress, age, executor"
+DESCRIPTION = (
+    "List the runs recorded in the manifest store, newest first: run id, workflow, status, "
+    "progress (successful instances / instances planned so far), age and executor."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the filters, ``--json`` and ``--store-path``."""
+    from reflow.cli.runref import add_store_option
+
+    parser.add_argument("--workflow", metavar="W", help="only runs of workflow W")
+    parser.add_argument(
+        "--status",
+        metavar="S",
+        help="only runs in state S (PENDING, RUNNING, SUCCESS, FAILED, CANCELLED)",
+    )
+    parser.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only runs created since DATE: 2026-11-01, 2026-11-01T08:00 or an age (12h, 2d)",
+    )
+    parser.add_argument(
+        "--last", type=int, default=20, metavar="N", help="at most the N newest runs (20)"
+    )
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    add_store_option(parser)
+
+
+def run_progress(store: Store, run_id: str) -> tuple[int, int]:
+    """``(successful instances, instances)`` of a run, from the per-task state counts."""
+    summary = store.task_state_summary(run_id)
+    total = sum(sum(counts.values()) for counts in summary.values())
+    done = sum(counts.get("SUCCESS", 0) for counts in summary.values())
+    return done, total
+
+
+def _select(store: Store, args: argparse.Namespace) -> list[RunRecord]:
+    from reflow._types import RunState
+    from reflow.cli.timetext import parse_since
+    from reflow.errors import ReflowError
+
+    records = store.list_run_records(graph_name=args.workflow)
+    if args.status:
+        wanted = args.status.strip().upper()
+        if wanted not in {s.value for s in RunState}:
+            raise ReflowError(
+                f"--status {args.status!r} is not a run state; use one of "
+                f"{', '.join(s.value for s in RunState)}."
+            )
+        records = [r for r in records if r.status.value == wanted]
+    if args.since:
+        since = parse_since(args.since, "--since")
+        records = [r for r in records if r.created_at >= since]
+    if args.last < 0:
+        raise ReflowError(f"--last {args.last} is negative; give how many runs to show.")
+    return records[: args.last]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the runs; 0 even when there are none."""
+    from reflow.cli.output import Cell, Printer, Table, state_cell
+    from reflow.cli.runref import open_cli_store
+    from reflow.cli.timetext import format_age
+
+    store = open_cli_store(args)
+    records = _select(store, args)
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        done, total = run_progress(store, record.run_id)
+        rows.append(
+            {
+                "run_id": record.run_id,
+                "workflow": record.graph_name,
+                "status": record.status.value,
+                "done": done,
+                "total": total,
+                "created_at": record.created_at.isoformat(),
+                "executor": record.executor,
+                "user": record.user_id,
+                "run_dir": record.parameters.get("run_dir"),
+            }
+        )
+    printer = Printer()
+    if args.json:
+        printer.json(rows)
+        return 0
+    if not rows:
+        printer.line("No runs in the store match.")
+        return 0
+    table = Table(("RUN", "WORKFLOW", "STATUS", "PROGRESS", "AGE", "EXECUTOR"), frozenset({3, 4}))
+    for record, row in zip(records, rows, strict=True):
+        table.add(
+            Cell(row["run_id"], "bold"),
+            row["workflow"],
+            state_cell(row["status"]),
+            f"{row['done']}/{row['total']}",
+            format_age(record.created_at),
+            row["executor"] or "-",
+        )
+    printer.show([table])
+    return 0

@@ -1,0 +1,80 @@
+"""The task graph of a recorded run, without the workflow's script.
+
+:func:`run_description` rebuilds, from the task specifications a run
+recorded, the part of :meth:`Workflow.describe() <reflow.workflow.Workflow.describe>`
+that :func:`reflow.cli.render.dag_text` draws: tasks in run order, array
+or not, each ``Result`` parameter's upstream steps and wire modes, and
+``after`` dependencies.  :func:`task_state` sums up a task's instances in
+one state for colouring the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reflow.stores import Store
+
+__all__ = ["run_description", "task_state"]
+
+NOT_PLANNED = "NOT_PLANNED"
+"""The state of a task with no instance yet."""
+
+
+def run_description(store: Store, run_id: str, graph_name: str) -> dict[str, Any]:
+    """A ``describe()``-shaped dictionary of the run's task graph.
+
+    Runs recorded before the wiring was stored have no wire modes: their
+    ``Result`` edges are labelled ``<upstream>: result``.
+    """
+    from reflow.errors import ReflowError
+    from reflow.graph import topological_order
+    from reflow.runrecord import WIRING_KEY
+
+    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
+    try:
+        order = topological_order({n: s.dependencies for n, s in specs.items()})
+    except ReflowError:
+        order = sorted(specs)
+    tasks = []
+    for name in order:
+        spec = specs[name]
+        after = [str(d) for d in spec.config.get("after", ()) or ()]
+        wiring = spec.config.get(WIRING_KEY)
+        if wiring is None:
+            wiring = {
+                d: {"steps": [d], "modes": ["result"]} for d in spec.dependencies if d not in after
+            }
+        tasks.append(
+            {
+                "name": name,
+                "is_array": spec.is_array,
+                "config": {"after": after},
+                "result_deps": {
+                    param: {"steps": list(w["steps"]), "modes": list(w["modes"])}
+                    for param, w in wiring.items()
+                },
+            }
+        )
+    return {"name": graph_name, "tasks": tasks}
+
+
+_PRIORITY = ("FAILED", "RUNNING", "SUBMITTED", "RETRYING", "PENDING", "CANCELLED", "SKIPPED")
+
+
+def task_state(counts: Mapping[str, int]) -> str:
+    """One state for a task: ``SUCCESS`` when every instance succeeded, else the most urgent.
+
+    ``FAILED`` wins over running, running over waiting, waiting over
+    cancelled and skipped; a task without instances is ``NOT_PLANNED``.
+    """
+    present = {state for state, n in counts.items() if n}
+    if not present:
+        return NOT_PLANNED
+    if present == {"SUCCESS"}:
+        return "SUCCESS"
+    for state in _PRIORITY:
+        if state in present:
+            return state
+    return sorted(present)[0]

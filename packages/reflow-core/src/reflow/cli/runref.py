@@ -1,0 +1,166 @@
+"""Naming runs and task instances on the ``reflow`` command line.
+
+``RUN`` is a run id, any unique prefix of one, the random suffix a run id
+ends with (or any unique part of at least four characters), or ``latest``
+(the newest run in the store).  An instance is
+``TASK`` or ``TASK[INDEX]``.  Every command that takes them opens the
+store the same way: ``--store-path``, else the shared store
+(``REFLOW_STORE_PATH``, the configuration, the user cache directory).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from reflow.stores import RunRecord, Store, TaskInstanceRecord, TaskSpecRecord
+
+__all__ = [
+    "LATEST",
+    "add_store_option",
+    "find_instance",
+    "open_cli_store",
+    "parse_instance",
+    "resolve_run",
+    "task_spec",
+]
+
+LATEST = "latest"
+"""The ``RUN`` that names the newest run in the store."""
+
+_INSTANCE = re.compile(r"^(?P<task>[^\[\]\s]+)(?:\[(?P<index>\d+)\])?$")
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--store-path`` (the manifest database to read)."""
+    parser.add_argument(
+        "--store-path",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
+    )
+
+
+def open_cli_store(args: argparse.Namespace) -> Store:
+    """The store ``--store-path`` names, else the shared default one, opened."""
+    from reflow.config import load_config
+    from reflow.stores import open_store
+
+    path = getattr(args, "store_path", None)
+    store = open_store(path, None if path else load_config())
+    store.init()
+    return store
+
+
+def _where(store: Store) -> str:
+    path = getattr(store, "path", None)
+    return f" {path}" if path else ""
+
+
+def resolve_run(store: Store, ref: str) -> RunRecord:
+    """The run ``ref`` names: an id, a unique prefix, suffix or part of one, or ``latest``.
+
+    Raises
+    ------
+    ReflowError
+        If no run matches, or several do (the message lists them).
+    """
+    ref = ref.strip()
+    record = store.get_run_record(ref)
+    if record is not None:
+        return record
+    records = store.list_run_records()
+    if ref == LATEST:
+        if not records:
+            raise ReflowError(f"The manifest store{_where(store)} holds no runs yet.")
+        return records[0]
+    matches = [r for r in records if r.run_id.startswith(ref)] if ref else []
+    if not matches and ref:
+        matches = [r for r in records if r.run_id.endswith(ref)]
+    if not matches and len(ref) >= 4:
+        matches = [r for r in records if ref in r.run_id]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise ReflowError(
+            f"No run {ref!r} in the manifest store{_where(store)}. List the runs with "
+            "'reflow runs', or point REFLOW_STORE_PATH (or --store-path) at the store the "
+            "run was recorded in."
+        )
+    shown = ", ".join(r.run_id for r in matches[:5])
+    more = f" and {len(matches) - 5} more" if len(matches) > 5 else ""
+    raise ReflowError(
+        f"{ref!r} matches {len(matches)} runs ({shown}{more}); give more of the run id."
+    )
+
+
+def parse_instance(text: str) -> tuple[str, int | None]:
+    """``"process[3]"`` gives ``("process", 3)``, ``"report"`` gives ``("report", None)``.
+
+    Raises
+    ------
+    ReflowError
+        If the text is neither form.
+    """
+    match = _INSTANCE.match(text.strip())
+    if match is None:
+        raise ReflowError(
+            f"{text!r} does not name a task instance; write TASK for a task or TASK[INDEX] "
+            "for an element of an array task, for example 'process[3]'."
+        )
+    index = match["index"]
+    return match["task"], None if index is None else int(index)
+
+
+def task_spec(store: Store, run_id: str, task: str) -> TaskSpecRecord:
+    """The recorded specification of ``task`` in the run.
+
+    Raises
+    ------
+    ReflowError
+        If the run has no such task (with the closest name, if any).
+    """
+    spec = store.get_task_spec_record(run_id, task)
+    if spec is not None:
+        return spec
+    from reflow.graph import did_you_mean
+
+    names = [s.task_name for s in store.list_task_spec_records(run_id)]
+    raise ReflowError(
+        f"Run {run_id} has no task {task!r}.{did_you_mean(task, names)} "
+        f"Its tasks: {', '.join(names) or 'none'}."
+    )
+
+
+def find_instance(store: Store, run_id: str, task: str, index: int | None) -> TaskInstanceRecord:
+    """The instance ``task[index]`` of the run (``index`` ``None`` for a singleton).
+
+    Raises
+    ------
+    ReflowError
+        If the task does not exist, the index does not fit the task's kind,
+        or the instance has not been planned.
+    """
+    from reflow.labels import instance_label
+
+    spec = task_spec(store, run_id, task)
+    if spec.is_array and index is None:
+        count = store.count_task_instances(run_id, task)
+        span = f" ({task}[0] to {task}[{count - 1}])" if count else ""
+        raise ReflowError(f"{task} is an array task: name one element{span}.")
+    if not spec.is_array and index is not None:
+        raise ReflowError(f"{task} is not an array task: name it without an index.")
+    inst = store.get_task_instance_record(run_id, task, index)
+    if inst is None:
+        raise ReflowError(
+            f"Run {run_id} has no instance {instance_label(task, index)} (not planned: its "
+            "upstream tasks have not finished or failed, or the array is shorter)."
+        )
+    return inst
