@@ -32,12 +32,19 @@ __all__ = ["run_worker"]
 _WALLTIME_WARNING = (signal.SIGUSR1, signal.SIGXCPU)
 
 
-def _usage(started: float) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _usage(started: float, cpu_at_start: float) -> dict[str, Any]:
+    """Elapsed and CPU time over the same interval (from ``started``), and peak memory."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "elapsed": round(time.time() - started, 3),
-        "cpu_time": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 3),
+        "cpu_time": round(_cpu_seconds() - cpu_at_start, 3),
         "peak_rss_kb": max(own.ru_maxrss, children.ru_maxrss),
     }
 
@@ -56,6 +63,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
 
     index = _index_from_env()
     started = time.time()
+    cpu_at_start = _cpu_seconds()
     host = socket.gethostname()
     result: dict[str, Any] = {
         "task": task,
@@ -104,7 +112,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             code = 130 if isinstance(exc, KeyboardInterrupt) else 1
     result["end"] = time.time()
-    result.update(_usage(started))
+    result.update(_usage(started, cpu_at_start))
     write_json_atomic(out, result)
     return code
 
