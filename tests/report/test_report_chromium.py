@@ -29,7 +29,7 @@ from reflow.executors.local import LocalExecutor
 from reflow.report import write_report
 from reflow.stores.sqlite import SqliteStore
 
-PIPELINE = '''
+PIPELINE = """
 import time
 from typing import Annotated
 from reflow import Result, Workflow
@@ -50,7 +50,7 @@ def square(i: Annotated[int, Result(step="items")]) -> int:
 @wf.job()
 def total(xs: Annotated[list[int], Result(step="square")]) -> int:
     return sum(xs)
-'''
+"""
 
 
 def _browser() -> str:
@@ -86,9 +86,9 @@ def page(tmp_path: Path) -> Iterator[Any]:
         # Anything that is not a file: URL is recorded above and refused here.
         context.route(
             "**/*",
-            lambda route: route.continue_()
-            if route.request.url.startswith("file:")
-            else route.abort(),
+            lambda route: (
+                route.continue_() if route.request.url.startswith("file:") else route.abort()
+            ),
         )
         page = context.new_page()
         page.requests = requests

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-PIPELINE = '''
+PIPELINE = """
 import time
 from typing import Annotated
 from reflow import Result, Workflow
@@ -31,7 +31,7 @@ def square(i: Annotated[int, Result(step="items")]) -> int:
 @wf.job()
 def total(xs: Annotated[list[int], Result(step="square")]) -> int:
     return sum(xs)
-'''
+"""
 
 
 def load_pipeline(tmp_path: Path, name: str) -> ModuleType:

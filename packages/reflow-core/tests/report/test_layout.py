@@ -8,9 +8,7 @@ from reflow.report.layout import layered_layout
 def test_each_task_sits_below_every_task_it_depends_on_and_nodes_do_not_overlap() -> None:
     deps = {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"], "e": ["a", "d"], "f": []}
     order = ["a", "b", "c", "d", "e", "f"]
-    boxes, width, height = layered_layout(
-        order, deps, width=100, height=40, gap_x=20, gap_y=50
-    )
+    boxes, width, height = layered_layout(order, deps, width=100, height=40, gap_x=20, gap_y=50)
     for task, ups in deps.items():
         for up in ups:
             assert boxes[up].y + boxes[up].height < boxes[task].y
@@ -20,13 +18,15 @@ def test_each_task_sits_below_every_task_it_depends_on_and_nodes_do_not_overlap(
         for two in names[i + 1 :]:
             p, q = boxes[one], boxes[two]
             apart = (
-                p.x + p.width <= q.x or q.x + q.width <= p.x
-                or p.y + p.height <= q.y or q.y + q.height <= p.y
+                p.x + p.width <= q.x
+                or q.x + q.width <= p.x
+                or p.y + p.height <= q.y
+                or q.y + q.height <= p.y
             )
             assert apart, (one, two)
     for box in boxes.values():
-        assert 0 <= box.x and box.x + box.width <= width
-        assert 0 <= box.y and box.y + box.height <= height
+        assert box.x >= 0 and box.x + box.width <= width
+        assert box.y >= 0 and box.y + box.height <= height
 
 
 def test_barycentre_ordering_removes_a_needless_crossing() -> None:
