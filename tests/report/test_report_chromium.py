@@ -71,8 +71,8 @@ def _browser() -> str:
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    """A headless Chromium page; every request it makes is appended to ``page.requests``."""
+def browser_page(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
+    """A headless Chromium page, and the list every request it makes is appended to."""
     executable = _browser()
     from playwright.sync_api import sync_playwright
 
@@ -90,9 +90,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
                 route.continue_() if route.request.url.startswith("file:") else route.abort()
             ),
         )
-        page = context.new_page()
-        page.requests = requests
-        yield page
+        yield context.new_page(), requests
         context.close()
         browser.close()
 
@@ -117,8 +115,9 @@ def _png_size(path: Path) -> tuple[int, int]:
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["run_local", "local executor"])
 def test_the_report_renders_in_chromium_and_fetches_nothing(
-    tmp_path: Path, page: Any, how: str
+    tmp_path: Path, browser_page: tuple[Any, list[str]], how: str
 ) -> None:
+    page, requests = browser_page
     store = SqliteStore(tmp_path / "manifest.db")
     store.init()
     mod = _load(tmp_path, "chromium_" + how.replace(" ", "_"))
@@ -165,4 +164,4 @@ def test_the_report_renders_in_chromium_and_fetches_nothing(
     failure = page.locator("#failures details.failure").inner_text()
     assert "<script>alert('boom')</script>" in failure  # shown as text, never run
     assert page.evaluate("document.scripts.length") == 0
-    assert page.requests == [url], f"requests left the page: {page.requests}"
+    assert requests == [url], f"requests left the page: {requests}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -43,6 +44,12 @@ def load_pipeline(tmp_path: Path, name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Callable[[str], ModuleType]:
+    """Import the pipeline under a name of one's choosing (see :func:`load_pipeline`)."""
+    return lambda name: load_pipeline(tmp_path, name)
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -11,8 +13,6 @@ from reflow import RunState
 from reflow.errors import ReflowError
 from reflow.executors.local import LocalExecutor
 from reflow.report import gather
-
-from .conftest import load_pipeline
 
 
 def test_a_run_local_run_reports_every_instance_with_its_times_and_usage(
@@ -79,8 +79,10 @@ def test_requested_resources_come_from_the_task_definition(
     assert square.requested.mem_bytes == 1024**3 and square.requested.time_s == 600
 
 
-def test_a_submitted_run_reports_what_the_workers_wrote(tmp_path: Path, store: Any) -> None:
-    mod = load_pipeline(tmp_path, "rep_submit")
+def test_a_submitted_run_reports_what_the_workers_wrote(
+    tmp_path: Path, store: Any, pipeline: Callable[[str], ModuleType]
+) -> None:
+    mod = pipeline("rep_submit")
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=4)
     assert run.wait(timeout=120) is RunState.FAILED
