@@ -97,7 +97,8 @@ def tests(session: nox.Session, package: str) -> None:
 @nox.session
 def integration(session: nox.Session) -> None:
     """Cross-package tests (discovery, packaging, end to end) with everything installed."""
-    session.install(*_with_core(*PACKAGES), *TEST_DEPS)
+    # playwright drives the system's Chromium (tests/report); it downloads no browser here.
+    session.install(*_with_core(*PACKAGES), *TEST_DEPS, "playwright>=1.40")
     session.run(
         "pytest",
         str(ROOT / "tests"),
