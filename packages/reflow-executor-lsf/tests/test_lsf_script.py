@@ -1,0 +1,126 @@
+"""The #BSUB lines LSFExecutor writes: names, arrays, limits, dependencies, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reflow.errors import ConfigError
+from reflow.executors import JobResources, JobSpec
+from reflow.executors.arrays import ArrayChunk
+from reflow.executors.batch import BatchExecutorError
+from reflow_executor_lsf import script
+from reflow_executor_lsf.config import memory_in_unit, normalize_unit, site_unit
+
+DATA = Path(__file__).parent / "data"
+
+
+def job(**kw: Any) -> JobSpec:
+    base: dict[str, Any] = {
+        "name": "wf.task",
+        "command": ("python3", "-c", "print('hi there')"),
+        "workdir": Path("/scratch/run"),
+        "log_dir": Path("/scratch/run/logs"),
+        "resources": JobResources(cpus=4, time="01:30:00", mem="4G"),
+    }
+    base.update(kw)
+    return JobSpec(**base)
+
+
+@pytest.mark.parametrize(
+    ("walltime", "expected"),
+    [
+        ("00:00:02", "1"),  # LSF counts minutes: a few seconds is one minute
+        ("00:01:00", "1"),
+        ("00:59:01", "1:00"),
+        ("01:30:00", "1:30"),
+        ("1-02:00:30", "26:01"),
+    ],
+)
+def test_run_limit_is_hours_and_minutes_never_seconds(walltime: str, expected: str) -> None:
+    assert script.run_limit(walltime) == expected
+    assert ":" not in expected or expected.count(":") == 1
+
+
+def test_array_name_is_one_based_with_the_limit_after_the_bracket() -> None:
+    chunk = ArrayChunk(0, (0, 1, 2, 3, 4), base=1, parallelism=2)
+    assert script.array_name(job(), chunk) == "wf.task[1-5]%2"
+    single = ArrayChunk(0, (7,), base=1)
+    assert script.array_name(job(), single) == "wf.task[1]"
+
+
+def test_job_names_lose_characters_lsf_reads_as_syntax() -> None:
+    assert script.job_name(job(name='my job[1] "x"%')) == "my_job_1_x"
+
+
+def test_dependencies_are_done_for_after_ok_and_ended_for_after_any() -> None:
+    assert (
+        script.dependency_expression(["1", "2[3]"], ["4"]) == "ended(1) && ended(2[3]) && done(4)"
+    )
+    assert script.dependency_expression([], []) == ""
+
+
+def test_directives_of_a_single_job() -> None:
+    lines = script.directives(job(log_name="task"), None, [], ["77"], {"queue": "short"}, 4096)
+    assert lines == [
+        "#BSUB -J wf.task",
+        '#BSUB -o "/scratch/run/logs/task-%J.out"',
+        '#BSUB -e "/scratch/run/logs/task-%J.err"',
+        "#BSUB -n 4",
+        '#BSUB -R "span[hosts=1] rusage[mem=4096]"',
+        "#BSUB -M 4096",
+        "#BSUB -W 1:30",
+        '#BSUB -w "done(77)"',
+        "#BSUB -ti",
+        "#BSUB -q short",
+    ]
+
+
+def test_directives_of_an_array_chunk_name_logs_by_job_and_index() -> None:
+    chunk = ArrayChunk(0, (0, 2, 3), base=1, parallelism=2)
+    lines = script.directives(job(), chunk, ["5"], [], {}, 100)
+    assert '#BSUB -J "wf.task[1-3]%2"' in lines
+    assert '#BSUB -o "/scratch/run/logs/wf.task-%J_%I.out"' in lines
+    assert '#BSUB -w "ended(5)"' in lines
+    assert "#BSUB -ti" in lines
+
+
+def test_options_map_to_bsub_flags() -> None:
+    options = {"project": "p1", "app": "gpu", "x": True, "hosts": ["h1", "h2"], "sla": None}
+    assert script.option_directives(job(), options) == [
+        "#BSUB -P p1",
+        "#BSUB -app gpu",
+        "#BSUB -x",
+        '#BSUB -m "h1 h2"',
+    ]
+
+
+@pytest.mark.parametrize("key", ["J", "W", "M", "n", "o", "e", "w", "ti"])
+def test_options_reflow_sets_itself_are_refused(key: str) -> None:
+    with pytest.raises(BatchExecutorError, match=f"submit option '{key}' cannot be set"):
+        script.option_directives(job(), {key: "1"})
+
+
+def test_values_that_cannot_fit_a_bsub_line_are_refused() -> None:
+    with pytest.raises(BatchExecutorError, match="double quote"):
+        script.option_directives(job(), {"queue": 'a"b'})
+    with pytest.raises(BatchExecutorError, match="not a bsub option"):
+        script.option_directives(job(), {"two words": 1})
+    with pytest.raises(BatchExecutorError, match="'%'"):
+        script.log_paths(job(log_dir=Path("/scratch/100%")), None)
+
+
+def test_memory_is_written_in_the_sites_unit_rounded_up() -> None:
+    assert memory_in_unit("4G", "KB") == 4 * 1024 * 1024
+    assert memory_in_unit("4G", "mb") == 4096
+    assert memory_in_unit("1500M", "G") == 2
+    assert normalize_unit("g") == "GB"
+    with pytest.raises(ConfigError, match="LSF_UNIT_FOR_LIMITS"):
+        normalize_unit("bytes")
+
+
+def test_the_unit_comes_from_lsf_conf_in_lsf_envdir(tmp_path: Path) -> None:
+    assert site_unit({"LSF_ENVDIR": str(DATA)}) == "MB"
+    assert site_unit({"LSF_ENVDIR": str(tmp_path)}) == "KB"  # no lsf.conf: LSF's default
