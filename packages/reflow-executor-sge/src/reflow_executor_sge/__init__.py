@@ -1,4 +1,4 @@
-"""Sun/Son of/Univa Grid Engine (SGE, UGE) executor for reflow.
+"""Son of Grid Engine / Univa / Altair Grid Engine (SGE, UGE) executor for reflow.
 
 Installed with ``pip install reflow-core reflow-executor-sge``; reflow finds it through
 the ``reflow.executors`` entry point ``sge``.
