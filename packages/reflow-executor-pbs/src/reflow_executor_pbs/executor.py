@@ -59,8 +59,11 @@ _FORGOTTEN = (
 )
 """Complaints of qstat and qdel about ids the server no longer knows (or that have ended)."""
 
-_DRY_TOKEN = "<random>"  # noqa: S105 (a file name part, not a secret)
+_DRY_TOKEN = "RANDOM"  # noqa: S105 (a file name part, not a secret)
 """Names the scripts of a dry run, where nothing is written."""
+
+_SUBJOB = re.compile(r"^(?P<job>[^\[]+)\[(?P<task>\d+)\](?P<rest>.*)$")
+"""A subjob id: ``12[3].server`` (PBS), ``7[3]`` (the wrappers' arrays as reflow names them)."""
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)")
 
@@ -146,6 +149,7 @@ class PBSExecutor(BatchExecutor):
         self._probed: tuple[Flavor, str] | bool | None = False  # False: not asked yet
         self._wrappers = False  # Slurm's Torque wrappers: qstat takes no -t
         self._token = _DRY_TOKEN
+        self._qsub_ids: dict[str, str] = {}  # reflow id -> qsub's, until recorded
 
     def recorded_options(self) -> dict[str, Any]:
         """The base's options plus ``flavor``, ``pbs_bin`` and ``max_array_size``."""
@@ -219,10 +223,24 @@ class PBSExecutor(BatchExecutor):
         return self.array_index_base + self.max_array_size - 1
 
     def native_element_id(self, job_id: str, task: int) -> str:
-        """PBS's name of a subjob: ``12[3].server`` for the array ``12[].server``."""
+        """PBS's name of a subjob: ``12[3].srv`` for the array ``12.srv`` (``12[].srv``)."""
         if "[]" in job_id:
             return job_id.replace("[]", f"[{task}]", 1)
-        return f"{job_id}[{task}]"
+        number, dot, rest = job_id.partition(".")
+        return f"{number}[{task}]{dot}{rest}"
+
+    def scheduler_id(self, ident: str) -> str:
+        """The id qsub printed for a reflow id: ``12[].srv`` for the array ``12.srv``."""
+        record = self.records.load(ident)
+        return ident if record is None else record.scheduler_id
+
+    def dependencies(self, job: JobSpec, chunk: ArrayChunk | None) -> tuple[list[str], list[str]]:
+        """The base's native dependency ids, arrays as qsub printed them (``12[].srv``)."""
+        after_any, after_ok = super().dependencies(job, chunk)
+        return (
+            [self.scheduler_id(i) for i in after_any],
+            [self.scheduler_id(i) for i in after_ok],
+        )
 
     def _prefix(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
         name = self._script_name(job, chunk, self._token).removesuffix(".sh")
@@ -252,23 +270,30 @@ class PBSExecutor(BatchExecutor):
 
     def submit_argv(self, script_path: Path, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
         """``qsub OPTIONS SCRIPT``: the script's own options again, which the wrappers need."""
-        flags = [part for pair in self._options(job, chunk) for part in pair]
+        flags = [part for pair in self._options(job, chunk) for part in pair if part]
         return [self.command("qsub"), *flags, str(script_path)]
 
     def parse_job_id(self, stdout: str) -> str:
-        """The id qsub prints: ``123.server``, ``124[].server``, or the wrappers' ``123``."""
+        """The id qsub prints (``123.server``; the wrappers' ``123``); an array's without ``[]``.
+
+        qsub prints ``124[].server`` for an array; reflow names it ``124.server``, as its
+        element ids ``124.server[i]`` need (:attr:`JobRecord.qsub_id` keeps the original).
+        """
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]
         if not lines:
             raise ValueError("qsub printed nothing")
-        return lines[-1]
+        native = lines[-1].replace("[]", "", 1)
+        self._qsub_ids[native] = lines[-1]
+        return native
 
     def query_argv(self, job_ids: Sequence[str]) -> list[list[str]]:
         """``qstat -f -F json -x -t IDS`` (PBS Pro) or ``qstat -f -t IDS`` (Torque)."""
         qstat = self.command("qstat")
+        ids = [self.scheduler_id(i) for i in job_ids]
         if self.flavor is Flavor.PBSPRO:
-            return [[qstat, "-f", "-F", "json", "-x", "-t", *job_ids]]
+            return [[qstat, "-f", "-F", "json", "-x", "-t", *ids]]
         self.probe()
-        return [[qstat, "-f", *([] if self._wrappers else ["-t"]), *job_ids]]
+        return [[qstat, "-f", *([] if self._wrappers else ["-t"]), *ids]]
 
     def parse_states(self, outputs: Sequence[str], job_ids: Sequence[str]) -> dict[str, JobStatus]:
         """qstat's statuses, refined by each job's markers where qstat has no exit status."""
@@ -279,21 +304,24 @@ class PBSExecutor(BatchExecutor):
             record = self.records.load(native)
             if record is None:
                 continue
+            listed = parsed.get(record.scheduler_id)
             if record.tasks is None:
-                found[native] = refine(record, None, parsed.get(native))
+                found[native] = refine(record, None, listed)
                 continue
+            if listed is not None:
+                found[native] = listed
             for task in record.tasks:
                 element = self.native_element_id(native, task)
                 if record.array:
-                    own, parent = parsed.get(element), parsed.get(native)
-                    found[element] = refine(record, task, own, parent)
+                    own = parsed.get(self.native_element_id(record.scheduler_id, task))
+                    found[element] = refine(record, task, own, listed)
                 else:
-                    found[element] = refine(record, task, parsed.get(native))
+                    found[element] = refine(record, task, listed)
         return found
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         """``qdel ID...`` (jobs, whole arrays ``12[].srv`` and subjobs ``12[3].srv``)."""
-        return [self.command("qdel"), *job_ids]
+        return [self.command("qdel"), *(self.scheduler_id(i) for i in job_ids)]
 
     def ignorable_failure(self, error: SchedulerCommandError) -> bool:
         """qstat/qdel complaining only about ids the server forgot or that have ended.
@@ -318,6 +346,39 @@ class PBSExecutor(BatchExecutor):
             return any(phrase in text for phrase in _SAFE_TO_RESUBMIT)
         return True
 
+    def _record_of(self, native: str) -> tuple[JobRecord, int | None] | None:
+        """The record of a job, chunk or subjob id (``12[3].srv``, the wrappers' ``7[3]``)."""
+        record = self.records.load(native)
+        if record is not None:
+            return record, None
+        match = _SUBJOB.match(native)
+        if match is None:
+            return None
+        task = int(match["task"])
+        for chunk_id in (f"{match['job']}[]{match['rest']}", f"{match['job']}{match['rest']}"):
+            record = self.records.load(chunk_id)
+            if record is not None:
+                return record, task
+        return None
+
+    def _cancel_native(self, natives: list[str]) -> None:
+        """``qdel``, after leaving a ``.cancelled`` marker for each job reflow submitted.
+
+        The marker makes a deleted job CANCELLED, whatever exit status its killed
+        script left (the Torque wrappers and a PBS Pro server without job history
+        report none of their own).
+        """
+        for native in natives:
+            found = self._record_of(native)
+            if found is None:
+                continue
+            record, task = found
+            try:
+                record.marker(task, "cancelled").touch()
+            except OSError as exc:
+                logger.debug("Cannot mark pbs job %s as cancelled: %s", native, exc)
+        super()._cancel_native(natives)
+
     # -- submission -------------------------------------------------------------------
 
     def _submit_one(self, job: JobSpec, chunk: ArrayChunk | None, token: str) -> str:
@@ -325,12 +386,14 @@ class PBSExecutor(BatchExecutor):
         self._token = token
         try:
             native = super()._submit_one(job, chunk, token)
+            array = script.is_array(self.flavor, chunk)
             record = JobRecord(
                 native,
                 self._prefix(job, chunk),
                 self.flavor,
                 None if chunk is None else tuple(chunk.tasks),
-                script.is_array(self.flavor, chunk),
+                array,
+                self._qsub_ids.pop(native, native),
             )
         finally:
             self._token = _DRY_TOKEN

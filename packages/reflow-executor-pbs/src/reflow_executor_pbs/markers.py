@@ -44,6 +44,9 @@ class JobRecord:
         The native task ids of an array chunk; ``None`` for a single job.
     array : bool
         Whether the scheduler runs it as an array (a one-task PBS Pro chunk is a plain job).
+    qsub_id : str
+        The id as qsub printed it (``12[].srv`` for an array, whose reflow id is ``12.srv``:
+        reflow keeps ``[...]`` for its element ids); ``""``: the same as ``job_id``.
     """
 
     job_id: str
@@ -51,11 +54,23 @@ class JobRecord:
     flavor: Flavor
     tasks: tuple[int, ...] | None = None
     array: bool = False
+    qsub_id: str = ""
+
+    @property
+    def scheduler_id(self) -> str:
+        """The id qsub printed, for qstat, qdel and dependencies."""
+        return self.qsub_id or self.job_id
 
     def marker(self, task: int | None, suffix: str) -> Path:
         """``<prefix>[.<task>].<suffix>``."""
         stem = self.prefix if task is None else f"{self.prefix}.{task}"
         return Path(f"{stem}.{suffix}")
+
+    def cancelled(self, task: int | None) -> bool:
+        """Whether reflow deleted the job, or this task of it (a ``.cancelled`` marker)."""
+        return self.marker(None, "cancelled").exists() or (
+            task is not None and self.marker(task, "cancelled").exists()
+        )
 
     def outputs(self, task: int | None) -> list[Path]:
         """The scheduler's output files that may hold the task's kill line, best first."""
@@ -74,6 +89,7 @@ class JobRecord:
             "flavor": self.flavor.value,
             "tasks": None if self.tasks is None else list(self.tasks),
             "array": self.array,
+            "qsub_id": self.qsub_id,
         }
 
     @classmethod
@@ -86,6 +102,7 @@ class JobRecord:
             Flavor(data["flavor"]),
             None if tasks is None else tuple(int(t) for t in tasks),
             bool(data.get("array")),
+            str(data.get("qsub_id") or ""),
         )
 
 
@@ -158,32 +175,13 @@ def _ended(record: JobRecord, task: int | None, code: int) -> JobStatus:
     return JobStatus(JobState.COMPLETED if code == 0 else JobState.FAILED, code)
 
 
-def refine(
+def _refine(
     record: JobRecord,
     task: int | None,
     own: JobStatus | None,
     parent: JobStatus | None = None,
 ) -> JobStatus:
-    """The status of a job (or array task) from qstat's view and the job's own traces.
-
-    Parameters
-    ----------
-    record : JobRecord
-        The submission.
-    task : int or None
-        The native task id of an array task; ``None`` for a single job.
-    own : JobStatus or None
-        What qstat said of the job or task itself (``None``: not listed).
-    parent : JobStatus or None
-        For an array task qstat does not list by itself (the Torque wrappers list only
-        raw Slurm ids): what it said of the array.
-
-    A status with an exit code, or of a job that has not ended, stands (a killed job's
-    kill line turns it into TIMEOUT or OUT_OF_MEMORY).  Otherwise the ``.exit``
-    marker gives the exit status, a ``.start`` marker of a live process means
-    RUNNING, the kill line TIMEOUT or OUT_OF_MEMORY, and no marker at all a job
-    that never started (or, while the array waits, a PENDING task).
-    """
+    """:func:`refine` before a deletion by reflow is taken into account."""
     if own is not None and (own.exit_code is not None or own.state is not JobState.COMPLETED):
         if own.state is JobState.PENDING and record.marker(task, "start").exists():
             return JobStatus(JobState.RUNNING, None, own.reason)
@@ -215,3 +213,41 @@ def refine(
     if killed is not None:
         return JobStatus(killed[0], None, killed[1])
     return JobStatus(JobState.CANCELLED, None, f"the job never started ({gone})")
+
+
+def refine(
+    record: JobRecord,
+    task: int | None,
+    own: JobStatus | None,
+    parent: JobStatus | None = None,
+) -> JobStatus:
+    """The status of a job (or array task) from qstat's view and the job's own traces.
+
+    Parameters
+    ----------
+    record : JobRecord
+        The submission.
+    task : int or None
+        The native task id of an array task; ``None`` for a single job.
+    own : JobStatus or None
+        What qstat said of the job or task itself (``None``: not listed).
+    parent : JobStatus or None
+        For an array task qstat does not list by itself (the Torque wrappers list only
+        raw Slurm ids): what it said of the array.
+
+    A status with an exit code, or of a job that has not ended, stands (a killed job's
+    kill line turns it into TIMEOUT or OUT_OF_MEMORY).  Otherwise the ``.exit``
+    marker gives the exit status, a ``.start`` marker of a live process means
+    RUNNING, the kill line TIMEOUT or OUT_OF_MEMORY, and no marker at all a job
+    that never started (or, while the array waits, a PENDING task).  A job reflow
+    deleted (``qdel``) that did not succeed is CANCELLED.
+    """
+    status = _refine(record, task, own, parent)
+    if (
+        status.state in JobState.ended()
+        and status.state is not JobState.CANCELLED
+        and status.exit_code != 0
+        and record.cancelled(task)
+    ):
+        return JobStatus(JobState.CANCELLED, status.exit_code, "deleted by reflow (qdel)")
+    return status

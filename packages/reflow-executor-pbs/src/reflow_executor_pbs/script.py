@@ -207,7 +207,7 @@ def qsub_options(
     options: Mapping[str, Any],
     prefix: str,
 ) -> list[list[str]]:
-    """The qsub options of the job (of one chunk), as ``[flag, value]`` pairs.
+    """The qsub options of the job (of one chunk), as ``[flag, value]`` pairs (``""``: no value).
 
     Parameters
     ----------
@@ -272,6 +272,8 @@ def qsub_options(
         listed = [f"nodes=1:ppn={cpus}{nodes_extra}", f"walltime={wall}", f"mem={mem}"]
         pairs.append(["-l", ",".join([*listed, *resources])])
     pairs += [["-j", "oe"], ["-o", scheduler_output(prefix, flavor, chunk)]]
+    # The job sees qsub's environment, as a Slurm job does (without -V: only PBS_O_*).
+    pairs.append(["-V", ""])
     if chunk is not None and is_array(flavor, chunk):
         pairs.append(["-J" if flavor is Flavor.PBSPRO else "-t", array_range(chunk)])
     depend = dependency_spec(flavor, after_any, after_ok)
@@ -290,8 +292,8 @@ def qsub_options(
 
 
 def directive_lines(pairs: Sequence[Sequence[str]]) -> list[str]:
-    """``#PBS`` lines of qsub options: ``[["-N", "x"]]`` gives ``["#PBS -N x"]``."""
-    return [f"#PBS {flag} {value}" for flag, value in pairs]
+    """``#PBS`` lines of qsub options, e.g. ``#PBS -N x`` and ``#PBS -V`` (a flag alone)."""
+    return [f"#PBS {flag} {value}".rstrip() for flag, value in pairs]
 
 
 def body(job: JobSpec, chunk: ArrayChunk | None, flavor: Flavor, prefix: str) -> str:
@@ -323,8 +325,10 @@ def body(job: JobSpec, chunk: ArrayChunk | None, flavor: Flavor, prefix: str) ->
                 f'reflow_task="{found}"',
                 f'[ -n "$reflow_task" ] || {{ echo "reflow: the scheduler set no {names}" >&2; '
                 "exit 1; }",
-                # PBS Pro and Slurm's wrappers give the array's id; Torque only 12[3].srv.
-                'export REFLOW_JOB_ID="${PBS_ARRAY_ID:-${PBS_JOBID/\\[${reflow_task}\\]/[]}}"',
+                # reflow's id of the array: 12.srv for 12[].srv (PBS Pro's PBS_ARRAY_ID,
+                # also set by Slurm's wrappers) or 12[3].srv (Torque's PBS_JOBID).
+                'reflow_array="${PBS_ARRAY_ID:-${PBS_JOBID/\\[${reflow_task}\\]/[]}}"',
+                'export REFLOW_JOB_ID="${reflow_array/\\[\\]/}"',
             ]
         else:  # a one-element PBS Pro chunk is a plain job
             lines += [
