@@ -1,0 +1,102 @@
+"""The flux submit command line: durations, idsets, logs, dependencies, options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reflow.executors import JobResources, JobSpec
+from reflow.executors.batch import BatchExecutorError
+from reflow_executor_flux import script
+
+
+def job(**kw: Any) -> JobSpec:
+    base: dict[str, Any] = {
+        "name": "wf.task",
+        "command": ("python3", "-c", "print('hi there')"),
+        "workdir": Path("/scratch/run"),
+        "log_dir": Path("/scratch/run/logs"),
+        "resources": JobResources(cpus=4, time="01:30:00", mem="4G"),
+    }
+    base.update(kw)
+    return JobSpec(**base)
+
+
+@pytest.mark.parametrize(
+    ("walltime", "fsd"),
+    [("01:30:00", "90m"), ("00:00:02", "2s"), ("00:01:30", "90s"), ("2-00:00:00", "2880m")],
+)
+def test_walltimes_are_flux_standard_durations_with_a_unit(walltime: str, fsd: str) -> None:
+    assert script.duration(walltime) == fsd
+    assert fsd[-1] in "sm"  # a bare number would be minutes to flux submit
+
+
+def test_idsets() -> None:
+    assert script.idset([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert script.idset([3]) == "3"
+
+
+def test_a_single_job() -> None:
+    args = script.submit_args(
+        job(log_name="task"),
+        Path("/s/job.sh"),
+        {"queue": "batch", "bank": "physics"},
+        after_any=["11"],
+        after_ok=["12", "13"],
+    )
+    assert args == [
+        "--job-name=wf.task",
+        "--ntasks=1",
+        "--cores-per-task=4",
+        "--time-limit=90m",
+        "--output=/scratch/run/logs/task-{{id.dec}}.out",
+        "--error=/scratch/run/logs/task-{{id.dec}}.err",
+        "--dependency=afterany:11",
+        "--dependency=afterok:12",  # one flag per dependency
+        "--dependency=afterok:13",
+        "--queue=batch",
+        "--setattr=system.bank=physics",  # not -B, which needs flux-core 0.65
+        "/s/job.sh",
+    ]
+
+
+def test_array_elements_name_their_logs_by_id_and_cc() -> None:
+    args = script.submit_args(job(), Path("/s/job.sh"), {}, cc=[0, 1, 2, 4])
+    assert "--cc=0-2,4" in args
+    assert "--output=/scratch/run/logs/wf.task-{{id.dec}}_{cc}.out" in args
+
+
+def test_options() -> None:
+    assert script.option_args(job(), {"urgency": 20, "exclusive": True, "requires": None}) == [
+        "--urgency=20",
+        "--exclusive",
+    ]
+    assert script.option_args(job(), {"setattr": ["a=1", "b=2"]}) == [
+        "--setattr=a=1",
+        "--setattr=b=2",
+    ]
+
+
+@pytest.mark.parametrize("key", ["cc", "dependency", "time_limit", "output", "job_name", "cwd"])
+def test_options_reflow_sets_itself_are_refused(key: str) -> None:
+    with pytest.raises(BatchExecutorError, match=f"submit option '{key}' cannot be set"):
+        script.option_args(job(), {key: "x"})
+
+
+def test_braces_are_refused_because_flux_submit_would_format_them() -> None:
+    with pytest.raises(BatchExecutorError, match="substitution"):
+        script.submit_args(job(log_dir=Path("/x/{a}")), Path("/s/j.sh"), {}, cc=[0])
+    with pytest.raises(BatchExecutorError, match="substitution"):
+        script.option_args(job(), {"queue": "{q}"})
+
+
+def test_the_script_takes_its_index_from_flux_job_cc() -> None:
+    text = script.body(job(env={"A": "x y"}), True, "export REFLOW_JOB_ID=5")
+    assert text.startswith("#!/bin/bash\nexport REFLOW_JOB_ID=5\n")
+    assert 'export REFLOW_ARRAY_INDEX="$reflow_task"' in text
+    assert "FLUX_JOB_CC" in text
+    assert "export A='x y'" in text
+    assert text.endswith("exec python3 -c 'print('\"'\"'hi there'\"'\"')'\n")
+    assert "unset REFLOW_ARRAY_INDEX" in script.body(job(), False, "")
