@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from reflow.testing.fake_schedulers import FakeScheduler
+
+
+def server_bin(fake: FakeScheduler, directory: Path) -> Path:
+    """qsub/qstat/qdel that find the fake without ``REFLOW_FAKE_SCHEDULER_DIR`` in the env.
+
+    Real PBS commands find their server in ``/etc/pbs.conf``, so a job (reflow's
+    dispatcher) can call them; the fake's commands need the variable, which the fake
+    leaves out of its jobs' environment.  These wrappers set it, as pbs.conf would.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("qsub", "qstat", "qdel"):
+        path = directory / name
+        path.write_text(
+            "#!/bin/sh\n"
+            f"REFLOW_FAKE_SCHEDULER_DIR={shlex.quote(str(fake.state_dir))}\n"
+            "export REFLOW_FAKE_SCHEDULER_DIR\n"
+            f'exec {shlex.quote(str(fake.bin_dir / name))} "$@"\n'
+        )
+        path.chmod(0o755)
+    return directory
 
 
 @pytest.fixture
