@@ -225,7 +225,7 @@ def test_dry_run_shows_every_submission(
     assert executor.submit(job(tmp_path, array=ArraySpec((0, 1, 2), 1))) == "DRYRUN"
     out = capsys.readouterr().out
     assert sum(line.startswith("$ ") for line in out.splitlines()) == 3
-    assert "--dependency=afterany:'<id of element 0>'" in out
+    assert "'--dependency=afterany:<id of element 0>'" in out
     assert "FLUX_JOB_CC" in out
     assert flux.calls() == []
 
