@@ -3,7 +3,9 @@
 A run owns, inside its run directory, ``results/<run id>/`` (the workers'
 result files), ``.reflow/<run id>/`` (inputs, started records, dispatcher
 bookkeeping) and, in ``logs/``, the stdout and stderr files of its task jobs
-(``<task>-<job>.out``, ``<task>-<job>_<n>.err`` ...).  Everything else in
+(``<task>-<job>.out``, ``<task>-<job>_<n>.err`` ...) and of its dispatcher
+jobs (``<workflow>.dispatch-<job>.out`` / ``.err``, recognised by the line
+``run <run id>: <state>`` each dispatcher logs last).  Everything else in
 the run directory (what the tasks themselves wrote, other runs' files) is
 left alone.
 """
@@ -11,6 +13,7 @@ left alone.
 from __future__ import annotations
 
 import contextlib
+import glob
 import re
 import shutil
 from dataclasses import dataclass
@@ -83,6 +86,27 @@ def _job_logs(store: Store, record: RunRecord, logs: Path) -> list[Path]:
     return sorted(found)
 
 
+def _dispatcher_logs(record: RunRecord, logs: Path) -> list[Path]:
+    """The dispatcher jobs' log files of the run, found by the run id their stderr names."""
+    if not logs.is_dir():
+        return []
+    mark = f" run {record.run_id}: ".encode()
+    found = []
+    for err in logs.glob(f"{glob.escape(record.graph_name)}.dispatch-*.err"):
+        try:
+            with err.open("rb") as handle:
+                handle.seek(max(0, err.stat().st_size - 8192))
+                tail = handle.read()
+        except OSError:
+            continue
+        if mark in tail:
+            found.append(err)
+            out = err.with_suffix(".out")
+            if out.exists():
+                found.append(out)
+    return sorted(found)
+
+
 def _measure(path: Path) -> tuple[int, int]:
     if path.is_file() or path.is_symlink():
         return 1, path.lstat().st_size
@@ -106,6 +130,7 @@ def run_files(store: Store, record: RunRecord) -> RunFiles:
         if p.exists()
     ]
     paths += _job_logs(store, record, root / "logs")
+    paths += _dispatcher_logs(record, root / "logs")
     files = size = 0
     for path in paths:
         n, b = _measure(path)

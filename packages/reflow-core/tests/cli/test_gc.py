@@ -1,0 +1,66 @@
+"""``reflow gc``: old runs go with their files; active runs never do; the database shrinks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reflow import RunState
+
+if TYPE_CHECKING:
+    from conftest import Demo
+
+
+def _files(root: Path, run_id: str) -> list[Path]:
+    return [p for p in (root / "results" / run_id, root / ".reflow" / run_id) if p.exists()]
+
+
+def test_gc_deletes_old_runs_and_their_files_but_never_an_active_run(
+    gc_demo: Demo,
+) -> None:
+    from reflow.stores.sqlite import SqliteStore
+
+    demo = gc_demo
+    run_dir = demo.run_dir()
+    logs_before = sorted(p.name for p in (run_dir / "logs").iterdir())
+    assert any(name.startswith("process-") for name in logs_before)
+    assert _files(run_dir, demo.sched)
+
+    preview = demo.cli("gc", "--older-than", "0s", "--dry-run")
+    assert preview.code == 0, preview.err
+    assert f"Kept 1 old run(s) still active: {demo.ok} (RUNNING)" in preview.out
+    assert "Would delete 2 run(s)" in preview.out
+    assert len(json.loads(demo.cli("runs", "--json").out)) == 3  # nothing deleted
+    assert _files(run_dir, demo.sched)
+
+    nothing = json.loads(demo.cli("gc", "--json").out)  # default: older than 30 days
+    assert nothing["deleted"] == [] and nothing["older_than"] == "30d"
+
+    done = demo.cli("gc", "--older-than", "0s", "--json")
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert sorted(e["run_id"] for e in report["deleted"]) == sorted([demo.failed, demo.sched])
+    assert [e["run_id"] for e in report["kept_active"]] == [demo.ok]
+    sched = next(e for e in report["deleted"] if e["run_id"] == demo.sched)
+    assert sched["instances"] == 7 and sched["files"] > 0
+    assert report["database"]["bytes_after"] <= report["database"]["bytes_before"]
+
+    store = SqliteStore(demo.store_path)
+    assert [r.run_id for r in store.list_run_records()] == [demo.ok]
+    assert store.list_task_instance_records(demo.sched) == []
+    assert store.get_run_record(demo.ok).status is RunState.RUNNING
+    assert len(store.list_task_instance_records(demo.ok)) == 6
+    store.close()
+    assert _files(run_dir, demo.sched) == [] and _files(run_dir, demo.failed) == []
+    assert _files(run_dir, demo.ok)  # the active run keeps its files
+    logs_after = sorted(p.name for p in (run_dir / "logs").iterdir())
+    assert not any(name.startswith(("process-", "report-", "find_inputs-")) for name in logs_after)
+    assert not any(".dispatch-" in name for name in logs_after)  # the sched run's dispatchers
+    assert (run_dir / "logs").is_dir()
+
+
+def test_bad_age_is_a_one_line_error(gc_demo: Demo) -> None:
+    done = gc_demo.cli("gc", "--older-than", "a month")
+    assert done.code == 2
+    assert "--older-than 'a month' is not a duration" in done.err

@@ -1,0 +1,61 @@
+"""``reflow logs``: the job's own stdout and stderr files, found from the run and its job id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import Demo
+
+
+def test_stdout_and_stderr_of_an_array_element_job(demo: Demo) -> None:
+    out = demo.cli("logs", demo.sched, "process[4]")
+    assert out.code == 0, out.err
+    assert out.out == "processing sample_4\n"
+    err = demo.cli("logs", demo.sched, "process[4]", "--stderr")
+    assert "warning about sample_4" in err.out
+    path = Path(demo.cli("logs", demo.sched, "process[4]", "--path").out.strip())
+    assert path.parent == demo.run_dir() / "logs"
+    job = json.loads(demo.cli("status", demo.sched, "--task", "process", "--json").out)
+    job_id = job["instances"][4]["job_id"]  # "<job>[4]"
+    assert path.name == f"process-{job_id.split('[')[0]}_4.out"
+
+
+def test_a_singleton_job_log(demo: Demo) -> None:
+    done = demo.cli("logs", demo.sched, "find_inputs", "--path")
+    assert done.code == 0, done.err
+    assert Path(done.out.strip()).name.startswith("find_inputs-")
+    assert Path(done.out.strip()).is_file()
+
+
+def test_follow_of_an_ended_instance_prints_the_file_and_returns(demo: Demo) -> None:
+    done = demo.cli("logs", demo.sched, "process[4]", "--follow")
+    assert done.code == 0
+    assert done.out == "processing sample_4\n"
+
+
+def test_instances_without_log_files_say_why(demo: Demo) -> None:
+    local = demo.cli("logs", demo.failed, "process[2]")
+    assert local.code == 2
+    assert "ran inside 'run_local'" in local.err
+    hit = demo.cli("logs", demo.sched, "process[0]")
+    assert hit.code == 2 and "taken from the cache" in hit.err
+    array = demo.cli("logs", demo.sched, "process")
+    assert array.code == 2 and "process[0] to process[4]" in array.err
+    bad = demo.cli("logs", demo.sched, "process[x]")
+    assert bad.code == 2 and "TASK[INDEX]" in bad.err
+
+
+def test_a_missing_log_file_names_the_paths_looked_at(demo: Demo) -> None:
+    path = Path(demo.cli("logs", demo.sched, "process[4]", "--path").out.strip())
+    moved = path.with_name(path.name + ".moved")
+    path.rename(moved)
+    try:
+        done = demo.cli("logs", demo.sched, "process[4]")
+    finally:
+        moved.rename(path)
+    assert done.code == 2
+    assert done.err.startswith("reflow: error: No out file of process[4]")
+    assert str(path) in done.err
