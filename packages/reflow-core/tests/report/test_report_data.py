@@ -119,3 +119,38 @@ def test_a_missing_run_directory_is_said_and_the_rest_still_reported(
     assert len(data.instances) == 5
     assert all(i.start is None for i in data.instances)
     assert any("is not readable here" in note for note in data.notes)
+
+
+def test_a_job_that_only_left_its_start_marker_has_a_start_and_no_end(
+    store: Any, tmp_path: Path
+) -> None:
+    from reflow import TaskState
+    from reflow.dispatch.files import started_file, write_json_atomic
+    from reflow.report import render_page
+    from reflow.stores import NewTaskInstance, StateUpdate
+
+    run_dir = tmp_path / "run"
+    store.insert_run("r1", "wf", "me", {"run_dir": str(run_dir)}, executor="slurm")
+    store.insert_task_spec("r1", "work", True, {"cpus": 1, "mem": "1G", "time": "01:00"}, [])
+    running, killed = store.insert_task_instances(
+        "r1", [NewTaskInstance("work", 0), NewTaskInstance("work", 1)]
+    )
+    store.apply_state_updates(
+        [
+            StateUpdate(running, TaskState.RUNNING, job_id="7_0"),
+            StateUpdate(killed, TaskState.RUNNING, job_id="7_1"),
+            StateUpdate(killed, TaskState.FAILED, error_text="OUT_OF_MEMORY: killed"),
+        ]
+    )
+    for index in (0, 1):
+        write_json_atomic(
+            started_file(run_dir, "r1", "work", index), {"host": "n1", "start": 1.0e9}
+        )
+    data = gather(store, "r1")
+    for info in data.instances:
+        assert (info.start, info.end, info.host) == (1.0e9, None, "n1")
+        assert info.elapsed is None  # not counted in the efficiency figures
+    html = render_page(data)
+    assert html.count('class="bar run open"') == 2  # one still running, one died
+    assert "the job wrote no end time" in html
+    assert "OUT_OF_MEMORY: killed" in html

@@ -56,6 +56,9 @@ class Row:
         The tooltip text.
     count : int
         Instances in the row.
+    open_end : bool
+        The end is not known: still running (drawn to now), or the job ended
+        without writing a result (drawn to when reflow noticed).
     """
 
     label: str
@@ -66,6 +69,7 @@ class Row:
     cached: bool
     detail: str
     count: int = 1
+    open_end: bool = False
 
 
 def _detail(info: InstanceInfo) -> str:
@@ -82,9 +86,18 @@ def _detail(info: InstanceInfo) -> str:
     return "\n".join(lines)
 
 
+_FINISHED = frozenset({"SUCCESS", "FAILED", "CANCELLED", "SKIPPED"})
+
+
 def _instance_row(info: InstanceInfo) -> Row:
+    detail, end, open_end = _detail(info), info.end, False
+    if info.start is not None and end is None:
+        open_end = True
+        if info.state in _FINISHED:  # the job died before writing its result
+            end = max(info.updated, info.start)
+            detail += "\nthe job wrote no end time: drawn to when reflow recorded its end"
     return Row(
-        info.label, info.state, info.queued, info.start, info.end, info.cached, _detail(info)
+        info.label, info.state, info.queued, info.start, end, info.cached, detail, 1, open_end
     )
 
 
@@ -153,7 +166,8 @@ def _step(span: float) -> float:
 
 
 def _bounds(data: ReportData, rows: list[Row]) -> tuple[float, float]:
-    t0 = min([data.run.created_at.timestamp(), *(r.queued for r in rows)])
+    starts = [r.start for r in rows if r.start is not None]  # clocks may disagree
+    t0 = min([data.run.created_at.timestamp(), *(r.queued for r in rows), *starts])
     ends = [r.end or r.start or r.queued for r in rows]
     if any(r.start is not None and r.end is None for r in rows):
         ends.append(data.generated)
@@ -216,7 +230,7 @@ def timeline_svg(data: ReportData, rows: list[Row]) -> str:
             if row.start is not None:
                 end = row.end if row.end is not None else data.generated
                 rx, rw = x(row.start), max(1.5, x(end) - x(row.start))
-                open_end = " open" if row.end is None else ""
+                open_end = " open" if row.end is None or row.open_end else ""
                 group.append(
                     f'<rect class="bar run{open_end}" x="{rx:.1f}" y="{y + 2:.1f}"'
                     f' width="{rw:.1f}" height="{_ROW_H - 4:.1f}" rx="2"'
