@@ -12,9 +12,10 @@ written in double quotes (:func:`quote`).  What each line says:
   ``LSF_UNIT_FOR_LIMITS`` (see :mod:`reflow_executor_lsf.config`).
 - ``-W [hours:]minutes``: the run limit, in whole minutes (rounded up).
 - ``-o``/``-e``: ``<log_dir>/<name>-%J.out`` (``-%J_%I`` for array elements).
-- ``-w 'done(ID) && ended(ID)'`` and ``-ti``: after_ok / after_any
-  dependencies; ``-ti`` ends a job at once when its dependency can never be
-  satisfied, instead of leaving it pending (bsub(1), "-ti").
+- ``-w 'done(ID) && ended(ID)'``: after_ok / after_any dependencies, and
+  with after_ok ``-ti``, which ends the job at once when a dependency can
+  never be satisfied instead of leaving it pending (bsub(1), "-ti",
+  LSF 9.1 and later).
 """
 
 from __future__ import annotations
@@ -281,6 +282,8 @@ def directives(
     expression = dependency_expression(after_any, after_ok)
     if expression:
         lines.append(_directive(job, "-w", expression))
-        # Without it a job whose done() dependency exited stays pending forever.
+    if after_ok:
+        # Without it a job whose done() dependency exited stays pending forever
+        # (ended() is always met in the end, so after_any alone needs none).
         lines.append(_directive(job, "-ti"))
     return lines + option_directives(job, options)
