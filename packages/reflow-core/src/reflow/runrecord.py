@@ -25,14 +25,7 @@ if TYPE_CHECKING:
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
-__all__ = ["WIRING_KEY", "create_run", "stored_prefixes", "task_param_dests", "user_name"]
-
-WIRING_KEY = "__wiring__"
-"""Key, in a task specification's stored config, of its ``Result`` wiring.
-
-``{parameter: {"steps": [task, ...], "modes": [wire mode, ...]}}``: what
-``reflow dag RUN`` draws on the edges without the workflow's script.
-"""
+__all__ = ["create_run", "stored_prefixes", "task_param_dests", "user_name"]
 
 
 def user_name() -> str:
@@ -104,10 +97,12 @@ def create_run(
     if policy.verify:
         recorded["__verify__"] = True
     recorded.update(extra or {})
-    prefixes: dict[str, Any] = {}
+    # The wire modes, so views of the run (reflow dag, reflow report) need no script.
+    from reflow.local.record import WIRING_KEY, recorded_wiring
     from reflow.workflow._validate import infer_wiring
 
-    wiring = infer_wiring(workflow.tasks)
+    recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
+    prefixes: dict[str, Any] = {}
     with store.transaction():
         store.insert_run(
             run_id,
@@ -127,10 +122,6 @@ def create_run(
                 "version": parts.version,
                 "code": parts.code,
                 "params": dict(parts.params),
-            }
-            config[WIRING_KEY] = {
-                param: {"steps": list(w.steps), "modes": [m.value for m in w.modes]}
-                for param, w in wiring.get(name, {}).items()
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes

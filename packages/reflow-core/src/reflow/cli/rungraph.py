@@ -1,7 +1,7 @@
 """The task graph of a recorded run, without the workflow's script.
 
-:func:`run_description` rebuilds, from the task specifications a run
-recorded, the part of :meth:`Workflow.describe() <reflow.workflow.Workflow.describe>`
+:func:`run_description` rebuilds, from the task specifications and the
+wiring a run recorded, the part of :meth:`Workflow.describe() <reflow.workflow.Workflow.describe>`
 that :func:`reflow.cli.render.dag_text` draws: tasks in run order, array
 or not, each ``Result`` parameter's upstream steps and wire modes, and
 ``after`` dependencies.  :func:`task_state` sums up a task's instances in
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reflow.stores import Store
+    from reflow.stores import RunRecord, Store
 
 __all__ = ["run_description", "task_state"]
 
@@ -22,27 +22,30 @@ NOT_PLANNED = "NOT_PLANNED"
 """The state of a task with no instance yet."""
 
 
-def run_description(store: Store, run_id: str, graph_name: str) -> dict[str, Any]:
+def run_description(store: Store, run: RunRecord) -> dict[str, Any]:
     """A ``describe()``-shaped dictionary of the run's task graph.
 
-    Runs recorded before the wiring was stored have no wire modes: their
-    ``Result`` edges are labelled ``<upstream>: result``.
+    The wire modes come from the wiring recorded with the run's parameters;
+    a run recorded without it gets ``Result`` edges labelled
+    ``<upstream>: result``, from the dependencies alone.
     """
     from reflow.errors import ReflowError
     from reflow.graph import topological_order
-    from reflow.runrecord import WIRING_KEY
+    from reflow.local.record import WIRING_KEY
 
-    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
+    specs = {s.task_name: s for s in store.list_task_spec_records(run.run_id)}
     try:
         order = topological_order({n: s.dependencies for n, s in specs.items()})
     except ReflowError:
         order = sorted(specs)
+    recorded = run.parameters.get(WIRING_KEY)
     tasks = []
     for name in order:
         spec = specs[name]
         after = [str(d) for d in spec.config.get("after", ()) or ()]
-        wiring = spec.config.get(WIRING_KEY)
-        if wiring is None:
+        if isinstance(recorded, dict):
+            wiring = recorded.get(name, {})
+        else:
             wiring = {
                 d: {"steps": [d], "modes": ["result"]} for d in spec.dependencies if d not in after
             }
@@ -57,7 +60,7 @@ def run_description(store: Store, run_id: str, graph_name: str) -> dict[str, Any
                 },
             }
         )
-    return {"name": graph_name, "tasks": tasks}
+    return {"name": run.graph_name, "tasks": tasks}
 
 
 _PRIORITY = ("FAILED", "RUNNING", "SUBMITTED", "RETRYING", "PENDING", "CANCELLED", "SKIPPED")

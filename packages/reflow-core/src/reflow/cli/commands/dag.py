@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
 
         store = open_cli_store(args)
         record = resolve_run(store, args.target)
-        desc = run_description(store, record.run_id, record.graph_name)
+        desc = run_description(store, record)
         summary = store.task_state_summary(record.run_id)
     if args.format == "json":
         data: dict[str, Any] = {
