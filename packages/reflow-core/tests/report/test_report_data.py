@@ -98,9 +98,20 @@ def test_a_submitted_run_reports_what_the_workers_wrote(
         assert info.peak_rss_kb is not None and info.peak_rss_kb > 1000
     assert ok.state == "SUCCESS" and bad.state == "FAILED"
     assert "ValueError" in bad.error
-    # submit does not record the wiring: the edges are there, without a mode.
-    assert [(e.source, e.target) for e in data.edges] == [("items", "square"), ("square", "total")]
-    assert any("wire modes" in note for note in data.notes)
+    assert [(e.source, e.target, e.label) for e in data.edges] == [
+        ("items", "square", "i: fan_out"),
+        ("square", "total", "xs: gather"),
+    ]
+    assert not data.notes
+
+
+def test_a_run_without_recorded_wiring_still_has_its_edges(store: Any) -> None:
+    store.insert_run("old", "wf", "me", {})
+    store.insert_task_spec("old", "a", False, {}, [])
+    store.insert_task_spec("old", "b", False, {"after": []}, ["a"])
+    data = gather(store, "old")
+    assert [(e.source, e.target, e.label) for e in data.edges] == [("a", "b", "")]
+    assert any("did not record its wire modes" in note for note in data.notes)
 
 
 def test_an_unknown_run_is_a_clear_error(store: Any) -> None:

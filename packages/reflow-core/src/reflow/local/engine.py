@@ -26,7 +26,6 @@ from reflow.labels import instance_label
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
-from reflow.local.record import WIRING_KEY, recorded_wiring
 from reflow.local.usage import append_usage, usage_file
 from reflow.planning import CachePolicy, Planner
 from reflow.runrecord import create_run, task_param_dests
@@ -158,7 +157,6 @@ class LocalRun:
             policy=policy,
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
-            extra={WIRING_KEY: recorded_wiring(self.wiring)},
         )
         self.usage_path = usage_file(self.run_dir, self.run_id)
         self.planner = Planner(

@@ -1,9 +1,9 @@
 """The task graph's wiring, recorded with a run so views of it need no script.
 
-``run_local`` stores it among the run's parameters under :data:`WIRING_KEY`
-(next to ``__script__`` and ``__argv__``, which ``submit`` records), as
-``{task: {parameter: {"steps": [...], "modes": [...]}}}``.  ``reflow report``
-reads it back to label the edges of the DAG with their wire modes.
+Every run stores it among its parameters under :data:`WIRING_KEY` (see
+:func:`reflow.runrecord.create_run`), as
+``{task: {parameter: {"steps": [...], "modes": [...]}}}``.  ``reflow dag RUN``
+and ``reflow report`` read it back to label the edges with their wire modes.
 """
 
 from __future__ import annotations

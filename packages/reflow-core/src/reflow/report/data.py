@@ -358,7 +358,7 @@ def gather(store: Store, run_id: str) -> ReportData:
     wiring = run.parameters.get(WIRING_KEY)
     if wiring is None and any(spec.dependencies for spec in specs):
         notes.append(
-            "This run did not record its wire modes (only run_local records them so far); "
+            "This run did not record its wire modes (it was recorded by an older reflow); "
             "edges show the dependency alone."
         )
     text = run.parameters.get("run_dir")
