@@ -91,6 +91,7 @@ def test_a_run_of_ten_thousand_instances_gives_a_small_file_and_says_it_aggregat
     assert html.count('<g class="row"') == 3  # items, work aggregated, total
     assert "work (10000)" in html
     assert f"aggregated beyond {TASK_CAP} instances" in html
+    assert "<td class='num'>10000 of 10000</td>" in html  # the figures cover every element
     assert len(html) < 200_000
     assert seconds < 10, f"the report of 10,002 instances took {seconds:.1f} s"
 
@@ -109,3 +110,19 @@ def test_the_report_command_writes_the_file_and_refuses_an_unknown_run(
     assert main(["report", "no-such-run", "-o", str(out), "--store-path", str(store.path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("reflow: error: No run 'no-such-run'")
+
+
+def test_the_report_goes_next_to_you_by_default_and_a_bad_path_is_a_clear_error(
+    local_runs: tuple[Any, str, str], tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    from reflow.cli.main import main
+
+    store, first, _ = local_runs
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", first, "--store-path", str(store.path)]) == 0
+    assert (tmp_path / f"report-{first}.html").stat().st_size > 5000
+    (tmp_path / "taken").mkdir()
+    assert main(["report", first, "-o", "taken", "--store-path", str(store.path)]) == 2
+    err = capsys.readouterr().err
+    assert "reflow: error: Cannot write the report to taken" in err and "-o" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
