@@ -129,7 +129,7 @@ class FakeScheduler:
                 jobs={},
             )
         )
-        _write_commands(flavour, state_dir / "bin")
+        _write_commands(flavour, state_dir)
         log = (state_dir / "runner.log").open("ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "reflow.testing.fake_schedulers.runner", str(state_dir)],
@@ -191,12 +191,20 @@ class FakeScheduler:
         return f"FakeScheduler({self.flavour!r}, state_dir={str(self.state_dir)!r})"
 
 
-def _write_commands(flavour: str, bin_dir: Path) -> None:
+def _write_commands(flavour: str, state_dir: Path) -> None:
+    # Each command names its own state directory, as a real client finds its server in
+    # its configuration (pbs.conf, lsf.conf): jobs can call the commands with no more
+    # than the bin directory on PATH.
+    bin_dir = state_dir / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     python = shlex.quote(sys.executable)
+    where = shlex.quote(str(state_dir))
     for name in FLAVOURS[flavour]:
         module = f"reflow.testing.fake_schedulers.{flavour}"
-        text = f'#!/bin/sh\nexec {python} -m {module} {name} "$@"\n'
+        text = (
+            f"#!/bin/sh\n{STATE_DIR_VAR}={where}\nexport {STATE_DIR_VAR}\n"
+            f'exec {python} -m {module} {name} "$@"\n'
+        )
         path = bin_dir / name
         path.write_text(text)
         path.chmod(0o755)
