@@ -108,7 +108,8 @@ def test_a_job_is_fed_to_bsub_on_stdin(lsf: LSF, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "answer", ["bsub_submitted.txt", "bsub_default_queue.txt", "bsub_processing.txt"]
+    "answer",
+    ["bsub_submitted.txt", "bsub_default_queue.txt", "bsub_processing.txt", "fake_bsub.txt"],
 )
 def test_the_job_id_is_read_from_each_documented_answer(
     lsf: LSF, tmp_path: Path, answer: str
@@ -193,10 +194,10 @@ def test_other_bjobs_failures_are_raised(lsf: LSF, tmp_path: Path) -> None:
 
 
 def test_cancelling_ended_or_unknown_jobs_is_ignored(lsf: LSF, tmp_path: Path) -> None:
-    stderr = (DATA / "bkill_ended_unknown.stderr.txt").read_text()
-    lsf.answer("bkill", "", stderr, rc=255)
-    make(lsf, tmp_path).cancel(["1234", "999"])
-    assert lsf.calls()[-1]["argv"] == ["bkill", "1234", "999"]
+    for recorded in ("bkill_ended_unknown.stderr.txt", "fake_bkill_ended.stderr.txt"):
+        lsf.answer("bkill", "", (DATA / recorded).read_text(), rc=255)
+        make(lsf, tmp_path).cancel(["1234", "999"])
+        assert lsf.calls()[-1]["argv"] == ["bkill", "1234", "999"]
     lsf.answer("bkill", "", "bkill: User permission denied\n", rc=255)
     with pytest.raises(SchedulerCommandError, match="permission denied"):
         make(lsf, tmp_path).cancel(["1234"])

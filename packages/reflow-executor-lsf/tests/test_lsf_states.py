@@ -72,3 +72,16 @@ def test_garbage_is_an_error_not_an_empty_answer() -> None:
     with pytest.raises(ValueError):
         parse_bjobs_json("bjobs: illegal option -- json\n")
     assert parse_bjobs_json("") == {}
+
+
+def test_recorded_fake_output() -> None:
+    """bjobs of the LSF fake (data/record_fake.py): done, exit 3, an array, a killed job."""
+    found = parse_bjobs_json((DATA / "fake_bjobs.txt").read_text())
+    assert (found["100"].state, found["100"].exit_code) == (JobState.COMPLETED, 0)
+    assert (found["101"].state, found["101"].exit_code) == (JobState.FAILED, 3)
+    assert [found[f"102[{i}]"].state for i in (1, 2, 3)] == [JobState.COMPLETED] * 3
+    assert found["103"].state is JobState.CANCELLED
+    assert "99999" not in found
+    assert parse_bjobs_delimited((DATA / "fake_bjobs_delimited.txt").read_text()) == found
+    running = parse_bjobs_json((DATA / "fake_bjobs_running.txt").read_text())
+    assert running["103"].state is JobState.RUNNING
