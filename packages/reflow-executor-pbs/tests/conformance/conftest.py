@@ -53,3 +53,9 @@ def fake_pbs_no_history(
         monkeypatch.delenv("REFLOW_PBS_FLAVOR", raising=False)
         monkeypatch.delenv("REFLOW_PBS_BIN", raising=False)
         yield fake
+
+
+@pytest.fixture
+def fake_pbs_bin(fake_pbs: FakeScheduler, tmp_path: Path) -> Path:
+    """:func:`server_bin` of :func:`fake_pbs`: commands a job (the dispatcher) can call."""
+    return server_bin(fake_pbs, tmp_path / "pbs-bin")

@@ -16,10 +16,7 @@ import pytest
 
 from reflow import RunState
 from reflow.testing.executor import max_overlap
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_pbs import PBSExecutor
-
-from .conftest import server_bin
 
 PIPELINE = """
 import time
@@ -64,11 +61,10 @@ def store(tmp_path: Path) -> Any:
 
 
 def test_fan_out_of_20_two_at_a_time_then_gather(
-    tmp_path: Path, store: Any, fake_pbs: FakeScheduler
+    tmp_path: Path, store: Any, fake_pbs_bin: Path
 ) -> None:
     mod = load(tmp_path, "guide20")
-    pbs_bin = server_bin(fake_pbs, tmp_path / "pbs-bin")
-    executor = PBSExecutor(state_dir=tmp_path / "pbs-state", pbs_bin=str(pbs_bin))
+    executor = PBSExecutor(state_dir=tmp_path / "pbs-state", pbs_bin=str(fake_pbs_bin))
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=20)
     assert run.wait(timeout=300) is RunState.SUCCESS
     outputs = run.output("process")
