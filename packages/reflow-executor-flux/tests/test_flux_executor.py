@@ -201,7 +201,7 @@ def test_query_asks_once_and_answers_any_encoding(flux: Flux, tmp_path: Path) ->
 
 
 def test_cancel_takes_f58_ids_and_ignores_ended_jobs(flux: Flux, tmp_path: Path) -> None:
-    flux.answer("cancel", "", "flux-cancel: ERROR: ƒNH: job is inactive\n", rc=1)
+    flux.answer("cancel", "", (DATA / "fake_cancel_ended.stderr.txt").read_text(), rc=1)
     make(flux, tmp_path).cancel(["ƒNH"])
     assert flux.calls()[-1] == ["cancel", "1234"]
     flux.answer("cancel", "", "flux-cancel: ERROR: Permission denied\n", rc=1)

@@ -64,3 +64,24 @@ def test_empty_output_is_no_job_and_garbage_is_an_error() -> None:
     assert parse_flux_jobs('{"jobs": []}') == {}
     with pytest.raises(ValueError):
         parse_flux_jobs("flux-jobs: ERROR: Unable to connect to Flux\n")
+
+
+def test_recorded_fake_output() -> None:
+    """flux jobs of the Flux fake (data/record_fake.py), ids as flux submit printed them."""
+    from reflow_executor_flux.executor import FluxExecutor
+
+    def ids(name: str) -> list[str]:
+        return FluxExecutor.parse_job_ids((DATA / f"fake_{name}.txt").read_text())
+
+    found = parse_flux_jobs((DATA / "fake_jobs.txt").read_text())
+    (ok,), (bad,), (sleeper,), (after,) = (
+        ids(n) for n in ("submit", "submit_fail", "submit_sleep", "submit_afterok")
+    )
+    assert (found[ok].state, found[ok].exit_code) == (JobState.COMPLETED, 0)
+    assert (found[bad].state, found[bad].exit_code) == (JobState.FAILED, 3)
+    assert [found[i].state for i in ids("submit_cc")] == [JobState.COMPLETED] * 3  # ASCII f
+    assert found[sleeper].state is JobState.CANCELLED
+    assert found[after].state is JobState.CANCELLED  # afterok on a failure: never ran
+    assert len(found) == 7  # the unknown id is only on stderr
+    one = parse_flux_jobs((DATA / "fake_jobs_one.txt").read_text())
+    assert one[sleeper].state is JobState.RUNNING

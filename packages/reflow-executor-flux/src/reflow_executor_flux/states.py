@@ -74,8 +74,16 @@ def _exit_code(job: Mapping[str, Any]) -> int | None:
 
 
 def _exception(job: Mapping[str, Any]) -> tuple[str, str]:
+    """The exception's type and note: from ``exception`` (flux jobs --json), or from the
+    job-list service's flat ``exception_occurred``/``_type``/``_note`` keys."""
     exc = job.get("exception")
-    if not isinstance(exc, Mapping) or not exc.get("occurred"):
+    if not isinstance(exc, Mapping):
+        exc = {
+            "occurred": job.get("exception_occurred"),
+            "type": job.get("exception_type"),
+            "note": job.get("exception_note"),
+        }
+    if not exc.get("occurred"):
         return "", ""
     return str(exc.get("type") or ""), str(exc.get("note") or "")
 
