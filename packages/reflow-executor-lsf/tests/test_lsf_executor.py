@@ -233,6 +233,7 @@ def test_dry_run_prints_the_script_and_runs_nothing(
     out = capsys.readouterr().out
     assert '#BSUB -J "wf.task[1-3]%1"' in out
     assert "LSB_JOBINDEX" in out
+    assert "\n$ " + str(lsf.bin / "bsub") + " < " in out  # the script bsub reads on stdin
     assert lsf.calls() == []
 
 

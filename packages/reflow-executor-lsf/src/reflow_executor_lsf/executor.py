@@ -192,6 +192,18 @@ class LSFExecutor(BatchExecutor):
         ]
         return "\n".join(lines) + "\n" + self.script_body(job, chunk)
 
+    def describe_submission(self, job: JobSpec) -> str:
+        """As the base class, with the script bsub reads on its standard input named."""
+        lines = super().describe_submission(job).split("\n")
+        submission = 0
+        for number, line in enumerate(lines):
+            if line == f"$ {self.command('bsub')}":
+                suffix = "" if job.array is None else f".{submission}"
+                name = self._script_name(job, None, "<random>" + suffix)
+                lines[number] = f"{line} < {self.scripts_dir(job) / name}"
+                submission += 1
+        return "\n".join(lines)
+
     def submit_argv(self, script_path: Path, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
         """``bsub``, reading the script (``script_path``) on its standard input."""
         return [self.command("bsub")]
