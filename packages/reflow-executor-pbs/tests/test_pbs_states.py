@@ -84,6 +84,8 @@ def test_torque_subjobs_and_exit_status_from_the_documented_form() -> None:
         (-29, JobState.TIMEOUT, -29),
         (-27, JobState.OUT_OF_MEMORY, -27),
         (-1, JobState.NODE_FAIL, -1),
+        (-26, JobState.OUT_OF_MEMORY, -26),
+        (-28, JobState.TIMEOUT, -28),
         (-99, JobState.FAILED, -99),
     ],
 )

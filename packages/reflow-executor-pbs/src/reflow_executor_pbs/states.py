@@ -33,6 +33,7 @@ __all__ = [
     "EXEC_CODES",
     "KILL_LINE",
     "STATE_MAP",
+    "TORQUE_EXEC_CODES",
     "exit_status",
     "kill_state",
     "parse_pbspro_json",
@@ -58,19 +59,33 @@ STATE_MAP: dict[str, JobState] = {
 }
 """PBS job state letters in reflow's words; ended ones are refined by the exit status."""
 
-EXEC_CODES: dict[int, tuple[JobState, str]] = {
+_START_FAILED: dict[int, tuple[JobState, str]] = {
     -1: (JobState.NODE_FAIL, "the job could not be started (JOB_EXEC_FAIL1)"),
     -2: (JobState.NODE_FAIL, "the job could not be started (JOB_EXEC_FAIL2)"),
     -3: (JobState.NODE_FAIL, "the job could not be started and is retried (JOB_EXEC_RETRY)"),
     -4: (JobState.NODE_FAIL, "the job's start was aborted (JOB_EXEC_INITABT)"),
-    -10: (JobState.FAILED, "the job went over a resource limit (JOB_EXEC_OVERLIMIT)"),
-    -11: (JobState.TIMEOUT, "the job ran out of walltime (Torque)"),
-    -24: (JobState.OUT_OF_MEMORY, "the job went over its vmem limit (JOB_EXEC_KILL_VMEM)"),
-    -25: (JobState.TIMEOUT, "the job went over its CPU time (JOB_EXEC_KILL_CPUT)"),
+}
+
+EXEC_CODES: dict[int, tuple[JobState, str]] = {
+    **_START_FAILED,
+    -26: (JobState.OUT_OF_MEMORY, "the job went over its vmem limit (JOB_EXEC_KILL_VMEM)"),
     -27: (JobState.OUT_OF_MEMORY, "the job went over its memory limit (JOB_EXEC_KILL_MEM)"),
+    -28: (JobState.TIMEOUT, "the job went over its CPU time (JOB_EXEC_KILL_CPUT)"),
     -29: (JobState.TIMEOUT, "the job ran out of walltime (JOB_EXEC_KILL_WALLTIME)"),
 }
-"""Negative ``Exit_status`` codes (PBS's ``JOB_EXEC_*``) reflow names."""
+"""PBS Pro / OpenPBS ``JOB_EXEC_*`` codes (negative ``Exit_status``) reflow names.
+
+The limit kills (-26 to -29) are reported from OpenPBS 22.05 on; older servers report
+such a job as killed by SIGTERM (``271``) and write the kill line.
+"""
+
+TORQUE_EXEC_CODES: dict[int, tuple[JobState, str]] = {
+    **_START_FAILED,
+    -10: (JobState.OUT_OF_MEMORY, "the job went over a memory limit (Torque -10)"),
+    -11: (JobState.TIMEOUT, "the job ran out of walltime (Torque -11)"),
+    -12: (JobState.TIMEOUT, "the job went over its CPU time (Torque -12)"),
+}
+"""Torque's own negative ``exit_status`` codes (Torque 6.1: -1 to -14) reflow names."""
 
 KILL_LINE = re.compile(
     r"=>> PBS: job killed: (?P<what>walltime|mem|vmem|cput|pmem|pvmem)\b[^\n]*"
@@ -107,8 +122,14 @@ def kill_state(text: str) -> tuple[JobState, str] | None:
     return JobState.OUT_OF_MEMORY, match[0].strip()
 
 
-def exit_status(code: int | None) -> JobStatus:
-    """The status of an ended job from its ``Exit_status`` (``None``: not known)."""
+def exit_status(
+    code: int | None, codes: dict[int, tuple[JobState, str]] | None = None
+) -> JobStatus:
+    """The status of an ended job from its exit status (``None``: not known).
+
+    ``codes`` names the negative codes: :data:`EXEC_CODES` (PBS Pro, the default)
+    or :data:`TORQUE_EXEC_CODES`.
+    """
     if code is None:
         return JobStatus(JobState.COMPLETED, None, "ended; the scheduler gave no exit status")
     if code == 0:
@@ -118,18 +139,24 @@ def exit_status(code: int | None) -> JobStatus:
         return JobStatus(JobState.FAILED, 128 + number, f"killed by {_signal_text(number)}")
     if code > 0:
         return JobStatus(JobState.FAILED, code)
-    state, text = EXEC_CODES.get(code, (JobState.FAILED, f"PBS exit code {code}"))
+    known = EXEC_CODES if codes is None else codes
+    state, text = known.get(code, (JobState.FAILED, f"PBS exit code {code}"))
     return JobStatus(state, code, text)
 
 
-def _status(state_text: str, code: int | None, comment: str) -> JobStatus:
+def _status(
+    state_text: str,
+    code: int | None,
+    comment: str,
+    codes: dict[int, tuple[JobState, str]] | None = None,
+) -> JobStatus:
     letter = state_text.strip()[:1]
     state = STATE_MAP.get(letter)
     if state is None:
         logger.debug("PBS job state %r is not one reflow knows; reporting UNKNOWN.", state_text)
         return JobStatus(JobState.UNKNOWN, None, f"PBS state {state_text}")
     if state is JobState.COMPLETED:
-        return exit_status(code)
+        return exit_status(code, codes)
     return JobStatus(state, None, comment)
 
 
@@ -195,5 +222,6 @@ def parse_torque(text: str) -> dict[str, JobStatus]:
             blocks[-1][1][key.strip()] = value.strip()
     for ident, attrs in blocks:
         code = _int(attrs["exit_status"]) if "exit_status" in attrs else None
-        found[ident] = _status(attrs.get("job_state", ""), code, attrs.get("comment", ""))
+        state = attrs.get("job_state", "")
+        found[ident] = _status(state, code, attrs.get("comment", ""), TORQUE_EXEC_CODES)
     return found
