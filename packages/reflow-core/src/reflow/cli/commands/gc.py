@@ -61,7 +61,7 @@ def _database_size(store: Store) -> int | None:
 
 
 def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.1f} kB"
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{size / 1e3:.1f} kB"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,13 +141,16 @@ def run(args: argparse.Namespace) -> int:
         doc.append(table)
     files = sum(e["files"] for e in deleted)
     size = sum(e["bytes"] for e in deleted)
-    doc.append(
-        Line(
-            f"{verb} {len(deleted)} run(s) older than {args.older_than}, with "
-            f"{sum(e['instances'] for e in deleted)} task instance(s) and {files} file(s) "
-            f"({_megabytes(size)})."
+    if not deleted:
+        doc.append(Line(f"No ended run is older than {args.older_than}: nothing to delete."))
+    else:
+        doc.append(
+            Line(
+                f"{verb} {len(deleted)} run(s) older than {args.older_than}, with "
+                f"{sum(e['instances'] for e in deleted)} task instance(s) and {files} file(s) "
+                f"({_megabytes(size)})."
+            )
         )
-    )
     if kept:
         doc.append(
             Line(
