@@ -61,6 +61,7 @@ def ended(bench: Bench, job_id: str) -> list[dict[str, str]]:
         (["-n", "two"], "Bad argument for option -n. Job not submitted."),
         (["-M", "4 GB"], "Bad memory limit specification. Job not submitted."),
         (["-Z"], "bsub: illegal option -- Z"),
+        (["-ti"], "-ti: Use only with the -w option. Job not submitted."),
     ],
 )
 def test_bsub_refuses_what_lsf_refuses(lsf: Bench, args: list[str], message: str) -> None:
@@ -141,6 +142,15 @@ def test_done_waits_and_a_failure_leaves_the_dependent_pending(lsf: Bench) -> No
     assert records(lsf, waiting)[0]["STAT"] == "PEND"
     reason = lsf.ok("bjobs", "-noheader", "-o", "pend_reason delimiter='|'", waiting)
     assert reason == "Dependency condition invalid or never satisfied"
+    assert not (lsf.work / "ok.txt").exists()
+
+
+def test_ti_terminates_an_orphan_at_once(lsf: Bench) -> None:
+    first = submit(lsf, "exit 1")
+    orphan = submit(lsf, "-w", f"done({first})", "-ti", "-o", "ok.txt", "echo ran")
+    (record,) = ended(lsf, orphan)
+    assert record["STAT"] == "EXIT"
+    assert record["EXIT_REASON"].startswith("TERM_ORPHAN_SYSTEM")
     assert not (lsf.work / "ok.txt").exists()
 
 

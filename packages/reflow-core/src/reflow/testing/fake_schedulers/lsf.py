@@ -16,6 +16,8 @@ Grammar written from the IBM Spectrum LSF 10.1 Command Reference:
 - bsub -w: ``done(ID)``, ``ended(ID)``, ``exit(ID)``, ``started(ID)`` (``ID`` or
   ``ID[index]``), a bare ``ID`` meaning ``done(ID)``, joined with ``&&``.  A
   condition that can never be met leaves the job pending.
+- bsub -ti (with -w only): a job whose dependency can never be met is terminated at
+  once (EXIT, TERM_ORPHAN_SYSTEM) instead of pending.
 - bsub -o/-e: ``%J`` (job id) and ``%I`` (index) in the file name; ``-o`` appends,
   ``-oo`` overwrites; without ``-e`` the error stream goes to the output file; a
   directory means ``DIR/%J.out``.
@@ -75,13 +77,14 @@ _WITH_VALUE = {
     "-cwd", "-env", "-u", "-G", "-g", "-app", "-m", "-i", "-is", "-sp", "-c", "-b",
     "-t", "-E", "-Ep", "-Jd", "-L", "-a", "-C", "-D", "-F", "-S", "-v", "-f", "-k",
     "-data", "-gpu", "-rnc", "-ext", "-hl", "-jsdl", "-pack", "-ptl", "-s", "-stage",
-    "-ti", "-wa", "-wt", "-Lp", "-U", "-network", "-outdir", "-eptl", "-cn_cu",
+    "-wa", "-wt", "-Lp", "-U", "-network", "-outdir", "-eptl", "-cn_cu",
     "-cn_mem", "-core_isolation", "-csm", "-alloc_flags", "-smt", "-tty", "-Zs", "-XF",
 }  # fmt: skip
 _FLAGS = {"-B", "-N", "-x", "-r", "-rn", "-K", "-H", "-I", "-Ip", "-Is", "-IS", "-ISp", "-ISs",
-          "-IX", "-h", "-V", "-ul", "-hostfile"}  # fmt: skip
+          "-IX", "-h", "-V", "-ul", "-hostfile", "-ti"}  # fmt: skip
 _FAKED = {"-J", "-n", "-W", "-We", "-M", "-R", "-q", "-P", "-o", "-e", "-oo", "-eo", "-w",
-          "-cwd", "-env", "-B", "-N", "-x", "-r", "-rn", "-u", "-G", "-h", "-V"}  # fmt: skip
+          "-ti", "-cwd", "-env", "-B", "-N", "-x", "-r", "-rn", "-u", "-G", "-h",
+          "-V"}  # fmt: skip
 _NAME = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<spec>[^\]]*)\](?:%(?P<limit>\d+))?)?$")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 _MEM = re.compile(r"^\d+(\.\d+)?([KMGTPE]B?)?!?$", re.IGNORECASE)
@@ -106,6 +109,7 @@ _FIELDS = {
 }  # fmt: skip
 _TERM_RUNLIMIT = "TERM_RUNLIMIT: job killed after reaching LSF run time limit"
 _TERM_OWNER = "TERM_OWNER: job killed by owner"
+_TERM_ORPHAN = "TERM_ORPHAN_SYSTEM: orphan job was automatically terminated by LSF"
 
 
 def _refuse(message: str) -> CommandError:
@@ -243,6 +247,8 @@ def _check_options(settings: dict[str, str]) -> float | None:
         raise _refuse("Bad argument for option -n")
     if "-M" in settings and not _MEM.match(settings["-M"]):
         raise _refuse(f"{settings['-M']}: Bad memory limit specification")
+    if "-ti" in settings and "-w" not in settings:
+        raise _refuse("-ti: Use only with the -w option")
     if "-R" in settings and settings["-R"].count("[") != settings["-R"].count("]"):
         raise _refuse("Bad resource requirement syntax")
     return walltime
@@ -324,7 +330,8 @@ def _submit(settings: dict[str, str], script_text: str, command: list[str]) -> i
             submit_time=time.time(),
             walltime=walltime,
             deps=deps,
-            dep_policy="pend",
+            # bsub -ti: an orphan (a dependency never met) is terminated at once.
+            dep_policy="end" if "-ti" in settings else "pend",
             throttle=limit,
             timeout_signal=signal.SIGUSR2,
             cancel_signal=signal.SIGINT,
@@ -381,6 +388,8 @@ def _exit_reason(element: Element) -> str:
         return _TERM_RUNLIMIT
     if element["reason"] == "cancelled":
         return _TERM_OWNER
+    if element["reason"] == "dependency":
+        return _TERM_ORPHAN
     return ""
 
 
