@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conftest import Demo
@@ -59,3 +62,47 @@ def test_a_missing_log_file_names_the_paths_looked_at(demo: Demo) -> None:
     assert done.code == 2
     assert done.err.startswith("reflow: error: No out file of process[4]")
     assert str(path) in done.err
+
+
+TICKER = """
+import time
+from reflow import Workflow
+
+wf = Workflow("ticker")
+
+
+@wf.job()
+def tick(n: int = 3) -> int:
+    for i in range(n):
+        print(f"tick {i}", flush=True)
+        time.sleep(0.7)
+    return n
+"""
+
+
+def test_follow_prints_while_the_job_runs_and_stops_when_it_ends(
+    tmp_path: Path, make_module: Callable[..., Any]
+) -> None:
+    from reflow import RunState
+    from reflow.executors.local import LocalExecutor
+    from reflow.stores.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "manifest.db")
+    module = make_module(tmp_path / "ticker.py", TICKER, f"ticker_{id(tmp_path)}")
+    run = module.wf.submit(
+        tmp_path / "run", store=store, executor=LocalExecutor(state_dir=tmp_path / "jobs")
+    )
+    argv = ["logs", run.run_id, "tick", "--follow", "--store-path", str(store.path)]
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "reflow", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = follower.stdout.readline() if follower.stdout else ""
+    assert first == "tick 0\n"
+    assert store.get_run_record(run.run_id).status is RunState.RUNNING  # printed while running
+    out, err = follower.communicate(timeout=120)
+    assert follower.returncode == 0, err
+    assert out == "tick 1\ntick 2\n"
+    assert run.wait(timeout=60) is RunState.SUCCESS

@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     record = resolve_run(store, args.run_ref)
     task, index = parse_instance(args.instance)
+    if args.follow:
+        try:
+            _wait_for_instance(store, record.run_id, task, index)
+        except KeyboardInterrupt:
+            sys.stderr.write("reflow: stopped following.\n")
+            return 130
     inst = find_instance(store, record.run_id, task, index)
     suffix = "err" if args.stderr else "out"
     if args.path:
@@ -102,3 +108,18 @@ def _wait_for_job(store: Store, inst: TaskInstanceRecord) -> TaskInstanceRecord:
             break
         inst = now
     return inst
+
+
+def _wait_for_instance(store: Store, run_id: str, task: str, index: int | None) -> None:
+    """For ``--follow``: wait while the run is active and has not planned the instance yet."""
+    import time
+
+    from reflow._types import RunState
+    from reflow.cli.runref import task_spec
+
+    task_spec(store, run_id, task)  # a wrong name fails at once
+    while store.get_task_instance_record(run_id, task, index) is None:
+        record = store.get_run_record(run_id)
+        if record is None or record.status not in RunState.active():
+            return
+        time.sleep(1.0)
