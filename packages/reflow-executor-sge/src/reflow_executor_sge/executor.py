@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 import logging
+import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -274,7 +275,11 @@ class SGEExecutor(BatchExecutor):
         return job_id
 
     def _user(self) -> str:
-        return getpass.getuser()
+        """The user the jobs run as: this process's (not $USER, which may say otherwise)."""
+        try:
+            return pwd.getpwuid(os.getuid()).pw_name
+        except KeyError:
+            return str(os.getuid())
 
     def query_argv(self, job_ids: Sequence[str]) -> list[list[str]]:
         """``qstat -xml -u USER`` and ``qacct -o USER -b TIME -j '*'``.
