@@ -99,7 +99,7 @@ def test_a_job_is_fed_to_bsub_on_stdin(lsf: LSF, tmp_path: Path) -> None:
     (call,) = lsf.calls()
     assert call["argv"] == ["bsub"]
     text = call["stdin"]
-    assert text.startswith("#!/bin/bash\n#BSUB -J wf.task\n")
+    assert text.startswith("#!/bin/sh\n#BSUB -J wf.task\n")
     assert "#BSUB -W 10\n" in text
     assert '#BSUB -R "span[hosts=1] rusage[mem=2048]"\n' in text
     assert 'export REFLOW_JOB_ID="${LSB_JOBID:-}"' in text

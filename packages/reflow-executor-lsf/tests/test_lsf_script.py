@@ -124,3 +124,43 @@ def test_memory_is_written_in_the_sites_unit_rounded_up() -> None:
 def test_the_unit_comes_from_lsf_conf_in_lsf_envdir(tmp_path: Path) -> None:
     assert site_unit({"LSF_ENVDIR": str(DATA)}) == "MB"
     assert site_unit({"LSF_ENVDIR": str(tmp_path)}) == "KB"  # no lsf.conf: LSF's default
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
+@pytest.mark.parametrize("indices", [(3, 4, 5, 6), (0, 2, 3, 5, 6, *range(8, 21), 22)])
+def test_the_body_maps_lsb_jobindex_to_reflow_indices_in_posix_sh(
+    shell: str, indices: tuple[int, ...], tmp_path: Path
+) -> None:
+    """LSF runs a script from bsub's stdin with /bin/sh: the body must not need bash."""
+    import shutil
+    import subprocess
+
+    if shutil.which(shell) is None:
+        pytest.skip(f"no {shell} here")
+    printer = ("sh", "-c", 'printf "%s %s" "$REFLOW_ARRAY_INDEX" "$REFLOW_JOB_ID"')
+    text = script.body(job(command=printer, workdir=tmp_path), ArrayChunk(0, indices, base=1))
+    seen = []
+    for task in range(1, len(indices) + 1):
+        env = {"PATH": "/usr/bin:/bin", "LSB_JOBINDEX": str(task), "LSB_JOBID": "42"}
+        done = subprocess.run(
+            [shell, "-c", text], env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout)
+    assert seen == [f"{i} 42" for i in indices]
+    outside = {"PATH": "/usr/bin:/bin", "LSB_JOBINDEX": str(len(indices) + 1)}
+    done = subprocess.run(
+        [shell, "-c", text], env=outside, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1
+    assert "is not in 1-" in done.stderr
+
+
+def test_a_single_job_runs_without_an_array_index(tmp_path: Path) -> None:
+    import subprocess
+
+    printer = ("sh", "-c", 'printf "[%s]" "${REFLOW_ARRAY_INDEX-unset}"')
+    text = script.body(job(command=printer, workdir=tmp_path), None)
+    env = {"PATH": "/usr/bin:/bin", "REFLOW_ARRAY_INDEX": "7"}
+    done = subprocess.run(["sh", "-c", text], env=env, capture_output=True, text=True, check=False)
+    assert done.stdout == "[unset]"

@@ -181,16 +181,15 @@ class LSFExecutor(BatchExecutor):
             ) from exc
 
     def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
-        """``#!/bin/bash``, the ``#BSUB`` lines, ``REFLOW_JOB_ID``, then the common body."""
+        """``#!/bin/sh``, the ``#BSUB`` lines, then :func:`~reflow_executor_lsf.script.body`."""
         after_any, after_ok = self.dependencies(job, chunk)
         options = self.normalize_options(job.resources.options)
         lines = [
-            "#!/bin/bash",
+            "#!/bin/sh",
             *script.directives(job, chunk, after_any, after_ok, options, self._memory(job)),
             "",
-            'export REFLOW_JOB_ID="${LSB_JOBID:-}"',
         ]
-        return "\n".join(lines) + "\n" + self.script_body(job, chunk)
+        return "\n".join(lines) + "\n" + script.body(job, chunk)
 
     def describe_submission(self, job: JobSpec) -> str:
         """As the base class, with the script bsub reads on its standard input named."""

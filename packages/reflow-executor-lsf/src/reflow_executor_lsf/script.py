@@ -22,19 +22,21 @@ from __future__ import annotations
 
 import math
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutorError
-from reflow.executors.jobs import JobSpec
+from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_walltime
 
 __all__ = [
     "OPTION_FLAGS",
     "RESERVED_OPTIONS",
     "array_name",
+    "body",
     "dependency_expression",
     "directives",
     "log_paths",
@@ -287,3 +289,46 @@ def directives(
         # (ended() is always met in the end, so after_any alone needs none).
         lines.append(_directive(job, "-ti"))
     return lines + option_directives(job, options)
+
+
+def body(job: JobSpec, chunk: ArrayChunk | None) -> str:
+    """The script's lines after the directives, in POSIX sh.
+
+    LSF runs a script given to ``bsub`` on its standard input inside a job
+    file of its own, with ``/bin/sh`` (the script's ``#!`` line is then only a
+    comment), so nothing here needs bash: ``REFLOW_JOB_ID``, the job's
+    environment, ``REFLOW_ARRAY_INDEX`` from ``LSB_JOBINDEX`` (through the
+    chunk's list of reflow indices when they are not consecutive), ``cd``,
+    ``exec``.  Every value is shell-quoted.
+    """
+    lines = ['export REFLOW_JOB_ID="${LSB_JOBID:-}"', "", "# -- written by reflow --"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in job.env.items()]
+    if chunk is None:
+        lines.append(f"unset {ARRAY_INDEX_ENV}")
+    else:
+        span = f"{chunk.first}-{chunk.last}"
+        lines += [
+            "reflow_task=${LSB_JOBINDEX:?reflow: LSF did not set LSB_JOBINDEX}",
+            f"reflow_k=$((reflow_task - {chunk.base}))",
+            f'if [ "$reflow_k" -lt 0 ] || [ "$reflow_k" -ge {len(chunk.indices)} ]; then',
+            f'  echo "reflow: LSB_JOBINDEX=$reflow_task is not in {span}" >&2',
+            "  exit 1",
+            "fi",
+        ]
+        if chunk.offset is not None:
+            lines.append(f"export {ARRAY_INDEX_ENV}=$((reflow_k + {chunk.indices[0]}))")
+        else:
+            numbers = [str(i) for i in chunk.indices]
+            rows = [" ".join(numbers[k : k + 16]) for k in range(0, len(numbers), 16)]
+            lines += [
+                "reflow_i=0",
+                "for reflow_index in \\",
+                *[f"  {row} \\" for row in rows],
+                "; do",
+                f'  [ "$reflow_i" -eq "$reflow_k" ] && export {ARRAY_INDEX_ENV}="$reflow_index"',
+                "  reflow_i=$((reflow_i + 1))",
+                "done",
+            ]
+    lines.append(f"cd -- {shlex.quote(str(job.workdir))} || exit 1")
+    lines.append(f"exec {shlex.join(job.command)}")
+    return "\n".join(lines) + "\n"
