@@ -2,7 +2,6 @@
 
 The fake runs the jobs on this host and counts bsub's ``-W`` in minutes, as
 LSF does, so the walltime test takes a bit over a minute.
-
 """
 
 from __future__ import annotations
