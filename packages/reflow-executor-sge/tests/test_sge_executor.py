@@ -262,12 +262,15 @@ def test_a_rejected_job_names_the_queue(tmp_path: Path, cell: Cell, executor: SG
 def test_an_unreachable_qmaster_is_retried(
     tmp_path: Path, cell: Cell, executor: SGEExecutor
 ) -> None:
-    down = {"stderr": 'error: unable to contact qmaster using port 6444 on host "vm"\n', "rc": 1}
-    cell.answer("qsub", down)
+    cell.answer("qsub", recorded("qsub_no_qmaster", rc=1))
     assert executor.submit(job(tmp_path)) == "100"
-    cell.answer("qstat", down, down)
+    assert len(cell.calls("qsub")) == 2
+    cell.answer("qstat", recorded("qstat_no_qmaster", rc=1), recorded("qstat_no_qmaster", rc=1))
     executor.query(["100"])
     assert len(cell.calls("qstat")) == 3
+    cell.answer("qdel", *[recorded("qdel_no_qmaster", rc=1)] * 4)
+    with pytest.raises(SchedulerCommandError, match=r"after 4 attempts.*Connection refused"):
+        executor.cancel(["100"])
 
 
 def test_an_ambiguous_qsub_failure_is_not_retried(

@@ -4,6 +4,7 @@
 # Run against the single-host test cell (eval "$(tests/clusters/sge/start.sh)") with no other
 # jobs: it submits jobs, deletes some, lets some run out of walltime or kill themselves, and
 # writes what qsub, qstat, qacct, qdel and qconf print into this directory. About a minute.
+# At the end it stops the qmaster (qconf -km) to record what clients say then.
 # Usage: bash record.sh [OUTPUT_DIR]
 set -uo pipefail
 
@@ -86,4 +87,12 @@ capture qacct_unknown qacct -j 9999999
 capture qacct_none qacct -o nobody -j '*'
 capture qacct_since qacct -o "$USER_NAME" -b "$BEGIN" -j '*'
 capture qstat_xml_empty qstat -xml -u nobody
-echo "recorded into $OUT (work files in $WORK)"
+
+# -- the qmaster down: what clients say (reflow retries these). Stops the qmaster: start.sh
+# starts it again.
+qconf -km >/dev/null 2>&1
+for _ in $(seq 150); do qstat >/dev/null 2>&1 || break; sleep 0.2; done
+capture qstat_no_qmaster qstat -xml -u "$USER_NAME"
+capture qsub_no_qmaster qsub -terse -b y true
+capture qdel_no_qmaster qdel 1
+echo "recorded into $OUT (work files in $WORK); the qmaster is stopped: run start.sh again"
