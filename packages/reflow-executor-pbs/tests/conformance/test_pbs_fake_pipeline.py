@@ -16,6 +16,7 @@ import pytest
 
 from reflow import RunState
 from reflow.testing.executor import max_overlap
+from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_pbs import PBSExecutor
 
 PIPELINE = """
@@ -61,10 +62,11 @@ def store(tmp_path: Path) -> Any:
 
 
 def test_fan_out_of_20_two_at_a_time_then_gather(
-    tmp_path: Path, store: Any, fake_pbs_bin: Path
+    tmp_path: Path, store: Any, fake_pbs: FakeScheduler
 ) -> None:
     mod = load(tmp_path, "guide20")
-    executor = PBSExecutor(state_dir=tmp_path / "pbs-state", pbs_bin=str(fake_pbs_bin))
+    # The fake's commands are first on PATH, which the jobs (the dispatcher) see through -V.
+    executor = PBSExecutor(state_dir=tmp_path / "pbs-state")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=20)
     assert run.wait(timeout=300) is RunState.SUCCESS
     outputs = run.output("process")
