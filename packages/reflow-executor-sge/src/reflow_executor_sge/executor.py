@@ -129,7 +129,7 @@ class SGEExecutor(BatchExecutor):
 
     def __init__(
         self,
-        state_dir: str | Path | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
         *,
         sge_bin: str | None = None,
         parallel_environment: str = "smp",
