@@ -7,6 +7,7 @@ tests reflow's own plugins pass.
 
 - :mod:`reflow.testing.store`: :class:`~reflow.testing.store.StoreConformance`
   for manifest stores (``reflow.stores`` entry points).
+- :mod:`reflow.testing.fake_schedulers`: fake PBS Pro, LSF and Flux commands for executors.
 
 This package imports nothing on import; the suites import pytest, so import
 them only from tests.
