@@ -16,7 +16,6 @@ import pytest
 
 from reflow import RunState
 from reflow.testing.executor import max_overlap
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_pbs import PBSExecutor
 
 PIPELINE = """
@@ -61,9 +60,12 @@ def store(tmp_path: Path) -> Any:
     return st
 
 
+@pytest.mark.parametrize("server", ["fake_pbs", "fake_pbs_no_history"])
 def test_fan_out_of_20_two_at_a_time_then_gather(
-    tmp_path: Path, store: Any, fake_pbs: FakeScheduler
+    tmp_path: Path, store: Any, server: str, request: pytest.FixtureRequest
 ) -> None:
+    """With job history, and without: then finished jobs vanish and their markers decide."""
+    request.getfixturevalue(server)
     mod = load(tmp_path, "guide20")
     # The fake's commands are first on PATH, which the jobs (the dispatcher) see through -V.
     executor = PBSExecutor(state_dir=tmp_path / "pbs-state")
