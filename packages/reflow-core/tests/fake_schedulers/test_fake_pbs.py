@@ -276,3 +276,7 @@ def test_version_and_plain_qstat(pbs: Bench) -> None:
     assert lines[0].split()[:2] == ["Job", "id"]
     assert lines[2].split()[0] == job_id
     assert lines[2].split()[1] == "plain"
+    pbs.run("qdel", job_id)
+    finished(pbs, job_id)
+    quiet = pbs.run("qstat")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")

@@ -544,6 +544,8 @@ def _select(
             continue
         is_array = job["extra"]["array_spec"] is not None
         finished = _ended(job)
+        if finished and not ids and not (history and state["history"]):
+            continue
         if finished and not (history and state["history"]):
             if state["history"]:
                 errors.append(
