@@ -96,19 +96,26 @@ SEL
   fi
   log "packages installed ($(elapsed))"
 fi
-if [ ! -s "$COMMON/bootstrap" ]; then   # packages there but no cell (installed without the answers)
+# A cell needs its bootstrap file and an initialised spool; the packages' postinst makes both
+# on a first install, and this makes them again after stop.sh's REFLOW_SGE_WIPE=1.
+if [ ! -s "$COMMON/bootstrap" ] || [ -z "$(ls -A /var/spool/gridengine/spooldb 2>/dev/null)" ]; then
   log "initialising cell $SGE_CELL"
-  install -d -o sgeadmin -g sgeadmin "$QSPOOL" "$QSPOOL/job_scripts" /var/spool/gridengine/spooldb
+  # A spool without its cell (left by an interrupted initialisation) would be kept as it is.
+  [ -s "$COMMON/bootstrap" ] || rm -rf /var/spool/gridengine/spooldb
+  install -d -o sgeadmin -g sgeadmin -m 0755 "$SGE_ROOT" "$SGE_ROOT/$SGE_CELL" "$COMMON" \
+    "$QSPOOL" "$QSPOOL/job_scripts" /var/spool/gridengine/spooldb
+  install -m 0644 -o sgeadmin -g sgeadmin /usr/share/gridengine/default-bootstrap "$COMMON/bootstrap"
   su -s /bin/sh -c "/usr/share/gridengine/scripts/init_cluster $SGE_ROOT $SGE_CELL /var/spool/gridengine/spooldb sgeadmin" sgeadmin \
     >>"$LOG/init_cluster.log" 2>&1 || { tail -n 20 "$LOG/init_cluster.log" >&2; die "init_cluster failed"; }
 fi
-echo "$HOST" >"$COMMON/act_qmaster"
+echo "$HOST" >"$COMMON/act_qmaster"   # sge_qmaster (as sgeadmin) writes it too
 # SGE refuses a client whose address resolves to a name other than its own hostname
 # ("access denied (client IP resolved to host name "localhost". This is not identical to
 # clients host name "vm")"); /etc/hosts may list localhost first for 127.0.0.1. host_aliases
 # makes every loopback name one SGE host. /etc/hosts is left alone.
 aliases=$(awk '$1 ~ /^127\./ {for (i = 2; i <= NF; i++) print $i}' /etc/hosts | grep -vx "$HOST" | sort -u | tr '\n' ' ')
 echo "$HOST ${aliases% }" >"$COMMON/host_aliases"
+chown sgeadmin:sgeadmin "$COMMON/act_qmaster" "$COMMON/host_aliases"
 install -d -o sgeadmin -g sgeadmin /var/run/gridengine "$ESPOOL"
 
 # ---------------------------------------------------------------- 3. sge_qmaster
