@@ -79,7 +79,9 @@ def test_options() -> None:
     ]
 
 
-@pytest.mark.parametrize("key", ["cc", "dependency", "time_limit", "output", "job_name", "cwd"])
+@pytest.mark.parametrize(
+    "key", ["cc", "dependency", "time_limit", "output", "job_name", "cwd", "qos"]
+)
 def test_options_reflow_sets_itself_are_refused(key: str) -> None:
     with pytest.raises(BatchExecutorError, match=f"submit option '{key}' cannot be set"):
         script.option_args(job(), {key: "x"})

@@ -97,7 +97,7 @@ def test_options_map_to_bsub_flags() -> None:
     ]
 
 
-@pytest.mark.parametrize("key", ["J", "W", "M", "n", "o", "e", "w", "ti"])
+@pytest.mark.parametrize("key", ["J", "W", "M", "n", "o", "e", "w", "ti", "qos"])
 def test_options_reflow_sets_itself_are_refused(key: str) -> None:
     with pytest.raises(BatchExecutorError, match=f"submit option '{key}' cannot be set"):
         script.option_directives(job(), {key: "1"})

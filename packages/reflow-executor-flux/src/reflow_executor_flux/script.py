@@ -80,6 +80,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "quiet": "reflow reads the job ids flux submit prints",
     "log": "reflow reads the job ids flux submit prints",
     "dry_run": "use REFLOW_MODE=dry-run instead",
+    "qos": "Flux has no quality of service; choose a queue (partition=) or an urgency (urgency=)",
 }
 """Options reflow sets itself, with the reason a job may not set them."""
 

@@ -94,6 +94,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "Ip": "reflow submits batch jobs, not interactive ones",
     "i": "reflow jobs read no standard input",
     "cwd": "reflow changes to the job's workdir itself",
+    "qos": "LSF has no quality of service; choose a queue (partition=) or a service class (sla=)",
 }
 """bsub flags (without ``-``) reflow sets itself, with the reason a job may not set them."""
 
