@@ -38,7 +38,7 @@ import signal
 import string
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -277,7 +277,7 @@ def _dependencies(values: list[str], state: State) -> list[Dependency]:
 
 def _submit_one(
     state: State,
-    job_dir: Any,
+    job_dir: Callable[[int], Path],
     args: argparse.Namespace,
     cc: int | None,
     cwd: str,
@@ -290,7 +290,7 @@ def _submit_one(
     command = [fill(word) for word in args.command]
     name = fill(args.job_name) if args.job_name else Path(command[0]).name
     job_id = _fluid(state)
-    directory: Path = job_dir(job_id)
+    directory = job_dir(job_id)
     out = _template(fill(args.output), job_id, name) if args.output else None
     err = _template(fill(args.error), job_id, name) if args.error else None
     stdout = str(Path(cwd) / out) if out else str(directory / "output")
