@@ -175,6 +175,16 @@ def test_a_refused_slice_withdraws_what_was_submitted(flux: Flux, tmp_path: Path
     assert flux.calls()[-1] == ["cancel", "500"]
 
 
+def test_copies_that_went_through_before_a_failing_one_are_withdrawn(
+    flux: Flux, tmp_path: Path
+) -> None:
+    flux.answer("submit", f58_encode(500) + "\n")
+    flux.answer("submit", f58_encode(501) + "\n", "cc=2: flux-submit: ERROR: too many jobs\n", 1)
+    with pytest.raises(SchedulerCommandError, match="too many jobs"):
+        make(flux, tmp_path).submit(job(tmp_path, array=ArraySpec((0, 1, 2))))
+    assert flux.calls()[-1] == ["cancel", "500", "501"]
+
+
 def test_a_wrong_number_of_ids_is_an_error(flux: Flux, tmp_path: Path) -> None:
     flux.answer("submit", f58_encode(500) + "\n")
     flux.answer("submit", f58_encode(501) + "\n")  # one id for two elements

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -329,7 +330,13 @@ class FluxExecutor(BatchExecutor):
                     cc=group,
                 )
                 argv = [self.flux, "submit", *args]
-                result = self.run(argv, retry_timeouts=False)
+                try:
+                    result = self.run(argv, retry_timeouts=False)
+                except SchedulerCommandError as exc:
+                    # Copies submitted before one failed still printed their ids.
+                    with contextlib.suppress(ValueError):
+                        submitted += self.parse_job_ids(exc.stdout)
+                    raise
                 try:
                     got = self.parse_job_ids(result.stdout)
                 except ValueError as exc:
