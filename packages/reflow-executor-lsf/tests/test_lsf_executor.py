@@ -225,6 +225,17 @@ def test_old_lsf_without_json_uses_the_delimited_form(lsf: LSF, tmp_path: Path) 
     assert found["1202"].exit_code == 3
 
 
+def test_a_bjobs_without_json_is_asked_again_in_the_delimited_form(
+    lsf: LSF, tmp_path: Path
+) -> None:
+    lsf.answer("bjobs", "", "bjobs: illegal option -- json\nUsage: bjobs ...\n", rc=255)
+    lsf.answer("bjobs", (DATA / "bjobs_delimited_mixed.txt").read_text())
+    executor = make(lsf, tmp_path)
+    assert executor.query(["1202"])["1202"].exit_code == 3
+    assert [c["argv"][2] for c in lsf.calls()] == ["-o", "-noheader"]
+    assert executor.json_output is False
+
+
 def test_dry_run_prints_the_script_and_runs_nothing(
     lsf: LSF, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

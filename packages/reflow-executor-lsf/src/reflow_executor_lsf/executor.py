@@ -103,7 +103,8 @@ class LSFExecutor(BatchExecutor):
         accepts; larger arrays are split (default 1000, LSF's default).
     json_output : bool
         Query with ``bjobs -json`` (LSF 10.1 Fix Pack 4 and later); ``False``:
-        ``-noheader -delimiter '|'`` for older versions.
+        ``-noheader -delimiter '|'`` for older versions.  A bjobs that refuses
+        ``-json`` ("illegal option") makes the executor switch by itself.
     command_timeout, retries, backoff
         Timeout, retries and first backoff of every LSF command.
     """
@@ -235,6 +236,25 @@ class LSFExecutor(BatchExecutor):
                     "10.1 Fix Pack 4 (no bjobs -json), pass json_output=False to LSFExecutor."
                 ) from exc
         return found
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        """As the base class; an LSF whose bjobs has no ``-json`` is asked again without it.
+
+        From then on this executor queries with ``-noheader -delimiter``.
+        """
+        try:
+            return super().query(job_ids)
+        except SchedulerCommandError as exc:
+            said = f"{exc.stderr}\n{exc.stdout}".lower()
+            if not (self.json_output and "json" in said and "illegal option" in said):
+                raise
+            logger.warning(
+                "This bjobs has no -json (LSF before 10.1 Fix Pack 4); querying with "
+                "-noheader -delimiter instead. Pass json_output=False to LSFExecutor to "
+                "skip the first try."
+            )
+            self.json_output = False
+            return super().query(job_ids)
 
     def cancel_argv(self, job_ids: Sequence[str]) -> list[str]:
         """``bkill ID "ID[i]" ...`` (jobs, whole arrays and elements)."""
