@@ -117,8 +117,8 @@ touch "$BASE/.reflow-slurm-base"    # stop.sh wipes only a directory carrying th
 # ---------------------------------------------------------------- 2. packages
 PKGS=(slurm-wlm slurmctld slurmd slurm-client slurmdbd slurm-wlm-basic-plugins
       munge mariadb-server)
-# REFLOW_SLURM_TORQUE=0 leaves out slurm-wlm-torque, which conflicts with gridengine-client.
-[ "${REFLOW_SLURM_TORQUE:-1}" = 0 ] || PKGS+=(slurm-wlm-torque)
+# slurm-wlm-torque (Slurm's Torque wrappers) is not installed: it conflicts with gridengine-client
+# (both ship /usr/bin/qsub). tests/clusters/pbs-torque/start.sh unpacks its own copy of it.
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
