@@ -12,6 +12,10 @@ MAX_TRACEBACKS = 50
 """Failed instances shown with their whole error text; the rest are counted by last line."""
 
 
+_OPEN = 3
+"""Tracebacks shown unfolded; the others unfold on a click."""
+
+
 def _last_line(text: str) -> str:
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else "(no error recorded)"
@@ -45,7 +49,7 @@ def failures_html(instances: list[InstanceInfo]) -> str:
     out: list[str] = []
     if failed:
         out.append(f"<p>{len(failed)} instance(s) failed.</p>")
-    for info in failed[:MAX_TRACEBACKS]:
+    for shown, info in enumerate(failed[:MAX_TRACEBACKS]):
         where = ", ".join(
             part
             for part in (
@@ -55,7 +59,8 @@ def failures_html(instances: list[InstanceInfo]) -> str:
             if part
         )
         out.append(
-            f"<details class='failure' open><summary><strong>{escape(info.label)}</strong>"
+            f"<details class='failure'{' open' if shown < _OPEN else ''}>"
+            f"<summary><strong>{escape(info.label)}</strong>"
             f"{escape(f' ({where})' if where else '')}: <code>{escape(_last_line(info.error))}"
             f"</code></summary><pre>{escape(info.error or '(no error recorded)')}</pre></details>"
         )
