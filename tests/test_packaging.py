@@ -1,4 +1,4 @@
-"""A bare install of core and its embedded store works with nothing else but platformdirs."""
+"""A bare install of core and its embedded store pulls in only platformdirs and rich."""
 
 from __future__ import annotations
 
@@ -11,7 +11,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ALLOWED = {"reflow-core", "reflow-store-sqlite", "platformdirs", "tomli", "pip", "setuptools"}
+# rich draws the `reflow` command's tables; pygments, markdown-it-py and mdurl are its own
+# dependencies.
+ALLOWED = {
+    "reflow-core",
+    "reflow-store-sqlite",
+    "platformdirs",
+    "tomli",
+    "rich",
+    "pygments",
+    "markdown-it-py",
+    "mdurl",
+    "pip",
+    "setuptools",
+}
 
 
 @pytest.mark.slow
