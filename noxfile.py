@@ -36,6 +36,7 @@ nox.options.sessions = [
     "typecheck",
     "tests",
     "integration",
+    "conformance",
     "build",
     "docs",
 ]
