@@ -156,12 +156,21 @@ def test_afterok_and_a_failed_dependency_raises_an_exception(flux: Bench) -> Non
     (anyway,) = submit(flux, f"--dependency=afterany:{first}", "--output=any.txt", "echo", "ran")
     pending = record(flux, ok)
     assert pending["state"] == "DEPEND"
-    assert pending["dependencies"] == [f"afterok:{first}"]
+    assert pending["dependencies"] == [f"after-success={first}"]
+    assert "priority" not in pending  # set when the job leaves DEPEND
     assert inactive(flux, first)["result"] == "FAILED"
     failed = inactive(flux, ok)
     assert failed["result"] == "FAILED"
-    assert failed["exception_type"] == "dependency"
-    assert failed["returncode"] == -128
+    assert failed["exception"] == {
+        "occurred": True,
+        "severity": 0,
+        "type": "dependency",
+        "note": f"dependency after-success={first} can never be satisfied",
+    }
+    # flux-core: a job that failed before it started has no waitstatus and returncode 1.
+    assert failed["returncode"] == 1
+    assert "waitstatus" not in failed
+    assert "t_run" not in failed
     assert inactive(flux, anyway)["result"] == "COMPLETED"
     assert (flux.work / "any.txt").read_text() == "ran\n"
     assert not (flux.work / "ok.txt").exists()
@@ -178,7 +187,14 @@ def test_time_limit_ends_timeout(flux: Bench) -> None:
     (job_id,) = submit(flux, "-t", "1s", "sleep", "30")
     found = inactive(flux, job_id)
     assert found["result"] == "TIMEOUT"
-    assert found["exception_type"] == "timeout"
+    assert found["exception"] == {
+        "occurred": True,
+        "severity": 0,
+        "type": "timeout",
+        "note": "resource allocation expired",
+    }
+    # The job shell's task died of SIGALRM: the shell exits 128 + 14.
+    assert (found["returncode"], found["waitstatus"]) == (142, 142 << 8)
     assert found["runtime"] < 10
 
 
@@ -187,16 +203,115 @@ def test_cancel_running_and_pending(flux: Bench) -> None:
     flux.wait_until(lambda: record(flux, running)["state"] == "RUN")
     pid_file = flux.work / "never.txt"
     (pending,) = submit(flux, f"--dependency=afterany:{running}", "touch", str(pid_file))
-    assert flux.run("flux", "cancel", pending, running).returncode == 0
+    assert flux.run("flux", "cancel", "-m", "enough", pending, running).returncode == 0
     for job_id in (running, pending):
         found = inactive(flux, job_id)
         assert found["result"] == "CANCELED"
-        assert found["exception_type"] == "cancel"
-    assert record(flux, pending)["returncode"] == -128
+        assert found["exception"]["type"] == "cancel"
+        assert found["exception"]["note"] == "enough"
+    before = record(flux, pending)
+    assert (before["returncode"], "waitstatus" in before) == (-128, False)
+    # Canceled while running: SIGTERM killed the task, the job shell exits 128 + 15.
+    assert (record(flux, running)["returncode"], record(flux, running)["waitstatus"]) == (
+        143,
+        143 << 8,
+    )
     assert not pid_file.exists()
     again = flux.run("flux", "cancel", running, "424242")
     assert again.returncode == 1
     assert "424242: unknown job id" in again.stderr
+
+
+def test_returncode_of_every_ending(flux: Bench) -> None:
+    """flux-jobs(1) returncode: the shell's exit code, 128+N for a task killed by signal N."""
+    (done,) = submit(flux, "true")
+    (failed,) = submit(flux, "sh", "-c", "exit 7")
+    (killed,) = submit(flux, "sh", "-c", "kill -USR1 $$")
+    (missing,) = submit(flux, "/nonexistent/command")
+    expected = {
+        done: ("COMPLETED", 0, 0, {"occurred": False}),
+        failed: ("FAILED", 7, 7 << 8, {"occurred": False}),
+        killed: ("FAILED", 128 + 10, (128 + 10) << 8, {"occurred": False}),
+    }
+    for job_id, (result, code, status, exception) in expected.items():
+        found = inactive(flux, job_id)
+        assert (found["result"], found["returncode"], found["waitstatus"]) == (
+            result,
+            code,
+            status,
+        )
+        assert found["success"] is (result == "COMPLETED")
+        assert found["exception"] == exception
+    lost = inactive(flux, missing)
+    assert (lost["result"], lost["returncode"], lost["exception"]["type"]) == (
+        "FAILED",
+        127,
+        "exec",
+    )
+
+
+def test_json_object_is_flux_core_job_info(flux: Bench) -> None:
+    """The keys and types of flux-core's JobInfo.to_dict(), and nothing it does not print."""
+    (job_id,) = submit(flux, "-t", "5m", "--job-name=shape", "sleep", "30")
+    flux.wait_until(lambda: record(flux, job_id)["state"] == "RUN")
+    running = record(flux, job_id)
+    assert set(running) == {
+        "id", "userid", "username", "urgency", "priority", "state", "status", "name", "cwd",
+        "ntasks", "ncores", "nnodes", "ranks", "nodelist", "duration", "expiration",
+        "t_submit", "t_depend", "t_run", "t_remaining", "runtime", "dependencies",
+        "annotations", "exception",
+    }  # fmt: skip
+    assert running["state"] == running["status"] == "RUN"
+    assert running["exception"] == {"occurred": False}
+    assert running["expiration"] == running["t_run"] + 300
+    assert 0 < running["t_remaining"] <= 300
+    flux.ok("flux", "cancel", job_id)
+    ended = inactive(flux, job_id)
+    assert set(ended) - set(running) == {
+        "t_cleanup", "t_inactive", "success", "result", "returncode", "waitstatus",
+    }  # fmt: skip
+    assert "t_remaining" not in ended
+    types = {
+        "id": int, "userid": int, "urgency": int, "priority": int, "ntasks": int,
+        "ncores": int, "nnodes": int, "state": str, "status": str, "result": str, "name": str,
+        "username": str, "success": bool, "returncode": int, "waitstatus": int,
+        "t_submit": float, "t_depend": float, "t_run": float, "t_cleanup": float,
+        "t_inactive": float, "expiration": float, "duration": float, "runtime": float,
+        "dependencies": list, "annotations": dict, "exception": dict,
+    }  # fmt: skip
+    assert {k: type(ended[k]) for k in types} == types
+    assert (ended["state"], ended["status"], ended["result"]) == ("INACTIVE",) + ("CANCELED",) * 2
+    assert ended["exception"] == {"occurred": True, "severity": 0, "type": "cancel", "note": ""}
+    assert not any(key.startswith("exception_") for key in ended)
+    (queued,) = submit(flux, f"--dependency=afterok:{job_id}", "true")
+    pending = inactive(flux, queued)
+    assert "t_run" not in pending and "runtime" not in pending and "nnodes" not in pending
+    assert (
+        pending["exception"]["note"] == f"dependency after-success={job_id} can never be satisfied"
+    )
+
+
+def test_dependency_on_a_job_that_never_started(flux: Bench) -> None:
+    (sleeper,) = submit(flux, "sleep", "30")
+    (middle,) = submit(flux, f"--dependency=afterany:{sleeper}", "true")
+    (last,) = submit(flux, f"--dependency=afterok:{middle}", "true")
+    flux.ok("flux", "cancel", middle)
+    found = inactive(flux, last)
+    assert found["exception"]["note"] == f"dependency after-success={middle} job never started"
+    assert (found["result"], found["returncode"]) == ("FAILED", 1)
+    assert record(flux, middle)["dependencies"] == [f"after-finish={sleeper}"]
+    flux.ok("flux", "cancel", sleeper)
+
+
+def test_format_fields_are_dotted(flux: Bench) -> None:
+    (first,) = submit(flux, "sh", "-c", "exit 1")
+    (after,) = submit(flux, f"--dependency=afterok:{first}", "true")
+    inactive(flux, after)
+    fmt = "{exception.occurred}|{exception.type}|{exception.note}|{returncode}|{waitstatus}"
+    assert flux.ok("flux", "jobs", "-n", "-o", fmt, after) == (
+        f"True|dependency|dependency after-success={first} can never be satisfied|1|"
+    )
+    assert flux.ok("flux", "jobs", "-n", "-o", fmt, first) == "False|||1|256"
 
 
 # -- output formats -------------------------------------------------------------------

@@ -18,9 +18,19 @@ Grammar written from the flux-core manual pages:
   with ``{{id}}``, ``{{jobid}}``, ``{{id.f58}}``, ``{{id.dec}}``, ``{{name}}``.
 - flux-jobs(1): ``-a``, ``-n/--no-header``, ``-f/--filter``, ``-o/--format`` (Python
   format fields such as ``{id.f58}``, ``{state}``, ``{result}``, ``{returncode}``, the
-  ``h`` presentation suffix and ``?:`` prefix), ``--json`` (a ``jobs`` array, or one
-  object when one JOBID was given; decimal integer ids; only the keys a job has).
-  A job canceled before it started has ``returncode`` -128.
+  ``h`` presentation suffix and ``?:`` prefix; ``{exception.occurred}``,
+  ``{exception.type}``...), ``--json`` (a ``jobs`` array, or one object when one JOBID
+  was given).  The JSON objects follow ``JobInfo.to_dict()`` of flux-core's Python
+  bindings (``flux/job/info.py``): ``id`` a decimal integer, ``state``, ``status`` and
+  ``result`` as names, timestamps only once reached, ``annotations``, ``dependencies``
+  (``after-success=ID``...) and ``exception`` always, the latter nested
+  (``{"occurred": false}``, or ``occurred``, ``severity``, ``type``, ``note``).
+- flux-jobs(1) ``returncode`` and ``JobInfo.returncode``: a job that ran has the job
+  shell's exit code, and a shell that runs a task killed by signal N exits 128+N
+  (``waitstatus`` is that code shifted left by 8); a shell killed itself gives -N. A job
+  that never ran has no ``waitstatus``: -128 if it was CANCELED, 1 if it FAILED (a
+  ``dependency`` exception).  A timeout raises a ``timeout`` exception ("resource
+  allocation expired") and sends SIGALRM, a cancel sends SIGTERM; SIGKILL follows both.
 - flux-cancel(1): ``flux cancel [-m MESSAGE] [-q] JOBID...`` (SIGTERM, then SIGKILL).
 - RFC 19: F58 job ids, printed by ``flux submit`` with ``ƒ`` unless
   ``FLUX_F58_FORCE_ASCII`` is set.
@@ -275,6 +285,24 @@ def _dependencies(values: list[str], state: State) -> list[Dependency]:
     return deps
 
 
+_AFTER_NAMES = {
+    "afterstart": "after-start",
+    "afterany": "after-finish",
+    "afterok": "after-success",
+    "afternotok": "after-failure",
+}
+"""How flux-core's dependency-after plugin names each kind in a job's dependency list."""
+
+
+def _dependency_texts(values: list[str]) -> list[str]:
+    # dependency-after describes a dependency as TYPE=JOBID, the id as the user gave it.
+    texts = []
+    for value in values:
+        scheme, _, target = value.partition(":")
+        texts.append(f"{_AFTER_NAMES[_KINDS[scheme]]}={target.split('?', 1)[0]}")
+    return texts
+
+
 def _submit_one(
     state: State,
     job_dir: Callable[[int], Path],
@@ -335,6 +363,8 @@ def _submit_one(
             "bank": args.bank,
             "urgency": args.urgency,
             "cc": cc,
+            "nnodes": args.nodes,
+            "dependencies": _dependency_texts(list(args.dependency)),
         },
     )
     return job_id
@@ -348,78 +378,144 @@ def _state(state: State, job: Job) -> str:
     if element["state"] == "ended":
         return "INACTIVE"
     if element["state"] == "running":
-        return "CLEANUP" if element["cancel"] and element["term_sent"] else "RUN"
-    if any(dependency_status(state, d) != "ok" for d in job["deps"]):
+        # A cancel or a timeout raises a fatal exception: the job moves to CLEANUP.
+        return "CLEANUP" if element["term_sent"] is not None else "RUN"
+    if _waiting(state, job):
         return "DEPEND"
     return "SCHED"
 
 
-def _outcome(element: Element) -> tuple[str, int, str | None]:
-    """The result, return code and exception type of an ended element."""
+def _waiting(state: State, job: Job) -> list[str]:
+    """The job's dependencies not met (yet), as flux-core's job-list lists them."""
+    if job["elements"][0]["start"] is not None:
+        return []
+    texts = job["extra"].get("dependencies") or [
+        f"{_AFTER_NAMES[d['kind']]}={_f58.encode(d['job'])}" for d in job["deps"]
+    ]
+    return [
+        text
+        for dep, text in zip(job["deps"], texts, strict=False)
+        if dependency_status(state, dep) != "ok"
+    ]
+
+
+def _wait_status(element: Element) -> int | None:
+    """The job shell's wait status, or None for a job that never ran.
+
+    The fake runs the task without a shell; the shell it stands for exits with the
+    task's exit code, or 128+N when the task was killed by signal N.  An element the
+    runner lost (no process to reap) is reported as a shell killed by SIGKILL.
+    """
+    if element["start"] is None:
+        return None
     code = element["returncode"]
-    started = element["start"] is not None
-    shell_code = (128 - code if code < 0 else code) if code is not None and started else -128
+    if element["reason"] == "lost" or code is None:
+        return int(signal.SIGKILL)
+    return (128 - code if code < 0 else code) << 8
+
+
+def _returncode(result: str, status: int | None) -> int:
+    """flux-jobs(1) ``returncode`` of an inactive job (flux-core ``JobInfo.returncode``)."""
+    if status is None:
+        # Never ran: -128 if it was canceled, 1 for a fatal exception (dependency...).
+        return -128 if result == "CANCELED" else 1
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _result(element: Element) -> str:
     reason = element["reason"]
     if reason == "walltime":
-        return "TIMEOUT", shell_code, "timeout"
+        return "TIMEOUT"
     if reason == "cancelled":
-        return "CANCELED", shell_code, "cancel"
-    if reason == "dependency":
-        return "FAILED", -128, "dependency"
-    if reason in {"launch", "lost"}:
-        return "FAILED", shell_code, "exec"
-    return ("COMPLETED" if element_ok(element) else "FAILED"), shell_code, None
+        return "CANCELED"
+    if reason is None and element_ok(element):
+        return "COMPLETED"
+    return "FAILED"
+
+
+def _exception(state: State, job: Job) -> dict[str, Any]:
+    """The job's ``exception`` object as ``flux jobs --json`` prints it."""
+    element = job["elements"][0]
+    reason = element["reason"]
+    if reason == "walltime":
+        kind, note = "timeout", "resource allocation expired"
+    elif reason == "cancelled":
+        kind, note = "cancel", str(job["extra"].get("cancel_note") or "")
+    elif reason == "dependency":
+        kind, note = "dependency", _dependency_note(state, job)
+    elif reason == "launch":
+        kind, note = "exec", f"task 0 ({os.uname().nodename}): start failed: {job['argv'][0]}"
+    elif reason == "lost":
+        kind, note = "exec", "lost contact with job shell"
+    else:
+        return {"occurred": False}
+    return {"occurred": True, "severity": 0, "type": kind, "note": note}
+
+
+def _dependency_note(state: State, job: Job) -> str:
+    # The words of flux-core's dependency-after plugin for a dependency that fails.
+    texts = job["extra"].get("dependencies") or []
+    for i, dep in enumerate(job["deps"]):
+        if dependency_status(state, dep) != "never":
+            continue
+        text = texts[i] if i < len(texts) else f"{_AFTER_NAMES[dep['kind']]}={dep['job']}"
+        target = state["jobs"].get(str(dep["job"]))
+        ran = target is not None and any(e["start"] is not None for e in target["elements"])
+        return f"dependency {text} {'can never be satisfied' if ran else 'job never started'}"
+    return ""
 
 
 def _record(state: State, job: Job) -> dict[str, Any]:
+    """One job as ``flux jobs --json`` prints it: flux-core's ``JobInfo.to_dict()``.
+
+    Keys in to_dict()'s order; empty values and unreached timestamps left out.
+    """
     element = job["elements"][0]
-    record: dict[str, Any] = {
-        "id": job["id"],
-        "userid": os.getuid(),
-        "urgency": int(job["extra"]["urgency"] or 16),
-        "priority": 16,
-        "t_submit": job["submit_time"],
-        "t_depend": job["submit_time"],
-        "state": _state(state, job),
-        "name": job["name"],
-        "cwd": job["cwd"],
-        "ntasks": job["extra"]["ntasks"],
-        "ncores": job["extra"]["ncores"],
-        "duration": job["walltime"] or 0.0,
-    }
+    now = time.time()
+    name = _state(state, job)
+    start, end = element["start"], element["end"]
+    ended = element["state"] == "ended"
+    waiting = _waiting(state, job)
+    record: dict[str, Any] = {"t_depend": job["submit_time"]}
+    if start is not None:
+        record["t_run"] = start
+    if ended:
+        record.update(t_cleanup=end, t_inactive=end)
+    record["duration"] = job["walltime"] or 0.0
+    if start is not None and job["walltime"]:
+        record["expiration"] = start + job["walltime"]
+    record.update(name=job["name"], cwd=job["cwd"])
     if job["queue"]:
         record["queue"] = job["queue"]
     if job["extra"].get("bank"):
         record["bank"] = job["extra"]["bank"]
-    waiting = [
-        f"{d['kind'].replace('afterstart', 'after')}:{_f58.encode(d['job'])}"
-        for d in job["deps"]
-        if dependency_status(state, d) != "ok"
-    ]
-    if waiting and element["state"] == "queued":
-        record["dependencies"] = waiting
-    if element["start"] is not None:
-        record.update(t_run=element["start"], nnodes=1, ranks="0", nodelist=os.uname().nodename)
-        if job["walltime"]:
-            record["expiration"] = element["start"] + job["walltime"]
-    if element["state"] == "ended":
-        result, code, exception = _outcome(element)
-        record.update(
-            t_cleanup=element["end"],
-            t_inactive=element["end"],
-            result=result,
-            success=result == "COMPLETED",
-            returncode=code,
-            exception_occurred=exception is not None,
-        )
-        if element["start"] is not None and code >= 0:
-            record["waitstatus"] = code << 8
-        if exception is not None:
-            record.update(exception_type=exception, exception_severity=0, exception_note="")
-        if element["start"] is not None:
-            record["runtime"] = (element["end"] or 0.0) - element["start"]
-    elif element["start"] is not None:
-        record["runtime"] = time.time() - element["start"]
+    record.update(ntasks=job["extra"]["ntasks"], ncores=job["extra"]["ncores"])
+    nnodes = job["extra"].get("nnodes") or (1 if start is not None else None)
+    if nnodes:
+        record["nnodes"] = nnodes
+    if not waiting:  # the priority is set when the job leaves DEPEND
+        record["priority"] = 16
+    if start is not None:
+        record.update(ranks="0", nodelist=os.uname().nodename)
+    status = _wait_status(element) if ended else None
+    result = _result(element) if ended else ""
+    if ended:
+        record.update(success=result == "COMPLETED", result=result)
+        if status is not None:
+            record["waitstatus"] = status
+    record.update(id=job["id"], t_submit=job["submit_time"])
+    if name == "RUN" and record.get("expiration", 0.0) > now:
+        record["t_remaining"] = record["expiration"] - now
+    record.update(state=name, username=user_name(), userid=os.getuid())
+    record["urgency"] = int(job["extra"]["urgency"] or 16)
+    if start is not None and ((end or now) - start) > 0:
+        record["runtime"] = (end or now) - start
+    record["status"] = result or name
+    if ended:
+        record["returncode"] = _returncode(result, status)
+    record.update(dependencies=waiting, annotations={}, exception=_exception(state, job))
     return record
 
 
@@ -447,30 +543,31 @@ _ABBREV = {"COMPLETED": "CD", "FAILED": "F", "CANCELED": "CA", "TIMEOUT": "TO"}
 _STATUS_ABBREV = {"DEPEND": "D", "SCHED": "S", "RUN": "R", "CLEANUP": "C"}
 
 
+_FIELD_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(("t_depend", "t_run", "t_cleanup", "t_inactive", "t_remaining"), 0.0),
+    **dict.fromkeys(("duration", "expiration", "runtime"), 0.0),
+    **dict.fromkeys(("cwd", "queue", "project", "bank", "nnodes", "priority"), ""),
+    **dict.fromkeys(("ranks", "nodelist", "success", "result", "waitstatus", "returncode"), ""),
+}
+"""What ``flux jobs -o`` prints for a field a job has no value for (``JobInfo.defaults``)."""
+
+
 def _fields(record: dict[str, Any]) -> dict[str, Any]:
     result = record.get("result", "")
-    status = result or record["state"]
+    exception = record["exception"]
     fields: dict[str, Any] = {
-        **{k: v for k, v in record.items() if not k.startswith("exception_")},
+        **_FIELD_DEFAULTS,
+        **{k: v for k, v in record.items() if k != "exception"},
         "id": _JobId(record["id"]),
-        "username": user_name(),
         "state_single": record["state"][0],
-        "result": result,
         "result_abbrev": _ABBREV.get(result, ""),
-        "status": status,
-        "status_abbrev": _ABBREV.get(result) or _STATUS_ABBREV.get(status, ""),
-        "returncode": record.get("returncode", ""),
-        "waitstatus": record.get("waitstatus", ""),
-        "success": record.get("success", ""),
-        "runtime": record.get("runtime", 0.0),
-        "queue": record.get("queue", ""),
-        "nnodes": record.get("nnodes", ""),
-        "nodelist": record.get("nodelist", ""),
-        "dependencies": ",".join(record.get("dependencies", [])),
-        "exception.occurred": record.get("exception_occurred", ""),
-        "exception.type": record.get("exception_type", ""),
-        "exception.severity": record.get("exception_severity", ""),
-        "exception.note": record.get("exception_note", ""),
+        "status_abbrev": _ABBREV.get(result) or _STATUS_ABBREV.get(record["status"], ""),
+        "dependencies": ",".join(record["dependencies"]),
+        "annotations": json.dumps(record["annotations"]) if record["annotations"] else "",
+        "exception.occurred": exception["occurred"],
+        "exception.type": exception.get("type", ""),
+        "exception.severity": exception.get("severity", ""),
+        "exception.note": exception.get("note", ""),
     }
     return fields
 
@@ -651,11 +748,11 @@ def _cancel(argv: Sequence[str]) -> int:
             if element["state"] == "ended":
                 print(f"flux-cancel: ERROR: {text}: job is inactive", file=sys.stderr)
                 status = 1
-            elif element["state"] == "queued":
-                end_element(element, now, "cancelled")
-                element["cancel"] = True
             else:
+                job["extra"]["cancel_note"] = args.message or ""
                 element["cancel"] = True
+                if element["state"] == "queued":
+                    end_element(element, now, "cancelled")
     return status
 
 
