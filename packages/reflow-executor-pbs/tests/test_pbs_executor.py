@@ -180,3 +180,20 @@ def test_a_task_the_wrappers_do_not_list_follows_its_array(tmp_path: Path) -> No
     (tmp_path / "m.2.exit").write_text("0\n")
     assert refine(rec, 2, None, waiting) == JobStatus(JobState.COMPLETED, 0)
     assert refine(rec, 1, None, JobStatus(JobState.COMPLETED)).state is JobState.CANCELLED
+
+
+def test_a_job_qstat_lists_as_ended_is_not_alive_on_another_host(tmp_path: Path) -> None:
+    # The Torque wrappers' "C" has no exit status; a shell killed on a compute node
+    # leaves a .start marker and no .exit.  qstat says it ended: it must not stay RUNNING.
+    rec = record(tmp_path)
+    (tmp_path / "m.start").write_text("compute-node-that-is-not-this-one 4242\n")
+    ended = JobStatus(JobState.COMPLETED, None, "ended; the scheduler gave no exit status")
+    assert refine(rec, None, ended) == JobStatus(
+        JobState.FAILED, None, "the job was killed before it could exit"
+    )
+    # A task of an array that has ended too.
+    array = record(tmp_path, array=True)
+    (tmp_path / "m.2.start").write_text("compute-node-that-is-not-this-one 4242\n")
+    assert refine(array, 2, None, ended).state is JobState.FAILED
+    # While the array still runs, a task on another host may be alive.
+    assert refine(array, 2, None, JobStatus(JobState.RUNNING)).state is JobState.RUNNING

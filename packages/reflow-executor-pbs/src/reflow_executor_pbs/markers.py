@@ -195,8 +195,10 @@ def _refine(
         return _ended(record, task, code)
     started = _read(record.marker(task, "start"))
     if started is not None:
-        # A job qstat forgot has ended, wherever it ran.
-        if _alive(started, elsewhere=own is not None or parent is not None):
+        # A job qstat forgot, or lists as ended, has ended wherever it ran; only a task
+        # of an array that still runs may be alive on a host we cannot look at.
+        waiting = parent is not None and parent.state not in JobState.ended()
+        if _alive(started, elsewhere=own is None and waiting):
             return JobStatus(JobState.RUNNING)
         code = _exit_code(record, task)  # it may have ended since the first look
         if code is not None:
