@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,16 +94,22 @@ def test_follow_prints_while_the_job_runs_and_stops_when_it_ends(
         tmp_path / "run", store=store, executor=LocalExecutor(state_dir=tmp_path / "jobs")
     )
     argv = ["logs", run.run_id, "tick", "--follow", "--store-path", str(store.path)]
+    errors = (tmp_path / "follow.err").open("w")
     follower = subprocess.Popen(
         [sys.executable, "-m", "reflow", *argv],
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
     )
-    first = follower.stdout.readline() if follower.stdout else ""
+    assert follower.stdout is not None
+    guard = threading.Timer(120, follower.kill)  # a follower that never stops fails, not hangs
+    guard.start()
+    first = follower.stdout.readline()
     assert first == "tick 0\n"
     assert store.get_run_record(run.run_id).status is RunState.RUNNING  # printed while running
-    out, err = follower.communicate(timeout=120)
-    assert follower.returncode == 0, err
-    assert out == "tick 1\ntick 2\n"
+    rest = follower.stdout.read()  # until the follower exits: after the job has ended
+    assert follower.wait(timeout=120) == 0, (tmp_path / "follow.err").read_text()
+    guard.cancel()
+    errors.close()
+    assert rest == "tick 1\ntick 2\n"
     assert run.wait(timeout=60) is RunState.SUCCESS
