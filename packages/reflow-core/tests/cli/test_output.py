@@ -99,3 +99,19 @@ def test_plain_tables_align_columns_and_numbers() -> None:
         "a           5",
         "longer    120",
     ]
+
+
+def test_a_table_wider_than_the_terminal_keeps_its_ids_whole() -> None:
+    import io
+
+    from reflow.cli.output import Printer, Table
+
+    run_id = "a-very-long-workflow-name-20261122-041440-8f38e3e5" * 2
+    table = Table(("RUN", "STATUS", "EXECUTOR"))
+    table.add(run_id, "SUCCESS", "slurm")
+    stream = io.StringIO()
+    printer = Printer(stream, rich=True)
+    assert printer.console().width < len(run_id)
+    printer.show([table])
+    text = stream.getvalue()
+    assert run_id in text and "slurm" in text

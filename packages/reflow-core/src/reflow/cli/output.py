@@ -105,6 +105,14 @@ Document = list[Line | Table]
 """What a command shows: lines and tables, in order."""
 
 
+def _widths(table: Table) -> list[str]:
+    """The longest text of each column (headings included), for measuring."""
+    return [
+        max([name, *(row[i].text for row in table.rows)], key=len)
+        for i, name in enumerate(table.columns)
+    ]
+
+
 def _is_terminal(stream: IO[str]) -> bool:
     isatty = getattr(stream, "isatty", None)
     try:
@@ -154,7 +162,20 @@ class Printer:
         """Print a document."""
         items = list(document)
         if self.rich:
-            self.console().print(self.renderable(items))
+            console = self.console()
+            # A table wider than the terminal is printed whole (the terminal wraps
+            # its lines) rather than cropped: its ids and counts must stay readable.
+            needed = max(
+                [sum(len(r) + 3 for r in _widths(t)) + 1 for t in items if isinstance(t, Table)]
+                or [0]
+            )
+            if needed > console.width:
+                from rich.console import Console
+
+                console = Console(
+                    file=self.stream, highlight=False, width=needed, force_terminal=True
+                )
+            console.print(self.renderable(items), crop=False)
         else:
             self.stream.write(self.plain(items))
             self.stream.flush()
@@ -192,8 +213,17 @@ class Printer:
                 parts.append(Text(item.text, style=item.style, no_wrap=False))
                 continue
             table = RichTable(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+            last = len(item.columns) - 1
             for i, name in enumerate(item.columns):
-                table.add_column(name, justify="right" if i in item.right else "left")
+                # Ids and counts are never shortened (people copy them); the last
+                # column (an error line, a path) wraps instead.
+                width = max([len(name), *(len(row[i].text) for row in item.rows)])
+                table.add_column(
+                    name,
+                    justify="right" if i in item.right else "left",
+                    no_wrap=i != last,
+                    min_width=width if i != last else None,
+                )
             for row in item.rows:
                 table.add_row(*(Text(c.text, style=c.style) for c in row))
             parts.append(table)
