@@ -14,12 +14,25 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reflow.stores import RunRecord, Store
+    from reflow.stores import RunRecord, Store, TaskSpecRecord
 
-__all__ = ["run_description", "task_state"]
+__all__ = ["ordered_specs", "run_description", "task_state"]
 
 NOT_PLANNED = "NOT_PLANNED"
 """The state of a task with no instance yet."""
+
+
+def ordered_specs(store: Store, run_id: str) -> list[TaskSpecRecord]:
+    """The run's task specifications in run order (each after the tasks it waits for)."""
+    from reflow.errors import ReflowError
+    from reflow.graph import topological_order
+
+    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
+    try:
+        order = topological_order({n: s.dependencies for n, s in specs.items()})
+    except ReflowError:  # a damaged record: show the tasks anyway
+        order = sorted(specs)
+    return [specs[name] for name in order]
 
 
 def run_description(store: Store, run: RunRecord) -> dict[str, Any]:
@@ -29,19 +42,12 @@ def run_description(store: Store, run: RunRecord) -> dict[str, Any]:
     a run recorded without it gets ``Result`` edges labelled
     ``<upstream>: result``, from the dependencies alone.
     """
-    from reflow.errors import ReflowError
-    from reflow.graph import topological_order
     from reflow.local.record import WIRING_KEY
 
-    specs = {s.task_name: s for s in store.list_task_spec_records(run.run_id)}
-    try:
-        order = topological_order({n: s.dependencies for n, s in specs.items()})
-    except ReflowError:
-        order = sorted(specs)
     recorded = run.parameters.get(WIRING_KEY)
     tasks = []
-    for name in order:
-        spec = specs[name]
+    for spec in ordered_specs(store, run.run_id):
+        name = spec.task_name
         after = [str(d) for d in spec.config.get("after", ()) or ()]
         if isinstance(recorded, dict):
             wiring = recorded.get(name, {})

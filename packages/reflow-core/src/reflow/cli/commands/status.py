@@ -82,17 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_store_option(parser)
 
 
-def _task_order(store: Store, run_id: str, summary: dict[str, dict[str, int]]) -> list[Any]:
-    """The run's task specifications in run order, then tasks without one."""
-    from reflow.errors import ReflowError
-    from reflow.graph import topological_order
+def _task_order(
+    store: Store, run_id: str, summary: dict[str, dict[str, int]]
+) -> list[tuple[str, bool]]:
+    """``(task, is_array)`` in run order, then tasks with instances but no specification."""
+    from reflow.cli.rungraph import ordered_specs
 
-    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
-    try:
-        order = topological_order({n: s.dependencies for n, s in specs.items()})
-    except ReflowError:
-        order = sorted(specs)
-    return [specs[n] for n in order] + [n for n in sorted(summary) if n not in specs]
+    tasks = [(spec.task_name, spec.is_array) for spec in ordered_specs(store, run_id)]
+    known = {name for name, _ in tasks}
+    return tasks + [(name, False) for name in sorted(summary) if name not in known]
 
 
 def _tail(text: str | None, lines: int) -> list[str]:
@@ -117,13 +115,12 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     run_id = record.run_id
     summary = store.task_state_summary(run_id)
     tasks = []
-    for item in _task_order(store, run_id, summary):
-        name = item if isinstance(item, str) else item.task_name
+    for name, is_array in _task_order(store, run_id, summary):
         counts = summary.get(name, {})
         tasks.append(
             {
                 "task": name,
-                "is_array": False if isinstance(item, str) else item.is_array,
+                "is_array": is_array,
                 "total": sum(counts.values()),
                 "counts": dict(sorted(counts.items(), key=lambda kv: STATE_ORDER.index(kv[0]))),
             }
