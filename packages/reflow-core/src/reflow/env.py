@@ -20,6 +20,7 @@ __all__ = [
     "REFLOW_ARRAY_INDEX",
     "REFLOW_CONFIG",
     "REFLOW_DISPATCH_ACCOUNT",
+    "REFLOW_DISPATCH_FORGET_AFTER",
     "REFLOW_DISPATCH_PARTITION",
     "REFLOW_EXECUTOR",
     "REFLOW_JOB_ID",
@@ -111,6 +112,22 @@ the scheduler's own default.
 Example: ``REFLOW_DISPATCH_ACCOUNT=proj42``
 """
 
+REFLOW_DISPATCH_FORGET_AFTER = "REFLOW_DISPATCH_FORGET_AFTER"
+"""Seconds a job may stay unknown to its scheduler before its instance fails.
+
+A scheduler forgets finished jobs (LSF after ``CLEAN_PERIOD``, PBS Pro without
+job history, Slurm without accounting after ``MinJobAge``...).  A job that
+left no result file and that the scheduler has not reported for this long,
+across dispatcher waves, is marked FAILED ("the scheduler no longer knows the
+job"), so the run can end; ``retry`` runs it again.  Read by the dispatcher
+jobs, so set it where they start (the submitting shell, for schedulers that
+pass the environment on).
+
+Default: ``600``.
+
+Example: ``REFLOW_DISPATCH_FORGET_AFTER=1800``
+"""
+
 REFLOW_MODE = "REFLOW_MODE"
 """Submission mode.
 
@@ -190,6 +207,7 @@ VARIABLES: dict[str, str] = {
     REFLOW_QOS: "Default quality of service of task jobs.",
     REFLOW_DISPATCH_PARTITION: "Partition (queue) of the dispatcher jobs.",
     REFLOW_DISPATCH_ACCOUNT: "Account (project) charged for the dispatcher jobs.",
+    REFLOW_DISPATCH_FORGET_AFTER: "Seconds a job may stay unknown to its scheduler (default 600).",
     REFLOW_MODE: "'dry-run' prints jobs instead of submitting them (job id DRYRUN).",
     REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
     REFLOW_LOCAL_STATE: "State directory of the local executor (default: in the user cache).",

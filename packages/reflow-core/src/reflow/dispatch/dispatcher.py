@@ -14,6 +14,7 @@ import fcntl
 import logging
 import secrets
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +66,31 @@ _REASONS = {
 _SPECIFIC = frozenset(
     {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
 )
+
+_FORGET_AFTER = 600.0
+"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
+
+_UNKNOWN_FILE = "unknown.json"
+"""In the run's state directory: instance id -> when its job was first seen unknown."""
+
+
+def forget_after() -> float:
+    """Seconds a job may stay unknown to its scheduler before its instance fails."""
+    from reflow import env
+    from reflow.errors import ConfigError
+
+    value = env.get(env.REFLOW_DISPATCH_FORGET_AFTER)
+    if value is None:
+        return _FORGET_AFTER
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigError(
+            f"REFLOW_DISPATCH_FORGET_AFTER must be a number of seconds >= 0, not {value!r}"
+        )
+    return seconds
 
 
 def result_update(
@@ -195,6 +221,9 @@ class Dispatcher:
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
         self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
         self.interrupted: dict[int, StateUpdate] = {}
+        self.unknown_jobs: set[str] = set()
+        """Job ids of active instances their scheduler did not report this wave."""
+        self.forget_after = forget_after()
 
     def _analyse(self) -> tuple[list[str], dict[str, Any], dict[str, dict[str, str]]]:
         """Task order, wiring and each task's run-parameter keys, computed once per wave."""
@@ -260,7 +289,15 @@ class Dispatcher:
     # -- 2. reconcile with the scheduler --------------------------------------------
 
     def reconcile(self, active: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
-        """One batched query; instances whose job ended without a result fail."""
+        """One batched query; instances whose job ended without a result fail.
+
+        A job the scheduler does not report (it forgot the job, or never had
+        it) is waited for across waves, up to :func:`forget_after` seconds from
+        the first wave that missed it; then, still without a result, its
+        instance fails.  Such jobs are left out of the next dispatcher's
+        dependencies (a scheduler refuses a dependency on a job it does not
+        know): :attr:`unknown_jobs` holds them.
+        """
         from reflow.stores import StateUpdate
 
         known = [i for i in active if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)]
@@ -269,6 +306,13 @@ class Dispatcher:
         if bases:
             statuses = self.executor.query(bases)
             self.calls["query"] += 1
+        unknown_path = run_state_dir(self.run_dir, self.run_id) / _UNKNOWN_FILE
+        try:
+            first_unknown: dict[str, float] = read_json(unknown_path)
+        except (FileNotFoundError, ValueError):
+            first_unknown = {}
+        still_unknown: dict[str, float] = {}
+        now = time.time()
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
         for inst in active:
@@ -278,6 +322,28 @@ class Dispatcher:
                 if deferred is not None:  # interrupted, and the scheduler says no more
                     updates.append(deferred)
                     continue
+                unknown = status is not None and status.state is JobState.UNKNOWN
+                if unknown and inst.job_id and not inst.job_id.startswith(_PENDING_PREFIX):
+                    late, _ = self._result_update(inst)
+                    if late is not None:
+                        updates.append(late)
+                        continue
+                    since = first_unknown.get(str(inst.id), now)
+                    if now - since >= self.forget_after:
+                        updates.append(
+                            StateUpdate(
+                                inst.id,
+                                TaskState.FAILED,
+                                error_text=(
+                                    f"the scheduler no longer knows job {inst.job_id} (for "
+                                    f"{now - since:.0f} s; it may have purged the job from its "
+                                    "history) and the job left no result. Retry the run."
+                                ),
+                            )
+                        )
+                        continue
+                    still_unknown[str(inst.id)] = since
+                    self.unknown_jobs.add(inst.job_id)
                 still.append(inst)
                 continue
             if deferred is not None:
@@ -298,6 +364,8 @@ class Dispatcher:
             )
         if updates:
             self.store.apply_state_updates(updates)
+        if still_unknown or first_unknown:
+            write_json_atomic(unknown_path, still_unknown)
         return still
 
     # -- 3. plan ready tasks ------------------------------------------------------------
@@ -601,14 +669,20 @@ class Dispatcher:
                 self._give_up_on(lost)
                 active = []
             if active:
-                bases = sorted(
-                    {
-                        split_element_id(i.job_id or "")[0]
-                        for i in active
-                        if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)
-                    }
-                )
-                self.chain(bases)
+                # The next wave waits for every job the scheduler knows of; a job it
+                # does not report cannot be depended on (it is waited for by waves).
+                waited = [
+                    i.job_id
+                    for i in active
+                    if i.job_id
+                    and not i.job_id.startswith(_PENDING_PREFIX)
+                    and i.job_id not in self.unknown_jobs
+                ]
+                if not waited:
+                    # Only unknown jobs are left: pause, or the waves would follow
+                    # each other at once until they are forgotten.
+                    time.sleep(min(30.0, self.forget_after / 10))
+                self.chain(sorted({split_element_id(j)[0] for j in waited}))
                 return RunState.RUNNING
             return self.finish()
 
