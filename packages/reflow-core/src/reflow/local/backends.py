@@ -120,6 +120,7 @@ class ProcessBackend:
             initializer=_default_signals,
         )
         self._futures: dict[Future[list[Outcome]], Batch] = {}
+        self._lost: list[Batch] = []
         self._broken = False
 
     @property
@@ -127,19 +128,30 @@ class ProcessBackend:
         return self._max
 
     def running(self) -> int:
-        return len(self._futures)
+        return len(self._futures) + len(self._lost)
 
     def submit(self, batch: Batch) -> None:
         if self._broken and not self._futures:
             self._restart()
-        future = self._pool.submit(_run_batch, batch[0], batch[1])
+        try:
+            future = self._pool.submit(_run_batch, batch[0], batch[1])
+        except BrokenProcessPool:
+            # A worker died since the last collect and broke the pool: this batch
+            # never ran.  It is reported lost with the batches in flight (no outcome),
+            # and the engine runs its elements again, one at a time.
+            self._broken = True
+            self._lost.append(batch)
+            return
         self._futures[future] = batch
 
     def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
+        results: list[tuple[Batch, list[Outcome]]] = [(batch, []) for batch in self._lost]
+        self._lost.clear()
         if not self._futures:
-            return []
+            if self._broken:
+                self._restart()
+            return results
         done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        results: list[tuple[Batch, list[Outcome]]] = []
         for future in done:
             batch = self._futures.pop(future)
             try:
