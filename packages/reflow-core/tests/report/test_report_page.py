@@ -101,11 +101,14 @@ def test_the_report_command_writes_the_file_and_refuses_an_unknown_run(
 ) -> None:
     from reflow.cli.main import main
 
-    store, first, _ = local_runs
+    store, first, second = local_runs
     out = tmp_path / "r.html"
     assert main(["report", first, "-o", str(out), "--store-path", str(store.path)]) == 0
     said = capsys.readouterr().out
     assert f"Wrote the report of run {first} (5 instances, 3 tasks) to {out}" in said
+    # RUN takes the same forms as in the other commands: here 'latest'.
+    assert main(["report", "latest", "-o", str(out), "--store-path", str(store.path)]) == 0
+    assert f"Wrote the report of run {second} (" in capsys.readouterr().out
     assert '<svg id="timeline"' in out.read_text(encoding="utf-8")
     assert main(["report", "no-such-run", "-o", str(out), "--store-path", str(store.path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()

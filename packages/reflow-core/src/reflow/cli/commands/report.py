@@ -28,7 +28,11 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN``, ``-o/--output`` and ``--store-path``."""
-    parser.add_argument("run_id", metavar="RUN", help="the run id (see: reflow runs)")
+    parser.add_argument(
+        "run_ref",
+        metavar="RUN",
+        help="a run id, a unique part of one, or 'latest' (see: reflow runs)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -47,19 +51,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and say where it is."""
-    from reflow.config import load_config
+    from reflow.cli.runref import open_cli_store, resolve_run
     from reflow.report import write_report
-    from reflow.stores import open_store
 
-    output: Path = args.output or Path(f"report-{args.run_id}.html")
-    store = open_store(args.store_path, None if args.store_path else load_config())
+    store = open_cli_store(args)
     try:
-        data = write_report(store, args.run_id, output)
+        run_id = resolve_run(store, args.run_ref).run_id
+        output: Path = args.output or Path(f"report-{run_id}.html")
+        data = write_report(store, run_id, output)
     finally:
         store.close()
     size = output.stat().st_size
     print(
-        f"Wrote the report of run {args.run_id} ({len(data.instances)} instances, "
+        f"Wrote the report of run {run_id} ({len(data.instances)} instances, "
         f"{len(data.tasks)} tasks) to {output} ({size / 1024:.0f} KiB)"
     )
     return 0
