@@ -113,3 +113,47 @@ def test_follow_prints_while_the_job_runs_and_stops_when_it_ends(
     errors.close()
     assert rest == "tick 1\ntick 2\n"
     assert run.wait(timeout=60) is RunState.SUCCESS
+
+
+def _cli_within(demo: Demo, seconds: float, *argv: str) -> Any:
+    """Run ``reflow ARGV`` in a thread; fail if it has not returned after ``seconds``."""
+    done: list[Any] = []
+    worker = threading.Thread(target=lambda: done.append(demo.cli(*argv)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"reflow {' '.join(argv)} still running after {seconds} s"
+    return done[0]
+
+
+def test_follow_stops_when_the_run_has_ended_with_instances_left_unfinished(
+    gc_demo: Demo,
+) -> None:
+    """A run its dispatcher left ended keeps RETRYING or RUNNING instances: follow still ends."""
+    import sqlite3
+
+    from reflow import RunState, TaskState
+    from reflow.dispatch.files import result_file
+    from reflow.stores import StateUpdate
+    from reflow.stores.sqlite import SqliteStore
+    from reflow_store_sqlite.schema import TASK_STATE_CODES
+
+    demo = gc_demo
+    store = SqliteStore(demo.store_path)
+    waiting = store.get_task_instance_record(demo.failed, "process", 2)
+    running = store.get_task_instance_record(demo.sched, "process", 4)
+    assert waiting is not None and running is not None and running.job_id
+    store.apply_state_updates([StateUpdate(waiting.id, TaskState.RETRYING)])  # no job id
+    store.update_run_status(demo.sched, RunState.FAILED)  # a dispatcher that crashed
+    store.close()
+    with sqlite3.connect(demo.store_path) as conn:  # its job was killed without a result
+        conn.execute(
+            "UPDATE task_instances SET state = ? WHERE id = ?",
+            (TASK_STATE_CODES[TaskState.RUNNING], running.id),
+        )
+    result_file(demo.run_dir(), demo.sched, "process", 4).unlink()
+
+    never_submitted = _cli_within(demo, 20, "logs", demo.failed, "process[2]", "--follow")
+    assert never_submitted.code == 2 and "ran inside 'run_local'" in never_submitted.err
+    orphan = _cli_within(demo, 20, "logs", demo.sched, "process[4]", "--follow")
+    assert orphan.code == 0, orphan.err
+    assert orphan.out == "processing sample_4\n"

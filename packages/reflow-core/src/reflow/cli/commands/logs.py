@@ -83,7 +83,12 @@ def run(args: argparse.Namespace) -> int:
 
     def finished() -> bool:
         now = store.get_task_instance_record(record.run_id, task, inst.array_index)
-        return now is None or now.state in TaskState.terminal() or done.exists()
+        return (
+            now is None
+            or now.state in TaskState.terminal()
+            or done.exists()
+            or not _run_active(store, record.run_id)
+        )
 
     try:
         follow_file(path, sys.stdout.buffer, finished)
@@ -91,6 +96,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write("reflow: stopped following.\n")
         return 130
     return 0
+
+
+def _run_active(store: Store, run_id: str) -> bool:
+    """Whether the run is still active.
+
+    An ended run (a crashed dispatcher's, a cancelled one) may leave instances
+    non-terminal for ever: nothing will submit or finish them any more.
+    """
+    from reflow._types import RunState
+
+    record = store.get_run_record(run_id)
+    return record is not None and record.status in RunState.active()
 
 
 def _wait_for_job(store: Store, inst: TaskInstanceRecord) -> TaskInstanceRecord:
@@ -102,6 +119,8 @@ def _wait_for_job(store: Store, inst: TaskInstanceRecord) -> TaskInstanceRecord:
     while (not inst.job_id or inst.job_id.startswith("pending:")) and (
         inst.state not in TaskState.terminal()
     ):
+        if not _run_active(store, inst.run_id):  # nothing will submit it any more
+            break
         time.sleep(1.0)
         now = store.get_task_instance_record(inst.run_id, inst.task_name, inst.array_index)
         if now is None:
