@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from conftest import Demo
+    from collections.abc import Callable
+
+    from conftest import Demo, Outcome
 
 
 def test_every_run_is_listed_newest_first_with_status_progress_and_executor(demo: Demo) -> None:
@@ -45,3 +48,15 @@ def test_bad_filters_are_one_line_errors_with_status_2(demo: Demo) -> None:
         assert done.out == ""
         assert done.err.startswith("reflow: error: ") and words in done.err
         assert done.err.count("\n") == 1
+
+
+def test_a_store_path_that_does_not_exist_is_an_error_and_creates_nothing(
+    tmp_path: Path, reflow_cli: Callable[..., Outcome]
+) -> None:
+    typo = tmp_path / "nowhere" / "manifest.db"
+    for argv in (("runs",), ("status", "latest"), ("gc", "--dry-run")):
+        done = reflow_cli(*argv, "--store-path", str(typo))
+        assert done.code == 2, (argv, done.out)
+        assert done.err.startswith("reflow: error: No manifest store at ")
+        assert done.err.count("\n") == 1 and done.out == ""
+    assert not (tmp_path / "nowhere").exists()

@@ -54,6 +54,12 @@ def open_cli_store(args: argparse.Namespace) -> Store:
     from reflow.stores import open_store
 
     path = getattr(args, "store_path", None)
+    if path is not None and not Path(path).expanduser().exists():
+        # Opening would create an empty store there, and a typo would read as "no runs".
+        raise ReflowError(
+            f"No manifest store at {path} (--store-path); give the path of an existing "
+            "store, or leave the option out to use the shared one."
+        )
     store = open_store(path, None if path else load_config())
     store.init()
     return store
