@@ -60,3 +60,11 @@ def test_a_store_path_that_does_not_exist_is_an_error_and_creates_nothing(
         assert done.err.startswith("reflow: error: No manifest store at ")
         assert done.err.count("\n") == 1 and done.out == ""
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_age_reaching_before_year_one_is_a_one_line_error(demo: Demo) -> None:
+    for argv in (("runs", "--since", "1000000w"), ("gc", "--older-than", "99999999999d")):
+        done = demo.cli(*argv)
+        assert done.code == 2, (argv, done.err)
+        why = f"{argv[1]} {argv[2]!r} reaches back before year 1; give a shorter duration."
+        assert done.err == f"reflow: error: {why}\n"

@@ -33,7 +33,14 @@ def parse_duration(text: str, option: str) -> timedelta:
             f"{option} {text!r} is not a duration; write a number and a unit: "
             "90s, 45m, 12h, 30d or 2w."
         )
-    return timedelta(seconds=float(match["n"]) * _UNITS[match["unit"].lower()])
+    try:
+        delta = timedelta(seconds=float(match["n"]) * _UNITS[match["unit"].lower()])
+        datetime.now(timezone.utc) - delta  # an age must reach back to a date
+    except OverflowError:
+        raise ReflowError(
+            f"{option} {text!r} reaches back before year 1; give a shorter duration."
+        ) from None
+    return delta
 
 
 def parse_since(text: str, option: str, now: datetime | None = None) -> datetime:
