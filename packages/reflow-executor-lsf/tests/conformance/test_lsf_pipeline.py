@@ -2,70 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import textwrap
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
-from reflow import RunState
-from reflow.testing.executor import max_overlap
 from reflow.testing.fake_schedulers import FakeScheduler
-
-PIPELINE = """
-import json, time
-from typing import Annotated
-from reflow import Result, RunDir, Workflow
-
-wf = Workflow("guide")
-
-@wf.job(time="00:05:00", mem="200M")
-def find_files(n: int = 20) -> list[str]:
-    return [f"file_{i:02d}" for i in range(n)]
-
-@wf.job(array=True, array_parallelism=2, time="00:05:00", mem="200M")
-def process(path: Annotated[str, Result(step="find_files")], run_dir: RunDir = RunDir()) -> str:
-    start = time.time()
-    time.sleep(0.3)
-    (run_dir / f"span-{path}.json").write_text(json.dumps([start, time.time()]))
-    return path.upper()
-
-@wf.job(time="00:05:00", mem="200M")
-def report(results: Annotated[list[str], Result(step="process")]) -> str:
-    return f"processed {len(results)} files"
-"""
-
-
-def load(tmp_path: Path) -> ModuleType:
-    path = tmp_path / "guide.py"
-    path.write_text(textwrap.dedent(PIPELINE))
-    spec = importlib.util.spec_from_file_location("guide", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from reflow.testing.pipeline import run_guide_pipeline
 
 
 @pytest.mark.slow
 def test_fan_out_of_20_throttled_to_2_then_gather(
     tmp_path: Path, fake_lsf: FakeScheduler, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.stores.sqlite import SqliteStore
-
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the executor's state_dir
-    store: Any = SqliteStore(tmp_path / "manifest.db")
-    store.init()
-    module = load(tmp_path)
-    run = module.wf.submit(tmp_path / "run", store=store, executor="lsf", n=20)
-    assert run.wait(timeout=600) is RunState.SUCCESS
-    assert run.output("process") == [f"FILE_{i:02d}" for i in range(20)]
-    assert run.output("report") == "processed 20 files"
-    spans = [json.loads(p.read_text()) for p in (tmp_path / "run").glob("span-*.json")]
-    assert len(spans) == 20
-    assert max_overlap([(a, b) for a, b in spans]) <= 2, "more than 2 elements ran at once"
+    # Outputs in order, the gather's, and at most 2 elements at once: checked there.
+    run_guide_pipeline(tmp_path, "lsf")
     # The array went to LSF as one job array with its limit after the bracket.
     jobs = fake_lsf.store.read()["jobs"].values()
     arrays = [job for job in jobs if job["extra"].get("array")]
