@@ -64,3 +64,39 @@ def test_bad_age_is_a_one_line_error(gc_demo: Demo) -> None:
     done = gc_demo.cli("gc", "--older-than", "a month")
     assert done.code == 2
     assert "--older-than 'a month' is not a duration" in done.err
+
+
+def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
+    """Two local executors (another user's, or an emptied cache) count job ids from 1 in
+    the same run directory: the log files then carry the same names, and the newer run's
+    must survive the old run's deletion."""
+    import importlib.util
+
+    from reflow.executors.local import LocalExecutor
+    from reflow.stores.sqlite import SqliteStore
+
+    demo = gc_demo
+    spec = importlib.util.spec_from_file_location(demo.script.stem, demo.script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    store = SqliteStore(demo.store_path)
+    again = module.wf.submit(
+        demo.run_dir(),
+        store=store,
+        executor=LocalExecutor(state_dir=demo.root / "other-jobs"),
+        count=5,
+        force=True,
+    )
+    assert again.wait(timeout=120) is RunState.SUCCESS
+    store.update_run_status(again.run_id, RunState.RUNNING)  # a retry going on
+    store.close()
+    path = demo.cli("logs", again.run_id, "process[4]", "--path").out.strip()
+    old = demo.cli("logs", demo.sched, "process[4]", "--path").out.strip()
+    assert path == old  # the same job id, so the same file name
+
+    done = demo.cli("gc", "--older-than", "0s", "--json")
+    assert done.code == 0, done.err
+    assert demo.sched in [e["run_id"] for e in json.loads(done.out)["deleted"]]
+    assert Path(path).is_file(), "gc deleted a log file of the run still active"
+    assert demo.cli("logs", again.run_id, "process[4]").code == 0

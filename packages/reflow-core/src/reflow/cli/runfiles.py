@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from reflow.stores import RunRecord, Store
 
-__all__ = ["RunFiles", "run_files"]
+__all__ = ["RunFiles", "claimed_logs", "run_files"]
 
 _LOG = re.compile(r"^(?P<task>.+)-(?P<job>[^-_]+)(?:_\d+)?\.(?:out|err)$")
 
@@ -118,8 +120,29 @@ def _measure(path: Path) -> tuple[int, int]:
     return files, size
 
 
-def run_files(store: Store, record: RunRecord) -> RunFiles:
-    """The files ``record``'s run owns in its run directory (read before the run is deleted)."""
+def claimed_logs(store: Store, records: Iterable[RunRecord]) -> frozenset[Path]:
+    """The log files (resolved) the runs ``records`` would count as theirs.
+
+    Two executors that count job ids separately (two users' local executors,
+    or one whose state directory was emptied) give their jobs the same ids,
+    so two runs in one run directory can name the same log file: the runs
+    that stay keep it.
+    """
+    claimed: set[Path] = set()
+    for record in records:
+        run_dir = record.parameters.get("run_dir")
+        if run_dir:
+            logs = Path(str(run_dir)) / "logs"
+            found = _job_logs(store, record, logs) + _dispatcher_logs(record, logs)
+            claimed.update(path.resolve() for path in found)
+    return frozenset(claimed)
+
+
+def run_files(store: Store, record: RunRecord, keep: frozenset[Path] = frozenset()) -> RunFiles:
+    """The files ``record``'s run owns in its run directory (read before the run is deleted).
+
+    Log files in ``keep`` (resolved paths, see :func:`claimed_logs`) are left out.
+    """
     run_dir = record.parameters.get("run_dir")
     if not run_dir or not _safe_name(record.run_id):
         return RunFiles((), 0, 0)
@@ -129,8 +152,8 @@ def run_files(store: Store, record: RunRecord) -> RunFiles:
         for p in (root / "results" / record.run_id, root / ".reflow" / record.run_id)
         if p.exists()
     ]
-    paths += _job_logs(store, record, root / "logs")
-    paths += _dispatcher_logs(record, root / "logs")
+    logs = _job_logs(store, record, root / "logs") + _dispatcher_logs(record, root / "logs")
+    paths += [p for p in logs if p.resolve() not in keep]
     files = size = 0
     for path in paths:
         n, b = _measure(path)

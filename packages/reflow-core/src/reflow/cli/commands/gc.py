@@ -4,8 +4,9 @@ A run older than ``--older-than`` (30 days) is deleted with its task
 instances and, in its run directory, its result files, its bookkeeping
 folder and its task jobs' log files (see :mod:`reflow.cli.runfiles`).  A run
 still ``PENDING`` or ``RUNNING`` is never deleted, however old: the store
-checks that in the same transaction that deletes.  ``--dry-run`` shows what
-would go and changes nothing.
+checks that in the same transaction that deletes.  A log file another run
+that stays also names (job ids counted by two executors) stays too.
+``--dry-run`` shows what would go and changes nothing.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     """Delete (or list) the old runs and print what was done."""
     from reflow._types import RunState
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
-    from reflow.cli.runfiles import run_files
+    from reflow.cli.runfiles import claimed_logs, run_files
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age, parse_duration
     from reflow.stores import ActiveRunError, UnknownRunError
@@ -77,6 +78,16 @@ def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     cutoff = datetime.now(timezone.utc) - age
     old = [r for r in store.list_run_records(graph_name=args.workflow) if r.created_at < cutoff]
+    going = {r.run_id for r in old if r.status not in RunState.active()}
+    dirs = {r.parameters.get("run_dir") for r in old if r.run_id in going}
+    keep = claimed_logs(  # log files the runs that stay name too
+        store,
+        (
+            r
+            for r in store.list_run_records()
+            if r.run_id not in going and r.parameters.get("run_dir") in dirs
+        ),
+    )
     size_before = _database_size(store)
     deleted: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
@@ -90,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         if record.status in RunState.active():
             kept.append(entry)
             continue
-        files = run_files(store, record)
+        files = run_files(store, record, keep)
         instances = sum(sum(c.values()) for c in store.task_state_summary(record.run_id).values())
         if not args.dry_run:
             try:
