@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from reflow import RunState
 
 if TYPE_CHECKING:
@@ -100,3 +102,26 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
     assert demo.sched in [e["run_id"] for e in json.loads(done.out)["deleted"]]
     assert Path(path).is_file(), "gc deleted a log file of the run still active"
     assert demo.cli("logs", again.run_id, "process[4]").code == 0
+
+
+def test_a_run_whose_files_cannot_be_read_is_kept_and_the_others_go(
+    gc_demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a shared store, another user's run directory may be closed to this user."""
+    demo = gc_demo
+    private = demo.run_dir() / "results" / demo.failed
+    exists = Path.exists
+
+    def closed(path: Path) -> bool:  # what Path.exists does under a 0700 folder (not root)
+        if path == private:
+            raise PermissionError(13, "Permission denied", str(path))
+        return exists(path)
+
+    monkeypatch.setattr(Path, "exists", closed)
+    done = demo.cli("gc", "--older-than", "0s")
+    assert done.code == 0, done.err
+    assert "Deleted 1 run(s)" in done.out
+    assert f"cannot be read: {demo.failed} (Permission denied: {private})" in done.out
+    monkeypatch.undo()
+    listed = [r["run_id"] for r in json.loads(demo.cli("runs", "--json").out)]
+    assert sorted(listed) == sorted([demo.ok, demo.failed])

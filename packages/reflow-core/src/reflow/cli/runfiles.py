@@ -133,8 +133,11 @@ def claimed_logs(store: Store, records: Iterable[RunRecord]) -> frozenset[Path]:
         run_dir = record.parameters.get("run_dir")
         if run_dir:
             logs = Path(str(run_dir)) / "logs"
-            found = _job_logs(store, record, logs) + _dispatcher_logs(record, logs)
-            claimed.update(path.resolve() for path in found)
+            try:
+                found = _job_logs(store, record, logs) + _dispatcher_logs(record, logs)
+                claimed.update(path.resolve() for path in found)
+            except OSError:  # a folder this user cannot read: nothing in it can go either
+                continue
     return frozenset(claimed)
 
 
@@ -142,6 +145,11 @@ def run_files(store: Store, record: RunRecord, keep: frozenset[Path] = frozenset
     """The files ``record``'s run owns in its run directory (read before the run is deleted).
 
     Log files in ``keep`` (resolved paths, see :func:`claimed_logs`) are left out.
+
+    Raises
+    ------
+    OSError
+        If the run directory cannot be read (another user's, say).
     """
     run_dir = record.parameters.get("run_dir")
     if not run_dir or not _safe_name(record.run_id):

@@ -91,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     size_before = _database_size(store)
     deleted: list[dict[str, Any]] = []
     kept: list[dict[str, Any]] = []
+    unreadable: list[dict[str, Any]] = []
     for record in old:
         entry: dict[str, Any] = {
             "run_id": record.run_id,
@@ -101,7 +102,12 @@ def run(args: argparse.Namespace) -> int:
         if record.status in RunState.active():
             kept.append(entry)
             continue
-        files = run_files(store, record, keep)
+        try:
+            files = run_files(store, record, keep)
+        except OSError as exc:  # another user's run directory: its files could not go
+            entry["error"] = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            unreadable.append(entry)
+            continue
         instances = sum(sum(c.values()) for c in store.task_state_summary(record.run_id).values())
         if not args.dry_run:
             try:
@@ -121,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         "older_than": args.older_than,
         "deleted": deleted,
         "kept_active": kept,
+        "kept_unreadable": unreadable,
         "database": {
             "path": str(getattr(store, "path", "")),
             "bytes_before": size_before,
@@ -167,6 +174,14 @@ def run(args: argparse.Namespace) -> int:
             Line(
                 f"Kept {len(kept)} old run(s) still active: "
                 + ", ".join(f"{e['run_id']} ({e['status']})" for e in kept),
+                "yellow",
+            )
+        )
+    if unreadable:
+        doc.append(
+            Line(
+                f"Kept {len(unreadable)} old run(s) whose files cannot be read: "
+                + ", ".join(f"{e['run_id']} ({e['error']})" for e in unreadable),
                 "yellow",
             )
         )
