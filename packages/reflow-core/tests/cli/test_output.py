@@ -8,6 +8,8 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING
 
+import pytest
+
 if TYPE_CHECKING:
     from conftest import Demo
 
@@ -115,3 +117,33 @@ def test_a_table_wider_than_the_terminal_keeps_its_ids_whole() -> None:
     printer.show([table])
     text = stream.getvalue()
     assert run_id in text and "slurm" in text
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(demo: Demo) -> None:
+    """``reflow runs | head -0``: no traceback, the shell's status for SIGPIPE."""
+    child = subprocess.Popen(
+        _reflow("runs", "--store-path", str(demo.store_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child has written anything (it is still importing)
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141, err
+    assert err == ""
+
+
+def test_a_file_error_is_one_line_with_status_2(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    path = demo.cli("logs", demo.sched, "process[4]", "--path").out.strip()
+
+    def denied(self: Path) -> bytes:  # what reading another user's 0600 log does
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    done = demo.cli("logs", demo.sched, "process[4]")
+    assert done.code == 2
+    assert done.err == f"reflow: error: [Errno 13] Permission denied: '{path}'\n"

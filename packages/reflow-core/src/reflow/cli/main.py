@@ -41,6 +41,9 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of the output went away (128 + SIGPIPE), as shells report it."""
+
 _LEVELS = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL)
 
 
@@ -178,8 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 on success, 2 for a usage error or a
-        :class:`~reflow.errors.ReflowError`, 130 after Ctrl-C.
+        The exit status: 0 on success, 2 for a usage error, a
+        :class:`~reflow.errors.ReflowError` or a file that cannot be read or
+        written, 130 after Ctrl-C, 141 when the output's reader went away.
     """
     from reflow.errors import ReflowError
 
@@ -204,4 +208,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc(file=sys.stderr)
         sys.stderr.write("reflow: interrupted\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `reflow ... | head`: the reader has all it wanted
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as error:  # a file that cannot be read or written
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(f"reflow: error: {_one_line(error)}\n")
+        return EXIT_ERROR
     return status
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file behind stdout
+        pass
