@@ -94,3 +94,60 @@ def test_watch_redraws_until_the_run_ends(demo: Demo) -> None:
     assert done.out.index("RUNNING") < done.out.index("Status    SUCCESS")
     lines = demo.cli("status", demo.ok, "--watch", "--json").out.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["run"]["status"] == "SUCCESS"
+
+
+def test_ctrl_c_stops_watching_restores_the_cursor_and_leaves_the_run_alone(
+    gc_demo: Demo,
+) -> None:
+    """On a terminal ``--watch`` draws in place (cursor hidden); Ctrl-C shows it again."""
+    import os
+    import pty
+    import signal
+    import subprocess
+    import sys
+
+    from reflow.stores.sqlite import SqliteStore
+
+    demo = gc_demo  # its run ``ok`` is RUNNING
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
+    argv = [
+        "status",
+        demo.ok,
+        "--watch",
+        "--interval",
+        "0.2",
+        "--store-path",
+        str(demo.store_path),
+    ]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "reflow", *argv],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"RUNNING" not in seen and time.monotonic() < deadline:
+        seen += os.read(leader, 65536)
+    child.send_signal(signal.SIGINT)
+    assert child.stderr is not None
+    err = child.stderr.read().decode()
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert child.wait(timeout=60) == 130
+    assert err == f"reflow: stopped watching; run {demo.ok} goes on.\n"
+    text = seen.decode("utf-8", "replace")
+    assert "\x1b[?25l" in text  # hidden while drawing ...
+    assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # ... and shown again
+    store = SqliteStore(demo.store_path)
+    assert store.get_run_record(demo.ok).status is RunState.RUNNING
+    store.close()
