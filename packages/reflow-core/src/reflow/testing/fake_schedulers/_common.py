@@ -24,6 +24,7 @@ __all__ = [
     "job_env",
     "open_store",
     "run_command",
+    "run_named",
     "runner_alive",
     "script_directives",
     "unsupported",
@@ -120,3 +121,19 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int], argv: Sequence[
         return exc.status
     except BrokenPipeError:
         return 141
+
+
+def run_named(
+    module: str, commands: dict[str, Callable[[Sequence[str]], int]], argv: Sequence[str] | None
+) -> int:
+    """Run the command the first word of ``argv`` (default ``sys.argv[1:]``) names.
+
+    An unknown or missing name prints the usage of ``python -m`` on the fake's
+    ``module`` and returns 2.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in commands:
+        names = "|".join(commands)
+        print(f"usage: python -m reflow.testing.fake_schedulers.{module} {names} ...")
+        return 2
+    return run_command(args[0], commands[args[0]], args[1:])

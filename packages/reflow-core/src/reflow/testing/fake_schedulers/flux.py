@@ -62,6 +62,7 @@ from reflow.testing.fake_schedulers._common import (
     unsupported,
     user_name,
 )
+from reflow.testing.fake_schedulers._jobs import cancel_element
 from reflow.testing.fake_schedulers.state import (
     Dependency,
     DependencyKind,
@@ -70,7 +71,6 @@ from reflow.testing.fake_schedulers.state import (
     State,
     dependency_status,
     element_ok,
-    end_element,
     new_element,
 )
 
@@ -750,9 +750,7 @@ def _cancel(argv: Sequence[str]) -> int:
                 status = 1
             else:
                 job["extra"]["cancel_note"] = args.message or ""
-                element["cancel"] = True
-                if element["state"] == "queued":
-                    end_element(element, now, "cancelled")
+                cancel_element(element, now)
     return status
 
 

@@ -48,12 +48,13 @@ from reflow.testing.fake_schedulers._common import (
     CommandError,
     job_env,
     open_store,
-    run_command,
+    run_named,
     runner_alive,
     script_directives,
     unsupported,
     user_name,
 )
+from reflow.testing.fake_schedulers._jobs import cancel_element, write_script
 from reflow.testing.fake_schedulers.state import (
     Dependency,
     DependencyKind,
@@ -62,7 +63,6 @@ from reflow.testing.fake_schedulers.state import (
     State,
     dependency_status,
     element_ok,
-    end_element,
     new_element,
 )
 
@@ -284,11 +284,7 @@ def _submit(settings: dict[str, str], script_text: str, command: list[str]) -> i
             # bsub(1), "command": the words are joined and given to a Bourne shell.
             argv = ["/bin/sh", "-c", " ".join(command)]
         else:
-            script = job_dir / "script"
-            script.write_text(script_text)
-            script.chmod(0o700)
-            first = script_text.splitlines()[0] if script_text.startswith("#!") else ""
-            argv = [*shlex.split(first[2:]), str(script)] if first else ["/bin/sh", str(script)]
+            argv = write_script(job_dir, script_text)
         env = job_env(
             {
                 "LSB_JOBID": str(job_id),
@@ -568,23 +564,14 @@ def _bkill(argv: Sequence[str]) -> int:
                 status = 255
                 continue
             for element in chosen:
-                if element["state"] == "queued":
-                    end_element(element, now, "cancelled")
-                    element["cancel"] = True
-                elif element["state"] == "running":
-                    element["cancel"] = True
+                cancel_element(element, now)
             print(f"Job <{text}> is being terminated")
     return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``bsub``, ``bjobs`` or ``bkill``: the first argument names the command."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"bsub": _bsub, "bjobs": _bjobs, "bkill": _bkill}
-    if not args or args[0] not in commands:
-        print("usage: python -m reflow.testing.fake_schedulers.lsf bsub|bjobs|bkill ...")
-        return 2
-    return run_command(args[0], commands[args[0]], args[1:])
+    return run_named("lsf", {"bsub": _bsub, "bjobs": _bjobs, "bkill": _bkill}, argv)
 
 
 if __name__ == "__main__":

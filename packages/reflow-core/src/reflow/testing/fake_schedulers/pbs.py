@@ -44,12 +44,13 @@ from reflow.testing.fake_schedulers._common import (
     CommandError,
     job_env,
     open_store,
-    run_command,
+    run_named,
     runner_alive,
     script_directives,
     unsupported,
     user_name,
 )
+from reflow.testing.fake_schedulers._jobs import cancel_element, write_script
 from reflow.testing.fake_schedulers.state import (
     Dependency,
     DependencyKind,
@@ -58,7 +59,6 @@ from reflow.testing.fake_schedulers.state import (
     State,
     dependency_status,
     element_ok,
-    end_element,
     new_element,
 )
 
@@ -318,16 +318,8 @@ def _submit(
         state["next_id"] += 1
         job_dir = store.job_dir(job_id)
         if command is None:
-            script = job_dir / "script"
-            script.write_text(script_text)
-            script.chmod(0o700)
             shell = settings.get("S", "").split(",")[0].split("@")[0]
-            if shell:
-                argv = [shell, str(script)]
-            elif script_text.startswith("#!"):
-                argv = [*shlex.split(script_text[2:].splitlines()[0]), str(script)]
-            else:
-                argv = ["/bin/sh", str(script)]
+            argv = write_script(job_dir, script_text, shell)
         else:
             argv = list(command)
         env = _environment(settings, cwd, queue, name)
@@ -675,26 +667,13 @@ def _qdel(argv: Sequence[str]) -> int:
                 status = 35
                 continue
             for element in targets:
-                _cancel(element, now)
+                cancel_element(element, now)
     return status
-
-
-def _cancel(element: Element, now: float) -> None:
-    if element["state"] == "queued":
-        end_element(element, now, "cancelled")
-        element["cancel"] = True
-    elif element["state"] == "running":
-        element["cancel"] = True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``qsub``, ``qstat`` or ``qdel``: the first argument names the command."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"qsub": _qsub, "qstat": _qstat, "qdel": _qdel}
-    if not args or args[0] not in commands:
-        print("usage: python -m reflow.testing.fake_schedulers.pbs qsub|qstat|qdel ...")
-        return 2
-    return run_command(args[0], commands[args[0]], args[1:])
+    return run_named("pbs", {"qsub": _qsub, "qstat": _qstat, "qdel": _qdel}, argv)
 
 
 if __name__ == "__main__":
