@@ -18,11 +18,16 @@ from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_pbs import PBSExecutor
 
 
-class TestPBSConformance(ExecutorConformance):
-    __test__ = True
+class _OnTheFake(ExecutorConformance):
+    """The suite's settings for the fake: jobs start at once, walltimes count seconds."""
+
     timeout = 60.0
     poll_interval = 0.2
     walltime = "00:00:02"
+
+
+class TestPBSConformance(_OnTheFake):
+    __test__ = True
 
     @pytest.fixture(autouse=True)
     def _scheduler(self, fake_pbs: FakeScheduler) -> None:
@@ -37,11 +42,8 @@ class TestPBSConformance(ExecutorConformance):
         assert executor.probe() == (executor.flavor, "22.05.11")
 
 
-class TestPBSConformanceWithoutHistory(ExecutorConformance):
+class TestPBSConformanceWithoutHistory(_OnTheFake):
     __test__ = True
-    timeout = 60.0
-    poll_interval = 0.2
-    walltime = "00:00:02"
 
     @pytest.fixture(autouse=True)
     def _scheduler(self, fake_pbs_no_history: FakeScheduler) -> None:
