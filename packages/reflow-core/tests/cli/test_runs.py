@@ -68,3 +68,10 @@ def test_an_age_reaching_before_year_one_is_a_one_line_error(demo: Demo) -> None
         assert done.code == 2, (argv, done.err)
         why = f"{argv[1]} {argv[2]!r} reaches back before year 1; give a shorter duration."
         assert done.err == f"reflow: error: {why}\n"
+
+
+def test_runs_left_out_by_last_are_counted(demo: Demo) -> None:
+    lines = demo.cli("runs", "--last", "2").out.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == [demo.sched, demo.failed]
+    assert lines[3:] == ["The 2 newest of 3 runs; --last 3 shows all."]
+    assert len(demo.cli("runs").out.splitlines()) == 4  # all shown: no such line

@@ -54,7 +54,7 @@ def run_progress(store: Store, run_id: str) -> tuple[int, int]:
     return done, total
 
 
-def _select(store: Store, args: argparse.Namespace) -> list[RunRecord]:
+def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], int]:
     from reflow._types import RunState
     from reflow.cli.timetext import parse_since
     from reflow.errors import ReflowError
@@ -73,17 +73,17 @@ def _select(store: Store, args: argparse.Namespace) -> list[RunRecord]:
         records = [r for r in records if r.created_at >= since]
     if args.last < 0:
         raise ReflowError(f"--last {args.last} is negative; give how many runs to show.")
-    return records[: args.last]
+    return records[: args.last], len(records)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the runs; 0 even when there are none."""
-    from reflow.cli.output import Cell, Printer, Table, state_cell
+    from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age
 
     store = open_cli_store(args)
-    records = _select(store, args)
+    records, matching = _select(store, args)
     rows: list[dict[str, Any]] = []
     for record in records:
         done, total = run_progress(store, record.run_id)
@@ -117,5 +117,10 @@ def run(args: argparse.Namespace) -> int:
             format_age(record.created_at),
             row["executor"] or "-",
         )
-    printer.show([table])
+    doc: list[Line | Table] = [table]
+    if matching > len(records):  # never hide runs without saying so
+        doc.append(
+            Line(f"The {len(records)} newest of {matching} runs; --last {matching} shows all.")
+        )
+    printer.show(doc)
     return 0
