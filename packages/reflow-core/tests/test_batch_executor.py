@@ -662,3 +662,32 @@ def test_script_gives_the_index_for_each_task(toy: ToyExecutor, tmp_path: Path) 
 
 def test_the_documented_example_is_this_toy_executor() -> None:
     assert inspect.getsource(ToyExecutor) in DOC.read_text()
+
+
+class CarefulToy(ToyExecutor):
+    """A toy whose submit command names its safe-to-repeat errors, as real plugins do."""
+
+    transient_phrases: ClassVar[tuple[str, ...]] = ("scheduler is busy",)
+    submit_program: ClassVar[str | None] = "toysub"
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = ("connection refused",)
+
+    def submitted_anyway(self, result: subprocess.CompletedProcess[str]) -> bool:
+        return "accepted job" in (result.stdout or "")
+
+
+def test_the_template_retries_a_submission_only_when_no_job_can_exist(tmp_path: Path) -> None:
+    toy = CarefulToy(["toy"], state_dir=str(tmp_path / "state"))
+
+    def failed(argv: list[str], stderr: str, stdout: str = "") -> bool:
+        return toy.transient(subprocess.CompletedProcess(argv, 1, stdout, stderr))
+
+    # A query (not the submit command): the scheduler's own words are enough.
+    assert failed(["/opt/toy/toystat", "1"], "the scheduler is busy")
+    assert not failed(["/opt/toy/toystat", "1"], "no such option -x")
+    # The submit command: retried only if the scheduler cannot have taken the job...
+    assert failed(["/opt/toy/toysub", "job.sh"], "scheduler is busy: connection refused")
+    assert not failed(["/opt/toy/toysub", "job.sh"], "the scheduler is busy")
+    # ...and never when its output names a job anyway.
+    assert not failed(
+        ["/opt/toy/toysub", "job.sh"], "connection refused, scheduler is busy", "accepted job 7"
+    )

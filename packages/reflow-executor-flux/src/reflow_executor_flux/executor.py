@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from reflow.errors import ReflowError
 from reflow.executors.arrays import ArrayChunk, ArrayMap
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError, looks_transient
+from reflow.executors.commands import SchedulerCommandError
 from reflow.executors.jobs import JobSpec, JobState, JobStatus, element_id, split_element_id
 from reflow_executor_flux import script
 from reflow_executor_flux.jobid import canonical_id, parse_job_id
@@ -113,6 +113,8 @@ class FluxExecutor(BatchExecutor):
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str] = "FLUX_JOB_CC"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = _NOT_SUBMITTED
 
     def __init__(
         self,
@@ -196,17 +198,13 @@ class FluxExecutor(BatchExecutor):
         complaints = [line.lower() for line in (error.stderr or "").splitlines() if line.strip()]
         return all(any(phrase in line for phrase in _FORGOTTEN) for line in complaints)
 
-    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
-        """Flux's passing errors; flux submit only when no job can have been created."""
-        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
-        if not (looks_transient(result) or any(phrase in text for phrase in _TRANSIENT)):
-            return False
-        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
-        if len(argv) > 1 and argv[1] == "submit":
-            if (result.stdout or "").strip():
-                return False  # some job went through: never submit twice
-            return any(phrase in text for phrase in _NOT_SUBMITTED)
-        return True
+    def is_submit(self, argv: Sequence[str]) -> bool:
+        """``flux submit ...``."""
+        return len(argv) > 1 and argv[1] == "submit"
+
+    def submitted_anyway(self, result: subprocess.CompletedProcess[str]) -> bool:
+        """flux submit printed an id: some job went through, never submit twice."""
+        return bool((result.stdout or "").strip())
 
     # -- ids in any encoding -----------------------------------------------------------
 

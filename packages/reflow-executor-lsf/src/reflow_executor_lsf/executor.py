@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError, looks_transient
+from reflow.executors.commands import SchedulerCommandError
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_lsf import script
 from reflow_executor_lsf.config import (
@@ -118,6 +118,9 @@ class LSFExecutor(BatchExecutor):
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "LSB_JOBINDEX"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
+    submit_program: ClassVar[str | None] = "bsub"
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = _NOT_SUBMITTED
     script_on_stdin: ClassVar[bool] = True
 
     def __init__(
@@ -270,17 +273,9 @@ class LSFExecutor(BatchExecutor):
         complaints = [line for line in complaints if "is being terminated" not in line]
         return all(any(phrase in line for phrase in _FORGOTTEN) for line in complaints)
 
-    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
-        """LSF's passing errors; bsub only when mbatchd cannot have taken the job."""
-        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
-        if not (looks_transient(result) or any(phrase in text for phrase in _TRANSIENT)):
-            return False
-        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
-        if argv and Path(argv[0]).name == "bsub":
-            if _SUBMITTED.search(result.stdout or ""):
-                return False  # it went through: never submit twice
-            return any(phrase in text for phrase in _NOT_SUBMITTED)
-        return True
+    def submitted_anyway(self, result: subprocess.CompletedProcess[str]) -> bool:
+        """bsub printed ``Job <ID> is submitted``: it went through, never submit twice."""
+        return _SUBMITTED.search(result.stdout or "") is not None
 
     # -- submission -------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,7 +12,7 @@ from typing import Any, ClassVar
 from reflow.errors import ReflowError
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
+from reflow.executors.commands import SchedulerCommandError, run_command
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_pbs import script
 from reflow_executor_pbs.flavor import FLAVOR_ENV, Flavor, detect_flavor, parse_flavor
@@ -120,6 +119,9 @@ class PBSExecutor(BatchExecutor):
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "PBS_ARRAY_INDEX"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
+    submit_program: ClassVar[str | None] = "qsub"
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = _SAFE_TO_RESUBMIT
 
     def __init__(
         self,
@@ -335,16 +337,6 @@ class PBSExecutor(BatchExecutor):
         if not lines:
             return error.returncode in (1, 153)
         return all(any(phrase in line for phrase in _FORGOTTEN) for line in lines)
-
-    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
-        """PBS's passing errors; qsub only when the server cannot have taken the job."""
-        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
-        if not (looks_transient(result) or any(phrase in text for phrase in _TRANSIENT)):
-            return False
-        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
-        if argv and Path(argv[0]).name == "qsub":
-            return any(phrase in text for phrase in _SAFE_TO_RESUBMIT)
-        return True
 
     def _record_of(self, native: str) -> tuple[JobRecord, int | None] | None:
         """The record of a job, chunk or subjob id (``12[3].srv``, the wrappers' ``7[3]``)."""

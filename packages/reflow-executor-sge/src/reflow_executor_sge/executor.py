@@ -7,7 +7,6 @@ import os
 import pwd
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, ClassVar
 from reflow.errors import ConfigError
 from reflow.executors.arrays import ArrayChunk, ArrayMap
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError, looks_transient
+from reflow.executors.commands import SchedulerCommandError
 from reflow.executors.jobs import JobSpec, JobState, JobStatus, split_element_id
 from reflow_executor_sge import script
 from reflow_executor_sge.book import JobBook
@@ -126,6 +125,9 @@ class SGEExecutor(BatchExecutor):
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "SGE_TASK_ID"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
+    submit_program: ClassVar[str | None] = "qsub"
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = _SAFE_TO_RESUBMIT
 
     def __init__(
         self,
@@ -349,16 +351,6 @@ class SGEExecutor(BatchExecutor):
         text = f"{error.stderr}\n{error.stdout if program == 'qdel' else ''}".lower()
         lines = [line for line in text.splitlines() if line.strip()]
         return bool(lines) and all(_FORGOTTEN.search(line) for line in lines)
-
-    def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
-        """Grid Engine's passing errors; qsub only when its job cannot have been accepted."""
-        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
-        if not (looks_transient(result) or any(phrase in text for phrase in _TRANSIENT)):
-            return False
-        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
-        if argv and Path(argv[0]).name == "qsub":
-            return any(phrase in text for phrase in _SAFE_TO_RESUBMIT)
-        return True
 
     # -- submission -------------------------------------------------------------------
 

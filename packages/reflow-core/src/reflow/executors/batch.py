@@ -92,12 +92,23 @@ class BatchExecutor(Executor):
         The scheduler's state codes, in reflow's vocabulary (see :meth:`map_state`).
     script_on_stdin : bool
         Feed the script to the submit command's standard input (``bsub < job.sh``).
+    transient_phrases : tuple[str, ...]
+        The scheduler's own words (lower case) for errors that pass on their
+        own, retried besides :func:`~reflow.executors.commands.looks_transient`'s.
+    submit_program : str or None
+        The submit command's name (``qsub``); see :meth:`transient`.
+    safe_to_resubmit : tuple[str, ...]
+        The submit command's words (lower case) for errors after which the
+        scheduler has certainly not taken the job: the only submit errors retried.
     """
 
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str]
     state_map: ClassVar[dict[str, JobState]] = {}
     script_on_stdin: ClassVar[bool] = False
+    transient_phrases: ClassVar[tuple[str, ...]] = ()
+    submit_program: ClassVar[str | None] = None
+    safe_to_resubmit: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -172,8 +183,32 @@ class BatchExecutor(Executor):
         return f"{job_id}[{task}]"
 
     def transient(self, result: subprocess.CompletedProcess[str]) -> bool:
-        """Whether a failed command is worth retrying; default: :func:`looks_transient`."""
-        return looks_transient(result)
+        """Whether a failed command is worth retrying.
+
+        An error :func:`looks_transient` or naming one of
+        :attr:`transient_phrases` is, except from the submit command
+        (:meth:`is_submit`): a submission is repeated only when the error
+        says the scheduler cannot have taken the job (:attr:`safe_to_resubmit`)
+        and its output shows no job id (:meth:`submitted_anyway`), so that
+        no job is ever submitted twice.
+        """
+        text = f"{result.stderr or ''}\n{result.stdout or ''}".lower()
+        if not (looks_transient(result) or any(p in text for p in self.transient_phrases)):
+            return False
+        argv = [str(arg) for arg in result.args] if isinstance(result.args, list) else []
+        if argv and self.is_submit(argv):
+            if self.submitted_anyway(result):
+                return False
+            return any(phrase in text for phrase in self.safe_to_resubmit)
+        return True
+
+    def is_submit(self, argv: Sequence[str]) -> bool:
+        """Whether ``argv`` submits a job; default: its program is :attr:`submit_program`."""
+        return self.submit_program is not None and Path(argv[0]).name == self.submit_program
+
+    def submitted_anyway(self, result: subprocess.CompletedProcess[str]) -> bool:
+        """Whether a failed submission's output still names a job it created; default: no."""
+        return False
 
     def ignorable_failure(self, error: SchedulerCommandError) -> bool:
         """Whether a failed query or cancel only complains about ids the scheduler forgot.
