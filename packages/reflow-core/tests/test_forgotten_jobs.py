@@ -107,6 +107,29 @@ def test_a_late_result_wins_over_the_forgotten_job(
     assert run.status_dict()["summary"]["find"] == {"SUCCESS": 1}
 
 
+class Puzzling(Forgetful):
+    """A scheduler that reports every job, in a state reflow cannot map."""
+
+    def query(self, job_ids: Sequence[str]) -> dict[str, JobStatus]:
+        return {i: JobStatus(JobState.UNKNOWN, None, "toy state ZZ") for i in job_ids}
+
+
+def test_a_job_in_a_state_reflow_cannot_map_is_waited_for_not_forgotten(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "0")
+    executor = Puzzling()
+    mod = load(tmp_path, "puzzling")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
+    find_id = str(next(n for n, j in enumerate(executor.jobs, 1) if j.name.endswith("find")))
+    assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
+    assert run.status_dict()["summary"]["find"] == {"SUBMITTED": 1}
+    assert executor.jobs[-1].after_any == (find_id,)  # still depended on
+
+
 def test_a_bad_grace_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
     from reflow.dispatch.dispatcher import forget_after
 

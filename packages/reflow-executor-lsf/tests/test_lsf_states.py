@@ -64,6 +64,8 @@ def test_exit_reasons_say_why_a_job_ended(reason: str, state: JobState) -> None:
 def test_active_jobs_have_no_exit_code_and_unknown_states_are_unknown() -> None:
     assert status_of("RUN", "", "").exit_code is None
     assert status_of("UNKWN", "", "").state is JobState.UNKNOWN
+    # LSF still knows the job: the reason keeps the dispatcher from taking it as forgotten.
+    assert "UNKWN" in status_of("UNKWN", "", "").reason
     assert status_of("WHATEVER", "", "").state is JobState.UNKNOWN
     assert status_of("ZOMBI", "", "").state is JobState.NODE_FAIL
 

@@ -123,6 +123,8 @@ job killed after reaching LSF run time limit')
     if state is None:
         logger.debug("LSF state %r is not one reflow knows; reporting UNKNOWN.", stat)
         return JobStatus(JobState.UNKNOWN, None, f"LSF state {name}" if name else "")
+    if state is JobState.UNKNOWN:  # UNKWN: LSF knows the job but lost its host for now
+        return JobStatus(state, None, "LSF state UNKWN: mbatchd lost contact with the job's host")
     if state is JobState.FAILED and said:
         state = _termination(said) or state
     code: int | None = None

@@ -322,7 +322,12 @@ class Dispatcher:
                 if deferred is not None:  # interrupted, and the scheduler says no more
                     updates.append(deferred)
                     continue
-                unknown = status is not None and status.state is JobState.UNKNOWN
+                # Not reported at all (no reason given): forgotten, or not yet shown.  A
+                # state the scheduler reports but reflow cannot map keeps its reason and
+                # is waited for, as a running job.
+                unknown = (
+                    status is not None and status.state is JobState.UNKNOWN and not status.reason
+                )
                 if unknown and inst.job_id and not inst.job_id.startswith(_PENDING_PREFIX):
                     late, _ = self._result_update(inst)
                     if late is not None:
