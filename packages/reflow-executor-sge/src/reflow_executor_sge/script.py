@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError
+from reflow.executors.batch import BatchExecutorError, option_text
 from reflow.executors.jobs import JobSpec
 from reflow.resources import parse_memory, parse_walltime
 
@@ -166,23 +166,16 @@ def log_paths(job: JobSpec, chunk: ArrayChunk | None) -> tuple[str, str]:
 
 def _value(job: JobSpec, key: str, value: Any) -> str | None:
     """An option's value as text; ``None`` for a flag without a value (``True``)."""
-    if value is True:
-        return None
     if isinstance(value, Mapping) and value:
         return ",".join(f"{k}={_value(job, key, v)}" for k, v in value.items())
-    if isinstance(value, int | float | str) and not isinstance(value, bool):
-        return str(value)
-    if (
-        isinstance(value, list | tuple)
-        and value
-        and all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in value)
-    ):
-        return ",".join(str(v) for v in value)
-    raise _bad(
-        job,
-        f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, number, "
-        "true, a non-empty list, or (for resources) a mapping",
-    )
+    try:
+        return option_text(value, ",")
+    except TypeError:
+        raise _bad(
+            job,
+            f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, "
+            "number, true, a non-empty list, or (for resources) a mapping",
+        ) from None
 
 
 _FLAGS = {

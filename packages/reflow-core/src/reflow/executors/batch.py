@@ -46,12 +46,49 @@ from reflow.executors.jobs import (
 )
 from reflow.resources import parse_walltime
 
-__all__ = ["ArrayChunk", "BatchExecutor", "BatchExecutorError", "SchedulerCommandError"]
+__all__ = [
+    "ArrayChunk",
+    "BatchExecutor",
+    "BatchExecutorError",
+    "SchedulerCommandError",
+    "option_text",
+]
 
 logger = logging.getLogger(__name__)
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def option_text(value: Any, separator: str) -> str | None:
+    """A native submit option's value as directive text.
+
+    ``True`` is a flag without a value (``None``); a string or number is its
+    text; a non-empty list or tuple of strings and numbers is joined with
+    ``separator`` (Slurm and SGE take commas, LSF blanks).
+
+    Raises
+    ------
+    TypeError
+        For anything else (``False`` and ``None`` are left out before this is
+        asked); the executor turns it into an error naming the job and option.
+
+    Examples
+    --------
+    >>> option_text(True, ","), option_text(4, ","), option_text(["a", 2], " ")
+    (None, '4', 'a 2')
+    """
+    if value is True:
+        return None
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return str(value)
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(v, int | float | str) and not isinstance(v, bool) for v in value)
+    ):
+        return separator.join(str(v) for v in value)
+    raise TypeError(f"{type(value).__name__} {value!r} is not an option value")
 
 
 class BatchExecutorError(ReflowError):
