@@ -16,7 +16,6 @@ import importlib.util
 import os
 import shutil
 import struct
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ from reflow import RunState
 from reflow.executors.local import LocalExecutor
 from reflow.report import write_report
 from reflow.stores.sqlite import SqliteStore
+from reflow.testing.scripts import load_script
 
 PIPELINE = """
 import time
@@ -96,13 +96,7 @@ def browser_page(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
 
 
 def _load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(tmp_path, name, PIPELINE.format(name=name))
 
 
 def _png_size(path: Path) -> tuple[int, int]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ from reflow import RunState, TaskState
 from reflow.errors import ConfigError
 from reflow.executors.base import Executor
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.testing.scripts import load_script
 
 PIPELINE = """
 from typing import Annotated
@@ -55,13 +54,7 @@ class Forgetful(Executor):
 
 
 def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(tmp_path, name, PIPELINE.format(name=name))
 
 
 def test_a_forgotten_job_fails_after_the_grace_and_is_not_depended_on(

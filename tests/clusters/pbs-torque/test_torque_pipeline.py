@@ -8,9 +8,7 @@ jobs' own markers and the scheduler's output file where qstat says nothing.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import textwrap
 import time
 from pathlib import Path
 from types import ModuleType
@@ -21,6 +19,7 @@ import pytest
 from reflow import RunState
 from reflow.executors.jobs import ArraySpec, JobResources, JobSpec, JobState, element_id
 from reflow.testing.executor import max_overlap, wait_for
+from reflow.testing.scripts import load_script
 from reflow_executor_pbs import PBSExecutor
 
 PIPELINE = """
@@ -47,13 +46,7 @@ def report(results: Annotated[list[dict[str, float | str]], Result(step="process
 
 
 def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(tmp_path, name, PIPELINE.format(name=name))
 
 
 @pytest.fixture

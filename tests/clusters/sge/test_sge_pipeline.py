@@ -18,6 +18,7 @@ import pytest
 from reflow import RunState, TaskState
 from reflow.dispatch.files import result_file
 from reflow.testing.executor import max_overlap
+from reflow.testing.scripts import load_script
 
 if TYPE_CHECKING:  # the fixture's type; conftest.py is not importable as a module
     from conftest import SGECell
@@ -61,13 +62,7 @@ def killed(run_dir: RunDir = RunDir()) -> str:
 
 
 def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(tmp_path, name, PIPELINE.format(name=name))
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from reflow.testing.scripts import load_script
 
 PIPELINE = """
 import time
@@ -37,13 +37,7 @@ def total(xs: Annotated[list[int], Result(step="square")]) -> int:
 
 def load_pipeline(tmp_path: Path, name: str) -> ModuleType:
     """Write the pipeline to ``<tmp_path>/<name>.py`` and import it."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(tmp_path, name, PIPELINE.format(name=name))
 
 
 @pytest.fixture

@@ -8,6 +8,9 @@ tests reflow's own plugins pass.
 - :mod:`reflow.testing.store`: :class:`~reflow.testing.store.StoreConformance`
   for manifest stores (``reflow.stores`` entry points).
 - :mod:`reflow.testing.fake_schedulers`: fake PBS Pro, LSF and Flux commands for executors.
+- :mod:`reflow.testing.pipeline`: the user guide's pipeline, run on any executor.
+- :mod:`reflow.testing.scripts`: :func:`~reflow.testing.scripts.load_script`, a
+  workflow script written by a test and imported as jobs import it.
 
 This package imports nothing on import; the suites import pytest, so import
 them only from tests.

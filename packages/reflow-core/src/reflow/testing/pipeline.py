@@ -20,9 +20,7 @@ only from tests.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING
 from reflow import RunState
 from reflow.run import Run
 from reflow.testing.executor import max_overlap
+from reflow.testing.scripts import load_script
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -107,14 +106,7 @@ def load_guide_workflow(directory: Path, name: str = "guide") -> ModuleType:
     ModuleType
         The imported module.
     """
-    path = directory / f"{name}.py"
-    path.write_text(textwrap.dedent(GUIDE_PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import the guide pipeline from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(directory, name, GUIDE_PIPELINE.format(name=name))
 
 
 def run_guide_pipeline(

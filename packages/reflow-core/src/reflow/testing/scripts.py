@@ -1,0 +1,47 @@
+"""Workflow scripts written by a test and imported, as a user's script file is.
+
+Jobs load the workflow from its file (:mod:`reflow.dispatch.loader`), so a
+test that submits a run needs its workflow in a real module file, not in the
+test's own code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import textwrap
+from pathlib import Path
+from types import ModuleType
+
+__all__ = ["load_script"]
+
+
+def load_script(directory: Path, name: str, source: str) -> ModuleType:
+    """Write ``source`` (dedented) to ``directory/<name>.py`` and import it as ``name``.
+
+    Parameters
+    ----------
+    directory : Path
+        An existing directory the jobs can read.
+    name : str
+        The module's name and file stem.
+    source : str
+        The script's text.
+
+    Returns
+    -------
+    ModuleType
+        The imported module.
+
+    Raises
+    ------
+    ImportError
+        If Python cannot make a module of the file.
+    """
+    path = directory / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import a module from {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
