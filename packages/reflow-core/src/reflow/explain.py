@@ -86,7 +86,7 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
             f"{label}: cache hit (identity {ident}). Reused the result of {origin} in run "
             f"{source.get('run_id')}{instance}: same task version, code, parameters and "
             "upstream outputs."
-        )
+        ) + _bytecode_note(identity_parts(store, run_id, record))
     if status == "disabled":
         return f"{label}: not cached: the task is defined with cache=False, so it always runs."
     if status == "forced":
@@ -109,7 +109,7 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
     mine = identity_parts(store, run_id, record)
     if previous is None or mine is None:
         lines.append("  No earlier run of this workflow ran this instance to compare with.")
-        return "\n".join(lines)
+        return "\n".join(lines) + _bytecode_note(mine)
     prev_run, prev_record = previous
     theirs = identity_parts(store, prev_run, prev_record)
     changes = mine.differences(theirs) if theirs is not None else []
@@ -123,4 +123,15 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
         )
     else:
         lines.append(f"  Run {prev_run} had the same identity parts; its result was not reusable.")
-    return "\n".join(lines)
+    return "\n".join(lines) + _bytecode_note(mine)
+
+
+def _bytecode_note(parts: IdentityParts | None) -> str:
+    """A line saying the code was fingerprinted from bytecode, which a Python upgrade changes."""
+    source = parts.code_parts.get("source", "ast") if parts is not None else "ast"
+    if source == "ast":
+        return ""
+    return (
+        f"\n  Note: fingerprinted from bytecode ({source.removeprefix('bytecode: ')}): "
+        "a new Python version will be a cache miss."
+    )

@@ -61,6 +61,11 @@ class IdentityParts:
         Run parameter name -> hash of its value.
     inputs : dict[str, str]
         ``Result`` parameter name -> hash of what it receives.
+    code_parts : dict[str, str]
+        The code fingerprint's named components (see
+        :class:`~reflow.fingerprint.Fingerprint`), so a changed fingerprint can
+        be explained by the helper, constant or class that changed.  Not part
+        of the identity: ``code`` already covers them.
     """
 
     task: str
@@ -68,6 +73,7 @@ class IdentityParts:
     code: str
     params: Mapping[str, str] = field(default_factory=dict)
     inputs: Mapping[str, str] = field(default_factory=dict)
+    code_parts: Mapping[str, str] = field(default_factory=dict)
 
     def prefix(self) -> Any:
         """A hash object fed with the task-level parts (task, version, code, params).
@@ -94,6 +100,7 @@ class IdentityParts:
             "code": self.code,
             "params": dict(self.params),
             "inputs": dict(self.inputs),
+            "code_parts": dict(self.code_parts),
         }
 
     @classmethod
@@ -105,6 +112,7 @@ class IdentityParts:
             code=str(data.get("code", "")),
             params=dict(data.get("params", {})),
             inputs=dict(data.get("inputs", {})),
+            code_parts=dict(data.get("code_parts", {})),
         )
 
     def differences(self, older: IdentityParts) -> list[str]:
@@ -113,7 +121,12 @@ class IdentityParts:
         if self.version != older.version:
             changes.append(f"version changed from {older.version!r} to {self.version!r}")
         if self.code != older.code:
-            changes.append("the task function's code changed")
+            from reflow.fingerprint import describe_code_changes
+
+            named = []
+            if older.code_parts and self.code_parts:  # runs recorded before parts have none
+                named = describe_code_changes(older.code_parts, self.code_parts)
+            changes.extend(named or ["the task function's code changed"])
         for label, new, old in (
             ("parameter", self.params, older.params),
             ("input", self.inputs, older.inputs),

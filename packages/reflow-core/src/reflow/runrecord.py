@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow.explain import CACHE_PARTS_KEY
-from reflow.fingerprint import code_fingerprint
+from reflow.fingerprint import fingerprint_code
 from reflow.identity import IdentityParts, value_hash
 from reflow.runid import make_run_id
 
@@ -58,8 +58,13 @@ def _parts(
         # A task that receives the run directory usually writes there: its result
         # is only reused by runs in the same directory.
         params[p] = value_hash(str(run_dir))
+    code = fingerprint_code(spec.func)
     return IdentityParts(
-        task=name, version=spec.config.version, code=code_fingerprint(spec.func), params=params
+        task=name,
+        version=spec.config.version,
+        code=code.digest,
+        params=params,
+        code_parts=code.components,
     )
 
 
@@ -122,6 +127,8 @@ def create_run(
                 "version": parts.version,
                 "code": parts.code,
                 "params": dict(parts.params),
+                # Once per task and run, never per instance: what explain names.
+                "code_parts": dict(parts.code_parts),
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes

@@ -1,0 +1,91 @@
+"""Which code is the user's own, and the qualified names of everything else.
+
+The fingerprint follows what a task reaches in the user's own code and names
+everything else (the standard library, installed packages, reflow itself) by
+its qualified name only.  The user's own code is any file outside the
+interpreter's standard library and package directories and outside reflow:
+the workflow script, modules beside it, and packages installed in editable
+mode (their files stay in the user's source tree).  Exec'd code, which has no
+file, counts as the user's.
+"""
+
+from __future__ import annotations
+
+import site
+import sys
+import sysconfig
+from functools import cache
+from pathlib import Path
+from types import FunctionType, ModuleType
+from typing import Any
+
+__all__ = [
+    "is_user_class",
+    "is_user_file",
+    "is_user_function",
+    "is_user_module",
+    "qualified_name",
+]
+
+# Installed packages of another environment (a user site, system site-packages)
+# are on sys.path too; they are never the user's own code.
+_PACKAGE_DIRS = ("/site-packages/", "/dist-packages/")
+
+
+def _library_dirs() -> tuple[str, ...]:
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    paths = {sysconfig.get_paths()[k] for k in keys}
+    if site.ENABLE_USER_SITE:
+        paths.add(site.getusersitepackages())
+    own = Path(__file__).resolve().parent.parent  # reflow itself
+    resolved = (str(Path(p).resolve()) + "/" for p in paths if p)
+    return (*resolved, str(own) + "/")
+
+
+_LIBRARY = _library_dirs()
+
+
+@cache
+def is_user_file(path: str | None) -> bool:
+    """Whether a code file is the user's own (``None`` or ``<...>``: exec'd code, so yes)."""
+    if not path or path.startswith("<"):
+        return True
+    resolved = str(Path(path).resolve())
+    return not resolved.startswith(_LIBRARY) and not any(d in resolved for d in _PACKAGE_DIRS)
+
+
+def is_user_function(value: Any) -> bool:
+    """Whether ``value`` is a Python function defined in the user's own code."""
+    return isinstance(value, FunctionType) and is_user_file(value.__code__.co_filename)
+
+
+def is_user_module(value: Any) -> bool:
+    """Whether ``value`` is a module of the user's own code (built-in modules are not)."""
+    if not isinstance(value, ModuleType):
+        return False
+    path = getattr(value, "__file__", None)
+    return path is not None and is_user_file(path)
+
+
+def is_user_class(value: Any) -> bool:
+    """Whether ``value`` is a class defined in the user's own code."""
+    if not isinstance(value, type):
+        return False
+    if value.__module__ in sys.builtin_module_names:
+        return False
+    module = sys.modules.get(value.__module__)
+    # A class of an interactive or exec'd ``__main__`` has no file: it is the user's.
+    path = getattr(module, "__file__", None)
+    return is_user_file(path)
+
+
+def qualified_name(value: Any) -> str:
+    """``module.qualname`` of a function, class or module; the type's for anything else."""
+    if isinstance(value, ModuleType):
+        return value.__name__
+    name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+    if isinstance(name, str):
+        module = getattr(value, "__module__", None)
+        return f"{module}.{name}" if isinstance(module, str) else name
+    kind = type(value)
+    return f"{kind.__module__}.{kind.__qualname__}"
