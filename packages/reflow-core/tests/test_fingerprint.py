@@ -8,6 +8,7 @@ with a cosmetic edit (comments, docstrings, blank lines, layout).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import itertools
 import subprocess
@@ -503,7 +504,9 @@ def test_recursion_and_cycles_terminate(tmp_path: Path) -> None:
 
 
 def test_rebinding_a_global_in_the_same_process_is_seen(tmp_path: Path) -> None:
-    module = load_version(tmp_path, {"main.py": "SCALE = 2\n\ndef task(x):\n    return x * SCALE\n"})
+    module = load_version(
+        tmp_path, {"main.py": "SCALE = 2\n\ndef task(x):\n    return x * SCALE\n"}
+    )
     before = code_fingerprint(module.task)
     module.SCALE = 3  # a notebook cell run again with another value
     assert code_fingerprint(module.task) != before
@@ -562,3 +565,35 @@ def test_two_lambdas_on_one_line_are_told_apart_from_source(tmp_path: Path) -> N
     if sys.version_info >= (3, 11):  # columns of instructions tell them apart
         assert inc.components["source"] == dbl.components["source"] == "ast"
     assert inc.digest != dbl.digest
+
+
+def test_installed_packages_are_named_and_editable_sources_are_followed(tmp_path: Path) -> None:
+    from reflow.fingerprint.userfiles import is_user_file
+
+    # An editable install imports from the user's source tree: that is the user's code.
+    assert is_user_file(str(tmp_path / "src" / "mypkg" / "helpers.py"))
+    # Any site-packages folder, this environment's or another's, is installed code.
+    assert not is_user_file("/opt/other-env/lib/python3.11/site-packages/mypkg/helpers.py")
+    assert not is_user_file(functools.__file__)
+
+
+def test_a_helper_in_site_packages_is_named_not_followed(tmp_path: Path) -> None:
+    # What docs/cache.md tells users to cover with version=: an installed package's code.
+    main = "import PKG.helpers\n\ndef task(x):\n    return PKG.helpers.scale(x)\n"
+    site = tmp_path / "site-packages"
+    (site / PKG).mkdir(parents=True)
+    (site / PKG / "__init__.py").write_text("")
+    digests = set()
+    for n, body in enumerate(("x * 2", "x * 3")):
+        (site / PKG / "helpers.py").write_text(f"def scale(x):\n    return {body}\n")
+        _forget_package()
+        importlib.invalidate_caches()
+        sys.path.insert(0, str(site))
+        try:
+            module = load_script(tmp_path, f"site_main_{n}", main.replace("PKG", PKG))
+        finally:
+            sys.path.remove(str(site))
+        parts = fingerprint_code(module.task).components
+        assert parts[f"global {PKG}"] == PKG  # the package by name, its code unseen
+        digests.add(code_fingerprint(module.task))
+    assert len(digests) == 1

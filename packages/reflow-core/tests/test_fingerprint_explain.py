@@ -74,3 +74,21 @@ def test_an_edited_helper_in_a_package_reruns_and_explain_names_it(
     lines = explain_cli(store, edited.run_id, "process").splitlines()
     assert lines[0].startswith("process: cache miss")
     assert lines[2:] == ["  - helper fp_e2e_pkg.helpers.scale changed"]
+
+
+def test_explain_says_when_a_task_is_fingerprinted_from_bytecode(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow import Workflow
+
+    namespace: dict[str, Any] = {}
+    exec("def made(x: int = 2) -> int:\n    return x * 3\n", namespace)
+    wf = Workflow("fp_bytecode")
+    wf.job()(namespace["made"])
+    run = wf.run_local(tmp_path / "run", store=store)
+    assert run.output("made") == 6
+    note = run.explain("made").splitlines()[-1]
+    assert note == (
+        "  Note: fingerprinted from bytecode (no source for made): "
+        "a new Python version will be a cache miss."
+    )

@@ -249,8 +249,9 @@ def _class_node(cls: type) -> _Node:
         if name in _CLASS_NOISE:
             continue
         value = b.read("item", namespace, name)
-        code = getattr(value, "__code__", None)
-        if own_file and code is not None and code.co_filename.startswith("<"):
+        code = getattr(_innermost(value), "__code__", None)
+        generated = own_file or "__dataclass_fields__" in namespace
+        if generated and code is not None and code.co_filename.startswith("<"):
             continue  # written by dataclasses, namedtuple or attrs from what is hashed here
         b.parts.append(f"{name}=" + b.encode(value))
     for f in getattr(cls, "__dataclass_fields__", {}).values():
@@ -266,6 +267,16 @@ def _class_node(cls: type) -> _Node:
         b.uses,
         reads=b.reads,
     )
+
+
+def _innermost(value: Any) -> Any:
+    """What a chain of ``__wrapped__`` ends at (dataclasses wrap the ``__repr__`` it writes)."""
+    for _ in range(100):  # a wrapper that wraps itself must not hang the fingerprint
+        inner = getattr(value, "__wrapped__", None)
+        if inner is None:
+            break
+        value = inner
+    return value
 
 
 def _binding_node(binding: _Binding) -> _Node:

@@ -210,8 +210,9 @@ def _find_node(tree: ast.Module, code: CodeType) -> ast.AST | None:
         # Two lambdas on one line: the columns of the code's instructions decide.
         columns = {
             col
-            for line, _, col, _ in code.co_positions()
-            if line == code.co_firstlineno and col is not None
+            for line, _, col, end in code.co_positions()
+            # zero-width spans are the function's own set-up, placed at column 0
+            if line == code.co_firstlineno and col is not None and end is not None and end > col
         }
         found = [
             node

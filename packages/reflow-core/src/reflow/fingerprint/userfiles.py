@@ -80,12 +80,19 @@ def is_user_class(value: Any) -> bool:
 
 
 def qualified_name(value: Any) -> str:
-    """``module.qualname`` of a function, class or module; the type's for anything else."""
+    """``module.qualname`` of a function, class or module; the type's for anything else.
+
+    reflow's own names are given as ``reflow.<name>``, its public form, so that
+    moving one between reflow's modules does not change every fingerprint.
+    """
     if isinstance(value, ModuleType):
         return value.__name__
     name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
-    if isinstance(name, str):
-        module = getattr(value, "__module__", None)
-        return f"{module}.{name}" if isinstance(module, str) else name
-    kind = type(value)
-    return f"{kind.__module__}.{kind.__qualname__}"
+    if not isinstance(name, str):
+        value, name = type(value), type(value).__qualname__
+    module = getattr(value, "__module__", None)
+    if not isinstance(module, str):
+        return name
+    if module == "reflow" or module.startswith("reflow."):
+        module = "reflow"
+    return f"{module}.{name}"

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import decimal
 import enum
-import fractions
 import functools
-import uuid
 from collections.abc import Callable
 from pathlib import PurePath
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
@@ -33,16 +30,9 @@ __all__ = ["Encoder", "is_external"]
 
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 # Values whose repr is their value, stable across processes and versions.
-_BY_REPR = (
-    PurePath,
-    datetime.date,
-    datetime.time,
-    datetime.timedelta,
-    decimal.Decimal,
-    fractions.Fraction,
-    uuid.UUID,
-    range,
-)
+_BY_REPR = (PurePath, datetime.date, datetime.time, datetime.timedelta, range)
+# The same, named rather than imported: a worker need not load these modules.
+_BY_REPR_NAMES = frozenset({"decimal.Decimal", "fractions.Fraction", "uuid.UUID"})
 
 
 def is_external(value: Any) -> bool:
@@ -74,7 +64,7 @@ class Encoder:
             return f"enum {self._type(type(value))}.{value.name}"
         if isinstance(value, _SCALARS) and type(value) in _SCALARS:
             return f"{type(value).__name__}:{value!r}"
-        if isinstance(value, _BY_REPR):
+        if isinstance(value, _BY_REPR) or qualified_name(type(value)) in _BY_REPR_NAMES:
             return f"{qualified_name(type(value))}:{value!r}"
         if is_user_function(value) or is_user_class(value):
             return self._ref(value)
