@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import itertools
 import subprocess
 import sys
@@ -595,5 +596,43 @@ def test_a_helper_in_site_packages_is_named_not_followed(tmp_path: Path) -> None
             sys.path.remove(str(site))
         parts = fingerprint_code(module.task).components
         assert parts[f"global {PKG}"] == PKG  # the package by name, its code unseen
+        digests.add(code_fingerprint(module.task))
+    assert len(digests) == 1
+
+
+def test_the_script_as_main_and_as_a_job_module_has_one_fingerprint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python pipeline.py run` imports the script as __main__, a job under another name.
+    source = """
+        from dataclasses import dataclass, field
+
+        class Unit:
+            factor = 2
+
+        @dataclass
+        class Config:
+            unit: Unit = field(default_factory=Unit)
+            names: "list[Unit]" = field(default_factory=list)
+
+        TABLE = {"k": (1, 2)}
+
+        def helper(x):
+            return x * Unit.factor
+
+        def task(x):
+            return helper(x) + Config().unit.factor + TABLE["k"][0]
+
+        task.__annotations__ = {"x": list[Unit]}
+        """
+    path = tmp_path / "pipeline.py"
+    path.write_text(textwrap.dedent(source))
+    digests = set()
+    for name in ("pipeline_as_main", "__reflow_job__"):
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, name, module)  # dataclasses look their module up
+        spec.loader.exec_module(module)
         digests.add(code_fingerprint(module.task))
     assert len(digests) == 1

@@ -140,6 +140,7 @@ class _Builder:
         self.parts: list[str] = []
         self.uses: list[Any] = []
         self.reads: list[_Read] = []
+        self.labels: set[str] = set()  # names already followed (np.mean and np.std: np once)
         self.encode = Encoder(self.ref)
 
     def ref(self, target: Any) -> str:
@@ -169,7 +170,7 @@ def _function_node(func: FunctionType) -> _Node:
     annotations = b.read("attr", func, "__annotations__")
     if annotations and (text.chains is None or not _annotated_in_source(text.text)):
         # Not in the hashed tree (bytecode, or set at run time): they decide wire modes.
-        b.parts.append("annotations " + _ADDRESS.sub("", repr(annotations)))
+        b.parts.append("annotations " + _type_text(annotations, func.__module__))
     for default in b.read("attr", func, "__defaults__") or ():
         b.parts.append("default " + b.encode(default))
     kwdefaults = b.read("attr", func, "__kwdefaults__") or {}
@@ -186,12 +187,13 @@ def _function_node(func: FunctionType) -> _Node:
     wrapped = getattr(func, "__wrapped__", None)
     if wrapped is not None:  # functools.wraps: what the wrapper calls, however it holds it
         b.parts.append("wraps " + b.encode(wrapped))
+    module = namespace.get("__name__", "?") if isinstance(namespace, dict) else "?"
     chains = text.chains
     if chains is None:  # bytecode keeps names, not dotted names: try each name on each module
-        chains = frozenset((n, a) for n in text.names for a in text.names) | {
+        modules = [n for n in text.names if is_user_module(namespace.get(n))]
+        chains = frozenset((n, a) for n in modules for a in text.names) | {
             (n,) for n in text.names
         }
-    module = namespace.get("__name__", "?") if isinstance(namespace, dict) else "?"
     for chain in sorted(chains):
         if chain[0] not in text.names:
             continue  # a local variable
@@ -210,6 +212,16 @@ def _function_node(func: FunctionType) -> _Node:
         source=text.source,
         reads=b.reads,
     )
+
+
+def _type_text(annotation: Any, module: str) -> str:
+    """Text of annotations without the defining module's name.
+
+    The workflow script is ``__main__`` under ``run`` and another module
+    inside jobs: the same code must give the same fingerprint in both.
+    """
+    text = _ADDRESS.sub("", annotation if isinstance(annotation, str) else repr(annotation))
+    return text.replace(f"{module}.", "")
 
 
 def _annotated_in_source(tree_text: str) -> bool:
@@ -232,6 +244,9 @@ def _reach(b: _Builder, chain: tuple[str, ...], value: Any, module: str, how: st
     if value is _MISSING:
         return
     label = f"{how} {'.'.join(path)}"
+    if label in b.labels:
+        return
+    b.labels.add(label)
     if is_user_function(value) or is_user_class(value) or not module:
         b.parts.append(f"{label}=" + b.encode(value))
     else:
@@ -257,7 +272,8 @@ def _class_node(cls: type) -> _Node:
     for f in getattr(cls, "__dataclass_fields__", {}).values():
         default = "" if f.default is dataclasses.MISSING else b.encode(f.default)
         factory = "" if f.default_factory is dataclasses.MISSING else b.encode(f.default_factory)
-        b.parts.append(f"field {f.name}: {f.type!s} default={default} factory={factory}")
+        kind = _type_text(f.type, cls.__module__)
+        b.parts.append(f"field {f.name}: {kind} default={default} factory={factory}")
     return _Node(
         "class",
         cls.__module__,
