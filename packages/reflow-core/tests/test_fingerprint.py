@@ -636,3 +636,25 @@ def test_the_script_as_main_and_as_a_job_module_has_one_fingerprint(
         spec.loader.exec_module(module)
         digests.add(code_fingerprint(module.task))
     assert len(digests) == 1
+
+
+def test_a_helper_defined_after_the_first_fingerprint_is_seen(tmp_path: Path) -> None:
+    # A notebook: the task cell runs first, the helper's cell later, then again edited.
+    module = load_version(tmp_path, {"main.py": "def task(x):\n    return helper(x)\n"})
+    without = code_fingerprint(module.task)
+    first = load_version(tmp_path, {"main.py": "def helper(x):\n    return x + 1\n"}).helper
+    second = load_version(tmp_path, {"main.py": "def helper(x):\n    return x + 2\n"}).helper
+    module.helper = first
+    with_first = code_fingerprint(module.task)
+    module.helper = second
+    assert len({without, with_first, code_fingerprint(module.task)}) == 3
+
+
+def test_a_value_nested_too_deeply_is_refused_in_one_line(tmp_path: Path) -> None:
+    from reflow.errors import ReflowError
+
+    module = load_version(tmp_path, {"main.py": "DEEP = []\n\ndef task():\n    return DEEP\n"})
+    for _ in range(300):
+        module.DEEP = [module.DEEP]
+    with pytest.raises(ReflowError, match=r"nested more than 100 levels deep \(builtins.list\)"):
+        code_fingerprint(module.task)

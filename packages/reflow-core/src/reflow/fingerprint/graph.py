@@ -200,8 +200,12 @@ def _function_node(func: FunctionType) -> _Node:
         if chain[0] in closure:
             if len(chain) > 1:  # the closure value itself is written above
                 _reach(b, chain, closure[chain[0]], "", "closure")
-        elif isinstance(namespace, dict) and chain[0] in namespace:
-            _reach(b, chain, b.read("item", namespace, chain[0]), str(module), "global")
+        elif isinstance(namespace, dict):
+            # Read (and so checked again later) even when absent: a helper defined
+            # after the first fingerprint, in a notebook, must be seen.
+            value = b.read("item", namespace, chain[0])
+            if value is not _MISSING:
+                _reach(b, chain, value, str(module), "global")
     return _Node(
         "function",
         str(func.__module__),
@@ -288,7 +292,10 @@ def _class_node(cls: type) -> _Node:
 def _innermost(value: Any) -> Any:
     """What a chain of ``__wrapped__`` ends at (dataclasses wrap the ``__repr__`` it writes)."""
     for _ in range(100):  # a wrapper that wraps itself must not hang the fingerprint
-        inner = getattr(value, "__wrapped__", None)
+        try:
+            inner = getattr(value, "__wrapped__", None)
+        except Exception:  # a proxy whose attribute lookup fails
+            break
         if inner is None:
             break
         value = inner

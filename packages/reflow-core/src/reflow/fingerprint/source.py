@@ -108,7 +108,10 @@ def _from_source(
     node = _find_node(parsed.tree, code)
     if node is None:
         return f"{_label(code)} cannot be told apart from other code on its line"
-    return _dump(node, root=True), frozenset(_chains(node))
+    try:
+        return _dump(node, root=True), frozenset(_chains(node))
+    except RecursionError:
+        return f"the syntax tree of {_label(code)} is nested too deeply to write out"
 
 
 def _parse(filename: str, text: str) -> _ParsedFile:
@@ -118,7 +121,7 @@ def _parse(filename: str, text: str) -> _ParsedFile:
     try:
         tree = ast.parse(text, filename)
         compiled = compile(tree, filename, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         parsed = _ParsedFile(text, None, None)
     else:
         parsed = _ParsedFile(text, tree, compiled)

@@ -20,6 +20,7 @@ from pathlib import PurePath
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any
 
+from reflow.errors import ReflowError
 from reflow.fingerprint.userfiles import (
     is_user_class,
     is_user_function,
@@ -28,6 +29,7 @@ from reflow.fingerprint.userfiles import (
 
 __all__ = ["Encoder", "is_external"]
 
+_MAX_DEPTH = 100
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 # Values whose repr is their value, stable across processes and versions.
 _BY_REPR = (PurePath, datetime.date, datetime.time, datetime.timedelta, range)
@@ -56,7 +58,7 @@ class Encoder:
 
     def __init__(self, ref: Callable[[Any], str]) -> None:
         self._ref = ref
-        self._active: set[int] = set()
+        self._active: list[int] = []  # the containers being written, outermost first
 
     def __call__(self, value: Any) -> str:
         """Return the canonical text of ``value``."""
@@ -73,17 +75,27 @@ class Encoder:
             return self._wrapped(qualified_name(value), value)
         if id(value) in self._active:
             return "<cycle>"  # a container that holds itself
-        self._active.add(id(value))
+        if len(self._active) >= _MAX_DEPTH:
+            # An object that makes a new wrapper for each attribute read (a mock, a proxy).
+            raise ReflowError(
+                f"Cannot fingerprint a value nested more than {_MAX_DEPTH} levels deep "
+                f"({qualified_name(type(value))}): keep it out of module-level names, "
+                "defaults and closures of task code, or build it inside the task."
+            )
+        self._active.append(id(value))
         try:
             return self._composite(value)
         finally:
-            self._active.discard(id(value))
+            self._active.pop()
 
     def _type(self, kind: type) -> str:
         return self(kind) if is_user_class(kind) else qualified_name(kind)
 
     def _wrapped(self, label: str, value: Any) -> str:
-        wrapped = getattr(value, "__wrapped__", None)
+        try:
+            wrapped = getattr(value, "__wrapped__", None)
+        except Exception:  # a proxy whose attribute lookup fails: nothing is wrapped
+            wrapped = None
         if wrapped is None or isinstance(value, (ModuleType, type)):
             return label
         return f"{label}(wraps {self(wrapped)})"
