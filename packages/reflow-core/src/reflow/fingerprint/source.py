@@ -57,11 +57,30 @@ class CodeText:
     chains: frozenset[tuple[str, ...]] | None
 
 
-@dataclass(frozen=True)
 class _ParsedFile:
-    text: str
-    tree: ast.Module | None
-    code: CodeType | None
+    """One source file as read now: its tree, its code, and both indexed by place.
+
+    The indexes are built once per file, so fingerprinting the many
+    functions of a large module costs one parse and one walk, not one each.
+    """
+
+    def __init__(self, lines: list[str], text: str) -> None:
+        self.lines = lines
+        self.text = text
+        self.codes: dict[tuple[str, int], list[CodeType]] = {}
+        self.nodes: dict[tuple[str, int], list[tuple[str, ast.AST]]] = {}
+        try:
+            tree = ast.parse(text)
+            compiled = compile(tree, "<fingerprint>", "exec", dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            self.ok = False
+            return
+        self.ok = True
+        for code in _code_objects(compiled):
+            self.codes.setdefault((code.co_name, code.co_firstlineno), []).append(code)
+        for qualname, node in _qualnames(tree):
+            key = (qualname.rpartition(".")[2], _first_line(node))
+            self.nodes.setdefault(key, []).append((qualname, node))
 
 
 # Code objects are immutable, so what was found for one stays true for the
@@ -99,13 +118,14 @@ def _from_source(
     lines = linecache.getlines(filename, dict(module_globals) if module_globals else None)
     if not lines:
         return f"no source for {_label(code)}"
-    parsed = _parse(filename, "".join(lines))
-    if parsed.tree is None or parsed.code is None:
+    parsed = _parse(filename, lines)
+    if not parsed.ok:
         return f"the source of {_label(code)} in {filename} does not compile"
-    fresh = [c for c in _code_objects(parsed.code) if _same_place(c, code)]
-    if not any(_same_code(c, code) for c in fresh):
+    fresh = parsed.codes.get((code.co_name, code.co_firstlineno), [])
+    wanted = getattr(code, "co_qualname", None)
+    if not any(getattr(c, "co_qualname", None) == wanted and _same_code(c, code) for c in fresh):
         return f"{filename} was edited after {_label(code)} was loaded"
-    node = _find_node(parsed.tree, code)
+    node = _find_node(parsed, code)
     if node is None:
         return f"{_label(code)} cannot be told apart from other code on its line"
     try:
@@ -114,17 +134,15 @@ def _from_source(
         return f"the syntax tree of {_label(code)} is nested too deeply to write out"
 
 
-def _parse(filename: str, text: str) -> _ParsedFile:
+def _parse(filename: str, lines: list[str]) -> _ParsedFile:
     known = _FILES.get(filename)
+    if known is not None and known.lines is lines:
+        return known  # linecache's own list: the file was not read again
+    text = "".join(lines)
     if known is not None and known.text == text:
+        known.lines = lines
         return known
-    try:
-        tree = ast.parse(text, filename)
-        compiled = compile(tree, filename, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        parsed = _ParsedFile(text, None, None)
-    else:
-        parsed = _ParsedFile(text, tree, compiled)
+    parsed = _ParsedFile(lines, text)
     _FILES[filename] = parsed
     return parsed
 
@@ -134,14 +152,6 @@ def _code_objects(code: CodeType) -> Iterator[CodeType]:
         if isinstance(const, CodeType):
             yield const
             yield from _code_objects(const)
-
-
-def _same_place(fresh: CodeType, loaded: CodeType) -> bool:
-    return (
-        fresh.co_name == loaded.co_name
-        and fresh.co_firstlineno == loaded.co_firstlineno
-        and getattr(fresh, "co_qualname", None) == getattr(loaded, "co_qualname", None)
-    )
 
 
 def _same_code(a: CodeType, b: CodeType) -> bool:
@@ -200,14 +210,12 @@ def _qualnames(tree: ast.Module) -> Iterator[tuple[str, ast.AST]]:
     return visit(tree, "")
 
 
-def _find_node(tree: ast.Module, code: CodeType) -> ast.AST | None:
+def _find_node(parsed: _ParsedFile, code: CodeType) -> ast.AST | None:
     wanted = getattr(code, "co_qualname", None)
     found = [
         node
-        for qualname, node in _qualnames(tree)
-        if qualname.rpartition(".")[2] == code.co_name
-        and _first_line(node) == code.co_firstlineno
-        and (wanted is None or qualname == wanted)
+        for qualname, node in parsed.nodes.get((code.co_name, code.co_firstlineno), [])
+        if wanted is None or qualname == wanted
     ]
     if len(found) > 1 and sys.version_info >= (3, 11):
         # Two lambdas on one line: the columns of the code's instructions decide.
