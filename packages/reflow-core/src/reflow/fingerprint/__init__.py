@@ -12,7 +12,10 @@ closure.  ``docs/cache.md`` says precisely what is covered and what is not.
 - :mod:`reflow.fingerprint.source`: one code object as a normalised syntax
   tree, or as bytecode where there is no trustworthy source;
 - :mod:`reflow.fingerprint.values`: canonical text of data values;
-- :mod:`reflow.fingerprint.graph`: the reach, its named components and the digest;
+- :mod:`reflow.fingerprint.nodes`: one function, class or module-level
+  binding: its own digest, what it uses, what it read;
+- :mod:`reflow.fingerprint.graph`: the reach from a task, the process-wide
+  memo, the named components and the digest;
 - :mod:`reflow.fingerprint.changes`: what changed between two sets of components.
 """
 
