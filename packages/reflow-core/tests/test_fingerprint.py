@@ -406,6 +406,20 @@ CASES = {
         ("main.py", "Model(3)", "Model(4)"),
         ("main.py", "MODEL = Model(3)", "MODEL = Model(\n    3\n)"),
     ),
+    "class of a parameter's annotation": Case(
+        {
+            "main.py": """
+                class Config:
+                    def scale(self):
+                        return 2
+
+                def task(cfg: Config):
+                    return cfg.scale()
+                """
+        },
+        ("main.py", "return 2", "return 4"),
+        ("main.py", "def task(cfg: Config):", "def task(\n    cfg: Config,\n):"),
+    ),
     "mutually recursive helpers": Case(
         {
             "main.py": """

@@ -183,14 +183,16 @@ def _function_node(func: FunctionType) -> Node:
     )
 
 
-def _type_text(annotation: Any, module: str) -> str:
+def _type_text(annotation: Any, module: str | None) -> str:
     """Text of annotations without the defining module's name.
 
     The workflow script is ``__main__`` under ``run`` and another module
     inside jobs: the same code must give the same fingerprint in both.
     """
     text = _ADDRESS.sub("", annotation if isinstance(annotation, str) else repr(annotation))
-    return text.replace(f"{module}.", "")
+    if not module:  # exec'd code without a module
+        return text
+    return re.sub(rf"(?<![\w.]){re.escape(module)}\.", "", text)
 
 
 def _annotated_in_source(tree_text: str) -> bool:

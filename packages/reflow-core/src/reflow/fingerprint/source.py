@@ -99,8 +99,10 @@ def code_text(code: CodeType, module_globals: Mapping[str, Any] | None) -> CodeT
     if isinstance(found, str):
         result = CodeText(_bytecode_text(code), f"bytecode: {found}", names, None)
     else:
-        text, chains = found
-        result = CodeText(text, "ast", names, chains)
+        text, chains, annotated = found
+        # Names used only in annotations (a parameter typed with a class of the
+        # user's code) are not in the code's names, but the task uses that class.
+        result = CodeText(text, "ast", names | annotated, chains)
     _CODE_MEMO[id(code)] = (code, result)
     return result
 
@@ -111,8 +113,11 @@ def _label(code: CodeType) -> str:
 
 def _from_source(
     code: CodeType, module_globals: Mapping[str, Any] | None
-) -> tuple[str, frozenset[tuple[str, ...]]] | str:
-    """The normalised tree text and dotted names, or why the source cannot be used."""
+) -> tuple[str, frozenset[tuple[str, ...]], frozenset[str]] | str:
+    """The normalised tree text, its dotted names and the names its annotations use.
+
+    A string instead says why the source cannot be used.
+    """
     filename = code.co_filename
     linecache.checkcache(filename)  # read the file as it is now, not a stale copy
     lines = linecache.getlines(filename, dict(module_globals) if module_globals else None)
@@ -129,7 +134,8 @@ def _from_source(
     if node is None:
         return f"{_label(code)} cannot be told apart from other code on its line"
     try:
-        return _dump(node, root=True), frozenset(_chains(node))
+        annotated = {chain[0] for a in _annotations(node) for chain in _chains(a)}
+        return _dump(node, root=True), frozenset(_chains(node)), frozenset(annotated)
     except RecursionError:
         return f"the syntax tree of {_label(code)} is nested too deeply to write out"
 
@@ -265,10 +271,32 @@ def _dump(node: Any, *, root: bool = False) -> str:
     return f"{type(node).__name__}(" + ",".join(fields) + ")"
 
 
+def _annotations(node: ast.AST) -> Iterator[ast.AST]:
+    arguments = getattr(node, "args", None)
+    if isinstance(arguments, ast.arguments):
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        every += [a for a in (arguments.vararg, arguments.kwarg) if a is not None]
+        yield from (a.annotation for a in every if a.annotation is not None)
+    returns = getattr(node, "returns", None)
+    if returns is not None:
+        yield returns
+
+
+def _walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk`` without the function's own decorators (followed as objects instead)."""
+    for name, value in ast.iter_fields(node):
+        if name == "decorator_list":
+            continue
+        for child in value if isinstance(value, list) else [value]:
+            if isinstance(child, ast.AST):
+                yield from ast.walk(child)
+
+
 def _chains(node: ast.AST) -> Iterator[tuple[str, ...]]:
     """Every dotted name the tree reads (``a.b.c``), longest form only."""
-    inner = {id(n.value) for n in ast.walk(node) if isinstance(n, ast.Attribute)}
-    for candidate in ast.walk(node):
+    nodes = [node, *_walk(node)]
+    inner = {id(n.value) for n in nodes if isinstance(n, ast.Attribute)}
+    for candidate in nodes:
         if id(candidate) in inner or not isinstance(candidate, (ast.Attribute, ast.Name)):
             continue
         parts: list[str] = []
