@@ -672,3 +672,69 @@ def test_a_value_nested_too_deeply_is_refused_in_one_line(tmp_path: Path) -> Non
         module.DEEP = [module.DEEP]
     with pytest.raises(ReflowError, match=r"nested more than 100 levels deep \(builtins.list\)"):
         code_fingerprint(module.task)
+
+
+# The fingerprint of GOLDEN, as every supported Python computes it. If this
+# changes, every user's cache is lost on upgrade: change it only on purpose.
+GOLDEN = {
+    "PKG/__init__.py": "",
+    "PKG/helpers.py": "def scale(x):\n    return x * 2\n",
+    "main.py": """
+        import functools
+        from dataclasses import dataclass, field
+
+        import PKG.helpers
+
+        AGG = max
+        TABLE = {"k": [1, (2, 3), {4, 5}], "f": frozenset({6})}
+
+
+        class Base:
+            FACTOR = 2
+
+            def base(self, x):
+                return x * self.FACTOR
+
+
+        @dataclass
+        class Scaler(Base):
+            offset: int = 1
+            names: list = field(default_factory=list)
+
+            @staticmethod
+            def one():
+                return 1
+
+            @property
+            def shift(self):
+                return self.offset + self.one()
+
+            def apply(self, x):
+                return self.base(x) + self.shift
+
+
+        @functools.lru_cache(maxsize=None)
+        def cached(x):
+            return x + 1
+
+
+        DOUBLE = functools.partial(cached, 2)
+
+
+        def fact(n):
+            return 1 if n <= 1 else n * fact(n - 1)
+
+
+        def task(x: int, k: int = 3) -> int:
+            \"\"\"Everything at once.\"\"\"
+            total = PKG.helpers.scale(x) + AGG([k, TABLE["k"][0]])
+            return total + Scaler().apply(x) + DOUBLE() + fact(3) + len([lambda y: y])
+        """,
+}
+GOLDEN_DIGEST = "60f921d4f112f3018b0527983aae5ed1901444df2b81482f9fb5b66ff05df40c"
+
+
+def test_unchanged_code_keeps_its_fingerprint_on_every_python(tmp_path: Path) -> None:
+    fingerprint = fingerprint_code(load_version(tmp_path, GOLDEN).task)
+    assert fingerprint.components["source"] == "ast"
+    assert fingerprint.digest == GOLDEN_DIGEST

@@ -235,11 +235,8 @@ def _class_node(cls: type) -> Node:
         if name in _CLASS_NOISE:
             continue
         value = b.read("item", namespace, name)
-        code = getattr(_innermost(value), "__code__", None)
-        generated = own_file or "__dataclass_fields__" in namespace
-        if generated and code is not None and code.co_filename.startswith("<"):
-            continue  # written by dataclasses, namedtuple or attrs from what is hashed here
-        b.parts.append(f"{name}=" + b.encode(value))
+        if not _generated(value, bool(own_file) or "__dataclass_fields__" in namespace):
+            b.parts.append(f"{name}=" + b.encode(value))
     for f in getattr(cls, "__dataclass_fields__", {}).values():
         default = "" if f.default is dataclasses.MISSING else b.encode(f.default)
         factory = "" if f.default_factory is dataclasses.MISSING else b.encode(f.default_factory)
@@ -254,6 +251,19 @@ def _class_node(cls: type) -> Node:
         b.uses,
         reads=b.reads,
     )
+
+
+def _generated(value: Any, machinery: bool) -> bool:
+    """Whether a class attribute was written by dataclasses, namedtuple or attrs.
+
+    Such methods follow from what is hashed anyway (the fields), and they
+    differ between Python versions (3.13's dataclasses add ``__replace__``).
+    """
+    inner = _innermost(value)
+    if getattr(inner, "__module__", None) == "dataclasses" and callable(inner):
+        return True
+    code = getattr(inner, "__code__", None)
+    return machinery and code is not None and code.co_filename.startswith("<")
 
 
 def _innermost(value: Any) -> Any:
