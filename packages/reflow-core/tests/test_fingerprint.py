@@ -387,6 +387,38 @@ CASES = {
         ("main.py", "default_factory=list", "default_factory=dict"),
         ("main.py", "class Config:", "class Config:  # settings"),
     ),
+    "enum member value": Case(
+        {
+            "main.py": """
+                import enum
+
+                class Mode(enum.Enum):
+                    FAST = 1
+                    SLOW = 2
+
+                def task():
+                    return Mode.FAST.value
+                """
+        },
+        ("main.py", "FAST = 1", "FAST = 3"),
+        ("main.py", "class Mode(enum.Enum):", "class Mode(enum.Enum):  # speeds"),
+    ),
+    "NamedTuple field default": Case(
+        {
+            "main.py": """
+                from typing import NamedTuple
+
+                class Point(NamedTuple):
+                    x: int
+                    y: int = 2
+
+                def task():
+                    return Point(1).y
+                """
+        },
+        ("main.py", "y: int = 2", "y: int = 5"),
+        ("main.py", "class Point(NamedTuple):", "class Point(NamedTuple):\n    # a point\n"),
+    ),
     "instance at module level": Case(
         {
             "main.py": """
@@ -680,8 +712,10 @@ GOLDEN = {
     "PKG/__init__.py": "",
     "PKG/helpers.py": "def scale(x):\n    return x * 2\n",
     "main.py": """
+        import enum
         import functools
         from dataclasses import dataclass, field
+        from typing import NamedTuple
 
         import PKG.helpers
 
@@ -725,13 +759,27 @@ GOLDEN = {
             return 1 if n <= 1 else n * fact(n - 1)
 
 
+        class Mode(enum.IntFlag):
+            A = 1
+            B = 2
+
+
+        class Point(NamedTuple):
+            x: int
+            y: int = 2
+
+            def norm(self):
+                return self.x + self.y
+
+
         def task(x: int, k: int = 3) -> int:
             \"\"\"Everything at once.\"\"\"
             total = PKG.helpers.scale(x) + AGG([k, TABLE["k"][0]])
-            return total + Scaler().apply(x) + DOUBLE() + fact(3) + len([lambda y: y])
+            total += Scaler().apply(x) + DOUBLE() + fact(3) + len([lambda y: y])
+            return total + (Mode.A | Mode.B) + Point(1).norm()
         """,
 }
-GOLDEN_DIGEST = "60f921d4f112f3018b0527983aae5ed1901444df2b81482f9fb5b66ff05df40c"
+GOLDEN_DIGEST = "cc9ac79c5fc370940226b819ab507a2d8be498259b04e05f18e5a4a5458c34b6"
 
 
 def test_unchanged_code_keeps_its_fingerprint_on_every_python(tmp_path: Path) -> None:

@@ -13,14 +13,15 @@ checked: it is still right while every read gives the same object.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import CellType, FunctionType
 from typing import Any
 
+from reflow.fingerprint.classes import user_entries
 from reflow.fingerprint.source import code_text
 from reflow.fingerprint.userfiles import (
     is_user_class,
@@ -33,26 +34,6 @@ from reflow.fingerprint.values import Encoder, is_external
 __all__ = ["Binding", "Node", "build_node", "callable_node", "digest_of", "is_current"]
 
 MISSING = object()
-# Entries of a class's namespace that Python or the class machinery writes.
-_CLASS_NOISE = frozenset(
-    {
-        "__dict__",
-        "__weakref__",
-        "__module__",
-        "__doc__",
-        "__qualname__",
-        "__firstlineno__",
-        "__static_attributes__",
-        "__annotations__",
-        "__annotate__",
-        "__annotate_func__",
-        "__dataclass_params__",
-        "__dataclass_fields__",
-        "__match_args__",
-        "__orig_bases__",
-        "__parameters__",
-    }
-)
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -230,13 +211,11 @@ def _class_node(cls: type) -> Node:
     bases = b.read("attr", cls, "__bases__")
     b.parts.append("bases " + ",".join(b.encode(base) for base in bases))
     namespace = vars(cls)
-    own_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    for name in sorted(namespace):
-        if name in _CLASS_NOISE:
-            continue
-        value = b.read("item", namespace, name)
-        if not _generated(value, bool(own_file) or "__dataclass_fields__" in namespace):
-            b.parts.append(f"{name}=" + b.encode(value))
+    for name in user_entries(cls):
+        b.parts.append(f"{name}=" + b.encode(b.read("item", namespace, name)))
+    if issubclass(cls, enum.Enum):  # members by name and value, not by enum's tables
+        for name, member in cls.__members__.items():
+            b.parts.append(f"member {name}=" + b.encode(member.value))
     for f in getattr(cls, "__dataclass_fields__", {}).values():
         default = "" if f.default is dataclasses.MISSING else b.encode(f.default)
         factory = "" if f.default_factory is dataclasses.MISSING else b.encode(f.default_factory)
@@ -251,32 +230,6 @@ def _class_node(cls: type) -> Node:
         b.uses,
         reads=b.reads,
     )
-
-
-def _generated(value: Any, machinery: bool) -> bool:
-    """Whether a class attribute was written by dataclasses, namedtuple or attrs.
-
-    Such methods follow from what is hashed anyway (the fields), and they
-    differ between Python versions (3.13's dataclasses add ``__replace__``).
-    """
-    inner = _innermost(value)
-    if getattr(inner, "__module__", None) == "dataclasses" and callable(inner):
-        return True
-    code = getattr(inner, "__code__", None)
-    return machinery and code is not None and code.co_filename.startswith("<")
-
-
-def _innermost(value: Any) -> Any:
-    """What a chain of ``__wrapped__`` ends at (dataclasses wrap the ``__repr__`` it writes)."""
-    for _ in range(100):  # a wrapper that wraps itself must not hang the fingerprint
-        try:
-            inner = getattr(value, "__wrapped__", None)
-        except Exception:  # a proxy whose attribute lookup fails
-            break
-        if inner is None:
-            break
-        value = inner
-    return value
 
 
 def _binding_node(binding: Binding) -> Node:
