@@ -786,3 +786,55 @@ def test_unchanged_code_keeps_its_fingerprint_on_every_python(tmp_path: Path) ->
     fingerprint = fingerprint_code(load_version(tmp_path, GOLDEN).task)
     assert fingerprint.components["source"] == "ast"
     assert fingerprint.digest == GOLDEN_DIGEST
+
+
+# Syntax whose tree some Python versions write differently (f-strings under 3.12).
+GOLDEN_SYNTAX = {
+    "main.py": r'''
+        import asyncio
+
+        def task(x, *args, y=1, **kw):
+            """Doc."""
+            a = f"{x!r:>10} and {y:{x}} {x=}"
+            b = [i * 2 for i in range(x) if i % 2]
+            c = {k: v for k, v in kw.items()}
+            d = (n := len(args))
+            e = x if x else y
+            match x:
+                case [1, *rest]:
+                    e = rest
+                case {"k": v}:
+                    e = v
+                case int() | float() if x > 0:
+                    e = 1
+                case _:
+                    pass
+            try:
+                pass
+            except (ValueError, TypeError) as err:
+                raise RuntimeError("x") from err
+            finally:
+                pass
+            with open("f") as fh, open("g") as gh:
+                pass
+            s = x[1:2, ::3]
+            g = lambda q=1, *r, **t: q
+            async def inner():
+                async with asyncio.Lock():
+                    await asyncio.sleep(0)
+                async for _ in aiter():
+                    pass
+            global Z
+            del a
+            assert x, "msg"
+            z = b"\x00" + rb"\d" + 1j + 0x10 + 1_000 + 1e3 + ...
+            return z + (not x) + (-x) + (x ** 2) + (x @ y)
+        '''
+}
+GOLDEN_SYNTAX_DIGEST = "317b9c92cc140287eddebf247525870389be033f6f3ebc9783394503dec33a3a"
+
+
+def test_every_kind_of_syntax_keeps_its_fingerprint_on_every_python(tmp_path: Path) -> None:
+    fingerprint = fingerprint_code(load_version(tmp_path, GOLDEN_SYNTAX).task)
+    assert fingerprint.components["source"] == "ast"
+    assert fingerprint.digest == GOLDEN_SYNTAX_DIGEST

@@ -266,6 +266,8 @@ def _dump(node: Any, *, root: bool = False) -> str:
         if name == "body" and isinstance(node, (*_DEFS, ast.ClassDef)) and isinstance(value, list):
             kept = [s for i, s in enumerate(value) if i or not _is_docstring(s)]
             fields.append(f"{name}={_dump(kept)}")
+        elif name == "values" and isinstance(node, ast.JoinedStr):
+            fields.append(f"{name}={_dump(_fstring_parts(node))}")
         else:
             fields.append(f"{name}={_dump(value)}")
     return f"{type(node).__name__}(" + ",".join(fields) + ")"
@@ -290,6 +292,25 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
         for child in value if isinstance(value, list) else [value]:
             if isinstance(child, ast.AST):
                 yield from ast.walk(child)
+
+
+def _fstring_parts(node: ast.JoinedStr) -> list[ast.expr]:
+    """An f-string's parts with its text in one piece between replacement fields.
+
+    Python 3.12's parser adds an empty text part to a nested format spec
+    (``f"{y:{x}}"``) that 3.11 and 3.13 do not: the same f-string either way.
+    """
+    parts: list[ast.expr] = []
+    for part in node.values:
+        if isinstance(part, ast.Constant) and isinstance(part.value, str):
+            if not part.value:
+                continue
+            last = parts[-1] if parts else None
+            if isinstance(last, ast.Constant) and isinstance(last.value, str):
+                parts[-1] = ast.Constant(value=last.value + part.value)
+                continue
+        parts.append(part)
+    return parts
 
 
 def _chains(node: ast.AST) -> Iterator[tuple[str, ...]]:
