@@ -48,6 +48,8 @@ _LIBRARY = _library_dirs()
 @cache
 def is_user_file(path: str | None) -> bool:
     """Whether a code file is the user's own (``None`` or ``<...>``: exec'd code, so yes)."""
+    if path and path.startswith("<frozen "):
+        return False  # the standard library's modules frozen into the interpreter (os, ...)
     if not path or path.startswith("<"):
         return True
     resolved = str(Path(path).resolve())
@@ -93,6 +95,19 @@ def qualified_name(value: Any) -> str:
     module = getattr(value, "__module__", None)
     if not isinstance(module, str):
         return name
+    return f"{_public(module)}.{name}"
+
+
+def _public(module: str) -> str:
+    """The public module a name is reached through, stable across versions.
+
+    Implementations move between private modules (``pathlib._local`` in 3.13,
+    ``_functools``, ``_operator``), and reflow's own between its modules; the
+    public name is what the user's code wrote, and does not move.
+    """
     if module == "reflow" or module.startswith("reflow."):
-        module = "reflow"
-    return f"{module}.{name}"
+        return "reflow"
+    parts = module.split(".")
+    kept = [parts[0].lstrip("_") or parts[0]]
+    kept += [p for p in parts[1:] if not p.startswith("_")]
+    return ".".join(kept)

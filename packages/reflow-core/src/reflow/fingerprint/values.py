@@ -15,6 +15,7 @@ import dataclasses
 import datetime
 import enum
 import functools
+import re
 from collections.abc import Callable
 from pathlib import PurePath
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
@@ -32,7 +33,7 @@ __all__ = ["Encoder", "is_external"]
 _MAX_DEPTH = 100
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 # Values whose repr is their value, stable across processes and versions.
-_BY_REPR = (PurePath, datetime.date, datetime.time, datetime.timedelta, range)
+_BY_REPR = (PurePath, datetime.date, datetime.time, datetime.timedelta, range, re.Pattern)
 # The same, named rather than imported: a worker need not load these modules.
 _BY_REPR_NAMES = frozenset({"decimal.Decimal", "fractions.Fraction", "uuid.UUID"})
 
@@ -67,7 +68,8 @@ class Encoder:
         if isinstance(value, _SCALARS) and type(value) in _SCALARS:
             return f"{type(value).__name__}:{value!r}"
         if isinstance(value, _BY_REPR) or qualified_name(type(value)) in _BY_REPR_NAMES:
-            return f"{qualified_name(type(value))}:{value!r}"
+            # By its type's name: Path's class moved to pathlib._local in 3.13.
+            return f"{type(value).__name__}:{value!r}"
         if is_user_function(value) or is_user_class(value):
             return self._ref(value)
         if is_external(value):
