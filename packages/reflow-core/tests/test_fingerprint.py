@@ -865,3 +865,25 @@ def test_every_kind_of_syntax_keeps_its_fingerprint_on_every_python(tmp_path: Pa
     fingerprint = fingerprint_code(load_version(tmp_path, GOLDEN_SYNTAX).task)
     assert fingerprint.components["source"] == "ast"
     assert fingerprint.digest == GOLDEN_SYNTAX_DIGEST
+
+
+def test_explain_words_a_move_to_bytecode_and_a_python_upgrade() -> None:
+    from reflow.fingerprint import describe_code_changes
+
+    source = {"function task": "a", "source": "ast", "python": "3.11"}
+    edited = "bytecode: /w/pipeline.py was edited after task was loaded"
+    moved = {"function task": "b", "source": edited, "python": "3.11"}
+    assert describe_code_changes(source, moved) == [
+        "fingerprinted from bytecode now (/w/pipeline.py was edited after task was loaded), "
+        "not from source",
+        "function task changed",
+    ]
+    upgraded = {**moved, "function task": "c", "python": "3.12"}
+    assert describe_code_changes(moved, upgraded) == [
+        "Python changed from 3.11 to 3.12, and code fingerprinted from bytecode changes with it",
+        "function task changed",
+    ]
+    assert describe_code_changes(moved, source) == [
+        "fingerprinted from source now, no longer from bytecode",
+        "function task changed",
+    ]
