@@ -887,3 +887,14 @@ def test_explain_words_a_move_to_bytecode_and_a_python_upgrade() -> None:
         "fingerprinted from source now, no longer from bytecode",
         "function task changed",
     ]
+
+
+def test_a_new_function_at_a_freed_address_gets_its_own_fingerprint() -> None:
+    # Functions made and dropped one after another often reuse one address (id);
+    # the process-wide memo must not hand the next one its predecessor's fingerprint.
+    digests = []
+    for n in range(20):
+        namespace: dict[str, Any] = {}
+        exec(f"def made(x):\n    return x + {n}\n", namespace)
+        digests.append(code_fingerprint(namespace.pop("made")))
+    assert len(set(digests)) == 20
