@@ -419,6 +419,20 @@ CASES = {
         ("main.py", "y: int = 2", "y: int = 5"),
         ("main.py", "class Point(NamedTuple):", "class Point(NamedTuple):\n    # a point\n"),
     ),
+    "attribute of a SimpleNamespace settings object": Case(
+        {
+            "main.py": """
+                from types import SimpleNamespace
+
+                SETTINGS = SimpleNamespace(scale=2, names=["a"])
+
+                def task(x):
+                    return x * SETTINGS.scale
+                """
+        },
+        ("main.py", "scale=2", "scale=3"),
+        ("main.py", "SETTINGS = ", "# settings\nSETTINGS = "),
+    ),
     "instance at module level": Case(
         {
             "main.py": """

@@ -18,7 +18,7 @@ import functools
 import re
 from collections.abc import Callable
 from pathlib import PurePath
-from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
+from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType, SimpleNamespace
 from typing import Any
 
 from reflow.errors import ReflowError
@@ -128,8 +128,8 @@ class Encoder:
                 f"{f.name}={self(getattr(value, f.name, None))}" for f in dataclasses.fields(value)
             )
             return f"{kind}({fields})"
-        if is_user_class(type(value)):
-            return f"{kind}({self._attributes(value)})"
+        if is_user_class(type(value)) or isinstance(value, SimpleNamespace):
+            return f"{kind}({self._attributes(value)})"  # SimpleNamespace: a config holder
         # An object of a library (an array, a connection): its type is all that is seen.
         return self._wrapped(f"<{kind}>", value)
 
