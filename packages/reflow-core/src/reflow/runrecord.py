@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,11 +127,20 @@ def create_run(
     return run_id, prefixes
 
 
-def stored_prefixes(store: Store, run_id: str) -> dict[str, Any]:
-    """The identity prefixes recorded with a run's task specifications."""
+def stored_prefixes(
+    store: Store, run_id: str, code: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The identity prefixes recorded with a run's task specifications.
+
+    ``code`` holds the fingerprints of tasks whose code changed since (a run
+    retried with edited code): their prefixes use those.
+    """
     out: dict[str, Any] = {}
     for spec in store.list_task_spec_records(run_id):
         parts = spec.config.get(CACHE_PARTS_KEY)
         if parts is not None:
-            out[spec.task_name] = IdentityParts.from_dict(parts).prefix()
+            recorded = IdentityParts.from_dict(parts)
+            if code and spec.task_name in code:
+                recorded = replace(recorded, code=code[spec.task_name])
+            out[spec.task_name] = recorded.prefix()
     return out

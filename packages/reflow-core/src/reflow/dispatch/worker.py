@@ -56,7 +56,9 @@ def _index_from_env() -> int | None:
 
 def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, task: str) -> int:
     """Run one instance; return the process exit status (0 on success)."""
+    from reflow.dispatch.code import workflow_codec
     from reflow.dispatch.loader import load_workflow
+    from reflow.fingerprint import code_fingerprint
     from reflow.identity import value_hash
     from reflow.manifest import CODEC
     from reflow.signals import TaskInterrupted, graceful_shutdown
@@ -87,7 +89,10 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         )
         workflow = load_workflow(script, workflow_name, payload.get("argv"))
         func = workflow.tasks[task].func
-        kwargs = CODEC.loads(payload["kwargs"])
+        # The code that runs, as loaded: the dispatcher records the output under
+        # the identity of this code, whatever the run planned.
+        result["code"] = code_fingerprint(func)
+        kwargs = workflow_codec().loads(payload["kwargs"])
         for name in payload.get("run_dir_params", []):
             kwargs[name] = run_dir
         interrupted: BaseException | None = None
