@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -231,6 +232,7 @@ def test_run_local_with_two_workers_runs_the_code_it_planned(project: Project, s
 
 TINY = """
 from dataclasses import dataclass
+from pathlib import Path
 from reflow import Workflow
 
 wf = Workflow("{name}")
@@ -250,6 +252,11 @@ def make() -> int:
 @wf.job()
 def point() -> Point:
     return Point(1, 2)
+
+
+@wf.job()
+def beside() -> str:
+    return (Path(__file__).parent / "data.txt").read_text()
 """
 
 
@@ -283,13 +290,18 @@ class Held(Executor):
         self.done.add(str(number))
 
 
-def held_run(tmp_path: Path, store: Any, name: str) -> tuple[Held, Any]:
+def held_run(tmp_path: Path, store: Any, name: str, *, unfrozen: bool = False) -> tuple[Held, Any]:
     from reflow.dispatch.dispatcher import dispatch_once
     from reflow.testing.scripts import load_script
 
     executor = Held()
+    (tmp_path / "data.txt").write_text("next to the script")
     mod = load_script(tmp_path, name, TINY.format(name=name))
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    if unfrozen:  # as a run submitted before reflow froze code
+        state = tmp_path / "run" / ".reflow" / run.run_id
+        (state / "code.json").unlink()
+        shutil.rmtree(state / "code")
     assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
     return executor, run
 
@@ -359,3 +371,19 @@ def test_a_result_naming_a_class_outside_the_workflow_is_refused(
     point = store.get_task_instance_record(run.run_id, "point", None)
     assert point.state is TaskState.SUCCESS
     assert (type(point.output).__name__, point.output.x, point.output.y) == ("Point", 1, 2)
+
+
+@pytest.mark.parametrize("unfrozen", [False, True], ids=["frozen", "submitted-before-freezing"])
+def test_files_beside_the_script_are_found_through_file_and_old_runs_still_run(
+    tmp_path: Path, store: Any, unfrozen: bool
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    executor, run = held_run(tmp_path, store, f"beside_{unfrozen}", unfrozen=unfrozen)
+    (beside_job,) = [j for j in executor.jobs if j.name.endswith(".beside")]
+    frozen_dir = tmp_path / "run" / ".reflow" / run.run_id / "code" / "1"
+    assert (Path(beside_job.command[3]).parent == frozen_dir) is not unfrozen
+    executor.run("beside", run.run_id)
+    dispatch_once(store, run.run_id, executor)
+    record = store.get_task_instance_record(run.run_id, "beside", None)
+    assert (record.state, record.output) == (TaskState.SUCCESS, "next to the script")

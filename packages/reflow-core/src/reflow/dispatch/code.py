@@ -13,7 +13,9 @@ A generation mirrors the directory of the workflow script: the script and the
 ``.py`` files of the user's modules and packages imported from that
 directory at submit are copies; every other entry (data files, modules not
 imported yet, subdirectories) is a symbolic link to the original, so code
-that reads files next to itself through ``__file__`` still finds them.
+that reads files next to itself through ``__file__`` still finds them.  The
+entry that holds the run directory itself is left out, so the links make no
+loop.
 
 Modules that do not lie under the script's directory (another directory on
 ``sys.path``, installed packages) are not frozen: the worker fingerprints the
@@ -169,6 +171,8 @@ def _mirror(root: Path, dest: Path, copies: set[Path]) -> None:
         for entry in original.iterdir():
             target = directory / entry.name
             if entry.name in _SKIP or target.exists() or target.is_symlink():
+                continue
+            if _under(dest, entry.resolve()):  # holds the run directory: no link loop
                 continue
             target.symlink_to(entry)
 
