@@ -3,7 +3,9 @@
 Workers never open the manifest store (design §5): the dispatcher wrote
 everything they need, and everything they report goes into the result file,
 including what they used (elapsed time, CPU time, peak memory), so reports
-work with every executor.
+work with every executor, and the fingerprint of the task function they
+actually loaded, so the dispatcher records the output under the identity of
+the code that ran (:mod:`reflow.dispatch.results`).
 """
 
 from __future__ import annotations
