@@ -45,10 +45,12 @@ def planned_code(parts: IdentityParts, inst: TaskInstanceRecord) -> str:
 def identity_with_code(parts: IdentityParts, inst: TaskInstanceRecord, code: str) -> str:
     """The identity ``inst`` has when its task's code is ``code`` (``""`` if it has none).
 
-    An instance of a task with ``cache=False`` has no identity, and keeps none.
+    An instance of a task with ``cache=False`` has no identity, and keeps none;
+    neither does one whose input hashes were not recorded: without them its
+    identity cannot be computed, and it must not keep an identity of other code.
     """
     if not inst.identity or "inputs" not in inst.cache_info:
-        return inst.identity
+        return ""
     return replace(parts, code=code, inputs=dict(inst.cache_info["inputs"])).identity()
 
 

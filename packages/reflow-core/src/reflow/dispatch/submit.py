@@ -223,7 +223,7 @@ def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, 
     fingerprints that changed are kept with the frozen generation).
     """
     from reflow.dispatch.loader import script_of
-    from reflow.dispatch.results import ResultReader, identity_with_code
+    from reflow.dispatch.results import ResultReader, identity_with_code, planned_code
     from reflow.fingerprint import code_fingerprint
 
     try:
@@ -244,12 +244,12 @@ def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, 
         if parts is None:
             continue
         code = changed.get(inst.task_name, parts.code)
+        if code == planned_code(parts, inst):
+            continue  # the same code as planned: the same identity
         info = {k: v for k, v in inst.cache_info.items() if k not in ("code", "planned_code")}
         if code != parts.code:
             info["code"] = code
-        identity = identity_with_code(parts, inst, code)
-        if (identity, info) != (inst.identity, inst.cache_info):
-            moves[inst.id] = (identity, info)
+        moves[inst.id] = (identity_with_code(parts, inst, code), info)
     return moves
 
 
