@@ -26,7 +26,7 @@ import pytest
 from reflow import RunState, TaskState
 from reflow.dispatch.files import result_file
 from reflow.executors.base import Executor
-from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec, JobState, JobStatus
 from reflow.executors.local import LocalExecutor
 from reflow.explain import explain_instance
 from reflow.identity import value_hash
@@ -233,7 +233,8 @@ def test_run_local_with_two_workers_runs_the_code_it_planned(project: Project, s
 TINY = """
 from dataclasses import dataclass
 from pathlib import Path
-from reflow import Workflow
+from typing import Annotated
+from reflow import Result, Workflow
 
 wf = Workflow("{name}")
 
@@ -257,6 +258,16 @@ def point() -> Point:
 @wf.job()
 def beside() -> str:
     return (Path(__file__).parent / "data.txt").read_text()
+
+
+@wf.job(array=True)
+def square(x: Annotated[int, Result(step="numbers")]) -> int:
+    return x * x
+
+
+@wf.job()
+def numbers() -> list[int]:
+    return [2, 3]
 """
 
 
@@ -284,9 +295,14 @@ class Held(Executor):
 
     def run(self, task: str, run_id: str) -> None:
         """Run the worker job of ``task`` now, as the scheduler would."""
-        number, job = next((n, j) for n, j in enumerate(self.jobs, 1) if j.name.endswith(task))
+        number, job = next(
+            (n, j) for n, j in enumerate(self.jobs, 1) if j.name.endswith(f".{task}")
+        )
         env = {**os.environ, **job.env, "REFLOW_RUN_ID": run_id}
-        subprocess.run(job.command, env=env, check=True, cwd=job.workdir, timeout=120)
+        for index in job.array.indices if job.array else [None]:
+            if index is not None:
+                env[ARRAY_INDEX_ENV] = str(index)
+            subprocess.run(job.command, env=env, check=True, cwd=job.workdir, timeout=120)
         self.done.add(str(number))
 
 
@@ -387,3 +403,33 @@ def test_files_beside_the_script_are_found_through_file_and_old_runs_still_run(
     dispatch_once(store, run.run_id, executor)
     record = store.get_task_instance_record(run.run_id, "beside", None)
     assert (record.state, record.output) == (TaskState.SUCCESS, "next to the script")
+
+
+def test_an_element_that_ran_other_code_moves_to_that_codes_identity_and_is_explained(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow.cli.commands.explain import _array_summary
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    executor, run = held_run(tmp_path, store, "other_code")
+    executor.run("numbers", run.run_id)
+    dispatch_once(store, run.run_id, executor)
+    executor.run("square", run.run_id)
+    planned = store.get_task_instance_record(run.run_id, "square", 1)
+    ran = "f" * 64  # as a worker that loaded edited code reports it
+    edit_result(result_file(run.run_dir, run.run_id, "square", 1), code=ran)
+    dispatch_once(store, run.run_id, executor)
+
+    moved = store.get_task_instance_record(run.run_id, "square", 1)
+    assert (moved.state, moved.output) == (TaskState.SUCCESS, 9)
+    assert moved.identity not in ("", planned.identity)
+    assert store.find_cached("square", planned.identity) is None  # never the planned one
+    assert store.find_cached("square", moved.identity)["output"] == 9
+    assert moved.cache_info["code"] == ran
+    why = explain_instance(store, run.run_id, "square", 1)
+    assert f"ran edited code: planned fingerprint {moved.cache_info['planned_code'][:12]}" in why
+    assert f"ran {ran[:12]}" in why
+    summary = _array_summary(store, run.run_id, "square")
+    assert summary["counts"] == {"miss": 1, "miss (ran edited code)": 1}
+    kept = store.get_task_instance_record(run.run_id, "square", 0)
+    assert "code" not in kept.cache_info and store.find_cached("square", kept.identity)
