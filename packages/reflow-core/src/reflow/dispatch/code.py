@@ -26,6 +26,7 @@ is recorded under the identity of the code that ran (see
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import sysconfig
@@ -44,6 +45,8 @@ __all__ = [
     "user_module_files",
     "workflow_codec",
 ]
+
+logger = logging.getLogger(__name__)
 
 _SKIP = frozenset({"__pycache__"})
 
@@ -174,7 +177,16 @@ def _mirror(root: Path, dest: Path, copies: set[Path]) -> None:
                 continue
             if _under(dest, entry.resolve()):  # holds the run directory: no link loop
                 continue
-            target.symlink_to(entry)
+            try:
+                target.symlink_to(entry)
+            except OSError as exc:  # a file system without links: the code still runs
+                logger.warning(
+                    "cannot link %s into the run's frozen code (%s); code that reads files "
+                    "next to the script through __file__ will not find them",
+                    entry,
+                    exc,
+                )
+                return
 
 
 def freeze_code(
