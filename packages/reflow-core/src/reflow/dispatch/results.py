@@ -79,13 +79,9 @@ class ResultReader:
     def parts(self, task: str) -> IdentityParts | None:
         """The task-level identity parts recorded with the run (``None`` if none)."""
         if self._parts is None:
-            from reflow.explain import CACHE_PARTS_KEY
+            from reflow.runrecord import recorded_parts
 
-            self._parts = {
-                spec.task_name: IdentityParts.from_dict(spec.config[CACHE_PARTS_KEY])
-                for spec in self.store.list_task_spec_records(self.run_id)
-                if CACHE_PARTS_KEY in spec.config
-            }
+            self._parts = recorded_parts(self.store, self.run_id)
         return self._parts.get(task)
 
     def update(self, inst: TaskInstanceRecord) -> tuple[StateUpdate | None, bool]:

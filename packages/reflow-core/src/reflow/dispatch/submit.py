@@ -223,24 +223,24 @@ def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, 
     fingerprints that changed are kept with the frozen generation).
     """
     from reflow.dispatch.loader import script_of
-    from reflow.dispatch.results import ResultReader, identity_with_code, planned_code
+    from reflow.dispatch.results import identity_with_code, planned_code
     from reflow.fingerprint import code_fingerprint
+    from reflow.runrecord import recorded_parts
 
     try:
         script = script_of(run.workflow)
     except ReflowError:
         logger.info("retry: the workflow is not defined in a file; the run keeps its code")
         return {}
-    results = ResultReader(run.store, run.run_id, run.run_dir)
+    recorded = recorded_parts(run.store, run.run_id)
     changed: dict[str, str] = {}
     for name, spec in run.workflow.tasks.items():
-        parts = results.parts(name)
-        if parts is not None and (code := code_fingerprint(spec.func)) != parts.code:
+        if name in recorded and (code := code_fingerprint(spec.func)) != recorded[name].code:
             changed[name] = code
     _freeze(script, run.run_dir, run.run_id, changed)
     moves: dict[int, tuple[str, dict[str, Any]]] = {}
     for inst in todo:
-        parts = results.parts(inst.task_name)
+        parts = recorded.get(inst.task_name)
         if parts is None:
             continue
         code = changed.get(inst.task_name, parts.code)
