@@ -343,6 +343,25 @@ def test_a_wrong_output_hash_in_a_result_file_does_not_reach_the_cache(
     assert record.output_hash == value_hash(5)
 
 
+def test_a_result_that_names_no_code_is_never_served_from_the_cache(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    executor, run = held_run(tmp_path, store, "no_code")
+    executor.run("make", run.run_id)
+    path = result_file(run.run_dir, run.run_id, "make", None)
+    data = json.loads(path.read_text())
+    del data["code"]
+    path.write_text(json.dumps(data))
+    planned = store.get_task_instance_record(run.run_id, "make", None).identity
+    dispatch_once(store, run.run_id, executor)
+    record = store.get_task_instance_record(run.run_id, "make", None)
+    assert (record.state, record.output, record.identity) == (TaskState.SUCCESS, 5, "")
+    assert store.find_cached("make", planned) is None
+    assert "did not say which code" in explain_instance(store, run.run_id, "make", None)
+
+
 def test_a_result_naming_a_class_outside_the_workflow_is_refused(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,6 +52,11 @@ def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> Ide
 
 def _code_lines(info: dict[str, Any]) -> list[str]:
     """What ``explain`` says when an instance's code is not the code the run was planned with."""
+    if "planned_code" in info and not info.get("code"):
+        return [
+            "  its job did not say which code it ran, so its result is kept for this run "
+            "but never reused from the cache."
+        ]
     if "planned_code" in info:
         return [
             f"  ran edited code: planned fingerprint {str(info['planned_code'])[:12]}, ran "

@@ -30,7 +30,7 @@ import logging
 import shutil
 import sys
 import sysconfig
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +64,9 @@ class FrozenCode:
     origin : Path
         The directory the script was frozen from.
     fingerprints : dict[str, str]
-        Task -> code fingerprint of this generation, when it was frozen by
-        ``retry`` (the task specifications hold the fingerprints of submit).
+        Task -> code fingerprint in this generation, for the tasks whose code
+        differs from what the run's task specifications record (the code at
+        submit): only a generation frozen by ``retry`` has any.
     """
 
     generation: int
@@ -113,7 +114,7 @@ def is_user_file(where: str) -> bool:
     return not any(_under(path, lib) for lib in _LIBRARY)
 
 
-def user_module_files(root: Path, modules: Iterable[object] | None = None) -> set[Path]:
+def user_module_files(root: Path) -> set[Path]:
     """The ``.py`` files of the user's modules, imported now, that lie under ``root``.
 
     A package counts with every ``.py`` file in its tree, so a submodule it
@@ -121,7 +122,7 @@ def user_module_files(root: Path, modules: Iterable[object] | None = None) -> se
     """
     root = root.resolve()
     files: set[Path] = set()
-    for module in list(sys.modules.values()) if modules is None else modules:
+    for module in list(sys.modules.values()):
         where = getattr(module, "__file__", None)
         if not isinstance(where, str) or not where.endswith(".py") or not is_user_file(where):
             continue
@@ -197,7 +198,7 @@ def freeze_code(
     Parameters
     ----------
     script : Path
-        The workflow script (resolved).
+        The workflow script.
     run_dir, run_id : Path, str
         The run.
     fingerprints : mapping, optional

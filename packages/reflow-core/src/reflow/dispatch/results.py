@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
-from reflow.dispatch.code import workflow_codec
+from reflow.dispatch.code import code_record, workflow_codec
 from reflow.dispatch.files import read_json, result_file
 from reflow.identity import IdentityParts, value_hash
 from reflow.labels import instance_label
@@ -72,6 +72,8 @@ class ResultReader:
         self.run_id = run_id
         self.run_dir = run_dir
         self.codec = workflow_codec()
+        # Workers of a run with frozen code always report their fingerprint.
+        self.fingerprinted = code_record(run_dir, run_id) is not None
         self._parts: dict[str, IdentityParts] | None = None
         self.moves: dict[int, tuple[str, dict[str, Any]]] = {}
         """Instance id -> (identity, cache_info) of results of code other than planned."""
@@ -124,13 +126,20 @@ class ResultReader:
     def _check_code(self, inst: TaskInstanceRecord, ran: object) -> None:
         """Note a result of other code than planned, under the identity of the code that ran.
 
-        A result without a fingerprint comes from a worker of an older reflow,
-        started before the upgrade: it is taken as planned.
+        A result that names no code is kept for its run but loses its identity
+        (it is never served from the cache); only in a run submitted before
+        code was frozen, whose workers never reported their code, is it taken
+        as planned.
         """
         parts = self.parts(inst.task_name)
-        if not isinstance(ran, str) or not ran or parts is None:
+        if parts is None:
             return
         planned = planned_code(parts, inst)
+        if not isinstance(ran, str) or not ran:
+            if self.fingerprinted:
+                info = {**inst.cache_info, "code": "", "planned_code": planned}
+                self.moves[inst.id] = ("", info)
+            return
         if ran == planned:
             return
         info = {**inst.cache_info, "code": ran, "planned_code": planned}
