@@ -45,7 +45,32 @@ def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> Ide
         inputs = origin.cache_info.get("inputs")
         source = origin.cache_info.get("source", {})
     task_parts["inputs"] = dict(inputs or {})
+    if "code" in record.cache_info:  # ran, or was retried with, other code than submitted
+        task_parts["code"] = record.cache_info["code"]
     return IdentityParts.from_dict(task_parts)
+
+
+def _code_lines(info: dict[str, Any]) -> list[str]:
+    """What ``explain`` says when an instance's code is not the code the run was planned with."""
+    if "planned_code" in info and not info.get("code"):
+        return [
+            "  its job did not say which code it ran, so its result is kept for this run "
+            "but never reused from the cache."
+        ]
+    if "planned_code" in info:
+        return [
+            f"  ran edited code: planned fingerprint {str(info['planned_code'])[:12]}, ran "
+            f"{str(info['code'])[:12]}. The job loaded other code than the run was planned with "
+            "(for example a module outside the run's frozen copy was edited while the job "
+            "waited); the result is recorded under the identity of the code that ran, never "
+            "under the planned one."
+        ]
+    if "code" in info:
+        return [
+            f"  ran the code as it was at retry (fingerprint {str(info['code'])[:12]}), not "
+            "the code the run was submitted with; the identity is that code's."
+        ]
+    return []
 
 
 def _previous(
@@ -88,10 +113,17 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
             "upstream outputs."
         ) + _bytecode_note(identity_parts(store, run_id, record))
     if status == "disabled":
-        return f"{label}: not cached: the task is defined with cache=False, so it always runs."
+        return "\n".join(
+            [
+                f"{label}: not cached: the task is defined with cache=False, so it always runs.",
+                *_code_lines(info),
+            ]
+        )
     if status == "forced":
         why = info.get("reason", "forced")
-        return f"{label}: ran without looking in the cache: {why}."
+        return "\n".join(
+            [f"{label}: ran without looking in the cache: {why}.", *_code_lines(info)]
+        )
     if not status:
         return f"{label}: no cache decision recorded (state {record.state.value})."
     lines = []
@@ -105,6 +137,7 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
             f"{label}: cache miss (identity {ident}): no earlier successful instance "
             "had this identity."
         )
+    lines.extend(_code_lines(info))
     previous = _previous(store, run_id, task, index)
     mine = identity_parts(store, run_id, record)
     if previous is None or mine is None:

@@ -12,18 +12,21 @@ process and on every host.
 
 Loading never imports a module named in stored data: an enum or dataclass is
 rebuilt only if its module is already imported, or is listed in
-:attr:`ManifestCodec.allowed_modules`.
+:attr:`ManifestCodec.allowed_modules`.  A codec with a
+:attr:`~ManifestCodec.class_filter` (the one that reads the files jobs
+exchange) goes further: it refuses a class its filter does not accept.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["CODEC", "SCHEMA_VERSION", "ManifestCodec"]
+__all__ = ["CODEC", "SCHEMA_VERSION", "ManifestCodec", "UntrustedClassError"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +40,10 @@ _CLASS = "class"
 _FIELDS = "fields"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+class UntrustedClassError(TypeError):
+    """Stored data names a class its codec's ``class_filter`` does not accept."""
 
 
 def _loaded_class(module: str, name: str) -> type | None:
@@ -96,6 +103,12 @@ class ManifestCodec:
         dataclass class.  Any other module is used only if it is already in
         :data:`sys.modules`; stored data can never make reflow import code.
         Names are matched exactly (``"pkg"`` does not allow ``"pkg.sub"``).
+    class_filter : callable or None
+        When set, an enum or dataclass is rebuilt only if
+        ``class_filter(module_name)`` is true; any other class named by the
+        data raises :class:`UntrustedClassError` instead of being looked up.
+        The files jobs exchange are read with a filter that accepts the
+        workflow's own modules and reflow's.
 
     Notes
     -----
@@ -122,6 +135,7 @@ class ManifestCodec:
     marker_key: str = _MARKER
     schema_version: int = SCHEMA_VERSION
     allowed_modules: frozenset[str] = field(default_factory=frozenset)
+    class_filter: Callable[[str], bool] | None = None
 
     def __post_init__(self) -> None:
         allowed: Any = self.allowed_modules
@@ -331,6 +345,13 @@ class ManifestCodec:
         if not sep or not module_name or not qualname:
             logger.debug("Malformed manifest class name %r; loading the raw value", qualified)
             return None
+        if self.class_filter is not None and not self.class_filter(module_name):
+            raise UntrustedClassError(
+                f"the data names the class {qualified}, which is neither reflow's nor "
+                "defined in the workflow's own code as the job imported it, so it is not "
+                "rebuilt. Return plain data, or dataclasses and enums defined in your "
+                "workflow script or a module it imports."
+            )
         module = sys.modules.get(module_name)
         if module is None and module_name in self.allowed_modules:
             from importlib import import_module

@@ -85,6 +85,11 @@ class Planner:
         Each task's identity prefix (:meth:`IdentityParts.prefix`).
     policy : CachePolicy
         Force and verify settings.
+    code : mapping, optional
+        Code fingerprints that differ from the ones the run's task
+        specifications record (a run retried with edited code; ``prefixes``
+        already use them): each instance notes its own in its ``cache_info``,
+        so ``explain`` and the result check compare against the right code.
     """
 
     def __init__(
@@ -95,8 +100,10 @@ class Planner:
         wiring: Mapping[str, Mapping[str, ParamWiring]],
         prefixes: Mapping[str, Any],
         policy: CachePolicy,
+        code: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
+        self.code = dict(code or {})
         self.run_id = run_id
         self.specs = specs
         self.wiring = wiring
@@ -163,6 +170,8 @@ class Planner:
         chunk = Chunk()
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
             info: dict[str, Any] = {"inputs": hashes}
+            if name in self.code:
+                info["code"] = self.code[name]
             hit = found.get(ident)
             reason = ""
             if hit is not None and self.policy.verify:

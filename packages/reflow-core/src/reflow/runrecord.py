@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
-__all__ = ["create_run", "stored_prefixes", "task_param_dests", "user_name"]
+__all__ = ["create_run", "recorded_parts", "stored_prefixes", "task_param_dests", "user_name"]
 
 
 def user_name() -> str:
@@ -134,11 +134,25 @@ def create_run(
     return run_id, prefixes
 
 
-def stored_prefixes(store: Store, run_id: str) -> dict[str, Any]:
-    """The identity prefixes recorded with a run's task specifications."""
-    out: dict[str, Any] = {}
-    for spec in store.list_task_spec_records(run_id):
-        parts = spec.config.get(CACHE_PARTS_KEY)
-        if parts is not None:
-            out[spec.task_name] = IdentityParts.from_dict(parts).prefix()
-    return out
+def recorded_parts(store: Store, run_id: str) -> dict[str, IdentityParts]:
+    """The task-level identity parts recorded with a run's task specifications."""
+    return {
+        spec.task_name: IdentityParts.from_dict(spec.config[CACHE_PARTS_KEY])
+        for spec in store.list_task_spec_records(run_id)
+        if CACHE_PARTS_KEY in spec.config
+    }
+
+
+def stored_prefixes(
+    store: Store, run_id: str, code: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The identity prefixes recorded with a run's task specifications.
+
+    ``code`` holds the fingerprints of tasks whose code changed since (a run
+    retried with edited code): their prefixes use those.
+    """
+    code = code or {}
+    return {
+        name: (replace(parts, code=code[name]) if name in code else parts).prefix()
+        for name, parts in recorded_parts(store, run_id).items()
+    }

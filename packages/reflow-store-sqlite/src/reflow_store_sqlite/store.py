@@ -1102,6 +1102,32 @@ class SqliteStore(Store):
 
         self._write(work)
 
+    def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+        """Move instances to another identity, with the cache_info saying why."""
+        params = [
+            (hash_to_db(identity), dict_to_db(info), instance_id)
+            for instance_id, (identity, info) in items.items()
+        ]
+
+        def work(conn: sqlite3.Connection) -> None:
+            changed = conn.executemany(
+                "UPDATE task_instances SET identity = ?, cache_info = ? WHERE id = ?", params
+            ).rowcount
+            if changed != len(params):  # _write rolls the whole batch back
+                for *_, instance_id in params:
+                    if (
+                        conn.execute(
+                            "SELECT 1 FROM task_instances WHERE id = ?", (instance_id,)
+                        ).fetchone()
+                        is None
+                    ):
+                        raise UnknownInstanceError(
+                            f"No task instance with id {instance_id} in the manifest store "
+                            f"{self.path}; no identity was changed."
+                        )
+
+        self._write(work)
+
     def find_cached_many(
         self, task_name: str, identities: Iterable[str]
     ) -> dict[str, TaskInstanceRecord]:

@@ -2,8 +2,9 @@
 
 A run owns, inside its run directory, ``results/<run id>/`` (the workers'
 result files), ``.reflow/<run id>/`` (inputs, started records, dispatcher
-bookkeeping) and, in ``logs/``, the stdout and stderr files of its task jobs
-(``<task>-<job>.out``, ``<task>-<job>_<n>.err`` ...) and of its dispatcher
+bookkeeping, the frozen code its jobs import) and, in ``logs/``, the stdout
+and stderr files of its task jobs (``<task>-<job>.out``,
+``<task>-<job>_<n>.err`` ...) and of its dispatcher
 jobs (``<workflow>.dispatch-<job>.out`` / ``.err``, recognised by the line
 ``run <run id>: <state>`` each dispatcher logs last).  Everything else in
 the run directory (what the tasks themselves wrote, other runs' files) is

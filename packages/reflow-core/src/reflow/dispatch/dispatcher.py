@@ -21,15 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.dispatch.code import code_record
 from reflow.dispatch.files import (
     dispatcher_file,
     input_file,
     read_json,
-    result_file,
     run_state_dir,
     started_file,
     write_json_atomic,
 )
+from reflow.dispatch.results import ResultReader
 from reflow.executors.jobs import (
     ArraySpec,
     JobResources,
@@ -91,44 +92,6 @@ def forget_after() -> float:
             f"REFLOW_DISPATCH_FORGET_AFTER must be a number of seconds >= 0, not {value!r}"
         )
     return seconds
-
-
-def result_update(
-    run_dir: Path, run_id: str, inst: TaskInstanceRecord
-) -> tuple[StateUpdate | None, bool]:
-    """The state change an instance's result file asks for (``None`` if there is none).
-
-    The flag says the worker was interrupted by a signal (its scheduler may
-    know better why).
-    """
-    from reflow.manifest import CODEC
-    from reflow.stores import StateUpdate
-
-    path = result_file(run_dir, run_id, inst.task_name, inst.array_index)
-    try:
-        data = read_json(path)
-    except FileNotFoundError:
-        return None, False
-    except ValueError as exc:
-        text = f"the result file {path} is corrupt: {exc}"
-        return StateUpdate(inst.id, TaskState.FAILED, error_text=text), False
-    try:
-        if data.get("ok"):
-            update = StateUpdate(
-                inst.id,
-                TaskState.SUCCESS,
-                output=CODEC.loads(data["output"]),
-                output_hash=str(data["output_hash"]),
-            )
-            return update, False
-        reason = data.get("reason", "ERROR")
-        error = str(data.get("error", "no error recorded"))
-        prefix = "TIMEOUT: " if reason == "TIMEOUT" else ""
-        update = StateUpdate(inst.id, TaskState.FAILED, error_text=prefix + error)
-        return update, reason == "INTERRUPTED"
-    except (KeyError, TypeError, ValueError) as exc:
-        text = f"the result file {path} is corrupt: {exc!r}"
-        return StateUpdate(inst.id, TaskState.FAILED, error_text=text), False
 
 
 def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
@@ -214,9 +177,12 @@ class Dispatcher:
         self.record = record
         params = record.parameters
         self.run_dir = Path(params["run_dir"])
-        self.script = Path(params["__script__"])
+        self.frozen = code_record(self.run_dir, run_id)
+        # A run submitted before code was frozen imports its script where it is.
+        self.script = Path(params["__script__"]) if self.frozen is None else self.frozen.script
         self.argv = list(params.get("__argv__", []))
         self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
+        self.results = ResultReader(store, run_id, self.run_dir)
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
         self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
@@ -237,7 +203,7 @@ class Dispatcher:
     # -- 1. ingest result files ----------------------------------------------------
 
     def _result_update(self, inst: TaskInstanceRecord) -> tuple[StateUpdate | None, bool]:
-        return result_update(self.run_dir, self.run_id, inst)
+        return self.results.update(inst)
 
     def ingest(self) -> list[TaskInstanceRecord]:
         """Record finished and started workers; return the instances still active.
@@ -267,8 +233,7 @@ class Dispatcher:
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
-        if updates:
-            self.store.apply_state_updates(updates)
+        self.results.apply(updates)
         return still
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
@@ -367,8 +332,7 @@ class Dispatcher:
             updates.append(
                 late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
             )
-        if updates:
-            self.store.apply_state_updates(updates)
+        self.results.apply(updates)
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
         return still
@@ -412,12 +376,13 @@ class Dispatcher:
             self.run_id,
             self.wf.tasks,
             wiring,
-            stored_prefixes(self.store, self.run_id),
+            stored_prefixes(self.store, self.run_id, self._code()),
             CachePolicy(
                 bool(params.get("__force__")),
                 frozenset(params.get("__force_tasks__", [])),
                 bool(params.get("__verify__")),
             ),
+            code=self._code(),
         )
         for name in order:
             if name in planned:
@@ -454,6 +419,10 @@ class Dispatcher:
             planned[name] = {**entry, "count": exp.count}
             self._mark_planned(planned)
             summary = self._summary()
+
+    def _code(self) -> dict[str, str]:
+        """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
+        return dict(self.frozen.fingerprints) if self.frozen is not None else {}
 
     def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
         """The finished upstream tasks of ``name``: hashes now, values when needed."""

@@ -17,7 +17,7 @@ from reflow.errors import ReflowError
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
     from reflow.run import Run
-    from reflow.stores import Store
+    from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
 __all__ = ["cancel_run", "retry_run", "start_dispatcher", "submit_run"]
@@ -128,6 +128,7 @@ def submit_run(
         extra={"__script__": str(script), "__argv__": list(sys.argv)},
     )
     try:
+        _freeze(script, rd, run_id)
         job = start_dispatcher(workflow, store, run_id, rd, exc)
     except ReflowError:
         store.update_run_status(run_id, RunState.FAILED)
@@ -136,6 +137,21 @@ def submit_run(
         store.update_run_status(run_id, RunState.CANCELLED)
     logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
     return Run(workflow, run_id, rd, store)
+
+
+def _freeze(
+    script: Path, run_dir: Path, run_id: str, code: Mapping[str, str] | None = None
+) -> None:
+    """Freeze the run's code (see :mod:`reflow.dispatch.code`), or say in one line why not."""
+    from reflow.dispatch.code import freeze_code
+
+    try:
+        freeze_code(script, run_dir, run_id, code)
+    except OSError as exc:
+        raise ReflowError(
+            f"Cannot copy the workflow's code into the run directory {run_dir}: {exc}. "
+            "Jobs run a frozen copy of it; free space there or choose another run directory."
+        ) from exc
 
 
 def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Executor:
@@ -151,7 +167,7 @@ def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Execut
 
 def cancel_run(run: Run, task: str | None = None, executor: Executor | None = None) -> int:
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
-    from reflow.dispatch.dispatcher import result_update
+    from reflow.dispatch.results import ResultReader
     from reflow.executors.jobs import split_element_id
     from reflow.stores import StateUpdate
 
@@ -164,12 +180,13 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
     )
     # Results already written are kept, not thrown away with the jobs.
     finished = []
+    results = ResultReader(store, run.run_id, run.run_dir)
     for inst in active:
-        update, interrupted = result_update(run.run_dir, run.run_id, inst)
+        update, interrupted = results.update(inst)
         if update is not None and not interrupted:
             finished.append(update)
     if finished:
-        store.apply_state_updates(finished)
+        results.apply(finished)
         done = {u.instance_id for u in finished}
         active = [i for i in active if i.id not in done]
     exc = _executor_of(store, run.run_id, executor)
@@ -197,16 +214,56 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
     return len(active)
 
 
+def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """Freeze the workflow's code as it is now; return the retried instances' new identities.
+
+    Users edit the code to fix what failed, then retry: the fix must run, and
+    its results must be recorded under the identity of the fixed code.  Tasks
+    planned later in the run use the new code's identities too (the
+    fingerprints that changed are kept with the frozen generation).
+    """
+    from reflow.dispatch.loader import script_of
+    from reflow.dispatch.results import identity_with_code, planned_code
+    from reflow.fingerprint import code_fingerprint
+    from reflow.runrecord import recorded_parts
+
+    try:
+        script = script_of(run.workflow)
+    except ReflowError:
+        logger.info("retry: the workflow is not defined in a file; the run keeps its code")
+        return {}
+    recorded = recorded_parts(run.store, run.run_id)
+    changed: dict[str, str] = {}
+    for name, spec in run.workflow.tasks.items():
+        if name in recorded and (code := code_fingerprint(spec.func)) != recorded[name].code:
+            changed[name] = code
+    _freeze(script, run.run_dir, run.run_id, changed)
+    moves: dict[int, tuple[str, dict[str, Any]]] = {}
+    for inst in todo:
+        parts = recorded.get(inst.task_name)
+        if parts is None:
+            continue
+        code = changed.get(inst.task_name, parts.code)
+        if code == planned_code(parts, inst):
+            continue  # the same code as planned: the same identity
+        info = {k: v for k, v in inst.cache_info.items() if k not in ("code", "planned_code")}
+        if code != parts.code:
+            info["code"] = code
+        moves[inst.id] = (identity_with_code(parts, inst, code), info)
+    return moves
+
+
 def retry_run(
     run: Run, task: str | None = None, executor: Executor | None = None, verify: bool = True
 ) -> int:
-    """Mark failed and cancelled instances for retry and start a dispatcher."""
+    """Freeze the code as it is now, mark failed and cancelled instances for retry, dispatch."""
     store = run.store
     todo = store.list_task_instance_records(
         run.run_id, task_name=task, states=list(TaskState.retriable())
     )
     if not todo:
         return 0
+    moves = _refreeze(run, todo)
     from reflow.dispatch.files import result_file, started_file
 
     for inst in todo:  # an earlier attempt's files must not speak for the new one
@@ -217,6 +274,8 @@ def retry_run(
             missing_ok=True
         )
     with store.transaction():
+        if moves:
+            store.set_identity_many(moves)
         for inst in todo:
             store.mark_for_retry(inst.id)
         store.update_run_status(run.run_id, RunState.RUNNING)

@@ -3,7 +3,9 @@
 Workers never open the manifest store (design §5): the dispatcher wrote
 everything they need, and everything they report goes into the result file,
 including what they used (elapsed time, CPU time, peak memory), so reports
-work with every executor.
+work with every executor, and the fingerprint of the task function they
+actually loaded, so the dispatcher records the output under the identity of
+the code that ran (:mod:`reflow.dispatch.results`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def _index_from_env() -> int | None:
 
 def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, task: str) -> int:
     """Run one instance; return the process exit status (0 on success)."""
+    from reflow.dispatch.code import workflow_codec
     from reflow.dispatch.loader import load_workflow
+    from reflow.fingerprint import code_fingerprint
     from reflow.identity import value_hash
     from reflow.manifest import CODEC
     from reflow.signals import TaskInterrupted, graceful_shutdown
@@ -87,7 +91,10 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         )
         workflow = load_workflow(script, workflow_name, payload.get("argv"))
         func = workflow.tasks[task].func
-        kwargs = CODEC.loads(payload["kwargs"])
+        # The code that runs, as loaded: the dispatcher records the output under
+        # the identity of this code, whatever the run planned.
+        result["code"] = code_fingerprint(func)
+        kwargs = workflow_codec().loads(payload["kwargs"])
         for name in payload.get("run_dir_params", []):
             kwargs[name] = run_dir
         interrupted: BaseException | None = None

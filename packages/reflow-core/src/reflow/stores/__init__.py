@@ -681,6 +681,28 @@ class Store(abc.ABC):
         self.set_cache_info_many({instance_id: info})
 
     @abc.abstractmethod
+    def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+        """Move instances to another Merkle identity, with the cache_info saying why.
+
+        An instance's identity names the code that produced its output: when a
+        worker ran other code than the run planned, or ``retry`` planned an
+        instance again with edited code, its identity changes before its result
+        is recorded, so the cache never serves the output under the identity
+        of code that did not produce it.
+
+        Parameters
+        ----------
+        items : Mapping[int, tuple[str, dict[str, Any]]]
+            Instance id to its new identity (hex; ``""`` for none) and its new
+            cache_info.
+
+        Raises
+        ------
+        UnknownInstanceError
+            If an instance id does not exist; nothing is written.
+        """
+
+    @abc.abstractmethod
     def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
         """Find the most recent successful instance with this Merkle identity.
 

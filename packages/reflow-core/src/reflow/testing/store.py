@@ -742,6 +742,28 @@ class StoreConformance(abc.ABC):
         assert again is not None
         assert again.cache_info == {"hit": True}
 
+    def test_set_identity_many_moves_a_result_to_the_identity_of_its_code(
+        self, store: Store
+    ) -> None:
+        planned, ran = sha("planned"), sha("ran")
+        a = self._instance(store, "task", 0, identity=planned)
+        b = self._instance(store, "task", 1, identity=planned)
+        store.set_identity_many({a: (ran, {"code": "y"}), b: ("", {"status": "disabled"})})
+        store.update_task_success(a, "out", output_hash=sha("o"))
+        store.update_task_success(b, "other", output_hash=sha("p"))
+        assert store.find_cached("task", planned) is None
+        found = store.find_cached_record("task", ran)
+        assert found is not None
+        assert (found.id, found.output, found.cache_info) == (a, "out", {"code": "y"})
+        second = store.get_task_instance_record_by_id(b)
+        assert second is not None
+        assert (second.identity, second.cache_info) == ("", {"status": "disabled"})
+        with pytest.raises(UnknownInstanceError):
+            store.set_identity_many({a: (planned, {}), 987654: (planned, {})})
+        again = store.get_task_instance_record_by_id(a)
+        assert again is not None
+        assert (again.identity, again.cache_info) == (ran, {"code": "y"})
+
     # -- sharing ---------------------------------------------------------------------
 
     def test_peer_sees_committed_writes(self, store: Store, tmp_path: Path) -> None:

@@ -66,6 +66,8 @@ def _array_summary(store: Store, run_id: str, task: str) -> dict[str, Any]:
     first: dict[str, TaskInstanceRecord] = {}
     for inst in store.list_task_instance_records(run_id, task):
         status = str(inst.cache_info.get("status") or "undecided")
+        if "planned_code" in inst.cache_info:  # each such element gets its own example
+            status += " (ran edited code)"
         counts[status] = counts.get(status, 0) + 1
         first.setdefault(status, inst)
     if not counts:
