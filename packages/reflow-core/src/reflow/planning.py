@@ -5,6 +5,10 @@ upstream tasks have finished, the :class:`Planner` computes each instance's
 Merkle identity, takes cache hits (a whole array in one step when it can),
 inserts the instance rows with their ``cache_info``, and says which instances
 still have to run.
+
+A cached output that names files is hashed again before it is reused: if a
+file it names was changed or deleted since, the output is not what the task
+left, and the instance runs again (status ``output_changed``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
 from reflow.expand import Expansion, UpstreamOutput
-from reflow.identity import combine_hashes, identity_with
+from reflow.filestate import DEFAULT_POLICY, holds_path
+from reflow.identity import combine_hashes, hash_with_files, identity_with
 from reflow.labels import instance_label
 from reflow.verify import verify_output
 
@@ -85,6 +90,9 @@ class Planner:
         Each task's identity prefix (:meth:`IdentityParts.prefix`).
     policy : CachePolicy
         Force and verify settings.
+    file_policies : mapping or None
+        Each task's file policy (:func:`reflow.filestate.task_policies`);
+        a task not named uses ``"stat"``.
     """
 
     def __init__(
@@ -95,6 +103,7 @@ class Planner:
         wiring: Mapping[str, Mapping[str, ParamWiring]],
         prefixes: Mapping[str, Any],
         policy: CachePolicy,
+        file_policies: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.run_id = run_id
@@ -102,6 +111,18 @@ class Planner:
         self.wiring = wiring
         self.prefixes = prefixes
         self.policy = policy
+        self.file_policies = dict(file_policies or {})
+
+    def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
+        """The files a cached output names whose state is not the recorded one (``[]``: reuse).
+
+        Costs nothing for an output without a ``Path``; otherwise one ``stat``
+        (or one read, under ``"content"``) per file.
+        """
+        if not holds_path(hit.output):
+            return []
+        digest, states = hash_with_files(hit.output, self.file_policies.get(name, DEFAULT_POLICY))
+        return [] if digest == hit.output_hash else states
 
     def cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
         """Whether to look ``name`` up in the cache, and its cache_info when not."""
@@ -144,10 +165,14 @@ class Planner:
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
 
-    def remember_array(self, name: str, identity: str, count: int) -> None:
-        """Record a fully successful array so a later run can copy it whole."""
-        if self.specs[name].config.cache:
-            self.store.record_array_identity(self.run_id, name, identity, count)
+    def remember_array(self, name: str, identity: str, outputs: Sequence[Any]) -> None:
+        """Record a fully successful array so a later run can copy it whole.
+
+        An array whose outputs name files is not recorded: a whole copy would
+        skip checking each element's files (see :meth:`changed_output_files`).
+        """
+        if self.specs[name].config.cache and not any(holds_path(v) for v in outputs):
+            self.store.record_array_identity(self.run_id, name, identity, len(outputs))
 
     def insert_chunk(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> Chunk:
         """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction."""
@@ -165,9 +190,22 @@ class Planner:
             info: dict[str, Any] = {"inputs": hashes}
             hit = found.get(ident)
             reason = ""
-            if hit is not None and self.policy.verify:
+            changed = self.changed_output_files(name, hit) if hit is not None else []
+            if hit is not None and self.policy.verify and not changed:
                 reason = verify_output(spec, hit.output)
-            if reason:
+            if changed:
+                assert hit is not None
+                logger.info(
+                    "%s: cached result not reused: a file it names changed",
+                    instance_label(name, index),
+                )
+                info.update(
+                    status="output_changed",
+                    cached={"run_id": hit.run_id, "instance_id": hit.id},
+                    files=changed,
+                )
+                hit = None
+            elif reason:
                 logger.info(
                     "%s: cached result not reused: %s", instance_label(name, index), reason
                 )

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow.explain import CACHE_PARTS_KEY
+from reflow.filestate import task_policies
 from reflow.fingerprint import code_fingerprint
-from reflow.identity import IdentityParts, value_hash
+from reflow.identity import IdentityParts, hash_with_files, value_hash
 from reflow.runid import make_run_id
 
 if TYPE_CHECKING:
@@ -51,15 +52,26 @@ def _parts(
     values: Mapping[str, Any],
     dests: Mapping[str, str],
     run_dir: Path,
+    policy: str,
 ) -> IdentityParts:
     spec = workflow.tasks[name]
-    params = {p: value_hash(values[d]) for p, d in dests.items()}
+    params: dict[str, str] = {}
+    files: dict[str, list[dict[str, Any]]] = {}
+    for p, d in dests.items():
+        params[p], states = hash_with_files(values[d], policy)
+        if states:
+            files[p] = states
     for p in spec.run_dir_params:
         # A task that receives the run directory usually writes there: its result
-        # is only reused by runs in the same directory.
+        # is only reused by runs in the same directory.  Its name counts, not
+        # what is in it (the task's own earlier files would make every run a miss).
         params[p] = value_hash(str(run_dir))
     return IdentityParts(
-        task=name, version=spec.config.version, code=code_fingerprint(spec.func), params=params
+        task=name,
+        version=spec.config.version,
+        code=code_fingerprint(spec.func),
+        params=params,
+        files=files,
     )
 
 
@@ -103,6 +115,7 @@ def create_run(
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
     prefixes: dict[str, Any] = {}
+    policies = task_policies(workflow)
     with store.transaction():
         store.insert_run(
             run_id,
@@ -114,14 +127,11 @@ def create_run(
         )
         for name in order:
             spec = workflow.tasks[name]
-            parts = _parts(workflow, name, values, dests.get(name, {}), run_dir)
+            parts = _parts(workflow, name, values, dests.get(name, {}), run_dir, policies[name])
             prefixes[name] = parts.prefix()
             config = asdict(spec.config)
             config[CACHE_PARTS_KEY] = {
-                "task": parts.task,
-                "version": parts.version,
-                "code": parts.code,
-                "params": dict(parts.params),
+                key: value for key, value in parts.to_dict().items() if key != "inputs"
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes

@@ -400,6 +400,7 @@ class Dispatcher:
     def plan(self) -> None:
         """Create the instances of every task whose upstream tasks all succeeded."""
         from reflow.expand import ExpansionError, expand
+        from reflow.filestate import task_policies
         from reflow.planning import CachePolicy, Planner
         from reflow.runrecord import stored_prefixes
 
@@ -418,6 +419,7 @@ class Dispatcher:
                 frozenset(params.get("__force_tasks__", [])),
                 bool(params.get("__verify__")),
             ),
+            task_policies(self.wf),
         )
         for name in order:
             if name in planned:
@@ -458,13 +460,20 @@ class Dispatcher:
     def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
         """The finished upstream tasks of ``name``: hashes now, values when needed."""
         from reflow.expand import UpstreamOutput
+        from reflow.filestate import task_policies
 
         spec = self.wf.tasks[name]
+        policies = task_policies(self.wf)
         upstream = {}
         for dep in {s for w in wiring[name].values() for s in w.steps} | set(spec.config.after):
             hashes = self.store.get_all_output_hashes(self.run_id, dep)
             upstream[dep] = UpstreamOutput(
-                dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
+                dep,
+                self.wf.tasks[dep].config.array,
+                None,
+                hashes,
+                self._loader(dep),
+                policies[dep],
             )
         return upstream
 
