@@ -109,6 +109,8 @@ def paths_in(value: Any) -> list[Path]:
 
 def holds_path(value: Any) -> bool:
     """Whether ``value`` holds a ``Path`` anywhere (stops at the first one)."""
+    if isinstance(value, _LEAVES):  # the common case, without making a generator
+        return False
     return next(_walk(value), None) is not None
 
 
