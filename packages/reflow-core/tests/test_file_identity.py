@@ -227,6 +227,7 @@ def test_path_policy_keeps_a_stale_hit(tmp_path: Path, store: Any) -> None:
     wf.run_local(tmp_path / "run", store=store, source=src)
     rewrite(src, "new!")
     assert wf.run_local(tmp_path / "run", store=store, source=src).output("read") == "old"
+    assert seen == ["old"]
 
 
 def test_a_relative_path_parameter_is_recorded_absolute(
@@ -344,10 +345,15 @@ def test_rewritten_outputs_rerun_everything_downstream(
     assert vcf.read_text() == "sorted by name: mapped ACGT\nsorted by name: mapped TTGA"
     # A FASTQ added to the input directory: the lister runs, and one new element.
     (reads / "C.fastq").write_text("GGCC")
-    assert go(order="name") == {"samples": 1, "bwa_map": 1, "sort": 1, "index": 1, "call": 1}
+    added = wf.run_local(run_dir, store=store, reads=reads, order="name")
+    changed_chain = {"samples": 1, "bwa_map": 1, "sort": 1, "index": 1, "call": 1}
+    assert ran(store, added.run_id) == changed_chain
+    assert f"parameter 'reads': directory {reads} changed (2 -> 3 files, size 8 -> 12, " in (
+        added.explain("samples")
+    )
     # A FASTQ edited: only its own chain runs again.
     rewrite(reads / "B.fastq", "TTGAA")
-    assert go(order="name") == {"samples": 1, "bwa_map": 1, "sort": 1, "index": 1, "call": 1}
+    assert go(order="name") == changed_chain
     assert "mapped TTGAA" in vcf.read_text()
 
 
