@@ -486,3 +486,20 @@ def test_a_relative_path_means_the_same_file_under_run_and_submit(
     expected = f"{work / 'in.txt'}=from the shell's directory"
     assert [o.output for o in outputs if o is not None] == [expected, expected]
     assert params == [work / "in.txt", work / "in.txt"]
+
+
+def test_an_unreadable_file_is_a_state_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "private").mkdir()
+    f = tmp_path / "private" / "secret.txt"
+    f.write_text("x")
+    readable = value_hash(f, policy="content")
+
+    def refuse(self: Path, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refuse)
+    assert state_of(f, "content")["sha256"] == "unreadable"
+    assert state_of(f.parent, "content")["files"] == 1
+    assert value_hash(f, policy="content") != readable

@@ -120,10 +120,18 @@ def absolute(path: str | os.PathLike[str]) -> Path:
 
 
 def _sha256(path: Path) -> str:
+    """The file's SHA-256, or ``"unreadable"`` (no permission, or gone meanwhile).
+
+    An unreadable file must not stop a run: the task that reads it fails and
+    says why; here it only counts as a state of its own.
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(_CHUNK):
-            digest.update(block)
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(_CHUNK):
+                digest.update(block)
+    except OSError:
+        return "unreadable"
     return digest.hexdigest()
 
 
