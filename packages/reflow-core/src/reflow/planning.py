@@ -114,8 +114,10 @@ class Planner:
         self.file_policies = dict(file_policies or {})
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
-        """The files a cached output names whose state is not the recorded one (``[]``: reuse).
+        """The state now of every file a cached output names, if any differs (``[]``: reuse).
 
+        Only the output's hash was recorded, so a difference is found by
+        hashing again, and all the states are returned for ``explain``.
         Costs nothing for an output without a ``Path``; otherwise one ``stat``
         (or one read, under ``"content"``) per file.
         """
