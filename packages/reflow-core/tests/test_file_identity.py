@@ -375,9 +375,13 @@ def test_a_deleted_or_edited_output_is_not_served_from_the_cache(
     assert (run_dir / "calls.vcf").read_text().startswith("sorted by coord")
 
 
-def test_content_policy_stops_at_an_identical_rewrite(tmp_path: Path, store: Any) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_content_policy_stops_at_an_identical_rewrite(
+    workers: int, tmp_path: Path, store: Any
+) -> None:
     # Under "content", a task re-run that writes the same bytes keeps its output
-    # hash, so what follows it is still a hit (under "stat" it would run).
+    # hash, so what follows it is still a hit (under "stat" it would run); the
+    # policy reaches the worker processes that hash outputs too.
     wf = Workflow("cutoff")
     used: list[str] = []
 
@@ -393,8 +397,9 @@ def test_content_policy_stops_at_an_identical_rewrite(tmp_path: Path, store: Any
         return made.read_text()
 
     wf.run_local(tmp_path / "run", store=store)
-    wf.run_local(tmp_path / "run", store=store, force_tasks=["make"])
+    again = wf.run_local(tmp_path / "run", store=store, force_tasks=["make"], max_workers=workers)
     assert used == ["same bytes"]
+    assert again.explain("use").startswith("use: cache hit")
 
 
 # -- through the command line -------------------------------------------------------
