@@ -508,3 +508,51 @@ def test_an_unreadable_file_is_a_state_not_a_crash(
     assert state_of(f, "content")["sha256"] == "unreadable"
     assert state_of(f.parent, "content")["files"] == 1
     assert value_hash(f, policy="content") != readable
+
+
+# -- scheduler mode -----------------------------------------------------------------
+
+CUTOFF = """
+from pathlib import Path
+from typing import Annotated
+
+from reflow import Result, RunDir, Workflow
+
+wf = Workflow("{name}")
+
+
+@wf.job(cache_inputs="content")
+def make(run_dir: RunDir = RunDir()) -> Path:
+    out = run_dir / "made.txt"
+    out.write_text("same bytes")
+    return out
+
+
+@wf.job()
+def use(made: Annotated[Path, Result(step="make")]) -> str:
+    return made.read_text()
+"""
+
+
+def test_submitted_jobs_hash_outputs_as_run_does(tmp_path: Path, store: Any, reads: Path) -> None:
+    from reflow import RunState
+    from reflow.executors.local import LocalExecutor
+
+    executor = LocalExecutor(state_dir=tmp_path / "jobs")
+    snake = load_script(tmp_path, "snake_sub", SNAKE.format(name="snake_sub")).wf
+    first = snake.submit(tmp_path / "run", store=store, executor=executor, reads=reads)
+    assert first.wait(timeout=120) is RunState.SUCCESS
+    forced = snake.submit(
+        tmp_path / "run", store=store, executor=executor, reads=reads, force_tasks=["bwa_map"]
+    )
+    assert forced.wait(timeout=120) is RunState.SUCCESS
+    assert ran(store, forced.run_id) == {"bwa_map": 2, "sort": 2, "index": 2, "call": 1}
+    # The workers hashed outputs under each task's policy: run_local agrees, all hits.
+    cutoff = load_script(tmp_path, "cutoff_sub", CUTOFF.format(name="cutoff_sub")).wf
+    sub = cutoff.submit(tmp_path / "run", store=store, executor=executor)
+    assert sub.wait(timeout=120) is RunState.SUCCESS
+    local = cutoff.run_local(tmp_path / "run", store=store)
+    assert ran(store, local.run_id) == {}
+    again = cutoff.submit(tmp_path / "run", store=store, executor=executor, force_tasks=["make"])
+    assert again.wait(timeout=120) is RunState.SUCCESS
+    assert ran(store, again.run_id) == {"make": 1}
