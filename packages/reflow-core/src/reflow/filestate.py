@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from reflow.config import Config
     from reflow.workflow import Workflow
 
 __all__ = [
@@ -76,9 +75,9 @@ def check_policy(value: Any, name: str, where: str = "") -> str:
     raise ValueError(f"{name}={value!r}{where} is not valid; use one of {choices}.")
 
 
-def task_policies(workflow: Workflow, config: Config | None = None) -> dict[str, str]:
-    """Each task's policy: its own ``cache_inputs``, else the configured default."""
-    default = (config or workflow.config).cache_inputs
+def task_policies(workflow: Workflow) -> dict[str, str]:
+    """Each task's policy: its own ``cache_inputs``, else ``[cache] inputs``, else ``"stat"``."""
+    default = workflow.config.cache_inputs
     return {name: spec.config.cache_inputs or default for name, spec in workflow.tasks.items()}
 
 
@@ -103,7 +102,7 @@ def _walk(value: Any) -> Iterator[Path]:
 
 
 def paths_in(value: Any) -> list[Path]:
-    """Every ``Path`` in ``value``, in the order the manifest codec writes them."""
+    """Every ``Path`` in ``value``, in a fixed order (a dict's by sorted key)."""
     return list(_walk(value))
 
 
