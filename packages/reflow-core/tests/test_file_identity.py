@@ -556,3 +556,21 @@ def test_submitted_jobs_hash_outputs_as_run_does(tmp_path: Path, store: Any, rea
     again = cutoff.submit(tmp_path / "run", store=store, executor=executor, force_tasks=["make"])
     assert again.wait(timeout=120) is RunState.SUCCESS
     assert ran(store, again.run_id) == {"make": 1}
+
+
+def test_a_whole_array_recorded_before_file_checks_is_checked_element_by_element(
+    tmp_path: Path, store: Any, reads: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reflow.planning import Planner
+
+    def record_always(self: Planner, name: str, identity: str, outputs: Any) -> None:
+        self.store.record_array_identity(self.run_id, name, identity, len(outputs))
+
+    wf = load_script(tmp_path, "snake_old", SNAKE.format(name="snake_old")).wf
+    with monkeypatch.context() as patch:  # as a store written by an older reflow
+        patch.setattr(Planner, "remember_array", record_always)
+        wf.run_local(tmp_path / "run", store=store, reads=reads)
+    (tmp_path / "run" / "B.sorted.bam").unlink()
+    run = wf.run_local(tmp_path / "run", store=store, reads=reads)
+    assert ran(store, run.run_id) == {"sort": 1, "index": 1, "call": 1}
+    assert (tmp_path / "run" / "B.sorted.bam").exists()

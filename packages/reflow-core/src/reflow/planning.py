@@ -35,6 +35,10 @@ __all__ = ["CachePolicy", "Chunk", "Planner"]
 logger = logging.getLogger(__name__)
 
 
+class _NamesFilesError(Exception):
+    """Undoes the copy of a whole cached array whose outputs name files."""
+
+
 @dataclass(frozen=True)
 class CachePolicy:
     """How a run uses the cache.
@@ -156,7 +160,13 @@ class Planner:
         lookup, _ = self.cache_mode(name)
         if not lookup or self.policy.verify:
             return None
-        copied = self.store.copy_cached_array(name, identity, self.run_id)
+        try:
+            with self.store.transaction():
+                copied = self.store.copy_cached_array(name, identity, self.run_id)
+                if copied is not None and self._copied_names_files(name):
+                    raise _NamesFilesError
+        except _NamesFilesError:
+            return None
         if copied is None:
             return None
         source, count = copied
@@ -166,6 +176,16 @@ class Planner:
         self.store.record_array_identity(self.run_id, name, identity, count)
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
+
+    def _copied_names_files(self, name: str) -> bool:
+        """Whether a whole array just copied names files (judged by its first element).
+
+        :meth:`remember_array` never records such an array; only a store written
+        before outputs' files were checked holds one.  Its elements must each be
+        checked, so the copy is undone.
+        """
+        first = self.store.get_task_instance_record(self.run_id, name, 0)
+        return first is not None and holds_path(first.output)
 
     def remember_array(self, name: str, identity: str, outputs: Sequence[Any]) -> None:
         """Record a fully successful array so a later run can copy it whole.
