@@ -114,8 +114,14 @@ def create_run(
     from reflow.workflow._validate import infer_wiring
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
-    prefixes: dict[str, Any] = {}
     policies = task_policies(workflow)
+    # Before the transaction: hashing a parameter's files (a large directory,
+    # a content hash) must not hold the store's write lock.
+    all_parts = {
+        name: _parts(workflow, name, values, dests.get(name, {}), run_dir, policies[name])
+        for name in order
+    }
+    prefixes: dict[str, Any] = {}
     with store.transaction():
         store.insert_run(
             run_id,
@@ -125,9 +131,8 @@ def create_run(
             executor=executor,
             executor_options=dict(executor_options),
         )
-        for name in order:
+        for name, parts in all_parts.items():
             spec = workflow.tasks[name]
-            parts = _parts(workflow, name, values, dests.get(name, {}), run_dir, policies[name])
             prefixes[name] = parts.prefix()
             config = asdict(spec.config)
             config[CACHE_PARTS_KEY] = {
