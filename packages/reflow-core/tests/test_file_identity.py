@@ -250,6 +250,24 @@ def test_a_relative_path_parameter_is_recorded_absolute(
     assert len(got) == 1
 
 
+def test_list_and_optional_path_parameters_are_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    wf = Workflow("many_paths")
+
+    @wf.job()
+    def read(inputs: list[Path], extra: Path | None = None) -> int:
+        return len(inputs)
+
+    values = wf.check_parameters({"inputs": ["a.txt", Path("b/c.txt")], "extra": "d"})
+    assert values == {
+        "inputs": [tmp_path / "a.txt", tmp_path / "b" / "c.txt"],
+        "extra": tmp_path / "d",
+    }
+    assert wf.check_parameters({"inputs": []})["extra"] is None
+
+
 # -- outputs: the Snakemake tutorial's shape --------------------------------------
 
 SNAKE = """
