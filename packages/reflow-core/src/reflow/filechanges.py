@@ -4,7 +4,7 @@ Two cases are told here, apart from the rest of :mod:`reflow.explain`:
 
 * an input whose hash changed while the upstream output still names the
   same files: the files themselves changed (the upstream task ran again and
-  rewrote them, or someone edited them);
+  wrote them again, or someone edited them);
 * a cached result that was not reused because a file it names was changed
   or deleted after it was recorded (status ``output_changed``).
 
@@ -101,7 +101,7 @@ def input_file_change(
     if len(steps) > 1 and set(modes) & {"fan_out", "chain", "chain_flatten"}:
         return None  # the element index counts over all steps together
     paths: list[str] = []
-    rewritten: list[str] = []
+    ran: list[str] = []  # upstream tasks that ran in this run: the likely writers
     for step, mode in zip(steps, modes, strict=False):
         now, before = (_outputs(store, run, step, mode, index) for run in runs)
         if now is None or before is None:
@@ -111,14 +111,10 @@ def input_file_change(
         named = [str(p) for p in paths_in(now[0])]
         paths.extend(named)
         if now[1] and named:
-            rewritten.append(step)
+            ran.append(step)
     if not paths:
         return None
-    files = _names(paths)
-    if rewritten:
-        again = ", ".join(repr(s) for s in rewritten)
-        return (
-            f"input {param!r} changed: upstream output file {files} was rewritten "
-            f"({again} ran again)"
-        )
-    return f"input {param!r} changed: upstream output file {files} changed"
+    said = f"input {param!r} changed: upstream output file {_names(paths)} changed"
+    if ran:  # said as a fact, not as the cause: a lister that ran wrote no file
+        said += f" ({', '.join(repr(s) for s in ran)} ran again in this run)"
+    return said

@@ -198,7 +198,9 @@ def file_states(value: Any, policy: str = DEFAULT_POLICY) -> list[dict[str, Any]
 def _when(ns: int) -> str:
     from datetime import datetime, timezone
 
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    # Milliseconds: a file rewritten by a re-run is often changed within the second.
+    when = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def describe_change(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> str:
