@@ -195,9 +195,8 @@ def path_workflow(calls: list[str]) -> Workflow:
     return wf
 
 
-def test_deleted_path_output_with_verify_reruns_and_recreates_it(
-    tmp_path: Path, store: Any
-) -> None:
+def test_deleted_path_output_reruns_and_recreates_it(tmp_path: Path, store: Any) -> None:
+    # A cached output whose file was deleted is not reused, with or without verify.
     calls: list[str] = []
     wf = path_workflow(calls)
     first = wf.run_local(tmp_path / "run", store=store)
@@ -206,12 +205,13 @@ def test_deleted_path_output_with_verify_reruns_and_recreates_it(
     out.unlink()
     (tmp_path / "run" / "part1.txt").unlink()
     calls.clear()
-    trusting = wf.run_local(tmp_path / "run", store=store)  # identity trusted
-    assert calls == [] and not out.exists()
-    checked = wf.run_local(tmp_path / "run", store=store, verify=True)
+    again = wf.run_local(tmp_path / "run", store=store)
     assert sorted(calls) == ["make", "make_many"] and out.read_text() == "data"
-    assert "no longer exists" in checked.explain("make")
-    assert cache_status(store, trusting, "make") == "hit"
+    assert f"{out} (deleted); so the task ran again" in again.explain("make")
+    assert cache_status(store, again, "make") == "output_changed"
+    calls.clear()
+    wf.run_local(tmp_path / "run", store=store, verify=True)
+    assert calls == []
 
 
 def test_verify_callable_decides_reuse(tmp_path: Path, store: Any) -> None:

@@ -224,7 +224,8 @@ def test_param_marker_checks_its_arguments() -> None:
 def test_check_parameters_from_python() -> None:
     wf = typed_workflow()
     values = wf.check_parameters({"input_file": "in.csv", "n_items": 2, "ratio": 1})
-    assert values["input_file"] == Path("in.csv") and values["ratio"] == 1.0
+    # A relative path is made absolute here, before it is recorded (jobs start elsewhere).
+    assert values["input_file"] == Path.cwd() / "in.csv" and values["ratio"] == 1.0
     assert values["mode"] == "fast"
     with pytest.raises(ParameterError, match=r"Missing required parameter 'n_items' \(--n-items"):
         wf.check_parameters({"input_file": "x"})

@@ -16,6 +16,9 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     [store]
     path = "/shared/reflow/manifest.db"
 
+    [cache]
+    inputs = "stat"                 # how Path values count: stat, content or path
+
 Submit options use scheduler-agnostic keys (``partition``, ``account``,
 ``qos``, ...); each executor translates them to its own flags.  Any other key
 is passed to the scheduler as written.
@@ -208,8 +211,10 @@ class Config:
         executor = self._table(self._data, "executor")
         dispatch = self._table(self._data, "dispatch")
         store = self._table(self._data, "store")
+        cache = self._table(self._data, "cache")
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_store_path = self._string(store, "store.path")
+        self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
 
@@ -238,6 +243,17 @@ class Config:
                 f'{type(value).__name__} {value!r}. Write it as {key} = "..." under [{section}].'
             )
         return value
+
+    def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
+        from reflow.filestate import check_policy
+
+        value = table.get(dotted.rsplit(".", 1)[-1])
+        if value is None:
+            return None
+        try:
+            return check_policy(value, dotted, f" in the {self._origin}")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     def _submit_options(self, table: Mapping[str, Any], dotted: str) -> dict[str, Any]:
         options = self._table(table, dotted)
@@ -328,6 +344,18 @@ class Config:
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
         return path
+
+    @property
+    def cache_inputs(self) -> str:
+        """How a ``Path`` in a task's parameters, inputs and outputs counts for the cache.
+
+        ``[cache] inputs`` (``"stat"``, ``"content"`` or ``"path"``), else
+        ``"stat"``; a task's own ``cache_inputs=`` wins.  See
+        :mod:`reflow.filestate`.
+        """
+        from reflow.filestate import DEFAULT_POLICY
+
+        return self._file_cache_inputs or DEFAULT_POLICY
 
     def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:
         """Merge a task's own submit options with the configured defaults.

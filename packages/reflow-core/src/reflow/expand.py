@@ -8,7 +8,9 @@ hashes that enter its Merkle identity.
 
 Hashes come from upstream output hashes alone, so a task whose instances are
 all cache hits never needs its upstream *values*: an array task's outputs
-may be left in the store (``UpstreamOutput`` loads them on first use).
+may be left in the store (``UpstreamOutput`` loads them on first use).  The
+one exception is an element fanned out of a list: it is hashed on its own,
+files included, under the policy of the task that returned the list.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reflow.errors import ReflowError
+from reflow.filestate import DEFAULT_POLICY
 from reflow.identity import combine_hashes, value_hash
 from reflow.wiring import ParamWiring, WireMode
 
@@ -37,7 +40,9 @@ class UpstreamOutput:
 
     For a singleton, ``values`` and ``hashes`` hold one item each; for an
     array task, one per element in index order.  ``values`` may be given as a
-    ``loader`` called on first use.
+    ``loader`` called on first use.  ``policy`` is the upstream task's file
+    policy (:mod:`reflow.filestate`), used to hash the elements fanned out
+    of its output as its output hash was.
     """
 
     def __init__(
@@ -47,12 +52,14 @@ class UpstreamOutput:
         values: Sequence[Any] | None,
         hashes: Sequence[str],
         loader: Callable[[], Sequence[Any]] | None = None,
+        policy: str = DEFAULT_POLICY,
     ) -> None:
         if values is None and loader is None:
             raise ValueError("UpstreamOutput needs values or a loader")
         self.task = task
         self.is_array = is_array
         self.hashes = hashes
+        self.policy = policy
         self._values = values
         self._loader = loader
 
@@ -137,9 +144,9 @@ def _chain_value(up: UpstreamOutput) -> Callable[[int], Any]:
     return value
 
 
-def _item_hash(items: list[Any]) -> Callable[[int], str]:
+def _item_hash(items: list[Any], policy: str) -> Callable[[int], str]:
     def digest(index: int) -> str:
-        return value_hash(items[index])
+        return value_hash(items[index], policy=policy)
 
     return digest
 
@@ -163,7 +170,7 @@ class _Drive:
                     items.extend(_as_list(task, wiring.param, up, value))
             else:  # pragma: no cover - guarded by validation
                 raise AssertionError(mode)
-            self._segments.append((len(items), items.__getitem__, _item_hash(items)))
+            self._segments.append((len(items), items.__getitem__, _item_hash(items, up.policy)))
         self.count = sum(length for length, _, _ in self._segments)
 
     def _locate(self, index: int) -> tuple[int, int]:

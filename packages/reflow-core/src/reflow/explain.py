@@ -10,6 +10,7 @@ same task in the most recent earlier run of the same workflow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reflow.errors import ReflowError
@@ -88,6 +89,18 @@ def _previous(
     return None
 
 
+def _input_detail(
+    store: Store, runs: tuple[str, str], task: str, index: int | None
+) -> Callable[[str], str | None]:
+    """Name the upstream file behind a changed input (see :mod:`reflow.filechanges`)."""
+    from reflow.filechanges import input_file_change
+    from reflow.local.record import WIRING_KEY
+
+    run = store.get_run_record(runs[0])
+    wiring = run.parameters.get(WIRING_KEY, {}) if run is not None else {}
+    return lambda param: input_file_change(store, wiring, runs, task, index, param)
+
+
 def explain_instance(store: Store, run_id: str, task: str, index: int | None) -> str:
     """Return a few lines saying why the instance was or was not a cache hit.
 
@@ -126,6 +139,10 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
         )
     if not status:
         return f"{label}: no cache decision recorded (state {record.state.value})."
+    if status == "output_changed":
+        from reflow.filechanges import stale_output_text
+
+        return stale_output_text(label, info)
     lines = []
     if status == "verify_failed":
         lines.append(
@@ -145,7 +162,11 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
         return "\n".join(lines) + _bytecode_note(mine)
     prev_run, prev_record = previous
     theirs = identity_parts(store, prev_run, prev_record)
-    changes = mine.differences(theirs) if theirs is not None else []
+    changes = (
+        mine.differences(theirs, _input_detail(store, (run_id, prev_run), task, index))
+        if theirs is not None
+        else []
+    )
     if changes:
         lines.append(f"  Compared with run {prev_run}:")
         lines.extend(f"  - {change}" for change in changes)

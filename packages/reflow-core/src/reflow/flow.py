@@ -41,6 +41,7 @@ class JobConfig:
     version: str = "1"
     cache: bool = True
     backend: str | None = None
+    cache_inputs: str | None = None
 
     def __init__(
         self,
@@ -55,6 +56,7 @@ class JobConfig:
         cache: bool = True,
         backend: str | None = None,
         extra: dict[str, Any] | None = None,
+        cache_inputs: str | None = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -70,6 +72,7 @@ class JobConfig:
         self.version = version
         self.cache = cache
         self.backend = backend
+        self.cache_inputs = cache_inputs
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -107,6 +110,13 @@ class JobConfig:
                 f"{where}: version={self.version!r} is not valid; give a non-empty string "
                 "such as '2'."
             )
+        if self.cache_inputs is not None:
+            from reflow.filestate import check_policy
+
+            try:
+                check_policy(self.cache_inputs, "cache_inputs")
+            except ValueError as exc:
+                raise WorkflowDefinitionError(f"{where}: {exc}") from None
         for dep in self.after:
             if not isinstance(dep, str):
                 raise WorkflowDefinitionError(
@@ -276,6 +286,7 @@ class Flow:
         cache: bool = True,
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
+        cache_inputs: str | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -309,6 +320,12 @@ class Flow:
             Called with a cached output; returning False forces a re-run.
         backend : str or None
             Hint for a future multi-backend execution.
+        cache_inputs : str or None
+            How a ``Path`` in the task's parameters and outputs counts for the
+            cache: ``"stat"`` (size and modification time of each file),
+            ``"content"`` (a SHA-256 of each file) or ``"path"`` (the name
+            alone); ``None`` takes ``[cache] inputs`` from the configuration,
+            else ``"stat"``.
         **scheduler_options
             More scheduler options, merged into ``submit_options``.
         """
@@ -334,6 +351,7 @@ class Flow:
                     version=version,
                     cache=cache,
                     backend=backend,
+                    cache_inputs=cache_inputs,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -357,6 +375,7 @@ class Flow:
         cache: bool = True,
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
+        cache_inputs: str | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -374,6 +393,7 @@ class Flow:
             cache=cache,
             verify=verify,
             backend=backend,
+            cache_inputs=cache_inputs,
             **scheduler_options,
         )
 

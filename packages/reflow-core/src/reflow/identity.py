@@ -8,17 +8,35 @@ instances, or hashes of the elements fanned out from them).  The same
 identity means the same result, from any earlier run.
 
 Hashes are taken over :meth:`~reflow.manifest.ManifestCodec.canonical_dumps`,
-never over ``str()`` or ``repr()``, so they are stable across processes.
+never over ``str()`` or ``repr()``, so they are stable across processes.  A
+value that holds ``Path`` objects also hashes the state of the files they
+name (see :mod:`reflow.filestate`); a value without one hashes exactly as
+its canonical text, so it costs one substring search more.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["IdentityParts", "combine_hashes", "identity_with", "value_hash"]
+from reflow.filestate import DEFAULT_POLICY, changed_files, file_states
+
+__all__ = [
+    "IdentityParts",
+    "combine_hashes",
+    "hash_with_files",
+    "identity_with",
+    "value_hash",
+]
+
+_PATH_TAG = '"type":"path"'
+"""How a ``Path`` appears in canonical text; a value whose text lacks it holds none.
+
+It can also appear in a user's dict (``{"type": "path"}``); that only costs
+a walk that finds no ``Path``.
+"""
 
 
 def identity_with(prefix: Any, inputs: Mapping[str, str]) -> str:
@@ -29,11 +47,42 @@ def identity_with(prefix: Any, inputs: Mapping[str, str]) -> str:
     return str(digest.hexdigest())
 
 
-def value_hash(value: Any) -> str:
-    """Hex SHA-256 of a value's canonical manifest encoding."""
+def hash_with_files(value: Any, policy: str = DEFAULT_POLICY) -> tuple[str, list[dict[str, Any]]]:
+    """Hex SHA-256 of a value and of the files it names, and the states of those files.
+
+    Parameters
+    ----------
+    value : Any
+        A value the manifest codec can encode.
+    policy : str
+        How a named file counts: ``"stat"``, ``"content"`` or ``"path"``
+        (see :mod:`reflow.filestate`).
+
+    Returns
+    -------
+    tuple
+        The hash, and the file states that went into it (``[]`` when the value
+        names no file or the policy is ``"path"``; the hash is then the hash of
+        the canonical text alone, as it always was).
+    """
     from reflow.manifest import CODEC
 
-    return hashlib.sha256(CODEC.canonical_dumps(value).encode()).hexdigest()
+    text = CODEC.canonical_dumps(value)
+    digest = hashlib.sha256(text.encode())
+    if policy == "path" or _PATH_TAG not in text:
+        return digest.hexdigest(), []
+    states = file_states(value, policy)
+    if states:
+        digest.update(f"\nfiles:{policy}:{CODEC.canonical_dumps(states)}".encode())
+    return digest.hexdigest(), states
+
+
+def value_hash(value: Any, *, policy: str = DEFAULT_POLICY) -> str:
+    """Hex SHA-256 of a value's canonical manifest encoding and of the files it names.
+
+    See :func:`hash_with_files`; ``policy="path"`` hashes the text alone.
+    """
+    return hash_with_files(value, policy)[0]
 
 
 def combine_hashes(hashes: Iterable[str]) -> str:
@@ -66,6 +115,10 @@ class IdentityParts:
         :class:`~reflow.fingerprint.Fingerprint`), so a changed fingerprint can
         be explained by the helper, constant or class that changed.  Not part
         of the identity: ``code`` already covers them.
+    files : dict[str, list[dict]]
+        Run parameter name -> the states of the files its value names, for
+        the parameters that name any (not hashed again: they are in
+        ``params`` already; kept so ``explain`` can name the file).
     """
 
     task: str
@@ -74,6 +127,7 @@ class IdentityParts:
     params: Mapping[str, str] = field(default_factory=dict)
     inputs: Mapping[str, str] = field(default_factory=dict)
     code_parts: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def prefix(self) -> Any:
         """A hash object fed with the task-level parts (task, version, code, params).
@@ -94,7 +148,7 @@ class IdentityParts:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as stored with the instance."""
-        return {
+        out = {
             "task": self.task,
             "version": self.version,
             "code": self.code,
@@ -102,6 +156,9 @@ class IdentityParts:
             "inputs": dict(self.inputs),
             "code_parts": dict(self.code_parts),
         }
+        if self.files:  # only runs with file parameters pay for recording them
+            out["files"] = {key: list(states) for key, states in self.files.items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> IdentityParts:
@@ -113,10 +170,25 @@ class IdentityParts:
             params=dict(data.get("params", {})),
             inputs=dict(data.get("inputs", {})),
             code_parts=dict(data.get("code_parts", {})),
+            files=dict(data.get("files", {})),
         )
 
-    def differences(self, older: IdentityParts) -> list[str]:
-        """Say, in words, what changed since ``older`` (empty when nothing did)."""
+    def _param_change(self, older: IdentityParts, key: str) -> str:
+        old, new = older.files.get(key, []), self.files.get(key, [])
+        same_names = [s.get("path") for s in old] == [s.get("path") for s in new]
+        lines = changed_files(old, new) if old and same_names else []
+        if not lines:  # another value, or a run recorded before files were
+            return f"parameter {key!r} changed (value differs)"
+        return "; ".join(f"parameter {key!r}: {line}" for line in lines)
+
+    def differences(
+        self, older: IdentityParts, input_detail: Callable[[str], str | None] | None = None
+    ) -> list[str]:
+        """Say, in words, what changed since ``older`` (empty when nothing did).
+
+        ``input_detail(name)``, when given, may say more about a changed input
+        (which upstream output file changed); ``None`` keeps the plain words.
+        """
         changes: list[str] = []
         if self.version != older.version:
             changes.append(f"version changed from {older.version!r} to {self.version!r}")
@@ -136,7 +208,9 @@ class IdentityParts:
                     changes.append(f"{label} {key!r} is new")
                 elif key not in new:
                     changes.append(f"{label} {key!r} was removed")
+                elif new[key] != old[key] and label == "parameter":
+                    changes.append(self._param_change(older, key))
                 elif new[key] != old[key]:
-                    what = "value" if label == "parameter" else "upstream output"
-                    changes.append(f"{label} {key!r} changed ({what} differs)")
+                    detail = input_detail(key) if input_detail is not None else None
+                    changes.append(detail or f"input {key!r} changed (upstream output differs)")
         return changes

@@ -5,6 +5,10 @@ upstream tasks have finished, the :class:`Planner` computes each instance's
 Merkle identity, takes cache hits (a whole array in one step when it can),
 inserts the instance rows with their ``cache_info``, and says which instances
 still have to run.
+
+A cached output that names files is hashed again before it is reused: if a
+file it names was changed or deleted since, the output is not what the task
+left, and the instance runs again (status ``output_changed``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
 from reflow.expand import Expansion, UpstreamOutput
-from reflow.identity import combine_hashes, identity_with
+from reflow.filestate import DEFAULT_POLICY, holds_path
+from reflow.identity import combine_hashes, hash_with_files, identity_with
 from reflow.labels import instance_label
 from reflow.verify import verify_output
 
@@ -28,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["CachePolicy", "Chunk", "Planner"]
 
 logger = logging.getLogger(__name__)
+
+
+class _NamesFilesError(Exception):
+    """Undoes the copy of a whole cached array whose outputs name files."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,9 @@ class Planner:
         specifications record (a run retried with edited code; ``prefixes``
         already use them): each instance notes its own in its ``cache_info``,
         so ``explain`` and the result check compare against the right code.
+    file_policies : mapping or None
+        Each task's file policy (:func:`reflow.filestate.task_policies`);
+        a task not named uses ``"stat"``.
     """
 
     def __init__(
@@ -101,6 +113,7 @@ class Planner:
         prefixes: Mapping[str, Any],
         policy: CachePolicy,
         code: Mapping[str, str] | None = None,
+        file_policies: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.code = dict(code or {})
@@ -109,6 +122,20 @@ class Planner:
         self.wiring = wiring
         self.prefixes = prefixes
         self.policy = policy
+        self.file_policies = dict(file_policies or {})
+
+    def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
+        """The state now of every file a cached output names, if any differs (``[]``: reuse).
+
+        Only the output's hash was recorded, so a difference is found by
+        hashing again, and all the states are returned for ``explain``.
+        Costs nothing for an output without a ``Path``; otherwise one ``stat``
+        (or one read, under ``"content"``) per file.
+        """
+        if not holds_path(hit.output):
+            return []
+        digest, states = hash_with_files(hit.output, self.file_policies.get(name, DEFAULT_POLICY))
+        return [] if digest == hit.output_hash else states
 
     def cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
         """Whether to look ``name`` up in the cache, and its cache_info when not."""
@@ -140,7 +167,13 @@ class Planner:
         lookup, _ = self.cache_mode(name)
         if not lookup or self.policy.verify:
             return None
-        copied = self.store.copy_cached_array(name, identity, self.run_id)
+        try:
+            with self.store.transaction():
+                copied = self.store.copy_cached_array(name, identity, self.run_id)
+                if copied is not None and self._copied_names_files(name):
+                    raise _NamesFilesError
+        except _NamesFilesError:
+            return None
         if copied is None:
             return None
         source, count = copied
@@ -151,10 +184,24 @@ class Planner:
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
 
-    def remember_array(self, name: str, identity: str, count: int) -> None:
-        """Record a fully successful array so a later run can copy it whole."""
-        if self.specs[name].config.cache:
-            self.store.record_array_identity(self.run_id, name, identity, count)
+    def _copied_names_files(self, name: str) -> bool:
+        """Whether a whole array just copied names files (judged by its first element).
+
+        :meth:`remember_array` never records such an array; only a store written
+        before outputs' files were checked holds one.  Its elements must each be
+        checked, so the copy is undone.
+        """
+        first = self.store.get_task_instance_record(self.run_id, name, 0)
+        return first is not None and holds_path(first.output)
+
+    def remember_array(self, name: str, identity: str, outputs: Sequence[Any]) -> None:
+        """Record a fully successful array so a later run can copy it whole.
+
+        An array whose outputs name files is not recorded: a whole copy would
+        skip checking each element's files (see :meth:`changed_output_files`).
+        """
+        if self.specs[name].config.cache and not any(holds_path(v) for v in outputs):
+            self.store.record_array_identity(self.run_id, name, identity, len(outputs))
 
     def insert_chunk(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> Chunk:
         """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction."""
@@ -174,9 +221,22 @@ class Planner:
                 info["code"] = self.code[name]
             hit = found.get(ident)
             reason = ""
-            if hit is not None and self.policy.verify:
+            changed = self.changed_output_files(name, hit) if hit is not None else []
+            if hit is not None and self.policy.verify and not changed:
                 reason = verify_output(spec, hit.output)
-            if reason:
+            if changed:
+                assert hit is not None
+                logger.info(
+                    "%s: cached result not reused: a file it names changed",
+                    instance_label(name, index),
+                )
+                info.update(
+                    status="output_changed",
+                    cached={"run_id": hit.run_id, "instance_id": hit.id},
+                    files=changed,
+                )
+                hit = None
+            elif reason:
                 logger.info(
                     "%s: cached result not reused: %s", instance_label(name, index), reason
                 )

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow.explain import CACHE_PARTS_KEY
+from reflow.filestate import task_policies
 from reflow.fingerprint import fingerprint_code
-from reflow.identity import IdentityParts, value_hash
+from reflow.identity import IdentityParts, hash_with_files, value_hash
 from reflow.runid import make_run_id
 
 if TYPE_CHECKING:
@@ -51,12 +52,19 @@ def _parts(
     values: Mapping[str, Any],
     dests: Mapping[str, str],
     run_dir: Path,
+    policy: str,
 ) -> IdentityParts:
     spec = workflow.tasks[name]
-    params = {p: value_hash(values[d]) for p, d in dests.items()}
+    params: dict[str, str] = {}
+    files: dict[str, list[dict[str, Any]]] = {}
+    for p, d in dests.items():
+        params[p], states = hash_with_files(values[d], policy)
+        if states:
+            files[p] = states
     for p in spec.run_dir_params:
         # A task that receives the run directory usually writes there: its result
-        # is only reused by runs in the same directory.
+        # is only reused by runs in the same directory.  Its name counts, not
+        # what is in it (the task's own earlier files would make every run a miss).
         params[p] = value_hash(str(run_dir))
     code = fingerprint_code(spec.func)
     return IdentityParts(
@@ -65,6 +73,7 @@ def _parts(
         code=code.digest,
         params=params,
         code_parts=code.components,
+        files=files,
     )
 
 
@@ -107,6 +116,13 @@ def create_run(
     from reflow.workflow._validate import infer_wiring
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
+    policies = task_policies(workflow)
+    # Before the transaction: hashing a parameter's files (a large directory,
+    # a content hash) must not hold the store's write lock.
+    all_parts = {
+        name: _parts(workflow, name, values, dests.get(name, {}), run_dir, policies[name])
+        for name in order
+    }
     prefixes: dict[str, Any] = {}
     with store.transaction():
         store.insert_run(
@@ -117,18 +133,12 @@ def create_run(
             executor=executor,
             executor_options=dict(executor_options),
         )
-        for name in order:
+        for name, parts in all_parts.items():
             spec = workflow.tasks[name]
-            parts = _parts(workflow, name, values, dests.get(name, {}), run_dir)
             prefixes[name] = parts.prefix()
             config = asdict(spec.config)
             config[CACHE_PARTS_KEY] = {
-                "task": parts.task,
-                "version": parts.version,
-                "code": parts.code,
-                "params": dict(parts.params),
-                # Once per task and run, never per instance: what explain names.
-                "code_parts": dict(parts.code_parts),
+                key: value for key, value in parts.to_dict().items() if key != "inputs"
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow.errors import ParameterError
+from reflow.filestate import absolute
 from reflow.params import type_repr
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def _one(rp: ResolvedParam, value: Any) -> Any:
             return value
     elif isinstance(tp, type) and issubclass(tp, Path):
         if isinstance(value, (str, Path)):
-            return tp(value)
+            # Absolute against the directory the command runs in, before the
+            # value is recorded: jobs of a submitted run start elsewhere (the
+            # run directory), and must open the same file that `run` would.
+            return tp(absolute(value))
     elif tp is dict or getattr(tp, "__origin__", None) is dict:
         if isinstance(value, dict):
             return value
@@ -56,6 +60,8 @@ def _one(rp: ResolvedParam, value: Any) -> Any:
 
 def check_value(rp: ResolvedParam, value: Any) -> Any:
     """Return ``value`` checked (and lightly coerced: int→float, str→Path) for ``rp``.
+
+    A ``Path`` comes back absolute, taken against the current directory.
 
     Raises
     ------

@@ -40,6 +40,7 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.filestate import task_policies
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -182,7 +183,7 @@ class Dispatcher:
         self.script = Path(params["__script__"]) if self.frozen is None else self.frozen.script
         self.argv = list(params.get("__argv__", []))
         self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
-        self.results = ResultReader(store, run_id, self.run_dir)
+        self.results = ResultReader(store, run_id, self.run_dir, task_policies(self.wf))
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
         self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
@@ -383,6 +384,7 @@ class Dispatcher:
                 bool(params.get("__verify__")),
             ),
             code=self._code(),
+            file_policies=task_policies(self.wf),
         )
         for name in order:
             if name in planned:
@@ -429,11 +431,17 @@ class Dispatcher:
         from reflow.expand import UpstreamOutput
 
         spec = self.wf.tasks[name]
+        policies = task_policies(self.wf)
         upstream = {}
         for dep in {s for w in wiring[name].values() for s in w.steps} | set(spec.config.after):
             hashes = self.store.get_all_output_hashes(self.run_id, dep)
             upstream[dep] = UpstreamOutput(
-                dep, self.wf.tasks[dep].config.array, None, hashes, self._loader(dep)
+                dep,
+                self.wf.tasks[dep].config.array,
+                None,
+                hashes,
+                self._loader(dep),
+                policies[dep],
             )
         return upstream
 

@@ -17,7 +17,7 @@ edited while the job waited).  So the dispatcher
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,10 +65,21 @@ class ResultReader:
         The run.
     run_dir : Path
         The run directory.
+    policies : mapping, optional
+        Each task's file policy (:func:`reflow.filestate.task_policies`): the
+        files an output names are hashed as the task's worker hashed them.  A
+        task not named uses ``"stat"``.
     """
 
-    def __init__(self, store: Store, run_id: str, run_dir: Path) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        run_dir: Path,
+        policies: Mapping[str, str] | None = None,
+    ) -> None:
         self.store = store
+        self.policies = dict(policies or {})
         self.run_id = run_id
         self.run_dir = run_dir
         self.codec = workflow_codec()
@@ -107,8 +118,12 @@ class ResultReader:
             if data.get("ok"):
                 output = self.codec.loads(data["output"])
                 self._check_code(inst, data.get("code"))
+                policy = self.policies.get(inst.task_name, "stat")
                 update = StateUpdate(
-                    inst.id, TaskState.SUCCESS, output=output, output_hash=value_hash(output)
+                    inst.id,
+                    TaskState.SUCCESS,
+                    output=output,
+                    output_hash=value_hash(output, policy=policy),
                 )
                 return update, False
             reason = data.get("reason", "ERROR")

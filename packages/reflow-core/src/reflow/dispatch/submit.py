@@ -169,6 +169,7 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
     from reflow.dispatch.results import ResultReader
     from reflow.executors.jobs import split_element_id
+    from reflow.filestate import task_policies
     from reflow.stores import StateUpdate
 
     store = run.store
@@ -180,7 +181,7 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
     )
     # Results already written are kept, not thrown away with the jobs.
     finished = []
-    results = ResultReader(store, run.run_id, run.run_dir)
+    results = ResultReader(store, run.run_id, run.run_dir, task_policies(run.workflow))
     for inst in active:
         update, interrupted = results.update(inst)
         if update is not None and not interrupted:

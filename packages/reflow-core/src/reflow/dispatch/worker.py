@@ -60,6 +60,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     """Run one instance; return the process exit status (0 on success)."""
     from reflow.dispatch.code import workflow_codec
     from reflow.dispatch.loader import load_workflow
+    from reflow.filestate import task_policies
     from reflow.fingerprint import code_fingerprint
     from reflow.identity import value_hash
     from reflow.manifest import CODEC
@@ -107,7 +108,11 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
                 interrupted = exc
         if interrupted is not None:
             raise interrupted
-        result.update(ok=True, output=CODEC.dumps(output), output_hash=value_hash(output))
+        # The files the output names count as they are now, under the task's policy.
+        policy = task_policies(workflow)[task]
+        result.update(
+            ok=True, output=CODEC.dumps(output), output_hash=value_hash(output, policy=policy)
+        )
         code = 0
     except _WalltimeWarningError as exc:
         result.update(ok=False, reason="TIMEOUT", error=f"walltime exceeded: {exc}")

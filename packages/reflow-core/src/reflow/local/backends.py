@@ -14,11 +14,12 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from reflow.filestate import DEFAULT_POLICY
 from reflow.local.outcome import Outcome, call_task
 
 __all__ = ["Batch", "InlineBackend", "ProcessBackend"]
@@ -29,6 +30,8 @@ Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
 """A task name and its (index, kwargs) items, run one after the other."""
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+_POLICIES: dict[str, str] = {}
+"""Task name -> how the files its output names are hashed (see :mod:`reflow.filestate`)."""
 
 
 def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> list[Outcome]:
@@ -39,7 +42,7 @@ def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> lis
     out: list[Outcome] = []
     with graceful_shutdown():
         for index, kwargs in items:
-            outcome = call_task(task, func, index, kwargs)
+            outcome = call_task(task, func, index, kwargs, _POLICIES.get(task, DEFAULT_POLICY))
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
             out.append(outcome)
@@ -69,9 +72,14 @@ class InlineBackend:
     """Runs each batch in this process, one element after another."""
 
     def __init__(
-        self, functions: dict[str, Callable[..., Any]], *, stop_on_failure: bool = False
+        self,
+        functions: dict[str, Callable[..., Any]],
+        *,
+        stop_on_failure: bool = False,
+        policies: Mapping[str, str] | None = None,
     ) -> None:
         self._functions = functions
+        self._policies = dict(policies or {})
         self._stop = stop_on_failure
         self._done: list[tuple[Batch, list[Outcome]]] = []
 
@@ -86,8 +94,9 @@ class InlineBackend:
         task, items = batch
         func = self._functions[task]
         outcomes = []
+        policy = self._policies.get(task, DEFAULT_POLICY)
         for index, kwargs in items:
-            outcome = call_task(task, func, index, kwargs)
+            outcome = call_task(task, func, index, kwargs, policy)
             outcomes.append(outcome)
             if outcome.interrupted and isinstance(outcome.exception, BaseException):
                 self._done.append((batch, outcomes))
@@ -107,9 +116,17 @@ class InlineBackend:
 class ProcessBackend:
     """Runs batches in ``max_workers`` forked worker processes."""
 
-    def __init__(self, functions: dict[str, Callable[..., Any]], max_workers: int) -> None:
+    def __init__(
+        self,
+        functions: dict[str, Callable[..., Any]],
+        max_workers: int,
+        *,
+        policies: Mapping[str, str] | None = None,
+    ) -> None:
         _REGISTRY.clear()
         _REGISTRY.update(functions)
+        _POLICIES.clear()
+        _POLICIES.update(policies or {})
         methods = multiprocessing.get_all_start_methods()
         if "fork" not in methods:  # pragma: no cover - every Linux has fork
             raise RuntimeError("run_local(max_workers>1) needs the 'fork' start method")

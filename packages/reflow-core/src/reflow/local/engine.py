@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
+from reflow.filestate import task_policies
 from reflow.labels import instance_label
 from reflow.local.backends import Batch, InlineBackend, ProcessBackend
 from reflow.local.outcome import Outcome
@@ -133,6 +134,7 @@ class LocalRun:
             store = open_store(config=workflow.config)
         self.store = store
         self.dests = task_param_dests(params)
+        self.file_policies = task_policies(workflow)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
@@ -166,6 +168,7 @@ class LocalRun:
             self.wiring,
             self.prefixes,
             CachePolicy(self.force, frozenset(self.force_tasks), self.verify),
+            self.file_policies,
         )
 
     # -- preparing a task -----------------------------------------------------
@@ -189,7 +192,9 @@ class LocalRun:
             state.values = values
             return values
 
-        return UpstreamOutput(name, state.is_array, state.values, state.hashes, load)
+        return UpstreamOutput(
+            name, state.is_array, state.values, state.hashes, load, self.file_policies[name]
+        )
 
     def _take_cached_array(self, name: str) -> bool:
         """Copy a whole cached array into this run in one step, if there is one."""
@@ -240,8 +245,8 @@ class LocalRun:
     def _remember_array(self, name: str) -> None:
         """Record a fully successful array task so a later run can copy it whole."""
         state = self.tasks[name]
-        if state.status == "done" and state.is_array:
-            self.planner.remember_array(name, state.array_identity, len(state.hashes))
+        if state.status == "done" and state.is_array and state.values is not None:
+            self.planner.remember_array(name, state.array_identity, state.values)
 
     def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
         """Insert one chunk of a task's instances; record hits, queue misses."""
@@ -484,9 +489,11 @@ class LocalRun:
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
         backend: InlineBackend | ProcessBackend = (
-            ProcessBackend(functions, self.max_workers)
+            ProcessBackend(functions, self.max_workers, policies=self.file_policies)
             if self.max_workers > 1
-            else InlineBackend(functions, stop_on_failure=self.on_error == "stop")
+            else InlineBackend(
+                functions, stop_on_failure=self.on_error == "stop", policies=self.file_policies
+            )
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED

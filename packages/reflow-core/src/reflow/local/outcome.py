@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from reflow.filestate import DEFAULT_POLICY
 from reflow.local.usage import Usage, UsageMeter
 from reflow.signals import TaskInterrupted
 
@@ -27,7 +28,7 @@ class Outcome:
     output : Any
         What it returned.
     output_hash : str
-        Hash of the output's canonical encoding.
+        Hash of the output's canonical encoding and of the files it names.
     error : str
         The traceback text when it failed.
     interrupted : bool
@@ -49,13 +50,20 @@ class Outcome:
 
 
 def call_task(
-    task: str, func: Callable[..., Any], index: int | None, kwargs: dict[str, Any]
+    task: str,
+    func: Callable[..., Any],
+    index: int | None,
+    kwargs: dict[str, Any],
+    policy: str = DEFAULT_POLICY,
 ) -> Outcome:
     """Run ``func(**kwargs)`` and return its :class:`Outcome`; never raises for task errors.
 
     A :class:`KeyboardInterrupt` or :class:`TaskInterrupted` gives an
     interrupted outcome.  An output that cannot be stored (not encodable by
-    the manifest codec) is a failure that says so.
+    the manifest codec) is a failure that says so.  The output hash covers
+    the files the output names, under ``policy`` (see
+    :mod:`reflow.filestate`), taken right after the function returned: a task
+    that rewrites a file under the same name changes its output hash.
     """
     from reflow.identity import value_hash
 
@@ -79,7 +87,7 @@ def call_task(
         return Outcome(index, False, error=text, exception=exc, usage=meter.stop())
     usage = meter.stop()
     try:
-        digest = value_hash(output)
+        digest = value_hash(output, policy=policy)
     except (TypeError, ValueError) as exc:
         label = f"{task}[{index}]" if index is not None else task
         text = (

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     record = resolve_run(store, args.run_ref)
     task, index = parse_instance(args.instance)
     printer = Printer()
-    styles = {"hit": "green", "miss": "yellow", "verify_failed": "red"}
+    styles = {"hit": "green", "miss": "yellow", "output_changed": "yellow", "verify_failed": "red"}
     if index is None and task_spec(store, record.run_id, task).is_array:
         summary = _array_summary(store, record.run_id, task)
         summary["run_id"] = record.run_id
