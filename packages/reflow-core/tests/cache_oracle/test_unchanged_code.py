@@ -1,0 +1,135 @@
+"""Edits that change nothing a task computes: the task must stay a cache hit.
+
+A cache that misses too often is not wrong, but it throws away hours of
+cluster time for a comment. Each case edits the project without changing
+what ``final`` computes, and the call log must show that ``final`` did not
+run again (see :func:`harness.check_hit`).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+
+import pytest
+
+from .batch import Batch, Case
+from .harness import Command, Replace, Trial, case_params
+from .harness import replace as edit_of
+
+VALUE = [0, 10, 20]
+
+FINAL = textwrap.dedent("""
+
+    @wf.job()
+    def final(n: int = 3) -> list[int]:
+        ran("final")
+        return [scale(x) for x in range(n)]
+    """)
+
+SCALE = "def scale(x):\n    return x * 10\n"
+
+HELPERS = {
+    "mypkg/__init__.py": "",
+    "mypkg/helpers.py": SCALE + "\n\ndef unused(x):\n    return x + 1\n",
+}
+
+FROM_HELPERS = "from mypkg.helpers import scale\n"
+
+OTHER = textwrap.dedent("""
+
+    @wf.job()
+    def other(n: int = 3) -> int:
+        ran("other")
+        return n + 1
+    """)
+
+
+def hit_case(
+    id: str,
+    script: str,
+    edits: Replace,
+    *,
+    modules: dict[str, str] | None = None,
+    fixed_by: str | None = None,
+) -> Case:
+    """A case whose ``final`` gives ``VALUE`` and must not run again after the edit."""
+    return Case(id, script, edits, modules or {}, VALUE, VALUE, fixed_by)
+
+
+CASES = [
+    hit_case(
+        "comment-in-task",
+        SCALE + FINAL,
+        edit_of("pipeline.py", '    ran("final")\n', '    # count the call\n    ran("final")\n'),
+    ),
+    hit_case(
+        "formatting-of-task",
+        SCALE + FINAL,
+        edit_of(
+            "pipeline.py",
+            "return [scale(x) for x in range(n)]",
+            "return [\n        scale(x)\n        for x in range(n)\n    ]",
+        ),
+    ),
+    hit_case(
+        "comment-and-blank-lines-in-helper",
+        SCALE + FINAL,
+        edit_of("pipeline.py", "    return x * 10\n", "\n    # ten times\n    return (x * 10)\n"),
+    ),
+    hit_case(
+        "comment-in-user-module",
+        FROM_HELPERS + FINAL,
+        edit_of("mypkg/helpers.py", "    return x * 10\n", "    return x * 10  # ten times\n"),
+        modules=HELPERS,
+    ),
+    hit_case(
+        "another-function-of-the-user-module",
+        FROM_HELPERS + FINAL,
+        edit_of("mypkg/helpers.py", "x + 1", "x + 2"),
+        modules=HELPERS,
+    ),
+    hit_case(
+        "another-task-of-the-script",
+        SCALE + FINAL + OTHER,
+        edit_of("pipeline.py", "n + 1", "n + 2"),
+    ),
+    hit_case(
+        "new-function-in-the-script",
+        SCALE + FINAL,
+        edit_of("pipeline.py", SCALE, SCALE + "\n\ndef added(x):\n    return -x\n"),
+    ),
+    hit_case(
+        "docstring-of-task",
+        SCALE + FINAL,
+        edit_of(
+            "pipeline.py", '    ran("final")\n', '    """Ten times each."""\n    ran("final")\n'
+        ),
+        fixed_by="fingerprint",
+    ),
+    hit_case(
+        "docstring-of-helper",
+        FROM_HELPERS + FINAL,
+        edit_of(
+            "mypkg/helpers.py", "    return x * 10\n", '    """Ten times."""\n    return x * 10\n'
+        ),
+        modules=HELPERS,
+        fixed_by="fingerprint",
+    ),
+]
+
+
+BATCH = Batch(CASES)
+
+
+@pytest.fixture(scope="module")
+def trials(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Command], Trial]:
+    """The shared runs of every case, made once per command."""
+    return lambda command: BATCH.trial(command, lambda: tmp_path_factory.mktemp(f"same-{command}"))
+
+
+@pytest.mark.parametrize(("case", "command"), case_params(CASES))
+def test_an_edit_that_changes_nothing_computed_stays_a_hit(
+    trials: Callable[[Command], Trial], case: Case, command: Command
+) -> None:
+    trials(command).check_hit(BATCH.task(case), value=VALUE)
