@@ -86,6 +86,7 @@ if __name__ == "__main__":
 """
 
 _RUN_ID = re.compile(r"^Run\s+(\S+)\s*$", re.MULTILINE)
+_SUBMITTED = re.compile(r"^Submitted run (\S+) in ", re.MULTILINE)
 
 
 def pipeline(body: str) -> str:
@@ -319,6 +320,20 @@ class Project:
                 f"{command} started no run (exit {done.returncode}):\n{done.stdout}{done.stderr}"
             )
         return self.outcome(found.group(1), done.stdout + done.stderr)
+
+    def submit(self, *args: str, run_dir: str = "runs/queued") -> str:
+        """Submit the workflow with the local executor, without waiting; return the run's id.
+
+        Raises
+        ------
+        RuntimeError
+            If the command fails or names no run.
+        """
+        done = self.invoke("submit", "--executor", "local", "--run-dir", run_dir, *args)
+        found = _SUBMITTED.search(done.stdout)
+        if found is None:
+            raise RuntimeError(f"submit named no run:\n{done.stdout}{done.stderr}")
+        return found.group(1)
 
     def outcome(self, run_id: str, output: str = "") -> Outcome:
         """Read a run's values from the store, and the call log as it is now."""

@@ -1,0 +1,294 @@
+"""Files behind ``Path`` values: the cached rerun must give what the forced rerun gives.
+
+A user's data lives in files named by ``Path`` parameters, and the docs advise
+a task that makes a file to return its ``Path``. Rewriting such a file under
+the same name, adding a file to an input directory, or naming a file by a
+relative path must never let a stale result through the cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .harness import (
+    COMMANDS,
+    NOT_CHECKED,
+    RUN,
+    SUBMIT,
+    CacheMismatchError,
+    Command,
+    Edit,
+    Project,
+    case_params,
+    pipeline,
+    trial,
+)
+
+
+def rewrite(name: str, text: str) -> Edit:
+    """The user rewrites a data file under the same name, some time after the run."""
+
+    def edit(project: Project) -> None:
+        project.write(name, text)
+        project.touch_later(name)
+
+    return edit
+
+
+def nothing(project: Project) -> None:
+    """No edit: the same command line, started another way."""
+
+
+READ_SOURCE = """
+@wf.job()
+def final(source: Path) -> str:
+    ran("final")
+    return source.read_text()
+"""
+
+READ_SOURCES = """
+@wf.job()
+def final(sources: list[Path]) -> list[str]:
+    ran("final")
+    return [s.read_text() for s in sources]
+"""
+
+READ_OPTIONAL = """
+@wf.job()
+def final(source: Optional[Path] = None) -> str:
+    ran("final")
+    return "none" if source is None else source.read_text()
+"""
+
+LIST_DIRECTORY = """
+@wf.job()
+def final(inputs: Path) -> list[str]:
+    ran("final")
+    return sorted(p.name for p in inputs.iterdir())
+"""
+
+READ_DIRECTORY = """
+@wf.job()
+def final(inputs: Path) -> list[str]:
+    ran("final")
+    return [p.read_text() for p in sorted(inputs.iterdir())]
+"""
+
+# The Snakemake tutorial's shape: each step writes a file in the run directory
+# and returns its Path, as docs/cache.md advises; the last one reads the calls.
+STEPS = """
+@wf.job()
+def map_reads(reads: Path, run_dir: RunDir = RunDir()) -> Path:
+    ran("map_reads")
+    out = run_dir / "mapped.txt"
+    out.write_text(reads.read_text().upper())
+    return out
+
+
+@wf.job()
+def sort_reads(
+    mapped: Annotated[Path, Result(step="map_reads")], run_dir: RunDir = RunDir()
+) -> Path:
+    ran("sort_reads")
+    out = run_dir / "sorted.txt"
+    out.write_text(" ".join(sorted(mapped.read_text().split())))
+    return out
+
+
+@wf.job()
+def call_variants(
+    sorted_reads: Annotated[Path, Result(step="sort_reads")],
+    min_count: int = 1,
+    run_dir: RunDir = RunDir(),
+) -> Path:
+    ran("call_variants")
+    words = sorted_reads.read_text().split()
+    out = run_dir / "calls.txt"
+    out.write_text(" ".join(w for w in sorted(set(words)) if words.count(w) >= min_count))
+    return out
+
+
+@wf.job()
+def final(calls: Annotated[Path, Result(step="call_variants")]) -> str:
+    ran("final")
+    return calls.read_text()
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A project whose data an edit changes, its command line, and the values."""
+
+    id: str
+    script: str
+    data: dict[str, str]
+    edit: Edit
+    before: Any
+    after: Any
+    args: tuple[str, ...] = ()
+    """Workflow parameters; ``{root}`` is the project directory."""
+    args_after: tuple[str, ...] | None = None
+    cached_args: tuple[str, ...] = ()
+    fixed_by: str | None = None
+
+
+CASES = [
+    Case(
+        "path-parameter-rewritten-same-size",
+        READ_SOURCE,
+        {"data/in.txt": "aaaa"},
+        rewrite("data/in.txt", "bbbb"),
+        before="aaaa",
+        after="bbbb",
+        args=("--source", "{root}/data/in.txt"),
+        fixed_by="files",
+    ),
+    Case(
+        "path-parameter-rewritten-other-size",
+        READ_SOURCE,
+        {"data/in.txt": "aaaa"},
+        rewrite("data/in.txt", "bbbbbbbb"),
+        before="aaaa",
+        after="bbbbbbbb",
+        args=("--source", "{root}/data/in.txt"),
+        fixed_by="files",
+    ),
+    Case(
+        "path-list-parameter-one-rewritten",
+        READ_SOURCES,
+        {"data/a.txt": "a", "data/b.txt": "b"},
+        rewrite("data/b.txt", "bb"),
+        before=["a", "b"],
+        after=["a", "bb"],
+        args=("--sources", "{root}/data/a.txt", "{root}/data/b.txt"),
+        fixed_by="files",
+    ),
+    Case(
+        "optional-path-parameter-rewritten",
+        READ_OPTIONAL,
+        {"data/in.txt": "aaaa"},
+        rewrite("data/in.txt", "bbbbbbbb"),
+        before="aaaa",
+        after="bbbbbbbb",
+        args=("--source", "{root}/data/in.txt"),
+        fixed_by="files",
+    ),
+    Case(
+        "file-added-to-input-directory",
+        LIST_DIRECTORY,
+        {"data/a.fq": "a", "data/b.fq": "b"},
+        rewrite("data/c.fq", "c"),
+        before=["a.fq", "b.fq"],
+        after=["a.fq", "b.fq", "c.fq"],
+        args=("--inputs", "{root}/data"),
+        fixed_by="files",
+    ),
+    Case(
+        "file-in-input-directory-rewritten",
+        READ_DIRECTORY,
+        {"data/a.fq": "a", "data/b.fq": "b"},
+        rewrite("data/b.fq", "B"),
+        before=["a", "b"],
+        after=["a", "B"],
+        args=("--inputs", "{root}/data"),
+        fixed_by="files",
+    ),
+    Case(
+        "upstream-forced-rewrites-its-output-file",
+        STEPS,
+        {"data/reads.txt": "c a b a"},
+        # The user knows the reads changed and forces the mapping, as the docs advise.
+        rewrite("data/reads.txt", "d a a"),
+        before="A B C",
+        after="A D",
+        args=("--reads", "{root}/data/reads.txt"),
+        cached_args=("--force-tasks", "map_reads"),
+        fixed_by="files",
+    ),
+    Case(
+        "middle-parameter-changed-rewrites-its-output-file",
+        STEPS,
+        {"data/reads.txt": "c a b a"},
+        nothing,
+        before="A B C",
+        after="A",
+        args=("--reads", "{root}/data/reads.txt"),
+        args_after=("--reads", "{root}/data/reads.txt", "--min-count", "2"),
+        fixed_by="files",
+    ),
+    Case(
+        "parameter-changed-upstream-output-file-unchanged-name",
+        STEPS,
+        {"data/reads.txt": "c a b a", "data/other.txt": "e e f"},
+        nothing,
+        before="A B C",
+        after="E F",
+        args=("--reads", "{root}/data/reads.txt"),
+        args_after=("--reads", "{root}/data/other.txt"),
+        fixed_by="files",
+    ),
+]
+
+
+def arguments(args: Sequence[str], project: Project) -> list[str]:
+    """The command line with ``{root}`` made the project's directory."""
+    return [a.format(root=project.root) for a in args]
+
+
+@pytest.mark.parametrize(("case", "command"), case_params(CASES))
+def test_cached_rerun_after_a_file_edit_equals_the_forced_rerun(
+    tmp_path: Path, case: Case, command: Command
+) -> None:
+    project = Project(tmp_path, {"pipeline.py": pipeline(case.script), **case.data})
+    runs = trial(
+        project,
+        command,
+        case.edit,
+        args=arguments(case.args, project),
+        args_after=None if case.args_after is None else arguments(case.args_after, project),
+        cached_args=case.cached_args,
+    )
+    runs.check_edit("final", before=case.before, after=case.after)
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=str)
+def test_a_path_parameter_stays_a_hit_when_another_file_changes(
+    tmp_path: Path, command: Command
+) -> None:
+    project = Project(
+        tmp_path,
+        {"pipeline.py": pipeline(READ_SOURCE), "data/in.txt": "aaaa", "data/x.txt": "x"},
+    )
+    source = ["--source", str(project.path("data/in.txt"))]
+    trial(project, command, rewrite("data/x.txt", "y"), args=source).check_hit(
+        "final", value="aaaa"
+    )
+
+
+# A relative Path names a file under the directory the command was run from,
+# under `run` and under `submit` alike. The submitted run's directory holds a
+# decoy of the same name, which a job that resolves the path against its own
+# working directory (the run directory) would read.
+RELATIVE = {
+    "pipeline.py": pipeline(READ_SOURCE),
+    "in.txt": "project",
+    f"runs/{SUBMIT.name}/in.txt": "decoy",
+}
+
+
+@pytest.mark.xfail(strict=True, raises=CacheMismatchError, reason="issue 13: files")
+@pytest.mark.parametrize(
+    ("cold", "then"), [(RUN, SUBMIT), (SUBMIT, RUN)], ids=["run-then-submit", "submit-then-run"]
+)
+def test_a_relative_path_means_the_same_file_under_run_and_submit(
+    tmp_path: Path, cold: Command, then: Command
+) -> None:
+    project = Project(tmp_path, RELATIVE)
+    runs = trial(project, then, nothing, args=["--source", "in.txt"], cold_command=cold)
+    # Today a submitted job reads the decoy: what a cold submit gives is the bug itself.
+    runs.check_edit("final", before="project" if cold is RUN else NOT_CHECKED, after="project")
