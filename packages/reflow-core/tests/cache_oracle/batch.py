@@ -1,11 +1,17 @@
 """Many cases in one project, so that dozens of cases cost three runs per command.
 
-A case is written as if it had the script to itself: a task ``final``, the
-helpers it reaches, maybe a package ``mypkg`` beside the script. A
-:class:`Batch` gives every top-level name of each case (functions, classes,
-constants, imported modules, its packages) a suffix of its own, so the cases
-share one script without touching each other, and makes all their edits as one.
-Each case is still its own test: it reads its own task from the shared runs.
+A case is written as if it had the project to itself: a task ``final``, the
+helpers it reaches, maybe a package ``mypkg`` beside the script, data files,
+its command line. A :class:`Batch` gives every top-level name of each case
+(functions, classes, constants, imported modules, its packages) and every
+parameter of its tasks a suffix of its own, puts its data files in a directory
+of its own, so the cases share one script and one command line without
+touching each other, and makes all their edits as one. Each case is still its
+own test: it reads its own task from the shared runs.
+
+The cases share the run directory too: a file a case's task writes there
+must be named after one of the case's names (``run_dir / "map_reads.txt"``),
+which the renaming then makes the case's own.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .harness import Command, Project, Replace, Trial, pipeline, trial
+from .harness import Command, Project, Replace, Rewrite, Trial, pipeline, trial
 
 __all__ = ["Batch", "Case"]
 
@@ -35,10 +41,18 @@ class Case:
     script : str
         The task ``final`` and what it reaches, as written in ``pipeline.py``;
         an edit of ``pipeline.py`` is made in this part of the shared script only.
-    edits : Replace or tuple of Replace
-        The edit (of one file, or of several).
+    edits : Replace, Rewrite, or tuple of them
+        The edit (of one file, of several, or none).
     modules : mapping of str to str
         The user's own modules beside the script: relative path -> text.
+    data : mapping of str to str
+        Data files: relative path -> text.
+    args : tuple of str
+        Workflow parameters; ``{root}`` is the directory of the case's data.
+    args_after : tuple of str or None
+        Workflow parameters after the edit, if they change.
+    force_tasks : tuple of str
+        Tasks the cached run names in ``--force-tasks``.
     before, after : Any
         What ``final`` gives before and after the edit.
     fixed_by : str or None
@@ -47,11 +61,15 @@ class Case:
 
     id: str
     script: str
-    edits: Replace | tuple[Replace, ...]
+    edits: Replace | Rewrite | tuple[Replace | Rewrite, ...]
     modules: Mapping[str, str] = field(default_factory=dict)
     before: Any = None
     after: Any = None
     fixed_by: str | None = None
+    data: Mapping[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
+    args_after: tuple[str, ...] | None = None
+    force_tasks: tuple[str, ...] = ()
 
 
 class Batch:
@@ -77,6 +95,7 @@ class Batch:
         files = {SCRIPT: pipeline("\n\n".join(case.script for case in self._cases))}
         for case in self._cases:
             files.update(case.modules)
+            files.update(case.data)
         return files
 
     def edit(self, project: Project) -> None:
@@ -85,7 +104,7 @@ class Batch:
             assert isinstance(case.edits, tuple)  # made one by _renamed
             part = case.script
             for each in case.edits:
-                if each.file != SCRIPT:
+                if isinstance(each, Rewrite) or each.file != SCRIPT:
                     each(project)
                     continue
                 text = project.read(SCRIPT)
@@ -108,9 +127,7 @@ class Batch:
         """
         if command not in self._trials:
             try:
-                self._trials[command] = trial(
-                    Project(directory(), self.files()), command, self.edit
-                )
+                self._trials[command] = self._run(Project(directory(), self.files()), command)
             except Exception as exc:
                 self._trials[command] = exc
         done = self._trials[command]
@@ -118,36 +135,75 @@ class Batch:
             raise done
         return done
 
+    def _run(self, project: Project, command: Command) -> Trial:
+        """The three runs, with every case's parameters on one command line."""
+        root = str(project.root)
+        before = [a.format(root=root) for case in self._cases for a in case.args]
+        after = [
+            a.format(root=root)
+            for case in self._cases
+            for a in (case.args if case.args_after is None else case.args_after)
+        ]
+        forced = [task for case in self._cases for task in case.force_tasks]
+        return trial(
+            project,
+            command,
+            self.edit,
+            args=before,
+            args_after=after,
+            cached_args=["--force-tasks", *forced] if forced else [],
+        )
+
 
 def _renamed(case: Case, suffix: str) -> Case:
-    """``case`` with each of its top-level names, and its packages, suffixed."""
-    names = _top_level_names(case.script)
+    """``case`` with its names and task parameters suffixed, its data in a directory of its own."""
+    names = _names(case.script)
     for path, text in case.modules.items():
-        names |= _top_level_names(text)
+        names |= _names(text)
         names.add(path.split("/")[0].removesuffix(".py"))
     pattern = re.compile(r"\b(" + "|".join(sorted(names, key=len, reverse=True)) + r")\b")
+    home = suffix.strip("_")
 
     def rename(text: str) -> str:
         return pattern.sub(lambda m: m.group(1) + suffix, text)
+
+    def argument(arg: str) -> str:
+        if arg.startswith("--"):  # a parameter's flag: --min-count is min_count
+            return "--" + rename(arg[2:].replace("-", "_")).replace("_", "-")
+        return arg.replace("{root}", "{root}/" + home)
+
+    def edit(each: Replace | Rewrite) -> Replace | Rewrite:
+        if isinstance(each, Rewrite):
+            return Rewrite(f"{home}/{each.file}", each.text)
+        return Replace(rename(each.file), tuple((rename(a), rename(b)) for a, b in each.changes))
 
     edits = case.edits if isinstance(case.edits, tuple) else (case.edits,)
     return replace(
         case,
         script=rename(case.script),
         modules={rename(path): rename(text) for path, text in case.modules.items()},
-        edits=tuple(
-            Replace(rename(e.file), tuple((rename(a), rename(b)) for a, b in e.changes))
-            for e in edits
-        ),
+        edits=tuple(edit(each) for each in edits),
+        data={f"{home}/{path}": text for path, text in case.data.items()},
+        args=tuple(argument(a) for a in case.args),
+        args_after=None if case.args_after is None else tuple(map(argument, case.args_after)),
+        force_tasks=tuple(rename(t) for t in case.force_tasks),
     )
 
 
-def _top_level_names(source: str) -> set[str]:
-    """The names a module's top-level statements bind (``import a.b`` binds ``a``)."""
+def _names(source: str) -> set[str]:
+    """The names a module's top-level statements bind, and its tasks' parameters.
+
+    ``import a.b`` binds ``a``. A task's parameters are flags of the shared
+    command line, so each case needs its own.
+    """
     names: set[str] = set()
     for node in ast.parse(source).body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             names.add(node.name)
+        if isinstance(node, ast.FunctionDef) and any(
+            ast.unparse(d).startswith("wf.job(") for d in node.decorator_list
+        ):
+            names.update(a.arg for a in (*node.args.args, *node.args.kwonlyargs))
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.Import | ast.ImportFrom):

@@ -38,8 +38,8 @@ __all__ = [
     "Outcome",
     "Project",
     "Replace",
+    "Rewrite",
     "Trial",
-    "both",
     "case_params",
     "pipeline",
     "replace",
@@ -436,14 +436,24 @@ class Replace:
             project.replace(self.file, new, old)
 
 
-def both(*edits: Edit) -> Edit:
-    """One edit made of several, applied in order (e.g. of two files)."""
+@dataclass(frozen=True)
+class Rewrite:
+    """An edit of a data file: new text under the same name, some time after the run.
 
-    def edit(project: Project) -> None:
-        for each in edits:
-            each(project)
+    Attributes
+    ----------
+    file : str
+        The project file.
+    text : str
+        Its new text.
+    """
 
-    return edit
+    file: str
+    text: str
+
+    def __call__(self, project: Project) -> None:
+        project.write(self.file, self.text)
+        project.touch_later(self.file)
 
 
 def replace(file: str, old: str, new: str, *more: tuple[str, str]) -> Replace:

@@ -269,12 +269,6 @@ CASES = [
 BATCH = Batch(CASES)
 
 
-@pytest.fixture(scope="module")
-def trials(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Command], Trial]:
-    """The shared runs of every case, made once per command."""
-    return lambda command: BATCH.trial(command, lambda: tmp_path_factory.mktemp(f"code-{command}"))
-
-
 @pytest.mark.parametrize(("case", "command"), case_params(CASES))
 def test_cached_rerun_after_a_code_edit_equals_the_forced_rerun(
     trials: Callable[[Command], Trial], case: Case, command: Command

@@ -8,13 +8,12 @@ relative path must never let a stale result through the cache.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from .batch import Batch, Case
 from .harness import (
     COMMANDS,
     NOT_CHECKED,
@@ -22,27 +21,13 @@ from .harness import (
     SUBMIT,
     CacheMismatchError,
     Command,
-    Edit,
     Project,
+    Rewrite,
+    Trial,
     case_params,
     pipeline,
     trial,
 )
-
-
-def rewrite(name: str, text: str) -> Edit:
-    """The user rewrites a data file under the same name, some time after the run."""
-
-    def edit(project: Project) -> None:
-        project.write(name, text)
-        project.touch_later(name)
-
-    return edit
-
-
-def nothing(project: Project) -> None:
-    """No edit: the same command line, started another way."""
-
 
 READ_SOURCE = """
 @wf.job()
@@ -81,11 +66,13 @@ def final(inputs: Path) -> list[str]:
 
 # The Snakemake tutorial's shape: each step writes a file in the run directory
 # and returns its Path, as docs/cache.md advises; the last one reads the calls.
+# Each file is named after its task, so that the cases sharing a batch (and a
+# run directory) write files of their own.
 STEPS = """
 @wf.job()
 def map_reads(reads: Path, run_dir: RunDir = RunDir()) -> Path:
     ran("map_reads")
-    out = run_dir / "mapped.txt"
+    out = run_dir / "map_reads.txt"
     out.write_text(reads.read_text().upper())
     return out
 
@@ -95,7 +82,7 @@ def sort_reads(
     mapped: Annotated[Path, Result(step="map_reads")], run_dir: RunDir = RunDir()
 ) -> Path:
     ran("sort_reads")
-    out = run_dir / "sorted.txt"
+    out = run_dir / "sort_reads.txt"
     out.write_text(" ".join(sorted(mapped.read_text().split())))
     return out
 
@@ -108,7 +95,7 @@ def call_variants(
 ) -> Path:
     ran("call_variants")
     words = sorted_reads.read_text().split()
-    out = run_dir / "calls.txt"
+    out = run_dir / "call_variants.txt"
     out.write_text(" ".join(w for w in sorted(set(words)) if words.count(w) >= min_count))
     return out
 
@@ -120,29 +107,12 @@ def final(calls: Annotated[Path, Result(step="call_variants")]) -> str:
 """
 
 
-@dataclass(frozen=True)
-class Case:
-    """A project whose data an edit changes, its command line, and the values."""
-
-    id: str
-    script: str
-    data: dict[str, str]
-    edit: Edit
-    before: Any
-    after: Any
-    args: tuple[str, ...] = ()
-    """Workflow parameters; ``{root}`` is the project directory."""
-    args_after: tuple[str, ...] | None = None
-    cached_args: tuple[str, ...] = ()
-    fixed_by: str | None = None
-
-
 CASES = [
     Case(
         "path-parameter-rewritten-same-size",
         READ_SOURCE,
-        {"data/in.txt": "aaaa"},
-        rewrite("data/in.txt", "bbbb"),
+        Rewrite("data/in.txt", "bbbb"),
+        data={"data/in.txt": "aaaa"},
         before="aaaa",
         after="bbbb",
         args=("--source", "{root}/data/in.txt"),
@@ -151,8 +121,8 @@ CASES = [
     Case(
         "path-parameter-rewritten-other-size",
         READ_SOURCE,
-        {"data/in.txt": "aaaa"},
-        rewrite("data/in.txt", "bbbbbbbb"),
+        Rewrite("data/in.txt", "bbbbbbbb"),
+        data={"data/in.txt": "aaaa"},
         before="aaaa",
         after="bbbbbbbb",
         args=("--source", "{root}/data/in.txt"),
@@ -161,8 +131,8 @@ CASES = [
     Case(
         "path-list-parameter-one-rewritten",
         READ_SOURCES,
-        {"data/a.txt": "a", "data/b.txt": "b"},
-        rewrite("data/b.txt", "bb"),
+        Rewrite("data/b.txt", "bb"),
+        data={"data/a.txt": "a", "data/b.txt": "b"},
         before=["a", "b"],
         after=["a", "bb"],
         args=("--sources", "{root}/data/a.txt", "{root}/data/b.txt"),
@@ -171,8 +141,8 @@ CASES = [
     Case(
         "optional-path-parameter-rewritten",
         READ_OPTIONAL,
-        {"data/in.txt": "aaaa"},
-        rewrite("data/in.txt", "bbbbbbbb"),
+        Rewrite("data/in.txt", "bbbbbbbb"),
+        data={"data/in.txt": "aaaa"},
         before="aaaa",
         after="bbbbbbbb",
         args=("--source", "{root}/data/in.txt"),
@@ -181,8 +151,8 @@ CASES = [
     Case(
         "file-added-to-input-directory",
         LIST_DIRECTORY,
-        {"data/a.fq": "a", "data/b.fq": "b"},
-        rewrite("data/c.fq", "c"),
+        Rewrite("data/c.fq", "c"),
+        data={"data/a.fq": "a", "data/b.fq": "b"},
         before=["a.fq", "b.fq"],
         after=["a.fq", "b.fq", "c.fq"],
         args=("--inputs", "{root}/data"),
@@ -191,8 +161,8 @@ CASES = [
     Case(
         "file-in-input-directory-rewritten",
         READ_DIRECTORY,
-        {"data/a.fq": "a", "data/b.fq": "b"},
-        rewrite("data/b.fq", "B"),
+        Rewrite("data/b.fq", "B"),
+        data={"data/a.fq": "a", "data/b.fq": "b"},
         before=["a", "b"],
         after=["a", "B"],
         args=("--inputs", "{root}/data"),
@@ -201,20 +171,20 @@ CASES = [
     Case(
         "upstream-forced-rewrites-its-output-file",
         STEPS,
-        {"data/reads.txt": "c a b a"},
         # The user knows the reads changed and forces the mapping, as the docs advise.
-        rewrite("data/reads.txt", "d a a"),
+        Rewrite("data/reads.txt", "d a a"),
+        data={"data/reads.txt": "c a b a"},
         before="A B C",
         after="A D",
         args=("--reads", "{root}/data/reads.txt"),
-        cached_args=("--force-tasks", "map_reads"),
+        force_tasks=("map_reads",),
         fixed_by="files",
     ),
     Case(
         "middle-parameter-changed-rewrites-its-output-file",
         STEPS,
-        {"data/reads.txt": "c a b a"},
-        nothing,
+        (),
+        data={"data/reads.txt": "c a b a"},
         before="A B C",
         after="A",
         args=("--reads", "{root}/data/reads.txt"),
@@ -224,8 +194,8 @@ CASES = [
     Case(
         "parameter-changed-upstream-output-file-unchanged-name",
         STEPS,
-        {"data/reads.txt": "c a b a", "data/other.txt": "e e f"},
-        nothing,
+        (),
+        data={"data/reads.txt": "c a b a", "data/other.txt": "e e f"},
         before="A B C",
         after="E F",
         args=("--reads", "{root}/data/reads.txt"),
@@ -235,25 +205,14 @@ CASES = [
 ]
 
 
-def arguments(args: Sequence[str], project: Project) -> list[str]:
-    """The command line with ``{root}`` made the project's directory."""
-    return [a.format(root=project.root) for a in args]
+BATCH = Batch(CASES)
 
 
 @pytest.mark.parametrize(("case", "command"), case_params(CASES))
 def test_cached_rerun_after_a_file_edit_equals_the_forced_rerun(
-    tmp_path: Path, case: Case, command: Command
+    trials: Callable[[Command], Trial], case: Case, command: Command
 ) -> None:
-    project = Project(tmp_path, {"pipeline.py": pipeline(case.script), **case.data})
-    runs = trial(
-        project,
-        command,
-        case.edit,
-        args=arguments(case.args, project),
-        args_after=None if case.args_after is None else arguments(case.args_after, project),
-        cached_args=case.cached_args,
-    )
-    runs.check_edit("final", before=case.before, after=case.after)
+    trials(command).check_edit(BATCH.task(case), before=case.before, after=case.after)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
@@ -265,7 +224,7 @@ def test_a_path_parameter_stays_a_hit_when_another_file_changes(
         {"pipeline.py": pipeline(READ_SOURCE), "data/in.txt": "aaaa", "data/x.txt": "x"},
     )
     source = ["--source", str(project.path("data/in.txt"))]
-    trial(project, command, rewrite("data/x.txt", "y"), args=source).check_hit(
+    trial(project, command, Rewrite("data/x.txt", "y"), args=source).check_hit(
         "final", value="aaaa"
     )
 
@@ -289,6 +248,8 @@ def test_a_relative_path_means_the_same_file_under_run_and_submit(
     tmp_path: Path, cold: Command, then: Command
 ) -> None:
     project = Project(tmp_path, RELATIVE)
-    runs = trial(project, then, nothing, args=["--source", "in.txt"], cold_command=cold)
+    runs = trial(
+        project, then, lambda project: None, args=["--source", "in.txt"], cold_command=cold
+    )
     # Today a submitted job reads the decoy: what a cold submit gives is the bug itself.
     runs.check_edit("final", before="project" if cold is RUN else NOT_CHECKED, after="project")

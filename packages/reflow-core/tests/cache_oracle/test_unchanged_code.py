@@ -122,12 +122,6 @@ CASES = [
 BATCH = Batch(CASES)
 
 
-@pytest.fixture(scope="module")
-def trials(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Command], Trial]:
-    """The shared runs of every case, made once per command."""
-    return lambda command: BATCH.trial(command, lambda: tmp_path_factory.mktemp(f"same-{command}"))
-
-
 @pytest.mark.parametrize(("case", "command"), case_params(CASES))
 def test_an_edit_that_changes_nothing_computed_stays_a_hit(
     trials: Callable[[Command], Trial], case: Case, command: Command
