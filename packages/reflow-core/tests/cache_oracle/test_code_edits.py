@@ -47,6 +47,20 @@ def edit_case(
     return Case(id, script, edits, modules or {}, before, after, fixed_by)
 
 
+# An array task over `items`, each element computing {call}.
+ARRAY = """
+
+@wf.job()
+def items(n: int = 3) -> list[int]:
+    return list(range(n))
+
+
+@wf.job(array=True)
+def final(x: Annotated[int, Result(step="items")]) -> int:
+    ran("final")
+    return {call}
+"""
+
 PACKAGE = {"mypkg/__init__.py": ""}
 SCALE = "def scale(x):\n    return x * 10\n"
 TEN = ("x * 10", "x * 1000")
@@ -120,6 +134,35 @@ CASES = [
         "from mypkg import settings\n" + final("x * settings.FACTOR"),
         edit_of("mypkg/settings.py", "FACTOR = 10", "FACTOR = 1000"),
         modules={**PACKAGE, "mypkg/settings.py": "FACTOR = 10\n"},
+    ),
+    edit_case(
+        "helper-default-argument",
+        "def scale(x, factor=10):\n    return x * factor\n" + final("scale(x)"),
+        edit_of("pipeline.py", "factor=10", "factor=1000"),
+    ),
+    edit_case(
+        "recursive-helpers",
+        "def factor(k):\n    return 10 if k == 0 else other(k - 1)\n\n\n"
+        "def other(k):\n    return factor(k)\n" + final("x * factor(x)"),
+        edit_of("pipeline.py", "10 if", "1000 if"),
+    ),
+    edit_case(
+        "lambda-helper",
+        "scale = lambda x: x * 10  # noqa: E731\n" + final("scale(x)"),
+        edit_of("pipeline.py", *TEN),
+    ),
+    edit_case(
+        "array-task-body",
+        ARRAY.format(call="x * 10"),
+        edit_of("pipeline.py", *TEN),
+    ),
+    edit_case(
+        "functools-wraps-decorator",
+        "def logged(fn):\n    @functools.wraps(fn)\n    def wrapper(*args):\n"
+        "        return fn(*args)\n\n    return wrapper\n\n\n@logged\n"
+        + SCALE
+        + final("scale(x)"),
+        edit_of("pipeline.py", *TEN),
     ),
     # -- issue 13: what the fingerprint does not reach today --------------------------
     edit_case(
@@ -261,6 +304,21 @@ CASES = [
         "function-in-dict",
         SCALE + '\n\nOPS = {"scale": scale}\n' + final('OPS["scale"](x)'),
         edit_of("pipeline.py", *TEN),
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "array-task-through-dotted-module-path",
+        "import mypkg.helpers\n" + ARRAY.format(call="mypkg.helpers.scale(x)"),
+        edit_of("mypkg/helpers.py", *TEN),
+        modules={**PACKAGE, "mypkg/helpers.py": SCALE},
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "callable-instance",
+        "class Scaler:\n    def __init__(self, factor):\n        self.factor = factor\n\n"
+        "    def __call__(self, x):\n        return x * self.factor\n\n\n"
+        "scale = Scaler(10)\n" + final("scale(x)"),
+        edit_of("pipeline.py", "Scaler(10)", "Scaler(1000)"),
         fixed_by="fingerprint",
     ),
 ]
