@@ -19,8 +19,13 @@ a call log each time their code runs.
 Modules
 -------
 harness
-    The project, its commands, :func:`harness.check_edit` and
-    :func:`harness.check_hit`.
+    The project, its commands, the three runs (:func:`harness.trial`) and
+    the checks (:meth:`harness.Trial.check_edit`, :meth:`harness.Trial.check_hit`).
+batch
+    Many cases in one project, renamed apart, so that each command runs three
+    times per test module rather than three times per case.
+conftest
+    The ``trials`` fixture: a test module's batch, run once per command.
 test_code_edits
     Edits of the code a task reaches: helpers, decorators, partials, aliases,
     constants, classes, modules of the user's package.
@@ -43,7 +48,9 @@ must go. Only an :class:`harness.CacheMismatchError` counts as the expected
 failure: a broken set-up (a command that fails, a wrong cold value) fails
 the test for real.
 
-Adding a case: write the project's files, the edit as a
-:func:`harness.replace`, and the values the code gives before and after;
-run it on main, and mark it only if it fails there.
+Adding a case: add a :class:`batch.Case` to a module's ``CASES`` (the
+project's files, the edit as a :func:`harness.replace` or a
+:class:`harness.Rewrite`, the values the code gives before and after), run
+it on main, and mark it (``fixed_by``) only if it fails there. Run a marked
+case with ``--runxfail`` to see that it fails for the reason it names.
 """

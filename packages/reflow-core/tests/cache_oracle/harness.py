@@ -4,10 +4,11 @@ A :class:`Project` is what a user has on disk: a workflow script
 ``pipeline.py``, perhaps modules or packages of their own beside it, and
 data files. Its commands run as the user runs them, each a subprocess with
 the project as its working directory, a store of its own and a timeout.
-:func:`check_edit` is the oracle: run cold, edit, run through the cache, run
-with ``--force``; the cached value must equal the forced one, and both the
-value the edited code computes. :func:`check_hit` is its negative side: an
-edit that changes nothing the task computes must leave the task a cache hit.
+:func:`trial` runs it cold, makes the user's edit, runs it through the cache
+and with ``--force``. :meth:`Trial.check_edit` is the oracle: the cached value
+must equal the forced one, and that the value the edited code computes.
+:meth:`Trial.check_hit` is its negative side: an edit that changes nothing a
+task computes must leave the task a cache hit.
 """
 
 from __future__ import annotations

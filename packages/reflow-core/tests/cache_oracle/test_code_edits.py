@@ -18,6 +18,8 @@ from .batch import Batch, Case
 from .harness import Command, Replace, Trial, case_params
 from .harness import replace as edit_of
 
+pytestmark = pytest.mark.slow  # each command runs the workflow three times
+
 BEFORE = [0, 10, 20]
 AFTER = [0, 1000, 2000]
 

@@ -29,6 +29,8 @@ from .harness import (
     trial,
 )
 
+pytestmark = pytest.mark.slow  # each command runs the workflow three times
+
 READ_SOURCE = """
 @wf.job()
 def final(source: Path) -> str:

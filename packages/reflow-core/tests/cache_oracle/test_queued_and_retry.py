@@ -29,6 +29,8 @@ from .harness import (
 )
 from .harness import replace as edit_of
 
+pytestmark = pytest.mark.slow  # each command runs the workflow three times
+
 BEFORE = [0, 10, 20]
 AFTER = [0, 1000, 2000]
 EDIT = edit_of("pipeline.py", "x * 10", "x * 1000")
