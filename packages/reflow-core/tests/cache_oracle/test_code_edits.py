@@ -166,6 +166,12 @@ CASES = [
         + final("scale(x)"),
         edit_of("pipeline.py", *TEN),
     ),
+    edit_case(
+        "constant-imported-from-user-module",
+        "from mypkg.settings import FACTOR\n" + final("x * FACTOR"),
+        edit_of("mypkg/settings.py", "FACTOR = 10", "FACTOR = 1000"),
+        modules={**PACKAGE, "mypkg/settings.py": "FACTOR = 10\n"},
+    ),
     # -- issue 13: what the fingerprint does not reach today --------------------------
     edit_case(
         "dotted-module-path",
@@ -321,6 +327,14 @@ CASES = [
         "    def __call__(self, x):\n        return x * self.factor\n\n\n"
         "scale = Scaler(10)\n" + final("scale(x)"),
         edit_of("pipeline.py", "Scaler(10)", "Scaler(1000)"),
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "stdlib-function-imported-under-an-alias",
+        "from math import floor as rounder\n" + final("rounder(x / 2)"),
+        edit_of("pipeline.py", "from math import floor", "from math import ceil"),
+        before=[0, 0, 1],
+        after=[0, 1, 1],
         fixed_by="fingerprint",
     ),
 ]

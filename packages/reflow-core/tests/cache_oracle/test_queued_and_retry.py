@@ -1,4 +1,4 @@
-"""The script edited while a submitted run's jobs wait, or between a failure and ``retry``.
+"""The code edited while a submitted run's jobs wait, or between a failure and ``retry``.
 
 On a cluster, jobs wait in the queue for hours and users keep editing. The
 dispatcher plans an instance's identity from the code it loaded; the job
@@ -21,9 +21,11 @@ import pytest
 from .harness import (
     COMMANDS,
     NOT_CHECKED,
+    RUN,
     CacheMismatchError,
     Command,
     Project,
+    Replace,
     Trial,
     pipeline,
 )
@@ -34,6 +36,8 @@ pytestmark = pytest.mark.slow  # each command runs the workflow three times
 BEFORE = [0, 10, 20]
 AFTER = [0, 1000, 2000]
 EDIT = edit_of("pipeline.py", "x * 10", "x * 1000")
+MODULE_EDIT = edit_of("mypkg/helpers.py", "x * 10", "x * 1000")
+MODULES = {"mypkg/__init__.py": "", "mypkg/helpers.py": "def scale(x):\n    return x * 10\n"}
 
 # `final` waits in the queue behind `gate` (after=, so no data and no identity
 # part passes between them) until the test has edited the script: `gate` says
@@ -79,12 +83,14 @@ RESTORED = pytest.param(
 KEPT = pytest.param(False, id="kept")
 
 
-def rerun(project: Project, first: str, command: Command, restore: bool) -> None:
+def rerun(
+    project: Project, first: str, command: Command, restore: bool, edit: Replace = EDIT
+) -> None:
     """After the edited run ``first``: put the code back or not, rerun cached and forced, check."""
     done = project.outcome(first)
     assert done.value("final") in (BEFORE, AFTER), f"the run gave {done.value('final')!r}"
     if restore:
-        EDIT.undo(project)
+        edit.undo(project)
     cached = project.run(command)
     forced = project.run(command, "--force")
     Trial(done, cached, forced).check_edit(
@@ -104,6 +110,20 @@ def test_script_edited_while_the_jobs_wait_in_the_queue(
     (project.private / "go").write_text("")
     assert project.wait_for(run_id) == "SUCCESS"
     rerun(project, run_id, command, restore)
+
+
+@pytest.mark.parametrize("restore", [RESTORED, KEPT])
+def test_user_module_edited_while_the_jobs_wait_in_the_queue(
+    tmp_path: Path, restore: bool
+) -> None:
+    script = "from mypkg.helpers import scale\n" + QUEUED.replace("x * 10", "scale(x)")
+    project = Project(tmp_path, {"pipeline.py": pipeline(script), **MODULES})
+    run_id = project.submit()
+    project.wait_for_file("gate-waiting")
+    MODULE_EDIT(project)
+    (project.private / "go").write_text("")
+    assert project.wait_for(run_id) == "SUCCESS"
+    rerun(project, run_id, RUN, restore, MODULE_EDIT)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=str)
