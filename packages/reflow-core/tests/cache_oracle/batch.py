@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -84,7 +84,6 @@ class Batch:
     def __init__(self, cases: Sequence[Case]) -> None:
         self._suffix = {case.id: f"_c{k}" for k, case in enumerate(cases)}
         self._cases = [_renamed(case, self._suffix[case.id]) for case in cases]
-        self._trials: dict[Command, Trial | Exception] = {}
 
     def task(self, case: Case) -> str:
         """The name ``final`` of ``case`` has in the shared script."""
@@ -119,24 +118,13 @@ class Batch:
                 project.path(SCRIPT).write_text(text.replace(part, edited))
                 part = edited
 
-    def trial(self, command: Command, directory: Callable[[], Path]) -> Trial:
-        """The oracle's runs under ``command``, made on the first call only.
+    def trial(self, directory: Path, command: Command) -> Trial:
+        """Write the project into ``directory`` and make the oracle's runs under ``command``.
 
-        A failure is kept and raised again for each case, rather than paid for
-        once per case.
+        Every case's parameters go on one command line, and every case's
+        ``force_tasks`` into one ``--force-tasks``.
         """
-        if command not in self._trials:
-            try:
-                self._trials[command] = self._run(Project(directory(), self.files()), command)
-            except Exception as exc:
-                self._trials[command] = exc
-        done = self._trials[command]
-        if isinstance(done, Exception):
-            raise done
-        return done
-
-    def _run(self, project: Project, command: Command) -> Trial:
-        """The three runs, with every case's parameters on one command line."""
+        project = Project(directory, self.files())
         root = str(project.root)
         before = [a.format(root=root) for case in self._cases for a in case.args]
         after = [
@@ -198,12 +186,12 @@ def _names(source: str) -> set[str]:
     """
     names: set[str] = set()
     for node in ast.parse(source).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        if isinstance(node, ast.FunctionDef):
             names.add(node.name)
-        if isinstance(node, ast.FunctionDef) and any(
-            ast.unparse(d).startswith("wf.job(") for d in node.decorator_list
-        ):
-            names.update(a.arg for a in (*node.args.args, *node.args.kwonlyargs))
+            if any(ast.unparse(d).startswith("wf.job(") for d in node.decorator_list):
+                names.update(a.arg for a in (*node.args.args, *node.args.kwonlyargs))
+        elif isinstance(node, ast.ClassDef):
+            names.add(node.name)
         elif isinstance(node, ast.Assign):
             names.update(t.id for t in node.targets if isinstance(t, ast.Name))
         elif isinstance(node, ast.Import | ast.ImportFrom):

@@ -14,9 +14,24 @@ from .harness import Command, Trial
 def trials(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[[Command], Trial]:
-    """The runs of the module's ``BATCH`` under a command, made by the first case that asks."""
+    """The runs of the module's ``BATCH`` under a command, made by the first case that asks.
+
+    A failure is kept and raised again for every case, rather than paid for
+    once per case.
+    """
     batch: Batch = request.module.BATCH
     name = request.module.__name__.rsplit(".", 1)[-1]
-    return lambda command: batch.trial(
-        command, lambda: tmp_path_factory.mktemp(f"{name}-{command}")
-    )
+    done: dict[Command, Trial | Exception] = {}
+
+    def runs(command: Command) -> Trial:
+        if command not in done:
+            try:
+                done[command] = batch.trial(tmp_path_factory.mktemp(f"{name}-{command}"), command)
+            except Exception as exc:  # a broken set-up fails every case, each with the error
+                done[command] = exc
+        result = done[command]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    return runs

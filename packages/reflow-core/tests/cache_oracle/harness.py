@@ -6,7 +6,7 @@ data files. Its commands run as the user runs them, each a subprocess with
 the project as its working directory, a store of its own and a timeout.
 :func:`trial` runs it cold, makes the user's edit, runs it through the cache
 and with ``--force``. :meth:`Trial.check_edit` is the oracle: the cached value
-must equal the forced one, and that the value the edited code computes.
+must equal the forced one, which must be the value the edited code computes.
 :meth:`Trial.check_hit` is its negative side: an edit that changes nothing a
 task computes must leave the task a cache hit.
 """
@@ -68,7 +68,6 @@ import enum
 import functools
 import operator
 import os
-import statistics
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -256,7 +255,9 @@ class Project:
     @property
     def env(self) -> dict[str, str]:
         """The environment of every command: the project's own store, job state and call log."""
-        env = dict(os.environ)
+        # A developer's own settings (a store URL, an executor, a mode) must not
+        # reach the project: only the REFLOW_* variables set here do.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REFLOW_")}
         env.update(
             REFLOW_STORE_PATH=str(self.store_path),
             REFLOW_LOCAL_STATE=str(self.private / "jobs"),
