@@ -172,6 +172,32 @@ CASES = [
         edit_of("mypkg/settings.py", "FACTOR = 10", "FACTOR = 1000"),
         modules={**PACKAGE, "mypkg/settings.py": "FACTOR = 10\n"},
     ),
+    edit_case(
+        "constant-computed-at-import",
+        "def compute():\n    return 10\n\n\nFACTOR = compute()\n" + final("x * FACTOR"),
+        edit_of("pipeline.py", "return 10", "return 1000"),
+    ),
+    edit_case(
+        "frozenset-constant",
+        "ALLOWED = frozenset({1, 2})\n" + final("x if x in ALLOWED else -1"),
+        edit_of("pipeline.py", "{1, 2}", "{0, 1}"),
+        before=[-1, 1, 2],
+        after=[0, 1, -1],
+    ),
+    edit_case(
+        "nested-function-in-task",
+        final("scale(x)").replace(
+            '    ran("final")\n',
+            '    ran("final")\n\n    def scale(x):\n        return x * 10\n\n',
+        ),
+        edit_of("pipeline.py", *TEN),
+    ),
+    edit_case(
+        "task-parameter-default",
+        final("x * 10"),
+        edit_of("pipeline.py", "n: int = 3", "n: int = 4"),
+        after=[0, 10, 20, 30],
+    ),
     # -- issue 13: what the fingerprint does not reach today --------------------------
     edit_case(
         "dotted-module-path",
@@ -335,6 +361,29 @@ CASES = [
         edit_of("pipeline.py", "from math import floor", "from math import ceil"),
         before=[0, 0, 1],
         after=[0, 1, 1],
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "constructor-default",
+        "class Scaler:\n    def __init__(self, factor=10):\n        self.factor = factor\n\n"
+        "    def apply(self, x):\n        return x * self.factor\n\n\n"
+        + final("Scaler().apply(x)"),
+        edit_of("pipeline.py", "factor=10", "factor=1000"),
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "property",
+        "class Scaler:\n    @property\n    def factor(self):\n        return 10\n\n"
+        "    def apply(self, x):\n        return x * self.factor\n\n\n"
+        + final("Scaler().apply(x)"),
+        edit_of("pipeline.py", "return 10", "return 1000"),
+        fixed_by="fingerprint",
+    ),
+    edit_case(
+        "dict-constant-of-user-module",
+        "from mypkg import settings\n" + final('x * settings.TABLE["k"]'),
+        edit_of("mypkg/settings.py", '{"k": 10}', '{"k": 1000}'),
+        modules={**PACKAGE, "mypkg/settings.py": 'TABLE = {"k": 10}\n'},
         fixed_by="fingerprint",
     ),
 ]

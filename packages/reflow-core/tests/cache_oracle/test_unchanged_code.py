@@ -31,10 +31,11 @@ FINAL = textwrap.dedent("""
 
 SCALE = "def scale(x):\n    return x * 10\n"
 
-HELPERS = {
-    "mypkg/__init__.py": "",
-    "mypkg/helpers.py": SCALE + "\n\ndef unused(x):\n    return x + 1\n",
-}
+UNUSED = "def unused(x):\n    return x + 1\n"
+
+HELPERS = {"mypkg/__init__.py": "", "mypkg/helpers.py": SCALE + "\n\n" + UNUSED}
+
+CLASS = "class Scaler:\n    def apply(self, x):\n        return x * 10\n"
 
 FROM_HELPERS = "from mypkg.helpers import scale\n"
 
@@ -100,6 +101,37 @@ CASES = [
         "new-function-in-the-script",
         SCALE + FINAL,
         edit_of("pipeline.py", SCALE, SCALE + "\n\ndef added(x):\n    return -x\n"),
+    ),
+    hit_case(
+        "comment-in-method-of-a-class",
+        CLASS + FINAL.replace("scale(x)", "Scaler().apply(x)"),
+        edit_of(
+            "pipeline.py",
+            "        return x * 10\n",
+            "        # ten times\n        return x * 10\n",
+        ),
+    ),
+    hit_case(
+        "comment-in-lru-cache-helper",
+        "@functools.lru_cache(maxsize=None)\n" + SCALE + FINAL,
+        edit_of("pipeline.py", "    return x * 10\n", "    # ten times\n    return x * 10\n"),
+    ),
+    hit_case(
+        "comment-in-helper-through-dotted-path",
+        "import mypkg.helpers\n" + FINAL.replace("scale(x)", "mypkg.helpers.scale(x)"),
+        edit_of("mypkg/helpers.py", "    return x * 10\n", "    # ten times\n    return x * 10\n"),
+        modules=HELPERS,
+    ),
+    hit_case(
+        "functions-reordered-in-user-module",
+        FROM_HELPERS + FINAL,
+        edit_of("mypkg/helpers.py", HELPERS["mypkg/helpers.py"], UNUSED + "\n\n" + SCALE),
+        modules=HELPERS,
+    ),
+    hit_case(
+        "new-import-in-the-script",
+        SCALE + FINAL,
+        edit_of("pipeline.py", SCALE, "import json\n\n\n" + SCALE),
     ),
     hit_case(
         "docstring-of-task",
