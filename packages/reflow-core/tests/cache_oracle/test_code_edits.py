@@ -1,7 +1,8 @@
 """Edits of the code a task reaches: the cached rerun must give what the forced rerun gives.
 
-Each case is a project (the script and the user's own modules), one edit and
-the task's value before and after it. Most tasks compute ``[x * 10 for x in
+Each case is written as a project of its own (the script and the user's own
+modules), one edit and the task's value before and after it; the cases share
+one project per command (:mod:`batch`). Most tasks compute ``[x * 10 for x in
 range(3)]`` through the construct under test, and the edit makes the 10 a
 1000, so a stale hit shows as ``[0, 10, 20]`` where ``[0, 1000, 2000]`` is due.
 """

@@ -3,7 +3,8 @@
 A cache that misses too often is not wrong, but it throws away hours of
 cluster time for a comment. Each case edits the project without changing
 what ``final`` computes, and the call log must show that ``final`` did not
-run again (see :func:`harness.check_hit`).
+run again (see :meth:`harness.Trial.check_hit`). The cases share one project
+per command (:mod:`batch`).
 """
 
 from __future__ import annotations
