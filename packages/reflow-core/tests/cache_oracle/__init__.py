@@ -38,19 +38,18 @@ test_queued_and_retry
 
 Known failures
 --------------
-A case that fails on today's code is marked
-``xfail(strict=True, raises=CacheMismatchError, reason="issue 13: <part>")``,
-where the part names the branch expected to fix it (``fingerprint``: what the
-code fingerprint reaches; ``files``: the state of files behind ``Path``
-values; ``frozen``: a job runs the code its identity names). When the fix
-lands the case passes, strict xfail turns that into a failure, and the mark
-must go. Only an :class:`harness.CacheMismatchError` counts as the expected
-failure: a broken set-up (a command that fails, a wrong cold value) fails
-the test for real.
+Every case passes on today's code. A case added for a gap that is not
+fixed yet is marked (``fixed_by="<what fixes it>"`` on its
+:class:`batch.Case`), which makes it
+``xfail(strict=True, raises=CacheMismatchError, reason="issue 13: <part>")``:
+when the fix lands the case passes, strict xfail turns that into a failure,
+and the mark must go. Only an :class:`harness.CacheMismatchError` counts as
+the expected failure: a broken set-up (a command that fails, a wrong cold
+value) fails the test for real.
 
 Adding a case: add a :class:`batch.Case` to a module's ``CASES`` (the
 project's files, the edit as a :func:`harness.replace` or a
 :class:`harness.Rewrite`, the values the code gives before and after), run
-it on main, and mark it (``fixed_by``) only if it fails there. Run a marked
+it, and mark it (``fixed_by``) only if it fails. Run a marked
 case with ``--runxfail`` to see that it fails for the reason it names.
 """

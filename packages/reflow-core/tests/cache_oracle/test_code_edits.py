@@ -205,19 +205,16 @@ CASES = [
         "import mypkg.helpers\n" + final("mypkg.helpers.scale(x)"),
         edit_of("mypkg/helpers.py", *TEN),
         modules={**PACKAGE, "mypkg/helpers.py": SCALE},
-        fixed_by="fingerprint",
     ),
     edit_case(
         "lru-cache",
         "@functools.lru_cache(maxsize=None)\n" + SCALE + final("scale(x)"),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "functools-cache",
         "@functools.cache\n" + SCALE + final("scale(x)"),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "class-instance-decorator",
@@ -225,21 +222,18 @@ CASES = [
         "    def __call__(self, *args):\n        return self.fn(*args)\n\n\n"
         "@traced\n" + SCALE + final("scale(x)"),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "partial-function-edited",
         "def mul(x, factor):\n    return x * factor\n\n\n"
         "scale = functools.partial(mul, factor=10)\n" + final("scale(x)"),
         edit_of("pipeline.py", "return x * factor", "return x * factor * 100"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "partial-arguments-edited",
         "def mul(x, factor):\n    return x * factor\n\n\n"
         "scale = functools.partial(mul, factor=10)\n" + final("scale(x)"),
         edit_of("pipeline.py", "factor=10", "factor=1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "builtin-alias",
@@ -247,7 +241,6 @@ CASES = [
         edit_of("pipeline.py", "AGG = max", "AGG = sum"),
         before=[10, 10, 10],
         after=[11, 12, 13],
-        fixed_by="fingerprint",
     ),
     edit_case(
         "stdlib-alias",
@@ -255,19 +248,16 @@ CASES = [
         edit_of("pipeline.py", "operator.add", "operator.mul"),
         before=[10, 11, 12],
         after=[0, 10, 20],
-        fixed_by="fingerprint",
     ),
     edit_case(
         "dict-constant",
         'TABLE = {"k": 10}\n' + final('x * TABLE["k"]'),
         edit_of("pipeline.py", '{"k": 10}', '{"k": 1000}'),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "list-constant",
         "FACTORS = [10, 1]\n" + final("x * FACTORS[0]"),
         edit_of("pipeline.py", "[10, 1]", "[1000, 1]"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "set-constant",
@@ -275,20 +265,17 @@ CASES = [
         edit_of("pipeline.py", "{1, 2}", "{0, 1}"),
         before=[-1, 1, 2],
         after=[0, 1, -1],
-        fixed_by="fingerprint",
     ),
     edit_case(
         "nested-constant",
         'TABLE = {"scale": [(10, "x")]}\n' + final('x * TABLE["scale"][0][0]'),
         edit_of("pipeline.py", '[(10, "x")]', '[(1000, "x")]'),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "class-method",
         "class Scaler:\n    def apply(self, x):\n        return x * 10\n\n\n"
         + final("Scaler().apply(x)"),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "base-class-method",
@@ -296,14 +283,12 @@ CASES = [
         "class Scaler(Base):\n    def apply(self, x):\n        return x * self.factor()\n\n\n"
         + final("Scaler().apply(x)"),
         edit_of("pipeline.py", "return 10", "return 1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "class-attribute",
         "class Scaler:\n    FACTOR = 10\n\n    def apply(self, x):\n"
         "        return x * self.FACTOR\n\n\n" + final("Scaler().apply(x)"),
         edit_of("pipeline.py", "FACTOR = 10", "FACTOR = 1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "class-in-user-module",
@@ -313,40 +298,34 @@ CASES = [
             **PACKAGE,
             "mypkg/scaling.py": "class Scaler:\n    def apply(self, x):\n        return x * 10\n",
         },
-        fixed_by="fingerprint",
     ),
     edit_case(
         "staticmethod",
         "class Maths:\n    @staticmethod\n    def scale(x):\n        return x * 10\n\n\n"
         + final("Maths.scale(x)"),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "enum-member-value",
         "class Level(enum.Enum):\n    LOW = 10\n\n\n" + final("x * Level.LOW.value"),
         edit_of("pipeline.py", "LOW = 10", "LOW = 1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "dataclass-default",
         "@dataclasses.dataclass\nclass Settings:\n    factor: int = 10\n\n\n"
         + final("x * Settings().factor"),
         edit_of("pipeline.py", "factor: int = 10", "factor: int = 1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "function-in-dict",
         SCALE + '\n\nOPS = {"scale": scale}\n' + final('OPS["scale"](x)'),
         edit_of("pipeline.py", *TEN),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "array-task-through-dotted-module-path",
         "import mypkg.helpers\n" + ARRAY.format(call="mypkg.helpers.scale(x)"),
         edit_of("mypkg/helpers.py", *TEN),
         modules={**PACKAGE, "mypkg/helpers.py": SCALE},
-        fixed_by="fingerprint",
     ),
     edit_case(
         "callable-instance",
@@ -354,7 +333,6 @@ CASES = [
         "    def __call__(self, x):\n        return x * self.factor\n\n\n"
         "scale = Scaler(10)\n" + final("scale(x)"),
         edit_of("pipeline.py", "Scaler(10)", "Scaler(1000)"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "stdlib-function-imported-under-an-alias",
@@ -362,7 +340,6 @@ CASES = [
         edit_of("pipeline.py", "from math import floor", "from math import ceil"),
         before=[0, 0, 1],
         after=[0, 1, 1],
-        fixed_by="fingerprint",
     ),
     edit_case(
         "constructor-default",
@@ -370,7 +347,6 @@ CASES = [
         "    def apply(self, x):\n        return x * self.factor\n\n\n"
         + final("Scaler().apply(x)"),
         edit_of("pipeline.py", "factor=10", "factor=1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "property",
@@ -378,14 +354,12 @@ CASES = [
         "    def apply(self, x):\n        return x * self.factor\n\n\n"
         + final("Scaler().apply(x)"),
         edit_of("pipeline.py", "return 10", "return 1000"),
-        fixed_by="fingerprint",
     ),
     edit_case(
         "dict-constant-of-user-module",
         "from mypkg import settings\n" + final('x * settings.TABLE["k"]'),
         edit_of("mypkg/settings.py", '{"k": 10}', '{"k": 1000}'),
         modules={**PACKAGE, "mypkg/settings.py": 'TABLE = {"k": 10}\n'},
-        fixed_by="fingerprint",
     ),
 ]
 

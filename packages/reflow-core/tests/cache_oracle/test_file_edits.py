@@ -19,7 +19,6 @@ from .harness import (
     NOT_CHECKED,
     RUN,
     SUBMIT,
-    CacheMismatchError,
     Command,
     Project,
     Rewrite,
@@ -118,7 +117,6 @@ CASES = [
         before="aaaa",
         after="bbbb",
         args=("--source", "{root}/data/in.txt"),
-        fixed_by="files",
     ),
     Case(
         "path-parameter-rewritten-other-size",
@@ -128,7 +126,6 @@ CASES = [
         before="aaaa",
         after="bbbbbbbb",
         args=("--source", "{root}/data/in.txt"),
-        fixed_by="files",
     ),
     Case(
         "path-list-parameter-one-rewritten",
@@ -138,7 +135,6 @@ CASES = [
         before=["a", "b"],
         after=["a", "bb"],
         args=("--sources", "{root}/data/a.txt", "{root}/data/b.txt"),
-        fixed_by="files",
     ),
     Case(
         "optional-path-parameter-rewritten",
@@ -148,7 +144,6 @@ CASES = [
         before="aaaa",
         after="bbbbbbbb",
         args=("--source", "{root}/data/in.txt"),
-        fixed_by="files",
     ),
     Case(
         "file-added-to-input-directory",
@@ -158,7 +153,6 @@ CASES = [
         before=["a.fq", "b.fq"],
         after=["a.fq", "b.fq", "c.fq"],
         args=("--inputs", "{root}/data"),
-        fixed_by="files",
     ),
     Case(
         "file-in-input-directory-rewritten",
@@ -168,7 +162,6 @@ CASES = [
         before=["a", "b"],
         after=["a", "B"],
         args=("--inputs", "{root}/data"),
-        fixed_by="files",
     ),
     Case(
         "upstream-forced-rewrites-its-output-file",
@@ -180,7 +173,6 @@ CASES = [
         after="A D",
         args=("--reads", "{root}/data/reads.txt"),
         force_tasks=("map_reads",),
-        fixed_by="files",
     ),
     Case(
         "middle-parameter-changed-rewrites-its-output-file",
@@ -191,7 +183,6 @@ CASES = [
         after="A",
         args=("--reads", "{root}/data/reads.txt"),
         args_after=("--reads", "{root}/data/reads.txt", "--min-count", "2"),
-        fixed_by="files",
     ),
     Case(
         "parameter-changed-upstream-output-file-unchanged-name",
@@ -202,7 +193,6 @@ CASES = [
         after="E F",
         args=("--reads", "{root}/data/reads.txt"),
         args_after=("--reads", "{root}/data/other.txt"),
-        fixed_by="files",
     ),
 ]
 
@@ -242,7 +232,6 @@ RELATIVE = {
 }
 
 
-@pytest.mark.xfail(strict=True, raises=CacheMismatchError, reason="issue 13: files")
 @pytest.mark.parametrize(
     ("cold", "then"), [(RUN, SUBMIT), (SUBMIT, RUN)], ids=["run-then-submit", "submit-then-run"]
 )

@@ -22,7 +22,6 @@ from .harness import (
     COMMANDS,
     NOT_CHECKED,
     RUN,
-    CacheMismatchError,
     Command,
     Project,
     Replace,
@@ -75,11 +74,7 @@ def final(n: int = 3) -> list[int]:
     return [x * 10 for x in range(n)]
 """
 
-RESTORED = pytest.param(
-    True,
-    id="restored",
-    marks=pytest.mark.xfail(strict=True, raises=CacheMismatchError, reason="issue 13: frozen"),
-)
+RESTORED = pytest.param(True, id="restored")
 KEPT = pytest.param(False, id="kept")
 
 

@@ -140,7 +140,6 @@ CASES = [
         edit_of(
             "pipeline.py", '    ran("final")\n', '    """Ten times each."""\n    ran("final")\n'
         ),
-        fixed_by="fingerprint",
     ),
     hit_case(
         "docstring-of-helper",
@@ -149,7 +148,6 @@ CASES = [
             "mypkg/helpers.py", "    return x * 10\n", '    """Ten times."""\n    return x * 10\n'
         ),
         modules=HELPERS,
-        fixed_by="fingerprint",
     ),
 ]
 
