@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOB_MODULE",
+    "WorkflowNotFoundError",
     "driver_call",
     "find_workflow",
     "load_workflow",
@@ -49,6 +50,10 @@ _WORKFLOWS: list[weakref.ref[Workflow]] = []
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
+
+
+class WorkflowNotFoundError(ReflowError):
+    """The script, once loaded, defines no workflow of the name asked for."""
 
 
 class _DriverCallWhileLoading(BaseException):
@@ -124,7 +129,7 @@ def find_workflow(name: str, module_file: Path | None = None) -> Workflow:
             found.append(wf)
     if not found:
         where = f" in {module_file}" if module_file else ""
-        raise ReflowError(
+        raise WorkflowNotFoundError(
             f"No workflow named {name!r}{where}. Was the workflow renamed or the file "
             "changed since the run was submitted?"
         )
@@ -141,7 +146,7 @@ def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Wor
     script = Path(script).resolve()
     try:
         return find_workflow(name, script)
-    except ReflowError:
+    except WorkflowNotFoundError:
         pass
     spec = importlib.util.spec_from_file_location(JOB_MODULE, script)
     if spec is None or spec.loader is None:
@@ -168,10 +173,10 @@ def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Wor
         sys.argv = saved_argv
     try:
         return find_workflow(name, script)
-    except ReflowError as exc:
+    except WorkflowNotFoundError as exc:
         if not stopped_at:
             raise
-        raise ReflowError(
+        raise WorkflowNotFoundError(
             f"{exc} Jobs stop reading the script at its first top-level driver call "
             f"({stopped_at}), and the workflow is defined after it: define every workflow "
             'before that call, or put the driver code under if __name__ == "__main__":.'
