@@ -19,6 +19,22 @@ def local_env(tmp_path: Path) -> dict[str, str]:
 def test_a_guardless_driver_that_waits_succeeds_with_exactly_one_run(tmp_path: Path) -> None:
     done = run_guardless_driver(tmp_path, "local", env=local_env(tmp_path), timeout=120)
     assert "Status   SUCCESS" in done.stdout  # print(run.status()) after the wait
+    assert done.leak == "present"  # jobs see the submitting environment by default
+
+
+def test_export_env_limits_what_local_jobs_see_but_reflow_variables_always_pass(
+    tmp_path: Path,
+) -> None:
+    names = '["MY_SETTING", "PATH"]'
+    done = run_guardless_driver(
+        tmp_path,
+        "local",
+        env=local_env(tmp_path),
+        config=f"[executor.submit_options]\nexport_env = {names}\n"
+        f"[dispatch.submit_options]\nexport_env = {names}\n",
+        timeout=120,
+    )
+    assert done.leak == "absent"
 
 
 def test_a_guardless_driver_that_also_runs_locally_gives_exactly_two_runs(

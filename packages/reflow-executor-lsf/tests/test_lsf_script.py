@@ -72,6 +72,7 @@ def test_directives_of_a_single_job() -> None:
         '#BSUB -R "span[hosts=1] rusage[mem=4096]"',
         "#BSUB -M 4096",
         "#BSUB -W 1:30",
+        "#BSUB -env all",
         '#BSUB -w "done(77)"',
         "#BSUB -ti",
         "#BSUB -q short",

@@ -129,6 +129,7 @@ def test_single_job_script(tmp_path: Path, cell: Cell, executor: SGEExecutor) ->
         "#$ -j n",
         "#$ -l h_rt=24:00:00,s_rt=23:59:00,h_vmem=2048M",
         "#$ -pe smp 4",
+        "#$ -V",
     ]
     text = script.read_text()
     assert 'export REFLOW_JOB_ID="${JOB_ID:-}"' in text

@@ -74,6 +74,7 @@ def test_every_option_becomes_a_directive(slurm: SlurmExecutor, tmp_path: Path) 
         f"#SBATCH --error={logs}/%x-%j.err",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --time=1-02:03:04",
+        "#SBATCH --export=ALL",
         "#SBATCH --mem=1536M",
         "#SBATCH --partition=gpu",
         "#SBATCH --account=proj42",

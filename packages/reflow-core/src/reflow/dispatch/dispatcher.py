@@ -30,6 +30,7 @@ from reflow.dispatch.files import (
     started_file,
     write_json_atomic,
 )
+from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
     ArraySpec,
     JobResources,
@@ -534,7 +535,7 @@ class Dispatcher:
                 cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
             ),
             array=array,
-            env={"REFLOW_RUN_ID": self.run_id},
+            env=job_variables(self.run_id),
             log_name=name,
         )
 
@@ -607,7 +608,7 @@ class Dispatcher:
             log_dir=self.run_dir / "logs",
             resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
             after_any=tuple(after),
-            env={"REFLOW_RUN_ID": self.run_id},
+            env=job_variables(self.run_id),
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1

@@ -39,6 +39,7 @@ def start_dispatcher(
 ) -> str:
     """Submit a dispatcher job for the run now (no dependency)."""
     from reflow.dispatch.dispatcher import dispatcher_command
+    from reflow.executors.environment import job_variables
     from reflow.executors.jobs import JobResources, JobSpec
 
     job = JobSpec(
@@ -49,7 +50,7 @@ def start_dispatcher(
         resources=JobResources(
             cpus=1, time="00:20:00", mem="2G", options=workflow.config.dispatch_submit_options
         ),
-        env={"REFLOW_RUN_ID": run_id},
+        env=job_variables(run_id),
     )
     live = _live_dispatcher(run_dir, run_id, executor)
     if live is not None:  # it will take up the new work: one chain per run

@@ -59,6 +59,10 @@ def label(i: Annotated[int, Result(step="items")]) -> str:
 def joined(xs: Annotated[list[str], Result(step="label")]) -> str:
     return ",".join(xs)
 
+@wf.job(time="00:05:00", mem="200M")
+def leak() -> str:  # is a variable of the submitting environment in the task's?
+    return os.environ.get("DRIVER_LEAK", "absent")
+
 if os.environ.get("DRIVER_RUN_LOCAL"):
     print("LOCAL", wf.run_local(sys.argv[1] + "-local").output("joined"), flush=True)
 run = wf.submit(sys.argv[1])
@@ -73,6 +77,7 @@ except Exception as exc:  # a user's catch-all: a job's stop must pass through i
 print("STATE", state, flush=True)
 print(run.status())
 print("VALUE", run.output("joined"), flush=True)
+print("LEAK", run.output("leak"), flush=True)
 """
 """The driver's source, with ``{name}`` for the workflow's name."""
 
@@ -89,11 +94,15 @@ class DriverRun:
         Everything the driver printed.
     store_path : Path
         The manifest store the driver used (its own, fresh).
+    leak : str
+        What a task saw of ``DRIVER_LEAK``, set to ``"present"`` in the
+        submitting environment: ``"absent"`` when ``export_env`` left it out.
     """
 
     run_id: str
     stdout: str
     store_path: Path
+    leak: str
 
 
 def run_guardless_driver(
@@ -103,6 +112,7 @@ def run_guardless_driver(
     name: str = "guardless",
     also_run_local: bool = False,
     env: Mapping[str, str] | None = None,
+    config: str | None = None,
     timeout: float = 600.0,
 ) -> DriverRun:
     """Run the guardless driver with ``python driver.py`` and check what it did.
@@ -121,6 +131,9 @@ def run_guardless_driver(
     env : Mapping[str, str] or None
         Variables added to this process's environment for the driver
         (a scheduler's client settings, for instance).
+    config : str or None
+        The text of a configuration file for the driver (``REFLOW_CONFIG``),
+        e.g. ``[executor.submit_options]`` with ``export_env``.
     timeout : float
         Seconds the submitted run may take.
 
@@ -148,7 +161,11 @@ def run_guardless_driver(
         "REFLOW_EXECUTOR": executor,
         "REFLOW_STORE_PATH": str(store_path),
         DRIVER_SETTING: setting,
+        "DRIVER_LEAK": "present",
     }
+    if config is not None:
+        (directory / "config.toml").write_text(textwrap.dedent(config))
+        child_env["REFLOW_CONFIG"] = str(directory / "config.toml")
     if also_run_local:
         child_env["DRIVER_RUN_LOCAL"] = "1"
     done = subprocess.run(
@@ -175,7 +192,9 @@ def run_guardless_driver(
     _check(len(runs) == wanted, f"the store holds {len(runs)} runs, not {wanted}: {runs!r}")
     states = {r.status for r in runs}
     _check(states == {RunState.SUCCESS}, f"the runs ended {sorted(map(str, states))}")
-    return DriverRun(run_id=lines["RUN"], stdout=out, store_path=store_path)
+    return DriverRun(
+        run_id=lines["RUN"], stdout=out, store_path=store_path, leak=lines.get("LEAK", "")
+    )
 
 
 def _check(ok: bool, message: str) -> None:
