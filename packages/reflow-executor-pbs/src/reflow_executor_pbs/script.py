@@ -82,7 +82,6 @@ RESERVED_OPTIONS: dict[str, str] = {
     "cpus": "set the task's cpus= instead",
     "select": "reflow writes select=1:ncpus=N:mem=M; add chunk resources with select_extra",
     "nodes": "reflow asks for one node; add node properties with nodes_extra",
-    "v": "set export_env (true, false or a list of variable names) instead",
     "variable_list": "set export_env (true, false or a list of variable names) instead",
 }
 """Submit options reflow sets itself, with the reason a job may not set them."""
