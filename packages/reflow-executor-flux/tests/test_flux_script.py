@@ -102,3 +102,17 @@ def test_the_script_takes_its_index_from_flux_job_cc() -> None:
     assert "export A='x y'" in text
     assert text.endswith("exec python3 -c 'print('\"'\"'hi there'\"'\"')'\n")
     assert "unset REFLOW_ARRAY_INDEX" in script.body(job(), False, "")
+
+
+@pytest.mark.parametrize(
+    ("export_env", "rules"),
+    [(True, []), (False, ["--env=-*"]), (["A", "B"], ["--env=-*", "--env=A", "--env=B"])],
+)
+def test_export_env_becomes_ordered_env_rules(export_env: Any, rules: list[str]) -> None:
+    args = script.submit_args(job(), Path("/s/x.sh"), {"export_env": export_env})
+    assert [a for a in args if a.startswith("--env")] == rules
+
+
+def test_native_env_is_refused_for_export_env() -> None:
+    with pytest.raises(BatchExecutorError, match="set export_env"):
+        script.submit_args(job(), Path("/s/x.sh"), {"env": "-*"})

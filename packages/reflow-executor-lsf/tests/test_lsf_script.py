@@ -72,6 +72,7 @@ def test_directives_of_a_single_job() -> None:
         '#BSUB -R "span[hosts=1] rusage[mem=4096]"',
         "#BSUB -M 4096",
         "#BSUB -W 1:30",
+        "#BSUB -env all",
         '#BSUB -w "done(77)"',
         "#BSUB -ti",
         "#BSUB -q short",
@@ -164,3 +165,17 @@ def test_a_single_job_runs_without_an_array_index(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "REFLOW_ARRAY_INDEX": "7"}
     done = subprocess.run(["sh", "-c", text], env=env, capture_output=True, text=True, check=False)
     assert done.stdout == "[unset]"
+
+
+@pytest.mark.parametrize(
+    ("export_env", "line"),
+    [(True, "#BSUB -env all"), (False, "#BSUB -env none"), (["A", "B"], "#BSUB -env A,B")],
+)
+def test_export_env_becomes_the_env_option(export_env: Any, line: str) -> None:
+    lines = script.directives(job(), None, [], [], {"export_env": export_env}, 4096)
+    assert [x for x in lines if x.startswith("#BSUB -env")] == [line]
+
+
+def test_native_env_is_refused_for_export_env() -> None:
+    with pytest.raises(BatchExecutorError, match="set export_env"):
+        script.directives(job(), None, [], [], {"env": "none"}, 4096)

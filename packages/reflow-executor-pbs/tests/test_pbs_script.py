@@ -159,3 +159,27 @@ def test_a_single_job_has_no_array_index(tmp_path: Path) -> None:
     env = {"PBS_JOBID": "8.srv", "REFLOW_ARRAY_INDEX": "3"}
     assert run_body(tmp_path, None, Flavor.PBSPRO, env) == "t-8.srv.out: 8.srv none"
     assert (tmp_path / "m.exit").read_text().strip() == "4"
+
+
+@pytest.mark.parametrize(
+    ("export_env", "expected"),
+    [(True, [["-V", ""]]), (False, []), (["A", "B"], [["-v", "A,B"]])],
+)
+def test_export_env_becomes_big_v_small_v_or_nothing(
+    tmp_path: Path, export_env: Any, expected: list[list[str]]
+) -> None:
+    pairs = qsub_options(
+        spec(tmp_path, export_env=export_env),
+        None,
+        Flavor.PBSPRO,
+        [],
+        [],
+        {"export_env": export_env},
+        "p",
+    )
+    assert [p for p in pairs if p[0] in ("-V", "-v")] == expected
+
+
+def test_qsub_s_variable_list_is_refused_for_export_env(tmp_path: Path) -> None:
+    with pytest.raises(BatchExecutorError, match="set export_env"):
+        qsub_options(spec(tmp_path), None, Flavor.PBSPRO, [], [], {"variable_list": "A"}, "p")

@@ -129,6 +129,7 @@ def test_single_job_script(tmp_path: Path, cell: Cell, executor: SGEExecutor) ->
         "#$ -j n",
         "#$ -l h_rt=24:00:00,s_rt=23:59:00,h_vmem=2048M",
         "#$ -pe smp 4",
+        "#$ -V",
     ]
     text = script.read_text()
     assert 'export REFLOW_JOB_ID="${JOB_ID:-}"' in text
@@ -310,6 +311,20 @@ def test_query_reads_qstat_and_the_accounting_once(
     (qacct,) = cell.calls("qacct")
     assert qacct[1:3] == ["-o", qacct[2]] and qacct[3] == "-b" and qacct[-2:] == ["-j", "*"]
     assert len(cell.calls("qstat")) == 1
+
+
+def test_a_cell_where_no_job_has_ended_yet_has_no_accounting_and_that_is_no_error(
+    tmp_path: Path, cell: Cell, executor: SGEExecutor
+) -> None:
+    first = executor.submit(job(tmp_path))
+    cell.answer("qstat", {"stdout": ""})
+    missing = "/var/lib/gridengine/default/common/accounting: No such file or directory\n"
+    cell.answer("qacct", {"stderr": missing, "rc": 1})
+    assert executor.query([first])[first].state is JobState.UNKNOWN  # as when qacct finds none
+    cell.answer("qacct", {"stderr": "error: unknown option -zz\n", "rc": 1})
+    cell.answer("qstat", {"stdout": ""})
+    with pytest.raises(SchedulerCommandError, match="unknown option"):
+        executor.query([first])
 
 
 def test_cancelled_jobs_and_tasks_read_cancelled(

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from reflow.executors.batch import BatchExecutorError
+from reflow.executors.jobs import JobSpec
 from reflow_executor_sge.script import (
     Dependency,
     guard_lines,
     job_name,
     memory_per_slot,
+    option_directives,
     soft_walltime,
     walltime,
 )
@@ -91,3 +94,20 @@ def test_guard_counts_every_task_of_an_array(tmp_path: Path) -> None:
 def test_guard_of_after_corr_asks_for_the_partner_task(tmp_path: Path) -> None:
     run_guard(tmp_path, (DATA / "qacct_ok.txt").read_text(), Dependency("93", "$SGE_TASK_ID"))
     assert (tmp_path / "calls").read_text() == "-j 93 -t 2\n"
+
+
+_JOB = JobSpec(name="wf.t", command=("true",), workdir=Path("/w"), log_dir=Path("/w/logs"))
+
+
+@pytest.mark.parametrize(
+    ("export_env", "lines"),
+    [(True, ["#$ -V"]), (False, []), (["A", "B"], ["#$ -v A,B"])],
+)
+def test_export_env_becomes_big_v_small_v_or_nothing(export_env: object, lines: list[str]) -> None:
+    assert option_directives(_JOB, {"export_env": export_env}) == lines
+
+
+@pytest.mark.parametrize("native", ["V", "v"])
+def test_native_v_is_refused_for_export_env(native: str) -> None:
+    with pytest.raises(BatchExecutorError, match="set export_env"):
+        option_directives(_JOB, {native: True})

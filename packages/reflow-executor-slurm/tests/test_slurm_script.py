@@ -74,6 +74,7 @@ def test_every_option_becomes_a_directive(slurm: SlurmExecutor, tmp_path: Path) 
         f"#SBATCH --error={logs}/%x-%j.err",
         "#SBATCH --cpus-per-task=4",
         "#SBATCH --time=1-02:03:04",
+        "#SBATCH --export=ALL",
         "#SBATCH --mem=1536M",
         "#SBATCH --partition=gpu",
         "#SBATCH --account=proj42",
@@ -301,3 +302,28 @@ def test_task_jobs_name_their_logs_after_the_task(slurm: SlurmExecutor, tmp_path
     logs = tmp_path / "work" / "logs"
     assert f"#SBATCH --output={logs}/process-%A_%a.out" in lines
     assert f"#SBATCH --job-name={job.name}" in lines
+
+
+@pytest.mark.parametrize(
+    ("export_env", "line"),
+    [(True, "--export=ALL"), (False, "--export=NONE"), (["A", "B_2"], "--export=A,B_2")],
+)
+def test_export_env_becomes_the_export_directive(
+    tmp_path: Path, slurm: SlurmExecutor, export_env: Any, line: str
+) -> None:
+    options = {"export_env": export_env}
+    job = _job(tmp_path, resources=JobResources(options=options))
+    found = [d for d in _directives(slurm.render_script(job, None)) if "--export" in d]
+    assert found == [f"#SBATCH {line}"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"export": "NONE"}, "set export_env"), ({"export_env": "all"}, "export_env='all'")],
+)
+def test_native_export_and_a_bad_export_env_are_refused(
+    tmp_path: Path, slurm: SlurmExecutor, options: dict[str, Any], message: str
+) -> None:
+    job = _job(tmp_path, resources=JobResources(options=options))
+    with pytest.raises(BatchExecutorError, match=message):
+        slurm.render_script(job, None)

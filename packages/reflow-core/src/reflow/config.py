@@ -38,6 +38,7 @@ from typing import Any
 
 from reflow import env
 from reflow.errors import ConfigError
+from reflow.executors.environment import EXPORT_ENV, export_setting
 
 __all__ = [
     "DEFAULT_EXECUTOR",
@@ -65,6 +66,7 @@ SUBMIT_OPTION_KEYS: frozenset[str] = frozenset(
         "exclusive",
         "mail_user",
         "mail_type",
+        "export_env",
     }
 )
 """The scheduler-agnostic submit option keys every executor understands."""
@@ -135,6 +137,8 @@ def canonical_submit_options(
             )
         result[name] = value
         written_as.setdefault(name, key)
+    if EXPORT_ENV in result:  # checked here so a bad value fails at definition, in one line
+        export_setting(result[EXPORT_ENV], where)
     return result
 
 

@@ -7,20 +7,18 @@ A :class:`Flow` is a reusable group of tasks with no execution machinery;
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from reflow.errors import AnnotationError, WorkflowDefinitionError
+from reflow.names import check_name, check_task_name
 from reflow.params import Result, RunDir, split_annotated
 from reflow.resources import parse_memory, parse_walltime
 
 __all__ = ["Flow", "JobConfig", "TaskSpec"]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_TASK_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(init=False)
@@ -262,11 +260,7 @@ class Flow:
     """
 
     def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or not name.strip():
-            raise WorkflowDefinitionError(
-                f"A flow or workflow needs a non-empty name, got {name!r}."
-            )
-        self.name: str = name
+        self.name: str = check_name(type(self).__name__, name)
         self.tasks: dict[str, TaskSpec] = {}
         self._registration_order: list[str] = []
 
@@ -405,11 +399,7 @@ class Flow:
         *,
         verify: Callable[[Any], bool] | None = None,
     ) -> TaskSpec:
-        if not isinstance(task_name, str) or not _TASK_NAME.match(task_name):
-            raise WorkflowDefinitionError(
-                f"Task name {task_name!r} is not valid: use letters, digits and "
-                "underscores, not starting with a digit (it names jobs, files and flags)."
-            )
+        check_task_name("Task", task_name)
         if task_name in self.tasks:
             raise WorkflowDefinitionError(
                 f"Task {task_name!r} is already registered in {self.name!r}; give the "
@@ -458,12 +448,8 @@ class Flow:
             return {n: self.tasks[n].renamed(n, {}) for n in self._registration_order}, list(
                 self._registration_order
             )
-        if not _TASK_NAME.match(prefix):
-            raise WorkflowDefinitionError(
-                f"Prefix {prefix!r} for flow {self.name!r} is not valid: use letters, "
-                "digits and underscores."
-            )
-        mapping = {n: f"{prefix}_{n}" for n in self._registration_order}
+        check_task_name(f"Flow {self.name!r} prefix", prefix)
+        mapping = {n: check_task_name("Task", f"{prefix}_{n}") for n in self._registration_order}
         tasks = {mapping[n]: self.tasks[n].renamed(mapping[n], mapping) for n in mapping}
         return tasks, [mapping[n] for n in self._registration_order]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.dispatch.loader import driver_call
 from reflow.errors import ReflowError
 from reflow.labels import instance_label
 
@@ -50,6 +51,7 @@ class Run:
 
     # -- status ---------------------------------------------------------------
 
+    @driver_call
     def status_dict(self) -> dict[str, Any]:
         """The run's record, per-task state counts, and every instance."""
         record = self.store.get_run_record(self.run_id)
@@ -65,6 +67,7 @@ class Run:
             "instances": instances,
         }
 
+    @driver_call
     def status(self, task: str | None = None, as_dict: bool = False) -> dict[str, Any] | None:
         """Print the run's status, or return it as a dictionary.
 
@@ -110,6 +113,7 @@ class Run:
 
     # -- scheduler actions ----------------------------------------------------
 
+    @driver_call
     def cancel(self, task: str | None = None, executor: Executor | None = None) -> int:
         """Cancel the run's active instances, their jobs and its pending dispatcher.
 
@@ -133,6 +137,7 @@ class Run:
         print(f"Cancelled {n} task instance(s).")
         return n
 
+    @driver_call
     def retry(
         self,
         task: str | None = None,
@@ -164,6 +169,7 @@ class Run:
             )
         return n
 
+    @driver_call
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunState:
         """Block until the run ends; return its final state.
 
@@ -228,6 +234,7 @@ class Run:
                 f"{did_you_mean(task, self.workflow.tasks)}"
             )
 
+    @driver_call
     def output(self, task: str) -> Any:
         """The output of a task: its value, or a list (by index) for an array task.
 
@@ -254,6 +261,7 @@ class Run:
             raise ReflowError(f"Task {task!r} has not run in run {self.run_id}.")
         return records[0].output
 
+    @driver_call
     def outputs(self) -> dict[str, Any]:
         """Every successful task's output, by task name."""
         out: dict[str, Any] = {}
@@ -266,6 +274,7 @@ class Run:
 
     # -- cache ----------------------------------------------------------------
 
+    @driver_call
     def explain(self, task: str, index: int | None = None) -> str:
         """Say why an instance was, or was not, taken from the cache.
 

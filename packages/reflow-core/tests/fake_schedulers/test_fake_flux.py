@@ -337,3 +337,24 @@ def test_flux_job_id_converts(flux: Bench) -> None:
     assert flux.ok("flux", "job", "id", "--to=f58", "1234") == "ƒNH"
     assert flux.ok("flux", "job", "id", "ƒNH") == "1234"
     assert os.environ.get("FLUX_F58_FORCE_ASCII") is None
+
+
+@pytest.mark.parametrize(
+    ("rules", "seen"),
+    [
+        ([], "42 7 unset"),
+        (["--env=-*"], "unset unset unset"),
+        (["--env=-*", "--env=OTHER", "--env=X=1"], "unset 7 1"),
+        (["--env=OTHER", "--env=-*"], "unset unset unset"),  # rules apply in order
+        (["--env-remove=SEC*"], "unset 7 unset"),
+    ],
+)
+def test_env_rules_apply_in_order_as_flux_submit_documents(
+    flux: Bench, rules: list[str], seen: str
+) -> None:
+    env = {"SECRET": "42", "OTHER": "7"}
+    cmd = 'echo "${SECRET-unset} ${OTHER-unset} ${X-unset}"'
+    done = flux.run("flux", "submit", "--output=env.txt", *rules, "/bin/sh", "-c", cmd, env=env)
+    assert done.returncode == 0, done.stderr
+    assert inactive(flux, done.stdout.strip())["result"] == "COMPLETED"
+    assert (flux.work / "env.txt").read_text() == f"{seen}\n"

@@ -223,3 +223,25 @@ def test_bjobs_json_and_delimited_formats(lsf: Bench) -> None:
 def test_bjobs_refuses_json_with_noheader_and_unknown_fields(lsf: Bench) -> None:
     assert lsf.run("bjobs", "-o", "jobid", "-json", "-noheader").returncode == 255
     assert "Illegal field name" in lsf.run("bjobs", "-o", "jobid colour").stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "seen"),
+    [
+        (None, "42 7 unset"),
+        ("all", "42 7 unset"),
+        ("all, ~SECRET, X=1", "unset 7 1"),
+        ("none", "unset unset unset"),
+        ("OTHER,X=1", "unset 7 1"),
+    ],
+)
+def test_env_controls_what_the_job_sees_as_bsub_documents(
+    lsf: Bench, spec: str | None, seen: str
+) -> None:
+    env = {"SECRET": "42", "OTHER": "7"}
+    args = ["-o", "env.txt", *(["-env", spec] if spec is not None else [])]
+    cmd = 'echo "${SECRET-unset} ${OTHER-unset} ${X-unset}"; echo "$LSB_JOBID" >&2'
+    done = lsf.run("bsub", *args, cmd, env=env)
+    job_id = re.search(r"<(\d+)>", done.stdout).group(1)  # type: ignore[union-attr]
+    ended(lsf, job_id)
+    assert (lsf.work / "env.txt").read_text().splitlines()[0] == seen

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from reflow.executors.batch import BatchExecutorError
+from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_walltime
 
@@ -38,6 +39,7 @@ __all__ = [
     "RESERVED_OPTIONS",
     "body",
     "duration",
+    "env_args",
     "idset",
     "log_paths",
     "option_args",
@@ -74,6 +76,8 @@ RESERVED_OPTIONS: dict[str, str] = {
     "cores_per_task": "set the task's cpus= instead",
     "cores": "set the task's cpus= instead",
     "cwd": "reflow changes to the job's workdir itself",
+    "env": "set export_env (true, false or a list of variable names) instead",
+    "env_remove": "set export_env (true, false or a list of variable names) instead",
     "wait": "reflow never waits for a job to finish",
     "wait_event": "reflow never waits for a job to finish",
     "watch": "reflow never waits for a job to finish",
@@ -188,6 +192,22 @@ def option_args(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
     return args
 
 
+def env_args(setting: ExportEnv) -> list[str]:
+    """``--env`` rules: none (Flux passes the whole environment), ``--env=-*``, then one per name.
+
+    flux-submit(1) applies the rules in order: ``-*`` empties the job's
+    environment and each ``NAME`` copies that variable from the submitting one.
+
+    Examples
+    --------
+    >>> env_args(ExportEnv()), env_args(ExportEnv(())), env_args(ExportEnv(("A",)))
+    ([], ['--env=-*'], ['--env=-*', '--env=A'])
+    """
+    if setting.names is None:
+        return []
+    return ["--env=-*", *(f"--env={name}" for name in setting.names)]
+
+
 def submit_args(
     job: JobSpec,
     script_path: Path,
@@ -213,6 +233,10 @@ def submit_args(
         The reflow indices of the array elements this submission creates.
     """
     output, error = log_paths(job, cc is not None)
+    try:
+        export, options = split_export_env(options, f"the submit options of job {job.name!r}")
+    except ValueError as exc:
+        raise _bad(job, str(exc).rstrip(".")) from None
     args = [
         f"--job-name={_check_text(job, 'name', job.name)}",
         "--ntasks=1",
@@ -225,6 +249,7 @@ def submit_args(
         args.append(f"--cc={idset(cc)}")
     args += [f"--dependency=afterany:{ident}" for ident in after_any]
     args += [f"--dependency=afterok:{ident}" for ident in after_ok]
+    args += env_args(export)
     args += option_args(job, options)
     args.append(_check_text(job, "script path", str(script_path)))
     return args

@@ -29,6 +29,7 @@ from typing import Any
 
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutorError, option_text
+from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_walltime
 
@@ -39,6 +40,7 @@ __all__ = [
     "body",
     "dependency_expression",
     "directives",
+    "env_value",
     "log_paths",
     "option_directives",
     "quote",
@@ -94,6 +96,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "Ip": "reflow submits batch jobs, not interactive ones",
     "i": "reflow jobs read no standard input",
     "cwd": "reflow changes to the job's workdir itself",
+    "env": "set export_env (true, false or a list of variable names) instead",
     "qos": "LSF has no quality of service; choose a queue (partition=) or a service class (sla=)",
 }
 """bsub flags (without ``-``) reflow sets itself, with the reason a job may not set them."""
@@ -204,6 +207,19 @@ def _value(job: JobSpec, key: str, value: Any) -> str | None:
         ) from None
 
 
+def env_value(setting: ExportEnv) -> str:
+    """``-env``'s value: ``all``, ``none`` or the names, ``"A,B"`` (bsub(1), ``-env``).
+
+    Examples
+    --------
+    >>> env_value(ExportEnv()), env_value(ExportEnv(())), env_value(ExportEnv(("A", "B")))
+    ('all', 'none', 'A,B')
+    """
+    if setting.names is None:
+        return "all"
+    return ",".join(setting.names) or "none"
+
+
 def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
     """``#BSUB -flag value`` lines for native submit options (already normalised).
 
@@ -265,6 +281,10 @@ def directives(
         The lines, without line breaks.
     """
     output, error = log_paths(job, chunk)
+    try:
+        export, options = split_export_env(options, f"the submit options of job {job.name!r}")
+    except ValueError as exc:
+        raise _bad(job, str(exc).rstrip(".")) from None
     name = job_name(job) if chunk is None else array_name(job, chunk)
     lines = [
         _directive(job, "-J", name),
@@ -274,6 +294,8 @@ def directives(
         _directive(job, "-R", f"span[hosts=1] rusage[mem={memory}]"),
         _directive(job, "-M", str(memory)),
         _directive(job, "-W", run_limit(job.resources.time)),
+        # Explicit, so a site's esub or LSB_SUB_ENV default cannot change what the job sees.
+        _directive(job, "-env", env_value(export)),
     ]
     expression = dependency_expression(after_any, after_ok)
     if expression:

@@ -40,6 +40,7 @@ from typing import Any
 
 from reflow.executors.arrays import ArrayChunk, index_lines
 from reflow.executors.batch import BatchExecutorError
+from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_memory, parse_walltime
 from reflow_executor_pbs.flavor import Flavor
@@ -50,6 +51,7 @@ __all__ = [
     "array_range",
     "body",
     "dependency_spec",
+    "export_flags",
     "job_name",
     "memory",
     "qsub_options",
@@ -80,6 +82,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "cpus": "set the task's cpus= instead",
     "select": "reflow writes select=1:ncpus=N:mem=M; add chunk resources with select_extra",
     "nodes": "reflow asks for one node; add node properties with nodes_extra",
+    "variable_list": "set export_env (true, false or a list of variable names) instead",
 }
 """Submit options reflow sets itself, with the reason a job may not set them."""
 
@@ -239,6 +242,10 @@ def qsub_options(
     if cpus < 1:
         raise _bad(job, f"cpus={cpus} is below 1; ask for at least one CPU")
     wall = walltime(job.resources.time)
+    try:
+        export, options = split_export_env(options, f"the submit options of job {job.name!r}")
+    except ValueError as exc:
+        raise _bad(job, str(exc).rstrip(".")) from None
     flags: list[list[str]] = []
     resources: list[str] = []
     select_extra = nodes_extra = ""
@@ -272,8 +279,7 @@ def qsub_options(
         listed = [f"nodes=1:ppn={cpus}{nodes_extra}", f"walltime={wall}", f"mem={mem}"]
         pairs.append(["-l", ",".join([*listed, *resources])])
     pairs += [["-j", "oe"], ["-o", scheduler_output(prefix, flavor, chunk)]]
-    # The job sees qsub's environment, as a Slurm job does (without -V: only PBS_O_*).
-    pairs.append(["-V", ""])
+    pairs += export_flags(export)
     if chunk is not None and is_array(flavor, chunk):
         pairs.append(["-J" if flavor is Flavor.PBSPRO else "-t", array_range(chunk)])
     depend = dependency_spec(flavor, after_any, after_ok)
@@ -289,6 +295,21 @@ def qsub_options(
                 "cannot take; choose a run directory with a plain path",
             )
     return [*pairs, *flags]
+
+
+def export_flags(setting: ExportEnv) -> list[list[str]]:
+    """``-V`` (qsub's whole environment), ``-v A,B`` (those variables) or nothing (none).
+
+    Without either, a PBS job sees only the ``PBS_O_*`` copies of a few variables.
+
+    Examples
+    --------
+    >>> export_flags(ExportEnv()), export_flags(ExportEnv(())), export_flags(ExportEnv(("A", "B")))
+    ([['-V', '']], [], [['-v', 'A,B']])
+    """
+    if setting.names is None:
+        return [["-V", ""]]
+    return [["-v", ",".join(setting.names)]] if setting.names else []
 
 
 def directive_lines(pairs: Sequence[Sequence[str]]) -> list[str]:

@@ -56,6 +56,9 @@ _FORGOTTEN = re.compile(
 )
 """qdel and qacct lines that only say a job is gone (or going)."""
 
+_NO_ACCOUNTING = re.compile(r"/accounting: no such file or directory")
+"""qacct on a cell where no job has ended yet: the accounting file is created at the first."""
+
 _CATCH_UP = 3600.0
 """Seconds before the earliest submission that ``qacct -b`` starts from (clock skew)."""
 
@@ -344,12 +347,14 @@ class SGEExecutor(BatchExecutor):
         super()._cancel_native(natives)
 
     def ignorable_failure(self, error: SchedulerCommandError) -> bool:
-        """qdel about jobs already gone; qacct finding no job."""
+        """qdel about jobs already gone; qacct finding no job, or no accounting file yet."""
         program = Path(error.argv[0]).name if error.argv else ""
         if program not in ("qdel", "qacct"):
             return False
         text = f"{error.stderr}\n{error.stdout if program == 'qdel' else ''}".lower()
         lines = [line for line in text.splitlines() if line.strip()]
+        if program == "qacct" and lines and all(_NO_ACCOUNTING.search(x) for x in lines):
+            return True  # no record of any job yet, so none of the queried ones
         return bool(lines) and all(_FORGOTTEN.search(line) for line in lines)
 
     # -- submission -------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutorError, option_text
+from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import JobSpec
 from reflow.resources import parse_memory, parse_walltime
 
@@ -28,6 +29,7 @@ __all__ = [
     "Dependency",
     "array_range",
     "directives",
+    "export_directives",
     "guard_lines",
     "job_name",
     "log_paths",
@@ -58,6 +60,8 @@ RESERVED_OPTIONS: dict[str, str] = {
     "sync": "reflow never waits for a job to end",
     "h_rt": "set the task's time= (its walltime) instead",
     "s_rt": "reflow sets it a little below the walltime",
+    "V": "set export_env (true, false or a list of variable names) instead",
+    "v": "set export_env (true, false or a list of variable names) instead",
 }
 """Submit options reflow sets itself, with the reason a job may not set them."""
 
@@ -191,7 +195,7 @@ _FLAGS = {
 
 
 def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
-    """``#$`` lines for native submit options (already normalised).
+    """``#$`` lines for native submit options (already normalised) and ``export_env``.
 
     ``queue``, ``project``, ``account_string``, ``resources`` (or ``l``),
     ``mail_user``, ``mail_type`` and ``priority`` become ``-q``, ``-P``,
@@ -207,7 +211,11 @@ def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
         For a key that is not a qsub option name, an option reflow sets
         itself (:data:`RESERVED_OPTIONS`), or a value a ``#$`` line cannot hold.
     """
-    lines: list[str] = []
+    try:
+        export, options = split_export_env(options, f"the submit options of job {job.name!r}")
+    except ValueError as exc:
+        raise _bad(job, str(exc).rstrip(".")) from None
+    lines = export_directives(job, export)
     for key, value in options.items():
         if not isinstance(key, str) or not _OPTION.match(key):
             raise _bad(
@@ -223,6 +231,17 @@ def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
         text = _value(job, key, value)
         lines.append(_directive(job, flag) if text is None else _directive(job, flag, text))
     return lines
+
+
+def export_directives(job: JobSpec, setting: ExportEnv) -> list[str]:
+    """``#$ -V`` (qsub's whole environment), ``#$ -v A,B`` (those variables) or nothing.
+
+    Without either, a Grid Engine job sees almost none of the submitting
+    environment (only the ``SGE_O_*`` copies of a few variables).
+    """
+    if setting.names is None:
+        return [_directive(job, "-V")]
+    return [_directive(job, "-v", ",".join(setting.names))] if setting.names else []
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutorError, option_text
+from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import JobSpec
 from reflow.resources import parse_memory, parse_walltime
 
@@ -26,6 +27,7 @@ __all__ = [
     "array_range",
     "dependency_spec",
     "directives",
+    "export_value",
     "log_paths",
     "memory",
     "option_directives",
@@ -56,6 +58,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "time": "set the task's time= (its walltime) instead",
     "mem": "set the task's mem= instead",
     "cpus_per_task": "set the task's cpus= instead",
+    "export": "set export_env (true, false or a list of variable names) instead",
 }
 """Submit options reflow sets itself, with the reason a job may not set them."""
 
@@ -174,6 +177,19 @@ def log_paths(job: JobSpec, chunk: ArrayChunk | None) -> tuple[str, str]:
     return f"{stem}.out", f"{stem}.err"
 
 
+def export_value(setting: ExportEnv) -> str:
+    """``--export``'s value: ``ALL``, ``NONE`` or the names, ``"A,B"``.
+
+    Examples
+    --------
+    >>> export_value(ExportEnv()), export_value(ExportEnv(())), export_value(ExportEnv(("A", "B")))
+    ('ALL', 'NONE', 'A,B')
+    """
+    if setting.names is None:
+        return "ALL"
+    return ",".join(setting.names) or "NONE"
+
+
 def _value(job: JobSpec, key: str, value: Any) -> str | None:
     """An option's value as text; ``None`` for a flag without a value (``True``)."""
     try:
@@ -248,6 +264,10 @@ def directives(
         The lines, without line breaks.
     """
     output, error = log_paths(job, chunk)
+    try:
+        export, options = split_export_env(options, f"the submit options of job {job.name!r}")
+    except ValueError as exc:
+        raise _bad(job, str(exc).rstrip(".")) from None
     native = {key.replace("-", "_") for key in options}
     lines = [
         _directive(job, "--job-name", job.name),
@@ -255,6 +275,8 @@ def directives(
         _directive(job, "--error", error),
         _directive(job, "--cpus-per-task", str(job.resources.cpus)),
         _directive(job, "--time", walltime(job.resources.time)),
+        # Explicit, so a site's SBATCH_EXPORT or default cannot change what the job sees.
+        _directive(job, "--export", export_value(export)),
     ]
     if not native & _MEMORY_KEYS:
         try:

@@ -31,6 +31,7 @@ from reflow.dispatch.files import (
     write_json_atomic,
 )
 from reflow.dispatch.results import ResultReader
+from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
     ArraySpec,
     JobResources,
@@ -511,7 +512,7 @@ class Dispatcher:
                 cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
             ),
             array=array,
-            env={"REFLOW_RUN_ID": self.run_id},
+            env=job_variables(self.run_id),
             log_name=name,
         )
 
@@ -584,7 +585,7 @@ class Dispatcher:
             log_dir=self.run_dir / "logs",
             resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
             after_any=tuple(after),
-            env={"REFLOW_RUN_ID": self.run_id},
+            env=job_variables(self.run_id),
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1

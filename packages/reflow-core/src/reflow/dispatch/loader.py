@@ -1,36 +1,94 @@
-"""Loading the user's workflow inside a job, without running its ``__main__`` block.
+"""Loading the user's workflow inside a job, without running its driver code.
 
 Jobs import the workflow's file under the module name ``__reflow_job__``, so
-``if __name__ == "__main__":`` is false there.  While a job loads the file,
-:func:`loading` is true and ``Workflow.submit`` returns without starting a
-run, so a driver script that calls ``wf.submit()`` at top level (no
-``__main__`` guard) still gives exactly one run.
+``if __name__ == "__main__":`` is false there.  A script without that guard
+still drives the workflow at top level (``run = wf.submit(...); run.wait()``).
+While a job loads the file, :func:`loading` is true and the first *driver
+call* (every method wrapped by :func:`driver_call`: ``submit``, ``run_local``,
+``cli``, ``Run.wait``, ``Run.status``, ...) raises a private
+:class:`BaseException` that :func:`load_workflow` catches: the rest of the
+script is not executed, and the job does its own work with the workflow as it
+was defined before that call.  A ``BaseException`` passes through the user's
+``try/except Exception`` around the call, so nothing can wait on the very run
+only this job can advance.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import logging
 import sys
+import traceback
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
     from reflow.workflow import Workflow
 
-__all__ = ["JOB_MODULE", "find_workflow", "load_workflow", "loading", "register", "script_of"]
+__all__ = [
+    "JOB_MODULE",
+    "WorkflowNotFoundError",
+    "driver_call",
+    "find_workflow",
+    "load_workflow",
+    "loading",
+    "register",
+    "script_of",
+]
+
+logger = logging.getLogger(__name__)
 
 JOB_MODULE = "__reflow_job__"
 
 _STATE = {"loading": False}
 _WORKFLOWS: list[weakref.ref[Workflow]] = []
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class WorkflowNotFoundError(ReflowError):
+    """The script, once loaded, defines no workflow of the name asked for."""
+
+
+class _DriverCallWhileLoading(BaseException):
+    """A driver call reached while a job loads the script: stop executing it.
+
+    A ``BaseException`` so that the user's ``except Exception`` around the
+    call does not swallow it (``KeyboardInterrupt`` and ``SystemExit`` are
+    built the same way, for the same reason).
+    """
+
+    def __init__(self, call: str) -> None:
+        super().__init__(call)
+        self.call = call
+
 
 def loading() -> bool:
     """Whether a reflow job is importing the workflow file right now."""
     return _STATE["loading"]
+
+
+def driver_call(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Mark ``method`` as a driver call: it stops the script while a job loads it.
+
+    Driver calls are what a script does with a workflow once it is defined:
+    start runs, wait for them, poll them, run the command line.  In a job none
+    of them may run (a ``wait()`` there would wait for the job itself).
+    """
+
+    @functools.wraps(method)
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if _STATE["loading"]:
+            raise _DriverCallWhileLoading(method.__qualname__)
+        return method(*args, **kwargs)
+
+    return guarded
 
 
 def register(workflow: Workflow, defined_in: str | None) -> None:
@@ -71,7 +129,7 @@ def find_workflow(name: str, module_file: Path | None = None) -> Workflow:
             found.append(wf)
     if not found:
         where = f" in {module_file}" if module_file else ""
-        raise ReflowError(
+        raise WorkflowNotFoundError(
             f"No workflow named {name!r}{where}. Was the workflow renamed or the file "
             "changed since the run was submitted?"
         )
@@ -88,7 +146,7 @@ def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Wor
     script = Path(script).resolve()
     try:
         return find_workflow(name, script)
-    except ReflowError:
+    except WorkflowNotFoundError:
         pass
     spec = importlib.util.spec_from_file_location(JOB_MODULE, script)
     if spec is None or spec.loader is None:
@@ -100,13 +158,36 @@ def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Wor
     saved_argv = sys.argv
     if argv:
         sys.argv = list(argv)
+    stopped_at = ""
     try:
         spec.loader.exec_module(module)
+    except _DriverCallWhileLoading as stop:
+        stopped_at = _where(stop, script)
+        logger.info("loading %s stopped at its first driver call, %s", script, stopped_at)
     except SystemExit:
-        pass  # ``raise SystemExit(wf.cli())`` at top level: the workflow is defined by now
+        pass  # the script exits at top level on its own: what it defined is all there is
     except FileNotFoundError as exc:
         raise ReflowError(f"The workflow file {script} is gone: {exc}.") from exc
     finally:
         _STATE["loading"] = False
         sys.argv = saved_argv
-    return find_workflow(name, script)
+    try:
+        return find_workflow(name, script)
+    except WorkflowNotFoundError as exc:
+        if not stopped_at:
+            raise
+        raise WorkflowNotFoundError(
+            f"{exc} Jobs stop reading the script at its first top-level driver call "
+            f"({stopped_at}), and the workflow is defined after it: define every workflow "
+            'before that call, or put the driver code under if __name__ == "__main__":.'
+        ) from None
+
+
+def _where(stop: _DriverCallWhileLoading, script: Path) -> str:
+    """``"Run.wait() at line 12"``: the call and the script's line that made it."""
+    lines = [
+        lineno
+        for frame, lineno in traceback.walk_tb(stop.__traceback__)
+        if Path(frame.f_code.co_filename).resolve() == script
+    ]
+    return f"{stop.call}()" + (f" at line {lines[-1]}" if lines else "")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ def start_dispatcher(
 ) -> str:
     """Submit a dispatcher job for the run now (no dependency)."""
     from reflow.dispatch.dispatcher import dispatcher_command
+    from reflow.executors.environment import job_variables
     from reflow.executors.jobs import JobResources, JobSpec
 
     job = JobSpec(
@@ -50,7 +50,7 @@ def start_dispatcher(
         resources=JobResources(
             cpus=1, time="00:20:00", mem="2G", options=workflow.config.dispatch_submit_options
         ),
-        env={"REFLOW_RUN_ID": run_id},
+        env=job_variables(run_id),
     )
     live = _live_dispatcher(run_dir, run_id, executor)
     if live is not None:  # it will take up the new work: one chain per run
@@ -74,15 +74,6 @@ def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | No
     return job if status is not None and status.state is JobState.PENDING else None
 
 
-def _current_run(workflow: Workflow, run_dir: Path, store: Store | None) -> Run:
-    from reflow.run import Run
-    from reflow.stores import open_store
-
-    run_id = os.environ.get("REFLOW_RUN_ID", "")
-    logger.info("submit() reached while a job loads the workflow: no new run is started")
-    return Run(workflow, run_id, run_dir, store or open_store(config=workflow.config))
-
-
 def submit_run(
     workflow: Workflow,
     run_dir: str | Path,
@@ -95,7 +86,7 @@ def submit_run(
     parameters: Mapping[str, Any],
 ) -> Run:
     """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
-    from reflow.dispatch.loader import loading, script_of
+    from reflow.dispatch.loader import script_of
     from reflow.executors.resolve import resolve_executor
     from reflow.local.engine import check_options
     from reflow.planning import CachePolicy
@@ -103,8 +94,6 @@ def submit_run(
     from reflow.runrecord import create_run, task_param_dests
 
     rd = Path(run_dir).expanduser().resolve()
-    if loading():
-        return _current_run(workflow, rd, store)
     order, _, params = workflow._analyse()
     check_options(workflow, 1, "stop", force_tasks)
     values = workflow.check_parameters(parameters)

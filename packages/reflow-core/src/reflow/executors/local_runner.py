@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from reflow.executors.environment import filtered_environment, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobState, JobStatus, split_element_id
 from reflow.executors.local_proc import identity, kill_group_after_exit, signal_name
 from reflow.executors.local_slots import SlotPool
@@ -323,7 +324,8 @@ class Supervisor:
         return self.spec.log_dir / f"{stem}.out", self.spec.log_dir / f"{stem}.err"
 
     def _environment(self, unit: Unit) -> dict[str, str]:
-        env = dict(os.environ)
+        setting, _ = split_export_env(self.spec.resources.options)
+        env = filtered_environment(setting, os.environ)
         env.pop(ARRAY_INDEX_ENV, None)
         env.update(self.spec.env)
         env["REFLOW_JOB_ID"] = str(self.dir.job_id)  # the job can tell which job it is

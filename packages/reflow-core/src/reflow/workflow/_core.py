@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow.dispatch.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 from reflow.flow import Flow, TaskSpec
 from reflow.params import type_repr
@@ -261,6 +262,7 @@ class Workflow(Flow):
 
     # -- execution --------------------------------------------------------
 
+    @driver_call
     def run_local(
         self,
         run_dir: str | Path,
@@ -328,6 +330,7 @@ class Workflow(Flow):
             **parameters,
         )
 
+    @driver_call
     def submit(
         self,
         run_dir: str | Path,
@@ -380,6 +383,7 @@ class Workflow(Flow):
             parameters=parameters,
         )
 
+    @driver_call
     def submit_run(
         self,
         run_dir: Path,
@@ -390,6 +394,7 @@ class Workflow(Flow):
         """Lower-level form of :meth:`submit` used by command lines; returns the run id."""
         return self.submit(run_dir, store=store, executor=executor, **parameters).run_id
 
+    @driver_call
     def retry_failed(
         self,
         run_id: str,
@@ -406,6 +411,7 @@ class Workflow(Flow):
             task_name, executor=executor, verify=verify, quiet=True
         )
 
+    @driver_call
     def cancel_run(
         self,
         run_id: str,
@@ -423,6 +429,7 @@ class Workflow(Flow):
         run = Run(self, run_id, Path(record.parameters.get("run_dir", ".")), store)
         return cancel_run(run, task_name, executor)
 
+    @driver_call
     def run_status(self, run_id: str, store: Store) -> dict[str, Any]:
         """The status dictionary of a run (``run``, ``summary``, ``instances``)."""
         from reflow.run import Run
@@ -431,15 +438,12 @@ class Workflow(Flow):
 
     # -- command line -----------------------------------------------------
 
+    @driver_call
     def cli(self, argv: Sequence[str] | None = None) -> int:
         """Run the workflow's command line (generated from the task signatures).
 
         Returns the exit status; errors are one line on stderr.
         """
-        from reflow.dispatch.loader import loading
-
-        if loading():  # a job imports the script: its command line is not for the job
-            return 0
         from reflow.cli.workflow_cli import run_cli
 
         return run_cli(self, list(argv) if argv is not None else None)

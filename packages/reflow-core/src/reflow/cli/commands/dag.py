@@ -74,7 +74,7 @@ def load_script_workflow(script: Path, name: str | None) -> Workflow:
     """
     import sys
 
-    from reflow.dispatch.loader import JOB_MODULE, load_workflow
+    from reflow.dispatch.loader import JOB_MODULE, WorkflowNotFoundError, load_workflow
     from reflow.errors import ReflowError
     from reflow.workflow import Workflow
 
@@ -82,9 +82,11 @@ def load_script_workflow(script: Path, name: str | None) -> Workflow:
         raise ReflowError(f"There is no workflow file {script}.")
     try:
         return load_workflow(script, name or "\0")
-    except ReflowError:
+    except WorkflowNotFoundError:
         if name is not None:
             raise
+    except ReflowError:
+        raise  # the script's own definition error (a bad name ...): one line as it is
     except Exception as exc:  # the user's module failed at import
         raise ReflowError(
             f"Importing the workflow file {script} failed: {type(exc).__name__}: {exc}"

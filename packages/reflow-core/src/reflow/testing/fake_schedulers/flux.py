@@ -169,8 +169,11 @@ def _submit_parser() -> _Parser:
     p.add_argument("--cwd")
     p.add_argument("--urgency")
     p.add_argument("-S", "--setattr", action="append", default=[])
-    p.add_argument("--env", action="append", default=[])
-    p.add_argument("--env-remove", action="append", default=[])
+    # One list, in command-line order: flux-submit(1) applies the rules in that order.
+    p.add_argument("--env", action="append", dest="env_rules", default=[])
+    p.add_argument(
+        "--env-remove", action="append", dest="env_rules", type=lambda pattern: f"-{pattern}"
+    )
     p.add_argument("--output")
     p.add_argument("--error")
     p.add_argument("--dependency", action="append", default=[])
@@ -217,18 +220,29 @@ def _template(text: str, job_id: int, name: str) -> str:
     return re.sub(r"\{\{([^}]*)\}\}", swap, text)
 
 
-def _apply_env_rules(env: dict[str, str], rules: list[str], removes: list[str]) -> None:
+def _apply_env_rules(env: dict[str, str], rules: list[str]) -> None:
+    """flux-submit(1) "ENV RULES", in order, on a copy of the submitting environment.
+
+    ``-PATTERN`` removes the matching variables (a glob), ``NAME=VALUE`` sets one
+    (``$VAR`` expanded from the submitting environment), and any other rule is
+    a glob of submitting variables copied in when not already set.
+    """
+    submitted = dict(env)
     for rule in rules:
         if rule.startswith("-"):
-            removes.append(rule[1:])
+            if rule[1:].startswith("/"):
+                raise unsupported("flux-submit", "--env=-/REGEX/")
+            for name in [n for n in env if fnmatch.fnmatchcase(n, rule[1:])]:
+                del env[name]
         elif rule.startswith("^"):
             raise unsupported("flux-submit", "--env=^FILE")
         elif "=" in rule:
             name, _, value = rule.partition("=")
             env[name] = string.Template(value).safe_substitute(os.environ)
-    for pattern in removes:
-        for name in [n for n in env if fnmatch.fnmatchcase(n, pattern)]:
-            del env[name]
+        else:
+            for name, value in submitted.items():
+                if fnmatch.fnmatchcase(name, rule):
+                    env.setdefault(name, value)
 
 
 def _submit(argv: Sequence[str]) -> int:
@@ -324,7 +338,7 @@ def _submit_one(
     stdout = str(Path(cwd) / out) if out else str(directory / "output")
     stderr = str(Path(cwd) / err) if err else stdout
     env = job_env()
-    _apply_env_rules(env, list(args.env), list(args.env_remove))
+    _apply_env_rules(env, list(args.env_rules))
     tmpdir = directory / "tmp"
     tmpdir.mkdir(exist_ok=True)
     env.update(

@@ -343,20 +343,34 @@ def _submit(settings: dict[str, str], script_text: str, command: list[str]) -> i
 
 
 def _apply_env_option(env: dict[str, str], spec: str | None) -> None:
-    if spec is None or spec.lower() == "all":
+    """bsub(1) ``-env``: ``all`` (the default), ``none``, or a comma list of variables.
+
+    ``all, ~NAME, NAME=value`` keeps everything but ``~NAME`` and sets ``NAME``;
+    without ``all`` only the listed variables reach the job, ``NAME`` with its
+    value at submission.  LSF's own ``LSB_*`` job variables are always set.
+    """
+    if spec is None:
         return
-    if spec.lower() == "none":
-        keep = {k: v for k, v in env.items() if k.startswith("LSB_")}
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    if [item.lower() for item in items] == ["none"]:
+        items = []
+    elif any(item.lower() == "none" for item in items):
+        raise unsupported("bsub", f"-env {spec} (none with other variables)")
+    keep_all = bool(items) and items[0].lower() == "all"
+    submitted = dict(env)
+    if not keep_all:
         env.clear()
-        env.update(keep)
-        return
-    for item in spec.split(","):
-        name, eq, value = item.strip().partition("=")
-        if name.lower() == "all":
-            continue
-        if not eq:
-            raise unsupported("bsub", f"-env {item}")
-        env[name] = value
+        env.update({k: v for k, v in submitted.items() if k.startswith("LSB_")})
+    for item in items[1:] if keep_all else items:
+        name, eq, value = item.partition("=")
+        if name.startswith("~"):
+            if not keep_all:
+                raise unsupported("bsub", f"-env {item} without all")
+            env.pop(name[1:], None)
+        elif eq:
+            env[name] = value
+        elif name in submitted:
+            env[name] = submitted[name]
 
 
 # -- bjobs ----------------------------------------------------------------------------
