@@ -23,7 +23,7 @@ from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.labels import instance_label
-from reflow.local.backends import Batch, InlineBackend, ProcessBackend
+from reflow.local.backends import Batch, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
 from reflow.local.usage import append_usage, usage_file
@@ -335,7 +335,7 @@ class LocalRun:
             and all(self.tasks[d].status == "done" for d in self.wf.tasks[name].dependencies)
         ]
 
-    def _batches(self, backend: InlineBackend | ProcessBackend) -> list[Batch]:
+    def _batches(self, backend: ProcessBackend) -> list[Batch]:
         """Take work from the queues, honouring worker slots and array_parallelism."""
         batches: list[Batch] = []
         if self.suspects:
@@ -357,8 +357,6 @@ class LocalRun:
             while state.queue and free > 0 and state.in_flight < cap:
                 # Several small elements per batch: fewer round trips to workers.
                 size = max(1, min(64, len(state.queue) // (backend.slots * 4) or 1))
-                if isinstance(backend, InlineBackend):
-                    size = min(len(state.queue), _FLUSH_EVERY)
                 items = [
                     (index, self._kwargs(name, index))
                     for index in (
@@ -372,14 +370,14 @@ class LocalRun:
                 state.status = "running"
         return batches
 
-    def _record(self, batch: Batch, outcomes: list[Outcome]) -> None:
+    def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
         from reflow.stores import StateUpdate
 
         name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
-        if not outcomes and items:
-            self._worker_died(name, items)
+        if death:
+            self._worker_died(name, items, death)
         used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
         append_usage(self.usage_path, name, self.host, used)
         for outcome in outcomes:
@@ -419,7 +417,9 @@ class LocalRun:
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
 
-    def _worker_died(self, name: str, items: list[tuple[int | None, dict[str, Any]]]) -> None:
+    def _worker_died(
+        self, name: str, items: list[tuple[int | None, dict[str, Any]]], death: str
+    ) -> None:
         """A worker process died while running ``items``: find the element that kills it.
 
         The elements go on a suspects list, and run again one at a time with
@@ -436,8 +436,8 @@ class LocalRun:
         index = items[0][0]
         self.suspects.pop(0)
         text = (
-            f"the worker process running {instance_label(name, index)} died without reporting "
-            "(killed by a signal, or out of memory)"
+            f"the worker process {death} before returning a result "
+            f"(while running {instance_label(name, index)})"
         )
         outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
         self._record((name, []), [outcome])
@@ -461,11 +461,11 @@ class LocalRun:
                 [StateUpdate(r.id, TaskState.CANCELLED, error_text=why) for r in active]
             )
 
-    def _salvage(self, backend: InlineBackend | ProcessBackend) -> None:
+    def _salvage(self, backend: ProcessBackend) -> None:
         """Keep the results that finished before an interruption."""
         from reflow.stores import StateUpdate
 
-        for (name, _), outcomes in backend.collect(timeout=0):
+        for (name, _), outcomes, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:
                     self.pending_updates.append(
@@ -483,10 +483,8 @@ class LocalRun:
 
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
-        backend: InlineBackend | ProcessBackend = (
-            ProcessBackend(functions, self.max_workers)
-            if self.max_workers > 1
-            else InlineBackend(functions, stop_on_failure=self.on_error == "stop")
+        backend = ProcessBackend(
+            functions, self.max_workers, stop_on_failure=self.on_error == "stop"
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED
@@ -526,7 +524,7 @@ class LocalRun:
             ) from outcome.exception
         return run
 
-    def _loop(self, backend: InlineBackend | ProcessBackend) -> None:
+    def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
                 for name in self._ready():
@@ -536,8 +534,8 @@ class LocalRun:
                 for batch in self._batches(backend):
                     backend.submit(batch)
             finished = backend.collect(timeout=0.5 if backend.running() else None)
-            for batch, outcomes in finished:
-                self._record(batch, outcomes)
+            for batch, outcomes, death in finished:
+                self._record(batch, outcomes, death)
             self.progress.running = backend.running()
             self.progress.show()
             busy = backend.running() or (
