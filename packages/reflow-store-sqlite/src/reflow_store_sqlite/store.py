@@ -24,6 +24,7 @@ from reflow.stores import (
     InvalidTransitionError,
     NewTaskInstance,
     ReadOnlyStoreError,
+    RunOwner,
     RunRecord,
     SchemaVersionError,
     StateUpdate,
@@ -80,6 +81,7 @@ _SQLITE_NOTADB = 26
 _RUN_COLUMNS = (
     "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options"
 )
+_RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
 _INSTANCE_SELECT = (
     "SELECT i.id, r.run_id, t.name, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
@@ -139,6 +141,8 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         parameters=dict_from_db(row[5]),
         executor=row[6],
         executor_options=dict_from_db(row[7]),
+        owner=None if row[8] is None else RunOwner.from_dict(dict_from_db(row[8])),
+        heartbeat_at=None if row[9] is None else ms_to_datetime(row[9]),
     )
 
 
@@ -587,7 +591,7 @@ class SqliteStore(Store):
         """Return one run, or ``None``."""
         row = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
         return None if row is None else _run_record(row)
@@ -607,7 +611,7 @@ class SqliteStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                f"SELECT {_RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
                 params,
             ).fetchall()
         )
@@ -615,10 +619,23 @@ class SqliteStore(Store):
 
     def update_run_status(self, run_id: str, status: RunState) -> None:
         """Set the status of a run."""
-        code = RUN_STATE_CODES[RunState(status)]
+        self._update_run(run_id, "status = ?", (RUN_STATE_CODES[RunState(status)],))
 
+    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
+        """Record who advances a run and stamp its heartbeat; see :meth:`Store.set_run_owner`."""
+        self._update_run(
+            run_id, "owner = ?, heartbeat_at = ?", (dict_to_db(owner.to_public_dict()), now_ms())
+        )
+
+    def heartbeat_run(self, run_id: str) -> None:
+        """Stamp a run's heartbeat now; see :meth:`Store.heartbeat_run`."""
+        self._update_run(run_id, "heartbeat_at = ?", (now_ms(),))
+
+    def _update_run(self, run_id: str, assignments: str, values: tuple[Any, ...]) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (code, run_id))
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE run_id = ?", (*values, run_id)
+            )
             if cursor.rowcount == 0:
                 raise self._unknown_run(run_id)
 
