@@ -51,7 +51,14 @@ class Run:
     # -- status ---------------------------------------------------------------
 
     def status_dict(self) -> dict[str, Any]:
-        """The run's record, per-task state counts, and every instance."""
+        """The run's record, per-task state counts, and every instance.
+
+        ``run["status"]`` is ``"LOST"`` for a run whose owner is gone (see
+        :mod:`reflow.liveness`), with the reason in ``run["lost"]``; the
+        stored state is then still ``RUNNING``.
+        """
+        from reflow.liveness import lost_advice, shown_status
+
         record = self.store.get_run_record(self.run_id)
         if record is None:
             raise ReflowError(f"Run {self.run_id!r} is not in the store.")
@@ -59,8 +66,13 @@ class Run:
             {k: v for k, v in r.to_public_dict().items() if k not in ("input", "output")}
             for r in self.store.list_task_instance_records(self.run_id)
         ]
+        shown, lost = shown_status(self.store, record)
         return {
-            "run": record.to_public_dict(),
+            "run": {
+                **record.to_public_dict(),
+                "status": shown,
+                "lost": lost and f"{lost}. {lost_advice(record)}",
+            },
             "summary": self.store.task_state_summary(self.run_id),
             "instances": instances,
         }
@@ -85,6 +97,8 @@ class Run:
         print(f"Run      {self.run_id}")
         print(f"Workflow {run.get('graph_name', '?')}")
         print(f"Status   {run.get('status', '?')}")
+        if run.get("lost"):
+            print(f"         {run['lost']}")
         print(f"Created  {run.get('created_at', '?')}")
         print()
         summary: dict[str, dict[str, int]] = info["summary"]
@@ -125,11 +139,14 @@ class Run:
         int
             Number of instances cancelled.
         """
-        from reflow.dispatch.submit import cancel_run
+        from reflow.cancelling import cancel_recorded_run
 
         if task is not None:
             self._check_task(task)
-        n = cancel_run(self, task, executor)
+        record = self.store.get_run_record(self.run_id)
+        if record is None:
+            raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+        n = cancel_recorded_run(self.store, record, task, executor)
         print(f"Cancelled {n} task instance(s).")
         return n
 
@@ -192,29 +209,13 @@ class Run:
             time.sleep(poll)
 
     def _check_dispatcher(self) -> None:
-        """Raise if the run's dispatcher job ended without advancing a running run."""
-        from reflow.dispatch.files import dispatcher_file, read_json
-        from reflow.dispatch.submit import _executor_of
-        from reflow.executors.jobs import JobState
+        """Raise if nothing advances the run any more (see :mod:`reflow.liveness`)."""
+        from reflow.liveness import dispatcher_lost
 
-        path = dispatcher_file(self.run_dir, self.run_id)
-        try:
-            job = str(read_json(path)["job_id"])
-        except (FileNotFoundError, ValueError, KeyError):
-            return
-        state = _executor_of(self.store, self.run_id, None).query([job]).get(job)
-        if state is None or state.state not in JobState.ended():
-            return
-        record = self.store.get_run_record(self.run_id)
-        try:
-            still = str(read_json(path)["job_id"]) == job
-        except (FileNotFoundError, ValueError, KeyError):
-            still = False
-        if still and record is not None and record.status not in RunState.terminal():
+        reason = dispatcher_lost(self.store, self.run_id, self.run_dir)
+        if reason is not None:
             raise ReflowError(
-                f"The dispatcher job {job} of run {self.run_id} ended ({state.state.value}) "
-                "without advancing the run, so nothing will. Resume it with: "
-                f"reflow resume {self.run_id}"
+                f"Run {self.run_id} is LOST: {reason}. Resume it with: reflow resume {self.run_id}"
             )
 
     # -- outputs --------------------------------------------------------------

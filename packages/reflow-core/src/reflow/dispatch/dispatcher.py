@@ -39,6 +39,7 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.liveness import record_dispatcher
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -611,7 +612,7 @@ class Dispatcher:
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1
-        write_json_atomic(dispatcher_file(self.run_dir, self.run_id), {"job_id": job_id})
+        record_dispatcher(self.store, self.run_dir, self.run_id, job_id, self.executor.name)
         return job_id
 
     def _unfinished(self) -> bool:

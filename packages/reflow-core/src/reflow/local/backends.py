@@ -186,10 +186,9 @@ class ProcessBackend:
             worker = _Worker(self._stop)
             self._workers.append(worker)
         worker.batches.append(batch)
-        try:
+        # A dead worker's pipe refuses the batch: collect reports it with the others it held.
+        with contextlib.suppress(OSError):
             worker.conn.send(batch)
-        except OSError:
-            pass  # the worker is dead: collect reports the batch with the others it held
 
     def collect(self, timeout: float | None = None) -> list[Finished]:
         """Outcomes of the batches that finished within ``timeout`` seconds.

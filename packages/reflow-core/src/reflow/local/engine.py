@@ -23,6 +23,7 @@ from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.labels import instance_label
+from reflow.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
 from reflow.local.backends import Batch, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
@@ -158,6 +159,14 @@ class LocalRun:
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
         )
+        # Who advances the run, so that a killed driver shows as LOST (reflow.liveness),
+        # and lost runs of the same parameters are taken over: their finished
+        # instances are in the cache.
+        self.store.set_run_owner(self.run_id, this_process())
+        self.beat = time.monotonic()
+        record = self.store.get_run_record(self.run_id)
+        if record is not None:
+            take_over_lost_runs(self.store, record)
         self.usage_path = usage_file(self.run_dir, self.run_id)
         self.planner = Planner(
             self.store,
@@ -443,6 +452,16 @@ class LocalRun:
         self._record((name, []), [outcome])
         state.in_flight += 1  # _record counted this batch once already
 
+    def _keep_alive(self) -> None:
+        """Record the instances finished so far and refresh the run's heartbeat.
+
+        So a killed run loses a few seconds of finished work at most, and a
+        reader on another host sees the driver is alive.
+        """
+        self._flush()
+        self.store.heartbeat_run(self.run_id)
+        self.beat = time.monotonic()
+
     def _flush(self) -> None:
         if self.pending_updates:
             updates, self.pending_updates = self.pending_updates, []
@@ -538,6 +557,8 @@ class LocalRun:
                 self._record(batch, outcomes, death)
             self.progress.running = backend.running()
             self.progress.show()
+            if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
+                self._keep_alive()
             busy = backend.running() or (
                 not self.stopping
                 and any(s.queue or s.status == "queued" for s in self.tasks.values())
