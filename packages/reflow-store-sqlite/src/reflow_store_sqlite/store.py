@@ -11,6 +11,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,18 @@ __all__ = ["SqliteStore"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_OPEN_HERE: Counter[tuple[int, Path]] = Counter()
+"""Live connections of this process, by (pid, database path).
+
+POSIX drops every lock a process holds on a file when it closes any
+descriptor of that file.  Reading a database's header with Python while
+another handle of this process has it open would drop that handle's locks:
+a writing process then believes it is alone, and its last connection
+deletes the WAL and shared-memory files, leaving that handle reading an old
+snapshot for ever.  So the header is checked only by a process's first
+connection to a database.
+"""
 
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
 _SQLITE_CORRUPT = 11
@@ -277,6 +290,7 @@ class SqliteStore(Store):
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
+                _OPEN_HERE[(self._pid, self.path)] -= 1
             self._conn = None
             self._depth = 0
 
@@ -291,6 +305,7 @@ class SqliteStore(Store):
                 self._depth = 0
                 self._conn = self._open()
                 self._pid = os.getpid()
+                _OPEN_HERE[(self._pid, self.path)] += 1
             return self._conn
 
     def _retry(self, step: Callable[[], T]) -> T:
@@ -315,7 +330,8 @@ class SqliteStore(Store):
                 )
         else:
             safety.prepare_location(path)
-        safety.check_database_file(path)
+        if _OPEN_HERE[(os.getpid(), path)] <= 0:
+            safety.check_database_file(path)
         if not self.readonly:
             safety.warn_if_network_filesystem(path)
         conn = connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
