@@ -42,6 +42,8 @@ Finished = tuple[Batch, list[Outcome], str]
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
 _QUEUED_PER_WORKER = 2
 """Batches sent to one worker at a time: it starts the next while the driver records."""
 
@@ -72,6 +74,7 @@ def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
     # to stop should just stop, quietly.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked across the fork
     stopped = False
     while True:
         try:
@@ -124,7 +127,13 @@ class _Worker:
             name="reflow-worker",
             daemon=True,
         )
-        self.process.start()
+        # A stop signal arriving during the fork would raise in the middle of
+        # fork handlers (logging's lock would stay held): it waits until after.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         there.close()  # so that the worker's death reads as end-of-file here
         self.conn = here
         self.batches: deque[Batch] = deque()
@@ -171,7 +180,13 @@ class ProcessBackend:
 
     @property
     def slots(self) -> int:
+        """How many workers may run at once."""
         return self._max
+
+    @property
+    def capacity(self) -> int:
+        """How many batches may be in flight: each worker holds two, one queued."""
+        return self._max * _QUEUED_PER_WORKER
 
     def running(self) -> int:
         return sum(len(w.batches) for w in self._workers)

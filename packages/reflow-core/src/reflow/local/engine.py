@@ -356,7 +356,7 @@ class LocalRun:
                 self.tasks[name].in_flight += 1
                 batches.append((name, [(index, self._kwargs(name, index))]))
             return batches
-        free = backend.slots * 2 - backend.running()
+        free = backend.capacity - backend.running()
         for name in self.order:
             state = self.tasks[name]
             if not state.queue:
