@@ -59,7 +59,17 @@ def _to_wire(o: Outcome) -> _Wire:
 
 
 def _from_wire(w: _Wire) -> Outcome:
-    return Outcome(*w[:7], usage=None if w[7] is None else Usage(*w[7]))
+    index, ok, output, output_hash, error, interrupted, exception, usage = w
+    return Outcome(
+        index,
+        ok,
+        output,
+        output_hash,
+        error,
+        interrupted,
+        exception,
+        None if usage is None else Usage(*usage),
+    )
 
 
 def _run_batch(
