@@ -188,6 +188,20 @@ def test_a_killed_driver_leaves_no_worker_and_its_run_is_lost_then_cancelled(
 
 def test_running_the_same_command_takes_a_lost_run_over(pipeline: Pipeline) -> None:
     run_id, _ = pipeline.start_and_kill()
+    script = [sys.executable, str(pipeline.script)]
+    listed = subprocess.run(
+        [*script, "runs", "--status", "lost"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0 and run_id in listed.stdout and " LOST " in listed.stdout
+    retried = subprocess.run(
+        [*script, "retry", run_id], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert retried.returncode == 2 and len(retried.stderr.splitlines()) == 1
+    assert "was made by run_local, not submitted" in retried.stderr
     again = pipeline.run()
     assert again.returncode == 0, again.stderr
     store = pipeline.store()

@@ -168,9 +168,17 @@ class Run:
             Number of instances marked for retry.
         """
         from reflow.dispatch.submit import retry_run
+        from reflow.liveness import LOCAL_EXECUTOR
 
         if task is not None:
             self._check_task(task)
+        record = self.store.get_run_record(self.run_id)
+        if record is not None and record.executor == LOCAL_EXECUTOR:
+            raise ReflowError(
+                f"Run {self.run_id} was made by run_local, not submitted: retry advances "
+                "submitted runs only. Run the same command again: what succeeded comes from "
+                "the cache and the rest runs."
+            )
         n = retry_run(self, task, executor, verify)
         if not quiet:
             print(
