@@ -155,6 +155,16 @@ def test_a_killed_driver_leaves_no_worker_and_its_run_is_lost_then_cancelled(
     code, out, _ = cli("status", run_id)
     assert code == 0 and "Status    LOST" in out and f"reflow cancel {run_id}" in out
 
+    from reflow.errors import ReflowError
+    from reflow.run import Run
+    from reflow.testing.scripts import load_script
+
+    module = load_script(pipeline.run_dir.parent, "lost_pipeline", PIPELINE)
+    store = pipeline.store()
+    with pytest.raises(ReflowError, match=rf"Run {run_id} is LOST: its process \d+ on .* is gone"):
+        Run(module.wf, run_id, pipeline.run_dir, store).wait(timeout=30)  # does not block
+    store.close()
+
     code, out, err = cli("resume", run_id)  # the wrong kind of run: one line, status 2
     assert code == 2 and out == ""
     assert err.startswith(f"reflow: error: Run {run_id} was made by run_local, not submitted")

@@ -217,14 +217,13 @@ class Run:
             time.sleep(poll)
 
     def _check_dispatcher(self) -> None:
-        """Raise if nothing advances the run any more (see :mod:`reflow.liveness`)."""
-        from reflow.liveness import dispatcher_lost
+        """Raise if nothing advances the run any more: it is LOST (see :mod:`reflow.liveness`)."""
+        from reflow.liveness import lost_advice, lost_reason
 
-        reason = dispatcher_lost(self.store, self.run_id, self.run_dir)
-        if reason is not None:
-            raise ReflowError(
-                f"Run {self.run_id} is LOST: {reason}. Resume it with: reflow resume {self.run_id}"
-            )
+        record = self.store.get_run_record(self.run_id)
+        reason = None if record is None else lost_reason(self.store, record)
+        if record is not None and reason is not None:
+            raise ReflowError(f"Run {self.run_id} is LOST: {reason}. {lost_advice(record)}")
 
     # -- outputs --------------------------------------------------------------
 
