@@ -137,6 +137,8 @@ class LocalRun:
         self.store = store
         self.dests = task_param_dests(params)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
+        # Computed once: the loop asks for every waiting task's upstream tasks each turn.
+        self.deps = {name: tuple(workflow.tasks[name].dependencies) for name in order}
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
         self.first_failure: tuple[str, int | None, Outcome] | None = None
@@ -319,7 +321,7 @@ class LocalRun:
                 continue
             bad = [
                 d
-                for d in self.wf.tasks[name].dependencies
+                for d in self.deps[name]
                 if self.tasks[d].status in ("failed", "skipped")
             ]
             if not bad:
@@ -343,7 +345,7 @@ class LocalRun:
             name
             for name in self.order
             if self.tasks[name].status == "waiting"
-            and all(self.tasks[d].status == "done" for d in self.wf.tasks[name].dependencies)
+            and all(self.tasks[d].status == "done" for d in self.deps[name])
         ]
 
     def _batches(self, backend: ProcessBackend) -> list[Batch]:
