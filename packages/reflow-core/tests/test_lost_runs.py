@@ -354,3 +354,29 @@ def test_cancel_closes_a_lost_submitted_run(tmp_path: Path, store: Any) -> None:
     assert code == 0, err
     assert store.get_run_record(run.run_id).status is RunState.CANCELLED
     assert run.status(as_dict=True)["run"]["status"] == "CANCELLED"  # type: ignore[index]
+
+
+def test_gc_deletes_a_lost_run_and_keeps_a_live_one(store: Any, tmp_path: Path) -> None:
+    import socket
+
+    from reflow.liveness import this_process
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now
+    here = socket.gethostname()
+    for run_id, owner in (
+        ("lost-run", RunOwner(host=here, pid=gone.pid)),
+        ("live-run", this_process()),
+    ):
+        store.insert_run(
+            run_id, "wf", "me", {"run_dir": str(tmp_path / run_id)}, executor="run_local"
+        )
+        store.set_run_owner(run_id, owner)
+        store.insert_task_instance(run_id, "t", None, TaskState.PENDING, {})
+    code, out, err = cli("gc", "--older-than", "0s", "--json", "--store-path", str(store.path))
+    assert code == 0, err
+    report = json.loads(out)
+    assert [(e["run_id"], e["status"]) for e in report["deleted"]] == [("lost-run", "LOST")]
+    assert [e["run_id"] for e in report["kept_active"]] == ["live-run"]
+    assert store.get_run_record("lost-run") is None
+    assert store.get_run_record("live-run") is not None

@@ -147,6 +147,7 @@ class LocalRun:
         self.progress = Progress()
         self.run_id = ""
         self.host = socket.gethostname()
+        self.beat = 0.0  # time.monotonic() of the last heartbeat
 
     # -- set-up ---------------------------------------------------------------
 
@@ -319,11 +320,7 @@ class LocalRun:
             state = self.tasks[name]
             if state.status != "waiting":
                 continue
-            bad = [
-                d
-                for d in self.deps[name]
-                if self.tasks[d].status in ("failed", "skipped")
-            ]
+            bad = [d for d in self.deps[name] if self.tasks[d].status in ("failed", "skipped")]
             if not bad:
                 continue
             why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
