@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 _FLUSH_EVERY = 2000
 _CHUNK = 5000
 _BATCH_MAX = 256
-"""Most elements sent to a worker at once: fewer round trips, still several batches per worker."""
+"""Most elements sent to one of several workers at once: several batches per worker."""
 
 
 class TaskFailedError(ReflowError):
@@ -365,8 +365,13 @@ class LocalRun:
             spec = self.wf.tasks[name]
             cap = spec.config.array_parallelism or backend.slots
             while state.queue and free > 0 and state.in_flight < cap:
-                # Several small elements per batch: fewer round trips to workers.
-                size = max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
+                # Several elements per batch: fewer round trips to workers.  One
+                # worker needs no balancing, only the fewest hand-overs.
+                size = (
+                    min(len(state.queue), _FLUSH_EVERY)
+                    if backend.slots == 1
+                    else max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
+                )
                 items = [
                     (index, self._kwargs(name, index))
                     for index in (
