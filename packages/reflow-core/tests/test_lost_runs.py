@@ -380,3 +380,26 @@ def test_gc_deletes_a_lost_run_and_keeps_a_live_one(store: Any, tmp_path: Path) 
     assert [e["run_id"] for e in report["kept_active"]] == ["live-run"]
     assert store.get_run_record("lost-run") is None
     assert store.get_run_record("live-run") is not None
+
+
+def test_a_killed_driver_not_yet_reaped_is_gone(store: Any) -> None:
+    import socket
+
+    from reflow.liveness import lost_reason, process_start_time
+
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owner = RunOwner(socket.gethostname(), driver.pid, process_start_time(driver.pid))
+        store.insert_run("r", "wf", "me", {}, executor="run_local")
+        store.set_run_owner("r", owner)
+        assert lost_reason(store, store.get_run_record("r")) is None
+        driver.kill()  # a zombie until reaped: its pid still exists
+        deadline = time.monotonic() + 10
+        while alive(driver.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert Path(f"/proc/{driver.pid}").exists()
+        reason = lost_reason(store, store.get_run_record("r"))
+        assert reason == f"its process {driver.pid} on {socket.gethostname()} is gone"
+    finally:
+        driver.kill()
+        driver.wait()

@@ -87,21 +87,26 @@ def lease_seconds() -> float:
     return seconds
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields 3 and on of Linux's ``/proc/PID/stat`` (state, ppid, ...), or ``None``."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (the command name) is in parentheses and may hold spaces or
+    # parentheses itself: count fields from the last closing one.
+    return text.rpartition(")")[2].split()
+
+
 def process_start_time(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks since boot; ``None`` if unknown.
 
     Reads field 22 of Linux's ``/proc/PID/stat``; a pid reused by another
     process has another start time.
     """
+    fields = _stat_fields(pid)
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (the command name) is in parentheses and may hold spaces or
-    # parentheses itself: count fields from the last closing one (field 3 on).
-    fields = text.rpartition(")")[2].split()
-    try:
-        return int(fields[22 - 3])
+        return None if fields is None else int(fields[22 - 3])
     except (IndexError, ValueError):
         return None
 
@@ -123,6 +128,9 @@ def _process_gone(owner: RunOwner) -> str | None:
         return f"its process {owner.pid} on {owner.host} is gone"
     except PermissionError:
         pass  # it exists, owned by another user
+    fields = _stat_fields(owner.pid)
+    if fields and fields[0] == "Z":  # killed, not yet reaped by its parent
+        return f"its process {owner.pid} on {owner.host} is gone"
     if owner.started is not None:
         started = process_start_time(owner.pid)
         if started is not None and started != owner.started:
@@ -202,8 +210,14 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
 def lost_reason(store: Store, record: RunRecord) -> str | None:
     """Why ``record``'s run is LOST, or ``None`` if it has ended or its owner may be alive.
 
-    Never raises: an owner that cannot be checked (its executor plugin is
-    not installed, the scheduler does not answer) counts as alive.
+    An owner that cannot be checked (its executor plugin is not installed,
+    the scheduler does not answer) counts as alive.
+
+    Raises
+    ------
+    ConfigError
+        If ``REFLOW_RUN_LEASE`` or ``REFLOW_DISPATCH_FORGET_AFTER`` is not a
+        valid number of seconds.
     """
     if record.status not in RunState.active():
         return None
