@@ -109,8 +109,8 @@ class Pipeline:
         store.init()
         return store
 
-    def start_and_kill(self) -> tuple[str, list[int]]:
-        """Start a run whose elements 3.. hang, kill -9 its driver; the run id and worker pids."""
+    def start_hanging(self) -> tuple[subprocess.Popen[bytes], str, list[int]]:
+        """Start a run whose elements 3.. hang: the driver, the run id and the worker pids."""
         (self.run_dir / "hang").write_text("")
         proc = subprocess.Popen(self.argv(2), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         store = self.store()
@@ -124,13 +124,18 @@ class Pipeline:
             if done and done.get("SUCCESS", 0) >= 3 and len(hanging) >= 2:
                 break
             time.sleep(0.1)
+        store.close()
         workers = sorted({int(p.read_text()) for p in self.run_dir.glob("pid-*")})
         assert proc.pid not in workers  # tasks run in worker processes
+        return proc, runs[0].run_id, workers
+
+    def start_and_kill(self) -> tuple[str, list[int]]:
+        """Start a hanging run and kill -9 its driver; the run id and the worker pids."""
+        proc, run_id, workers = self.start_hanging()
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         (self.run_dir / "hang").unlink()
-        store.close()
-        return runs[0].run_id, workers
+        return run_id, workers
 
 
 @pytest.fixture
@@ -280,6 +285,22 @@ def test_a_reused_pid_is_not_taken_for_the_owner(store: Any) -> None:
     store.set_run_owner("r", other)
     reason = lost_reason(store, store.get_run_record("r"))
     assert reason is not None and "the pid now names another" in reason
+
+
+def test_cancel_stops_a_live_local_run_on_this_host(pipeline: Pipeline) -> None:
+    proc, run_id, _ = pipeline.start_hanging()
+    try:
+        code, out, err = cli("cancel", run_id)
+        assert (code, out) == (0, f"Run {run_id}: cancelled 3 task instance(s).\n"), err
+        assert proc.wait(timeout=30) != 0  # the driver stopped, saying the run was cancelled
+    finally:
+        proc.kill()
+        proc.wait()
+    store = pipeline.store()
+    record = store.get_run_record(run_id)
+    assert record is not None and record.status is RunState.CANCELLED
+    assert store.task_state_summary(run_id)["work"]["SUCCESS"] >= 3
+    store.close()
 
 
 def test_a_live_local_run_on_another_host_cannot_be_cancelled_here(
