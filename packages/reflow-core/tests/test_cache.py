@@ -9,6 +9,7 @@ from types import ModuleType
 from typing import Annotated, Any
 
 from reflow import Result, RunDir, TaskState, Workflow
+from reflow.testing.calls import CallLog
 
 
 def states(store: Any, run: Any, task: str) -> dict[str, int]:
@@ -19,7 +20,7 @@ def cache_status(store: Any, run: Any, task: str, index: int | None = None) -> s
     return str(store.get_task_instance_record(run.run_id, task, index).cache_info["status"])
 
 
-def counting_workflow(name: str, calls: list[str], *, cache: bool = True) -> Workflow:
+def counting_workflow(name: str, calls: CallLog, *, cache: bool = True) -> Workflow:
     wf = Workflow(name)
 
     @wf.job(cache=cache)
@@ -41,7 +42,7 @@ def counting_workflow(name: str, calls: list[str], *, cache: bool = True) -> Wor
 
 
 def test_second_run_takes_everything_from_the_cache(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("cached", calls)
     first = wf.run_local(tmp_path, store=store, n=3)
     assert calls == ["root", "square0", "square1", "square2", "total"]
@@ -55,7 +56,7 @@ def test_second_run_takes_everything_from_the_cache(tmp_path: Path, store: Any) 
 
 
 def test_a_changed_parameter_is_a_miss_and_explained(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("params", calls)
     wf.run_local(tmp_path, store=store, n=2)
     calls.clear()
@@ -139,7 +140,7 @@ def test_version_bump_is_a_miss(tmp_path: Path, store: Any) -> None:
 
 
 def test_cache_false_never_hits_and_never_serves(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("nocache", calls, cache=False)
     wf.run_local(tmp_path, store=store, n=2)
     calls.clear()
@@ -151,7 +152,7 @@ def test_cache_false_never_hits_and_never_serves(tmp_path: Path, store: Any) -> 
 
 
 def test_force_runs_everything(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("force", calls)
     wf.run_local(tmp_path, store=store)
     calls.clear()
@@ -164,7 +165,7 @@ def test_force_runs_everything(tmp_path: Path, store: Any) -> None:
 def test_force_tasks_reruns_them_and_dependants_hit_on_equal_outputs(
     tmp_path: Path, store: Any
 ) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("force_tasks", calls)
     wf.run_local(tmp_path, store=store)
     calls.clear()
@@ -174,7 +175,7 @@ def test_force_tasks_reruns_them_and_dependants_hit_on_equal_outputs(
     assert "in force_tasks" in run.explain("root")
 
 
-def path_workflow(calls: list[str]) -> Workflow:
+def path_workflow(calls: CallLog) -> Workflow:
     wf = Workflow("paths")
 
     @wf.job()
@@ -197,7 +198,7 @@ def path_workflow(calls: list[str]) -> Workflow:
 
 def test_deleted_path_output_reruns_and_recreates_it(tmp_path: Path, store: Any) -> None:
     # A cached output whose file was deleted is not reused, with or without verify.
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = path_workflow(calls)
     first = wf.run_local(tmp_path / "run", store=store)
     out = first.output("make")
@@ -215,7 +216,7 @@ def test_deleted_path_output_reruns_and_recreates_it(tmp_path: Path, store: Any)
 
 
 def test_verify_callable_decides_reuse(tmp_path: Path, store: Any) -> None:
-    calls: list[int] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     allowed = {"ok": True}
     wf = Workflow("verify_fn")
 
@@ -234,7 +235,7 @@ def test_verify_callable_decides_reuse(tmp_path: Path, store: Any) -> None:
 
 
 def test_failed_instances_never_serve(tmp_path: Path, store: Any) -> None:
-    attempts: list[int] = []
+    attempts = CallLog(tmp_path / "attempts.jsonl")
     wf = Workflow("flaky")
 
     @wf.job()
@@ -252,7 +253,7 @@ def test_failed_instances_never_serve(tmp_path: Path, store: Any) -> None:
 def test_a_fully_cached_array_is_copied_whole_and_still_explained(
     tmp_path: Path, store: Any
 ) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("whole", calls)
     first = wf.run_local(tmp_path, store=store, n=4)
     calls.clear()
@@ -271,7 +272,7 @@ def test_a_fully_cached_array_is_copied_whole_and_still_explained(
 
 
 def test_one_changed_element_reruns_only_that_element(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     values = {"items": [1, 2, 3]}
     wf = Workflow("partial")
 
@@ -295,7 +296,7 @@ def test_one_changed_element_reruns_only_that_element(tmp_path: Path, store: Any
 
 
 def test_an_incomplete_cached_array_is_not_copied(tmp_path: Path, store: Any) -> None:
-    calls: list[str] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = counting_workflow("incomplete", calls)
     first = wf.run_local(tmp_path, store=store, n=3)
     ident = store.get_task_spec_record(first.run_id, "square")  # the run is recorded

@@ -1,10 +1,9 @@
-"""run_local's process backend when a worker dies between two of the engine's steps."""
+"""run_local's process backend: lazy workers, and what a worker's death reports."""
 
 from __future__ import annotations
 
 import os
 import signal
-import time
 
 from reflow.local.backends import ProcessBackend
 
@@ -14,31 +13,45 @@ def die(i: int) -> int:
     return i
 
 
+def leave(i: int) -> int:
+    os._exit(i)
+
+
 def same(i: int) -> int:
     return i
 
 
-def test_a_batch_submitted_to_a_pool_broken_since_the_last_collect_is_reported_lost() -> None:
-    backend = ProcessBackend({"die": die, "same": same}, max_workers=2)
+def drain(backend: ProcessBackend) -> list[tuple[str, list[object], str]]:
+    results = []
+    while backend.running():
+        results.extend(
+            (batch[0], [(o.index, o.ok, o.output) for o in outcomes], death)
+            for batch, outcomes, death in backend.collect(timeout=30)
+        )
+    return results
+
+
+def test_no_worker_is_started_until_something_must_run() -> None:
+    backend = ProcessBackend({"same": same}, max_workers=2)
+    try:
+        assert backend.pids() == []
+        assert backend.collect(timeout=0) == []
+    finally:
+        backend.shutdown()
+
+
+def test_a_dead_worker_reports_its_batches_with_its_exit_status() -> None:
+    backend = ProcessBackend({"die": die, "leave": leave, "same": same}, max_workers=1)
     try:
         backend.submit(("die", [(0, {"i": 0})]))
-        (future,) = backend._futures
-        deadline = time.monotonic() + 30
-        while not future.done() and time.monotonic() < deadline:  # the pool breaks
-            time.sleep(0.05)
-        assert future.done()
-        backend.submit(("same", [(1, {"i": 1})]))  # must not raise BrokenProcessPool
-        assert backend.running() == 2
-        results = []
-        while backend.running():
-            results.extend(backend.collect(timeout=30))
-        # Neither batch has an outcome: the engine runs their elements again, alone.
-        assert sorted((batch[0], outcomes) for batch, outcomes in results) == [
-            ("die", []),
-            ("same", []),
+        backend.submit(("same", [(1, {"i": 1})]))  # queued behind it on the same worker
+        assert sorted(drain(backend)) == [
+            ("die", [], "was killed by SIGKILL (killed, or out of memory)"),
+            ("same", [], "was killed by SIGKILL (killed, or out of memory)"),
         ]
-        backend.submit(("same", [(2, {"i": 2})]))  # a fresh pool takes new work
-        ((_, outcomes),) = backend.collect(timeout=30)
-        assert [(o.index, o.ok, o.output) for o in outcomes] == [(2, True, 2)]
+        backend.submit(("leave", [(2, {"i": 0})]))
+        assert drain(backend) == [("leave", [], "exited with status 0")]
+        backend.submit(("same", [(3, {"i": 3})]))  # a fresh worker takes new work
+        assert drain(backend) == [("same", [(3, True, 3)], "")]
     finally:
         backend.shutdown(kill=True)

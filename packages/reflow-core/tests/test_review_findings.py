@@ -22,6 +22,7 @@ import pytest
 
 from reflow import Result, RunDir, TaskState, Workflow
 from reflow.local import TaskFailedError
+from reflow.testing.calls import CallLog
 from reflow.wiring import WireMode
 
 
@@ -353,7 +354,7 @@ def test_a_dependant_receives_the_same_value_from_a_fresh_or_a_cached_upstream(
 
 
 def test_verify_checks_paths_inside_a_dict_output(tmp_path: Path, store: Any) -> None:
-    calls: list[int] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = Workflow("verify_dict")
 
     @wf.job()
@@ -412,7 +413,7 @@ def test_a_dead_worker_fails_only_its_own_element(tmp_path: Path, store: Any) ->
 
 # Found in review, fixed in 4bf52b9: kept as a regression test.
 def test_on_error_stop_runs_nothing_after_the_first_failure(tmp_path: Path, store: Any) -> None:
-    calls: list[int] = []
+    calls = CallLog(tmp_path / "calls.jsonl")
     wf = Workflow("stopper")
 
     @wf.job()

@@ -41,6 +41,8 @@ def test_run_record_public_dict() -> None:
         "parameters": {"p": Path("/x")},
         "executor": "slurm",
         "executor_options": {},
+        "owner": None,
+        "heartbeat_at": None,
     }
 
 

@@ -213,3 +213,33 @@ def test_forked_child_opens_its_own_connection(tmp_path: Path) -> None:
     assert store.count_task_instances("child", "t") == 1
     store.update_run_status("parent", "SUCCESS")  # type: ignore[arg-type]
     assert store.task_state_summary("child") == {"t": {TaskState.PENDING.value: 1}}
+
+
+def test_a_second_handle_in_this_process_does_not_blind_the_first(tmp_path: Path) -> None:
+    """Opening the database again here must not drop the first handle's file locks:
+    another process, believing itself alone, would delete the WAL the first handle
+    reads, and the first would never see a later write."""
+    from reflow._types import RunState
+
+    path = tmp_path / "manifest.db"
+    first = SqliteStore(path)
+    first.init()
+    first.insert_run("r", "wf", "me", {})
+    second = SqliteStore(path)
+    second.init()
+    code = (
+        "import sys\n"
+        "from reflow._types import RunState\n"
+        "from reflow_store_sqlite import SqliteStore\n"
+        "s = SqliteStore(sys.argv[1])\n"
+        "s.update_run_status('r', RunState[sys.argv[2]])\n"
+        "s.close()\n"
+    )
+    for state in (RunState.CANCELLED, RunState.SUCCESS):  # one process after another
+        subprocess.run(
+            [sys.executable, "-c", code, str(path), state.value], check=True, timeout=60
+        )
+        record = first.get_run_record("r")
+        assert record is not None and record.status is state
+    first.close()
+    second.close()

@@ -268,3 +268,30 @@ def test_read_only_store_does_not_migrate(tmp_path: Path) -> None:
         SqliteStore(path, readonly=True).init()
     assert "version 1" in str(caught.value)
     assert digest(path) == before
+
+
+def test_v3_database_gains_run_owners_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:3]:  # a store written by reflow before version 4
+        migration.run(conn)
+    conn.execute(VERSION_TABLE)
+    conn.executemany(
+        "INSERT INTO schema_version VALUES (?, ?, 'old')", [(v, T0) for v in (1, 2, 3)]
+    )
+    conn.execute(
+        "INSERT INTO runs (run_id, graph_name, user_id, created_at, status) "
+        "VALUES ('old-run', 'pipeline', 'alice', 0, 1)"
+    )
+    conn.commit()
+    conn.close()
+
+    store = SqliteStore(path)
+    store.init()
+    assert version_of(path) == SCHEMA_VERSION
+    run = store.get_run_record("old-run")
+    assert run is not None
+    assert (run.status, run.owner, run.heartbeat_at) == (RunState.RUNNING, None, None)
+    store.heartbeat_run("old-run")  # the new columns are writable
+    assert store.get_run_record("old-run").heartbeat_at is not None  # type: ignore[union-attr]
+    store.close()

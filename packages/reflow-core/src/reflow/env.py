@@ -31,6 +31,7 @@ __all__ = [
     "REFLOW_PARTITION",
     "REFLOW_QOS",
     "REFLOW_RUN_ID",
+    "REFLOW_RUN_LEASE",
     "REFLOW_STORE_PATH",
     "VARIABLES",
     "get",
@@ -128,6 +129,21 @@ Default: ``600``.
 Example: ``REFLOW_DISPATCH_FORGET_AFTER=1800``
 """
 
+REFLOW_RUN_LEASE = "REFLOW_RUN_LEASE"
+"""Seconds without a heartbeat after which a ``run_local`` run on another host is LOST.
+
+``run_local`` records its host, pid and process start time with the run and
+refreshes a heartbeat every 5 seconds.  On the same host a killed driver is
+seen at once (its pid is gone or reused); from another host sharing the
+store only the heartbeat can tell, so ``reflow runs``/``status`` show the run
+as LOST once its heartbeat is older than this.  Keep it well above the
+heartbeat period: a driver busy planning a very large task refreshes it late.
+
+Default: ``120``.
+
+Example: ``REFLOW_RUN_LEASE=600``
+"""
+
 REFLOW_MODE = "REFLOW_MODE"
 """Submission mode.
 
@@ -208,6 +224,7 @@ VARIABLES: dict[str, str] = {
     REFLOW_DISPATCH_PARTITION: "Partition (queue) of the dispatcher jobs.",
     REFLOW_DISPATCH_ACCOUNT: "Account (project) charged for the dispatcher jobs.",
     REFLOW_DISPATCH_FORGET_AFTER: "Seconds a job may stay unknown to its scheduler (default 600).",
+    REFLOW_RUN_LEASE: "Seconds without heartbeat before another host's local run is LOST (120).",
     REFLOW_MODE: "'dry-run' prints jobs instead of submitting them (job id DRYRUN).",
     REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
     REFLOW_LOCAL_STATE: "State directory of the local executor (default: in the user cache).",

@@ -53,7 +53,14 @@ class Run:
 
     @driver_call
     def status_dict(self) -> dict[str, Any]:
-        """The run's record, per-task state counts, and every instance."""
+        """The run's record, per-task state counts, and every instance.
+
+        ``run["status"]`` is ``"LOST"`` for a run whose owner is gone (see
+        :mod:`reflow.liveness`), with the reason in ``run["lost"]``; the
+        stored state is then still ``RUNNING``.
+        """
+        from reflow.liveness import lost_advice, shown_status
+
         record = self.store.get_run_record(self.run_id)
         if record is None:
             raise ReflowError(f"Run {self.run_id!r} is not in the store.")
@@ -61,8 +68,13 @@ class Run:
             {k: v for k, v in r.to_public_dict().items() if k not in ("input", "output")}
             for r in self.store.list_task_instance_records(self.run_id)
         ]
+        shown, lost = shown_status(self.store, record)
         return {
-            "run": record.to_public_dict(),
+            "run": {
+                **record.to_public_dict(),
+                "status": shown,
+                "lost": lost and f"{lost}. {lost_advice(record)}",
+            },
             "summary": self.store.task_state_summary(self.run_id),
             "instances": instances,
         }
@@ -88,6 +100,8 @@ class Run:
         print(f"Run      {self.run_id}")
         print(f"Workflow {run.get('graph_name', '?')}")
         print(f"Status   {run.get('status', '?')}")
+        if run.get("lost"):
+            print(f"         {run['lost']}")
         print(f"Created  {run.get('created_at', '?')}")
         print()
         summary: dict[str, dict[str, int]] = info["summary"]
@@ -129,11 +143,14 @@ class Run:
         int
             Number of instances cancelled.
         """
-        from reflow.dispatch.submit import cancel_run
+        from reflow.cancelling import cancel_recorded_run
 
         if task is not None:
             self._check_task(task)
-        n = cancel_run(self, task, executor)
+        record = self.store.get_run_record(self.run_id)
+        if record is None:
+            raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+        n = cancel_recorded_run(self.store, record, task, executor)
         print(f"Cancelled {n} task instance(s).")
         return n
 
@@ -156,9 +173,17 @@ class Run:
             Number of instances marked for retry.
         """
         from reflow.dispatch.submit import retry_run
+        from reflow.liveness import LOCAL_EXECUTOR
 
         if task is not None:
             self._check_task(task)
+        record = self.store.get_run_record(self.run_id)
+        if record is not None and record.executor == LOCAL_EXECUTOR:
+            raise ReflowError(
+                f"Run {self.run_id} was made by run_local, not submitted: retry advances "
+                "submitted runs only. Run the same command again: what succeeded comes from "
+                "the cache and the rest runs."
+            )
         n = retry_run(self, task, executor, verify)
         if not quiet:
             print(
@@ -198,30 +223,13 @@ class Run:
             time.sleep(poll)
 
     def _check_dispatcher(self) -> None:
-        """Raise if the run's dispatcher job ended without advancing a running run."""
-        from reflow.dispatch.files import dispatcher_file, read_json
-        from reflow.dispatch.submit import _executor_of
-        from reflow.executors.jobs import JobState
+        """Raise if nothing advances the run any more: it is LOST (see :mod:`reflow.liveness`)."""
+        from reflow.liveness import lost_advice, lost_reason
 
-        path = dispatcher_file(self.run_dir, self.run_id)
-        try:
-            job = str(read_json(path)["job_id"])
-        except (FileNotFoundError, ValueError, KeyError):
-            return
-        state = _executor_of(self.store, self.run_id, None).query([job]).get(job)
-        if state is None or state.state not in JobState.ended():
-            return
         record = self.store.get_run_record(self.run_id)
-        try:
-            still = str(read_json(path)["job_id"]) == job
-        except (FileNotFoundError, ValueError, KeyError):
-            still = False
-        if still and record is not None and record.status not in RunState.terminal():
-            raise ReflowError(
-                f"The dispatcher job {job} of run {self.run_id} ended ({state.state.value}) "
-                "without advancing the run, so nothing will. Resume it with: "
-                f"reflow resume {self.run_id}"
-            )
+        reason = None if record is None else lost_reason(self.store, record)
+        if record is not None and reason is not None:
+            raise ReflowError(f"Run {self.run_id} is LOST: {reason}. {lost_advice(record)}")
 
     # -- outputs --------------------------------------------------------------
 

@@ -137,11 +137,22 @@ def create_run(
             spec = workflow.tasks[name]
             prefixes[name] = parts.prefix()
             config = asdict(spec.config)
+            # The policy in force (the job's own or the config's), so a command
+            # that reads the run without its script hashes outputs the same way.
+            config["cache_inputs"] = policies[name]
             config[CACHE_PARTS_KEY] = {
                 key: value for key, value in parts.to_dict().items() if key != "inputs"
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes
+
+
+def recorded_policies(store: Store, run_id: str) -> dict[str, str]:
+    """Each task's file policy as recorded with the run (``"stat"`` where none was)."""
+    return {
+        spec.task_name: str(spec.config.get("cache_inputs") or "stat")
+        for spec in store.list_task_spec_records(run_id)
+    }
 
 
 def recorded_parts(store: Store, run_id: str) -> dict[str, IdentityParts]:

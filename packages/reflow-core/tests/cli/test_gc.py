@@ -75,6 +75,7 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
     import importlib.util
 
     from reflow.executors.local import LocalExecutor
+    from reflow.stores import RunOwner
     from reflow.stores.sqlite import SqliteStore
 
     demo = gc_demo
@@ -91,7 +92,9 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
         force=True,
     )
     assert again.wait(timeout=120) is RunState.SUCCESS
-    store.update_run_status(again.run_id, RunState.RUNNING)  # a retry going on
+    store.update_run_status(again.run_id, RunState.RUNNING)  # a retry going on: its
+    # dispatcher was just queued (the scheduler does not report it yet), so it is not LOST
+    store.set_run_owner(again.run_id, RunOwner(job_id="424242", executor="local"))
     store.close()
     path = demo.cli("logs", again.run_id, "process[4]", "--path").out.strip()
     old = demo.cli("logs", demo.sched, "process[4]", "--path").out.strip()

@@ -10,6 +10,8 @@ with the same schema.  Versions:
    have exactly these tables and no ``schema_version``; they count as
    version 1.
 2. The compact layout described in :mod:`reflow_store_sqlite.schema`.
+3. Whole-array cache records.
+4. Run ownership: who advances each run, and its last heartbeat.
 
 Every migration runs inside the caller's write transaction: it applies
 completely or not at all.  The statements of a released version are frozen:
@@ -191,6 +193,15 @@ V3_SCHEMA: tuple[str, ...] = (
 )
 """Version 3: whole-array cache records, so a fully cached array is one lookup."""
 
+V4_SCHEMA: tuple[str, ...] = (
+    # The owner as manifest-codec JSON (host, pid, process start time, or the
+    # dispatcher's job id and executor); NULL for runs made before version 4.
+    "ALTER TABLE runs ADD COLUMN owner TEXT",
+    # Milliseconds since the epoch, like every other timestamp.
+    "ALTER TABLE runs ADD COLUMN heartbeat_at INTEGER",
+)
+"""Version 4: who advances each run and when it last said so, to tell a lost run."""
+
 
 class ForeignDatabaseError(Exception):
     """The file is an SQLite database, but not a reflow manifest."""
@@ -335,6 +346,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         apply=_v1_to_v2,
     ),
     Migration(3, "whole-array cache records", V3_SCHEMA),
+    Migration(4, "run ownership and heartbeats", V4_SCHEMA),
 )
 """Every schema step, oldest first.  The last one's version is :data:`SCHEMA_VERSION`."""
 

@@ -11,6 +11,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from reflow.stores import (
     InvalidTransitionError,
     NewTaskInstance,
     ReadOnlyStoreError,
+    RunOwner,
     RunRecord,
     SchemaVersionError,
     StateUpdate,
@@ -73,6 +75,18 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+_OPEN_HERE: Counter[tuple[int, Path]] = Counter()
+"""Live connections of this process, by (pid, database path).
+
+POSIX drops every lock a process holds on a file when it closes any
+descriptor of that file.  Reading a database's header with Python while
+another handle of this process has it open would drop that handle's locks:
+a writing process then believes it is alone, and its last connection
+deletes the WAL and shared-memory files, leaving that handle reading an old
+snapshot for ever.  So the header is checked only by a process's first
+connection to a database.
+"""
+
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
@@ -80,6 +94,7 @@ _SQLITE_NOTADB = 26
 _RUN_COLUMNS = (
     "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options"
 )
+_RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
 _INSTANCE_SELECT = (
     "SELECT i.id, r.run_id, t.name, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
@@ -139,6 +154,8 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         parameters=dict_from_db(row[5]),
         executor=row[6],
         executor_options=dict_from_db(row[7]),
+        owner=None if row[8] is None else RunOwner.from_dict(dict_from_db(row[8])),
+        heartbeat_at=None if row[9] is None else ms_to_datetime(row[9]),
     )
 
 
@@ -273,6 +290,7 @@ class SqliteStore(Store):
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
+                _OPEN_HERE[(self._pid, self.path)] -= 1
             self._conn = None
             self._depth = 0
 
@@ -287,6 +305,7 @@ class SqliteStore(Store):
                 self._depth = 0
                 self._conn = self._open()
                 self._pid = os.getpid()
+                _OPEN_HERE[(self._pid, self.path)] += 1
             return self._conn
 
     def _retry(self, step: Callable[[], T]) -> T:
@@ -311,7 +330,8 @@ class SqliteStore(Store):
                 )
         else:
             safety.prepare_location(path)
-        safety.check_database_file(path)
+        if _OPEN_HERE[(os.getpid(), path)] <= 0:
+            safety.check_database_file(path)
         if not self.readonly:
             safety.warn_if_network_filesystem(path)
         conn = connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
@@ -587,7 +607,7 @@ class SqliteStore(Store):
         """Return one run, or ``None``."""
         row = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
         return None if row is None else _run_record(row)
@@ -607,7 +627,7 @@ class SqliteStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                f"SELECT {_RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
                 params,
             ).fetchall()
         )
@@ -615,10 +635,23 @@ class SqliteStore(Store):
 
     def update_run_status(self, run_id: str, status: RunState) -> None:
         """Set the status of a run."""
-        code = RUN_STATE_CODES[RunState(status)]
+        self._update_run(run_id, "status = ?", (RUN_STATE_CODES[RunState(status)],))
 
+    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
+        """Record who advances a run and stamp its heartbeat; see :meth:`Store.set_run_owner`."""
+        self._update_run(
+            run_id, "owner = ?, heartbeat_at = ?", (dict_to_db(owner.to_public_dict()), now_ms())
+        )
+
+    def heartbeat_run(self, run_id: str) -> None:
+        """Stamp a run's heartbeat now; see :meth:`Store.heartbeat_run`."""
+        self._update_run(run_id, "heartbeat_at = ?", (now_ms(),))
+
+    def _update_run(self, run_id: str, assignments: str, values: tuple[Any, ...]) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            cursor = conn.execute("UPDATE runs SET status = ? WHERE run_id = ?", (code, run_id))
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE run_id = ?", (*values, run_id)
+            )
             if cursor.rowcount == 0:
                 raise self._unknown_run(run_id)
 

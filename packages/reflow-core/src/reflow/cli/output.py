@@ -38,6 +38,7 @@ STATE_STYLES: dict[str, str] = {
     "PENDING": "dim",
     "RETRYING": "yellow",
     "SKIPPED": "dim",
+    "LOST": "bold red",
 }
 """The colour of each task and run state on a terminal."""
 

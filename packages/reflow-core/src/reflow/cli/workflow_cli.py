@@ -88,7 +88,7 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         "--max-workers",
         type=int,
         default=1,
-        help="worker processes (default: 1, everything in this process)",
+        help="worker processes tasks run in (default: 1; never this process itself)",
     )
     opts.add_argument(
         "--on-error",

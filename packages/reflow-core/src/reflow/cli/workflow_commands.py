@@ -16,7 +16,7 @@ from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.run import Run
-    from reflow.stores import Store
+    from reflow.stores import RunRecord, Store
     from reflow.workflow import Workflow
 
 __all__ = [
@@ -222,28 +222,33 @@ def retry_command(workflow: Workflow, args: argparse.Namespace) -> int:
 
 
 def runs_command(workflow: Workflow, args: argparse.Namespace) -> int:
-    """``runs``: this workflow's runs, newest first."""
+    """``runs``: this workflow's runs, newest first (LOST for those nothing advances)."""
+    from reflow.liveness import LOST, shown_status
+
     store = _store(workflow, args)
-    records = store.list_run_records(graph_name=workflow.name)
-    if args.status:
-        wanted = args.status.upper()
-        if wanted not in {s.value for s in RunState}:
-            raise ReflowError(
-                f"--status {args.status!r} is not a run state; use one of "
-                f"{', '.join(s.value for s in RunState)}."
-            )
-        records = [r for r in records if r.status.value == wanted]
-    records = records[: max(args.last, 0)]
-    if not records:
+    wanted = args.status.upper() if args.status else None
+    states = [*(s.value for s in RunState), LOST]
+    if wanted is not None and wanted not in states:
+        raise ReflowError(
+            f"--status {args.status!r} is not a run state; use one of {', '.join(states)}."
+        )
+    rows: list[tuple[RunRecord, str]] = []
+    for record in store.list_run_records(graph_name=workflow.name):
+        if len(rows) >= max(args.last, 0):
+            break
+        state = shown_status(store, record)[0]
+        if wanted is None or state == wanted:
+            rows.append((record, state))
+    if not rows:
         print(f"No runs of {workflow.name!r} in this store.")
         return 0
     print(f"{'RUN':44s} {'STATUS':10s} {'PROGRESS':>9s}  {'EXECUTOR':10s} CREATED")
-    for record in records:
+    for record, state in rows:
         summary = store.task_state_summary(record.run_id)
         total = sum(sum(c.values()) for c in summary.values())
         done = sum(c.get("SUCCESS", 0) for c in summary.values())
         print(
-            f"{record.run_id:44s} {record.status.value:10s} {done:>4d}/{total:<4d}  "
+            f"{record.run_id:44s} {state:10s} {done:>4d}/{total:<4d}  "
             f"{record.executor or '-':10s} {record.created_at:%Y-%m-%d %H:%M:%S}"
         )
     return 0

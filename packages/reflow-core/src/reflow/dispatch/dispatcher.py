@@ -42,6 +42,7 @@ from reflow.executors.jobs import (
     split_element_id,
 )
 from reflow.filestate import task_policies
+from reflow.liveness import record_dispatcher
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -589,7 +590,7 @@ class Dispatcher:
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1
-        write_json_atomic(dispatcher_file(self.run_dir, self.run_id), {"job_id": job_id})
+        record_dispatcher(self.store, self.run_dir, self.run_id, job_id, self.executor.name)
         return job_id
 
     def _unfinished(self) -> bool:

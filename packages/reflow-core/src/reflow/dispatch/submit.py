@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.dispatch.files import dispatcher_file, read_json, write_json_atomic
+from reflow.dispatch.files import dispatcher_file, read_json
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
+    from reflow.cancelling import RunPlace
     from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store, TaskInstanceRecord
@@ -41,6 +42,7 @@ def start_dispatcher(
     from reflow.dispatch.dispatcher import dispatcher_command
     from reflow.executors.environment import job_variables
     from reflow.executors.jobs import JobResources, JobSpec
+    from reflow.liveness import record_dispatcher
 
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
@@ -56,7 +58,7 @@ def start_dispatcher(
     if live is not None:  # it will take up the new work: one chain per run
         return live
     job_id = executor.submit(job)
-    write_json_atomic(dispatcher_file(run_dir, run_id), {"job_id": job_id})
+    record_dispatcher(store, run_dir, run_id, job_id, executor.name)
     return job_id
 
 
@@ -154,11 +156,13 @@ def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Execut
     return executor_from_record(record.executor, record.executor_options)
 
 
-def cancel_run(run: Run, task: str | None = None, executor: Executor | None = None) -> int:
+def cancel_run(
+    run: Run | RunPlace, task: str | None = None, executor: Executor | None = None
+) -> int:
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
     from reflow.dispatch.results import ResultReader
     from reflow.executors.jobs import split_element_id
-    from reflow.filestate import task_policies
+    from reflow.runrecord import recorded_policies
     from reflow.stores import StateUpdate
 
     store = run.store
@@ -170,7 +174,7 @@ def cancel_run(run: Run, task: str | None = None, executor: Executor | None = No
     )
     # Results already written are kept, not thrown away with the jobs.
     finished = []
-    results = ResultReader(store, run.run_id, run.run_dir, task_policies(run.workflow))
+    results = ResultReader(store, run.run_id, run.run_dir, recorded_policies(store, run.run_id))
     for inst in active:
         update, interrupted = results.update(inst)
         if update is not None and not interrupted:

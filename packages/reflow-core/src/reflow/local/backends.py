@@ -1,9 +1,17 @@
-"""Where run_local executes task functions: in this process, or in worker processes.
+"""Where run_local executes task functions: in forked worker processes.
 
-The process backend forks its workers after every task function has been put
-in a module-level registry, so workers find functions by task name: functions
+Tasks never run in the driver's own process: a task that ends its process
+(``os._exit``, a C extension calling ``exit``, the OOM killer) must fail its
+instance with the reason, not end the driver with status 0 and leave the run
+RUNNING.  Workers are forked lazily, when the first batch must run (a fully
+cached run starts none), after every task function has been put in a
+module-level registry, so workers find functions by task name: functions
 defined in ``__main__``, in a notebook or inside another function all work,
 and nothing but inputs and outputs crosses the process boundary.
+
+Each worker has its own pipe and a queue of at most two batches (one
+running, one waiting), so the backend always knows which batches a dead
+worker took with it, and its exit status says why.
 """
 
 from __future__ import annotations
@@ -14,27 +22,62 @@ import multiprocessing
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from reflow.filestate import DEFAULT_POLICY
+from reflow.local.lifeline import die_with_parent
 from reflow.local.outcome import Outcome, call_task
+from reflow.local.usage import Usage
 
-__all__ = ["Batch", "InlineBackend", "ProcessBackend"]
+__all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
 
 logger = logging.getLogger(__name__)
 
 Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
 """A task name and its (index, kwargs) items, run one after the other."""
 
+Finished = tuple[Batch, list[Outcome], str]
+"""A batch, its outcomes, and why its worker died (``""`` when it did not)."""
+
+_Wire = tuple[Any, ...]
+"""An :class:`Outcome` as plain tuples: pickled several times faster than dataclasses."""
+
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _POLICIES: dict[str, str] = {}
 """Task name -> how the files its output names are hashed (see :mod:`reflow.filestate`)."""
 
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
-def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> list[Outcome]:
+_QUEUED_PER_WORKER = 2
+"""Batches sent to one worker at a time: it starts the next while the driver records."""
+
+
+def _to_wire(o: Outcome) -> _Wire:
+    u = o.usage
+    usage = None if u is None else (u.start, u.end, u.cpu_time, u.peak_rss_kb)
+    return (o.index, o.ok, o.output, o.output_hash, o.error, o.interrupted, o.exception, usage)
+
+
+def _from_wire(w: _Wire) -> Outcome:
+    index, ok, output, output_hash, error, interrupted, exception, usage = w
+    return Outcome(
+        index,
+        ok,
+        output,
+        output_hash,
+        error,
+        interrupted,
+        exception,
+        None if usage is None else Usage(*usage),
+    )
+
+
+def _run_batch(
+    task: str, items: list[tuple[int | None, dict[str, Any]]], stop_on_failure: bool
+) -> list[Outcome]:
     """Worker side: run a batch with the function found in the inherited registry."""
     from reflow.signals import graceful_shutdown
 
@@ -46,16 +89,33 @@ def _run_batch(task: str, items: list[tuple[int | None, dict[str, Any]]]) -> lis
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
             out.append(outcome)
-            if outcome.interrupted:
-                break
+            if outcome.interrupted or (stop_on_failure and not outcome.ok):
+                break  # the rest of the batch stays unrun (and is cancelled)
     return out
 
 
-def _default_signals() -> None:
-    # Workers are forked from a parent that converts SIGTERM/SIGINT into
-    # exceptions; an idle worker told to stop should just stop, quietly.
+def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
+    """Worker main loop: run each batch received, send back its outcomes."""
+    die_with_parent(parent)
+    # The parent converts SIGTERM/SIGINT into exceptions; an idle worker told
+    # to stop should just stop, quietly.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked across the fork
+    stopped = False
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        if stopped:  # a batch queued behind the first failure is not started
+            conn.send([])
+            continue
+        outcomes = _run_batch(batch[0], batch[1], stop_on_failure)
+        stopped = stop_on_failure and not all(o.ok for o in outcomes)
+        conn.send([_to_wire(o) for o in outcomes])
 
 
 def _picklable(exc: BaseException) -> BaseException | None:
@@ -68,133 +128,139 @@ def _picklable(exc: BaseException) -> BaseException | None:
     return exc
 
 
-class InlineBackend:
-    """Runs each batch in this process, one element after another."""
+def exit_text(exitcode: int | None) -> str:
+    """How a worker process ended, as words: ``"exited with status 0"``."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode >= 0:
+        return f"exited with status {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    why = " (killed, or out of memory)" if -exitcode == signal.SIGKILL else ""
+    return f"was killed by {name}{why}"
 
-    def __init__(
-        self,
-        functions: dict[str, Callable[..., Any]],
-        *,
-        stop_on_failure: bool = False,
-        policies: Mapping[str, str] | None = None,
-    ) -> None:
-        self._functions = functions
-        self._policies = dict(policies or {})
-        self._stop = stop_on_failure
-        self._done: list[tuple[Batch, list[Outcome]]] = []
 
-    @property
-    def slots(self) -> int:
-        return 1
+class _Worker:
+    """One forked worker process and the batches sent to it, oldest first."""
 
-    def running(self) -> int:
-        return 0
+    def __init__(self, stop_on_failure: bool) -> None:
+        ctx = multiprocessing.get_context("fork")
+        here, there = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve,
+            args=(there, os.getpid(), stop_on_failure),
+            name="reflow-worker",
+            daemon=True,
+        )
+        # A stop signal arriving during the fork would raise in the middle of
+        # fork handlers (logging's lock would stay held): it waits until after.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        there.close()  # so that the worker's death reads as end-of-file here
+        self.conn = here
+        self.batches: deque[Batch] = deque()
 
-    def submit(self, batch: Batch) -> None:
-        task, items = batch
-        func = self._functions[task]
-        outcomes = []
-        policy = self._policies.get(task, DEFAULT_POLICY)
-        for index, kwargs in items:
-            outcome = call_task(task, func, index, kwargs, policy)
-            outcomes.append(outcome)
-            if outcome.interrupted and isinstance(outcome.exception, BaseException):
-                self._done.append((batch, outcomes))
-                raise outcome.exception
-            if self._stop and not outcome.ok:
-                break  # the rest of the batch stays unrun, and is cancelled
-        self._done.append((batch, outcomes))
+    def death(self) -> str:
+        """Why the worker is gone, after its pipe closed."""
+        self.process.join(timeout=5)
+        return exit_text(self.process.exitcode)
 
-    def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
-        done, self._done = self._done, []
-        return done
-
-    def shutdown(self, *, kill: bool = False) -> None:
-        return None
+    def close(self, *, kill: bool) -> None:
+        with contextlib.suppress(OSError):
+            if not kill:
+                self.conn.send(None)
+        self.conn.close()
 
 
 class ProcessBackend:
-    """Runs batches in ``max_workers`` forked worker processes."""
+    """Runs batches in up to ``max_workers`` forked worker processes.
+
+    Parameters
+    ----------
+    functions : dict
+        Task function by task name.
+    max_workers : int
+        How many workers may run at once.
+    stop_on_failure : bool
+        A worker stops its batch at the first failed element.
+    policies : mapping, optional
+        Task name -> how the files its output names are hashed
+        (:mod:`reflow.filestate`); a task not named uses the default.
+    """
 
     def __init__(
         self,
         functions: dict[str, Callable[..., Any]],
         max_workers: int,
         *,
+        stop_on_failure: bool = False,
         policies: Mapping[str, str] | None = None,
     ) -> None:
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+            raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
         _REGISTRY.clear()
         _REGISTRY.update(functions)
         _POLICIES.clear()
         _POLICIES.update(policies or {})
-        methods = multiprocessing.get_all_start_methods()
-        if "fork" not in methods:  # pragma: no cover - every Linux has fork
-            raise RuntimeError("run_local(max_workers>1) needs the 'fork' start method")
         self._max = max_workers
-        self._pool = ProcessPoolExecutor(
-            max_workers=max_workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_default_signals,
-        )
-        self._futures: dict[Future[list[Outcome]], Batch] = {}
-        self._lost: list[Batch] = []
-        self._broken = False
+        self._stop = stop_on_failure
+        self._workers: list[_Worker] = []
 
     @property
     def slots(self) -> int:
+        """How many workers may run at once."""
         return self._max
 
+    @property
+    def capacity(self) -> int:
+        """How many batches may be in flight: each worker holds two, one queued."""
+        return self._max * _QUEUED_PER_WORKER
+
     def running(self) -> int:
-        return len(self._futures) + len(self._lost)
-
-    def submit(self, batch: Batch) -> None:
-        if self._broken and not self._futures:
-            self._restart()
-        try:
-            future = self._pool.submit(_run_batch, batch[0], batch[1])
-        except BrokenProcessPool:
-            # A worker died since the last collect and broke the pool: this batch
-            # never ran.  It is reported lost with the batches in flight (no outcome),
-            # and the engine runs its elements again, one at a time.
-            self._broken = True
-            self._lost.append(batch)
-            return
-        self._futures[future] = batch
-
-    def collect(self, timeout: float | None = None) -> list[tuple[Batch, list[Outcome]]]:
-        results: list[tuple[Batch, list[Outcome]]] = [(batch, []) for batch in self._lost]
-        self._lost.clear()
-        if not self._futures:
-            if self._broken:
-                self._restart()
-            return results
-        done, _ = wait(list(self._futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            batch = self._futures.pop(future)
-            try:
-                results.append((batch, future.result()))
-            except BrokenProcessPool:
-                # A worker died (killed, out of memory): every batch in flight is lost
-                # and the pool is unusable.  Say so with no outcome; the engine runs
-                # those elements again, one per batch, to find the one that kills.
-                results.append((batch, []))
-                self._broken = True
-        if self._broken and not self._futures:
-            self._restart()
-        return results
-
-    def _restart(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = ProcessPoolExecutor(
-            max_workers=self._max,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_default_signals,
-        )
-        self._broken = False
+        return sum(len(w.batches) for w in self._workers)
 
     def pids(self) -> Sequence[int]:
-        processes = getattr(self._pool, "_processes", None) or {}
-        return list(processes)
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def submit(self, batch: Batch) -> None:
+        """Send ``batch`` to the least busy worker, forking one if a slot is free."""
+        worker = min(self._workers, key=lambda w: len(w.batches), default=None)
+        if worker is None or (worker.batches and len(self._workers) < self._max):
+            worker = _Worker(self._stop)
+            self._workers.append(worker)
+        worker.batches.append(batch)
+        # A dead worker's pipe refuses the batch: collect reports it with the others it held.
+        with contextlib.suppress(OSError):
+            worker.conn.send(batch)
+
+    def collect(self, timeout: float | None = None) -> list[Finished]:
+        """Outcomes of the batches that finished within ``timeout`` seconds.
+
+        A batch whose worker died has no outcomes, and the worker's exit
+        status as third item; the other batches that worker held come with it.
+        """
+        busy = {w.conn: w for w in self._workers if w.batches}
+        if not busy:
+            return []
+        results: list[Finished] = []
+        for conn in wait(list(busy), timeout):
+            worker = busy[conn]  # type: ignore[index]
+            try:
+                wire: list[_Wire] = worker.conn.recv()
+            except (EOFError, OSError):
+                death = worker.death()
+                results.extend((batch, [], death) for batch in worker.batches)
+                worker.batches.clear()
+                worker.close(kill=True)
+                self._workers.remove(worker)
+                continue
+            results.append((worker.batches.popleft(), [_from_wire(w) for w in wire], ""))
+        return results
 
     def shutdown(self, *, kill: bool = False, grace: float = 3.0) -> None:
         """Stop the workers; with ``kill``, interrupt running tasks first.
@@ -203,27 +269,16 @@ class ProcessBackend:
         still alive ``grace`` seconds later is killed, so a task that ignores
         the signal cannot hold the run open.
         """
-        if kill:
-            pids = list(self.pids())
-            for pid in pids:
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.close(kill=kill)
+            if kill and worker.process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while pids and time.monotonic() < deadline:
-                pids = [pid for pid in pids if _alive(pid)]
-                time.sleep(0.05)
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        self._pool.shutdown(wait=not kill, cancel_futures=kill)
-        self._futures.clear()
+                    os.kill(worker.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + (grace if kill else 30.0)
+        for worker in workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
         _REGISTRY.clear()
-
-
-def _alive(pid: int) -> bool:
-    """Whether a worker process still runs (reaping it if it has ended)."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return done == 0

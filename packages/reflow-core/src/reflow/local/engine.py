@@ -24,7 +24,8 @@ from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.filestate import task_policies
 from reflow.labels import instance_label
-from reflow.local.backends import Batch, InlineBackend, ProcessBackend
+from reflow.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
+from reflow.local.backends import Batch, ProcessBackend
 from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
 from reflow.local.usage import append_usage, usage_file
@@ -44,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 _FLUSH_EVERY = 2000
 _CHUNK = 5000
+_BATCH_MAX = 256
+"""Most elements sent to one of several workers at once: several batches per worker."""
 
 
 class TaskFailedError(ReflowError):
@@ -136,6 +139,8 @@ class LocalRun:
         self.dests = task_param_dests(params)
         self.file_policies = task_policies(workflow)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
+        # Computed once: the loop asks for every waiting task's upstream tasks each turn.
+        self.deps = {name: tuple(workflow.tasks[name].dependencies) for name in order}
         self.prefixes: dict[str, Any] = {}
         self.pending_updates: list[Any] = []
         self.first_failure: tuple[str, int | None, Outcome] | None = None
@@ -144,6 +149,7 @@ class LocalRun:
         self.progress = Progress()
         self.run_id = ""
         self.host = socket.gethostname()
+        self.beat = 0.0  # time.monotonic() of the last heartbeat
 
     # -- set-up ---------------------------------------------------------------
 
@@ -160,6 +166,14 @@ class LocalRun:
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
         )
+        # Who advances the run, so that a killed driver shows as LOST (reflow.liveness),
+        # and lost runs of the same parameters are taken over: their finished
+        # instances are in the cache.
+        self.store.set_run_owner(self.run_id, this_process())
+        self.beat = time.monotonic()
+        record = self.store.get_run_record(self.run_id)
+        if record is not None:
+            take_over_lost_runs(self.store, record)
         self.usage_path = usage_file(self.run_dir, self.run_id)
         self.planner = Planner(
             self.store,
@@ -311,11 +325,7 @@ class LocalRun:
             state = self.tasks[name]
             if state.status != "waiting":
                 continue
-            bad = [
-                d
-                for d in self.wf.tasks[name].dependencies
-                if self.tasks[d].status in ("failed", "skipped")
-            ]
+            bad = [d for d in self.deps[name] if self.tasks[d].status in ("failed", "skipped")]
             if not bad:
                 continue
             why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
@@ -337,10 +347,10 @@ class LocalRun:
             name
             for name in self.order
             if self.tasks[name].status == "waiting"
-            and all(self.tasks[d].status == "done" for d in self.wf.tasks[name].dependencies)
+            and all(self.tasks[d].status == "done" for d in self.deps[name])
         ]
 
-    def _batches(self, backend: InlineBackend | ProcessBackend) -> list[Batch]:
+    def _batches(self, backend: ProcessBackend) -> list[Batch]:
         """Take work from the queues, honouring worker slots and array_parallelism."""
         batches: list[Batch] = []
         if self.suspects:
@@ -352,7 +362,7 @@ class LocalRun:
                 self.tasks[name].in_flight += 1
                 batches.append((name, [(index, self._kwargs(name, index))]))
             return batches
-        free = backend.slots * 2 - backend.running()
+        free = backend.capacity - backend.running()
         for name in self.order:
             state = self.tasks[name]
             if not state.queue:
@@ -360,10 +370,13 @@ class LocalRun:
             spec = self.wf.tasks[name]
             cap = spec.config.array_parallelism or backend.slots
             while state.queue and free > 0 and state.in_flight < cap:
-                # Several small elements per batch: fewer round trips to workers.
-                size = max(1, min(64, len(state.queue) // (backend.slots * 4) or 1))
-                if isinstance(backend, InlineBackend):
-                    size = min(len(state.queue), _FLUSH_EVERY)
+                # Several elements per batch: fewer round trips to workers.  One
+                # worker needs no balancing, only the fewest hand-overs.
+                size = (
+                    min(len(state.queue), _FLUSH_EVERY)
+                    if backend.slots == 1
+                    else max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
+                )
                 items = [
                     (index, self._kwargs(name, index))
                     for index in (
@@ -377,14 +390,14 @@ class LocalRun:
                 state.status = "running"
         return batches
 
-    def _record(self, batch: Batch, outcomes: list[Outcome]) -> None:
+    def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
         from reflow.stores import StateUpdate
 
         name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
-        if not outcomes and items:
-            self._worker_died(name, items)
+        if death:
+            self._worker_died(name, items, death)
         used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
         append_usage(self.usage_path, name, self.host, used)
         for outcome in outcomes:
@@ -424,7 +437,9 @@ class LocalRun:
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
 
-    def _worker_died(self, name: str, items: list[tuple[int | None, dict[str, Any]]]) -> None:
+    def _worker_died(
+        self, name: str, items: list[tuple[int | None, dict[str, Any]]], death: str
+    ) -> None:
         """A worker process died while running ``items``: find the element that kills it.
 
         The elements go on a suspects list, and run again one at a time with
@@ -441,12 +456,22 @@ class LocalRun:
         index = items[0][0]
         self.suspects.pop(0)
         text = (
-            f"the worker process running {instance_label(name, index)} died without reporting "
-            "(killed by a signal, or out of memory)"
+            f"the worker process {death} before returning a result "
+            f"(while running {instance_label(name, index)})"
         )
         outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
         self._record((name, []), [outcome])
         state.in_flight += 1  # _record counted this batch once already
+
+    def _keep_alive(self) -> None:
+        """Record the instances finished so far and refresh the run's heartbeat.
+
+        So a killed run loses a few seconds of finished work at most, and a
+        reader on another host sees the driver is alive.
+        """
+        self._flush()
+        self.store.heartbeat_run(self.run_id)
+        self.beat = time.monotonic()
 
     def _flush(self) -> None:
         if self.pending_updates:
@@ -466,11 +491,11 @@ class LocalRun:
                 [StateUpdate(r.id, TaskState.CANCELLED, error_text=why) for r in active]
             )
 
-    def _salvage(self, backend: InlineBackend | ProcessBackend) -> None:
+    def _salvage(self, backend: ProcessBackend) -> None:
         """Keep the results that finished before an interruption."""
         from reflow.stores import StateUpdate
 
-        for (name, _), outcomes in backend.collect(timeout=0):
+        for (name, _), outcomes, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:
                     self.pending_updates.append(
@@ -488,12 +513,11 @@ class LocalRun:
 
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
-        backend: InlineBackend | ProcessBackend = (
-            ProcessBackend(functions, self.max_workers, policies=self.file_policies)
-            if self.max_workers > 1
-            else InlineBackend(
-                functions, stop_on_failure=self.on_error == "stop", policies=self.file_policies
-            )
+        backend = ProcessBackend(
+            functions,
+            self.max_workers,
+            stop_on_failure=self.on_error == "stop",
+            policies=self.file_policies,
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED
@@ -533,7 +557,7 @@ class LocalRun:
             ) from outcome.exception
         return run
 
-    def _loop(self, backend: InlineBackend | ProcessBackend) -> None:
+    def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
                 for name in self._ready():
@@ -543,10 +567,12 @@ class LocalRun:
                 for batch in self._batches(backend):
                     backend.submit(batch)
             finished = backend.collect(timeout=0.5 if backend.running() else None)
-            for batch, outcomes in finished:
-                self._record(batch, outcomes)
+            for batch, outcomes, death in finished:
+                self._record(batch, outcomes, death)
             self.progress.running = backend.running()
             self.progress.show()
+            if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
+                self._keep_alive()
             busy = backend.running() or (
                 not self.stopping
                 and any(s.queue or s.status == "queued" for s in self.tasks.values())

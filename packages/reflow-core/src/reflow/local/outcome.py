@@ -14,6 +14,9 @@ from reflow.signals import TaskInterrupted
 
 __all__ = ["Outcome", "call_task"]
 
+_IMMUTABLE = frozenset({int, float, complex, str, bytes, bool, type(None)})
+"""Input types no task can change in place: such inputs need no copy (most array elements)."""
+
 
 @dataclass
 class Outcome:
@@ -67,12 +70,13 @@ def call_task(
     """
     from reflow.identity import value_hash
 
-    try:
-        # Each call gets its own copy: a task that changes its input in place
-        # must not change what another instance, or the cache, sees.
-        kwargs = copy.deepcopy(kwargs)
-    except Exception:  # pragma: no cover - manifest values always copy
-        kwargs = dict(kwargs)
+    if not all(type(v) in _IMMUTABLE for v in kwargs.values()):
+        try:
+            # Each call gets its own copy: a task that changes its input in place
+            # must not change what another instance, or the cache, sees.
+            kwargs = copy.deepcopy(kwargs)
+        except Exception:  # pragma: no cover - manifest values always copy
+            kwargs = dict(kwargs)
     meter = UsageMeter()
     try:
         output = func(**kwargs)

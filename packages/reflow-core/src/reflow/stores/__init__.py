@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from reflow.config import Config
 from reflow.stores.records import (
     NewTaskInstance,
+    RunOwner,
     RunRecord,
     StateUpdate,
     TaskInstanceRecord,
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidTransitionError",
     "NewTaskInstance",
     "ReadOnlyStoreError",
+    "RunOwner",
     "RunRecord",
     "SchemaVersionError",
     "StateUpdate",
@@ -295,6 +297,33 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def update_run_status(self, run_id: str, status: RunState) -> None:
         """Set the status of a run.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
+        """Record who advances a run, and stamp its heartbeat now.
+
+        Called by ``run_local`` when it starts (or takes a run over), and by
+        scheduler mode each time it submits the run's next dispatcher job.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def heartbeat_run(self, run_id: str) -> None:
+        """Stamp a run's heartbeat now: its owner is alive and advancing it.
+
+        ``run_local`` calls it every few seconds; a run on another host whose
+        heartbeat is older than the lease (:func:`reflow.liveness.lease_seconds`)
+        is shown as LOST.
 
         Raises
         ------

@@ -20,11 +20,71 @@ from reflow._types import RunState, TaskState
 
 __all__ = [
     "NewTaskInstance",
+    "RunOwner",
     "RunRecord",
     "StateUpdate",
     "TaskInstanceRecord",
     "TaskSpecRecord",
 ]
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """Who advances a run: a local process, or a scheduler's dispatcher job.
+
+    A ``run_local`` run is owned by the driver process (``host``, ``pid``,
+    ``started``); a submitted run by its pending dispatcher job (``job_id``,
+    ``executor``).  See :mod:`reflow.liveness` for how a gone owner is found.
+
+    Attributes
+    ----------
+    host : str
+        Host name of the owning process (``""`` for a dispatcher job).
+    pid : int or None
+        Its process id.
+    started : int or None
+        Its start time in clock ticks since boot (Linux ``/proc/PID/stat``
+        field 22), so that a reused pid is not taken for the owner;
+        ``None`` where the platform does not say.
+    job_id : str
+        The pending dispatcher job's id (``""`` for a local process).
+    executor : str
+        The executor that job was submitted with.
+    """
+
+    host: str = ""
+    pid: int | None = None
+    started: int | None = None
+    job_id: str = ""
+    executor: str = ""
+
+    def to_public_dict(self) -> dict[str, Any]:
+        """Return the owner as a plain dictionary (the stored form).
+
+        Returns
+        -------
+        dict[str, Any]
+            The non-empty fields.
+        """
+        fields = {
+            "host": self.host,
+            "pid": self.pid,
+            "started": self.started,
+            "job_id": self.job_id,
+            "executor": self.executor,
+        }
+        return {k: v for k, v in fields.items() if v not in (None, "")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunOwner:
+        """Rebuild an owner from :meth:`to_public_dict`'s form."""
+        return cls(
+            host=str(data.get("host", "")),
+            pid=None if data.get("pid") is None else int(data["pid"]),
+            started=None if data.get("started") is None else int(data["started"]),
+            job_id=str(data.get("job_id", "")),
+            executor=str(data.get("executor", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -49,6 +109,11 @@ class RunRecord:
         Name of the executor chosen at submit time (``""`` if not recorded).
     executor_options : dict[str, Any]
         Options the executor was created with.
+    owner : RunOwner or None
+        Who advances the run, once recorded (``None`` for runs made before
+        reflow recorded owners).
+    heartbeat_at : datetime or None
+        When the owner last said it was alive (UTC).
     """
 
     run_id: str
@@ -59,6 +124,8 @@ class RunRecord:
     parameters: dict[str, Any]
     executor: str = ""
     executor_options: dict[str, Any] = field(default_factory=dict)
+    owner: RunOwner | None = None
+    heartbeat_at: datetime | None = None
 
     def to_public_dict(self) -> dict[str, Any]:
         """Return the run as a plain dictionary.
@@ -67,7 +134,8 @@ class RunRecord:
         -------
         dict[str, Any]
             The record's fields; ``created_at`` as an ISO-8601 UTC string and
-            ``status`` as the state's name.
+            ``status`` as the state's name; ``owner`` as a dictionary and
+            ``heartbeat_at`` as an ISO-8601 string, or ``None``.
         """
         return {
             "run_id": self.run_id,
@@ -78,6 +146,8 @@ class RunRecord:
             "parameters": self.parameters,
             "executor": self.executor,
             "executor_options": self.executor_options,
+            "owner": None if self.owner is None else self.owner.to_public_dict(),
+            "heartbeat_at": None if self.heartbeat_at is None else self.heartbeat_at.isoformat(),
         }
 
 

@@ -11,6 +11,8 @@ tests reflow's own plugins pass.
 - :mod:`reflow.testing.pipeline`: the user guide's pipeline, run on any executor.
 - :mod:`reflow.testing.scripts`: :func:`~reflow.testing.scripts.load_script`, a
   workflow script written by a test and imported as jobs import it.
+- :mod:`reflow.testing.calls`: :class:`~reflow.testing.calls.CallLog`, a list
+  that tasks append to from ``run_local``'s worker processes.
 
 This package imports nothing on import; the suites import pytest, so import
 them only from tests.

@@ -40,6 +40,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    RunOwner,
     StateUpdate,
     Store,
     UnknownInstanceError,
@@ -181,6 +182,40 @@ class StoreConformance(abc.ABC):
         assert record.status is RunState.SUCCESS
         with pytest.raises(UnknownRunError):
             store.update_run_status("nope", RunState.FAILED)
+
+    def test_a_new_run_has_no_owner(self, store: Store) -> None:
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert (record.owner, record.heartbeat_at) == (None, None)
+        assert store.get_run(RUN)["owner"] is None  # type: ignore[index]
+
+    def test_run_owner_round_trips_and_stamps_the_heartbeat(self, store: Store) -> None:
+        local = RunOwner(host="node1", pid=4242, started=987654321)
+        before = datetime.now(tz=timezone.utc) - timedelta(seconds=1)
+        store.set_run_owner(RUN, local)
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert record.owner == local
+        assert record.heartbeat_at is not None and record.heartbeat_at >= before
+        job = RunOwner(job_id="1234.0", executor="slurm")
+        store.set_run_owner(RUN, job)  # the next dispatcher replaces the previous owner
+        assert [r.owner for r in store.list_run_records()] == [job]
+        assert store.get_run(RUN)["owner"] == {"job_id": "1234.0", "executor": "slurm"}  # type: ignore[index]
+        with pytest.raises(UnknownRunError):
+            store.set_run_owner("nope", local)
+
+    def test_heartbeat_moves_forward(self, store: Store) -> None:
+        store.set_run_owner(RUN, RunOwner(host="h", pid=1))
+        first = store.get_run_record(RUN)
+        tick()
+        store.heartbeat_run(RUN)
+        second = store.get_run_record(RUN)
+        assert first is not None and second is not None
+        assert first.heartbeat_at is not None and second.heartbeat_at is not None
+        assert second.heartbeat_at > first.heartbeat_at
+        assert second.owner == first.owner
+        with pytest.raises(UnknownRunError):
+            store.heartbeat_run("nope")
 
     def test_list_runs_newest_first_and_filtered(self, store: Store) -> None:
         tick()

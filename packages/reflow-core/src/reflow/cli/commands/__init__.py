@@ -25,7 +25,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from reflow.cli.commands import dag, explain, gc, logs, plugins, report, resume, runs, status
+from reflow.cli.commands import (
+    cancel,
+    dag,
+    explain,
+    gc,
+    logs,
+    plugins,
+    report,
+    resume,
+    runs,
+    status,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -47,5 +58,16 @@ class Command(Protocol):
         """Run the command and return its exit status."""
 
 
-COMMANDS: tuple[Command, ...] = (runs, status, logs, explain, dag, gc, resume, plugins, report)
+COMMANDS: tuple[Command, ...] = (
+    runs,
+    status,
+    logs,
+    explain,
+    dag,
+    gc,
+    resume,
+    cancel,
+    plugins,
+    report,
+)
 """The subcommands, in the order ``reflow --help`` lists them."""

@@ -4,7 +4,9 @@ A run older than ``--older-than`` (30 days) is deleted with its task
 instances and, in its run directory, its result files, its bookkeeping
 folder and its task jobs' log files (see :mod:`reflow.cli.runfiles`).  A run
 still ``PENDING`` or ``RUNNING`` is never deleted, however old: the store
-checks that in the same transaction that deletes.  A log file another run
+checks that in the same transaction that deletes.  A LOST run (nothing
+advances it any more, see :mod:`reflow.liveness`) is cancelled, then deleted
+like an ended one.  A log file another run
 that stays also names (job ids counted by two executors) stays too.
 ``--dry-run`` shows what would go and changes nothing.
 """
@@ -26,7 +28,7 @@ HELP = "delete old runs with their result and log files, then compact the store"
 DESCRIPTION = (
     "Delete runs older than --older-than (30d) from the manifest store, together with their "
     "result files, bookkeeping and job log files in the run directory, then compact the "
-    "database. Runs still PENDING or RUNNING are never deleted. --dry-run only lists."
+    "database. Runs still PENDING or RUNNING are never deleted, unless LOST. --dry-run only lists."
 )
 
 
@@ -72,13 +74,19 @@ def run(args: argparse.Namespace) -> int:
     from reflow.cli.runfiles import claimed_logs, run_files
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age, parse_duration
+    from reflow.liveness import LOST, close_run, lost_reason
     from reflow.stores import ActiveRunError, UnknownRunError
 
     age = parse_duration(args.older_than, "--older-than")
     store = open_cli_store(args)
     cutoff = datetime.now(timezone.utc) - age
     old = [r for r in store.list_run_records(graph_name=args.workflow) if r.created_at < cutoff]
-    going = {r.run_id for r in old if r.status not in RunState.active()}
+    lost = {  # nothing advances these: they go like ended runs
+        r.run_id: reason
+        for r in old
+        if r.status in RunState.active() and (reason := lost_reason(store, r)) is not None
+    }
+    going = {r.run_id for r in old if r.status not in RunState.active() or r.run_id in lost}
     dirs = {r.parameters.get("run_dir") for r in old if r.run_id in going}
     keep = claimed_logs(  # log files the runs that stay name too
         store,
@@ -96,10 +104,10 @@ def run(args: argparse.Namespace) -> int:
         entry: dict[str, Any] = {
             "run_id": record.run_id,
             "workflow": record.graph_name,
-            "status": record.status.value,
+            "status": LOST if record.run_id in lost else record.status.value,
             "created_at": record.created_at.isoformat(),
         }
-        if record.status in RunState.active():
+        if record.run_id not in going:
             kept.append(entry)
             continue
         try:
@@ -111,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         instances = sum(sum(c.values()) for c in store.task_state_summary(record.run_id).values())
         if not args.dry_run:
             try:
+                if record.run_id in lost:
+                    close_run(store, record.run_id, f"lost ({lost[record.run_id]}); reflow gc")
                 instances = store.delete_run(record.run_id)
             except ActiveRunError:  # retried since we listed it
                 kept.append(entry)

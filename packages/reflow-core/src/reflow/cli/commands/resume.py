@@ -1,20 +1,22 @@
 """``reflow resume RUN``: run one dispatcher wave of a submitted run, here and now.
 
-For a run whose dispatcher job was lost (killed, cancelled by hand, or its
-node died): the wave ingests what finished, reconciles with the scheduler,
+For a LOST run, whose dispatcher job is gone (killed, cancelled by hand, or
+its node died): the wave ingests what finished, reconciles with the scheduler,
 submits what is runnable and chains the next dispatcher.  Nothing already
-submitted is submitted again.
+submitted is submitted again.  A run made by ``run_local`` is refused in one
+line: running the same command again takes it over from the cache.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import argparse
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
+    from reflow.stores import RunRecord
+
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "check_submitted", "run"]
 
 NAME = "resume"
 HELP = "advance a submitted run by one dispatcher wave, in this process"
@@ -26,22 +28,45 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN`` and ``--store-path``."""
-    parser.add_argument("run_id", metavar="RUN", help="the run id")
-    parser.add_argument(
-        "--store-path",
-        type=Path,
-        default=None,
-        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
-    )
+    from reflow.cli.runref import add_store_option
+
+    parser.add_argument("run_id", metavar="RUN", help="run id, unique prefix/suffix, or latest")
+    add_store_option(parser)
+
+
+def check_submitted(record: RunRecord) -> None:
+    """Refuse, in one line, a run that no dispatcher can advance.
+
+    Raises
+    ------
+    ReflowError
+        If the run was made by ``run_local`` or records no workflow script.
+    """
+    from reflow.errors import ReflowError
+    from reflow.liveness import LOCAL_EXECUTOR
+
+    run_id = record.run_id
+    if record.executor == LOCAL_EXECUTOR:
+        raise ReflowError(
+            f"Run {run_id} was made by run_local, not submitted: resume advances submitted "
+            "runs only. Run the same command again to take it over from the cache, or close "
+            f"it: reflow cancel {run_id}"
+        )
+    if "__script__" not in record.parameters:
+        raise ReflowError(
+            f"Run {run_id} records no workflow script (it was not made by submit), so no "
+            f"dispatcher can advance it; close it with: reflow cancel {run_id}"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the wave and print the run's state."""
-    from reflow.config import load_config
+    from reflow.cli.runref import open_cli_store, resolve_run
     from reflow.dispatch.dispatcher import dispatch_once
-    from reflow.stores import open_store
 
-    store = open_store(args.store_path, None if args.store_path else load_config())
-    state = dispatch_once(store, args.run_id, resume=True)
-    print(f"Run {args.run_id}: {state.value}")
+    store = open_cli_store(args)
+    record = resolve_run(store, args.run_id)
+    check_submitted(record)
+    state = dispatch_once(store, record.run_id, resume=True)
+    print(f"Run {record.run_id}: {state.value}")
     return 0

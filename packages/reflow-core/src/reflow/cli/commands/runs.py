@@ -1,6 +1,7 @@
 """``reflow runs``: one line per run in the store, newest first.
 
-Each line: the run id, workflow, status, progress (successful instances of
+Each line: the run id, workflow, status (LOST for a run nothing advances
+any more, see :mod:`reflow.liveness`), progress (successful instances of
 all instances planned so far), age and executor (``run_local`` for runs made
 by ``wf.run_local()``).  ``--json`` prints the same as a JSON list.
 """
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
         metavar="S",
-        help="only runs in state S (PENDING, RUNNING, SUCCESS, FAILED, CANCELLED)",
+        help="only runs in state S (PENDING, RUNNING, SUCCESS, FAILED, CANCELLED, LOST)",
     )
     parser.add_argument(
         "--since",
@@ -58,16 +59,17 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
     from reflow._types import RunState
     from reflow.cli.timetext import parse_since
     from reflow.errors import ReflowError
+    from reflow.liveness import LOST, shown_status
 
     records = store.list_run_records(graph_name=args.workflow)
     if args.status:
         wanted = args.status.strip().upper()
-        if wanted not in {s.value for s in RunState}:
+        states = [*(s.value for s in RunState), LOST]
+        if wanted not in states:
             raise ReflowError(
-                f"--status {args.status!r} is not a run state; use one of "
-                f"{', '.join(s.value for s in RunState)}."
+                f"--status {args.status!r} is not a run state; use one of {', '.join(states)}."
             )
-        records = [r for r in records if r.status.value == wanted]
+        records = [r for r in records if shown_status(store, r)[0] == wanted]
     if args.since:
         since = parse_since(args.since, "--since")
         records = [r for r in records if r.created_at >= since]
@@ -81,17 +83,20 @@ def run(args: argparse.Namespace) -> int:
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age
+    from reflow.liveness import shown_status
 
     store = open_cli_store(args)
     records, matching = _select(store, args)
     rows: list[dict[str, Any]] = []
     for record in records:
         done, total = run_progress(store, record.run_id)
+        shown, lost = shown_status(store, record)
         rows.append(
             {
                 "run_id": record.run_id,
                 "workflow": record.graph_name,
-                "status": record.status.value,
+                "status": shown,
+                "lost": lost,
                 "done": done,
                 "total": total,
                 "created_at": record.created_at.isoformat(),

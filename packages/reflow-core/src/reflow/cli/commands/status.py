@@ -25,9 +25,10 @@ __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run", "status_data"]
 NAME = "status"
 HELP = "show a run's state per task, with the errors of failed instances"
 DESCRIPTION = (
-    "Show RUN's state: per task the number of instances in each state (array tasks "
-    "collapsed to counts), and the failed instances with the last lines of their error. "
-    "RUN is a run id, a unique prefix or suffix of one, or 'latest'."
+    "Show RUN's state (LOST when nothing advances it any more): per task the number of "
+    "instances in each state (array tasks collapsed to counts), and the failed instances "
+    "with the last lines of their error. RUN is a run id, a unique prefix or suffix of one, "
+    "or 'latest'."
 )
 
 STATE_ORDER = (
@@ -104,13 +105,15 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     Returns
     -------
     dict
-        ``run`` (the run's record), ``tasks`` (per task: ``is_array``,
+        ``run`` (the run's record; ``status`` LOST with the reason and what to
+        do in ``lost`` when nothing advances the run), ``tasks`` (per task: ``is_array``,
         ``total``, ``counts``), ``failed_total``, ``failed`` (the first
         ``--failures`` failed instances with ``error_tail``) and, with
         ``--task``, ``instances``.
     """
     from reflow._types import TaskState
     from reflow.labels import instance_label
+    from reflow.liveness import lost_advice, shown_status
 
     run_id = record.run_id
     summary = store.task_state_summary(run_id)
@@ -133,8 +136,13 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     failed = store.first_task_instance_records(
         run_id, args.task, [TaskState.FAILED], limit=max(args.failures, 0)
     )
+    shown, lost = shown_status(store, record)
     data: dict[str, Any] = {
-        "run": record.to_public_dict(),
+        "run": {
+            **record.to_public_dict(),
+            "status": shown,
+            "lost": lost and f"{lost}. {lost_advice(record)}",
+        },
         "tasks": tasks,
         "failed_total": failed_total,
         "failed": [
@@ -178,6 +186,7 @@ def status_document(data: dict[str, Any]) -> Document:
         Line(f"Run       {run['run_id']}", "bold"),
         Line(f"Workflow  {run['graph_name']}"),
         Line(f"Status    {run['status']}", STATE_STYLES.get(run["status"], "")),
+        *([Line(f"          {run['lost']}", "red")] if run.get("lost") else []),
         Line(f"Executor  {run['executor'] or '-'}"),
         Line(f"Created   {created:%Y-%m-%d %H:%M:%S} UTC ({format_age(created)} ago)"),
         Line(f"Run dir   {run['parameters'].get('run_dir', '-')}"),
@@ -286,9 +295,9 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
             with Live(console=printer.console(), auto_refresh=False) as live:
                 while True:
                     record = _current(store, run_id)
-                    doc = status_document(status_data(store, record, args))
-                    live.update(printer.renderable(doc), refresh=True)
-                    if record.status in RunState.terminal():
+                    data = status_data(store, record, args)
+                    live.update(printer.renderable(status_document(data)), refresh=True)
+                    if record.status in RunState.terminal() or data["run"]["lost"]:
                         return 0
                     time.sleep(args.interval)
         last = ""
@@ -305,7 +314,7 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
                     )
                 printer.stream.flush()
                 last = text
-            if record.status in RunState.terminal():
+            if record.status in RunState.terminal() or data["run"]["lost"]:
                 return 0
             time.sleep(args.interval)
     except KeyboardInterrupt:
