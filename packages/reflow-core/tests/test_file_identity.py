@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from reflow.errors import ConfigError, WorkflowDefinitionError
 from reflow.filestate import state_of
 from reflow.identity import hash_with_files, value_hash
 from reflow.manifest import CODEC
+from reflow.testing.calls import CallLog
 from reflow.testing.scripts import load_script
 
 
@@ -170,9 +172,10 @@ def test_bad_cache_inputs_in_the_config_names_the_file_and_values(tmp_path: Path
     )
 
 
-def _reader(name: str, config: Config | None = None, **job: Any) -> tuple[Workflow, list[str]]:
+def _reader(name: str, config: Config | None = None, **job: Any) -> tuple[Workflow, CallLog]:
     wf = Workflow(name, config=config)
-    seen: list[str] = []
+    # Tasks run in worker processes: what they note goes through a file.
+    seen = CallLog(Path(tempfile.mkdtemp()) / "seen.jsonl")
 
     @wf.job(**job)
     def read(source: Path) -> str:
@@ -236,15 +239,15 @@ def test_a_relative_path_parameter_is_recorded_absolute(
     (tmp_path / "in.txt").write_text("abc")
     monkeypatch.chdir(tmp_path)
     wf = Workflow("relative")
-    got: list[Path] = []
+    got = CallLog(tmp_path / "got.jsonl")
 
     @wf.job()
     def read(source: Path = Path("in.txt")) -> str:
-        got.append(source)
+        got.append(str(source))
         return source.read_text()
 
     run = wf.run_local(tmp_path / "run", store=store, source=Path("sub/../in.txt"))
-    assert got == [tmp_path / "in.txt"]
+    assert got == [str(tmp_path / "in.txt")]
     assert store.get_run_parameters(run.run_id)["source"] == tmp_path / "in.txt"
     wf.run_local(tmp_path / "run", store=store)  # the default: the same file, a hit
     assert len(got) == 1
@@ -401,7 +404,7 @@ def test_content_policy_stops_at_an_identical_rewrite(
     # hash, so what follows it is still a hit (under "stat" it would run); the
     # policy reaches the worker processes that hash outputs too.
     wf = Workflow("cutoff")
-    used: list[str] = []
+    used = CallLog(tmp_path / "used.jsonl")
 
     @wf.job(cache_inputs="content")
     def make() -> Path:

@@ -112,6 +112,7 @@ class Planner:
         wiring: Mapping[str, Mapping[str, ParamWiring]],
         prefixes: Mapping[str, Any],
         policy: CachePolicy,
+        *,
         code: Mapping[str, str] | None = None,
         file_policies: Mapping[str, str] | None = None,
     ) -> None:

@@ -182,7 +182,7 @@ class LocalRun:
             self.wiring,
             self.prefixes,
             CachePolicy(self.force, frozenset(self.force_tasks), self.verify),
-            self.file_policies,
+            file_policies=self.file_policies,
         )
 
     # -- preparing a task -----------------------------------------------------
