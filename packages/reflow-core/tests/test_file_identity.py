@@ -11,8 +11,8 @@ import hashlib
 import os
 import subprocess
 import sys
-import textwrap
 import tempfile
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path

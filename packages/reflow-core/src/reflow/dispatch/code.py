@@ -29,12 +29,12 @@ from __future__ import annotations
 import logging
 import shutil
 import sys
-import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reflow.dispatch.files import read_json, run_state_dir, write_json_atomic
+from reflow.fingerprint.userfiles import is_user_file
 from reflow.manifest import ManifestCodec
 
 __all__ = [
@@ -93,25 +93,8 @@ def code_record(run_dir: Path, run_id: str) -> FrozenCode | None:
     )
 
 
-def _library_dirs() -> tuple[Path, ...]:
-    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    own = Path(__file__).resolve().parents[1]  # reflow itself
-    return (*(Path(p).resolve() for p in paths if p), own)
-
-
-_LIBRARY = _library_dirs()
-
-
 def _under(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
-
-
-def is_user_file(where: str) -> bool:
-    """Whether a module file is the user's (not the standard library, a package or reflow)."""
-    path = Path(where).resolve()
-    if {"site-packages", "dist-packages"} & set(path.parts):
-        return False  # also a virtual environment that is not the running one
-    return not any(_under(path, lib) for lib in _LIBRARY)
 
 
 def user_module_files(root: Path) -> set[Path]:
