@@ -112,10 +112,9 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
         ``--task``, ``instances``.
     """
     from reflow._types import TaskState
+    from reflow.fanout import empty_fanouts
     from reflow.labels import instance_label
     from reflow.liveness import lost_advice, shown_status
-
-    from reflow.fanout import empty_fanouts
 
     run_id = record.run_id
     summary = store.task_state_summary(run_id)
