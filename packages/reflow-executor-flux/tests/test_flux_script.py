@@ -140,5 +140,5 @@ def test_known_options_keep_a_value_with_spaces_in_one_argument() -> None:
 
 @pytest.mark.parametrize("value", ["", "=x", "a b=1", True])
 def test_setattr_needs_a_key(value: Any) -> None:
-    with pytest.raises(BatchExecutorError, match="submit option 'setattr' is .*; give KEY=VALUE"):
+    with pytest.raises(BatchExecutorError, match=r"submit option .setattr. is .*; give KEY=VALUE"):
         script.option_args(job(), {"setattr": value})

@@ -98,11 +98,17 @@ def test_dot_escapes_quotes_backslashes_and_line_breaks_in_names() -> None:
         "}",
     ]
     assert _dot_strings(dot) == [
-        'wf "x"', odd, "twonlines", odd, "twonlines", 'p"q: fan_out'
+        'wf "x"',
+        odd,
+        "twonlines",
+        odd,
+        "twonlines",
+        'p"q: fan_out',
     ]  # the line break is the label escape \n; everything else reads back as given
 
 
 def test_dot_of_a_run_quotes_names_and_keeps_the_counts_line_break(demo: Demo) -> None:
     dot = demo.cli("dag", demo.failed, "--format", "dot").out
-    assert '    "process" [style=filled, fillcolor="#ffcdd2", label="process\\n3 SUCCESS, 1 FAILED"];' in dot
+    node = '"process" [style=filled, fillcolor="#ffcdd2", label="process\\n3 SUCCESS, 1 FAILED"];'
+    assert f"    {node}" in dot
     assert "process" in _dot_strings(dot)
