@@ -113,3 +113,21 @@ def test_scheduler_mode_says_so_in_the_dispatcher_log_and_status(
     assert run.status_dict()["empty_fanouts"] == ["process"]
     out = reflow_status(tmp_path / "m.db", run.run_id, capsys)
     assert LINE in out.splitlines()
+
+
+def test_a_scheduler_run_between_waves_is_not_called_empty_too_early(tmp_path: Path) -> None:
+    from reflow.dispatch.files import run_state_dir
+    from reflow.fanout import empty_fanouts
+
+    store = SqliteStore(tmp_path / "m.db")
+    wf = load(tmp_path, "empty_gap").wf
+    executor = LocalExecutor(state_dir=tmp_path / "jobs")
+    run = wf.submit(tmp_path / "run", store=store, executor=executor, count=0)
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    planned = run_state_dir(tmp_path / "run", run.run_id) / "planned.json"
+    store.update_run_status(run.run_id, RunState.RUNNING)
+    record = store.get_run_record(run.run_id)
+    assert record is not None
+    assert empty_fanouts(store, record) == {"process"}  # the dispatcher's record says so
+    planned.unlink()  # as before the next wave plans process: find done, process not yet
+    assert empty_fanouts(store, record) == set()
