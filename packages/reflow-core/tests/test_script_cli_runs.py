@@ -12,6 +12,7 @@ import pytest
 
 from reflow import RunState
 from reflow.cli.workflow_commands import script_command
+from reflow.liveness import LOST
 from reflow.stores.sqlite import SqliteStore
 
 SCRIPT = """
@@ -146,7 +147,7 @@ def test_runs_refuses_a_state_that_does_not_exist(
     before = run_ids(tmp_path)
     done = cli(str(alpha), "runs", "--status", "finished")
     assert done.returncode == 2
-    states = ", ".join(s.value for s in RunState)  # the same list as reflow runs gives
+    states = ", ".join([*(s.value for s in RunState), LOST])  # as reflow runs lists them
     assert done.stderr.splitlines() == [
         f"alpha: error: --status 'finished' is not a run state; use one of {states}."
     ]

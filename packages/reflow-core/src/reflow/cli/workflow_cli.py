@@ -147,7 +147,9 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         help="list this workflow's runs",
         description="List this workflow's runs, newest first, with the columns of 'reflow runs'.",
     )
-    runs.add_argument("--status", metavar="S", help="only runs in state S (RUNNING, FAILED, LOST, ...)")
+    runs.add_argument(
+        "--status", metavar="S", help="only runs in state S (RUNNING, FAILED, LOST, ...)"
+    )
     runs.add_argument(
         "--since",
         metavar="DATE",
