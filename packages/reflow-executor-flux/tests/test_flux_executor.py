@@ -245,3 +245,10 @@ def test_recorded_options_rebuild_the_executor(flux: Flux, tmp_path: Path) -> No
     assert FluxExecutor(**executor.recorded_options()).recorded_options() == (
         executor.recorded_options()
     )
+
+
+def test_an_unknown_option_is_refused_before_flux_submit_runs(flux: Flux, tmp_path: Path) -> None:
+    resources = JobResources(cpus=2, time="00:10:00", mem="2G", options={"memory": "4 G"})
+    with pytest.raises(BatchExecutorError, match="submit option 'memory' is not a flux submit"):
+        make(flux, tmp_path).submit(job(tmp_path, resources=resources))
+    assert flux.calls() == []  # nothing submitted, so no job ran "--memory=4 G" as its command

@@ -116,3 +116,29 @@ def test_export_env_becomes_ordered_env_rules(export_env: Any, rules: list[str])
 def test_native_env_is_refused_for_export_env() -> None:
     with pytest.raises(BatchExecutorError, match="set export_env"):
         script.submit_args(job(), Path("/s/x.sh"), {"env": "-*"})
+
+
+def test_an_unknown_option_is_refused_rather_than_becoming_the_command() -> None:
+    # flux submit reads "--foo=a b" as the job's command (it has a space and is
+    # not an option it knows), so the job script would never run.
+    with pytest.raises(BatchExecutorError) as caught:
+        script.submit_args(job(), Path("/s/x.sh"), {"queu": "a b"})
+    assert str(caught.value) == (
+        "Cannot submit flux job 'wf.task': submit option 'queu' is not a flux submit option "
+        "(did you mean 'queue'?); use one of add_file, bank, begin_time, conf, exclusive, "
+        "flags, gpus_per_node, gpus_per_task, input, label_io, nodes, queue, requires, "
+        "rlimit, setattr, setopt, signal, taskmap, tasks_per_core, tasks_per_node, "
+        "unbuffered, urgency, or give a site-specific jobspec attribute as "
+        "setattr='KEY=VALUE'."
+    )
+
+
+def test_known_options_keep_a_value_with_spaces_in_one_argument() -> None:
+    args = script.submit_args(job(), Path("/s/x.sh"), {"requires": "host:n1 or host:n2"})
+    assert args[-2:] == ["--requires=host:n1 or host:n2", "/s/x.sh"]
+
+
+@pytest.mark.parametrize("value", ["", "=x", "a b=1", True])
+def test_setattr_needs_a_key(value: Any) -> None:
+    with pytest.raises(BatchExecutorError, match=r"submit option .setattr. is .*; give KEY=VALUE"):
+        script.option_args(job(), {"setattr": value})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.dispatch.loader import driver_call
 from reflow.errors import ReflowError
+from reflow.fanout import EMPTY_FANOUT, empty_fanouts
 from reflow.labels import instance_label
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ class Run:
             },
             "summary": self.store.task_state_summary(self.run_id),
             "instances": instances,
+            "empty_fanouts": sorted(empty_fanouts(self.store, record)),
         }
 
     @driver_call
@@ -109,9 +111,14 @@ class Run:
             order = self.workflow._topological_order()
         except ReflowError:
             order = sorted(summary)
-        names = [t for t in order if t in summary] + [t for t in summary if t not in order]
+        empty = info["empty_fanouts"]
+        names = [t for t in order if t in summary or t in empty]
+        names += [t for t in summary if t not in order]
         for name in names:
             if task and name != task:
+                continue
+            if name in empty:
+                print(f"  {name:20s}  {EMPTY_FANOUT}")
                 continue
             parts = ", ".join(f"{s}={n}" for s, n in sorted(summary[name].items()))
             print(f"  {name:20s}  {parts}")

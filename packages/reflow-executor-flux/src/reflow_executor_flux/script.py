@@ -16,6 +16,11 @@ script it runs holds no directives:
 - ``--queue``, and the bank as ``--setattr=system.bank=NAME`` (``-B``
   exists only from flux-core 0.65).
 
+Only the flux submit options of :data:`OPTION_FLAGS` are accepted: flux
+submit reads an argument it does not know that has a space in it
+(``--foo=a b``) as the start of the job's command, so an unknown option
+would silently replace the job script.
+
 With ``--cc``, ``flux submit`` formats every option value and argument with
 Python's ``str.format`` (only ``{{...}}`` mustache tags survive), so values
 with ``{`` or ``}`` are refused.
@@ -57,12 +62,29 @@ OPTION_FLAGS: dict[str, str] = {
     "setopt": "--setopt",
     "signal": "--signal",
     "begin_time": "--begin-time",
+    "gpus_per_node": "--gpus-per-node",
+    "tasks_per_node": "--tasks-per-node",
+    "tasks_per_core": "--tasks-per-core",
+    "flags": "--flags",
+    "add_file": "--add-file",
+    "input": "--input",
+    "label_io": "--label-io",
+    "unbuffered": "--unbuffered",
+    "rlimit": "--rlimit",
+    "taskmap": "--taskmap",
+    "conf": "--conf",
 }
-"""Submit options by name, and the flux submit flag each becomes.
+"""The flux submit options a job may set (flux-submit(1)), and the flag each becomes.
 
-``bank`` becomes ``--setattr=system.bank=NAME``; any other key becomes
-``--key=value`` with ``_`` written as ``-``.
+``bank`` becomes ``--setattr=system.bank=NAME``.  Any other name is refused
+(see the module docstring); site-specific settings go through ``setattr``
+(jobspec attributes) and ``setopt`` (shell options), which take any key.
 """
+
+_KEYED = frozenset({"setattr", "setopt"})
+"""Options whose value is ``KEY`` or ``KEY=VALUE``."""
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*(?:=|$)")
 
 RESERVED_OPTIONS: dict[str, str] = {
     "job_name": "reflow names the job after the task",
@@ -84,6 +106,7 @@ RESERVED_OPTIONS: dict[str, str] = {
     "quiet": "reflow reads the job ids flux submit prints",
     "log": "reflow reads the job ids flux submit prints",
     "dry_run": "use REFLOW_MODE=dry-run instead",
+    "env_file": "set export_env (true, false or a list of variable names) instead",
     "qos": "Flux has no quality of service; choose a queue (partition=) or an urgency (urgency=)",
 }
 """Options reflow sets itself, with the reason a job may not set them."""
@@ -177,6 +200,8 @@ def option_args(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
         name = key.replace("-", "_")
         if name in RESERVED_OPTIONS:
             raise _bad(job, f"submit option {key!r} cannot be set: {RESERVED_OPTIONS[name]}")
+        if name not in OPTION_FLAGS and name != "bank":
+            raise _bad(job, _unknown(key))
         values = list(given) if isinstance(given, list | tuple) else [given]
         for value in values:
             if value is None or value is False:
@@ -187,9 +212,29 @@ def option_args(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
                     raise _bad(job, "submit option 'bank' needs the bank's name")
                 args.append(f"--setattr=system.bank={text}")
                 continue
-            flag = OPTION_FLAGS.get(name, "--" + name.replace("_", "-"))
+            if name in _KEYED and (text is None or not _KEY.match(text)):
+                raise _bad(
+                    job,
+                    f"submit option {key!r} is {value!r}; give KEY=VALUE with a KEY of "
+                    "letters, digits, '_', '.' and '-' (for example 'user.project=x')",
+                )
+            flag = OPTION_FLAGS[name]
             args.append(flag if text is None else f"{flag}={text}")
     return args
+
+
+def _unknown(key: str) -> str:
+    """Why ``key`` is refused, with the closest known option and the escape hatch."""
+    import difflib
+
+    known = sorted([*OPTION_FLAGS, "bank"])
+    close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    return (
+        f"submit option {key!r} is not a flux submit option{guess}; use one of "
+        f"{', '.join(known)}, or give a site-specific jobspec attribute as "
+        "setattr='KEY=VALUE'"
+    )
 
 
 def env_args(setting: ExportEnv) -> list[str]:

@@ -8,6 +8,7 @@ gives each task its own ``--<task>-<name>`` flag.
 
 from __future__ import annotations
 
+import argparse
 import enum
 import inspect
 import json
@@ -29,6 +30,7 @@ __all__ = [
     "check_reserved_names",
     "collect_cli_params",
     "converter_for",
+    "dict_problem",
     "merge_resolved_params",
 ]
 
@@ -88,14 +90,72 @@ def _enum_converter(cls: type[enum.Enum]) -> Callable[[str], Any]:
     return convert
 
 
-def _json_converter(text: str) -> Any:
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise ValueError(text)  # argparse: "invalid JSON object value"
-    return value
+_JSON_KINDS: dict[Any, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+}
+"""The JSON values a ``dict`` key or value type accepts (``bool`` is never an ``int``)."""
 
 
-_json_converter.__name__ = "JSON object"
+def _fits(tp: Any, item: Any) -> bool:
+    kinds = _JSON_KINDS.get(tp)
+    if kinds is None:  # Any, a nested or another type: not checked
+        return True
+    return isinstance(item, kinds) and (tp is bool or not isinstance(item, bool))
+
+
+def dict_problem(tp: Any, value: dict[Any, Any]) -> str | None:
+    """Why ``value`` is not a ``tp`` (``dict[K, V]``), or ``None`` when it is.
+
+    Keys and values of type ``str``, ``int``, ``float`` and ``bool`` are
+    checked, as the elements of a ``list[int]`` are; other types are not.
+
+    Examples
+    --------
+    >>> dict_problem(dict[str, int], {"a": 1, "b": "x"})
+    "the value of 'b' is str 'x', not int"
+    """
+    args = get_args(tp)
+    if len(args) != 2:
+        return None
+    key_type, value_type = args
+    for key, item in value.items():
+        if not _fits(key_type, key):
+            return f"the key {key!r} is {type(key).__name__}, not {type_repr(key_type)}"
+        if not _fits(value_type, item):
+            return (
+                f"the value of {key!r} is {type(item).__name__} {item!r}, "
+                f"not {type_repr(value_type)}"
+            )
+    return None
+
+
+def _int_key(key: str) -> int | str:
+    """``"3"`` as 3; any other key as it is, for :func:`dict_problem` to name."""
+    try:
+        return int(key)
+    except ValueError:
+        return key
+
+
+def _json_converter(tp: Any) -> Callable[[str], Any]:
+    key_type = get_args(tp)[0] if len(get_args(tp)) == 2 else None
+
+    def convert(text: str) -> Any:
+        value = json.loads(text)
+        if not isinstance(value, dict):
+            raise ValueError(text)  # argparse: "invalid JSON object value"
+        if key_type is int:  # JSON keys are strings; an int key is written "3"
+            value = {_int_key(k): v for k, v in value.items()}
+        problem = dict_problem(tp, value)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(f"invalid {type_repr(tp)} value {text!r}: {problem}")
+        return value
+
+    convert.__name__ = "JSON object"
+    return convert
 
 
 def converter_for(tp: Any) -> Callable[[str], Any] | None:
@@ -112,7 +172,7 @@ def converter_for(tp: Any) -> Callable[[str], Any] | None:
         return _named(tp, tp.__name__)
     origin = get_origin(tp)
     if tp is dict or origin is dict:
-        return _json_converter
+        return _json_converter(tp)
     if origin is Literal:
         kinds = {type(v) for v in get_args(tp)}
         if len(kinds) == 1 and next(iter(kinds)) in (str, int, float):

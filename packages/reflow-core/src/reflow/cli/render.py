@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["dag_text", "describe_text"]
+__all__ = ["dag_text", "describe_text", "dot_string"]
 
 
 def _plain(value: Any) -> str:
@@ -63,6 +63,23 @@ def _edges(desc: dict[str, Any]) -> list[tuple[str, str, str]]:
     return edges
 
 
+def dot_string(text: str) -> str:
+    """``text`` as a Graphviz double-quoted string, quotes included.
+
+    Names and labels come from run records too, which may predate the naming
+    rule, so anything may be in them: a ``"`` would end the string and a
+    backslash start an escape (``\\n`` is a line break in a label), so both
+    are escaped; a raw line break becomes that ``\\n``.
+
+    Examples
+    --------
+    >>> print(dot_string('say "hi"'))
+    "say \\"hi\\""
+    """
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n") + '"'
+
+
 def dag_text(desc: dict[str, Any], fmt: str = "text") -> str:
     """The task graph as plain text, Mermaid or Graphviz dot."""
     arrays = {t["name"] for t in desc["tasks"] if t["is_array"]}
@@ -75,11 +92,14 @@ def dag_text(desc: dict[str, Any], fmt: str = "text") -> str:
         out += [f"    {a} -->|{label}| {b}" for a, b, label in edges]
         return "\n".join(out)
     if fmt == "dot":
-        out = [f'digraph "{desc["name"]}" {{', "    rankdir=TB;"]
+        out = [f"digraph {dot_string(desc['name'])} {{", "    rankdir=TB;"]
         for t in desc["tasks"]:
             shape = "box3d" if t["name"] in arrays else "box"
-            out.append(f'    "{t["name"]}" [shape={shape}];')
-        out += [f'    "{a}" -> "{b}" [label="{label}"];' for a, b, label in edges]
+            out.append(f"    {dot_string(t['name'])} [shape={shape}];")
+        out += [
+            f"    {dot_string(a)} -> {dot_string(b)} [label={dot_string(label)}];"
+            for a, b, label in edges
+        ]
         out.append("}")
         return "\n".join(out)
     out = []

@@ -70,8 +70,23 @@ def _where(store: Store) -> str:
     return f" {path}" if path else ""
 
 
-def resolve_run(store: Store, ref: str) -> RunRecord:
+def resolve_run(
+    store: Store, ref: str, workflow: str | None = None, runs_command: str = "reflow runs"
+) -> RunRecord:
     """The run ``ref`` names: an id, a unique prefix, suffix or part of one, or ``latest``.
+
+    Parameters
+    ----------
+    store : Store
+        The manifest store.
+    ref : str
+        What the user typed.
+    workflow : str or None
+        Match prefixes, suffixes and ``latest`` among this workflow's runs
+        only (a workflow script's own command line); a full run id is found
+        whatever its workflow.
+    runs_command : str
+        The command that lists the runs, for the message when none matches.
 
     Raises
     ------
@@ -82,10 +97,11 @@ def resolve_run(store: Store, ref: str) -> RunRecord:
     record = store.get_run_record(ref)
     if record is not None:
         return record
-    records = store.list_run_records()
+    records = store.list_run_records(graph_name=workflow)
     if ref == LATEST:
         if not records:
-            raise ReflowError(f"The manifest store{_where(store)} holds no runs yet.")
+            of = f" of workflow {workflow!r}" if workflow else ""
+            raise ReflowError(f"The manifest store{_where(store)} holds no runs{of} yet.")
         return records[0]
     matches = [r for r in records if r.run_id.startswith(ref)] if ref else []
     if not matches and ref:
@@ -97,7 +113,7 @@ def resolve_run(store: Store, ref: str) -> RunRecord:
     if not matches:
         raise ReflowError(
             f"No run {ref!r} in the manifest store{_where(store)}. List the runs with "
-            "'reflow runs', or point REFLOW_STORE_PATH (or --store-path) at the store the "
+            f"'{runs_command}', or point REFLOW_STORE_PATH (or --store-path) at the store the "
             "run was recorded in."
         )
     shown = ", ".join(r.run_id for r in matches[:5])

@@ -6,6 +6,7 @@ import enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow.cli.params import dict_problem
 from reflow.errors import ParameterError
 from reflow.filestate import absolute
 from reflow.params import type_repr
@@ -46,7 +47,13 @@ def _one(rp: ResolvedParam, value: Any) -> Any:
             return tp(absolute(value))
     elif tp is dict or getattr(tp, "__origin__", None) is dict:
         if isinstance(value, dict):
-            return value
+            problem = dict_problem(tp, value)
+            if problem is None:
+                return value
+            raise ParameterError(
+                f"Parameter {rp.dest!r} ({rp.cli_flag()}) expects {type_repr(rp.annotation)}: "
+                f"{problem}."
+            )
     elif isinstance(tp, type):
         if isinstance(value, tp):
             return value

@@ -123,7 +123,9 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     add_parameter_arguments(submit.add_argument_group("workflow parameters"), params)
 
     status = sub.add_parser("status", parents=[common], help="show a run's state")
-    status.add_argument("run_id", metavar="RUN")
+    status.add_argument(
+        "run_id", metavar="RUN", help="run id, unique prefix/suffix, or latest (this workflow's)"
+    )
     status.add_argument("--task", help="one line per instance of this task")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
     status.add_argument("--errors", action="store_true", help="show failed instances' errors")
@@ -136,12 +138,27 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     retry = sub.add_parser(
         "retry", parents=[common], help="run failed and cancelled instances again"
     )
-    retry.add_argument("run_id", metavar="RUN")
+    retry.add_argument("run_id", metavar="RUN", help="run id, unique prefix/suffix, or latest")
     retry.add_argument("--task", help="retry only this task")
 
-    runs = sub.add_parser("runs", parents=[common], help="list this workflow's runs")
-    runs.add_argument("--last", type=int, default=20, metavar="N", help="at most N runs")
-    runs.add_argument("--status", help="only runs in this state (RUNNING, FAILED, ...)")
+    runs = sub.add_parser(
+        "runs",
+        parents=[common],
+        help="list this workflow's runs",
+        description="List this workflow's runs, newest first, with the columns of 'reflow runs'.",
+    )
+    runs.add_argument(
+        "--status", metavar="S", help="only runs in state S (RUNNING, FAILED, LOST, ...)"
+    )
+    runs.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only runs created since DATE: 2026-11-01, 2026-11-01T08:00 or an age (12h, 2d)",
+    )
+    runs.add_argument(
+        "--last", type=int, default=20, metavar="N", help="at most the N newest runs (20)"
+    )
+    runs.add_argument("--json", action="store_true", help="print a JSON list")
 
     describe = sub.add_parser(
         "describe", parents=[common], help="show tasks, wiring and parameters"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -16,7 +17,7 @@ from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.run import Run
-    from reflow.stores import RunRecord, Store
+    from reflow.stores import Store
     from reflow.workflow import Workflow
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "retry_command",
     "run_local_command",
     "runs_command",
+    "script_command",
     "status_command",
     "submit_command",
 ]
@@ -43,19 +45,30 @@ def _params(workflow: Workflow, args: argparse.Namespace) -> dict[str, Any]:
     return parameters_from_namespace(args, workflow.cli_params())
 
 
-def _run(workflow: Workflow, store: Store, run_id: str) -> Run:
+def script_command() -> str:
+    """The command that runs this workflow script again, as the user can type it.
+
+    The interpreter's name and the script path as it was given
+    (``python3 pipeline.py``, ``python ../flows/rna.py``): the script need
+    not be executable, and a relative path still works from where the user is.
+    """
+    interpreter = Path(sys.executable).name or "python"
+    script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pipeline.py"
+    return f"{interpreter} {shlex.quote(script)}"
+
+
+def _run(workflow: Workflow, store: Store, ref: str) -> Run:
+    """The run ``ref`` names (an id, a unique part of one, or ``latest``) of this workflow."""
+    from reflow.cli.runref import resolve_run
     from reflow.run import Run
 
-    record = store.get_run_record(run_id)
-    if record is None:
-        raise ReflowError(
-            f"No run {run_id!r} in the manifest store {getattr(store, 'path', '')}; "
-            f"list this workflow's runs with: {Path(sys.argv[0]).name} runs"
-        )
+    record = resolve_run(store, ref, workflow.name, f"{script_command()} runs")
     if record.graph_name != workflow.name:
         raise ReflowError(
-            f"Run {run_id!r} belongs to workflow {record.graph_name!r}, not {workflow.name!r}."
+            f"Run {record.run_id!r} belongs to workflow {record.graph_name!r}, "
+            f"not {workflow.name!r}; show it with: reflow status {record.run_id}"
         )
+    run_id = record.run_id
     return Run(workflow, run_id, Path(record.parameters.get("run_dir", ".")), store)
 
 
@@ -157,9 +170,8 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
         verify=args.verify,
         **_params(workflow, args),
     )
-    prog = Path(sys.argv[0]).name
     print(f"Submitted run {run.run_id} in {run.run_dir}")
-    print(f"Follow it with: {prog} status {run.run_id}")
+    print(f"Follow it with: {script_command()} status {run.run_id}")
     if not args.wait:
         return 0
     try:
@@ -222,33 +234,11 @@ def retry_command(workflow: Workflow, args: argparse.Namespace) -> int:
 
 
 def runs_command(workflow: Workflow, args: argparse.Namespace) -> int:
-    """``runs``: this workflow's runs, newest first (LOST for those nothing advances)."""
-    from reflow.liveness import LOST, shown_status
+    """``runs``: this workflow's runs, newest first, as ``reflow runs --workflow`` shows them.
 
-    store = _store(workflow, args)
-    wanted = args.status.upper() if args.status else None
-    states = [*(s.value for s in RunState), LOST]
-    if wanted is not None and wanted not in states:
-        raise ReflowError(
-            f"--status {args.status!r} is not a run state; use one of {', '.join(states)}."
-        )
-    rows: list[tuple[RunRecord, str]] = []
-    for record in store.list_run_records(graph_name=workflow.name):
-        if len(rows) >= max(args.last, 0):
-            break
-        state = shown_status(store, record)[0]
-        if wanted is None or state == wanted:
-            rows.append((record, state))
-    if not rows:
-        print(f"No runs of {workflow.name!r} in this store.")
-        return 0
-    print(f"{'RUN':44s} {'STATUS':10s} {'PROGRESS':>9s}  {'EXECUTOR':10s} CREATED")
-    for record, state in rows:
-        summary = store.task_state_summary(record.run_id)
-        total = sum(sum(c.values()) for c in summary.values())
-        done = sum(c.get("SUCCESS", 0) for c in summary.values())
-        print(
-            f"{record.run_id:44s} {state:10s} {done:>4d}/{total:<4d}  "
-            f"{record.executor or '-':10s} {record.created_at:%Y-%m-%d %H:%M:%S}"
-        )
-    return 0
+    The same selection and table, LOST runs included (``--status lost``).
+    """
+    from reflow.cli.commands.runs import show_runs
+
+    args.workflow = workflow.name
+    return show_runs(_store(workflow, args), args)

@@ -367,6 +367,7 @@ class Dispatcher:
     def plan(self) -> None:
         """Create the instances of every task whose upstream tasks all succeeded."""
         from reflow.expand import ExpansionError, expand
+        from reflow.fanout import log_empty_fanout
         from reflow.planning import CachePolicy, Planner
         from reflow.runrecord import stored_prefixes
 
@@ -400,6 +401,8 @@ class Dispatcher:
                 entry["array_identity"] = planner.array_identity(name, upstream)
                 copied = planner.take_cached_array(name, entry["array_identity"])
                 if copied is not None:
+                    if not copied:
+                        log_empty_fanout(logger, name)
                     planned[name] = {**entry, "count": len(copied)}
                     self._mark_planned(planned)
                     summary = self._summary()
@@ -411,6 +414,8 @@ class Dispatcher:
                 planned[name] = {**entry, "count": 1}
                 self._mark_planned(planned)
                 continue
+            if spec.config.array and exp.count == 0:
+                log_empty_fanout(logger, name)
             existing = {
                 r.array_index
                 for r in self.store.list_task_instance_records(self.run_id, task_name=name)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.errors import ParameterError, ReflowError
 from reflow.expand import Expansion, ExpansionError, UpstreamOutput, expand
+from reflow.fanout import log_empty_fanout
 from reflow.filestate import task_policies
 from reflow.labels import instance_label
 from reflow.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
@@ -216,6 +217,8 @@ class LocalRun:
         hashes = self.planner.take_cached_array(name, state.array_identity)
         if hashes is None:
             return False
+        if not hashes:
+            log_empty_fanout(logger, name)
         state.values = None  # left in the store until a dependant needs them
         state.hashes = hashes
         state.status = "done"
@@ -238,6 +241,8 @@ class LocalRun:
         except ExpansionError as exc:
             self._fail_task_without_instances(name, str(exc))
             return
+        if spec.config.array and exp.count == 0:
+            log_empty_fanout(logger, name)
         state.exp = exp
         state.values = [None] * exp.count
         state.hashes = [""] * exp.count

@@ -139,13 +139,17 @@ def _decorate(
             out.append(f"    classDef {state.lower()} fill:{FILL.get(state, '#ffffff')}")
             out.append(f"    class {members} {state.lower()}")
         return "\n".join(out)
+    from reflow.cli.render import dot_string
+
     body = text.rstrip().removesuffix("}").rstrip("\n")
     nodes = []
     for n in names:
-        label = n + (f"\\n{_counts_text(summary[n])}" if summary.get(n) else "")
+        # The line break between name and counts is a label line break, the
+        # one escape left unescaped; the name itself is escaped.
+        label = dot_string(n)[:-1] + (f"\\n{_counts_text(summary[n])}" if summary.get(n) else "")
         nodes.append(
-            f'    "{n}" [style=filled, fillcolor="{FILL.get(states[n], "#ffffff")}", '
-            f'label="{label}"];'
+            f"    {dot_string(n)} [style=filled, "
+            f'fillcolor="{FILL.get(states[n], "#ffffff")}", label={label}"];'
         )
     return "\n".join([body, *nodes, "}"])
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from reflow.stores import RunRecord, Store
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run", "run_progress"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run", "run_progress", "show_runs"]
 
 NAME = "runs"
 HELP = "list the runs in the store: status, progress, age, executor"
@@ -80,12 +80,20 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
 
 def run(args: argparse.Namespace) -> int:
     """Print the runs; 0 even when there are none."""
-    from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.runref import open_cli_store
+
+    return show_runs(open_cli_store(args), args)
+
+
+def show_runs(store: Store, args: argparse.Namespace) -> int:
+    """Print the runs of ``store`` that ``args`` selects: ``reflow runs``, ``pipeline.py runs``.
+
+    ``args`` holds ``workflow``, ``status``, ``since``, ``last`` and ``json``.
+    """
+    from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.timetext import format_age
     from reflow.liveness import shown_status
 
-    store = open_cli_store(args)
     records, matching = _select(store, args)
     rows: list[dict[str, Any]] = []
     for record in records:

@@ -112,11 +112,13 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
         ``--task``, ``instances``.
     """
     from reflow._types import TaskState
+    from reflow.fanout import empty_fanouts
     from reflow.labels import instance_label
     from reflow.liveness import lost_advice, shown_status
 
     run_id = record.run_id
     summary = store.task_state_summary(run_id)
+    empty = empty_fanouts(store, record)
     tasks = []
     for name, is_array in _task_order(store, run_id, summary):
         counts = summary.get(name, {})
@@ -126,6 +128,7 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
                 "is_array": is_array,
                 "total": sum(counts.values()),
                 "counts": dict(sorted(counts.items(), key=lambda kv: STATE_ORDER.index(kv[0]))),
+                "empty_fanout": name in empty,
             }
         )
     failed_total = sum(
@@ -179,6 +182,7 @@ def status_document(data: dict[str, Any]) -> Document:
 
     from reflow.cli.output import STATE_STYLES, Cell, Line, Table, state_cell
     from reflow.cli.timetext import format_age
+    from reflow.fanout import EMPTY_FANOUT
 
     run = data["run"]
     created = datetime.fromisoformat(run["created_at"])
@@ -200,13 +204,18 @@ def status_document(data: dict[str, Any]) -> Document:
         table.add(
             Cell(task["task"], "bold"),
             "array" if task["is_array"] else "job",
-            str(task["total"]) if task["total"] else "-",
+            str(task["total"]) if task["total"] or task.get("empty_fanout") else "-",
             *(
                 Cell(str(counts[s]), STATE_STYLES[s]) if counts.get(s) else Cell("")
                 for s in states
             ),
         )
     doc.append(table)
+    doc += [
+        Line(f"{t['task']}: {EMPTY_FANOUT}", "yellow")
+        for t in data["tasks"]
+        if t.get("empty_fanout")
+    ]
     if "instances" in data:
         listing = Table(("INSTANCE", "STATE", "JOB", "CACHE", "UPDATED", "ERROR"))
         for inst in data["instances"]:
