@@ -31,7 +31,9 @@ def test_walltime_forms(text: str, seconds: int) -> None:
     assert parse_walltime(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["2x", "h", "1h30", "30m1h", "0h", "", "00:61:00", "0", "1:2:3:4", "1-30", "00:00:60"])
+@pytest.mark.parametrize(
+    "text", ["2x", "h", "1h30", "30m1h", "0h", "", "00:61:00", "0", "1:2:3:4", "1-30", "00:00:60"]
+)
 def test_bad_walltimes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="invalid walltime"):
         parse_walltime(text)

@@ -1,7 +1,8 @@
 """Parsing of the resource requests written in ``@wf.job(...)``.
 
-Walltimes (``"2h"``, ``"1h30m"``, ``"02:00:00"``...) and memory sizes are checked when a task is registered, so a typo
-fails on the login node, not after a night in the queue.  Executors turn the
+Walltimes (``"2h"``, ``"1h30m"``, ``"02:00:00"``...) and memory sizes are
+checked when a task is registered, so a typo fails on the login node, not
+after a night in the queue.  Executors turn the
 parsed values into their scheduler's own syntax.
 """
 

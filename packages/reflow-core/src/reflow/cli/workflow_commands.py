@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.config import DEFAULT_EXECUTOR
 from reflow.errors import ReflowError
 from reflow.labels import instance_label
 
@@ -143,22 +144,39 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
     return 0
 
 
+def _announce_executor(name: str) -> None:
+    """Say which executor a submit uses; ``local`` silently keeps a cluster idle."""
+    if name == DEFAULT_EXECUTOR:
+        print(
+            f"Warning: executor {name!r} runs the jobs on this machine; pass --executor "
+            "slurm (or pbs, lsf, sge, flux), or set [executor] name in config.toml, "
+            "to use a cluster.",
+            file=sys.stderr,
+        )
+
+
 def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``submit``: create a run and send its first dispatcher to the scheduler."""
+    from reflow.executors.resolve import resolve_executor
+
+    # Before the store is opened: a misspelled --executor must leave nothing behind.
+    executor = resolve_executor(args.executor, workflow.config)
+    args.executor = executor
     if args.dry_run:
         return _dry_run(workflow, args)
     store = _store(workflow, args)
     run = workflow.submit(
         args.run_dir,
         store=store,
-        executor=args.executor,
+        executor=executor,
         force=args.force,
         force_tasks=args.force_tasks,
         verify=args.verify,
         **_params(workflow, args),
     )
     prog = Path(sys.argv[0]).name
-    print(f"Submitted run {run.run_id} in {run.run_dir}")
+    print(f"Submitted run {run.run_id} in {run.run_dir} with executor {executor.name!r}")
+    _announce_executor(executor.name)
     print(f"Follow it with: {prog} status {run.run_id}")
     if not args.wait:
         return 0

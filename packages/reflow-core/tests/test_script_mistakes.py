@@ -1,0 +1,113 @@
+"""A workflow script's mistakes: one line naming the thing and the fix, exit 2, nothing written.
+
+The script ends in a bare ``wf.cli()``, as the published reflow's examples do,
+so the exit status must come from ``wf.cli()`` itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SCRIPT = """
+from reflow import Workflow
+
+wf = Workflow("mistakes")
+
+@wf.job(time="1h30m")
+def hello(name: str = "x") -> str:
+    return name
+
+wf.cli()
+"""
+
+
+@pytest.fixture
+def script(tmp_path: Path) -> Path:
+    (tmp_path / "work").mkdir()
+    path = tmp_path / "work" / "mistakes.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    return path
+
+
+def cli(script: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("REFLOW_")}
+    environ.update(
+        REFLOW_STORE_PATH=str(script.parent / "store" / "m.db"),
+        REFLOW_LOCAL_STATE=str(script.parent / "jobs"),
+        XDG_CONFIG_HOME=str(script.parent / "xdg"),
+        **env,
+    )
+    return subprocess.run(
+        [sys.executable, str(script), *argv, "--run-dir", str(script.parent / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environ,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def assert_nothing_written(script: Path) -> None:
+    assert sorted(p.name for p in script.parent.iterdir()) == ["mistakes.py"]
+
+
+def test_misspelled_executor_suggests_the_name_and_exits_2(script: Path) -> None:
+    done = cli(script, "submit", "--executor", "slrum")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"mistakes: error: No executor named 'slrum' for {sys.executable} (installed: "
+        "flux, local, lsf, pbs, sge, slurm). Did you mean 'slurm'?\n"
+    )
+    assert "pip install" not in done.stderr
+    assert_nothing_written(script)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fix"),
+    [
+        ("REFLOW_MODE", "bogus", "use dry-run, or unset it to submit for real."),
+        (
+            "REFLOW_LOG_LEVEL",
+            "chatty",
+            "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL, or unset it for WARNING.",
+        ),
+        ("REFLOW_LOCAL_SLOTS", "many", "use a whole number of at least 1."),
+    ],
+)
+def test_bad_reflow_variable_stops_the_script(
+    script: Path, variable: str, value: str, fix: str
+) -> None:
+    done = cli(script, "submit", **{variable: value})
+
+    assert done.returncode == 2
+    assert done.stderr == f"mistakes: error: {variable}={value!r} is not valid: {fix}\n"
+    assert done.stdout == ""
+    assert_nothing_written(script)
+
+
+def test_submit_names_the_executor_and_warns_when_it_is_local(script: Path) -> None:
+    done = cli(script, "submit")
+
+    assert done.returncode == 0, done.stderr
+    first = done.stdout.splitlines()[0]
+    assert first.endswith(f"in {script.parent / 'run'} with executor 'local'")
+    assert done.stderr == (
+        "Warning: executor 'local' runs the jobs on this machine; pass --executor slurm "
+        "(or pbs, lsf, sge, flux), or set [executor] name in config.toml, to use a cluster.\n"
+    )
+
+
+def test_submit_to_a_scheduler_does_not_warn(script: Path) -> None:
+    done = cli(script, "submit", "--executor", "slurm", REFLOW_MODE="dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert "with executor 'slurm'" in done.stdout
+    assert "Warning" not in done.stderr
