@@ -74,6 +74,14 @@ SUBMIT_OPTION_KEYS: frozenset[str] = frozenset(
 SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
 """Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
 
+_SCHEMA: dict[str, frozenset[str]] = {
+    "executor": frozenset({"name", "submit_options"}),
+    "dispatch": frozenset({"submit_options"}),
+    "store": frozenset({"path"}),
+    "cache": frozenset({"inputs"}),
+}
+"""The sections of the file and the keys each holds (submit option tables are open)."""
+
 _TASK_ENV: dict[str, str] = {
     "partition": env.REFLOW_PARTITION,
     "account": env.REFLOW_ACCOUNT,
@@ -212,6 +220,7 @@ class Config:
             raise ConfigError(
                 f"The {self._origin} must be a table of sections, got {type(self._data).__name__}."
             )
+        self._warn_unknown()
         executor = self._table(self._data, "executor")
         dispatch = self._table(self._data, "dispatch")
         store = self._table(self._data, "store")
@@ -223,6 +232,38 @@ class Config:
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
 
     # -- validation of the file's shape -------------------------------------------
+
+    def _warn_unknown(self) -> None:
+        """Warn about sections and keys reflow does not read: most are typos.
+
+        A warning rather than an error, so a file shared with a newer reflow
+        still loads; it names the file, the key and the closest known one.
+        """
+        import difflib
+
+        from reflow.graph import did_you_mean
+
+        for section, table in self._data.items():
+            if section not in _SCHEMA:
+                close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.6)
+                logger.warning(
+                    "Unknown section [%s] in the %s is ignored.%s",
+                    section,
+                    self._origin,
+                    f" Did you mean [{close[0]}]?" if close else "",
+                )
+                continue
+            if not isinstance(table, dict):
+                continue  # _table() reports the wrong type
+            for key in table:
+                if key not in _SCHEMA[section]:
+                    logger.warning(
+                        "Unknown key %r in [%s] of the %s is ignored.%s",
+                        key,
+                        section,
+                        self._origin,
+                        did_you_mean(key, _SCHEMA[section]),
+                    )
 
     def _table(self, parent: Mapping[str, Any], dotted: str) -> dict[str, Any]:
         value = parent.get(dotted.rsplit(".", 1)[-1])
