@@ -339,3 +339,19 @@ def test_known_keys_do_not_warn(sample: Path, caplog: pytest.LogCaptureFixture) 
         load_config(sample, environ={})
 
     assert caplog.records == []
+
+
+def test_site_options_are_canonical_names() -> None:
+    config = Config({"executor": {"site_options": ["Licenses", "gpu-binding"]}})
+
+    assert config.site_options == ("licenses", "gpu_binding")
+
+
+def test_site_options_must_be_a_list_of_names() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config({"executor": {"site_options": "licenses"}})
+
+    assert str(caught.value) == (
+        "executor.site_options in the configuration must be a list of option names, got "
+        "'licenses'. Write it as site_options = [\"licenses\"] under [executor]."
+    )

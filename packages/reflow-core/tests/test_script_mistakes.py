@@ -23,6 +23,10 @@ wf = Workflow("mistakes")
 def hello(name: str = "x") -> str:
     return name
 
+@wf.job(time="90m", partiton="gpu")
+def typo(name: str = "x") -> str:
+    return name
+
 wf.cli()
 """
 
@@ -31,8 +35,14 @@ wf.cli()
 def script(tmp_path: Path) -> Path:
     (tmp_path / "work").mkdir()
     path = tmp_path / "work" / "mistakes.py"
-    path.write_text(textwrap.dedent(SCRIPT))
+    path.write_text(textwrap.dedent(SCRIPT).replace(', partiton="gpu"', ""))
     return path
+
+
+@pytest.fixture
+def typo_script(script: Path) -> Path:
+    script.write_text(textwrap.dedent(SCRIPT))
+    return script
 
 
 def cli(script: Path, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -111,3 +121,28 @@ def test_submit_to_a_scheduler_does_not_warn(script: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "with executor 'slurm'" in done.stdout
     assert "Warning" not in done.stderr
+
+
+def test_misspelled_scheduler_option_is_refused_before_the_run_is_recorded(
+    typo_script: Path,
+) -> None:
+    done = cli(typo_script, "submit", "--executor", "slurm")
+
+    assert done.returncode == 2
+    assert done.stderr == (
+        "mistakes: error: Submit option 'partiton' of task 'typo' is not a slurm option. "
+        "Did you mean 'partition'? If your site's scheduler has it, add it to "
+        'site_options = ["partiton"] under [executor] in config.toml.\n'
+    )
+    assert_nothing_written(typo_script)
+
+
+def test_site_options_let_a_site_specific_option_through(typo_script: Path) -> None:
+    config = typo_script.parent / "xdg" / "reflow" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[executor]\nsite_options = ["partiton"]\n')
+
+    done = cli(typo_script, "submit", "--executor", "slurm", REFLOW_MODE="dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert "with executor 'slurm'" in done.stdout

@@ -6,6 +6,8 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     [executor]
     name = "slurm"                  # default executor ("local" if not set)
 
+    site_options = ["licenses"]     # extra option names this site's scheduler has
+
     [executor.submit_options]       # defaults for task jobs
     partition = "compute"
     account = "proj42"
@@ -21,7 +23,8 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
 
 Submit options use scheduler-agnostic keys (``partition``, ``account``,
 ``qos``, ...); each executor translates them to its own flags.  Any other key
-is passed to the scheduler as written.
+must be one of the executor's own options (``known_options``) or listed in
+``site_options``, and is passed to the scheduler as written.
 
 Precedence, highest first: options given on a task, ``REFLOW_*`` environment
 variables, the configuration file, built-in defaults.  Loading the
@@ -75,7 +78,7 @@ SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
 """Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
 
 _SCHEMA: dict[str, frozenset[str]] = {
-    "executor": frozenset({"name", "submit_options"}),
+    "executor": frozenset({"name", "submit_options", "site_options"}),
     "dispatch": frozenset({"submit_options"}),
     "store": frozenset({"path"}),
     "cache": frozenset({"inputs"}),
@@ -227,6 +230,7 @@ class Config:
         cache = self._table(self._data, "cache")
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_store_path = self._string(store, "store.path")
+        self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
@@ -289,6 +293,16 @@ class Config:
             )
         return value
 
+    def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
+        value = table.get(dotted.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            section, _, key = dotted.rpartition(".")
+            raise ConfigError(
+                f"{dotted} in the {self._origin} must be a list of option names, got "
+                f'{value!r}. Write it as {key} = ["licenses"] under [{section}].'
+            )
+        return tuple(v.strip().lower().replace("-", "_") for v in value)
+
     def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
         from reflow.filestate import check_policy
 
@@ -344,6 +358,16 @@ class Config:
         if self._file_executor_name is None:
             return DEFAULT_EXECUTOR
         return self._file_executor_name.strip()
+
+    @property
+    def site_options(self) -> tuple[str, ...]:
+        """``[executor] site_options``: submit option names to accept beyond the executor's own.
+
+        For options a site adds to its scheduler (a Slurm plugin's flag, a
+        PBS custom resource); any other name an executor does not know is
+        refused as a typo.  Written in canonical form (``-`` becomes ``_``).
+        """
+        return self._site_options
 
     @property
     def submit_options(self) -> dict[str, Any]:

@@ -157,10 +157,12 @@ def _announce_executor(name: str) -> None:
 
 def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``submit``: create a run and send its first dispatcher to the scheduler."""
+    from reflow.dispatch.submit import check_submit_options
     from reflow.executors.resolve import resolve_executor
 
-    # Before the store is opened: a misspelled --executor must leave nothing behind.
+    # Before the store is opened: a misspelled --executor or option leaves nothing behind.
     executor = resolve_executor(args.executor, workflow.config)
+    check_submit_options(workflow, executor)
     args.executor = executor
     if args.dry_run:
         return _dry_run(workflow, args)

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
-__all__ = ["cancel_run", "retry_run", "start_dispatcher", "submit_run"]
+__all__ = [
+    "cancel_run",
+    "check_submit_options",
+    "retry_run",
+    "start_dispatcher",
+    "submit_run",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +80,26 @@ def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | No
     return job if status is not None and status.state is JobState.PENDING else None
 
 
+def check_submit_options(workflow: Workflow, executor: Executor) -> None:
+    """Refuse a misspelled submit option before a run is recorded.
+
+    Otherwise it would reach the job script and fail only when the dispatcher
+    submits the task, after the run exists.
+
+    Raises
+    ------
+    ConfigError
+        For the first option the executor does not have (see
+        :meth:`Executor.check_options`).
+    """
+    config = workflow.config
+    site = config.site_options
+    for name, spec in workflow.tasks.items():
+        options = config.task_submit_options(spec.config.submit_options)
+        executor.check_options(options, f"task {name!r}", site)
+    executor.check_options(config.dispatch_submit_options, "[dispatch.submit_options]", site)
+
+
 def submit_run(
     workflow: Workflow,
     run_dir: str | Path,
@@ -99,6 +125,7 @@ def submit_run(
     values = workflow.check_parameters(parameters)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
+    check_submit_options(workflow, exc)
     if store is None:
         from reflow.stores import open_store
 
