@@ -139,7 +139,7 @@ REFLOW_MODE = "REFLOW_MODE"
 
 Default: unset, which submits jobs for real.  ``dry-run`` prints each job that
 would be submitted (its command and options) instead of submitting it, and
-gives it the job id ``DRYRUN``.
+gives it the job id ``DRYRUN``.  Any other value is an error (:func:`check`).
 
 Example: ``REFLOW_MODE=dry-run``
 """
@@ -149,7 +149,9 @@ REFLOW_LOG_LEVEL = "REFLOW_LOG_LEVEL"
 
 Default: unset, which means ``WARNING``.  Accepts the names of the standard
 :mod:`logging` levels (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``); the
-``-v``/``-q`` options of the command line take precedence.
+``-v``/``-q`` options of the command line take precedence.  Read by the
+``reflow`` command and by a workflow script's command line; any other value
+is an error (:func:`check`).
 
 Example: ``REFLOW_LOG_LEVEL=DEBUG``
 """
