@@ -146,3 +146,24 @@ def test_site_options_let_a_site_specific_option_through(typo_script: Path) -> N
 
     assert done.returncode == 0, done.stderr
     assert "with executor 'slurm'" in done.stdout
+
+
+def test_python_api_submit_refuses_a_bad_mode_before_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reflow import Workflow
+    from reflow.errors import ConfigError
+    from reflow.stores.sqlite import SqliteStore
+
+    wf = Workflow("api")
+
+    @wf.job()
+    def one() -> int:
+        return 1
+
+    store = SqliteStore(tmp_path / "m.db")
+    monkeypatch.setenv("REFLOW_MODE", "dryrun")
+    with pytest.raises(ConfigError, match=r"^REFLOW_MODE='dryrun' is not valid: use dry-run"):
+        wf.submit(tmp_path / "run", store=store, executor="slurm")
+    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "m.db").exists()

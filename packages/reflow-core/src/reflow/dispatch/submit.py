@@ -112,6 +112,7 @@ def submit_run(
     parameters: Mapping[str, Any],
 ) -> Run:
     """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
+    from reflow import env
     from reflow.dispatch.loader import script_of
     from reflow.executors.resolve import resolve_executor
     from reflow.local.engine import check_options
@@ -119,6 +120,7 @@ def submit_run(
     from reflow.run import Run
     from reflow.runrecord import create_run, task_param_dests
 
+    env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
     order, _, params = workflow._analyse()
     check_options(workflow, 1, "stop", force_tasks)

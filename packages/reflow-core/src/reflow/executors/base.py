@@ -195,7 +195,7 @@ class Executor(abc.ABC):
                 f"Job {job.name!r} is not an array: after_corr makes element i of an array "
                 "wait for element i of another; use after_ok for a single job."
             )
-        if (env.get(env.REFLOW_MODE) or "").lower() == "dry-run":
+        if (env.checked(env.REFLOW_MODE) or "").lower() == "dry-run":
             print(self.describe_submission(job))
             return "DRYRUN"
         return self._submit(job)
