@@ -167,3 +167,14 @@ def test_python_api_submit_refuses_a_bad_mode_before_recording(
         wf.submit(tmp_path / "run", store=store, executor="slurm")
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "m.db").exists()
+
+
+def test_dry_run_names_the_executor(script: Path) -> None:
+    done = cli(script, "submit", "--executor", "slurm", "--dry-run")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        "Dry run with executor 'slurm': nothing was submitted and no run was recorded."
+    )
+    assert done.stderr == ""
+    assert_nothing_written(script)

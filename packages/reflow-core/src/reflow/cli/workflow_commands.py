@@ -16,6 +16,7 @@ from reflow.errors import ReflowError
 from reflow.labels import instance_label
 
 if TYPE_CHECKING:
+    from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store
     from reflow.workflow import Workflow
@@ -111,7 +112,7 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
     return 0 if record is not None and record.status is RunState.SUCCESS else 1
 
 
-def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
+def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -> int:
     """Submit into a throw-away store and run directory with REFLOW_MODE=dry-run."""
     from reflow import env
     from reflow.dispatch.dispatcher import Dispatcher
@@ -125,7 +126,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
             run = workflow.submit(
                 Path(tmp) / "run",
                 store=store,
-                executor=args.executor,
+                executor=executor,
                 force=args.force,
                 force_tasks=args.force_tasks,
                 verify=args.verify,
@@ -140,7 +141,9 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
                 os.environ.pop(env.REFLOW_MODE, None)
             else:
                 os.environ[env.REFLOW_MODE] = saved
-    print("Dry run: nothing was submitted and no run was recorded.")
+    name = executor.name
+    print(f"Dry run with executor {name!r}: nothing was submitted and no run was recorded.")
+    _announce_executor(name)
     return 0
 
 
@@ -163,9 +166,8 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     # Before the store is opened: a misspelled --executor or option leaves nothing behind.
     executor = resolve_executor(args.executor, workflow.config)
     check_submit_options(workflow, executor)
-    args.executor = executor
     if args.dry_run:
-        return _dry_run(workflow, args)
+        return _dry_run(workflow, args, executor)
     store = _store(workflow, args)
     run = workflow.submit(
         args.run_dir,
