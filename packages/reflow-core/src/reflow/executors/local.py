@@ -116,6 +116,9 @@ class LocalExecutor(Executor):
 
     name: ClassVar[str] = "local"
     _KEY_ALIASES: ClassVar[dict[str, str]] = {}
+    # Scheduler options mean nothing here and are ignored, so none is refused: a
+    # workflow written for a cluster still runs on a laptop.
+    known_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self,
