@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import textwrap
 from pathlib import Path
@@ -312,3 +313,45 @@ def test_os_environ_is_not_modified(sample: Path) -> None:
     before = dict(os.environ)
     load_config(sample, environ={"REFLOW_PARTITION": "gpu"})
     assert dict(os.environ) == before
+
+
+def test_unknown_keys_and_sections_warn_with_the_closest_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    file = tmp_path / "config.toml"
+    file.write_text('[executor]\nnmae = "slurm"\n\n[dispath]\npartition = "short"\n')
+
+    with caplog.at_level(logging.WARNING, logger="reflow.config"):
+        config = load_config(file, environ={})
+
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Unknown key 'nmae' in [executor] of the configuration file {file} is ignored. "
+        "Did you mean 'name'?",
+        f"Unknown section [dispath] in the configuration file {file} is ignored. "
+        "Did you mean [dispatch]?",
+    ]
+    assert config.executor_name == "local"  # the typo is not guessed into effect
+    assert file.read_text().startswith("[executor]")  # loading never writes
+
+
+def test_known_keys_do_not_warn(sample: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="reflow.config"):
+        load_config(sample, environ={})
+
+    assert caplog.records == []
+
+
+def test_site_options_are_canonical_names() -> None:
+    config = Config({"executor": {"site_options": ["Licenses", "gpu-binding"]}})
+
+    assert config.site_options == ("licenses", "gpu_binding")
+
+
+def test_site_options_must_be_a_list_of_names() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Config({"executor": {"site_options": "licenses"}})
+
+    assert str(caught.value) == (
+        "executor.site_options in the configuration must be a list of option names, got "
+        "'licenses'. Write it as site_options = [\"licenses\"] under [executor]."
+    )

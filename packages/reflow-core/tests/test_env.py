@@ -68,3 +68,41 @@ def test_get_defaults_to_process_environment(monkeypatch: pytest.MonkeyPatch) ->
 def test_get_rejects_undeclared_variable() -> None:
     with pytest.raises(KeyError, match=r"REFLOW_TYPO.*reflow\.env"):
         env.get("REFLOW_TYPO", {"REFLOW_TYPO": "x"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fix"),
+    [
+        ("REFLOW_MODE", "bogus", "use dry-run, or unset it to submit for real"),
+        (
+            "REFLOW_LOG_LEVEL",
+            "chatty",
+            "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL, or unset it for WARNING",
+        ),
+        ("REFLOW_LOCAL_SLOTS", "0", "use a whole number of at least 1"),
+        ("REFLOW_DISPATCH_FORGET_AFTER", "ten", "use a number of seconds of at least 0"),
+    ],
+)
+def test_check_names_the_variable_and_what_it_takes(variable: str, value: str, fix: str) -> None:
+    from reflow.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        env.check({variable: value})
+
+    assert str(caught.value) == f"{variable}={value!r} is not valid: {fix}."
+
+
+def test_check_accepts_valid_values_in_any_case() -> None:
+    env.check(
+        {
+            "REFLOW_MODE": "DRY-RUN",
+            "REFLOW_LOG_LEVEL": "debug",
+            "REFLOW_LOCAL_SLOTS": "4",
+            "REFLOW_DISPATCH_FORGET_AFTER": "0",
+            "REFLOW_PARTITION": "anything goes",
+        }
+    )
+
+
+def test_every_checked_variable_is_a_known_one() -> None:
+    assert set(env._RULES) <= set(env.VARIABLES)

@@ -170,7 +170,23 @@ def test_missing_store_with_none_installed(env: FakeEnvironment) -> None:
 
     assert str(caught.value) == (
         "No store named 'postgres' for /opt/venv/bin/python (installed: none). "
-        "Install it with: pip install reflow-store-postgres"
+        "reflow's own stores are sqlite; another must be installed into this interpreter "
+        "from its own package."
+    )
+
+
+def test_misspelled_executor_gets_the_closest_name_and_no_pip_line(
+    env: FakeEnvironment,
+) -> None:
+    # "pip install reflow-executor-slrum" would invite a typosquatted package.
+    env.install("reflow-core", executors={"local": "reflow.executors.local:LocalExecutor"})
+
+    with pytest.raises(PluginNotFoundError) as caught:
+        plugins.load("executors", "slrum")
+
+    assert str(caught.value) == (
+        "No executor named 'slrum' for /opt/venv/bin/python (installed: local). "
+        "Did you mean 'slurm'?"
     )
 
 
@@ -494,7 +510,10 @@ def test_reflow_error_is_one_line_with_exit_status_2(
     assert main(["plugins"]) == 2
 
     err = capsys.readouterr().err
-    assert err.startswith("reflow: error: REFLOW_LOG_LEVEL='chatty' is not a log level")
+    assert err == (
+        "reflow: error: REFLOW_LOG_LEVEL='chatty' is not valid: use one of DEBUG, INFO, "
+        "WARNING, ERROR, CRITICAL, or unset it for WARNING.\n"
+    )
     assert err.count("\n") == 1
     assert "Traceback" not in err
 

@@ -18,16 +18,36 @@ from reflow.resources import format_walltime, parse_memory, parse_walltime
         ("1-02:03:04", 93784),
         ("90", 5400),
         ("48:00:00", 172800),
+        ("2h", 7200),
+        ("90m", 5400),
+        ("1d", 86400),
+        ("1h30m", 5400),
+        ("45s", 45),
+        ("1d12h", 129600),
+        ("2H", 7200),
     ],
 )
 def test_walltime_forms(text: str, seconds: int) -> None:
     assert parse_walltime(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["2h", "", "00:61:00", "0", "1:2:3:4", "1-30", "00:00:60"])
+@pytest.mark.parametrize(
+    "text", ["2x", "h", "1h30", "30m1h", "0h", "", "00:61:00", "0", "1:2:3:4", "1-30", "00:00:60"]
+)
 def test_bad_walltimes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="invalid walltime"):
         parse_walltime(text)
+
+
+@pytest.mark.parametrize(("number", "example"), [(3600, "'3600s' or '3600m'"), (1.5, "'90m'")])
+def test_numeric_walltime_is_refused_with_its_spelling(number: float, example: str) -> None:
+    # Slurm would read 3600 as minutes; refusing beats a walltime 60 times too long.
+    with pytest.raises(ValueError) as info:
+        parse_walltime(number)
+    assert str(info.value) == (
+        f"invalid walltime {number!r}: a bare number is ambiguous (Slurm reads minutes); "
+        f"write it as text with a unit, e.g. {example}"
+    )
 
 
 def test_walltime_round_trip() -> None:
@@ -54,3 +74,23 @@ def test_memory_forms(text: str, size: int) -> None:
 def test_bad_memory_is_refused(text: object) -> None:
     with pytest.raises(ValueError, match="invalid memory"):
         parse_memory(text)  # type: ignore[arg-type]
+
+
+def test_task_time_with_units_reaches_the_scheduler_in_its_form() -> None:
+    from reflow_executor_slurm.script import walltime
+
+    assert walltime("1h30m") == "01:30:00"
+
+
+def test_numeric_task_time_fails_at_definition() -> None:
+    from reflow import Workflow
+    from reflow.errors import WorkflowDefinitionError
+
+    wf = Workflow("walltimes")
+    with pytest.raises(WorkflowDefinitionError, match=r"^Task 'hello': time=3600: invalid"):
+
+        @wf.job(time=3600)  # type: ignore[arg-type]
+        def hello() -> None:
+            pass
+
+        wf.validate()

@@ -285,7 +285,8 @@ def test_unsupported_cli_type_names_the_parameter() -> None:
     ("kwargs", "fragment"),
     [
         ({"cpus": 0}, "cpus=0"),
-        ({"time": "2h"}, "time='2h'"),
+        ({"time": "2x"}, "time='2x'"),
+        ({"time": 3600}, "time=3600"),
         ({"mem": "lots"}, "mem='lots'"),
         ({"array_parallelism": 0, "array": True}, "array_parallelism=0"),
         ({"array_parallelism": 2}, "only to array tasks"),

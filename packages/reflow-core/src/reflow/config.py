@@ -6,6 +6,8 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     [executor]
     name = "slurm"                  # default executor ("local" if not set)
 
+    site_options = ["licenses"]     # extra option names this site's scheduler has
+
     [executor.submit_options]       # defaults for task jobs
     partition = "compute"
     account = "proj42"
@@ -21,7 +23,8 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
 
 Submit options use scheduler-agnostic keys (``partition``, ``account``,
 ``qos``, ...); each executor translates them to its own flags.  Any other key
-is passed to the scheduler as written.
+must be one of the executor's own options (``known_options``) or listed in
+``site_options``, and is passed to the scheduler as written.
 
 Precedence, highest first: options given on a task, ``REFLOW_*`` environment
 variables, the configuration file, built-in defaults.  Loading the
@@ -73,6 +76,14 @@ SUBMIT_OPTION_KEYS: frozenset[str] = frozenset(
 
 SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
 """Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
+
+_SCHEMA: dict[str, frozenset[str]] = {
+    "executor": frozenset({"name", "submit_options", "site_options"}),
+    "dispatch": frozenset({"submit_options"}),
+    "store": frozenset({"path"}),
+    "cache": frozenset({"inputs"}),
+}
+"""The sections of the file and the keys each holds (submit option tables are open)."""
 
 _TASK_ENV: dict[str, str] = {
     "partition": env.REFLOW_PARTITION,
@@ -212,17 +223,51 @@ class Config:
             raise ConfigError(
                 f"The {self._origin} must be a table of sections, got {type(self._data).__name__}."
             )
+        self._warn_unknown()
         executor = self._table(self._data, "executor")
         dispatch = self._table(self._data, "dispatch")
         store = self._table(self._data, "store")
         cache = self._table(self._data, "cache")
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_store_path = self._string(store, "store.path")
+        self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
 
     # -- validation of the file's shape -------------------------------------------
+
+    def _warn_unknown(self) -> None:
+        """Warn about sections and keys reflow does not read: most are typos.
+
+        A warning rather than an error, so a file shared with a newer reflow
+        still loads; it names the file, the key and the closest known one.
+        """
+        import difflib
+
+        from reflow.graph import did_you_mean
+
+        for section, table in self._data.items():
+            if section not in _SCHEMA:
+                close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.6)
+                logger.warning(
+                    "Unknown section [%s] in the %s is ignored.%s",
+                    section,
+                    self._origin,
+                    f" Did you mean [{close[0]}]?" if close else "",
+                )
+                continue
+            if not isinstance(table, dict):
+                continue  # _table() reports the wrong type
+            for key in table:
+                if key not in _SCHEMA[section]:
+                    logger.warning(
+                        "Unknown key %r in [%s] of the %s is ignored.%s",
+                        key,
+                        section,
+                        self._origin,
+                        did_you_mean(key, _SCHEMA[section]),
+                    )
 
     def _table(self, parent: Mapping[str, Any], dotted: str) -> dict[str, Any]:
         value = parent.get(dotted.rsplit(".", 1)[-1])
@@ -247,6 +292,16 @@ class Config:
                 f'{type(value).__name__} {value!r}. Write it as {key} = "..." under [{section}].'
             )
         return value
+
+    def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
+        value = table.get(dotted.rsplit(".", 1)[-1], [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            section, _, key = dotted.rpartition(".")
+            raise ConfigError(
+                f"{dotted} in the {self._origin} must be a list of option names, got "
+                f'{value!r}. Write it as {key} = ["licenses"] under [{section}].'
+            )
+        return tuple(v.strip().lower().replace("-", "_") for v in value)
 
     def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
         from reflow.filestate import check_policy
@@ -303,6 +358,16 @@ class Config:
         if self._file_executor_name is None:
             return DEFAULT_EXECUTOR
         return self._file_executor_name.strip()
+
+    @property
+    def site_options(self) -> tuple[str, ...]:
+        """``[executor] site_options``: submit option names to accept beyond the executor's own.
+
+        For options a site adds to its scheduler (a Slurm plugin's flag, a
+        PBS custom resource); any other name an executor does not know is
+        refused as a typo.  Written in canonical form (``-`` becomes ``_``).
+        """
+        return self._site_options
 
     @property
     def submit_options(self) -> dict[str, Any]:

@@ -7,13 +7,17 @@ example.  Code that reads a variable imports the constant from here and calls
 (and documented) in this module.
 
 :data:`VARIABLES` maps each name to a one-line description; the documentation
-and ``reflow --help`` render it.
+and ``reflow --help`` render it.  The variables with a fixed set of values
+are validated here too (:func:`check`), so a typo such as ``REFLOW_MODE=dryrun``
+stops both command lines with one line naming the variable and what it takes.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from reflow.errors import ConfigError
 
 __all__ = [
     "REFLOW_ACCOUNT",
@@ -34,6 +38,8 @@ __all__ = [
     "REFLOW_RUN_LEASE",
     "REFLOW_STORE_PATH",
     "VARIABLES",
+    "check",
+    "checked",
     "get",
 ]
 
@@ -149,7 +155,7 @@ REFLOW_MODE = "REFLOW_MODE"
 
 Default: unset, which submits jobs for real.  ``dry-run`` prints each job that
 would be submitted (its command and options) instead of submitting it, and
-gives it the job id ``DRYRUN``.
+gives it the job id ``DRYRUN``.  Any other value is an error (:func:`check`).
 
 Example: ``REFLOW_MODE=dry-run``
 """
@@ -159,7 +165,9 @@ REFLOW_LOG_LEVEL = "REFLOW_LOG_LEVEL"
 
 Default: unset, which means ``WARNING``.  Accepts the names of the standard
 :mod:`logging` levels (``DEBUG``, ``INFO``, ``WARNING``, ``ERROR``); the
-``-v``/``-q`` options of the command line take precedence.
+``-v``/``-q`` options of the command line take precedence.  Read by the
+``reflow`` command and by a workflow script's command line; any other value
+is an error (:func:`check`).
 
 Example: ``REFLOW_LOG_LEVEL=DEBUG``
 """
@@ -277,3 +285,97 @@ def get(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     if value is None or not value.strip():
         return None
     return value
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+"""The values ``REFLOW_LOG_LEVEL`` takes (in any case)."""
+
+MODES = ("dry-run",)
+"""The values ``REFLOW_MODE`` takes (in any case); unset submits for real."""
+
+
+def _choice(allowed: tuple[str, ...], unset: str) -> Callable[[str], str | None]:
+    def problem(value: str) -> str | None:
+        if value.strip().upper() in (a.upper() for a in allowed):
+            return None
+        values = allowed[0] if len(allowed) == 1 else f"one of {', '.join(allowed)}"
+        return f"use {values}, or unset it {unset}"
+
+    return problem
+
+
+def _whole_at_least_one(value: str) -> str | None:
+    text = value.strip()
+    return None if text.isdigit() and int(text) >= 1 else "use a whole number of at least 1"
+
+
+def _seconds(value: str) -> str | None:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    return None if seconds >= 0 else "use a number of seconds of at least 0"
+
+
+_RULES: dict[str, Callable[[str], str | None]] = {
+    REFLOW_MODE: _choice(MODES, "to submit for real"),
+    REFLOW_LOG_LEVEL: _choice(LOG_LEVELS, "for WARNING"),
+    REFLOW_LOCAL_SLOTS: _whole_at_least_one,
+    REFLOW_DISPATCH_FORGET_AFTER: _seconds,
+}
+"""How each variable with a constrained value is checked: the fix, or ``None`` when valid."""
+
+
+def checked(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return :func:`get` of ``name`` after checking its value.
+
+    Parameters
+    ----------
+    name : str
+        One of the variables defined in this module.
+    environ : Mapping[str, str] or None
+        Where to read the variable; ``None`` means :data:`os.environ`.
+
+    Returns
+    -------
+    str or None
+        The value as set, or ``None`` when unset or empty.
+
+    Raises
+    ------
+    ConfigError
+        If the value is not one the variable takes; the one-line message names
+        the variable, its value and the values allowed.
+
+    Examples
+    --------
+    >>> checked(REFLOW_MODE, {"REFLOW_MODE": "DRY-RUN"})
+    'DRY-RUN'
+    >>> checked(REFLOW_MODE, {"REFLOW_MODE": "dryrun"})
+    Traceback (most recent call last):
+    ...
+    reflow.errors.ConfigError: REFLOW_MODE='dryrun' is not valid: use dry-run, or unset it ...
+    """
+    value = get(name, environ)
+    rule = _RULES.get(name)
+    if value is not None and rule is not None and (fix := rule(value)) is not None:
+        raise ConfigError(f"{name}={value!r} is not valid: {fix}.")
+    return value
+
+
+def check(environ: Mapping[str, str] | None = None) -> None:
+    """Check every ``REFLOW_*`` variable that is set; both command lines call it first.
+
+    Parameters
+    ----------
+    environ : Mapping[str, str] or None
+        Where to read the variables; ``None`` means :data:`os.environ`.
+
+    Raises
+    ------
+    ConfigError
+        For the first variable set to a value it does not take (see
+        :func:`checked`).
+    """
+    for name in _RULES:
+        checked(name, environ)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CORE_DISTRIBUTION",
     "EXECUTORS",
+    "KNOWN_PLUGINS",
     "STORES",
     "PluginInfo",
     "available",
@@ -87,6 +88,16 @@ _SINGULAR: dict[str, str] = {EXECUTORS: "executor", STORES: "store"}
 
 _PACKAGE_PREFIX: dict[str, str] = {EXECUTORS: "reflow-executor-", STORES: "reflow-store-"}
 """How the distributions of each group are named, for the ``pip install`` hint."""
+
+KNOWN_PLUGINS: dict[str, tuple[str, ...]] = {
+    EXECUTORS: ("local", "slurm", "pbs", "lsf", "sge", "flux"),
+    STORES: ("sqlite",),
+}
+"""The plugins the reflow project itself ships (``local`` inside reflow-core).
+
+Only these get a ``pip install`` line when missing: a line built from any
+typed name would send users to packages nobody publishes, or to a squatter's.
+"""
 
 
 @dataclass(frozen=True)
@@ -227,8 +238,9 @@ def load(kind: str, name: str) -> type:
     ------
     PluginNotFoundError
         If no installed plugin has that name.  The message names the Python
-        interpreter, lists the installed plugins and gives the ``pip install``
-        line.
+        interpreter and lists the installed plugins; it gives the ``pip
+        install`` line for a plugin the project ships (:data:`KNOWN_PLUGINS`),
+        else the closest known name.
     PluginIncompatibleError
         If the plugin's distribution requires a reflow-core version other than
         the installed one.
@@ -260,11 +272,19 @@ def _find(installed: dict[str, EntryPoint], name: str) -> EntryPoint | None:
 
 
 def _not_found_message(group: str, name: str, installed: dict[str, EntryPoint]) -> str:
+    from reflow.graph import did_you_mean
+
     names = ", ".join(installed) or "none"
-    return (
-        f"No {_SINGULAR[group]} named {name!r} for {sys.executable} (installed: {names}). "
-        f"Install it with: pip install {_PACKAGE_PREFIX[group]}{name}"
-    )
+    folded = name.strip().casefold()
+    if folded in KNOWN_PLUGINS[group]:
+        fix = f"Install it with: pip install {_PACKAGE_PREFIX[group]}{folded}"
+    else:
+        candidates = dict.fromkeys([*installed, *KNOWN_PLUGINS[group]])
+        fix = did_you_mean(folded, candidates).strip() or (
+            f"reflow's own {_SINGULAR[group]}s are {', '.join(KNOWN_PLUGINS[group])}; "
+            "another must be installed into this interpreter from its own package."
+        )
+    return f"No {_SINGULAR[group]} named {name!r} for {sys.executable} (installed: {names}). {fix}"
 
 
 def _describe_plugin(group: str, entry_point: EntryPoint) -> str:

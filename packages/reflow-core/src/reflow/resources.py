@@ -1,7 +1,8 @@
 """Parsing of the resource requests written in ``@wf.job(...)``.
 
-Walltimes and memory sizes are checked when a task is registered, so a typo
-fails on the login node, not after a night in the queue.  Executors turn the
+Walltimes (``"2h"``, ``"1h30m"``, ``"02:00:00"``...) and memory sizes are
+checked when a task is registered, so a typo fails on the login node, not
+after a night in the queue.  Executors turn the
 parsed values into their scheduler's own syntax.
 """
 
@@ -14,28 +15,66 @@ __all__ = ["format_walltime", "parse_memory", "parse_walltime"]
 _WALLTIME = re.compile(
     r"^(?:(?P<days>\d+)-)?(?:(?P<a>\d+):)?(?:(?P<b>\d+):)?(?P<c>\d+)$",
 )
+_WALLTIME_UNITS = re.compile(
+    r"^(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m)?\s*(?:(?P<s>\d+)\s*s)?$",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+_WALLTIME_FORMS = (
+    "use a duration with units such as '2h', '90m', '1h30m' or '1d', or a scheduler "
+    "form: HH:MM:SS, MM:SS, MM (minutes), D-HH, D-HH:MM or D-HH:MM:SS"
+)
 _MEMORY = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:(?P<unit>[KMGTP])(?:I?B)?)?$", re.IGNORECASE)
 _UNITS = {"": 1024**2, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4, "P": 1024**5}
 
 
-def parse_walltime(value: str) -> int:
+def parse_walltime(value: object) -> int:
     """Return a walltime in seconds.
 
-    Accepts the forms batch schedulers share: ``MM``, ``MM:SS``,
-    ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` and ``D-HH:MM:SS``.
+    Accepts a duration with units, ``s``, ``m``, ``h`` and ``d``, alone or
+    combined from largest to smallest (``"2h"``, ``"90m"``, ``"1h30m"``,
+    ``"1d"``, ``"45s"``), and the forms batch schedulers share: ``MM``,
+    ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` and ``D-HH:MM:SS`` (so a
+    bare ``"90"`` is 90 minutes, as in Slurm).
+
+    A number that is not a string (``time=3600``) is refused: Slurm would read
+    it as minutes, a reader as seconds, and a walltime off by a factor of 60
+    fails only hours later.  The message shows how to write it.
 
     Raises
     ------
     ValueError
-        If the text is not one of those forms, or is zero.
+        If the value is not text in one of those forms, or is zero.
+
+    Examples
+    --------
+    >>> parse_walltime("1h30m"), parse_walltime("90"), parse_walltime("1-02:00:00")
+    (5400, 5400, 93600)
     """
-    text = str(value).strip()
+    if not isinstance(value, str):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            example = f"'{value}s' or '{value}m'" if isinstance(value, int) else "'90m'"
+            raise ValueError(
+                f"invalid walltime {value!r}: a bare number is ambiguous (Slurm reads "
+                f"minutes); write it as text with a unit, e.g. {example}"
+            )
+        raise ValueError(f"invalid walltime {value!r}: {_WALLTIME_FORMS}")
+    text = value.strip()
+    units = _WALLTIME_UNITS.match(text)
+    if units is not None and text:
+        total = sum(int(units[unit] or 0) * size for unit, size in _UNIT_SECONDS.items())
+    else:
+        total = _scheduler_walltime(value, text)
+    if total <= 0:
+        raise ValueError(f"invalid walltime {value!r}: it must be longer than zero")
+    return total
+
+
+def _scheduler_walltime(value: str, text: str) -> int:
+    """Seconds of a walltime in the batch schedulers' ``[D-][HH:]MM[:SS]`` forms."""
     match = _WALLTIME.match(text)
     if not match:
-        raise ValueError(
-            f"invalid walltime {value!r}: use HH:MM:SS (for example '02:00:00'), "
-            "MM:SS, minutes, or D-HH:MM:SS"
-        )
+        raise ValueError(f"invalid walltime {value!r}: {_WALLTIME_FORMS}")
     days = int(match["days"] or 0)
     parts = [int(p) for p in (match["a"], match["b"], match["c"]) if p is not None]
     if days:
@@ -52,10 +91,7 @@ def parse_walltime(value: str) -> int:
         raise ValueError(f"invalid walltime {value!r}: minutes and seconds must be below 60")
     if days and hours >= 24:
         raise ValueError(f"invalid walltime {value!r}: with a day count, hours must be below 24")
-    total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-    if total <= 0:
-        raise ValueError(f"invalid walltime {value!r}: it must be longer than zero")
-    return total
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def format_walltime(seconds: int) -> str:

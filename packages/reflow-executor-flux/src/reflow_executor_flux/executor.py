@@ -110,6 +110,7 @@ class FluxExecutor(BatchExecutor):
         "queue": "queue",
         "account": "bank",
     }
+    known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str] = "FLUX_JOB_CC"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP

@@ -40,6 +40,7 @@ from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_walltime
 
 __all__ = [
+    "KNOWN_OPTIONS",
     "OPTION_FLAGS",
     "RESERVED_OPTIONS",
     "body",
@@ -110,6 +111,22 @@ RESERVED_OPTIONS: dict[str, str] = {
     "qos": "Flux has no quality of service; choose a queue (partition=) or an urgency (urgency=)",
 }
 """Options reflow sets itself, with the reason a job may not set them."""
+
+_OPTION_WORDS = (
+    "bank conf add_file taskmap tasks_per_node tasks_per_core gpus_per_node input "
+    "label_io unbuffered flags"
+)
+
+KNOWN_OPTIONS: frozenset[str] = (
+    frozenset(_OPTION_WORDS.split()) | frozenset(OPTION_FLAGS) | frozenset(RESERVED_OPTIONS)
+)
+"""Every submit option name the executor recognises (flux submit long options).
+
+Reserved ones are listed so they reach the job script's own, more precise
+refusal.  Any other name is refused as a typo before a run is recorded
+(:meth:`reflow.executors.Executor.check_options`), unless the configuration
+lists it in ``[executor] site_options``.
+"""
 
 _OPTION = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 

@@ -115,6 +115,7 @@ class LSFExecutor(BatchExecutor):
         "queue": "queue",
         "account": "project",
     }
+    known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "LSB_JOBINDEX"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP

@@ -34,6 +34,7 @@ from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
 from reflow.resources import parse_walltime
 
 __all__ = [
+    "KNOWN_OPTIONS",
     "OPTION_FLAGS",
     "RESERVED_OPTIONS",
     "array_name",
@@ -100,6 +101,23 @@ RESERVED_OPTIONS: dict[str, str] = {
     "qos": "LSF has no quality of service; choose a queue (partition=) or a service class (sla=)",
 }
 """bsub flags (without ``-``) reflow sets itself, with the reason a job may not set them."""
+
+_OPTION_WORDS = (
+    "a alloc_flags app ar b c cn_cu cn_mem core_isolation csm data datachk datagrp e ep "
+    "eptl f freq g gpu hl hostfile jobaff jsdl k l lp m mig network notify outdir p pack "
+    "ptl q r rn rnc s sp smt stage step_cgroup t u ul v we wa wt x xf zs ne d"
+)
+
+KNOWN_OPTIONS: frozenset[str] = (
+    frozenset(_OPTION_WORDS.split()) | frozenset(OPTION_FLAGS) | frozenset(RESERVED_OPTIONS)
+)
+"""Every submit option name the executor recognises (bsub flags, written without the dash).
+
+Reserved ones are listed so they reach the job script's own, more precise
+refusal.  Any other name is refused as a typo before a run is recorded
+(:meth:`reflow.executors.Executor.check_options`), unless the configuration
+lists it in ``[executor] site_options``.
+"""
 
 _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 

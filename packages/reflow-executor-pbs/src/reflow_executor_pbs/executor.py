@@ -116,6 +116,7 @@ class PBSExecutor(BatchExecutor):
         "queue": "queue",
         "account": "account",
     }
+    known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "PBS_ARRAY_INDEX"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP

@@ -46,6 +46,7 @@ from reflow.resources import parse_memory, parse_walltime
 from reflow_executor_pbs.flavor import Flavor
 
 __all__ = [
+    "KNOWN_OPTIONS",
     "RESERVED_OPTIONS",
     "TASK_VARIABLES",
     "array_range",
@@ -95,6 +96,24 @@ _FLAGS: dict[str, str] = {
     "priority": "-p",
 }
 """Options with their own qsub flag; any other key is a ``-l`` resource."""
+
+_OPTION_WORDS = (
+    "select_extra nodes_extra place ngpus gpus host vnode arch software vmem pmem pvmem "
+    "file mpiprocs ompthreads cput pcput naccelerators accelerator_model feature nice "
+    "checkpoint group_list rerunnable umask start_time"
+)
+
+KNOWN_OPTIONS: frozenset[str] = (
+    frozenset(_OPTION_WORDS.split()) | frozenset(_FLAGS) | frozenset(RESERVED_OPTIONS)
+)
+"""Every submit option name the executor recognises (qsub flags reflow maps and
+common ``-l`` resources).
+
+Reserved ones are listed so they reach the job script's own, more precise
+refusal.  Any other name is refused as a typo before a run is recorded
+(:meth:`reflow.executors.Executor.check_options`), unless the configuration
+lists it in ``[executor] site_options``.
+"""
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./\[\]-]+$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -125,6 +125,7 @@ class SGEExecutor(BatchExecutor):
         "queue": "queue",
         "account": "project",
     }
+    known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "SGE_TASK_ID"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP

@@ -24,6 +24,7 @@ from reflow.executors.jobs import JobSpec
 from reflow.resources import parse_memory, parse_walltime
 
 __all__ = [
+    "KNOWN_OPTIONS",
     "MEMORY_RESOURCES",
     "RESERVED_OPTIONS",
     "Dependency",
@@ -192,6 +193,22 @@ _FLAGS = {
     "priority": "-p",
 }
 """Option names reflow accepts besides qsub's own (``l``, ``q``, ``ckpt`` ...)."""
+
+_OPTION_WORDS = (
+    "a ac ar binding c ckpt clear dc display dl hard js l m masterq notify now p q r "
+    "sc soft jsv u w verify"
+)
+
+KNOWN_OPTIONS: frozenset[str] = (
+    frozenset(_OPTION_WORDS.split()) | frozenset(_FLAGS) | frozenset(RESERVED_OPTIONS)
+)
+"""Every submit option name the executor recognises (qsub options, written without the dash).
+
+Reserved ones are listed so they reach the job script's own, more precise
+refusal.  Any other name is refused as a typo before a run is recorded
+(:meth:`reflow.executors.Executor.check_options`), unless the configuration
+lists it in ``[executor] site_options``.
+"""
 
 
 def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:

@@ -108,6 +108,7 @@ class SlurmExecutor(BatchExecutor):
         "mail_user": "mail_user",
         "mail_type": "mail_type",
     }
+    known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str] = "SLURM_ARRAY_TASK_ID"
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP

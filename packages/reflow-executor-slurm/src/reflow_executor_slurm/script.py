@@ -23,6 +23,7 @@ from reflow.executors.jobs import JobSpec
 from reflow.resources import parse_memory, parse_walltime
 
 __all__ = [
+    "KNOWN_OPTIONS",
     "RESERVED_OPTIONS",
     "array_range",
     "dependency_spec",
@@ -61,6 +62,29 @@ RESERVED_OPTIONS: dict[str, str] = {
     "export": "set export_env (true, false or a list of variable names) instead",
 }
 """Submit options reflow sets itself, with the reason a job may not set them."""
+
+_OPTION_WORDS = (
+    "account acctg_freq batch bb bbf begin chdir cluster_constraint clusters comment "
+    "constraint container container_id contiguous core_spec cores_per_socket cpu_freq "
+    "cpus_per_gpu deadline delay_boot distribution exclude exclusive extra "
+    "extra_node_info get_user_env gid gpu_bind gpu_freq gpus gpus_per_node "
+    "gpus_per_socket gpus_per_task gres gres_flags hint hold ignore_pbs licenses "
+    "mail_type mail_user mcs_label mem_bind mem_per_cpu mem_per_gpu mincpus network nice "
+    "no_kill no_requeue nodefile nodelist nodes ntasks ntasks_per_core ntasks_per_gpu "
+    "ntasks_per_node ntasks_per_socket open_mode overcommit oversubscribe partition power "
+    "prefer priority profile propagate qos reboot requeue reservation signal "
+    "sockets_per_node spread_job switches thread_spec threads_per_core time_min tmp "
+    "tres_bind tres_per_task uid use_min_nodes wait_all_nodes wckey"
+)
+
+KNOWN_OPTIONS: frozenset[str] = frozenset(_OPTION_WORDS.split()) | frozenset(RESERVED_OPTIONS)
+"""Every submit option name the executor recognises (sbatch long options).
+
+Reserved ones are listed so they reach the job script's own, more precise
+refusal.  Any other name is refused as a typo before a run is recorded
+(:meth:`reflow.executors.Executor.check_options`), unless the configuration
+lists it in ``[executor] site_options``.
+"""
 
 
 _VARIABLES: dict[str, tuple[str, ...]] = {

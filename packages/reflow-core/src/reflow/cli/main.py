@@ -138,17 +138,11 @@ def _log_level(verbose: int, quiet: int) -> int:
         index = _LEVELS.index(logging.WARNING) - verbose + quiet
         return _LEVELS[max(0, min(index, len(_LEVELS) - 1))]
     from reflow import env
-    from reflow.errors import ConfigError
 
-    name = env.get(env.REFLOW_LOG_LEVEL)
+    name = env.checked(env.REFLOW_LOG_LEVEL)
     if name is None:
         return logging.WARNING
-    level = logging.getLevelName(name.strip().upper())
-    if not isinstance(level, int):
-        raise ConfigError(
-            f"{env.REFLOW_LOG_LEVEL}={name!r} is not a log level; "
-            "use DEBUG, INFO, WARNING, ERROR or CRITICAL, or unset it."
-        )
+    level: int = logging.getLevelName(name.strip().upper())
     return level
 
 
@@ -195,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
     debug = bool(args.debug)
     try:
+        from reflow import env
+
+        env.check()
         _configure_logging(_log_level(args.verbose, args.quiet))
         logger.debug("reflow-core %s: running %r", __version__, args.command)
         status: int = args.run(args)

@@ -169,6 +169,17 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level(verbose: int) -> int | None:
+    """The level ``-v`` asks for, else ``REFLOW_LOG_LEVEL``; checks every ``REFLOW_*`` first."""
+    from reflow import env
+
+    env.check()
+    if verbose:
+        return logging.INFO if verbose == 1 else logging.DEBUG
+    name = env.get(env.REFLOW_LOG_LEVEL)
+    return None if name is None else int(logging.getLevelName(name.strip().upper()))
+
+
 def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
     from reflow.cli import workflow_commands as commands
@@ -182,11 +193,13 @@ def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
         print(f"{workflow.name}: error: {exc}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    if getattr(args, "verbose", 0):
-        logging.basicConfig(
-            level=logging.INFO if args.verbose == 1 else logging.DEBUG,
-            format="%(levelname)s %(name)s: %(message)s",
-        )
+    try:
+        level = _log_level(getattr(args, "verbose", 0))
+    except ReflowError as exc:  # a REFLOW_* typo stops the command before it acts
+        print(f"{workflow.name}: error: {exc}", file=sys.stderr)
+        return 2
+    if level is not None:
+        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     handlers = {
         "run": commands.run_local_command,
         "submit": commands.submit_command,

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.config import DEFAULT_EXECUTOR
 from reflow.errors import ReflowError
 from reflow.labels import instance_label
 
 if TYPE_CHECKING:
+    from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store
     from reflow.workflow import Workflow
@@ -123,7 +125,7 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
     return 0 if record is not None and record.status is RunState.SUCCESS else 1
 
 
-def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
+def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -> int:
     """Submit into a throw-away store and run directory with REFLOW_MODE=dry-run."""
     from reflow import env
     from reflow.dispatch.dispatcher import Dispatcher
@@ -137,7 +139,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
             run = workflow.submit(
                 Path(tmp) / "run",
                 store=store,
-                executor=args.executor,
+                executor=executor,
                 force=args.force,
                 force_tasks=args.force_tasks,
                 verify=args.verify,
@@ -152,25 +154,45 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace) -> int:
                 os.environ.pop(env.REFLOW_MODE, None)
             else:
                 os.environ[env.REFLOW_MODE] = saved
-    print("Dry run: nothing was submitted and no run was recorded.")
+    name = executor.name
+    print(f"Dry run with executor {name!r}: nothing was submitted and no run was recorded.")
+    _announce_executor(name)
     return 0
+
+
+def _announce_executor(name: str) -> None:
+    """Say which executor a submit uses; ``local`` silently keeps a cluster idle."""
+    if name == DEFAULT_EXECUTOR:
+        print(
+            f"Warning: executor {name!r} runs the jobs on this machine; pass --executor "
+            "slurm (or pbs, lsf, sge, flux), or set [executor] name in config.toml, "
+            "to use a cluster.",
+            file=sys.stderr,
+        )
 
 
 def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``submit``: create a run and send its first dispatcher to the scheduler."""
+    from reflow.dispatch.submit import check_submit_options
+    from reflow.executors.resolve import resolve_executor
+
+    # Before the store is opened: a misspelled --executor or option leaves nothing behind.
+    executor = resolve_executor(args.executor, workflow.config)
+    check_submit_options(workflow, executor)
     if args.dry_run:
-        return _dry_run(workflow, args)
+        return _dry_run(workflow, args, executor)
     store = _store(workflow, args)
     run = workflow.submit(
         args.run_dir,
         store=store,
-        executor=args.executor,
+        executor=executor,
         force=args.force,
         force_tasks=args.force_tasks,
         verify=args.verify,
         **_params(workflow, args),
     )
-    print(f"Submitted run {run.run_id} in {run.run_dir}")
+    print(f"Submitted run {run.run_id} in {run.run_dir} with executor {executor.name!r}")
+    _announce_executor(executor.name)
     print(f"Follow it with: {script_command()} status {run.run_id}")
     if not args.wait:
         return 0

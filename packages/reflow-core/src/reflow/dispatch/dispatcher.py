@@ -81,19 +81,11 @@ _UNKNOWN_FILE = "unknown.json"
 def forget_after() -> float:
     """Seconds a job may stay unknown to its scheduler before its instance fails."""
     from reflow import env
-    from reflow.errors import ConfigError
 
-    value = env.get(env.REFLOW_DISPATCH_FORGET_AFTER)
+    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
     if value is None:
         return _FORGET_AFTER
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise ConfigError(
-            f"REFLOW_DISPATCH_FORGET_AFTER must be a number of seconds >= 0, not {value!r}"
-        )
+    seconds = float(value)
     return seconds
 
 

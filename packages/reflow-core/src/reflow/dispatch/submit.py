@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
-__all__ = ["cancel_run", "retry_run", "start_dispatcher", "submit_run"]
+__all__ = [
+    "cancel_run",
+    "check_submit_options",
+    "retry_run",
+    "start_dispatcher",
+    "submit_run",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +82,26 @@ def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | No
     return job if status is not None and status.state is JobState.PENDING else None
 
 
+def check_submit_options(workflow: Workflow, executor: Executor) -> None:
+    """Refuse a misspelled submit option before a run is recorded.
+
+    Otherwise it would reach the job script and fail only when the dispatcher
+    submits the task, after the run exists.
+
+    Raises
+    ------
+    ConfigError
+        For the first option the executor does not have (see
+        :meth:`Executor.check_options`).
+    """
+    config = workflow.config
+    site = config.site_options
+    for name, spec in workflow.tasks.items():
+        options = config.task_submit_options(spec.config.submit_options)
+        executor.check_options(options, f"task {name!r}", site)
+    executor.check_options(config.dispatch_submit_options, "[dispatch.submit_options]", site)
+
+
 def submit_run(
     workflow: Workflow,
     run_dir: str | Path,
@@ -88,6 +114,7 @@ def submit_run(
     parameters: Mapping[str, Any],
 ) -> Run:
     """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
+    from reflow import env
     from reflow.dispatch.loader import script_of
     from reflow.executors.resolve import resolve_executor
     from reflow.local.engine import check_options
@@ -95,12 +122,14 @@ def submit_run(
     from reflow.run import Run
     from reflow.runrecord import create_run, task_param_dests
 
+    env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
     order, _, params = workflow._analyse()
     check_options(workflow, 1, "stop", force_tasks)
     values = workflow.check_parameters(parameters)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
+    check_submit_options(workflow, exc)
     if store is None:
         from reflow.stores import open_store
 

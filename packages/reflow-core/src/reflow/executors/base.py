@@ -15,7 +15,7 @@ schedulers are added on top of it.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from reflow.errors import ConfigError
@@ -45,6 +45,14 @@ class Executor(abc.ABC):
 
     name: ClassVar[str]
     _KEY_ALIASES: ClassVar[dict[str, str]] = {}
+    known_options: ClassVar[frozenset[str] | None] = None
+    """The native submit option names this scheduler has, ``_`` for ``-``.
+
+    A submit option that is neither one of these nor scheduler-agnostic
+    (:data:`reflow.config.SUBMIT_OPTION_KEYS`) is refused before a run is
+    recorded, with the closest name (see :meth:`check_options`).  ``None``
+    (the default, and the ``local`` executor's) checks nothing.
+    """
     supports_after_corr: ClassVar[bool] = False
     """Whether :attr:`JobSpec.after_corr` (element-wise array dependencies) is supported."""
 
@@ -98,6 +106,53 @@ class Executor(abc.ABC):
         return native
 
     @classmethod
+    def check_options(
+        cls, options: Mapping[str, Any], where: str, site_options: Iterable[str] = ()
+    ) -> None:
+        """Refuse a submit option this scheduler does not have, naming the closest one.
+
+        Parameters
+        ----------
+        options : Mapping[str, Any]
+            Submit options with canonical keys (see
+            :func:`reflow.config.canonical_submit_options`).
+        where : str
+            Where they were given, for the message (``"task 'align'"``).
+        site_options : Iterable[str]
+            Further names to accept: the ``[executor] site_options`` list of
+            the configuration, for options a site's scheduler adds.
+
+        Raises
+        ------
+        ConfigError
+            For the first unknown option: its name, the scheduler, the closest
+            known name and the escape hatch.
+
+        Examples
+        --------
+        >>> class Demo(Executor):
+        ...     name = "demo"
+        ...     known_options = frozenset({"partition", "licenses"})
+        >>> Demo.check_options({"partiton": "gpu"}, "task 'align'")
+        Traceback (most recent call last):
+        ...
+        reflow.errors.ConfigError: Submit option 'partiton' of task 'align' is not a demo ...
+        """
+        from reflow.config import SUBMIT_OPTION_KEYS
+        from reflow.graph import did_you_mean
+
+        if cls.known_options is None:
+            return
+        known = {o.lower() for o in (*cls.known_options, *SUBMIT_OPTION_KEYS, *site_options)}
+        for key in options:
+            if key.lower() not in known and cls._KEY_ALIASES.get(key, key).lower() not in known:
+                raise ConfigError(
+                    f"Submit option {key!r} of {where} is not a {cls.name} option."
+                    f"{did_you_mean(key, sorted(known))} If your site's scheduler has it, add "
+                    f'it to site_options = ["{key}"] under [executor] in config.toml.'
+                )
+
+    @classmethod
     def _normalize_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
         """Alias of :meth:`normalize_options`, the name the reference documents use."""
         return cls.normalize_options(options)
@@ -140,7 +195,7 @@ class Executor(abc.ABC):
                 f"Job {job.name!r} is not an array: after_corr makes element i of an array "
                 "wait for element i of another; use after_ok for a single job."
             )
-        if (env.get(env.REFLOW_MODE) or "").lower() == "dry-run":
+        if (env.checked(env.REFLOW_MODE) or "").lower() == "dry-run":
             print(self.describe_submission(job))
             return "DRYRUN"
         return self._submit(job)

@@ -70,16 +70,10 @@ def _default_state_dir() -> Path:
 
 
 def _configured_slots() -> int:
-    configured = env.get(env.REFLOW_LOCAL_SLOTS)
+    configured = env.checked(env.REFLOW_LOCAL_SLOTS)
     if configured is None:
         return default_slots()
     text = configured.strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(
-            f"{env.REFLOW_LOCAL_SLOTS}={configured!r} is not a positive whole number. Set it "
-            f"to how many job processes may run at once on this machine, or unset it to use "
-            f"the {default_slots()} CPUs this process may use."
-        )
     return int(text)
 
 
@@ -122,6 +116,9 @@ class LocalExecutor(Executor):
 
     name: ClassVar[str] = "local"
     _KEY_ALIASES: ClassVar[dict[str, str]] = {}
+    # Scheduler options mean nothing here and are ignored, so none is refused: a
+    # workflow written for a cluster still runs on a laptop.
+    known_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self,

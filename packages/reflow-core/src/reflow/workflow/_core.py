@@ -442,8 +442,14 @@ class Workflow(Flow):
     def cli(self, argv: Sequence[str] | None = None) -> int:
         """Run the workflow's command line (generated from the task signatures).
 
-        Returns the exit status; errors are one line on stderr.
+        Returns the exit status; errors are one line on stderr.  Reading
+        ``sys.argv`` (``argv`` is ``None``), a failure exits the process with
+        its status, so a script ending in a bare ``wf.cli()`` does not report
+        success to its shell or CI job after an error.
         """
         from reflow.cli.workflow_cli import run_cli
 
-        return run_cli(self, list(argv) if argv is not None else None)
+        status = run_cli(self, list(argv) if argv is not None else None)
+        if argv is None and status != 0:
+            raise SystemExit(status)
+        return status
