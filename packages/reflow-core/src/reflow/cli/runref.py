@@ -49,18 +49,28 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def open_cli_store(args: argparse.Namespace) -> Store:
-    """The store ``--store-path`` names, else the shared default one, opened."""
+    """The store ``--store-path`` names, else the shared default one, opened.
+
+    The store is never created here: the commands that open it this way read
+    it (``gc`` changes only what exists), so a mistyped path must not leave an
+    empty store behind.  A store the user cannot write is opened read-only.
+
+    Raises
+    ------
+    StoreMissingError
+        If there is no store at the path.
+    """
     from reflow.config import load_config
-    from reflow.stores import open_store
+    from reflow.stores import StoreMissingError, open_store
 
     path = getattr(args, "store_path", None)
     if path is not None and not Path(path).expanduser().exists():
-        # Opening would create an empty store there, and a typo would read as "no runs".
-        raise ReflowError(
+        # Opening would find no store either; name the option that was mistyped.
+        raise StoreMissingError(
             f"No manifest store at {path} (--store-path); give the path of an existing "
             "store, or leave the option out to use the shared one."
         )
-    store = open_store(path, None if path else load_config())
+    store = open_store(path, None if path else load_config(), create=False)
     store.init()
     return store
 

@@ -85,7 +85,15 @@ def run(args: argparse.Namespace) -> int:
     from reflow.cli.timetext import format_age
     from reflow.liveness import shown_status
 
-    store = open_cli_store(args)
+    from reflow.stores import StoreMissingError
+
+    try:
+        store = open_cli_store(args)
+    except StoreMissingError:
+        if args.store_path is not None:
+            raise  # a path given on the command line that names nothing is a typo
+        print("No runs yet: the manifest store has not been created (submit a run first).")
+        return 0
     records, matching = _select(store, args)
     rows: list[dict[str, Any]] = []
     for record in records:
