@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "create_run",
     "make_run_dir",
-    "recorded_parts",     "stored_prefixes",
+    "recorded_parts",
+    "stored_prefixes",
     "task_param_dests",
     "user_name",
 ]

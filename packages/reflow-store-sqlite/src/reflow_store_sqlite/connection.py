@@ -40,7 +40,9 @@ DEFAULT_RETRIES = 6
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-_SQLITE_READONLY = 8
+# How SQLite refuses a read-only WAL database whose -shm file it cannot create:
+# READONLY (a directory it may not write), CANTOPEN (a read-only filesystem).
+_NO_SHM = (8, 14)
 _BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -74,11 +76,11 @@ def connect(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Conne
         return _configured(conn, busy_timeout)
     except sqlite3.OperationalError as exc:
         wal = path.with_name(path.name + "-wal")
-        if getattr(exc, "sqlite_errorcode", 0) & 0xFF != _SQLITE_READONLY or (
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _NO_SHM or (
             wal.exists() and wal.stat().st_size
         ):
             raise
-    logger.info("Reading %s as an immutable file: its directory is read-only to this user", path)
+    logger.info("Reading %s as an immutable file: its directory is read-only here", path)
     conn = sqlite3.connect(f"{base}?mode=ro&immutable=1", uri=True, **_options(busy_timeout))
     return _configured(conn, busy_timeout)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from reflow.stores import StoreCorruptError, StoreError
 from reflow_store_sqlite import safety
 
-__all__ = ["store_error"]
+__all__ = ["store_error", "unwritable_error"]
 
 # Primary result codes (the low byte of an extended code) of sqlite3.h.
 _SQLITE_PERM = 3
@@ -52,6 +52,15 @@ def _primary_code(exc: sqlite3.Error) -> int | None:
     return next((value for word, value in _WORDS if word in text), None)
 
 
+def unwritable_error(path: Path, cause: str) -> StoreError:
+    """The error for a database that this user cannot write; ``cause`` says how it showed."""
+    return StoreError(
+        f"The manifest database {path} cannot be written ({cause}): the file, its "
+        "directory or its filesystem is read-only to you. Commands that only read "
+        f"(reflow runs, status, logs) still work; to record runs, ask its owner, {_ELSEWHERE}."
+    )
+
+
 def store_error(exc: sqlite3.Error, path: Path) -> StoreError | None:
     """Return the store error that explains ``exc``, or ``None`` if it is not about the file.
 
@@ -81,11 +90,7 @@ def store_error(exc: sqlite3.Error, path: Path) -> StoreError | None:
             f"the command again, {_ELSEWHERE} on another disk."
         )
     if code in (_SQLITE_READONLY, _SQLITE_PERM):
-        return StoreError(
-            f"The manifest database {path} cannot be written ({exc}): the file, its "
-            "directory or its filesystem is read-only to you. Commands that only read "
-            f"(reflow runs, status, logs) still work; to record runs, ask its owner, {_ELSEWHERE}."
-        )
+        return unwritable_error(path, str(exc))
     if code == _SQLITE_CANTOPEN:
         return StoreError(
             f"Cannot open the manifest database {path} ({exc}): check that you can read "

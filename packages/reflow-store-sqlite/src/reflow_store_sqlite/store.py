@@ -39,7 +39,6 @@ from reflow.stores import (
     UnknownRunError,
 )
 from reflow_store_sqlite import migrations, safety
-from reflow_store_sqlite.failures import store_error
 from reflow_store_sqlite._version import __version__
 from reflow_store_sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT,
@@ -49,6 +48,7 @@ from reflow_store_sqlite.connection import (
     is_busy,
     retry_busy,
 )
+from reflow_store_sqlite.failures import store_error, unwritable_error
 from reflow_store_sqlite.paths import DATABASE_NAME, default_path
 from reflow_store_sqlite.schema import (
     RUN_STATE_CODES,
@@ -338,9 +338,14 @@ class SqliteStore(Store):
                 # Root's access() ignores mode bits, but not read-only mounts or chattr +i.
                 self.readonly = True
                 self._readonly_reason = "you cannot write the file or its directory"
-                logger.info("Opening the manifest database %s read-only: %s", path, self._readonly_reason)
+                logger.info(
+                    "Opening the manifest database %s read-only: %s", path, self._readonly_reason
+                )
         else:
             safety.prepare_location(path)
+            if not _writable(path):
+                # SQLite would open it read-only and fail at the first write, or not at all.
+                raise unwritable_error(path, "no write access")
         if _OPEN_HERE[(os.getpid(), path)] <= 0:
             safety.check_database_file(path)
         if not self.readonly:
@@ -445,9 +450,9 @@ class SqliteStore(Store):
             self._connection()  # opening finds out whether this user can write the file
         if self.readonly:
             raise ReadOnlyStoreError(
-            f"The manifest database {self.path} is open read-only ({self._readonly_reason}), "
-            "and this command changes it: run it as a user who can write the file and its "
-            "directory, or set REFLOW_STORE_PATH (or --store-path) to a store you can write."
+                f"The manifest database {self.path} is open read-only ({self._readonly_reason}), "
+                "and this command changes it: run it as a user who can write the file and its "
+                "directory, or set REFLOW_STORE_PATH (or --store-path) to a store you can write."
             )
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:

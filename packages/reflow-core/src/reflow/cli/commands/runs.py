@@ -84,7 +84,6 @@ def run(args: argparse.Namespace) -> int:
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age
     from reflow.liveness import shown_status
-
     from reflow.stores import StoreMissingError
 
     try:
