@@ -34,7 +34,10 @@ def _store(workflow: Workflow, args: argparse.Namespace, *, create: bool = True)
     from reflow.stores import open_store
 
     store = open_store(getattr(args, "store_path", None), workflow.config, create=create)
-    store.init()
+    if not create:
+        store.init()  # report a missing or unreadable store before any output
+    # A store to create is created with the run, after its run directory: a run
+    # directory that cannot be made leaves no empty store behind.
     return store
 
 

@@ -21,7 +21,7 @@ __all__ = ["remount_read_only", "small_filesystem"]
 
 
 def _mount(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - fixed arguments, no shell
+    return subprocess.run(
         [shutil.which("mount") or "mount", *args],
         capture_output=True,
         text=True,
