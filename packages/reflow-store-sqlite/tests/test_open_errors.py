@@ -82,9 +82,10 @@ def test_read_only_mount_is_read_and_refuses_writes_in_one_line(tmp_path: Path) 
             writer.insert_run("run-2", "pipeline", "alice", {})
         writer.close()
         assert str(caught.value) == (
-            f"The manifest database {path} cannot be written (no write access): the file, its directory or its filesystem is read-only to you. "
-            "Commands that only read (reflow runs, status, logs) still work; to record runs, "
-            "ask its owner, or set REFLOW_STORE_PATH (or --store-path) to a file you can write."
+            f"The manifest database {path} cannot be written (no write access): the file, its "
+            "directory or its filesystem is read-only to you. Commands that only read (reflow "
+            "runs, status, logs) still work; to record runs, ask its owner, or set "
+            "REFLOW_STORE_PATH (or --store-path) to a file you can write."
         )
         assert digest(path) == before
         assert sorted(p.name for p in mnt.iterdir()) == ["manifest.db"]
