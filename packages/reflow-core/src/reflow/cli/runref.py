@@ -11,6 +11,7 @@ store the same way: ``--store-path``, else the shared store
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ __all__ = [
     "LATEST",
     "add_store_option",
     "find_instance",
+    "init_for_reading",
     "open_cli_store",
     "parse_instance",
     "resolve_run",
@@ -71,8 +73,29 @@ def open_cli_store(args: argparse.Namespace) -> Store:
             "store, or leave the option out to use the shared one."
         )
     store = open_store(path, None if path else load_config(), create=False)
-    store.init()
+    init_for_reading(store, [getattr(args, "run_ref", None)])
     return store
+
+
+def init_for_reading(store: Store, refs: Iterable[str | None]) -> None:
+    """Open a store that must exist; if it does not, name the runs the user asked for.
+
+    Raises
+    ------
+    StoreMissingError
+        ``No run 'RUN': there is no manifest database at ...`` when ``refs``
+        names runs, else the store's own message.
+    """
+    from reflow.stores import StoreMissingError
+
+    try:
+        store.init()
+    except StoreMissingError as exc:
+        named = ", ".join(repr(ref) for ref in refs if ref)
+        if not named:
+            raise
+        text = str(exc)
+        raise StoreMissingError(f"No run {named}: {text[:1].lower()}{text[1:]}") from exc
 
 
 def _where(store: Store) -> str:

@@ -34,8 +34,10 @@ def _store(workflow: Workflow, args: argparse.Namespace, *, create: bool = True)
     from reflow.stores import open_store
 
     store = open_store(getattr(args, "store_path", None), workflow.config, create=create)
-    if not create:
-        store.init()  # report a missing or unreadable store before any output
+    if not create:  # report a missing or unreadable store before any output
+        from reflow.cli.runref import init_for_reading
+
+        init_for_reading(store, getattr(args, "run_ids", None) or [getattr(args, "run_id", None)])
     # A store to create is created with the run, after its run directory: a run
     # directory that cannot be made leaves no empty store behind.
     return store
