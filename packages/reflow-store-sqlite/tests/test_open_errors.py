@@ -8,7 +8,12 @@ written or lost.
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sqlite3
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -161,3 +166,54 @@ def test_directory_is_refused_with_a_file_name_to_use(tmp_path: Path) -> None:
         "path in the configuration)."
     )
     assert list(tmp_path.iterdir()) == []
+
+
+NOBODY_SCRIPT = """
+import sys
+from reflow.stores import StoreError
+from reflow_store_sqlite import SqliteStore
+
+path = sys.argv[1]
+print([r.run_id for r in SqliteStore(path, create=False).list_run_records()])
+for create in (False, True):
+    try:
+        SqliteStore(path, create=create).insert_run("run-2", "pipeline", "nobody", {})
+    except StoreError as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+def test_user_who_cannot_write_reads_and_is_refused_writes(
+    request: pytest.FixtureRequest,
+) -> None:
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run as the unprivileged user nobody")
+    # pytest's temporary directories are private to root: nobody could not enter them.
+    shared = Path(tempfile.mkdtemp(prefix="reflow-shared-"))
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
+    shared.chmod(0o755)
+    path = shared / "manifest.db"
+    one_run(path)
+    path.chmod(0o644)
+    before = digest(path)
+    done = subprocess.run(
+        [*as_nobody, sys.executable, "-c", NOBODY_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "['run-1']",
+        f"ReadOnlyStoreError The manifest database {path} is open read-only (you cannot "
+        "write the file or its directory), and this command changes it: run it as a user "
+        "who can write the file and its directory, or set REFLOW_STORE_PATH (or "
+        "--store-path) to a store you can write.",
+        f"StoreError The manifest database {path} cannot be written (no write access): the "
+        "file, its directory or its filesystem is read-only to you. Commands that only read "
+        "(reflow runs, status, logs) still work; to record runs, ask its owner, or set "
+        "REFLOW_STORE_PATH (or --store-path) to a file you can write.",
+    ]
+    assert digest(path) == before
+    assert sorted(p.name for p in shared.iterdir()) == ["manifest.db"]
