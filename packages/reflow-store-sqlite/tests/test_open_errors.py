@@ -197,6 +197,7 @@ def test_user_who_cannot_write_reads_and_is_refused_writes(
     one_run(path)
     path.chmod(0o644)
     before = digest(path)
+    as_nobody = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
     done = subprocess.run(
         [*as_nobody, sys.executable, "-c", NOBODY_SCRIPT, str(path)],
         capture_output=True,
