@@ -110,3 +110,56 @@ def test_deep_result_file_fails_its_instance_only(tmp_path: Path, where: str) ->
     assert "nested too deeply" in error
     assert "\n" not in error
     store.close()
+
+
+DEEP_SCRIPT = """
+import sys
+from typing import Annotated
+
+from reflow import Result, Workflow
+
+wf = Workflow("deepjob")
+
+
+@wf.job()
+def items() -> list[int]:
+    return [0, 1, 2]
+
+
+@wf.job(array=True)
+def deep(i: Annotated[int, Result(step="items")]) -> list:
+    value: list = [i]
+    for _ in range(i * 5 * sys.getrecursionlimit()):  # element 0 stays flat
+        value = [value]
+    return value
+"""
+
+
+def test_scheduler_job_returning_a_deep_value_fails_in_one_line(tmp_path: Path) -> None:
+    from reflow import RunState
+    from reflow.executors.local import LocalExecutor
+    from reflow.testing.scripts import load_script
+
+    name = f"deepjob_{id(tmp_path)}"
+    module = load_script(tmp_path, name, DEEP_SCRIPT)
+    store = SqliteStore(tmp_path / "manifest.db")
+    try:
+        run = module.wf.submit(
+            tmp_path / "run", store=store, executor=LocalExecutor(state_dir=tmp_path / "jobs")
+        )
+        assert run.wait(timeout=120) is RunState.FAILED
+        states = {
+            inst.array_index: inst
+            for inst in store.list_task_instance_records(run.run_id, task_name="deep")
+        }
+        assert states[0].state is TaskState.SUCCESS
+        for index in (1, 2):
+            assert states[index].state is TaskState.FAILED
+            assert states[index].error_text == (
+                f"Task deep[{index}] returned a value reflow cannot store (The value "
+                f"{TOO_DEEP}). Return JSON-like data (str, numbers, lists, dicts with str "
+                "keys), Path, datetime, date, UUID, tuple, Enum or a dataclass of these."
+            )
+    finally:
+        store.close()
+        sys.modules.pop(name, None)
