@@ -230,7 +230,6 @@ def retry_command(workflow: Workflow, args: argparse.Namespace) -> int:
 def runs_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``runs``: this workflow's runs, newest first (LOST for those nothing advances)."""
     from reflow.liveness import LOST, shown_status
-
     from reflow.stores import StoreMissingError
 
     try:
