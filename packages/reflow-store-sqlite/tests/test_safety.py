@@ -77,7 +77,10 @@ def _assert_refused(path: Path, *words: str) -> StoreCorruptError:
 def test_text_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "manifest.db"
     path.write_text("these are my notes, not a database\n" * 10, encoding="utf-8")
-    _assert_refused(path, "not an SQLite database", "mv ", "REFLOW_STORE_PATH")
+    error = _assert_refused(path, "not an SQLite database", "REFLOW_STORE_PATH")
+    # Not recognisably reflow's: the user's notes must not be moved aside.
+    assert "mv " not in str(error)
+    assert f"e.g. {tmp_path}/reflow/manifest.db" in str(error)
 
 
 def _filled(path: Path, count: int = 3000) -> None:
@@ -141,8 +144,10 @@ def test_foreign_application_id_is_refused(tmp_path: Path) -> None:
 def test_directory_in_place_of_the_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "manifest.db"
     path.mkdir()
-    with pytest.raises(StoreCorruptError, match="not a regular file"):
+    with pytest.raises(StoreCorruptError, match="is a directory") as caught:
         SqliteStore(path).init()
+    assert f"e.g. {path}/manifest.db" in str(caught.value)
+    assert "mv " not in str(caught.value)
 
 
 def test_unwritable_location_names_the_way_out(tmp_path: Path) -> None:

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-__all__ = ["CODEC", "SCHEMA_VERSION", "ManifestCodec", "UntrustedClassError"]
+__all__ = [
+    "CODEC",
+    "SCHEMA_VERSION",
+    "ManifestCodec",
+    "NestingError",
+    "UntrustedClassError",
+    "unstorable_output_message",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +47,33 @@ _CLASS = "class"
 _FIELDS = "fields"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+class NestingError(ValueError):
+    """A value is nested too deeply for the codec to encode, or stored data to decode.
+
+    Python's recursion limit bounds the depth (about a thousand levels of
+    lists, dicts, tuples and dataclasses).  Raised in place of the
+    :class:`RecursionError`, whose traceback runs to a thousand lines and
+    which callers that handle bad values (``ValueError``) would not catch.
+    """
+
+
+def _too_deep(what: str) -> NestingError:
+    return NestingError(
+        f"{what} is nested too deeply for the manifest (Python's recursion limit is "
+        f"{sys.getrecursionlimit()} levels); store it flatter, e.g. as a list of rows, "
+        "or write it to a file and store the file's Path."
+    )
+
+
+def unstorable_output_message(label: str, exc: Exception) -> str:
+    """The one-line failure of task instance ``label`` whose output the codec refused."""
+    return (
+        f"Task {label} returned a value reflow cannot store ({exc}). Return JSON-like "
+        "data (str, numbers, lists, dicts with str keys), Path, datetime, date, UUID, "
+        "tuple, Enum or a dataclass of these."
+    )
 
 
 class UntrustedClassError(TypeError):
@@ -167,23 +201,31 @@ class ManifestCodec:
         TypeError
             If the value, or anything inside it, has an unsupported type, or a
             dict has a key that is not a string.
+        NestingError
+            If the value is nested too deeply.
         """
+        try:
+            return self._dump(value)
+        except RecursionError:
+            raise _too_deep("The value") from None
+
+    def _dump(self, value: Any) -> Any:
         # Enum first: members of ``str``/``int`` enums are also JSON scalars.
         if isinstance(value, Enum):
             return {
                 self.marker_key: True,
                 _TYPE: "enum",
                 _CLASS: _qualified_name(type(value)),
-                _VALUE: self.dump_value(value.value),
+                _VALUE: self._dump(value.value),
             }
         if isinstance(value, _JSON_SCALARS):
             return value
         if isinstance(value, list):
-            return [self.dump_value(item) for item in value]
+            return [self._dump(item) for item in value]
         if isinstance(value, dict):
             return self._dump_dict(value)
         if isinstance(value, tuple):
-            return self._tag("tuple", [self.dump_value(item) for item in value])
+            return self._tag("tuple", [self._dump(item) for item in value])
         if _is_instance(value, "pathlib", "Path"):
             return self._tag("path", str(value))
         # datetime before date: datetime is a subclass of date.
@@ -200,7 +242,7 @@ class ManifestCodec:
                 self.marker_key: True,
                 _TYPE: "dataclass",
                 _CLASS: _qualified_name(type(value)),
-                _FIELDS: {f.name: self.dump_value(getattr(value, f.name)) for f in fields(value)},
+                _FIELDS: {f.name: self._dump(getattr(value, f.name)) for f in fields(value)},
             }
         cls = type(value)
         raise TypeError(
@@ -218,7 +260,7 @@ class ManifestCodec:
                     f"{type(key).__module__}.{type(key).__qualname__}. Convert the keys to "
                     "strings first."
                 )
-        encoded = {key: self.dump_value(item) for key, item in value.items()}
+        encoded = {key: self._dump(item) for key, item in value.items()}
         if encoded.get(self.marker_key) is True:
             return self._tag("dict", encoded)
         return encoded
@@ -249,18 +291,26 @@ class ManifestCodec:
             value with a missing or mistyped part.
         ValueError
             If a stored enum value is no longer a member of its class.
+        NestingError
+            If the data is nested too deeply.
         """
+        try:
+            return self._load(value)
+        except RecursionError:
+            raise _too_deep("The stored data") from None
+
+    def _load(self, value: Any) -> Any:
         if isinstance(value, _JSON_SCALARS):
             return value
         if isinstance(value, list):
-            return [self.load_value(item) for item in value]
+            return [self._load(item) for item in value]
         if not isinstance(value, dict):
             raise TypeError(
                 f"Cannot load manifest data of type {type(value).__qualname__}; expected the "
                 "output of json.loads (None, bool, int, float, str, list or dict)."
             )
         if value.get(self.marker_key) is not True:
-            return {key: self.load_value(item) for key, item in value.items()}
+            return {key: self._load(item) for key, item in value.items()}
         return self._load_tagged(value)
 
     def _load_tagged(self, value: dict[str, Any]) -> Any:
@@ -282,10 +332,10 @@ class ManifestCodec:
 
             return UUID(self._require(value, _VALUE, str))
         if type_name == "tuple":
-            return tuple(self.load_value(item) for item in self._require(value, _VALUE, list))
+            return tuple(self._load(item) for item in self._require(value, _VALUE, list))
         if type_name == "dict":
             items = self._require(value, _VALUE, dict)
-            return {key: self.load_value(item) for key, item in items.items()}
+            return {key: self._load(item) for key, item in items.items()}
         if type_name == "enum":
             return self._load_enum(value)
         if type_name == "dataclass":
@@ -297,7 +347,7 @@ class ManifestCodec:
 
     def _load_enum(self, value: dict[str, Any]) -> Any:
         class_name = self._require(value, _CLASS, str)
-        raw = self.load_value(value.get(_VALUE))
+        raw = self._load(value.get(_VALUE))
         cls = self._resolve_class(class_name)
         if cls is None or not issubclass(cls, Enum):
             return raw
@@ -312,7 +362,7 @@ class ManifestCodec:
     def _load_dataclass(self, value: dict[str, Any]) -> Any:
         class_name = self._require(value, _CLASS, str)
         stored = {
-            key: self.load_value(item) for key, item in self._require(value, _FIELDS, dict).items()
+            key: self._load(item) for key, item in self._require(value, _FIELDS, dict).items()
         }
         cls = self._resolve_class(class_name)
         if cls is None or not hasattr(cls, "__dataclass_fields__"):
@@ -429,7 +479,11 @@ class ManifestCodec:
 
         if isinstance(payload, (bytes, bytearray)):
             payload = bytes(payload).decode("utf-8")
-        return self.load_value(json.loads(payload))
+        try:
+            data = json.loads(payload)
+        except RecursionError:
+            raise _too_deep("The stored data") from None
+        return self.load_value(data)
 
     def canonical_dumps(self, value: Any) -> str:
         """Return the one canonical JSON text of a value, for hashing.

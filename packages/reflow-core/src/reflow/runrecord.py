@@ -26,7 +26,38 @@ if TYPE_CHECKING:
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
-__all__ = ["create_run", "recorded_parts", "stored_prefixes", "task_param_dests", "user_name"]
+__all__ = [
+    "create_run",
+    "make_run_dir",
+    "recorded_parts",
+    "stored_prefixes",
+    "task_param_dests",
+    "user_name",
+]
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory and its ``logs`` directory, before anything is recorded.
+
+    Raises
+    ------
+    ReflowError
+        If either cannot be created (a path through a file such as
+        ``/etc/passwd/x``, ``/proc``, a read-only filesystem, no permission):
+        one line naming the directory, with nothing recorded in the store.
+    """
+    from reflow.errors import ReflowError
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "logs").mkdir(exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(run_dir) else ""
+        raise ReflowError(
+            f"Cannot create the run directory {run_dir}: {reason}{where}. Give a run "
+            "directory you can write (--run-dir), on a filesystem that is not read-only."
+        ) from exc
 
 
 def user_name() -> str:
@@ -98,8 +129,7 @@ def create_run(
         The run id, and each task's identity prefix (see
         :meth:`~reflow.identity.IdentityParts.prefix`).
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
+    make_run_dir(run_dir)
     store.init()
     run_id = make_run_id(workflow.name)
     recorded = dict(values)

@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from reflow.stores import StoreBusyError
 
@@ -40,6 +40,9 @@ DEFAULT_RETRIES = 6
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
+# How SQLite refuses a read-only WAL database whose -shm file it cannot create:
+# READONLY (a directory it may not write), CANTOPEN (a read-only filesystem).
+_NO_SHM = (8, 14)
 _BUSY_WORDS = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -51,7 +54,11 @@ def connect(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Conne
     path : Path
         Database file.
     readonly : bool
-        Open with ``mode=ro``: no writes, no file creation.
+        Open with ``mode=ro``: no writes, no file creation.  A WAL database
+        in a directory this user cannot write has no ``-shm`` file to share
+        with writers, and SQLite refuses to read it; when no ``-wal`` file
+        exists either (so no writer has it open), it is read with
+        ``immutable=1`` instead.
     busy_timeout : float
         Seconds to wait for a lock.
 
@@ -61,22 +68,37 @@ def connect(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Conne
         The connection, with the pragmas below applied (only the per-connection
         ones when read-only).
     """
-    if readonly:
-        target, uri = f"{path.absolute().as_uri()}?mode=ro", True
-    else:
-        target, uri = str(path), False
-    conn = sqlite3.connect(
-        target,
-        timeout=busy_timeout,
-        isolation_level=None,
-        check_same_thread=False,
-        uri=uri,
-    )
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-    conn.execute("PRAGMA cache_size = -16384")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    # After a checkpoint, shrink a WAL file that a big batch made large.
-    conn.execute("PRAGMA journal_size_limit = 33554432")
+    if not readonly:
+        return _configured(sqlite3.connect(str(path), **_options(busy_timeout)), busy_timeout)
+    base = path.absolute().as_uri()
+    try:
+        conn = sqlite3.connect(f"{base}?mode=ro", uri=True, **_options(busy_timeout))
+        return _configured(conn, busy_timeout)
+    except sqlite3.OperationalError as exc:
+        wal = path.with_name(path.name + "-wal")
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _NO_SHM or (
+            wal.exists() and wal.stat().st_size
+        ):
+            raise
+    logger.info("Reading %s as an immutable file: its directory is read-only here", path)
+    conn = sqlite3.connect(f"{base}?mode=ro&immutable=1", uri=True, **_options(busy_timeout))
+    return _configured(conn, busy_timeout)
+
+
+def _options(busy_timeout: float) -> dict[str, Any]:
+    return {"timeout": busy_timeout, "isolation_level": None, "check_same_thread": False}
+
+
+def _configured(conn: sqlite3.Connection, busy_timeout: float) -> sqlite3.Connection:
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        conn.execute("PRAGMA cache_size = -16384")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # After a checkpoint, shrink a WAL file that a big batch made large.
+        conn.execute("PRAGMA journal_size_limit = 33554432")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

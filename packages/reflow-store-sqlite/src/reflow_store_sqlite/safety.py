@@ -6,6 +6,10 @@
   they are.
 - A file that is not an SQLite database, is truncated, or belongs to another
   application is reported with its path and what to do, and never replaced.
+  Moving the file aside is advised only for a file that is recognisably a
+  damaged reflow store (its header carries reflow's application id): for a
+  directory or someone else's file (``/etc/passwd``) the advice is to name
+  another file.
 - A database on a network filesystem (found from the mount table) gets a
   warning: SQLite's locks and WAL index are not reliable across hosts there.
 """
@@ -17,14 +21,18 @@ import os
 from pathlib import Path
 
 from reflow.stores import StoreCorruptError, StoreError
+from reflow_store_sqlite.paths import DATABASE_NAME
 
 __all__ = [
     "NETWORK_FILESYSTEMS",
     "check_database_file",
     "corrupt_message",
+    "damaged_message",
     "find_mount",
     "foreign_message",
+    "is_reflow_database",
     "network_filesystem",
+    "not_a_store_message",
     "prepare_location",
     "read_mount_table",
     "warn_if_network_filesystem",
@@ -57,6 +65,7 @@ NETWORK_FILESYSTEMS = frozenset(
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _HEADER_SIZE = 100
+_APPLICATION_ID = slice(68, 72)  # where the header keeps PRAGMA application_id
 _warned: set[Path] = set()
 
 
@@ -69,6 +78,47 @@ def corrupt_message(path: Path, problem: str) -> str:
         "REFLOW_STORE_PATH to another file. If it is an SQLite file worth rescuing, try: "
         f"sqlite3 {path} .recover | sqlite3 {path}.recovered"
     )
+
+
+def not_a_store_message(path: Path, problem: str) -> str:
+    """Build the message for a path that is not (recognisably) a reflow manifest database.
+
+    The advice is to name another file, never to move this one: it may be
+    a directory, or a file of the user's or the system's (``/etc/passwd``).
+    """
+    directory = path if path.is_dir() else path.parent
+    example = directory / DATABASE_NAME
+    if example == path:
+        example = directory / "reflow" / DATABASE_NAME
+    return (
+        f"The manifest database path {path} {problem}: it is not recognisably a reflow "
+        "manifest database, and reflow has not changed it. Name a file for the store, "
+        f"e.g. {example} "
+        "(--store-path, REFLOW_STORE_PATH or [store] path in the configuration)."
+    )
+
+
+def is_reflow_database(path: Path) -> bool:
+    """Return whether the file's SQLite header carries reflow's application id."""
+    from reflow_store_sqlite.schema import APPLICATION_ID
+
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(_HEADER_SIZE)
+    except OSError:
+        return False
+    return (
+        header.startswith(_SQLITE_MAGIC)
+        and len(header) == _HEADER_SIZE
+        and int.from_bytes(header[_APPLICATION_ID], "big") == APPLICATION_ID
+    )
+
+
+def damaged_message(path: Path, problem: str) -> str:
+    """Build the message for a damaged file: move it aside only if it is reflow's."""
+    if is_reflow_database(path):
+        return corrupt_message(path, problem)
+    return not_a_store_message(path, problem)
 
 
 def foreign_message(path: Path, detail: str) -> str:
@@ -152,30 +202,32 @@ def check_database_file(path: Path) -> None:
         size = path.stat().st_size
     except FileNotFoundError:
         return
+    if path.is_dir():
+        raise StoreCorruptError(not_a_store_message(path, "is a directory"))
     if not path.is_file():
-        raise StoreCorruptError(corrupt_message(path, "is not a regular file"))
+        raise StoreCorruptError(not_a_store_message(path, "is not a regular file"))
     if size == 0:
         return
     with path.open("rb") as handle:
         header = handle.read(_HEADER_SIZE)
     magic = header[: len(_SQLITE_MAGIC)]
     if magic != _SQLITE_MAGIC[: len(magic)]:
-        raise StoreCorruptError(corrupt_message(path, "is not an SQLite database"))
+        raise StoreCorruptError(not_a_store_message(path, "is not an SQLite database"))
     if size < _HEADER_SIZE:
         raise StoreCorruptError(
-            corrupt_message(path, f"is truncated ({size} bytes, shorter than its header)")
+            damaged_message(path, f"is truncated ({size} bytes, shorter than its header)")
         )
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1):
-        raise StoreCorruptError(corrupt_message(path, "has a damaged header"))
+        raise StoreCorruptError(damaged_message(path, "has a damaged header"))
     pages = int.from_bytes(header[28:32], "big")
     header_valid = header[24:28] == header[92:96]
     wal = path.with_name(path.name + "-wal")
     wal_pending = wal.exists() and wal.stat().st_size > 0
     if pages and header_valid and not wal_pending and size < pages * page_size:
         raise StoreCorruptError(
-            corrupt_message(
+            damaged_message(
                 path, f"is truncated ({size} bytes, its header says {pages * page_size})"
             )
         )

@@ -32,6 +32,7 @@ from reflow.stores import (
     Store,
     StoreCorruptError,
     StoreError,
+    StoreMissingError,
     TaskInstanceRecord,
     TaskSpecRecord,
     UnknownInstanceError,
@@ -47,6 +48,7 @@ from reflow_store_sqlite.connection import (
     is_busy,
     retry_busy,
 )
+from reflow_store_sqlite.failures import store_error, unwritable_error
 from reflow_store_sqlite.paths import DATABASE_NAME, default_path
 from reflow_store_sqlite.schema import (
     RUN_STATE_CODES,
@@ -88,8 +90,6 @@ connection to a database.
 """
 
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
-_SQLITE_CORRUPT = 11
-_SQLITE_NOTADB = 26
 
 _RUN_COLUMNS = (
     "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options"
@@ -195,12 +195,9 @@ def _label(task_name: str, array_index: int | None) -> str:
     return task_name if array_index is None else f"{task_name}[{array_index}]"
 
 
-def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
-    text = str(exc).lower()
-    return "malformed" in text or "not a database" in text
+def _writable(path: Path) -> bool:
+    """Whether this user can write ``path`` and create SQLite's companion files beside it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
 
 
 class SqliteStore(Store):
@@ -224,6 +221,12 @@ class SqliteStore(Store):
         Seconds SQLite waits for another process's lock before a step is retried.
     retries : int
         Attempts of a step in all before :class:`StoreBusyError` is raised.
+    create : bool
+        Create the database (and its directory) when it is missing.  With
+        ``False``, as commands that only read use it, a missing database
+        raises :class:`StoreMissingError`, and one that this user cannot
+        write (the file, or the directory SQLite keeps its ``-wal`` and
+        ``-shm`` files in) is opened read-only instead of failing.
 
     Examples
     --------
@@ -239,9 +242,12 @@ class SqliteStore(Store):
         *,
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
+        create: bool = True,
     ) -> None:
         self.path = Path(path).expanduser().absolute()
         self.readonly = readonly
+        self.create = create
+        self._readonly_reason = "it was opened with readonly=True"
         self.busy_timeout = busy_timeout
         self.retries = retries
         self._conn: sqlite3.Connection | None = None
@@ -313,28 +319,40 @@ class SqliteStore(Store):
             return retry_busy(
                 step, path=self.path, attempts=self.retries, busy_timeout=self.busy_timeout
             )
-        except sqlite3.DatabaseError as exc:
-            if _is_corrupt(exc):
-                raise StoreCorruptError(
-                    safety.corrupt_message(self.path, f"is damaged ({exc})")
-                ) from exc
-            raise
+        except sqlite3.Error as exc:
+            error = store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
 
     def _open(self) -> sqlite3.Connection:
         path = self.path
-        if self.readonly:
-            if not path.is_file():
-                raise StoreError(
-                    f"There is no manifest database at {path} to open read-only. Check "
-                    "REFLOW_STORE_PATH and [store] path, or submit a run to create it."
+        if self.readonly or not self.create:
+            if not path.exists():
+                raise StoreMissingError(
+                    f"There is no manifest database at {path}; reflow has not created one "
+                    "(this command only reads). Check --store-path, REFLOW_STORE_PATH and "
+                    "[store] path, or submit a run to create it."
+                )
+            if not self.readonly and path.is_file() and not _writable(path):
+                # Root's access() ignores mode bits, but not read-only mounts or chattr +i.
+                self.readonly = True
+                self._readonly_reason = "you cannot write the file or its directory"
+                logger.info(
+                    "Opening the manifest database %s read-only: %s", path, self._readonly_reason
                 )
         else:
             safety.prepare_location(path)
+            if not _writable(path):
+                # SQLite would open it read-only and fail at the first write, or not at all.
+                raise unwritable_error(path, "no write access")
         if _OPEN_HERE[(os.getpid(), path)] <= 0:
             safety.check_database_file(path)
         if not self.readonly:
             safety.warn_if_network_filesystem(path)
-        conn = connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
+        conn = self._retry(
+            lambda: connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
+        )
         try:
             self._retry(lambda: self._prepare_schema(conn))
         except BaseException:
@@ -427,13 +445,19 @@ class SqliteStore(Store):
         logger.info("Saved a copy of %s (schema version %d) at %s", self.path, version, target)
         return target
 
-    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in a write transaction: its own, or a savepoint of the open one."""
+    def _check_writable(self) -> None:
+        if not self.create:
+            self._connection()  # opening finds out whether this user can write the file
         if self.readonly:
             raise ReadOnlyStoreError(
-                f"The manifest store {self.path} was opened read-only; open it without "
-                "readonly=True to change it."
+                f"The manifest database {self.path} is open read-only ({self._readonly_reason}), "
+                "and this command changes it: run it as a user who can write the file and its "
+                "directory, or set REFLOW_STORE_PATH (or --store-path) to a store you can write."
             )
+
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in a write transaction: its own, or a savepoint of the open one."""
+        self._check_writable()
         with self._lock:
             conn = self._connection()
             if self._depth:
@@ -497,11 +521,7 @@ class SqliteStore(Store):
         The block holds the database's write lock until it ends, so keep it
         short: do slow work (scheduler calls, file I/O) before or after it.
         """
-        if self.readonly:
-            raise ReadOnlyStoreError(
-                f"The manifest store {self.path} was opened read-only; open it without "
-                "readonly=True to change it."
-            )
+        self._check_writable()
         with self._lock:
             conn = self._connection()
             if self._depth:
@@ -687,11 +707,7 @@ class SqliteStore(Store):
         Then checkpoint and truncate the write-ahead log, so the file sizes
         on disk drop.  Waits (with retries) while other processes write.
         """
-        if self.readonly:
-            raise ReadOnlyStoreError(
-                f"The manifest store {self.path} was opened read-only; open it without "
-                "readonly=True to compact it."
-            )
+        self._check_writable()
         with self._lock:
             if self._depth:
                 raise StoreError(

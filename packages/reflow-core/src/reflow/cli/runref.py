@@ -11,6 +11,7 @@ store the same way: ``--store-path``, else the shared store
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ __all__ = [
     "LATEST",
     "add_store_option",
     "find_instance",
+    "init_for_reading",
     "open_cli_store",
     "parse_instance",
     "resolve_run",
@@ -49,20 +51,51 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
 
 
 def open_cli_store(args: argparse.Namespace) -> Store:
-    """The store ``--store-path`` names, else the shared default one, opened."""
+    """The store ``--store-path`` names, else the shared default one, opened.
+
+    The store is never created here: the commands that open it this way read
+    it (``gc`` changes only what exists), so a mistyped path must not leave an
+    empty store behind.  A store the user cannot write is opened read-only.
+
+    Raises
+    ------
+    StoreMissingError
+        If there is no store at the path.
+    """
     from reflow.config import load_config
-    from reflow.stores import open_store
+    from reflow.stores import StoreMissingError, open_store
 
     path = getattr(args, "store_path", None)
     if path is not None and not Path(path).expanduser().exists():
-        # Opening would create an empty store there, and a typo would read as "no runs".
-        raise ReflowError(
+        # Opening would find no store either; name the option that was mistyped.
+        raise StoreMissingError(
             f"No manifest store at {path} (--store-path); give the path of an existing "
             "store, or leave the option out to use the shared one."
         )
-    store = open_store(path, None if path else load_config())
-    store.init()
+    store = open_store(path, None if path else load_config(), create=False)
+    init_for_reading(store, [getattr(args, "run_ref", None)])
     return store
+
+
+def init_for_reading(store: Store, refs: Iterable[str | None]) -> None:
+    """Open a store that must exist; if it does not, name the runs the user asked for.
+
+    Raises
+    ------
+    StoreMissingError
+        ``No run 'RUN': there is no manifest database at ...`` when ``refs``
+        names runs, else the store's own message.
+    """
+    from reflow.stores import StoreMissingError
+
+    try:
+        store.init()
+    except StoreMissingError as exc:
+        named = ", ".join(repr(ref) for ref in refs if ref)
+        if not named:
+            raise
+        text = str(exc)
+        raise StoreMissingError(f"No run {named}: {text[:1].lower()}{text[1:]}") from exc
 
 
 def _where(store: Store) -> str:

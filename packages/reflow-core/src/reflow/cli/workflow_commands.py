@@ -33,11 +33,17 @@ __all__ = [
 ]
 
 
-def _store(workflow: Workflow, args: argparse.Namespace) -> Store:
+def _store(workflow: Workflow, args: argparse.Namespace, *, create: bool = True) -> Store:
+    """The store to use, opened; ``create=False`` for subcommands that only read it."""
     from reflow.stores import open_store
 
-    store = open_store(getattr(args, "store_path", None), workflow.config)
-    store.init()
+    store = open_store(getattr(args, "store_path", None), workflow.config, create=create)
+    if not create:  # report a missing or unreadable store before any output
+        from reflow.cli.runref import init_for_reading
+
+        init_for_reading(store, getattr(args, "run_ids", None) or [getattr(args, "run_id", None)])
+    # A store to create is created with the run, after its run directory: a run
+    # directory that cannot be made leaves no empty store behind.
     return store
 
 
@@ -210,7 +216,7 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
 def status_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``status``: the run's state, per task, and optionally its errors."""
     _check_task(workflow, args.task)
-    run = _run(workflow, _store(workflow, args), args.run_id)
+    run = _run(workflow, _store(workflow, args, create=False), args.run_id)
     if args.json:
         print(json.dumps(run.status_dict(), indent=2, sort_keys=True, default=str))
     else:
@@ -230,7 +236,7 @@ def status_command(workflow: Workflow, args: argparse.Namespace) -> int:
 def cancel_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``cancel``: cancel runs (or one task of them), after confirmation."""
     _check_task(workflow, args.task)
-    store = _store(workflow, args)
+    store = _store(workflow, args, create=False)
     runs = [_run(workflow, store, run_id) for run_id in args.run_ids]
     if not args.yes:
         what = f"task {args.task!r} of " if args.task else ""
@@ -250,7 +256,7 @@ def cancel_command(workflow: Workflow, args: argparse.Namespace) -> int:
 def retry_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``retry``: run the failed and cancelled instances again."""
     _check_task(workflow, args.task)
-    run = _run(workflow, _store(workflow, args), args.run_id)
+    run = _run(workflow, _store(workflow, args, create=False), args.run_id)
     run.retry(task=args.task)
     return 0
 
@@ -261,6 +267,14 @@ def runs_command(workflow: Workflow, args: argparse.Namespace) -> int:
     The same selection and table, LOST runs included (``--status lost``).
     """
     from reflow.cli.commands.runs import show_runs
+    from reflow.stores import StoreMissingError
 
+    try:
+        store = _store(workflow, args, create=False)
+    except StoreMissingError:
+        if getattr(args, "store_path", None) is not None:
+            raise  # a path given on the command line that names nothing is a typo
+        print(f"No runs of {workflow.name!r} in this store.")
+        return 0
     args.workflow = workflow.name
-    return show_runs(_store(workflow, args), args)
+    return show_runs(store, args)

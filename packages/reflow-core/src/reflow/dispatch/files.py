@@ -73,6 +73,13 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any:
-    """Read a JSON file; raises ``FileNotFoundError`` or ``ValueError``."""
+    """Read a JSON file; raises ``FileNotFoundError`` or ``ValueError``.
+
+    JSON nested deeper than Python's recursion limit is a ``ValueError`` too,
+    so one bad file fails its own instance, not the dispatcher reading it.
+    """
     with path.open(encoding="utf-8") as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except RecursionError:
+            raise ValueError(f"{path} is nested too deeply to read") from None

@@ -63,7 +63,8 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     from reflow.filestate import task_policies
     from reflow.fingerprint import code_fingerprint
     from reflow.identity import value_hash
-    from reflow.manifest import CODEC
+    from reflow.labels import instance_label
+    from reflow.manifest import CODEC, unstorable_output_message
     from reflow.signals import TaskInterrupted, graceful_shutdown
 
     index = _index_from_env()
@@ -110,10 +111,16 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
             raise interrupted
         # The files the output names count as they are now, under the task's policy.
         policy = task_policies(workflow)[task]
-        result.update(
-            ok=True, output=CODEC.dumps(output), output_hash=value_hash(output, policy=policy)
-        )
-        code = 0
+        try:
+            encoded, digest = CODEC.dumps(output), value_hash(output, policy=policy)
+        except (TypeError, ValueError) as exc:
+            # The task ran; its value cannot be kept.  One line, not the codec's traceback.
+            label = instance_label(task, index)
+            result.update(ok=False, reason="ERROR", error=unstorable_output_message(label, exc))
+            code = 1
+        else:
+            result.update(ok=True, output=encoded, output_hash=digest)
+            code = 0
     except _WalltimeWarningError as exc:
         result.update(ok=False, reason="TIMEOUT", error=f"walltime exceeded: {exc}")
         code = 1

@@ -93,11 +93,9 @@ def call_task(
     try:
         digest = value_hash(output, policy=policy)
     except (TypeError, ValueError) as exc:
+        from reflow.manifest import unstorable_output_message
+
         label = f"{task}[{index}]" if index is not None else task
-        text = (
-            f"Task {label} returned a value reflow cannot store ({exc}). Return JSON-like "
-            "data (str, numbers, lists, dicts with str keys), Path, datetime, date, UUID, "
-            "tuple, Enum or a dataclass of these."
-        )
+        text = unstorable_output_message(label, exc)
         return Outcome(index, False, error=text, exception=TypeError(text), usage=usage)
     return Outcome(index, True, output=output, output_hash=digest, usage=usage)

@@ -51,6 +51,7 @@ __all__ = [
     "StoreBusyError",
     "StoreCorruptError",
     "StoreError",
+    "StoreMissingError",
     "TaskInstanceRecord",
     "TaskSpecRecord",
     "UnknownInstanceError",
@@ -69,6 +70,14 @@ class StoreError(ReflowError):
 
 class StoreCorruptError(StoreError):
     """The store's file is damaged, truncated, or not a reflow manifest at all."""
+
+
+class StoreMissingError(StoreError):
+    """There is no store at the path, and the caller asked not to create one.
+
+    Commands that only read (``reflow runs``, ``status``, ``logs``) open the
+    store this way, so that a mistyped path never leaves an empty store behind.
+    """
 
 
 class SchemaVersionError(StoreError):
@@ -813,14 +822,31 @@ class Store(abc.ABC):
         return None if record is None else record.to_public_dict()
 
 
-def open_store(path: str | Path | None = None, config: Config | None = None) -> Store:
+def open_store(
+    path: str | Path | None = None, config: Config | None = None, *, create: bool = True
+) -> Store:
     """The SQLite store at ``path``, or the shared default one (see ``SqliteStore.default``).
 
     Imports the store package only when called, so ``import reflow.stores`` stays cheap.
+
+    Parameters
+    ----------
+    path : str, Path or None
+        The database file; ``None`` means the shared default one.
+    config : Config or None
+        Configuration naming the default path (``[store] path``).
+    create : bool
+        ``False`` for commands that only read: a missing store raises
+        :class:`StoreMissingError` when opened instead of being created, and
+        one the user cannot write is opened read-only.
+
+    Returns
+    -------
+    Store
+        The store, not yet opened (``init`` or the first call opens it).
     """
     from reflow.stores.sqlite import SqliteStore
 
-    if path is not None:
-        return SqliteStore(path)
-    store: Store = SqliteStore.default(config)
+    target = Path(path) if path is not None else SqliteStore.default_path(config)
+    store: Store = SqliteStore(target, create=create)
     return store

@@ -81,8 +81,16 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
 def run(args: argparse.Namespace) -> int:
     """Print the runs; 0 even when there are none."""
     from reflow.cli.runref import open_cli_store
+    from reflow.stores import StoreMissingError
 
-    return show_runs(open_cli_store(args), args)
+    try:
+        store = open_cli_store(args)
+    except StoreMissingError:
+        if args.store_path is not None:
+            raise  # a path given on the command line that names nothing is a typo
+        print("No runs yet: the manifest store has not been created (submit a run first).")
+        return 0
+    return show_runs(store, args)
 
 
 def show_runs(store: Store, args: argparse.Namespace) -> int:
