@@ -191,7 +191,9 @@ EXAMPLE_CONFIG = """\
 """The commented template :func:`write_example_config` writes."""
 
 
-def write_example_config(path: str | os.PathLike[str] | None = None, overwrite: bool = False) -> Path:
+def write_example_config(
+    path: str | os.PathLike[str] | None = None, overwrite: bool = False
+) -> Path:
     """Write a commented example configuration file and return its path.
 
     Parameters

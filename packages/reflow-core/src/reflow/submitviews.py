@@ -14,7 +14,7 @@ __all__ = ["SubmitOptionViews"]
 
 
 class SubmitOptionViews:
-    """Mixin giving ``partition``, ``account``, ``mail_user``, ``mail_type``, ``signal``, ``extra``.
+    """Mixin: ``partition``, ``account``, ``mail_user``, ``mail_type``, ``signal`` and ``extra``.
 
     The class it is mixed into provides :attr:`submit_options`; each view is
     ``None`` when the option is not set.
