@@ -425,16 +425,15 @@ class Config:
 
     @property
     def default_store_path(self) -> Path:
-        """The manifest database path a store opens when given none.
+        """The manifest database a store opens when given none (reflow-hpc's name).
 
-        :attr:`store_path` when configured, else ``manifest.db`` in reflow's
-        user cache directory (``~/.cache/reflow/manifest.db`` on Linux).
+        :attr:`store_path` when set, else ``manifest.db`` in reflow's user
+        cache directory (``~/.cache/reflow/manifest.db`` on Linux); the same
+        answer as ``SqliteStore.default_path(config)``.
         """
-        if self.store_path is not None:
-            return self.store_path
-        from platformdirs import user_cache_dir
+        from reflow.stores.sqlite import SqliteStore
 
-        return Path(user_cache_dir("reflow", appauthor=False)) / "manifest.db"
+        return SqliteStore.default_path(self)
 
     @property
     def executor_mode(self) -> str | None:
