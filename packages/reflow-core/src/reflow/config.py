@@ -219,7 +219,11 @@ def write_example_config(
     if file.exists() and not overwrite:
         logger.info("Configuration file %s exists; left as it is (pass overwrite=True)", file)
         return file
+    # mkdir(parents=True) under a file says "File exists"; name the real obstacle instead.
+    blocker = next((p for p in file.parents if p.exists() and not p.is_dir()), None)
     try:
+        if blocker is not None:
+            raise NotADirectoryError(0, f"{blocker} is not a directory")
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(EXAMPLE_CONFIG, encoding="utf-8")
     except OSError as exc:
@@ -429,11 +433,12 @@ class Config:
 
         :attr:`store_path` when set, else ``manifest.db`` in reflow's user
         cache directory (``~/.cache/reflow/manifest.db`` on Linux); the same
-        answer as ``SqliteStore.default_path(config)``.
+        answer as ``SqliteStore.default_path(config)``, with this
+        configuration's environment.
         """
-        from reflow.stores.sqlite import SqliteStore
+        from reflow_store_sqlite.paths import default_path
 
-        return SqliteStore.default_path(self)
+        return default_path(self, self._environ)
 
     @property
     def executor_mode(self) -> str | None:

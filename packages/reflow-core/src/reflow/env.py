@@ -294,11 +294,14 @@ REFLOW_SBATCH = "REFLOW_SBATCH"
 """The ``sbatch`` command the Slurm executor runs, instead of ``sbatch`` on ``PATH``.
 
 Default: ``sbatch`` (in ``slurm_bin`` when given).
+
 Example: ``REFLOW_SBATCH=/opt/slurm/bin/sbatch``
 """
 
 REFLOW_SCANCEL = "REFLOW_SCANCEL"
 """The ``scancel`` command the Slurm executor runs, instead of ``scancel`` on ``PATH``.
+
+Default: ``scancel`` (in the executor's bin directory when given).
 
 Example: ``REFLOW_SCANCEL=/opt/slurm/bin/scancel``
 """
@@ -306,11 +309,15 @@ Example: ``REFLOW_SCANCEL=/opt/slurm/bin/scancel``
 REFLOW_SACCT = "REFLOW_SACCT"
 """The ``sacct`` command the Slurm executor runs, instead of ``sacct`` on ``PATH``.
 
+Default: ``sacct`` (in the executor's bin directory when given).
+
 Example: ``REFLOW_SACCT=/opt/slurm/bin/sacct``
 """
 
 REFLOW_QSUB = "REFLOW_QSUB"
 """The ``qsub`` command the PBS and Grid Engine executors run, instead of ``qsub`` on ``PATH``.
+
+Default: ``qsub`` (in the executor's bin directory when given).
 
 Example: ``REFLOW_QSUB=/opt/pbs/bin/qsub``
 """
@@ -318,11 +325,15 @@ Example: ``REFLOW_QSUB=/opt/pbs/bin/qsub``
 REFLOW_BSUB = "REFLOW_BSUB"
 """The ``bsub`` command the LSF executor runs, instead of ``bsub`` on ``PATH``.
 
+Default: ``bsub`` (in the executor's bin directory when given).
+
 Example: ``REFLOW_BSUB=/opt/lsf/bin/bsub``
 """
 
 REFLOW_FLUX = "REFLOW_FLUX"
 """The ``flux`` command the Flux executor runs, instead of ``flux`` on ``PATH``.
+
+Default: ``flux`` (the executor's ``flux`` argument when given).
 
 Example: ``REFLOW_FLUX=/opt/flux/bin/flux``
 """
