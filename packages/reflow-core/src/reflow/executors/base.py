@@ -64,7 +64,7 @@ class Executor(abc.ABC):
     """
 
     @classmethod
-    def from_environment(cls: type[_E], config: Config | None = None) -> _E:
+    def from_environment(cls: type[_E], config: Config | None = None, **options: Any) -> _E:
         """Build the executor as the environment and configuration ask (reflow-hpc's way).
 
         The mode comes from ``REFLOW_MODE``, else ``[executor] mode`` in the
@@ -75,6 +75,8 @@ class Executor(abc.ABC):
         ----------
         config : Config or None
             The configuration; :func:`~reflow.config.load_config` when ``None``.
+        **options : Any
+            Constructor arguments of the executor (``max_array_size=`` ...).
 
         Raises
         ------
@@ -83,9 +85,11 @@ class Executor(abc.ABC):
         """
         from reflow.config import load_config
 
-        mode = (config or load_config()).executor_mode
-        executor = cls()
-        executor.mode = check_mode(mode, "REFLOW_MODE or [executor] mode")
+        mode = check_mode(
+            (config or load_config()).executor_mode, "REFLOW_MODE or [executor] mode"
+        )
+        executor = cls(**options)
+        executor.mode = mode
         return executor
 
     @property
