@@ -300,6 +300,28 @@ def test_submit_with_resources_but_no_command_is_refused(tmp_path: Path) -> None
     )
 
 
+def test_submit_of_a_job_spec_with_a_command_is_refused(tmp_path: Path) -> None:
+    from reflow.executors.jobs import JobSpec
+
+    exc = LocalExecutor(state_dir=tmp_path / "state", mode="dry-run")
+    spec = JobSpec("x", ("true",), tmp_path, tmp_path)
+    with pytest.raises(ReflowError) as info:
+        exc.submit(spec, ["false"])
+    assert str(info.value) == (
+        "submit() takes a command only with a JobResources; a JobSpec carries its own."
+    )
+
+
+def test_a_dependency_option_another_scheduler_wrote_is_refused(tmp_path: Path) -> None:
+    exc = LocalExecutor(state_dir=tmp_path / "state", mode="dry-run")
+    with pytest.raises(ConfigError) as info:
+        exc.submit(JobResources(submit_options={"dependency": "afterok:1"}), ["true"])
+    assert str(info.value) == (
+        "Submit option dependency='afterok:1' is not one local can read; "
+        "build it with executor.dependency_options(job_ids)."
+    )
+
+
 def test_dependency_options_default_form() -> None:
     exc = LocalExecutor.__new__(LocalExecutor)
     assert exc.dependency_options(["1", "2"]) == {"dependency": "afterany:1:2"}
