@@ -216,11 +216,12 @@ def test_job_resources_array_forms(text: str | list[int], spec: ArraySpec) -> No
     assert JobResources(array=text).array == spec
 
 
-def test_a_bad_array_is_one_line_naming_it() -> None:
+@pytest.mark.parametrize("text", ["0-x", "5-2", "0-3%0", ""])
+def test_a_bad_array_is_one_line_naming_it(text: str) -> None:
     with pytest.raises(ValueError) as info:
-        JobResources(array="0-x")
+        JobResources(array=text)
     assert str(info.value) == (
-        "invalid array '0-x': write a range such as '0-9', '0-9%4' or '1,3,5'"
+        f"invalid array {text!r}: write a range such as '0-9', '0-9%4' or '1,3,5'"
     )
 
 

@@ -15,7 +15,10 @@ schedulers are added on top of it.
 from __future__ import annotations
 
 import abc
+import shlex
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from reflow.errors import ConfigError
@@ -250,10 +253,6 @@ class Executor(abc.ABC):
         ReflowError
             If the command is missing or empty.
         """
-        import shlex
-        from dataclasses import replace
-        from pathlib import Path
-
         from reflow.errors import ReflowError
 
         argv = tuple(shlex.split(command) if isinstance(command, str) else command or ())

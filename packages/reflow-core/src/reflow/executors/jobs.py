@@ -183,6 +183,8 @@ def parse_array(value: ArraySpec | str | Sequence[int] | None) -> ArraySpec | No
             first, _, last = part.partition("-")
             indices.update(range(int(first), int(last or first) + 1))
         parallelism = int(limit) if limit else None
+        if not indices or (parallelism is not None and parallelism < 1):
+            raise ValueError("empty")  # "5-2", "0-3%0": reported below as the text given
     except ValueError:
         raise ValueError(
             f"invalid array {value!r}: write a range such as '0-9', '0-9%4' or '1,3,5'"
