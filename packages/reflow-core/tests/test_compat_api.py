@@ -254,6 +254,17 @@ def test_job_partition_or_queue_is_kept_as_given(key: str) -> None:
     assert config.partition == "gpu"
 
 
+def test_job_partition_and_queue_together_are_kept_when_they_agree() -> None:
+    wf = Workflow("compat_both")
+
+    @wf.job(partition="gpu", queue="gpu")
+    def step() -> int:
+        return 1
+
+    wf.validate()
+    assert wf.tasks["step"].config.submit_options == {"partition": "gpu", "queue": "gpu"}
+
+
 # -- executors (the local one here; the schedulers in tests/test_compat_executors.py) ------------
 
 
