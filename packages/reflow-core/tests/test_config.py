@@ -247,10 +247,16 @@ def test_loading_creates_no_file_or_directory(isolated_home: Path) -> None:
     assert list(isolated_home.iterdir()) == []
 
 
-def test_missing_explicit_file_is_an_error_naming_it(tmp_path: Path) -> None:
+def test_missing_explicit_file_gives_defaults_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # reflow-hpc's load_config(path) returned the defaults; code written for it relies on that.
     missing = tmp_path / "nope.toml"
-    with pytest.raises(ConfigError, match=r"nope\.toml.*does not exist"):
-        load_config(missing, environ={})
+    with caplog.at_level("WARNING", logger="reflow.config"):
+        config = load_config(missing, environ={})
+    assert config.executor_name == "local"
+    assert config.source is None
+    assert f"No configuration file at {missing}; using the defaults" in caplog.text
     assert not missing.exists()
 
 

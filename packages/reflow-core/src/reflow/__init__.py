@@ -13,9 +13,15 @@ from reflow._version import __version__
 
 if TYPE_CHECKING:
     from reflow._types import RunState, TaskState
-    from reflow.config import Config, load_config
+    from reflow.config import Config, config_path, load_config, write_example_config
     from reflow.errors import ReflowError
+    from reflow.executors.flux import FluxExecutor
+    from reflow.executors.jobs import JobResources
     from reflow.executors.local import LocalExecutor
+    from reflow.executors.lsf import LSFExecutor
+    from reflow.executors.pbs import PBSExecutor
+    from reflow.executors.sge import SGEExecutor
+    from reflow.executors.slurm import SlurmExecutor
     from reflow.flow import Flow, JobConfig, TaskSpec
     from reflow.local import TaskFailedError
     from reflow.manifest import ManifestCodec
@@ -28,15 +34,21 @@ if TYPE_CHECKING:
 __all__ = [
     "Config",
     "Flow",
+    "FluxExecutor",
     "JobConfig",
+    "JobResources",
+    "LSFExecutor",
     "LocalExecutor",
     "ManifestCodec",
+    "PBSExecutor",
     "Param",
     "ReflowError",
     "Result",
     "Run",
     "RunDir",
     "RunState",
+    "SGEExecutor",
+    "SlurmExecutor",
     "TaskFailedError",
     "TaskInterrupted",
     "TaskSpec",
@@ -44,8 +56,10 @@ __all__ = [
     "WireMode",
     "Workflow",
     "__version__",
+    "config_path",
     "graceful_shutdown",
     "load_config",
+    "write_example_config",
 ]
 
 _LAZY: dict[str, str] = {
@@ -68,6 +82,16 @@ _LAZY: dict[str, str] = {
     "Workflow": "reflow.workflow",
     "graceful_shutdown": "reflow.signals",
     "load_config": "reflow.config",
+    "config_path": "reflow.config",
+    "write_example_config": "reflow.config",
+    "JobResources": "reflow.executors.jobs",
+    # The scheduler executors live in plugin packages; these modules re-export
+    # them, and raise PluginNotFoundError with the pip line when one is missing.
+    "SlurmExecutor": "reflow.executors.slurm",
+    "PBSExecutor": "reflow.executors.pbs",
+    "LSFExecutor": "reflow.executors.lsf",
+    "SGEExecutor": "reflow.executors.sge",
+    "FluxExecutor": "reflow.executors.flux",
 }
 
 

@@ -49,8 +49,10 @@ __all__ = [
     "SUBMIT_OPTION_KEYS",
     "Config",
     "canonical_submit_options",
+    "config_path",
     "default_config_path",
     "load_config",
+    "write_example_config",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
 """Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
 
 _SCHEMA: dict[str, frozenset[str]] = {
-    "executor": frozenset({"name", "submit_options", "site_options"}),
+    "executor": frozenset({"name", "submit_options", "site_options", "mode", "python"}),
     "dispatch": frozenset({"submit_options"}),
     "store": frozenset({"path"}),
     "cache": frozenset({"inputs"}),
@@ -169,6 +171,80 @@ def default_config_path() -> Path:
     return Path(user_config_dir("reflow", appauthor=False)) / "config.toml"
 
 
+def config_path() -> Path:
+    """The published reflow-hpc name of :func:`default_config_path`.
+
+    ``$XDG_CONFIG_HOME/reflow/config.toml`` when ``XDG_CONFIG_HOME`` is set,
+    else ``~/.config/reflow/config.toml`` (on Linux).
+    """
+    return default_config_path()
+
+
+EXAMPLE_CONFIG = """\
+# reflow configuration; every key is optional.
+# REFLOW_* environment variables override what is written here.
+
+[executor]
+# name = "slurm"                  # local, slurm, pbs, lsf, sge or flux
+# mode = "sbatch"                 # "dry-run" prints jobs instead of submitting them
+# python = "/usr/bin/python3"     # interpreter the jobs run with
+
+[executor.submit_options]         # defaults for task jobs
+# partition = "compute"
+# account = "proj42"
+
+[dispatch.submit_options]         # defaults for the short dispatcher jobs
+# partition = "short"
+
+[store]
+# path = "~/.cache/reflow/manifest.db"
+"""
+"""The commented template :func:`write_example_config` writes."""
+
+
+def write_example_config(
+    path: str | os.PathLike[str] | None = None, overwrite: bool = False
+) -> Path:
+    """Write a commented example configuration file and return its path.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+        Where to write it; :func:`config_path` when ``None``.  Missing parent
+        directories are created.
+    overwrite : bool
+        Replace an existing file.  Without it an existing file is left as it
+        is, so a user's settings are never lost.
+
+    Returns
+    -------
+    Path
+        The file written (or left in place).
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be written.
+    """
+    file = config_path() if path is None else Path(path).expanduser()
+    if file.exists() and not overwrite:
+        logger.info("Configuration file %s exists; left as it is (pass overwrite=True)", file)
+        return file
+    # mkdir(parents=True) under a file says "File exists"; name the real obstacle instead.
+    blocker = next((p for p in file.parents if p.exists() and not p.is_dir()), None)
+    try:
+        if blocker is not None:
+            raise NotADirectoryError(0, f"{blocker} is not a directory")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(EXAMPLE_CONFIG, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write the example configuration {file}: {exc.strerror or exc}. "
+            "Name a file in a directory you can write."
+        ) from None
+    return file
+
+
 class Config:
     """Loaded user configuration.
 
@@ -229,6 +305,8 @@ class Config:
         store = self._table(self._data, "store")
         cache = self._table(self._data, "cache")
         self._file_executor_name = self._string(executor, "executor.name")
+        self._file_executor_mode = self._string(executor, "executor.mode")
+        self._file_executor_python = self._string(executor, "executor.python")
         self._file_store_path = self._string(store, "store.path")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
@@ -415,6 +493,42 @@ class Config:
         return path
 
     @property
+    def default_store_path(self) -> Path:
+        """The manifest database a store opens when given none (reflow-hpc's name).
+
+        :attr:`store_path` when set, else ``manifest.db`` in reflow's user
+        cache directory (``~/.cache/reflow/manifest.db`` on Linux); the same
+        answer as ``SqliteStore.default_path(config)``, with this
+        configuration's environment.
+        """
+        from reflow_store_sqlite.paths import default_path
+
+        return default_path(self, self._environ)
+
+    @property
+    def executor_mode(self) -> str | None:
+        """``REFLOW_MODE``, else ``[executor] mode`` (``"dry-run"`` prints jobs), else ``None``."""
+        from_env = env.get(env.REFLOW_MODE, self._environ)
+        if from_env is not None:
+            return from_env.strip()
+        return self._file_executor_mode
+
+    @property
+    def executor_partition(self) -> str | None:
+        """The default partition (queue) of task jobs, from :attr:`executor_submit_options`."""
+        value = self.executor_submit_options.get("partition")
+        return None if value is None else str(value)
+
+    @property
+    def executor_python(self) -> str | None:
+        """``[executor] python``: the interpreter jobs should run with, or ``None``.
+
+        reflow itself runs jobs with the interpreter that submitted them; this
+        value is kept for code written for reflow-hpc that reads it.
+        """
+        return self._file_executor_python
+
+    @property
     def cache_inputs(self) -> str:
         """How a ``Path`` in a task's parameters, inputs and outputs counts for the cache.
 
@@ -469,9 +583,10 @@ def load_config(
     """Read the user configuration.
 
     The file is ``path`` if given, else the one named by ``REFLOW_CONFIG``,
-    else :func:`default_config_path`.  Only the default file may be missing
-    (which gives an empty configuration); a file named explicitly must exist.
-    Nothing is ever written or created.
+    else :func:`default_config_path`.  A missing default file, or a missing
+    ``path`` (as in reflow-hpc), gives an empty configuration and a log line;
+    a missing file named by ``REFLOW_CONFIG`` is an error.  Nothing is ever
+    written or created.
 
     Parameters
     ----------
@@ -488,7 +603,7 @@ def load_config(
     Raises
     ------
     ConfigError
-        If an explicitly named file is missing or unreadable, is not valid
+        If the file ``REFLOW_CONFIG`` names is missing, or the file is unreadable, is not valid
         TOML, or has a known key of the wrong type.
     """
     environ = dict(os.environ if environ is None else environ)
@@ -505,10 +620,11 @@ def load_config(
         if named_by is None:
             logger.debug("No configuration file at %s; using defaults", file)
             return Config(None, environ=environ)
-        if path is None:
-            hint = f"Create it, or unset {env.REFLOW_CONFIG} to use {default_config_path()}."
-        else:
-            hint = "Check the path, or create the file."
+        if path is not None:
+            # reflow-hpc returned the defaults here; code written for it relies on that.
+            logger.warning("No configuration file at %s; using the defaults", file)
+            return Config(None, environ=environ)
+        hint = f"Create it, or unset {env.REFLOW_CONFIG} to use {default_config_path()}."
         raise ConfigError(
             f"Configuration file {file} (named by {named_by}) does not exist. {hint}"
         ) from None

@@ -20,13 +20,16 @@ from collections.abc import Callable, Mapping
 from reflow.errors import ConfigError
 
 __all__ = [
+    "PROGRAM_VARIABLES",
     "REFLOW_ACCOUNT",
     "REFLOW_ARRAY_INDEX",
+    "REFLOW_BSUB",
     "REFLOW_CONFIG",
     "REFLOW_DISPATCH_ACCOUNT",
     "REFLOW_DISPATCH_FORGET_AFTER",
     "REFLOW_DISPATCH_PARTITION",
     "REFLOW_EXECUTOR",
+    "REFLOW_FLUX",
     "REFLOW_JOB_ID",
     "REFLOW_LOCAL_SLOTS",
     "REFLOW_LOCAL_STATE",
@@ -34,8 +37,12 @@ __all__ = [
     "REFLOW_MODE",
     "REFLOW_PARTITION",
     "REFLOW_QOS",
+    "REFLOW_QSUB",
     "REFLOW_RUN_ID",
     "REFLOW_RUN_LEASE",
+    "REFLOW_SACCT",
+    "REFLOW_SBATCH",
+    "REFLOW_SCANCEL",
     "REFLOW_STORE_PATH",
     "VARIABLES",
     "check",
@@ -290,8 +297,8 @@ def get(name: str, environ: Mapping[str, str] | None = None) -> str | None:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 """The values ``REFLOW_LOG_LEVEL`` takes (in any case)."""
 
-MODES = ("dry-run",)
-"""The values ``REFLOW_MODE`` takes (in any case); unset submits for real."""
+MODES = ("dry-run", "submit")
+"""The values ``REFLOW_MODE`` takes (in any case); unset (or ``submit``) submits for real."""
 
 
 def _choice(allowed: tuple[str, ...], unset: str) -> Callable[[str], str | None]:
@@ -379,3 +386,68 @@ def check(environ: Mapping[str, str] | None = None) -> None:
     """
     for name in _RULES:
         checked(name, environ)
+
+
+# -- scheduler command overrides ------------------------------------------------------
+# Kept apart from the variables above (and merged into VARIABLES) so that adding
+# one touches only this block.
+
+REFLOW_SBATCH = "REFLOW_SBATCH"
+"""The ``sbatch`` command the Slurm executor runs, instead of ``sbatch`` on ``PATH``.
+
+Default: ``sbatch`` (in ``slurm_bin`` when given).
+
+Example: ``REFLOW_SBATCH=/opt/slurm/bin/sbatch``
+"""
+
+REFLOW_SCANCEL = "REFLOW_SCANCEL"
+"""The ``scancel`` command the Slurm executor runs, instead of ``scancel`` on ``PATH``.
+
+Default: ``scancel`` (in the executor's bin directory when given).
+
+Example: ``REFLOW_SCANCEL=/opt/slurm/bin/scancel``
+"""
+
+REFLOW_SACCT = "REFLOW_SACCT"
+"""The ``sacct`` command the Slurm executor runs, instead of ``sacct`` on ``PATH``.
+
+Default: ``sacct`` (in the executor's bin directory when given).
+
+Example: ``REFLOW_SACCT=/opt/slurm/bin/sacct``
+"""
+
+REFLOW_QSUB = "REFLOW_QSUB"
+"""The ``qsub`` command the PBS and Grid Engine executors run, instead of ``qsub`` on ``PATH``.
+
+Default: ``qsub`` (in the executor's bin directory when given).
+
+Example: ``REFLOW_QSUB=/opt/pbs/bin/qsub``
+"""
+
+REFLOW_BSUB = "REFLOW_BSUB"
+"""The ``bsub`` command the LSF executor runs, instead of ``bsub`` on ``PATH``.
+
+Default: ``bsub`` (in the executor's bin directory when given).
+
+Example: ``REFLOW_BSUB=/opt/lsf/bin/bsub``
+"""
+
+REFLOW_FLUX = "REFLOW_FLUX"
+"""The ``flux`` command the Flux executor runs, instead of ``flux`` on ``PATH``.
+
+Default: ``flux`` (the executor's ``flux`` argument when given).
+
+Example: ``REFLOW_FLUX=/opt/flux/bin/flux``
+"""
+
+PROGRAM_VARIABLES: dict[str, str] = {
+    REFLOW_SBATCH: "Path of the sbatch command (Slurm executor).",
+    REFLOW_SCANCEL: "Path of the scancel command (Slurm executor).",
+    REFLOW_SACCT: "Path of the sacct command (Slurm executor).",
+    REFLOW_QSUB: "Path of the qsub command (PBS and Grid Engine executors).",
+    REFLOW_BSUB: "Path of the bsub command (LSF executor).",
+    REFLOW_FLUX: "Path of the flux command (Flux executor).",
+}
+"""The variables naming a scheduler command to run instead of the one on ``PATH``."""
+
+VARIABLES.update(PROGRAM_VARIABLES)

@@ -15,6 +15,7 @@ from reflow.errors import AnnotationError, WorkflowDefinitionError
 from reflow.names import check_name, check_task_name
 from reflow.params import Result, RunDir, split_annotated
 from reflow.resources import parse_memory, parse_walltime
+from reflow.submitviews import SubmitOptionViews
 
 __all__ = ["Flow", "JobConfig", "TaskSpec"]
 
@@ -22,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(init=False)
-class JobConfig:
+class JobConfig(SubmitOptionViews):
     """Resource and dependency configuration of one task.
 
     ``submit_options`` holds scheduler options; ``extra`` (an older name) and

@@ -79,10 +79,46 @@ class Run:
             "summary": self.store.task_state_summary(self.run_id),
             "instances": instances,
             "empty_fanouts": sorted(empty_fanouts(self.store, record)),
+            "failed_instances": self.failed_instances(),
         }
 
     @driver_call
-    def status(self, task: str | None = None, as_dict: bool = False) -> dict[str, Any] | None:
+    def failed_instances(self, task: str | None = None) -> list[dict[str, Any]]:
+        """The run's FAILED instances, as reflow-hpc's ``status(as_dict=True)`` lists them.
+
+        Each is a dict with ``task``, ``index`` (``None`` for a singleton),
+        ``job_id`` and ``error`` (the recorded error text, ``""`` if none).
+
+        Parameters
+        ----------
+        task : str or None
+            Only this task's instances.
+        """
+        failed = self.store.list_task_instance_records(
+            self.run_id, task_name=task, states=[TaskState.FAILED]
+        )
+        return [
+            {
+                "task": inst.task_name,
+                "index": inst.array_index,
+                "job_id": inst.job_id,
+                "error": inst.error_text or "",
+            }
+            for inst in failed
+        ]
+
+    def print_errors(self, task: str | None = None, lines: int = 15) -> None:
+        """Print each failed instance with the last ``lines`` lines of its error text."""
+        for failed in self.failed_instances(task):
+            label = instance_label(failed["task"], failed["index"])
+            print(f"\n{label} (job {failed['job_id'] or '-'}):")
+            text = (failed["error"] or "no error recorded").rstrip().splitlines()
+            print("\n".join("    " + line for line in text[-lines:]))
+
+    @driver_call
+    def status(
+        self, task: str | None = None, as_dict: bool = False, errors: bool = False
+    ) -> dict[str, Any] | None:
         """Print the run's status, or return it as a dictionary.
 
         Parameters
@@ -90,8 +126,12 @@ class Run:
         task : str or None
             Show only this task, with one line per instance.
         as_dict : bool
-            Return ``{"run": ..., "summary": ..., "instances": [...]}``
-            instead of printing.
+            Return ``{"run": ..., "summary": ..., "instances": [...],
+            "failed_instances": [...]}`` instead of printing (see
+            :meth:`failed_instances`).
+        errors : bool
+            After the status, print every failed instance with the end of
+            its error text (as ``status --errors`` does).
         """
         if task is not None:
             self._check_task(task)
@@ -130,6 +170,8 @@ class Run:
                 idx = inst["array_index"]
                 label = f"[{idx}]" if idx is not None else "   "
                 print(f"    {label:6s}  {inst['state']:12s}  job={inst['job_id'] or '-'}")
+        if errors:
+            self.print_errors(task)
         return None
 
     # -- scheduler actions ----------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow import env
 from reflow.errors import ReflowError
 from reflow.executors.arrays import ArrayChunk, ArrayMap
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
@@ -113,9 +114,12 @@ class FluxExecutor(BatchExecutor):
     known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str] = "FLUX_JOB_CC"
+    dependency_key: ClassVar[str] = "dependency"  # flux submit --dependency=afterany:ID, one each
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     safe_to_resubmit: ClassVar[tuple[str, ...]] = _NOT_SUBMITTED
+    # ``flux`` is a constructor argument (an attribute already), so no SchedulerCommand.
+    program_variables: ClassVar[dict[str, str]] = {"flux": env.REFLOW_FLUX}
 
     def __init__(
         self,
@@ -125,15 +129,30 @@ class FluxExecutor(BatchExecutor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+            state_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            mode=mode,
         )
-        self.flux = flux
+        self.flux = self.program_paths.get("flux", flux)
 
     def recorded_options(self) -> dict[str, Any]:
         """The base's options plus the ``flux`` command."""
         return {**super().recorded_options(), "flux": self.flux}
+
+    def dependency_value(self, job_ids: list[str]) -> list[str]:
+        """``["afterany:ID", ...]``: Flux takes one ``--dependency`` per job."""
+        return [f"afterany:{ident}" for ident in job_ids]
+
+    def dependency_ids(self, value: Any) -> list[str]:
+        """The ids of a list of ``afterany:ID`` (or one such text)."""
+        items = value if isinstance(value, list | tuple) else [value]
+        parse = super().dependency_ids  # zero-argument super() fails inside a comprehension
+        return [ident for item in items for ident in parse(item)]
 
     # -- what the template asks for (single jobs) -------------------------------------
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow import env
 from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError
+from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
 from reflow.executors.commands import SchedulerCommandError
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_lsf import script
@@ -118,6 +119,8 @@ class LSFExecutor(BatchExecutor):
     known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "LSB_JOBINDEX"
+    dependency_key: ClassVar[str] = "w"  # bsub -w 'ended(1) && ended(2)'
+    bsub = SchedulerCommand(env.REFLOW_BSUB)
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     submit_program: ClassVar[str | None] = "bsub"
@@ -135,9 +138,14 @@ class LSFExecutor(BatchExecutor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+            state_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            mode=mode,
         )
         if int(max_array_size) < 1:
             raise BatchExecutorError(
@@ -159,8 +167,24 @@ class LSFExecutor(BatchExecutor):
             "json_output": self.json_output,
         }
 
+    def dependency_value(self, job_ids: list[str]) -> str:
+        """``ended(1) && ended(2)``: LSF's wait for jobs that ended, however they ended."""
+        return script.dependency_expression(job_ids, [])
+
+    def dependency_ids(self, value: Any) -> list[str]:
+        """The ids in an ``ended(ID) && ...`` expression."""
+        ids = re.findall(r"ended\(([^)]+)\)", str(value))
+        if not ids:
+            return super().dependency_ids(value)  # refuses it, naming the option
+        return ids
+
     def command(self, program: str) -> str:
-        """The path of an LSF command: in :attr:`lsf_bin`, else the bare name for ``PATH``."""
+        """The path of an LSF command: in :attr:`lsf_bin`, else the bare name for ``PATH``.
+
+        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
+        """
+        if program in self.program_paths:  # a REFLOW_* override wins over lsf_bin
+            return super().command(program)
         return program if self.lsf_bin is None else str(Path(self.lsf_bin, program))
 
     def unit(self) -> str:

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow import env
 from reflow.errors import ReflowError
 from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutor, BatchExecutorError
+from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
 from reflow.executors.commands import SchedulerCommandError, run_command
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_pbs import script
@@ -119,6 +120,8 @@ class PBSExecutor(BatchExecutor):
     known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "PBS_ARRAY_INDEX"
+    dependency_key: ClassVar[str] = "depend"  # qsub -W depend=afterany:1:2
+    qsub = SchedulerCommand(env.REFLOW_QSUB)
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     submit_program: ClassVar[str | None] = "qsub"
@@ -134,9 +137,14 @@ class PBSExecutor(BatchExecutor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+            state_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            mode=mode,
         )
         if flavor is None and os.environ.get(FLAVOR_ENV):
             flavor = parse_flavor(os.environ[FLAVOR_ENV], FLAVOR_ENV)
@@ -164,7 +172,12 @@ class PBSExecutor(BatchExecutor):
         }
 
     def command(self, program: str) -> str:
-        """The path of a PBS command: in :attr:`pbs_bin`, else the bare name for ``PATH``."""
+        """The path of a PBS command: in :attr:`pbs_bin`, else the bare name for ``PATH``.
+
+        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
+        """
+        if program in self.program_paths:  # a REFLOW_* override wins over pbs_bin
+            return super().command(program)
         return program if self.pbs_bin is None else str(Path(self.pbs_bin, program))
 
     # -- the flavour ------------------------------------------------------------------

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow import env
 from reflow.errors import ConfigError
 from reflow.executors.arrays import ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError
+from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
 from reflow.executors.commands import SchedulerCommandError
 from reflow.executors.jobs import JobSpec, JobState, JobStatus, split_element_id
 from reflow_executor_sge import script
@@ -128,6 +129,8 @@ class SGEExecutor(BatchExecutor):
     known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 1
     task_id_variable: ClassVar[str] = "SGE_TASK_ID"
+    dependency_key: ClassVar[str] = "hold_jid"  # qsub -hold_jid 1,2
+    qsub = SchedulerCommand(env.REFLOW_QSUB)
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     submit_program: ClassVar[str | None] = "qsub"
@@ -146,9 +149,14 @@ class SGEExecutor(BatchExecutor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+            state_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            mode=mode,
         )
         if not _NAME.match(parallel_environment):
             raise ConfigError(
@@ -186,8 +194,22 @@ class SGEExecutor(BatchExecutor):
             "dependency_wait": self.dependency_wait,
         }
 
+    def dependency_value(self, job_ids: list[str]) -> str:
+        """``1,2``: Grid Engine holds a job until those have ended."""
+        return ",".join(job_ids)
+
+    def dependency_ids(self, value: Any) -> list[str]:
+        """The ids of a ``hold_jid`` list, comma-separated text or a list."""
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        return [str(item).strip() for item in items if str(item).strip()]
+
     def command(self, program: str) -> str:
-        """The path of a Grid Engine command: in :attr:`sge_bin`, else the bare name."""
+        """The path of a Grid Engine command: in :attr:`sge_bin`, else the bare name.
+
+        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
+        """
+        if program in self.program_paths:  # a REFLOW_* override wins over sge_bin
+            return super().command(program)
         return program if self.sge_bin is None else str(Path(self.sge_bin, program))
 
     def _show_config(self) -> str:

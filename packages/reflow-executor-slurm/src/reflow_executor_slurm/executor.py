@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow import env
 from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError
+from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
 from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
 from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow_executor_slurm import script
@@ -111,6 +112,9 @@ class SlurmExecutor(BatchExecutor):
     known_options: ClassVar[frozenset[str] | None] = script.KNOWN_OPTIONS
     array_index_base: ClassVar[int] = 0
     task_id_variable: ClassVar[str] = "SLURM_ARRAY_TASK_ID"
+    sbatch = SchedulerCommand(env.REFLOW_SBATCH)
+    scancel = SchedulerCommand(env.REFLOW_SCANCEL)
+    sacct = SchedulerCommand(env.REFLOW_SACCT)
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
 
     def __init__(
@@ -122,9 +126,14 @@ class SlurmExecutor(BatchExecutor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
         super().__init__(
-            state_dir, command_timeout=command_timeout, retries=retries, backoff=backoff
+            state_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            mode=mode,
         )
         self.slurm_bin = slurm_bin
         self.max_array_size = max_array_size
@@ -140,7 +149,12 @@ class SlurmExecutor(BatchExecutor):
         }
 
     def command(self, program: str) -> str:
-        """The path of a Slurm command: in :attr:`slurm_bin`, else the bare name for ``PATH``."""
+        """The path of a Slurm command: in :attr:`slurm_bin`, else the bare name for ``PATH``.
+
+        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
+        """
+        if program in self.program_paths:  # a REFLOW_* override wins over slurm_bin
+            return super().command(program)
         return program if self.slurm_bin is None else str(Path(self.slurm_bin, program))
 
     def _show_config(self) -> str:

@@ -11,10 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reflow._types import RunState, TaskState
+from reflow._types import RunState
 from reflow.config import DEFAULT_EXECUTOR
 from reflow.errors import ReflowError
-from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -222,14 +221,7 @@ def status_command(workflow: Workflow, args: argparse.Namespace) -> int:
     else:
         run.status(task=args.task)
     if args.errors:
-        failed = run.store.list_task_instance_records(
-            run.run_id, task_name=args.task, states=[TaskState.FAILED]
-        )
-        for inst in failed:
-            label = instance_label(inst.task_name, inst.array_index)
-            print(f"\n{label} (job {inst.job_id or '-'}):")
-            lines = (inst.error_text or "no error recorded").rstrip().splitlines()
-            print("\n".join("    " + line for line in lines[-15:]))
+        run.print_errors(args.task)
     return 0
 
 

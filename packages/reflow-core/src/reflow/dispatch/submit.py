@@ -26,6 +26,7 @@ __all__ = [
     "retry_run",
     "start_dispatcher",
     "submit_run",
+    "submitted_dry",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,15 +69,25 @@ def start_dispatcher(
     return job_id
 
 
+def _dispatcher_job(run_dir: Path, run_id: str) -> str | None:
+    """The id of the run's last dispatcher job, or ``None`` if none was recorded."""
+    try:
+        return str(read_json(dispatcher_file(run_dir, run_id))["job_id"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def submitted_dry(run_dir: Path, run_id: str) -> bool:
+    """Whether the run's dispatcher was only printed (``REFLOW_MODE=dry-run``), not submitted."""
+    return _dispatcher_job(run_dir, run_id) == "DRYRUN"
+
+
 def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | None:
     """The run's dispatcher job if it has not started yet (``None`` otherwise)."""
     from reflow.executors.jobs import JobState
 
-    try:
-        job = str(read_json(dispatcher_file(run_dir, run_id))["job_id"])
-    except (FileNotFoundError, ValueError, KeyError):
-        return None
-    if job == "DRYRUN":
+    job = _dispatcher_job(run_dir, run_id)
+    if job is None or job == "DRYRUN":
         return None
     status = executor.query([job]).get(job)
     return job if status is not None and status.state is JobState.PENDING else None

@@ -15,11 +15,19 @@ schedulers are added on top of it.
 from __future__ import annotations
 
 import abc
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from reflow.errors import ConfigError
-from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.executors.jobs import ARRAY_INDEX_ENV, JobResources, JobSpec, JobState, JobStatus
+
+if TYPE_CHECKING:
+    from reflow.config import Config
+
+_E = TypeVar("_E", bound="Executor")
 
 __all__ = ["Executor", "JobState"]
 
@@ -55,6 +63,82 @@ class Executor(abc.ABC):
     """
     supports_after_corr: ClassVar[bool] = False
     """Whether :attr:`JobSpec.after_corr` (element-wise array dependencies) is supported."""
+    array_index_env_var: ClassVar[str] = ARRAY_INDEX_ENV
+    """The variable holding an array element's index in the job (the scheduler's own, if any)."""
+    dependency_key: ClassVar[str] = "dependency"
+    """The native submit option :meth:`dependency_options` writes."""
+    mode: str | None = None
+    """``"dry-run"`` prints jobs instead of submitting them; ``None`` or ``"submit"`` submits.
+
+    ``None`` follows ``REFLOW_MODE``.  Set it with :meth:`from_environment`,
+    or after building the executor.
+    """
+
+    @classmethod
+    def from_environment(cls: type[_E], config: Config | None = None, **options: Any) -> _E:
+        """Build the executor as the environment and configuration ask (reflow-hpc's way).
+
+        The mode comes from ``REFLOW_MODE``, else ``[executor] mode`` in the
+        configuration; scheduler command overrides (``REFLOW_SBATCH``,
+        ``REFLOW_QSUB`` ...) are read by the executor itself.
+
+        Parameters
+        ----------
+        config : Config or None
+            The configuration; :func:`~reflow.config.load_config` when ``None``.
+        **options : Any
+            Constructor arguments of the executor (``max_array_size=`` ...).
+
+        Raises
+        ------
+        ConfigError
+            If the mode is not ``"submit"`` or ``"dry-run"``.
+        """
+        from reflow.config import load_config
+
+        mode = check_mode(
+            (config or load_config()).executor_mode, "REFLOW_MODE or [executor] mode"
+        )
+        executor = cls(**options)
+        executor.mode = mode
+        return executor
+
+    @property
+    def dry_run(self) -> bool:
+        """Whether :meth:`submit` only prints: :attr:`mode`, else ``REFLOW_MODE``."""
+        from reflow import env
+
+        mode = self.mode if self.mode is not None else env.checked(env.REFLOW_MODE)
+        return (mode or "").strip().lower() == "dry-run"
+
+    def dependency_options(self, job_ids: Sequence[str]) -> dict[str, Any]:
+        """The native submit option making a job wait until ``job_ids`` have ended.
+
+        reflow-hpc's way of chaining jobs: pass the result in a
+        :class:`JobResources`' ``submit_options`` to :meth:`submit`, which
+        turns it back into :attr:`JobSpec.after_any`.
+
+        Examples
+        --------
+        >>> from reflow.executors.local import LocalExecutor
+        >>> LocalExecutor.dependency_options(LocalExecutor.__new__(LocalExecutor), ["1", "2"])
+        {'dependency': 'afterany:1:2'}
+        """
+        return {self.dependency_key: self.dependency_value(list(job_ids))} if job_ids else {}
+
+    def dependency_value(self, job_ids: list[str]) -> Any:
+        """The value of :attr:`dependency_key` for ``job_ids``: ``afterany:1:2`` by default."""
+        return "afterany:" + ":".join(job_ids)
+
+    def dependency_ids(self, value: Any) -> list[str]:
+        """The job ids in a value :meth:`dependency_value` wrote (its inverse)."""
+        text = str(value)
+        if not text.startswith("afterany:"):
+            raise ConfigError(
+                f"Submit option {self.dependency_key}={value!r} is not one {self.name} "
+                "can read; build it with executor.dependency_options(job_ids)."
+            )
+        return [ident for ident in text.removeprefix("afterany:").split(":") if ident]
 
     @classmethod
     def normalize_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -165,11 +249,20 @@ class Executor(abc.ABC):
         """
         return {}
 
-    def submit(self, job: JobSpec) -> str:
+    def submit(
+        self, job: JobSpec | JobResources, command: Sequence[str] | str | None = None
+    ) -> str:
         """Submit one job or one job array and return its job id.
 
-        With ``REFLOW_MODE=dry-run`` nothing is submitted: what would be is
-        printed (through :meth:`describe_submission`) and the id is ``DRYRUN``.
+        With ``REFLOW_MODE=dry-run`` (or :attr:`mode` ``"dry-run"``) nothing is
+        submitted: what would be is printed (through
+        :meth:`describe_submission`) and the id is ``DRYRUN``.
+
+        reflow-hpc's form ``submit(resources, command)`` is accepted too: a
+        :class:`JobResources` with ``job_name`` (and ``array``), and the
+        command as a list or a shell-quoted string; the job runs in the
+        current directory and logs to its ``logs`` directory.  Its :meth:`dependency_options`
+        become :attr:`JobSpec.after_any`.
 
         Contract: the scheduler has accepted the job when this returns; the
         returned id is the one :meth:`cancel` and :meth:`query` take.  The
@@ -181,9 +274,14 @@ class Executor(abc.ABC):
             If the scheduler rejects the job (the message includes the
             scheduler's own words) or its command keeps failing.
         """
-        from reflow import env
         from reflow.errors import ReflowError
 
+        if isinstance(job, JobResources):
+            job = self.job_from_resources(job, command)
+        elif command is not None:
+            raise ReflowError(
+                "submit() takes a command only with a JobResources; a JobSpec carries its own."
+            )
         if job.after_corr and not self.supports_after_corr:
             raise ReflowError(
                 f"The {self.name} executor cannot make job {job.name!r} wait element by "
@@ -195,10 +293,45 @@ class Executor(abc.ABC):
                 f"Job {job.name!r} is not an array: after_corr makes element i of an array "
                 "wait for element i of another; use after_ok for a single job."
             )
-        if (env.checked(env.REFLOW_MODE) or "").lower() == "dry-run":
+        if self.dry_run:
             print(self.describe_submission(job))
             return "DRYRUN"
         return self._submit(job)
+
+    def job_from_resources(
+        self, resources: JobResources, command: Sequence[str] | str | None
+    ) -> JobSpec:
+        """The :class:`JobSpec` of reflow-hpc's ``submit(resources, command)``.
+
+        Raises
+        ------
+        ReflowError
+            If the command is missing or empty.
+        """
+        from reflow.errors import ReflowError
+
+        argv = tuple(shlex.split(command) if isinstance(command, str) else command or ())
+        if not argv:
+            raise ReflowError(
+                "submit(resources, command) needs a command: give a list such as "
+                "['python', 'job.py'] or a string."
+            )
+        options = dict(resources.options)
+        after = (
+            self.dependency_ids(options.pop(self.dependency_key))
+            if self.dependency_key in options
+            else []
+        )
+        here = Path.cwd()
+        return JobSpec(
+            name=resources.job_name or Path(argv[0]).name,
+            command=argv,
+            workdir=here,
+            log_dir=here / "logs",
+            resources=replace(resources, options=options, array=None, job_name=""),
+            array=resources.array,
+            after_any=tuple(after),
+        )
 
     def describe_submission(self, job: JobSpec) -> str:
         """Text saying what :meth:`submit` would do (the script or command), for dry runs."""
@@ -246,6 +379,30 @@ class Executor(abc.ABC):
             does not report maps to :attr:`JobState.UNKNOWN`.
         """
 
+    def job_state(self, job_id: str) -> JobState | None:
+        """The state of one job (reflow-hpc's query), or ``None`` for an id nobody knows."""
+        status = self.query([job_id]).get(job_id)
+        if status is None or status.state is JobState.UNKNOWN:
+            return None
+        return status.state
+
     def query_states(self, job_ids: Sequence[str]) -> dict[str, JobState]:
         """The states of :meth:`query`, without exit codes and reasons."""
         return {key: status.state for key, status in self.query(job_ids).items()}
+
+
+SUBMIT_MODES = ("submit", "dry-run")
+"""The values of an executor's :attr:`Executor.mode` (and of ``REFLOW_MODE``)."""
+
+
+def check_mode(mode: str | None, where: str) -> str | None:
+    """Return ``mode`` normalised; a :class:`ConfigError` naming ``where`` if it is unknown."""
+    if mode is None:
+        return None
+    normalised = mode.strip().lower()
+    if normalised not in SUBMIT_MODES:
+        raise ConfigError(
+            f"Executor mode {mode!r} (from {where}) is not known; use one of "
+            f"{', '.join(SUBMIT_MODES)}."
+        )
+    return normalised

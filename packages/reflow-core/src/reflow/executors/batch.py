@@ -50,6 +50,7 @@ __all__ = [
     "ArrayChunk",
     "BatchExecutor",
     "BatchExecutorError",
+    "SchedulerCommand",
     "SchedulerCommandError",
     "option_text",
 ]
@@ -91,6 +92,27 @@ def option_text(value: Any, separator: str) -> str | None:
     raise TypeError(f"{type(value).__name__} {value!r} is not an option value")
 
 
+class SchedulerCommand:
+    """A scheduler command readable as an executor attribute (reflow-hpc's ``executor.sbatch``).
+
+    Declared in a backend as ``sbatch = SchedulerCommand(env.REFLOW_SBATCH)``:
+    the variable then replaces the command (see :meth:`BatchExecutor.command`)
+    and the attribute gives the command that runs.  On the class it gives the
+    command's name.
+    """
+
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+        self.program = ""
+
+    def __set_name__(self, owner: type[BatchExecutor], name: str) -> None:
+        self.program = name
+        owner.program_variables = {**owner.program_variables, name: self.variable}
+
+    def __get__(self, executor: BatchExecutor | None, owner: type[BatchExecutor]) -> str:
+        return self.program if executor is None else executor.command(self.program)
+
+
 class BatchExecutorError(ReflowError):
     """A job cannot be submitted as given, or the scheduler's answer cannot be read."""
 
@@ -118,6 +140,9 @@ class BatchExecutor(Executor):
         How often a transiently failing command is retried.
     backoff : float
         Seconds before the first retry, doubled for each further one.
+    mode : str or None
+        ``"dry-run"`` prints each job instead of submitting it (id ``DRYRUN``);
+        ``"submit"`` submits; ``None`` follows ``REFLOW_MODE``.
 
     Attributes
     ----------
@@ -147,6 +172,18 @@ class BatchExecutor(Executor):
     submit_program: ClassVar[str | None] = None
     safe_to_resubmit: ClassVar[tuple[str, ...]] = ()
 
+    program_variables: ClassVar[dict[str, str]] = {}
+    """Scheduler commands a ``REFLOW_*`` variable can replace: ``{"sbatch": "REFLOW_SBATCH"}``.
+
+    Filled by the :class:`SchedulerCommand` attributes of a subclass.
+    """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # reflow-hpc's name of the same variable; one source of truth per scheduler.
+        if "task_id_variable" in cls.__dict__:
+            cls.array_index_env_var = cls.task_id_variable
+
     def __init__(
         self,
         state_dir: str | os.PathLike[str] | None = None,
@@ -154,7 +191,18 @@ class BatchExecutor(Executor):
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
+        mode: str | None = None,
     ) -> None:
+        from reflow import env
+        from reflow.executors.base import check_mode
+
+        self.mode = check_mode(mode, f"{type(self).__name__}(mode=...)")
+        self.program_paths: dict[str, str] = {
+            program: value
+            for program, variable in self.program_variables.items()
+            if (value := env.get(variable)) is not None
+        }
+        """Commands replaced through :attr:`program_variables`; :meth:`command` consults it."""
         if state_dir is None:
             from platformdirs import user_cache_dir
 
@@ -167,12 +215,23 @@ class BatchExecutor(Executor):
 
     def recorded_options(self) -> dict[str, Any]:
         """The state directory and command settings; extend it for a subclass's own arguments."""
-        return {
+        options: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "command_timeout": self.command_timeout,
             "retries": self.retries,
             "backoff": self.backoff,
         }
+        if self.mode is not None:  # a dry-run run stays one in its later dispatchers
+            options["mode"] = self.mode
+        return options
+
+    def command(self, program: str) -> str:
+        """The scheduler command to run for ``program``: its override, else the bare name.
+
+        Subclasses that look commands up in a directory (``slurm_bin``) call
+        this first and use the override when there is one.
+        """
+        return self.program_paths.get(program, program)
 
     # -- what a scheduler writes -----------------------------------------------------
 

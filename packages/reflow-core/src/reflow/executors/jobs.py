@@ -8,11 +8,13 @@ the element's index visible to the job as ``REFLOW_ARRAY_INDEX``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from reflow.submitviews import SubmitOptionViews
 
 __all__ = [
     "ARRAY_INDEX_ENV",
@@ -22,6 +24,7 @@ __all__ = [
     "JobState",
     "JobStatus",
     "element_id",
+    "parse_array",
     "split_element_id",
 ]
 
@@ -85,9 +88,16 @@ class JobStatus:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class JobResources:
+@dataclass(frozen=True, init=False)
+class JobResources(SubmitOptionViews):
     """Resources of one job (of each element, for an array).
+
+    Two spellings build it: reflow's ``JobResources(cpus=, time=, mem=,
+    options=)`` and the published reflow-hpc's ``JobResources(job_name=,
+    cpus=, time_limit=, mem=, array=, submit_options=)``, which an
+    executor's :meth:`~reflow.executors.Executor.submit` also takes with a
+    command.  ``time_limit``, ``submit_options`` and ``extra`` are other
+    names of ``time`` and ``options``.
 
     Attributes
     ----------
@@ -100,12 +110,86 @@ class JobResources:
     options : dict[str, Any]
         Submit options with reflow's canonical keys (``partition``,
         ``account``, ``qos`` ...) or native ones; the executor normalises them.
+    job_name : str
+        Name of the job, for the reflow-hpc form of ``submit`` (``""``: unset).
+    array : ArraySpec or None
+        The elements, for the reflow-hpc form of ``submit``; ``"0-9"``,
+        ``"0-9%4"`` (at most 4 at once) or a list of indices are accepted.
     """
 
-    cpus: int = 1
-    time: str = "00:30:00"
-    mem: str = "4G"
-    options: Mapping[str, Any] = field(default_factory=dict)
+    cpus: int
+    time: str
+    mem: str
+    options: Mapping[str, Any]
+    job_name: str
+    array: ArraySpec | None
+
+    def __init__(
+        self,
+        cpus: int = 1,
+        time: str = "00:30:00",
+        mem: str = "4G",
+        options: Mapping[str, Any] | None = None,
+        *,
+        job_name: str = "",
+        array: ArraySpec | str | Sequence[int] | None = None,
+        time_limit: str | None = None,
+        submit_options: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        merged = {**(options or {}), **(submit_options or {}), **(extra or {})}
+        object.__setattr__(self, "cpus", cpus)
+        object.__setattr__(self, "time", time if time_limit is None else time_limit)
+        object.__setattr__(self, "mem", mem)
+        object.__setattr__(self, "options", merged)
+        object.__setattr__(self, "job_name", job_name)
+        object.__setattr__(self, "array", parse_array(array))
+
+    @property
+    def time_limit(self) -> str:
+        """reflow-hpc's name of :attr:`time`."""
+        return self.time
+
+    @property
+    def submit_options(self) -> dict[str, Any]:
+        """reflow-hpc's name of :attr:`options`."""
+        return dict(self.options)
+
+
+def parse_array(value: ArraySpec | str | Sequence[int] | None) -> ArraySpec | None:
+    """An :class:`ArraySpec` from reflow-hpc's ways of writing an array.
+
+    ``"0-9"`` (a range), ``"0-9%4"`` (at most 4 at once), ``"1,3,5"`` or a
+    list of indices.
+
+    Raises
+    ------
+    ValueError
+        If the text is none of those.
+
+    Examples
+    --------
+    >>> parse_array("0-3%2")
+    ArraySpec(indices=(0, 1, 2, 3), parallelism=2)
+    """
+    if value is None or isinstance(value, ArraySpec):
+        return value
+    if not isinstance(value, str):
+        return ArraySpec(tuple(sorted({int(i) for i in value})))
+    text, _, limit = value.replace(" ", "").partition("%")
+    indices: set[int] = set()
+    try:
+        for part in text.split(","):
+            first, _, last = part.partition("-")
+            indices.update(range(int(first), int(last or first) + 1))
+        parallelism = int(limit) if limit else None
+        if not indices or (parallelism is not None and parallelism < 1):
+            raise ValueError("empty")  # "5-2", "0-3%0": reported below as the text given
+    except ValueError:
+        raise ValueError(
+            f"invalid array {value!r}: write a range such as '0-9', '0-9%4' or '1,3,5'"
+        ) from None
+    return ArraySpec(tuple(sorted(indices)), parallelism)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,9 @@ class LocalExecutor(Executor):
         set, else the number of CPUs this process may use.
     kill_grace : float
         Seconds between SIGTERM and SIGKILL on cancel and walltime expiry.
+    mode : str or None
+        ``"dry-run"`` prints each job instead of submitting it (id ``DRYRUN``);
+        ``"submit"`` submits; ``None`` follows ``REFLOW_MODE``.
 
     Raises
     ------
@@ -126,7 +129,11 @@ class LocalExecutor(Executor):
         slots: int | None = None,
         *,
         kill_grace: float = KILL_GRACE,
+        mode: str | None = None,
     ) -> None:
+        from reflow.executors.base import check_mode
+
+        self.mode = check_mode(mode, "LocalExecutor(mode=...)")
         path = _default_state_dir() if state_dir is None else Path(state_dir).expanduser()
         self.state_dir = path.absolute()
         self.slots = _configured_slots() if slots is None else slots
@@ -144,11 +151,14 @@ class LocalExecutor(Executor):
 
     def recorded_options(self) -> dict[str, Any]:
         """The state directory and slots, so every dispatcher of a run uses the same ones."""
-        return {
+        options: dict[str, Any] = {
             "state_dir": str(self.state_dir),
             "slots": self.slots,
             "kill_grace": self.kill_grace,
         }
+        if self.mode is not None:  # a dry-run run stays one in its later dispatchers
+            options["mode"] = self.mode
+        return options
 
     # -- submit ----------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -381,10 +382,40 @@ class Store(abc.ABC):
         return None if record is None else record.to_public_dict()
 
     def list_runs(
-        self, graph_name: str | None = None, user_id: str | None = None
+        self,
+        graph_name: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        status: RunState | str | Iterable[RunState | str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
     ) -> list[dict[str, Any]]:
-        """Return runs as dictionaries, newest first, optionally filtered."""
-        return [r.to_public_dict() for r in self.list_run_records(graph_name, user_id)]
+        """Return runs as dictionaries, newest first, optionally filtered.
+
+        Parameters
+        ----------
+        graph_name, user_id : str or None
+            Only runs of this workflow, of this user.
+        limit : int or None
+            At most this many (the newest).
+        status : RunState, str, an iterable of them, or None
+            Only runs in this state (or these states): ``"FAILED"``,
+            ``RunState.RUNNING``, ``["PENDING", "RUNNING"]``.
+        since, until : datetime, str or None
+            Only runs created at or after ``since``, before ``until``: a
+            datetime (naive means UTC), an ISO date or date-time, or a
+            duration ago (``"12h"``, ``"2d"``) as ``reflow runs --since`` reads.
+
+        Raises
+        ------
+        ReflowError
+            If a state, time or limit is not valid; the message names it.
+        """
+        from reflow.stores.runfilter import RunFilter
+
+        wanted = RunFilter.build(limit=limit, status=status, since=since, until=until)
+        records = wanted.apply(self.list_run_records(graph_name, user_id))
+        return [r.to_public_dict() for r in records]
 
     def get_run_parameters(self, run_id: str) -> dict[str, Any]:
         """Return the parameters of a run.

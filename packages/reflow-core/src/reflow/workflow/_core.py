@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow._types import RunState
 from reflow.dispatch.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 from reflow.flow import Flow, TaskSpec
@@ -428,6 +429,103 @@ class Workflow(Flow):
             raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
         run = Run(self, run_id, Path(record.parameters.get("run_dir", ".")), store)
         return cancel_run(run, task_name, executor)
+
+    @driver_call
+    def cancel_runs(
+        self,
+        run_ids: Sequence[str],
+        store: Store | None = None,
+        task_name: str | None = None,
+        executor: Executor | None = None,
+    ) -> int:
+        """Cancel several runs (reflow-hpc's form); return how many instances were cancelled.
+
+        Every id is looked up before anything is cancelled, so a typo cancels nothing.
+
+        Parameters
+        ----------
+        run_ids : Sequence[str]
+            Full run ids.
+        store : Store or None
+            The manifest store; the configured one when ``None``.
+        task_name : str or None
+            Cancel only this task of each run.
+        executor : Executor or None
+            The executor to cancel jobs with; each run's recorded one when ``None``.
+
+        Raises
+        ------
+        ReflowError
+            If a run id is not in the store (nothing is cancelled then).
+        """
+        from reflow.stores import open_store
+
+        st = store if store is not None else open_store(config=self.config)
+        missing = [run_id for run_id in run_ids if st.get_run_record(run_id) is None]
+        if missing:
+            raise ReflowError(
+                f"Run {missing[0]!r} is not in the manifest store; nothing was cancelled. "
+                "List the runs with: reflow runs"
+            )
+        return sum(
+            self.cancel_run(run_id, st, task_name=task_name, executor=executor)
+            for run_id in run_ids
+        )
+
+    @driver_call
+    def dispatch(
+        self,
+        run_id: str,
+        store: Store | None = None,
+        run_dir: str | Path | None = None,
+        executor: Executor | None = None,
+    ) -> RunState:
+        """Run one dispatcher wave of a run in this process; return the run's state after it.
+
+        What a dispatcher job does (reflow-hpc's ``wf.dispatch``): read the
+        results that came in, then submit every task instance that can run,
+        singletons and arrays, through the run's executor.  With an executor
+        in ``mode="dry-run"`` the jobs are printed, not submitted, and a run
+        submitted that way (CANCELLED at once, as no dispatcher job runs it)
+        is taken up again: each call shows the next wave.
+
+        Parameters
+        ----------
+        run_id : str
+            The run.
+        store : Store or None
+            The manifest store; the configured one when ``None``.
+        run_dir : str, Path or None
+            The run's directory, as a check: it must be the recorded one.
+        executor : Executor or None
+            Submit with this executor instead of the run's recorded one.
+
+        Raises
+        ------
+        ReflowError
+            If the run is not in the store, or ``run_dir`` is not its directory.
+        """
+        from reflow.dispatch.dispatcher import Dispatcher
+        from reflow.dispatch.submit import submitted_dry
+        from reflow.stores import open_store
+
+        st = store if store is not None else open_store(config=self.config)
+        record = st.get_run_record(run_id)
+        if record is None:
+            raise ReflowError(
+                f"Run {run_id!r} is not in the manifest store; nothing was dispatched."
+            )
+        recorded = Path(str(record.parameters.get("run_dir", "")))
+        if run_dir is not None and Path(run_dir).expanduser().resolve() != recorded:
+            raise ReflowError(
+                f"Run {run_id!r} lives in {recorded}, not {run_dir}; pass "
+                f"run_dir={str(recorded)!r} or leave it out."
+            )
+        if record.status is RunState.CANCELLED and submitted_dry(recorded, run_id):
+            # submit() marks a dry-run run CANCELLED since no dispatcher will ever
+            # advance it; dispatching it by hand is how one steps through it.
+            st.update_run_status(run_id, RunState.RUNNING)
+        return Dispatcher(st, run_id, executor, workflow=self).wave()
 
     @driver_call
     def run_status(self, run_id: str, store: Store) -> dict[str, Any]:
