@@ -73,7 +73,7 @@ def test_get_rejects_undeclared_variable() -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "fix"),
     [
-        ("REFLOW_MODE", "bogus", "use dry-run, or unset it to submit for real"),
+        ("REFLOW_MODE", "bogus", "use one of dry-run, submit, or unset it to submit for real"),
         (
             "REFLOW_LOG_LEVEL",
             "chatty",

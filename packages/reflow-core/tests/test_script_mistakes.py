@@ -83,7 +83,7 @@ def test_misspelled_executor_suggests_the_name_and_exits_2(script: Path) -> None
 @pytest.mark.parametrize(
     ("variable", "value", "fix"),
     [
-        ("REFLOW_MODE", "bogus", "use dry-run, or unset it to submit for real."),
+        ("REFLOW_MODE", "bogus", "use one of dry-run, submit, or unset it to submit for real."),
         (
             "REFLOW_LOG_LEVEL",
             "chatty",
@@ -163,7 +163,7 @@ def test_python_api_submit_refuses_a_bad_mode_before_recording(
 
     store = SqliteStore(tmp_path / "m.db")
     monkeypatch.setenv("REFLOW_MODE", "dryrun")
-    with pytest.raises(ConfigError, match=r"^REFLOW_MODE='dryrun' is not valid: use dry-run"):
+    with pytest.raises(ConfigError, match=r"^REFLOW_MODE='dryrun' is not valid: use one of dry-run, submit"):
         wf.submit(tmp_path / "run", store=store, executor="slurm")
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "m.db").exists()
