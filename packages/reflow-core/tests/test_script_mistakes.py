@@ -163,7 +163,8 @@ def test_python_api_submit_refuses_a_bad_mode_before_recording(
 
     store = SqliteStore(tmp_path / "m.db")
     monkeypatch.setenv("REFLOW_MODE", "dryrun")
-    with pytest.raises(ConfigError, match=r"^REFLOW_MODE='dryrun' is not valid: use one of dry-run, submit"):
+    expected = r"^REFLOW_MODE='dryrun' is not valid: use one of dry-run, submit"
+    with pytest.raises(ConfigError, match=expected):
         wf.submit(tmp_path / "run", store=store, executor="slurm")
     assert not (tmp_path / "run").exists()
     assert not (tmp_path / "m.db").exists()
