@@ -76,12 +76,6 @@ def test_bad_memory_is_refused(text: object) -> None:
         parse_memory(text)  # type: ignore[arg-type]
 
 
-def test_task_time_with_units_reaches_the_scheduler_in_its_form() -> None:
-    from reflow_executor_slurm.script import walltime
-
-    assert walltime("1h30m") == "01:30:00"
-
-
 def test_numeric_task_time_fails_at_definition() -> None:
     from reflow import Workflow
     from reflow.errors import WorkflowDefinitionError

@@ -327,3 +327,10 @@ def test_native_export_and_a_bad_export_env_are_refused(
     job = _job(tmp_path, resources=JobResources(options=options))
     with pytest.raises(BatchExecutorError, match=message):
         slurm.render_script(job, None)
+
+
+def test_task_time_with_units_reaches_the_scheduler_in_its_form() -> None:
+    # A walltime written with units (time="1h30m") reaches sbatch in Slurm's own form.
+    from reflow_executor_slurm.script import walltime
+
+    assert walltime("1h30m") == "01:30:00"
