@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -465,6 +466,7 @@ def test_an_element_that_ran_other_code_moves_to_that_codes_identity_and_is_expl
 # -- a job reads the files as they are when it runs ------------------------------------
 
 FILES = """
+import time
 from pathlib import Path
 from typing import Annotated
 from reflow import Result, RunDir, Workflow
@@ -487,7 +489,27 @@ def write(run_dir: RunDir = RunDir()) -> Path:
 @wf.job(cache_inputs="content")
 def consume(made: Annotated[Path, Result(step="write")]) -> str:
     return made.read_text()
+
+
+@wf.job()
+def gate(run_dir: RunDir = RunDir()) -> int:
+    (run_dir / "waiting").write_text("")
+    while not (run_dir / "go").exists():  # the test lets the run go on
+        time.sleep(0.05)
+    return 1
+
+
+@wf.job(after=["gate"], cache_inputs="content")
+def late(source: Path) -> str:
+    return source.read_text()
 """
+
+
+def opened(run_dir: Path) -> Path:
+    """A run directory whose `gate` does not wait."""
+    run_dir.mkdir()
+    (run_dir / "go").write_text("")
+    return run_dir
 
 
 def test_a_parameter_file_edited_while_the_job_waits_never_gives_a_stale_hit(
@@ -516,11 +538,11 @@ def test_a_parameter_file_edited_while_the_job_waits_never_gives_a_stale_hit(
 
     # The old content put back: a later run must read it, not get the edited result.
     source.write_text("original")
-    again = run.workflow.run_local(tmp_path / "again", store=store, source=source)
+    again = run.workflow.run_local(opened(tmp_path / "again"), store=store, source=source)
     assert again.output("read") == "original"
     # The edited content again: the queued job's result is served under its own identity.
     source.write_text("edited while queued")
-    third = run.workflow.run_local(tmp_path / "third", store=store, source=source)
+    third = run.workflow.run_local(opened(tmp_path / "third"), store=store, source=source)
     assert third.output("read") == "edited while queued"
     hit = explain_instance(store, third.run_id, "read", None)
     assert hit.startswith("read: cache hit") and run.run_id in hit
@@ -550,3 +572,33 @@ def test_an_input_file_edited_while_the_job_waits_is_kept_but_never_served(
     # The run directory a task receives is not hashed: a Path-free call reports nothing.
     written = json.loads(result_file(run.run_dir, run.run_id, "write", None).read_text())
     assert "files" not in written
+
+
+def test_run_local_records_a_late_task_under_the_files_it_read(tmp_path: Path, store: Any) -> None:
+    from reflow.testing.scripts import load_script
+
+    source = tmp_path / "in.txt"
+    source.write_text("original")
+    mod = load_script(tmp_path, "late_param", FILES.format(name="late_param"))
+    run_dir = tmp_path / "run"
+
+    def edit_then_go() -> None:  # while `gate` holds the run, after it started
+        while not (run_dir / "waiting").exists():
+            time.sleep(0.02)
+        source.write_text("edited during the run")
+        (run_dir / "go").write_text("")
+
+    editor = threading.Thread(target=edit_then_go, daemon=True)
+    editor.start()
+    run = mod.wf.run_local(run_dir, store=store, source=source)
+    editor.join(timeout=60)
+    assert run.output("late") == "edited during the run"
+    why = explain_instance(store, run.run_id, "late", None)
+    assert f"ran with changed files: parameter 'source' file {source} changed" in why, why
+
+    # The old content put back: the late task must read it again, not reuse.
+    source.write_text("original")
+    again = mod.wf.run_local(run_dir, store=store, source=source)
+    assert again.output("late") == "original"
+    # A Path-free task is not looked at: `gate` stays a plain hit.
+    assert explain_instance(store, again.run_id, "gate", None).startswith("gate: cache hit")

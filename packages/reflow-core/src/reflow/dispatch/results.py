@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import TaskState
 from reflow.dispatch.code import code_record, workflow_codec
 from reflow.dispatch.files import input_file, read_json, result_file
-from reflow.identity import IdentityParts, hash_with_states, value_hash
+from reflow.identity import IdentityParts, value_hash
 from reflow.labels import instance_label
 from reflow.manifest import UntrustedClassError
-from reflow.seenfiles import file_drift
+from reflow.seenfiles import FileDrift, check_files
 
 if TYPE_CHECKING:
     from reflow.stores import StateUpdate, Store, TaskInstanceRecord
@@ -175,35 +175,24 @@ class ResultReader:
         unnamed = not isinstance(ran, str) or not ran
         code = planned if unnamed else str(ran)
         seen = data.get("files") or {}
-        drift: list[str] = []
-        params: dict[str, str] | None = {}
-        if seen or parts.files:
-            drift, params = self._file_drift(inst, parts, seen, policy)
+        drift = self._file_drift(inst, parts, seen, policy) if seen or parts.files else None
         lost = unnamed and self.fingerprinted  # a job of frozen code that named none
-        if not drift and not lost and code == planned:
+        if drift is None and not lost and code == planned:
             return
         info = dict(inst.cache_info)
+        identity = ""
         if lost:
             info.update(code="", planned_code=planned)
-            identity = ""
         else:
             if code != planned:
                 info.update(code=code, planned_code=planned)
-            identity = identity_with_code(parts, inst, code, params) if params is not None else ""
+            if drift is None or drift.params is not None:
+                params = drift.params if drift is not None else None
+                identity = identity_with_code(parts, inst, code, params)
         label = instance_label(inst.task_name, inst.array_index)
-        if drift:
-            info["file_changes"] = drift
-            if params:
-                info["ran_params"] = params
-                info["ran_files"] = {name: seen[name] for name in params}
-            logger.warning(
-                "%s ran with changed files (%s); its result is %s",
-                label,
-                "; ".join(drift),
-                "recorded under the identity of the files it read"
-                if identity
-                else "kept for this run but never reused from the cache",
-            )
+        if drift is not None:
+            drift.note(info)
+            logger.warning("%s", drift.warning(label, bool(identity)))
         if code != planned:
             logger.warning(
                 "%s ran edited code (planned fingerprint %s, ran %s); its result is recorded "
@@ -220,11 +209,11 @@ class ResultReader:
         parts: IdentityParts,
         seen: Mapping[str, Any],
         policy: str,
-    ) -> tuple[list[str], dict[str, str] | None]:
-        """What differs between the planned and the seen files, and the new parameter hashes.
+    ) -> FileDrift | None:
+        """How the files the worker read differ from the planned ones (``None``: they do not).
 
-        The hashes are ``None`` when the identity cannot be recomputed: an input's
-        files changed, or the worker's report or the inputs file is unreadable.
+        Parameters were planned with the run's identity parts, ``Result``
+        inputs with the states the inputs file holds.
         """
         path = input_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
         try:
@@ -234,17 +223,8 @@ class ResultReader:
             planned.update(payload.get("files") or {})
             reported = {str(k): list(v) for k, v in dict(seen).items()}
         except (OSError, KeyError, TypeError, ValueError) as exc:
-            return [f"the files it read could not be checked ({exc})"], None
-        drift = file_drift(planned, reported, parts.params)
-        if not drift:
-            return [], {}
-        changed = [
-            p for p in sorted(set(planned) | set(reported)) if planned.get(p) != reported.get(p)
-        ]
-        if any(p not in parts.params for p in changed):
-            return drift, None
-        params = {p: hash_with_states(kwargs[p], policy, reported.get(p, [])) for p in changed}
-        return drift, params
+            return FileDrift([f"the files it read could not be checked ({exc})"], None, {})
+        return check_files(planned, reported, parts.params, kwargs, policy)
 
     def apply(self, updates: Sequence[StateUpdate]) -> None:
         """Apply ``updates``, each result of other code under its own identity, atomically."""
