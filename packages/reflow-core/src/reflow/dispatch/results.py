@@ -217,11 +217,13 @@ class ResultReader:
         """
         path = input_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
         try:
+            reported = {str(k): list(v) for k, v in dict(seen).items()}
+            planned = {p: list(s) for p, s in parts.files.items()}
+            if reported == planned:  # only parameters, unchanged: no inputs file to read
+                return None
             payload = read_json(path)
             kwargs = self.codec.loads(payload["kwargs"])
-            planned = {p: list(s) for p, s in parts.files.items() if p in kwargs}
             planned.update(payload.get("files") or {})
-            reported = {str(k): list(v) for k, v in dict(seen).items()}
         except (OSError, KeyError, TypeError, ValueError) as exc:
             return FileDrift([f"the files it read could not be checked ({exc})"], None, {})
         return check_files(planned, reported, parts.params, kwargs, policy)

@@ -462,7 +462,8 @@ class LocalRun:
         parts = self.parts[name]
         values = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
         policy = self.file_policies[name]
-        drift = check_files(dict(parts.files), outcome.files, parts.params, values, policy)
+        seen = outcome.files or {}
+        drift = check_files(dict(parts.files), seen, parts.params, values, policy)
         if drift is None:
             return
         record = self.store.get_task_instance_record(self.run_id, name, outcome.index)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import traceback
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from reflow.filestate import DEFAULT_POLICY
@@ -41,9 +41,10 @@ class Outcome:
         The exception itself, when it could be kept (in-process or picklable).
     usage : Usage or None
         Times, CPU time and peak memory of the call (``None`` if it was not run).
-    files : dict
+    files : dict or None
         The states of the files the watched arguments named right before the
-        call (see :mod:`reflow.seenfiles`); empty when none were watched.
+        call (see :mod:`reflow.seenfiles`); ``None`` when none were watched,
+        so a Path-free outcome carries nothing more across the pipe.
     """
 
     index: int | None
@@ -54,7 +55,7 @@ class Outcome:
     interrupted: bool = False
     exception: BaseException | None = None
     usage: Usage | None = None
-    files: FileStates = field(default_factory=dict)
+    files: FileStates | None = None
 
 
 def call_task(
@@ -86,7 +87,7 @@ def call_task(
             kwargs = copy.deepcopy(kwargs)
         except Exception:  # pragma: no cover - manifest values always copy
             kwargs = dict(kwargs)
-    files = seen_files({n: kwargs[n] for n in watch if n in kwargs}, policy) if watch else {}
+    files = seen_files({n: kwargs[n] for n in watch if n in kwargs}, policy) if watch else None
     meter = UsageMeter()
     try:
         output = func(**kwargs)
