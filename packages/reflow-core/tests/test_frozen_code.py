@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -306,14 +307,22 @@ class Held(Executor):
         self.done.add(str(number))
 
 
-def held_run(tmp_path: Path, store: Any, name: str, *, unfrozen: bool = False) -> tuple[Held, Any]:
+def held_run(
+    tmp_path: Path,
+    store: Any,
+    name: str,
+    *,
+    unfrozen: bool = False,
+    script: str = TINY,
+    **params: Any,
+) -> tuple[Held, Any]:
     from reflow.dispatch.dispatcher import dispatch_once
     from reflow.testing.scripts import load_script
 
     executor = Held()
     (tmp_path / "data.txt").write_text("next to the script")
-    mod = load_script(tmp_path, name, TINY.format(name=name))
-    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    mod = load_script(tmp_path, name, script.format(name=name))
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, **params)
     if unfrozen:  # as a run submitted before reflow froze code
         state = tmp_path / "run" / ".reflow" / run.run_id
         (state / "code.json").unlink()
@@ -452,3 +461,144 @@ def test_an_element_that_ran_other_code_moves_to_that_codes_identity_and_is_expl
     assert summary["counts"] == {"miss": 1, "miss (ran edited code)": 1}
     kept = store.get_task_instance_record(run.run_id, "square", 0)
     assert "code" not in kept.cache_info and store.find_cached("square", kept.identity)
+
+
+# -- a job reads the files as they are when it runs ------------------------------------
+
+FILES = """
+import time
+from pathlib import Path
+from typing import Annotated
+from reflow import Result, RunDir, Workflow
+
+wf = Workflow("{name}")
+
+
+@wf.job(cache_inputs="content")
+def read(source: Path) -> str:
+    return source.read_text()
+
+
+@wf.job()
+def write(run_dir: RunDir = RunDir()) -> Path:
+    made = run_dir / "made.txt"
+    made.write_text("made")
+    return made
+
+
+@wf.job(cache_inputs="content")
+def consume(made: Annotated[Path, Result(step="write")]) -> str:
+    return made.read_text()
+
+
+@wf.job()
+def gate(run_dir: RunDir = RunDir()) -> int:
+    (run_dir / "waiting").write_text("")
+    while not (run_dir / "go").exists():  # the test lets the run go on
+        time.sleep(0.05)
+    return 1
+
+
+@wf.job(after=["gate"], cache_inputs="content")
+def late(source: Path) -> str:
+    return source.read_text()
+"""
+
+
+def opened(run_dir: Path) -> Path:
+    """A run directory whose `gate` does not wait."""
+    run_dir.mkdir()
+    (run_dir / "go").write_text("")
+    return run_dir
+
+
+def test_a_parameter_file_edited_while_the_job_waits_never_gives_a_stale_hit(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    source = tmp_path / "in.txt"
+    source.write_text("original")
+    executor, run = held_run(tmp_path, store, "queued_param", script=FILES, source=source)
+    planned = store.get_task_instance_record(run.run_id, "read", None)
+    source.write_text("edited while queued")  # the job waits in the queue; the user edits
+    executor.run("read", run.run_id)
+    dispatch_once(store, run.run_id, executor)
+
+    ran = store.get_task_instance_record(run.run_id, "read", None)
+    assert (ran.state, ran.output) == (TaskState.SUCCESS, "edited while queued")
+    assert ran.identity not in ("", planned.identity)
+    assert store.find_cached("read", planned.identity) is None  # never the planned files
+    why = explain_instance(store, run.run_id, "read", None)
+    assert (
+        f"ran with changed files: parameter 'source' file {source} changed "
+        "(size 8 -> 19, content differs) while the job waited" in why
+    ), why
+    assert "recorded under the identity of the files it read" in why
+
+    # The old content put back: a later run must read it, not get the edited result.
+    source.write_text("original")
+    again = run.workflow.run_local(opened(tmp_path / "again"), store=store, source=source)
+    assert again.output("read") == "original"
+    # The edited content again: the queued job's result is served under its own identity.
+    source.write_text("edited while queued")
+    third = run.workflow.run_local(opened(tmp_path / "third"), store=store, source=source)
+    assert third.output("read") == "edited while queued"
+    hit = explain_instance(store, third.run_id, "read", None)
+    assert hit.startswith("read: cache hit") and run.run_id in hit
+
+
+def test_an_input_file_edited_while_the_job_waits_is_kept_but_never_served(
+    tmp_path: Path, store: Any
+) -> None:
+    from reflow.dispatch.dispatcher import dispatch_once
+
+    source = tmp_path / "in.txt"
+    source.write_text("original")
+    executor, run = held_run(tmp_path, store, "queued_input", script=FILES, source=source)
+    executor.run("write", run.run_id)
+    dispatch_once(store, run.run_id, executor)  # plans `consume` with made.txt as written
+    made = run.run_dir / "made.txt"
+    made.write_text("edited while queued")
+    executor.run("consume", run.run_id)
+    dispatch_once(store, run.run_id, executor)
+
+    ran = store.get_task_instance_record(run.run_id, "consume", None)
+    assert (ran.state, ran.output) == (TaskState.SUCCESS, "edited while queued")
+    assert ran.identity == ""  # an input's Merkle hash cannot be redone from its files
+    why = explain_instance(store, run.run_id, "consume", None)
+    assert f"ran with changed files: input 'made' file {made} changed" in why, why
+    assert "never reused from the cache" in why
+    # The run directory a task receives is not hashed: a Path-free call reports nothing.
+    written = json.loads(result_file(run.run_dir, run.run_id, "write", None).read_text())
+    assert "files" not in written
+
+
+def test_run_local_records_a_late_task_under_the_files_it_read(tmp_path: Path, store: Any) -> None:
+    from reflow.testing.scripts import load_script
+
+    source = tmp_path / "in.txt"
+    source.write_text("original")
+    mod = load_script(tmp_path, "late_param", FILES.format(name="late_param"))
+    run_dir = tmp_path / "run"
+
+    def edit_then_go() -> None:  # while `gate` holds the run, after it started
+        while not (run_dir / "waiting").exists():
+            time.sleep(0.02)
+        source.write_text("edited during the run")
+        (run_dir / "go").write_text("")
+
+    editor = threading.Thread(target=edit_then_go, daemon=True)
+    editor.start()
+    run = mod.wf.run_local(run_dir, store=store, source=source)
+    editor.join(timeout=60)
+    assert run.output("late") == "edited during the run"
+    why = explain_instance(store, run.run_id, "late", None)
+    assert f"ran with changed files: parameter 'source' file {source} changed" in why, why
+
+    # The old content put back: the late task must read it again, not reuse.
+    source.write_text("original")
+    again = mod.wf.run_local(run_dir, store=store, source=source)
+    assert again.output("late") == "original"
+    # A Path-free task is not looked at: `gate` stays a plain hit.
+    assert explain_instance(store, again.run_id, "gate", None).startswith("gate: cache hit")

@@ -48,11 +48,30 @@ def identity_parts(store: Store, run_id: str, record: TaskInstanceRecord) -> Ide
     task_parts["inputs"] = dict(inputs or {})
     if "code" in record.cache_info:  # ran, or was retried with, other code than submitted
         task_parts["code"] = record.cache_info["code"]
+    if "ran_params" in record.cache_info:  # its job read other files than planned
+        task_parts["params"] = {**task_parts.get("params", {}), **record.cache_info["ran_params"]}
+        task_parts["files"] = {**task_parts.get("files", {}), **record.cache_info["ran_files"]}
     return IdentityParts.from_dict(task_parts)
 
 
 def _code_lines(info: dict[str, Any]) -> list[str]:
-    """What ``explain`` says when an instance's code is not the code the run was planned with."""
+    """What ``explain`` says when an instance's code or files are not the ones planned."""
+    return _ran_code_lines(info) + _ran_files_lines(info)
+
+
+def _ran_files_lines(info: dict[str, Any]) -> list[str]:
+    changes = info.get("file_changes")
+    if not changes:
+        return []
+    fate = (
+        "its result is recorded under the identity of the files it read"
+        if "ran_params" in info
+        else "its result is kept for this run but never reused from the cache"
+    )
+    return [f"  ran with changed files: {'; '.join(changes)}; {fate}."]
+
+
+def _ran_code_lines(info: dict[str, Any]) -> list[str]:
     if "planned_code" in info and not info.get("code"):
         return [
             "  its job did not say which code it ran, so its result is kept for this run "

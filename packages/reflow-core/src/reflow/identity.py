@@ -27,6 +27,7 @@ __all__ = [
     "IdentityParts",
     "combine_hashes",
     "hash_with_files",
+    "hash_with_states",
     "identity_with",
     "value_hash",
 ]
@@ -68,13 +69,31 @@ def hash_with_files(value: Any, policy: str = DEFAULT_POLICY) -> tuple[str, list
     from reflow.manifest import CODEC
 
     text = CODEC.canonical_dumps(value)
-    digest = hashlib.sha256(text.encode())
     if policy == "path" or _PATH_TAG not in text:
-        return digest.hexdigest(), []
+        return hashlib.sha256(text.encode()).hexdigest(), []
     states = file_states(value, policy)
-    if states:
+    return _digest(text, policy, states), states
+
+
+def hash_with_states(value: Any, policy: str, states: list[dict[str, Any]]) -> str:
+    """The hash :func:`hash_with_files` gives ``value`` when its files are in ``states``.
+
+    Used where the files were looked at elsewhere: a worker reports the states
+    it saw, and the dispatcher computes the identity they make without
+    touching the disk (which may have changed again since).
+    """
+    from reflow.manifest import CODEC
+
+    return _digest(CODEC.canonical_dumps(value), policy, states)
+
+
+def _digest(text: str, policy: str, states: list[dict[str, Any]]) -> str:
+    from reflow.manifest import CODEC
+
+    digest = hashlib.sha256(text.encode())
+    if policy != "path" and states:
         digest.update(f"\nfiles:{policy}:{CODEC.canonical_dumps(states)}".encode())
-    return digest.hexdigest(), states
+    return digest.hexdigest()
 
 
 def value_hash(value: Any, *, policy: str = DEFAULT_POLICY) -> str:

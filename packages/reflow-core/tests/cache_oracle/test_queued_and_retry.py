@@ -134,3 +134,51 @@ def test_script_edited_between_a_failure_and_retry(
     assert "Marked 1 task instance(s) for retry." in retried.stdout, retried.stdout
     assert project.wait_for(run_id) == "SUCCESS"
     rerun(project, run_id, command, restore)
+
+
+# `final` reads the file its Path parameter names, hashed by content; the
+# file's state enters the identity at submit, the job reads it much later.
+QUEUED_SOURCE = """
+@wf.job()
+def gate() -> str:
+    ran("gate")
+    private = Path(os.environ["ORACLE_DIR"])
+    (private / "gate-waiting").write_text("")
+    deadline = time.monotonic() + 300
+    while not (private / "go").exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the test never said go")
+        time.sleep(0.05)
+    return "open"
+
+
+@wf.job(after=["gate"], cache_inputs="content")
+def final(source: Path) -> str:
+    ran("final")
+    return source.read_text()
+"""
+SOURCE_EDIT = edit_of("data/in.txt", "original", "edited while queued")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=str)
+@pytest.mark.parametrize("restore", [RESTORED, KEPT])
+def test_parameter_file_edited_while_the_jobs_wait_in_the_queue(
+    tmp_path: Path, restore: bool, command: Command
+) -> None:
+    files = {"pipeline.py": pipeline(QUEUED_SOURCE), "data/in.txt": "original"}
+    project = Project(tmp_path, files)
+    source = ["--source", str(project.path("data/in.txt"))]
+    run_id = project.submit(*source)
+    project.wait_for_file("gate-waiting")  # the run's identities are planned
+    SOURCE_EDIT(project)
+    (project.private / "go").write_text("")
+    assert project.wait_for(run_id) == "SUCCESS"
+    done = project.outcome(run_id)
+    assert done.value("final") == "edited while queued"  # the job reads the file as it is
+    if restore:  # the old content back: a stale hit would give the edited text
+        SOURCE_EDIT.undo(project)
+    cached = project.run(command, *source)
+    forced = project.run(command, "--force", *source)
+    Trial(done, cached, forced).check_edit(
+        "final", before=NOT_CHECKED, after="original" if restore else "edited while queued"
+    )

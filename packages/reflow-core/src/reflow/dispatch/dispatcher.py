@@ -43,6 +43,7 @@ from reflow.executors.jobs import (
 )
 from reflow.filestate import task_policies
 from reflow.liveness import record_dispatcher
+from reflow.seenfiles import seen_files
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -478,18 +479,22 @@ class Dispatcher:
         values = self.record.parameters
         dests = self._analyse()[2].get(name, {})
         fixed = {p: values[d] for p, d in dests.items() if d in values}
+        policy = task_policies(self.wf)[name]
         for index in indices:
-            kwargs = dict(fixed)
-            kwargs.update(exp.values(index or 0))
-            write_json_atomic(
-                input_file(self.run_dir, self.run_id, name, index),
-                {
-                    "argv": self.argv,
-                    "run_id": self.run_id,
-                    "kwargs": CODEC.dumps(kwargs),
-                    "run_dir_params": list(spec.run_dir_params),
-                },
-            )
+            inputs = exp.values(index or 0)
+            payload: dict[str, Any] = {
+                "argv": self.argv,
+                "run_id": self.run_id,
+                "kwargs": CODEC.dumps({**fixed, **inputs}),
+                "run_dir_params": list(spec.run_dir_params),
+            }
+            # The states of the files the Result inputs name, as planned: the
+            # worker's own look is compared with them (reflow.dispatch.results).
+            # Parameters' states are in the run's identity parts already.
+            planned = seen_files(inputs, policy)
+            if planned:
+                payload["files"] = planned
+            write_json_atomic(input_file(self.run_dir, self.run_id, name, index), payload)
 
     # -- 4. submit ------------------------------------------------------------------------
 

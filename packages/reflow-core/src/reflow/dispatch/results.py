@@ -11,7 +11,14 @@ edited while the job waited).  So the dispatcher
 - compares the code fingerprint the worker reports (of the function it
   actually loaded) with the one the instance was planned with.  On a
   mismatch the output is recorded under the identity of the code that ran,
-  never under the planned one, and ``reflow explain`` says so.
+  never under the planned one, and ``reflow explain`` says so;
+- compares the states of the files the worker's arguments named right
+  before the call (:mod:`reflow.seenfiles`) with the states the instance was
+  planned with (parameters: the run's identity parts; ``Result`` inputs: the
+  inputs file).  A file edited while the job waited, or before ``retry``,
+  gives the output the identity of the files that were read: recomputed for
+  parameters, none for inputs (their hashes are Merkle hashes of upstream
+  outputs, which the dispatcher cannot redo from one element's files).
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
 from reflow.dispatch.code import code_record, workflow_codec
-from reflow.dispatch.files import read_json, result_file
+from reflow.dispatch.files import input_file, read_json, result_file
 from reflow.identity import IdentityParts, value_hash
 from reflow.labels import instance_label
 from reflow.manifest import UntrustedClassError
+from reflow.seenfiles import FileDrift, check_files
 
 if TYPE_CHECKING:
     from reflow.stores import StateUpdate, Store, TaskInstanceRecord
@@ -42,16 +50,28 @@ def planned_code(parts: IdentityParts, inst: TaskInstanceRecord) -> str:
     return str(inst.cache_info.get("code", parts.code))
 
 
-def identity_with_code(parts: IdentityParts, inst: TaskInstanceRecord, code: str) -> str:
+def identity_with_code(
+    parts: IdentityParts,
+    inst: TaskInstanceRecord,
+    code: str,
+    params: Mapping[str, str] | None = None,
+) -> str:
     """The identity ``inst`` has when its task's code is ``code`` (``""`` if it has none).
 
-    An instance of a task with ``cache=False`` has no identity, and keeps none;
-    neither does one whose input hashes were not recorded: without them its
-    identity cannot be computed, and it must not keep an identity of other code.
+    ``params`` replaces the hashes of the parameters it names (their files
+    were not as planned).  An instance of a task with ``cache=False`` has no
+    identity, and keeps none; neither does one whose input hashes were not
+    recorded: without them its identity cannot be computed, and it must not
+    keep an identity of other code or files.
     """
     if not inst.identity or "inputs" not in inst.cache_info:
         return ""
-    return replace(parts, code=code, inputs=dict(inst.cache_info["inputs"])).identity()
+    return replace(
+        parts,
+        code=code,
+        params={**parts.params, **(params or {})},
+        inputs=dict(inst.cache_info["inputs"]),
+    ).identity()
 
 
 class ResultReader:
@@ -87,7 +107,7 @@ class ResultReader:
         self.fingerprinted = code_record(run_dir, run_id) is not None
         self._parts: dict[str, IdentityParts] | None = None
         self.moves: dict[int, tuple[str, dict[str, Any]]] = {}
-        """Instance id -> (identity, cache_info) of results of code other than planned."""
+        """Instance id -> (identity, cache_info) of results of code or files other than planned."""
 
     def parts(self, task: str) -> IdentityParts | None:
         """The task-level identity parts recorded with the run (``None`` if none)."""
@@ -117,8 +137,8 @@ class ResultReader:
         try:
             if data.get("ok"):
                 output = self.codec.loads(data["output"])
-                self._check_code(inst, data.get("code"))
                 policy = self.policies.get(inst.task_name, "stat")
+                self._check_ran(inst, data, policy)
                 update = StateUpdate(
                     inst.id,
                     TaskState.SUCCESS,
@@ -138,34 +158,75 @@ class ResultReader:
             text = f"the result file {path} is corrupt: {exc!r}"
             return StateUpdate(inst.id, TaskState.FAILED, error_text=text), False
 
-    def _check_code(self, inst: TaskInstanceRecord, ran: object) -> None:
-        """Note a result of other code than planned, under the identity of the code that ran.
+    def _check_ran(self, inst: TaskInstanceRecord, data: Mapping[str, Any], policy: str) -> None:
+        """Note a result of other code or files than planned, under the identity of what ran.
 
         A result that names no code is kept for its run but loses its identity
         (it is never served from the cache); only in a run submitted before
         code was frozen, whose workers never reported their code, is it taken
-        as planned.
+        as planned.  Files are checked only where the plan or the worker names
+        any, so a Path-free task costs nothing here.
         """
         parts = self.parts(inst.task_name)
         if parts is None:
             return
         planned = planned_code(parts, inst)
-        if not isinstance(ran, str) or not ran:
-            if self.fingerprinted:
-                info = {**inst.cache_info, "code": "", "planned_code": planned}
-                self.moves[inst.id] = ("", info)
+        ran = data.get("code")
+        unnamed = not isinstance(ran, str) or not ran
+        code = planned if unnamed else str(ran)
+        seen = data.get("files") or {}
+        drift = self._file_drift(inst, parts, seen, policy) if seen or parts.files else None
+        lost = unnamed and self.fingerprinted  # a job of frozen code that named none
+        if drift is None and not lost and code == planned:
             return
-        if ran == planned:
-            return
-        info = {**inst.cache_info, "code": ran, "planned_code": planned}
-        self.moves[inst.id] = (identity_with_code(parts, inst, ran), info)
-        logger.warning(
-            "%s ran edited code (planned fingerprint %s, ran %s); its result is recorded "
-            "under the identity of the code that ran",
-            instance_label(inst.task_name, inst.array_index),
-            planned[:12],
-            ran[:12],
-        )
+        info = dict(inst.cache_info)
+        identity = ""
+        if lost:
+            info.update(code="", planned_code=planned)
+        else:
+            if code != planned:
+                info.update(code=code, planned_code=planned)
+            if drift is None or drift.params is not None:
+                params = drift.params if drift is not None else None
+                identity = identity_with_code(parts, inst, code, params)
+        label = instance_label(inst.task_name, inst.array_index)
+        if drift is not None:
+            drift.note(info)
+            logger.warning("%s", drift.warning(label, bool(identity)))
+        if code != planned:
+            logger.warning(
+                "%s ran edited code (planned fingerprint %s, ran %s); its result is recorded "
+                "under the identity of the code that ran",
+                label,
+                planned[:12],
+                code[:12],
+            )
+        self.moves[inst.id] = (identity, info)
+
+    def _file_drift(
+        self,
+        inst: TaskInstanceRecord,
+        parts: IdentityParts,
+        seen: Mapping[str, Any],
+        policy: str,
+    ) -> FileDrift | None:
+        """How the files the worker read differ from the planned ones (``None``: they do not).
+
+        Parameters were planned with the run's identity parts, ``Result``
+        inputs with the states the inputs file holds.
+        """
+        path = input_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+        try:
+            reported = {str(k): list(v) for k, v in dict(seen).items()}
+            planned = {p: list(s) for p, s in parts.files.items()}
+            if reported == planned:  # only parameters, unchanged: no inputs file to read
+                return None
+            payload = read_json(path)
+            kwargs = self.codec.loads(payload["kwargs"])
+            planned.update(payload.get("files") or {})
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            return FileDrift([f"the files it read could not be checked ({exc})"], None, {})
+        return check_files(planned, reported, parts.params, kwargs, policy)
 
     def apply(self, updates: Sequence[StateUpdate]) -> None:
         """Apply ``updates``, each result of other code under its own identity, atomically."""

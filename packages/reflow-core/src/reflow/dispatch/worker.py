@@ -4,8 +4,9 @@ Workers never open the manifest store (design §5): the dispatcher wrote
 everything they need, and everything they report goes into the result file,
 including what they used (elapsed time, CPU time, peak memory), so reports
 work with every executor, and the fingerprint of the task function they
-actually loaded, so the dispatcher records the output under the identity of
-the code that ran (:mod:`reflow.dispatch.results`).
+actually loaded and the states of the files its arguments name right before
+the call, so the dispatcher records the output under the identity of the
+code and files that ran (:mod:`reflow.dispatch.results`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     from reflow.identity import value_hash
     from reflow.labels import instance_label
     from reflow.manifest import CODEC, unstorable_output_message
+    from reflow.seenfiles import seen_files
     from reflow.signals import TaskInterrupted, graceful_shutdown
 
     index = _index_from_env()
@@ -97,6 +99,13 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         # the identity of this code, whatever the run planned.
         result["code"] = code_fingerprint(func)
         kwargs = workflow_codec().loads(payload["kwargs"])
+        policy = task_policies(workflow)[task]
+        # The files the arguments name, as the function is about to read them:
+        # they may have changed since the instance was planned (the job waited,
+        # or is a retry), and its output belongs to the files it read.
+        files = seen_files(kwargs, policy)
+        if files:
+            result["files"] = files
         for name in payload.get("run_dir_params", []):
             kwargs[name] = run_dir
         interrupted: BaseException | None = None
@@ -110,7 +119,6 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         if interrupted is not None:
             raise interrupted
         # The files the output names count as they are now, under the task's policy.
-        policy = task_policies(workflow)[task]
         try:
             encoded, digest = CODEC.dumps(output), value_hash(output, policy=policy)
         except (TypeError, ValueError) as exc:

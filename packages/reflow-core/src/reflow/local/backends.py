@@ -23,7 +23,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -48,6 +48,8 @@ _Wire = tuple[Any, ...]
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _POLICIES: dict[str, str] = {}
 """Task name -> how the files its output names are hashed (see :mod:`reflow.filestate`)."""
+_WATCHED: dict[str, frozenset[str]] = {}
+"""Task name -> the parameters whose files its identity holds, looked at before each call."""
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -58,11 +60,21 @@ _QUEUED_PER_WORKER = 2
 def _to_wire(o: Outcome) -> _Wire:
     u = o.usage
     usage = None if u is None else (u.start, u.end, u.cpu_time, u.peak_rss_kb)
-    return (o.index, o.ok, o.output, o.output_hash, o.error, o.interrupted, o.exception, usage)
+    return (
+        o.index,
+        o.ok,
+        o.output,
+        o.output_hash,
+        o.error,
+        o.interrupted,
+        o.exception,
+        usage,
+        o.files,
+    )
 
 
 def _from_wire(w: _Wire) -> Outcome:
-    index, ok, output, output_hash, error, interrupted, exception, usage = w
+    index, ok, output, output_hash, error, interrupted, exception, usage, files = w
     return Outcome(
         index,
         ok,
@@ -72,6 +84,7 @@ def _from_wire(w: _Wire) -> Outcome:
         interrupted,
         exception,
         None if usage is None else Usage(*usage),
+        files,
     )
 
 
@@ -85,7 +98,8 @@ def _run_batch(
     out: list[Outcome] = []
     with graceful_shutdown():
         for index, kwargs in items:
-            outcome = call_task(task, func, index, kwargs, _POLICIES.get(task, DEFAULT_POLICY))
+            policy = _POLICIES.get(task, DEFAULT_POLICY)
+            outcome = call_task(task, func, index, kwargs, policy, _WATCHED.get(task, ()))
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
             out.append(outcome)
@@ -191,6 +205,10 @@ class ProcessBackend:
     policies : mapping, optional
         Task name -> how the files its output names are hashed
         (:mod:`reflow.filestate`); a task not named uses the default.
+    watched : mapping, optional
+        Task name -> the parameters whose files its identity holds: their
+        files are looked at again right before each call (see
+        :mod:`reflow.seenfiles`).  Tasks not named cost nothing more.
     """
 
     def __init__(
@@ -200,6 +218,7 @@ class ProcessBackend:
         *,
         stop_on_failure: bool = False,
         policies: Mapping[str, str] | None = None,
+        watched: Mapping[str, Collection[str]] | None = None,
     ) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
             raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
@@ -207,6 +226,8 @@ class ProcessBackend:
         _REGISTRY.update(functions)
         _POLICIES.clear()
         _POLICIES.update(policies or {})
+        _WATCHED.clear()
+        _WATCHED.update({task: frozenset(names) for task, names in (watched or {}).items()})
         self._max = max_workers
         self._stop = stop_on_failure
         self._workers: list[_Worker] = []

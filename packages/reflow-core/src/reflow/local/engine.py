@@ -31,10 +31,11 @@ from reflow.local.outcome import Outcome
 from reflow.local.progress import Progress
 from reflow.local.usage import append_usage, usage_file
 from reflow.planning import CachePolicy, Planner
-from reflow.runrecord import create_run, task_param_dests
+from reflow.runrecord import create_run, recorded_parts, task_param_dests
 from reflow.signals import TaskInterrupted, graceful_shutdown
 
 if TYPE_CHECKING:
+    from reflow.identity import IdentityParts
     from reflow.run import Run
     from reflow.stores import Store
     from reflow.wiring import ParamWiring
@@ -143,6 +144,7 @@ class LocalRun:
         # Computed once: the loop asks for every waiting task's upstream tasks each turn.
         self.deps = {name: tuple(workflow.tasks[name].dependencies) for name in order}
         self.prefixes: dict[str, Any] = {}
+        self.parts: dict[str, IdentityParts] = {}
         self.pending_updates: list[Any] = []
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
@@ -176,6 +178,9 @@ class LocalRun:
         if record is not None:
             take_over_lost_runs(self.store, record)
         self.usage_path = usage_file(self.run_dir, self.run_id)
+        # Tasks whose identity holds files named by parameters: taken now, read
+        # maybe hours later by a task that runs late in the run.
+        self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}
         self.planner = Planner(
             self.store,
             self.run_id,
@@ -412,6 +417,8 @@ class LocalRun:
             state.remaining -= 1
             if outcome.ok:
                 assert state.values is not None
+                if name in self.parts:
+                    self._check_files(name, outcome, iid)
                 state.values[outcome.index or 0] = outcome.output
                 state.hashes[outcome.index or 0] = outcome.output_hash
                 self.pending_updates.append(
@@ -441,6 +448,34 @@ class LocalRun:
             self._flush()
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
+
+    def _check_files(self, name: str, outcome: Outcome, iid: int) -> None:
+        """Move a result whose parameters' files changed since the run began to their identity.
+
+        The same rule as for a queued job of scheduler mode
+        (:mod:`reflow.dispatch.results`): the output belongs to the files the
+        function read, never to the ones the run started with.
+        """
+        from reflow.dispatch.results import identity_with_code
+        from reflow.seenfiles import check_files
+
+        parts = self.parts[name]
+        values = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
+        policy = self.file_policies[name]
+        seen = outcome.files or {}
+        drift = check_files(dict(parts.files), seen, parts.params, values, policy)
+        if drift is None:
+            return
+        record = self.store.get_task_instance_record(self.run_id, name, outcome.index)
+        if record is None:  # pragma: no cover - the engine inserted it
+            return
+        info = dict(record.cache_info)
+        drift.note(info)
+        identity = ""
+        if drift.params is not None:
+            identity = identity_with_code(parts, record, parts.code, drift.params)
+        logger.warning("%s", drift.warning(instance_label(name, outcome.index), bool(identity)))
+        self.store.set_identity_many({iid: (identity, info)})
 
     def _worker_died(
         self, name: str, items: list[tuple[int | None, dict[str, Any]]], death: str
@@ -523,6 +558,7 @@ class LocalRun:
             self.max_workers,
             stop_on_failure=self.on_error == "stop",
             policies=self.file_policies,
+            watched={name: list(parts.files) for name, parts in self.parts.items()},
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import copy
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from reflow.filestate import DEFAULT_POLICY
 from reflow.local.usage import Usage, UsageMeter
+from reflow.seenfiles import FileStates, seen_files
 from reflow.signals import TaskInterrupted
 
 __all__ = ["Outcome", "call_task"]
@@ -40,6 +41,10 @@ class Outcome:
         The exception itself, when it could be kept (in-process or picklable).
     usage : Usage or None
         Times, CPU time and peak memory of the call (``None`` if it was not run).
+    files : dict or None
+        The states of the files the watched arguments named right before the
+        call (see :mod:`reflow.seenfiles`); ``None`` when none were watched,
+        so a Path-free outcome carries nothing more across the pipe.
     """
 
     index: int | None
@@ -50,6 +55,7 @@ class Outcome:
     interrupted: bool = False
     exception: BaseException | None = None
     usage: Usage | None = None
+    files: FileStates | None = None
 
 
 def call_task(
@@ -58,6 +64,7 @@ def call_task(
     index: int | None,
     kwargs: dict[str, Any],
     policy: str = DEFAULT_POLICY,
+    watch: Collection[str] = (),
 ) -> Outcome:
     """Run ``func(**kwargs)`` and return its :class:`Outcome`; never raises for task errors.
 
@@ -66,7 +73,10 @@ def call_task(
     the manifest codec) is a failure that says so.  The output hash covers
     the files the output names, under ``policy`` (see
     :mod:`reflow.filestate`), taken right after the function returned: a task
-    that rewrites a file under the same name changes its output hash.
+    that rewrites a file under the same name changes its output hash.  The
+    files the arguments named in ``watch`` name are looked at right before
+    the call, so the driver can tell whether they are the files the
+    instance's identity was planned with.
     """
     from reflow.identity import value_hash
 
@@ -77,6 +87,7 @@ def call_task(
             kwargs = copy.deepcopy(kwargs)
         except Exception:  # pragma: no cover - manifest values always copy
             kwargs = dict(kwargs)
+    files = seen_files({n: kwargs[n] for n in watch if n in kwargs}, policy) if watch else None
     meter = UsageMeter()
     try:
         output = func(**kwargs)
@@ -98,4 +109,4 @@ def call_task(
         label = f"{task}[{index}]" if index is not None else task
         text = unstorable_output_message(label, exc)
         return Outcome(index, False, error=text, exception=TypeError(text), usage=usage)
-    return Outcome(index, True, output=output, output_hash=digest, usage=usage)
+    return Outcome(index, True, output=output, output_hash=digest, usage=usage, files=files)

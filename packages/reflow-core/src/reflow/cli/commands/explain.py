@@ -68,6 +68,8 @@ def _array_summary(store: Store, run_id: str, task: str) -> dict[str, Any]:
         status = str(inst.cache_info.get("status") or "undecided")
         if "planned_code" in inst.cache_info:  # each such element gets its own example
             status += " (ran edited code)"
+        if "file_changes" in inst.cache_info:
+            status += " (ran with changed files)"
         counts[status] = counts.get(status, 0) + 1
         first.setdefault(status, inst)
     if not counts:
