@@ -8,35 +8,18 @@ at the first driver call instead of waiting for the run only it can advance.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from reflow.testing.drivers import run_guardless_driver
+import pytest
 
-# PATH is kept so the dispatcher job finds the scheduler's commands, as a user's list would.
-EXPORT_LIST = """
-[executor.submit_options]
-export_env = ["MY_SETTING", "PATH"]
-[dispatch.submit_options]
-export_env = ["MY_SETTING", "PATH"]
-"""
+from reflow.testing.drivers import GuardlessDriverSuite
 
 
-def test_a_guardless_driver_that_waits_succeeds_with_exactly_one_run(
-    tmp_path: Path, slurm: Any
-) -> None:
-    done = run_guardless_driver(tmp_path, "slurm", timeout=600)
-    assert done.leak == "present"  # the whole submitting environment, by default
+class TestGuardlessDriver(GuardlessDriverSuite):
+    __test__ = True
+    executor = "slurm"
+    timeout = 600.0
 
-
-def test_a_guardless_driver_that_also_runs_locally_gives_exactly_two_runs(
-    tmp_path: Path, slurm: Any
-) -> None:
-    run_guardless_driver(tmp_path, "slurm", also_run_local=True, timeout=600)
-
-
-def test_export_env_passes_only_the_named_variables_and_reflow_s_own(
-    tmp_path: Path, slurm: Any
-) -> None:
-    done = run_guardless_driver(tmp_path, "slurm", config=EXPORT_LIST, timeout=600)
-    assert done.leak == "absent"
+    @pytest.fixture
+    def driver_env(self, slurm: Any) -> dict[str, str]:
+        return {}

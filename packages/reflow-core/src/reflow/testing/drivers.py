@@ -19,6 +19,9 @@ package proves its scheduler runs such a script safely with one call::
         run_guardless_driver(tmp_path, "acme")
 
 It imports nothing from pytest; a failed check raises :class:`AssertionError`.
+:class:`GuardlessDriverSuite` holds the three checks every executor runs
+(submit and wait, with ``run_local`` too, and ``export_env`` as a list), for
+its tests to subclass.
 """
 
 from __future__ import annotations
@@ -30,10 +33,18 @@ import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from reflow import RunState
 
-__all__ = ["DRIVER_SETTING", "GUARDLESS_DRIVER", "DriverRun", "run_guardless_driver"]
+__all__ = [
+    "DRIVER_SETTING",
+    "EXPORT_ONLY_SETTING",
+    "GUARDLESS_DRIVER",
+    "DriverRun",
+    "GuardlessDriverSuite",
+    "run_guardless_driver",
+]
 
 DRIVER_SETTING = "MY_SETTING"
 """The environment variable the driver reads at import, in every job too."""
@@ -200,3 +211,66 @@ def run_guardless_driver(
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise AssertionError(message)
+
+
+EXPORT_ONLY_SETTING = """
+[executor.submit_options]
+export_env = ["MY_SETTING", "PATH"]
+[dispatch.submit_options]
+export_env = ["MY_SETTING", "PATH"]
+"""
+"""A configuration that exports only the driver's variable to every job.
+
+``PATH`` is kept, as a user's list would keep it: dispatcher jobs find the
+scheduler's commands through it.
+"""
+
+
+class GuardlessDriverSuite:
+    """The guardless driver's checks on one executor; an executor's tests subclass it.
+
+    A subclass sets :attr:`executor` (and :attr:`timeout`), sets
+    ``__test__ = True`` and defines a fixture ``driver_env`` that makes the
+    scheduler available (its fake, or a started test cluster) and returns the
+    variables the driver needs beside this process's environment (``{}``
+    when none)::
+
+        class TestGuardlessDriver(GuardlessDriverSuite):
+            __test__ = True
+            executor = "acme"
+
+            @pytest.fixture
+            def driver_env(self, fake_acme: FakeScheduler) -> dict[str, str]:
+                return {}
+    """
+
+    __test__ = False
+    executor: ClassVar[str]
+    """The executor's entry-point name."""
+    timeout: ClassVar[float] = 600.0
+    """Seconds each submitted run may take."""
+
+    def test_a_guardless_driver_that_waits_succeeds_with_exactly_one_run(
+        self, tmp_path: Path, driver_env: Mapping[str, str]
+    ) -> None:
+        done = run_guardless_driver(tmp_path, self.executor, env=driver_env, timeout=self.timeout)
+        assert done.leak == "present"  # the whole submitting environment, by default
+
+    def test_a_guardless_driver_that_also_runs_locally_gives_exactly_two_runs(
+        self, tmp_path: Path, driver_env: Mapping[str, str]
+    ) -> None:
+        run_guardless_driver(
+            tmp_path, self.executor, env=driver_env, also_run_local=True, timeout=self.timeout
+        )
+
+    def test_export_env_passes_only_the_named_variables_and_reflow_s_own(
+        self, tmp_path: Path, driver_env: Mapping[str, str]
+    ) -> None:
+        done = run_guardless_driver(
+            tmp_path,
+            self.executor,
+            env=driver_env,
+            config=EXPORT_ONLY_SETTING,
+            timeout=self.timeout,
+        )
+        assert done.leak == "absent"
