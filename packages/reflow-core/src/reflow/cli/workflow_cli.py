@@ -62,6 +62,7 @@ def _cache_options(group: argparse._ArgumentGroup) -> None:
 
 def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     """The workflow's parser: one subcommand per action, parameter flags on run/submit."""
+    from reflow.cli.commands.runs import add_selection_arguments
     from reflow.cli.parser import add_parameter_arguments
 
     common = _common()
@@ -147,18 +148,7 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         help="list this workflow's runs",
         description="List this workflow's runs, newest first, with the columns of 'reflow runs'.",
     )
-    runs.add_argument(
-        "--status", metavar="S", help="only runs in state S (RUNNING, FAILED, LOST, ...)"
-    )
-    runs.add_argument(
-        "--since",
-        metavar="DATE",
-        help="only runs created since DATE: 2026-11-01, 2026-11-01T08:00 or an age (12h, 2d)",
-    )
-    runs.add_argument(
-        "--last", type=int, default=20, metavar="N", help="at most the N newest runs (20)"
-    )
-    runs.add_argument("--json", action="store_true", help="print a JSON list")
+    add_selection_arguments(runs)
 
     describe = sub.add_parser(
         "describe", parents=[common], help="show tasks, wiring and parameters"

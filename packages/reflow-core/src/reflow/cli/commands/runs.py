@@ -15,7 +15,16 @@ if TYPE_CHECKING:
 
     from reflow.stores import RunRecord, Store
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run", "run_progress", "show_runs"]
+__all__ = [
+    "DESCRIPTION",
+    "HELP",
+    "NAME",
+    "add_arguments",
+    "add_selection_arguments",
+    "run",
+    "run_progress",
+    "show_runs",
+]
 
 NAME = "runs"
 HELP = "list the runs in the store: status, progress, age, executor"
@@ -30,6 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("--workflow", metavar="W", help="only runs of workflow W")
+    add_selection_arguments(parser)
+    add_store_option(parser)
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--status``, ``--since``, ``--last`` and ``--json``: what :func:`show_runs` reads.
+
+    ``reflow runs`` and a workflow script's ``runs`` both take them.
+    """
     parser.add_argument(
         "--status",
         metavar="S",
@@ -44,7 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--last", type=int, default=20, metavar="N", help="at most the N newest runs (20)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list")
-    add_store_option(parser)
 
 
 def run_progress(store: Store, run_id: str) -> tuple[int, int]:
