@@ -55,7 +55,7 @@ DRIVER = textwrap.dedent(
     if sys.argv[6] == "slurm":
         from reflow_executor_slurm import SlurmExecutor as Executor
     else:
-        from reflow.executors.local import LocalExecutor as Executor
+        from reflow.executors.local.executor import LocalExecutor as Executor
     store = SqliteStore(sys.argv[2])
     t = time.perf_counter()
     run = wf.submit(sys.argv[3], store=store, executor=Executor(state_dir=sys.argv[4]),

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reflow import RunState
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 from reflow.report import write_report
 from reflow.stores.sqlite import SqliteStore
 from reflow.testing.scripts import load_script

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from reflow.define.resources import parse_walltime
 from reflow.executors import ArraySpec, JobResources, JobSpec, JobState, JobStatus, element_id
 from reflow.executors.arrays import (
     ArrayChunk,
@@ -33,7 +34,6 @@ from reflow.executors.arrays import (
 )
 from reflow.executors.batch import BatchExecutor, BatchExecutorError
 from reflow.executors.commands import SchedulerCommandError, run_command
-from reflow.resources import parse_walltime
 from reflow.testing.executor import ExecutorConformance, wait_for
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "writing-an-executor.md"

@@ -62,7 +62,7 @@ def test_a_wrong_entry_is_refused_naming_the_flag(
 def test_good_values_pass_with_int_keys_from_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from reflow.cli.parser import build_parameter_parser
+    from reflow.cli.script.parser import build_parameter_parser
 
     parser = build_parameter_parser(workflow())
     args = parser.parse_args(["--settings", '{"a": 1}', "--weights", '{"3": 1, "4": 2.5}'])

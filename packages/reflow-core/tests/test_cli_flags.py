@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Optional
 import pytest
 
 from reflow import Param, Workflow
-from reflow.cli.parser import build_parameter_parser, parameters_from_namespace
+from reflow.cli.script.parser import build_parameter_parser, parameters_from_namespace
 from reflow.errors import ParameterError, WorkflowDefinitionError
 
 

@@ -18,8 +18,8 @@ import pytest
 
 from reflow import Workflow
 from reflow._types import TaskState
-from reflow.dispatch.files import result_file
-from reflow.dispatch.results import ResultReader
+from reflow.engine.scheduler.files import result_file
+from reflow.engine.scheduler.results import ResultReader
 from reflow.manifest import CODEC, NestingError
 from reflow.stores import NewTaskInstance
 from reflow.stores.sqlite import SqliteStore
@@ -137,7 +137,7 @@ def deep(i: Annotated[int, Result(step="items")]) -> list:
 
 def test_scheduler_job_returning_a_deep_value_fails_in_one_line(tmp_path: Path) -> None:
     from reflow import RunState
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.testing.scripts import load_script
 
     name = f"deepjob_{id(tmp_path)}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.dispatch.loader import load_workflow, loading
+from reflow.engine.scheduler.loader import load_workflow, loading
 from reflow.errors import ReflowError
 from reflow.testing.drivers import run_guardless_driver
 

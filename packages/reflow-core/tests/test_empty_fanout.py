@@ -11,8 +11,8 @@ from types import ModuleType
 import pytest
 
 from reflow import RunState
-from reflow.executors.local import LocalExecutor
-from reflow.fanout import EMPTY_FANOUT
+from reflow.executors.local.executor import LocalExecutor
+from reflow.runs.fanout import EMPTY_FANOUT
 from reflow.stores.sqlite import SqliteStore
 
 PIPELINE = """
@@ -116,8 +116,8 @@ def test_scheduler_mode_says_so_in_the_dispatcher_log_and_status(
 
 
 def test_a_scheduler_run_between_waves_is_not_called_empty_too_early(tmp_path: Path) -> None:
-    from reflow.dispatch.files import run_state_dir
-    from reflow.fanout import empty_fanouts
+    from reflow.engine.scheduler.files import run_state_dir
+    from reflow.runs.fanout import empty_fanouts
 
     store = SqliteStore(tmp_path / "m.db")
     wf = load(tmp_path, "empty_gap").wf

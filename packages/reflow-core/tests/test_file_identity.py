@@ -21,10 +21,10 @@ from typing import Annotated, Any
 import pytest
 
 from reflow import Result, Workflow
+from reflow.cache.filestate import state_of
+from reflow.cache.identity import hash_with_files, value_hash
 from reflow.config import Config
 from reflow.errors import ConfigError, WorkflowDefinitionError
-from reflow.filestate import state_of
-from reflow.identity import hash_with_files, value_hash
 from reflow.manifest import CODEC
 from reflow.testing.calls import CallLog
 from reflow.testing.scripts import load_script
@@ -557,7 +557,7 @@ def use(made: Annotated[Path, Result(step="make")]) -> str:
 
 def test_submitted_jobs_hash_outputs_as_run_does(tmp_path: Path, store: Any, reads: Path) -> None:
     from reflow import RunState
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
 
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     snake = load_script(tmp_path, "snake_sub", SNAKE.format(name="snake_sub")).wf
@@ -582,7 +582,7 @@ def test_submitted_jobs_hash_outputs_as_run_does(tmp_path: Path, store: Any, rea
 def test_a_whole_array_recorded_before_file_checks_is_checked_element_by_element(
     tmp_path: Path, store: Any, reads: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.planning import Planner
+    from reflow.cache.planning import Planner
 
     def record_always(self: Planner, name: str, identity: str, outputs: Any) -> None:
         self.store.record_array_identity(self.run_id, name, identity, len(outputs))

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from reflow.fingerprint import code_fingerprint, fingerprint_code
+from reflow.cache.fingerprint import code_fingerprint, fingerprint_code
 from reflow.testing.scripts import load_script
 
 _COUNT = itertools.count()
@@ -526,7 +526,7 @@ def test_explain_names_what_changed(tmp_path: Path) -> None:
     case = CASES["helper through a dotted module path"]
     first = fingerprint_code(load_version(tmp_path, case.files).task).components
     second = fingerprint_code(load_version(tmp_path, case.variant(case.edit)).task).components
-    from reflow.fingerprint import describe_code_changes
+    from reflow.cache.fingerprint import describe_code_changes
 
     assert describe_code_changes(first, second) == [f"helper {PKG}.helpers.scale changed"]
     alias = {"main.py": "AGG = max\n\ndef task(xs):\n    return AGG(xs)\n"}
@@ -586,7 +586,8 @@ def test_the_fingerprint_is_the_same_in_another_process(tmp_path: Path) -> None:
     path.write_text(textwrap.dedent(source))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import seeded;"
-        "from reflow.fingerprint import code_fingerprint; print(code_fingerprint(seeded.task))"
+        "from reflow.cache.fingerprint import code_fingerprint;"
+        "print(code_fingerprint(seeded.task))"
     )
     digests = {
         subprocess.run(
@@ -629,7 +630,7 @@ def test_two_lambdas_on_one_line_are_told_apart_from_source(tmp_path: Path) -> N
 
 
 def test_installed_packages_are_named_and_editable_sources_are_followed(tmp_path: Path) -> None:
-    from reflow.fingerprint.userfiles import is_user_file
+    from reflow.cache.fingerprint.userfiles import is_user_file
 
     # An editable install imports from the user's source tree: that is the user's code.
     assert is_user_file(str(tmp_path / "src" / "mypkg" / "helpers.py"))
@@ -882,7 +883,7 @@ def test_every_kind_of_syntax_keeps_its_fingerprint_on_every_python(tmp_path: Pa
 
 
 def test_explain_words_a_move_to_bytecode_and_a_python_upgrade() -> None:
-    from reflow.fingerprint import describe_code_changes
+    from reflow.cache.fingerprint import describe_code_changes
 
     source = {"function task": "a", "source": "ast", "python": "3.11"}
     edited = "bytecode: /w/pipeline.py was edited after task was loaded"

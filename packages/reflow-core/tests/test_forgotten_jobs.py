@@ -60,7 +60,7 @@ def load(tmp_path: Path, name: str) -> ModuleType:
 def test_a_forgotten_job_fails_after_the_grace_and_is_not_depended_on(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "1")
     executor = Forgetful()
@@ -86,7 +86,7 @@ def test_a_forgotten_job_fails_after_the_grace_and_is_not_depended_on(
 def test_a_late_result_wins_over_the_forgotten_job(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "0")
     executor = Forgetful()
@@ -110,7 +110,7 @@ class Puzzling(Forgetful):
 def test_a_job_in_a_state_reflow_cannot_map_is_waited_for_not_forgotten(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "0")
     executor = Puzzling()
@@ -124,7 +124,7 @@ def test_a_job_in_a_state_reflow_cannot_map_is_waited_for_not_forgotten(
 
 
 def test_a_bad_grace_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reflow.dispatch.dispatcher import forget_after
+    from reflow.engine.scheduler.dispatcher import forget_after
 
     monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "ten minutes")
     with pytest.raises(ConfigError, match="REFLOW_DISPATCH_FORGET_AFTER"):

@@ -25,12 +25,12 @@ from typing import Any, ClassVar
 import pytest
 
 from reflow import RunState, TaskState
-from reflow.dispatch.files import result_file
+from reflow.cache.explain import explain_instance
+from reflow.cache.identity import value_hash
+from reflow.engine.scheduler.files import result_file
 from reflow.executors.base import Executor
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec, JobState, JobStatus
-from reflow.executors.local import LocalExecutor
-from reflow.explain import explain_instance
-from reflow.identity import value_hash
+from reflow.executors.local.executor import LocalExecutor
 
 SCRIPT = """
 import sys
@@ -316,7 +316,7 @@ def held_run(
     script: str = TINY,
     **params: Any,
 ) -> tuple[Held, Any]:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
     from reflow.testing.scripts import load_script
 
     executor = Held()
@@ -340,7 +340,7 @@ def edit_result(path: Path, **changes: Any) -> None:
 def test_a_wrong_output_hash_in_a_result_file_does_not_reach_the_cache(
     tmp_path: Path, store: Any
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     executor, run = held_run(tmp_path, store, "tampered_hash")
     executor.run("make", run.run_id)
@@ -355,7 +355,7 @@ def test_a_wrong_output_hash_in_a_result_file_does_not_reach_the_cache(
 def test_a_result_that_names_no_code_is_never_served_from_the_cache(
     tmp_path: Path, store: Any
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     executor, run = held_run(tmp_path, store, "no_code")
     executor.run("make", run.run_id)
@@ -374,7 +374,7 @@ def test_a_result_that_names_no_code_is_never_served_from_the_cache(
 def test_a_result_naming_a_class_outside_the_workflow_is_refused(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     # An installed package, imported, with a dataclass whose construction acts.
     site = tmp_path / "venv" / "lib" / "site-packages"
@@ -421,7 +421,7 @@ def test_a_result_naming_a_class_outside_the_workflow_is_refused(
 def test_files_beside_the_script_are_found_through_file_and_old_runs_still_run(
     tmp_path: Path, store: Any, unfrozen: bool
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     executor, run = held_run(tmp_path, store, f"beside_{unfrozen}", unfrozen=unfrozen)
     (beside_job,) = [j for j in executor.jobs if j.name.endswith(".beside")]
@@ -437,7 +437,7 @@ def test_an_element_that_ran_other_code_moves_to_that_codes_identity_and_is_expl
     tmp_path: Path, store: Any
 ) -> None:
     from reflow.cli.commands.explain import _array_summary
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     executor, run = held_run(tmp_path, store, "other_code")
     executor.run("numbers", run.run_id)
@@ -515,7 +515,7 @@ def opened(run_dir: Path) -> Path:
 def test_a_parameter_file_edited_while_the_job_waits_never_gives_a_stale_hit(
     tmp_path: Path, store: Any
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     source = tmp_path / "in.txt"
     source.write_text("original")
@@ -551,7 +551,7 @@ def test_a_parameter_file_edited_while_the_job_waits_never_gives_a_stale_hit(
 def test_an_input_file_edited_while_the_job_waits_is_kept_but_never_served(
     tmp_path: Path, store: Any
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     source = tmp_path / "in.txt"
     source.write_text("original")

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-from reflow.fingerprint import code_fingerprint
-from reflow.identity import IdentityParts, combine_hashes, value_hash
+from reflow.cache.fingerprint import code_fingerprint
+from reflow.cache.identity import IdentityParts, combine_hashes, value_hash
 
 
 def load(tmp_path: Path, name: str, source: str) -> ModuleType:
@@ -49,7 +49,7 @@ def test_value_hash_is_stable_across_processes() -> None:
     value = {"b": [1, 2.5, "x"], "a": (Path("/d"), datetime(2025, 1, 2, 3, 4, 5))}
     code = (
         "from pathlib import Path; from datetime import datetime;"
-        "from reflow.identity import value_hash;"
+        "from reflow.cache.identity import value_hash;"
         "print(value_hash({'a': (Path('/d'), datetime(2025, 1, 2, 3, 4, 5)),"
         " 'b': [1, 2.5, 'x']}))"
     )

@@ -23,8 +23,8 @@ from reflow.executors import (
     element_id,
     load_executor,
 )
-from reflow.executors.local import LocalExecutor
-from reflow.executors.local_state import UnitStatus, load_job, read_json, summarize
+from reflow.executors.local.executor import LocalExecutor
+from reflow.executors.local.state import UnitStatus, load_job, read_json, summarize
 from reflow.testing.executor import ENDED, ExecutorConformance, max_overlap, process_gone, wait_for
 
 TIMEOUT = 30.0
@@ -127,7 +127,7 @@ def test_later_process_queries_and_cancels_earlier_submissions(
         import json, sys
         from pathlib import Path
         from reflow.executors import ArraySpec, JobSpec
-        from reflow.executors.local import LocalExecutor
+        from reflow.executors.local.executor import LocalExecutor
 
         tmp = Path({str(tmp_path)!r})
         ex = LocalExecutor(state_dir=tmp / "state")
@@ -334,7 +334,7 @@ BROKEN = """
 from dataclasses import replace
 
 from reflow.executors import ArraySpec
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 from reflow.testing.executor import ExecutorConformance
 
 
@@ -406,7 +406,7 @@ def test_the_suite_catches_broken_executors(tmp_path: Path) -> None:
 def test_after_corr_is_refused_by_executors_without_it(tmp_path: Path) -> None:
     from reflow.errors import ReflowError
     from reflow.executors import ArraySpec, JobSpec
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
 
     executor = LocalExecutor(state_dir=tmp_path / "state")
     job = JobSpec(

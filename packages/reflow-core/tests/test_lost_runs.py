@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reflow import RunState, TaskState
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 from reflow.stores import RunOwner
 from reflow.stores.sqlite import SqliteStore
 
@@ -255,7 +255,7 @@ def test_a_fully_cached_run_starts_no_worker(pipeline: Pipeline) -> None:
 def test_a_local_run_is_lost_on_another_host_once_its_lease_expires(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.liveness import lost_reason
+    from reflow.runs.liveness import lost_reason
 
     monkeypatch.setenv("REFLOW_RUN_LEASE", "1")
     store.insert_run("r", "wf", "me", {}, executor="run_local")
@@ -274,7 +274,7 @@ def test_a_local_run_is_lost_on_another_host_once_its_lease_expires(
 def test_a_reused_pid_is_not_taken_for_the_owner(store: Any) -> None:
     import socket
 
-    from reflow.liveness import lost_reason, process_start_time, this_process
+    from reflow.runs.liveness import lost_reason, process_start_time, this_process
 
     me = this_process()
     assert me.started is not None and me.started == process_start_time(os.getpid())
@@ -380,7 +380,7 @@ def test_cancel_closes_a_lost_submitted_run(tmp_path: Path, store: Any) -> None:
 def test_gc_deletes_a_lost_run_and_keeps_a_live_one(store: Any, tmp_path: Path) -> None:
     import socket
 
-    from reflow.liveness import this_process
+    from reflow.runs.liveness import this_process
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # its pid is free now
@@ -406,7 +406,7 @@ def test_gc_deletes_a_lost_run_and_keeps_a_live_one(store: Any, tmp_path: Path) 
 def test_a_killed_driver_not_yet_reaped_is_gone(store: Any) -> None:
     import socket
 
-    from reflow.liveness import lost_reason, process_start_time
+    from reflow.runs.liveness import lost_reason, process_start_time
 
     driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:

@@ -149,7 +149,9 @@ def restore_logging() -> Iterator[None]:
 def test_missing_executor_message_names_interpreter_installed_and_pip_line(
     env: FakeEnvironment,
 ) -> None:
-    env.install("reflow-core", executors={"local": "reflow.executors.local:LocalExecutor"})
+    env.install(
+        "reflow-core", executors={"local": "reflow.executors.local.executor:LocalExecutor"}
+    )
     env.install("reflow-executor-sge", executors={"sge": "reflow_executor_sge:SGEExecutor"})
 
     with pytest.raises(PluginNotFoundError) as caught:
@@ -179,7 +181,9 @@ def test_misspelled_executor_gets_the_closest_name_and_no_pip_line(
     env: FakeEnvironment,
 ) -> None:
     # "pip install reflow-executor-slrum" would invite a typosquatted package.
-    env.install("reflow-core", executors={"local": "reflow.executors.local:LocalExecutor"})
+    env.install(
+        "reflow-core", executors={"local": "reflow.executors.local.executor:LocalExecutor"}
+    )
 
     with pytest.raises(PluginNotFoundError) as caught:
         plugins.load("executors", "slrum")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
-from reflow.local.backends import ProcessBackend
+from reflow.engine.local.backends import ProcessBackend
 
 
 def die(i: int) -> int:

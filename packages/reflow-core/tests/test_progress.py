@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from reflow.local.progress import Progress
+from reflow.engine.local.progress import Progress
 
 
 class FakeTerminal(io.StringIO):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reflow.resources import format_walltime, parse_memory, parse_walltime
+from reflow.define.resources import format_walltime, parse_memory, parse_walltime
 
 
 @pytest.mark.parametrize(

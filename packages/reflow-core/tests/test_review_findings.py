@@ -21,9 +21,9 @@ from typing import Annotated, Any
 import pytest
 
 from reflow import Result, RunDir, TaskState, Workflow
-from reflow.local import TaskFailedError
+from reflow.define.wiring import WireMode
+from reflow.engine.local import TaskFailedError
 from reflow.testing.calls import CallLog
-from reflow.wiring import WireMode
 
 
 def cache_status(store: Any, run: Any, task: str, index: int | None = None) -> str:
@@ -197,7 +197,7 @@ def test_a_file_edited_after_import_does_not_poison_the_cache(tmp_path: Path, st
 
 # Found in review, fixed in 4bf52b9: kept as a regression test.
 def test_an_annotation_change_with_the_same_body_changes_the_fingerprint(tmp_path: Path) -> None:
-    from reflow.fingerprint import code_fingerprint
+    from reflow.cache.fingerprint import code_fingerprint
 
     body = "def gather_total(xs: {ann}) -> str:\n    return repr(xs)\n"
     flat = load_module(tmp_path, "flat_total", body.replace("{ann}", "list[int]"))

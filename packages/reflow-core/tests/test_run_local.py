@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import pytest
 
 from reflow import Result, RunDir, TaskState, Workflow
+from reflow.engine.local import TaskFailedError
 from reflow.errors import ParameterError
-from reflow.local import TaskFailedError
 
 
 def user_guide(calls: list[str] | None = None) -> Workflow:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reflow import RunState
-from reflow.cli.workflow_commands import script_command
-from reflow.liveness import LOST
+from reflow.cli.script.commands import script_command
+from reflow.runs.liveness import LOST
 from reflow.stores.sqlite import SqliteStore
 
 SCRIPT = """

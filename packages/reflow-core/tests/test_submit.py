@@ -17,7 +17,7 @@ import pytest
 
 from reflow import RunState, TaskState
 from reflow.errors import ReflowError
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 
 PIPELINE = """
 import os, signal, time
@@ -138,8 +138,8 @@ def test_retry_with_nothing_to_retry_changes_nothing(
 def test_a_corrupt_result_file_fails_that_instance_only(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    from reflow.dispatch.dispatcher import Dispatcher
-    from reflow.dispatch.files import result_file
+    from reflow.engine.scheduler.dispatcher import Dispatcher
+    from reflow.engine.scheduler.files import result_file
 
     mod = load(tmp_path, "corrupt_sub")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
@@ -161,7 +161,7 @@ def test_a_corrupt_result_file_fails_that_instance_only(
 def test_a_dispatcher_killed_mid_wave_is_resumed_without_submitting_twice(
     tmp_path: Path, store: Any
 ) -> None:
-    from reflow.dispatch.dispatcher import Dispatcher
+    from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import StateUpdate
 
     mod = load(tmp_path, "resume_sub")
@@ -224,7 +224,7 @@ DRIVER = """
 import sys
 from typing import Annotated
 from reflow import Result, Workflow
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 from reflow.stores.sqlite import SqliteStore
 
 wf = Workflow("driver")
@@ -283,7 +283,7 @@ def test_a_workflow_outside_a_file_cannot_be_submitted(tmp_path: Path, store: An
 def test_wait_notices_a_lost_dispatcher_and_resume_recovers_the_run(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     mod = load(tmp_path, "lost_sub")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
@@ -348,7 +348,7 @@ def test_a_wave_killed_before_writing_inputs_is_repaired(
 ) -> None:
     import shutil
 
-    from reflow.dispatch.dispatcher import Dispatcher
+    from reflow.engine.scheduler.dispatcher import Dispatcher
 
     mod = load(tmp_path, "repair_sub")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
@@ -370,7 +370,7 @@ def test_a_wave_killed_before_writing_inputs_is_repaired(
 def test_resume_takes_up_a_run_failed_by_a_crashed_dispatcher(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     mod = load(tmp_path, "crashed_sub")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
@@ -381,7 +381,7 @@ def test_resume_takes_up_a_run_failed_by_a_crashed_dispatcher(
             ]
         ]
     )
-    from reflow.dispatch.dispatcher import Dispatcher
+    from reflow.engine.scheduler.dispatcher import Dispatcher
 
     Dispatcher(store, run.run_id, executor=executor).plan()
     store.update_run_status(run.run_id, RunState.FAILED)  # what a crashing wave leaves

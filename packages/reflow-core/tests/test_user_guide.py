@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import pytest
 
 from reflow import Flow, Param, Result, RunDir, WireMode, Workflow
-from reflow.cli.parser import build_parameter_parser
+from reflow.cli.script.parser import build_parameter_parser
 
 
 def modes(wf: Workflow, task: str, param: str) -> list[WireMode]:

@@ -140,7 +140,7 @@ def test_conflicting_submit_options_are_refused_at_registration() -> None:
 
 
 def test_dict_flags_take_a_json_object(capsys: pytest.CaptureFixture[str]) -> None:
-    from reflow.cli.parser import build_parameter_parser
+    from reflow.cli.script.parser import build_parameter_parser
 
     wf = Workflow("dicts")
 

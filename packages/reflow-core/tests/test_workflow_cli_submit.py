@@ -141,7 +141,7 @@ def test_dry_run_submits_nothing_and_records_nothing(script: Path, tmp_path: Pat
 
 
 def test_reflow_resume_runs_one_wave(script: Path, tmp_path: Path) -> None:
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.stores.sqlite import SqliteStore
 
     module = load(script)

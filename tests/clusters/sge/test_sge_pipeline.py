@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reflow import RunState, TaskState
-from reflow.dispatch.files import result_file
+from reflow.engine.scheduler.files import result_file
 from reflow.testing.executor import max_overlap
 from reflow.testing.scripts import load_script
 

@@ -14,21 +14,21 @@ from reflow._version import __version__
 if TYPE_CHECKING:
     from reflow._types import RunState, TaskState
     from reflow.config import Config, config_path, load_config, write_example_config
+    from reflow.define.flow import Flow, JobConfig, TaskSpec
+    from reflow.define.markers import Param, Result, RunDir
+    from reflow.define.wiring import WireMode
+    from reflow.engine.local import TaskFailedError
     from reflow.errors import ReflowError
     from reflow.executors.flux import FluxExecutor
     from reflow.executors.jobs import JobResources
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.executors.lsf import LSFExecutor
     from reflow.executors.pbs import PBSExecutor
     from reflow.executors.sge import SGEExecutor
     from reflow.executors.slurm import SlurmExecutor
-    from reflow.flow import Flow, JobConfig, TaskSpec
-    from reflow.local import TaskFailedError
     from reflow.manifest import ManifestCodec
-    from reflow.params import Param, Result, RunDir
     from reflow.run import Run
     from reflow.signals import TaskInterrupted, graceful_shutdown
-    from reflow.wiring import WireMode
     from reflow.workflow import Workflow
 
 __all__ = [
@@ -64,21 +64,21 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "Config": "reflow.config",
-    "Flow": "reflow.flow",
-    "JobConfig": "reflow.flow",
-    "LocalExecutor": "reflow.executors.local",
+    "Flow": "reflow.define.flow",
+    "JobConfig": "reflow.define.flow",
+    "LocalExecutor": "reflow.executors.local.executor",
     "ManifestCodec": "reflow.manifest",
-    "Param": "reflow.params",
+    "Param": "reflow.define.markers",
     "ReflowError": "reflow.errors",
-    "Result": "reflow.params",
+    "Result": "reflow.define.markers",
     "Run": "reflow.run",
-    "RunDir": "reflow.params",
+    "RunDir": "reflow.define.markers",
     "RunState": "reflow._types",
-    "TaskFailedError": "reflow.local",
+    "TaskFailedError": "reflow.engine.local",
     "TaskInterrupted": "reflow.signals",
-    "TaskSpec": "reflow.flow",
+    "TaskSpec": "reflow.define.flow",
     "TaskState": "reflow._types",
-    "WireMode": "reflow.wiring",
+    "WireMode": "reflow.define.wiring",
     "Workflow": "reflow.workflow",
     "graceful_shutdown": "reflow.signals",
     "load_config": "reflow.config",

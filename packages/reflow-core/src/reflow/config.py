@@ -323,7 +323,7 @@ class Config:
         """
         import difflib
 
-        from reflow.graph import did_you_mean
+        from reflow.define.graph import did_you_mean
 
         for section, table in self._data.items():
             if section not in _SCHEMA:
@@ -382,7 +382,7 @@ class Config:
         return tuple(v.strip().lower().replace("-", "_") for v in value)
 
     def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
-        from reflow.filestate import check_policy
+        from reflow.cache.filestate import check_policy
 
         value = table.get(dotted.rsplit(".", 1)[-1])
         if value is None:
@@ -534,9 +534,9 @@ class Config:
 
         ``[cache] inputs`` (``"stat"``, ``"content"`` or ``"path"``), else
         ``"stat"``; a task's own ``cache_inputs=`` wins.  See
-        :mod:`reflow.filestate`.
+        :mod:`reflow.cache.filestate`.
         """
-        from reflow.filestate import DEFAULT_POLICY
+        from reflow.cache.filestate import DEFAULT_POLICY
 
         return self._file_cache_inputs or DEFAULT_POLICY
 

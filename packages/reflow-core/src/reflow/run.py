@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.dispatch.loader import driver_call
+from reflow.define.labels import instance_label
+from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ReflowError
-from reflow.fanout import EMPTY_FANOUT, empty_fanouts
-from reflow.labels import instance_label
+from reflow.runs.fanout import EMPTY_FANOUT, empty_fanouts
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -57,10 +57,10 @@ class Run:
         """The run's record, per-task state counts, and every instance.
 
         ``run["status"]`` is ``"LOST"`` for a run whose owner is gone (see
-        :mod:`reflow.liveness`), with the reason in ``run["lost"]``; the
+        :mod:`reflow.runs.liveness`), with the reason in ``run["lost"]``; the
         stored state is then still ``RUNNING``.
         """
-        from reflow.liveness import lost_advice, shown_status
+        from reflow.runs.liveness import lost_advice, shown_status
 
         record = self.store.get_run_record(self.run_id)
         if record is None:
@@ -192,7 +192,7 @@ class Run:
         int
             Number of instances cancelled.
         """
-        from reflow.cancelling import cancel_recorded_run
+        from reflow.engine.cancel import cancel_recorded_run
 
         if task is not None:
             self._check_task(task)
@@ -221,8 +221,8 @@ class Run:
         int
             Number of instances marked for retry.
         """
-        from reflow.dispatch.submit import retry_run
-        from reflow.liveness import LOCAL_EXECUTOR
+        from reflow.engine.scheduler.submit import retry_run
+        from reflow.runs.liveness import LOCAL_EXECUTOR
 
         if task is not None:
             self._check_task(task)
@@ -272,8 +272,8 @@ class Run:
             time.sleep(poll)
 
     def _check_dispatcher(self) -> None:
-        """Raise if nothing advances the run any more: it is LOST (see :mod:`reflow.liveness`)."""
-        from reflow.liveness import lost_advice, lost_reason
+        """Raise if nothing advances the run any more: it is LOST (:mod:`reflow.runs.liveness`)."""
+        from reflow.runs.liveness import lost_advice, lost_reason
 
         record = self.store.get_run_record(self.run_id)
         reason = None if record is None else lost_reason(self.store, record)
@@ -284,7 +284,7 @@ class Run:
 
     def _check_task(self, task: str) -> None:
         if task not in self.workflow.tasks:
-            from reflow.graph import did_you_mean
+            from reflow.define.graph import did_you_mean
 
             raise ReflowError(
                 f"Workflow {self.workflow.name!r} has no task {task!r}."
@@ -342,7 +342,7 @@ class Run:
         index : int or None
             The array index, for an array task (default: element 0).
         """
-        from reflow.explain import explain_instance
+        from reflow.cache.explain import explain_instance
 
         self._check_task(task)
         if index is None and self.workflow.tasks[task].config.array:

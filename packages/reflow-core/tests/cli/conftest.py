@@ -106,7 +106,7 @@ def run_cli(*argv: str) -> Outcome:
 
 def populate(root: Path, module_name: str) -> Demo:
     """Make the three runs of the module docstring under ``root``."""
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.stores.sqlite import SqliteStore
 
     root.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
     must survive the old run's deletion."""
     import importlib.util
 
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.stores import RunOwner
     from reflow.stores.sqlite import SqliteStore
 

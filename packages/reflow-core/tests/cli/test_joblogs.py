@@ -44,7 +44,7 @@ def test_a_split_array_element_is_found_through_the_executors_array_map(tmp_path
 def test_without_a_map_the_worker_names_its_chunk_and_the_index_is_reflows(
     tmp_path: Path,
 ) -> None:
-    from reflow.dispatch.files import started_file, write_json_atomic
+    from reflow.engine.scheduler.files import started_file, write_json_atomic
 
     run = _run(tmp_path, "local", {"state_dir": str(tmp_path / "local-state")})
     inst = _instance(4, "500+501[4]")

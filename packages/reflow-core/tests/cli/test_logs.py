@@ -85,7 +85,7 @@ def test_follow_prints_while_the_job_runs_and_stops_when_it_ends(
     tmp_path: Path, make_module: Callable[..., Any]
 ) -> None:
     from reflow import RunState
-    from reflow.executors.local import LocalExecutor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.stores.sqlite import SqliteStore
 
     store = SqliteStore(tmp_path / "manifest.db")
@@ -132,7 +132,7 @@ def test_follow_stops_when_the_run_has_ended_with_instances_left_unfinished(
     import sqlite3
 
     from reflow import RunState, TaskState
-    from reflow.dispatch.files import result_file
+    from reflow.engine.scheduler.files import result_file
     from reflow.stores import StateUpdate
     from reflow.stores.sqlite import SqliteStore
     from reflow_store_sqlite.schema import TASK_STATE_CODES

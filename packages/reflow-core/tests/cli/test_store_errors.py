@@ -60,7 +60,7 @@ def script(tmp_path: Path) -> Iterator[tuple[Path, ModuleType]]:
 
 def script_cli(module: ModuleType, *argv: str) -> Outcome:
     """``python pipeline.py ARGV``, run in this process."""
-    from reflow.cli.workflow_cli import run_cli as workflow_cli
+    from reflow.cli.script.main import run_cli as workflow_cli
 
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):

@@ -11,7 +11,7 @@ import pytest
 
 from reflow import RunState
 from reflow.errors import ReflowError
-from reflow.executors.local import LocalExecutor
+from reflow.executors.local.executor import LocalExecutor
 from reflow.report import gather
 
 
@@ -136,7 +136,7 @@ def test_a_job_that_only_left_its_start_marker_has_a_start_and_no_end(
     store: Any, tmp_path: Path
 ) -> None:
     from reflow import TaskState
-    from reflow.dispatch.files import started_file, write_json_atomic
+    from reflow.engine.scheduler.files import started_file, write_json_atomic
     from reflow.report import render_page
     from reflow.stores import NewTaskInstance, StateUpdate
 

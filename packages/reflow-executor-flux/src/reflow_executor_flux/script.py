@@ -34,10 +34,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reflow.define.resources import parse_walltime
 from reflow.executors.batch import BatchExecutorError
 from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
-from reflow.resources import parse_walltime
 
 __all__ = [
     "KNOWN_OPTIONS",

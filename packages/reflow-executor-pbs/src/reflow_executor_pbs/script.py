@@ -38,11 +38,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reflow.define.resources import parse_memory, parse_walltime
 from reflow.executors.arrays import ArrayChunk, index_lines
 from reflow.executors.batch import BatchExecutorError
 from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
-from reflow.resources import parse_memory, parse_walltime
 from reflow_executor_pbs.flavor import Flavor
 
 __all__ = [

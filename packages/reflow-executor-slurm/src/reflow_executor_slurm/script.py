@@ -16,11 +16,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from reflow.define.resources import parse_memory, parse_walltime
 from reflow.executors.arrays import ArrayChunk
 from reflow.executors.batch import BatchExecutorError, option_text
 from reflow.executors.environment import ExportEnv, split_export_env
 from reflow.executors.jobs import JobSpec
-from reflow.resources import parse_memory, parse_walltime
 
 __all__ = [
     "KNOWN_OPTIONS",

@@ -53,7 +53,7 @@ def _native_place(record: RunRecord, base: str, index: int) -> tuple[str, int] |
 
 def _started_chunk(run_dir: Path, inst: TaskInstanceRecord) -> str | None:
     """The job id the worker saw (``REFLOW_JOB_ID``), from its started record."""
-    from reflow.dispatch.files import read_json, started_file
+    from reflow.engine.scheduler.files import read_json, started_file
 
     path = started_file(run_dir, inst.run_id, inst.task_name, inst.array_index)
     try:
@@ -72,9 +72,9 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
         If the instance has no job: it ran in-process under ``run_local``,
         was a cache hit, or has not been submitted yet.
     """
+    from reflow.define.labels import instance_label
     from reflow.executors.arrays import split_job_id
     from reflow.executors.jobs import split_element_id
-    from reflow.labels import instance_label
 
     label = instance_label(inst.task_name, inst.array_index)
     if record.executor == IN_PROCESS_EXECUTOR:
@@ -121,7 +121,7 @@ def log_path(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "out") -
     ReflowError
         If there is none; the message names every path looked at.
     """
-    from reflow.labels import instance_label
+    from reflow.define.labels import instance_label
 
     candidates = log_candidates(record, inst, suffix)
     for path in candidates:

@@ -24,8 +24,8 @@ NOT_PLANNED = "NOT_PLANNED"
 
 def ordered_specs(store: Store, run_id: str) -> list[TaskSpecRecord]:
     """The run's task specifications in run order (each after the tasks it waits for)."""
+    from reflow.define.graph import topological_order
     from reflow.errors import ReflowError
-    from reflow.graph import topological_order
 
     specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
     try:
@@ -42,7 +42,7 @@ def run_description(store: Store, run: RunRecord) -> dict[str, Any]:
     a run recorded without it gets ``Result`` edges labelled
     ``<upstream>: result``, from the dependencies alone.
     """
-    from reflow.local.record import WIRING_KEY
+    from reflow.runs.graph import WIRING_KEY
 
     recorded = run.parameters.get(WIRING_KEY)
     tasks = []

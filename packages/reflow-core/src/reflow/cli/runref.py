@@ -185,7 +185,7 @@ def task_spec(store: Store, run_id: str, task: str) -> TaskSpecRecord:
     spec = store.get_task_spec_record(run_id, task)
     if spec is not None:
         return spec
-    from reflow.graph import did_you_mean
+    from reflow.define.graph import did_you_mean
 
     names = [s.task_name for s in store.list_task_spec_records(run_id)]
     raise ReflowError(
@@ -203,7 +203,7 @@ def find_instance(store: Store, run_id: str, task: str, index: int | None) -> Ta
         If the task does not exist, the index does not fit the task's kind,
         or the instance has not been planned.
     """
-    from reflow.labels import instance_label
+    from reflow.define.labels import instance_label
 
     spec = task_spec(store, run_id, task)
     if spec.is_array and index is None:

@@ -1,13 +1,6 @@
-"""Scheduler-mode execution: submit, dispatcher waves, workers and their files.
+"""Command-line compatibility for jobs queued by reflow-core 0.x before the layers re-cut.
 
-A submitted run advances through short dispatcher jobs.  Each wave ingests
-the result files workers wrote, reconciles the store with one batched
-executor query, plans and submits every runnable task (one array job per
-array task), and chains the next dispatcher after this wave's jobs.  Workers
-never open the store: they read an inputs file and write a result file in
-the run directory (see :mod:`reflow.dispatch.files`).
+Jobs already waiting in a scheduler's queue run ``python -m reflow.dispatch.dispatcher``
+and ``python -m reflow.dispatch.worker``: these two modules keep those command lines
+working for one release.  The code lives in :mod:`reflow.engine.scheduler`.
 """
-
-from __future__ import annotations
-
-__all__: list[str] = []

@@ -120,7 +120,7 @@ class Executor(abc.ABC):
 
         Examples
         --------
-        >>> from reflow.executors.local import LocalExecutor
+        >>> from reflow.executors.local.executor import LocalExecutor
         >>> LocalExecutor.dependency_options(LocalExecutor.__new__(LocalExecutor), ["1", "2"])
         {'dependency': 'afterany:1:2'}
         """
@@ -223,7 +223,7 @@ class Executor(abc.ABC):
         reflow.errors.ConfigError: Submit option 'partiton' of task 'align' is not a demo ...
         """
         from reflow.config import SUBMIT_OPTION_KEYS
-        from reflow.graph import did_you_mean
+        from reflow.define.graph import did_you_mean
 
         if cls.known_options is None:
             return

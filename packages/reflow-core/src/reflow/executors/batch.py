@@ -23,6 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from reflow.define.resources import parse_walltime
 from reflow.errors import ReflowError
 from reflow.executors.arrays import (
     JOIN,
@@ -44,7 +45,6 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
-from reflow.resources import parse_walltime
 
 __all__ = [
     "ArrayChunk",

@@ -14,7 +14,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from reflow.submitviews import SubmitOptionViews
+from reflow.define.submitviews import SubmitOptionViews
 
 __all__ = [
     "ARRAY_INDEX_ENV",
@@ -104,9 +104,9 @@ class JobResources(SubmitOptionViews):
     cpus : int
         CPUs per job.
     time : str
-        Walltime, in a form :func:`reflow.resources.parse_walltime` accepts.
+        Walltime, in a form :func:`reflow.define.resources.parse_walltime` accepts.
     mem : str
-        Memory, in a form :func:`reflow.resources.parse_memory` accepts.
+        Memory, in a form :func:`reflow.define.resources.parse_memory` accepts.
     options : dict[str, Any]
         Submit options with reflow's canonical keys (``partition``,
         ``account``, ``qos`` ...) or native ones; the executor normalises them.

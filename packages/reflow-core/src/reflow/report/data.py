@@ -5,9 +5,9 @@ task asked for) and every instance with its state, job id, error text,
 cache information and the time it was created (queued).  What the instances
 used comes from the run directory: a scheduler-mode worker writes its host,
 start and end times, CPU time and peak memory into its result file
-(:mod:`reflow.dispatch.worker`), or at least a start marker when it was
+(:mod:`reflow.engine.scheduler.worker`), or at least a start marker when it was
 killed before finishing; ``run_local`` appends the same figures to its usage
-file (:mod:`reflow.local.usage`).
+file (:mod:`reflow.engine.local.usage`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
+from reflow.define.graph import topological_order
+from reflow.define.labels import instance_label
 from reflow.errors import ReflowError
-from reflow.graph import topological_order
-from reflow.labels import instance_label
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store, TaskInstanceRecord, TaskSpecRecord
@@ -54,7 +54,7 @@ class Requested:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Requested:
         """Read the request out of a stored task configuration."""
-        from reflow.resources import parse_memory, parse_walltime
+        from reflow.define.resources import parse_memory, parse_walltime
 
         cpus = config.get("cpus", 1)
         mem, walltime = str(config.get("mem", "")), str(config.get("time", ""))
@@ -264,7 +264,7 @@ def _from_usage_file(
     run_dir: Path, run_id: str, found: dict[tuple[str, int | None], InstanceInfo]
 ) -> int:
     """Fill in what run_local recorded; return how many instances got figures."""
-    from reflow.local.usage import read_usage, usage_file
+    from reflow.engine.local.usage import read_usage, usage_file
 
     filled = 0
     for task, index, host, usage in read_usage(usage_file(run_dir, run_id)):
@@ -286,7 +286,7 @@ def _number(data: dict[str, Any], key: str) -> float | None:
 
 def _from_worker_files(run_dir: Path, run_id: str, info: InstanceInfo) -> None:
     """Fill in what a scheduler-mode worker wrote: its result file, else its start marker."""
-    from reflow.dispatch.files import read_json, result_file, started_file
+    from reflow.engine.scheduler.files import read_json, result_file, started_file
 
     for path in (
         result_file(run_dir, run_id, info.task, info.index),
@@ -327,7 +327,7 @@ def gather(store: Store, run_id: str) -> ReportData:
     ReflowError
         If the store has no such run.
     """
-    from reflow.local.record import WIRING_KEY
+    from reflow.runs.graph import WIRING_KEY
 
     run = store.get_run_record(run_id)
     if run is None:

@@ -332,7 +332,7 @@ class Store(abc.ABC):
         """Stamp a run's heartbeat now: its owner is alive and advancing it.
 
         ``run_local`` calls it every few seconds; a run on another host whose
-        heartbeat is older than the lease (:func:`reflow.liveness.lease_seconds`)
+        heartbeat is older than the lease (:func:`reflow.runs.liveness.lease_seconds`)
         is shown as LOST.
 
         Raises

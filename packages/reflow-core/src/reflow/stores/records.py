@@ -34,7 +34,7 @@ class RunOwner:
 
     A ``run_local`` run is owned by the driver process (``host``, ``pid``,
     ``started``); a submitted run by its pending dispatcher job (``job_id``,
-    ``executor``).  See :mod:`reflow.liveness` for how a gone owner is found.
+    ``executor``).  See :mod:`reflow.runs.liveness` for how a gone owner is found.
 
     Attributes
     ----------

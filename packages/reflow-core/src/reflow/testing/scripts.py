@@ -1,6 +1,6 @@
 """Workflow scripts written by a test and imported, as a user's script file is.
 
-Jobs load the workflow from its file (:mod:`reflow.dispatch.loader`), so a
+Jobs load the workflow from its file (:mod:`reflow.engine.scheduler.loader`), so a
 test that submits a run needs its workflow in a real module file, not in the
 test's own code.
 """

@@ -11,16 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
-from reflow.dispatch.loader import driver_call
+from reflow.define.flow import Flow, TaskSpec
+from reflow.define.markers import type_repr
+from reflow.define.wiring import ParamWiring
+from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
-from reflow.flow import Flow, TaskSpec
-from reflow.params import type_repr
-from reflow.wiring import ParamWiring
 
 if TYPE_CHECKING:
-    from reflow.cli.params import ResolvedParam
     from reflow.config import Config
-    from reflow.describe import WorkflowDescription
+    from reflow.define.describe import WorkflowDescription
+    from reflow.define.runparams import ResolvedParam
     from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class Workflow(Flow):
     """A runnable HPC workflow.
 
-    Extends :class:`~reflow.flow.Flow` with validation, the generated command
+    Extends :class:`~reflow.define.flow.Flow` with validation, the generated command
     line, description and (in later modules) execution.
 
     Parameters
@@ -56,7 +56,7 @@ class Workflow(Flow):
         super().__init__(name)
         self._config = config
         self._defined_in: str | None = None
-        from reflow.dispatch.loader import register
+        from reflow.engine.scheduler.loader import register
 
         register(self, sys._getframe(1).f_globals.get("__file__"))
 
@@ -119,12 +119,12 @@ class Workflow(Flow):
         self._analyse()
 
     def _analyse(self) -> tuple[list[str], dict[str, dict[str, ParamWiring]], list[ResolvedParam]]:
-        from reflow.cli.params import (
+        from reflow.define.runparams import (
             check_reserved_names,
             collect_cli_params,
             merge_resolved_params,
         )
-        from reflow.workflow._validate import check_references, infer_wiring, order_tasks
+        from reflow.define.validate import check_references, infer_wiring, order_tasks
 
         for spec in self.tasks.values():
             spec.resolve(strict=True)
@@ -148,7 +148,7 @@ class Workflow(Flow):
         return order, wiring, params
 
     def _topological_order(self) -> list[str]:
-        from reflow.workflow._validate import order_tasks
+        from reflow.define.validate import order_tasks
 
         return order_tasks(self.tasks)
 
@@ -177,8 +177,8 @@ class Workflow(Flow):
             A parameter is unknown, missing, or of the wrong type; the message
             names it and its flag.
         """
-        from reflow.cli.values import check_value
-        from reflow.graph import did_you_mean
+        from reflow.cli.script.values import check_value
+        from reflow.define.graph import did_you_mean
 
         params = {rp.dest: rp for rp in self.cli_params()}
         unknown = [k for k in parameters if k not in params]
@@ -207,7 +207,11 @@ class Workflow(Flow):
 
     def describe_typed(self) -> WorkflowDescription:
         """Return the typed description of the workflow (see :meth:`describe`)."""
-        from reflow.describe import CliParamDescription, TaskDescription, WorkflowDescription
+        from reflow.define.describe import (
+            CliParamDescription,
+            TaskDescription,
+            WorkflowDescription,
+        )
 
         order, wiring, params = self._analyse()
         tasks = []
@@ -298,7 +302,7 @@ class Workflow(Flow):
             Check cached outputs before reuse (``Path`` outputs must exist,
             ``verify=`` callables must pass).
         on_error : {"stop", "continue"}
-            ``"stop"`` raises :class:`~reflow.local.TaskFailedError` at the
+            ``"stop"`` raises :class:`~reflow.engine.local.TaskFailedError` at the
             first failure; ``"continue"`` runs everything that does not depend
             on a failure and marks the rest SKIPPED.
         store : Store or None
@@ -317,7 +321,7 @@ class Workflow(Flow):
             On SIGTERM (or :class:`KeyboardInterrupt` on Ctrl-C); the run
             and its unfinished instances are then CANCELLED.
         """
-        from reflow.local import run_local
+        from reflow.engine.local import run_local
 
         return run_local(
             self,
@@ -346,7 +350,7 @@ class Workflow(Flow):
         """Create a run and submit it through a scheduler; return its :class:`~reflow.run.Run`.
 
         The run advances through short dispatcher jobs (see
-        :mod:`reflow.dispatch`); this call returns as soon as the first one
+        :mod:`reflow.engine.scheduler`); this call returns as soon as the first one
         is submitted.
 
         Parameters
@@ -371,7 +375,7 @@ class Workflow(Flow):
             The workflow is not in an importable file, or the scheduler
             refused the first dispatcher job.
         """
-        from reflow.dispatch.submit import submit_run
+        from reflow.engine.scheduler.submit import submit_run
 
         return submit_run(
             self,
@@ -421,7 +425,7 @@ class Workflow(Flow):
         executor: Executor | None = None,
     ) -> int:
         """Cancel a run's active instances and jobs; return how many instances."""
-        from reflow.dispatch.submit import cancel_run
+        from reflow.engine.scheduler.submit import cancel_run
         from reflow.run import Run
 
         record = store.get_run_record(run_id)
@@ -505,8 +509,8 @@ class Workflow(Flow):
         ReflowError
             If the run is not in the store, or ``run_dir`` is not its directory.
         """
-        from reflow.dispatch.dispatcher import Dispatcher
-        from reflow.dispatch.submit import submitted_dry
+        from reflow.engine.scheduler.dispatcher import Dispatcher
+        from reflow.engine.scheduler.submit import submitted_dry
         from reflow.stores import open_store
 
         st = store if store is not None else open_store(config=self.config)
@@ -545,7 +549,7 @@ class Workflow(Flow):
         its status, so a script ending in a bare ``wf.cli()`` does not report
         success to its shell or CI job after an error.
         """
-        from reflow.cli.workflow_cli import run_cli
+        from reflow.cli.script.main import run_cli
 
         status = run_cli(self, list(argv) if argv is not None else None)
         if argv is None and status != 0:

@@ -2,7 +2,7 @@
 
 A submitted run's jobs and pending dispatcher are cancelled through its
 executor; a ``run_local`` run that is LOST is closed in the store, a live one
-on this host is asked to stop (see :mod:`reflow.cancelling`).  Instances that
+on this host is asked to stop (see :mod:`reflow.engine.cancel`).  Instances that
 finished keep their results, and the cache keeps them.
 """
 
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Cancel the runs, one line each."""
-    from reflow.cancelling import cancel_recorded_run
     from reflow.cli.runref import open_cli_store, resolve_run, task_spec
+    from reflow.engine.cancel import cancel_recorded_run
 
     store = open_cli_store(args)
     records = [resolve_run(store, ref) for ref in args.run_refs]

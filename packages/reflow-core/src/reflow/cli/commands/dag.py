@@ -74,7 +74,7 @@ def load_script_workflow(script: Path, name: str | None) -> Workflow:
     """
     import sys
 
-    from reflow.dispatch.loader import JOB_MODULE, WorkflowNotFoundError, load_workflow
+    from reflow.engine.scheduler.loader import JOB_MODULE, WorkflowNotFoundError, load_workflow
     from reflow.errors import ReflowError
     from reflow.workflow import Workflow
 

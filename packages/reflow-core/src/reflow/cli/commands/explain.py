@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _explained(store: Store, inst: TaskInstanceRecord) -> dict[str, Any]:
-    from reflow.explain import explain_instance
-    from reflow.labels import instance_label
+    from reflow.cache.explain import explain_instance
+    from reflow.define.labels import instance_label
 
     info = inst.cache_info
     return {

@@ -5,7 +5,7 @@ instances and, in its run directory, its result files, its bookkeeping
 folder and its task jobs' log files (see :mod:`reflow.cli.runfiles`).  A run
 still ``PENDING`` or ``RUNNING`` is never deleted, however old: the store
 checks that in the same transaction that deletes.  A LOST run (nothing
-advances it any more, see :mod:`reflow.liveness`) is cancelled, then deleted
+advances it any more, see :mod:`reflow.runs.liveness`) is cancelled, then deleted
 like an ended one.  A log file another run
 that stays also names (job ids counted by two executors) stays too.
 ``--dry-run`` shows what would go and changes nothing.
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from reflow.cli.runfiles import claimed_logs, run_files
     from reflow.cli.runref import open_cli_store
     from reflow.cli.timetext import format_age, parse_duration
-    from reflow.liveness import LOST, close_run, lost_reason
+    from reflow.runs.liveness import LOST, close_run, lost_reason
     from reflow.stores import ActiveRunError, UnknownRunError
 
     age = parse_duration(args.older_than, "--older-than")

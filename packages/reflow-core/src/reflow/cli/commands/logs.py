@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from reflow._types import TaskState
     from reflow.cli.joblogs import follow_file, log_candidates, log_path
     from reflow.cli.runref import find_instance, open_cli_store, parse_instance, resolve_run
-    from reflow.dispatch.files import result_file
+    from reflow.engine.scheduler.files import result_file
 
     store = open_cli_store(args)
     record = resolve_run(store, args.run_ref)

@@ -43,7 +43,7 @@ def check_submitted(record: RunRecord) -> None:
         If the run was made by ``run_local`` or records no workflow script.
     """
     from reflow.errors import ReflowError
-    from reflow.liveness import LOCAL_EXECUTOR
+    from reflow.runs.liveness import LOCAL_EXECUTOR
 
     run_id = record.run_id
     if record.executor == LOCAL_EXECUTOR:
@@ -62,7 +62,7 @@ def check_submitted(record: RunRecord) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the wave and print the run's state."""
     from reflow.cli.runref import open_cli_store, resolve_run
-    from reflow.dispatch.dispatcher import dispatch_once
+    from reflow.engine.scheduler.dispatcher import dispatch_once
 
     store = open_cli_store(args)
     record = resolve_run(store, args.run_id)

@@ -1,7 +1,7 @@
 """``reflow runs``: one line per run in the store, newest first.
 
 Each line: the run id, workflow, status (LOST for a run nothing advances
-any more, see :mod:`reflow.liveness`), progress (successful instances of
+any more, see :mod:`reflow.runs.liveness`), progress (successful instances of
 all instances planned so far), age and executor (``run_local`` for runs made
 by ``wf.run_local()``).  ``--json`` prints the same as a JSON list.
 """
@@ -76,7 +76,7 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
     from reflow._types import RunState
     from reflow.cli.timetext import parse_since
     from reflow.errors import ReflowError
-    from reflow.liveness import LOST, shown_status
+    from reflow.runs.liveness import LOST, shown_status
 
     records = store.list_run_records(graph_name=args.workflow)
     if args.status:
@@ -117,7 +117,7 @@ def show_runs(store: Store, args: argparse.Namespace) -> int:
     """
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.timetext import format_age
-    from reflow.liveness import shown_status
+    from reflow.runs.liveness import shown_status
 
     records, matching = _select(store, args)
     rows: list[dict[str, Any]] = []

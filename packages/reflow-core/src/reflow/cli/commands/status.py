@@ -112,9 +112,9 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
         ``--task``, ``instances``.
     """
     from reflow._types import TaskState
-    from reflow.fanout import empty_fanouts
-    from reflow.labels import instance_label
-    from reflow.liveness import lost_advice, shown_status
+    from reflow.define.labels import instance_label
+    from reflow.runs.fanout import empty_fanouts
+    from reflow.runs.liveness import lost_advice, shown_status
 
     run_id = record.run_id
     summary = store.task_state_summary(run_id)
@@ -182,7 +182,7 @@ def status_document(data: dict[str, Any]) -> Document:
 
     from reflow.cli.output import STATE_STYLES, Cell, Line, Table, state_cell
     from reflow.cli.timetext import format_age
-    from reflow.fanout import EMPTY_FANOUT
+    from reflow.runs.fanout import EMPTY_FANOUT
 
     run = data["run"]
     created = datetime.fromisoformat(run["created_at"])

@@ -1,0 +1,281 @@
+"""Planning a task's instances: identities, cache decisions and the store rows.
+
+Shared by ``run_local`` and the scheduler-mode dispatcher: given a task whose
+upstream tasks have finished, the :class:`Planner` computes each instance's
+Merkle identity, takes cache hits (a whole array in one step when it can),
+inserts the instance rows with their ``cache_info``, and says which instances
+still have to run.
+
+A cached output that names files is hashed again before it is reused: if a
+file it names was changed or deleted since, the output is not what the task
+left, and the instance runs again (status ``output_changed``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import TaskState
+from reflow.cache.expand import Expansion, UpstreamOutput
+from reflow.cache.filestate import DEFAULT_POLICY, holds_path
+from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
+from reflow.cache.verify import verify_output
+from reflow.define.labels import instance_label
+
+if TYPE_CHECKING:
+    from reflow.define.flow import TaskSpec
+    from reflow.define.wiring import ParamWiring
+    from reflow.stores import Store, TaskInstanceRecord
+
+__all__ = ["CachePolicy", "Chunk", "Planner"]
+
+logger = logging.getLogger(__name__)
+
+
+class _NamesFilesError(Exception):
+    """Undoes the copy of a whole cached array whose outputs name files."""
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How a run uses the cache.
+
+    Attributes
+    ----------
+    force : bool
+        Look nothing up.
+    force_tasks : frozenset[str]
+        Look nothing up for these tasks.
+    verify : bool
+        Check cached outputs before reuse.
+    """
+
+    force: bool = False
+    force_tasks: frozenset[str] = frozenset()
+    verify: bool = False
+
+
+@dataclass
+class Chunk:
+    """What :meth:`Planner.insert_chunk` did with some instances of one task.
+
+    Attributes
+    ----------
+    ids : dict
+        Array index (``None`` for a singleton) to instance id.
+    hits : dict
+        Array index to the cached instance reused for it.
+    queued : list
+        Indices that must run, in order.
+    """
+
+    ids: dict[int | None, int] = field(default_factory=dict)
+    hits: dict[int | None, TaskInstanceRecord] = field(default_factory=dict)
+    queued: list[int | None] = field(default_factory=list)
+
+
+class Planner:
+    """Identity and cache decisions for the tasks of one run.
+
+    Parameters
+    ----------
+    store : Store
+        The manifest store.
+    run_id : str
+        The run.
+    specs : mapping
+        Task specifications by name.
+    wiring : mapping
+        Each task's ``Result`` wiring.
+    prefixes : mapping
+        Each task's identity prefix (:meth:`IdentityParts.prefix`).
+    policy : CachePolicy
+        Force and verify settings.
+    code : mapping, optional
+        Code fingerprints that differ from the ones the run's task
+        specifications record (a run retried with edited code; ``prefixes``
+        already use them): each instance notes its own in its ``cache_info``,
+        so ``explain`` and the result check compare against the right code.
+    file_policies : mapping or None
+        Each task's file policy (:func:`reflow.cache.filestate.task_policies`);
+        a task not named uses ``"stat"``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        specs: Mapping[str, TaskSpec],
+        wiring: Mapping[str, Mapping[str, ParamWiring]],
+        prefixes: Mapping[str, Any],
+        policy: CachePolicy,
+        *,
+        code: Mapping[str, str] | None = None,
+        file_policies: Mapping[str, str] | None = None,
+    ) -> None:
+        self.store = store
+        self.code = dict(code or {})
+        self.run_id = run_id
+        self.specs = specs
+        self.wiring = wiring
+        self.prefixes = prefixes
+        self.policy = policy
+        self.file_policies = dict(file_policies or {})
+
+    def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
+        """The state now of every file a cached output names, if any differs (``[]``: reuse).
+
+        Only the output's hash was recorded, so a difference is found by
+        hashing again, and all the states are returned for ``explain``.
+        Costs nothing for an output without a ``Path``; otherwise one ``stat``
+        (or one read, under ``"content"``) per file.
+        """
+        if not holds_path(hit.output):
+            return []
+        digest, states = hash_with_files(hit.output, self.file_policies.get(name, DEFAULT_POLICY))
+        return [] if digest == hit.output_hash else states
+
+    def cache_mode(self, name: str) -> tuple[bool, dict[str, Any] | None]:
+        """Whether to look ``name`` up in the cache, and its cache_info when not."""
+        if not self.specs[name].config.cache:
+            return False, {"status": "disabled"}
+        if self.policy.force:
+            return False, {"status": "forced", "reason": "the run was started with force=True"}
+        if name in self.policy.force_tasks:
+            return False, {"status": "forced", "reason": f"{name!r} is in force_tasks"}
+        return True, None
+
+    def array_identity(self, name: str, upstream: Mapping[str, UpstreamOutput]) -> str:
+        """One identity for a whole array task: its parts and every upstream hash."""
+        parts: dict[str, str] = {}
+        for param, w in self.wiring[name].items():
+            per_step = []
+            for step, mode in zip(w.steps, w.modes, strict=True):
+                up = upstream[step]
+                digest = combine_hashes(up.hashes) if up.is_array else up.hashes[0]
+                per_step.append(f"{mode.value}:{digest}")
+            parts[f"array:{param}"] = combine_hashes(per_step)
+        for dep in self.specs[name].config.after:
+            if dep in upstream:
+                parts[f"after:{dep}"] = combine_hashes(upstream[dep].hashes)
+        return identity_with(self.prefixes[name], parts)
+
+    def take_cached_array(self, name: str, identity: str) -> list[str] | None:
+        """Copy a whole cached array into the run; return its output hashes, or ``None``."""
+        lookup, _ = self.cache_mode(name)
+        if not lookup or self.policy.verify:
+            return None
+        try:
+            with self.store.transaction():
+                copied = self.store.copy_cached_array(name, identity, self.run_id)
+                if copied is not None and self._copied_names_files(name):
+                    raise _NamesFilesError
+        except _NamesFilesError:
+            return None
+        if copied is None:
+            return None
+        source, count = copied
+        hashes = self.store.get_all_output_hashes(self.run_id, name)
+        if len(hashes) != count:  # pragma: no cover - the copy is checked in the store
+            raise AssertionError(f"{name}: copied {count} elements, found {len(hashes)}")
+        self.store.record_array_identity(self.run_id, name, identity, count)
+        logger.debug("%s: all %d elements copied from run %s", name, count, source)
+        return hashes
+
+    def _copied_names_files(self, name: str) -> bool:
+        """Whether a whole array just copied names files (judged by its first element).
+
+        :meth:`remember_array` never records such an array; only a store written
+        before outputs' files were checked holds one.  Its elements must each be
+        checked, so the copy is undone.
+        """
+        first = self.store.get_task_instance_record(self.run_id, name, 0)
+        return first is not None and holds_path(first.output)
+
+    def remember_array(self, name: str, identity: str, outputs: Sequence[Any]) -> None:
+        """Record a fully successful array so a later run can copy it whole.
+
+        An array whose outputs name files is not recorded: a whole copy would
+        skip checking each element's files (see :meth:`changed_output_files`).
+        """
+        if self.specs[name].config.cache and not any(holds_path(v) for v in outputs):
+            self.store.record_array_identity(self.run_id, name, identity, len(outputs))
+
+    def insert_chunk(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> Chunk:
+        """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction."""
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        spec = self.specs[name]
+        prefix = self.prefixes[name]
+        input_hashes = [exp.hashes(index or 0) for index in indices]
+        identities = [identity_with(prefix, h) for h in input_hashes]
+        lookup, fixed_info = self.cache_mode(name)
+        found = self.store.find_cached_many(name, identities) if lookup else {}
+        news: list[NewTaskInstance] = []
+        chunk = Chunk()
+        for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
+            info: dict[str, Any] = {"inputs": hashes}
+            if name in self.code:
+                info["code"] = self.code[name]
+            hit = found.get(ident)
+            reason = ""
+            changed = self.changed_output_files(name, hit) if hit is not None else []
+            if hit is not None and self.policy.verify and not changed:
+                reason = verify_output(spec, hit.output)
+            if changed:
+                assert hit is not None
+                logger.info(
+                    "%s: cached result not reused: a file it names changed",
+                    instance_label(name, index),
+                )
+                info.update(
+                    status="output_changed",
+                    cached={"run_id": hit.run_id, "instance_id": hit.id},
+                    files=changed,
+                )
+                hit = None
+            elif reason:
+                logger.info(
+                    "%s: cached result not reused: %s", instance_label(name, index), reason
+                )
+                info.update(status="verify_failed", reason=reason)
+            elif hit is not None:
+                info["status"] = "hit"
+                info["source"] = {
+                    "run_id": hit.run_id,
+                    "instance_id": hit.id,
+                    "array_index": hit.array_index,
+                }
+                chunk.hits[index] = hit
+            else:
+                info.update(fixed_info or {"status": "miss"})
+            news.append(
+                NewTaskInstance(
+                    name,
+                    index,
+                    TaskState.PENDING,
+                    {},
+                    identity=ident if spec.config.cache else "",
+                    cache_info=info,
+                )
+            )
+        with self.store.transaction():
+            ids = self.store.insert_task_instances(self.run_id, news)
+            updates = []
+            for index, iid in zip(indices, ids, strict=True):
+                chunk.ids[index] = iid
+                hit = chunk.hits.get(index)
+                if hit is None:
+                    chunk.queued.append(index)
+                else:
+                    updates.append(
+                        StateUpdate(
+                            iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
+                        )
+                    )
+            if updates:
+                self.store.apply_state_updates(updates)
+        return chunk

@@ -1,0 +1,1 @@
+"""The command line generated for a workflow script (``wf.cli()``): parser, values and actions."""

@@ -1,0 +1,458 @@
+"""Task definitions: ``Flow``, ``JobConfig`` and ``TaskSpec``.
+
+A :class:`Flow` is a reusable group of tasks with no execution machinery;
+:class:`reflow.Workflow` extends it and includes other flows.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from reflow.define.markers import Result, RunDir, split_annotated
+from reflow.define.names import check_name, check_task_name
+from reflow.define.resources import parse_memory, parse_walltime
+from reflow.define.submitviews import SubmitOptionViews
+from reflow.errors import AnnotationError, WorkflowDefinitionError
+
+__all__ = ["Flow", "JobConfig", "TaskSpec"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(init=False)
+class JobConfig(SubmitOptionViews):
+    """Resource and dependency configuration of one task.
+
+    ``submit_options`` holds scheduler options; ``extra`` (an older name) and
+    any other keyword are merged into it, in that order.
+    """
+
+    cpus: int = 1
+    time: str = "00:30:00"
+    mem: str = "4G"
+    array: bool = False
+    after: list[str] = field(default_factory=list)
+    array_parallelism: int | None = None
+    submit_options: dict[str, Any] = field(default_factory=dict)
+    version: str = "1"
+    cache: bool = True
+    backend: str | None = None
+    cache_inputs: str | None = None
+
+    def __init__(
+        self,
+        cpus: int = 1,
+        time: str = "00:30:00",
+        mem: str = "4G",
+        array: bool = False,
+        after: list[str] | None = None,
+        array_parallelism: int | None = None,
+        submit_options: dict[str, Any] | None = None,
+        version: str = "1",
+        cache: bool = True,
+        backend: str | None = None,
+        extra: dict[str, Any] | None = None,
+        cache_inputs: str | None = None,
+        **scheduler_options: Any,
+    ) -> None:
+        merged = dict(submit_options or {})
+        merged.update(extra or {})
+        merged.update(scheduler_options)
+        self.cpus = cpus
+        self.time = time
+        self.mem = mem
+        self.array = array
+        self.after = list(after or [])
+        self.array_parallelism = array_parallelism
+        self.submit_options = merged
+        self.version = version
+        self.cache = cache
+        self.backend = backend
+        self.cache_inputs = cache_inputs
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Older name of :attr:`submit_options`."""
+        return self.submit_options
+
+    def check(self, task: str) -> None:
+        """Raise :class:`WorkflowDefinitionError` naming ``task`` if a value is invalid."""
+        where = f"Task {task!r}"
+        if isinstance(self.cpus, bool) or not isinstance(self.cpus, int) or self.cpus < 1:
+            raise WorkflowDefinitionError(
+                f"{where}: cpus={self.cpus!r} is not valid; give a whole number of at least 1."
+            )
+        for label, parse, value in (
+            ("time", parse_walltime, self.time),
+            ("mem", parse_memory, self.mem),
+        ):
+            try:
+                parse(value)
+            except ValueError as exc:
+                raise WorkflowDefinitionError(f"{where}: {label}={value!r}: {exc}.") from None
+        par = self.array_parallelism
+        if par is not None and (isinstance(par, bool) or not isinstance(par, int) or par < 1):
+            raise WorkflowDefinitionError(
+                f"{where}: array_parallelism={par!r} is not valid; give a whole number of "
+                "at least 1, or None for no limit."
+            )
+        if par is not None and not self.array:
+            raise WorkflowDefinitionError(
+                f"{where}: array_parallelism applies only to array tasks; add array=True "
+                "or drop array_parallelism."
+            )
+        if not isinstance(self.version, str) or not self.version:
+            raise WorkflowDefinitionError(
+                f"{where}: version={self.version!r} is not valid; give a non-empty string "
+                "such as '2'."
+            )
+        if self.cache_inputs is not None:
+            from reflow.cache.filestate import check_policy
+
+            try:
+                check_policy(self.cache_inputs, "cache_inputs")
+            except ValueError as exc:
+                raise WorkflowDefinitionError(f"{where}: {exc}") from None
+        for dep in self.after:
+            if not isinstance(dep, str):
+                raise WorkflowDefinitionError(
+                    f"{where}: after= takes task names (strings), got {dep!r}."
+                )
+        for key in self.submit_options:
+            if not isinstance(key, str) or not key:
+                raise WorkflowDefinitionError(
+                    f"{where}: submit option {key!r} is not valid; keys are option names."
+                )
+        from reflow.config import canonical_submit_options
+        from reflow.errors import ConfigError
+
+        try:
+            canonical_submit_options(self.submit_options, where=f"task {task!r} submit options")
+        except ConfigError as exc:
+            raise WorkflowDefinitionError(str(exc)) from None
+
+
+@dataclass
+class TaskSpec:
+    """One registered task: its function, configuration and wiring.
+
+    Annotations are resolved on registration when possible and, for forward
+    references to names defined later in the module, on validation.
+    """
+
+    name: str
+    func: Callable[..., Any]
+    config: JobConfig
+    signature: inspect.Signature
+    verify: Callable[[Any], bool] | None = None
+    hints: dict[str, Any] = field(default_factory=dict)
+    return_type: Any = inspect.Parameter.empty
+    result_deps: dict[str, Result] = field(default_factory=dict)
+    run_dir_params: tuple[str, ...] = ()
+    resolved: bool = False
+    unresolved_reason: str = ""
+    rename_map: dict[str, str] = field(default_factory=dict)
+    """Renames applied by ``include(prefix=...)``, re-applied after late resolution."""
+
+    @property
+    def parameters(self) -> list[str]:
+        """Names of the function's parameters, in order."""
+        return list(self.signature.parameters)
+
+    @property
+    def cli_param_names(self) -> list[str]:
+        """Parameters that come from the run's parameters (not Result, not RunDir)."""
+        return [
+            p
+            for p in self.signature.parameters
+            if p not in self.result_deps and p not in self.run_dir_params
+        ]
+
+    @property
+    def dependencies(self) -> list[str]:
+        """Upstream tasks: ``Result`` steps then ``after=``, without repeats."""
+        deps: list[str] = []
+        for result in self.result_deps.values():
+            deps.extend(s for s in result.steps if s not in deps)
+        deps.extend(d for d in self.config.after if d not in deps)
+        return deps
+
+    def resolve(self, *, strict: bool) -> None:
+        """Resolve annotations and classify parameters.
+
+        With ``strict=False`` an unresolvable annotation is remembered and
+        retried later; with ``strict=True`` it raises :class:`AnnotationError`.
+        """
+        if self.resolved:
+            return
+        from reflow.define.annotations import resolve_annotations
+
+        try:
+            hints = resolve_annotations(self.name, self.func, self.signature)
+        except AnnotationError as exc:
+            if strict:
+                raise
+            self.unresolved_reason = str(exc)
+            return
+        result_deps: dict[str, Result] = {}
+        run_dirs: list[str] = []
+        for pname in self.signature.parameters:
+            base, metadata = split_annotated(hints.get(pname, inspect.Parameter.empty))
+            results = [m for m in metadata if isinstance(m, Result)]
+            if len(results) > 1:
+                raise WorkflowDefinitionError(
+                    f"Task {self.name!r} parameter {pname!r} has {len(results)} Result "
+                    "markers; use one Result(steps=[...]) to combine several upstreams."
+                )
+            if results:
+                result_deps[pname] = results[0].renamed(self.rename_map)
+            elif base is RunDir or (isinstance(base, type) and issubclass(base, RunDir)):
+                run_dirs.append(pname)
+        self.hints = hints
+        self.return_type = hints.get("return", inspect.Parameter.empty)
+        self.result_deps = result_deps
+        self.run_dir_params = tuple(run_dirs)
+        self.resolved = True
+        self.unresolved_reason = ""
+
+    def renamed(self, new_name: str, mapping: dict[str, str]) -> TaskSpec:
+        """Return a copy named ``new_name`` whose references go through ``mapping``."""
+        config = JobConfig(
+            cpus=self.config.cpus,
+            time=self.config.time,
+            mem=self.config.mem,
+            array=self.config.array,
+            after=[mapping.get(a, a) for a in self.config.after],
+            array_parallelism=self.config.array_parallelism,
+            submit_options=dict(self.config.submit_options),
+            version=self.config.version,
+            cache=self.config.cache,
+            backend=self.config.backend,
+        )
+        return TaskSpec(
+            name=new_name,
+            func=self.func,
+            config=config,
+            signature=self.signature,
+            verify=self.verify,
+            hints=dict(self.hints),
+            return_type=self.return_type,
+            result_deps={p: r.renamed(mapping) for p, r in self.result_deps.items()},
+            run_dir_params=self.run_dir_params,
+            resolved=self.resolved,
+            unresolved_reason=self.unresolved_reason,
+            rename_map={**{k: mapping.get(v, v) for k, v in self.rename_map.items()}, **mapping},
+        )
+
+
+class Flow:
+    """A reusable collection of task definitions.
+
+    Register tasks with :meth:`job` and :meth:`array_job`, then attach the
+    flow to a :class:`reflow.Workflow` with ``Workflow.include``.
+
+    Parameters
+    ----------
+    name : str
+        Flow name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name: str = check_name(type(self).__name__, name)
+        self.tasks: dict[str, TaskSpec] = {}
+        self._registration_order: list[str] = []
+
+    def job(
+        self,
+        name: str | None = None,
+        *,
+        array: bool = False,
+        array_parallelism: int | None = None,
+        cpus: int = 1,
+        time: str = "00:30:00",
+        mem: str = "4G",
+        after: list[str] | None = None,
+        submit_options: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        version: str = "1",
+        cache: bool = True,
+        verify: Callable[[Any], bool] | None = None,
+        backend: str | None = None,
+        cache_inputs: str | None = None,
+        **scheduler_options: Any,
+    ) -> Callable[[F], F]:
+        """Register a task, singleton or array job.
+
+        Parameters
+        ----------
+        name : str or None
+            Task name; defaults to the function's name.
+        array : bool
+            Run as an array job, one element per fanned-out value.
+            ``array=True`` is the same as :meth:`array_job`.
+        array_parallelism : int or None
+            Maximum number of array elements running at once.
+        cpus : int
+            CPUs per task (per array element).
+        time : str
+            Walltime limit, ``HH:MM:SS`` or ``D-HH:MM:SS``.
+        mem : str
+            Memory request, such as ``"16G"``.
+        after : list[str] or None
+            Tasks that must finish first, with no data passed.
+        submit_options : dict or None
+            Scheduler options such as ``partition``, ``account``, ``qos``.
+        extra : dict or None
+            Older name of ``submit_options``.
+        version : str
+            Cache version: change it to invalidate cached results.
+        cache : bool
+            Whether results are cached across runs.
+        verify : callable or None
+            Called with a cached output; returning False forces a re-run.
+        backend : str or None
+            Hint for a future multi-backend execution.
+        cache_inputs : str or None
+            How a ``Path`` in the task's parameters and outputs counts for the
+            cache: ``"stat"`` (size and modification time of each file),
+            ``"content"`` (a SHA-256 of each file) or ``"path"`` (the name
+            alone); ``None`` takes ``[cache] inputs`` from the configuration,
+            else ``"stat"``.
+        **scheduler_options
+            More scheduler options, merged into ``submit_options``.
+        """
+        if callable(name):  # @wf.job without parentheses
+            raise WorkflowDefinitionError(
+                f"@{self.name}.job needs parentheses: write @wf.job() above "
+                f"{getattr(name, '__name__', 'the function')}."
+            )
+
+        def decorator(func: F) -> F:
+            self._register(
+                name or func.__name__,
+                func,
+                JobConfig(
+                    cpus=cpus,
+                    time=time,
+                    mem=mem,
+                    array=array,
+                    after=list(after or []),
+                    array_parallelism=array_parallelism,
+                    submit_options=submit_options,
+                    extra=extra,
+                    version=version,
+                    cache=cache,
+                    backend=backend,
+                    cache_inputs=cache_inputs,
+                    **scheduler_options,
+                ),
+                verify=verify,
+            )
+            return func
+
+        return decorator
+
+    def array_job(
+        self,
+        name: str | None = None,
+        *,
+        cpus: int = 1,
+        time: str = "00:30:00",
+        mem: str = "4G",
+        after: list[str] | None = None,
+        array_parallelism: int | None = None,
+        submit_options: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+        version: str = "1",
+        cache: bool = True,
+        verify: Callable[[Any], bool] | None = None,
+        backend: str | None = None,
+        cache_inputs: str | None = None,
+        **scheduler_options: Any,
+    ) -> Callable[[F], F]:
+        """Register an array task; the same as ``job(..., array=True)``."""
+        return self.job(
+            name,
+            array=True,
+            cpus=cpus,
+            time=time,
+            mem=mem,
+            after=after,
+            array_parallelism=array_parallelism,
+            submit_options=submit_options,
+            extra=extra,
+            version=version,
+            cache=cache,
+            verify=verify,
+            backend=backend,
+            cache_inputs=cache_inputs,
+            **scheduler_options,
+        )
+
+    def _register(
+        self,
+        task_name: str,
+        func: Callable[..., Any],
+        config: JobConfig,
+        *,
+        verify: Callable[[Any], bool] | None = None,
+    ) -> TaskSpec:
+        check_task_name("Task", task_name)
+        if task_name in self.tasks:
+            raise WorkflowDefinitionError(
+                f"Task {task_name!r} is already registered in {self.name!r}; give the "
+                f"second one another name with @{self.name}.job(name=...)."
+            )
+        if not callable(func):
+            raise WorkflowDefinitionError(f"Task {task_name!r}: {func!r} is not a function.")
+        if verify is not None and not callable(verify):
+            raise WorkflowDefinitionError(
+                f"Task {task_name!r}: verify={verify!r} is not callable; pass a function "
+                "that takes the output and returns True when it is still valid."
+            )
+        config.check(task_name)
+        try:
+            signature = inspect.signature(func)
+        except (TypeError, ValueError) as exc:
+            raise WorkflowDefinitionError(
+                f"Task {task_name!r}: cannot read the signature of {func!r}: {exc}."
+            ) from None
+        for pname, param in signature.parameters.items():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise WorkflowDefinitionError(
+                    f"Task {task_name!r} parameter {pname!r}: *args and **kwargs cannot be "
+                    "given on the command line or wired; name each parameter."
+                )
+            if param.kind is param.POSITIONAL_ONLY:
+                raise WorkflowDefinitionError(
+                    f"Task {task_name!r} parameter {pname!r} is positional-only; reflow "
+                    "passes parameters by name, so remove the '/' from the signature."
+                )
+        spec = TaskSpec(
+            name=task_name, func=func, config=config, signature=signature, verify=verify
+        )
+        spec.resolve(strict=False)
+        if spec.resolved:
+            from reflow.define.runparams import check_reserved_names
+
+            check_reserved_names(spec)
+        self.tasks[task_name] = spec
+        self._registration_order.append(task_name)
+        return spec
+
+    def _prefixed_tasks(self, prefix: str | None) -> tuple[dict[str, TaskSpec], list[str]]:
+        """Return copies of the tasks renamed ``<prefix>_<name>``, references rewritten."""
+        if not prefix:
+            return {n: self.tasks[n].renamed(n, {}) for n in self._registration_order}, list(
+                self._registration_order
+            )
+        check_task_name(f"Flow {self.name!r} prefix", prefix)
+        mapping = {n: check_task_name("Task", f"{prefix}_{n}") for n in self._registration_order}
+        tasks = {mapping[n]: self.tasks[n].renamed(mapping[n], mapping) for n in mapping}
+        return tasks, [mapping[n] for n in self._registration_order]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, tasks={list(self.tasks)!r})"

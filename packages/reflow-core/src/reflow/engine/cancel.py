@@ -1,0 +1,101 @@
+"""Cancelling a run of either kind: submitted (its jobs) or made by ``run_local``.
+
+A submitted run is cancelled through its executor
+(:func:`reflow.engine.scheduler.submit.cancel_run`).
+A ``run_local`` run has no jobs: a LOST one is closed in the store; a live
+one on this host is asked to stop (``SIGTERM``, which the driver turns into
+a cancelled run); a live one on another host can only be stopped there.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reflow._types import RunState, TaskState
+from reflow.errors import ReflowError
+from reflow.runs.liveness import LOCAL_EXECUTOR, close_run, lost_reason
+
+if TYPE_CHECKING:
+    from reflow.executors.base import Executor
+    from reflow.stores import RunRecord, Store
+
+__all__ = ["RunPlace", "cancel_recorded_run"]
+
+_STOP_WAIT = 15.0
+"""Seconds a live local driver is given to cancel its own run after SIGTERM."""
+
+
+@dataclass(frozen=True)
+class RunPlace:
+    """What acting on a run by its id needs: the store, the id and the run directory."""
+
+    store: Store
+    run_id: str
+    run_dir: Path
+
+
+def _cancel_local(store: Store, record: RunRecord, task: str | None) -> int:
+    run_id = record.run_id
+    if record.status in RunState.terminal():
+        return 0  # an ended run stays as it ended
+    if task is not None:
+        raise ReflowError(
+            f"Run {run_id} was made by run_local, which cannot cancel one task and go on; "
+            f"cancel the whole run: reflow cancel {run_id}"
+        )
+    reason = lost_reason(store, record)
+    if reason is not None:
+        return close_run(store, run_id, f"cancelled by the user: the run was lost ({reason})")
+    owner = record.owner
+    if owner is None or owner.pid is None or owner.host != socket.gethostname():
+        where = f"process {owner.pid} on {owner.host}" if owner and owner.pid else "its driver"
+        raise ReflowError(
+            f"Run {run_id} is being run by {where}; stop it there (Ctrl-C), "
+            "or cancel it here once it shows as LOST."
+        )
+    active = len(
+        store.list_task_instance_records(
+            run_id, states=[*TaskState.cancellable(), TaskState.RETRYING]
+        )
+    )
+    os.kill(owner.pid, signal.SIGTERM)  # the driver cancels its run and exits
+    deadline = time.monotonic() + _STOP_WAIT
+    while time.monotonic() < deadline:
+        now = store.get_run_record(run_id)
+        if now is None or now.status in RunState.terminal():
+            return active
+        time.sleep(0.2)
+    raise ReflowError(
+        f"Run {run_id}: process {owner.pid} was sent SIGTERM but did not stop within "
+        f"{_STOP_WAIT:.0f} s; kill it (kill -9 {owner.pid}), then cancel the run again."
+    )
+
+
+def cancel_recorded_run(
+    store: Store, record: RunRecord, task: str | None = None, executor: Executor | None = None
+) -> int:
+    """Cancel ``record``'s run (or one task of a submitted run), whatever made it.
+
+    Returns
+    -------
+    int
+        How many task instances were cancelled.
+
+    Raises
+    ------
+    ReflowError
+        If the run cannot be cancelled from here (a live ``run_local`` run on
+        another host, ``task`` given for a ``run_local`` run).
+    """
+    if record.executor == LOCAL_EXECUTOR:
+        return _cancel_local(store, record, task)
+    from reflow.engine.scheduler.submit import cancel_run
+
+    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    return cancel_run(RunPlace(store, record.run_id, run_dir), task, executor)

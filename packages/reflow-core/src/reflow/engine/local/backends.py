@@ -1,0 +1,305 @@
+"""Where run_local executes task functions: in forked worker processes.
+
+Tasks never run in the driver's own process: a task that ends its process
+(``os._exit``, a C extension calling ``exit``, the OOM killer) must fail its
+instance with the reason, not end the driver with status 0 and leave the run
+RUNNING.  Workers are forked lazily, when the first batch must run (a fully
+cached run starts none), after every task function has been put in a
+module-level registry, so workers find functions by task name: functions
+defined in ``__main__``, in a notebook or inside another function all work,
+and nothing but inputs and outputs crosses the process boundary.
+
+Each worker has its own pipe and a queue of at most two batches (one
+running, one waiting), so the backend always knows which batches a dead
+worker took with it, and its exit status says why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from reflow.cache.filestate import DEFAULT_POLICY
+from reflow.engine.local.lifeline import die_with_parent
+from reflow.engine.local.outcome import Outcome, call_task
+from reflow.engine.local.usage import Usage
+
+__all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
+
+logger = logging.getLogger(__name__)
+
+Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
+"""A task name and its (index, kwargs) items, run one after the other."""
+
+Finished = tuple[Batch, list[Outcome], str]
+"""A batch, its outcomes, and why its worker died (``""`` when it did not)."""
+
+_Wire = tuple[Any, ...]
+"""An :class:`Outcome` as plain tuples: pickled several times faster than dataclasses."""
+
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+_POLICIES: dict[str, str] = {}
+"""Task name -> how the files its output names are hashed (see :mod:`reflow.cache.filestate`)."""
+_WATCHED: dict[str, frozenset[str]] = {}
+"""Task name -> the parameters whose files its identity holds, looked at before each call."""
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+_QUEUED_PER_WORKER = 2
+"""Batches sent to one worker at a time: it starts the next while the driver records."""
+
+
+def _to_wire(o: Outcome) -> _Wire:
+    u = o.usage
+    usage = None if u is None else (u.start, u.end, u.cpu_time, u.peak_rss_kb)
+    return (
+        o.index,
+        o.ok,
+        o.output,
+        o.output_hash,
+        o.error,
+        o.interrupted,
+        o.exception,
+        usage,
+        o.files,
+    )
+
+
+def _from_wire(w: _Wire) -> Outcome:
+    index, ok, output, output_hash, error, interrupted, exception, usage, files = w
+    return Outcome(
+        index,
+        ok,
+        output,
+        output_hash,
+        error,
+        interrupted,
+        exception,
+        None if usage is None else Usage(*usage),
+        files,
+    )
+
+
+def _run_batch(
+    task: str, items: list[tuple[int | None, dict[str, Any]]], stop_on_failure: bool
+) -> list[Outcome]:
+    """Worker side: run a batch with the function found in the inherited registry."""
+    from reflow.signals import graceful_shutdown
+
+    func = _REGISTRY[task]
+    out: list[Outcome] = []
+    with graceful_shutdown():
+        for index, kwargs in items:
+            policy = _POLICIES.get(task, DEFAULT_POLICY)
+            outcome = call_task(task, func, index, kwargs, policy, _WATCHED.get(task, ()))
+            if outcome.exception is not None:
+                outcome.exception = _picklable(outcome.exception)
+            out.append(outcome)
+            if outcome.interrupted or (stop_on_failure and not outcome.ok):
+                break  # the rest of the batch stays unrun (and is cancelled)
+    return out
+
+
+def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
+    """Worker main loop: run each batch received, send back its outcomes."""
+    die_with_parent(parent)
+    # The parent converts SIGTERM/SIGINT into exceptions; an idle worker told
+    # to stop should just stop, quietly.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked across the fork
+    stopped = False
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            return
+        if batch is None:
+            return
+        if stopped:  # a batch queued behind the first failure is not started
+            conn.send([])
+            continue
+        outcomes = _run_batch(batch[0], batch[1], stop_on_failure)
+        stopped = stop_on_failure and not all(o.ok for o in outcomes)
+        conn.send([_to_wire(o) for o in outcomes])
+
+
+def _picklable(exc: BaseException) -> BaseException | None:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes, just made
+    except Exception:
+        return None
+    return exc
+
+
+def exit_text(exitcode: int | None) -> str:
+    """How a worker process ended, as words: ``"exited with status 0"``."""
+    if exitcode is None:
+        return "stopped answering"
+    if exitcode >= 0:
+        return f"exited with status {exitcode}"
+    try:
+        name = signal.Signals(-exitcode).name
+    except ValueError:
+        name = f"signal {-exitcode}"
+    why = " (killed, or out of memory)" if -exitcode == signal.SIGKILL else ""
+    return f"was killed by {name}{why}"
+
+
+class _Worker:
+    """One forked worker process and the batches sent to it, oldest first."""
+
+    def __init__(self, stop_on_failure: bool) -> None:
+        ctx = multiprocessing.get_context("fork")
+        here, there = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve,
+            args=(there, os.getpid(), stop_on_failure),
+            name="reflow-worker",
+            daemon=True,
+        )
+        # A stop signal arriving during the fork would raise in the middle of
+        # fork handlers (logging's lock would stay held): it waits until after.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        there.close()  # so that the worker's death reads as end-of-file here
+        self.conn = here
+        self.batches: deque[Batch] = deque()
+
+    def death(self) -> str:
+        """Why the worker is gone, after its pipe closed."""
+        self.process.join(timeout=5)
+        return exit_text(self.process.exitcode)
+
+    def close(self, *, kill: bool) -> None:
+        with contextlib.suppress(OSError):
+            if not kill:
+                self.conn.send(None)
+        self.conn.close()
+
+
+class ProcessBackend:
+    """Runs batches in up to ``max_workers`` forked worker processes.
+
+    Parameters
+    ----------
+    functions : dict
+        Task function by task name.
+    max_workers : int
+        How many workers may run at once.
+    stop_on_failure : bool
+        A worker stops its batch at the first failed element.
+    policies : mapping, optional
+        Task name -> how the files its output names are hashed
+        (:mod:`reflow.cache.filestate`); a task not named uses the default.
+    watched : mapping, optional
+        Task name -> the parameters whose files its identity holds: their
+        files are looked at again right before each call (see
+        :mod:`reflow.cache.seenfiles`).  Tasks not named cost nothing more.
+    """
+
+    def __init__(
+        self,
+        functions: dict[str, Callable[..., Any]],
+        max_workers: int,
+        *,
+        stop_on_failure: bool = False,
+        policies: Mapping[str, str] | None = None,
+        watched: Mapping[str, Collection[str]] | None = None,
+    ) -> None:
+        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
+            raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
+        _REGISTRY.clear()
+        _REGISTRY.update(functions)
+        _POLICIES.clear()
+        _POLICIES.update(policies or {})
+        _WATCHED.clear()
+        _WATCHED.update({task: frozenset(names) for task, names in (watched or {}).items()})
+        self._max = max_workers
+        self._stop = stop_on_failure
+        self._workers: list[_Worker] = []
+
+    @property
+    def slots(self) -> int:
+        """How many workers may run at once."""
+        return self._max
+
+    @property
+    def capacity(self) -> int:
+        """How many batches may be in flight: each worker holds two, one queued."""
+        return self._max * _QUEUED_PER_WORKER
+
+    def running(self) -> int:
+        return sum(len(w.batches) for w in self._workers)
+
+    def pids(self) -> Sequence[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    def submit(self, batch: Batch) -> None:
+        """Send ``batch`` to the least busy worker, forking one if a slot is free."""
+        worker = min(self._workers, key=lambda w: len(w.batches), default=None)
+        if worker is None or (worker.batches and len(self._workers) < self._max):
+            worker = _Worker(self._stop)
+            self._workers.append(worker)
+        worker.batches.append(batch)
+        # A dead worker's pipe refuses the batch: collect reports it with the others it held.
+        with contextlib.suppress(OSError):
+            worker.conn.send(batch)
+
+    def collect(self, timeout: float | None = None) -> list[Finished]:
+        """Outcomes of the batches that finished within ``timeout`` seconds.
+
+        A batch whose worker died has no outcomes, and the worker's exit
+        status as third item; the other batches that worker held come with it.
+        """
+        busy = {w.conn: w for w in self._workers if w.batches}
+        if not busy:
+            return []
+        results: list[Finished] = []
+        for conn in wait(list(busy), timeout):
+            worker = busy[conn]  # type: ignore[index]
+            try:
+                wire: list[_Wire] = worker.conn.recv()
+            except (EOFError, OSError):
+                death = worker.death()
+                results.extend((batch, [], death) for batch in worker.batches)
+                worker.batches.clear()
+                worker.close(kill=True)
+                self._workers.remove(worker)
+                continue
+            results.append((worker.batches.popleft(), [_from_wire(w) for w in wire], ""))
+        return results
+
+    def shutdown(self, *, kill: bool = False, grace: float = 3.0) -> None:
+        """Stop the workers; with ``kill``, interrupt running tasks first.
+
+        Running tasks get SIGTERM (``TaskInterrupted`` in the task); a worker
+        still alive ``grace`` seconds later is killed, so a task that ignores
+        the signal cannot hold the run open.
+        """
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            worker.close(kill=kill)
+            if kill and worker.process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + (grace if kill else 30.0)
+        for worker in workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+        _REGISTRY.clear()

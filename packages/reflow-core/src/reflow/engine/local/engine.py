@@ -1,0 +1,653 @@
+"""``Workflow.run_local``: run a whole workflow on this machine, recorded like any run.
+
+Tasks run in topological order as soon as their upstream tasks succeed;
+with ``max_workers > 1`` independent tasks and array elements run at the
+same time in worker processes.  Every instance goes through the same Merkle
+cache as scheduler runs, and everything is written to the manifest store in
+batches (one transaction per step, never one per row).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.cache.expand import Expansion, ExpansionError, UpstreamOutput, expand
+from reflow.cache.filestate import task_policies
+from reflow.cache.planning import CachePolicy, Planner
+from reflow.define.labels import instance_label
+from reflow.engine.local.backends import Batch, ProcessBackend
+from reflow.engine.local.outcome import Outcome
+from reflow.engine.local.progress import Progress
+from reflow.engine.local.usage import append_usage, usage_file
+from reflow.errors import ParameterError, ReflowError
+from reflow.runs.creation import create_run, recorded_parts, task_param_dests
+from reflow.runs.fanout import log_empty_fanout
+from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
+from reflow.signals import TaskInterrupted, graceful_shutdown
+
+if TYPE_CHECKING:
+    from reflow.cache.identity import IdentityParts
+    from reflow.define.wiring import ParamWiring
+    from reflow.run import Run
+    from reflow.stores import Store
+    from reflow.workflow import Workflow
+
+__all__ = ["TaskFailedError", "run_local"]
+
+logger = logging.getLogger(__name__)
+
+_FLUSH_EVERY = 2000
+_CHUNK = 5000
+_BATCH_MAX = 256
+"""Most elements sent to one of several workers at once: several batches per worker."""
+
+
+class TaskFailedError(ReflowError):
+    """A task instance failed in ``run_local(on_error="stop")``.
+
+    Attributes
+    ----------
+    task : str
+        The task.
+    index : int or None
+        The array index of the failed element.
+    run_id : str
+        The run, whose record holds the full traceback.
+    """
+
+    def __init__(self, message: str, task: str, index: int | None, run_id: str) -> None:
+        super().__init__(message)
+        self.task = task
+        self.index = index
+        self.run_id = run_id
+
+
+@dataclass
+class _TaskState:
+    """What the engine knows of one task during the run."""
+
+    name: str
+    is_array: bool = False
+    status: str = "waiting"  # waiting, queued, running, done, failed, skipped
+    exp: Expansion | None = None
+    queue: deque[int | None] = field(default_factory=deque)
+    ids: dict[int | None, int] = field(default_factory=dict)
+    values: list[Any] | None = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+    remaining: int = 0
+    in_flight: int = 0
+    failed: bool = False
+    array_identity: str = ""
+
+
+def check_options(
+    workflow: Workflow, max_workers: int, on_error: str, force_tasks: list[str] | None
+) -> None:
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ParameterError(f"max_workers={max_workers!r} is not valid; give 1 or more.")
+    if on_error not in ("stop", "continue"):
+        raise ParameterError(f"on_error={on_error!r} is not valid; use 'stop' or 'continue'.")
+    from reflow.define.graph import did_you_mean
+
+    for name in force_tasks or []:
+        if name not in workflow.tasks:
+            raise ParameterError(
+                f"force_tasks names unknown task {name!r}.{did_you_mean(name, workflow.tasks)}"
+            )
+
+
+class LocalRun:
+    """One execution of ``run_local``; see :func:`run_local`."""
+
+    def __init__(
+        self,
+        workflow: Workflow,
+        run_dir: str | Path,
+        *,
+        max_workers: int,
+        force: bool,
+        force_tasks: list[str] | None,
+        verify: bool,
+        on_error: str,
+        store: Store | None,
+        parameters: Mapping[str, Any],
+    ) -> None:
+        self.wf = workflow
+        order, wiring, params = workflow._analyse()
+        check_options(workflow, max_workers, on_error, force_tasks)
+        self.values = workflow.check_parameters(parameters)
+        self.order = order
+        self.wiring: dict[str, dict[str, ParamWiring]] = wiring
+        self.max_workers = max_workers
+        self.force = force
+        self.force_tasks = set(force_tasks or [])
+        self.verify = verify
+        self.on_error = on_error
+        self.run_dir = Path(run_dir).expanduser().resolve()
+        if store is None:
+            from reflow.stores import open_store
+
+            store = open_store(config=workflow.config)
+        self.store = store
+        self.dests = task_param_dests(params)
+        self.file_policies = task_policies(workflow)
+        self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
+        # Computed once: the loop asks for every waiting task's upstream tasks each turn.
+        self.deps = {name: tuple(workflow.tasks[name].dependencies) for name in order}
+        self.prefixes: dict[str, Any] = {}
+        self.parts: dict[str, IdentityParts] = {}
+        self.pending_updates: list[Any] = []
+        self.first_failure: tuple[str, int | None, Outcome] | None = None
+        self.suspects: list[tuple[str, int | None]] = []
+        self.stopping = False
+        self.progress = Progress()
+        self.run_id = ""
+        self.host = socket.gethostname()
+        self.beat = 0.0  # time.monotonic() of the last heartbeat
+
+    # -- set-up ---------------------------------------------------------------
+
+    def _create_run(self) -> None:
+        policy = CachePolicy(self.force, frozenset(self.force_tasks), self.verify)
+        self.run_id, self.prefixes = create_run(
+            self.wf,
+            self.store,
+            self.run_dir,
+            self.values,
+            self.dests,
+            self.order,
+            policy=policy,
+            executor="run_local",
+            executor_options={"max_workers": self.max_workers},
+        )
+        # Who advances the run, so that a killed driver shows as LOST (reflow.runs.liveness),
+        # and lost runs of the same parameters are taken over: their finished
+        # instances are in the cache.
+        self.store.set_run_owner(self.run_id, this_process())
+        self.beat = time.monotonic()
+        record = self.store.get_run_record(self.run_id)
+        if record is not None:
+            take_over_lost_runs(self.store, record)
+        self.usage_path = usage_file(self.run_dir, self.run_id)
+        # Tasks whose identity holds files named by parameters: taken now, read
+        # maybe hours later by a task that runs late in the run.
+        self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}
+        self.planner = Planner(
+            self.store,
+            self.run_id,
+            self.wf.tasks,
+            self.wiring,
+            self.prefixes,
+            CachePolicy(self.force, frozenset(self.force_tasks), self.verify),
+            file_policies=self.file_policies,
+        )
+
+    # -- preparing a task -----------------------------------------------------
+
+    def _kwargs(self, name: str, index: int | None) -> dict[str, Any]:
+        spec = self.wf.tasks[name]
+        exp = self.tasks[name].exp
+        assert exp is not None
+        kwargs: dict[str, Any] = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
+        for p in spec.run_dir_params:
+            kwargs[p] = self.run_dir
+        kwargs.update(exp.values(index or 0))
+        return kwargs
+
+    def _upstream(self, name: str) -> UpstreamOutput:
+        """What a finished task gives its dependants; values may stay in the store."""
+        state = self.tasks[name]
+
+        def load() -> list[Any]:
+            values = self.store.get_array_outputs(self.run_id, name)
+            state.values = values
+            return values
+
+        return UpstreamOutput(
+            name, state.is_array, state.values, state.hashes, load, self.file_policies[name]
+        )
+
+    def _take_cached_array(self, name: str) -> bool:
+        """Copy a whole cached array into this run in one step, if there is one."""
+        state = self.tasks[name]
+        hashes = self.planner.take_cached_array(name, state.array_identity)
+        if hashes is None:
+            return False
+        if not hashes:
+            log_empty_fanout(logger, name)
+        state.values = None  # left in the store until a dependant needs them
+        state.hashes = hashes
+        state.status = "done"
+        self.progress.cached += len(hashes)
+        self.progress.total += len(hashes)
+        return True
+
+    def _prepare(self, name: str) -> None:
+        """Expand a ready task into instances, take cache hits, queue the rest."""
+        spec = self.wf.tasks[name]
+        state = self.tasks[name]
+        steps = {s for w in self.wiring[name].values() for s in w.steps} | set(spec.config.after)
+        upstream = {dep: self._upstream(dep) for dep in steps}
+        if spec.config.array:
+            state.array_identity = self.planner.array_identity(name, upstream)
+            if self._take_cached_array(name):
+                return
+        try:
+            exp = expand(name, spec.config.array, self.wiring[name], upstream, spec.config.after)
+        except ExpansionError as exc:
+            self._fail_task_without_instances(name, str(exc))
+            return
+        if spec.config.array and exp.count == 0:
+            log_empty_fanout(logger, name)
+        state.exp = exp
+        state.values = [None] * exp.count
+        state.hashes = [""] * exp.count
+        state.remaining = 0
+        indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
+        for start in range(0, len(indices), _CHUNK):
+            self._prepare_chunk(name, indices[start : start + _CHUNK])
+        if state.queue:
+            try:  # whole (gathered) inputs are built once: fail here, not in a worker
+                exp.values(state.queue[0] or 0)
+            except ExpansionError as exc:
+                self._fail_queued(name, exc)
+                return
+        state.status = "queued" if state.remaining else "done"
+        if state.status == "done":
+            logger.debug("%s: all %d instance(s) from the cache", name, exp.count)
+            self._remember_array(name)
+
+    def _remember_array(self, name: str) -> None:
+        """Record a fully successful array task so a later run can copy it whole."""
+        state = self.tasks[name]
+        if state.status == "done" and state.is_array and state.values is not None:
+            self.planner.remember_array(name, state.array_identity, state.values)
+
+    def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
+        """Insert one chunk of a task's instances; record hits, queue misses."""
+        state = self.tasks[name]
+        assert state.exp is not None and state.values is not None
+        chunk = self.planner.insert_chunk(name, state.exp, indices)
+        state.ids.update(chunk.ids)
+        for index, hit in chunk.hits.items():
+            state.values[index or 0] = hit.output
+            state.hashes[index or 0] = hit.output_hash
+        state.queue.extend(chunk.queued)
+        state.remaining += len(chunk.queued)
+        self.progress.cached += len(chunk.hits)
+        self.progress.total += len(chunk.ids)
+
+    # -- failures -------------------------------------------------------------
+
+    def _fail_task_without_instances(self, name: str, text: str) -> None:
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        state = self.tasks[name]
+        with self.store.transaction():
+            [iid] = self.store.insert_task_instances(
+                self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+            )
+            self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+        state.ids[None] = iid
+        state.status = "failed"
+        state.failed = True
+        self.progress.failed += 1
+        outcome = Outcome(None, False, error=text, exception=ExpansionError(text))
+        self._on_failure(name, None, outcome)
+
+    def _fail_queued(self, name: str, exc: ExpansionError) -> None:
+        """Every queued instance of a task fails with the same wiring error."""
+        from reflow.stores import StateUpdate
+
+        state = self.tasks[name]
+        text = str(exc)
+        self.store.apply_state_updates(
+            [StateUpdate(state.ids[i], TaskState.FAILED, error_text=text) for i in state.queue]
+        )
+        self.progress.failed += len(state.queue)
+        first = state.queue[0]
+        state.queue.clear()
+        state.remaining = 0
+        state.status = "failed"
+        state.failed = True
+        self._on_failure(name, first, Outcome(first, False, error=text, exception=exc))
+
+    def _on_failure(self, name: str, index: int | None, outcome: Outcome) -> None:
+        if self.first_failure is None:
+            self.first_failure = (name, index, outcome)
+        if self.on_error == "stop":
+            self.stopping = True
+
+    def _skip_dependants(self) -> None:
+        """With on_error="continue", mark every task downstream of a failure SKIPPED."""
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        for name in self.order:
+            state = self.tasks[name]
+            if state.status != "waiting":
+                continue
+            bad = [d for d in self.deps[name] if self.tasks[d].status in ("failed", "skipped")]
+            if not bad:
+                continue
+            why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
+            with self.store.transaction():
+                [iid] = self.store.insert_task_instances(
+                    self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+                )
+                self.store.apply_state_updates(
+                    [StateUpdate(iid, TaskState.SKIPPED, error_text=why)]
+                )
+            state.ids[None] = iid
+            state.status = "skipped"
+            self.progress.skipped += 1
+
+    # -- the loop -------------------------------------------------------------
+
+    def _ready(self) -> list[str]:
+        return [
+            name
+            for name in self.order
+            if self.tasks[name].status == "waiting"
+            and all(self.tasks[d].status == "done" for d in self.deps[name])
+        ]
+
+    def _batches(self, backend: ProcessBackend) -> list[Batch]:
+        """Take work from the queues, honouring worker slots and array_parallelism."""
+        batches: list[Batch] = []
+        if self.suspects:
+            # After a worker died: run the elements that were in flight one at a
+            # time, alone, until the one that kills its worker is found.
+            if backend.running() == 0:
+                name, index = self.suspects[0]
+                self.tasks[name].queue.remove(index)
+                self.tasks[name].in_flight += 1
+                batches.append((name, [(index, self._kwargs(name, index))]))
+            return batches
+        free = backend.capacity - backend.running()
+        for name in self.order:
+            state = self.tasks[name]
+            if not state.queue:
+                continue
+            spec = self.wf.tasks[name]
+            cap = spec.config.array_parallelism or backend.slots
+            while state.queue and free > 0 and state.in_flight < cap:
+                # Several elements per batch: fewer round trips to workers.  One
+                # worker needs no balancing, only the fewest hand-overs.
+                size = (
+                    min(len(state.queue), _FLUSH_EVERY)
+                    if backend.slots == 1
+                    else max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
+                )
+                items = [
+                    (index, self._kwargs(name, index))
+                    for index in (
+                        state.queue.popleft() for _ in range(min(size, len(state.queue)))
+                    )
+                ]
+                batches.append((name, items))
+                state.in_flight += 1
+                free -= 1
+            if state.queue or state.in_flight:
+                state.status = "running"
+        return batches
+
+    def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
+        from reflow.stores import StateUpdate
+
+        name, items = batch
+        state = self.tasks[name]
+        state.in_flight -= 1
+        if death:
+            self._worker_died(name, items, death)
+        used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
+        append_usage(self.usage_path, name, self.host, used)
+        for outcome in outcomes:
+            if (name, outcome.index) in self.suspects:
+                self.suspects.remove((name, outcome.index))
+            iid = state.ids[outcome.index]
+            state.remaining -= 1
+            if outcome.ok:
+                assert state.values is not None
+                if name in self.parts:
+                    self._check_files(name, outcome, iid)
+                state.values[outcome.index or 0] = outcome.output
+                state.hashes[outcome.index or 0] = outcome.output_hash
+                self.pending_updates.append(
+                    StateUpdate(
+                        iid,
+                        TaskState.SUCCESS,
+                        output=outcome.output,
+                        output_hash=outcome.output_hash,
+                    )
+                )
+                self.progress.done += 1
+            elif outcome.interrupted:
+                self.pending_updates.append(
+                    StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
+                )
+                raise TaskInterrupted(signal.SIGINT)
+            else:
+                state.failed = True
+                self.pending_updates.append(
+                    StateUpdate(iid, TaskState.FAILED, error_text=outcome.error)
+                )
+                self.progress.failed += 1
+                self._on_failure(name, outcome.index, outcome)
+        if len(self.pending_updates) >= _FLUSH_EVERY:
+            self._flush()
+        if state.remaining == 0 and not state.queue and state.in_flight == 0:
+            self._flush()
+            state.status = "failed" if state.failed else "done"
+            self._remember_array(name)
+
+    def _check_files(self, name: str, outcome: Outcome, iid: int) -> None:
+        """Move a result whose parameters' files changed since the run began to their identity.
+
+        The same rule as for a queued job of scheduler mode
+        (:mod:`reflow.engine.scheduler.results`): the output belongs to the files the
+        function read, never to the ones the run started with.
+        """
+        from reflow.cache.seenfiles import check_files
+        from reflow.engine.scheduler.results import identity_with_code
+
+        parts = self.parts[name]
+        values = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
+        policy = self.file_policies[name]
+        seen = outcome.files or {}
+        drift = check_files(dict(parts.files), seen, parts.params, values, policy)
+        if drift is None:
+            return
+        record = self.store.get_task_instance_record(self.run_id, name, outcome.index)
+        if record is None:  # pragma: no cover - the engine inserted it
+            return
+        info = dict(record.cache_info)
+        drift.note(info)
+        identity = ""
+        if drift.params is not None:
+            identity = identity_with_code(parts, record, parts.code, drift.params)
+        logger.warning("%s", drift.warning(instance_label(name, outcome.index), bool(identity)))
+        self.store.set_identity_many({iid: (identity, info)})
+
+    def _worker_died(
+        self, name: str, items: list[tuple[int | None, dict[str, Any]]], death: str
+    ) -> None:
+        """A worker process died while running ``items``: find the element that kills it.
+
+        The elements go on a suspects list, and run again one at a time with
+        nothing else in flight; an element whose worker dies then is the one.
+        """
+        state = self.tasks[name]
+        alone = [(name, index) for index, _ in items] == self.suspects[:1]
+        if not alone:
+            for index, _ in items:
+                if (name, index) not in self.suspects:
+                    self.suspects.append((name, index))
+                state.queue.appendleft(index)
+            return
+        index = items[0][0]
+        self.suspects.pop(0)
+        text = (
+            f"the worker process {death} before returning a result "
+            f"(while running {instance_label(name, index)})"
+        )
+        outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
+        self._record((name, []), [outcome])
+        state.in_flight += 1  # _record counted this batch once already
+
+    def _keep_alive(self) -> None:
+        """Record the instances finished so far and refresh the run's heartbeat.
+
+        So a killed run loses a few seconds of finished work at most, and a
+        reader on another host sees the driver is alive.
+        """
+        self._flush()
+        self.store.heartbeat_run(self.run_id)
+        self.beat = time.monotonic()
+
+    def _flush(self) -> None:
+        if self.pending_updates:
+            updates, self.pending_updates = self.pending_updates, []
+            self.store.apply_state_updates(updates)
+
+    def _cancel_rest(self, why: str) -> None:
+        """Mark every instance that has not finished CANCELLED."""
+        from reflow.stores import StateUpdate
+
+        self._flush()
+        active = self.store.list_task_instance_records(
+            self.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
+        )
+        if active:
+            self.store.apply_state_updates(
+                [StateUpdate(r.id, TaskState.CANCELLED, error_text=why) for r in active]
+            )
+
+    def _salvage(self, backend: ProcessBackend) -> None:
+        """Keep the results that finished before an interruption."""
+        from reflow.stores import StateUpdate
+
+        for (name, _), outcomes, _ in backend.collect(timeout=0):
+            for outcome in outcomes:
+                if outcome.ok:
+                    self.pending_updates.append(
+                        StateUpdate(
+                            self.tasks[name].ids[outcome.index],
+                            TaskState.SUCCESS,
+                            output=outcome.output,
+                            output_hash=outcome.output_hash,
+                        )
+                    )
+        self._flush()
+
+    def execute(self) -> Run:
+        from reflow.run import Run
+
+        self._create_run()
+        functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
+        backend = ProcessBackend(
+            functions,
+            self.max_workers,
+            stop_on_failure=self.on_error == "stop",
+            policies=self.file_policies,
+            watched={name: list(parts.files) for name, parts in self.parts.items()},
+        )
+        logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
+        status = RunState.FAILED
+        try:
+            with graceful_shutdown(), self.progress:
+                self._loop(backend)
+            status = RunState.FAILED if self.first_failure else RunState.SUCCESS
+        except (TaskInterrupted, KeyboardInterrupt) as exc:
+            self._salvage(backend)
+            backend.shutdown(kill=True)
+            self._cancel_rest(f"cancelled: {exc or 'interrupted'}")
+            self.store.update_run_status(self.run_id, RunState.CANCELLED)
+            raise
+        except BaseException:
+            backend.shutdown(kill=True)
+            self._cancel_rest("cancelled: reflow stopped on an internal error")
+            self.store.update_run_status(self.run_id, RunState.FAILED)
+            raise
+        backend.shutdown()
+        if self.stopping:
+            self._cancel_rest("cancelled: the run stopped at the first failure")
+        self._flush()
+        self.store.update_run_status(self.run_id, status)
+        run = Run(workflow=self.wf, run_id=self.run_id, run_dir=self.run_dir, store=self.store)
+        if self.first_failure and self.on_error == "stop":
+            name, index, outcome = self.first_failure
+            label = instance_label(name, index)
+            first_line = outcome.error.strip().splitlines()[-1] if outcome.error else "failed"
+            first_line = first_line.rstrip(".") + "."
+            raise TaskFailedError(
+                f"Task {label} failed in run {self.run_id}: {first_line} The run stopped; "
+                "the other unfinished instances are CANCELLED and the traceback is stored "
+                f"with the instance (wf.run_status({self.run_id!r}, store)).",
+                name,
+                index,
+                self.run_id,
+            ) from outcome.exception
+        return run
+
+    def _loop(self, backend: ProcessBackend) -> None:
+        while True:
+            if not self.stopping:
+                for name in self._ready():
+                    self._prepare(name)
+                if self.on_error == "continue":
+                    self._skip_dependants()
+                for batch in self._batches(backend):
+                    backend.submit(batch)
+            finished = backend.collect(timeout=0.5 if backend.running() else None)
+            for batch, outcomes, death in finished:
+                self._record(batch, outcomes, death)
+            self.progress.running = backend.running()
+            self.progress.show()
+            if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
+                self._keep_alive()
+            busy = backend.running() or (
+                not self.stopping
+                and any(s.queue or s.status == "queued" for s in self.tasks.values())
+            )
+            if not busy and (self.stopping or not self._ready()):
+                if not self.stopping and self.on_error == "continue":
+                    self._skip_dependants()
+                break
+
+
+def run_local(
+    workflow: Workflow,
+    run_dir: str | Path,
+    *,
+    max_workers: int = 1,
+    force: bool = False,
+    force_tasks: list[str] | None = None,
+    verify: bool = False,
+    on_error: str = "stop",
+    store: Store | None = None,
+    **parameters: Any,
+) -> Run:
+    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`."""
+    started = time.perf_counter()
+    run = LocalRun(
+        workflow,
+        run_dir,
+        max_workers=max_workers,
+        force=force,
+        force_tasks=force_tasks,
+        verify=verify,
+        on_error=on_error,
+        store=store,
+        parameters=parameters,
+    ).execute()
+    logger.info("run %s finished in %.2f s", run.run_id, time.perf_counter() - started)
+    return run

@@ -1,0 +1,125 @@
+"""What each ``run_local`` instance used: its times, CPU time and peak memory.
+
+Scheduler-mode workers write these figures into their result files
+(:mod:`reflow.engine.scheduler.worker`).  ``run_local`` has no result files, so it
+appends them, one JSON line per finished batch, to
+``<run_dir>/.reflow/<run>/usage.jsonl``::
+
+    {"task": "square", "host": "node1", "rows": [[index, start, end, cpu_time, peak_rss_kb], ...]}
+
+``index`` is ``null`` for a singleton; ``start`` and ``end`` are seconds
+since the epoch; ``cpu_time`` is user + system seconds of the process that
+ran the instance and of the children it waited for; ``peak_rss_kb`` is that
+process's high-water mark of resident memory (kB) when the instance ended, an
+upper bound for the instance itself, since a worker process runs many
+instances one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Usage", "UsageMeter", "append_usage", "read_usage", "usage_file"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The figures measured around one call of a task function.
+
+    Attributes
+    ----------
+    start, end : float
+        When the call began and ended, seconds since the epoch.
+    cpu_time : float
+        User + system CPU seconds spent meanwhile (own process and waited-for children).
+    peak_rss_kb : int
+        The process's peak resident memory when the call ended, in kB.
+    """
+
+    start: float
+    end: float
+    cpu_time: float
+    peak_rss_kb: int
+
+
+def _cpu() -> tuple[float, int]:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    return cpu, max(own.ru_maxrss, kids.ru_maxrss)
+
+
+class UsageMeter:
+    """Measures one call: create it just before, call :meth:`stop` just after."""
+
+    __slots__ = ("_cpu", "_start")
+
+    def __init__(self) -> None:
+        self._start = time.time()
+        self._cpu = _cpu()[0]
+
+    def stop(self) -> Usage:
+        """The figures since the meter was created."""
+        cpu, peak = _cpu()
+        return Usage(self._start, time.time(), round(cpu - self._cpu, 6), int(peak))
+
+
+def usage_file(run_dir: Path, run_id: str) -> Path:
+    """Where ``run_local`` records what its instances used."""
+    return run_dir / ".reflow" / run_id / "usage.jsonl"
+
+
+def append_usage(
+    path: Path, task: str, host: str, rows: Iterable[tuple[int | None, Usage]]
+) -> None:
+    """Append one line holding the usage of some instances of ``task``.
+
+    A failure to write is logged and ignored: it must never fail the run.
+    """
+    data = [
+        [index, round(u.start, 6), round(u.end, 6), u.cpu_time, u.peak_rss_kb] for index, u in rows
+    ]
+    if not data:
+        return
+    line = json.dumps({"task": task, "host": host, "rows": data}, separators=(",", ":"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+    except OSError as exc:
+        logger.warning("could not record resource usage in %s: %s", path, exc)
+
+
+def read_usage(path: Path) -> Iterator[tuple[str, int | None, str, Usage]]:
+    """Yield ``(task, index, host, usage)`` for each instance recorded in ``path``.
+
+    A missing file yields nothing; a damaged line (a run killed mid-write) is skipped.
+    """
+    try:
+        handle = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    with handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+                task, host = str(entry["task"]), str(entry.get("host", ""))
+                rows = [
+                    (
+                        None if r[0] is None else int(r[0]),
+                        Usage(float(r[1]), float(r[2]), float(r[3]), int(r[4])),
+                    )
+                    for r in entry["rows"]
+                ]
+            except (ValueError, KeyError, TypeError, IndexError):
+                continue
+            for index, usage in rows:
+                yield task, index, host, usage

@@ -1,0 +1,716 @@
+"""One dispatcher wave: ingest, reconcile, plan, submit, chain (design §5).
+
+Run as a short scheduler job (``python -m reflow.engine.scheduler.dispatcher RUN_ID
+STORE``), started by ``submit`` and then by the previous wave with an
+after-any dependency on that wave's jobs.  A wave can be killed at any point
+and run again: every step reads the state it needs from the store and the run
+directory, and instances are marked before their job is submitted, so nothing
+is submitted twice.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import secrets
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.cache.filestate import task_policies
+from reflow.cache.seenfiles import seen_files
+from reflow.engine.scheduler.code import code_record
+from reflow.engine.scheduler.files import (
+    dispatcher_file,
+    input_file,
+    read_json,
+    run_state_dir,
+    started_file,
+    write_json_atomic,
+)
+from reflow.engine.scheduler.results import ResultReader
+from reflow.executors.environment import job_variables
+from reflow.executors.jobs import (
+    ArraySpec,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+    element_id,
+    split_element_id,
+)
+from reflow.runs.liveness import record_dispatcher
+
+if TYPE_CHECKING:
+    from reflow.executors.base import Executor
+    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.workflow import Workflow
+
+__all__ = ["Dispatcher", "dispatch_once", "worker_command"]
+
+logger = logging.getLogger(__name__)
+
+_ACTIVE = (TaskState.SUBMITTED, TaskState.RUNNING)
+_WAITING = (TaskState.PENDING, TaskState.RETRYING)
+_PENDING_PREFIX = "pending:"
+
+_REASONS = {
+    JobState.TIMEOUT: "TIMEOUT: the job ran out of walltime",
+    JobState.OUT_OF_MEMORY: "OUT_OF_MEMORY: the job was killed for using too much memory",
+    JobState.NODE_FAIL: "NODE_FAIL: the node running the job failed",
+    JobState.CANCELLED: "CANCELLED: the job was cancelled outside reflow",
+    JobState.FAILED: "the job failed without writing a result",
+    JobState.COMPLETED: "the job ended without writing a result",
+}
+
+
+_SPECIFIC = frozenset(
+    {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
+)
+
+_FORGET_AFTER = 600.0
+"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
+
+_UNKNOWN_FILE = "unknown.json"
+"""In the run's state directory: instance id -> when its job was first seen unknown."""
+
+
+def forget_after() -> float:
+    """Seconds a job may stay unknown to its scheduler before its instance fails."""
+    from reflow import env
+
+    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
+    if value is None:
+        return _FORGET_AFTER
+    seconds = float(value)
+    return seconds
+
+
+def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
+    from dataclasses import replace
+
+    return replace(inst, job_id=job_id, state=TaskState.RUNNING)
+
+
+def worker_command(
+    script: Path, workflow: str, run_dir: Path, run_id: str, task: str
+) -> tuple[str, ...]:
+    """The command a worker job runs."""
+    return (
+        sys.executable,
+        "-m",
+        "reflow.engine.scheduler.worker",
+        str(script),
+        workflow,
+        str(run_dir),
+        run_id,
+        task,
+    )
+
+
+def dispatcher_command(run_id: str, store_path: Path) -> tuple[str, ...]:
+    """The command a dispatcher job runs."""
+    return (sys.executable, "-m", "reflow.engine.scheduler.dispatcher", run_id, str(store_path))
+
+
+@contextmanager
+def _run_lock(run_dir: Path, run_id: str) -> Iterator[None]:
+    path = run_state_dir(run_dir, run_id) / "dispatch.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _failure_text(status: JobStatus) -> str:
+    text = _REASONS.get(status.state, f"{status.state.value}: the job ended without a result")
+    if status.exit_code not in (None, 0) and status.state is JobState.FAILED:
+        text = f"the job failed with exit status {status.exit_code} without writing a result"
+    if status.reason:
+        text += f" ({status.reason})"
+    return text + "; see the job's log files."
+
+
+class Dispatcher:
+    """One wave of one run.
+
+    Parameters
+    ----------
+    store : Store
+        The run's manifest store.
+    run_id : str
+        The run.
+    executor : Executor or None
+        The executor; rebuilt from the run's record when ``None``.
+    workflow : Workflow or None
+        The workflow; loaded from the run's script when ``None``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        executor: Executor | None = None,
+        workflow: Workflow | None = None,
+    ) -> None:
+        from reflow.engine.scheduler.loader import load_workflow
+        from reflow.errors import ReflowError
+        from reflow.executors.resolve import executor_from_record
+
+        store.init()
+        record = store.get_run_record(run_id)
+        if record is None:
+            raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
+        self.store = store
+        self.run_id = run_id
+        self.record = record
+        params = record.parameters
+        self.run_dir = Path(params["run_dir"])
+        self.frozen = code_record(self.run_dir, run_id)
+        # A run submitted before code was frozen imports its script where it is.
+        self.script = Path(params["__script__"]) if self.frozen is None else self.frozen.script
+        self.argv = list(params.get("__argv__", []))
+        self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
+        self.results = ResultReader(store, run_id, self.run_dir, task_policies(self.wf))
+        self.executor = executor or executor_from_record(record.executor, record.executor_options)
+        self.calls = {"submit": 0, "query": 0, "cancel": 0}
+        self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
+        self.interrupted: dict[int, StateUpdate] = {}
+        self.unknown_jobs: set[str] = set()
+        """Job ids of active instances their scheduler did not report this wave."""
+        self.forget_after = forget_after()
+
+    def _analyse(self) -> tuple[list[str], dict[str, Any], dict[str, dict[str, str]]]:
+        """Task order, wiring and each task's run-parameter keys, computed once per wave."""
+        if self._analysis is None:
+            from reflow.runs.creation import task_param_dests
+
+            order, wiring, params = self.wf._analyse()
+            self._analysis = (order, wiring, task_param_dests(params))
+        return self._analysis
+
+    # -- 1. ingest result files ----------------------------------------------------
+
+    def _result_update(self, inst: TaskInstanceRecord) -> tuple[StateUpdate | None, bool]:
+        return self.results.update(inst)
+
+    def ingest(self) -> list[TaskInstanceRecord]:
+        """Record finished and started workers; return the instances still active.
+
+        A worker stopped by a signal wrote an "interrupted" result: that is
+        kept for :meth:`reconcile`, where the scheduler can say why (walltime,
+        cancelled outside reflow) before it is recorded.
+        """
+        from reflow.stores import StateUpdate
+
+        updates: list[StateUpdate] = []
+        still: list[TaskInstanceRecord] = []
+        self.interrupted = {}
+        for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
+            update, interrupted = self._result_update(inst)
+            if update is not None and not interrupted:
+                updates.append(update)
+                continue
+            if update is not None:
+                self.interrupted[inst.id] = update
+            started = started_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+            adopted = self._adopt(inst, started)
+            if adopted is not None:
+                updates.append(adopted)
+                still.append(_with_job(inst, adopted.job_id))
+                continue
+            if inst.state is TaskState.SUBMITTED and started.exists():
+                updates.append(StateUpdate(inst.id, TaskState.RUNNING))
+            still.append(inst)
+        self.results.apply(updates)
+        return still
+
+    def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
+        """An instance whose dispatcher died before recording its job id: the worker says."""
+        from reflow.stores import StateUpdate
+
+        if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
+            return None
+        try:
+            job = read_json(started).get("job_id")
+        except ValueError:
+            return None
+        if not job:
+            return None
+        job_id = str(job) if inst.array_index is None else element_id(str(job), inst.array_index)
+        return StateUpdate(inst.id, TaskState.RUNNING, job_id=job_id)
+
+    # -- 2. reconcile with the scheduler --------------------------------------------
+
+    def reconcile(self, active: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
+        """One batched query; instances whose job ended without a result fail.
+
+        A job the scheduler does not report (it forgot the job, or never had
+        it) is waited for across waves, up to :func:`forget_after` seconds from
+        the first wave that missed it; then, still without a result, its
+        instance fails.  Such jobs are left out of the next dispatcher's
+        dependencies (a scheduler refuses a dependency on a job it does not
+        know): :attr:`unknown_jobs` holds them.
+        """
+        from reflow.stores import StateUpdate
+
+        known = [i for i in active if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)]
+        bases = sorted({split_element_id(i.job_id or "")[0] for i in known})
+        statuses: dict[str, JobStatus] = {}
+        if bases:
+            statuses = self.executor.query(bases)
+            self.calls["query"] += 1
+        unknown_path = run_state_dir(self.run_dir, self.run_id) / _UNKNOWN_FILE
+        try:
+            first_unknown: dict[str, float] = read_json(unknown_path)
+        except (FileNotFoundError, ValueError):
+            first_unknown = {}
+        still_unknown: dict[str, float] = {}
+        now = time.time()
+        updates: list[StateUpdate] = []
+        still: list[TaskInstanceRecord] = []
+        for inst in active:
+            status = statuses.get(inst.job_id or "")
+            deferred = self.interrupted.get(inst.id)
+            if status is None or status.state not in JobState.ended():
+                if deferred is not None:  # interrupted, and the scheduler says no more
+                    updates.append(deferred)
+                    continue
+                # Not reported at all (no reason given): forgotten, or not yet shown.  A
+                # state the scheduler reports but reflow cannot map keeps its reason and
+                # is waited for, as a running job.
+                unknown = (
+                    status is not None and status.state is JobState.UNKNOWN and not status.reason
+                )
+                if unknown and inst.job_id and not inst.job_id.startswith(_PENDING_PREFIX):
+                    late, _ = self._result_update(inst)
+                    if late is not None:
+                        updates.append(late)
+                        continue
+                    since = first_unknown.get(str(inst.id), now)
+                    if now - since >= self.forget_after:
+                        updates.append(
+                            StateUpdate(
+                                inst.id,
+                                TaskState.FAILED,
+                                error_text=(
+                                    f"the scheduler no longer knows job {inst.job_id} (for "
+                                    f"{now - since:.0f} s; it may have purged the job from its "
+                                    "history) and the job left no result. Retry the run."
+                                ),
+                            )
+                        )
+                        continue
+                    still_unknown[str(inst.id)] = since
+                    self.unknown_jobs.add(inst.job_id)
+                still.append(inst)
+                continue
+            if deferred is not None:
+                text = _failure_text(status) if status.state in _SPECIFIC else ""
+                updates.append(
+                    StateUpdate(
+                        inst.id,
+                        TaskState.FAILED,
+                        error_text=f"{text} The worker was stopped by a signal."
+                        if text
+                        else deferred.error_text,
+                    )
+                )
+                continue
+            late, _ = self._result_update(inst)  # the worker may have just finished
+            updates.append(
+                late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
+            )
+        self.results.apply(updates)
+        if still_unknown or first_unknown:
+            write_json_atomic(unknown_path, still_unknown)
+        return still
+
+    # -- 3. plan ready tasks ------------------------------------------------------------
+
+    def _summary(self) -> dict[str, dict[str, int]]:
+        return self.store.task_state_summary(self.run_id)
+
+    def _planned(self) -> dict[str, Any]:
+        path = run_state_dir(self.run_dir, self.run_id) / "planned.json"
+        try:
+            data: dict[str, Any] = read_json(path)
+            return data
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def _mark_planned(self, planned: dict[str, Any]) -> None:
+        write_json_atomic(run_state_dir(self.run_dir, self.run_id) / "planned.json", planned)
+
+    def _complete(
+        self, task: str, planned: dict[str, Any], summary: dict[str, dict[str, int]]
+    ) -> bool:
+        if task not in planned:
+            return False
+        counts = summary.get(task, {})
+        return sum(counts.values()) == planned[task]["count"] and set(counts) <= {"SUCCESS"}
+
+    def plan(self) -> None:
+        """Create the instances of every task whose upstream tasks all succeeded."""
+        from reflow.cache.expand import ExpansionError, expand
+        from reflow.cache.planning import CachePolicy, Planner
+        from reflow.runs.creation import stored_prefixes
+        from reflow.runs.fanout import log_empty_fanout
+
+        order, wiring, _ = self._analyse()
+        planned = self._planned()
+        summary = self._summary()
+        params = self.record.parameters
+        planner = Planner(
+            self.store,
+            self.run_id,
+            self.wf.tasks,
+            wiring,
+            stored_prefixes(self.store, self.run_id, self._code()),
+            CachePolicy(
+                bool(params.get("__force__")),
+                frozenset(params.get("__force_tasks__", [])),
+                bool(params.get("__verify__")),
+            ),
+            code=self._code(),
+            file_policies=task_policies(self.wf),
+        )
+        for name in order:
+            if name in planned:
+                continue
+            spec = self.wf.tasks[name]
+            if not all(self._complete(d, planned, summary) for d in spec.dependencies):
+                continue
+            upstream = self._upstream(name, wiring)
+            entry: dict[str, Any] = {}
+            if spec.config.array:
+                entry["array_identity"] = planner.array_identity(name, upstream)
+                copied = planner.take_cached_array(name, entry["array_identity"])
+                if copied is not None:
+                    if not copied:
+                        log_empty_fanout(logger, name)
+                    planned[name] = {**entry, "count": len(copied)}
+                    self._mark_planned(planned)
+                    summary = self._summary()
+                    continue
+            try:
+                exp = expand(name, spec.config.array, wiring[name], upstream, spec.config.after)
+            except ExpansionError as exc:
+                self._fail_unexpandable(name, str(exc))
+                planned[name] = {**entry, "count": 1}
+                self._mark_planned(planned)
+                continue
+            if spec.config.array and exp.count == 0:
+                log_empty_fanout(logger, name)
+            existing = {
+                r.array_index
+                for r in self.store.list_task_instance_records(self.run_id, task_name=name)
+            }
+            indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
+            todo = [i for i in indices if i not in existing]  # a wave killed mid-plan
+            for start in range(0, len(todo), 5000):
+                chunk = planner.insert_chunk(name, exp, todo[start : start + 5000])
+                self._write_inputs(name, exp, chunk.queued)
+            planned[name] = {**entry, "count": exp.count}
+            self._mark_planned(planned)
+            summary = self._summary()
+
+    def _code(self) -> dict[str, str]:
+        """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
+        return dict(self.frozen.fingerprints) if self.frozen is not None else {}
+
+    def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
+        """The finished upstream tasks of ``name``: hashes now, values when needed."""
+        from reflow.cache.expand import UpstreamOutput
+
+        spec = self.wf.tasks[name]
+        policies = task_policies(self.wf)
+        upstream = {}
+        for dep in {s for w in wiring[name].values() for s in w.steps} | set(spec.config.after):
+            hashes = self.store.get_all_output_hashes(self.run_id, dep)
+            upstream[dep] = UpstreamOutput(
+                dep,
+                self.wf.tasks[dep].config.array,
+                None,
+                hashes,
+                self._loader(dep),
+                policies[dep],
+            )
+        return upstream
+
+    def _expansion(self, name: str) -> Any:
+        """The inputs of ``name``'s instances, computed again from the store."""
+        from reflow.cache.expand import expand
+
+        _, wiring, _ = self._analyse()
+        spec = self.wf.tasks[name]
+        return expand(
+            name, spec.config.array, wiring[name], self._upstream(name, wiring), spec.config.after
+        )
+
+    def _loader(self, task: str) -> Any:
+        def load() -> list[Any]:
+            if self.wf.tasks[task].config.array:
+                return self.store.get_array_outputs(self.run_id, task)
+            return [self.store.get_singleton_output(self.run_id, task)]
+
+        return load
+
+    def _fail_unexpandable(self, name: str, text: str) -> None:
+        from reflow.stores import NewTaskInstance, StateUpdate
+
+        with self.store.transaction():
+            [iid] = self.store.insert_task_instances(
+                self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+            )
+            self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+
+    def _write_inputs(self, name: str, exp: Any, indices: Sequence[int | None]) -> None:
+        from reflow.manifest import CODEC
+
+        spec = self.wf.tasks[name]
+        values = self.record.parameters
+        dests = self._analyse()[2].get(name, {})
+        fixed = {p: values[d] for p, d in dests.items() if d in values}
+        policy = task_policies(self.wf)[name]
+        for index in indices:
+            inputs = exp.values(index or 0)
+            payload: dict[str, Any] = {
+                "argv": self.argv,
+                "run_id": self.run_id,
+                "kwargs": CODEC.dumps({**fixed, **inputs}),
+                "run_dir_params": list(spec.run_dir_params),
+            }
+            # The states of the files the Result inputs name, as planned: the
+            # worker's own look is compared with them (reflow.engine.scheduler.results).
+            # Parameters' states are in the run's identity parts already.
+            planned = seen_files(inputs, policy)
+            if planned:
+                payload["files"] = planned
+            write_json_atomic(input_file(self.run_dir, self.run_id, name, index), payload)
+
+    # -- 4. submit ------------------------------------------------------------------------
+
+    def _job_spec(self, name: str, indices: list[int | None]) -> JobSpec:
+        spec = self.wf.tasks[name]
+        options = self.wf.config.task_submit_options(spec.config.submit_options)
+        array = None
+        if spec.config.array:
+            array = ArraySpec(
+                tuple(i for i in indices if i is not None), spec.config.array_parallelism
+            )
+        return JobSpec(
+            name=f"{self.wf.name}.{name}",
+            command=worker_command(self.script, self.wf.name, self.run_dir, self.run_id, name),
+            workdir=self.run_dir,
+            log_dir=self.run_dir / "logs",
+            resources=JobResources(
+                cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
+            ),
+            array=array,
+            env=job_variables(self.run_id),
+            log_name=name,
+        )
+
+    def submit_ready(self) -> list[str]:
+        """Submit every planned instance not yet submitted; return the new job ids."""
+        from reflow.errors import ReflowError
+        from reflow.stores import StateUpdate
+
+        waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
+        by_task: dict[str, list[TaskInstanceRecord]] = {}
+        for inst in waiting:
+            by_task.setdefault(inst.task_name, []).append(inst)
+        # Instances marked before a dispatcher died between marking and submitting.
+        for inst in self.store.list_task_instance_records(
+            self.run_id, states=[TaskState.SUBMITTED]
+        ):
+            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not started_file(
+                self.run_dir, self.run_id, inst.task_name, inst.array_index
+            ).exists():
+                by_task.setdefault(inst.task_name, []).append(inst)
+        job_ids: list[str] = []
+        for name, insts in by_task.items():
+            insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
+            missing = [
+                inst.array_index
+                for inst in insts
+                if not input_file(self.run_dir, self.run_id, name, inst.array_index).exists()
+            ]
+            if missing:  # a wave killed between planning and writing inputs
+                self._write_inputs(name, self._expansion(name), missing)
+            token = _PENDING_PREFIX + secrets.token_hex(6)
+            self.store.apply_state_updates(
+                [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
+            )
+            job = self._job_spec(name, [i.array_index for i in insts])
+            try:
+                job_id = self.executor.submit(job)
+                self.calls["submit"] += 1
+            except ReflowError as exc:
+                text = f"task {name!r} could not be submitted: {exc}"
+                logger.error("%s", text)
+                self.store.apply_state_updates(
+                    [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
+                )
+                continue
+            self.store.apply_state_updates(
+                [
+                    StateUpdate(
+                        i.id,
+                        TaskState.SUBMITTED,
+                        job_id=job_id
+                        if i.array_index is None or job.array is None
+                        else element_id(job_id, i.array_index),
+                    )
+                    for i in insts
+                ]
+            )
+            job_ids.append(job_id)
+        return job_ids
+
+    # -- 5. chain or finish -----------------------------------------------------------
+
+    def chain(self, after: Sequence[str]) -> str:
+        """Submit the next dispatcher after ``after`` (every active job of the run)."""
+        options = self.wf.config.dispatch_submit_options
+        job = JobSpec(
+            name=f"{self.wf.name}.dispatch",
+            command=dispatcher_command(self.run_id, Path(str(getattr(self.store, "path", "")))),
+            workdir=self.run_dir,
+            log_dir=self.run_dir / "logs",
+            resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
+            after_any=tuple(after),
+            env=job_variables(self.run_id),
+        )
+        job_id = self.executor.submit(job)
+        self.calls["submit"] += 1
+        record_dispatcher(self.store, self.run_dir, self.run_id, job_id, self.executor.name)
+        return job_id
+
+    def _unfinished(self) -> bool:
+        waiting = (*_ACTIVE, *_WAITING)
+        return bool(self.store.list_task_instance_records(self.run_id, states=waiting))
+
+    def _give_up_on(self, lost: Sequence[TaskInstanceRecord]) -> None:
+        """Instances whose job id was never recorded and whose job never said it ran.
+
+        Only a dispatcher killed between submitting and recording can leave
+        them; with nothing else to wait for, the next wave would start at once,
+        again and again.  They fail with a reason; ``retry`` runs them again.
+        """
+        from reflow.stores import StateUpdate
+
+        text = (
+            "reflow lost track of this instance's job: its dispatcher died while "
+            "submitting it, and the job never reported. Retry the run."
+        )
+        self.store.apply_state_updates(
+            [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in lost]
+        )
+
+    def finish(self) -> RunState:
+        """Set the run's final state from its instances."""
+        summary = self._summary()
+        planned = self._planned()
+        states = {s for counts in summary.values() for s in counts}
+        if states & {"FAILED", "SKIPPED"}:
+            status = RunState.FAILED
+        elif "CANCELLED" in states:
+            status = RunState.CANCELLED
+        elif all(self._complete(t, planned, summary) for t in self.wf.tasks):
+            status = RunState.SUCCESS
+        else:
+            status = RunState.FAILED
+        self.store.update_run_status(self.run_id, status)
+        dispatcher_file(self.run_dir, self.run_id).unlink(missing_ok=True)
+        return status
+
+    def wave(self, *, resume: bool = False) -> RunState:
+        """Run one wave; return the run's state afterwards.
+
+        With ``resume``, a run marked FAILED by a dispatcher that crashed is
+        taken up again when it still has unfinished instances.
+        """
+        with _run_lock(self.run_dir, self.run_id):
+            record = self.store.get_run_record(self.run_id)
+            assert record is not None
+            if resume and record.status is RunState.FAILED and self._unfinished():
+                self.store.update_run_status(self.run_id, RunState.RUNNING)
+            elif record.status in RunState.terminal():
+                return record.status
+            active = self.reconcile(self.ingest())
+            self.plan()
+            self.submit_ready()
+            active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
+            if lost and len(lost) == len(active):
+                self._give_up_on(lost)
+                active = []
+            if active:
+                # The next wave waits for every job the scheduler knows of; a job it
+                # does not report cannot be depended on (it is waited for by waves).
+                waited = [
+                    i.job_id
+                    for i in active
+                    if i.job_id
+                    and not i.job_id.startswith(_PENDING_PREFIX)
+                    and i.job_id not in self.unknown_jobs
+                ]
+                if not waited:
+                    # Only unknown jobs are left: pause, or the waves would follow
+                    # each other at once until they are forgotten.
+                    time.sleep(min(30.0, self.forget_after / 10))
+                self.chain(sorted({split_element_id(j)[0] for j in waited}))
+                return RunState.RUNNING
+            return self.finish()
+
+
+def dispatch_once(
+    store: Store, run_id: str, executor: Executor | None = None, *, resume: bool = False
+) -> RunState:
+    """Run one dispatcher wave of ``run_id`` in this process (see :meth:`Dispatcher.wave`)."""
+    return Dispatcher(store, run_id, executor).wave(resume=resume)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_PATH``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(
+            "usage: python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_PATH",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from reflow.stores.sqlite import SqliteStore
+
+    store = SqliteStore(args[1])
+    try:
+        dispatcher = Dispatcher(store, args[0])
+        state = dispatcher.wave()
+        calls = dispatcher.calls
+        logger.info(
+            "executor calls this wave: %d (submit=%d query=%d)",
+            sum(calls.values()),
+            calls["submit"],
+            calls["query"],
+        )
+    except Exception:
+        # Nothing would ever advance the run again: say so in the store.
+        logger.exception("dispatcher of run %s failed; the run is marked FAILED", args[0])
+        store.update_run_status(args[0], RunState.FAILED)
+        return 1
+    logger.info("run %s: %s", args[0], state.value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,318 @@
+"""Submitting a run, and the scheduler-side actions on it: cancel and retry."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.engine.scheduler.files import dispatcher_file, read_json
+from reflow.errors import ReflowError
+
+if TYPE_CHECKING:
+    from reflow.engine.cancel import RunPlace
+    from reflow.executors.base import Executor
+    from reflow.run import Run
+    from reflow.stores import Store, TaskInstanceRecord
+    from reflow.workflow import Workflow
+
+__all__ = [
+    "cancel_run",
+    "check_submit_options",
+    "retry_run",
+    "start_dispatcher",
+    "submit_run",
+    "submitted_dry",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def _store_path(store: Store) -> Path:
+    path = getattr(store, "path", None)
+    if path is None:
+        raise ReflowError(
+            f"{type(store).__name__} has no file path; scheduler jobs reopen the store "
+            "from its path, so submit needs a file-backed store such as SqliteStore."
+        )
+    return Path(path)
+
+
+def start_dispatcher(
+    workflow: Workflow, store: Store, run_id: str, run_dir: Path, executor: Executor
+) -> str:
+    """Submit a dispatcher job for the run now (no dependency)."""
+    from reflow.engine.scheduler.dispatcher import dispatcher_command
+    from reflow.executors.environment import job_variables
+    from reflow.executors.jobs import JobResources, JobSpec
+    from reflow.runs.liveness import record_dispatcher
+
+    job = JobSpec(
+        name=f"{workflow.name}.dispatch",
+        command=dispatcher_command(run_id, _store_path(store)),
+        workdir=run_dir,
+        log_dir=run_dir / "logs",
+        resources=JobResources(
+            cpus=1, time="00:20:00", mem="2G", options=workflow.config.dispatch_submit_options
+        ),
+        env=job_variables(run_id),
+    )
+    live = _live_dispatcher(run_dir, run_id, executor)
+    if live is not None:  # it will take up the new work: one chain per run
+        return live
+    job_id = executor.submit(job)
+    record_dispatcher(store, run_dir, run_id, job_id, executor.name)
+    return job_id
+
+
+def _dispatcher_job(run_dir: Path, run_id: str) -> str | None:
+    """The id of the run's last dispatcher job, or ``None`` if none was recorded."""
+    try:
+        return str(read_json(dispatcher_file(run_dir, run_id))["job_id"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def submitted_dry(run_dir: Path, run_id: str) -> bool:
+    """Whether the run's dispatcher was only printed (``REFLOW_MODE=dry-run``), not submitted."""
+    return _dispatcher_job(run_dir, run_id) == "DRYRUN"
+
+
+def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | None:
+    """The run's dispatcher job if it has not started yet (``None`` otherwise)."""
+    from reflow.executors.jobs import JobState
+
+    job = _dispatcher_job(run_dir, run_id)
+    if job is None or job == "DRYRUN":
+        return None
+    status = executor.query([job]).get(job)
+    return job if status is not None and status.state is JobState.PENDING else None
+
+
+def check_submit_options(workflow: Workflow, executor: Executor) -> None:
+    """Refuse a misspelled submit option before a run is recorded.
+
+    Otherwise it would reach the job script and fail only when the dispatcher
+    submits the task, after the run exists.
+
+    Raises
+    ------
+    ConfigError
+        For the first option the executor does not have (see
+        :meth:`Executor.check_options`).
+    """
+    config = workflow.config
+    site = config.site_options
+    for name, spec in workflow.tasks.items():
+        options = config.task_submit_options(spec.config.submit_options)
+        executor.check_options(options, f"task {name!r}", site)
+    executor.check_options(config.dispatch_submit_options, "[dispatch.submit_options]", site)
+
+
+def submit_run(
+    workflow: Workflow,
+    run_dir: str | Path,
+    *,
+    store: Store | None = None,
+    executor: Executor | str | None = None,
+    force: bool = False,
+    force_tasks: list[str] | None = None,
+    verify: bool = False,
+    parameters: Mapping[str, Any],
+) -> Run:
+    """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
+    from reflow import env
+    from reflow.cache.planning import CachePolicy
+    from reflow.engine.local.engine import check_options
+    from reflow.engine.scheduler.loader import script_of
+    from reflow.executors.resolve import resolve_executor
+    from reflow.run import Run
+    from reflow.runs.creation import create_run, task_param_dests
+
+    env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
+    rd = Path(run_dir).expanduser().resolve()
+    order, _, params = workflow._analyse()
+    check_options(workflow, 1, "stop", force_tasks)
+    values = workflow.check_parameters(parameters)
+    script = script_of(workflow)
+    exc = resolve_executor(executor, workflow.config)
+    check_submit_options(workflow, exc)
+    if store is None:
+        from reflow.stores import open_store
+
+        store = open_store(config=workflow.config)
+    _store_path(store)
+    run_id, _ = create_run(
+        workflow,
+        store,
+        rd,
+        values,
+        task_param_dests(params),
+        order,
+        policy=CachePolicy(force, frozenset(force_tasks or []), verify),
+        executor=exc.name,
+        executor_options=exc.recorded_options(),
+        extra={"__script__": str(script), "__argv__": list(sys.argv)},
+    )
+    try:
+        _freeze(script, rd, run_id)
+        job = start_dispatcher(workflow, store, run_id, rd, exc)
+    except ReflowError:
+        store.update_run_status(run_id, RunState.FAILED)
+        raise
+    if job == "DRYRUN":  # REFLOW_MODE=dry-run: nothing will ever advance this run
+        store.update_run_status(run_id, RunState.CANCELLED)
+    logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
+    return Run(workflow, run_id, rd, store)
+
+
+def _freeze(
+    script: Path, run_dir: Path, run_id: str, code: Mapping[str, str] | None = None
+) -> None:
+    """Freeze the run's code (:mod:`reflow.engine.scheduler.code`), or say in one line why not."""
+    from reflow.engine.scheduler.code import freeze_code
+
+    try:
+        freeze_code(script, run_dir, run_id, code)
+    except OSError as exc:
+        raise ReflowError(
+            f"Cannot copy the workflow's code into the run directory {run_dir}: {exc}. "
+            "Jobs run a frozen copy of it; free space there or choose another run directory."
+        ) from exc
+
+
+def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Executor:
+    from reflow.executors.resolve import executor_from_record
+
+    if executor is not None:
+        return executor
+    record = store.get_run_record(run_id)
+    if record is None:
+        raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
+    return executor_from_record(record.executor, record.executor_options)
+
+
+def cancel_run(
+    run: Run | RunPlace, task: str | None = None, executor: Executor | None = None
+) -> int:
+    """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
+    from reflow.engine.scheduler.results import ResultReader
+    from reflow.executors.jobs import split_element_id
+    from reflow.runs.creation import recorded_policies
+    from reflow.stores import StateUpdate
+
+    store = run.store
+    record = store.get_run_record(run.run_id)
+    if record is not None and record.status in RunState.terminal() and task is None:
+        return 0  # an ended run stays as it ended
+    active = store.list_task_instance_records(
+        run.run_id, task_name=task, states=[*list(TaskState.cancellable()), TaskState.RETRYING]
+    )
+    # Results already written are kept, not thrown away with the jobs.
+    finished = []
+    results = ResultReader(store, run.run_id, run.run_dir, recorded_policies(store, run.run_id))
+    for inst in active:
+        update, interrupted = results.update(inst)
+        if update is not None and not interrupted:
+            finished.append(update)
+    if finished:
+        results.apply(finished)
+        done = {u.instance_id for u in finished}
+        active = [i for i in active if i.id not in done]
+    exc = _executor_of(store, run.run_id, executor)
+    jobs: set[str] = set()
+    for inst in active:
+        job = inst.job_id or ""
+        if not job or job.startswith("pending:"):
+            continue
+        jobs.add(job if task is not None else split_element_id(job)[0])
+    if task is None:
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+            jobs.add(str(read_json(dispatcher_file(run.run_dir, run.run_id))["job_id"]))
+    if jobs:
+        exc.cancel(sorted(jobs))
+    if active:
+        store.apply_state_updates(
+            [
+                StateUpdate(i.id, TaskState.CANCELLED, error_text="cancelled by the user")
+                for i in active
+            ]
+        )
+    if task is None:
+        store.update_run_status(run.run_id, RunState.CANCELLED)
+        dispatcher_file(run.run_dir, run.run_id).unlink(missing_ok=True)
+    return len(active)
+
+
+def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, dict[str, Any]]]:
+    """Freeze the workflow's code as it is now; return the retried instances' new identities.
+
+    Users edit the code to fix what failed, then retry: the fix must run, and
+    its results must be recorded under the identity of the fixed code.  Tasks
+    planned later in the run use the new code's identities too (the
+    fingerprints that changed are kept with the frozen generation).
+    """
+    from reflow.cache.fingerprint import code_fingerprint
+    from reflow.engine.scheduler.loader import script_of
+    from reflow.engine.scheduler.results import identity_with_code, planned_code
+    from reflow.runs.creation import recorded_parts
+
+    try:
+        script = script_of(run.workflow)
+    except ReflowError:
+        logger.info("retry: the workflow is not defined in a file; the run keeps its code")
+        return {}
+    recorded = recorded_parts(run.store, run.run_id)
+    changed: dict[str, str] = {}
+    for name, spec in run.workflow.tasks.items():
+        if name in recorded and (code := code_fingerprint(spec.func)) != recorded[name].code:
+            changed[name] = code
+    _freeze(script, run.run_dir, run.run_id, changed)
+    moves: dict[int, tuple[str, dict[str, Any]]] = {}
+    for inst in todo:
+        parts = recorded.get(inst.task_name)
+        if parts is None:
+            continue
+        code = changed.get(inst.task_name, parts.code)
+        if code == planned_code(parts, inst):
+            continue  # the same code as planned: the same identity
+        info = {k: v for k, v in inst.cache_info.items() if k not in ("code", "planned_code")}
+        if code != parts.code:
+            info["code"] = code
+        moves[inst.id] = (identity_with_code(parts, inst, code), info)
+    return moves
+
+
+def retry_run(
+    run: Run, task: str | None = None, executor: Executor | None = None, verify: bool = True
+) -> int:
+    """Freeze the code as it is now, mark failed and cancelled instances for retry, dispatch."""
+    store = run.store
+    todo = store.list_task_instance_records(
+        run.run_id, task_name=task, states=list(TaskState.retriable())
+    )
+    if not todo:
+        return 0
+    moves = _refreeze(run, todo)
+    from reflow.engine.scheduler.files import result_file, started_file
+
+    for inst in todo:  # an earlier attempt's files must not speak for the new one
+        result_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
+            missing_ok=True
+        )
+        started_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
+            missing_ok=True
+        )
+    with store.transaction():
+        if moves:
+            store.set_identity_many(moves)
+        for inst in todo:
+            store.mark_for_retry(inst.id)
+        store.update_run_status(run.run_id, RunState.RUNNING)
+    exc = _executor_of(store, run.run_id, executor)
+    start_dispatcher(run.workflow, store, run.run_id, run.run_dir, exc)
+    return len(todo)

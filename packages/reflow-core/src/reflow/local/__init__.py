@@ -1,7 +1,0 @@
-"""Local execution of a whole workflow: :func:`run_local`."""
-
-from __future__ import annotations
-
-from reflow.local.engine import TaskFailedError, run_local
-
-__all__ = ["TaskFailedError", "run_local"]

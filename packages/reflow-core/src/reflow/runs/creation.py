@@ -1,0 +1,209 @@
+"""Creating a run's records: the run row and its task specifications.
+
+``run_local`` and ``submit`` record a run the same way: its parameters (and
+cache settings) on the run row, and per task its configuration plus the
+task-level parts of its Merkle identity, which later dispatchers and
+``explain`` read back.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow.cache.explain import CACHE_PARTS_KEY
+from reflow.cache.filestate import task_policies
+from reflow.cache.fingerprint import fingerprint_code
+from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
+from reflow.runs.ids import make_run_id
+
+if TYPE_CHECKING:
+    from reflow.cache.planning import CachePolicy
+    from reflow.define.runparams import ResolvedParam
+    from reflow.stores import Store
+    from reflow.workflow import Workflow
+
+__all__ = [
+    "create_run",
+    "make_run_dir",
+    "recorded_parts",
+    "stored_prefixes",
+    "task_param_dests",
+    "user_name",
+]
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory and its ``logs`` directory, before anything is recorded.
+
+    Raises
+    ------
+    ReflowError
+        If either cannot be created (a path through a file such as
+        ``/etc/passwd/x``, ``/proc``, a read-only filesystem, no permission):
+        one line naming the directory, with nothing recorded in the store.
+    """
+    from reflow.errors import ReflowError
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "logs").mkdir(exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(run_dir) else ""
+        raise ReflowError(
+            f"Cannot create the run directory {run_dir}: {reason}{where}. Give a run "
+            "directory you can write (--run-dir), on a filesystem that is not read-only."
+        ) from exc
+
+
+def user_name() -> str:
+    """The submitting user's name (``unknown`` where there is no passwd entry)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def task_param_dests(params: Iterable[ResolvedParam]) -> dict[str, dict[str, str]]:
+    """task -> {parameter name -> key in the run's parameters}."""
+    out: dict[str, dict[str, str]] = {}
+    for rp in params:
+        for task in rp.tasks:
+            out.setdefault(task, {})[rp.name] = rp.dest
+    return out
+
+
+def _parts(
+    workflow: Workflow,
+    name: str,
+    values: Mapping[str, Any],
+    dests: Mapping[str, str],
+    run_dir: Path,
+    policy: str,
+) -> IdentityParts:
+    spec = workflow.tasks[name]
+    params: dict[str, str] = {}
+    files: dict[str, list[dict[str, Any]]] = {}
+    for p, d in dests.items():
+        params[p], states = hash_with_files(values[d], policy)
+        if states:
+            files[p] = states
+    for p in spec.run_dir_params:
+        # A task that receives the run directory usually writes there: its result
+        # is only reused by runs in the same directory.  Its name counts, not
+        # what is in it (the task's own earlier files would make every run a miss).
+        params[p] = value_hash(str(run_dir))
+    code = fingerprint_code(spec.func)
+    return IdentityParts(
+        task=name,
+        version=spec.config.version,
+        code=code.digest,
+        params=params,
+        code_parts=code.components,
+        files=files,
+    )
+
+
+def create_run(
+    workflow: Workflow,
+    store: Store,
+    run_dir: Path,
+    values: Mapping[str, Any],
+    dests: Mapping[str, Mapping[str, str]],
+    order: Iterable[str],
+    *,
+    policy: CachePolicy,
+    executor: str,
+    executor_options: Mapping[str, Any],
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Insert a run and its task specifications in one transaction.
+
+    Returns
+    -------
+    tuple
+        The run id, and each task's identity prefix (see
+        :meth:`~reflow.cache.identity.IdentityParts.prefix`).
+    """
+    make_run_dir(run_dir)
+    store.init()
+    run_id = make_run_id(workflow.name)
+    recorded = dict(values)
+    recorded["run_dir"] = str(run_dir)
+    if policy.force:
+        recorded["__force__"] = True
+    if policy.force_tasks:
+        recorded["__force_tasks__"] = sorted(policy.force_tasks)
+    if policy.verify:
+        recorded["__verify__"] = True
+    recorded.update(extra or {})
+    # The wire modes, so views of the run (reflow dag, reflow report) need no script.
+    from reflow.define.validate import infer_wiring
+    from reflow.runs.graph import WIRING_KEY, recorded_wiring
+
+    recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
+    policies = task_policies(workflow)
+    # Before the transaction: hashing a parameter's files (a large directory,
+    # a content hash) must not hold the store's write lock.
+    all_parts = {
+        name: _parts(workflow, name, values, dests.get(name, {}), run_dir, policies[name])
+        for name in order
+    }
+    prefixes: dict[str, Any] = {}
+    with store.transaction():
+        store.insert_run(
+            run_id,
+            workflow.name,
+            user_name(),
+            recorded,
+            executor=executor,
+            executor_options=dict(executor_options),
+        )
+        for name, parts in all_parts.items():
+            spec = workflow.tasks[name]
+            prefixes[name] = parts.prefix()
+            config = asdict(spec.config)
+            # The policy in force (the job's own or the config's), so a command
+            # that reads the run without its script hashes outputs the same way.
+            config["cache_inputs"] = policies[name]
+            config[CACHE_PARTS_KEY] = {
+                key: value for key, value in parts.to_dict().items() if key != "inputs"
+            }
+            store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
+    return run_id, prefixes
+
+
+def recorded_policies(store: Store, run_id: str) -> dict[str, str]:
+    """Each task's file policy as recorded with the run (``"stat"`` where none was)."""
+    return {
+        spec.task_name: str(spec.config.get("cache_inputs") or "stat")
+        for spec in store.list_task_spec_records(run_id)
+    }
+
+
+def recorded_parts(store: Store, run_id: str) -> dict[str, IdentityParts]:
+    """The task-level identity parts recorded with a run's task specifications."""
+    return {
+        spec.task_name: IdentityParts.from_dict(spec.config[CACHE_PARTS_KEY])
+        for spec in store.list_task_spec_records(run_id)
+        if CACHE_PARTS_KEY in spec.config
+    }
+
+
+def stored_prefixes(
+    store: Store, run_id: str, code: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The identity prefixes recorded with a run's task specifications.
+
+    ``code`` holds the fingerprints of tasks whose code changed since (a run
+    retried with edited code): their prefixes use those.
+    """
+    code = code or {}
+    return {
+        name: (replace(parts, code=code[name]) if name in code else parts).prefix()
+        for name, parts in recorded_parts(store, run_id).items()
+    }
