@@ -270,6 +270,31 @@ class SqliteStore(Store):
         """
         return cls(Path(run_dir).expanduser() / DATABASE_NAME, readonly=readonly)
 
+    @property
+    def url(self) -> str:
+        """``sqlite:///`` and the database file's absolute path: the URL that opens it again."""
+        return "sqlite://" + self.path.as_posix()
+
+    @classmethod
+    def from_url(
+        cls, url: str, config: Config | None = None, *, create: bool = True
+    ) -> SqliteStore:
+        """Open ``sqlite:///abs/path.db`` (an absolute path after the scheme's three slashes).
+
+        Raises
+        ------
+        StoreError
+            When the URL is not of that form.
+        """
+        prefix = "sqlite://"
+        rest = url[len(prefix) :] if url.lower().startswith(prefix) else ""
+        if not rest.startswith("/") or rest.startswith("//"):
+            raise StoreError(
+                f"The store URL {url!r} is not an SQLite URL; write sqlite:///absolute/path.db "
+                "(three slashes, then the file's absolute path)."
+            )
+        return cls(Path(rest), create=create)
+
     @classmethod
     def default_path(cls, config: Config | None = None) -> Path:
         """Return the shared manifest path (see :func:`reflow_store_sqlite.default_path`).

@@ -220,6 +220,30 @@ class Store(abc.ABC):
 
     # -- lifecycle ---------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The URL that opens this store again from any process: ``scheme://...``, no password.
+
+        Dispatcher jobs open the run's store from this URL (see :func:`open_store`);
+        the scheme is the store's name in the ``reflow.stores`` entry-point group.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not say its URL")
+
+    @classmethod
+    def from_url(cls, url: str, config: Config | None = None, *, create: bool = True) -> Store:
+        """Open the store a URL of this store's scheme names (see :func:`open_store`).
+
+        Parameters
+        ----------
+        url : str
+            ``scheme://...``, the scheme being this store's entry-point name.
+        config : Config or None
+            The configuration, for any default the URL leaves open.
+        create : bool
+            ``False`` for commands that only read (see :func:`open_store`).
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
+
     @abc.abstractmethod
     def init(self) -> None:
         """Open the store, creating or migrating its schema when needed.
@@ -856,16 +880,20 @@ class Store(abc.ABC):
 def open_store(
     path: str | Path | None = None, config: Config | None = None, *, create: bool = True
 ) -> Store:
-    """The SQLite store at ``path``, or the shared default one (see ``SqliteStore.default``).
+    """The store a URL or a path names, or the configured default one.
 
-    Imports the store package only when called, so ``import reflow.stores`` stays cheap.
+    A URL (``scheme://...``) is opened by the store registered under its scheme in
+    the ``reflow.stores`` entry-point group; a plain path is an SQLite file;
+    ``None`` is the configured default.  Imports the store package only when
+    called, so ``import reflow.stores`` stays cheap.
 
     Parameters
     ----------
     path : str, Path or None
-        The database file; ``None`` means the shared default one.
+        A store URL (``sqlite:///abs/path.db``), an SQLite file, or ``None``
+        for the shared default one.
     config : Config or None
-        Configuration naming the default path (``[store] path``).
+        Configuration naming the default (``[store] path``).
     create : bool
         ``False`` for commands that only read: a missing store raises
         :class:`StoreMissingError` when opened instead of being created, and
@@ -876,8 +904,19 @@ def open_store(
     Store
         The store, not yet opened (``init`` or the first call opens it).
     """
-    from reflow.stores.sqlite import SqliteStore
+    from reflow import plugins
 
-    target = Path(path) if path is not None else SqliteStore.default_path(config)
-    store: Store = SqliteStore(target, create=create)
+    if isinstance(path, str) and "://" in path:
+        scheme = path.split("://", 1)[0].lower()
+        store_class = plugins.load("stores", scheme)
+        if not issubclass(store_class, Store):
+            raise StoreError(
+                f"The store plugin {scheme!r} ({store_class.__module__}."
+                f"{store_class.__qualname__}) is not a reflow Store; fix or uninstall "
+                "the package that registers it."
+            )
+        return store_class.from_url(path, config, create=create)
+    sqlite = plugins.load("stores", "sqlite")
+    target = Path(path) if path is not None else sqlite.default_path(config)  # type: ignore[attr-defined]
+    store: Store = sqlite(target, create=create)
     return store
