@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -23,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from reflow import plugins
-from reflow._specifiers import SpecifierSet, Version, parse_requirement
 from reflow._version import __version__
 from reflow.cli.main import main
 from reflow.errors import (
@@ -327,7 +327,9 @@ def test_plugin_built_for_older_core_suggests_a_matching_plugin(
         (["reflow-core!=0.1.0"], False),
         (["reflow-core<0.2", "reflow-core>=0.1.1"], False),  # all requirements apply
         (['reflow-core>=9; extra == "dev"'], True),  # only for an extra: ignored
-        (['reflow-core<0.1; python_version >= "3"'], False),  # other markers: applied
+        (['reflow-core<0.1; python_version >= "3"'], False),  # a marker that holds: applied
+        (['reflow-core<0.1; python_version < "3"'], True),  # one that does not: ignored, as pip
+        (["reflow-core @ https://example.org/reflow_core-0.1.0.whl"], True),  # no version
         (["reflow-core-extras>=9"], True),  # another distribution
         (["numpy>=1.20"], True),  # no requirement on reflow-core at all
         ([], True),
@@ -598,7 +600,7 @@ def test_compat_module_names_the_package_to_install(
     assert str(caught.value).endswith(f"pip install {package.replace('_', '-')}")
 
 
-# -- the PEP 440 evaluator -----------------------------------------------------------------
+# -- the version range check -------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -644,76 +646,68 @@ def test_compat_module_names_the_package_to_install(
         (">=1!0.1", "5.0", False),  # epochs dominate
     ],
 )
-def test_specifier_evaluation(specifier: str, version: str, expected: bool) -> None:
-    assert SpecifierSet.parse(specifier).contains(version) is expected
+def test_core_range_check(
+    env: FakeEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+    specifier: str,
+    version: str,
+    expected: bool,
+) -> None:
+    """A plugin requiring ``reflow-core<specifier>`` loads with core ``version`` or is refused."""
+    monkeypatch.setattr(plugins, "_installed_core_version", lambda: version)
+    module = env.executor_module()
+    env.install(
+        "reflow-executor-x",
+        requires=[f"reflow-core{specifier}"],
+        executors={"x": f"{module}:FakeExecutor"},
+    )
+
+    if expected:
+        assert plugins.load("executors", "x").__name__ == "FakeExecutor"
+    else:
+        with pytest.raises(
+            PluginIncompatibleError, match=f"has reflow-core {re.escape(version)}\\."
+        ):
+            plugins.load("executors", "x")
 
 
-def test_version_order_follows_pep_440() -> None:
-    ordered = [
-        "0.9",
-        "1.0.dev1",
-        "1.0a1.dev1",
-        "1.0a1",
-        "1.0b2",
-        "1.0rc1",
-        "1.0",
-        "1.0+local",
-        "1.0.post1.dev1",
-        "1.0.post1",
-        "1.0.1",
-        "1.10",
-        "1!0.1",
-    ]
-    parsed = [Version.parse(text) for text in ordered]
+def test_range_is_quoted_as_written_and_requirements_combine(env: FakeEnvironment) -> None:
+    module = env.executor_module()
+    env.install(
+        "reflow-executor-x",
+        requires=["reflow-core (< 0.4 , >=0.3)", "reflow-core[extra]!=0.3.1"],
+        executors={"x": f"{module}:FakeExecutor"},
+    )
 
-    shuffled = parsed[1::2] + parsed[::2]
-    assert sorted(shuffled) == parsed
+    (info,) = plugins.describe_plugins()
 
-
-@pytest.mark.parametrize(
-    ("text", "same_as"),
-    [
-        ("1.0-1", "1.0.post1"),
-        ("1.0alpha2", "1.0a2"),
-        ("1.0-beta.3", "1.0b3"),
-        ("1.0c1", "1.0rc1"),
-        ("1.0.preview1", "1.0rc1"),
-        ("v1.0.rev2", "1.0.post2"),
-        ("1.0-dev", "1.0.dev0"),
-        ("1.0.0", "1"),
-    ],
-)
-def test_alternative_spellings_are_equal(text: str, same_as: str) -> None:
-    assert Version.parse(text) == Version.parse(same_as)
+    assert info.core_requirement == "reflow-core<0.4,>=0.3,!=0.3.1"
+    assert info.error is not None
+    assert info.error.endswith(
+        'Fix it with: pip install --upgrade "reflow-core<0.4,>=0.3,!=0.3.1"'
+    )
 
 
 @pytest.mark.parametrize(
     "specifier",
-    ["0.1", ">=", ">=0.1.*", "~=1", "~=1.*", "=>0.1", ">=0.1;", "==1.0rc1.*", ">=banana"],
+    [" 0.1", ">=", ">=0.1.*", "~=1", "~=1.*", "=>0.1", ">=0.1;", "==1.0rc1.*", ">=banana"],
 )
-def test_malformed_specifiers_raise_value_error(specifier: str) -> None:
-    with pytest.raises(ValueError, match=r"specifier|version|allowed|segments|release"):
-        SpecifierSet.parse(specifier)
+def test_unreadable_core_requirement_is_logged_and_not_enforced(
+    env: FakeEnvironment, caplog: pytest.LogCaptureFixture, specifier: str
+) -> None:
+    module = env.executor_module()
+    env.install(
+        "reflow-executor-x",
+        requires=[f"reflow-core{specifier}"],
+        executors={"x": f"{module}:FakeExecutor"},
+    )
 
+    with caplog.at_level(logging.WARNING, logger="reflow.plugins"):
+        loaded = plugins.load("executors", "x")
 
-def test_parse_requirement_forms() -> None:
-    plain = parse_requirement("reflow-core<0.2,>=0.1")
-    assert (plain.key, str(plain.specifier), plain.marker) == ("reflow-core", "<0.2,>=0.1", None)
-
-    old = parse_requirement("Reflow.Core (>=0.1, <0.2)")
-    assert old.key == "reflow-core"
-    assert old.specifier.contains("0.1.5")
-
-    marked = parse_requirement('tomli>=1.1; python_version < "3.11"')
-    assert marked.marker == 'python_version < "3.11"'
-    assert not marked.only_for_extra
-
-    extra = parse_requirement('pytest[testing]>=7 ; extra == "dev"')
-    assert extra.extras == ("testing",)
-    assert extra.only_for_extra
-
-    url = parse_requirement("foo @ https://example.org/foo-1.0.whl")
-    assert url.specifier.clauses == ()
-
-    with pytest.raises(ValueError, match="not a valid requirement"):
-        parse_requirement("-e .")
+    assert loaded.__name__ == "FakeExecutor"
+    assert (
+        f"Cannot check reflow-executor-x's requirement 'reflow-core{specifier}' on reflow-core ("
+        in caplog.text
+    )
+    assert "not enforcing it." in caplog.text

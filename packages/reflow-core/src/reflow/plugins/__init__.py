@@ -26,9 +26,14 @@ Choices
 - A plugin whose distribution does not declare a ``reflow-core`` requirement
   (or whose distribution cannot be found) is taken as compatible.  A
   requirement this module cannot parse is logged and not enforced.
-- Requirements limited to an extra (``; extra == "x"``) are ignored; other
-  markers are not evaluated.  Version comparison follows
-  :mod:`reflow._specifiers`, which admits installed pre-releases.
+- A requirement applies when its environment marker holds for the running
+  interpreter with no extra selected, as pip decides it; so one limited to an
+  extra (``; extra == "x"``) is ignored.  Versions compare as PEP 440 says
+  (through ``packaging``), except that an installed pre-release is admitted
+  by every range containing it: the check judges what is installed, not what
+  to download.
+- Messages quote the range with its clauses in the order the distribution
+  wrote them.
 """
 
 from __future__ import annotations
@@ -40,13 +45,14 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from reflow._specifiers import SpecifierSet, Version, parse_requirement
 from reflow._version import __version__ as _core_version_string
 from reflow.errors import PluginIncompatibleError, PluginLoadError, PluginNotFoundError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from importlib.metadata import Distribution, EntryPoint
+
+    from packaging.specifiers import Specifier
 
 __all__ = [
     "CORE_DISTRIBUTION",
@@ -304,53 +310,92 @@ def _installed_core_version() -> str:
     return _core_version_string
 
 
-def _core_requirement(dist: Distribution | None) -> SpecifierSet | None:
-    """The distribution's combined ``reflow-core`` specifier, or ``None`` if undeclared."""
+def _core_requirement(dist: Distribution | None) -> tuple[Specifier, ...] | None:
+    """The clauses the distribution puts on ``reflow-core``, or ``None`` if undeclared.
+
+    The clauses of every applying requirement on reflow-core, in the order
+    written; all of them must hold.
+    """
     if dist is None:
         return None
-    combined: SpecifierSet | None = None
+    # packaging is imported here, not at the top: only this check needs it, and
+    # ``import reflow`` must stay fast (benchmarks/bench_import.py).
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    combined: tuple[Specifier, ...] | None = None
     for line in dist.requires or ():
         try:
-            requirement = parse_requirement(line)
-        except ValueError as exc:
+            requirement = Requirement(line)
+        except InvalidRequirement as exc:
             if _NAMES_CORE.match(line):
                 logger.warning(
                     "Cannot check %s's requirement %r on reflow-core (%s); not enforcing it.",
                     dist.name,
                     line,
-                    exc,
+                    str(exc).splitlines()[0],
                 )
             continue
-        if requirement.key != CORE_DISTRIBUTION or requirement.only_for_extra:
+        if canonicalize_name(requirement.name) != CORE_DISTRIBUTION:
             continue
-        combined = requirement.specifier if combined is None else combined & requirement.specifier
+        # No extra is selected when a plugin is loaded, so an extra's requirement never holds.
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        clauses = _written_clauses(line)
+        combined = clauses if combined is None else combined + clauses
     return combined
 
 
-def _requirement_text(specifier: SpecifierSet | None) -> str | None:
-    return None if specifier is None else f"{CORE_DISTRIBUTION}{specifier}"
+def _written_clauses(line: str) -> tuple[Specifier, ...]:
+    """The version clauses of a valid requirement line on reflow-core, in the order written.
+
+    packaging keeps a requirement's clauses in a set and prints them sorted;
+    messages and ``reflow plugins`` quote the range as the plugin's author
+    wrote it.  The line has already been parsed by packaging, so only its
+    shape is taken apart here: name, optional ``[extras]``, then either
+    ``@ url`` (no version constraint) or clauses, optionally in parentheses,
+    up to the ``;`` of a marker.
+    """
+    from packaging.specifiers import Specifier
+
+    name = _NAMES_CORE.match(line)
+    rest = line[name.end() :] if name is not None else ""
+    rest = re.sub(r"^\s*\[[^\]]*\]", "", rest.split(";", 1)[0]).strip()
+    if rest.startswith("@"):
+        return ()
+    rest = rest.removeprefix("(").removesuffix(")")
+    return tuple(Specifier(part.strip()) for part in rest.split(",") if part.strip())
+
+
+def _requirement_text(clauses: tuple[Specifier, ...] | None) -> str | None:
+    if clauses is None:
+        return None
+    return CORE_DISTRIBUTION + ",".join(str(clause) for clause in clauses)
 
 
 def _incompatibility(group: str, entry_point: EntryPoint) -> str | None:
     """Explain why the plugin cannot run with the installed core, or return ``None``."""
     dist = entry_point.dist
-    specifier = _core_requirement(dist)
-    if dist is None or specifier is None:
+    clauses = _core_requirement(dist)
+    if dist is None or clauses is None:
         return None
+    from packaging.version import Version  # see _core_requirement on why here
+
     core = _installed_core_version()
+    required = _requirement_text(clauses)
     try:
-        core_version = Version.parse(core)
-        if specifier.contains(core_version):
-            return None
+        core_version = Version(core)
     except ValueError as exc:
-        logger.warning("Cannot compare reflow-core %s with %s: %s", core, specifier, exc)
+        logger.warning("Cannot compare reflow-core %s with %s: %s", core, required, exc)
         return None
-    required = f"{CORE_DISTRIBUTION}{specifier}"
+    # Installed pre-releases are admitted: an installed 0.2.0rc1 was chosen on purpose.
+    failed = [c for c in clauses if not c.contains(core_version, prereleases=True)]
+    if not failed:
+        return None
     core_too_old = any(
         clause.operator not in ("!=", "===")
-        and not clause.contains(core_version)
-        and core_version < clause.parsed_version
-        for clause in specifier.clauses
+        and core_version < Version(clause.version.removesuffix(".*"))
+        for clause in failed
     )
     if core_too_old:
         fix = f'pip install --upgrade "{required}"'
