@@ -23,7 +23,9 @@ EXECUTORS = [
     "reflow-executor-sge",
     "reflow-executor-flux",
 ]
-PACKAGES = [CORE, STORE, *EXECUTORS]
+# Fake PBS/LSF/Flux commands: the test dependency of those executors' conformance tests.
+FAKES = "reflow-fake-schedulers"
+PACKAGES = [CORE, STORE, *EXECUTORS, FAKES]
 IMPORT_NAMES = {p: "reflow" if p == CORE else p.replace("-", "_") for p in PACKAGES}
 TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
 
@@ -99,7 +101,8 @@ def tests(session: nox.Session, package: str) -> None:
 def integration(session: nox.Session) -> None:
     """Cross-package tests (discovery, packaging, end to end) with everything installed."""
     # playwright drives the system's Chromium (tests/report); it downloads no browser here.
-    session.install(*_with_core(*PACKAGES), *TEST_DEPS, "playwright>=1.40")
+    # hatchling builds core's wheel and sdist for tests/test_packaging.py.
+    session.install(*_with_core(*PACKAGES), *TEST_DEPS, "playwright>=1.40", "hatchling>=1.21")
     session.run(
         "pytest",
         str(ROOT / "tests"),
@@ -169,7 +172,8 @@ def cluster(session: nox.Session, scheduler: str) -> None:
             session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
         session.skip(message)
     package = CLUSTERS[scheduler]
-    session.install(*_with_core(package), "pytest>=8")
+    # The package's whole tests/ runs, conformance/ too, which imports the fakes.
+    session.install(*_with_core(package, FAKES), "pytest>=8")
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
     # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...) to <base>/cluster.env.
@@ -197,7 +201,7 @@ def cluster(session: nox.Session, scheduler: str) -> None:
 
 
 # Schedulers that cannot run on this machine: their executors are tested against the faithful
-# fakes of their commands in reflow.testing.fake_schedulers (tests/conformance/ of each package).
+# fakes of their commands in reflow-fake-schedulers (tests/conformance/ of each package).
 FAKED = ["pbs", "lsf", "flux"]
 
 
@@ -206,7 +210,7 @@ FAKED = ["pbs", "lsf", "flux"]
 def conformance(session: nox.Session, scheduler: str) -> None:
     """The executor conformance suite and the user-guide pipeline against a scheduler's fake."""
     package = f"reflow-executor-{scheduler}"
-    session.install(*_with_core(package), *TEST_DEPS)
+    session.install(*_with_core(package, FAKES), *TEST_DEPS)
     session.run(
         "pytest",
         str(PACKAGES_DIR / package / "tests" / "conformance"),

@@ -1,11 +1,13 @@
-"""A bare install of core and its embedded store pulls in only platformdirs and rich."""
+"""A bare install of core and its embedded store pulls in only platformdirs, rich and packaging."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tarfile
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ ALLOWED = {
     "reflow-core",
     "reflow-store-sqlite",
     "platformdirs",
+    "packaging",  # checks a plugin's declared reflow-core range
     "tomli",
     "rich",
     "pygments",
@@ -83,3 +86,66 @@ def test_core_and_store_install_into_an_empty_venv(tmp_path: Path) -> None:
     ).stdout
     found = {(p["kind"], p["name"]): p for p in json.loads(plugins)["plugins"]}
     assert found[("store", "sqlite")]["error"] is None
+
+
+def _build(package: str, kind: str, out: Path) -> list[str]:
+    """Build one package's wheel or sdist with its own backend; return the archive's file names."""
+    hook = {"wheel": "build_wheel", "sdist": "build_sdist"}[kind]
+    out.mkdir(parents=True)
+    name = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, hatchling.build as b; print(b.{hook}(sys.argv[1]))",
+            out,
+        ],
+        cwd=ROOT / "packages" / package,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout.split()[-1]
+    if kind == "wheel":
+        with zipfile.ZipFile(out / name) as wheel:
+            return wheel.namelist()
+    with tarfile.open(out / name) as sdist:
+        return sdist.getnames()
+
+
+# Every fake command reads its state directory from this variable: whatever a fake scheduler
+# is renamed to, its code names it.
+FAKE_MARKER = b"REFLOW_FAKE_SCHEDULER_DIR"
+
+
+def _fake_scheduler_files(archive: Path, names: list[str]) -> list[str]:
+    """The names in a built archive that are, or hold, fake scheduler code."""
+    found = [n for n in names if "fake_scheduler" in n or "fake-scheduler" in n]
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as wheel:
+            found += [n for n in names if FAKE_MARKER in wheel.read(n)]
+    else:
+        with tarfile.open(archive) as sdist:
+            for member in sdist.getmembers():
+                data = sdist.extractfile(member) if member.isfile() else None
+                if data is not None and FAKE_MARKER in data.read():
+                    found.append(member.name)
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("kind", ["wheel", "sdist"])
+def test_core_distribution_ships_no_fake_scheduler(tmp_path: Path, kind: str) -> None:
+    """The fake PBS/LSF/Flux commands are reflow-fake-schedulers', not every user's."""
+    core = _build("reflow-core", kind, tmp_path / "core")
+    (archive,) = (tmp_path / "core").iterdir()
+    # The conformance suites stay in core: this is a real, complete core distribution.
+    assert any(n.endswith("reflow/testing/pipeline.py") for n in core)
+    assert _fake_scheduler_files(archive, core) == []
+
+    fakes = _build("reflow-fake-schedulers", kind, tmp_path / "fakes")
+    (archive,) = (tmp_path / "fakes").iterdir()
+    # The check finds the fakes where they are.
+    assert any(n.endswith("reflow_fake_schedulers/pbs.py") for n in fakes)
+    assert any(
+        n.endswith("reflow_fake_schedulers/_common.py")
+        for n in _fake_scheduler_files(archive, fakes)
+    )

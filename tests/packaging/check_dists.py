@@ -19,6 +19,7 @@ EXPECTED = {
     "reflow_executor_lsf": ("reflow_executor_lsf", ("reflow.executors", "lsf")),
     "reflow_executor_sge": ("reflow_executor_sge", ("reflow.executors", "sge")),
     "reflow_executor_flux": ("reflow_executor_flux", ("reflow.executors", "flux")),
+    "reflow_fake_schedulers": ("reflow_fake_schedulers", None),
 }
 
 

@@ -1,4 +1,4 @@
-"""A running Flux fake (``reflow.testing.fake_schedulers``) for the tests of this directory."""
+"""A running Flux fake (``reflow_fake_schedulers``) for the tests of this directory."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 
 @pytest.fixture

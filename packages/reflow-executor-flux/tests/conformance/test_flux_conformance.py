@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from reflow.testing.executor import ExecutorConformance
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_flux import FluxExecutor
+from reflow_fake_schedulers import FakeScheduler
 
 
 class TestFluxConformance(ExecutorConformance):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from reflow.testing.drivers import GuardlessDriverSuite
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 
 class TestGuardlessDriver(GuardlessDriverSuite):

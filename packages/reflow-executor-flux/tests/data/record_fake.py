@@ -4,7 +4,7 @@ Run from the repository's development environment::
 
     python packages/reflow-executor-flux/tests/data/record_fake.py
 
-It starts ``reflow.testing.fake_schedulers`` in the ``flux`` flavour in a
+It starts ``reflow_fake_schedulers`` in the ``flux`` flavour in a
 temporary directory, submits a completing job, a failing job (exit 3), an
 array of three elements (``--cc``), a sleeping job it then cancels and a job
 ``afterok`` on the failing one, and saves what flux submit, flux jobs and
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 HERE = Path(__file__).resolve().parent
 

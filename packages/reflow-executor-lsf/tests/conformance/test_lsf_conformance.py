@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from reflow.testing.executor import ExecutorConformance
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_lsf import LSFExecutor
+from reflow_fake_schedulers import FakeScheduler
 
 
 class TestLSFConformance(ExecutorConformance):

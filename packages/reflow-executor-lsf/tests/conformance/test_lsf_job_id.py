@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow.testing.job_ids import check_reflow_job_ids
 from reflow_executor_lsf import LSFExecutor
+from reflow_fake_schedulers import FakeScheduler
 
 
 def test_reflow_job_id_names_the_job_and_each_element(

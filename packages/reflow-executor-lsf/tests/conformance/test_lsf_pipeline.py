@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow.testing.pipeline import run_guide_pipeline
+from reflow_fake_schedulers import FakeScheduler
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ Run from the repository's development environment::
 
     python packages/reflow-executor-lsf/tests/data/record_fake.py
 
-It starts ``reflow.testing.fake_schedulers`` in the ``lsf`` flavour in a
+It starts ``reflow_fake_schedulers`` in the ``lsf`` flavour in a
 temporary directory, submits a completing job, a failing job (exit 3), an
 array of three elements and a sleeping job it then kills, and saves what
 bsub, bjobs and bkill printed.
@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 HERE = Path(__file__).resolve().parent
 FIELDS = "jobid jobindex stat exit_code exit_reason"

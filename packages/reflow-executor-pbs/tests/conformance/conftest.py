@@ -1,4 +1,4 @@
-"""The fake PBS Pro scheduler (``reflow.testing.fake_schedulers``) for the conformance tests."""
+"""The fake PBS Pro scheduler (``reflow_fake_schedulers``) for the conformance tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 
 def _serve(

@@ -14,8 +14,8 @@ import pytest
 
 from reflow.executors import Executor
 from reflow.testing.executor import ExecutorConformance
-from reflow.testing.fake_schedulers import FakeScheduler
 from reflow_executor_pbs import PBSExecutor
+from reflow_fake_schedulers import FakeScheduler
 
 
 class _OnTheFake(ExecutorConformance):

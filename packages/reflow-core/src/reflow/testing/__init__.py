@@ -7,12 +7,15 @@ tests reflow's own plugins pass.
 
 - :mod:`reflow.testing.store`: :class:`~reflow.testing.store.StoreConformance`
   for manifest stores (``reflow.stores`` entry points).
-- :mod:`reflow.testing.fake_schedulers`: fake PBS Pro, LSF and Flux commands for executors.
 - :mod:`reflow.testing.pipeline`: the user guide's pipeline, run on any executor.
 - :mod:`reflow.testing.scripts`: :func:`~reflow.testing.scripts.load_script`, a
   workflow script written by a test and imported as jobs import it.
 - :mod:`reflow.testing.calls`: :class:`~reflow.testing.calls.CallLog`, a list
   that tasks append to from ``run_local``'s worker processes.
+
+Fake PBS Pro, LSF and Flux commands to run these suites against live in their
+own distribution, ``reflow-fake-schedulers`` (:mod:`reflow_fake_schedulers`),
+so the reflow-core wheel does not ship them.
 
 This package imports nothing on import; the suites import pytest, so import
 them only from tests.

@@ -1,7 +1,7 @@
 """The fakes' job runner: one background process that really runs the queued jobs.
 
-Started by :meth:`reflow.testing.fake_schedulers.FakeScheduler.start` as
-``python -m reflow.testing.fake_schedulers.runner STATE_DIR``.  Every tick it
+Started by :meth:`reflow_fake_schedulers.FakeScheduler.start` as
+``python -m reflow_fake_schedulers.runner STATE_DIR``.  Every tick it
 locks the job table (:mod:`.state`) and
 
 1. reaps the elements whose process ended and records their exit;
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from reflow.testing.fake_schedulers.state import (
+from reflow_fake_schedulers.state import (
     Element,
     Job,
     State,
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the runner of the state directory given as the only argument."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m reflow.testing.fake_schedulers.runner STATE_DIR", file=sys.stderr)
+        print("usage: python -m reflow_fake_schedulers.runner STATE_DIR", file=sys.stderr)
         return 2
     Runner(Path(args[0])).run()
     return 0

@@ -52,8 +52,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from reflow.testing.fake_schedulers import _f58
-from reflow.testing.fake_schedulers._common import (
+from reflow_fake_schedulers import _f58
+from reflow_fake_schedulers._common import (
     CommandError,
     job_env,
     open_store,
@@ -62,8 +62,8 @@ from reflow.testing.fake_schedulers._common import (
     unsupported,
     user_name,
 )
-from reflow.testing.fake_schedulers._jobs import cancel_element
-from reflow.testing.fake_schedulers.state import (
+from reflow_fake_schedulers._jobs import cancel_element
+from reflow_fake_schedulers.state import (
     Dependency,
     DependencyKind,
     Element,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.testing.fake_schedulers import FakeScheduler
+from reflow_fake_schedulers import FakeScheduler
 
 
 class Bench:

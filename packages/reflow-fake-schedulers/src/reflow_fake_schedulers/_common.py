@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reflow.testing.fake_schedulers.state import StateStore
+from reflow_fake_schedulers.state import StateStore
 
 __all__ = [
     "STATE_DIR_VAR",
@@ -48,7 +48,7 @@ def unsupported(prog: str, what: str) -> CommandError:
     """The error for something the real tool accepts but the fake does not implement."""
     return CommandError(
         f"{prog}: {what} is valid for the real tool but not implemented by reflow's fake "
-        "scheduler (reflow.testing.fake_schedulers)",
+        "scheduler (reflow_fake_schedulers)",
         2,
     )
 
@@ -59,7 +59,7 @@ def open_store(prog: str) -> StateStore:
     if not root or not (Path(root) / "state.json").is_file():
         raise CommandError(
             f"{prog}: {STATE_DIR_VAR} does not name a running fake scheduler "
-            "(start one with reflow.testing.fake_schedulers.FakeScheduler.start and use its env)",
+            "(start one with reflow_fake_schedulers.FakeScheduler.start and use its env)",
             2,
         )
     return StateStore(Path(root))
@@ -134,6 +134,6 @@ def run_named(
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] not in commands:
         names = "|".join(commands)
-        print(f"usage: python -m reflow.testing.fake_schedulers.{module} {names} ...")
+        print(f"usage: python -m reflow_fake_schedulers.{module} {names} ...")
         return 2
     return run_command(args[0], commands[args[0]], args[1:])

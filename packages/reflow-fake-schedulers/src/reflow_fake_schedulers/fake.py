@@ -16,8 +16,8 @@ from types import TracebackType
 from typing import Protocol
 
 from reflow.errors import ReflowError
-from reflow.testing.fake_schedulers._common import STATE_DIR_VAR
-from reflow.testing.fake_schedulers.state import State, StateStore
+from reflow_fake_schedulers._common import STATE_DIR_VAR
+from reflow_fake_schedulers.state import State, StateStore
 
 __all__ = ["FLAVOURS", "FakeScheduler", "FakeSchedulerError"]
 
@@ -132,7 +132,7 @@ class FakeScheduler:
         _write_commands(flavour, state_dir)
         log = (state_dir / "runner.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "reflow.testing.fake_schedulers.runner", str(state_dir)],
+            [sys.executable, "-m", "reflow_fake_schedulers.runner", str(state_dir)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
@@ -200,7 +200,7 @@ def _write_commands(flavour: str, state_dir: Path) -> None:
     python = shlex.quote(sys.executable)
     where = shlex.quote(str(state_dir))
     for name in FLAVOURS[flavour]:
-        module = f"reflow.testing.fake_schedulers.{flavour}"
+        module = f"reflow_fake_schedulers.{flavour}"
         text = (
             f"#!/bin/sh\n{STATE_DIR_VAR}={where}\nexport {STATE_DIR_VAR}\n"
             f'exec {python} -m {module} {name} "$@"\n'

@@ -7,7 +7,7 @@ throttles, dependencies, walltime kills, cancels and a slot limit.  The commands
 accept the grammar the real tools document and answer in their output formats;
 they refuse what the real tools refuse::
 
-    from reflow.testing.fake_schedulers import FakeScheduler
+    from reflow_fake_schedulers import FakeScheduler
 
     with FakeScheduler.start("pbs", state_dir=tmp_path / "fake") as fake:
         fake.apply(monkeypatch)          # PATH and REFLOW_FAKE_SCHEDULER_DIR
@@ -18,6 +18,6 @@ See ``docs/fake-schedulers.md`` for what each flavour accepts and its limits.
 
 from __future__ import annotations
 
-from reflow.testing.fake_schedulers.fake import FLAVOURS, FakeScheduler, FakeSchedulerError
+from reflow_fake_schedulers.fake import FLAVOURS, FakeScheduler, FakeSchedulerError
 
 __all__ = ["FLAVOURS", "FakeScheduler", "FakeSchedulerError"]

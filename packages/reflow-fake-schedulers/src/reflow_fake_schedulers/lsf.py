@@ -44,7 +44,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reflow.testing.fake_schedulers._common import (
+from reflow_fake_schedulers._common import (
     CommandError,
     job_env,
     open_store,
@@ -54,8 +54,8 @@ from reflow.testing.fake_schedulers._common import (
     unsupported,
     user_name,
 )
-from reflow.testing.fake_schedulers._jobs import cancel_element, write_script
-from reflow.testing.fake_schedulers.state import (
+from reflow_fake_schedulers._jobs import cancel_element, write_script
+from reflow_fake_schedulers.state import (
     Dependency,
     DependencyKind,
     Element,

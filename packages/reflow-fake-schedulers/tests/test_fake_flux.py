@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reflow.testing.executor import max_overlap
-from reflow.testing.fake_schedulers import _f58
+from reflow_fake_schedulers import _f58
 
 Bench = Any
 

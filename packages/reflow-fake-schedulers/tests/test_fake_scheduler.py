@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reflow.testing.fake_schedulers import FLAVOURS, FakeScheduler, FakeSchedulerError
+from reflow_fake_schedulers import FLAVOURS, FakeScheduler, FakeSchedulerError
 
 Bench = Any
 
@@ -81,7 +81,7 @@ def test_jobs_reach_the_fake_without_its_variable(make_bench: Callable[..., Benc
 def test_commands_without_a_fake_say_how_to_start_one(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "REFLOW_FAKE_SCHEDULER_DIR"}
     done = subprocess.run(
-        [sys.executable, "-m", "reflow.testing.fake_schedulers.pbs", "qstat"],
+        [sys.executable, "-m", "reflow_fake_schedulers.pbs", "qstat"],
         env=env, capture_output=True, text=True, timeout=30, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 2

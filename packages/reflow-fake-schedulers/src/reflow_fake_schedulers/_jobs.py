@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from reflow.testing.fake_schedulers.state import Element, end_element
+from reflow_fake_schedulers.state import Element, end_element
 
 __all__ = ["cancel_element", "write_script"]
 

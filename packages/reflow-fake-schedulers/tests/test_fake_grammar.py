@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from reflow.testing.fake_schedulers._common import CommandError, script_directives
-from reflow.testing.fake_schedulers.flux import parse_fsd, parse_idset
-from reflow.testing.fake_schedulers.lsf import parse_array_name, parse_runlimit
-from reflow.testing.fake_schedulers.pbs import parse_walltime
+from reflow_fake_schedulers._common import CommandError, script_directives
+from reflow_fake_schedulers.flux import parse_fsd, parse_idset
+from reflow_fake_schedulers.lsf import parse_array_name, parse_runlimit
+from reflow_fake_schedulers.pbs import parse_walltime
 
 
 @pytest.mark.parametrize(
