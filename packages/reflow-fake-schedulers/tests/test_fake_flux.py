@@ -151,7 +151,7 @@ def test_slots_bound_concurrency(make_bench: Callable[..., Bench]) -> None:
 
 
 def test_afterok_and_a_failed_dependency_raises_an_exception(flux: Bench) -> None:
-    (first,) = submit(flux, "sh", "-c", "sleep 0.5; exit 1")
+    (first,) = submit(flux, "sh", "-c", "sleep 3; exit 1")
     (ok,) = submit(flux, f"--dependency=afterok:{first}", "--output=ok.txt", "echo", "ran")
     (anyway,) = submit(flux, f"--dependency=afterany:{first}", "--output=any.txt", "echo", "ran")
     pending = record(flux, ok)

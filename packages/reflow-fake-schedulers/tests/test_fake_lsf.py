@@ -132,7 +132,7 @@ def test_index_lists_and_steps(lsf: Bench) -> None:
 
 
 def test_done_waits_and_a_failure_leaves_the_dependent_pending(lsf: Bench) -> None:
-    first = submit(lsf, "sleep 0.5; exit 1")
+    first = submit(lsf, "sleep 3; exit 1")
     waiting = submit(lsf, "-w", f"done({first})", "-o", "ok.txt", "echo ran")
     anyway = submit(lsf, "-w", f"ended({first}) && exit({first})", "-o", "any.txt", "echo ran")
     assert records(lsf, waiting)[0]["STAT"] == "PEND"

@@ -161,7 +161,7 @@ def test_slots_hold_jobs_in_the_queue(make_bench: Callable[..., Bench]) -> None:
 
 
 def test_afterok_waits_and_a_failure_deletes_the_dependent(pbs: Bench) -> None:
-    first = pbs.ok("qsub", "--", "/bin/sh", "-c", "sleep 0.5; exit 1")
+    first = pbs.ok("qsub", "--", "/bin/sh", "-c", "sleep 3; exit 1")
     ok = pbs.ok("qsub", "-W", f"depend=afterok:{first}", "-o", "ok.txt", "--", "/bin/echo", "ran")
     anyway = pbs.ok(
         "qsub", "-W", f"depend=afterany:{first}", "-o", "any.txt", "--", "/bin/echo", "ran"
