@@ -64,7 +64,9 @@ PACKAGES = _discover()
 # Published for out-of-tree vendors too, but no plugin: such packages (the fake schedulers)
 # support the tests of the others and go wherever those tests run.
 TEST_SUPPORT = [p for p in PACKAGES.values() if p.name != CORE and not p.is_plugin]
-EXECUTORS = [p.name for p in PACKAGES.values() if "reflow.executors" in p.plugin_groups]
+EXECUTORS = [
+    p.name for p in PACKAGES.values() if p.is_plugin and "reflow.executors" in p.plugin_groups
+]
 PLUGINS = [p.name for p in PACKAGES.values() if p.is_plugin]
 TESTED = [p.name for p in PACKAGES.values() if p.tests_dir.is_dir()]
 
@@ -286,7 +288,8 @@ def cluster(session: nox.Session, scheduler: str) -> None:
             session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
         session.skip(message)
     package = CLUSTERS[scheduler]
-    session.install(*_with_core(package), "pytest>=8")
+    # The package's whole tests/ runs, conformance/ too, which may need the test support.
+    session.install(*_with_core(package), *_test_support(), "pytest>=8")
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
     # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...) to <base>/cluster.env.
