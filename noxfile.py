@@ -43,6 +43,7 @@ class Package:
 
     @property
     def tests_dir(self) -> Path:
+        """Where its own tests are, if it has any."""
         return self.path / "tests"
 
 
@@ -52,7 +53,8 @@ def _discover() -> dict[str, Package]:
     for pyproject in sorted(PACKAGES_DIR.glob("*/pyproject.toml")):
         project = nox.project.load_toml(pyproject)["project"]
         # One import package per distribution (design §2: no namespace packages).
-        (source,) = (p for p in (pyproject.parent / "src").iterdir() if p.is_dir())
+        src = pyproject.parent / "src"
+        (source,) = (p.parent for p in src.glob("*/__init__.py"))
         groups = set(project.get("entry-points", {})) & set(PLUGIN_GROUPS)
         found[project["name"]] = Package(
             project["name"], source.name, pyproject.parent, frozenset(groups)
@@ -213,6 +215,7 @@ MINIMUMS_SMOKE = [
 @nox.session(venv_backend="uv")
 def minimums(session: nox.Session) -> None:
     """Every package at the lowest versions its dependencies allow, and a smoke test on them."""
+    # On the interpreter nox runs under: run nox on Python 3.10 to check tomli's bound too.
     session.install(*TEST_DEPS)
     # lowest-direct: the lower bound of every dependency a package declares, so a bound that
     # is too low fails here rather than at a user's site. uv only: pip has no such resolution.
