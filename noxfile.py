@@ -8,26 +8,69 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import nox
+
+# 2024.04.15 brought nox.project.load_toml (read below) and 2025.05.01 the support of uv 0.7+,
+# which the "uv|virtualenv" backend runs when uv is installed.
+nox.needs_version = ">=2025.5.1"
 
 ROOT = Path(__file__).parent
 PACKAGES_DIR = ROOT / "packages"
 CORE = "reflow-core"
 STORE = "reflow-store-sqlite"
-EXECUTORS = [
-    "reflow-executor-slurm",
-    "reflow-executor-pbs",
-    "reflow-executor-lsf",
-    "reflow-executor-sge",
-    "reflow-executor-flux",
-]
-# Fake PBS/LSF/Flux commands: the test dependency of those executors' conformance tests.
-FAKES = "reflow-fake-schedulers"
-PACKAGES = [CORE, STORE, *EXECUTORS, FAKES]
-IMPORT_NAMES = {p: "reflow" if p == CORE else p.replace("-", "_") for p in PACKAGES}
+# The entry-point groups through which reflow loads its plugins.
+PLUGIN_GROUPS = ("reflow.executors", "reflow.stores")
 TEST_DEPS = ["pytest>=8", "hypothesis>=6"]
+
+
+@dataclass(frozen=True)
+class Package:
+    """One distribution under packages/, as its pyproject.toml and src/ folder describe it."""
+
+    name: str
+    import_name: str
+    path: Path
+    plugin_groups: frozenset[str]
+
+    @property
+    def is_plugin(self) -> bool:
+        """Whether users install it for reflow to load: it registers a reflow entry point."""
+        return bool(self.plugin_groups) and self.name != CORE
+
+    @property
+    def tests_dir(self) -> Path:
+        """Where its own tests are, if it has any."""
+        return self.path / "tests"
+
+
+def _discover() -> dict[str, Package]:
+    """Every package under packages/, so that a new one needs no edit here."""
+    found: dict[str, Package] = {}
+    for pyproject in sorted(PACKAGES_DIR.glob("*/pyproject.toml")):
+        project = nox.project.load_toml(pyproject)["project"]
+        # One import package per distribution (design §2: no namespace packages).
+        src = pyproject.parent / "src"
+        (source,) = (p.parent for p in src.glob("*/__init__.py"))
+        groups = set(project.get("entry-points", {})) & set(PLUGIN_GROUPS)
+        found[project["name"]] = Package(
+            project["name"], source.name, pyproject.parent, frozenset(groups)
+        )
+    return found
+
+
+PACKAGES = _discover()
+# Published for out-of-tree vendors too, but no plugin: such packages (the fake schedulers)
+# support the tests of the others and go wherever those tests run.
+TEST_SUPPORT = [p for p in PACKAGES.values() if p.name != CORE and not p.is_plugin]
+EXECUTORS = [
+    p.name for p in PACKAGES.values() if p.is_plugin and "reflow.executors" in p.plugin_groups
+]
+PLUGINS = [p.name for p in PACKAGES.values() if p.is_plugin]
+TESTED = [p.name for p in PACKAGES.values() if p.tests_dir.is_dir()]
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = False
@@ -39,19 +82,25 @@ nox.options.sessions = [
     "tests",
     "integration",
     "conformance",
+    "minimums",
     "build",
     "docs",
 ]
 
 
 def _path(package: str) -> str:
-    return str(PACKAGES_DIR / package)
+    return str(PACKAGES[package].path)
 
 
 def _with_core(*packages: str) -> list[str]:
     """Paths to install: core and its embedded default store always come together."""
     wanted = [CORE, STORE, *(p for p in packages if p not in (CORE, STORE))]
     return [_path(p) for p in wanted]
+
+
+def _test_support() -> list[str]:
+    """Paths of the test-only packages, for sessions that run tests."""
+    return [str(p.path) for p in TEST_SUPPORT]
 
 
 @nox.session
@@ -73,19 +122,60 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
+def _test_file_groups() -> Iterator[list[str]]:
+    """The test files, in as few groups as mypy can check at once.
+
+    Test folders are not packages, so mypy names a file by its stem and refuses two files of
+    one name (every conftest.py) in one run; a group holds no two modules of the same name.
+    """
+    folders = sorted(
+        {
+            path.parent
+            for tree in ("packages/*/tests", "tests")
+            for path in ROOT.glob(f"{tree}/**/*.py")
+        }
+    )
+    groups: list[tuple[set[str], list[str]]] = []
+    for folder in folders:
+        # A folder with an __init__.py is a package: mypy names its files after it.
+        names = (
+            {folder.name}
+            if (folder / "__init__.py").exists()
+            else {p.stem for p in folder.glob("*.py")}
+        )
+        files = sorted(str(p.relative_to(ROOT)) for p in folder.glob("*.py"))
+        group = next((g for g in groups if not g[0] & names), None)
+        if group is None:
+            groups.append((set(names), files))
+        else:
+            group[0].update(names)
+            group[1].extend(files)
+    for _, files in groups:
+        yield files
+
+
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over every package's sources."""
-    session.install("mypy", "pytest", *(f"-e{_path(p)}" for p in PACKAGES))
-    modules = [IMPORT_NAMES[p] for p in PACKAGES]
-    session.run("mypy", *(arg for m in modules for arg in ("-p", m)))
+    """mypy --strict over every package's sources, the tests and this noxfile."""
+    session.install(
+        "mypy",
+        "nox",
+        *TEST_DEPS,
+        # tests/report drives Chromium through it.
+        "playwright>=1.40",
+        *(f"-e{p.path}" for p in PACKAGES.values()),
+    )
+    session.run("mypy", *(arg for p in PACKAGES.values() for arg in ("-p", p.import_name)))
+    session.run("mypy", "noxfile.py")
+    for files in _test_file_groups():
+        session.run("mypy", *files, silent=True)
 
 
 @nox.session
-@nox.parametrize("package", PACKAGES, ids=PACKAGES)
+@nox.parametrize("package", TESTED, ids=TESTED)
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in a fresh venv holding only what it declares."""
-    session.install(*_with_core(package), *TEST_DEPS)
+    session.install(*_with_core(package), *_test_support(), *TEST_DEPS)
     tests_dir = PACKAGES_DIR / package / "tests"
     session.run(
         "pytest",
@@ -111,6 +201,35 @@ def integration(session: nox.Session) -> None:
     )
 
 
+# A fast subset that touches each declared dependency: configuration and its TOML reader
+# (platformdirs, tomli before Python 3.11), rich output, the store's default location and
+# plugin loading through entry points.
+MINIMUMS_SMOKE = [
+    "packages/reflow-core/tests/test_config.py",
+    "packages/reflow-core/tests/test_env.py",
+    "packages/reflow-core/tests/cli/test_output.py",
+    "packages/reflow-store-sqlite/tests/test_location.py",
+    "packages/reflow-executor-slurm/tests/test_slurm_plugin.py",
+]
+
+
+@nox.session(venv_backend="uv")
+def minimums(session: nox.Session) -> None:
+    """Every package at the lowest versions its dependencies allow, and a smoke test on them."""
+    # On the interpreter nox runs under: run nox on Python 3.10 to check tomli's bound too.
+    session.install(*TEST_DEPS)
+    # lowest-direct: the lower bound of every dependency a package declares, so a bound that
+    # is too low fails here rather than at a user's site. uv only: pip has no such resolution.
+    session.install("--resolution=lowest-direct", *(str(p.path) for p in PACKAGES.values()))
+    session.run("uv", "pip", "list", external=True)
+    session.run(
+        "pytest",
+        *(str(ROOT / path) for path in MINIMUMS_SMOKE),
+        *session.posargs,
+        env={"REFLOW_STORE_PATH": str(Path(session.create_tmp()) / "manifest.db")},
+    )
+
+
 @nox.session
 def build(session: nox.Session) -> None:
     """Wheels and sdists of every package, with their metadata checked."""
@@ -125,8 +244,9 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; warnings are errors."""
-    session.install("mkdocs>=1.6")
+    """Build the documentation site, API reference included; warnings are errors."""
+    # mkdocstrings reads the sources (mkdocs.yml names their folder): nothing else to install.
+    session.install("mkdocs>=1.6", "mkdocstrings>=0.26", "mkdocstrings-python>=1.10")
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
     )
@@ -172,8 +292,8 @@ def cluster(session: nox.Session, scheduler: str) -> None:
             session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
         session.skip(message)
     package = CLUSTERS[scheduler]
-    # The package's whole tests/ runs, conformance/ too, which imports the fakes.
-    session.install(*_with_core(package, FAKES), "pytest>=8")
+    # The package's whole tests/ runs, conformance/ too, which may need the test support.
+    session.install(*_with_core(package), *_test_support(), "pytest>=8")
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
     # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...) to <base>/cluster.env.
@@ -201,8 +321,12 @@ def cluster(session: nox.Session, scheduler: str) -> None:
 
 
 # Schedulers that cannot run on this machine: their executors are tested against the faithful
-# fakes of their commands in reflow-fake-schedulers (tests/conformance/ of each package).
-FAKED = ["pbs", "lsf", "flux"]
+# fakes of their commands (the test-support package) in tests/conformance/ of each package.
+FAKED = [
+    name.removeprefix("reflow-executor-")
+    for name in EXECUTORS
+    if (PACKAGES[name].tests_dir / "conformance").is_dir()
+]
 
 
 @nox.session
@@ -210,7 +334,7 @@ FAKED = ["pbs", "lsf", "flux"]
 def conformance(session: nox.Session, scheduler: str) -> None:
     """The executor conformance suite and the user-guide pipeline against a scheduler's fake."""
     package = f"reflow-executor-{scheduler}"
-    session.install(*_with_core(package, FAKES), *TEST_DEPS)
+    session.install(*_with_core(package), *_test_support(), *TEST_DEPS)
     session.run(
         "pytest",
         str(PACKAGES_DIR / package / "tests" / "conformance"),
@@ -222,7 +346,7 @@ def conformance(session: nox.Session, scheduler: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: print the figures the issues set targets for."""
-    session.install(*_with_core(*PACKAGES))
+    session.install(*_with_core(*PLUGINS))
     bench_dir = ROOT / "benchmarks"
     only = session.posargs
     for script in sorted(bench_dir.glob("bench_*.py")):

@@ -188,7 +188,7 @@ def path_workflow(calls: CallLog) -> Workflow:
     @wf.job()
     def make_many(run_dir: RunDir = RunDir()) -> list[Path]:
         calls.append("make_many")
-        outs = [run_dir / f"part{i}.txt" for i in range(2)]
+        outs: list[Path] = [run_dir / f"part{i}.txt" for i in range(2)]
         for p in outs:
             p.write_text("x")
         return outs

@@ -244,7 +244,7 @@ def test_job_config_has_the_same_views() -> None:
 def test_job_partition_or_queue_is_kept_as_given(key: str) -> None:
     wf = Workflow("compat_partition")
 
-    @wf.job(**{key: "gpu"})
+    @wf.job(**{key: "gpu"})  # type: ignore[arg-type]
     def step() -> int:
         return 1
 
@@ -485,14 +485,15 @@ def test_dispatch_of_a_dry_run_run_submits_singletons_then_arrays(
     wf = _load(tmp_path, "compat_dry", PIPELINE)
     exc = LocalExecutor(state_dir=tmp_path / "state", mode="dry-run")
     run = wf.submit(tmp_path / "run", executor=exc)
-    assert run.store.get_run_record(run.run_id).status is RunState.CANCELLED  # as documented
+    record = run.store.get_run_record(run.run_id)
+    assert record is not None and record.status is RunState.CANCELLED  # as documented
     capsys.readouterr()
 
     assert wf.dispatch(run.run_id, run.store, run_dir=tmp_path / "run") is RunState.RUNNING
     out = capsys.readouterr().out
     assert "[local dry-run] compat_dry.prepare: " in out
     assert "compat_dry.process" not in out  # its elements come from prepare's output
-    assert run.status(as_dict=True)["summary"] == {"prepare": {"SUBMITTED": 1}}
+    assert run.status(as_dict=True)["summary"] == {"prepare": {"SUBMITTED": 1}}  # type: ignore[index]
 
     # What prepare's worker would record, then the next wave fans out over it.
     [inst] = run.store.list_task_instance_records(run.run_id, task_name="prepare")
@@ -501,7 +502,7 @@ def test_dispatch_of_a_dry_run_run_submits_singletons_then_arrays(
     assert wf.dispatch(run.run_id) is RunState.RUNNING
     out = capsys.readouterr().out
     assert "[local dry-run] compat_dry.process array [0, 1, 2]: " in out
-    assert run.status(as_dict=True)["summary"] == {
+    assert run.status(as_dict=True)["summary"] == {  # type: ignore[index]
         "prepare": {"SUCCESS": 1},
         "process": {"SUBMITTED": 3},
     }
@@ -524,7 +525,8 @@ def test_dispatch_refuses_another_run_dir_and_an_unknown_run(tmp_path: Path) -> 
     assert str(info.value) == (
         "Run 'compat_dry2-nope' is not in the manifest store; nothing was dispatched."
     )
-    assert run.store.get_run_record(run.run_id).status is RunState.CANCELLED  # untouched
+    record = run.store.get_run_record(run.run_id)
+    assert record is not None and record.status is RunState.CANCELLED  # untouched
 
 
 def test_cancel_runs_cancels_each_run_and_a_typo_cancels_nothing(tmp_path: Path) -> None:
@@ -541,9 +543,13 @@ def test_cancel_runs_cancels_each_run_and_a_typo_cancels_nothing(tmp_path: Path)
         "List the runs with: reflow runs"
     )
     store = runs[0].store
-    assert [store.get_run_record(i).status for i in ids] == [RunState.RUNNING] * 2
+    assert [getattr(store.get_run_record(i), "status", None) for i in ids] == [
+        RunState.RUNNING
+    ] * 2
     assert wf.cancel_runs(ids) == 2
-    assert [store.get_run_record(i).status for i in ids] == [RunState.CANCELLED] * 2
+    assert [getattr(store.get_run_record(i), "status", None) for i in ids] == [
+        RunState.CANCELLED
+    ] * 2
     for run_id in ids:
         summary = store.task_state_summary(run_id)
         assert summary == {"prepare": {"CANCELLED": 1}}

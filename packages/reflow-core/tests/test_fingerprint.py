@@ -569,9 +569,9 @@ def test_rebinding_a_global_in_the_same_process_is_seen(tmp_path: Path) -> None:
         tmp_path, {"main.py": "SCALE = 2\n\ndef task(x):\n    return x * SCALE\n"}
     )
     before = code_fingerprint(module.task)
-    module.SCALE = 3  # a notebook cell run again with another value
+    vars(module)["SCALE"] = 3  # a notebook cell run again with another value
     assert code_fingerprint(module.task) != before
-    module.SCALE = 2
+    vars(module)["SCALE"] = 2
     assert code_fingerprint(module.task) == before
 
 
@@ -724,9 +724,9 @@ def test_a_helper_defined_after_the_first_fingerprint_is_seen(tmp_path: Path) ->
     without = code_fingerprint(module.task)
     first = load_version(tmp_path, {"main.py": "def helper(x):\n    return x + 1\n"}).helper
     second = load_version(tmp_path, {"main.py": "def helper(x):\n    return x + 2\n"}).helper
-    module.helper = first
+    vars(module)["helper"] = first
     with_first = code_fingerprint(module.task)
-    module.helper = second
+    vars(module)["helper"] = second
     assert len({without, with_first, code_fingerprint(module.task)}) == 3
 
 
@@ -735,7 +735,7 @@ def test_a_value_nested_too_deeply_is_refused_in_one_line(tmp_path: Path) -> Non
 
     module = load_version(tmp_path, {"main.py": "DEEP = []\n\ndef task():\n    return DEEP\n"})
     for _ in range(300):
-        module.DEEP = [module.DEEP]
+        vars(module)["DEEP"] = [module.DEEP]
     with pytest.raises(ReflowError, match=r"nested more than 100 levels deep \(builtins.list\)"):
         code_fingerprint(module.task)
 

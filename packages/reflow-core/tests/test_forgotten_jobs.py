@@ -74,7 +74,8 @@ def test_a_forgotten_job_fails_after_the_grace_and_is_not_depended_on(
 
     # The scheduler does not report it: still waited for, but not depended on.
     assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
-    assert executor.jobs[-1].after_any == ()
+    resubmitted = executor.jobs[-1]
+    assert resubmitted.after_any == ()
     assert run.status_dict()["summary"]["find"] == {"SUBMITTED": 1}
 
     time.sleep(1.1)

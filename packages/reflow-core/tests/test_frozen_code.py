@@ -395,7 +395,7 @@ def test_a_result_naming_a_class_outside_the_workflow_is_refused(
         )
     )
     monkeypatch.syspath_prepend(str(site))
-    import acting_pkg  # noqa: F401
+    import acting_pkg  # type: ignore[import-not-found]  # noqa: F401
 
     monkeypatch.setitem(sys.modules, "acting_pkg", sys.modules["acting_pkg"])
     executor, run = held_run(tmp_path, store, "foreign_class")

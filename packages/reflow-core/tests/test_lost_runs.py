@@ -353,7 +353,7 @@ def test_a_submitted_run_whose_dispatcher_was_killed_is_lost_and_resume_complete
     assert code == 0 and data["run"]["status"] == "LOST"
     assert f"dispatcher job {record.owner.job_id} ended" in data["run"]["lost"]
     assert f"reflow resume {run.run_id}" in data["run"]["lost"]
-    assert run.status(as_dict=True)["run"]["status"] == "LOST"  # type: ignore[index]
+    assert run.status(as_dict=True)["run"]["status"] == "LOST"
 
     code, out, err = cli("resume", run.run_id, "--store-path", str(store.path))
     assert code == 0, err
@@ -370,11 +370,11 @@ def test_cancel_closes_a_lost_submitted_run(tmp_path: Path, store: Any) -> None:
     module = load_script(tmp_path, "lost_sub", SUBMITTED)
     run = module.wf.submit(tmp_path / "run", store=store, executor=executor)
     executor.cancel([store.get_run_record(run.run_id).owner.job_id])
-    assert run.status(as_dict=True)["run"]["status"] == "LOST"  # type: ignore[index]
+    assert run.status(as_dict=True)["run"]["status"] == "LOST"
     code, _, err = cli("cancel", run.run_id, "--store-path", str(store.path))
     assert code == 0, err
     assert store.get_run_record(run.run_id).status is RunState.CANCELLED
-    assert run.status(as_dict=True)["run"]["status"] == "CANCELLED"  # type: ignore[index]
+    assert run.status(as_dict=True)["run"]["status"] == "CANCELLED"
 
 
 def test_gc_deletes_a_lost_run_and_keeps_a_live_one(store: Any, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ def same(i: int) -> int:
 
 
 def drain(backend: ProcessBackend) -> list[tuple[str, list[object], str]]:
-    results = []
+    results: list[tuple[str, list[object], str]] = []
     while backend.running():
         results.extend(
             (batch[0], [(o.index, o.ok, o.output) for o in outcomes], death)

@@ -65,7 +65,7 @@ def test_gather_and_gather_flatten_of_equal_outputs_are_different_inputs(
         else:
 
             @wf.job(array=True)
-            def each(i: Annotated[int, Result(step="root")]) -> Any:  # type: ignore[no-redef]
+            def each(i: Annotated[int, Result(step="root")]) -> Any:
                 return [i, i]
 
         wf.job()(total)  # the very same downstream function in both workflows

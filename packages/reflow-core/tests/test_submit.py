@@ -260,11 +260,12 @@ def test_a_driver_without_main_guard_gives_exactly_one_run(tmp_path: Path) -> No
     store = SqliteStore(db)
     store.init()
     deadline = time.monotonic() + 90
-    while store.get_run_record(run_id).status not in RunState.terminal():
+    while getattr(store.get_run_record(run_id), "status", None) not in RunState.terminal():
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert [r.run_id for r in store.list_run_records()] == [run_id]
-    assert store.get_run_record(run_id).status is RunState.SUCCESS
+    record = store.get_run_record(run_id)
+    assert record is not None and record.status is RunState.SUCCESS
     assert store.get_array_outputs(run_id, "double") == [2, 4, 6]
 
 

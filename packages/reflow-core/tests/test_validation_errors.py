@@ -229,7 +229,7 @@ def test_parameter_clashing_with_cli_options_is_refused_at_registration(name: st
     namespace: dict[str, object] = {}
     exec(f"def task({name}: str = 'x') -> None: ...", namespace)
     with pytest.raises(WorkflowDefinitionError) as info:
-        wf.job(name="task")(namespace["task"])  # type: ignore[arg-type]
+        wf.job(name="task")(namespace["task"])  # type: ignore[type-var]
     flag = "--" + name.replace("_", "-")
     assert f"parameter {name!r}" in str(info.value) and flag in str(info.value)
     assert "task" not in wf.tasks
@@ -248,7 +248,7 @@ def test_unresolvable_annotation_is_an_error_not_a_flag() -> None:
     wf = Workflow("w")
     namespace: dict[str, object] = {}
     exec("def task(x: 'Missing' = 1) -> int: ...", namespace)
-    wf.job(name="task")(namespace["task"])  # type: ignore[arg-type]
+    wf.job(name="task")(namespace["task"])  # type: ignore[type-var]
     with pytest.raises(AnnotationError) as info:
         wf.validate()
     msg = str(info.value)
@@ -262,7 +262,7 @@ def test_forward_reference_resolves_once_defined() -> None:
         namespace,
     )
     wf = Workflow("w")
-    wf.job(name="late")(namespace["late"])  # type: ignore[arg-type]
+    wf.job(name="late")(namespace["late"])  # type: ignore[type-var]
     assert not wf.tasks["late"].resolved
     exec("class Later(str): pass", namespace)
     with pytest.raises(AnnotationError, match="cannot be given on the command line"):

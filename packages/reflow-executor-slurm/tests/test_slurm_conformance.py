@@ -3,11 +3,13 @@
 Skipped unless ``SLURM_CONF`` names the configuration of a running cluster
 (``scontrol ping`` succeeds).  The jobs write into pytest's temporary
 directory, so the cluster's nodes must see it: run it against a single-host
-test cluster, e.g. the one ``bash /work/shared/clusters/slurm/start.sh``
-starts::
+test cluster, e.g. the one ``tests/clusters/slurm/start.sh`` starts (as root,
+from the repository's root)::
 
-    SLURM_CONF=/etc/slurm/slurm.conf .venv/bin/python -m pytest \\
-        packages/reflow-executor-slurm/tests/test_slurm_conformance.py
+    eval "$(tests/clusters/slurm/start.sh)"
+    .venv/bin/python -m pytest packages/reflow-executor-slurm/tests/test_slurm_conformance.py
+
+``nox -s "cluster(slurm)"`` starts the cluster, runs this and stops it.
 
 Slurm counts walltime in whole minutes, so the walltime test takes a bit
 over a minute; both classes together take about two minutes.

@@ -21,7 +21,7 @@ def flux(make_bench: Callable[..., Bench]) -> Bench:
 
 
 def submit(bench: Bench, *args: str) -> list[str]:
-    out = bench.ok("flux", "submit", *args).splitlines()
+    out: list[str] = bench.ok("flux", "submit", *args).splitlines()
     assert out and all(line.startswith("ƒ") for line in out), out
     return out
 

@@ -30,7 +30,8 @@ def qstat(bench: Bench, *ids: str, subjobs: bool = False) -> dict[str, Any]:
 
 def finished(bench: Bench, job_id: str) -> dict[str, Any]:
     bench.wait_until(lambda: qstat(bench, job_id)[job_id]["job_state"] == "F")
-    return qstat(bench, job_id)[job_id]
+    job: dict[str, Any] = qstat(bench, job_id)[job_id]
+    return job
 
 
 # -- refusals -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ STAMP = (
 
 
 def spec(
-    tmp_path: Path, name: str, delay: float, fail: int = -1, **deps: tuple[str, ...]
+    tmp_path: Path, name: str, delay: float, fail: int = -1, after_corr: tuple[str, ...] = ()
 ) -> JobSpec:
     return JobSpec(
         name=name,
@@ -33,7 +33,7 @@ def spec(
         log_dir=tmp_path / "logs",
         resources=JobResources(cpus=1, time="00:05:00", mem="500M"),
         array=ArraySpec((0, 1, 2)),
-        **deps,
+        after_corr=after_corr,
     )
 
 

@@ -100,7 +100,7 @@ def run_cli(*argv: str) -> Outcome:
     with redirect_stdout(out), redirect_stderr(err):
         code = main(list(argv))
     out.flush()
-    raw = out.buffer.getvalue()  # type: ignore[attr-defined]
+    raw = out.buffer.getvalue()
     return Outcome(code, raw.decode("utf-8"), err.getvalue())
 
 

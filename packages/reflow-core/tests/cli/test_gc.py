@@ -51,7 +51,8 @@ def test_gc_deletes_old_runs_and_their_files_but_never_an_active_run(
     store = SqliteStore(demo.store_path)
     assert [r.run_id for r in store.list_run_records()] == [demo.ok]
     assert store.list_task_instance_records(demo.sched) == []
-    assert store.get_run_record(demo.ok).status is RunState.RUNNING
+    record = store.get_run_record(demo.ok)
+    assert record is not None and record.status is RunState.RUNNING
     assert len(store.list_task_instance_records(demo.ok)) == 6
     store.close()
     assert _files(run_dir, demo.sched) == [] and _files(run_dir, demo.failed) == []

@@ -106,7 +106,8 @@ def test_follow_prints_while_the_job_runs_and_stops_when_it_ends(
     guard.start()
     first = follower.stdout.readline()
     assert first == "tick 0\n"
-    assert store.get_run_record(run.run_id).status is RunState.RUNNING  # printed while running
+    record = store.get_run_record(run.run_id)
+    assert record is not None and record.status is RunState.RUNNING  # printed while running
     rest = follower.stdout.read()  # until the follower exits: after the job has ended
     assert follower.wait(timeout=120) == 0, (tmp_path / "follow.err").read_text()
     guard.cancel()

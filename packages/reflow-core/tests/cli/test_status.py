@@ -149,5 +149,6 @@ def test_ctrl_c_stops_watching_restores_the_cursor_and_leaves_the_run_alone(
     assert "\x1b[?25l" in text  # hidden while drawing ...
     assert text.rindex("\x1b[?25h") > text.rindex("\x1b[?25l")  # ... and shown again
     store = SqliteStore(demo.store_path)
-    assert store.get_run_record(demo.ok).status is RunState.RUNNING
+    record = store.get_run_record(demo.ok)
+    assert record is not None and record.status is RunState.RUNNING
     store.close()

@@ -23,7 +23,8 @@ import pytest
 
 from reflow.testing.filesystems import remount_read_only, small_filesystem
 
-from .conftest import Demo, Outcome, load_module, run_cli
+# mypy checks this folder as top-level modules, which nothing is relative to.
+from .conftest import Demo, Outcome, load_module, run_cli  # type: ignore[import-not-found]
 
 SCRIPT = """
 from reflow import Workflow

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records the real Slurm outputs the parser tests read (see README.md here).
 #
-# Run against a single-host test cluster (bash /work/shared/clusters/slurm/start.sh)
+# Run against a single-host test cluster (eval "$(tests/clusters/slurm/start.sh)")
 # with no other jobs: it submits jobs, cancels some, takes a node down and up again,
 # and writes what sbatch, squeue, sacct, scancel and scontrol print into this directory.
 # It takes about three minutes.  Usage: bash record.sh [OUTPUT_DIR]
