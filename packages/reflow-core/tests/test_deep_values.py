@@ -18,9 +18,9 @@ import pytest
 
 from reflow import Workflow
 from reflow._types import TaskState
-from reflow.engine.scheduler.files import result_file
 from reflow.engine.scheduler.results import ResultReader
 from reflow.manifest import CODEC, NestingError
+from reflow.runs.layout import RunLayout
 from reflow.stores import NewTaskInstance
 from reflow.stores.sqlite import SqliteStore
 
@@ -86,10 +86,10 @@ def test_deep_result_file_fails_its_instance_only(tmp_path: Path, where: str) ->
     )
     run_dir = tmp_path / "run"
     for i in range(3):
-        path = result_file(run_dir, "run-1", "work", i)
+        path = RunLayout(run_dir, "run-1").result_file("work", i)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"ok": True, "output": CODEC.dumps(f"fine {i}")}))
-    bad = result_file(run_dir, "run-1", "work", 1)
+    bad = RunLayout(run_dir, "run-1").result_file("work", 1)
     if where == "output":  # the output the worker encoded, nested too deeply
         bad.write_text(json.dumps({"ok": True, "output": "[" * DEPTH + "]" * DEPTH}))
     else:  # the result file itself

@@ -116,15 +116,15 @@ def test_scheduler_mode_says_so_in_the_dispatcher_log_and_status(
 
 
 def test_a_scheduler_run_between_waves_is_not_called_empty_too_early(tmp_path: Path) -> None:
-    from reflow.engine.scheduler.files import run_state_dir
     from reflow.runs.fanout import empty_fanouts
+    from reflow.runs.layout import RunLayout
 
     store = SqliteStore(tmp_path / "m.db")
     wf = load(tmp_path, "empty_gap").wf
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     run = wf.submit(tmp_path / "run", store=store, executor=executor, count=0)
     assert run.wait(timeout=120) is RunState.SUCCESS
-    planned = run_state_dir(tmp_path / "run", run.run_id) / "planned.json"
+    planned = RunLayout(tmp_path / "run", run.run_id).planned_file
     store.update_run_status(run.run_id, RunState.RUNNING)
     record = store.get_run_record(run.run_id)
     assert record is not None

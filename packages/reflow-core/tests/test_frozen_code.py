@@ -27,10 +27,10 @@ import pytest
 from reflow import RunState, TaskState
 from reflow.cache.explain import explain_instance
 from reflow.cache.identity import value_hash
-from reflow.engine.scheduler.files import result_file
 from reflow.executors.base import Executor
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec, JobState, JobStatus
 from reflow.executors.local.executor import LocalExecutor
+from reflow.runs.layout import RunLayout
 
 SCRIPT = """
 import sys
@@ -344,7 +344,7 @@ def test_a_wrong_output_hash_in_a_result_file_does_not_reach_the_cache(
 
     executor, run = held_run(tmp_path, store, "tampered_hash")
     executor.run("make", run.run_id)
-    path = result_file(run.run_dir, run.run_id, "make", None)
+    path = RunLayout(run.run_dir, run.run_id).result_file("make", None)
     edit_result(path, output_hash=value_hash(6))  # claims another value's hash
     dispatch_once(store, run.run_id, executor)
     record = store.get_task_instance_record(run.run_id, "make", None)
@@ -359,7 +359,7 @@ def test_a_result_that_names_no_code_is_never_served_from_the_cache(
 
     executor, run = held_run(tmp_path, store, "no_code")
     executor.run("make", run.run_id)
-    path = result_file(run.run_dir, run.run_id, "make", None)
+    path = RunLayout(run.run_dir, run.run_id).result_file("make", None)
     data = json.loads(path.read_text())
     del data["code"]
     path.write_text(json.dumps(data))
@@ -403,7 +403,7 @@ def test_a_result_naming_a_class_outside_the_workflow_is_refused(
     executor.run("point", run.run_id)
     foreign = {"__reflow__": True, "type": "dataclass", "class": "acting_pkg:Acting"}
     edit_result(
-        result_file(run.run_dir, run.run_id, "make", None),
+        RunLayout(run.run_dir, run.run_id).result_file("make", None),
         output=json.dumps({**foreign, "fields": {"x": 1}}),
     )
     dispatch_once(store, run.run_id, executor)
@@ -445,7 +445,7 @@ def test_an_element_that_ran_other_code_moves_to_that_codes_identity_and_is_expl
     executor.run("square", run.run_id)
     planned = store.get_task_instance_record(run.run_id, "square", 1)
     ran = "f" * 64  # as a worker that loaded edited code reports it
-    edit_result(result_file(run.run_dir, run.run_id, "square", 1), code=ran)
+    edit_result(RunLayout(run.run_dir, run.run_id).result_file("square", 1), code=ran)
     dispatch_once(store, run.run_id, executor)
 
     moved = store.get_task_instance_record(run.run_id, "square", 1)
@@ -570,7 +570,7 @@ def test_an_input_file_edited_while_the_job_waits_is_kept_but_never_served(
     assert f"ran with changed files: input 'made' file {made} changed" in why, why
     assert "never reused from the cache" in why
     # The run directory a task receives is not hashed: a Path-free call reports nothing.
-    written = json.loads(result_file(run.run_dir, run.run_id, "write", None).read_text())
+    written = json.loads(RunLayout(run.run_dir, run.run_id).result_file("write", None).read_text())
     assert "files" not in written
 
 

@@ -139,13 +139,13 @@ def test_a_corrupt_result_file_fails_that_instance_only(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
     from reflow.engine.scheduler.dispatcher import Dispatcher
-    from reflow.engine.scheduler.files import result_file
+    from reflow.runs.layout import RunLayout
 
     mod = load(tmp_path, "corrupt_sub")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
     # Wait until the array's results exist, then break one before the wave reads it.
     deadline = time.monotonic() + 60
-    target = result_file(run.run_dir, run.run_id, "process", 1)
+    target = RunLayout(run.run_dir, run.run_id).result_file("process", 1)
     while not target.exists():
         assert time.monotonic() < deadline
         time.sleep(0.05)

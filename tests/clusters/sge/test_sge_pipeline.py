@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from reflow import RunState, TaskState
-from reflow.engine.scheduler.files import result_file
+from reflow.runs.layout import RunLayout
 from reflow.testing.executor import max_overlap
 from reflow.testing.scripts import load_script
 
@@ -138,7 +138,9 @@ def test_fan_out_of_20_with_throttle_then_gather_then_fully_cached(
     assert 1 <= most_running <= 2, most_running
     spans = []
     for i in range(20):
-        result = json.loads(result_file(tmp_path / "run", run.run_id, "process", i).read_text())
+        result = json.loads(
+            RunLayout(tmp_path / "run", run.run_id).result_file("process", i).read_text()
+        )
         spans.append((result["start"], result["end"]))
     assert max_overlap(spans) == 2, spans
 

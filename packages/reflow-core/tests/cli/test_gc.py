@@ -9,13 +9,57 @@ from typing import TYPE_CHECKING
 import pytest
 
 from reflow import RunState
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from conftest import Demo
 
 
 def _files(root: Path, run_id: str) -> list[Path]:
-    return [p for p in (root / "results" / run_id, root / ".reflow" / run_id) if p.exists()]
+    return [p for p in RunLayout(root, run_id).own_dirs if p.exists()]
+
+
+def _tree(root: Path) -> set[Path]:
+    """Every file under ``root``."""
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def _keep_running(demo: Demo, run_id: str) -> None:
+    """Mark ``run_id`` RUNNING with a dispatcher just queued: active, and not LOST."""
+    from reflow.stores import RunOwner
+    from reflow.stores.sqlite import SqliteStore
+
+    store = SqliteStore(demo.store_path)
+    store.update_run_status(run_id, RunState.RUNNING)
+    # a retry going on: its dispatcher was just queued (the scheduler does not
+    # report it yet), so it is not LOST
+    store.set_run_owner(run_id, RunOwner(job_id="424242", executor="local"))
+    store.close()
+
+
+def _submit_again(demo: Demo, state_dir: Path) -> str:
+    """Submit the demo workflow once more into the same run directory; its run id."""
+    import importlib.util
+
+    from reflow.executors.local.executor import LocalExecutor
+    from reflow.stores.sqlite import SqliteStore
+
+    spec = importlib.util.spec_from_file_location(demo.script.stem, demo.script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    store = SqliteStore(demo.store_path)
+    again = module.wf.submit(
+        demo.run_dir(),
+        store=store,
+        executor=LocalExecutor(state_dir=state_dir),
+        count=5,
+        force=True,
+    )
+    assert again.wait(timeout=120) is RunState.SUCCESS
+    store.close()
+    _keep_running(demo, again.run_id)
+    return str(again.run_id)
 
 
 def test_gc_deletes_old_runs_and_their_files_but_never_an_active_run(
@@ -59,7 +103,9 @@ def test_gc_deletes_old_runs_and_their_files_but_never_an_active_run(
     assert _files(run_dir, demo.ok)  # the active run keeps its files
     logs_after = sorted(p.name for p in (run_dir / "logs").iterdir())
     assert not any(name.startswith(("process-", "report-", "find_inputs-")) for name in logs_after)
-    assert not any(".dispatch-" in name for name in logs_after)  # the sched run's dispatchers
+    dispatchers = f"{RunLayout(run_dir, demo.sched).dispatcher_log_name}-"
+    assert any(name.startswith(dispatchers) for name in logs_before)
+    assert not any(name.startswith(dispatchers) for name in logs_after)
     assert (run_dir / "logs").is_dir()
 
 
@@ -73,31 +119,9 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
     """Two local executors (another user's, or an emptied cache) count job ids from 1 in
     the same run directory: the log files then carry the same names, and the newer run's
     must survive the old run's deletion."""
-    import importlib.util
-
-    from reflow.executors.local.executor import LocalExecutor
-    from reflow.stores import RunOwner
-    from reflow.stores.sqlite import SqliteStore
-
     demo = gc_demo
-    spec = importlib.util.spec_from_file_location(demo.script.stem, demo.script)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    store = SqliteStore(demo.store_path)
-    again = module.wf.submit(
-        demo.run_dir(),
-        store=store,
-        executor=LocalExecutor(state_dir=demo.root / "other-jobs"),
-        count=5,
-        force=True,
-    )
-    assert again.wait(timeout=120) is RunState.SUCCESS
-    store.update_run_status(again.run_id, RunState.RUNNING)  # a retry going on: its
-    # dispatcher was just queued (the scheduler does not report it yet), so it is not LOST
-    store.set_run_owner(again.run_id, RunOwner(job_id="424242", executor="local"))
-    store.close()
-    path = demo.cli("logs", again.run_id, "process[4]", "--path").out.strip()
+    again = _submit_again(demo, demo.root / "other-jobs")
+    path = demo.cli("logs", again, "process[4]", "--path").out.strip()
     old = demo.cli("logs", demo.sched, "process[4]", "--path").out.strip()
     assert path == old  # the same job id, so the same file name
 
@@ -105,7 +129,55 @@ def test_gc_keeps_log_files_a_remaining_run_also_claims(gc_demo: Demo) -> None:
     assert done.code == 0, done.err
     assert demo.sched in [e["run_id"] for e in json.loads(done.out)["deleted"]]
     assert Path(path).is_file(), "gc deleted a log file of the run still active"
-    assert demo.cli("logs", again.run_id, "process[4]").code == 0
+    assert demo.cli("logs", again, "process[4]").code == 0
+
+
+def test_gc_removes_exactly_the_runs_files_and_keeps_another_runs_in_the_same_run_dir(
+    gc_demo: Demo,
+) -> None:
+    """Two submitted runs share one run directory (and its logs folder): deleting one
+    takes its results, bookkeeping, task logs and dispatcher logs, and not one file of
+    the other."""
+    demo = gc_demo
+    run_dir = demo.run_dir()
+    old = _tree(run_dir)  # the files of ok, failed and sched
+    ok_files = {
+        p for p in old if any(d in p.parents for d in RunLayout(run_dir, demo.ok).own_dirs)
+    }
+    again = _submit_again(demo, demo.root / "jobs")  # the same executor: job ids go on
+    mine = _tree(run_dir) - old
+    layout = RunLayout(run_dir, again)
+    assert layout.dispatcher_logs() and set(layout.dispatcher_logs()) <= mine
+    assert any(p.name.startswith("process-") for p in mine)  # its task jobs' logs
+    assert layout.result_file("process", 4) in mine and layout.input_file("process", 4) in mine
+
+    done = demo.cli("gc", "--older-than", "0s", "--json")
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert sorted(e["run_id"] for e in report["deleted"]) == sorted([demo.failed, demo.sched])
+    assert _tree(run_dir) == mine | ok_files
+    assert RunLayout(run_dir, demo.sched).dispatcher_logs() == []
+
+
+def test_gc_finds_the_dispatcher_logs_of_runs_made_before_they_held_the_run_id(
+    gc_demo: Demo,
+) -> None:
+    """Older runs named their dispatcher logs for the workflow only; gc still finds
+    them, by the run id their last line names, and leaves another run's alone."""
+    demo = gc_demo
+    logs = demo.run_dir() / "logs"
+    for path in RunLayout(demo.run_dir(), demo.sched).dispatcher_logs():
+        job = path.name.rsplit("-", 1)[1]
+        path.rename(logs / f"demo.dispatch-{job}")  # the name before (the workflow is "demo")
+    legacy = sorted(p.name for p in logs.glob("demo.dispatch-*"))
+    assert legacy
+    other = logs / "demo.dispatch-999.err"
+    other.write_text("2026-01-01 00:00:00,000 INFO run demo-19990101-000000-0000abcd: SUCCESS\n")
+
+    done = demo.cli("gc", "--older-than", "0s", "--json")
+    assert done.code == 0, done.err
+    assert demo.sched in [e["run_id"] for e in json.loads(done.out)["deleted"]]
+    assert sorted(p.name for p in logs.glob("demo.dispatch-*")) == [other.name]
 
 
 def test_a_run_whose_files_cannot_be_read_is_kept_and_the_others_go(

@@ -44,13 +44,16 @@ def test_a_split_array_element_is_found_through_the_executors_array_map(tmp_path
 def test_without_a_map_the_worker_names_its_chunk_and_the_index_is_reflows(
     tmp_path: Path,
 ) -> None:
-    from reflow.engine.scheduler.files import started_file, write_json_atomic
+    from reflow.engine.scheduler.files import write_json_atomic
+    from reflow.runs.layout import RunLayout
 
     run = _run(tmp_path, "local", {"state_dir": str(tmp_path / "local-state")})
     inst = _instance(4, "500+501[4]")
     both = log_candidates(run, inst)
     assert [p.name for p in both] == ["process-500_4.out", "process-501_4.out"]
-    write_json_atomic(started_file(tmp_path / "run", "demo-1", "process", 4), {"job_id": "501"})
+    write_json_atomic(
+        RunLayout(tmp_path / "run", "demo-1").started_file("process", 4), {"job_id": "501"}
+    )
     assert [p.name for p in log_candidates(run, inst)] == ["process-501_4.out"]
 
 

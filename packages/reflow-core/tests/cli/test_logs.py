@@ -133,7 +133,7 @@ def test_follow_stops_when_the_run_has_ended_with_instances_left_unfinished(
     import sqlite3
 
     from reflow import RunState, TaskState
-    from reflow.engine.scheduler.files import result_file
+    from reflow.runs.layout import RunLayout
     from reflow.stores import StateUpdate
     from reflow.stores.sqlite import SqliteStore
     from reflow_store_sqlite.schema import TASK_STATE_CODES
@@ -151,7 +151,7 @@ def test_follow_stops_when_the_run_has_ended_with_instances_left_unfinished(
             "UPDATE task_instances SET state = ? WHERE id = ?",
             (TASK_STATE_CODES[TaskState.RUNNING], running.id),
         )
-    result_file(demo.run_dir(), demo.sched, "process", 4).unlink()
+    RunLayout(demo.run_dir(), demo.sched).result_file("process", 4).unlink()
 
     never_submitted = _cli_within(demo, 20, "logs", demo.failed, "process[2]", "--follow")
     assert never_submitted.code == 2 and "ran inside 'run_local'" in never_submitted.err

@@ -136,8 +136,9 @@ def test_a_job_that_only_left_its_start_marker_has_a_start_and_no_end(
     store: Any, tmp_path: Path
 ) -> None:
     from reflow import TaskState
-    from reflow.engine.scheduler.files import started_file, write_json_atomic
+    from reflow.engine.scheduler.files import write_json_atomic
     from reflow.report import render_page
+    from reflow.runs.layout import RunLayout
     from reflow.stores import NewTaskInstance, StateUpdate
 
     run_dir = tmp_path / "run"
@@ -155,7 +156,7 @@ def test_a_job_that_only_left_its_start_marker_has_a_start_and_no_end(
     )
     for index in (0, 1):
         write_json_atomic(
-            started_file(run_dir, "r1", "work", index), {"host": "n1", "start": 1.0e9}
+            RunLayout(run_dir, "r1").started_file("work", index), {"host": "n1", "start": 1.0e9}
         )
     data = gather(store, "r1")
     for info in data.instances:

@@ -4,12 +4,13 @@ Every executor writes a task job's logs where the dispatcher asked
 (:class:`~reflow.executors.jobs.JobSpec`): in ``<run_dir>/logs``, named
 ``<task>-<job id>.out`` / ``.err`` for a single job and
 ``<task>-<job id>_<n>.out`` for an array element, ``n`` in the scheduler's
-own numbering.  The store records each instance's job id (``ID`` or
-``ID[index]``, with ``ID`` the chunk ids joined by ``+`` for a split
-array).  An element's native number comes from the executor's array map
-when the run's executor keeps one (batch schedulers); otherwise it is the
-reflow index (the local executor), and the chunk the worker ran in comes
-from the worker's own "started" record.
+own numbering (:meth:`reflow.runs.layout.RunLayout.task_log`).  The store
+records each instance's job id (``ID`` or ``ID[index]``, with ``ID`` the
+chunk ids joined by ``+`` for a split array).  An element's native number
+comes from the executor's array map when the run's executor keeps one
+(batch schedulers); otherwise it is the reflow index (the local executor),
+and the chunk the worker ran in comes from the worker's own "started"
+record.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from reflow.errors import ReflowError
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, TaskInstanceRecord
@@ -51,11 +53,11 @@ def _native_place(record: RunRecord, base: str, index: int) -> tuple[str, int] |
     return None if array is None else array.locate(index)
 
 
-def _started_chunk(run_dir: Path, inst: TaskInstanceRecord) -> str | None:
+def _started_chunk(layout: RunLayout, inst: TaskInstanceRecord) -> str | None:
     """The job id the worker saw (``REFLOW_JOB_ID``), from its started record."""
-    from reflow.engine.scheduler.files import read_json, started_file
+    from reflow.engine.scheduler.files import read_json
 
-    path = started_file(run_dir, inst.run_id, inst.task_name, inst.array_index)
+    path = layout.started_file(inst.task_name, inst.array_index)
     try:
         job = read_json(path).get("job_id")
     except (OSError, ValueError, AttributeError):
@@ -93,7 +95,7 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
             f"{label} of run {record.run_id} has no job ({inst.state.value}: {why}), so it "
             "has no log files."
         )
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    layout = RunLayout(Path(str(record.parameters.get("run_dir", "."))), record.run_id)
     base, index = split_element_id(job_id)
     places: list[tuple[str, int | None]]
     if index is None:
@@ -103,14 +105,10 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
         if located is not None:
             places = [located]
         else:
-            chunk = _started_chunk(run_dir, inst)
+            chunk = _started_chunk(layout, inst)
             chunks = [chunk] if chunk else split_job_id(base)
             places = [(native, index) for native in chunks]
-    stem = inst.task_name.replace("/", "_")
-    return [
-        run_dir / "logs" / f"{stem}-{native}{'' if n is None else f'_{n}'}.{suffix}"
-        for native, n in places
-    ]
+    return [layout.task_log(inst.task_name, native, n, suffix) for native, n in places]
 
 
 def log_path(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "out") -> Path:

@@ -1,25 +1,25 @@
 """The files a run leaves in its run directory, for ``reflow gc``.
 
-A run owns, inside its run directory, ``results/<run id>/`` (the workers'
-result files), ``.reflow/<run id>/`` (inputs, started records, dispatcher
-bookkeeping, the frozen code its jobs import) and, in ``logs/``, the stdout
-and stderr files of its task jobs (``<task>-<job>.out``,
-``<task>-<job>_<n>.err`` ...) and of its dispatcher
-jobs (``<workflow>.dispatch-<job>.out`` / ``.err``, recognised by the line
-``run <run id>: <state>`` each dispatcher logs last).  Everything else in
-the run directory (what the tasks themselves wrote, other runs' files) is
-left alone.
+A run owns, inside its run directory (see :class:`reflow.runs.layout.RunLayout`),
+``results/<run id>/`` (the workers' result files), ``.reflow/<run id>/``
+(inputs, started records, dispatcher bookkeeping, the frozen code its jobs
+import) and, in ``logs/``, the stdout and stderr files of its task jobs
+(``<task>-<job>.out``, ``<task>-<job>_<n>.err`` ...) and of its dispatcher
+jobs (``dispatch.<run id>-<job>.out`` / ``.err``).  Everything else in the
+run directory (what the tasks themselves wrote, other runs' files) is left
+alone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from reflow.runs.layout import LEGACY_DISPATCHER_LOG_GLOB, RunLayout, task_log_parts
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store
 
 __all__ = ["RunFiles", "claimed_logs", "run_files"]
-
-_LOG = re.compile(r"^(?P<task>.+)-(?P<job>[^-_]+)(?:_\d+)?\.(?:out|err)$")
 
 
 @dataclass(frozen=True)
@@ -43,11 +41,15 @@ class RunFiles:
         Number of files in them.
     size : int
         Their total size in bytes.
+    shared : tuple[Path, ...]
+        Folders every run of the run directory shares (``results/``,
+        ``.reflow/``), removed with the run's files when they are then empty.
     """
 
     paths: tuple[Path, ...]
     files: int
     size: int
+    shared: tuple[Path, ...] = ()
 
     def remove(self) -> None:
         """Delete every path (folders with their contents); missing ones are skipped."""
@@ -56,22 +58,23 @@ class RunFiles:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-        for path in self.paths:  # results/ and .reflow/ once their last run is gone
-            parent = path.parent
-            if parent.name in ("results", ".reflow"):
-                with contextlib.suppress(OSError):
-                    parent.rmdir()
+        for folder in self.shared:  # once their last run is gone
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
-def _safe_name(run_id: str) -> bool:
-    return bool(run_id) and "/" not in run_id and "\\" not in run_id and run_id not in (".", "..")
+def _layout(record: RunRecord) -> RunLayout | None:
+    """Where the run's files are, or ``None`` if it recorded no run directory."""
+    run_dir = record.parameters.get("run_dir")
+    return RunLayout(Path(str(run_dir)), record.run_id) if run_dir else None
 
 
-def _job_logs(store: Store, record: RunRecord, logs: Path) -> list[Path]:
+def _job_logs(store: Store, record: RunRecord, layout: RunLayout) -> list[Path]:
     """The log files in ``logs`` of the run's task jobs (by task name and job id)."""
     from reflow.executors.arrays import split_job_id
     from reflow.executors.jobs import split_element_id
 
+    logs = layout.logs_dir
     if not logs.is_dir():
         return []
     jobs: set[str] = set()
@@ -83,19 +86,31 @@ def _job_logs(store: Store, record: RunRecord, logs: Path) -> list[Path]:
     tasks = {s.task_name.replace("/", "_") for s in store.list_task_spec_records(record.run_id)}
     found = []
     for path in logs.iterdir():
-        match = _LOG.match(path.name)
-        if match and match["task"] in tasks and match["job"] in jobs:
+        parts = task_log_parts(path.name)
+        if parts is not None and parts[0] in tasks and parts[1] in jobs:
             found.append(path)
     return sorted(found)
 
 
-def _dispatcher_logs(record: RunRecord, logs: Path) -> list[Path]:
-    """The dispatcher jobs' log files of the run, found by the run id their stderr names."""
+def _dispatcher_logs(record: RunRecord, layout: RunLayout) -> list[Path]:
+    """The run's dispatcher log files: by their name, and those of older runs by their text."""
+    return sorted(layout.dispatcher_logs() + _legacy_dispatcher_logs(record, layout))
+
+
+def _legacy_dispatcher_logs(record: RunRecord, layout: RunLayout) -> list[Path]:
+    """The dispatcher logs of a run made before their names held the run id.
+
+    Those are named for the workflow only (:data:`LEGACY_DISPATCHER_LOG_GLOB`),
+    so the run is read from the line ``run <run id>: <state>`` each
+    dispatcher logs last.  Kept so that ``reflow gc`` still cleans up such runs.
+    """
+    logs = layout.logs_dir
     if not logs.is_dir():
         return []
     mark = f" run {record.run_id}: ".encode()
     found = []
-    for err in logs.glob(f"{glob.escape(record.graph_name)}.dispatch-*.err"):
+    pattern = LEGACY_DISPATCHER_LOG_GLOB.format(workflow=glob.escape(record.graph_name))
+    for err in logs.glob(pattern):
         try:
             with err.open("rb") as handle:
                 handle.seek(max(0, err.stat().st_size - 8192))
@@ -131,11 +146,10 @@ def claimed_logs(store: Store, records: Iterable[RunRecord]) -> frozenset[Path]:
     """
     claimed: set[Path] = set()
     for record in records:
-        run_dir = record.parameters.get("run_dir")
-        if run_dir:
-            logs = Path(str(run_dir)) / "logs"
+        layout = _layout(record)
+        if layout is not None:
             try:
-                found = _job_logs(store, record, logs) + _dispatcher_logs(record, logs)
+                found = _job_logs(store, record, layout) + _dispatcher_logs(record, layout)
                 claimed.update(path.resolve() for path in found)
             except OSError:  # a folder this user cannot read: nothing in it can go either
                 continue
@@ -152,20 +166,15 @@ def run_files(store: Store, record: RunRecord, keep: frozenset[Path] = frozenset
     OSError
         If the run directory cannot be read (another user's, say).
     """
-    run_dir = record.parameters.get("run_dir")
-    if not run_dir or not _safe_name(record.run_id):
+    layout = _layout(record)
+    if layout is None or not layout.own_dirs:
         return RunFiles((), 0, 0)
-    root = Path(str(run_dir))
-    paths = [
-        p
-        for p in (root / "results" / record.run_id, root / ".reflow" / record.run_id)
-        if p.exists()
-    ]
-    logs = _job_logs(store, record, root / "logs") + _dispatcher_logs(record, root / "logs")
+    paths = [p for p in layout.own_dirs if p.exists()]
+    logs = _job_logs(store, record, layout) + _dispatcher_logs(record, layout)
     paths += [p for p in logs if p.resolve() not in keep]
     files = size = 0
     for path in paths:
         n, b = _measure(path)
         files += n
         size += b
-    return RunFiles(tuple(paths), files, size)
+    return RunFiles(tuple(paths), files, size, (layout.results_root, layout.state_root))

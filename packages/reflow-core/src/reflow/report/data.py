@@ -22,6 +22,7 @@ from reflow._types import TaskState
 from reflow.define.graph import topological_order
 from reflow.define.labels import instance_label
 from reflow.errors import ReflowError
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store, TaskInstanceRecord, TaskSpecRecord
@@ -260,14 +261,12 @@ def _instance(record: TaskInstanceRecord) -> InstanceInfo:
     )
 
 
-def _from_usage_file(
-    run_dir: Path, run_id: str, found: dict[tuple[str, int | None], InstanceInfo]
-) -> int:
+def _from_usage_file(layout: RunLayout, found: dict[tuple[str, int | None], InstanceInfo]) -> int:
     """Fill in what run_local recorded; return how many instances got figures."""
-    from reflow.engine.local.usage import read_usage, usage_file
+    from reflow.engine.local.usage import read_usage
 
     filled = 0
-    for task, index, host, usage in read_usage(usage_file(run_dir, run_id)):
+    for task, index, host, usage in read_usage(layout.usage_file):
         info = found.get((task, index))
         if info is None or info.cached:
             continue
@@ -284,13 +283,13 @@ def _number(data: dict[str, Any], key: str) -> float | None:
     )
 
 
-def _from_worker_files(run_dir: Path, run_id: str, info: InstanceInfo) -> None:
+def _from_worker_files(layout: RunLayout, info: InstanceInfo) -> None:
     """Fill in what a scheduler-mode worker wrote: its result file, else its start marker."""
-    from reflow.engine.scheduler.files import read_json, result_file, started_file
+    from reflow.engine.scheduler.files import read_json
 
     for path in (
-        result_file(run_dir, run_id, info.task, info.index),
-        started_file(run_dir, run_id, info.task, info.index),
+        layout.result_file(info.task, info.index),
+        layout.started_file(info.task, info.index),
     ):
         try:
             data = read_json(path)
@@ -378,9 +377,10 @@ def gather(store: Store, run_id: str) -> ReportData:
             "start and end times, CPU time and memory are missing."
         )
         return data
+    layout = RunLayout(run_dir, run_id)
     by_key = {(i.task, i.index): i for i in instances}
-    _from_usage_file(run_dir, run_id, by_key)
+    _from_usage_file(layout, by_key)
     for info in instances:
         if info.start is None and not info.cached and info.state != TaskState.SKIPPED.value:
-            _from_worker_files(run_dir, run_id, info)
+            _from_worker_files(layout, info)
     return data

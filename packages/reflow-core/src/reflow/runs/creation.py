@@ -19,6 +19,7 @@ from reflow.cache.filestate import task_policies
 from reflow.cache.fingerprint import fingerprint_code
 from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
 from reflow.runs.ids import make_run_id
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.cache.planning import CachePolicy
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-def make_run_dir(run_dir: Path) -> None:
+def make_run_dir(layout: RunLayout) -> None:
     """Create the run directory and its ``logs`` directory, before anything is recorded.
 
     Raises
@@ -48,9 +49,10 @@ def make_run_dir(run_dir: Path) -> None:
     """
     from reflow.errors import ReflowError
 
+    run_dir = layout.run_dir
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "logs").mkdir(exist_ok=True)
+        layout.logs_dir.mkdir(exist_ok=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(run_dir) else ""
@@ -129,9 +131,9 @@ def create_run(
         The run id, and each task's identity prefix (see
         :meth:`~reflow.cache.identity.IdentityParts.prefix`).
     """
-    make_run_dir(run_dir)
-    store.init()
     run_id = make_run_id(workflow.name)
+    make_run_dir(RunLayout(run_dir, run_id))
+    store.init()
     recorded = dict(values)
     recorded["run_dir"] = str(run_dir)
     if policy.force:

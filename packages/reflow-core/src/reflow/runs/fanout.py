@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store
@@ -36,15 +37,11 @@ def log_empty_fanout(logger: logging.Logger, task: str) -> None:
 
 def _planned_counts(record: RunRecord) -> dict[str, int] | None:
     """The dispatcher's record of the tasks it planned, or ``None`` if it cannot be read."""
-    from reflow.engine.scheduler.files import run_state_dir
-
     run_dir = record.parameters.get("run_dir")
     if not run_dir:
         return None
     try:
-        planned = json.loads(
-            (run_state_dir(Path(run_dir), record.run_id) / "planned.json").read_text()
-        )
+        planned = json.loads(RunLayout(Path(run_dir), record.run_id).planned_file.read_text())
         return {name: int(entry["count"]) for name, entry in planned.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.stores import RunOwner, RunRecord, Store
@@ -158,12 +159,12 @@ def _local_lost(record: RunRecord) -> str | None:
 
 def _dispatcher_job(record: RunRecord, run_dir: Path) -> str | None:
     """The run's pending dispatcher job: the recorded owner, else the run's dispatcher file."""
-    from reflow.engine.scheduler.files import dispatcher_file, read_json
+    from reflow.engine.scheduler.files import read_json
 
     if record.owner is not None and record.owner.job_id:
         return record.owner.job_id
     try:
-        return str(read_json(dispatcher_file(run_dir, record.run_id))["job_id"])
+        return str(read_json(RunLayout(run_dir, record.run_id).dispatcher_file)["job_id"])
     except (FileNotFoundError, ValueError, KeyError):
         return None
 
@@ -256,10 +257,10 @@ def record_dispatcher(
     store: Store, run_dir: Path, run_id: str, job_id: str, executor: str
 ) -> None:
     """Record ``job_id`` as the run's pending dispatcher: its owner, and the run's file."""
-    from reflow.engine.scheduler.files import dispatcher_file, write_json_atomic
+    from reflow.engine.scheduler.files import write_json_atomic
     from reflow.stores import RunOwner
 
-    write_json_atomic(dispatcher_file(run_dir, run_id), {"job_id": job_id})
+    write_json_atomic(RunLayout(run_dir, run_id).dispatcher_file, {"job_id": job_id})
     with contextlib.suppress(ReflowError):  # a run deleted meanwhile has no owner to set
         store.set_run_owner(run_id, RunOwner(job_id=job_id, executor=executor))
 

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from reflow._types import TaskState
     from reflow.cli.joblogs import follow_file, log_candidates, log_path
     from reflow.cli.runref import find_instance, open_cli_store, parse_instance, resolve_run
-    from reflow.engine.scheduler.files import result_file
+    from reflow.runs.layout import RunLayout
 
     store = open_cli_store(args)
     record = resolve_run(store, args.run_ref)
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     candidates = log_candidates(record, inst, suffix)
     path = next((p for p in candidates if p.exists()), candidates[0])
     run_dir = Path(str(record.parameters.get("run_dir", ".")))
-    done = result_file(run_dir, record.run_id, task, inst.array_index)
+    done = RunLayout(run_dir, record.run_id).result_file(task, inst.array_index)
 
     def finished() -> bool:
         now = store.get_task_instance_record(record.run_id, task, inst.array_index)

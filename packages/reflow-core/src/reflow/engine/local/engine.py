@@ -27,10 +27,11 @@ from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
-from reflow.engine.local.usage import append_usage, usage_file
+from reflow.engine.local.usage import append_usage
 from reflow.errors import ParameterError, ReflowError
 from reflow.runs.creation import create_run, recorded_parts, task_param_dests
 from reflow.runs.fanout import log_empty_fanout
+from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
 from reflow.signals import TaskInterrupted, graceful_shutdown
 
@@ -177,7 +178,7 @@ class LocalRun:
         record = self.store.get_run_record(self.run_id)
         if record is not None:
             take_over_lost_runs(self.store, record)
-        self.usage_path = usage_file(self.run_dir, self.run_id)
+        self.usage_path = RunLayout(self.run_dir, self.run_id).usage_file
         # Tasks whose identity holds files named by parameters: taken now, read
         # maybe hours later by a task that runs late in the run.
         self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}

@@ -3,7 +3,8 @@
 Scheduler-mode workers write these figures into their result files
 (:mod:`reflow.engine.scheduler.worker`).  ``run_local`` has no result files, so it
 appends them, one JSON line per finished batch, to
-``<run_dir>/.reflow/<run>/usage.jsonl``::
+``<run_dir>/.reflow/<run>/usage.jsonl``
+(:attr:`~reflow.runs.layout.RunLayout.usage_file`)::
 
     {"task": "square", "host": "node1", "rows": [[index, start, end, cpu_time, peak_rss_kb], ...]}
 
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Usage", "UsageMeter", "append_usage", "read_usage", "usage_file"]
+__all__ = ["Usage", "UsageMeter", "append_usage", "read_usage"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,11 +71,6 @@ class UsageMeter:
         """The figures since the meter was created."""
         cpu, peak = _cpu()
         return Usage(self._start, time.time(), round(cpu - self._cpu, 6), int(peak))
-
-
-def usage_file(run_dir: Path, run_id: str) -> Path:
-    """Where ``run_local`` records what its instances used."""
-    return run_dir / ".reflow" / run_id / "usage.jsonl"
 
 
 def append_usage(

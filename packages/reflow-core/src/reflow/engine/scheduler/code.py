@@ -4,7 +4,9 @@ A job may wait in the queue for hours while the user edits the script; the
 run's identities were computed from the code as it was at submit, so every
 job of the run must import that code, not the file as it is when the job
 starts.  At submit (and again at ``retry``) the code is copied into the run
-directory, one *generation* per copy::
+directory, one *generation* per copy (:attr:`~reflow.runs.layout.RunLayout.code_dir`),
+and the generation the run's jobs import now is recorded in
+:attr:`~reflow.runs.layout.RunLayout.code_file`::
 
     <run_dir>/.reflow/<run>/code/<n>/   generation n (1 at submit, one more per retry)
     <run_dir>/.reflow/<run>/code.json   the generation the run's jobs import now
@@ -34,8 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reflow.cache.fingerprint.userfiles import is_user_file
-from reflow.engine.scheduler.files import read_json, run_state_dir, write_json_atomic
+from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.manifest import ManifestCodec
+from reflow.runs.layout import RunLayout
 
 __all__ = [
     "FrozenCode",
@@ -75,14 +78,10 @@ class FrozenCode:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
 
 
-def _code_file(run_dir: Path, run_id: str) -> Path:
-    return run_state_dir(run_dir, run_id) / "code.json"
-
-
 def code_record(run_dir: Path, run_id: str) -> FrozenCode | None:
     """The run's current frozen code (``None`` for a run submitted before freezing)."""
     try:
-        data = read_json(_code_file(run_dir, run_id))
+        data = read_json(RunLayout(run_dir, run_id).code_file)
     except FileNotFoundError:
         return None
     return FrozenCode(
@@ -195,15 +194,16 @@ def freeze_code(
     """
     script = script.resolve()
     root = script.parent
+    layout = RunLayout(run_dir, run_id)
     previous = code_record(run_dir, run_id)
     generation = 1 if previous is None else previous.generation + 1
-    dest = run_state_dir(run_dir, run_id) / "code" / str(generation)
+    dest = layout.code_dir(generation)
     if dest.exists():  # a retry that died half-way: start the generation again
         shutil.rmtree(dest)
     _mirror(root, dest, user_module_files(root) | {script})
     frozen = FrozenCode(generation, dest / script.name, root, dict(fingerprints or {}))
     write_json_atomic(
-        _code_file(run_dir, run_id),
+        layout.code_file,
         {
             "generation": generation,
             "script": str(frozen.script),

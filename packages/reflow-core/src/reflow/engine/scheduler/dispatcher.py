@@ -24,14 +24,7 @@ from reflow._types import RunState, TaskState
 from reflow.cache.filestate import task_policies
 from reflow.cache.seenfiles import seen_files
 from reflow.engine.scheduler.code import code_record
-from reflow.engine.scheduler.files import (
-    dispatcher_file,
-    input_file,
-    read_json,
-    run_state_dir,
-    started_file,
-    write_json_atomic,
-)
+from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.engine.scheduler.results import ResultReader
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
@@ -43,6 +36,7 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import record_dispatcher
 
 if TYPE_CHECKING:
@@ -74,9 +68,6 @@ _SPECIFIC = frozenset(
 
 _FORGET_AFTER = 600.0
 """Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
-
-_UNKNOWN_FILE = "unknown.json"
-"""In the run's state directory: instance id -> when its job was first seen unknown."""
 
 
 def forget_after() -> float:
@@ -118,8 +109,8 @@ def dispatcher_command(run_id: str, store_path: Path) -> tuple[str, ...]:
 
 
 @contextmanager
-def _run_lock(run_dir: Path, run_id: str) -> Iterator[None]:
-    path = run_state_dir(run_dir, run_id) / "dispatch.lock"
+def _run_lock(layout: RunLayout) -> Iterator[None]:
+    path = layout.dispatch_lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -173,6 +164,7 @@ class Dispatcher:
         self.record = record
         params = record.parameters
         self.run_dir = Path(params["run_dir"])
+        self.layout = RunLayout(self.run_dir, run_id)
         self.frozen = code_record(self.run_dir, run_id)
         # A run submitted before code was frozen imports its script where it is.
         self.script = Path(params["__script__"]) if self.frozen is None else self.frozen.script
@@ -220,7 +212,7 @@ class Dispatcher:
                 continue
             if update is not None:
                 self.interrupted[inst.id] = update
-            started = started_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+            started = self.layout.started_file(inst.task_name, inst.array_index)
             adopted = self._adopt(inst, started)
             if adopted is not None:
                 updates.append(adopted)
@@ -267,7 +259,8 @@ class Dispatcher:
         if bases:
             statuses = self.executor.query(bases)
             self.calls["query"] += 1
-        unknown_path = run_state_dir(self.run_dir, self.run_id) / _UNKNOWN_FILE
+        # instance id -> when its job was first seen unknown
+        unknown_path = self.layout.unknown_file
         try:
             first_unknown: dict[str, float] = read_json(unknown_path)
         except (FileNotFoundError, ValueError):
@@ -339,7 +332,7 @@ class Dispatcher:
         return self.store.task_state_summary(self.run_id)
 
     def _planned(self) -> dict[str, Any]:
-        path = run_state_dir(self.run_dir, self.run_id) / "planned.json"
+        path = self.layout.planned_file
         try:
             data: dict[str, Any] = read_json(path)
             return data
@@ -347,7 +340,7 @@ class Dispatcher:
             return {}
 
     def _mark_planned(self, planned: dict[str, Any]) -> None:
-        write_json_atomic(run_state_dir(self.run_dir, self.run_id) / "planned.json", planned)
+        write_json_atomic(self.layout.planned_file, planned)
 
     def _complete(
         self, task: str, planned: dict[str, Any], summary: dict[str, dict[str, int]]
@@ -494,7 +487,7 @@ class Dispatcher:
             planned = seen_files(inputs, policy)
             if planned:
                 payload["files"] = planned
-            write_json_atomic(input_file(self.run_dir, self.run_id, name, index), payload)
+            write_json_atomic(self.layout.input_file(name, index), payload)
 
     # -- 4. submit ------------------------------------------------------------------------
 
@@ -510,7 +503,7 @@ class Dispatcher:
             name=f"{self.wf.name}.{name}",
             command=worker_command(self.script, self.wf.name, self.run_dir, self.run_id, name),
             workdir=self.run_dir,
-            log_dir=self.run_dir / "logs",
+            log_dir=self.layout.logs_dir,
             resources=JobResources(
                 cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
             ),
@@ -532,8 +525,8 @@ class Dispatcher:
         for inst in self.store.list_task_instance_records(
             self.run_id, states=[TaskState.SUBMITTED]
         ):
-            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not started_file(
-                self.run_dir, self.run_id, inst.task_name, inst.array_index
+            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not self.layout.started_file(
+                inst.task_name, inst.array_index
             ).exists():
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
@@ -542,7 +535,7 @@ class Dispatcher:
             missing = [
                 inst.array_index
                 for inst in insts
-                if not input_file(self.run_dir, self.run_id, name, inst.array_index).exists()
+                if not self.layout.input_file(name, inst.array_index).exists()
             ]
             if missing:  # a wave killed between planning and writing inputs
                 self._write_inputs(name, self._expansion(name), missing)
@@ -585,10 +578,11 @@ class Dispatcher:
             name=f"{self.wf.name}.dispatch",
             command=dispatcher_command(self.run_id, Path(str(getattr(self.store, "path", "")))),
             workdir=self.run_dir,
-            log_dir=self.run_dir / "logs",
+            log_dir=self.layout.logs_dir,
             resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
             after_any=tuple(after),
             env=job_variables(self.run_id),
+            log_name=self.layout.dispatcher_log_name,
         )
         job_id = self.executor.submit(job)
         self.calls["submit"] += 1
@@ -630,7 +624,7 @@ class Dispatcher:
         else:
             status = RunState.FAILED
         self.store.update_run_status(self.run_id, status)
-        dispatcher_file(self.run_dir, self.run_id).unlink(missing_ok=True)
+        self.layout.dispatcher_file.unlink(missing_ok=True)
         return status
 
     def wave(self, *, resume: bool = False) -> RunState:
@@ -639,7 +633,7 @@ class Dispatcher:
         With ``resume``, a run marked FAILED by a dispatcher that crashed is
         taken up again when it still has unfinished instances.
         """
-        with _run_lock(self.run_dir, self.run_id):
+        with _run_lock(self.layout):
             record = self.store.get_run_record(self.run_id)
             assert record is not None
             if resume and record.status is RunState.FAILED and self._unfinished():

@@ -34,8 +34,9 @@ from reflow.cache.identity import IdentityParts, value_hash
 from reflow.cache.seenfiles import FileDrift, check_files
 from reflow.define.labels import instance_label
 from reflow.engine.scheduler.code import code_record, workflow_codec
-from reflow.engine.scheduler.files import input_file, read_json, result_file
+from reflow.engine.scheduler.files import read_json
 from reflow.manifest import UntrustedClassError
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.stores import StateUpdate, Store, TaskInstanceRecord
@@ -102,6 +103,7 @@ class ResultReader:
         self.policies = dict(policies or {})
         self.run_id = run_id
         self.run_dir = run_dir
+        self.layout = RunLayout(run_dir, run_id)
         self.codec = workflow_codec()
         # Workers of a run with frozen code always report their fingerprint.
         self.fingerprinted = code_record(run_dir, run_id) is not None
@@ -126,7 +128,7 @@ class ResultReader:
         """
         from reflow.stores import StateUpdate
 
-        path = result_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+        path = self.layout.result_file(inst.task_name, inst.array_index)
         try:
             data = read_json(path)
         except FileNotFoundError:
@@ -215,7 +217,7 @@ class ResultReader:
         Parameters were planned with the run's identity parts, ``Result``
         inputs with the states the inputs file holds.
         """
-        path = input_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
+        path = self.layout.input_file(inst.task_name, inst.array_index)
         try:
             reported = {str(k): list(v) for k, v in dict(seen).items()}
             planned = {p: list(s) for p, s in parts.files.items()}

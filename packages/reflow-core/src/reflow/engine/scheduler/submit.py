@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.engine.scheduler.files import dispatcher_file, read_json
+from reflow.engine.scheduler.files import read_json
 from reflow.errors import ReflowError
+from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.engine.cancel import RunPlace
@@ -51,15 +52,17 @@ def start_dispatcher(
     from reflow.executors.jobs import JobResources, JobSpec
     from reflow.runs.liveness import record_dispatcher
 
+    layout = RunLayout(run_dir, run_id)
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
         command=dispatcher_command(run_id, _store_path(store)),
         workdir=run_dir,
-        log_dir=run_dir / "logs",
+        log_dir=layout.logs_dir,
         resources=JobResources(
             cpus=1, time="00:20:00", mem="2G", options=workflow.config.dispatch_submit_options
         ),
         env=job_variables(run_id),
+        log_name=layout.dispatcher_log_name,
     )
     live = _live_dispatcher(run_dir, run_id, executor)
     if live is not None:  # it will take up the new work: one chain per run
@@ -72,7 +75,7 @@ def start_dispatcher(
 def _dispatcher_job(run_dir: Path, run_id: str) -> str | None:
     """The id of the run's last dispatcher job, or ``None`` if none was recorded."""
     try:
-        return str(read_json(dispatcher_file(run_dir, run_id))["job_id"])
+        return str(read_json(RunLayout(run_dir, run_id).dispatcher_file)["job_id"])
     except (FileNotFoundError, ValueError, KeyError):
         return None
 
@@ -232,7 +235,7 @@ def cancel_run(
         jobs.add(job if task is not None else split_element_id(job)[0])
     if task is None:
         with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
-            jobs.add(str(read_json(dispatcher_file(run.run_dir, run.run_id))["job_id"]))
+            jobs.add(str(read_json(RunLayout(run.run_dir, run.run_id).dispatcher_file)["job_id"]))
     if jobs:
         exc.cancel(sorted(jobs))
     if active:
@@ -244,7 +247,7 @@ def cancel_run(
         )
     if task is None:
         store.update_run_status(run.run_id, RunState.CANCELLED)
-        dispatcher_file(run.run_dir, run.run_id).unlink(missing_ok=True)
+        RunLayout(run.run_dir, run.run_id).dispatcher_file.unlink(missing_ok=True)
     return len(active)
 
 
@@ -298,15 +301,10 @@ def retry_run(
     if not todo:
         return 0
     moves = _refreeze(run, todo)
-    from reflow.engine.scheduler.files import result_file, started_file
-
+    layout = RunLayout(run.run_dir, run.run_id)
     for inst in todo:  # an earlier attempt's files must not speak for the new one
-        result_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
-            missing_ok=True
-        )
-        started_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
-            missing_ok=True
-        )
+        layout.result_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
+        layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
     with store.transaction():
         if moves:
             store.set_identity_many(moves)

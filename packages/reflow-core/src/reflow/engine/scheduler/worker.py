@@ -21,14 +21,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from reflow.engine.scheduler.files import (
-    input_file,
-    read_json,
-    result_file,
-    started_file,
-    write_json_atomic,
-)
+from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.executors.jobs import ARRAY_INDEX_ENV
+from reflow.runs.layout import RunLayout
 
 __all__ = ["run_worker"]
 
@@ -80,11 +75,12 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         "pid": os.getpid(),
         "start": started,
     }
-    out = result_file(run_dir, run_id, task, index)
+    layout = RunLayout(run_dir, run_id)
+    out = layout.result_file(task, index)
     try:
-        payload = read_json(input_file(run_dir, run_id, task, index))
+        payload = read_json(layout.input_file(task, index))
         write_json_atomic(
-            started_file(run_dir, run_id, task, index),
+            layout.started_file(task, index),
             {
                 "host": host,
                 "pid": os.getpid(),

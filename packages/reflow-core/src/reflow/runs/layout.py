@@ -1,0 +1,251 @@
+"""Every path under a run directory, in one place: :class:`RunLayout`.
+
+Several runs may share one run directory, so most of a run's files sit in
+folders named by its run id; the ``logs`` folder is shared and the run's
+files in it are told apart by name::
+
+    <run_dir>/
+        logs/                               shared by every run in the directory
+            <task>-<job>.out, .err          a task's single job
+            <task>-<job>_<n>.out, .err      element n (scheduler numbering) of an array job
+            dispatch.<run>-<job>.out, .err  the run's dispatcher jobs
+        results/<run>/<task>/<i>.json       a worker's result (output or error)
+        .reflow/<run>/                      the run's own bookkeeping
+            run.json                        the run's context (what it runs, and how)
+            inputs/<task>/<i>.json          what instance i receives
+            started/<task>/<i>.json         the worker started: host, pid, job id, time
+            dispatcher.json                 the run's pending dispatcher job
+            dispatch.lock                   held by the dispatcher wave running now
+            planned.json                    the tasks the dispatchers planned, and how many
+            unknown.json                    jobs the scheduler no longer reports, since when
+            code.json                       the frozen code generation jobs import now
+            code/<n>/                       frozen code, generation n
+            usage.jsonl                     what run_local's instances used
+        .reflow-scripts/                    batch executors' job scripts (shared)
+
+``<run>`` is the run id, ``<i>`` an instance's array index or ``single`` for
+a singleton, ``<job>`` a scheduler job id.  Runs made before the dispatcher
+logs carried the run id named them ``<workflow>.dispatch-<job>.out``
+(:data:`LEGACY_DISPATCHER_LOG_GLOB`).
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["LEGACY_DISPATCHER_LOG_GLOB", "RunLayout", "instance_file_name", "task_log_parts"]
+
+_TASK_LOG = re.compile(r"^(?P<task>.+)-(?P<job>[^-_]+)(?:_\d+)?\.(?:out|err)$")
+
+LEGACY_DISPATCHER_LOG_GLOB = "{workflow}.dispatch-*.err"
+"""The dispatcher logs of runs made before their names carried the run id.
+
+They name only the workflow, so which run one belongs to is read from the
+line ``run <run id>: <state>`` each dispatcher logs last
+(:func:`reflow.cli.runfiles.run_files` does, for ``reflow gc``).
+"""
+
+
+def instance_file_name(index: int | None) -> str:
+    """The file name of an instance's inputs, started record or result: ``<i>.json``.
+
+    Examples
+    --------
+    >>> instance_file_name(3), instance_file_name(None)
+    ('3.json', 'single.json')
+    """
+    return f"{'single' if index is None else index}.json"
+
+
+def task_log_parts(name: str) -> tuple[str, str] | None:
+    """``(task stem, job id)`` of a task job's log file name (see :meth:`RunLayout.task_log`).
+
+    ``None`` for a name of another shape.  The task stem has ``_`` for each
+    ``/`` of the task's name.
+
+    Examples
+    --------
+    >>> task_log_parts("process-41_3.err"), task_log_parts("notes.txt")
+    (('process', '41'), None)
+    """
+    match = _TASK_LOG.match(name)
+    return None if match is None else (match["task"], match["job"])
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each file of run ``run_id`` lives in the run directory ``run_dir``.
+
+    Only paths: nothing is created, read or checked here.
+
+    Attributes
+    ----------
+    run_dir : Path
+        The run directory (the jobs' working directory).
+    run_id : str
+        The run's id.
+
+    Examples
+    --------
+    >>> layout = RunLayout(Path("/scratch/run"), "demo-1")
+    >>> str(layout.result_file("square", 2))
+    '/scratch/run/results/demo-1/square/2.json'
+    >>> str(layout.context_file)
+    '/scratch/run/.reflow/demo-1/run.json'
+    """
+
+    run_dir: Path
+    run_id: str
+
+    # -- folders every run in the directory shares --------------------------------------
+
+    @property
+    def logs_dir(self) -> Path:
+        """``logs/``: the stdout and stderr files of every job of every run."""
+        return self.run_dir / "logs"
+
+    @property
+    def results_root(self) -> Path:
+        """``results/``: one folder of result files per run."""
+        return self.run_dir / "results"
+
+    @property
+    def state_root(self) -> Path:
+        """``.reflow/``: one bookkeeping folder per run."""
+        return self.run_dir / ".reflow"
+
+    @property
+    def scripts_dir(self) -> Path:
+        """``.reflow-scripts/``: the job scripts batch executors write.
+
+        The executor chooses it (:meth:`reflow.executors.batch.BatchExecutor.scripts_dir`,
+        next to the job's log folder); it is named here so that the whole layout
+        is in one place.
+        """
+        return self.run_dir / ".reflow-scripts"
+
+    # -- the run's own folders ----------------------------------------------------------
+
+    @property
+    def results_dir(self) -> Path:
+        """``results/<run>/``: the run's result files."""
+        return self.results_root / self.run_id
+
+    @property
+    def state_dir(self) -> Path:
+        """``.reflow/<run>/``: the run's bookkeeping (everything below but results and logs)."""
+        return self.state_root / self.run_id
+
+    @property
+    def own_dirs(self) -> tuple[Path, ...]:
+        """The folders that hold only this run's files: ``results/<run>`` and ``.reflow/<run>``.
+
+        Empty when the run id could name a path outside them (empty, ``.``,
+        ``..`` or holding a separator), so that deleting them never deletes
+        another run's files.
+        """
+        rid = self.run_id
+        if not rid or "/" in rid or "\\" in rid or rid in (".", ".."):
+            return ()
+        return (self.results_dir, self.state_dir)
+
+    # -- files in the run's folders -----------------------------------------------------
+
+    @property
+    def context_file(self) -> Path:
+        """``.reflow/<run>/run.json``: the run's context, for its jobs."""
+        return self.state_dir / "run.json"
+
+    def input_file(self, task: str, index: int | None) -> Path:
+        """Where the dispatcher writes an instance's inputs."""
+        return self.state_dir / "inputs" / task / instance_file_name(index)
+
+    def started_file(self, task: str, index: int | None) -> Path:
+        """Where a worker marks that it started."""
+        return self.state_dir / "started" / task / instance_file_name(index)
+
+    def result_file(self, task: str, index: int | None) -> Path:
+        """Where a worker writes its result."""
+        return self.results_dir / task / instance_file_name(index)
+
+    @property
+    def dispatcher_file(self) -> Path:
+        """Where the id of the run's next (pending) dispatcher job is kept."""
+        return self.state_dir / "dispatcher.json"
+
+    @property
+    def dispatch_lock(self) -> Path:
+        """The lock one dispatcher wave of the run holds at a time."""
+        return self.state_dir / "dispatch.lock"
+
+    @property
+    def planned_file(self) -> Path:
+        """The tasks the dispatchers planned, with their instance counts."""
+        return self.state_dir / "planned.json"
+
+    @property
+    def unknown_file(self) -> Path:
+        """The jobs the scheduler stopped reporting, with when it first did not."""
+        return self.state_dir / "unknown.json"
+
+    @property
+    def code_file(self) -> Path:
+        """Which generation of frozen code the run's jobs import now."""
+        return self.state_dir / "code.json"
+
+    def code_dir(self, generation: int) -> Path:
+        """Generation ``generation`` of the run's frozen code (1 at submit, one more per retry)."""
+        return self.state_dir / "code" / str(generation)
+
+    @property
+    def usage_file(self) -> Path:
+        """Where ``run_local`` records what its instances used (JSON lines)."""
+        return self.state_dir / "usage.jsonl"
+
+    # -- log files ----------------------------------------------------------------------
+
+    @property
+    def dispatcher_log_name(self) -> str:
+        """The stem of the run's dispatcher job logs: ``dispatch.<run>``.
+
+        The run id is in the name so that ``reflow gc`` finds a run's
+        dispatcher logs by name.  It comes after ``dispatch.`` because a
+        scheduler may change a name that starts with a digit (Grid Engine
+        does), and a run id starts with the workflow's name, which may.
+        """
+        return f"dispatch.{self.run_id}"
+
+    def dispatcher_logs(self) -> list[Path]:
+        """The run's dispatcher log files now in :attr:`logs_dir`, sorted.
+
+        Raises
+        ------
+        OSError
+            If the log folder cannot be read.
+        """
+        if not self.logs_dir.is_dir():
+            return []
+        stem = glob.escape(self.dispatcher_log_name)
+        found = [*self.logs_dir.glob(f"{stem}-*.out"), *self.logs_dir.glob(f"{stem}-*.err")]
+        return sorted(found)
+
+    def task_log(self, task: str, job: str, number: int | None, suffix: str = "out") -> Path:
+        """A task job's ``.out`` (or ``.err``) file.
+
+        Parameters
+        ----------
+        task : str
+            The task's name (a ``/`` in it becomes ``_``).
+        job : str
+            The scheduler's job id (one chunk's, for a split array).
+        number : int or None
+            The element's number in the scheduler's own numbering, or ``None``
+            for a single job.
+        suffix : str
+            ``"out"`` or ``"err"``.
+        """
+        stem = f"{task.replace('/', '_')}-{job}"
+        return self.logs_dir / f"{stem}{'' if number is None else f'_{number}'}.{suffix}"
