@@ -72,8 +72,9 @@ def configured_url(config: Config | None = None, environ: Mapping[str, str] | No
     ``REFLOW_STORE``, else ``REFLOW_STORE_PATH`` (an SQLite file), else
     ``[store] url``, else ``[store] path``, else the SQLite file in the user
     cache directory: the environment beats the file, and at the same level a
-    URL beats a path.  This is the URL a run records, so that its jobs open
-    the same store from any process.
+    URL beats a path.  A run records the URL of the store it was opened
+    with (:attr:`Store.url <reflow.stores.Store.url>`, which the store keeps
+    free of passwords), so that its jobs open the same store from any process.
 
     Parameters
     ----------
