@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow._types import TaskState
-from reflow.stores import NewTaskInstance, StoreBusyError
+from reflow.stores import NewTaskInstance, StoreBusyError, TaskState
 from reflow_store_sqlite import SqliteStore
 from reflow_store_sqlite.connection import is_busy
 
@@ -27,7 +26,7 @@ WORKER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from reflow._types import TaskState
+    from reflow.stores import TaskState
     from reflow.stores import NewTaskInstance, StateUpdate
     from reflow_store_sqlite import SqliteStore
 
@@ -219,7 +218,7 @@ def test_a_second_handle_in_this_process_does_not_blind_the_first(tmp_path: Path
     """Opening the database again here must not drop the first handle's file locks:
     another process, believing itself alone, would delete the WAL the first handle
     reads, and the first would never see a later write."""
-    from reflow._types import RunState
+    from reflow.stores import RunState
 
     path = tmp_path / "manifest.db"
     first = SqliteStore(path)

@@ -9,7 +9,7 @@ import pytest
 from platformdirs import user_cache_dir
 
 import reflow_store_sqlite
-from reflow.config import Config
+from reflow.stores import Config
 from reflow_store_sqlite import SqliteStore, default_path
 
 

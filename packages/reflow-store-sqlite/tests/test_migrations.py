@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow._types import RunState, TaskState
-from reflow.stores import SchemaVersionError, StoreError
+from reflow.stores import RunState, SchemaVersionError, StoreError, TaskState
 from reflow_store_sqlite import SCHEMA_VERSION, SqliteStore
 from reflow_store_sqlite.migrations import MIGRATIONS, V1_SCHEMA, VERSION_TABLE
 from reflow_store_sqlite.schema import APPLICATION_ID

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from reflow._types import TaskState
 from reflow.stores import (
     NewTaskInstance,
     ReadOnlyStoreError,
     StoreCorruptError,
     StoreError,
     StoreMissingError,
+    TaskState,
 )
 from reflow.testing.filesystems import remount_read_only, small_filesystem
 from reflow_store_sqlite import SqliteStore

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from reflow._types import TaskState
-from reflow.stores import NewTaskInstance, ReadOnlyStoreError, StoreCorruptError, StoreError
+from reflow.stores import (
+    NewTaskInstance,
+    ReadOnlyStoreError,
+    StoreCorruptError,
+    StoreError,
+    TaskState,
+)
 from reflow_store_sqlite import SqliteStore, safety
 
 

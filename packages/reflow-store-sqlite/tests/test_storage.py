@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow._types import TaskState
-from reflow.stores import NewTaskInstance
+from reflow.stores import NewTaskInstance, TaskState
 from reflow_store_sqlite import SqliteStore
 
 

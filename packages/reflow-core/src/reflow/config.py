@@ -16,7 +16,8 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     partition = "short"
 
     [store]
-    path = "/shared/reflow/manifest.db"
+    path = "/shared/reflow/manifest.db"   # an SQLite file; or, for any store:
+    # url = "sqlite:///shared/reflow/manifest.db"
 
     [cache]
     inputs = "stat"                 # how Path values count: stat, content or path
@@ -44,14 +45,19 @@ from reflow.errors import ConfigError
 from reflow.executors.environment import EXPORT_ENV, export_setting
 
 __all__ = [
+    "DATABASE_NAME",
     "DEFAULT_EXECUTOR",
+    "SQLITE",
     "SUBMIT_OPTION_ALIASES",
     "SUBMIT_OPTION_KEYS",
     "Config",
     "canonical_submit_options",
     "config_path",
     "default_config_path",
+    "default_store_path",
     "load_config",
+    "sqlite_url",
+    "store_url",
     "write_example_config",
 ]
 
@@ -82,7 +88,7 @@ SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
 _SCHEMA: dict[str, frozenset[str]] = {
     "executor": frozenset({"name", "submit_options", "site_options", "mode", "python"}),
     "dispatch": frozenset({"submit_options"}),
-    "store": frozenset({"path"}),
+    "store": frozenset({"path", "url"}),
     "cache": frozenset({"inputs"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
@@ -197,7 +203,8 @@ EXAMPLE_CONFIG = """\
 # partition = "short"
 
 [store]
-# path = "~/.cache/reflow/manifest.db"
+# path = "~/.cache/reflow/manifest.db"   # an SQLite file
+# url = "sqlite:///home/me/reflow.db"    # or any store by URL (wins over path)
 """
 """The commented template :func:`write_example_config` writes."""
 
@@ -308,6 +315,7 @@ class Config:
         self._file_executor_mode = self._string(executor, "executor.mode")
         self._file_executor_python = self._string(executor, "executor.python")
         self._file_store_path = self._string(store, "store.path")
+        self._file_store_url = self._url(store, "store.url")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
@@ -370,6 +378,15 @@ class Config:
                 f'{type(value).__name__} {value!r}. Write it as {key} = "..." under [{section}].'
             )
         return value
+
+    def _url(self, table: Mapping[str, Any], dotted: str) -> str | None:
+        value = self._string(table, dotted)
+        if value is None:
+            return None
+        fix = env.store_url_fix(value)
+        if fix is not None:  # checked on load, so a typo fails before any run is recorded
+            raise ConfigError(f"{dotted} = {value!r} in the {self._origin} is not valid: {fix}.")
+        return value.strip()
 
     def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
         value = table.get(dotted.rsplit(".", 1)[-1], [])
@@ -493,17 +510,20 @@ class Config:
         return path
 
     @property
+    def store_url(self) -> str:
+        """The URL of the manifest store this configuration selects (see :func:`store_url`)."""
+        return store_url(self, self._environ)
+
+    @property
     def default_store_path(self) -> Path:
         """The manifest database a store opens when given none (reflow-hpc's name).
 
         :attr:`store_path` when set, else ``manifest.db`` in reflow's user
         cache directory (``~/.cache/reflow/manifest.db`` on Linux); the same
-        answer as ``SqliteStore.default_path(config)``, with this
-        configuration's environment.
+        answer as :func:`default_store_path` with this configuration's
+        environment.
         """
-        from reflow_store_sqlite.paths import default_path
-
-        return default_path(self, self._environ)
+        return default_store_path(self, self._environ)
 
     @property
     def executor_mode(self) -> str | None:
@@ -573,6 +593,115 @@ class Config:
 
     def __repr__(self) -> str:
         return f"Config(source={self._source!r}, executor_name={self.executor_name!r})"
+
+
+DATABASE_NAME = "manifest.db"
+"""File name of the SQLite manifest database in the user cache directory."""
+
+SQLITE = "sqlite"
+"""The scheme of the default store, the SQLite one (``sqlite:///abs/path.db``)."""
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    """The URL of the SQLite database at ``path``: ``sqlite:///`` and its absolute path.
+
+    ``~`` is expanded and a relative path is taken from the working directory.
+
+    Examples
+    --------
+    >>> sqlite_url("/shared/reflow/manifest.db")
+    'sqlite:///shared/reflow/manifest.db'
+    """
+    return f"{SQLITE}://{Path(path).expanduser().absolute().as_posix()}"
+
+
+def default_store_path(
+    config: Config | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """Return the path of the shared SQLite manifest database.
+
+    The first of these that is set wins:
+
+    1. the ``REFLOW_STORE_PATH`` environment variable;
+    2. ``[store] path`` in the configuration;
+    3. ``manifest.db`` in the user cache directory, typically
+       ``~/.cache/reflow/manifest.db`` on Linux.
+
+    ``REFLOW_STORE`` and ``[store] url`` are not looked at: this is the file
+    the SQLite store opens when given no path (see :func:`store_url` for the
+    store that is selected).
+
+    Parameters
+    ----------
+    config : Config or None
+        Configuration; ``None`` loads the user's configuration file.
+    environ : Mapping[str, str] or None
+        Environment to read ``REFLOW_STORE_PATH`` from; ``None`` means
+        :data:`os.environ` now.
+
+    Returns
+    -------
+    Path
+        An absolute path (``~`` expanded).  Nothing is created.
+    """
+    from_env = env.get(env.REFLOW_STORE_PATH, environ)
+    if from_env is not None:
+        return Path(from_env).expanduser().absolute()
+    if config is None:
+        config = load_config(environ=environ)
+    configured = config.store_path
+    if configured is not None:
+        return Path(configured).expanduser().absolute()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("reflow", appauthor=False)).absolute() / DATABASE_NAME
+
+
+def store_url(config: Config | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Return the URL of the manifest store the environment and configuration select.
+
+    The first of these that is set wins; the environment beats the file, and
+    at the same level a URL beats a path:
+
+    1. ``REFLOW_STORE`` (a URL);
+    2. ``REFLOW_STORE_PATH`` (an SQLite file);
+    3. ``[store] url`` in the configuration;
+    4. ``[store] path`` in the configuration (an SQLite file);
+    5. the SQLite file ``manifest.db`` in the user cache directory.
+
+    Parameters
+    ----------
+    config : Config or None
+        Configuration; ``None`` loads the user's configuration file.
+    environ : Mapping[str, str] or None
+        Environment to read the variables from; ``None`` means
+        :data:`os.environ` now.
+
+    Returns
+    -------
+    str
+        ``scheme://...``; a path becomes ``sqlite:///abs/path.db``.
+
+    Raises
+    ------
+    ConfigError
+        If ``REFLOW_STORE`` is not a URL; the one-line message names the
+        variable and the fix.
+
+    Examples
+    --------
+    >>> store_url(Config({}, environ={}), {"REFLOW_STORE_PATH": "/shared/m.db"})
+    'sqlite:///shared/m.db'
+    """
+    from_env = env.checked(env.REFLOW_STORE, environ)
+    if from_env is not None:
+        return from_env.strip()
+    if env.get(env.REFLOW_STORE_PATH, environ) is None:
+        if config is None:
+            config = load_config(environ=environ)
+        if config._file_store_url is not None:
+            return config._file_store_url
+    return sqlite_url(default_store_path(config, environ))
 
 
 def load_config(

@@ -15,6 +15,7 @@ stops both command lines with one line naming the variable and what it takes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 
 from reflow.errors import ConfigError
@@ -43,11 +44,13 @@ __all__ = [
     "REFLOW_SACCT",
     "REFLOW_SBATCH",
     "REFLOW_SCANCEL",
+    "REFLOW_STORE",
     "REFLOW_STORE_PATH",
     "VARIABLES",
     "check",
     "checked",
     "get",
+    "store_url_fix",
 ]
 
 REFLOW_CONFIG = "REFLOW_CONFIG"
@@ -60,12 +63,28 @@ must exist: a missing file is an error rather than an empty configuration.
 Example: ``REFLOW_CONFIG=/project/shared/reflow.toml``
 """
 
-REFLOW_STORE_PATH = "REFLOW_STORE_PATH"
-"""Path of the shared manifest database, overriding ``[store] path``.
+REFLOW_STORE = "REFLOW_STORE"
+"""URL of the manifest store, ``scheme://...``, overriding the configuration file.
 
-Default: unset, which means ``[store] path`` from the configuration file, or
-``manifest.db`` in the user cache directory (``~/.cache/reflow/manifest.db``
-on Linux) when the file does not set it.  ``~`` is expanded.
+The scheme names the store plugin (its name in the ``reflow.stores``
+entry-point group): ``sqlite:///abs/path.db`` is the SQLite store, with the
+file's absolute path after three slashes.  It wins over ``REFLOW_STORE_PATH``
+when both are set, and both win over ``[store] url`` and ``[store] path``.
+
+Default: unset, which means ``REFLOW_STORE_PATH``, else the configuration file
+(``[store] url``, else ``[store] path``), else the SQLite file
+``manifest.db`` in the user cache directory.
+
+Example: ``REFLOW_STORE=sqlite:///shared/reflow/manifest.db``
+"""
+
+REFLOW_STORE_PATH = "REFLOW_STORE_PATH"
+"""Path of the shared manifest database (an SQLite file), overriding the configuration file.
+
+Default: unset, which means the configuration file (``[store] url``, else
+``[store] path``), or ``manifest.db`` in the user cache directory
+(``~/.cache/reflow/manifest.db`` on Linux) when the file sets neither.
+``~`` is expanded.  ``REFLOW_STORE`` wins when both are set.
 
 Example: ``REFLOW_STORE_PATH=/shared/reflow/manifest.db``
 """
@@ -231,7 +250,8 @@ Example: ``REFLOW_ARRAY_INDEX=7``
 
 VARIABLES: dict[str, str] = {
     REFLOW_CONFIG: "Configuration file to load instead of the default one.",
-    REFLOW_STORE_PATH: "Path of the shared manifest database.",
+    REFLOW_STORE: "URL of the manifest store (sqlite:///abs/path.db); wins over the path.",
+    REFLOW_STORE_PATH: "Path of the shared manifest database (an SQLite file).",
     REFLOW_EXECUTOR: "Executor runs are submitted with (default: local).",
     REFLOW_PARTITION: "Default partition (queue) of task jobs.",
     REFLOW_ACCOUNT: "Default account (project) charged for task jobs.",
@@ -324,7 +344,33 @@ def _seconds(value: str) -> str | None:
     return None if seconds >= 0 else "use a number of seconds of at least 0"
 
 
+_STORE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
+"""``scheme://`` and something after it: the shape of every store URL."""
+
+
+def store_url_fix(value: str) -> str | None:
+    """How to fix a store URL (``REFLOW_STORE``, ``[store] url``), or ``None`` when well formed.
+
+    Only the shape is checked here (``scheme://`` and more); the store the
+    scheme names checks the rest when it opens the URL.
+
+    Examples
+    --------
+    >>> store_url_fix("sqlite:///shared/manifest.db") is None
+    True
+    >>> store_url_fix("/shared/manifest.db")[:50]
+    'write a URL, scheme://..., such as sqlite:///abs/p'
+    """
+    if _STORE_URL.match(value.strip()):
+        return None
+    return (
+        "write a URL, scheme://..., such as sqlite:///abs/path.db "
+        "(for an SQLite file use REFLOW_STORE_PATH or [store] path)"
+    )
+
+
 _RULES: dict[str, Callable[[str], str | None]] = {
+    REFLOW_STORE: store_url_fix,
     REFLOW_MODE: _choice(MODES, "to submit for real"),
     REFLOW_LOG_LEVEL: _choice(LOG_LEVELS, "for WARNING"),
     REFLOW_LOCAL_SLOTS: _whole_at_least_one,

@@ -132,6 +132,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     root = tmp_path_factory.mktemp("reflow-cli")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("REFLOW_STORE_PATH", str(root / "default-store" / "manifest.db"))
+        patch.delenv("REFLOW_STORE", raising=False)  # it would win over the path
         patch.setenv("REFLOW_CONFIG", str(root / "no-config.toml"))
         (root / "no-config.toml").write_text("")
         name = f"cli_demo_{id(root)}"

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from reflow._types import RunState, TaskState
+from reflow.stores import RunState, TaskState
 from reflow_store_sqlite.schema import (
     APPLICATION_ID,
     RUN_STATE_CODES,

@@ -6,13 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.stores import DATABASE_NAME, default_store_path
+
 if TYPE_CHECKING:
-    from reflow.config import Config
+    from reflow.stores import Config
 
 __all__ = ["DATABASE_NAME", "default_path"]
-
-DATABASE_NAME = "manifest.db"
-"""File name of the database in the user cache directory and in run directories."""
 
 
 def default_path(config: Config | None = None, environ: Mapping[str, str] | None = None) -> Path:
@@ -24,6 +23,10 @@ def default_path(config: Config | None = None, environ: Mapping[str, str] | None
     2. ``[store] path`` in the configuration (``config.store_path``);
     3. ``manifest.db`` in the user cache directory, typically
        ``~/.cache/reflow/manifest.db`` on Linux.
+
+    reflow-core decides this (:func:`reflow.stores.default_store_path`), so
+    that the store it selects and the one this package opens by default
+    are the same file.
 
     Parameters
     ----------
@@ -38,18 +41,4 @@ def default_path(config: Config | None = None, environ: Mapping[str, str] | None
     Path
         An absolute path (``~`` expanded).  Nothing is created.
     """
-    from reflow import env
-
-    from_env = env.get(env.REFLOW_STORE_PATH, environ)
-    if from_env is not None:
-        return Path(from_env).expanduser().absolute()
-    if config is None:
-        from reflow.config import load_config
-
-        config = load_config(environ=environ)
-    configured = config.store_path
-    if configured is not None:
-        return Path(configured).expanduser().absolute()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("reflow", appauthor=False)).absolute() / DATABASE_NAME
+    return default_store_path(config, environ)

@@ -22,8 +22,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from reflow._types import RunState, TaskState
-from reflow.manifest import CODEC
+from reflow.stores import CODEC, RunState, TaskState
 
 __all__ = [
     "APPLICATION_ID",

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from reflow._types import RunState, TaskState
 from reflow.stores import (
     TRANSITIONS,
     ActiveRunError,
@@ -27,6 +26,7 @@ from reflow.stores import (
     ReadOnlyStoreError,
     RunOwner,
     RunRecord,
+    RunState,
     SchemaVersionError,
     StateUpdate,
     Store,
@@ -35,8 +35,10 @@ from reflow.stores import (
     StoreMissingError,
     TaskInstanceRecord,
     TaskSpecRecord,
+    TaskState,
     UnknownInstanceError,
     UnknownRunError,
+    sqlite_url,
 )
 from reflow_store_sqlite import migrations, safety
 from reflow_store_sqlite._version import __version__
@@ -69,7 +71,7 @@ from reflow_store_sqlite.schema import (
 )
 
 if TYPE_CHECKING:
-    from reflow.config import Config
+    from reflow.stores import Config
 
 __all__ = ["SqliteStore"]
 
@@ -273,7 +275,7 @@ class SqliteStore(Store):
     @property
     def url(self) -> str:
         """``sqlite:///`` and the database file's absolute path: the URL that opens it again."""
-        return "sqlite://" + self.path.as_posix()
+        return sqlite_url(self.path)
 
     @classmethod
     def from_url(

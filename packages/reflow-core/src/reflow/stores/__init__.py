@@ -1,33 +1,53 @@
-"""The manifest store: where runs, task specifications and task instances are kept.
+"""The manifest store and the store plugin API: runs, task specifications, task instances.
 
 :class:`Store` is the interface every store implements; the SQLite store of
 the ``reflow-store-sqlite`` package is the default one
-(``reflow.stores.sqlite.SqliteStore``).  Store packages register themselves
-in the ``reflow.stores`` entry-point group, and their tests subclass
+(``reflow.stores.sqlite.SqliteStore``).  :func:`open_store` opens a store by
+URL (``sqlite:///abs/path.db``): the scheme is the store's name in the
+``reflow.stores`` entry-point group.  Store packages register themselves in
+that group, and their tests subclass
 :class:`reflow.testing.store.StoreConformance`.
 
 The store enforces the lifecycle of task instances (see
 :data:`TRANSITIONS`): a successful instance never runs again, and only a
 failed or cancelled instance can be retried.
 
-This module imports no backend: ``import reflow.stores`` stays cheap.
+The store plugin API
+--------------------
+This module's ``__all__`` is everything a store plugin may use from
+reflow-core, and plugins import nothing else from core (their tests may also
+use :mod:`reflow.testing`): the :class:`Store` interface, the records it
+takes and returns, its errors, the lifecycle (:data:`TRANSITIONS`), the
+states (:class:`RunState`, :class:`TaskState`), the manifest codec that
+encodes stored values (:data:`CODEC`), and the configuration a store reads
+(:class:`Config`, :func:`default_store_path`, :func:`sqlite_url`).  Anything
+else in core may change without notice.
+
+This module imports no backend, nor the configuration, the codec or the
+plugin loader until they are used: ``import reflow.stores`` stays cheap.
 """
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from datetime import datetime
-from pathlib import Path
-from types import MappingProxyType, TracebackType
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.errors import ReflowError
-
-if TYPE_CHECKING:
-    from reflow.config import Config
+from reflow.stores.base import Store
+from reflow.stores.errors import (
+    ActiveRunError,
+    DuplicateError,
+    InvalidTransitionError,
+    ReadOnlyStoreError,
+    SchemaVersionError,
+    StoreBusyError,
+    StoreCorruptError,
+    StoreError,
+    StoreMissingError,
+    UnknownInstanceError,
+    UnknownRunError,
+)
+from reflow.stores.opening import configured_url, open_store, store_class, url_scheme
 from reflow.stores.records import (
     NewTaskInstance,
     RunOwner,
@@ -36,16 +56,26 @@ from reflow.stores.records import (
     TaskInstanceRecord,
     TaskSpecRecord,
 )
+from reflow.stores.transitions import TRANSITIONS, can_transition
+
+if TYPE_CHECKING:
+    from reflow.config import DATABASE_NAME, Config, default_store_path, sqlite_url
+    from reflow.manifest import CODEC, ManifestCodec
 
 __all__ = [
+    "CODEC",
+    "DATABASE_NAME",
     "TRANSITIONS",
     "ActiveRunError",
+    "Config",
     "DuplicateError",
     "InvalidTransitionError",
+    "ManifestCodec",
     "NewTaskInstance",
     "ReadOnlyStoreError",
     "RunOwner",
     "RunRecord",
+    "RunState",
     "SchemaVersionError",
     "StateUpdate",
     "Store",
@@ -55,868 +85,39 @@ __all__ = [
     "StoreMissingError",
     "TaskInstanceRecord",
     "TaskSpecRecord",
+    "TaskState",
     "UnknownInstanceError",
     "UnknownRunError",
     "can_transition",
+    "configured_url",
+    "default_store_path",
     "open_store",
+    "sqlite_url",
+    "store_class",
+    "url_scheme",
 ]
 
-
-# -- errors ------------------------------------------------------------------------
-
-
-class StoreError(ReflowError):
-    """Base class of the errors a manifest store raises."""
-
-
-class StoreCorruptError(StoreError):
-    """The store's file is damaged, truncated, or not a reflow manifest at all."""
-
-
-class StoreMissingError(StoreError):
-    """There is no store at the path, and the caller asked not to create one.
-
-    Commands that only read (``reflow runs``, ``status``, ``logs``) open the
-    store this way, so that a mistyped path never leaves an empty store behind.
-    """
-
-
-class SchemaVersionError(StoreError):
-    """The store was written with a schema this version cannot use."""
-
-
-class StoreBusyError(StoreError):
-    """Other processes kept the store locked for longer than the retry budget."""
-
-
-class ReadOnlyStoreError(StoreError):
-    """A write was attempted on a store opened read-only."""
-
-
-class DuplicateError(StoreError, ValueError):
-    """A run or task instance with the same key already exists."""
-
-
-class InvalidTransitionError(StoreError, ValueError):
-    """A task instance was asked to move to a state its current state does not allow.
-
-    Attributes
-    ----------
-    instance_id : int
-        The instance.
-    current : TaskState
-        Its state in the store.
-    requested : TaskState
-        The state it was asked to move to.
-    """
-
-    def __init__(self, instance_id: int, current: TaskState, requested: TaskState) -> None:
-        allowed = sorted(s.value for s in TRANSITIONS[current])
-        if requested is TaskState.RETRYING:
-            hint = "Only FAILED or CANCELLED instances can be retried."
-        elif current is TaskState.SUCCESS:
-            hint = (
-                "A successful instance is final; submit a new run (with force) "
-                "to compute it again."
-            )
-        else:
-            hint = f"From {current.value} it may move to: {', '.join(allowed) or 'nothing'}."
-        super().__init__(
-            f"Task instance {instance_id} cannot move from {current.value} to "
-            f"{requested.value}. {hint}"
-        )
-        self.instance_id = instance_id
-        self.current = current
-        self.requested = requested
-
-
-class _StoreLookupError(StoreError, KeyError):
-    """A lookup error whose message prints without KeyError's quotes."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-
-class UnknownRunError(_StoreLookupError):
-    """No run has the given run id."""
-
-
-class UnknownInstanceError(_StoreLookupError):
-    """No task instance has the given id."""
-
-
-class ActiveRunError(StoreError):
-    """A run that is still active (``PENDING`` or ``RUNNING``) was asked to be deleted."""
-
-
-# -- the lifecycle ---------------------------------------------------------------
-
-_S = TaskState
-_FRESH = frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED, _S.SKIPPED})
-
-TRANSITIONS: Mapping[TaskState, frozenset[TaskState]] = MappingProxyType(
-    {
-        _S.PENDING: _FRESH,
-        _S.RETRYING: _FRESH,
-        _S.SUBMITTED: frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED}),
-        _S.RUNNING: frozenset({_S.SUBMITTED, _S.RUNNING, _S.SUCCESS, _S.FAILED, _S.CANCELLED}),
-        _S.FAILED: frozenset({_S.FAILED, _S.RETRYING}),
-        _S.CANCELLED: frozenset({_S.CANCELLED, _S.RETRYING}),
-        _S.SKIPPED: frozenset({_S.SKIPPED}),
-        _S.SUCCESS: frozenset(),
-    }
-)
-"""For each state, the states a task instance may move to from it.
-
-- ``PENDING`` and ``RETRYING`` (waiting to be submitted) may move to any
-  state but ``PENDING`` and ``RETRYING``; ``SUCCESS`` directly is a cache hit.
-- ``SUBMITTED`` and ``RUNNING`` may move between each other (a scheduler can
-  requeue a job) and on to ``SUCCESS``, ``FAILED`` or ``CANCELLED``.
-- ``FAILED`` and ``CANCELLED`` may only be retried (``RETRYING``), i.e. exactly
-  the states of :meth:`TaskState.retriable`.
-- ``SUCCESS`` is final: a successful result is never overwritten.
-
-Moving to the same state again is allowed except for ``SUCCESS`` (it stamps
-``updated_at`` and may update the job id or error text).
-"""
-
-
-def can_transition(current: TaskState, requested: TaskState) -> bool:
-    """Return whether a task instance may move from ``current`` to ``requested``.
-
-    Parameters
-    ----------
-    current : TaskState
-        The instance's state.
-    requested : TaskState
-        The state it should move to.
-
-    Returns
-    -------
-    bool
-        ``True`` if :data:`TRANSITIONS` allows the move.
-    """
-    return requested in TRANSITIONS[current]
-
-
-# -- the interface ---------------------------------------------------------------
-
-
-class Store(abc.ABC):
-    """Abstract manifest store.
-
-    A store keeps runs, task specifications with their dependencies, and task
-    instances with their state, outputs and hashes, and finds successful
-    instances by Merkle identity across runs.
-
-    Implementations provide the abstract methods; the dictionary-returning
-    methods and the single-instance transitions are built on them here.
-    Every state change goes through :meth:`apply_state_updates`, which must
-    enforce :data:`TRANSITIONS` and stamp ``updated_at``.
-
-    A store is also a context manager: ``with store:`` initialises it and
-    closes it on exit.
-    """
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The URL that opens this store again from any process: ``scheme://...``, no password.
-
-        Dispatcher jobs open the run's store from this URL (see :func:`open_store`);
-        the scheme is the store's name in the ``reflow.stores`` entry-point group.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not say its URL")
-
-    @classmethod
-    def from_url(cls, url: str, config: Config | None = None, *, create: bool = True) -> Store:
-        """Open the store a URL of this store's scheme names (see :func:`open_store`).
-
-        Parameters
-        ----------
-        url : str
-            ``scheme://...``, the scheme being this store's entry-point name.
-        config : Config or None
-            The configuration, for any default the URL leaves open.
-        create : bool
-            ``False`` for commands that only read (see :func:`open_store`).
-        """
-        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
-
-    @abc.abstractmethod
-    def init(self) -> None:
-        """Open the store, creating or migrating its schema when needed.
-
-        Safe to call more than once.
-        """
-
-    @abc.abstractmethod
-    def close(self) -> None:
-        """Release the store's resources.  The store may be used again afterwards."""
-
-    @abc.abstractmethod
-    def transaction(self) -> AbstractContextManager[None]:
-        """Group writes into one atomic transaction.
-
-        Use as ``with store.transaction(): ...``.  Everything written inside
-        the block is committed together when it ends, or not at all if it
-        raises.  Blocks nest; a store method that raises inside the block
-        leaves the block's earlier writes in place.
-
-        Returns
-        -------
-        contextlib.AbstractContextManager[None]
-            The transaction context.
-        """
-
-    def __enter__(self) -> Store:
-        self.init()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    # -- runs --------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def insert_run(
-        self,
-        run_id: str,
-        graph_name: str,
-        user_id: str,
-        parameters: dict[str, Any],
-        *,
-        executor: str = "",
-        executor_options: dict[str, Any] | None = None,
-    ) -> None:
-        """Insert a new run with status ``RUNNING``.
-
-        Parameters
-        ----------
-        run_id : str
-            Unique run identifier.
-        graph_name : str
-            Name of the workflow.
-        user_id : str
-            User who submitted the run.
-        parameters : dict[str, Any]
-            Run parameters (encoded with the manifest codec).
-        executor : str
-            Name of the executor the run uses.
-        executor_options : dict[str, Any] or None
-            Options the executor was created with.
-
-        Raises
-        ------
-        DuplicateError
-            If a run with this id exists.
-        """
-
-    @abc.abstractmethod
-    def get_run_record(self, run_id: str) -> RunRecord | None:
-        """Return one run, or ``None`` if there is no run with this id."""
-
-    @abc.abstractmethod
-    def list_run_records(
-        self, graph_name: str | None = None, user_id: str | None = None
-    ) -> list[RunRecord]:
-        """Return runs, newest first, optionally filtered by workflow and user."""
-
-    @abc.abstractmethod
-    def update_run_status(self, run_id: str, status: RunState) -> None:
-        """Set the status of a run.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        """
-
-    @abc.abstractmethod
-    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
-        """Record who advances a run, and stamp its heartbeat now.
-
-        Called by ``run_local`` when it starts (or takes a run over), and by
-        scheduler mode each time it submits the run's next dispatcher job.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        """
-
-    @abc.abstractmethod
-    def heartbeat_run(self, run_id: str) -> None:
-        """Stamp a run's heartbeat now: its owner is alive and advancing it.
-
-        ``run_local`` calls it every few seconds; a run on another host whose
-        heartbeat is older than the lease (:func:`reflow.runs.liveness.lease_seconds`)
-        is shown as LOST.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        """
-
-    def delete_run(self, run_id: str) -> int:
-        """Delete a run with its task specifications and task instances.
-
-        The check that the run has ended and the deletion happen in one
-        transaction, so a run that becomes active again meanwhile (a retry)
-        is never deleted.  Instances of later runs that were cache hits of
-        this run keep their own copies of its outputs.  Files in the run
-        directory are the caller's business (``reflow gc`` removes them).
-
-        Stores that cannot delete runs keep this default, which refuses.
-
-        Returns
-        -------
-        int
-            How many task instances were deleted.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        ActiveRunError
-            If the run is ``PENDING`` or ``RUNNING``; nothing is deleted.
-        """
-        raise StoreError(
-            f"The manifest store {type(self).__name__} cannot delete runs; "
-            "upgrade the store package, or use a store that can."
-        )
-
-    def compact(self) -> None:
-        """Give the space of deleted rows back to the filesystem.
-
-        The default does nothing (for stores that reclaim space on their own).
-        """
-        return None
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """Return one run as a dictionary, or ``None`` if unknown."""
-        record = self.get_run_record(run_id)
-        return None if record is None else record.to_public_dict()
-
-    def list_runs(
-        self,
-        graph_name: str | None = None,
-        user_id: str | None = None,
-        limit: int | None = None,
-        status: RunState | str | Iterable[RunState | str] | None = None,
-        since: datetime | str | None = None,
-        until: datetime | str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Return runs as dictionaries, newest first, optionally filtered.
-
-        Parameters
-        ----------
-        graph_name, user_id : str or None
-            Only runs of this workflow, of this user.
-        limit : int or None
-            At most this many (the newest).
-        status : RunState, str, an iterable of them, or None
-            Only runs in this state (or these states): ``"FAILED"``,
-            ``RunState.RUNNING``, ``["PENDING", "RUNNING"]``.
-        since, until : datetime, str or None
-            Only runs created at or after ``since``, before ``until``: a
-            datetime (naive means UTC), an ISO date or date-time, or a
-            duration ago (``"12h"``, ``"2d"``) as ``reflow runs --since`` reads.
-
-        Raises
-        ------
-        ReflowError
-            If a state, time or limit is not valid; the message names it.
-        """
-        from reflow.stores.runfilter import RunFilter
-
-        wanted = RunFilter.build(limit=limit, status=status, since=since, until=until)
-        records = wanted.apply(self.list_run_records(graph_name, user_id))
-        return [r.to_public_dict() for r in records]
-
-    def get_run_parameters(self, run_id: str) -> dict[str, Any]:
-        """Return the parameters of a run.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        """
-        record = self.get_run_record(run_id)
-        if record is None:
-            raise UnknownRunError(f"No run {run_id!r} in the manifest store.")
-        return record.parameters
-
-    # -- task specifications -----------------------------------------------------
-
-    @abc.abstractmethod
-    def insert_task_spec(
-        self,
-        run_id: str,
-        task_name: str,
-        is_array: bool,
-        config_json: dict[str, Any],
-        dependencies: Sequence[str],
-    ) -> None:
-        """Persist one task specification and its dependencies.
-
-        Inserting the same task of the same run again replaces both.
-
-        Parameters
-        ----------
-        run_id : str
-            Run the task belongs to.
-        task_name : str
-            Task name.
-        is_array : bool
-            Whether the task is an array job.
-        config_json : dict[str, Any]
-            The task's job configuration.
-        dependencies : Sequence[str]
-            Names of the tasks it waits for.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        """
-
-    @abc.abstractmethod
-    def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:
-        """Return one task specification, or ``None`` if not stored."""
-
-    @abc.abstractmethod
-    def list_task_spec_records(self, run_id: str) -> list[TaskSpecRecord]:
-        """Return the task specifications of a run, sorted by task name."""
-
-    @abc.abstractmethod
-    def list_task_dependencies(self, run_id: str, task_name: str) -> list[str]:
-        """Return the names of the tasks ``task_name`` depends on, sorted."""
-
-    # -- task instances ----------------------------------------------------------
-
-    @abc.abstractmethod
-    def insert_task_instances(
-        self, run_id: str, instances: Iterable[NewTaskInstance]
-    ) -> list[int]:
-        """Insert many task instances of one run in one transaction.
-
-        Parameters
-        ----------
-        run_id : str
-            Run the instances belong to.
-        instances : Iterable[NewTaskInstance]
-            The instances.
-
-        Returns
-        -------
-        list[int]
-            Their ids, in the order given.
-
-        Raises
-        ------
-        UnknownRunError
-            If there is no run with this id.
-        DuplicateError
-            If an instance with the same task and array index exists in the
-            run (or appears twice in ``instances``); nothing is inserted.
-        ValueError
-            If an array index is negative.
-        """
-
-    def insert_task_instance(
-        self,
-        run_id: str,
-        task_name: str,
-        array_index: int | None,
-        state: TaskState,
-        input_payload: dict[str, Any],
-        identity: str = "",
-        input_hash: str = "",
-    ) -> int:
-        """Insert one task instance and return its id.
-
-        Parameters
-        ----------
-        run_id : str
-            Run the instance belongs to.
-        task_name : str
-            Task name.
-        array_index : int or None
-            Index in the array, ``None`` for a singleton task.
-        state : TaskState
-            Initial state.
-        input_payload : dict[str, Any]
-            Resolved input payload.
-        identity : str
-            Full Merkle identity hash.
-        input_hash : str
-            Hash of the direct inputs only (without upstream hashes).
-
-        Returns
-        -------
-        int
-            The new instance's id.
-        """
-        new = NewTaskInstance(task_name, array_index, state, input_payload, identity, input_hash)
-        return self.insert_task_instances(run_id, [new])[0]
-
-    @abc.abstractmethod
-    def get_task_instance_record(
-        self, run_id: str, task_name: str, array_index: int | None
-    ) -> TaskInstanceRecord | None:
-        """Return one instance by run, task and array index, or ``None``."""
-
-    @abc.abstractmethod
-    def get_task_instance_record_by_id(self, instance_id: int) -> TaskInstanceRecord | None:
-        """Return one instance by id, or ``None``."""
-
-    @abc.abstractmethod
-    def list_task_instance_records(
-        self,
-        run_id: str,
-        task_name: str | None = None,
-        states: Iterable[TaskState] | None = None,
-    ) -> list[TaskInstanceRecord]:
-        """Return the instances of a run, sorted by task name and array index.
-
-        Parameters
-        ----------
-        run_id : str
-            The run.
-        task_name : str or None
-            Only this task's instances.
-        states : Iterable[TaskState] or None
-            Only instances in one of these states.
-        """
-
-    def first_task_instance_records(
-        self,
-        run_id: str,
-        task_name: str | None = None,
-        states: Iterable[TaskState] | None = None,
-        *,
-        limit: int,
-    ) -> list[TaskInstanceRecord]:
-        """Return at most ``limit`` instances of a run, sorted by task name and array index.
-
-        The filters are those of :meth:`list_task_instance_records`.  For
-        views that show only the first few of many (the failed instances of a
-        run with 100,000 elements).  Stores should override this with a query
-        that stops early; this default slices the full list.
-        """
-        return self.list_task_instance_records(run_id, task_name, states)[: max(limit, 0)]
-
-    @abc.abstractmethod
-    def count_task_instances(self, run_id: str, task_name: str) -> int:
-        """Return how many instances a task has in a run."""
-
-    @abc.abstractmethod
-    def task_state_summary(self, run_id: str) -> dict[str, dict[str, int]]:
-        """Count the instances of a run per task and state.
-
-        Returns
-        -------
-        dict[str, dict[str, int]]
-            ``{task_name: {state_name: count}}``, only non-zero counts.
-        """
-
-    def get_task_instance(
-        self, run_id: str, task_name: str, array_index: int | None
-    ) -> dict[str, Any] | None:
-        """Return one instance as a dictionary, or ``None``."""
-        record = self.get_task_instance_record(run_id, task_name, array_index)
-        return None if record is None else record.to_public_dict()
-
-    def list_task_instances(
-        self,
-        run_id: str,
-        task_name: str | None = None,
-        states: Iterable[TaskState] | None = None,
-    ) -> list[dict[str, Any]]:
-        """List task instances as dictionaries, with optional filters."""
-        return [
-            r.to_public_dict() for r in self.list_task_instance_records(run_id, task_name, states)
-        ]
-
-    # -- outputs -----------------------------------------------------------------
-
-    def _successful(self, run_id: str, task_name: str) -> list[TaskInstanceRecord]:
-        return self.list_task_instance_records(run_id, task_name, [TaskState.SUCCESS])
-
-    def get_singleton_output(self, run_id: str, task_name: str) -> Any:
-        """Return the output of a successful singleton task, or ``None``."""
-        record = self.get_task_instance_record(run_id, task_name, None)
-        if record is None or record.state is not TaskState.SUCCESS:
-            return None
-        return record.output
-
-    def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
-        """Return the outputs of the successful elements of an array task, by index."""
-        return [r.output for r in self._successful(run_id, task_name) if r.array_index is not None]
-
-    def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
-        """Return the output hash of one successful instance, ``""`` if there is none."""
-        record = self.get_task_instance_record(run_id, task_name, array_index)
-        if record is None or record.state is not TaskState.SUCCESS:
-            return ""
-        return record.output_hash
-
-    def get_all_output_hashes(self, run_id: str, task_name: str) -> list[str]:
-        """Return the output hashes of all successful instances of a task, by index."""
-        return [r.output_hash for r in self._successful(run_id, task_name)]
-
-    def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
-        """Return whether a task has instances and all of them succeeded."""
-        counts = self.task_state_summary(run_id).get(task_name, {})
-        total = sum(counts.values())
-        return total > 0 and counts.get(TaskState.SUCCESS.value, 0) == total
-
-    # -- state transitions -------------------------------------------------------
-
-    @abc.abstractmethod
-    def apply_state_updates(self, updates: Iterable[StateUpdate]) -> None:
-        """Apply many state transitions, in order, in one transaction.
-
-        Every update is checked against :data:`TRANSITIONS` and stamps the
-        instance's ``updated_at``.  If any update is not allowed, none is
-        applied.
-
-        Parameters
-        ----------
-        updates : Iterable[StateUpdate]
-            The transitions.
-
-        Raises
-        ------
-        InvalidTransitionError
-            If an instance's current state does not allow the update.
-        UnknownInstanceError
-            If an instance id does not exist.
-        """
-
-    @abc.abstractmethod
-    def update_task_submitted(self, run_id: str, task_name: str, job_id: str) -> int:
-        """Mark the ``PENDING`` and ``RETRYING`` instances of a task as submitted.
-
-        Returns
-        -------
-        int
-            How many instances were marked.
-        """
-
-    def update_task_running(self, instance_id: int) -> None:
-        """Mark one instance as running."""
-        self.apply_state_updates([StateUpdate(instance_id, TaskState.RUNNING)])
-
-    def update_task_success(self, instance_id: int, output: Any, output_hash: str = "") -> None:
-        """Mark one instance as successful.
-
-        Parameters
-        ----------
-        instance_id : int
-            Instance id.
-        output : Any
-            The task's return value.
-        output_hash : str
-            Hash of the output value, for downstream Merkle propagation.
-        """
-        self.apply_state_updates(
-            [StateUpdate(instance_id, TaskState.SUCCESS, output=output, output_hash=output_hash)]
-        )
-
-    def update_task_failed(self, instance_id: int, error_text: str) -> None:
-        """Mark one instance as failed, with the reason."""
-        self.apply_state_updates(
-            [StateUpdate(instance_id, TaskState.FAILED, error_text=error_text)]
-        )
-
-    def update_task_cancelled(self, instance_id: int) -> None:
-        """Mark one instance as cancelled."""
-        self.apply_state_updates([StateUpdate(instance_id, TaskState.CANCELLED)])
-
-    def mark_for_retry(self, instance_id: int) -> None:
-        """Move a ``FAILED`` or ``CANCELLED`` instance to ``RETRYING``.
-
-        Raises
-        ------
-        InvalidTransitionError
-            If the instance is in any other state.
-        """
-        self.apply_state_updates([StateUpdate(instance_id, TaskState.RETRYING)])
-
-    # -- cache -------------------------------------------------------------------
-
-    @abc.abstractmethod
-    def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
-        """Record, for many instances in one transaction, why each was or was not a cache hit.
-
-        Parameters
-        ----------
-        infos : Mapping[int, dict[str, Any]]
-            Instance id to the cache layer's explanation.
-
-        Raises
-        ------
-        UnknownInstanceError
-            If an instance id does not exist; nothing is written.
-        """
-
-    def set_cache_info(self, instance_id: int, info: dict[str, Any]) -> None:
-        """Record why one instance was or was not a cache hit."""
-        self.set_cache_info_many({instance_id: info})
-
-    @abc.abstractmethod
-    def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
-        """Move instances to another Merkle identity, with the cache_info saying why.
-
-        An instance's identity names the code that produced its output: when a
-        worker ran other code than the run planned, or ``retry`` planned an
-        instance again with edited code, its identity changes before its result
-        is recorded, so the cache never serves the output under the identity
-        of code that did not produce it.
-
-        Parameters
-        ----------
-        items : Mapping[int, tuple[str, dict[str, Any]]]
-            Instance id to its new identity (hex; ``""`` for none) and its new
-            cache_info.
-
-        Raises
-        ------
-        UnknownInstanceError
-            If an instance id does not exist; nothing is written.
-        """
-
-    @abc.abstractmethod
-    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
-        """Find the most recent successful instance with this Merkle identity.
-
-        Searches all runs.  "Most recent" is the latest ``updated_at``, then
-        the highest id.
-
-        Parameters
-        ----------
-        task_name : str
-            Task name.
-        identity : str
-            Full Merkle identity hash; ``""`` never matches.
-
-        Returns
-        -------
-        TaskInstanceRecord or None
-            The match, or ``None``.
-        """
-
-    def find_cached_many(
-        self, task_name: str, identities: Iterable[str]
-    ) -> dict[str, TaskInstanceRecord]:
-        """Find, for many identities at once, the most recent successful instance of each.
-
-        Stores should override this with one query per batch; this default
-        asks :meth:`find_cached_record` once per identity.
-
-        Returns
-        -------
-        dict[str, TaskInstanceRecord]
-            Identity to instance, for the identities that were found.
-        """
-        found: dict[str, TaskInstanceRecord] = {}
-        for identity in set(identities):
-            record = self.find_cached_record(task_name, identity)
-            if record is not None:
-                found[identity] = record
-        return found
-
-    def record_array_identity(
-        self, run_id: str, task_name: str, identity: str, count: int
-    ) -> None:
-        """Remember that every element of an array task succeeded in ``run_id``.
-
-        ``identity`` stands for the whole array (task, version, code,
-        parameters and every upstream hash); ``count`` is its number of
-        elements.  A store may ignore this (the default does): it only makes
-        :meth:`copy_cached_array` possible.
-        """
-        return None
-
-    def copy_cached_array(
-        self, task_name: str, identity: str, run_id: str
-    ) -> tuple[str, int] | None:
-        """Copy every element of a cached array into ``run_id`` in one step.
-
-        Looks for the most recent run recorded by :meth:`record_array_identity`
-        with this identity whose elements are all still there, and inserts
-        copies of them (state ``SUCCESS``, with outputs and hashes, and a
-        ``cache_info`` of ``{"status": "hit", "source": {"run_id": ...}}``:
-        each copy comes from the source element of the same index, whose
-        ``cache_info`` holds the inputs) into ``run_id``.
-
-        Returns
-        -------
-        tuple[str, int] or None
-            The source run and the number of elements copied, or ``None`` when
-            there is no such array (the default: callers then look up each
-            element).
-        """
-        return None
-
-    def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
-        """Find a successful instance with this Merkle identity, as a dictionary.
-
-        See :meth:`find_cached_record`.
-        """
-        record = self.find_cached_record(task_name, identity)
-        return None if record is None else record.to_public_dict()
-
-
-def open_store(
-    path: str | Path | None = None, config: Config | None = None, *, create: bool = True
-) -> Store:
-    """The store a URL or a path names, or the configured default one.
-
-    A URL (``scheme://...``) is opened by the store registered under its scheme in
-    the ``reflow.stores`` entry-point group; a plain path is an SQLite file;
-    ``None`` is the configured default.  Imports the store package only when
-    called, so ``import reflow.stores`` stays cheap.
-
-    Parameters
-    ----------
-    path : str, Path or None
-        A store URL (``sqlite:///abs/path.db``), an SQLite file, or ``None``
-        for the shared default one.
-    config : Config or None
-        Configuration naming the default (``[store] path``).
-    create : bool
-        ``False`` for commands that only read: a missing store raises
-        :class:`StoreMissingError` when opened instead of being created, and
-        one the user cannot write is opened read-only.
-
-    Returns
-    -------
-    Store
-        The store, not yet opened (``init`` or the first call opens it).
-    """
-    from reflow import plugins
-
-    if isinstance(path, str) and "://" in path:
-        scheme = path.split("://", 1)[0].lower()
-        store_class = plugins.load("stores", scheme)
-        if not issubclass(store_class, Store):
-            raise StoreError(
-                f"The store plugin {scheme!r} ({store_class.__module__}."
-                f"{store_class.__qualname__}) is not a reflow Store; fix or uninstall "
-                "the package that registers it."
-            )
-        return store_class.from_url(path, config, create=create)
-    sqlite = plugins.load("stores", "sqlite")
-    target = Path(path) if path is not None else sqlite.default_path(config)  # type: ignore[attr-defined]
-    store: Store = sqlite(target, create=create)
-    return store
+_LAZY: dict[str, str] = {
+    "CODEC": "reflow.manifest",
+    "ManifestCodec": "reflow.manifest",
+    "Config": "reflow.config",
+    "DATABASE_NAME": "reflow.config",
+    "default_store_path": "reflow.config",
+    "sqlite_url": "reflow.config",
+}
+"""Names of the plugin API imported on first use: reflow.config imports the
+executor layer (about 40 ms), and only stores that are opened need it."""
+
+
+def __getattr__(name: str) -> Any:
+    """Import the lazily re-exported names of :data:`_LAZY` on first use."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once imported, found without this hook
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -1,10 +1,12 @@
 """The SQLite manifest store, ``SqliteStore``, from the ``reflow-store-sqlite`` package.
 
 This module keeps the import path ``reflow.stores.sqlite.SqliteStore``
-working.  reflow-core depends on reflow-store-sqlite, so the package is
-normally present; if it is missing, importing this module raises
-:class:`~reflow.errors.PluginNotFoundError` (an :class:`ImportError`) that
-gives the ``pip install`` line.
+working for users; nothing in reflow-core imports it, since core opens every
+store through its ``reflow.stores`` entry point
+(:func:`reflow.stores.open_store`).  reflow-core depends on
+reflow-store-sqlite, so the package is normally present; if it is missing,
+importing this module raises :class:`~reflow.errors.PluginNotFoundError` (an
+:class:`ImportError`) that gives the ``pip install`` line.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def run_guardless_driver(
         by every task, or the store holds another number of runs than the
         driver started.
     """
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
     script = directory / f"{name}.py"
     script.write_text(textwrap.dedent(GUARDLESS_DRIVER.format(name=name)))
@@ -196,7 +196,7 @@ def run_guardless_driver(
     _check(lines.get("VALUE") == expected, f"joined gave {lines.get('VALUE')!r}, not {expected}")
     if also_run_local:
         _check(lines.get("LOCAL") == expected, f"run_local gave {lines.get('LOCAL')!r}")
-    store = SqliteStore(store_path)
+    store = open_store(store_path)
     store.init()
     runs = store.list_run_records()
     wanted = 2 if also_run_local else 1

@@ -147,9 +147,9 @@ def run_guide_pipeline(
         If the run is not over after ``timeout`` seconds.
     """
     if store is None:
-        from reflow.stores.sqlite import SqliteStore
+        from reflow.stores import open_store
 
-        store = SqliteStore(directory / "manifest.db")
+        store = open_store(directory / "manifest.db")
         store.init()
     module = load_guide_workflow(directory, name)
     run: Run = module.wf.submit(directory / "run", store=store, executor=executor, n=GUIDE_FILES)

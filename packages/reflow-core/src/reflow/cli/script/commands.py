@@ -134,10 +134,10 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
     """Submit into a throw-away store and run directory with REFLOW_MODE=dry-run."""
     from reflow import env
     from reflow.engine.scheduler.dispatcher import Dispatcher
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
     with tempfile.TemporaryDirectory(prefix="reflow-dry-run-") as tmp:
-        store = SqliteStore(Path(tmp) / "manifest.db")
+        store = open_store(Path(tmp) / "manifest.db")
         saved = os.environ.get(env.REFLOW_MODE)
         os.environ[env.REFLOW_MODE] = "dry-run"
         try:

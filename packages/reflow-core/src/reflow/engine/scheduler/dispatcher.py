@@ -103,9 +103,9 @@ def worker_command(
     )
 
 
-def dispatcher_command(run_id: str, store_path: Path) -> tuple[str, ...]:
-    """The command a dispatcher job runs."""
-    return (sys.executable, "-m", "reflow.engine.scheduler.dispatcher", run_id, str(store_path))
+def dispatcher_command(run_id: str, store_url: str) -> tuple[str, ...]:
+    """The command a dispatcher job runs: the run and the URL of its store (``Store.url``)."""
+    return (sys.executable, "-m", "reflow.engine.scheduler.dispatcher", run_id, store_url)
 
 
 @contextmanager
@@ -576,7 +576,7 @@ class Dispatcher:
         options = self.wf.config.dispatch_submit_options
         job = JobSpec(
             name=f"{self.wf.name}.dispatch",
-            command=dispatcher_command(self.run_id, Path(str(getattr(self.store, "path", "")))),
+            command=dispatcher_command(self.run_id, self.store.url),
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
@@ -675,18 +675,22 @@ def dispatch_once(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_PATH``."""
+    """``python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_URL``.
+
+    ``STORE_URL`` is the store's URL; jobs queued by earlier versions give the
+    SQLite file's path instead, which :func:`~reflow.stores.open_store` also opens.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         print(
-            "usage: python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_PATH",
+            "usage: python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_URL",
             file=sys.stderr,
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from reflow.stores.sqlite import SqliteStore
+    from reflow.stores import open_store
 
-    store = SqliteStore(args[1])
+    store = open_store(args[1])
     try:
         dispatcher = Dispatcher(store, args[0])
         state = dispatcher.wave()

@@ -33,14 +33,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _store_path(store: Store) -> Path:
-    path = getattr(store, "path", None)
-    if path is None:
+def _store_url(store: Store) -> str:
+    """The URL the run's jobs reopen ``store`` from, in any process."""
+    try:
+        return store.url
+    except NotImplementedError:
         raise ReflowError(
-            f"{type(store).__name__} has no file path; scheduler jobs reopen the store "
-            "from its path, so submit needs a file-backed store such as SqliteStore."
-        )
-    return Path(path)
+            f"{type(store).__name__} does not say its URL; scheduler jobs reopen the store "
+            "from its URL, so submit needs a store that has one (Store.url), such as SQLite's."
+        ) from None
 
 
 def start_dispatcher(
@@ -55,7 +56,7 @@ def start_dispatcher(
     layout = RunLayout(run_dir, run_id)
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
-        command=dispatcher_command(run_id, _store_path(store)),
+        command=dispatcher_command(run_id, _store_url(store)),
         workdir=run_dir,
         log_dir=layout.logs_dir,
         resources=JobResources(
@@ -148,7 +149,7 @@ def submit_run(
         from reflow.stores import open_store
 
         store = open_store(config=workflow.config)
-    _store_path(store)
+    _store_url(store)  # before the run is recorded: a store its jobs cannot reopen is refused
     run_id, _ = create_run(
         workflow,
         store,

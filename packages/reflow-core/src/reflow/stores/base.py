@@ -1,0 +1,704 @@
+"""The :class:`Store` interface every manifest store implements.
+
+Implementations provide the abstract methods; the dictionary-returning methods
+and the single-instance transitions are built on them here.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from reflow._types import RunState, TaskState
+from reflow.stores.errors import StoreError, UnknownRunError
+from reflow.stores.records import (
+    NewTaskInstance,
+    RunOwner,
+    RunRecord,
+    StateUpdate,
+    TaskInstanceRecord,
+    TaskSpecRecord,
+)
+from reflow.stores.runfilter import RunFilter
+
+if TYPE_CHECKING:
+    from reflow.config import Config
+
+__all__ = ["Store"]
+
+
+class Store(abc.ABC):
+    """Abstract manifest store.
+
+    A store keeps runs, task specifications with their dependencies, and task
+    instances with their state, outputs and hashes, and finds successful
+    instances by Merkle identity across runs.
+
+    Implementations provide the abstract methods; the dictionary-returning
+    methods and the single-instance transitions are built on them here.
+    Every state change goes through :meth:`apply_state_updates`, which must
+    enforce :data:`TRANSITIONS` and stamp ``updated_at``.
+
+    A store is also a context manager: ``with store:`` initialises it and
+    closes it on exit.
+    """
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The URL that opens this store again from any process: ``scheme://...``, no password.
+
+        Dispatcher jobs open the run's store from this URL (see :func:`open_store`);
+        the scheme is the store's name in the ``reflow.stores`` entry-point group.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not say its URL")
+
+    @classmethod
+    def from_url(cls, url: str, config: Config | None = None, *, create: bool = True) -> Store:
+        """Open the store a URL of this store's scheme names (see :func:`open_store`).
+
+        Parameters
+        ----------
+        url : str
+            ``scheme://...``, the scheme being this store's entry-point name.
+        config : Config or None
+            The configuration, for any default the URL leaves open.
+        create : bool
+            ``False`` for commands that only read (see :func:`open_store`).
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be opened from a URL")
+
+    @abc.abstractmethod
+    def init(self) -> None:
+        """Open the store, creating or migrating its schema when needed.
+
+        Safe to call more than once.
+        """
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the store's resources.  The store may be used again afterwards."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group writes into one atomic transaction.
+
+        Use as ``with store.transaction(): ...``.  Everything written inside
+        the block is committed together when it ends, or not at all if it
+        raises.  Blocks nest; a store method that raises inside the block
+        leaves the block's earlier writes in place.
+
+        Returns
+        -------
+        contextlib.AbstractContextManager[None]
+            The transaction context.
+        """
+
+    def __enter__(self) -> Store:
+        self.init()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- runs --------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_run(
+        self,
+        run_id: str,
+        graph_name: str,
+        user_id: str,
+        parameters: dict[str, Any],
+        *,
+        executor: str = "",
+        executor_options: dict[str, Any] | None = None,
+    ) -> None:
+        """Insert a new run with status ``RUNNING``.
+
+        Parameters
+        ----------
+        run_id : str
+            Unique run identifier.
+        graph_name : str
+            Name of the workflow.
+        user_id : str
+            User who submitted the run.
+        parameters : dict[str, Any]
+            Run parameters (encoded with the manifest codec).
+        executor : str
+            Name of the executor the run uses.
+        executor_options : dict[str, Any] or None
+            Options the executor was created with.
+
+        Raises
+        ------
+        DuplicateError
+            If a run with this id exists.
+        """
+
+    @abc.abstractmethod
+    def get_run_record(self, run_id: str) -> RunRecord | None:
+        """Return one run, or ``None`` if there is no run with this id."""
+
+    @abc.abstractmethod
+    def list_run_records(
+        self, graph_name: str | None = None, user_id: str | None = None
+    ) -> list[RunRecord]:
+        """Return runs, newest first, optionally filtered by workflow and user."""
+
+    @abc.abstractmethod
+    def update_run_status(self, run_id: str, status: RunState) -> None:
+        """Set the status of a run.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
+        """Record who advances a run, and stamp its heartbeat now.
+
+        Called by ``run_local`` when it starts (or takes a run over), and by
+        scheduler mode each time it submits the run's next dispatcher job.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def heartbeat_run(self, run_id: str) -> None:
+        """Stamp a run's heartbeat now: its owner is alive and advancing it.
+
+        ``run_local`` calls it every few seconds; a run on another host whose
+        heartbeat is older than the lease (:func:`reflow.runs.liveness.lease_seconds`)
+        is shown as LOST.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete a run with its task specifications and task instances.
+
+        The check that the run has ended and the deletion happen in one
+        transaction, so a run that becomes active again meanwhile (a retry)
+        is never deleted.  Instances of later runs that were cache hits of
+        this run keep their own copies of its outputs.  Files in the run
+        directory are the caller's business (``reflow gc`` removes them).
+
+        Stores that cannot delete runs keep this default, which refuses.
+
+        Returns
+        -------
+        int
+            How many task instances were deleted.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        ActiveRunError
+            If the run is ``PENDING`` or ``RUNNING``; nothing is deleted.
+        """
+        raise StoreError(
+            f"The manifest store {type(self).__name__} cannot delete runs; "
+            "upgrade the store package, or use a store that can."
+        )
+
+    def compact(self) -> None:
+        """Give the space of deleted rows back to the filesystem.
+
+        The default does nothing (for stores that reclaim space on their own).
+        """
+        return None
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """Return one run as a dictionary, or ``None`` if unknown."""
+        record = self.get_run_record(run_id)
+        return None if record is None else record.to_public_dict()
+
+    def list_runs(
+        self,
+        graph_name: str | None = None,
+        user_id: str | None = None,
+        limit: int | None = None,
+        status: RunState | str | Iterable[RunState | str] | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Return runs as dictionaries, newest first, optionally filtered.
+
+        Parameters
+        ----------
+        graph_name, user_id : str or None
+            Only runs of this workflow, of this user.
+        limit : int or None
+            At most this many (the newest).
+        status : RunState, str, an iterable of them, or None
+            Only runs in this state (or these states): ``"FAILED"``,
+            ``RunState.RUNNING``, ``["PENDING", "RUNNING"]``.
+        since, until : datetime, str or None
+            Only runs created at or after ``since``, before ``until``: a
+            datetime (naive means UTC), an ISO date or date-time, or a
+            duration ago (``"12h"``, ``"2d"``) as ``reflow runs --since`` reads.
+
+        Raises
+        ------
+        ReflowError
+            If a state, time or limit is not valid; the message names it.
+        """
+        wanted = RunFilter.build(limit=limit, status=status, since=since, until=until)
+        records = wanted.apply(self.list_run_records(graph_name, user_id))
+        return [r.to_public_dict() for r in records]
+
+    def get_run_parameters(self, run_id: str) -> dict[str, Any]:
+        """Return the parameters of a run.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+        record = self.get_run_record(run_id)
+        if record is None:
+            raise UnknownRunError(f"No run {run_id!r} in the manifest store.")
+        return record.parameters
+
+    # -- task specifications -----------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_task_spec(
+        self,
+        run_id: str,
+        task_name: str,
+        is_array: bool,
+        config_json: dict[str, Any],
+        dependencies: Sequence[str],
+    ) -> None:
+        """Persist one task specification and its dependencies.
+
+        Inserting the same task of the same run again replaces both.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the task belongs to.
+        task_name : str
+            Task name.
+        is_array : bool
+            Whether the task is an array job.
+        config_json : dict[str, Any]
+            The task's job configuration.
+        dependencies : Sequence[str]
+            Names of the tasks it waits for.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+
+    @abc.abstractmethod
+    def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:
+        """Return one task specification, or ``None`` if not stored."""
+
+    @abc.abstractmethod
+    def list_task_spec_records(self, run_id: str) -> list[TaskSpecRecord]:
+        """Return the task specifications of a run, sorted by task name."""
+
+    @abc.abstractmethod
+    def list_task_dependencies(self, run_id: str, task_name: str) -> list[str]:
+        """Return the names of the tasks ``task_name`` depends on, sorted."""
+
+    # -- task instances ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def insert_task_instances(
+        self, run_id: str, instances: Iterable[NewTaskInstance]
+    ) -> list[int]:
+        """Insert many task instances of one run in one transaction.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instances belong to.
+        instances : Iterable[NewTaskInstance]
+            The instances.
+
+        Returns
+        -------
+        list[int]
+            Their ids, in the order given.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        DuplicateError
+            If an instance with the same task and array index exists in the
+            run (or appears twice in ``instances``); nothing is inserted.
+        ValueError
+            If an array index is negative.
+        """
+
+    def insert_task_instance(
+        self,
+        run_id: str,
+        task_name: str,
+        array_index: int | None,
+        state: TaskState,
+        input_payload: dict[str, Any],
+        identity: str = "",
+        input_hash: str = "",
+    ) -> int:
+        """Insert one task instance and return its id.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instance belongs to.
+        task_name : str
+            Task name.
+        array_index : int or None
+            Index in the array, ``None`` for a singleton task.
+        state : TaskState
+            Initial state.
+        input_payload : dict[str, Any]
+            Resolved input payload.
+        identity : str
+            Full Merkle identity hash.
+        input_hash : str
+            Hash of the direct inputs only (without upstream hashes).
+
+        Returns
+        -------
+        int
+            The new instance's id.
+        """
+        new = NewTaskInstance(task_name, array_index, state, input_payload, identity, input_hash)
+        return self.insert_task_instances(run_id, [new])[0]
+
+    @abc.abstractmethod
+    def get_task_instance_record(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> TaskInstanceRecord | None:
+        """Return one instance by run, task and array index, or ``None``."""
+
+    @abc.abstractmethod
+    def get_task_instance_record_by_id(self, instance_id: int) -> TaskInstanceRecord | None:
+        """Return one instance by id, or ``None``."""
+
+    @abc.abstractmethod
+    def list_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[TaskInstanceRecord]:
+        """Return the instances of a run, sorted by task name and array index.
+
+        Parameters
+        ----------
+        run_id : str
+            The run.
+        task_name : str or None
+            Only this task's instances.
+        states : Iterable[TaskState] or None
+            Only instances in one of these states.
+        """
+
+    def first_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+        *,
+        limit: int,
+    ) -> list[TaskInstanceRecord]:
+        """Return at most ``limit`` instances of a run, sorted by task name and array index.
+
+        The filters are those of :meth:`list_task_instance_records`.  For
+        views that show only the first few of many (the failed instances of a
+        run with 100,000 elements).  Stores should override this with a query
+        that stops early; this default slices the full list.
+        """
+        return self.list_task_instance_records(run_id, task_name, states)[: max(limit, 0)]
+
+    @abc.abstractmethod
+    def count_task_instances(self, run_id: str, task_name: str) -> int:
+        """Return how many instances a task has in a run."""
+
+    @abc.abstractmethod
+    def task_state_summary(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Count the instances of a run per task and state.
+
+        Returns
+        -------
+        dict[str, dict[str, int]]
+            ``{task_name: {state_name: count}}``, only non-zero counts.
+        """
+
+    def get_task_instance(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> dict[str, Any] | None:
+        """Return one instance as a dictionary, or ``None``."""
+        record = self.get_task_instance_record(run_id, task_name, array_index)
+        return None if record is None else record.to_public_dict()
+
+    def list_task_instances(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[dict[str, Any]]:
+        """List task instances as dictionaries, with optional filters."""
+        return [
+            r.to_public_dict() for r in self.list_task_instance_records(run_id, task_name, states)
+        ]
+
+    # -- outputs -----------------------------------------------------------------
+
+    def _successful(self, run_id: str, task_name: str) -> list[TaskInstanceRecord]:
+        return self.list_task_instance_records(run_id, task_name, [TaskState.SUCCESS])
+
+    def get_singleton_output(self, run_id: str, task_name: str) -> Any:
+        """Return the output of a successful singleton task, or ``None``."""
+        record = self.get_task_instance_record(run_id, task_name, None)
+        if record is None or record.state is not TaskState.SUCCESS:
+            return None
+        return record.output
+
+    def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
+        """Return the outputs of the successful elements of an array task, by index."""
+        return [r.output for r in self._successful(run_id, task_name) if r.array_index is not None]
+
+    def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
+        """Return the output hash of one successful instance, ``""`` if there is none."""
+        record = self.get_task_instance_record(run_id, task_name, array_index)
+        if record is None or record.state is not TaskState.SUCCESS:
+            return ""
+        return record.output_hash
+
+    def get_all_output_hashes(self, run_id: str, task_name: str) -> list[str]:
+        """Return the output hashes of all successful instances of a task, by index."""
+        return [r.output_hash for r in self._successful(run_id, task_name)]
+
+    def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
+        """Return whether a task has instances and all of them succeeded."""
+        counts = self.task_state_summary(run_id).get(task_name, {})
+        total = sum(counts.values())
+        return total > 0 and counts.get(TaskState.SUCCESS.value, 0) == total
+
+    # -- state transitions -------------------------------------------------------
+
+    @abc.abstractmethod
+    def apply_state_updates(self, updates: Iterable[StateUpdate]) -> None:
+        """Apply many state transitions, in order, in one transaction.
+
+        Every update is checked against :data:`TRANSITIONS` and stamps the
+        instance's ``updated_at``.  If any update is not allowed, none is
+        applied.
+
+        Parameters
+        ----------
+        updates : Iterable[StateUpdate]
+            The transitions.
+
+        Raises
+        ------
+        InvalidTransitionError
+            If an instance's current state does not allow the update.
+        UnknownInstanceError
+            If an instance id does not exist.
+        """
+
+    @abc.abstractmethod
+    def update_task_submitted(self, run_id: str, task_name: str, job_id: str) -> int:
+        """Mark the ``PENDING`` and ``RETRYING`` instances of a task as submitted.
+
+        Returns
+        -------
+        int
+            How many instances were marked.
+        """
+
+    def update_task_running(self, instance_id: int) -> None:
+        """Mark one instance as running."""
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.RUNNING)])
+
+    def update_task_success(self, instance_id: int, output: Any, output_hash: str = "") -> None:
+        """Mark one instance as successful.
+
+        Parameters
+        ----------
+        instance_id : int
+            Instance id.
+        output : Any
+            The task's return value.
+        output_hash : str
+            Hash of the output value, for downstream Merkle propagation.
+        """
+        self.apply_state_updates(
+            [StateUpdate(instance_id, TaskState.SUCCESS, output=output, output_hash=output_hash)]
+        )
+
+    def update_task_failed(self, instance_id: int, error_text: str) -> None:
+        """Mark one instance as failed, with the reason."""
+        self.apply_state_updates(
+            [StateUpdate(instance_id, TaskState.FAILED, error_text=error_text)]
+        )
+
+    def update_task_cancelled(self, instance_id: int) -> None:
+        """Mark one instance as cancelled."""
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.CANCELLED)])
+
+    def mark_for_retry(self, instance_id: int) -> None:
+        """Move a ``FAILED`` or ``CANCELLED`` instance to ``RETRYING``.
+
+        Raises
+        ------
+        InvalidTransitionError
+            If the instance is in any other state.
+        """
+        self.apply_state_updates([StateUpdate(instance_id, TaskState.RETRYING)])
+
+    # -- cache -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
+        """Record, for many instances in one transaction, why each was or was not a cache hit.
+
+        Parameters
+        ----------
+        infos : Mapping[int, dict[str, Any]]
+            Instance id to the cache layer's explanation.
+
+        Raises
+        ------
+        UnknownInstanceError
+            If an instance id does not exist; nothing is written.
+        """
+
+    def set_cache_info(self, instance_id: int, info: dict[str, Any]) -> None:
+        """Record why one instance was or was not a cache hit."""
+        self.set_cache_info_many({instance_id: info})
+
+    @abc.abstractmethod
+    def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+        """Move instances to another Merkle identity, with the cache_info saying why.
+
+        An instance's identity names the code that produced its output: when a
+        worker ran other code than the run planned, or ``retry`` planned an
+        instance again with edited code, its identity changes before its result
+        is recorded, so the cache never serves the output under the identity
+        of code that did not produce it.
+
+        Parameters
+        ----------
+        items : Mapping[int, tuple[str, dict[str, Any]]]
+            Instance id to its new identity (hex; ``""`` for none) and its new
+            cache_info.
+
+        Raises
+        ------
+        UnknownInstanceError
+            If an instance id does not exist; nothing is written.
+        """
+
+    @abc.abstractmethod
+    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+        """Find the most recent successful instance with this Merkle identity.
+
+        Searches all runs.  "Most recent" is the latest ``updated_at``, then
+        the highest id.
+
+        Parameters
+        ----------
+        task_name : str
+            Task name.
+        identity : str
+            Full Merkle identity hash; ``""`` never matches.
+
+        Returns
+        -------
+        TaskInstanceRecord or None
+            The match, or ``None``.
+        """
+
+    def find_cached_many(
+        self, task_name: str, identities: Iterable[str]
+    ) -> dict[str, TaskInstanceRecord]:
+        """Find, for many identities at once, the most recent successful instance of each.
+
+        Stores should override this with one query per batch; this default
+        asks :meth:`find_cached_record` once per identity.
+
+        Returns
+        -------
+        dict[str, TaskInstanceRecord]
+            Identity to instance, for the identities that were found.
+        """
+        found: dict[str, TaskInstanceRecord] = {}
+        for identity in set(identities):
+            record = self.find_cached_record(task_name, identity)
+            if record is not None:
+                found[identity] = record
+        return found
+
+    def record_array_identity(
+        self, run_id: str, task_name: str, identity: str, count: int
+    ) -> None:
+        """Remember that every element of an array task succeeded in ``run_id``.
+
+        ``identity`` stands for the whole array (task, version, code,
+        parameters and every upstream hash); ``count`` is its number of
+        elements.  A store may ignore this (the default does): it only makes
+        :meth:`copy_cached_array` possible.
+        """
+        return None
+
+    def copy_cached_array(
+        self, task_name: str, identity: str, run_id: str
+    ) -> tuple[str, int] | None:
+        """Copy every element of a cached array into ``run_id`` in one step.
+
+        Looks for the most recent run recorded by :meth:`record_array_identity`
+        with this identity whose elements are all still there, and inserts
+        copies of them (state ``SUCCESS``, with outputs and hashes, and a
+        ``cache_info`` of ``{"status": "hit", "source": {"run_id": ...}}``:
+        each copy comes from the source element of the same index, whose
+        ``cache_info`` holds the inputs) into ``run_id``.
+
+        Returns
+        -------
+        tuple[str, int] or None
+            The source run and the number of elements copied, or ``None`` when
+            there is no such array (the default: callers then look up each
+            element).
+        """
+        return None
+
+    def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
+        """Find a successful instance with this Merkle identity, as a dictionary.
+
+        See :meth:`find_cached_record`.
+        """
+        record = self.find_cached_record(task_name, identity)
+        return None if record is None else record.to_public_dict()

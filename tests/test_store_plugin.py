@@ -1,0 +1,185 @@
+"""A third-party store, installed as a real entry point, is opened by its URL scheme.
+
+The plugin is a distribution written into a temporary directory on
+``sys.path`` (a ``*.dist-info`` with ``entry_points.txt``), exactly what
+``pip install`` leaves behind: core finds it through the ``reflow.stores``
+group, never by name.  Its store is the SQLite store under the scheme
+``memtest``, so whatever works through it went through the seam.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reflow import Workflow, plugins
+from reflow._types import RunState
+from reflow.cli.main import main
+from reflow.errors import PluginNotFoundError
+from reflow.stores import Store, StoreError, open_store
+
+PLUGIN = '''
+"""A store plugin as a third party writes one: it imports only reflow.stores and its base."""
+
+from pathlib import Path
+
+from reflow.stores import StoreError
+from reflow_store_sqlite import SqliteStore
+
+SCHEME = "memtest://"
+
+
+class MemtestStore(SqliteStore):
+    """The SQLite store, opened as memtest:///abs/path.db."""
+
+    @property
+    def url(self):
+        return SCHEME + self.path.as_posix()
+
+    @classmethod
+    def from_url(cls, url, config=None, *, create=True):
+        rest = url[len(SCHEME):] if url.startswith(SCHEME) else ""
+        if not rest.startswith("/"):
+            raise StoreError(f"not a memtest URL: {url!r}")
+        return cls(Path(rest), create=create)
+
+
+class NotAStore:
+    """Registered in the store group by mistake."""
+'''
+
+ENTRY_POINTS = """\
+[reflow.stores]
+memtest = memtest_store:MemtestStore
+notastore = memtest_store:NotAStore
+"""
+
+METADATA = "Metadata-Version: 2.1\nName: memtest-store\nVersion: 1.0\n"
+
+
+@pytest.fixture
+def memtest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Install the ``memtest`` store plugin for this process and its children."""
+    site = tmp_path / "site"
+    (site / "memtest_store-1.0.dist-info").mkdir(parents=True)
+    (site / "memtest_store.py").write_text(textwrap.dedent(PLUGIN), encoding="utf-8")
+    (site / "memtest_store-1.0.dist-info" / "METADATA").write_text(METADATA, encoding="utf-8")
+    (site / "memtest_store-1.0.dist-info" / "entry_points.txt").write_text(
+        ENTRY_POINTS, encoding="utf-8"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    # Dispatcher jobs are other processes: they must find the plugin too.
+    inherited = os.environ.get("PYTHONPATH", "")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(site), inherited) if p))
+    plugins.clear_cache()
+    yield tmp_path
+    sys.modules.pop("memtest_store", None)
+    plugins.clear_cache()
+
+
+def test_open_store_loads_the_store_its_entry_point_names(memtest: Path) -> None:
+    url = f"memtest://{(memtest / 'm.db').as_posix()}"
+    store = open_store(url)
+    assert type(store).__name__ == "MemtestStore"
+    assert type(store).__module__ == "memtest_store"
+    assert isinstance(store, Store)
+    assert store.url == url
+    store.insert_run("r1", "wf", "me", {})
+    assert open_store(url).get_run_record("r1") is not None
+    assert (memtest / "m.db").is_file()
+
+
+def test_reflow_runs_reads_the_store_reflow_store_names(
+    memtest: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"memtest://{(memtest / 'm.db').as_posix()}"
+    with open_store(url) as store:
+        store.insert_run("memtest-run-1", "memtest_wf", "me", {})
+        store.update_run_status("memtest-run-1", RunState.SUCCESS)
+    monkeypatch.setenv("REFLOW_STORE", url)
+    assert main(["runs"]) == 0
+    assert "memtest-run-1" in capsys.readouterr().out
+
+
+def _workflow(name: str) -> Workflow:
+    wf = Workflow(name)
+
+    @wf.job()
+    def double(n: int = 3) -> int:
+        return 2 * n
+
+    return wf
+
+
+def test_a_local_run_is_recorded_in_the_store_reflow_store_names(
+    memtest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"memtest://{(memtest / 'm.db').as_posix()}"
+    monkeypatch.setenv("REFLOW_STORE", url)
+    run = _workflow("memtest_local").run_local(memtest / "run")
+    assert type(run.store).__name__ == "MemtestStore"
+    assert run.output("double") == 6
+    record = open_store(url).get_run_record(run.run_id)
+    assert record is not None and record.status is RunState.SUCCESS
+
+
+def test_a_submitted_runs_dispatcher_reopens_the_store_by_its_url(
+    memtest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"memtest://{(memtest / 'm.db').as_posix()}"
+    monkeypatch.setenv("REFLOW_LOCAL_STATE", str(memtest / "jobs"))
+    script = memtest / "memtest_submit.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from reflow import Workflow
+
+            wf = Workflow("memtest_submit")
+
+
+            @wf.job()
+            def double(n: int = 3) -> int:
+                return 2 * n
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(memtest))
+    import memtest_submit  # type: ignore[import-not-found]
+
+    try:
+        run = memtest_submit.wf.submit(memtest / "run", store=open_store(url), executor="local")
+        assert run.wait(timeout=120) is RunState.SUCCESS
+        assert run.output("double") == 6
+    finally:
+        sys.modules.pop("memtest_submit", None)
+    # Each dispatcher job was handed the store's URL, not its file: that is what
+    # made it open the memtest store through the entry point.
+    specs = [json.loads(p.read_text()) for p in (memtest / "jobs").rglob("spec.json")]
+    module = "reflow.engine.scheduler.dispatcher"
+    dispatchers = [spec["command"] for spec in specs if module in spec["command"]]
+    assert dispatchers
+    assert all(command[-1] == url for command in dispatchers)
+
+
+def test_an_unknown_scheme_names_the_installed_stores_and_the_way_to_install(
+    memtest: Path,
+) -> None:
+    with pytest.raises(PluginNotFoundError) as caught:
+        open_store("memtset:///x.db")
+    message = str(caught.value)
+    assert "No store named 'memtset'" in message
+    installed = message.split("installed: ", 1)[1].split(")", 1)[0]
+    assert {"memtest", "sqlite"} <= set(installed.split(", "))
+    assert "memtest" in message.split(")", 1)[1]  # did you mean
+
+
+def test_a_plugin_class_that_is_not_a_store_is_refused(memtest: Path) -> None:
+    with pytest.raises(StoreError, match=r"'notastore' \(memtest_store\.NotAStore\) is not a"):
+        open_store("notastore:///x.db")
