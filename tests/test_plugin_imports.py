@@ -26,11 +26,11 @@ TEST_API = PLUGIN_API | {"reflow.testing", "reflow.testing.*"}
 """What a plugin's tests may import: the API, ``reflow.testing`` and (``.*``) its submodules."""
 
 
-def _imported(node: ast.AST) -> list[str]:
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
     """The reflow modules (or ``module.name`` for ``from reflow import name``) ``node`` imports."""
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
-    if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+    if node.level == 0 and node.module:
         if node.module == "reflow":  # from reflow import env: the module reflow.env
             return [f"reflow.{alias.name}" for alias in node.names]
         return [node.module]
@@ -56,7 +56,8 @@ def forbidden_imports(source: str, api: frozenset[str], filename: str = "<source
         Named in the result.
     """
     found = []
-    for node in ast.walk(ast.parse(source, filename)):
+    nodes = ast.walk(ast.parse(source, filename))
+    for node in (n for n in nodes if isinstance(n, ast.Import | ast.ImportFrom)):
         for module in _imported(node):
             is_reflow = module == "reflow" or module.startswith("reflow.")
             if is_reflow and not _allowed(module, api):

@@ -38,7 +38,7 @@ from reflow.executors.jobs import (
 
 if TYPE_CHECKING:
     from reflow import env
-    from reflow.define.resources import parse_memory, parse_walltime
+    from reflow.define.resources import format_walltime, parse_memory, parse_walltime
     from reflow.executors.arrays import (
         JOIN,
         ArrayChunk,
@@ -82,6 +82,7 @@ _LAZY = {
     "run_command": "reflow.executors.commands",
     "ExportEnv": "reflow.executors.environment",
     "split_export_env": "reflow.executors.environment",
+    "format_walltime": "reflow.define.resources",
     "parse_memory": "reflow.define.resources",
     "parse_walltime": "reflow.define.resources",
 }
@@ -122,6 +123,7 @@ __all__ = [
     "TaskState",
     "element_id",
     "env",
+    "format_walltime",
     "index_lines",
     "known_options",
     "load_executor",
