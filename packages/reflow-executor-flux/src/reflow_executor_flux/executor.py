@@ -10,13 +10,14 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
     ArrayMap,
     BatchExecutor,
     BatchExecutorError,
+    BatchOptions,
     JobSpec,
     JobState,
     JobStatus,
@@ -29,6 +30,9 @@ from reflow.executors import (
 from reflow_executor_flux import script
 from reflow_executor_flux.jobid import canonical_id, parse_job_id
 from reflow_executor_flux.states import STATE_MAP, parse_flux_jobs
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["FluxExecutor", "plan_array"]
 
@@ -142,18 +146,12 @@ class FluxExecutor(BatchExecutor):
         *,
         flux: str = "flux",
         flux_bin: str | None = None,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
             bin_dir=flux_bin,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            **options,
         )
         # REFLOW_FLUX, else the flux argument, else flux in the bin directory.
         self.flux = (

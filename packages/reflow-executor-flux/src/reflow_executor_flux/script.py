@@ -31,12 +31,12 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reflow.executors import (
     ARRAY_INDEX_ENV,
-    BatchExecutorError,
     ExportEnv,
     JobSpec,
     known_options,
@@ -134,8 +134,8 @@ See :func:`reflow.executors.known_options` for how they are used.
 _OPTION = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return refusal("flux", job, problem)
+_bad = partial(refusal, "flux")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def duration(value: str) -> str:

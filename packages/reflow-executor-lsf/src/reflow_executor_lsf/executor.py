@@ -8,12 +8,13 @@ import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
     BatchExecutor,
     BatchExecutorError,
+    BatchOptions,
     JobSpec,
     JobState,
     JobStatus,
@@ -35,6 +36,9 @@ from reflow_executor_lsf.states import (
     parse_bjobs_delimited,
     parse_bjobs_json,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["LSFExecutor"]
 
@@ -144,10 +148,7 @@ class LSFExecutor(BatchExecutor):
         mem_unit: str | None = None,
         max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
         json_output: bool = True,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         if int(max_array_size) < 1:
             raise BatchExecutorError(
@@ -158,10 +159,7 @@ class LSFExecutor(BatchExecutor):
             state_dir,
             bin_dir=lsf_bin,
             max_array_size=max_array_size,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            **options,
         )
         self.mem_unit = None if mem_unit is None else normalize_unit(mem_unit)
         self.json_output = bool(json_output)

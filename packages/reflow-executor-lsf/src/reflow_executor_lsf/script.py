@@ -24,13 +24,13 @@ import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reflow.executors import (
     ARRAY_INDEX_ENV,
     ArrayChunk,
-    BatchExecutorError,
     ExportEnv,
     JobSpec,
     known_options,
@@ -126,8 +126,8 @@ See :func:`reflow.executors.known_options` for how they are used.
 _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return refusal("lsf", job, problem)
+_bad = partial(refusal, "lsf")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def quote(value: str) -> str:

@@ -7,12 +7,13 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
     BatchExecutor,
     BatchExecutorError,
+    BatchOptions,
     JobSpec,
     JobState,
     JobStatus,
@@ -26,6 +27,9 @@ from reflow_executor_pbs import script
 from reflow_executor_pbs.flavor import FLAVOR_ENV, Flavor, detect_flavor, parse_flavor
 from reflow_executor_pbs.markers import JobRecord, JobRecords, refine
 from reflow_executor_pbs.states import STATE_MAP, parse_pbspro_json, parse_torque
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["BIN_ENV", "DEFAULT_MAX_ARRAY_SIZE", "PBSExecutor"]
 
@@ -142,10 +146,7 @@ class PBSExecutor(BatchExecutor):
         flavor: str | Flavor | None = None,
         pbs_bin: str | None = None,
         max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         if int(max_array_size) < 1:
             raise BatchExecutorError(
@@ -156,10 +157,7 @@ class PBSExecutor(BatchExecutor):
             state_dir,
             bin_dir=pbs_bin,
             max_array_size=max_array_size,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            **options,
         )
         if flavor is None and os.environ.get(FLAVOR_ENV):
             flavor = parse_flavor(os.environ[FLAVOR_ENV], FLAVOR_ENV)

@@ -35,13 +35,13 @@ import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reflow.executors import (
     ARRAY_INDEX_ENV,
     ArrayChunk,
-    BatchExecutorError,
     ExportEnv,
     JobSpec,
     index_lines,
@@ -126,8 +126,8 @@ NAME_LIMIT = 236
 """PBS Pro's longest job name; longer names are cut."""
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return refusal("pbs", job, problem)
+_bad = partial(refusal, "pbs")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def job_name(name: str) -> str:

@@ -10,11 +10,12 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
     BatchExecutor,
+    BatchOptions,
     ConfigError,
     JobSpec,
     JobState,
@@ -34,6 +35,9 @@ from reflow_executor_sge.states import (
     parse_qacct,
     parse_qstat_xml,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["SGEExecutor"]
 
@@ -161,19 +165,13 @@ class SGEExecutor(BatchExecutor):
         max_array_tasks: int | None = None,
         soft_walltime_margin: int | None = None,
         dependency_wait: int = 120,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
             bin_dir=sge_bin,
             max_array_size=max_array_tasks,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            **options,
         )
         if not _NAME.match(parallel_environment):
             raise ConfigError(

@@ -14,12 +14,12 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reflow.executors import (
     ArrayChunk,
-    BatchExecutorError,
     ExportEnv,
     JobSpec,
     known_options,
@@ -80,8 +80,8 @@ _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME_BAD = re.compile(r"[\s/:@\\*?'\"$,]+")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return refusal("sge", job, problem)
+_bad = partial(refusal, "sge")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def _directive(job: JobSpec, flag: str, *values: str) -> str:

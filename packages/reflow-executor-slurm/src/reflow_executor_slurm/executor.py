@@ -7,11 +7,12 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
     BatchExecutor,
+    BatchOptions,
     JobSpec,
     JobState,
     JobStatus,
@@ -30,6 +31,9 @@ from reflow_executor_slurm.states import (
     parse_sacct,
     parse_squeue,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["SlurmExecutor"]
 
@@ -132,19 +136,13 @@ class SlurmExecutor(BatchExecutor):
         *,
         slurm_bin: str | None = None,
         max_array_size: int | None = None,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
             bin_dir=slurm_bin,
             max_array_size=max_array_size,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            **options,
         )
         self.site = SiteConfig(self._show_config, max_array_size)
         self._accounting = True  # until sacct says accounting storage is disabled

@@ -13,12 +13,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from reflow.executors import (
     ArrayChunk,
-    BatchExecutorError,
     ExportEnv,
     JobSpec,
     known_options,
@@ -104,8 +104,8 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
 _DIRECTIVE = re.compile(r"^#SBATCH\s+--(?P<name>[a-z][a-z0-9-]*)")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return refusal("slurm", job, problem)
+_bad = partial(refusal, "slurm")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def quote(value: str) -> str:

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     )
     from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
     from reflow.executors.environment import ExportEnv, split_export_env
-    from reflow.executors.settings import BatchSettings
+    from reflow.executors.settings import BatchOptions, BatchSettings
 
 # The batch-scheduler template and its helpers are imported on first use:
 # workers and the local executor never need them.
@@ -76,6 +76,7 @@ _LAZY = {
     "option_value": "reflow.executors.batch",
     "known_options": "reflow.executors.batch",
     "refusal": "reflow.executors.batch",
+    "BatchOptions": "reflow.executors.settings",
     "BatchSettings": "reflow.executors.settings",
     "SchedulerCommandError": "reflow.executors.commands",
     "looks_transient": "reflow.executors.commands",
@@ -108,6 +109,7 @@ __all__ = [
     "ArraySpec",
     "BatchExecutor",
     "BatchExecutorError",
+    "BatchOptions",
     "BatchSettings",
     "ConfigError",
     "Executor",

@@ -14,12 +14,29 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from reflow import env
 from reflow.executors.base import check_mode
 
-__all__ = ["BatchSettings"]
+__all__ = ["BatchOptions", "BatchSettings"]
+
+
+class BatchOptions(TypedDict, total=False):
+    """The constructor keywords every batch executor passes on to :class:`BatchExecutor`.
+
+    A backend's ``__init__`` takes its own keywords and ``**options:
+    Unpack[BatchOptions]``, so that these are declared (and typed) once.
+    """
+
+    command_timeout: float
+    """Seconds each scheduler command may take (60)."""
+    retries: int
+    """How often a transiently failing command is retried (3)."""
+    backoff: float
+    """Seconds before the first retry, doubled for each further one (1)."""
+    mode: str | None
+    """``"dry-run"``, ``"submit"``, or ``None`` to follow ``REFLOW_MODE``."""
 
 
 @dataclass(frozen=True)
