@@ -3,8 +3,10 @@
 :class:`BatchSettings` holds what the Slurm, PBS, LSF, SGE and Flux
 executors used to take and record one by one: the state directory, the
 directory of the scheduler's commands (``REFLOW_<NAME>_BIN``), the command
-timeout, retries and backoff, the site's array size limit and the submit
-mode.  :class:`~reflow.executors.batch.BatchExecutor` builds it from its
+timeout, retries and backoff, and the site's array size limit.  The submit
+mode is not among them: it stays the executor's own ``mode``, which
+:meth:`~reflow.executors.Executor.from_config` sets after construction.
+:class:`~reflow.executors.batch.BatchExecutor` builds it from its
 constructor keywords and derives
 :meth:`~reflow.executors.batch.BatchExecutor.recorded_options` from it.
 """
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from reflow import env
-from reflow.executors.base import check_mode
 
 __all__ = ["BatchOptions", "BatchSettings"]
 
@@ -60,8 +61,6 @@ class BatchSettings:
         The site's array size limit as the backend's keyword gives it
         (``max_array_size``, Grid Engine's ``max_array_tasks``); ``None``:
         the backend's default or the scheduler's own configuration.
-    mode : str or None
-        ``"dry-run"``, ``"submit"``, or ``None`` to follow ``REFLOW_MODE``.
     """
 
     state_dir: Path
@@ -70,7 +69,6 @@ class BatchSettings:
     retries: int = 3
     backoff: float = 1.0
     max_array_size: int | None = None
-    mode: str | None = None
 
     @classmethod
     def build(
@@ -83,20 +81,12 @@ class BatchSettings:
         retries: int = 3,
         backoff: float = 1.0,
         max_array_size: int | None = None,
-        mode: str | None = None,
-        owner: str | None = None,
     ) -> BatchSettings:
         """The settings of executor ``name`` from its constructor keywords and the environment.
 
         ``state_dir`` ``None`` is ``batch/<name>`` in reflow's user cache
         directory; ``bin_dir`` ``None`` is ``REFLOW_<NAME>_BIN`` when reflow
         knows that variable (:func:`reflow.env.bin_variable`), else ``PATH``.
-        ``owner`` names the executor class in errors (default: ``name``).
-
-        Raises
-        ------
-        ConfigError
-            If ``mode`` is not a submit mode.
         """
         if state_dir is None:
             from platformdirs import user_cache_dir  # only when no state_dir is given
@@ -111,7 +101,6 @@ class BatchSettings:
             retries=int(retries),
             backoff=float(backoff),
             max_array_size=None if max_array_size is None else int(max_array_size),
-            mode=check_mode(mode, f"{owner or name}(mode=...)"),
         )
 
     def command(self, program: str) -> str:
@@ -124,12 +113,9 @@ class BatchSettings:
         ``bin_dir`` and ``max_array_size`` are left out: the executor records
         them under its own keywords (``slurm_bin``, ``max_array_tasks`` ...).
         """
-        options: dict[str, Any] = {
+        return {
             "state_dir": str(self.state_dir),
             "command_timeout": self.command_timeout,
             "retries": self.retries,
             "backoff": self.backoff,
         }
-        if self.mode is not None:  # a dry-run run stays one in its later dispatchers
-            options["mode"] = self.mode
-        return options
