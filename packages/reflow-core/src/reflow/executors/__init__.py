@@ -22,7 +22,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
-from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
 from reflow.executors.base import Executor
 from reflow.executors.jobs import (
@@ -38,6 +37,7 @@ from reflow.executors.jobs import (
 
 if TYPE_CHECKING:
     from reflow import env
+    from reflow._types import RunState, TaskState
     from reflow.define.resources import format_walltime, parse_memory, parse_walltime
     from reflow.executors.arrays import (
         JOIN,
@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 # The batch-scheduler template and its helpers are imported on first use:
 # workers and the local executor never need them.
 _LAZY = {
+    "RunState": "reflow._types",
+    "TaskState": "reflow._types",
     "ArrayChunk": "reflow.executors.arrays",
     "ArrayMap": "reflow.executors.arrays",
     "JOIN": "reflow.executors.arrays",
