@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from reflow.executors import JobResources, JobSpec
-from reflow.executors.batch import BatchExecutorError
+from reflow.executors import (
+    BatchExecutorError,
+    JobResources,
+    JobSpec,
+)
 from reflow_executor_flux import script
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import JobState
+from reflow.executors import (
+    JobState,
+)
 from reflow_executor_flux.states import job_status, parse_flux_jobs
 
 DATA = Path(__file__).parent / "data"

@@ -14,9 +14,15 @@ from typing import Any
 
 import pytest
 
-from reflow.executors import ArraySpec, JobResources, JobSpec, JobState, element_id
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError
+from reflow.executors import (
+    ArraySpec,
+    BatchExecutorError,
+    JobResources,
+    JobSpec,
+    JobState,
+    SchedulerCommandError,
+    element_id,
+)
 from reflow_executor_lsf import LSFExecutor
 from reflow_executor_lsf.states import BJOBS_FIELDS
 

@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 
-from reflow.errors import ConfigError
-from reflow.executors import JobResources, JobSpec
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutorError,
+    ConfigError,
+    JobResources,
+    JobSpec,
+)
 from reflow_executor_lsf import script
 from reflow_executor_lsf.config import memory_in_unit, normalize_unit, site_unit
 

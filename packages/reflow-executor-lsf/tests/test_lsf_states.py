@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import JobState
+from reflow.executors import (
+    JobState,
+)
 from reflow_executor_lsf.states import (
     parse_bjobs_delimited,
     parse_bjobs_json,

@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError
-from reflow.executors.jobs import ArraySpec, JobResources, JobSpec, JobState, JobStatus
+from reflow.executors import (
+    ArraySpec,
+    BatchExecutorError,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerCommandError,
+)
 from reflow_executor_pbs import PBSExecutor
 from reflow_executor_pbs.flavor import Flavor
 from reflow_executor_pbs.markers import JobRecord, refine

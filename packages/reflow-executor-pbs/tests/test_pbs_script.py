@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.jobs import JobResources, JobSpec
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutorError,
+    JobResources,
+    JobSpec,
+)
 from reflow_executor_pbs.flavor import Flavor
 from reflow_executor_pbs.script import (
     body,

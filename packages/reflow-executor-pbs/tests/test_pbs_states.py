@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    BatchExecutorError,
+    JobState,
+    JobStatus,
+)
 from reflow_executor_pbs.flavor import Flavor, detect_flavor, parse_flavor
 from reflow_executor_pbs.states import exit_status, kill_state, parse_pbspro_json, parse_torque
 

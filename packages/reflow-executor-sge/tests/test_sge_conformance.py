@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import Executor
+from reflow.executors import (
+    Executor,
+)
 from reflow.testing.executor import ExecutorConformance
 from reflow_executor_sge import SGEExecutor
 

@@ -16,10 +16,16 @@ from typing import Any
 
 import pytest
 
-from reflow.errors import ConfigError
-from reflow.executors import ArraySpec, JobResources, JobSpec, JobState, element_id
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError
+from reflow.executors import (
+    ArraySpec,
+    BatchExecutorError,
+    ConfigError,
+    JobResources,
+    JobSpec,
+    JobState,
+    SchedulerCommandError,
+    element_id,
+)
 from reflow_executor_sge import SGEExecutor
 
 DATA = Path(__file__).parent / "data"

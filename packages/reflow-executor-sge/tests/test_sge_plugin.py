@@ -6,7 +6,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-from reflow.errors import ConfigError
+from reflow.executors import (
+    ConfigError,
+)
 from reflow.testing.plugin import ExecutorPluginConformance
 from reflow_executor_sge import SGEExecutor, __version__
 

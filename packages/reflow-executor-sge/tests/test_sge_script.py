@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.jobs import JobSpec
+from reflow.executors import (
+    BatchExecutorError,
+    JobSpec,
+)
 from reflow_executor_sge.script import (
     Dependency,
     guard_lines,

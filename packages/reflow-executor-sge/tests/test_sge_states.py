@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors.jobs import JobState
+from reflow.executors import (
+    JobState,
+)
 from reflow_executor_sge.config import parse_sconf
 from reflow_executor_sge.states import (
     accounting_status,

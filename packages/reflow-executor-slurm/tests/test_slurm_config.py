@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors.commands import SchedulerCommandError
+from reflow.executors import (
+    SchedulerCommandError,
+)
 from reflow_executor_slurm.config import (
     DEFAULT_MAX_ARRAY_SIZE,
     SiteConfig,

@@ -16,9 +16,16 @@ from typing import Any
 
 import pytest
 
-from reflow.executors import ArraySpec, JobResources, JobSpec, JobState, JobStatus, element_id
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError
+from reflow.executors import (
+    ArraySpec,
+    BatchExecutorError,
+    JobResources,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerCommandError,
+    element_id,
+)
 from reflow_executor_slurm import SlurmExecutor
 from reflow_executor_slurm.states import SACCT_FIELDS, SQUEUE_FIELDS
 

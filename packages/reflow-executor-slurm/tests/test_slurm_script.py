@@ -8,10 +8,16 @@ from typing import Any
 
 import pytest
 
-from reflow.errors import ConfigError
-from reflow.executors import ArraySpec, JobResources, JobSpec
-from reflow.executors.arrays import ArrayChunk, ArrayMap, split_array
-from reflow.executors.batch import BatchExecutorError
+from reflow.executors import (
+    ArrayChunk,
+    ArrayMap,
+    ArraySpec,
+    BatchExecutorError,
+    ConfigError,
+    JobResources,
+    JobSpec,
+    split_array,
+)
 from reflow_executor_slurm import SlurmExecutor
 from reflow_executor_slurm.script import (
     array_range,

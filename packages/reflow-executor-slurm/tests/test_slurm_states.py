@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import JobState, JobStatus
-from reflow.executors.commands import SchedulerCommandError
+from reflow.executors import (
+    JobState,
+    JobStatus,
+    SchedulerCommandError,
+)
 from reflow_executor_slurm import SlurmExecutor
 from reflow_executor_slurm.states import (
     STATE_MAP,

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from reflow.errors import ConfigError
 
 __all__ = [
+    "BIN_VARIABLES",
     "PROGRAM_VARIABLES",
     "REFLOW_ACCOUNT",
     "REFLOW_ARRAY_INDEX",
@@ -31,12 +32,15 @@ __all__ = [
     "REFLOW_DISPATCH_PARTITION",
     "REFLOW_EXECUTOR",
     "REFLOW_FLUX",
+    "REFLOW_FLUX_BIN",
     "REFLOW_JOB_ID",
     "REFLOW_LOCAL_SLOTS",
     "REFLOW_LOCAL_STATE",
     "REFLOW_LOG_LEVEL",
+    "REFLOW_LSF_BIN",
     "REFLOW_MODE",
     "REFLOW_PARTITION",
+    "REFLOW_PBS_BIN",
     "REFLOW_QOS",
     "REFLOW_QSUB",
     "REFLOW_RUN_ID",
@@ -44,9 +48,12 @@ __all__ = [
     "REFLOW_SACCT",
     "REFLOW_SBATCH",
     "REFLOW_SCANCEL",
+    "REFLOW_SGE_BIN",
+    "REFLOW_SLURM_BIN",
     "REFLOW_STORE",
     "REFLOW_STORE_PATH",
     "VARIABLES",
+    "bin_variable",
     "check",
     "checked",
     "get",
@@ -497,3 +504,73 @@ PROGRAM_VARIABLES: dict[str, str] = {
 """The variables naming a scheduler command to run instead of the one on ``PATH``."""
 
 VARIABLES.update(PROGRAM_VARIABLES)
+
+
+# -- scheduler command directories ----------------------------------------------------
+# One per batch executor, read by reflow.executors.BatchSettings.build when the
+# executor's own ``<name>_bin`` keyword is not given.
+
+REFLOW_SLURM_BIN = "REFLOW_SLURM_BIN"
+"""Directory of the Slurm commands (sbatch, squeue, sacct, scancel, scontrol).
+
+Default: unset, which means the ``slurm_bin`` argument, else ``PATH``.  A
+single-command variable such as ``REFLOW_SBATCH`` still wins for its command.
+
+Example: ``REFLOW_SLURM_BIN=/opt/slurm/bin``
+"""
+
+REFLOW_PBS_BIN = "REFLOW_PBS_BIN"
+"""Directory of the PBS commands (qsub, qstat, qdel).
+
+Default: unset, which means the ``pbs_bin`` argument, else ``PATH``.
+
+Example: ``REFLOW_PBS_BIN=/opt/pbs/bin``
+"""
+
+REFLOW_LSF_BIN = "REFLOW_LSF_BIN"
+"""Directory of the LSF commands (bsub, bjobs, bkill).
+
+Default: unset, which means the ``lsf_bin`` argument, else ``PATH``.
+
+Example: ``REFLOW_LSF_BIN=/opt/lsf/10.1/linux3.10-glibc2.17-x86_64/bin``
+"""
+
+REFLOW_SGE_BIN = "REFLOW_SGE_BIN"
+"""Directory of the Grid Engine commands (qsub, qstat, qacct, qdel, qconf).
+
+Default: unset, which means the ``sge_bin`` argument, else ``PATH``.
+
+Example: ``REFLOW_SGE_BIN=/opt/sge/bin/lx-amd64``
+"""
+
+REFLOW_FLUX_BIN = "REFLOW_FLUX_BIN"
+"""Directory of the ``flux`` command.
+
+Default: unset, which means the ``flux_bin`` argument, else the ``flux``
+argument (``flux`` on ``PATH``).  ``REFLOW_FLUX`` (the command itself) wins.
+
+Example: ``REFLOW_FLUX_BIN=/opt/flux/bin``
+"""
+
+BIN_VARIABLES: dict[str, str] = {
+    REFLOW_SLURM_BIN: "Directory of the Slurm commands (Slurm executor).",
+    REFLOW_PBS_BIN: "Directory of qsub, qstat and qdel (PBS executor).",
+    REFLOW_LSF_BIN: "Directory of the LSF commands (LSF executor).",
+    REFLOW_SGE_BIN: "Directory of the Grid Engine commands (Grid Engine executor).",
+    REFLOW_FLUX_BIN: "Directory of the flux command (Flux executor).",
+}
+"""The variables naming the directory of a scheduler's commands, one per batch executor."""
+
+VARIABLES.update(BIN_VARIABLES)
+
+
+def bin_variable(executor: str) -> str | None:
+    """The ``REFLOW_<NAME>_BIN`` variable of a batch executor, or ``None`` if reflow has none.
+
+    Examples
+    --------
+    >>> bin_variable("slurm"), bin_variable("toy")
+    ('REFLOW_SLURM_BIN', None)
+    """
+    variable = f"REFLOW_{executor.upper()}_BIN"
+    return variable if variable in BIN_VARIABLES else None

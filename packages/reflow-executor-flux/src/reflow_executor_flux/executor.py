@@ -10,17 +10,29 @@ import shlex
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from reflow import env
-from reflow.errors import ReflowError
-from reflow.executors.arrays import ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError
-from reflow.executors.commands import SchedulerCommandError
-from reflow.executors.jobs import JobSpec, JobState, JobStatus, element_id, split_element_id
+from reflow.executors import (
+    ArrayChunk,
+    ArrayMap,
+    BatchExecutor,
+    BatchExecutorError,
+    BatchOptions,
+    JobSpec,
+    JobState,
+    JobStatus,
+    ReflowError,
+    SchedulerCommandError,
+    element_id,
+    env,
+    split_element_id,
+)
 from reflow_executor_flux import script
 from reflow_executor_flux.jobid import canonical_id, parse_job_id
 from reflow_executor_flux.states import STATE_MAP, parse_flux_jobs
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["FluxExecutor", "plan_array"]
 
@@ -100,7 +112,11 @@ class FluxExecutor(BatchExecutor):
         Where the maps of submitted arrays are kept (see
         :class:`~reflow.executors.batch.BatchExecutor`).
     flux : str
-        The ``flux`` command (a path, or a name found on ``PATH``).
+        The ``flux`` command (a path, or a name found on ``PATH``); ``REFLOW_FLUX``
+        wins over it.
+    flux_bin : str or None
+        Directory of the ``flux`` command, used when ``flux`` is left as
+        ``"flux"``; ``None``: ``REFLOW_FLUX_BIN``, else ``PATH``.
     command_timeout, retries, backoff
         Timeout, retries and first backoff of every Flux command.
     """
@@ -120,29 +136,27 @@ class FluxExecutor(BatchExecutor):
     safe_to_resubmit: ClassVar[tuple[str, ...]] = _NOT_SUBMITTED
     # ``flux`` is a constructor argument (an attribute already), so no SchedulerCommand.
     program_variables: ClassVar[dict[str, str]] = {"flux": env.REFLOW_FLUX}
+    bin_keyword: ClassVar[str] = "flux_bin"
+    max_array_keyword: ClassVar[str | None] = None  # Flux arrays are jobs of their own
+    recorded_attributes: ClassVar[tuple[str, ...]] = ("flux",)
 
     def __init__(
         self,
         state_dir: str | os.PathLike[str] | None = None,
         *,
         flux: str = "flux",
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        flux_bin: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            bin_dir=flux_bin,
+            **options,
         )
-        self.flux = self.program_paths.get("flux", flux)
-
-    def recorded_options(self) -> dict[str, Any]:
-        """The base's options plus the ``flux`` command."""
-        return {**super().recorded_options(), "flux": self.flux}
+        # REFLOW_FLUX, else the flux argument, else flux in the bin directory.
+        self.flux = (
+            self.command("flux") if flux == "flux" else self.program_paths.get("flux", flux)
+        )
 
     def dependency_value(self, job_ids: list[str]) -> list[str]:
         """``["afterany:ID", ...]``: Flux takes one ``--dependency`` per job."""

@@ -31,13 +31,19 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reflow.define.resources import parse_walltime
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.environment import ExportEnv, split_export_env
-from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
+from reflow.executors import (
+    ARRAY_INDEX_ENV,
+    ExportEnv,
+    JobSpec,
+    known_options,
+    parse_walltime,
+    refusal,
+    split_export_env,
+)
 
 __all__ = [
     "KNOWN_OPTIONS",
@@ -117,22 +123,19 @@ _OPTION_WORDS = (
     "label_io unbuffered flags"
 )
 
-KNOWN_OPTIONS: frozenset[str] = (
-    frozenset(_OPTION_WORDS.split()) | frozenset(OPTION_FLAGS) | frozenset(RESERVED_OPTIONS)
+KNOWN_OPTIONS: frozenset[str] = known_options(
+    _OPTION_WORDS.split(), OPTION_FLAGS, RESERVED_OPTIONS
 )
 """Every submit option name the executor recognises (flux submit long options).
 
-Reserved ones are listed so they reach the job script's own, more precise
-refusal.  Any other name is refused as a typo before a run is recorded
-(:meth:`reflow.executors.Executor.check_options`), unless the configuration
-lists it in ``[executor] site_options``.
+See :func:`reflow.executors.known_options` for how they are used.
 """
 
 _OPTION = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return BatchExecutorError(f"Cannot submit flux job {job.name!r}: {problem}.")
+_bad = partial(refusal, "flux")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def duration(value: str) -> str:

@@ -19,7 +19,10 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    JobState,
+    JobStatus,
+)
 
 __all__ = ["RESULT_MAP", "STATE_MAP", "job_status", "parse_flux_jobs"]
 

@@ -14,8 +14,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from reflow.define.resources import parse_memory
-from reflow.errors import ConfigError
+from reflow.executors import (
+    ConfigError,
+    parse_memory,
+)
 
 __all__ = [
     "DEFAULT_MAX_ARRAY_SIZE",

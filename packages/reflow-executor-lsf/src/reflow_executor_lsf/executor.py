@@ -8,13 +8,20 @@ import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from reflow import env
-from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
-from reflow.executors.commands import SchedulerCommandError
-from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutor,
+    BatchExecutorError,
+    BatchOptions,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerCommand,
+    SchedulerCommandError,
+    env,
+)
 from reflow_executor_lsf import script
 from reflow_executor_lsf.config import (
     DEFAULT_MAX_ARRAY_SIZE,
@@ -29,6 +36,9 @@ from reflow_executor_lsf.states import (
     parse_bjobs_delimited,
     parse_bjobs_json,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["LSFExecutor"]
 
@@ -93,7 +103,7 @@ class LSFExecutor(BatchExecutor):
         Where the maps of submitted arrays are kept (see
         :class:`~reflow.executors.batch.BatchExecutor`).
     lsf_bin : str or None
-        Directory of the LSF commands; ``None``: found on ``PATH``.
+        Directory of the LSF commands; ``None``: ``REFLOW_LSF_BIN``, else ``PATH``.
     mem_unit : str or None
         The site's ``LSF_UNIT_FOR_LIMITS`` (``KB``, ``MB``, ``GB`` ...), the unit
         of ``-M`` and ``rusage[mem=]``; ``None``: read from
@@ -126,6 +136,9 @@ class LSFExecutor(BatchExecutor):
     submit_program: ClassVar[str | None] = "bsub"
     safe_to_resubmit: ClassVar[tuple[str, ...]] = _NOT_SUBMITTED
     script_on_stdin: ClassVar[bool] = True
+    bin_keyword: ClassVar[str] = "lsf_bin"
+    recorded_attributes: ClassVar[tuple[str, ...]] = ("mem_unit", "json_output")
+    chunk_ids_name_array: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -135,37 +148,21 @@ class LSFExecutor(BatchExecutor):
         mem_unit: str | None = None,
         max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
         json_output: bool = True,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
-        super().__init__(
-            state_dir,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
-        )
         if int(max_array_size) < 1:
             raise BatchExecutorError(
                 f"max_array_size={max_array_size} is not a valid MAX_JOB_ARRAY_SIZE; give the "
                 "site's value from lsb.params (1000 unless set)."
             )
-        self.lsf_bin = lsf_bin
+        super().__init__(
+            state_dir,
+            bin_dir=lsf_bin,
+            max_array_size=max_array_size,
+            **options,
+        )
         self.mem_unit = None if mem_unit is None else normalize_unit(mem_unit)
-        self.max_array_size = int(max_array_size)
         self.json_output = bool(json_output)
-
-    def recorded_options(self) -> dict[str, Any]:
-        """The base's options plus the LSF settings."""
-        return {
-            **super().recorded_options(),
-            "lsf_bin": self.lsf_bin,
-            "mem_unit": self.mem_unit,
-            "max_array_size": self.max_array_size,
-            "json_output": self.json_output,
-        }
 
     def dependency_value(self, job_ids: list[str]) -> str:
         """``ended(1) && ended(2)``: LSF's wait for jobs that ended, however they ended."""
@@ -178,15 +175,6 @@ class LSFExecutor(BatchExecutor):
             return super().dependency_ids(value)  # refuses it, naming the option
         return ids
 
-    def command(self, program: str) -> str:
-        """The path of an LSF command: in :attr:`lsf_bin`, else the bare name for ``PATH``.
-
-        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
-        """
-        if program in self.program_paths:  # a REFLOW_* override wins over lsf_bin
-            return super().command(program)
-        return program if self.lsf_bin is None else str(Path(self.lsf_bin, program))
-
     def unit(self) -> str:
         """The memory unit of ``-M`` and ``rusage[mem=]``: ``mem_unit``, else lsf.conf's."""
         if self.mem_unit is None:
@@ -198,7 +186,7 @@ class LSFExecutor(BatchExecutor):
 
     def max_array_index(self) -> int | None:
         """``MAX_JOB_ARRAY_SIZE``: LSF refuses an array index above it."""
-        return self.max_array_size
+        return self.settings.max_array_size
 
     def _memory(self, job: JobSpec) -> int:
         try:
@@ -302,24 +290,7 @@ class LSFExecutor(BatchExecutor):
         """bsub printed ``Job <ID> is submitted``: it went through, never submit twice."""
         return _SUBMITTED.search(result.stdout or "") is not None
 
-    # -- submission -------------------------------------------------------------------
-
-    def _submit(self, job: JobSpec) -> str:
-        """Check the options, submit, and let each chunk's id name a split array too.
-
-        An element of a split array sees its own chunk's id as
-        ``REFLOW_JOB_ID``; recording the array's map under each chunk id lets
-        :meth:`query` and :meth:`cancel` take ``CHUNK[i]`` like ``ID[i]``.
-        """
-        # Refuse bad options before the base class writes any file.
+    def precheck(self, job: JobSpec) -> None:
+        """Render the directives and memory, refusing bad options before any file is written."""
         options = self.normalize_options(job.resources.options)
         script.directives(job, None, (), (), options, self._memory(job))
-        job_id = super()._submit(job)
-        array = self.arrays.load(job_id) if JOIN in job_id else None
-        if array is not None:
-            for native, _ in array.chunks:
-                try:
-                    self.arrays.save(ArrayMap(native, array.chunks))
-                except OSError as exc:
-                    logger.warning("Cannot record chunk %s of array %s: %s", native, job_id, exc)
-        return job_id

@@ -24,14 +24,21 @@ import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reflow.define.resources import parse_walltime
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError, option_text
-from reflow.executors.environment import ExportEnv, split_export_env
-from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
+from reflow.executors import (
+    ARRAY_INDEX_ENV,
+    ArrayChunk,
+    ExportEnv,
+    JobSpec,
+    known_options,
+    option_value,
+    parse_walltime,
+    refusal,
+    split_export_env,
+)
 
 __all__ = [
     "KNOWN_OPTIONS",
@@ -108,22 +115,19 @@ _OPTION_WORDS = (
     "ptl q r rn rnc s sp smt stage step_cgroup t u ul v we wa wt x xf zs ne d"
 )
 
-KNOWN_OPTIONS: frozenset[str] = (
-    frozenset(_OPTION_WORDS.split()) | frozenset(OPTION_FLAGS) | frozenset(RESERVED_OPTIONS)
+KNOWN_OPTIONS: frozenset[str] = known_options(
+    _OPTION_WORDS.split(), OPTION_FLAGS, RESERVED_OPTIONS
 )
 """Every submit option name the executor recognises (bsub flags, written without the dash).
 
-Reserved ones are listed so they reach the job script's own, more precise
-refusal.  Any other name is refused as a typo before a run is recorded
-(:meth:`reflow.executors.Executor.check_options`), unless the configuration
-lists it in ``[executor] site_options``.
+See :func:`reflow.executors.known_options` for how they are used.
 """
 
 _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return BatchExecutorError(f"Cannot submit lsf job {job.name!r}: {problem}.")
+_bad = partial(refusal, "lsf")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def quote(value: str) -> str:
@@ -215,14 +219,8 @@ def log_paths(job: JobSpec, chunk: ArrayChunk | None) -> tuple[str, str]:
 
 
 def _value(job: JobSpec, key: str, value: Any) -> str | None:
-    try:
-        return option_text(value, " ")
-    except TypeError:
-        raise _bad(
-            job,
-            f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, "
-            "number, true, or a non-empty list of strings or numbers",
-        ) from None
+    """An option's value as text; ``None`` for a flag without a value (``True``)."""
+    return option_value("lsf", job, key, value, " ")
 
 
 def env_value(setting: ExportEnv) -> str:

@@ -22,7 +22,10 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    JobState,
+    JobStatus,
+)
 
 __all__ = [
     "BJOBS_FIELDS",

@@ -7,24 +7,35 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from reflow import env
-from reflow.errors import ReflowError
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
-from reflow.executors.commands import SchedulerCommandError, run_command
-from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutor,
+    BatchExecutorError,
+    BatchOptions,
+    JobSpec,
+    JobState,
+    JobStatus,
+    ReflowError,
+    SchedulerCommand,
+    SchedulerCommandError,
+    env,
+    run_command,
+)
 from reflow_executor_pbs import script
 from reflow_executor_pbs.flavor import FLAVOR_ENV, Flavor, detect_flavor, parse_flavor
 from reflow_executor_pbs.markers import JobRecord, JobRecords, refine
 from reflow_executor_pbs.states import STATE_MAP, parse_pbspro_json, parse_torque
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
+
 __all__ = ["BIN_ENV", "DEFAULT_MAX_ARRAY_SIZE", "PBSExecutor"]
 
 logger = logging.getLogger(__name__)
 
-BIN_ENV = "REFLOW_PBS_BIN"
+BIN_ENV = env.REFLOW_PBS_BIN
 """The environment variable naming the directory of qsub/qstat/qdel (else ``PATH``)."""
 
 DEFAULT_MAX_ARRAY_SIZE = 10000
@@ -126,6 +137,7 @@ class PBSExecutor(BatchExecutor):
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     submit_program: ClassVar[str | None] = "qsub"
     safe_to_resubmit: ClassVar[tuple[str, ...]] = _SAFE_TO_RESUBMIT
+    bin_keyword: ClassVar[str] = "pbs_bin"
 
     def __init__(
         self,
@@ -134,28 +146,22 @@ class PBSExecutor(BatchExecutor):
         flavor: str | Flavor | None = None,
         pbs_bin: str | None = None,
         max_array_size: int = DEFAULT_MAX_ARRAY_SIZE,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
-        super().__init__(
-            state_dir,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
-        )
-        if flavor is None and os.environ.get(FLAVOR_ENV):
-            flavor = parse_flavor(os.environ[FLAVOR_ENV], FLAVOR_ENV)
-        self.configured_flavor = None if flavor is None else parse_flavor(flavor)
-        self.pbs_bin = pbs_bin or os.environ.get(BIN_ENV) or None
         if int(max_array_size) < 1:
             raise BatchExecutorError(
                 f"max_array_size={max_array_size} is below 1; give the server's "
                 "max_array_size (PBS Pro's default is 10000)."
             )
-        self.max_array_size = int(max_array_size)
+        super().__init__(
+            state_dir,
+            bin_dir=pbs_bin,
+            max_array_size=max_array_size,
+            **options,
+        )
+        if flavor is None and os.environ.get(FLAVOR_ENV):
+            flavor = parse_flavor(os.environ[FLAVOR_ENV], FLAVOR_ENV)
+        self.configured_flavor = None if flavor is None else parse_flavor(flavor)
         self.records = JobRecords(self.state_dir / "jobs")
         self._probed: tuple[Flavor, str] | bool | None = False  # False: not asked yet
         self._wrappers = False  # Slurm's Torque wrappers: qstat takes no -t
@@ -163,22 +169,9 @@ class PBSExecutor(BatchExecutor):
         self._qsub_ids: dict[str, str] = {}  # reflow id -> qsub's, until recorded
 
     def recorded_options(self) -> dict[str, Any]:
-        """The base's options plus ``flavor``, ``pbs_bin`` and ``max_array_size``."""
-        return {
-            **super().recorded_options(),
-            "flavor": None if self.configured_flavor is None else self.configured_flavor.value,
-            "pbs_bin": self.pbs_bin,
-            "max_array_size": self.max_array_size,
-        }
-
-    def command(self, program: str) -> str:
-        """The path of a PBS command: in :attr:`pbs_bin`, else the bare name for ``PATH``.
-
-        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
-        """
-        if program in self.program_paths:  # a REFLOW_* override wins over pbs_bin
-            return super().command(program)
-        return program if self.pbs_bin is None else str(Path(self.pbs_bin, program))
+        """The base's options plus ``flavor`` (as configured: :meth:`flavor` may probe)."""
+        flavor = None if self.configured_flavor is None else self.configured_flavor.value
+        return {**super().recorded_options(), "flavor": flavor}
 
     # -- the flavour ------------------------------------------------------------------
 
@@ -236,7 +229,8 @@ class PBSExecutor(BatchExecutor):
 
     def max_array_index(self) -> int | None:
         """``1 + max_array_size - 1``: the highest subjob index of one chunk."""
-        return self.array_index_base + self.max_array_size - 1
+        size = self.settings.max_array_size or DEFAULT_MAX_ARRAY_SIZE  # always given here
+        return self.array_index_base + size - 1
 
     def native_element_id(self, job_id: str, task: int) -> str:
         """PBS's name of a subjob: ``12[3].srv`` for the array ``12.srv`` (``12[].srv``)."""

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from reflow.errors import ConfigError
+from reflow.executors import (
+    ConfigError,
+)
 
 __all__ = ["FLAVOR_ENV", "Flavor", "detect_flavor", "parse_flavor"]
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    JobState,
+    JobStatus,
+)
 from reflow_executor_pbs.flavor import Flavor
 from reflow_executor_pbs.states import kill_state
 

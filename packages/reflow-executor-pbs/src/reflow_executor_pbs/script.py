@@ -35,14 +35,22 @@ import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reflow.define.resources import parse_memory, parse_walltime
-from reflow.executors.arrays import ArrayChunk, index_lines
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.environment import ExportEnv, split_export_env
-from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec
+from reflow.executors import (
+    ARRAY_INDEX_ENV,
+    ArrayChunk,
+    ExportEnv,
+    JobSpec,
+    index_lines,
+    known_options,
+    parse_memory,
+    parse_walltime,
+    refusal,
+    split_export_env,
+)
 from reflow_executor_pbs.flavor import Flavor
 
 __all__ = [
@@ -103,16 +111,11 @@ _OPTION_WORDS = (
     "checkpoint group_list rerunnable umask start_time"
 )
 
-KNOWN_OPTIONS: frozenset[str] = (
-    frozenset(_OPTION_WORDS.split()) | frozenset(_FLAGS) | frozenset(RESERVED_OPTIONS)
-)
+KNOWN_OPTIONS: frozenset[str] = known_options(_OPTION_WORDS.split(), _FLAGS, RESERVED_OPTIONS)
 """Every submit option name the executor recognises (qsub flags reflow maps and
 common ``-l`` resources).
 
-Reserved ones are listed so they reach the job script's own, more precise
-refusal.  Any other name is refused as a typo before a run is recorded
-(:meth:`reflow.executors.Executor.check_options`), unless the configuration
-lists it in ``[executor] site_options``.
+See :func:`reflow.executors.known_options` for how they are used.
 """
 
 _SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./\[\]-]+$")
@@ -123,8 +126,8 @@ NAME_LIMIT = 236
 """PBS Pro's longest job name; longer names are cut."""
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return BatchExecutorError(f"Cannot submit pbs job {job.name!r}: {problem}.")
+_bad = partial(refusal, "pbs")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def job_name(name: str) -> str:

@@ -26,8 +26,11 @@ import logging
 import re
 import signal
 
-from reflow.executors.batch import BatchExecutorError
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    BatchExecutorError,
+    JobState,
+    JobStatus,
+)
 
 __all__ = [
     "EXEC_CODES",

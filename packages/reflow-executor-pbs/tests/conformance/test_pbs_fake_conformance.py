@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import Executor
+from reflow.executors import (
+    Executor,
+)
 from reflow.testing.executor import ExecutorConformance
 from reflow_executor_pbs import PBSExecutor
 from reflow_fake_schedulers import FakeScheduler

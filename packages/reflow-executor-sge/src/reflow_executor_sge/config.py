@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from reflow.errors import ReflowError
+from reflow.executors import (
+    ReflowError,
+)
 
 __all__ = ["DEFAULT_MAX_AJ_TASKS", "CellConfig", "parse_sconf"]
 

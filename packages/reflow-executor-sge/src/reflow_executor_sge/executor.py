@@ -10,14 +10,21 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from reflow import env
-from reflow.errors import ConfigError
-from reflow.executors.arrays import ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
-from reflow.executors.commands import SchedulerCommandError
-from reflow.executors.jobs import JobSpec, JobState, JobStatus, split_element_id
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutor,
+    BatchOptions,
+    ConfigError,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerCommand,
+    SchedulerCommandError,
+    env,
+    split_element_id,
+)
 from reflow_executor_sge import script
 from reflow_executor_sge.book import JobBook
 from reflow_executor_sge.config import CellConfig
@@ -28,6 +35,9 @@ from reflow_executor_sge.states import (
     parse_qacct,
     parse_qstat_xml,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["SGEExecutor"]
 
@@ -97,7 +107,7 @@ class SGEExecutor(BatchExecutor):
         Where the maps of submitted arrays and the job records are kept (see
         :class:`~reflow.executors.batch.BatchExecutor`).
     sge_bin : str or None
-        Directory of the Grid Engine commands; ``None``: found on ``PATH``.
+        Directory of the Grid Engine commands; ``None``: ``REFLOW_SGE_BIN``, else ``PATH``.
     parallel_environment : str
         The parallel environment a job of more than one CPU asks for
         (``-pe smp 4``); ask your site which one keeps the slots on one host.
@@ -135,6 +145,15 @@ class SGEExecutor(BatchExecutor):
     transient_phrases: ClassVar[tuple[str, ...]] = _TRANSIENT
     submit_program: ClassVar[str | None] = "qsub"
     safe_to_resubmit: ClassVar[tuple[str, ...]] = _SAFE_TO_RESUBMIT
+    bin_keyword: ClassVar[str] = "sge_bin"
+    max_array_keyword: ClassVar[str | None] = "max_array_tasks"
+    recorded_attributes: ClassVar[tuple[str, ...]] = (
+        "parallel_environment",
+        "memory_resource",
+        "soft_walltime_margin",
+        "dependency_wait",
+    )
+    chunk_ids_name_array: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -146,17 +165,13 @@ class SGEExecutor(BatchExecutor):
         max_array_tasks: int | None = None,
         soft_walltime_margin: int | None = None,
         dependency_wait: int = 120,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            bin_dir=sge_bin,
+            max_array_size=max_array_tasks,
+            **options,
         )
         if not _NAME.match(parallel_environment):
             raise ConfigError(
@@ -173,26 +188,12 @@ class SGEExecutor(BatchExecutor):
                 f"SGEExecutor: soft_walltime_margin={soft_walltime_margin} is negative; give "
                 "the seconds between s_rt and h_rt, or None for the default."
             )
-        self.sge_bin = sge_bin
         self.parallel_environment = parallel_environment
         self.memory_resource = memory_resource
-        self.max_array_tasks = max_array_tasks
         self.soft_walltime_margin = soft_walltime_margin
         self.dependency_wait = int(dependency_wait)
         self.cell = CellConfig(self._show_config, max_array_tasks)
         self.book = JobBook(self.state_dir / "jobs")
-
-    def recorded_options(self) -> dict[str, Any]:
-        """The base's options plus this executor's own arguments."""
-        return {
-            **super().recorded_options(),
-            "sge_bin": self.sge_bin,
-            "parallel_environment": self.parallel_environment,
-            "memory_resource": self.memory_resource,
-            "max_array_tasks": self.max_array_tasks,
-            "soft_walltime_margin": self.soft_walltime_margin,
-            "dependency_wait": self.dependency_wait,
-        }
 
     def dependency_value(self, job_ids: list[str]) -> str:
         """``1,2``: Grid Engine holds a job until those have ended."""
@@ -202,15 +203,6 @@ class SGEExecutor(BatchExecutor):
         """The ids of a ``hold_jid`` list, comma-separated text or a list."""
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         return [str(item).strip() for item in items if str(item).strip()]
-
-    def command(self, program: str) -> str:
-        """The path of a Grid Engine command: in :attr:`sge_bin`, else the bare name.
-
-        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
-        """
-        if program in self.program_paths:  # a REFLOW_* override wins over sge_bin
-            return super().command(program)
-        return program if self.sge_bin is None else str(Path(self.sge_bin, program))
 
     def _show_config(self) -> str:
         return self.run([self.command("qconf"), "-sconf"]).stdout
@@ -224,22 +216,6 @@ class SGEExecutor(BatchExecutor):
     def native_element_id(self, job_id: str, task: int) -> str:
         """Grid Engine's name of an array task: ``123.4``."""
         return element(job_id, task)
-
-    def _hold_ad(self, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
-        """Ids for ``-hold_jid_ad``: the other array must have this chunk's task range."""
-        found = []
-        for ident in job.after_corr:
-            other = self.arrays.load(ident)
-            mine = None if chunk is None else chunk.indices
-            if other is None or len(other.chunks) != 1 or other.chunks[0][1].indices != mine:
-                raise BatchExecutorError(
-                    f"Cannot submit sge job {job.name!r} with after_corr on {ident!r}: "
-                    "-hold_jid_ad pairs array tasks by number, so both arrays must be one "
-                    "Grid Engine array each with the same element indices "
-                    f"(this chunk runs {list(mine or ())}). Use after_ok on the whole array."
-                )
-            found.append(other.chunks[0][0])
-        return found
 
     def _required(self, job: JobSpec, hold_ad: Sequence[str]) -> list[script.Dependency]:
         """What ``after_ok`` and ``after_corr`` require to have succeeded."""
@@ -261,7 +237,7 @@ class SGEExecutor(BatchExecutor):
     def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
         """``#!/bin/bash``, the ``#$`` lines, ``REFLOW_JOB_ID``, the guard, the common body."""
         after_any, after_ok = self.dependencies(job, chunk)
-        hold_ad = self._hold_ad(job, chunk)
+        hold_ad = self.paired_arrays(job, chunk, "-hold_jid_ad")
         # -hold_jid names whole jobs: a dependency on one task waits for its whole array.
         hold = list(dict.fromkeys(n.partition(".")[0] for n in (*after_any, *after_ok)))
         lines = [
@@ -383,23 +359,14 @@ class SGEExecutor(BatchExecutor):
     # -- submission -------------------------------------------------------------------
 
     def _submit(self, job: JobSpec) -> str:
-        """Check the options, submit, record the submit time, let each chunk's id name the array.
-
-        A task of a split array reports its own chunk's id as
-        ``REFLOW_JOB_ID``; recording the array's map under each chunk id lets
-        :meth:`query` and :meth:`cancel` take ``CHUNK[i]`` like ``ID[i]``.
-        """
-        # Refuse bad options before the base class writes any file.
-        script.option_directives(job, self.normalize_options(job.resources.options))
+        """Submit as the base class does, and record each chunk's submit time for qacct."""
         started = time.time()
         job_id = super()._submit(job)
         array = self.arrays.load(job_id)
-        natives = [job_id] if array is None else [native for native, _ in array.chunks]
-        for native in natives:
+        for native in [job_id] if array is None else [native for native, _ in array.chunks]:
             self.book.submitted(native, started)
-            if array is not None and native != job_id:
-                try:
-                    self.arrays.save(ArrayMap(native, array.chunks))
-                except OSError as exc:
-                    logger.warning("Cannot record chunk %s of array %s: %s", native, job_id, exc)
         return job_id
+
+    def precheck(self, job: JobSpec) -> None:
+        """Render the option directives, refusing bad options before any file is written."""
+        script.option_directives(job, self.normalize_options(job.resources.options))

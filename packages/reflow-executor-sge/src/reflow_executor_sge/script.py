@@ -14,14 +14,21 @@ import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reflow.define.resources import parse_memory, parse_walltime
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError, option_text
-from reflow.executors.environment import ExportEnv, split_export_env
-from reflow.executors.jobs import JobSpec
+from reflow.executors import (
+    ArrayChunk,
+    ExportEnv,
+    JobSpec,
+    known_options,
+    option_value,
+    parse_memory,
+    parse_walltime,
+    refusal,
+    split_export_env,
+)
 
 __all__ = [
     "KNOWN_OPTIONS",
@@ -73,8 +80,8 @@ _OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NAME_BAD = re.compile(r"[\s/:@\\*?'\"$,]+")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return BatchExecutorError(f"Cannot submit sge job {job.name!r}: {problem}.")
+_bad = partial(refusal, "sge")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def _directive(job: JobSpec, flag: str, *values: str) -> str:
@@ -173,14 +180,8 @@ def _value(job: JobSpec, key: str, value: Any) -> str | None:
     """An option's value as text; ``None`` for a flag without a value (``True``)."""
     if isinstance(value, Mapping) and value:
         return ",".join(f"{k}={_value(job, key, v)}" for k, v in value.items())
-    try:
-        return option_text(value, ",")
-    except TypeError:
-        raise _bad(
-            job,
-            f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, "
-            "number, true, a non-empty list, or (for resources) a mapping",
-        ) from None
+    accepted = "a string, number, true, a non-empty list, or (for resources) a mapping"
+    return option_value("sge", job, key, value, ",", accepted)
 
 
 _FLAGS = {
@@ -199,15 +200,10 @@ _OPTION_WORDS = (
     "sc soft jsv u w verify"
 )
 
-KNOWN_OPTIONS: frozenset[str] = (
-    frozenset(_OPTION_WORDS.split()) | frozenset(_FLAGS) | frozenset(RESERVED_OPTIONS)
-)
+KNOWN_OPTIONS: frozenset[str] = known_options(_OPTION_WORDS.split(), _FLAGS, RESERVED_OPTIONS)
 """Every submit option name the executor recognises (qsub options, written without the dash).
 
-Reserved ones are listed so they reach the job script's own, more precise
-refusal.  Any other name is refused as a typo before a run is recorded
-(:meth:`reflow.executors.Executor.check_options`), unless the configuration
-lists it in ``[executor] site_options``.
+See :func:`reflow.executors.known_options` for how they are used.
 """
 
 

@@ -28,7 +28,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    JobState,
+    JobStatus,
+)
 
 __all__ = [
     "FAILED_CODES",

@@ -12,7 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from reflow.errors import ReflowError
+from reflow.executors import (
+    ReflowError,
+)
 
 __all__ = ["DEFAULT_MAX_ARRAY_SIZE", "SiteConfig", "array_limits", "parse_show_config"]
 

@@ -7,13 +7,21 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from reflow import env
-from reflow.executors.arrays import JOIN, ArrayChunk, ArrayMap
-from reflow.executors.batch import BatchExecutor, BatchExecutorError, SchedulerCommand
-from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
-from reflow.executors.jobs import JobSpec, JobState, JobStatus
+from reflow.executors import (
+    ArrayChunk,
+    BatchExecutor,
+    BatchOptions,
+    JobSpec,
+    JobState,
+    JobStatus,
+    SchedulerCommand,
+    SchedulerCommandError,
+    env,
+    looks_transient,
+    run_command,
+)
 from reflow_executor_slurm import script
 from reflow_executor_slurm.config import SiteConfig
 from reflow_executor_slurm.states import (
@@ -23,6 +31,9 @@ from reflow_executor_slurm.states import (
     parse_sacct,
     parse_squeue,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.11
 
 __all__ = ["SlurmExecutor"]
 
@@ -87,7 +98,7 @@ class SlurmExecutor(BatchExecutor):
         Where the maps of submitted arrays are kept (see
         :class:`~reflow.executors.batch.BatchExecutor`).
     slurm_bin : str or None
-        Directory of the Slurm commands; ``None``: found on ``PATH``.
+        Directory of the Slurm commands; ``None``: ``REFLOW_SLURM_BIN``, else ``PATH``.
     max_array_size : int or None
         The site's ``MaxArraySize``; ``None``: read from ``scontrol show
         config`` when an array is first submitted.
@@ -116,6 +127,8 @@ class SlurmExecutor(BatchExecutor):
     scancel = SchedulerCommand(env.REFLOW_SCANCEL)
     sacct = SchedulerCommand(env.REFLOW_SACCT)
     state_map: ClassVar[dict[str, JobState]] = STATE_MAP
+    bin_keyword: ClassVar[str] = "slurm_bin"
+    chunk_ids_name_array: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -123,39 +136,16 @@ class SlurmExecutor(BatchExecutor):
         *,
         slurm_bin: str | None = None,
         max_array_size: int | None = None,
-        command_timeout: float = 60.0,
-        retries: int = 3,
-        backoff: float = 1.0,
-        mode: str | None = None,
+        **options: Unpack[BatchOptions],
     ) -> None:
         super().__init__(
             state_dir,
-            command_timeout=command_timeout,
-            retries=retries,
-            backoff=backoff,
-            mode=mode,
+            bin_dir=slurm_bin,
+            max_array_size=max_array_size,
+            **options,
         )
-        self.slurm_bin = slurm_bin
-        self.max_array_size = max_array_size
         self.site = SiteConfig(self._show_config, max_array_size)
         self._accounting = True  # until sacct says accounting storage is disabled
-
-    def recorded_options(self) -> dict[str, Any]:
-        """The base's options plus ``slurm_bin`` and ``max_array_size``."""
-        return {
-            **super().recorded_options(),
-            "slurm_bin": self.slurm_bin,
-            "max_array_size": self.max_array_size,
-        }
-
-    def command(self, program: str) -> str:
-        """The path of a Slurm command: in :attr:`slurm_bin`, else the bare name for ``PATH``.
-
-        ``REFLOW_*`` overrides (:attr:`program_variables`) come first.
-        """
-        if program in self.program_paths:  # a REFLOW_* override wins over slurm_bin
-            return super().command(program)
-        return program if self.slurm_bin is None else str(Path(self.slurm_bin, program))
 
     def _show_config(self) -> str:
         return self.run([self.command("scontrol"), "show", "config"]).stdout
@@ -170,26 +160,10 @@ class SlurmExecutor(BatchExecutor):
         """Slurm's name of an array task: ``123_4``."""
         return f"{job_id}_{task}"
 
-    def _after_corr(self, job: JobSpec, chunk: ArrayChunk | None) -> list[str]:
-        """Native ids for ``aftercorr``: the other array must pair task for task with this one."""
-        native = []
-        for ident in job.after_corr:
-            other = self.arrays.load(ident)
-            mine = None if chunk is None else chunk.indices
-            if other is None or len(other.chunks) != 1 or other.chunks[0][1].indices != mine:
-                raise BatchExecutorError(
-                    f"Cannot submit slurm job {job.name!r} with after_corr on {ident!r}: "
-                    "aftercorr pairs array tasks by number, so both arrays must be one "
-                    "Slurm array each with the same element indices "
-                    f"(this chunk runs {list(mine or ())}). Use after_ok on the whole array."
-                )
-            native.append(other.chunks[0][0])
-        return native
-
     def render_script(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
         """``#!/bin/bash``, the ``#SBATCH`` lines, ``REFLOW_JOB_ID``, then the common body."""
         after_any, after_ok = self.dependencies(job, chunk)
-        after_corr = self._after_corr(job, chunk)
+        after_corr = self.paired_arrays(job, chunk, "aftercorr")
         options = self.normalize_options(job.resources.options)
         lines = [
             "#!/bin/bash",
@@ -310,23 +284,6 @@ class SlurmExecutor(BatchExecutor):
                     logger.debug("Not passing %s to sbatch: the job script sets it.", variable)
         return env
 
-    # -- submission -------------------------------------------------------------------
-
-    def _submit(self, job: JobSpec) -> str:
-        """Check the options, submit, and let each chunk's id name a split array too.
-
-        A task of a split array reports its own chunk's id as
-        ``REFLOW_JOB_ID``; recording the array's map under each chunk id lets
-        :meth:`query` and :meth:`cancel` take ``CHUNK[i]`` like ``ID[i]``.
-        """
-        # Refuse bad options before the base class writes any file.
+    def precheck(self, job: JobSpec) -> None:
+        """Render the option directives, refusing bad options before any file is written."""
         script.directives(job, None, (), (), self.normalize_options(job.resources.options))
-        job_id = super()._submit(job)
-        array = self.arrays.load(job_id) if JOIN in job_id else None
-        if array is not None:
-            for native, _ in array.chunks:
-                try:
-                    self.arrays.save(ArrayMap(native, array.chunks))
-                except OSError as exc:
-                    logger.warning("Cannot record chunk %s of array %s: %s", native, job_id, exc)
-        return job_id

@@ -13,14 +13,21 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from reflow.define.resources import parse_memory, parse_walltime
-from reflow.executors.arrays import ArrayChunk
-from reflow.executors.batch import BatchExecutorError, option_text
-from reflow.executors.environment import ExportEnv, split_export_env
-from reflow.executors.jobs import JobSpec
+from reflow.executors import (
+    ArrayChunk,
+    ExportEnv,
+    JobSpec,
+    known_options,
+    option_value,
+    parse_memory,
+    parse_walltime,
+    refusal,
+    split_export_env,
+)
 
 __all__ = [
     "KNOWN_OPTIONS",
@@ -77,13 +84,10 @@ _OPTION_WORDS = (
     "tres_bind tres_per_task uid use_min_nodes wait_all_nodes wckey"
 )
 
-KNOWN_OPTIONS: frozenset[str] = frozenset(_OPTION_WORDS.split()) | frozenset(RESERVED_OPTIONS)
+KNOWN_OPTIONS: frozenset[str] = known_options(_OPTION_WORDS.split(), RESERVED_OPTIONS)
 """Every submit option name the executor recognises (sbatch long options).
 
-Reserved ones are listed so they reach the job script's own, more precise
-refusal.  Any other name is refused as a typo before a run is recorded
-(:meth:`reflow.executors.Executor.check_options`), unless the configuration
-lists it in ``[executor] site_options``.
+See :func:`reflow.executors.known_options` for how they are used.
 """
 
 
@@ -100,8 +104,8 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
 _DIRECTIVE = re.compile(r"^#SBATCH\s+--(?P<name>[a-z][a-z0-9-]*)")
 
 
-def _bad(job: JobSpec, problem: str) -> BatchExecutorError:
-    return BatchExecutorError(f"Cannot submit slurm job {job.name!r}: {problem}.")
+_bad = partial(refusal, "slurm")
+"""``_bad(job, problem)``: the error refusing ``job``, naming this scheduler."""
 
 
 def quote(value: str) -> str:
@@ -216,14 +220,7 @@ def export_value(setting: ExportEnv) -> str:
 
 def _value(job: JobSpec, key: str, value: Any) -> str | None:
     """An option's value as text; ``None`` for a flag without a value (``True``)."""
-    try:
-        return option_text(value, ",")
-    except TypeError:
-        raise _bad(
-            job,
-            f"submit option {key!r} is {type(value).__name__} {value!r}; give a string, "
-            "number, true, or a non-empty list of strings or numbers",
-        ) from None
+    return option_value("slurm", job, key, value, ",")
 
 
 def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:

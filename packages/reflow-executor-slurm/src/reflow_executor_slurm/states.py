@@ -24,7 +24,10 @@ import re
 import signal
 from collections.abc import Iterator
 
-from reflow.executors.jobs import JobState, JobStatus
+from reflow.executors import (
+    JobState,
+    JobStatus,
+)
 
 __all__ = [
     "SACCT_FIELDS",

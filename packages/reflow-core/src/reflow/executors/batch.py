@@ -18,8 +18,9 @@ import re
 import secrets
 import shlex
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,14 +46,19 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.executors.settings import BatchSettings
 
 __all__ = [
     "ArrayChunk",
     "BatchExecutor",
     "BatchExecutorError",
+    "BatchSettings",
     "SchedulerCommand",
     "SchedulerCommandError",
+    "known_options",
     "option_text",
+    "option_value",
+    "refusal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -92,6 +98,55 @@ def option_text(value: Any, separator: str) -> str | None:
     raise TypeError(f"{type(value).__name__} {value!r} is not an option value")
 
 
+def known_options(*groups: Iterable[str]) -> frozenset[str]:
+    """Every submit option name an executor recognises: the union of ``groups``.
+
+    A backend passes its scheduler's option names, the ones it maps to flags
+    and its reserved ones: reserved names are listed so that they reach the
+    job script's own, more precise refusal.  Any other name is refused as a
+    typo before a run is recorded (:meth:`reflow.executors.Executor.check_options`),
+    unless the configuration lists it in ``[executor] site_options``.
+
+    Examples
+    --------
+    >>> sorted(known_options("a b".split(), {"c": "-c"}))
+    ['a', 'b', 'c']
+    """
+    return frozenset(name for group in groups for name in group)
+
+
+def refusal(scheduler: str, job: JobSpec, problem: str) -> BatchExecutorError:
+    """The error refusing ``job``: ``Cannot submit <scheduler> job '<name>': <problem>.``"""
+    return BatchExecutorError(f"Cannot submit {scheduler} job {job.name!r}: {problem}.")
+
+
+def option_value(
+    scheduler: str,
+    job: JobSpec,
+    key: str,
+    value: Any,
+    separator: str,
+    accepted: str = "a string, number, true, or a non-empty list of strings or numbers",
+) -> str | None:
+    """:func:`option_text`, refusing an unusable value with an error naming the job and option.
+
+    ``accepted`` says what the scheduler takes, for the error message.
+
+    Raises
+    ------
+    BatchExecutorError
+        If :func:`option_text` cannot write ``value``.
+    """
+    try:
+        return option_text(value, separator)
+    except TypeError:
+        raise refusal(
+            scheduler,
+            job,
+            f"submit option {key!r} is {type(value).__name__} {value!r}; give {accepted}",
+        ) from None
+
+
 class SchedulerCommand:
     """A scheduler command readable as an executor attribute (reflow-hpc's ``executor.sbatch``).
 
@@ -113,6 +168,13 @@ class SchedulerCommand:
         return self.program if executor is None else executor.command(self.program)
 
 
+def _setting_reader(field: str) -> Any:
+    def read(executor: BatchExecutor) -> Any:
+        return getattr(executor.settings, field)
+
+    return read
+
+
 class BatchExecutorError(ReflowError):
     """A job cannot be submitted as given, or the scheduler's answer cannot be read."""
 
@@ -127,6 +189,11 @@ class BatchExecutor(Executor):
     :meth:`max_array_index`, :meth:`native_element_id`, :meth:`transient`
     and :meth:`ignorable_failure` have defaults.
 
+    The settings every backend shares are kept in :attr:`settings`, a
+    :class:`~reflow.executors.settings.BatchSettings`;
+    :meth:`recorded_options` is derived from it, :attr:`bin_keyword`,
+    :attr:`max_array_keyword` and :attr:`recorded_attributes`.
+
     Parameters
     ----------
     state_dir : str or os.PathLike or None
@@ -134,6 +201,12 @@ class BatchExecutor(Executor):
         dispatcher can query and cancel their elements; ``None``:
         ``batch/<name>`` in reflow's user cache directory.  Every process of
         a run must see the same directory.
+    bin_dir : str or None
+        Directory of the scheduler's commands; ``None``: ``REFLOW_<NAME>_BIN``
+        when reflow defines it for this executor, else ``PATH``.
+    max_array_size : int or None
+        The site's array size limit, kept for the backend (see
+        :meth:`max_array_index`).
     command_timeout : float
         Seconds each scheduler command may take.
     retries : int
@@ -162,6 +235,19 @@ class BatchExecutor(Executor):
     safe_to_resubmit : tuple[str, ...]
         The submit command's words (lower case) for errors after which the
         scheduler has certainly not taken the job: the only submit errors retried.
+    bin_keyword : str
+        The subclass's constructor keyword for ``bin_dir`` (``"slurm_bin"``),
+        under which :meth:`recorded_options` records it.
+    max_array_keyword : str or None
+        Likewise for ``max_array_size`` (``"max_array_tasks"``); ``None``: the
+        subclass takes no array size limit.
+    recorded_attributes : tuple[str, ...]
+        The subclass's own constructor keywords, each kept in the attribute of
+        that name, that :meth:`recorded_options` records.
+    chunk_ids_name_array : bool
+        Record a split array's map under each chunk's id too, for schedulers
+        whose array tasks see their own chunk's id as ``REFLOW_JOB_ID``: then
+        :meth:`query` and :meth:`cancel` take ``CHUNK[i]`` like ``ID[i]``.
     """
 
     array_index_base: ClassVar[int] = 0
@@ -171,6 +257,10 @@ class BatchExecutor(Executor):
     transient_phrases: ClassVar[tuple[str, ...]] = ()
     submit_program: ClassVar[str | None] = None
     safe_to_resubmit: ClassVar[tuple[str, ...]] = ()
+    bin_keyword: ClassVar[str] = "bin_dir"
+    max_array_keyword: ClassVar[str | None] = "max_array_size"
+    recorded_attributes: ClassVar[tuple[str, ...]] = ()
+    chunk_ids_name_array: ClassVar[bool] = False
 
     program_variables: ClassVar[dict[str, str]] = {}
     """Scheduler commands a ``REFLOW_*`` variable can replace: ``{"sbatch": "REFLOW_SBATCH"}``.
@@ -183,11 +273,25 @@ class BatchExecutor(Executor):
         # reflow-hpc's name of the same variable; one source of truth per scheduler.
         if "task_id_variable" in cls.__dict__:
             cls.array_index_env_var = cls.task_id_variable
+        # The settings stay readable under the subclass's own keywords
+        # (``executor.slurm_bin``), as before BatchSettings held them.
+        for keyword, field in (
+            (cls.bin_keyword, "bin_dir"),
+            (cls.max_array_keyword, "max_array_size"),
+        ):
+            if (
+                keyword is not None
+                and keyword not in vars(BatchExecutor)
+                and not hasattr(cls, keyword)
+            ):
+                setattr(cls, keyword, property(_setting_reader(field), doc=f"settings.{field}"))
 
     def __init__(
         self,
         state_dir: str | os.PathLike[str] | None = None,
         *,
+        bin_dir: str | None = None,
+        max_array_size: int | None = None,
         command_timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 1.0,
@@ -197,41 +301,105 @@ class BatchExecutor(Executor):
         from reflow.executors.base import check_mode
 
         self.mode = check_mode(mode, f"{type(self).__name__}(mode=...)")
+        self.settings = BatchSettings.build(
+            self.name,
+            state_dir,
+            bin_dir=bin_dir,
+            command_timeout=command_timeout,
+            retries=retries,
+            backoff=backoff,
+            max_array_size=max_array_size,
+        )
+        """The settings shared by every backend; :meth:`recorded_options` records them."""
         self.program_paths: dict[str, str] = {
             program: value
             for program, variable in self.program_variables.items()
             if (value := env.get(variable)) is not None
         }
         """Commands replaced through :attr:`program_variables`; :meth:`command` consults it."""
-        if state_dir is None:
-            from platformdirs import user_cache_dir
-
-            state_dir = Path(user_cache_dir("reflow", appauthor=False)) / "batch" / self.name
-        self.state_dir = Path(state_dir).expanduser().absolute()
-        self.command_timeout = float(command_timeout)
-        self.retries = int(retries)
-        self.backoff = float(backoff)
         self.arrays = ArrayRegistry(self.state_dir / "arrays")
 
+    @property
+    def state_dir(self) -> Path:
+        """:attr:`settings`' absolute state directory."""
+        return self.settings.state_dir
+
+    @property
+    def command_timeout(self) -> float:
+        """:attr:`settings`' seconds each scheduler command may take."""
+        return self.settings.command_timeout
+
+    @property
+    def retries(self) -> int:
+        """:attr:`settings`' retries of a transiently failing command."""
+        return self.settings.retries
+
+    @property
+    def backoff(self) -> float:
+        """:attr:`settings`' seconds before the first retry."""
+        return self.settings.backoff
+
     def recorded_options(self) -> dict[str, Any]:
-        """The state directory and command settings; extend it for a subclass's own arguments."""
-        options: dict[str, Any] = {
-            "state_dir": str(self.state_dir),
-            "command_timeout": self.command_timeout,
-            "retries": self.retries,
-            "backoff": self.backoff,
-        }
+        """Constructor keywords that rebuild this executor in a later dispatcher.
+
+        :attr:`settings` under the subclass's keywords (:attr:`bin_keyword`,
+        :attr:`max_array_keyword`), the attributes named in
+        :attr:`recorded_attributes` (an enum by its value), and the mode when set.
+        """
+        options = self.settings.recorded()
+        options[self.bin_keyword] = self.settings.bin_dir
+        if self.max_array_keyword is not None:
+            options[self.max_array_keyword] = self.settings.max_array_size
+        for name in self.recorded_attributes:
+            value = getattr(self, name)
+            options[name] = value.value if isinstance(value, Enum) else value
         if self.mode is not None:  # a dry-run run stays one in its later dispatchers
             options["mode"] = self.mode
         return options
 
     def command(self, program: str) -> str:
-        """The scheduler command to run for ``program``: its override, else the bare name.
+        """The scheduler command to run for ``program``.
 
-        Subclasses that look commands up in a directory (``slurm_bin``) call
-        this first and use the override when there is one.
+        Its ``REFLOW_*`` override (:attr:`program_variables`) first, else
+        ``program`` in the settings' ``bin_dir``, else the bare name for ``PATH``.
         """
-        return self.program_paths.get(program, program)
+        if program in self.program_paths:  # a REFLOW_* override wins over bin_dir
+            return self.program_paths[program]
+        return self.settings.command(program)
+
+    def paired_arrays(self, job: JobSpec, chunk: ArrayChunk | None, native: str) -> list[str]:
+        """Native ids of ``job.after_corr``, each an array this chunk pairs with task for task.
+
+        ``native`` is the scheduler's name for such a dependency (``aftercorr``),
+        for the error.
+
+        Raises
+        ------
+        BatchExecutorError
+            If an array of ``after_corr`` is unknown, split into chunks, or has
+            other element indices than this chunk.
+        """
+        found = []
+        for ident in job.after_corr:
+            other = self.arrays.load(ident)
+            mine = None if chunk is None else chunk.indices
+            if other is None or len(other.chunks) != 1 or other.chunks[0][1].indices != mine:
+                raise refusal(
+                    self.name,
+                    job,
+                    f"with after_corr on {ident!r}: {native} pairs array tasks by number, so "
+                    f"both arrays must be one {self.name} array each with the same element "
+                    f"indices (this chunk runs {list(mine or ())}); "
+                    "use after_ok on the whole array",
+                )
+            found.append(other.chunks[0][0])
+        return found
+
+    def precheck(self, job: JobSpec) -> None:
+        """Refuse what the scheduler's directives would refuse, before any file is written.
+
+        Default: nothing; a backend renders its option directives here.
+        """
 
     # -- what a scheduler writes -----------------------------------------------------
 
@@ -428,7 +596,8 @@ class BatchExecutor(Executor):
             except ValueError as exc:
                 problem = f"{exc}; set the task's time= to a walltime such as '01:00:00'"
         if problem:
-            raise BatchExecutorError(f"Cannot submit {self.name} job {job.name!r}: {problem}.")
+            raise refusal(self.name, job, problem)
+        self.precheck(job)
 
     def describe_submission(self, job: JobSpec) -> str:
         """The scripts and submit commands :meth:`submit` would use (nothing is written)."""
@@ -519,6 +688,14 @@ class BatchExecutor(Executor):
                 f"Cannot record {self.name} array job {job.name!r} in {self.arrays.directory}: "
                 f"{exc}. Its chunks were cancelled; make state_dir writable and submit again."
             ) from exc
+        if self.chunk_ids_name_array:
+            for native in [n for n, _ in array.chunks if n != array.job_id]:
+                try:
+                    self.arrays.save(ArrayMap(native, array.chunks))
+                except OSError as exc:
+                    logger.warning(
+                        "Cannot record chunk %s of array %s: %s", native, array.job_id, exc
+                    )
         logger.info(
             "Submitted %s array job %s (%s, %d elements).",
             self.name,
