@@ -110,7 +110,7 @@ class JobConfig(SubmitOptionViews):
                 "such as '2'."
             )
         if self.cache_inputs is not None:
-            from reflow.cache.filestate import check_policy
+            from reflow.define.filepolicy import check_policy
 
             try:
                 check_policy(self.cache_inputs, "cache_inputs")
@@ -126,7 +126,7 @@ class JobConfig(SubmitOptionViews):
                 raise WorkflowDefinitionError(
                     f"{where}: submit option {key!r} is not valid; keys are option names."
                 )
-        from reflow.config import canonical_submit_options
+        from reflow.define.submitoptions import canonical_submit_options
         from reflow.errors import ConfigError
 
         try:

@@ -95,4 +95,4 @@ def load_executor(name: str) -> type[Executor]:
     """
     from reflow import plugins
 
-    return cast("type[Executor]", plugins.load(plugins.EXECUTORS, name))
+    return cast("type[Executor]", plugins.load(plugins.EXECUTORS, name, Executor))

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow import env
 from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
 
@@ -41,6 +42,7 @@ __all__ = [
     "LOST",
     "close_run",
     "dispatcher_lost",
+    "forget_after",
     "lease_seconds",
     "lost_advice",
     "lost_reason",
@@ -62,7 +64,19 @@ LOCAL_EXECUTOR = "run_local"
 HEARTBEAT_SECONDS = 5.0
 """How often ``run_local`` refreshes its heartbeat (and flushes finished instances)."""
 
+_FORGET_AFTER = 600.0
+"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
+
 _DEFAULT_LEASE = 120.0
+
+
+def forget_after() -> float:
+    """Seconds a job may stay unknown to its scheduler before its instance fails."""
+    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
+    if value is None:
+        return _FORGET_AFTER
+    seconds = float(value)
+    return seconds
 
 
 def lease_seconds() -> float:
@@ -176,9 +190,8 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     ``REFLOW_DISPATCH_FORGET_AFTER``) and still be the run's dispatcher
     afterwards, so a successor chained meanwhile is never missed.
     """
-    from reflow.engine.scheduler.dispatcher import forget_after
-    from reflow.engine.scheduler.submit import _executor_of
     from reflow.executors.jobs import JobState
+    from reflow.executors.resolve import executor_from_record
 
     record = store.get_run_record(run_id)
     if record is None or record.status in RunState.terminal():
@@ -186,7 +199,8 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     job = _dispatcher_job(record, run_dir)
     if job is None or job == "DRYRUN":
         return None
-    state = _executor_of(store, run_id, None).query([job]).get(job)
+    executor = executor_from_record(record.executor, record.executor_options)
+    state = executor.query([job]).get(job)
     if state is None or state.state is JobState.UNKNOWN:
         since = record.heartbeat_at
         if since is None:

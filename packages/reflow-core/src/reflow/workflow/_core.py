@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
+from reflow.define.analysis import Analysis, analyse
 from reflow.define.flow import Flow, TaskSpec
 from reflow.define.markers import type_repr
+from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
 from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
@@ -55,10 +57,9 @@ class Workflow(Flow):
     def __init__(self, name: str, config: Config | None = None) -> None:
         super().__init__(name)
         self._config = config
-        self._defined_in: str | None = None
-        from reflow.engine.scheduler.loader import register
-
-        register(self, sys._getframe(1).f_globals.get("__file__"))
+        # The file the caller defines the workflow in: what scheduler jobs import.
+        self._defined_in: str | None = sys._getframe(1).f_globals.get("__file__")
+        register(self)
 
     @property
     def config(self) -> Config:
@@ -116,36 +117,15 @@ class Workflow(Flow):
             Any other definition problem (array task with nothing to fan
             out, clashing parameters, ...).
         """
-        self._analyse()
+        self.analyse()
 
-    def _analyse(self) -> tuple[list[str], dict[str, dict[str, ParamWiring]], list[ResolvedParam]]:
-        from reflow.define.runparams import (
-            check_reserved_names,
-            collect_cli_params,
-            merge_resolved_params,
-        )
-        from reflow.define.validate import check_references, infer_wiring, order_tasks
+    def analyse(self) -> Analysis:
+        """Validate the graph and return its :class:`~reflow.define.analysis.Analysis`.
 
-        for spec in self.tasks.values():
-            spec.resolve(strict=True)
-            check_reserved_names(spec)
-        check_references(self.tasks)
-        order = order_tasks(self.tasks)
-        wiring = infer_wiring(self.tasks)
-        collected: list[ResolvedParam] = []
-        for name in order:
-            spec = self.tasks[name]
-            collected.extend(
-                collect_cli_params(
-                    spec.name,
-                    spec.func,
-                    spec.signature,
-                    spec.hints,
-                    skip=(*spec.result_deps, *spec.run_dir_params),
-                )
-            )
-        params = merge_resolved_params(collected)
-        return order, wiring, params
+        The task order, the wiring and the run parameters: what the engines take
+        with the workflow to run it.  Raises as :meth:`validate` does.
+        """
+        return analyse(self)
 
     def _topological_order(self) -> list[str]:
         from reflow.define.validate import order_tasks
@@ -157,11 +137,11 @@ class Workflow(Flow):
 
     def wiring(self) -> dict[str, dict[str, ParamWiring]]:
         """Validate and return, per task, the wiring of each ``Result`` parameter."""
-        return self._analyse()[1]
+        return {task: dict(wires) for task, wires in self.analyse().wiring.items()}
 
     def cli_params(self) -> list[ResolvedParam]:
         """Validate and return the run parameters (one per generated flag)."""
-        return self._analyse()[2]
+        return list(self.analyse().params)
 
     def check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """Check run parameters given in Python and fill in defaults.
@@ -213,7 +193,8 @@ class Workflow(Flow):
             WorkflowDescription,
         )
 
-        order, wiring, params = self._analyse()
+        analysis = self.analyse()
+        order, wiring, params = analysis.order, analysis.wiring, analysis.params
         tasks = []
         for name in order:
             spec = self.tasks[name]
@@ -322,9 +303,11 @@ class Workflow(Flow):
             and its unfinished instances are then CANCELLED.
         """
         from reflow.engine.local import run_local
+        from reflow.run import Run
 
-        return run_local(
+        place = run_local(
             self,
+            self.analyse(),
             run_dir,
             max_workers=max_workers,
             force=force,
@@ -334,6 +317,7 @@ class Workflow(Flow):
             store=store,
             **parameters,
         )
+        return Run(self, place.run_id, place.run_dir, place.store)
 
     @driver_call
     def submit(
@@ -376,9 +360,11 @@ class Workflow(Flow):
             refused the first dispatcher job.
         """
         from reflow.engine.scheduler.submit import submit_run
+        from reflow.run import Run
 
-        return submit_run(
+        place = submit_run(
             self,
+            self.analyse(),
             run_dir,
             store=store,
             executor=executor,
@@ -387,6 +373,7 @@ class Workflow(Flow):
             verify=verify,
             parameters=parameters,
         )
+        return Run(self, place.run_id, place.run_dir, place.store)
 
     @driver_call
     def submit_run(

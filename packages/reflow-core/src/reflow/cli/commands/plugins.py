@@ -43,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the plugin listing; always returns 0."""
     from reflow._version import __version__
+    from reflow.executors import Executor
     from reflow.plugins import describe_plugins
 
-    infos = describe_plugins()
+    infos = describe_plugins({"executors": Executor})
     if args.json:
         sys.stdout.write(json.dumps(_as_json(infos, __version__), indent=2) + "\n")
     else:

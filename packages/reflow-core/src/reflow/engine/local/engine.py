@@ -29,15 +29,16 @@ from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.usage import append_usage, usage_file
 from reflow.errors import ParameterError, ReflowError
-from reflow.runs.creation import create_run, recorded_parts, task_param_dests
+from reflow.runs.creation import create_run, recorded_parts
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
+from reflow.runs.place import RunPlace
 from reflow.signals import TaskInterrupted, graceful_shutdown
 
 if TYPE_CHECKING:
     from reflow.cache.identity import IdentityParts
+    from reflow.define.analysis import Analysis
     from reflow.define.wiring import ParamWiring
-    from reflow.run import Run
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
@@ -111,6 +112,7 @@ class LocalRun:
     def __init__(
         self,
         workflow: Workflow,
+        analysis: Analysis,
         run_dir: str | Path,
         *,
         max_workers: int,
@@ -122,11 +124,11 @@ class LocalRun:
         parameters: Mapping[str, Any],
     ) -> None:
         self.wf = workflow
-        order, wiring, params = workflow._analyse()
+        order = list(analysis.order)
         check_options(workflow, max_workers, on_error, force_tasks)
         self.values = workflow.check_parameters(parameters)
         self.order = order
-        self.wiring: dict[str, dict[str, ParamWiring]] = wiring
+        self.wiring: Mapping[str, Mapping[str, ParamWiring]] = analysis.wiring
         self.max_workers = max_workers
         self.force = force
         self.force_tasks = set(force_tasks or [])
@@ -138,7 +140,7 @@ class LocalRun:
 
             store = open_store(config=workflow.config)
         self.store = store
-        self.dests = task_param_dests(params)
+        self.dests = analysis.param_dests
         self.file_policies = task_policies(workflow)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         # Computed once: the loop asks for every waiting task's upstream tasks each turn.
@@ -548,9 +550,7 @@ class LocalRun:
                     )
         self._flush()
 
-    def execute(self) -> Run:
-        from reflow.run import Run
-
+    def execute(self) -> RunPlace:
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
         backend = ProcessBackend(
@@ -582,7 +582,7 @@ class LocalRun:
             self._cancel_rest("cancelled: the run stopped at the first failure")
         self._flush()
         self.store.update_run_status(self.run_id, status)
-        run = Run(workflow=self.wf, run_id=self.run_id, run_dir=self.run_dir, store=self.store)
+        run = RunPlace(self.store, self.run_id, self.run_dir)
         if self.first_failure and self.on_error == "stop":
             name, index, outcome = self.first_failure
             label = instance_label(name, index)
@@ -626,6 +626,7 @@ class LocalRun:
 
 def run_local(
     workflow: Workflow,
+    analysis: Analysis,
     run_dir: str | Path,
     *,
     max_workers: int = 1,
@@ -635,11 +636,17 @@ def run_local(
     on_error: str = "stop",
     store: Store | None = None,
     **parameters: Any,
-) -> Run:
-    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`."""
+) -> RunPlace:
+    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`.
+
+    ``analysis`` is the workflow's :class:`~reflow.define.analysis.Analysis`;
+    the caller (``Workflow.run_local``) makes the run's handle from the place
+    returned.
+    """
     started = time.perf_counter()
     run = LocalRun(
         workflow,
+        analysis,
         run_dir,
         max_workers=max_workers,
         force=force,

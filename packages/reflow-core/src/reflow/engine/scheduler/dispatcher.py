@@ -15,7 +15,7 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.cache.filestate import task_policies
 from reflow.cache.seenfiles import seen_files
+from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record
 from reflow.engine.scheduler.files import (
     dispatcher_file,
@@ -43,9 +44,11 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
-from reflow.runs.liveness import record_dispatcher
+from reflow.runs.liveness import forget_after, record_dispatcher
 
 if TYPE_CHECKING:
+    from reflow.cache.expand import Expansion, UpstreamOutput
+    from reflow.define.wiring import ParamWiring
     from reflow.executors.base import Executor
     from reflow.stores import StateUpdate, Store, TaskInstanceRecord
     from reflow.workflow import Workflow
@@ -72,22 +75,8 @@ _SPECIFIC = frozenset(
     {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
 )
 
-_FORGET_AFTER = 600.0
-"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
-
 _UNKNOWN_FILE = "unknown.json"
 """In the run's state directory: instance id -> when its job was first seen unknown."""
-
-
-def forget_after() -> float:
-    """Seconds a job may stay unknown to its scheduler before its instance fails."""
-    from reflow import env
-
-    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
-    if value is None:
-        return _FORGET_AFTER
-    seconds = float(value)
-    return seconds
 
 
 def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
@@ -181,19 +170,16 @@ class Dispatcher:
         self.results = ResultReader(store, run_id, self.run_dir, task_policies(self.wf))
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
-        self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
+        self._analysis: Analysis | None = None
         self.interrupted: dict[int, StateUpdate] = {}
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
 
-    def _analyse(self) -> tuple[list[str], dict[str, Any], dict[str, dict[str, str]]]:
-        """Task order, wiring and each task's run-parameter keys, computed once per wave."""
+    def _analyse(self) -> Analysis:
+        """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
         if self._analysis is None:
-            from reflow.runs.creation import task_param_dests
-
-            order, wiring, params = self.wf._analyse()
-            self._analysis = (order, wiring, task_param_dests(params))
+            self._analysis = analyse(self.wf)
         return self._analysis
 
     # -- 1. ingest result files ----------------------------------------------------
@@ -364,7 +350,8 @@ class Dispatcher:
         from reflow.runs.creation import stored_prefixes
         from reflow.runs.fanout import log_empty_fanout
 
-        order, wiring, _ = self._analyse()
+        analysis = self._analyse()
+        order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
         summary = self._summary()
         params = self.record.parameters
@@ -426,7 +413,9 @@ class Dispatcher:
         """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
         return dict(self.frozen.fingerprints) if self.frozen is not None else {}
 
-    def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
+    def _upstream(
+        self, name: str, wiring: Mapping[str, Mapping[str, ParamWiring]]
+    ) -> dict[str, UpstreamOutput]:
         """The finished upstream tasks of ``name``: hashes now, values when needed."""
         from reflow.cache.expand import UpstreamOutput
 
@@ -445,17 +434,17 @@ class Dispatcher:
             )
         return upstream
 
-    def _expansion(self, name: str) -> Any:
+    def _expansion(self, name: str) -> Expansion:
         """The inputs of ``name``'s instances, computed again from the store."""
         from reflow.cache.expand import expand
 
-        _, wiring, _ = self._analyse()
+        wiring = self._analyse().wiring
         spec = self.wf.tasks[name]
         return expand(
             name, spec.config.array, wiring[name], self._upstream(name, wiring), spec.config.after
         )
 
-    def _loader(self, task: str) -> Any:
+    def _loader(self, task: str) -> Callable[[], list[Any]]:
         def load() -> list[Any]:
             if self.wf.tasks[task].config.array:
                 return self.store.get_array_outputs(self.run_id, task)
@@ -472,12 +461,12 @@ class Dispatcher:
             )
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
 
-    def _write_inputs(self, name: str, exp: Any, indices: Sequence[int | None]) -> None:
+    def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
         from reflow.manifest import CODEC
 
         spec = self.wf.tasks[name]
         values = self.record.parameters
-        dests = self._analyse()[2].get(name, {})
+        dests = self._analyse().param_dests.get(name, {})
         fixed = {p: values[d] for p, d in dests.items() if d in values}
         policy = task_policies(self.wf)[name]
         for index in indices:

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState, TaskState
 from reflow.engine.scheduler.files import dispatcher_file, read_json
 from reflow.errors import ReflowError
+from reflow.runs.place import RunPlace
 
 if TYPE_CHECKING:
-    from reflow.engine.cancel import RunPlace
+    from reflow.define.analysis import Analysis
     from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store, TaskInstanceRecord
@@ -115,6 +116,7 @@ def check_submit_options(workflow: Workflow, executor: Executor) -> None:
 
 def submit_run(
     workflow: Workflow,
+    analysis: Analysis,
     run_dir: str | Path,
     *,
     store: Store | None = None,
@@ -123,19 +125,22 @@ def submit_run(
     force_tasks: list[str] | None = None,
     verify: bool = False,
     parameters: Mapping[str, Any],
-) -> Run:
-    """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
+) -> RunPlace:
+    """Create a run and submit its first dispatcher; see ``Workflow.submit``.
+
+    ``analysis`` is the workflow's :class:`~reflow.define.analysis.Analysis`;
+    the caller (``Workflow.submit``) makes the run's handle from the place
+    returned.
+    """
     from reflow import env
     from reflow.cache.planning import CachePolicy
     from reflow.engine.local.engine import check_options
     from reflow.engine.scheduler.loader import script_of
     from reflow.executors.resolve import resolve_executor
-    from reflow.run import Run
-    from reflow.runs.creation import create_run, task_param_dests
+    from reflow.runs.creation import create_run
 
     env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
-    order, _, params = workflow._analyse()
     check_options(workflow, 1, "stop", force_tasks)
     values = workflow.check_parameters(parameters)
     script = script_of(workflow)
@@ -151,8 +156,8 @@ def submit_run(
         store,
         rd,
         values,
-        task_param_dests(params),
-        order,
+        analysis.param_dests,
+        list(analysis.order),
         policy=CachePolicy(force, frozenset(force_tasks or []), verify),
         executor=exc.name,
         executor_options=exc.recorded_options(),
@@ -167,7 +172,7 @@ def submit_run(
     if job == "DRYRUN":  # REFLOW_MODE=dry-run: nothing will ever advance this run
         store.update_run_status(run_id, RunState.CANCELLED)
     logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
-    return Run(workflow, run_id, rd, store)
+    return RunPlace(store, run_id, rd)
 
 
 def _freeze(
