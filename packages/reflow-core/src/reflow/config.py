@@ -40,6 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from reflow import env
+from reflow.define.filepolicy import DEFAULT_POLICY, check_policy
+from reflow.define.graph import did_you_mean
 from reflow.define.submitoptions import (
     SUBMIT_OPTION_ALIASES,
     SUBMIT_OPTION_KEYS,
@@ -251,8 +253,6 @@ class Config:
         """
         import difflib
 
-        from reflow.define.graph import did_you_mean
-
         for section, table in self._data.items():
             if section not in _SCHEMA:
                 close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.6)
@@ -310,8 +310,6 @@ class Config:
         return tuple(v.strip().lower().replace("-", "_") for v in value)
 
     def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
-        from reflow.define.filepolicy import check_policy
-
         value = table.get(dotted.rsplit(".", 1)[-1])
         if value is None:
             return None
@@ -464,8 +462,6 @@ class Config:
         ``"stat"``; a task's own ``cache_inputs=`` wins.  See
         :mod:`reflow.cache.filestate`.
         """
-        from reflow.define.filepolicy import DEFAULT_POLICY
-
         return self._file_cache_inputs or DEFAULT_POLICY
 
     def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:

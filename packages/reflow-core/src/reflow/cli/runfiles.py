@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.executors.arrays import split_job_id
+from reflow.executors.jobs import split_element_id
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -69,9 +72,6 @@ def _safe_name(run_id: str) -> bool:
 
 def _job_logs(store: Store, record: RunRecord, logs: Path) -> list[Path]:
     """The log files in ``logs`` of the run's task jobs (by task name and job id)."""
-    from reflow.executors.arrays import split_job_id
-    from reflow.executors.jobs import split_element_id
-
     if not logs.is_dir():
         return []
     jobs: set[str] = set()

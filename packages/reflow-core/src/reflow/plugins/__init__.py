@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 from reflow._specifiers import SpecifierSet, Version, parse_requirement
 from reflow._version import __version__ as _core_version_string
+from reflow.define.graph import did_you_mean
 from reflow.errors import PluginIncompatibleError, PluginLoadError, PluginNotFoundError
 
 if TYPE_CHECKING:
@@ -276,8 +277,6 @@ def _find(installed: dict[str, EntryPoint], name: str) -> EntryPoint | None:
 
 
 def _not_found_message(group: str, name: str, installed: dict[str, EntryPoint]) -> str:
-    from reflow.define.graph import did_you_mean
-
     names = ", ".join(installed) or "none"
     folded = name.strip().casefold()
     if folded in KNOWN_PLUGINS[group]:

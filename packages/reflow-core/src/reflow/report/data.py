@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import TaskState
 from reflow.define.graph import topological_order
 from reflow.define.labels import instance_label
+from reflow.define.resources import parse_memory, parse_walltime
+from reflow.engine.local.usage import read_usage, usage_file
+from reflow.engine.scheduler.files import read_json, result_file, started_file
 from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store, TaskInstanceRecord, TaskSpecRecord
@@ -54,8 +58,6 @@ class Requested:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Requested:
         """Read the request out of a stored task configuration."""
-        from reflow.define.resources import parse_memory, parse_walltime
-
         cpus = config.get("cpus", 1)
         mem, walltime = str(config.get("mem", "")), str(config.get("time", ""))
         try:
@@ -264,8 +266,6 @@ def _from_usage_file(
     run_dir: Path, run_id: str, found: dict[tuple[str, int | None], InstanceInfo]
 ) -> int:
     """Fill in what run_local recorded; return how many instances got figures."""
-    from reflow.engine.local.usage import read_usage, usage_file
-
     filled = 0
     for task, index, host, usage in read_usage(usage_file(run_dir, run_id)):
         info = found.get((task, index))
@@ -286,8 +286,6 @@ def _number(data: dict[str, Any], key: str) -> float | None:
 
 def _from_worker_files(run_dir: Path, run_id: str, info: InstanceInfo) -> None:
     """Fill in what a scheduler-mode worker wrote: its result file, else its start marker."""
-    from reflow.engine.scheduler.files import read_json, result_file, started_file
-
     for path in (
         result_file(run_dir, run_id, info.task, info.index),
         started_file(run_dir, run_id, info.task, info.index),
@@ -327,8 +325,6 @@ def gather(store: Store, run_id: str) -> ReportData:
     ReflowError
         If the store has no such run.
     """
-    from reflow.runs.graph import WIRING_KEY
-
     run = store.get_run_record(run_id)
     if run is None:
         raise ReflowError(

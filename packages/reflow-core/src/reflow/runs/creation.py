@@ -18,6 +18,9 @@ from reflow.cache.explain import CACHE_PARTS_KEY
 from reflow.cache.filestate import task_policies
 from reflow.cache.fingerprint import fingerprint_code
 from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
+from reflow.define.validate import infer_wiring
+from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 
 if TYPE_CHECKING:
@@ -46,8 +49,6 @@ def make_run_dir(run_dir: Path) -> None:
         ``/etc/passwd/x``, ``/proc``, a read-only filesystem, no permission):
         one line naming the directory, with nothing recorded in the store.
     """
-    from reflow.errors import ReflowError
-
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "logs").mkdir(exist_ok=True)
@@ -142,8 +143,6 @@ def create_run(
         recorded["__verify__"] = True
     recorded.update(extra or {})
     # The wire modes, so views of the run (reflow dag, reflow report) need no script.
-    from reflow.define.validate import infer_wiring
-    from reflow.runs.graph import WIRING_KEY, recorded_wiring
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
     policies = task_policies(workflow)

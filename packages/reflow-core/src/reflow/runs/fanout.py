@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
+from reflow.cli.rungraph import ordered_specs
+from reflow.engine.scheduler.files import run_state_dir
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store
@@ -36,8 +38,6 @@ def log_empty_fanout(logger: logging.Logger, task: str) -> None:
 
 def _planned_counts(record: RunRecord) -> dict[str, int] | None:
     """The dispatcher's record of the tasks it planned, or ``None`` if it cannot be read."""
-    from reflow.engine.scheduler.files import run_state_dir
-
     run_dir = record.parameters.get("run_dir")
     if not run_dir:
         return None
@@ -61,8 +61,6 @@ def empty_fanouts(store: Store, record: RunRecord) -> set[str]:
     fan-out); for a scheduler run only once the run has succeeded, because
     between two dispatcher waves a ready task may not be planned yet.
     """
-    from reflow.cli.rungraph import ordered_specs
-
     specs = ordered_specs(store, record.run_id)
     summary = store.task_state_summary(record.run_id)
     candidates = {

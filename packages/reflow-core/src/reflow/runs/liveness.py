@@ -31,10 +31,13 @@ from typing import TYPE_CHECKING
 
 from reflow import env
 from reflow._types import RunState, TaskState
+from reflow.engine.scheduler.files import dispatcher_file, read_json, write_json_atomic
 from reflow.errors import ConfigError, ReflowError
+from reflow.executors.jobs import JobState
+from reflow.stores import RunOwner, StateUpdate
 
 if TYPE_CHECKING:
-    from reflow.stores import RunOwner, RunRecord, Store
+    from reflow.stores import RunRecord, Store
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -87,8 +90,6 @@ def lease_seconds() -> float:
     ConfigError
         If ``REFLOW_RUN_LEASE`` is set to something other than a positive number.
     """
-    from reflow import env
-
     value = env.get(env.REFLOW_RUN_LEASE)
     if value is None:
         return _DEFAULT_LEASE
@@ -127,8 +128,6 @@ def process_start_time(pid: int) -> int | None:
 
 def this_process() -> RunOwner:
     """The owner record of the current process."""
-    from reflow.stores import RunOwner
-
     pid = os.getpid()
     return RunOwner(host=socket.gethostname(), pid=pid, started=process_start_time(pid))
 
@@ -172,8 +171,6 @@ def _local_lost(record: RunRecord) -> str | None:
 
 def _dispatcher_job(record: RunRecord, run_dir: Path) -> str | None:
     """The run's pending dispatcher job: the recorded owner, else the run's dispatcher file."""
-    from reflow.engine.scheduler.files import dispatcher_file, read_json
-
     if record.owner is not None and record.owner.job_id:
         return record.owner.job_id
     try:
@@ -190,7 +187,7 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     ``REFLOW_DISPATCH_FORGET_AFTER``) and still be the run's dispatcher
     afterwards, so a successor chained meanwhile is never missed.
     """
-    from reflow.executors.jobs import JobState
+    # lazy: plugin discovery only when a dispatcher job must be asked about
     from reflow.executors.resolve import executor_from_record
 
     record = store.get_run_record(run_id)
@@ -270,9 +267,6 @@ def record_dispatcher(
     store: Store, run_dir: Path, run_id: str, job_id: str, executor: str
 ) -> None:
     """Record ``job_id`` as the run's pending dispatcher: its owner, and the run's file."""
-    from reflow.engine.scheduler.files import dispatcher_file, write_json_atomic
-    from reflow.stores import RunOwner
-
     write_json_atomic(dispatcher_file(run_dir, run_id), {"job_id": job_id})
     with contextlib.suppress(ReflowError):  # a run deleted meanwhile has no owner to set
         store.set_run_owner(run_id, RunOwner(job_id=job_id, executor=executor))
@@ -288,8 +282,6 @@ def close_run(store: Store, run_id: str, why: str) -> int:
     int
         How many instances were cancelled.
     """
-    from reflow.stores import StateUpdate
-
     with store.transaction():
         active = store.list_task_instance_records(
             run_id, states=[*TaskState.cancellable(), TaskState.RETRYING]

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
-from reflow.define.analysis import Analysis, analyse
 from reflow.define.flow import Flow, TaskSpec
+from reflow.define.graph import did_you_mean
 from reflow.define.markers import type_repr
 from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
@@ -21,6 +21,7 @@ from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 
 if TYPE_CHECKING:
     from reflow.config import Config
+    from reflow.define.analysis import Analysis
     from reflow.define.describe import WorkflowDescription
     from reflow.define.runparams import ResolvedParam
     from reflow.executors.base import Executor
@@ -65,6 +66,7 @@ class Workflow(Flow):
     def config(self) -> Config:
         """The user configuration (read from the config file on first use)."""
         if self._config is None:
+            # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
             from reflow.config import load_config
 
             self._config = load_config()
@@ -125,9 +127,13 @@ class Workflow(Flow):
         The task order, the wiring and the run parameters: what the engines take
         with the workflow to run it.  Raises as :meth:`validate` does.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
+        from reflow.define.analysis import analyse
+
         return analyse(self)
 
     def _topological_order(self) -> list[str]:
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.define.validate import order_tasks
 
         return order_tasks(self.tasks)
@@ -157,8 +163,8 @@ class Workflow(Flow):
             A parameter is unknown, missing, or of the wrong type; the message
             names it and its flag.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.cli.script.values import check_value
-        from reflow.define.graph import did_you_mean
 
         params = {rp.dest: rp for rp in self.cli_params()}
         unknown = [k for k in parameters if k not in params]
@@ -187,6 +193,7 @@ class Workflow(Flow):
 
     def describe_typed(self) -> WorkflowDescription:
         """Return the typed description of the workflow (see :meth:`describe`)."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.define.describe import (
             CliParamDescription,
             TaskDescription,
@@ -302,6 +309,7 @@ class Workflow(Flow):
             On SIGTERM (or :class:`KeyboardInterrupt` on Ctrl-C); the run
             and its unfinished instances are then CANCELLED.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.local import run_local
         from reflow.run import Run
 
@@ -359,6 +367,7 @@ class Workflow(Flow):
             The workflow is not in an importable file, or the scheduler
             refused the first dispatcher job.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.submit import submit_run
         from reflow.run import Run
 
@@ -397,6 +406,7 @@ class Workflow(Flow):
         verify: bool = True,
     ) -> int:
         """Retry the failed and cancelled instances of a run; return how many."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.run import Run
 
         return Run(self, run_id, Path(run_dir), store).retry(
@@ -412,6 +422,7 @@ class Workflow(Flow):
         executor: Executor | None = None,
     ) -> int:
         """Cancel a run's active instances and jobs; return how many instances."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.submit import cancel_run
         from reflow.run import Run
 
@@ -449,6 +460,7 @@ class Workflow(Flow):
         ReflowError
             If a run id is not in the store (nothing is cancelled then).
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.stores import open_store
 
         st = store if store is not None else open_store(config=self.config)
@@ -496,6 +508,7 @@ class Workflow(Flow):
         ReflowError
             If the run is not in the store, or ``run_dir`` is not its directory.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.dispatcher import Dispatcher
         from reflow.engine.scheduler.submit import submitted_dry
         from reflow.stores import open_store
@@ -521,6 +534,7 @@ class Workflow(Flow):
     @driver_call
     def run_status(self, run_id: str, store: Store) -> dict[str, Any]:
         """The status dictionary of a run (``run``, ``summary``, ``instances``)."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.run import Run
 
         return Run(self, run_id, Path(), store).status_dict()
@@ -536,6 +550,7 @@ class Workflow(Flow):
         its status, so a script ending in a bare ``wf.cli()`` does not report
         success to its shell or CI job after an error.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.cli.script.main import run_cli
 
         status = run_cli(self, list(argv) if argv is not None else None)

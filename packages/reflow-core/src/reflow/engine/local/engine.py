@@ -23,17 +23,21 @@ from reflow._types import RunState, TaskState
 from reflow.cache.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
+from reflow.cache.seenfiles import check_files
+from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.usage import append_usage, usage_file
+from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
 from reflow.runs.creation import create_run, recorded_parts
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
 from reflow.runs.place import RunPlace
 from reflow.signals import TaskInterrupted, graceful_shutdown
+from reflow.stores import NewTaskInstance, StateUpdate, open_store
 
 if TYPE_CHECKING:
     from reflow.cache.identity import IdentityParts
@@ -97,7 +101,6 @@ def check_options(
         raise ParameterError(f"max_workers={max_workers!r} is not valid; give 1 or more.")
     if on_error not in ("stop", "continue"):
         raise ParameterError(f"on_error={on_error!r} is not valid; use 'stop' or 'continue'.")
-    from reflow.define.graph import did_you_mean
 
     for name in force_tasks or []:
         if name not in workflow.tasks:
@@ -136,8 +139,6 @@ class LocalRun:
         self.on_error = on_error
         self.run_dir = Path(run_dir).expanduser().resolve()
         if store is None:
-            from reflow.stores import open_store
-
             store = open_store(config=workflow.config)
         self.store = store
         self.dests = analysis.param_dests
@@ -291,8 +292,6 @@ class LocalRun:
     # -- failures -------------------------------------------------------------
 
     def _fail_task_without_instances(self, name: str, text: str) -> None:
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         state = self.tasks[name]
         with self.store.transaction():
             [iid] = self.store.insert_task_instances(
@@ -308,8 +307,6 @@ class LocalRun:
 
     def _fail_queued(self, name: str, exc: ExpansionError) -> None:
         """Every queued instance of a task fails with the same wiring error."""
-        from reflow.stores import StateUpdate
-
         state = self.tasks[name]
         text = str(exc)
         self.store.apply_state_updates(
@@ -331,8 +328,6 @@ class LocalRun:
 
     def _skip_dependants(self) -> None:
         """With on_error="continue", mark every task downstream of a failure SKIPPED."""
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         for name in self.order:
             state = self.tasks[name]
             if state.status != "waiting":
@@ -403,8 +398,6 @@ class LocalRun:
         return batches
 
     def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
-        from reflow.stores import StateUpdate
-
         name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
@@ -458,9 +451,6 @@ class LocalRun:
         (:mod:`reflow.engine.scheduler.results`): the output belongs to the files the
         function read, never to the ones the run started with.
         """
-        from reflow.cache.seenfiles import check_files
-        from reflow.engine.scheduler.results import identity_with_code
-
         parts = self.parts[name]
         values = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
         policy = self.file_policies[name]
@@ -522,8 +512,6 @@ class LocalRun:
 
     def _cancel_rest(self, why: str) -> None:
         """Mark every instance that has not finished CANCELLED."""
-        from reflow.stores import StateUpdate
-
         self._flush()
         active = self.store.list_task_instance_records(
             self.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
@@ -535,8 +523,6 @@ class LocalRun:
 
     def _salvage(self, backend: ProcessBackend) -> None:
         """Keep the results that finished before an interruption."""
-        from reflow.stores import StateUpdate
-
         for (name, _), outcomes, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.cache.expand import ExpansionError, UpstreamOutput, expand
 from reflow.cache.filestate import task_policies
+from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import seen_files
 from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record
@@ -33,7 +35,9 @@ from reflow.engine.scheduler.files import (
     started_file,
     write_json_atomic,
 )
+from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
+from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
     ArraySpec,
@@ -44,13 +48,19 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.executors.resolve import executor_from_record
+from reflow.manifest import CODEC
+from reflow.runs.creation import stored_prefixes
+from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.liveness import forget_after, record_dispatcher
+from reflow.stores import NewTaskInstance, StateUpdate
+from reflow.stores.sqlite import SqliteStore
 
 if TYPE_CHECKING:
-    from reflow.cache.expand import Expansion, UpstreamOutput
+    from reflow.cache.expand import Expansion
     from reflow.define.wiring import ParamWiring
     from reflow.executors.base import Executor
-    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
 __all__ = ["Dispatcher", "dispatch_once", "worker_command"]
@@ -149,10 +159,6 @@ class Dispatcher:
         executor: Executor | None = None,
         workflow: Workflow | None = None,
     ) -> None:
-        from reflow.engine.scheduler.loader import load_workflow
-        from reflow.errors import ReflowError
-        from reflow.executors.resolve import executor_from_record
-
         store.init()
         record = store.get_run_record(run_id)
         if record is None:
@@ -194,8 +200,6 @@ class Dispatcher:
         kept for :meth:`reconcile`, where the scheduler can say why (walltime,
         cancelled outside reflow) before it is recorded.
         """
-        from reflow.stores import StateUpdate
-
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
         self.interrupted = {}
@@ -220,8 +224,6 @@ class Dispatcher:
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
         """An instance whose dispatcher died before recording its job id: the worker says."""
-        from reflow.stores import StateUpdate
-
         if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
             return None
         try:
@@ -245,8 +247,6 @@ class Dispatcher:
         dependencies (a scheduler refuses a dependency on a job it does not
         know): :attr:`unknown_jobs` holds them.
         """
-        from reflow.stores import StateUpdate
-
         known = [i for i in active if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)]
         bases = sorted({split_element_id(i.job_id or "")[0] for i in known})
         statuses: dict[str, JobStatus] = {}
@@ -345,11 +345,6 @@ class Dispatcher:
 
     def plan(self) -> None:
         """Create the instances of every task whose upstream tasks all succeeded."""
-        from reflow.cache.expand import ExpansionError, expand
-        from reflow.cache.planning import CachePolicy, Planner
-        from reflow.runs.creation import stored_prefixes
-        from reflow.runs.fanout import log_empty_fanout
-
         analysis = self._analyse()
         order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
@@ -417,8 +412,6 @@ class Dispatcher:
         self, name: str, wiring: Mapping[str, Mapping[str, ParamWiring]]
     ) -> dict[str, UpstreamOutput]:
         """The finished upstream tasks of ``name``: hashes now, values when needed."""
-        from reflow.cache.expand import UpstreamOutput
-
         spec = self.wf.tasks[name]
         policies = task_policies(self.wf)
         upstream = {}
@@ -436,8 +429,6 @@ class Dispatcher:
 
     def _expansion(self, name: str) -> Expansion:
         """The inputs of ``name``'s instances, computed again from the store."""
-        from reflow.cache.expand import expand
-
         wiring = self._analyse().wiring
         spec = self.wf.tasks[name]
         return expand(
@@ -453,8 +444,6 @@ class Dispatcher:
         return load
 
     def _fail_unexpandable(self, name: str, text: str) -> None:
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         with self.store.transaction():
             [iid] = self.store.insert_task_instances(
                 self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
@@ -462,8 +451,6 @@ class Dispatcher:
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
 
     def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
-        from reflow.manifest import CODEC
-
         spec = self.wf.tasks[name]
         values = self.record.parameters
         dests = self._analyse().param_dests.get(name, {})
@@ -510,9 +497,6 @@ class Dispatcher:
 
     def submit_ready(self) -> list[str]:
         """Submit every planned instance not yet submitted; return the new job ids."""
-        from reflow.errors import ReflowError
-        from reflow.stores import StateUpdate
-
         waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
@@ -595,8 +579,6 @@ class Dispatcher:
         them; with nothing else to wait for, the next wave would start at once,
         again and again.  They fail with a reason; ``retry`` runs them again.
         """
-        from reflow.stores import StateUpdate
-
         text = (
             "reflow lost track of this instance's job: its dispatcher died while "
             "submitting it, and the job never reported. Retry the run."
@@ -679,7 +661,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from reflow.stores.sqlite import SqliteStore
 
     store = SqliteStore(args[1])
     try:

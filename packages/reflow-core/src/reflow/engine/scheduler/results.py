@@ -36,9 +36,11 @@ from reflow.define.labels import instance_label
 from reflow.engine.scheduler.code import code_record, workflow_codec
 from reflow.engine.scheduler.files import input_file, read_json, result_file
 from reflow.manifest import UntrustedClassError
+from reflow.runs.creation import recorded_parts
+from reflow.stores import StateUpdate
 
 if TYPE_CHECKING:
-    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.stores import Store, TaskInstanceRecord
 
 __all__ = ["ResultReader", "identity_with_code", "planned_code"]
 
@@ -112,8 +114,6 @@ class ResultReader:
     def parts(self, task: str) -> IdentityParts | None:
         """The task-level identity parts recorded with the run (``None`` if none)."""
         if self._parts is None:
-            from reflow.runs.creation import recorded_parts
-
             self._parts = recorded_parts(self.store, self.run_id)
         return self._parts.get(task)
 
@@ -124,8 +124,6 @@ class ResultReader:
         know better why).  A success of other code than planned is also noted
         in :attr:`moves`, for :meth:`apply`.
         """
-        from reflow.stores import StateUpdate
-
         path = result_file(self.run_dir, self.run_id, inst.task_name, inst.array_index)
         try:
             data = read_json(path)

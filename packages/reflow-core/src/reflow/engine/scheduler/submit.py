@@ -9,10 +9,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow import env
 from reflow._types import RunState, TaskState
-from reflow.engine.scheduler.files import dispatcher_file, read_json
+from reflow.cache.fingerprint import code_fingerprint
+from reflow.cache.planning import CachePolicy
+from reflow.engine.local.engine import check_options
+from reflow.engine.scheduler.code import freeze_code
+from reflow.engine.scheduler.dispatcher import dispatcher_command
+from reflow.engine.scheduler.files import dispatcher_file, read_json, result_file, started_file
+from reflow.engine.scheduler.loader import script_of
+from reflow.engine.scheduler.results import ResultReader, identity_with_code, planned_code
 from reflow.errors import ReflowError
+from reflow.executors.environment import job_variables
+from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
+from reflow.executors.resolve import executor_from_record, resolve_executor
+from reflow.runs.creation import create_run, recorded_parts, recorded_policies
+from reflow.runs.liveness import record_dispatcher
 from reflow.runs.place import RunPlace
+from reflow.stores import StateUpdate, open_store
 
 if TYPE_CHECKING:
     from reflow.define.analysis import Analysis
@@ -47,11 +61,6 @@ def start_dispatcher(
     workflow: Workflow, store: Store, run_id: str, run_dir: Path, executor: Executor
 ) -> str:
     """Submit a dispatcher job for the run now (no dependency)."""
-    from reflow.engine.scheduler.dispatcher import dispatcher_command
-    from reflow.executors.environment import job_variables
-    from reflow.executors.jobs import JobResources, JobSpec
-    from reflow.runs.liveness import record_dispatcher
-
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
         command=dispatcher_command(run_id, _store_path(store)),
@@ -85,8 +94,6 @@ def submitted_dry(run_dir: Path, run_id: str) -> bool:
 
 def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | None:
     """The run's dispatcher job if it has not started yet (``None`` otherwise)."""
-    from reflow.executors.jobs import JobState
-
     job = _dispatcher_job(run_dir, run_id)
     if job is None or job == "DRYRUN":
         return None
@@ -132,13 +139,6 @@ def submit_run(
     the caller (``Workflow.submit``) makes the run's handle from the place
     returned.
     """
-    from reflow import env
-    from reflow.cache.planning import CachePolicy
-    from reflow.engine.local.engine import check_options
-    from reflow.engine.scheduler.loader import script_of
-    from reflow.executors.resolve import resolve_executor
-    from reflow.runs.creation import create_run
-
     env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
     check_options(workflow, 1, "stop", force_tasks)
@@ -147,8 +147,6 @@ def submit_run(
     exc = resolve_executor(executor, workflow.config)
     check_submit_options(workflow, exc)
     if store is None:
-        from reflow.stores import open_store
-
         store = open_store(config=workflow.config)
     _store_path(store)
     run_id, _ = create_run(
@@ -179,8 +177,6 @@ def _freeze(
     script: Path, run_dir: Path, run_id: str, code: Mapping[str, str] | None = None
 ) -> None:
     """Freeze the run's code (:mod:`reflow.engine.scheduler.code`), or say in one line why not."""
-    from reflow.engine.scheduler.code import freeze_code
-
     try:
         freeze_code(script, run_dir, run_id, code)
     except OSError as exc:
@@ -191,8 +187,6 @@ def _freeze(
 
 
 def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Executor:
-    from reflow.executors.resolve import executor_from_record
-
     if executor is not None:
         return executor
     record = store.get_run_record(run_id)
@@ -205,11 +199,6 @@ def cancel_run(
     run: Run | RunPlace, task: str | None = None, executor: Executor | None = None
 ) -> int:
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
-    from reflow.engine.scheduler.results import ResultReader
-    from reflow.executors.jobs import split_element_id
-    from reflow.runs.creation import recorded_policies
-    from reflow.stores import StateUpdate
-
     store = run.store
     record = store.get_run_record(run.run_id)
     if record is not None and record.status in RunState.terminal() and task is None:
@@ -261,11 +250,6 @@ def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, 
     planned later in the run use the new code's identities too (the
     fingerprints that changed are kept with the frozen generation).
     """
-    from reflow.cache.fingerprint import code_fingerprint
-    from reflow.engine.scheduler.loader import script_of
-    from reflow.engine.scheduler.results import identity_with_code, planned_code
-    from reflow.runs.creation import recorded_parts
-
     try:
         script = script_of(run.workflow)
     except ReflowError:
@@ -303,7 +287,6 @@ def retry_run(
     if not todo:
         return 0
     moves = _refreeze(run, todo)
-    from reflow.engine.scheduler.files import result_file, started_file
 
     for inst in todo:  # an earlier attempt's files must not speak for the new one
         result_file(run.run_dir, run.run_id, inst.task_name, inst.array_index).unlink(
