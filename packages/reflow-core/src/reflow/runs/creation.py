@@ -18,6 +18,7 @@ from reflow.cache.explain import CACHE_PARTS_KEY
 from reflow.cache.filestate import task_policies
 from reflow.cache.fingerprint import fingerprint_code
 from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
+from reflow.define.analysis import task_param_dests
 from reflow.define.validate import infer_wiring
 from reflow.errors import ReflowError
 from reflow.runs.graph import WIRING_KEY, recorded_wiring
@@ -25,7 +26,6 @@ from reflow.runs.ids import make_run_id
 
 if TYPE_CHECKING:
     from reflow.cache.planning import CachePolicy
-    from reflow.define.runparams import ResolvedParam
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
@@ -67,15 +67,6 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def task_param_dests(params: Iterable[ResolvedParam]) -> dict[str, dict[str, str]]:
-    """task -> {parameter name -> key in the run's parameters}."""
-    out: dict[str, dict[str, str]] = {}
-    for rp in params:
-        for task in rp.tasks:
-            out.setdefault(task, {})[rp.name] = rp.dest
-    return out
 
 
 def _parts(
