@@ -32,6 +32,7 @@ from reflow.errors import (
     PluginNotFoundError,
     ReflowError,
 )
+from reflow.executors import Executor, load_executor
 
 FAKE_PYTHON = "/opt/venv/bin/python"
 
@@ -249,8 +250,11 @@ def test_executor_entry_point_must_name_an_executor_class(env: FakeEnvironment) 
         executors={"plain": f"{module}:NotAnExecutor", "func": f"{module}:factory"},
     )
 
+    # The executor layer passes its base class: reflow.plugins imports no layer it loads for.
     with pytest.raises(PluginLoadError, match=r"not a subclass of reflow\.executors\.Executor"):
-        plugins.load("executors", "plain")
+        load_executor("plain")
+    with pytest.raises(PluginLoadError, match=r"not a subclass of reflow\.executors\.Executor"):
+        plugins.load("executors", "plain", Executor)
     with pytest.raises(PluginLoadError, match="not a class"):
         plugins.load("executors", "func")
 

@@ -41,8 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from reflow import env
+from reflow.define.filepolicy import DEFAULT_POLICY, check_policy
+from reflow.define.graph import did_you_mean
+from reflow.define.submitoptions import (
+    SUBMIT_OPTION_ALIASES,
+    SUBMIT_OPTION_KEYS,
+    canonical_submit_options,
+)
 from reflow.errors import ConfigError
-from reflow.executors.environment import EXPORT_ENV, export_setting
 
 __all__ = [
     "DATABASE_NAME",
@@ -66,25 +72,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXECUTOR = "local"
 """Executor used when neither the file nor ``REFLOW_EXECUTOR`` names one."""
 
-SUBMIT_OPTION_KEYS: frozenset[str] = frozenset(
-    {
-        "partition",
-        "account",
-        "qos",
-        "reservation",
-        "constraint",
-        "gres",
-        "exclusive",
-        "mail_user",
-        "mail_type",
-        "export_env",
-    }
-)
-"""The scheduler-agnostic submit option keys every executor understands."""
-
-SUBMIT_OPTION_ALIASES: dict[str, str] = {"queue": "partition"}
-"""Other spellings of scheduler-agnostic keys, mapped to the canonical key."""
-
 _SCHEMA: dict[str, frozenset[str]] = {
     "executor": frozenset({"name", "submit_options", "site_options", "mode", "python"}),
     "dispatch": frozenset({"submit_options"}),
@@ -102,63 +89,6 @@ _DISPATCH_ENV: dict[str, str] = {
     "partition": env.REFLOW_DISPATCH_PARTITION,
     "account": env.REFLOW_DISPATCH_ACCOUNT,
 }
-
-
-def canonical_submit_options(
-    options: Mapping[str, Any], *, where: str = "submit options"
-) -> dict[str, Any]:
-    """Rewrite submit option keys to reflow's canonical spelling.
-
-    Keys are lower-cased, ``-`` becomes ``_``, and aliases are replaced by
-    their canonical key (``queue`` becomes ``partition``).  Keys outside the
-    scheduler-agnostic vocabulary (:data:`SUBMIT_OPTION_KEYS`) are kept, in
-    that normalised spelling, and passed to the scheduler as native options.
-    Values are not changed.
-
-    Parameters
-    ----------
-    options : Mapping[str, Any]
-        Submit options as the user wrote them.
-    where : str
-        Where the options come from, for error messages (e.g.
-        ``"[executor.submit_options] in /home/me/.config/reflow/config.toml"``).
-
-    Returns
-    -------
-    dict[str, Any]
-        A new dict with canonical keys.
-
-    Raises
-    ------
-    ConfigError
-        If a key is not a string, or two keys mean the same option (such as
-        ``queue`` and ``partition``) with different values.
-
-    Examples
-    --------
-    >>> canonical_submit_options({"Queue": "short", "mail-user": "me@example.org"})
-    {'partition': 'short', 'mail_user': 'me@example.org'}
-    """
-    result: dict[str, Any] = {}
-    written_as: dict[str, str] = {}
-    for key, value in options.items():
-        if not isinstance(key, str):
-            raise ConfigError(
-                f"Submit option key {key!r} in {where} is a {type(key).__name__}; "
-                "submit option names must be strings."
-            )
-        name = key.strip().lower().replace("-", "_")
-        name = SUBMIT_OPTION_ALIASES.get(name, name)
-        if name in result and result[name] != value:
-            raise ConfigError(
-                f"Conflicting submit options in {where}: {written_as[name]!r}={result[name]!r} "
-                f"and {key!r}={value!r} both set {name!r}. Keep only one of them."
-            )
-        result[name] = value
-        written_as.setdefault(name, key)
-    if EXPORT_ENV in result:  # checked here so a bad value fails at definition, in one line
-        export_setting(result[EXPORT_ENV], where)
-    return result
 
 
 def default_config_path() -> Path:
@@ -331,8 +261,6 @@ class Config:
         """
         import difflib
 
-        from reflow.define.graph import did_you_mean
-
         for section, table in self._data.items():
             if section not in _SCHEMA:
                 close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.6)
@@ -399,8 +327,6 @@ class Config:
         return tuple(v.strip().lower().replace("-", "_") for v in value)
 
     def _policy(self, table: Mapping[str, Any], dotted: str) -> str | None:
-        from reflow.cache.filestate import check_policy
-
         value = table.get(dotted.rsplit(".", 1)[-1])
         if value is None:
             return None
@@ -556,8 +482,6 @@ class Config:
         ``"stat"``; a task's own ``cache_inputs=`` wins.  See
         :mod:`reflow.cache.filestate`.
         """
-        from reflow.cache.filestate import DEFAULT_POLICY
-
         return self._file_cache_inputs or DEFAULT_POLICY
 
     def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:

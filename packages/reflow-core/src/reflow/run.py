@@ -6,10 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.cache.explain import explain_instance
+from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
+from reflow.engine.cancel import cancel_recorded_run
 from reflow.engine.scheduler.loader import driver_call
+from reflow.engine.scheduler.submit import retry_run
 from reflow.errors import ReflowError
 from reflow.runs.fanout import EMPTY_FANOUT, empty_fanouts
+from reflow.runs.liveness import LOCAL_EXECUTOR, lost_advice, lost_reason, shown_status
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -60,8 +65,6 @@ class Run:
         :mod:`reflow.runs.liveness`), with the reason in ``run["lost"]``; the
         stored state is then still ``RUNNING``.
         """
-        from reflow.runs.liveness import lost_advice, shown_status
-
         record = self.store.get_run_record(self.run_id)
         if record is None:
             raise ReflowError(f"Run {self.run_id!r} is not in the store.")
@@ -192,8 +195,6 @@ class Run:
         int
             Number of instances cancelled.
         """
-        from reflow.engine.cancel import cancel_recorded_run
-
         if task is not None:
             self._check_task(task)
         record = self.store.get_run_record(self.run_id)
@@ -221,9 +222,6 @@ class Run:
         int
             Number of instances marked for retry.
         """
-        from reflow.engine.scheduler.submit import retry_run
-        from reflow.runs.liveness import LOCAL_EXECUTOR
-
         if task is not None:
             self._check_task(task)
         record = self.store.get_run_record(self.run_id)
@@ -273,8 +271,6 @@ class Run:
 
     def _check_dispatcher(self) -> None:
         """Raise if nothing advances the run any more: it is LOST (:mod:`reflow.runs.liveness`)."""
-        from reflow.runs.liveness import lost_advice, lost_reason
-
         record = self.store.get_run_record(self.run_id)
         reason = None if record is None else lost_reason(self.store, record)
         if record is not None and reason is not None:
@@ -284,8 +280,6 @@ class Run:
 
     def _check_task(self, task: str) -> None:
         if task not in self.workflow.tasks:
-            from reflow.define.graph import did_you_mean
-
             raise ReflowError(
                 f"Workflow {self.workflow.name!r} has no task {task!r}."
                 f"{did_you_mean(task, self.workflow.tasks)}"
@@ -342,8 +336,6 @@ class Run:
         index : int or None
             The array index, for an array task (default: element 0).
         """
-        from reflow.cache.explain import explain_instance
-
         self._check_task(task)
         if index is None and self.workflow.tasks[task].config.array:
             index = 0

@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from reflow.cache.filechanges import input_file_change, stale_output_text
 from reflow.cache.identity import IdentityParts
 from reflow.define.labels import instance_label
 from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY
 
 if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
@@ -112,9 +114,6 @@ def _input_detail(
     store: Store, runs: tuple[str, str], task: str, index: int | None
 ) -> Callable[[str], str | None]:
     """Name the upstream file behind a changed input (see :mod:`reflow.cache.filechanges`)."""
-    from reflow.cache.filechanges import input_file_change
-    from reflow.runs.graph import WIRING_KEY
-
     run = store.get_run_record(runs[0])
     wiring = run.parameters.get(WIRING_KEY, {}) if run is not None else {}
     return lambda param: input_file_change(store, wiring, runs, task, index, param)
@@ -159,8 +158,6 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
     if not status:
         return f"{label}: no cache decision recorded (state {record.state.value})."
     if status == "output_changed":
-        from reflow.cache.filechanges import stale_output_text
-
         return stale_output_text(label, info)
     lines = []
     if status == "verify_failed":

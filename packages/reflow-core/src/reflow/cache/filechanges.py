@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reflow.cache.filestate import paths_in
+from reflow.manifest import CODEC
 
 if TYPE_CHECKING:
     from reflow.stores import Store
@@ -92,8 +93,6 @@ def input_file_change(
     run's recorded wiring.  ``None`` when the upstream values themselves
     differ (the plain words then say it) or nothing can be told.
     """
-    from reflow.manifest import CODEC
-
     spec = wiring.get(task, {}).get(param)
     if not spec:
         return None

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow.define.filepolicy import DEFAULT_POLICY, POLICIES, check_policy
+
 if TYPE_CHECKING:
     from reflow.workflow import Workflow
 
@@ -45,34 +47,10 @@ __all__ = [
     "task_policies",
 ]
 
-POLICIES = ("stat", "content", "path")
-"""The accepted values of ``cache_inputs`` and of ``[cache] inputs``."""
-
-DEFAULT_POLICY = "stat"
-"""The policy used when neither the task nor the configuration names one."""
-
 # Types that can never hold a Path: the walk stops at once on them, which
 # keeps hashing Path-free values (a fan-out over ints) almost free.
 _LEAVES = (str, int, float, bool, type(None), bytes)
 _CHUNK = 1 << 20
-
-
-def check_policy(value: Any, name: str, where: str = "") -> str:
-    """Return ``value`` if it is a policy name; raise naming the setting and the choices.
-
-    ``name`` is the setting as the user wrote it (``cache_inputs``), ``where``
-    an optional place such as `` in the configuration file /x.toml``.
-
-    Raises
-    ------
-    ValueError
-        If ``value`` is not one of :data:`POLICIES`; callers wrap it in the
-        error type of their layer.
-    """
-    if isinstance(value, str) and value in POLICIES:
-        return value
-    choices = ", ".join(repr(p) for p in POLICIES)
-    raise ValueError(f"{name}={value!r}{where} is not valid; use one of {choices}.")
 
 
 def task_policies(workflow: Workflow) -> dict[str, str]:

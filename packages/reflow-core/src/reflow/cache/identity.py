@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY, changed_files, file_states
+from reflow.cache.fingerprint import describe_code_changes
+from reflow.manifest import CODEC
 
 __all__ = [
     "IdentityParts",
@@ -66,8 +68,6 @@ def hash_with_files(value: Any, policy: str = DEFAULT_POLICY) -> tuple[str, list
         names no file or the policy is ``"path"``; the hash is then the hash of
         the canonical text alone, as it always was).
     """
-    from reflow.manifest import CODEC
-
     text = CODEC.canonical_dumps(value)
     if policy == "path" or _PATH_TAG not in text:
         return hashlib.sha256(text.encode()).hexdigest(), []
@@ -82,14 +82,10 @@ def hash_with_states(value: Any, policy: str, states: list[dict[str, Any]]) -> s
     it saw, and the dispatcher computes the identity they make without
     touching the disk (which may have changed again since).
     """
-    from reflow.manifest import CODEC
-
     return _digest(CODEC.canonical_dumps(value), policy, states)
 
 
 def _digest(text: str, policy: str, states: list[dict[str, Any]]) -> str:
-    from reflow.manifest import CODEC
-
     digest = hashlib.sha256(text.encode())
     if policy != "path" and states:
         digest.update(f"\nfiles:{policy}:{CODEC.canonical_dumps(states)}".encode())
@@ -212,8 +208,6 @@ class IdentityParts:
         if self.version != older.version:
             changes.append(f"version changed from {older.version!r} to {self.version!r}")
         if self.code != older.code:
-            from reflow.cache.fingerprint import describe_code_changes
-
             named = []
             if older.code_parts and self.code_parts:  # runs recorded before parts have none
                 named = describe_code_changes(older.code_parts, self.code_parts)

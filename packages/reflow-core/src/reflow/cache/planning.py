@@ -24,6 +24,7 @@ from reflow.cache.filestate import DEFAULT_POLICY, holds_path
 from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
+from reflow.stores import NewTaskInstance, StateUpdate
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
@@ -206,8 +207,6 @@ class Planner:
 
     def insert_chunk(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> Chunk:
         """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction."""
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         spec = self.specs[name]
         prefix = self.prefixes[name]
         input_hashes = [exp.hashes(index or 0) for index in indices]

@@ -21,7 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from reflow.define.labels import instance_label
+from reflow.engine.scheduler.files import read_json
 from reflow.errors import ReflowError
+from reflow.executors.arrays import ArrayRegistry, split_job_id
+from reflow.executors.jobs import split_element_id
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -37,9 +41,8 @@ IN_PROCESS_EXECUTOR = "run_local"
 
 def _native_place(record: RunRecord, base: str, index: int) -> tuple[str, int] | None:
     """``(chunk id, native task number)`` from the run executor's array map, if it keeps one."""
-    from reflow.executors.arrays import ArrayRegistry
-
     try:
+        # lazy: plugin discovery only when the scheduler must be asked for a log path
         from reflow.executors.resolve import executor_from_record
 
         executor = executor_from_record(record.executor, record.executor_options)
@@ -55,8 +58,6 @@ def _native_place(record: RunRecord, base: str, index: int) -> tuple[str, int] |
 
 def _started_chunk(layout: RunLayout, inst: TaskInstanceRecord) -> str | None:
     """The job id the worker saw (``REFLOW_JOB_ID``), from its started record."""
-    from reflow.engine.scheduler.files import read_json
-
     path = layout.started_file(inst.task_name, inst.array_index)
     try:
         job = read_json(path).get("job_id")
@@ -74,10 +75,6 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
         If the instance has no job: it ran in-process under ``run_local``,
         was a cache hit, or has not been submitted yet.
     """
-    from reflow.define.labels import instance_label
-    from reflow.executors.arrays import split_job_id
-    from reflow.executors.jobs import split_element_id
-
     label = instance_label(inst.task_name, inst.array_index)
     if record.executor == IN_PROCESS_EXECUTOR:
         raise ReflowError(
@@ -119,8 +116,6 @@ def log_path(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "out") -
     ReflowError
         If there is none; the message names every path looked at.
     """
-    from reflow.define.labels import instance_label
-
     candidates = log_candidates(record, inst, suffix)
     for path in candidates:
         if path.is_file():

@@ -26,7 +26,11 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from reflow import env
 from reflow._version import __version__
+from reflow.cli.commands import COMMANDS
+from reflow.env import VARIABLES
+from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -91,8 +95,6 @@ def _common_options(*, top_level: bool) -> argparse.ArgumentParser:
 
 
 def _environment_epilog() -> str:
-    from reflow.env import VARIABLES
-
     width = max(len(name) for name in VARIABLES)
     lines = [f"  {name.ljust(width)}  {text}" for name, text in VARIABLES.items()]
     return "environment variables:\n" + "\n".join(lines)
@@ -107,8 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
         The parser; each subcommand stores its ``run`` function as
         ``args.run``.
     """
-    from reflow.cli.commands import COMMANDS
-
     parser = argparse.ArgumentParser(
         prog="reflow",
         description="Inspect and manage reflow workflows, runs and plugins.",
@@ -137,7 +137,6 @@ def _log_level(verbose: int, quiet: int) -> int:
     if verbose or quiet:
         index = _LEVELS.index(logging.WARNING) - verbose + quiet
         return _LEVELS[max(0, min(index, len(_LEVELS) - 1))]
-    from reflow import env
 
     name = env.checked(env.REFLOW_LOG_LEVEL)
     if name is None:
@@ -179,8 +178,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         :class:`~reflow.errors.ReflowError` or a file that cannot be read or
         written, 130 after Ctrl-C, 141 when the output's reader went away.
     """
-    from reflow.errors import ReflowError
-
     parser = build_parser()
     try:
         args = parser.parse_args(None if argv is None else list(argv))
@@ -189,8 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code if isinstance(code, int) else (0 if code is None else EXIT_ERROR)
     debug = bool(args.debug)
     try:
-        from reflow import env
-
         env.check()
         _configure_logging(_log_level(args.verbose, args.quiet))
         logger.debug("reflow-core %s: running %r", __version__, args.command)

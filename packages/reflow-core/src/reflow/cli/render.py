@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from reflow.manifest import CODEC
+
 __all__ = ["dag_text", "describe_text", "dot_string"]
 
 
 def _plain(value: Any) -> str:
     """A stored default as a person would write it on the command line."""
-    from reflow.manifest import CODEC
-
     try:
         value = CODEC.load_value(value)
     except (TypeError, ValueError):

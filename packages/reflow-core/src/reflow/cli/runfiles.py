@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.executors.arrays import split_job_id
+from reflow.executors.jobs import split_element_id
 from reflow.runs.layout import LEGACY_DISPATCHER_LOG_GLOB, RunLayout, task_log_parts
 
 if TYPE_CHECKING:
@@ -71,9 +73,6 @@ def _layout(record: RunRecord) -> RunLayout | None:
 
 def _job_logs(store: Store, record: RunRecord, layout: RunLayout) -> list[Path]:
     """The log files in ``logs`` of the run's task jobs (by task name and job id)."""
-    from reflow.executors.arrays import split_job_id
-    from reflow.executors.jobs import split_element_id
-
     logs = layout.logs_dir
     if not logs.is_dir():
         return []

@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from reflow.define.graph import topological_order
+from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY
+
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store, TaskSpecRecord
 
@@ -24,9 +28,6 @@ NOT_PLANNED = "NOT_PLANNED"
 
 def ordered_specs(store: Store, run_id: str) -> list[TaskSpecRecord]:
     """The run's task specifications in run order (each after the tasks it waits for)."""
-    from reflow.define.graph import topological_order
-    from reflow.errors import ReflowError
-
     specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
     try:
         order = topological_order({n: s.dependencies for n, s in specs.items()})
@@ -42,8 +43,6 @@ def run_description(store: Store, run: RunRecord) -> dict[str, Any]:
     a run recorded without it gets ``Result`` edges labelled
     ``<upstream>: result``, from the dependencies alone.
     """
-    from reflow.runs.graph import WIRING_KEY
-
     recorded = run.parameters.get(WIRING_KEY)
     tasks = []
     for spec in ordered_specs(store, run.run_id):

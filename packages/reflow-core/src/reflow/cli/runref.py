@@ -62,6 +62,7 @@ def open_cli_store(args: argparse.Namespace) -> Store:
     StoreMissingError
         If there is no store at the path.
     """
+    # lazy: `reflow --help` imports this via every command; the store loads when used
     from reflow.config import load_config
     from reflow.stores import StoreMissingError, open_store
 
@@ -86,6 +87,7 @@ def init_for_reading(store: Store, refs: Iterable[str | None]) -> None:
         ``No run 'RUN': there is no manifest database at ...`` when ``refs``
         names runs, else the store's own message.
     """
+    # lazy: `reflow --help` imports this via every command; the store loads when used
     from reflow.stores import StoreMissingError
 
     try:
@@ -185,6 +187,7 @@ def task_spec(store: Store, run_id: str, task: str) -> TaskSpecRecord:
     spec = store.get_task_spec_record(run_id, task)
     if spec is not None:
         return spec
+    # lazy: `reflow --help` imports this via every command; the store loads when used
     from reflow.define.graph import did_you_mean
 
     names = [s.task_name for s in store.list_task_spec_records(run_id)]
@@ -203,6 +206,7 @@ def find_instance(store: Store, run_id: str, task: str, index: int | None) -> Ta
         If the task does not exist, the index does not fit the task's kind,
         or the instance has not been planned.
     """
+    # lazy: `reflow --help` imports this via every command; the store loads when used
     from reflow.define.labels import instance_label
 
     spec = task_spec(store, run_id, task)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from reflow.manifest import ManifestCodec
+
 __all__ = ["CliParamDescription", "TaskDescription", "WorkflowDescription"]
 
 
@@ -52,8 +54,6 @@ class WorkflowDescription:
 
     def to_manifest_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dictionary (paths as strings, defaults encoded)."""
-        from reflow.manifest import ManifestCodec
-
         codec = ManifestCodec()
 
         def plain(obj: Any) -> Any:

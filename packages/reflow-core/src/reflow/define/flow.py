@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from reflow.define.annotations import resolve_annotations
+from reflow.define.filepolicy import check_policy
 from reflow.define.markers import Result, RunDir, split_annotated
 from reflow.define.names import check_name, check_task_name
 from reflow.define.resources import parse_memory, parse_walltime
+from reflow.define.submitoptions import canonical_submit_options
 from reflow.define.submitviews import SubmitOptionViews
-from reflow.errors import AnnotationError, WorkflowDefinitionError
+from reflow.errors import AnnotationError, ConfigError, WorkflowDefinitionError
 
 __all__ = ["Flow", "JobConfig", "TaskSpec"]
 
@@ -110,8 +113,6 @@ class JobConfig(SubmitOptionViews):
                 "such as '2'."
             )
         if self.cache_inputs is not None:
-            from reflow.cache.filestate import check_policy
-
             try:
                 check_policy(self.cache_inputs, "cache_inputs")
             except ValueError as exc:
@@ -126,8 +127,6 @@ class JobConfig(SubmitOptionViews):
                 raise WorkflowDefinitionError(
                     f"{where}: submit option {key!r} is not valid; keys are option names."
                 )
-        from reflow.config import canonical_submit_options
-        from reflow.errors import ConfigError
 
         try:
             canonical_submit_options(self.submit_options, where=f"task {task!r} submit options")
@@ -188,7 +187,6 @@ class TaskSpec:
         """
         if self.resolved:
             return
-        from reflow.define.annotations import resolve_annotations
 
         try:
             hints = resolve_annotations(self.name, self.func, self.signature)
@@ -436,6 +434,7 @@ class Flow:
         )
         spec.resolve(strict=False)
         if spec.resolved:
+            # lazy: the run-parameter model (argparse, json) loads on first use (bench_import)
             from reflow.define.runparams import check_reserved_names
 
             check_reserved_names(spec)

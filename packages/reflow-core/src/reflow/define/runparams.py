@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
+from reflow.define.annotations import resolve_annotations
 from reflow.define.markers import (
     Param,
     list_element_type,
@@ -306,8 +307,6 @@ def collect_cli_params(
         When a parameter's type cannot be given on the command line.
     """
     if hints is None:
-        from reflow.define.annotations import resolve_annotations
-
         hints = resolve_annotations(task_name, func, signature)
     skipped = set(skip)
     out: list[ResolvedParam] = []

@@ -13,13 +13,14 @@ import os
 import signal
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
+from reflow.engine.scheduler.submit import cancel_run
 from reflow.errors import ReflowError
 from reflow.runs.liveness import LOCAL_EXECUTOR, close_run, lost_reason
+from reflow.runs.place import RunPlace
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -29,15 +30,6 @@ __all__ = ["RunPlace", "cancel_recorded_run"]
 
 _STOP_WAIT = 15.0
 """Seconds a live local driver is given to cancel its own run after SIGTERM."""
-
-
-@dataclass(frozen=True)
-class RunPlace:
-    """What acting on a run by its id needs: the store, the id and the run directory."""
-
-    store: Store
-    run_id: str
-    run_dir: Path
 
 
 def _cancel_local(store: Store, record: RunRecord, task: str | None) -> int:
@@ -95,7 +87,6 @@ def cancel_recorded_run(
     """
     if record.executor == LOCAL_EXECUTOR:
         return _cancel_local(store, record, task)
-    from reflow.engine.scheduler.submit import cancel_run
 
     run_dir = Path(str(record.parameters.get("run_dir", ".")))
     return cancel_run(RunPlace(store, record.run_id, run_dir), task, executor)

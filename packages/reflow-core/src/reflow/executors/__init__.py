@@ -170,6 +170,7 @@ def load_executor(name: str) -> type[Executor]:
     PluginLoadError
         If importing the package fails.
     """
+    # lazy: plugin discovery (importlib.metadata, version checks) only when loading
     from reflow import plugins
 
-    return cast("type[Executor]", plugins.load(plugins.EXECUTORS, name))
+    return cast("type[Executor]", plugins.load(plugins.EXECUTORS, name, Executor))

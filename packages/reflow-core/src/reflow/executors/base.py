@@ -94,6 +94,7 @@ class Executor(abc.ABC):
         ConfigError
             If the mode is not ``"submit"`` or ``"dry-run"``.
         """
+        # lazy: the worker imports executors.base; the configuration loads on first use
         from reflow.config import load_config
 
         mode = check_mode(
@@ -106,6 +107,7 @@ class Executor(abc.ABC):
     @property
     def dry_run(self) -> bool:
         """Whether :meth:`submit` only prints: :attr:`mode`, else ``REFLOW_MODE``."""
+        # lazy: the worker imports executors.base; the configuration loads on first use
         from reflow import env
 
         mode = self.mode if self.mode is not None else env.checked(env.REFLOW_MODE)
@@ -222,6 +224,7 @@ class Executor(abc.ABC):
         ...
         reflow.errors.ConfigError: Submit option 'partiton' of task 'align' is not a demo ...
         """
+        # lazy: the worker imports executors.base; the configuration loads on first use
         from reflow.config import SUBMIT_OPTION_KEYS
         from reflow.define.graph import did_you_mean
 
@@ -274,6 +277,7 @@ class Executor(abc.ABC):
             If the scheduler rejects the job (the message includes the
             scheduler's own words) or its command keeps failing.
         """
+        # lazy: the worker imports executors.base; the configuration loads on first use
         from reflow.errors import ReflowError
 
         if isinstance(job, JobResources):
@@ -308,6 +312,7 @@ class Executor(abc.ABC):
         ReflowError
             If the command is missing or empty.
         """
+        # lazy: the worker imports executors.base; the configuration loads on first use
         from reflow.errors import ReflowError
 
         argv = tuple(shlex.split(command) if isinstance(command, str) else command or ())

@@ -297,6 +297,7 @@ class BatchExecutor(Executor):
         backoff: float = 1.0,
         mode: str | None = None,
     ) -> None:
+        # lazy: the worker imports the executors; the environment module on first use
         from reflow import env
         from reflow.executors.base import check_mode
 

@@ -24,12 +24,10 @@ environment, which every executor writes into the job script.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from reflow.errors import ConfigError
+from reflow.define.submitoptions import EXPORT_ENV, ExportEnv, export_setting
 
 __all__ = [
     "EXPORT_ENV",
@@ -40,68 +38,8 @@ __all__ = [
     "split_export_env",
 ]
 
-EXPORT_ENV = "export_env"
-"""The submit option's key."""
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
 _PER_JOB = frozenset({"REFLOW_JOB_ID", "REFLOW_ARRAY_INDEX", "REFLOW_RUN_ID"})
 """``REFLOW_*`` variables each job gets its own value of: never copied from the submitter."""
-
-
-@dataclass(frozen=True)
-class ExportEnv:
-    """The submitting environment a job sees.
-
-    Attributes
-    ----------
-    names : tuple[str, ...] or None
-        ``None``: every variable; otherwise only these (``()``: none).
-    """
-
-    names: tuple[str, ...] | None = None
-
-    @property
-    def everything(self) -> bool:
-        """Whether the job sees the whole submitting environment."""
-        return self.names is None
-
-
-def export_setting(value: Any, where: str = "submit options") -> ExportEnv:
-    """Read an ``export_env`` value: ``true``, ``false`` or a list of variable names.
-
-    Parameters
-    ----------
-    value : Any
-        The value as written (``None`` means the default, ``true``).
-    where : str
-        Where it was written, for the error message.
-
-    Raises
-    ------
-    ConfigError
-        In one line, for any other value.
-
-    Examples
-    --------
-    >>> export_setting(["OMP_NUM_THREADS", "MY_SETTING"]).names
-    ('OMP_NUM_THREADS', 'MY_SETTING')
-    >>> export_setting(False).names
-    ()
-    """
-    if value is None or value is True:
-        return ExportEnv()
-    if value is False:
-        return ExportEnv(())
-    if isinstance(value, (list, tuple)) and all(
-        isinstance(n, str) and _NAME.fullmatch(n) for n in value
-    ):
-        return ExportEnv(tuple(dict.fromkeys(value)))
-    raise ConfigError(
-        f"export_env={value!r} in {where} is not valid: give true (the whole submitting "
-        "environment, the default), false (none) or a list of variable names such as "
-        '["OMP_NUM_THREADS", "MY_SETTING"].'
-    )
 
 
 def split_export_env(

@@ -6,17 +6,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from reflow.errors import PluginError, ReflowError
+from reflow.executors import load_executor
+from reflow.executors.base import Executor
 
 if TYPE_CHECKING:
     from reflow.config import Config
-    from reflow.executors.base import Executor
 
 __all__ = ["default_executor", "executor_from_record", "resolve_executor"]
 
 
 def _build(name: str, options: Mapping[str, Any] | None = None) -> Executor:
-    from reflow.executors import load_executor
-
     cls = load_executor(name)
     try:
         return cls(**dict(options or {}))
@@ -34,8 +33,6 @@ def default_executor(config: Config) -> Executor:
 
 def resolve_executor(executor: Executor | str | None, config: Config) -> Executor:
     """An executor instance from an instance, a plugin name, or ``None`` (the default)."""
-    from reflow.executors.base import Executor
-
     if executor is None:
         return default_executor(config)
     if isinstance(executor, Executor):

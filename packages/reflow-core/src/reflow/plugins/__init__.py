@@ -42,10 +42,12 @@ import functools
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reflow._version import __version__ as _core_version_string
+from reflow.define.graph import did_you_mean
 from reflow.errors import PluginIncompatibleError, PluginLoadError, PluginNotFoundError
 
 if TYPE_CHECKING:
@@ -221,7 +223,7 @@ def available(kind: str) -> dict[str, EntryPoint]:
     return {entry_point.name: entry_point for entry_point in _discover(_group(kind))}
 
 
-def load(kind: str, name: str) -> type:
+def load(kind: str, name: str, base: type | None = None) -> type:
     """Import the plugin ``name`` of the given kind and return its class.
 
     Only the selected plugin's module is imported.  Before importing, the
@@ -233,12 +235,15 @@ def load(kind: str, name: str) -> type:
         ``"executors"`` or ``"stores"`` (see :func:`available`).
     name : str
         The plugin name, e.g. ``"slurm"``.
+    base : type or None
+        The class the plugin's class must subclass, published in the group's
+        package (``reflow.executors.Executor``).  The caller
+        passes it, so that this module needs none of the layers it loads for.
 
     Returns
     -------
     type
-        The class the entry point names.  For executors it is a subclass of
-        :class:`reflow.executors.Executor`.
+        The class the entry point names (a subclass of ``base`` when given).
 
     Raises
     ------
@@ -264,7 +269,7 @@ def load(kind: str, name: str) -> type:
     problem = _incompatibility(group, entry_point)
     if problem is not None:
         raise PluginIncompatibleError(problem)
-    return _import(group, entry_point)
+    return _import(group, entry_point, base)
 
 
 def _find(installed: dict[str, EntryPoint], name: str) -> EntryPoint | None:
@@ -278,8 +283,6 @@ def _find(installed: dict[str, EntryPoint], name: str) -> EntryPoint | None:
 
 
 def _not_found_message(group: str, name: str, installed: dict[str, EntryPoint]) -> str:
-    from reflow.define.graph import did_you_mean
-
     names = ", ".join(installed) or "none"
     folded = name.strip().casefold()
     if folded in KNOWN_PLUGINS[group]:
@@ -407,7 +410,7 @@ def _incompatibility(group: str, entry_point: EntryPoint) -> str | None:
     )
 
 
-def _import(group: str, entry_point: EntryPoint) -> type:
+def _import(group: str, entry_point: EntryPoint, base: type | None) -> type:
     try:
         loaded = entry_point.load()
     except Exception as exc:
@@ -425,14 +428,11 @@ def _import(group: str, entry_point: EntryPoint) -> type:
             f"The {_describe_plugin(group, entry_point)} names {entry_point.value}, "
             f"which is a {type(loaded).__name__}, not a class."
         )
-    if group == EXECUTORS:
-        from reflow.executors.base import Executor
-
-        if not issubclass(loaded, Executor):
-            raise PluginLoadError(
-                f"The {_describe_plugin(group, entry_point)} names {entry_point.value}, "
-                "which is not a subclass of reflow.executors.Executor."
-            )
+    if base is not None and not issubclass(loaded, base):
+        raise PluginLoadError(
+            f"The {_describe_plugin(group, entry_point)} names {entry_point.value}, "
+            f"which is not a subclass of {group}.{base.__qualname__}."
+        )
     cls: type = loaded
     logger.debug("Loaded %s from %s", _describe_plugin(group, entry_point), entry_point.value)
     return cls
@@ -455,7 +455,7 @@ def _module_path(module: str) -> str | None:
     return spec.origin
 
 
-def _inspect(group: str, entry_point: EntryPoint) -> PluginInfo:
+def _inspect(group: str, entry_point: EntryPoint, base: type | None) -> PluginInfo:
     dist = entry_point.dist
     requirement: str | None = None
     compatible = True
@@ -465,7 +465,7 @@ def _inspect(group: str, entry_point: EntryPoint) -> PluginInfo:
         error = _incompatibility(group, entry_point)
         compatible = error is None
         if compatible:
-            _import(group, entry_point)
+            _import(group, entry_point, base)
     except Exception as exc:  # describe_plugins must report, never raise
         error = str(exc) or type(exc).__name__
     return PluginInfo(
@@ -481,20 +481,28 @@ def _inspect(group: str, entry_point: EntryPoint) -> PluginInfo:
     )
 
 
-def describe_plugins() -> list[PluginInfo]:
+def describe_plugins(bases: Mapping[str, type] | None = None) -> list[PluginInfo]:
     """Describe every installed executor and store plugin.
 
     Each compatible plugin is imported, so a plugin that fails to import is
     reported with its error; an incompatible one is reported without being
     imported.  This function never raises because of a plugin.
 
+    Parameters
+    ----------
+    bases : Mapping[str, type] or None
+        Per kind (``"executors"``, ``"stores"``), the class its plugins' classes
+        must subclass (as for :func:`load`); a plugin whose class does not is
+        reported with that error.
+
     Returns
     -------
     list[PluginInfo]
         Executors first, then stores, each sorted by name.
     """
+    by_group = {_group(kind): base for kind, base in (bases or {}).items()}
     return [
-        _inspect(group, entry_point)
+        _inspect(group, entry_point, by_group.get(group))
         for group in (EXECUTORS, STORES)
         for entry_point in _discover(group)
     ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.errors import ReflowError
 from reflow.report.data import ReportData, gather
 from reflow.report.page import render_page
 
@@ -55,8 +56,6 @@ def write_report(store: Store, run_id: str, path: str | Path) -> ReportData:
     """
     import os
     import tempfile
-
-    from reflow.errors import ReflowError
 
     data = gather(store, run_id)
     html = render_page(data)

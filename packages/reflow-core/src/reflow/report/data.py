@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import TaskState
 from reflow.define.graph import topological_order
 from reflow.define.labels import instance_label
+from reflow.define.resources import parse_memory, parse_walltime
+from reflow.engine.local.usage import read_usage
+from reflow.engine.scheduler.files import read_json
 from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -55,8 +59,6 @@ class Requested:
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Requested:
         """Read the request out of a stored task configuration."""
-        from reflow.define.resources import parse_memory, parse_walltime
-
         cpus = config.get("cpus", 1)
         mem, walltime = str(config.get("mem", "")), str(config.get("time", ""))
         try:
@@ -263,8 +265,6 @@ def _instance(record: TaskInstanceRecord) -> InstanceInfo:
 
 def _from_usage_file(layout: RunLayout, found: dict[tuple[str, int | None], InstanceInfo]) -> int:
     """Fill in what run_local recorded; return how many instances got figures."""
-    from reflow.engine.local.usage import read_usage
-
     filled = 0
     for task, index, host, usage in read_usage(layout.usage_file):
         info = found.get((task, index))
@@ -285,8 +285,6 @@ def _number(data: dict[str, Any], key: str) -> float | None:
 
 def _from_worker_files(layout: RunLayout, info: InstanceInfo) -> None:
     """Fill in what a scheduler-mode worker wrote: its result file, else its start marker."""
-    from reflow.engine.scheduler.files import read_json
-
     for path in (
         layout.result_file(info.task, info.index),
         layout.started_file(info.task, info.index),
@@ -326,8 +324,6 @@ def gather(store: Store, run_id: str) -> ReportData:
     ReflowError
         If the store has no such run.
     """
-    from reflow.runs.graph import WIRING_KEY
-
     run = store.get_run_record(run_id)
     if run is None:
         raise ReflowError(

@@ -18,12 +18,15 @@ from reflow.cache.explain import CACHE_PARTS_KEY
 from reflow.cache.filestate import task_policies
 from reflow.cache.fingerprint import fingerprint_code
 from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
+from reflow.define.analysis import task_param_dests
+from reflow.define.validate import infer_wiring
+from reflow.errors import ReflowError
+from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
     from reflow.cache.planning import CachePolicy
-    from reflow.define.runparams import ResolvedParam
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
@@ -47,8 +50,6 @@ def make_run_dir(layout: RunLayout) -> None:
         ``/etc/passwd/x``, ``/proc``, a read-only filesystem, no permission):
         one line naming the directory, with nothing recorded in the store.
     """
-    from reflow.errors import ReflowError
-
     run_dir = layout.run_dir
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -68,15 +69,6 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
-
-
-def task_param_dests(params: Iterable[ResolvedParam]) -> dict[str, dict[str, str]]:
-    """task -> {parameter name -> key in the run's parameters}."""
-    out: dict[str, dict[str, str]] = {}
-    for rp in params:
-        for task in rp.tasks:
-            out.setdefault(task, {})[rp.name] = rp.dest
-    return out
 
 
 def _parts(
@@ -144,8 +136,6 @@ def create_run(
         recorded["__verify__"] = True
     recorded.update(extra or {})
     # The wire modes, so views of the run (reflow dag, reflow report) need no script.
-    from reflow.define.validate import infer_wiring
-    from reflow.runs.graph import WIRING_KEY, recorded_wiring
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
     policies = task_policies(workflow)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
+from reflow.cli.rungraph import ordered_specs
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ def empty_fanouts(store: Store, record: RunRecord) -> set[str]:
     fan-out); for a scheduler run only once the run has succeeded, because
     between two dispatcher waves a ready task may not be planned yet.
     """
-    from reflow.cli.rungraph import ordered_specs
-
     specs = ordered_specs(store, record.run_id)
     summary = store.task_state_summary(record.run_id)
     candidates = {

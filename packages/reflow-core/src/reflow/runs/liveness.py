@@ -29,12 +29,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow import env
 from reflow._types import RunState, TaskState
+from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.errors import ConfigError, ReflowError
+from reflow.executors.jobs import JobState
 from reflow.runs.layout import RunLayout
+from reflow.stores import RunOwner, StateUpdate
 
 if TYPE_CHECKING:
-    from reflow.stores import RunOwner, RunRecord, Store
+    from reflow.stores import RunRecord, Store
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -42,6 +46,7 @@ __all__ = [
     "LOST",
     "close_run",
     "dispatcher_lost",
+    "forget_after",
     "lease_seconds",
     "lost_advice",
     "lost_reason",
@@ -63,7 +68,19 @@ LOCAL_EXECUTOR = "run_local"
 HEARTBEAT_SECONDS = 5.0
 """How often ``run_local`` refreshes its heartbeat (and flushes finished instances)."""
 
+_FORGET_AFTER = 600.0
+"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
+
 _DEFAULT_LEASE = 120.0
+
+
+def forget_after() -> float:
+    """Seconds a job may stay unknown to its scheduler before its instance fails."""
+    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
+    if value is None:
+        return _FORGET_AFTER
+    seconds = float(value)
+    return seconds
 
 
 def lease_seconds() -> float:
@@ -74,8 +91,6 @@ def lease_seconds() -> float:
     ConfigError
         If ``REFLOW_RUN_LEASE`` is set to something other than a positive number.
     """
-    from reflow import env
-
     value = env.get(env.REFLOW_RUN_LEASE)
     if value is None:
         return _DEFAULT_LEASE
@@ -114,8 +129,6 @@ def process_start_time(pid: int) -> int | None:
 
 def this_process() -> RunOwner:
     """The owner record of the current process."""
-    from reflow.stores import RunOwner
-
     pid = os.getpid()
     return RunOwner(host=socket.gethostname(), pid=pid, started=process_start_time(pid))
 
@@ -159,8 +172,6 @@ def _local_lost(record: RunRecord) -> str | None:
 
 def _dispatcher_job(record: RunRecord, run_dir: Path) -> str | None:
     """The run's pending dispatcher job: the recorded owner, else the run's dispatcher file."""
-    from reflow.engine.scheduler.files import read_json
-
     if record.owner is not None and record.owner.job_id:
         return record.owner.job_id
     try:
@@ -177,9 +188,8 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     ``REFLOW_DISPATCH_FORGET_AFTER``) and still be the run's dispatcher
     afterwards, so a successor chained meanwhile is never missed.
     """
-    from reflow.engine.scheduler.dispatcher import forget_after
-    from reflow.engine.scheduler.submit import _executor_of
-    from reflow.executors.jobs import JobState
+    # lazy: plugin discovery only when a dispatcher job must be asked about
+    from reflow.executors.resolve import executor_from_record
 
     record = store.get_run_record(run_id)
     if record is None or record.status in RunState.terminal():
@@ -187,7 +197,8 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     job = _dispatcher_job(record, run_dir)
     if job is None or job == "DRYRUN":
         return None
-    state = _executor_of(store, run_id, None).query([job]).get(job)
+    executor = executor_from_record(record.executor, record.executor_options)
+    state = executor.query([job]).get(job)
     if state is None or state.state is JobState.UNKNOWN:
         since = record.heartbeat_at
         if since is None:
@@ -257,9 +268,6 @@ def record_dispatcher(
     store: Store, run_dir: Path, run_id: str, job_id: str, executor: str
 ) -> None:
     """Record ``job_id`` as the run's pending dispatcher: its owner, and the run's file."""
-    from reflow.engine.scheduler.files import write_json_atomic
-    from reflow.stores import RunOwner
-
     write_json_atomic(RunLayout(run_dir, run_id).dispatcher_file, {"job_id": job_id})
     with contextlib.suppress(ReflowError):  # a run deleted meanwhile has no owner to set
         store.set_run_owner(run_id, RunOwner(job_id=job_id, executor=executor))
@@ -275,8 +283,6 @@ def close_run(store: Store, run_id: str, why: str) -> int:
     int
         How many instances were cancelled.
     """
-    from reflow.stores import StateUpdate
-
     with store.transaction():
         active = store.list_task_instance_records(
             run_id, states=[*TaskState.cancellable(), TaskState.RETRYING]

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from reflow import RunState
+from reflow.stores import open_store
 
 __all__ = [
     "DRIVER_SETTING",
@@ -160,8 +161,6 @@ def run_guardless_driver(
         by every task, or the store holds another number of runs than the
         driver started.
     """
-    from reflow.stores import open_store
-
     script = directory / f"{name}.py"
     script.write_text(textwrap.dedent(GUARDLESS_DRIVER.format(name=name)))
     store_path = directory / "manifest.db"

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from reflow import RunState
 from reflow.run import Run
+from reflow.stores import open_store
 from reflow.testing.executor import max_overlap
 from reflow.testing.scripts import load_script
 
@@ -147,8 +148,6 @@ def run_guide_pipeline(
         If the run is not over after ``timeout`` seconds.
     """
     if store is None:
-        from reflow.stores import open_store
-
         store = open_store(directory / "manifest.db")
         store.init()
     module = load_guide_workflow(directory, name)

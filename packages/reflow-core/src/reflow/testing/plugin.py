@@ -75,7 +75,9 @@ class ExecutorPluginConformance:
 
     def test_reflow_plugins_reports_it_compatible(self) -> None:
         found = [
-            i for i in plugins.describe_plugins() if i.kind == "executor" and i.name == self.name
+            i
+            for i in plugins.describe_plugins({"executors": Executor})
+            if i.kind == "executor" and i.name == self.name
         ]
         assert len(found) == 1
         assert found[0].distribution == self.distribution

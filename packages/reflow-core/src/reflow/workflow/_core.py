@@ -12,13 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
 from reflow.define.flow import Flow, TaskSpec
+from reflow.define.graph import did_you_mean
 from reflow.define.markers import type_repr
+from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
 from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 
 if TYPE_CHECKING:
     from reflow.config import Config
+    from reflow.define.analysis import Analysis
     from reflow.define.describe import WorkflowDescription
     from reflow.define.runparams import ResolvedParam
     from reflow.executors.base import Executor
@@ -55,15 +58,15 @@ class Workflow(Flow):
     def __init__(self, name: str, config: Config | None = None) -> None:
         super().__init__(name)
         self._config = config
-        self._defined_in: str | None = None
-        from reflow.engine.scheduler.loader import register
-
-        register(self, sys._getframe(1).f_globals.get("__file__"))
+        # The file the caller defines the workflow in: what scheduler jobs import.
+        self._defined_in: str | None = sys._getframe(1).f_globals.get("__file__")
+        register(self)
 
     @property
     def config(self) -> Config:
         """The user configuration (read from the config file on first use)."""
         if self._config is None:
+            # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
             from reflow.config import load_config
 
             self._config = load_config()
@@ -116,38 +119,21 @@ class Workflow(Flow):
             Any other definition problem (array task with nothing to fan
             out, clashing parameters, ...).
         """
-        self._analyse()
+        self.analyse()
 
-    def _analyse(self) -> tuple[list[str], dict[str, dict[str, ParamWiring]], list[ResolvedParam]]:
-        from reflow.define.runparams import (
-            check_reserved_names,
-            collect_cli_params,
-            merge_resolved_params,
-        )
-        from reflow.define.validate import check_references, infer_wiring, order_tasks
+    def analyse(self) -> Analysis:
+        """Validate the graph and return its :class:`~reflow.define.analysis.Analysis`.
 
-        for spec in self.tasks.values():
-            spec.resolve(strict=True)
-            check_reserved_names(spec)
-        check_references(self.tasks)
-        order = order_tasks(self.tasks)
-        wiring = infer_wiring(self.tasks)
-        collected: list[ResolvedParam] = []
-        for name in order:
-            spec = self.tasks[name]
-            collected.extend(
-                collect_cli_params(
-                    spec.name,
-                    spec.func,
-                    spec.signature,
-                    spec.hints,
-                    skip=(*spec.result_deps, *spec.run_dir_params),
-                )
-            )
-        params = merge_resolved_params(collected)
-        return order, wiring, params
+        The task order, the wiring and the run parameters: what the engines take
+        with the workflow to run it.  Raises as :meth:`validate` does.
+        """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
+        from reflow.define.analysis import analyse
+
+        return analyse(self)
 
     def _topological_order(self) -> list[str]:
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.define.validate import order_tasks
 
         return order_tasks(self.tasks)
@@ -157,11 +143,11 @@ class Workflow(Flow):
 
     def wiring(self) -> dict[str, dict[str, ParamWiring]]:
         """Validate and return, per task, the wiring of each ``Result`` parameter."""
-        return self._analyse()[1]
+        return {task: dict(wires) for task, wires in self.analyse().wiring.items()}
 
     def cli_params(self) -> list[ResolvedParam]:
         """Validate and return the run parameters (one per generated flag)."""
-        return self._analyse()[2]
+        return list(self.analyse().params)
 
     def check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
         """Check run parameters given in Python and fill in defaults.
@@ -177,8 +163,8 @@ class Workflow(Flow):
             A parameter is unknown, missing, or of the wrong type; the message
             names it and its flag.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.cli.script.values import check_value
-        from reflow.define.graph import did_you_mean
 
         params = {rp.dest: rp for rp in self.cli_params()}
         unknown = [k for k in parameters if k not in params]
@@ -207,13 +193,15 @@ class Workflow(Flow):
 
     def describe_typed(self) -> WorkflowDescription:
         """Return the typed description of the workflow (see :meth:`describe`)."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.define.describe import (
             CliParamDescription,
             TaskDescription,
             WorkflowDescription,
         )
 
-        order, wiring, params = self._analyse()
+        analysis = self.analyse()
+        order, wiring, params = analysis.order, analysis.wiring, analysis.params
         tasks = []
         for name in order:
             spec = self.tasks[name]
@@ -321,10 +309,13 @@ class Workflow(Flow):
             On SIGTERM (or :class:`KeyboardInterrupt` on Ctrl-C); the run
             and its unfinished instances are then CANCELLED.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.local import run_local
+        from reflow.run import Run
 
-        return run_local(
+        place = run_local(
             self,
+            self.analyse(),
             run_dir,
             max_workers=max_workers,
             force=force,
@@ -334,6 +325,7 @@ class Workflow(Flow):
             store=store,
             **parameters,
         )
+        return Run(self, place.run_id, place.run_dir, place.store)
 
     @driver_call
     def submit(
@@ -375,10 +367,13 @@ class Workflow(Flow):
             The workflow is not in an importable file, or the scheduler
             refused the first dispatcher job.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.submit import submit_run
+        from reflow.run import Run
 
-        return submit_run(
+        place = submit_run(
             self,
+            self.analyse(),
             run_dir,
             store=store,
             executor=executor,
@@ -387,6 +382,7 @@ class Workflow(Flow):
             verify=verify,
             parameters=parameters,
         )
+        return Run(self, place.run_id, place.run_dir, place.store)
 
     @driver_call
     def submit_run(
@@ -410,6 +406,7 @@ class Workflow(Flow):
         verify: bool = True,
     ) -> int:
         """Retry the failed and cancelled instances of a run; return how many."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.run import Run
 
         return Run(self, run_id, Path(run_dir), store).retry(
@@ -425,6 +422,7 @@ class Workflow(Flow):
         executor: Executor | None = None,
     ) -> int:
         """Cancel a run's active instances and jobs; return how many instances."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.submit import cancel_run
         from reflow.run import Run
 
@@ -462,6 +460,7 @@ class Workflow(Flow):
         ReflowError
             If a run id is not in the store (nothing is cancelled then).
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.stores import open_store
 
         st = store if store is not None else open_store(config=self.config)
@@ -509,6 +508,7 @@ class Workflow(Flow):
         ReflowError
             If the run is not in the store, or ``run_dir`` is not its directory.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.dispatcher import Dispatcher
         from reflow.engine.scheduler.submit import submitted_dry
         from reflow.stores import open_store
@@ -534,6 +534,7 @@ class Workflow(Flow):
     @driver_call
     def run_status(self, run_id: str, store: Store) -> dict[str, Any]:
         """The status dictionary of a run (``run``, ``summary``, ``instances``)."""
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.run import Run
 
         return Run(self, run_id, Path(), store).status_dict()
@@ -549,6 +550,7 @@ class Workflow(Flow):
         its status, so a script ending in a bare ``wf.cli()`` does not report
         success to its shell or CI job after an error.
         """
+        # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.cli.script.main import run_cli
 
         status = run_cli(self, list(argv) if argv is not None else None)

@@ -26,6 +26,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN...``, ``--task`` and ``--store-path``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument(
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Cancel the runs, one line each."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import open_cli_store, resolve_run, task_spec
     from reflow.engine.cancel import cancel_recorded_run
 

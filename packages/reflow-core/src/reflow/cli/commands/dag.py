@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -43,6 +45,7 @@ FILL: dict[str, str] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the target, ``--format`` and ``--workflow``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument(
@@ -74,8 +77,8 @@ def load_script_workflow(script: Path, name: str | None) -> Workflow:
     """
     import sys
 
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.engine.scheduler.loader import JOB_MODULE, WorkflowNotFoundError, load_workflow
-    from reflow.errors import ReflowError
     from reflow.workflow import Workflow
 
     if not script.is_file():
@@ -105,6 +108,7 @@ def load_script_workflow(script: Path, name: str | None) -> Workflow:
 
 
 def _counts_text(counts: dict[str, int]) -> str:
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.commands.status import STATE_ORDER
 
     return ", ".join(f"{counts[s]} {s}" for s in STATE_ORDER if counts.get(s))
@@ -122,6 +126,7 @@ def _decorate(
     text: str, fmt: str, desc: dict[str, Any], summary: dict[str, dict[str, int]]
 ) -> str:
     """Add each task's state to a rendering of :func:`dag_text`."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.rungraph import task_state
 
     names = [t["name"] for t in desc["tasks"]]
@@ -139,6 +144,7 @@ def _decorate(
             out.append(f"    classDef {state.lower()} fill:{FILL.get(state, '#ffffff')}")
             out.append(f"    class {members} {state.lower()}")
         return "\n".join(out)
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.render import dot_string
 
     body = text.rstrip().removesuffix("}").rstrip("\n")
@@ -156,6 +162,7 @@ def _decorate(
 
 def run(args: argparse.Namespace) -> int:
     """Print the graph."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import STATE_STYLES, Line, Printer
     from reflow.cli.render import dag_text
 
@@ -164,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     if _is_script(args.target):
         desc = load_script_workflow(Path(args.target).expanduser(), args.workflow).describe()
     else:
+        # lazy: `reflow --help` imports every command; what it runs loads when it runs
         from reflow.cli.rungraph import run_description
         from reflow.cli.runref import open_cli_store, resolve_run
 
@@ -185,6 +193,7 @@ def run(args: argparse.Namespace) -> int:
             ],
         }
         if summary is not None:
+            # lazy: `reflow --help` imports every command; what it runs loads when it runs
             from reflow.cli.rungraph import task_state
 
             for task in data["tasks"]:
@@ -198,6 +207,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format != "text" or summary is None or not printer.rich:
         printer.stream.write(text + "\n")
         return 0
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.rungraph import task_state
 
     printer.show(

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reflow.define.labels import instance_label
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -31,6 +34,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN``, ``TASK[INDEX]`` and ``--json``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("run_ref", metavar="RUN", help="run id, unique prefix/suffix, or latest")
@@ -42,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _explained(store: Store, inst: TaskInstanceRecord) -> dict[str, Any]:
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cache.explain import explain_instance
-    from reflow.define.labels import instance_label
 
     info = inst.cache_info
     return {
@@ -60,8 +64,6 @@ def _explained(store: Store, inst: TaskInstanceRecord) -> dict[str, Any]:
 
 def _array_summary(store: Store, run_id: str, task: str) -> dict[str, Any]:
     """Counts of cache decisions over the elements, and the first element of each."""
-    from reflow.errors import ReflowError
-
     counts: dict[str, int] = {}
     first: dict[str, TaskInstanceRecord] = {}
     for inst in store.list_task_instance_records(run_id, task):
@@ -87,6 +89,7 @@ def _array_summary(store: Store, run_id: str, task: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the explanation."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import Line, Printer
     from reflow.cli.runref import (
         find_instance,

@@ -16,6 +16,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from reflow._types import RunState
+from reflow.cli.timetext import format_age, parse_duration
+
 if TYPE_CHECKING:
     import argparse
 
@@ -34,6 +37,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--older-than``, ``--workflow``, ``--dry-run``, ``--json``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument(
@@ -69,11 +73,10 @@ def _megabytes(size: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Delete (or list) the old runs and print what was done."""
-    from reflow._types import RunState
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.cli.runfiles import claimed_logs, run_files
     from reflow.cli.runref import open_cli_store
-    from reflow.cli.timetext import format_age, parse_duration
     from reflow.runs.liveness import LOST, close_run, lost_reason
     from reflow.stores import ActiveRunError, UnknownRunError
 

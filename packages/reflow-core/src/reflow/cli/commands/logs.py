@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reflow._types import RunState, TaskState
+
 if TYPE_CHECKING:
     import argparse
 
@@ -28,6 +30,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN``, ``TASK[INDEX]``, ``--stderr``, ``--follow``, ``--path``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("run_ref", metavar="RUN", help="run id, unique prefix/suffix, or latest")
@@ -47,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from reflow._types import TaskState
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.joblogs import follow_file, log_candidates, log_path
     from reflow.cli.runref import find_instance, open_cli_store, parse_instance, resolve_run
     from reflow.runs.layout import RunLayout
@@ -104,8 +107,6 @@ def _run_active(store: Store, run_id: str) -> bool:
     An ended run (a crashed dispatcher's, a cancelled one) may leave instances
     non-terminal for ever: nothing will submit or finish them any more.
     """
-    from reflow._types import RunState
-
     record = store.get_run_record(run_id)
     return record is not None and record.status in RunState.active()
 
@@ -113,8 +114,6 @@ def _run_active(store: Store, run_id: str) -> bool:
 def _wait_for_job(store: Store, inst: TaskInstanceRecord) -> TaskInstanceRecord:
     """For ``--follow``: wait while the instance waits to be submitted."""
     import time
-
-    from reflow._types import TaskState
 
     while (not inst.job_id or inst.job_id.startswith("pending:")) and (
         inst.state not in TaskState.terminal()
@@ -133,7 +132,7 @@ def _wait_for_instance(store: Store, run_id: str, task: str, index: int | None) 
     """For ``--follow``: wait while the run is active and has not planned the instance yet."""
     import time
 
-    from reflow._types import RunState
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import task_spec
 
     task_spec(store, run_id, task)  # a wrong name fails at once

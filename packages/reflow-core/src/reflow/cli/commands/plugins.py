@@ -13,6 +13,8 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from reflow._version import __version__
+
 if TYPE_CHECKING:
     import argparse
 
@@ -42,10 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plugin listing; always returns 0."""
-    from reflow._version import __version__
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
+    from reflow.executors import Executor
     from reflow.plugins import describe_plugins
 
-    infos = describe_plugins()
+    infos = describe_plugins({"executors": Executor})
     if args.json:
         sys.stdout.write(json.dumps(_as_json(infos, __version__), indent=2) + "\n")
     else:

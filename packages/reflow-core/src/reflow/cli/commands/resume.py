@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -28,6 +30,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN`` and ``--store-path``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("run_id", metavar="RUN", help="run id, unique prefix/suffix, or latest")
@@ -42,7 +45,7 @@ def check_submitted(record: RunRecord) -> None:
     ReflowError
         If the run was made by ``run_local`` or records no workflow script.
     """
-    from reflow.errors import ReflowError
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.liveness import LOCAL_EXECUTOR
 
     run_id = record.run_id
@@ -61,6 +64,7 @@ def check_submitted(record: RunRecord) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the wave and print the run's state."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import open_cli_store, resolve_run
     from reflow.engine.scheduler.dispatcher import dispatch_once
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reflow._types import RunState
+from reflow.cli.timetext import format_age, parse_since
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -36,6 +40,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the filters, ``--json`` and ``--store-path``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("--workflow", metavar="W", help="only runs of workflow W")
@@ -73,9 +78,7 @@ def run_progress(store: Store, run_id: str) -> tuple[int, int]:
 
 
 def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], int]:
-    from reflow._types import RunState
-    from reflow.cli.timetext import parse_since
-    from reflow.errors import ReflowError
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.liveness import LOST, shown_status
 
     records = store.list_run_records(graph_name=args.workflow)
@@ -97,6 +100,7 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
 
 def run(args: argparse.Namespace) -> int:
     """Print the runs; 0 even when there are none."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import open_cli_store
     from reflow.stores import StoreMissingError
 
@@ -115,8 +119,8 @@ def show_runs(store: Store, args: argparse.Namespace) -> int:
 
     ``args`` holds ``workflow``, ``status``, ``since``, ``last`` and ``json``.
     """
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
-    from reflow.cli.timetext import format_age
     from reflow.runs.liveness import shown_status
 
     records, matching = _select(store, args)

@@ -14,6 +14,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from reflow._types import RunState, TaskState
+from reflow.cli.timetext import format_age
+from reflow.define.labels import instance_label
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     import argparse
 
@@ -48,6 +53,7 @@ _EXIT_INTERRUPTED = 130
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN`` and the view's options."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import add_store_option
 
     parser.add_argument("run_ref", metavar="RUN", help="run id, unique prefix/suffix, or latest")
@@ -87,6 +93,7 @@ def _task_order(
     store: Store, run_id: str, summary: dict[str, dict[str, int]]
 ) -> list[tuple[str, bool]]:
     """``(task, is_array)`` in run order, then tasks with instances but no specification."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.rungraph import ordered_specs
 
     tasks = [(spec.task_name, spec.is_array) for spec in ordered_specs(store, run_id)]
@@ -111,8 +118,7 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
         ``--failures`` failed instances with ``error_tail``) and, with
         ``--task``, ``instances``.
     """
-    from reflow._types import TaskState
-    from reflow.define.labels import instance_label
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.fanout import empty_fanouts
     from reflow.runs.liveness import lost_advice, shown_status
 
@@ -180,8 +186,8 @@ def status_document(data: dict[str, Any]) -> Document:
     """The view of :func:`status_data` as lines and tables."""
     from datetime import datetime
 
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import STATE_STYLES, Cell, Line, Table, state_cell
-    from reflow.cli.timetext import format_age
     from reflow.runs.fanout import EMPTY_FANOUT
 
     run = data["run"]
@@ -244,9 +250,8 @@ def status_document(data: dict[str, Any]) -> Document:
 
 
 def _check(store: Store, record: RunRecord, args: argparse.Namespace) -> None:
-    from reflow._types import TaskState
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.runref import task_spec
-    from reflow.errors import ReflowError
 
     if args.task is not None:
         task_spec(store, record.run_id, args.task)
@@ -264,6 +269,7 @@ def _check(store: Store, record: RunRecord, args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Show the status once, or until the run ends with ``--watch``."""
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import Printer
     from reflow.cli.runref import open_cli_store, resolve_run
 
@@ -282,8 +288,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _current(store: Store, run_id: str) -> RunRecord:
-    from reflow.errors import ReflowError
-
     record = store.get_run_record(run_id)
     if record is None:
         raise ReflowError(f"Run {run_id} was deleted from the store while being watched.")
@@ -294,8 +298,6 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
     """Redraw until the run is in a terminal state; Ctrl-C only stops the watching."""
     import json
     import sys
-
-    from reflow._types import RunState
 
     try:
         if printer.rich and not args.json:

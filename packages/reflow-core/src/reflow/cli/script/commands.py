@@ -11,9 +11,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow import env
 from reflow._types import RunState
 from reflow.config import DEFAULT_EXECUTOR
+from reflow.define.graph import did_you_mean
 from reflow.errors import ReflowError
+from reflow.signals import TaskInterrupted
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -34,10 +37,12 @@ __all__ = [
 
 def _store(workflow: Workflow, args: argparse.Namespace, *, create: bool = True) -> Store:
     """The store to use, opened; ``create=False`` for subcommands that only read it."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.stores import open_store
 
     store = open_store(getattr(args, "store_path", None), workflow.config, create=create)
     if not create:  # report a missing or unreadable store before any output
+        # lazy: the script's --help loads the parser only; a command loads what it runs
         from reflow.cli.runref import init_for_reading
 
         init_for_reading(store, getattr(args, "run_ids", None) or [getattr(args, "run_id", None)])
@@ -47,6 +52,7 @@ def _store(workflow: Workflow, args: argparse.Namespace, *, create: bool = True)
 
 
 def _params(workflow: Workflow, args: argparse.Namespace) -> dict[str, Any]:
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.cli.script.parser import parameters_from_namespace
 
     return parameters_from_namespace(args, workflow.cli_params())
@@ -66,6 +72,7 @@ def script_command() -> str:
 
 def _run(workflow: Workflow, store: Store, ref: str) -> Run:
     """The run ``ref`` names (an id, a unique part of one, or ``latest``) of this workflow."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.cli.runref import resolve_run
     from reflow.run import Run
 
@@ -81,8 +88,6 @@ def _run(workflow: Workflow, store: Store, ref: str) -> Run:
 
 def _check_task(workflow: Workflow, task: str | None) -> None:
     if task is not None and task not in workflow.tasks:
-        from reflow.define.graph import did_you_mean
-
         raise ReflowError(
             f"Workflow {workflow.name!r} has no task {task!r}.{did_you_mean(task, workflow.tasks)}"
         )
@@ -103,8 +108,8 @@ def _show_outputs(workflow: Workflow, run: Run) -> None:
 
 def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``run``: the whole workflow on this machine."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.engine.local import TaskFailedError
-    from reflow.signals import TaskInterrupted
 
     store = _store(workflow, args) if getattr(args, "store_path", None) else None
     try:
@@ -132,7 +137,7 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
 
 def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -> int:
     """Submit into a throw-away store and run directory with REFLOW_MODE=dry-run."""
-    from reflow import env
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import open_store
 
@@ -178,6 +183,7 @@ def _announce_executor(name: str) -> None:
 
 def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     """``submit``: create a run and send its first dispatcher to the scheduler."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.engine.scheduler.submit import check_submit_options
     from reflow.executors.resolve import resolve_executor
 
@@ -258,6 +264,7 @@ def runs_command(workflow: Workflow, args: argparse.Namespace) -> int:
 
     The same selection and table, LOST runs included (``--status lost``).
     """
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.cli.commands.runs import show_runs
     from reflow.stores import StoreMissingError
 

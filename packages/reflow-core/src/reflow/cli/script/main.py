@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow import env
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def _cache_options(group: argparse._ArgumentGroup) -> None:
 
 def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     """The workflow's parser: one subcommand per action, parameter flags on run/submit."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.cli.commands.runs import add_selection_arguments
     from reflow.cli.script.parser import add_parameter_arguments
 
@@ -161,8 +163,6 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
 
 def _log_level(verbose: int) -> int | None:
     """The level ``-v`` asks for, else ``REFLOW_LOG_LEVEL``; checks every ``REFLOW_*`` first."""
-    from reflow import env
-
     env.check()
     if verbose:
         return logging.INFO if verbose == 1 else logging.DEBUG
@@ -172,6 +172,7 @@ def _log_level(verbose: int) -> int | None:
 
 def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the chosen subcommand; return the exit status."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.cli.script import commands
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
@@ -203,11 +204,13 @@ def run_cli(workflow: Workflow, argv: list[str] | None = None) -> int:
         if args.command in handlers:
             return handlers[args.command](workflow, args)
         if args.command == "describe":
+            # lazy: the script's --help loads the parser only; a command loads what it runs
             from reflow.cli.render import describe_text
 
             desc = workflow.describe()
             print(json.dumps(desc, indent=2, sort_keys=True) if args.json else describe_text(desc))
         elif args.command == "dag":
+            # lazy: the script's --help loads the parser only; a command loads what it runs
             from reflow.cli.render import dag_text
 
             print(dag_text(workflow.describe(), args.format))

@@ -31,6 +31,7 @@ from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
 from reflow.engine.local.usage import Usage
+from reflow.signals import graceful_shutdown
 
 __all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
 
@@ -92,8 +93,6 @@ def _run_batch(
     task: str, items: list[tuple[int | None, dict[str, Any]]], stop_on_failure: bool
 ) -> list[Outcome]:
     """Worker side: run a batch with the function found in the inherited registry."""
-    from reflow.signals import graceful_shutdown
-
     func = _REGISTRY[task]
     out: list[Outcome] = []
     with graceful_shutdown():

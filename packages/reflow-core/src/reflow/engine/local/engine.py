@@ -23,22 +23,27 @@ from reflow._types import RunState, TaskState
 from reflow.cache.expand import Expansion, ExpansionError, UpstreamOutput, expand
 from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
+from reflow.cache.seenfiles import check_files
+from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.usage import append_usage
+from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
-from reflow.runs.creation import create_run, recorded_parts, task_param_dests
+from reflow.runs.creation import create_run, recorded_parts
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_process
+from reflow.runs.place import RunPlace
 from reflow.signals import TaskInterrupted, graceful_shutdown
+from reflow.stores import NewTaskInstance, StateUpdate, open_store
 
 if TYPE_CHECKING:
     from reflow.cache.identity import IdentityParts
+    from reflow.define.analysis import Analysis
     from reflow.define.wiring import ParamWiring
-    from reflow.run import Run
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
@@ -97,7 +102,6 @@ def check_options(
         raise ParameterError(f"max_workers={max_workers!r} is not valid; give 1 or more.")
     if on_error not in ("stop", "continue"):
         raise ParameterError(f"on_error={on_error!r} is not valid; use 'stop' or 'continue'.")
-    from reflow.define.graph import did_you_mean
 
     for name in force_tasks or []:
         if name not in workflow.tasks:
@@ -112,6 +116,7 @@ class LocalRun:
     def __init__(
         self,
         workflow: Workflow,
+        analysis: Analysis,
         run_dir: str | Path,
         *,
         max_workers: int,
@@ -123,11 +128,11 @@ class LocalRun:
         parameters: Mapping[str, Any],
     ) -> None:
         self.wf = workflow
-        order, wiring, params = workflow._analyse()
+        order = list(analysis.order)
         check_options(workflow, max_workers, on_error, force_tasks)
         self.values = workflow.check_parameters(parameters)
         self.order = order
-        self.wiring: dict[str, dict[str, ParamWiring]] = wiring
+        self.wiring: Mapping[str, Mapping[str, ParamWiring]] = analysis.wiring
         self.max_workers = max_workers
         self.force = force
         self.force_tasks = set(force_tasks or [])
@@ -135,11 +140,9 @@ class LocalRun:
         self.on_error = on_error
         self.run_dir = Path(run_dir).expanduser().resolve()
         if store is None:
-            from reflow.stores import open_store
-
             store = open_store(config=workflow.config)
         self.store = store
-        self.dests = task_param_dests(params)
+        self.dests = analysis.param_dests
         self.file_policies = task_policies(workflow)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
         # Computed once: the loop asks for every waiting task's upstream tasks each turn.
@@ -290,8 +293,6 @@ class LocalRun:
     # -- failures -------------------------------------------------------------
 
     def _fail_task_without_instances(self, name: str, text: str) -> None:
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         state = self.tasks[name]
         with self.store.transaction():
             [iid] = self.store.insert_task_instances(
@@ -307,8 +308,6 @@ class LocalRun:
 
     def _fail_queued(self, name: str, exc: ExpansionError) -> None:
         """Every queued instance of a task fails with the same wiring error."""
-        from reflow.stores import StateUpdate
-
         state = self.tasks[name]
         text = str(exc)
         self.store.apply_state_updates(
@@ -330,8 +329,6 @@ class LocalRun:
 
     def _skip_dependants(self) -> None:
         """With on_error="continue", mark every task downstream of a failure SKIPPED."""
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         for name in self.order:
             state = self.tasks[name]
             if state.status != "waiting":
@@ -402,8 +399,6 @@ class LocalRun:
         return batches
 
     def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
-        from reflow.stores import StateUpdate
-
         name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
@@ -457,9 +452,6 @@ class LocalRun:
         (:mod:`reflow.engine.scheduler.results`): the output belongs to the files the
         function read, never to the ones the run started with.
         """
-        from reflow.cache.seenfiles import check_files
-        from reflow.engine.scheduler.results import identity_with_code
-
         parts = self.parts[name]
         values = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
         policy = self.file_policies[name]
@@ -521,8 +513,6 @@ class LocalRun:
 
     def _cancel_rest(self, why: str) -> None:
         """Mark every instance that has not finished CANCELLED."""
-        from reflow.stores import StateUpdate
-
         self._flush()
         active = self.store.list_task_instance_records(
             self.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
@@ -534,8 +524,6 @@ class LocalRun:
 
     def _salvage(self, backend: ProcessBackend) -> None:
         """Keep the results that finished before an interruption."""
-        from reflow.stores import StateUpdate
-
         for (name, _), outcomes, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:
@@ -549,9 +537,7 @@ class LocalRun:
                     )
         self._flush()
 
-    def execute(self) -> Run:
-        from reflow.run import Run
-
+    def execute(self) -> RunPlace:
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
         backend = ProcessBackend(
@@ -583,7 +569,7 @@ class LocalRun:
             self._cancel_rest("cancelled: the run stopped at the first failure")
         self._flush()
         self.store.update_run_status(self.run_id, status)
-        run = Run(workflow=self.wf, run_id=self.run_id, run_dir=self.run_dir, store=self.store)
+        run = RunPlace(self.store, self.run_id, self.run_dir)
         if self.first_failure and self.on_error == "stop":
             name, index, outcome = self.first_failure
             label = instance_label(name, index)
@@ -627,6 +613,7 @@ class LocalRun:
 
 def run_local(
     workflow: Workflow,
+    analysis: Analysis,
     run_dir: str | Path,
     *,
     max_workers: int = 1,
@@ -636,11 +623,17 @@ def run_local(
     on_error: str = "stop",
     store: Store | None = None,
     **parameters: Any,
-) -> Run:
-    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`."""
+) -> RunPlace:
+    """Run ``workflow`` on this machine; see :meth:`reflow.Workflow.run_local`.
+
+    ``analysis`` is the workflow's :class:`~reflow.define.analysis.Analysis`;
+    the caller (``Workflow.run_local``) makes the run's handle from the place
+    returned.
+    """
     started = time.perf_counter()
     run = LocalRun(
         workflow,
+        analysis,
         run_dir,
         max_workers=max_workers,
         force=force,

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
+from reflow.cache.identity import value_hash
 from reflow.cache.seenfiles import FileStates, seen_files
 from reflow.engine.local.usage import Usage, UsageMeter
+from reflow.manifest import unstorable_output_message
 from reflow.signals import TaskInterrupted
 
 __all__ = ["Outcome", "call_task"]
@@ -78,8 +80,6 @@ def call_task(
     the call, so the driver can tell whether they are the files the
     instance's identity was planned with.
     """
-    from reflow.cache.identity import value_hash
-
     if not all(type(v) in _IMMUTABLE for v in kwargs.values()):
         try:
             # Each call gets its own copy: a task that changes its input in place
@@ -104,8 +104,6 @@ def call_task(
     try:
         digest = value_hash(output, policy=policy)
     except (TypeError, ValueError) as exc:
-        from reflow.manifest import unstorable_output_message
-
         label = f"{task}[{index}]" if index is not None else task
         text = unstorable_output_message(label, exc)
         return Outcome(index, False, error=text, exception=TypeError(text), usage=usage)

@@ -15,17 +15,22 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
+from reflow.cache.expand import ExpansionError, UpstreamOutput, expand
 from reflow.cache.filestate import task_policies
+from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import seen_files
+from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record
 from reflow.engine.scheduler.files import read_json, write_json_atomic
+from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
+from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
     ArraySpec,
@@ -36,12 +41,19 @@ from reflow.executors.jobs import (
     element_id,
     split_element_id,
 )
+from reflow.executors.resolve import executor_from_record
+from reflow.manifest import CODEC
+from reflow.runs.creation import stored_prefixes
+from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.layout import RunLayout
-from reflow.runs.liveness import record_dispatcher
+from reflow.runs.liveness import forget_after, record_dispatcher
+from reflow.stores import NewTaskInstance, StateUpdate, open_store
 
 if TYPE_CHECKING:
+    from reflow.cache.expand import Expansion
+    from reflow.define.wiring import ParamWiring
     from reflow.executors.base import Executor
-    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
 __all__ = ["Dispatcher", "dispatch_once", "worker_command"]
@@ -65,20 +77,6 @@ _REASONS = {
 _SPECIFIC = frozenset(
     {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
 )
-
-_FORGET_AFTER = 600.0
-"""Default seconds a job may stay unknown to its scheduler (REFLOW_DISPATCH_FORGET_AFTER)."""
-
-
-def forget_after() -> float:
-    """Seconds a job may stay unknown to its scheduler before its instance fails."""
-    from reflow import env
-
-    value = env.checked(env.REFLOW_DISPATCH_FORGET_AFTER)
-    if value is None:
-        return _FORGET_AFTER
-    seconds = float(value)
-    return seconds
 
 
 def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
@@ -151,10 +149,6 @@ class Dispatcher:
         executor: Executor | None = None,
         workflow: Workflow | None = None,
     ) -> None:
-        from reflow.engine.scheduler.loader import load_workflow
-        from reflow.errors import ReflowError
-        from reflow.executors.resolve import executor_from_record
-
         store.init()
         record = store.get_run_record(run_id)
         if record is None:
@@ -173,19 +167,16 @@ class Dispatcher:
         self.results = ResultReader(store, run_id, self.run_dir, task_policies(self.wf))
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
-        self._analysis: tuple[list[str], dict[str, Any], dict[str, dict[str, str]]] | None = None
+        self._analysis: Analysis | None = None
         self.interrupted: dict[int, StateUpdate] = {}
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
 
-    def _analyse(self) -> tuple[list[str], dict[str, Any], dict[str, dict[str, str]]]:
-        """Task order, wiring and each task's run-parameter keys, computed once per wave."""
+    def _analyse(self) -> Analysis:
+        """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
         if self._analysis is None:
-            from reflow.runs.creation import task_param_dests
-
-            order, wiring, params = self.wf._analyse()
-            self._analysis = (order, wiring, task_param_dests(params))
+            self._analysis = analyse(self.wf)
         return self._analysis
 
     # -- 1. ingest result files ----------------------------------------------------
@@ -200,8 +191,6 @@ class Dispatcher:
         kept for :meth:`reconcile`, where the scheduler can say why (walltime,
         cancelled outside reflow) before it is recorded.
         """
-        from reflow.stores import StateUpdate
-
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
         self.interrupted = {}
@@ -226,8 +215,6 @@ class Dispatcher:
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
         """An instance whose dispatcher died before recording its job id: the worker says."""
-        from reflow.stores import StateUpdate
-
         if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
             return None
         try:
@@ -251,8 +238,6 @@ class Dispatcher:
         dependencies (a scheduler refuses a dependency on a job it does not
         know): :attr:`unknown_jobs` holds them.
         """
-        from reflow.stores import StateUpdate
-
         known = [i for i in active if i.job_id and not i.job_id.startswith(_PENDING_PREFIX)]
         bases = sorted({split_element_id(i.job_id or "")[0] for i in known})
         statuses: dict[str, JobStatus] = {}
@@ -352,12 +337,8 @@ class Dispatcher:
 
     def plan(self) -> None:
         """Create the instances of every task whose upstream tasks all succeeded."""
-        from reflow.cache.expand import ExpansionError, expand
-        from reflow.cache.planning import CachePolicy, Planner
-        from reflow.runs.creation import stored_prefixes
-        from reflow.runs.fanout import log_empty_fanout
-
-        order, wiring, _ = self._analyse()
+        analysis = self._analyse()
+        order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
         summary = self._summary()
         params = self.record.parameters
@@ -419,10 +400,10 @@ class Dispatcher:
         """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
         return dict(self.frozen.fingerprints) if self.frozen is not None else {}
 
-    def _upstream(self, name: str, wiring: Any) -> dict[str, Any]:
+    def _upstream(
+        self, name: str, wiring: Mapping[str, Mapping[str, ParamWiring]]
+    ) -> dict[str, UpstreamOutput]:
         """The finished upstream tasks of ``name``: hashes now, values when needed."""
-        from reflow.cache.expand import UpstreamOutput
-
         spec = self.wf.tasks[name]
         policies = task_policies(self.wf)
         upstream = {}
@@ -438,17 +419,15 @@ class Dispatcher:
             )
         return upstream
 
-    def _expansion(self, name: str) -> Any:
+    def _expansion(self, name: str) -> Expansion:
         """The inputs of ``name``'s instances, computed again from the store."""
-        from reflow.cache.expand import expand
-
-        _, wiring, _ = self._analyse()
+        wiring = self._analyse().wiring
         spec = self.wf.tasks[name]
         return expand(
             name, spec.config.array, wiring[name], self._upstream(name, wiring), spec.config.after
         )
 
-    def _loader(self, task: str) -> Any:
+    def _loader(self, task: str) -> Callable[[], list[Any]]:
         def load() -> list[Any]:
             if self.wf.tasks[task].config.array:
                 return self.store.get_array_outputs(self.run_id, task)
@@ -457,20 +436,16 @@ class Dispatcher:
         return load
 
     def _fail_unexpandable(self, name: str, text: str) -> None:
-        from reflow.stores import NewTaskInstance, StateUpdate
-
         with self.store.transaction():
             [iid] = self.store.insert_task_instances(
                 self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
             )
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
 
-    def _write_inputs(self, name: str, exp: Any, indices: Sequence[int | None]) -> None:
-        from reflow.manifest import CODEC
-
+    def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
         spec = self.wf.tasks[name]
         values = self.record.parameters
-        dests = self._analyse()[2].get(name, {})
+        dests = self._analyse().param_dests.get(name, {})
         fixed = {p: values[d] for p, d in dests.items() if d in values}
         policy = task_policies(self.wf)[name]
         for index in indices:
@@ -514,9 +489,6 @@ class Dispatcher:
 
     def submit_ready(self) -> list[str]:
         """Submit every planned instance not yet submitted; return the new job ids."""
-        from reflow.errors import ReflowError
-        from reflow.stores import StateUpdate
-
         waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
@@ -600,8 +572,6 @@ class Dispatcher:
         them; with nothing else to wait for, the next wave would start at once,
         again and again.  They fail with a reason; ``retry`` runs them again.
         """
-        from reflow.stores import StateUpdate
-
         text = (
             "reflow lost track of this instance's job: its dispatcher died while "
             "submitting it, and the job never reported. Retry the run."
@@ -688,7 +658,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from reflow.stores import open_store
 
     store = open_store(args[1])
     try:

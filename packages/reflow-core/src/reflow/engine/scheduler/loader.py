@@ -20,11 +20,11 @@ import importlib.util
 import logging
 import sys
 import traceback
-import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, cast
 
+from reflow.define.registry import defined_flows
 from reflow.errors import ReflowError
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ __all__ = [
     "find_workflow",
     "load_workflow",
     "loading",
-    "register",
     "script_of",
 ]
 
@@ -46,7 +45,6 @@ logger = logging.getLogger(__name__)
 JOB_MODULE = "__reflow_job__"
 
 _STATE = {"loading": False}
-_WORKFLOWS: list[weakref.ref[Workflow]] = []
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -91,12 +89,6 @@ def driver_call(method: Callable[_P, _R]) -> Callable[_P, _R]:
     return guarded
 
 
-def register(workflow: Workflow, defined_in: str | None) -> None:
-    """Remember a workflow and the file it was defined in (called by ``Workflow``)."""
-    workflow._defined_in = defined_in
-    _WORKFLOWS.append(weakref.ref(workflow))
-
-
 def script_of(workflow: Workflow) -> Path:
     """The importable file a workflow is defined in.
 
@@ -120,9 +112,8 @@ def script_of(workflow: Workflow) -> Path:
 def find_workflow(name: str, module_file: Path | None = None) -> Workflow:
     """The live workflow called ``name`` (defined in ``module_file`` if given)."""
     found = []
-    for ref in _WORKFLOWS:
-        wf = ref()
-        if wf is None or wf.name != name:
+    for wf in defined_flows():
+        if wf.name != name:
             continue
         defined = getattr(wf, "_defined_in", None)
         if module_file is None or (defined and Path(defined).resolve() == module_file):
@@ -133,7 +124,8 @@ def find_workflow(name: str, module_file: Path | None = None) -> Workflow:
             f"No workflow named {name!r}{where}. Was the workflow renamed or the file "
             "changed since the run was submitted?"
         )
-    return found[-1]
+    # Only a Workflow registers itself (reflow.define.registry), in its __init__.
+    return cast("Workflow", found[-1])
 
 
 def load_workflow(script: Path, name: str, argv: list[str] | None = None) -> Workflow:

@@ -36,10 +36,12 @@ from reflow.define.labels import instance_label
 from reflow.engine.scheduler.code import code_record, workflow_codec
 from reflow.engine.scheduler.files import read_json
 from reflow.manifest import UntrustedClassError
+from reflow.runs.creation import recorded_parts
 from reflow.runs.layout import RunLayout
+from reflow.stores import StateUpdate
 
 if TYPE_CHECKING:
-    from reflow.stores import StateUpdate, Store, TaskInstanceRecord
+    from reflow.stores import Store, TaskInstanceRecord
 
 __all__ = ["ResultReader", "identity_with_code", "planned_code"]
 
@@ -114,8 +116,6 @@ class ResultReader:
     def parts(self, task: str) -> IdentityParts | None:
         """The task-level identity parts recorded with the run (``None`` if none)."""
         if self._parts is None:
-            from reflow.runs.creation import recorded_parts
-
             self._parts = recorded_parts(self.store, self.run_id)
         return self._parts.get(task)
 
@@ -126,8 +126,6 @@ class ResultReader:
         know better why).  A success of other code than planned is also noted
         in :attr:`moves`, for :meth:`apply`.
         """
-        from reflow.stores import StateUpdate
-
         path = self.layout.result_file(inst.task_name, inst.array_index)
         try:
             data = read_json(path)

@@ -9,13 +9,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reflow import env
 from reflow._types import RunState, TaskState
+from reflow.cache.fingerprint import code_fingerprint
+from reflow.cache.planning import CachePolicy
+from reflow.engine.local.engine import check_options
+from reflow.engine.scheduler.code import freeze_code
+from reflow.engine.scheduler.dispatcher import dispatcher_command
 from reflow.engine.scheduler.files import read_json
+from reflow.engine.scheduler.loader import script_of
+from reflow.engine.scheduler.results import ResultReader, identity_with_code, planned_code
 from reflow.errors import ReflowError
+from reflow.executors.environment import job_variables
+from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
+from reflow.executors.resolve import executor_from_record, resolve_executor
+from reflow.runs.creation import create_run, recorded_parts, recorded_policies
 from reflow.runs.layout import RunLayout
+from reflow.runs.liveness import record_dispatcher
+from reflow.runs.place import RunPlace
+from reflow.stores import StateUpdate, open_store
 
 if TYPE_CHECKING:
-    from reflow.engine.cancel import RunPlace
+    from reflow.define.analysis import Analysis
     from reflow.executors.base import Executor
     from reflow.run import Run
     from reflow.stores import Store, TaskInstanceRecord
@@ -48,11 +63,6 @@ def start_dispatcher(
     workflow: Workflow, store: Store, run_id: str, run_dir: Path, executor: Executor
 ) -> str:
     """Submit a dispatcher job for the run now (no dependency)."""
-    from reflow.engine.scheduler.dispatcher import dispatcher_command
-    from reflow.executors.environment import job_variables
-    from reflow.executors.jobs import JobResources, JobSpec
-    from reflow.runs.liveness import record_dispatcher
-
     layout = RunLayout(run_dir, run_id)
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
@@ -88,8 +98,6 @@ def submitted_dry(run_dir: Path, run_id: str) -> bool:
 
 def _live_dispatcher(run_dir: Path, run_id: str, executor: Executor) -> str | None:
     """The run's dispatcher job if it has not started yet (``None`` otherwise)."""
-    from reflow.executors.jobs import JobState
-
     job = _dispatcher_job(run_dir, run_id)
     if job is None or job == "DRYRUN":
         return None
@@ -119,6 +127,7 @@ def check_submit_options(workflow: Workflow, executor: Executor) -> None:
 
 def submit_run(
     workflow: Workflow,
+    analysis: Analysis,
     run_dir: str | Path,
     *,
     store: Store | None = None,
@@ -127,27 +136,21 @@ def submit_run(
     force_tasks: list[str] | None = None,
     verify: bool = False,
     parameters: Mapping[str, Any],
-) -> Run:
-    """Create a run and submit its first dispatcher; see ``Workflow.submit``."""
-    from reflow import env
-    from reflow.cache.planning import CachePolicy
-    from reflow.engine.local.engine import check_options
-    from reflow.engine.scheduler.loader import script_of
-    from reflow.executors.resolve import resolve_executor
-    from reflow.run import Run
-    from reflow.runs.creation import create_run, task_param_dests
+) -> RunPlace:
+    """Create a run and submit its first dispatcher; see ``Workflow.submit``.
 
+    ``analysis`` is the workflow's :class:`~reflow.define.analysis.Analysis`;
+    the caller (``Workflow.submit``) makes the run's handle from the place
+    returned.
+    """
     env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
-    order, _, params = workflow._analyse()
     check_options(workflow, 1, "stop", force_tasks)
     values = workflow.check_parameters(parameters)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
     check_submit_options(workflow, exc)
     if store is None:
-        from reflow.stores import open_store
-
         store = open_store(config=workflow.config)
     _store_url(store)  # before the run is recorded: a store its jobs cannot reopen is refused
     run_id, _ = create_run(
@@ -155,8 +158,8 @@ def submit_run(
         store,
         rd,
         values,
-        task_param_dests(params),
-        order,
+        analysis.param_dests,
+        list(analysis.order),
         policy=CachePolicy(force, frozenset(force_tasks or []), verify),
         executor=exc.name,
         executor_options=exc.recorded_options(),
@@ -171,15 +174,13 @@ def submit_run(
     if job == "DRYRUN":  # REFLOW_MODE=dry-run: nothing will ever advance this run
         store.update_run_status(run_id, RunState.CANCELLED)
     logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
-    return Run(workflow, run_id, rd, store)
+    return RunPlace(store, run_id, rd)
 
 
 def _freeze(
     script: Path, run_dir: Path, run_id: str, code: Mapping[str, str] | None = None
 ) -> None:
     """Freeze the run's code (:mod:`reflow.engine.scheduler.code`), or say in one line why not."""
-    from reflow.engine.scheduler.code import freeze_code
-
     try:
         freeze_code(script, run_dir, run_id, code)
     except OSError as exc:
@@ -190,8 +191,6 @@ def _freeze(
 
 
 def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Executor:
-    from reflow.executors.resolve import executor_from_record
-
     if executor is not None:
         return executor
     record = store.get_run_record(run_id)
@@ -204,11 +203,6 @@ def cancel_run(
     run: Run | RunPlace, task: str | None = None, executor: Executor | None = None
 ) -> int:
     """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
-    from reflow.engine.scheduler.results import ResultReader
-    from reflow.executors.jobs import split_element_id
-    from reflow.runs.creation import recorded_policies
-    from reflow.stores import StateUpdate
-
     store = run.store
     record = store.get_run_record(run.run_id)
     if record is not None and record.status in RunState.terminal() and task is None:
@@ -260,11 +254,6 @@ def _refreeze(run: Run, todo: list[TaskInstanceRecord]) -> dict[int, tuple[str, 
     planned later in the run use the new code's identities too (the
     fingerprints that changed are kept with the frozen generation).
     """
-    from reflow.cache.fingerprint import code_fingerprint
-    from reflow.engine.scheduler.loader import script_of
-    from reflow.engine.scheduler.results import identity_with_code, planned_code
-    from reflow.runs.creation import recorded_parts
-
     try:
         script = script_of(run.workflow)
     except ReflowError:

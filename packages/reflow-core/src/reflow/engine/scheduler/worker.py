@@ -54,6 +54,7 @@ def _index_from_env() -> int | None:
 
 def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, task: str) -> int:
     """Run one instance; return the process exit status (0 on success)."""
+    # lazy: every task's job pays for the worker's imports: load only what it uses
     from reflow.cache.filestate import task_policies
     from reflow.cache.fingerprint import code_fingerprint
     from reflow.cache.identity import value_hash

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from reflow import env
 from reflow.define.resources import parse_walltime
 from reflow.errors import ConfigError
-from reflow.executors.base import Executor
+from reflow.executors.base import Executor, check_mode
 from reflow.executors.jobs import JobSpec, JobState, JobStatus, element_id, split_element_id
 from reflow.executors.local.proc import identity, is_alive, reap, signal_group, spawn_detached
 from reflow.executors.local.state import (
@@ -131,8 +131,6 @@ class LocalExecutor(Executor):
         kill_grace: float = KILL_GRACE,
         mode: str | None = None,
     ) -> None:
-        from reflow.executors.base import check_mode
-
         self.mode = check_mode(mode, "LocalExecutor(mode=...)")
         path = _default_state_dir() if state_dir is None else Path(state_dir).expanduser()
         self.state_dir = path.absolute()
