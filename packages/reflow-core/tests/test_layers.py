@@ -72,14 +72,6 @@ them imports another reflow module.
 
 LAZY_MARK = "# lazy:"
 
-NOT_YET_CHECKED_FOR_LAZY = ("reflow.stores",)
-"""Packages whose function-level imports the lazy rule skips for now.
-
-``reflow.stores`` is being split into its plugin API in parallel (issue 15's
-stores-by-URL part), which moves every import it has: remove it from here when
-that lands.
-"""
-
 
 def in_face(module: str) -> bool:
     """Whether ``module`` belongs to the user-facing face."""
@@ -250,8 +242,6 @@ def lazy_problems(found: list[Import]) -> list[str]:
     problems = []
     for imp in found:
         if not imp.in_function or imp.type_checking:
-            continue
-        if imp.module.startswith(NOT_YET_CHECKED_FOR_LAZY):
             continue
         text = imp.path.read_text()
         spans = {

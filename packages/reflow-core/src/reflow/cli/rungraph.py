@@ -13,27 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from reflow.define.graph import topological_order
-from reflow.errors import ReflowError
-from reflow.runs.graph import WIRING_KEY
+from reflow.runs.graph import WIRING_KEY, ordered_specs
 
 if TYPE_CHECKING:
-    from reflow.stores import RunRecord, Store, TaskSpecRecord
+    from reflow.stores import RunRecord, Store
 
 __all__ = ["ordered_specs", "run_description", "task_state"]
 
 NOT_PLANNED = "NOT_PLANNED"
 """The state of a task with no instance yet."""
-
-
-def ordered_specs(store: Store, run_id: str) -> list[TaskSpecRecord]:
-    """The run's task specifications in run order (each after the tasks it waits for)."""
-    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
-    try:
-        order = topological_order({n: s.dependencies for n, s in specs.items()})
-    except ReflowError:  # a damaged record: show the tasks anyway
-        order = sorted(specs)
-    return [specs[name] for name in order]
 
 
 def run_description(store: Store, run: RunRecord) -> dict[str, Any]:

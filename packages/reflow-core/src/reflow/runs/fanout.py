@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
-from reflow.cli.rungraph import ordered_specs
+from reflow.runs.graph import ordered_specs
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:

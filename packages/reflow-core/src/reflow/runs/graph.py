@@ -1,4 +1,4 @@
-"""The task graph's wiring, recorded with a run so views of it need no script.
+"""The task graph recorded with a run (its wiring, its tasks in order), so views need no script.
 
 Every run stores it among its parameters under :data:`WIRING_KEY` (see
 :func:`reflow.runs.creation.create_run`), as
@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from reflow.define.graph import topological_order
+from reflow.errors import ReflowError
+
 if TYPE_CHECKING:
     from reflow.define.wiring import ParamWiring
+    from reflow.stores import Store, TaskSpecRecord
 
-__all__ = ["WIRING_KEY", "recorded_wiring"]
+__all__ = ["WIRING_KEY", "ordered_specs", "recorded_wiring"]
 
 WIRING_KEY = "__wiring__"
 """Key, in a run's recorded parameters, of its tasks' wiring."""
@@ -32,3 +36,13 @@ def recorded_wiring(
         for task, params in wiring.items()
         if params
     }
+
+
+def ordered_specs(store: Store, run_id: str) -> list[TaskSpecRecord]:
+    """The run's task specifications in run order (each after the tasks it waits for)."""
+    specs = {s.task_name: s for s in store.list_task_spec_records(run_id)}
+    try:
+        order = topological_order({n: s.dependencies for n, s in specs.items()})
+    except ReflowError:  # a damaged record: show the tasks anyway
+        order = sorted(specs)
+    return [specs[name] for name in order]

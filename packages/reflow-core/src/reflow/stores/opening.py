@@ -53,7 +53,7 @@ def store_class(scheme: str) -> type[Store]:
     StoreError
         If the plugin found is not a :class:`Store` subclass.
     """
-    # reflow.plugins reads entry points and parses versions: only when a store is opened.
+    # lazy: reflow.plugins reads entry points and parses versions; only when a store is opened.
     from reflow import plugins
 
     found = plugins.load(plugins.STORES, scheme)
@@ -93,7 +93,7 @@ def configured_url(config: Config | None = None, environ: Mapping[str, str] | No
     ConfigError
         If ``REFLOW_STORE`` is not a URL (the message names it and the fix).
     """
-    # reflow.config imports the executor layer (about 40 ms): only when a store is opened.
+    # lazy: reflow.config imports the executor layer (about 40 ms); only when a store is opened.
     from reflow.config import store_url
 
     return store_url(config, environ)
@@ -140,7 +140,7 @@ def open_store(
         If the store registered under the scheme is not a :class:`Store`, or
         it cannot read the URL.
     """
-    from reflow.config import SQLITE, sqlite_url  # see configured_url: import time
+    from reflow.config import SQLITE, sqlite_url  # lazy: see configured_url, import time
 
     if path is None:
         url = configured_url(config)

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from reflow._types import RunState
 from reflow.errors import ReflowError
 from reflow.stores.records import RunRecord
+from reflow.timetext import parse_since
 
 __all__ = ["RunFilter"]
 
@@ -31,8 +32,6 @@ def _state(value: RunState | str) -> RunState:
 def _moment(value: datetime | str, option: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    from reflow.cli.timetext import parse_since
-
     return parse_since(str(value), option)
 
 

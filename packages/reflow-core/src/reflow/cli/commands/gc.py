@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
-from reflow.cli.timetext import format_age, parse_duration
+from reflow.timetext import format_age, parse_duration
 
 if TYPE_CHECKING:
     import argparse

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
-from reflow.cli.timetext import format_age, parse_since
 from reflow.errors import ReflowError
+from reflow.timetext import format_age, parse_since
 
 if TYPE_CHECKING:
     import argparse

@@ -15,9 +15,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.cli.timetext import format_age
 from reflow.define.labels import instance_label
 from reflow.errors import ReflowError
+from reflow.timetext import format_age
 
 if TYPE_CHECKING:
     import argparse
