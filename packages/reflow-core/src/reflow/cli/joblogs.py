@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, TaskInstanceRecord
@@ -93,7 +94,7 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
             f"{label} of run {record.run_id} has no job ({inst.state.value}: {why}), so it "
             "has no log files."
         )
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    run_dir = recorded_context(record).run_dir
     base, index = split_element_id(job_id)
     places: list[tuple[str, int | None]]
     if index is None:

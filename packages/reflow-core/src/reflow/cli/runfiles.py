@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.runs.context import recorded_run_dir
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -131,9 +133,9 @@ def claimed_logs(store: Store, records: Iterable[RunRecord]) -> frozenset[Path]:
     """
     claimed: set[Path] = set()
     for record in records:
-        run_dir = record.parameters.get("run_dir")
-        if run_dir:
-            logs = Path(str(run_dir)) / "logs"
+        run_dir = recorded_run_dir(record)
+        if run_dir is not None:
+            logs = run_dir / "logs"
             try:
                 found = _job_logs(store, record, logs) + _dispatcher_logs(record, logs)
                 claimed.update(path.resolve() for path in found)
@@ -152,10 +154,9 @@ def run_files(store: Store, record: RunRecord, keep: frozenset[Path] = frozenset
     OSError
         If the run directory cannot be read (another user's, say).
     """
-    run_dir = record.parameters.get("run_dir")
-    if not run_dir or not _safe_name(record.run_id):
+    root = recorded_run_dir(record)
+    if root is None or not _safe_name(record.run_id):
         return RunFiles((), 0, 0)
-    root = Path(str(run_dir))
     paths = [
         p
         for p in (root / "results" / record.run_id, root / ".reflow" / record.run_id)

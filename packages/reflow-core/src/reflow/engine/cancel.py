@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_context
 from reflow.runs.liveness import LOCAL_EXECUTOR, close_run, lost_reason
 
 if TYPE_CHECKING:
@@ -97,5 +98,5 @@ def cancel_recorded_run(
         return _cancel_local(store, record, task)
     from reflow.engine.scheduler.submit import cancel_run
 
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    run_dir = recorded_context(record).run_dir
     return cancel_run(RunPlace(store, record.run_id, run_dir), task, executor)

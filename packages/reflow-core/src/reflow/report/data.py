@@ -22,6 +22,7 @@ from reflow._types import TaskState
 from reflow.define.graph import topological_order
 from reflow.define.labels import instance_label
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_run_dir
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store, TaskInstanceRecord, TaskSpecRecord
@@ -361,8 +362,7 @@ def gather(store: Store, run_id: str) -> ReportData:
             "This run did not record its wire modes (it was recorded by an older reflow); "
             "edges show the dependency alone."
         )
-    text = run.parameters.get("run_dir")
-    run_dir = Path(str(text)) if text else None
+    run_dir = recorded_run_dir(run)
     data = ReportData(
         run=run,
         run_dir=run_dir,

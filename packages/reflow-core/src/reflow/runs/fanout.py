@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
+from reflow.runs.context import recorded_run_dir
 
 if TYPE_CHECKING:
     from reflow.stores import RunRecord, Store
@@ -38,13 +38,11 @@ def _planned_counts(record: RunRecord) -> dict[str, int] | None:
     """The dispatcher's record of the tasks it planned, or ``None`` if it cannot be read."""
     from reflow.engine.scheduler.files import run_state_dir
 
-    run_dir = record.parameters.get("run_dir")
-    if not run_dir:
+    run_dir = recorded_run_dir(record)
+    if run_dir is None:
         return None
     try:
-        planned = json.loads(
-            (run_state_dir(Path(run_dir), record.run_id) / "planned.json").read_text()
-        )
+        planned = json.loads((run_state_dir(run_dir, record.run_id) / "planned.json").read_text())
         return {name: int(entry["count"]) for name, entry in planned.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None

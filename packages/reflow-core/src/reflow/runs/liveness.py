@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
+from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     from reflow.stores import RunOwner, RunRecord, Store
@@ -226,8 +227,7 @@ def lost_reason(store: Store, record: RunRecord) -> str | None:
             return _local_lost(record)
         if not record.executor:
             return None
-        run_dir = Path(str(record.parameters.get("run_dir", ".")))
-        return dispatcher_lost(store, record.run_id, run_dir)
+        return dispatcher_lost(store, record.run_id, recorded_context(record).run_dir)
     except ConfigError:
         raise
     except (ReflowError, OSError) as exc:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reflow.config import Config
 from reflow.stores.records import (
     NewTaskInstance,
+    RunContext,
     RunOwner,
     RunRecord,
     StateUpdate,
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidTransitionError",
     "NewTaskInstance",
     "ReadOnlyStoreError",
+    "RunContext",
     "RunOwner",
     "RunRecord",
     "SchemaVersionError",
@@ -294,6 +296,7 @@ class Store(abc.ABC):
         *,
         executor: str = "",
         executor_options: dict[str, Any] | None = None,
+        context: RunContext | None = None,
     ) -> None:
         """Insert a new run with status ``RUNNING``.
 
@@ -311,6 +314,12 @@ class Store(abc.ABC):
             Name of the executor the run uses.
         executor_options : dict[str, Any] or None
             Options the executor was created with.
+        context : RunContext or None
+            The run's facts (:class:`reflow.runs.context.RunContext`): a store
+            keeps them as typed columns and gives them back as
+            :attr:`RunRecord.context`.  ``run_id``, ``graph_name``,
+            ``executor`` and ``executor_options`` are given as the arguments
+            above (and equal the context's).
 
         Raises
         ------

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reflow.runs.context import recorded_context
+
 if TYPE_CHECKING:
     import argparse
 
@@ -45,7 +47,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the log (or its path)."""
     import sys
-    from pathlib import Path
 
     from reflow._types import TaskState
     from reflow.cli.joblogs import follow_file, log_candidates, log_path
@@ -78,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     candidates = log_candidates(record, inst, suffix)
     path = next((p for p in candidates if p.exists()), candidates[0])
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    run_dir = recorded_context(record).run_dir
     done = result_file(run_dir, record.run_id, task, inst.array_index)
 
     def finished() -> bool:

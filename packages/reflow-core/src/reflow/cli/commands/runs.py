@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reflow.runs.context import recorded_run_dir
+
 if TYPE_CHECKING:
     import argparse
 
@@ -135,7 +137,7 @@ def show_runs(store: Store, args: argparse.Namespace) -> int:
                 "created_at": record.created_at.isoformat(),
                 "executor": record.executor,
                 "user": record.user_id,
-                "run_dir": record.parameters.get("run_dir"),
+                "run_dir": None if (run_dir := recorded_run_dir(record)) is None else str(run_dir),
             }
         )
     printer = Printer()

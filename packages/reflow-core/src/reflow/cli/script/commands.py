@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import RunState
 from reflow.config import DEFAULT_EXECUTOR
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
@@ -76,7 +77,7 @@ def _run(workflow: Workflow, store: Store, ref: str) -> Run:
             f"not {workflow.name!r}; show it with: reflow status {record.run_id}"
         )
     run_id = record.run_id
-    return Run(workflow, run_id, Path(record.parameters.get("run_dir", ".")), store)
+    return Run(workflow, run_id, recorded_context(record).run_dir, store)
 
 
 def _check_task(workflow: Workflow, task: str | None) -> None:

@@ -32,14 +32,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _store_path(store: Store) -> Path:
-    path = getattr(store, "path", None)
-    if path is None:
+def _check_store_url(store: Store) -> None:
+    """Refuse, before a run is recorded, a store its jobs could not open again."""
+    from reflow.runs.creation import store_url
+
+    if not store_url(store):
         raise ReflowError(
-            f"{type(store).__name__} has no file path; scheduler jobs reopen the store "
-            "from its path, so submit needs a file-backed store such as SqliteStore."
+            f"{type(store).__name__} says no URL; scheduler jobs reopen the store from "
+            "its URL, so submit needs a store that has one, such as SqliteStore."
         )
-    return Path(path)
 
 
 def start_dispatcher(
@@ -49,11 +50,15 @@ def start_dispatcher(
     from reflow.engine.scheduler.dispatcher import dispatcher_command
     from reflow.executors.environment import job_variables
     from reflow.executors.jobs import JobResources, JobSpec
+    from reflow.runs.context import context_file, recorded_context
     from reflow.runs.liveness import record_dispatcher
 
+    record = store.get_run_record(run_id)
+    if record is None:
+        raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
-        command=dispatcher_command(run_id, _store_path(store)),
+        command=dispatcher_command(context_file(recorded_context(record))),
         workdir=run_dir,
         log_dir=run_dir / "logs",
         resources=JobResources(
@@ -145,7 +150,7 @@ def submit_run(
         from reflow.stores import open_store
 
         store = open_store(config=workflow.config)
-    _store_path(store)
+    _check_store_url(store)
     run_id, _ = create_run(
         workflow,
         store,
@@ -156,7 +161,8 @@ def submit_run(
         policy=CachePolicy(force, frozenset(force_tasks or []), verify),
         executor=exc.name,
         executor_options=exc.recorded_options(),
-        extra={"__script__": str(script), "__argv__": list(sys.argv)},
+        script=script,
+        argv=sys.argv,
     )
     try:
         _freeze(script, rd, run_id)
