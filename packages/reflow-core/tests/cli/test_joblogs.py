@@ -9,15 +9,16 @@ import pytest
 
 from reflow import RunState, TaskState
 from reflow.cli.joblogs import log_candidates
-from reflow.stores import RunRecord, TaskInstanceRecord
+from reflow.stores import RunContext, RunRecord, TaskInstanceRecord
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 
 def _run(tmp_path: Path, executor: str, options: dict[str, object]) -> RunRecord:
+    context = RunContext("demo-1", tmp_path / "run", "demo", executor=executor)
     return RunRecord(
         "demo-1", "demo", "alice", NOW, RunState.SUCCESS, {"run_dir": str(tmp_path / "run")},
-        executor, options,
+        executor, options, context=context,
     )  # fmt: skip
 
 
