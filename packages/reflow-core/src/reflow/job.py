@@ -19,7 +19,9 @@ change freely.
 A usage error is one line on standard error and exit status 2.
 
 Each sub-command imports its engine only when chosen: a worker of a large
-array starts once per element, and must not pay for the dispatcher's imports.
+array starts once per element, and must not pay for the dispatcher's and the
+store's imports (measured with ``python -X importtime``: about 25-35 ms more
+per worker, on top of the worker's own 40-50 ms).
 """
 
 from __future__ import annotations
