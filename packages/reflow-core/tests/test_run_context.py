@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -238,3 +239,32 @@ def test_a_worker_queued_with_the_old_command_line_still_runs(tmp_path: Path, st
     subprocess.run(work.command, env=env, cwd=run.run_dir, timeout=120, check=True)
     assert Dispatcher(store, run.run_id, executor).wave() is RunState.SUCCESS
     assert run.output("double") == 100
+
+
+def test_a_local_supervisor_started_with_the_old_command_line_still_runs_its_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python -m reflow.executors.local_runner JOB_DIR``, as local jobs started before 0.4."""
+    from reflow.executors.local import executor as local
+
+    started: list[list[str]] = []
+    spawn = local.spawn_detached
+
+    def old_spawn(args: list[str], log: Path, cwd: Path) -> int:
+        started.append(list(args))
+        return spawn([args[0], "-m", "reflow.executors.local_runner", args[-1]], log, cwd)
+
+    monkeypatch.setattr(local, "spawn_detached", old_spawn)
+    executor = LocalExecutor(state_dir=tmp_path / "jobs")
+    done = tmp_path / "done"
+    job_id = executor.submit(
+        JobSpec(name="touch", command=("touch", str(done)), workdir=tmp_path, log_dir=tmp_path)
+    )
+    (args,) = started
+    assert args[1:4] == ["-m", "reflow.job", "local-job"]  # what new supervisors run
+    deadline = time.monotonic() + 60
+    while executor.query([job_id])[job_id].state not in JobState.ended():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert executor.query([job_id])[job_id].state is JobState.COMPLETED
+    assert done.exists()
