@@ -421,12 +421,18 @@ def test_a_result_naming_a_class_outside_the_workflow_is_refused(
 def test_files_beside_the_script_are_found_through_file_and_old_runs_still_run(
     tmp_path: Path, store: Any, unfrozen: bool
 ) -> None:
+    from reflow.engine.scheduler.code import code_record, job_script
     from reflow.engine.scheduler.dispatcher import dispatch_once
+    from reflow.runs.context import read_context
 
     executor, run = held_run(tmp_path, store, f"beside_{unfrozen}", unfrozen=unfrozen)
     (beside_job,) = [j for j in executor.jobs if j.name.endswith(".beside")]
     frozen_dir = tmp_path / "run" / ".reflow" / run.run_id / "code" / "1"
-    assert (Path(beside_job.command[3]).parent == frozen_dir) is not unfrozen
+    # The worker job names the run's run.json; it loads the script job_script gives.
+    assert beside_job.command[2:4] == ("reflow.job", "work")
+    context = read_context(Path(beside_job.command[4]))
+    script = job_script(context, code_record(context.run_dir, context.run_id))
+    assert (script.parent == frozen_dir) is not unfrozen
     executor.run("beside", run.run_id)
     dispatch_once(store, run.run_id, executor)
     record = store.get_task_instance_record(run.run_id, "beside", None)

@@ -294,3 +294,64 @@ def test_v3_database_gains_run_owners_and_keeps_its_runs(tmp_path: Path) -> None
     store.heartbeat_run("old-run")  # the new columns are writable
     assert store.get_run_record("old-run").heartbeat_at is not None  # type: ignore[union-attr]
     store.close()
+
+
+def write_v4(path: Path, runs: list[tuple[str, dict[str, object] | None]]) -> None:
+    """Write a version-4 database (the last before run contexts) holding ``runs``."""
+    conn = sqlite3.connect(path)
+    conn.execute(VERSION_TABLE)
+    for migration in MIGRATIONS[:4]:
+        migration.run(conn)
+        conn.execute(
+            "INSERT INTO schema_version VALUES (?, ?, ?)",
+            (migration.version, T0, migration.description),
+        )
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.executemany(
+        "INSERT INTO runs (run_id, graph_name, user_id, created_at, status, parameters, "
+        "executor, executor_options) VALUES (?, 'pipeline', 'alice', 0, 2, ?, 'slurm', NULL)",
+        [(run_id, None if p is None else json.dumps(p)) for run_id, p in runs],
+    )
+    conn.commit()
+    conn.close()
+
+
+def test_v4_runs_get_their_context_from_the_parameter_keys_they_used(tmp_path: Path) -> None:
+    from reflow.runs.context import RunContext
+
+    path = tmp_path / "manifest.db"
+    submitted = {
+        "n": 3,
+        "run_dir": "/work/run",
+        "__script__": "/work/flow.py",
+        "__argv__": ["flow.py", "submit", "--n", "3"],
+        "__force_tasks__": ["prepare"],
+        "__verify__": True,
+    }
+    local = {"run_dir": "/work/local", "__force__": True}
+    write_v4(path, [("run-s", submitted), ("run-l", local), ("run-x", {"n": 1}), ("run-e", None)])
+    store = SqliteStore(path)
+    store.init()
+
+    assert version_of(path) == SCHEMA_VERSION
+    record = store.get_run_record("run-s")
+    assert record is not None
+    assert record.parameters == submitted  # the parameters stay as they were
+    assert record.context == RunContext(
+        run_id="run-s",
+        run_dir=Path("/work/run"),
+        workflow="pipeline",
+        script=Path("/work/flow.py"),
+        argv=("flow.py", "submit", "--n", "3"),
+        executor="slurm",
+        store_url=store.url,  # the store it is read from: old runs kept no URL
+        force_tasks=frozenset({"prepare"}),
+        verify=True,
+    )
+    local_run = store.get_run_record("run-l")
+    assert local_run is not None and local_run.context is not None
+    assert (local_run.context.run_dir, local_run.context.script) == (Path("/work/local"), None)
+    assert local_run.context.force and not local_run.context.verify
+    for bare in ("run-x", "run-e"):  # no run directory recorded: no context to give
+        old = store.get_run_record(bare)
+        assert old is not None and old.context is None

@@ -9,15 +9,16 @@ import pytest
 
 from reflow import RunState, TaskState
 from reflow.cli.joblogs import log_candidates
-from reflow.stores import RunRecord, TaskInstanceRecord
+from reflow.stores import RunContext, RunRecord, TaskInstanceRecord
 
 NOW = datetime(2026, 11, 22, tzinfo=timezone.utc)
 
 
 def _run(tmp_path: Path, executor: str, options: dict[str, object]) -> RunRecord:
+    context = RunContext("demo-1", tmp_path / "run", "demo", executor=executor)
     return RunRecord(
         "demo-1", "demo", "alice", NOW, RunState.SUCCESS, {"run_dir": str(tmp_path / "run")},
-        executor, options,
+        executor, options, context=context,
     )  # fmt: skip
 
 
@@ -44,7 +45,7 @@ def test_a_split_array_element_is_found_through_the_executors_array_map(tmp_path
 def test_without_a_map_the_worker_names_its_chunk_and_the_index_is_reflows(
     tmp_path: Path,
 ) -> None:
-    from reflow.engine.scheduler.files import write_json_atomic
+    from reflow.runs.files import write_json_atomic
     from reflow.runs.layout import RunLayout
 
     run = _run(tmp_path, "local", {"state_dir": str(tmp_path / "local-state")})

@@ -136,13 +136,16 @@ def test_a_job_that_only_left_its_start_marker_has_a_start_and_no_end(
     store: Any, tmp_path: Path
 ) -> None:
     from reflow import TaskState
-    from reflow.engine.scheduler.files import write_json_atomic
     from reflow.report import render_page
+    from reflow.runs.files import write_json_atomic
     from reflow.runs.layout import RunLayout
-    from reflow.stores import NewTaskInstance, StateUpdate
+    from reflow.stores import NewTaskInstance, RunContext, StateUpdate
 
     run_dir = tmp_path / "run"
-    store.insert_run("r1", "wf", "me", {"run_dir": str(run_dir)}, executor="slurm")
+    context = RunContext("r1", run_dir, "wf", executor="slurm")
+    store.insert_run(
+        "r1", "wf", "me", {"run_dir": str(run_dir)}, executor="slurm", context=context
+    )
     store.insert_task_spec("r1", "work", True, {"cpus": 1, "mem": "1G", "time": "01:00"}, [])
     running, killed = store.insert_task_instances(
         "r1", [NewTaskInstance("work", 0), NewTaskInstance("work", 1)]

@@ -12,6 +12,8 @@ with the same schema.  Versions:
 2. The compact layout described in :mod:`reflow_store_sqlite.schema`.
 3. Whole-array cache records.
 4. Run ownership: who advances each run, and its last heartbeat.
+5. The run context (:class:`reflow.runs.context.RunContext`) as typed columns
+   of the run, filled for older runs from the parameter keys they kept it in.
 
 Every migration runs inside the caller's write transaction: it applies
 completely or not at all.  The statements of a released version are frozen:
@@ -24,6 +26,7 @@ change the schema only by appending a migration.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -202,6 +205,64 @@ V4_SCHEMA: tuple[str, ...] = (
 )
 """Version 4: who advances each run and when it last said so, to tell a lost run."""
 
+V5_SCHEMA: tuple[str, ...] = (
+    # The run's facts, typed (reflow.runs.context.RunContext).  NULL run_dir:
+    # a run recorded without one, whose record then has no context.
+    "ALTER TABLE runs ADD COLUMN run_dir TEXT",
+    # NULL for runs advanced in-process (run_local), which no job loads.
+    "ALTER TABLE runs ADD COLUMN script TEXT",
+    # JSON lists of strings; NULL when empty.
+    "ALTER TABLE runs ADD COLUMN argv TEXT",
+    "ALTER TABLE runs ADD COLUMN store_url TEXT",
+    "ALTER TABLE runs ADD COLUMN force INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE runs ADD COLUMN force_tasks TEXT",
+    "ALTER TABLE runs ADD COLUMN verify INTEGER NOT NULL DEFAULT 0",
+)
+"""Version 5: the run context as typed columns (older runs filled by :func:`_v4_to_v5`)."""
+
+# Where runs recorded before version 5 kept their facts, in their parameters.
+_LEGACY_KEYS = ("run_dir", "__script__", "__argv__", "__force__", "__force_tasks__", "__verify__")
+
+
+def _legacy_text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _legacy_list(value: object) -> str | None:
+    if not isinstance(value, list) or not value:
+        return None
+    return json.dumps([str(item) for item in value])
+
+
+def _v4_to_v5(conn: sqlite3.Connection) -> None:
+    """Fill the context columns of older runs from the parameter keys they used.
+
+    The parameters are left as they were.  They are read as plain JSON, not
+    through the manifest codec: the keys hold strings, lists and booleans, and
+    a parameter of a type the codec no longer knows must not stop the migration.
+    """
+    rows = conn.execute("SELECT id, parameters FROM runs WHERE parameters IS NOT NULL").fetchall()
+    for run, text in rows:
+        try:
+            params = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(params, dict) or not any(key in params for key in _LEGACY_KEYS):
+            continue
+        conn.execute(
+            "UPDATE runs SET run_dir = ?, script = ?, argv = ?, force = ?, force_tasks = ?, "
+            "verify = ? WHERE id = ?",
+            (
+                _legacy_text(params.get("run_dir")),
+                _legacy_text(params.get("__script__")),
+                _legacy_list(params.get("__argv__")),
+                int(params.get("__force__") is True),
+                _legacy_list(params.get("__force_tasks__")),
+                int(params.get("__verify__") is True),
+                run,
+            ),
+        )
+
 
 class ForeignDatabaseError(Exception):
     """The file is an SQLite database, but not a reflow manifest."""
@@ -347,6 +408,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(3, "whole-array cache records", V3_SCHEMA),
     Migration(4, "run ownership and heartbeats", V4_SCHEMA),
+    Migration(5, "run context as typed columns", V5_SCHEMA, apply=_v4_to_v5),
 )
 """Every schema step, oldest first.  The last one's version is :data:`SCHEMA_VERSION`."""
 

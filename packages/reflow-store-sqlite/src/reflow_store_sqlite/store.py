@@ -24,6 +24,7 @@ from reflow.stores import (
     InvalidTransitionError,
     NewTaskInstance,
     ReadOnlyStoreError,
+    RunContext,
     RunOwner,
     RunRecord,
     RunState,
@@ -94,9 +95,12 @@ connection to a database.
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
 
 _RUN_COLUMNS = (
-    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options"
+    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options, "
+    "run_dir, script, argv, store_url, force, force_tasks, verify"
 )
 _RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
+_RUN_OWNER = 15
+"""Index of ``owner`` in a row of :data:`_RUN_SELECT` (``heartbeat_at`` follows)."""
 _INSTANCE_SELECT = (
     "SELECT i.id, r.run_id, t.name, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
@@ -146,7 +150,46 @@ _UPDATE_SQL: dict[TaskState, str] = {
 }
 
 
-def _run_record(row: Sequence[Any]) -> RunRecord:
+def _context_to_db(context: RunContext | None) -> tuple[Any, ...]:
+    """The context columns of a new run, in :data:`_RUN_COLUMNS` order (all NULL without one)."""
+    if context is None:
+        return (None, None, None, None, 0, None, 0)
+    return (
+        str(context.run_dir),
+        None if context.script is None else str(context.script),
+        value_to_db(list(context.argv) or None),
+        context.store_url or None,
+        int(context.force),
+        value_to_db(sorted(context.force_tasks) or None),
+        int(context.verify),
+    )
+
+
+def _run_context(row: Sequence[Any], url: str) -> RunContext | None:
+    """The context of a run row; ``None`` for a run recorded without a run directory.
+
+    A run recorded before version 5 kept no store URL: the store it is read
+    from is the one that holds it, so ``url`` (that store's) stands in.
+    """
+    if row[8] is None:
+        return None
+    return RunContext(
+        run_id=row[0],
+        run_dir=Path(row[8]),
+        workflow=row[1],
+        script=None if row[9] is None else Path(row[9]),
+        argv=tuple(value_from_db(row[10]) or ()),
+        executor=row[6],
+        executor_options=dict_from_db(row[7]),
+        store_url=row[11] or url,
+        force=bool(row[12]),
+        force_tasks=frozenset(value_from_db(row[13]) or ()),
+        verify=bool(row[14]),
+    )
+
+
+def _run_record(row: Sequence[Any], url: str) -> RunRecord:
+    owner, heartbeat = row[_RUN_OWNER], row[_RUN_OWNER + 1]
     return RunRecord(
         run_id=row[0],
         graph_name=row[1],
@@ -156,8 +199,9 @@ def _run_record(row: Sequence[Any]) -> RunRecord:
         parameters=dict_from_db(row[5]),
         executor=row[6],
         executor_options=dict_from_db(row[7]),
-        owner=None if row[8] is None else RunOwner.from_dict(dict_from_db(row[8])),
-        heartbeat_at=None if row[9] is None else ms_to_datetime(row[9]),
+        owner=None if owner is None else RunOwner.from_dict(dict_from_db(owner)),
+        heartbeat_at=None if heartbeat is None else ms_to_datetime(heartbeat),
+        context=_run_context(row, url),
     )
 
 
@@ -623,25 +667,26 @@ class SqliteStore(Store):
         *,
         executor: str = "",
         executor_options: dict[str, Any] | None = None,
+        context: RunContext | None = None,
     ) -> None:
         """Insert a new run with status ``RUNNING``; see :meth:`Store.insert_run`."""
         encoded = (dict_to_db(parameters), dict_to_db(executor_options))
+        values = (
+            run_id,
+            graph_name,
+            user_id,
+            now_ms(),
+            RUN_STATE_CODES[RunState.RUNNING],
+            encoded[0],
+            executor,
+            encoded[1],
+            *_context_to_db(context),
+        )
+        marks = ", ".join("?" * len(values))
 
         def work(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(
-                    f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        run_id,
-                        graph_name,
-                        user_id,
-                        now_ms(),
-                        RUN_STATE_CODES[RunState.RUNNING],
-                        encoded[0],
-                        executor,
-                        encoded[1],
-                    ),
-                )
+                conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", values)
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError(
                     f"A run {run_id!r} already exists in the manifest store {self.path}; "
@@ -657,7 +702,7 @@ class SqliteStore(Store):
                 f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
-        return None if row is None else _run_record(row)
+        return None if row is None else _run_record(row, self.url)
 
     def list_run_records(
         self, graph_name: str | None = None, user_id: str | None = None
@@ -678,7 +723,8 @@ class SqliteStore(Store):
                 params,
             ).fetchall()
         )
-        return [_run_record(row) for row in rows]
+        url = self.url
+        return [_run_record(row, url) for row in rows]
 
     def update_run_status(self, run_id: str, status: RunState) -> None:
         """Set the status of a run."""

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from reflow.define.labels import instance_label
-from reflow.engine.scheduler.files import read_json
 from reflow.errors import ReflowError
 from reflow.executors.arrays import ArrayRegistry, split_job_id
 from reflow.executors.jobs import split_element_id
+from reflow.runs.context import recorded_context
+from reflow.runs.files import read_json
 from reflow.runs.layout import RunLayout
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ def log_candidates(record: RunRecord, inst: TaskInstanceRecord, suffix: str = "o
             f"{label} of run {record.run_id} has no job ({inst.state.value}: {why}), so it "
             "has no log files."
         )
-    layout = RunLayout(Path(str(record.parameters.get("run_dir", "."))), record.run_id)
+    layout = RunLayout(recorded_context(record).run_dir, record.run_id)
     base, index = split_element_id(job_id)
     places: list[tuple[str, int | None]]
     if index is None:

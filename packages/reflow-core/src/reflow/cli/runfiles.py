@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from reflow.executors.arrays import split_job_id
 from reflow.executors.jobs import split_element_id
+from reflow.runs.context import recorded_run_dir
 from reflow.runs.layout import LEGACY_DISPATCHER_LOG_GLOB, RunLayout, task_log_parts
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ class RunFiles:
 
 def _layout(record: RunRecord) -> RunLayout | None:
     """Where the run's files are, or ``None`` if it recorded no run directory."""
-    run_dir = record.parameters.get("run_dir")
-    return RunLayout(Path(str(run_dir)), record.run_id) if run_dir else None
+    run_dir = recorded_run_dir(record)
+    return RunLayout(run_dir, record.run_id) if run_dir is not None else None
 
 
 def _job_logs(store: Store, record: RunRecord, layout: RunLayout) -> list[Path]:

@@ -1,6 +1,7 @@
 """``python -m reflow.dispatch.dispatcher``: the dispatcher command line of jobs queued before 0.4.
 
-Remove after one release: new jobs name :mod:`reflow.engine.scheduler.dispatcher`.
+Remove after one release: new jobs run ``python -m reflow.job dispatch <run.json>``
+(:mod:`reflow.job`).
 """
 
 from __future__ import annotations

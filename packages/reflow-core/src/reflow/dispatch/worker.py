@@ -1,6 +1,7 @@
 """``python -m reflow.dispatch.worker``: the worker command line of jobs queued before 0.4.
 
-Remove after one release: new jobs name :mod:`reflow.engine.scheduler.worker`.
+Remove after one release: new jobs run ``python -m reflow.job work <run.json> <task>``
+(:mod:`reflow.job`).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ import os
 import signal
 import socket
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
 from reflow.engine.scheduler.submit import cancel_run
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_context
 from reflow.runs.liveness import LOCAL_EXECUTOR, close_run, lost_reason
 from reflow.runs.place import RunPlace
 
@@ -88,5 +88,5 @@ def cancel_recorded_run(
     if record.executor == LOCAL_EXECUTOR:
         return _cancel_local(store, record, task)
 
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    run_dir = recorded_context(record).run_dir
     return cancel_run(RunPlace(store, record.run_id, run_dir), task, executor)

@@ -1,6 +1,7 @@
 """``python -m reflow.executors.local_runner``: local jobs queued before 0.4.
 
-Remove after one release: new jobs name :mod:`reflow.executors.local.runner`.
+Remove after one release: new supervisors run ``python -m reflow.job local-job <job dir>``
+(:mod:`reflow.job`).
 """
 
 from __future__ import annotations

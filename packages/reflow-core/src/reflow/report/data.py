@@ -23,8 +23,9 @@ from reflow.define.graph import topological_order
 from reflow.define.labels import instance_label
 from reflow.define.resources import parse_memory, parse_walltime
 from reflow.engine.local.usage import read_usage
-from reflow.engine.scheduler.files import read_json
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_run_dir
+from reflow.runs.files import read_json
 from reflow.runs.graph import WIRING_KEY
 from reflow.runs.layout import RunLayout
 
@@ -356,8 +357,7 @@ def gather(store: Store, run_id: str) -> ReportData:
             "This run did not record its wire modes (it was recorded by an older reflow); "
             "edges show the dependency alone."
         )
-    text = run.parameters.get("run_dir")
-    run_dir = Path(str(text)) if text else None
+    run_dir = recorded_run_dir(run)
     data = ReportData(
         run=run,
         run_dir=run_dir,

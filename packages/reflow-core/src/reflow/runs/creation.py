@@ -1,15 +1,16 @@
-"""Creating a run's records: the run row and its task specifications.
+"""Creating a run's records: the run row, its context and its task specifications.
 
-``run_local`` and ``submit`` record a run the same way: its parameters (and
-cache settings) on the run row, and per task its configuration plus the
-task-level parts of its Merkle identity, which later dispatchers and
-``explain`` read back.
+``run_local`` and ``submit`` record a run the same way: its parameters and its
+:class:`~reflow.runs.context.RunContext` (run directory, script, argv, store
+URL, cache settings) on the run row, the context also as ``run.json`` in the
+run directory, and per task its configuration plus the task-level parts of its
+Merkle identity, which later dispatchers and ``explain`` read back.
 """
 
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
 from reflow.define.analysis import task_param_dests
 from reflow.define.validate import infer_wiring
 from reflow.errors import ReflowError
+from reflow.runs.context import RunContext, write_context
 from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 from reflow.runs.layout import RunLayout
@@ -34,6 +36,7 @@ __all__ = [
     "create_run",
     "make_run_dir",
     "recorded_parts",
+    "store_url",
     "stored_prefixes",
     "task_param_dests",
     "user_name",
@@ -69,6 +72,18 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "unknown"
+
+
+def store_url(store: Store) -> str:
+    """The URL that opens ``store`` again, ``""`` for a store that cannot say one.
+
+    Only jobs reopen the store: ``submit`` refuses a store without a URL
+    before it records anything; ``run_local`` works with any store.
+    """
+    try:
+        return store.url
+    except NotImplementedError:
+        return ""
 
 
 def _parts(
@@ -113,9 +128,13 @@ def create_run(
     policy: CachePolicy,
     executor: str,
     executor_options: Mapping[str, Any],
-    extra: Mapping[str, Any] | None = None,
+    script: Path | None = None,
+    argv: Sequence[str] = (),
 ) -> tuple[str, dict[str, Any]]:
-    """Insert a run and its task specifications in one transaction.
+    """Insert a run and its task specifications in one transaction, and write its ``run.json``.
+
+    ``script`` and ``argv`` are given for runs that jobs advance: they load the
+    workflow from them (see :class:`~reflow.runs.context.RunContext`).
 
     Returns
     -------
@@ -126,15 +145,22 @@ def create_run(
     run_id = make_run_id(workflow.name)
     make_run_dir(RunLayout(run_dir, run_id))
     store.init()
+    context = RunContext(
+        run_id=run_id,
+        run_dir=run_dir,
+        workflow=workflow.name,
+        script=script,
+        argv=tuple(argv),
+        executor=executor,
+        executor_options=dict(executor_options),
+        store_url=store_url(store),
+        force=policy.force,
+        force_tasks=policy.force_tasks,
+        verify=policy.verify,
+    )
     recorded = dict(values)
+    # Shown with the run's parameters as before; the engines read the context's.
     recorded["run_dir"] = str(run_dir)
-    if policy.force:
-        recorded["__force__"] = True
-    if policy.force_tasks:
-        recorded["__force_tasks__"] = sorted(policy.force_tasks)
-    if policy.verify:
-        recorded["__verify__"] = True
-    recorded.update(extra or {})
     # The wire modes, so views of the run (reflow dag, reflow report) need no script.
 
     recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
@@ -146,6 +172,8 @@ def create_run(
         for name in order
     }
     prefixes: dict[str, Any] = {}
+    # Before the run row: a job submitted for it finds its run.json.
+    _write_context(context)
     with store.transaction():
         store.insert_run(
             run_id,
@@ -154,6 +182,7 @@ def create_run(
             recorded,
             executor=executor,
             executor_options=dict(executor_options),
+            context=context,
         )
         for name, parts in all_parts.items():
             spec = workflow.tasks[name]
@@ -167,6 +196,17 @@ def create_run(
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
     return run_id, prefixes
+
+
+def _write_context(context: RunContext) -> None:
+    """Write ``run.json``, or say in one line why it cannot be (nothing is recorded then)."""
+    try:
+        write_context(context)
+    except OSError as exc:
+        raise ReflowError(
+            f"Cannot write the run context into the run directory {context.run_dir}: "
+            f"{exc.strerror or exc}. Give a run directory you can write (--run-dir)."
+        ) from exc
 
 
 def recorded_policies(store: Store, run_id: str) -> dict[str, str]:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState
+from reflow.runs.context import recorded_run_dir
 from reflow.runs.graph import ordered_specs
 from reflow.runs.layout import RunLayout
 
@@ -38,11 +38,11 @@ def log_empty_fanout(logger: logging.Logger, task: str) -> None:
 
 def _planned_counts(record: RunRecord) -> dict[str, int] | None:
     """The dispatcher's record of the tasks it planned, or ``None`` if it cannot be read."""
-    run_dir = record.parameters.get("run_dir")
-    if not run_dir:
+    run_dir = recorded_run_dir(record)
+    if run_dir is None:
         return None
     try:
-        planned = json.loads(RunLayout(Path(run_dir), record.run_id).planned_file.read_text())
+        planned = json.loads(RunLayout(run_dir, record.run_id).planned_file.read_text())
         return {name: int(entry["count"]) for name, entry in planned.items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None

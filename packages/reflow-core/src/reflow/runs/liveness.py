@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 
 from reflow import env
 from reflow._types import RunState, TaskState
-from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.errors import ConfigError, ReflowError
 from reflow.executors.jobs import JobState
+from reflow.runs.context import recorded_context
+from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 from reflow.stores import RunOwner, StateUpdate
 
@@ -238,8 +239,7 @@ def lost_reason(store: Store, record: RunRecord) -> str | None:
             return _local_lost(record)
         if not record.executor:
             return None
-        run_dir = Path(str(record.parameters.get("run_dir", ".")))
-        return dispatcher_lost(store, record.run_id, run_dir)
+        return dispatcher_lost(store, record.run_id, recorded_context(record).run_dir)
     except ConfigError:
         raise
     except (ReflowError, OSError) as exc:

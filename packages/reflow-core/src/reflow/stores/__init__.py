@@ -50,6 +50,7 @@ from reflow.stores.errors import (
 from reflow.stores.opening import configured_url, open_store, store_class, url_scheme
 from reflow.stores.records import (
     NewTaskInstance,
+    RunContext,
     RunOwner,
     RunRecord,
     StateUpdate,
@@ -73,6 +74,7 @@ __all__ = [
     "ManifestCodec",
     "NewTaskInstance",
     "ReadOnlyStoreError",
+    "RunContext",
     "RunOwner",
     "RunRecord",
     "RunState",

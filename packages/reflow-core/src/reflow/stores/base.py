@@ -17,6 +17,7 @@ from reflow._types import RunState, TaskState
 from reflow.stores.errors import StoreError, UnknownRunError
 from reflow.stores.records import (
     NewTaskInstance,
+    RunContext,
     RunOwner,
     RunRecord,
     StateUpdate,
@@ -123,6 +124,7 @@ class Store(abc.ABC):
         *,
         executor: str = "",
         executor_options: dict[str, Any] | None = None,
+        context: RunContext | None = None,
     ) -> None:
         """Insert a new run with status ``RUNNING``.
 
@@ -140,6 +142,12 @@ class Store(abc.ABC):
             Name of the executor the run uses.
         executor_options : dict[str, Any] or None
             Options the executor was created with.
+        context : RunContext or None
+            The run's facts (:class:`reflow.runs.context.RunContext`): a store
+            keeps them as typed columns and gives them back as
+            :attr:`RunRecord.context`.  ``run_id``, ``graph_name``,
+            ``executor`` and ``executor_options`` are given as the arguments
+            above (and equal the context's).
 
         Raises
         ------

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import Any
 
 from reflow._types import RunState, TaskState
+from reflow.runs.context import RunContext
 
 __all__ = [
     "NewTaskInstance",
+    "RunContext",
     "RunOwner",
     "RunRecord",
     "StateUpdate",
@@ -114,6 +116,10 @@ class RunRecord:
         reflow recorded owners).
     heartbeat_at : datetime or None
         When the owner last said it was alive (UTC).
+    context : RunContext or None
+        The run's facts (run directory, script, argv, store URL, cache
+        flags), from the store's typed columns; ``None`` where the store
+        keeps none, or for a run recorded without a run directory.
     """
 
     run_id: str
@@ -126,6 +132,7 @@ class RunRecord:
     executor_options: dict[str, Any] = field(default_factory=dict)
     owner: RunOwner | None = None
     heartbeat_at: datetime | None = None
+    context: RunContext | None = None
 
     def to_public_dict(self) -> dict[str, Any]:
         """Return the run as a plain dictionary.
@@ -135,7 +142,8 @@ class RunRecord:
         dict[str, Any]
             The record's fields; ``created_at`` as an ISO-8601 UTC string and
             ``status`` as the state's name; ``owner`` as a dictionary and
-            ``heartbeat_at`` as an ISO-8601 string, or ``None``.
+            ``heartbeat_at`` as an ISO-8601 string, or ``None``.  The context
+            is left out (this shape predates it): read :attr:`context`.
         """
         return {
             "run_id": self.run_id,

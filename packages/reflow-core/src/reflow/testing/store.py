@@ -40,6 +40,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    RunContext,
     RunOwner,
     StateUpdate,
     Store,
@@ -141,6 +142,50 @@ class StoreConformance(abc.ABC):
         assert record.executor_options == {"partition": "short", "nodes": (1, 2)}
         assert record.created_at.utcoffset() == timedelta(0)
         assert before <= record.created_at <= datetime.now(tz=timezone.utc) + timedelta(seconds=5)
+
+    def test_run_context_round_trips(self, store: Store) -> None:
+        context = RunContext(
+            run_id="run-2",
+            run_dir=Path("/work/project/run"),
+            workflow="graph",
+            script=Path("/work/project/flow.py"),
+            argv=("flow.py", "submit", "--n", "3"),
+            executor="slurm",
+            executor_options={"partition": "short"},
+            store_url="sqlite:///work/project/manifest.db",
+            force=True,
+            force_tasks=frozenset({"convert", "prepare"}),
+            verify=True,
+        )
+        store.insert_run(
+            "run-2",
+            "graph",
+            "bob",
+            {"n": 3},
+            executor="slurm",
+            executor_options={"partition": "short"},
+            context=context,
+        )
+        record = store.get_run_record("run-2")
+        assert record is not None
+        assert record.context == context
+        assert record.parameters == {"n": 3}  # the context is not among the parameters
+        (listed,) = [r for r in store.list_run_records() if r.run_id == "run-2"]
+        assert listed.context == context
+
+    def test_run_context_of_a_local_run_round_trips(self, store: Store) -> None:
+        context = RunContext(run_id="run-2", run_dir=Path("/work/run"), workflow="graph")
+        store.insert_run("run-2", "graph", "bob", {}, context=context)
+        record = store.get_run_record("run-2")
+        assert record is not None and record.context is not None
+        assert (record.context.run_dir, record.context.script) == (Path("/work/run"), None)
+        assert (record.context.argv, record.context.force_tasks) == ((), frozenset())
+        assert not record.context.force and not record.context.verify
+
+    def test_a_run_recorded_without_context_has_none(self, store: Store) -> None:
+        record = store.get_run_record(RUN)
+        assert record is not None
+        assert record.context is None
 
     def test_run_defaults_for_executor_fields(self, store: Store) -> None:
         record = store.get_run_record(RUN)

@@ -18,6 +18,7 @@ from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
 from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
+from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     from reflow.config import Config
@@ -429,7 +430,7 @@ class Workflow(Flow):
         record = store.get_run_record(run_id)
         if record is None:
             raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
-        run = Run(self, run_id, Path(record.parameters.get("run_dir", ".")), store)
+        run = Run(self, run_id, recorded_context(record).run_dir, store)
         return cancel_run(run, task_name, executor)
 
     @driver_call
@@ -519,7 +520,7 @@ class Workflow(Flow):
             raise ReflowError(
                 f"Run {run_id!r} is not in the manifest store; nothing was dispatched."
             )
-        recorded = Path(str(record.parameters.get("run_dir", "")))
+        recorded = recorded_context(record).run_dir
         if run_dir is not None and Path(run_dir).expanduser().resolve() != recorded:
             raise ReflowError(
                 f"Run {run_id!r} lives in {recorded}, not {run_dir}; pass "

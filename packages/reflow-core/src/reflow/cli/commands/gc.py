@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
+from reflow.runs.context import recorded_run_dir
 from reflow.timetext import format_age, parse_duration
 
 if TYPE_CHECKING:
@@ -90,13 +91,13 @@ def run(args: argparse.Namespace) -> int:
         if r.status in RunState.active() and (reason := lost_reason(store, r)) is not None
     }
     going = {r.run_id for r in old if r.status not in RunState.active() or r.run_id in lost}
-    dirs = {r.parameters.get("run_dir") for r in old if r.run_id in going}
+    dirs = {recorded_run_dir(r) for r in old if r.run_id in going}
     keep = claimed_logs(  # log files the runs that stay name too
         store,
         (
             r
             for r in store.list_run_records()
-            if r.run_id not in going and r.parameters.get("run_dir") in dirs
+            if r.run_id not in going and recorded_run_dir(r) in dirs
         ),
     )
     size_before = _database_size(store)

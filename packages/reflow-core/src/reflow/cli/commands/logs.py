@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reflow._types import RunState, TaskState
+from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     import argparse
@@ -48,7 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print the log (or its path)."""
     import sys
-    from pathlib import Path
 
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.joblogs import follow_file, log_candidates, log_path
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return 130
     candidates = log_candidates(record, inst, suffix)
     path = next((p for p in candidates if p.exists()), candidates[0])
-    run_dir = Path(str(record.parameters.get("run_dir", ".")))
+    run_dir = recorded_context(record).run_dir
     done = RunLayout(run_dir, record.run_id).result_file(task, inst.array_index)
 
     def finished() -> bool:

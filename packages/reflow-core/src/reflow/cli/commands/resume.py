@@ -55,7 +55,7 @@ def check_submitted(record: RunRecord) -> None:
             "runs only. Run the same command again to take it over from the cache, or close "
             f"it: reflow cancel {run_id}"
         )
-    if "__script__" not in record.parameters:
+    if record.context is None or record.context.script is None:
         raise ReflowError(
             f"Run {run_id} records no workflow script (it was not made by submit), so no "
             f"dispatcher can advance it; close it with: reflow cancel {run_id}"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_run_dir
 from reflow.timetext import format_age, parse_since
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def show_runs(store: Store, args: argparse.Namespace) -> int:
                 "created_at": record.created_at.isoformat(),
                 "executor": record.executor,
                 "user": record.user_id,
-                "run_dir": record.parameters.get("run_dir"),
+                "run_dir": None if (run_dir := recorded_run_dir(record)) is None else str(run_dir),
             }
         )
     printer = Printer()

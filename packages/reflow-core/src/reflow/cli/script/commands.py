@@ -16,6 +16,7 @@ from reflow._types import RunState
 from reflow.config import DEFAULT_EXECUTOR
 from reflow.define.graph import did_you_mean
 from reflow.errors import ReflowError
+from reflow.runs.context import recorded_context
 from reflow.signals import TaskInterrupted
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _run(workflow: Workflow, store: Store, ref: str) -> Run:
             f"not {workflow.name!r}; show it with: reflow status {record.run_id}"
         )
     run_id = record.run_id
-    return Run(workflow, run_id, Path(record.parameters.get("run_dir", ".")), store)
+    return Run(workflow, run_id, recorded_context(record).run_dir, store)
 
 
 def _check_task(workflow: Workflow, task: str | None) -> None:

@@ -34,11 +34,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reflow.cache.fingerprint.userfiles import is_user_file
-from reflow.engine.scheduler.files import read_json, write_json_atomic
+from reflow.errors import ReflowError
 from reflow.manifest import ManifestCodec
+from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
+
+if TYPE_CHECKING:
+    from reflow.runs.context import RunContext
 
 __all__ = [
     "FrozenCode",
@@ -90,6 +95,27 @@ def code_record(run_dir: Path, run_id: str) -> FrozenCode | None:
         origin=Path(data["origin"]),
         fingerprints=dict(data.get("fingerprints", {})),
     )
+
+
+def job_script(context: RunContext, frozen: FrozenCode | None) -> Path:
+    """The script a run's jobs load the workflow from.
+
+    The run's current frozen copy (``frozen``, from :func:`code_record`), so a
+    retry runs the code as fixed; a run submitted before code was frozen
+    imports its script where it is.
+
+    Raises
+    ------
+    ReflowError
+        For a run that records no script (made by ``run_local``, not submitted).
+    """
+    script = context.script if frozen is None else frozen.script
+    if script is None:
+        raise ReflowError(
+            f"Run {context.run_id} records no workflow script (it was not made by submit), "
+            f"so no job can load its workflow; close it with: reflow cancel {context.run_id}"
+        )
+    return script
 
 
 def _under(path: Path, root: Path) -> bool:

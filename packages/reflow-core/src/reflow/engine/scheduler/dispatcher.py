@@ -1,7 +1,7 @@
 """One dispatcher wave: ingest, reconcile, plan, submit, chain (design §5).
 
-Run as a short scheduler job (``python -m reflow.engine.scheduler.dispatcher RUN_ID
-STORE``), started by ``submit`` and then by the previous wave with an
+Run as a short scheduler job (``python -m reflow.job dispatch <run.json>``, see
+:mod:`reflow.job`), started by ``submit`` and then by the previous wave with an
 after-any dependency on that wave's jobs.  A wave can be killed at any point
 and run again: every step reads the state it needs from the store and the run
 directory, and instances are marked before their job is submitted, so nothing
@@ -26,8 +26,7 @@ from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import seen_files
 from reflow.define.analysis import Analysis, analyse
-from reflow.engine.scheduler.code import code_record
-from reflow.engine.scheduler.files import read_json, write_json_atomic
+from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
 from reflow.errors import ReflowError
@@ -43,8 +42,10 @@ from reflow.executors.jobs import (
 )
 from reflow.executors.resolve import executor_from_record
 from reflow.manifest import CODEC
+from reflow.runs.context import context_file, recorded_context
 from reflow.runs.creation import stored_prefixes
 from reflow.runs.fanout import log_empty_fanout
+from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import forget_after, record_dispatcher
 from reflow.stores import NewTaskInstance, StateUpdate, open_store
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
-__all__ = ["Dispatcher", "dispatch_once", "worker_command"]
+__all__ = ["Dispatcher", "dispatch_once", "dispatcher_command", "run_wave", "worker_command"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,25 +86,14 @@ def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecor
     return replace(inst, job_id=job_id, state=TaskState.RUNNING)
 
 
-def worker_command(
-    script: Path, workflow: str, run_dir: Path, run_id: str, task: str
-) -> tuple[str, ...]:
-    """The command a worker job runs."""
-    return (
-        sys.executable,
-        "-m",
-        "reflow.engine.scheduler.worker",
-        str(script),
-        workflow,
-        str(run_dir),
-        run_id,
-        task,
-    )
+def worker_command(run_json: Path, task: str) -> tuple[str, ...]:
+    """The command a worker job of ``task`` runs (:mod:`reflow.job`), given the ``run.json``."""
+    return (sys.executable, "-m", "reflow.job", "work", str(run_json), task)
 
 
-def dispatcher_command(run_id: str, store_url: str) -> tuple[str, ...]:
-    """The command a dispatcher job runs: the run and the URL of its store (``Store.url``)."""
-    return (sys.executable, "-m", "reflow.engine.scheduler.dispatcher", run_id, store_url)
+def dispatcher_command(run_json: Path) -> tuple[str, ...]:
+    """The command a dispatcher job runs (:mod:`reflow.job`), given the run's ``run.json``."""
+    return (sys.executable, "-m", "reflow.job", "dispatch", str(run_json))
 
 
 @contextmanager
@@ -156,13 +146,13 @@ class Dispatcher:
         self.store = store
         self.run_id = run_id
         self.record = record
-        params = record.parameters
-        self.run_dir = Path(params["run_dir"])
+        self.context = recorded_context(record)
+        self.run_dir = self.context.run_dir
         self.layout = RunLayout(self.run_dir, run_id)
         self.frozen = code_record(self.run_dir, run_id)
-        # A run submitted before code was frozen imports its script where it is.
-        self.script = Path(params["__script__"]) if self.frozen is None else self.frozen.script
-        self.argv = list(params.get("__argv__", []))
+        self.script = job_script(self.context, self.frozen)
+        self.argv = list(self.context.argv)
+        self.context_file = context_file(self.context)
         self.wf = workflow or load_workflow(self.script, record.graph_name, self.argv)
         self.results = ResultReader(store, run_id, self.run_dir, task_policies(self.wf))
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
@@ -341,18 +331,14 @@ class Dispatcher:
         order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
         summary = self._summary()
-        params = self.record.parameters
+        context = self.context
         planner = Planner(
             self.store,
             self.run_id,
             self.wf.tasks,
             wiring,
             stored_prefixes(self.store, self.run_id, self._code()),
-            CachePolicy(
-                bool(params.get("__force__")),
-                frozenset(params.get("__force_tasks__", [])),
-                bool(params.get("__verify__")),
-            ),
+            CachePolicy(context.force, context.force_tasks, context.verify),
             code=self._code(),
             file_policies=task_policies(self.wf),
         )
@@ -476,7 +462,7 @@ class Dispatcher:
             )
         return JobSpec(
             name=f"{self.wf.name}.{name}",
-            command=worker_command(self.script, self.wf.name, self.run_dir, self.run_id, name),
+            command=worker_command(self.context_file, name),
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(
@@ -548,7 +534,7 @@ class Dispatcher:
         options = self.wf.config.dispatch_submit_options
         job = JobSpec(
             name=f"{self.wf.name}.dispatch",
-            command=dispatcher_command(self.run_id, self.store.url),
+            command=dispatcher_command(self.context_file),
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(cpus=1, time="00:20:00", mem="2G", options=options),
@@ -644,24 +630,16 @@ def dispatch_once(
     return Dispatcher(store, run_id, executor).wave(resume=resume)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_URL``.
+def run_wave(store: Store, run_id: str) -> int:
+    """A dispatcher job's work: one wave, logged; return the job's exit status.
 
-    ``STORE_URL`` is the store's URL; jobs queued by earlier versions give the
-    SQLite file's path instead, which :func:`~reflow.stores.open_store` also opens.
+    A wave that fails marks the run FAILED (nothing would advance it again)
+    and returns 1.  The last log line is ``run <id>: <STATE>`` (``reflow gc``
+    reads it only in dispatcher logs named before 0.4, which carry no run id).
     """
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print(
-            "usage: python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_URL",
-            file=sys.stderr,
-        )
-        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-
-    store = open_store(args[1])
     try:
-        dispatcher = Dispatcher(store, args[0])
+        dispatcher = Dispatcher(store, run_id)
         state = dispatcher.wave()
         calls = dispatcher.calls
         logger.info(
@@ -672,11 +650,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     except Exception:
         # Nothing would ever advance the run again: say so in the store.
-        logger.exception("dispatcher of run %s failed; the run is marked FAILED", args[0])
-        store.update_run_status(args[0], RunState.FAILED)
+        logger.exception("dispatcher of run %s failed; the run is marked FAILED", run_id)
+        store.update_run_status(run_id, RunState.FAILED)
         return 1
-    logger.info("run %s: %s", args[0], state.value)
+    logger.info("run %s: %s", run_id, state.value)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reflow.engine.scheduler.dispatcher RUN_ID STORE``: jobs queued before 0.4.
+
+    New jobs run ``python -m reflow.job dispatch <run.json>``; this command line
+    stays one release for dispatcher jobs already queued (through the shim
+    :mod:`reflow.dispatch.dispatcher`).  ``STORE`` is the SQLite file (or a store URL).
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(
+            "usage: python -m reflow.engine.scheduler.dispatcher RUN_ID STORE_PATH",
+            file=sys.stderr,
+        )
+        return 2
+    return run_wave(open_store(args[1]), args[0])
 
 
 if __name__ == "__main__":

@@ -34,9 +34,9 @@ from reflow.cache.identity import IdentityParts, value_hash
 from reflow.cache.seenfiles import FileDrift, check_files
 from reflow.define.labels import instance_label
 from reflow.engine.scheduler.code import code_record, workflow_codec
-from reflow.engine.scheduler.files import read_json
 from reflow.manifest import UntrustedClassError
 from reflow.runs.creation import recorded_parts
+from reflow.runs.files import read_json
 from reflow.runs.layout import RunLayout
 from reflow.stores import StateUpdate
 

@@ -16,14 +16,15 @@ from reflow.cache.planning import CachePolicy
 from reflow.engine.local.engine import check_options
 from reflow.engine.scheduler.code import freeze_code
 from reflow.engine.scheduler.dispatcher import dispatcher_command
-from reflow.engine.scheduler.files import read_json
 from reflow.engine.scheduler.loader import script_of
 from reflow.engine.scheduler.results import ResultReader, identity_with_code, planned_code
 from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
 from reflow.executors.resolve import executor_from_record, resolve_executor
-from reflow.runs.creation import create_run, recorded_parts, recorded_policies
+from reflow.runs.context import context_file, recorded_context
+from reflow.runs.creation import create_run, recorded_parts, recorded_policies, store_url
+from reflow.runs.files import read_json
 from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import record_dispatcher
 from reflow.runs.place import RunPlace
@@ -48,15 +49,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _store_url(store: Store) -> str:
-    """The URL the run's jobs reopen ``store`` from, in any process."""
-    try:
-        return store.url
-    except NotImplementedError:
+def _check_store_url(store: Store) -> None:
+    """Refuse, before a run is recorded, a store its jobs could not open again."""
+    if not store_url(store):
         raise ReflowError(
-            f"{type(store).__name__} does not say its URL; scheduler jobs reopen the store "
-            "from its URL, so submit needs a store that has one (Store.url), such as SQLite's."
-        ) from None
+            f"{type(store).__name__} says no URL; scheduler jobs reopen the store from "
+            "its URL, so submit needs a store that has one, such as SqliteStore."
+        )
 
 
 def start_dispatcher(
@@ -64,9 +63,12 @@ def start_dispatcher(
 ) -> str:
     """Submit a dispatcher job for the run now (no dependency)."""
     layout = RunLayout(run_dir, run_id)
+    record = store.get_run_record(run_id)
+    if record is None:
+        raise ReflowError(f"Run {run_id!r} is not in the manifest store.")
     job = JobSpec(
         name=f"{workflow.name}.dispatch",
-        command=dispatcher_command(run_id, _store_url(store)),
+        command=dispatcher_command(context_file(recorded_context(record))),
         workdir=run_dir,
         log_dir=layout.logs_dir,
         resources=JobResources(
@@ -152,7 +154,7 @@ def submit_run(
     check_submit_options(workflow, exc)
     if store is None:
         store = open_store(config=workflow.config)
-    _store_url(store)  # before the run is recorded: a store its jobs cannot reopen is refused
+    _check_store_url(store)
     run_id, _ = create_run(
         workflow,
         store,
@@ -163,7 +165,8 @@ def submit_run(
         policy=CachePolicy(force, frozenset(force_tasks or []), verify),
         executor=exc.name,
         executor_options=exc.recorded_options(),
-        extra={"__script__": str(script), "__argv__": list(sys.argv)},
+        script=script,
+        argv=sys.argv,
     )
     try:
         _freeze(script, rd, run_id)

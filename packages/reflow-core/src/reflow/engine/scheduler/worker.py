@@ -21,8 +21,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from reflow.engine.scheduler.files import read_json, write_json_atomic
 from reflow.executors.jobs import ARRAY_INDEX_ENV
+from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 
 __all__ = ["run_worker"]
@@ -150,7 +150,11 @@ def _walltime_warning(signum: int, frame: Any) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m reflow.engine.scheduler.worker SCRIPT WORKFLOW RUN_DIR RUN_ID TASK``."""
+    """``python -m reflow.engine.scheduler.worker SCRIPT WORKFLOW RUN_DIR RUN_ID TASK``.
+
+    The command line of worker jobs queued before 0.4 (through the shim
+    :mod:`reflow.dispatch.worker`); new jobs run ``python -m reflow.job work``.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 5:
         print(

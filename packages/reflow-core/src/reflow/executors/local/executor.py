@@ -212,7 +212,9 @@ class LocalExecutor(Executor):
                 f"Cannot submit local job {job.name!r}: the Python interpreter's path is "
                 "unknown (sys.executable is empty), so no supervisor can be started."
             )
-        args = [sys.executable, "-m", "reflow.executors.local.runner", str(job_dir.path)]
+        # The stable job entry point (reflow.job): a supervisor started across an
+        # upgrade of reflow runs the same command line.
+        args = [sys.executable, "-m", "reflow.job", "local-job", str(job_dir.path)]
         try:
             pid = spawn_detached(args, job_dir.log_file, job_dir.path)
         except OSError as exc:
@@ -223,7 +225,7 @@ class LocalExecutor(Executor):
             raise LocalExecutorError(
                 f"Cannot start the supervisor of local job {job_dir.job_id} ({job.name!r}) with "
                 f"{sys.executable}: {exc}. Check that this interpreter can run "
-                "'python -m reflow.executors.local.runner'."
+                "'python -m reflow.job local-job'."
             ) from exc
         self._children.append(pid)
         # The supervisor writes the same record once it is ready; never overwrite that.

@@ -1,4 +1,4 @@
-"""Reading and writing the files dispatchers and workers exchange in the run directory.
+"""Reading and writing the JSON files of a run directory, atomically.
 
 Where each file lives is :class:`reflow.runs.layout.RunLayout`'s business.
 Every file is written to a temporary name and renamed, so a reader never
