@@ -159,13 +159,19 @@ def test_a_submitted_runs_dispatcher_reopens_the_store_by_its_url(
         assert run.output("double") == 6
     finally:
         sys.modules.pop("memtest_submit", None)
-    # Each dispatcher job was handed the store's URL, not its file: that is what
-    # made it open the memtest store through the entry point.
+    # Each dispatcher job was handed the run's run.json, whose context names the
+    # store by its URL, not its file: that is what made it open the memtest store
+    # through the entry point.
     specs = [json.loads(p.read_text()) for p in (memtest / "jobs").rglob("spec.json")]
-    module = "reflow.engine.scheduler.dispatcher"
-    dispatchers = [spec["command"] for spec in specs if module in spec["command"]]
+    dispatchers = [
+        spec["command"]
+        for spec in specs
+        if spec["command"][1:4] == ["-m", "reflow.job", "dispatch"]
+    ]
     assert dispatchers
-    assert all(command[-1] == url for command in dispatchers)
+    for command in dispatchers:
+        assert not any("m.db" in part for part in command)
+        assert json.loads(Path(command[-1]).read_text())["store_url"] == url
 
 
 def test_an_unknown_scheme_names_the_installed_stores_and_the_way_to_install(

@@ -125,7 +125,7 @@ def test_a_job_in_a_state_reflow_cannot_map_is_waited_for_not_forgotten(
 
 
 def test_a_bad_grace_is_refused_with_its_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    from reflow.engine.scheduler.dispatcher import forget_after
+    from reflow.runs.liveness import forget_after
 
     monkeypatch.setenv("REFLOW_DISPATCH_FORGET_AFTER", "ten minutes")
     with pytest.raises(ConfigError, match="REFLOW_DISPATCH_FORGET_AFTER"):

@@ -25,7 +25,7 @@ from reflow.executors.jobs import JobSpec, JobState, JobStatus
 from reflow.executors.local.executor import LocalExecutor
 from reflow.job import main as job_main
 from reflow.runs.context import CONTEXT_FORMAT, RunContext, context_path, read_context
-from reflow.runs.files import dispatcher_file
+from reflow.runs.layout import RunLayout
 
 TWO_STEPS = """
 from typing import Annotated
@@ -193,7 +193,7 @@ def test_a_dispatcher_queued_with_the_old_command_line_still_runs(
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=4)
     monkeypatch.delenv("REFLOW_MODE")
     store.update_run_status(run.run_id, RunState.RUNNING)
-    dispatcher_file(run.run_dir, run.run_id).unlink()
+    RunLayout(run.run_dir, run.run_id).dispatcher_file.unlink()
     run_json = context_path(run.run_dir, run.run_id)
     run_json.unlink()
 
@@ -246,9 +246,10 @@ def test_a_local_supervisor_started_with_the_old_command_line_still_runs_its_job
 ) -> None:
     """``python -m reflow.executors.local_runner JOB_DIR``, as local jobs started before 0.4."""
     from reflow.executors.local import executor as local
+    from reflow.executors.local.proc import spawn_detached
 
     started: list[list[str]] = []
-    spawn = local.spawn_detached
+    spawn = spawn_detached
 
     def old_spawn(args: list[str], log: Path, cwd: Path) -> int:
         started.append(list(args))

@@ -133,11 +133,11 @@ def test_a_missing_sqlite_store_gives_the_pip_line(
 # -- what the scheduler jobs get ----------------------------------------------------
 
 
-def test_the_dispatcher_job_is_given_the_store_url_not_a_file_path(tmp_path: Path) -> None:
-    store = open_store(tmp_path / "m.db")
-    command = dispatcher_command("run-1", store.url)
-    assert command[-2:] == ("run-1", store.url)
-    assert command[-1].startswith("sqlite:///")
+def test_the_dispatcher_job_is_given_the_run_context_not_a_store_file(tmp_path: Path) -> None:
+    run_json = tmp_path / "run" / ".reflow" / "run-1" / "run.json"
+    command = dispatcher_command(run_json)
+    assert command[1:] == ("-m", "reflow.job", "dispatch", str(run_json))
+    assert not any(part.endswith(".db") for part in command)
 
 
 def test_import_reflow_stores_loads_no_store_configuration_or_plugin_loader() -> None:
