@@ -93,9 +93,12 @@ class Import:
 
 
 def modules(src: Path) -> dict[str, tuple[Path, bool]]:
-    """Every module under ``src``: dotted name -> (file, whether it is a package)."""
+    """Every module of the ``reflow`` package under ``src``: dotted name -> (file, is a package).
+
+    Only ``reflow``: installed (not editable), ``src`` is site-packages.
+    """
     found = {}
-    for path in sorted(src.rglob("*.py")):
+    for path in sorted((src / "reflow").rglob("*.py")):
         parts = list(path.relative_to(src).with_suffix("").parts)
         package = parts[-1] == "__init__"
         if package:
