@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-SERVER_URL = os.environ.get("REFLOW_TEST_POSTGRES_URL", "")
-
-needs_server = pytest.mark.skipif(
-    not SERVER_URL,
-    reason="REFLOW_TEST_POSTGRES_URL is unset: start a test server with "
-    "tests/clusters/postgres/start.sh, or run nox -s 'cluster(postgres)'",
+SKIP_REASON = (
+    "REFLOW_TEST_POSTGRES_URL is unset: start a test server with "
+    "tests/clusters/postgres/start.sh, or run nox -s 'cluster(postgres)'"
 )
+
+Admin = Callable[..., list[tuple[object, ...]]]
 
 
 def in_schema(url: str, schema: str) -> str:
@@ -27,23 +26,35 @@ def in_schema(url: str, schema: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
 
 
-def admin_execute(*statements: str) -> None:
-    """Run statements on the test server outside any store."""
-    import psycopg
-
-    with psycopg.connect(SERVER_URL, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+@pytest.fixture
+def server_url() -> str:
+    """The test server's URL (its database ``reflow``); skips the test without one."""
+    url = os.environ.get("REFLOW_TEST_POSTGRES_URL", "")
+    if not url:
+        pytest.skip(SKIP_REASON)
+    return url
 
 
 @pytest.fixture
-def schema_url() -> Iterator[str]:
+def admin(server_url: str) -> Admin:
+    """Run one statement on the test server outside any store; return its rows."""
+
+    def execute(statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        import psycopg
+
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            cursor = conn.execute(statement, params)  # type: ignore[arg-type]
+            return cursor.fetchall() if cursor.description else []
+
+    return execute
+
+
+@pytest.fixture
+def schema_url(server_url: str, admin: Admin) -> Iterator[str]:
     """The URL of a new, empty schema of the test server, dropped after the test."""
-    if not SERVER_URL:
-        pytest.skip(needs_server.kwargs["reason"])
     name = f"reflow_test_{uuid.uuid4().hex[:16]}"
-    admin_execute(f"CREATE SCHEMA {name}")
+    admin(f"CREATE SCHEMA {name}")
     try:
-        yield in_schema(SERVER_URL, name)
+        yield in_schema(server_url, name)
     finally:
-        admin_execute(f"DROP SCHEMA {name} CASCADE")
+        admin(f"DROP SCHEMA {name} CASCADE")

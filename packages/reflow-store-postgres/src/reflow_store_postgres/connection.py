@@ -85,12 +85,14 @@ def backoff(attempt: int, *, first: float = 0.05, cap: float = 2.0) -> float:
     return float(min(cap, first * 2**attempt) * (0.5 + random.random()))  # noqa: S311
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    # libpq prefixes the cause with 'connection to server at "h" (ip), port p failed:'.
-    cause = lines[-1] if lines else type(exc).__name__
-    return cause.rstrip(".")
+def _cause(exc: BaseException) -> str:
+    """libpq's reason, without its preamble: 'Connection refused', 'timeout expired'..."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    # libpq says 'connection to server at "h" (ip), port p failed: REASON', then a hint.
+    for line in lines:
+        if "failed:" in line:
+            return line.rpartition("failed:")[2].strip().rstrip(".") or line
+    return lines[0].rstrip(".") if lines else type(exc).__name__
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -133,7 +135,7 @@ def connect(url: str, *, timeout: float) -> psycopg.Connection[tuple[object, ...
                 tried = f" (tried for {timeout:g} s)" if attempt and timeout else ""
                 raise StoreError(
                     f"Cannot connect to the PostgreSQL store at {server_name(url)}{tried}: "
-                    f"{_first_line(exc)}."
+                    f"{_cause(exc)}."
                 ) from None
             time.sleep(pause)
             attempt += 1

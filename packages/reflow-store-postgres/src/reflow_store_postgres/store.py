@@ -356,24 +356,17 @@ class PostgresStore(Store):
     def _prepare_schema(self, conn: Connection) -> None:
         if self._read_version(conn) == SCHEMA_VERSION:
             return
-        with conn.transaction():
-            # Another process may be creating or migrating the same schema right now.
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            current = self._read_version(conn)
-            if current == 0 and not self.create:
-                raise StoreMissingError(
-                    f"There is no reflow store in the PostgreSQL database {self.server}; "
-                    "reflow has not created one (this command only reads). Check REFLOW_STORE "
-                    "and [store] url, or submit a run to create it."
-                )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[version - 1]:
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO reflow_meta (key, value) VALUES ('schema_version', %s), "
-                "('written_by', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                (str(SCHEMA_VERSION), f"reflow-store-postgres {__version__}"),
-            )
+        # Another process may be creating or migrating the same schema right now: wait for
+        # it.  The lock is taken before the transaction begins, because a transaction sees
+        # tables committed by others only from its start (its catalog cache is refreshed
+        # then), not from the moment a lock was granted inside it.
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            with conn.transaction():
+                current = self._migrate(conn)
+        finally:
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
         if current:
             logger.info(
                 "Migrated the PostgreSQL store at %s from schema version %d to %d",
@@ -381,6 +374,27 @@ class PostgresStore(Store):
                 current,
                 SCHEMA_VERSION,
             )
+
+    def _migrate(self, conn: Connection) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; return the version it had."""
+        current = self._read_version(conn)
+        if current == SCHEMA_VERSION:
+            return 0
+        if current == 0 and not self.create:
+            raise StoreMissingError(
+                f"There is no reflow store in the PostgreSQL database {self.server}; "
+                "reflow has not created one (this command only reads). Check REFLOW_STORE "
+                "and [store] url, or submit a run to create it."
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO reflow_meta (key, value) VALUES ('schema_version', %s), "
+            "('written_by', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (str(SCHEMA_VERSION), f"reflow-store-postgres {__version__}"),
+        )
+        return current
 
     def _attempt(self, step: Callable[[Connection], T]) -> T:
         """Run ``step`` on the connection, again on a lost connection or a lost conflict."""
