@@ -94,3 +94,24 @@ def test_processes_creating_the_schema_at_once_create_it_once(schema_url: str) -
         worker.join(60)
 
     assert [w.exitcode for w in workers] == [0] * 6
+
+
+def test_the_store_is_the_one_of_the_current_schema_only(
+    schema_url: str, admin: Any, server_url: str
+) -> None:
+    # A store further on the search_path (a lab's in public, say) is not taken for this one.
+    later = f"{_schema(schema_url)}_later"
+    admin(f"CREATE SCHEMA {later}")
+    try:
+        with PostgresStore(f"{server_url}?options=-csearch_path%3D{later}") as other:
+            other.insert_run("theirs", "wf", "bob", {})
+        both = f"{server_url}?options=-csearch_path%3D{_schema(schema_url)},{later}"
+
+        with PostgresStore(both) as store:
+            store.insert_run("mine", "wf", "alice", {})
+            runs = [r.run_id for r in store.list_run_records()]
+
+        assert runs == ["mine"]
+        assert admin(f"SELECT run_id FROM {later}.runs") == [("theirs",)]
+    finally:
+        admin(f"DROP SCHEMA {later} CASCADE")

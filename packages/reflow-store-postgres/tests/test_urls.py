@@ -63,6 +63,7 @@ def test_the_server_is_named_host_port_database() -> None:
         "h:7/d"
     )
     assert server_name("postgresql://bob@", {}) == "localhost:5432/bob"
+    assert server_name("postgresql://?service=lab", {}) == "service lab"
 
 
 def test_importing_the_package_does_not_import_psycopg() -> None:

@@ -130,14 +130,15 @@ def connect(url: str, *, timeout: float) -> psycopg.Connection[tuple[object, ...
             )
             return psycopg.connect(url, autocommit=True, application_name="reflow", **extra)
         except psycopg.OperationalError as exc:
-            pause = backoff(attempt, first=0.25, cap=5.0)
-            if _permanent(exc) or time.monotonic() + pause > deadline:
+            left = deadline - time.monotonic()
+            if _permanent(exc) or left <= 0:
                 tried = f" (tried for {timeout:g} s)" if attempt and timeout else ""
                 raise StoreError(
                     f"Cannot connect to the PostgreSQL store at {server_name(url)}{tried}: "
                     f"{_cause(exc)}."
                 ) from None
-            time.sleep(pause)
+            # The last attempt comes at the deadline: the whole budget is used.
+            time.sleep(min(backoff(attempt, first=0.25, cap=5.0), left))
             attempt += 1
 
 

@@ -163,6 +163,11 @@ def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
     )
 
 
+def _cause(exc: BaseException) -> str:
+    """The first line of an error's message, for one-line errors."""
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0].rstrip(".")
+
+
 def _stored_index(array_index: int | None) -> int:
     if array_index is None:
         return SINGLETON_INDEX
@@ -332,14 +337,24 @@ class PostgresStore(Store):
         conn = connect(self._url, timeout=timeout)
         try:
             self._prepare_schema(conn)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
-            raise
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(
+                f"Opening the PostgreSQL store at {self.server} failed: {_cause(exc)}."
+            ) from exc
         self._conn, self._pid = conn, os.getpid()
         return conn
 
     def _read_version(self, conn: Connection) -> int:
-        row = conn.execute("SELECT to_regclass('reflow_meta') IS NOT NULL").fetchone()
+        # The store is the one in the current schema (the first of the search_path that
+        # exists), never a store that the search_path would find further on (in public).
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+            "AND c.relname = 'reflow_meta')"
+        ).fetchone()
         if row is None or not row[0]:
             return 0
         row = conn.execute("SELECT value FROM reflow_meta WHERE key = 'schema_version'").fetchone()
@@ -396,6 +411,16 @@ class PostgresStore(Store):
         )
         return current
 
+    def _error(self, exc: BaseException, attempts: int = 1) -> StoreError:
+        """The one-line :class:`StoreError` for a database error (busy when a retry may pass)."""
+        if is_retriable(exc):
+            return StoreBusyError(
+                f"The PostgreSQL store at {self.server} kept failing a transaction on "
+                f"conflicts with other writers ({attempts} attempt{'s' * (attempts > 1)}): "
+                f"{_cause(exc)}. Try again."
+            )
+        return StoreError(f"The PostgreSQL store at {self.server} failed: {_cause(exc)}.")
+
     def _attempt(self, step: Callable[[Connection], T]) -> T:
         """Run ``step`` on the connection, again on a lost connection or a lost conflict."""
         import psycopg
@@ -406,13 +431,7 @@ class PostgresStore(Store):
                 return step(conn)
             except psycopg.Error as exc:
                 last = attempt == self.retries - 1
-                if is_retriable(exc):
-                    if last:
-                        raise StoreBusyError(
-                            f"The PostgreSQL store at {self.server} kept failing a transaction "
-                            f"on conflicts with other writers ({self.retries} attempts): "
-                            f"{str(exc).strip().splitlines()[0]}. Try again."
-                        ) from exc
+                if is_retriable(exc) and not last:
                     time.sleep(backoff(attempt))
                     continue
                 if conn.closed and not last:
@@ -421,13 +440,18 @@ class PostgresStore(Store):
                     logger.warning("Lost the connection to %s; reconnecting", self.server)
                     self._conn = None
                     continue
-                cause = (
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                )
-                raise StoreError(
-                    f"The PostgreSQL store at {self.server} failed: {cause}."
-                ) from exc
+                raise self._error(exc, self.retries) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database errors inside a caller's transaction, as one-line :class:`StoreError`."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
 
     def _write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in a transaction: its own (retried), or a savepoint of the open one."""
@@ -436,7 +460,7 @@ class PostgresStore(Store):
                 conn = self._connection()
                 self._depth += 1
                 try:
-                    with conn.transaction():
+                    with self._translated(), conn.transaction():
                         return work(conn)
                 finally:
                     self._depth -= 1
@@ -455,7 +479,8 @@ class PostgresStore(Store):
         """Run ``work`` for reading; ``snapshot`` runs it in one REPEATABLE READ transaction."""
         with self._lock:
             if self._depth:
-                return work(self._connection())
+                with self._translated():
+                    return work(self._connection())
             if not snapshot:
                 return self._attempt(work)
 
@@ -474,14 +499,16 @@ class PostgresStore(Store):
         """Group writes into one transaction (``with store.transaction(): ...``).
 
         Blocks nest (savepoints).  A conflict with another writer inside the
-        block is raised to the caller, who may run the block again.
+        block (a deadlock, which the row locks taken in id order make rare)
+        ends it with :class:`StoreBusyError`, nothing of it written: the caller
+        may run the block again.
         """
         with self._lock:
             conn = self._connection()
             outer = self._depth == 0
             self._depth += 1
             try:
-                with conn.transaction():
+                with self._translated(), conn.transaction():
                     yield
             finally:
                 self._depth = 0 if outer else self._depth - 1

@@ -101,5 +101,6 @@ def server_name(url: str, environ: Mapping[str, str] | None = None) -> str:
     database = unquote(parts.path.lstrip("/")) or params.get("dbname")
     database = database or env.get("PGDATABASE") or user or "?"
     service = params.get("service") or env.get("PGSERVICE")
-    where = f"{host}:{port}/{database}"
-    return f"{where} (service {service})" if service and not parts.hostname else where
+    if service and not (parts.hostname or params.get("host")):
+        return f"service {service}"  # where it points is in the service file
+    return f"{host}:{port}/{database}"
