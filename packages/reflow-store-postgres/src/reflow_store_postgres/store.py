@@ -74,6 +74,7 @@ DEFAULT_RETRIES = 8
 """Attempts of a transaction that loses a serialization conflict or a deadlock."""
 
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
+_CODES_BY_NAME: dict[str, int] = {state.value: code for state, code in TASK_STATE_CODES.items()}
 _WAITING = (TASK_STATE_CODES[TaskState.PENDING], TASK_STATE_CODES[TaskState.RETRYING])
 
 _RUN_COLUMNS = (
@@ -183,6 +184,12 @@ def _label(task_name: str, array_index: int | None) -> str:
     return task_name if array_index is None else f"{task_name}[{array_index}]"
 
 
+def _state_code(state: TaskState | str) -> int:
+    """The stored code of a state given as member or name (``TaskState`` is a ``str`` enum)."""
+    code = _CODES_BY_NAME.get(state)  # a member hashes and compares as its name
+    return TASK_STATE_CODES[TaskState(state)] if code is None else code
+
+
 def _codes(states: Iterable[TaskState]) -> list[int]:
     return sorted(TASK_STATE_CODES[TaskState(s)] for s in states)
 
@@ -226,6 +233,11 @@ class _Fold:
             self.err, self.err_set = None, True
         self.state = target
 
+
+_COPY_INSTANCES = (
+    "COPY task_instances (id, run, task, idx, state, created_at, updated_at, identity, "
+    "input_hash, input, cache_info) FROM STDIN"
+)
 
 _APPLY_SQL = (
     "UPDATE task_instances t SET state = u.state, updated_at = %s, "
@@ -754,51 +766,50 @@ class PostgresStore(Store):
     def insert_task_instances(
         self, run_id: str, instances: Iterable[NewTaskInstance]
     ) -> list[int]:
-        """Insert many instances of one run in one statement; return their ids in order.
+        """Insert many instances of one run in one transaction; return their ids in order.
 
-        The whole batch is one ``INSERT ... SELECT FROM unnest(...) RETURNING``:
-        one round trip whatever its size.  The UNIQUE key ``(run, task, idx)``
-        refuses a duplicate, also one inserted by another process meanwhile.
+        The batch takes its ids from the table's sequence in one query, then is
+        streamed with ``COPY``, PostgreSQL's bulk load: two round trips whatever
+        its size.  The UNIQUE key ``(run, task, idx)`` refuses a duplicate, also
+        one inserted by another process meanwhile; nothing of the batch is then
+        inserted.
         """
         import psycopg
 
         items = list(instances)
-        columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
-        for item in items:
-            row = (
+        rows = [
+            (
                 item.task_name,
                 _stored_index(item.array_index),
-                TASK_STATE_CODES[TaskState(item.state)],
-                _text(item.identity),
-                _text(item.input_hash),
+                _state_code(item.state),
+                item.identity or None,
+                item.input_hash or None,
                 dict_to_db(item.input),
                 dict_to_db(item.cache_info),
             )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
-        if not items:
-            self._write(lambda c: self._run_key(c, run_id))
-            return []
+            for item in items
+        ]
 
         def work(conn: Connection) -> list[int]:
             run = self._run_key(conn, run_id)
+            if not rows:
+                return []
             now = now_ms()
+            ids = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT nextval(pg_get_serial_sequence('task_instances', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    (len(rows),),
+                )
+            ]
             try:
-                with conn.transaction():
-                    rows = conn.execute(
-                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
-                        "updated_at, identity, input_hash, input, cache_info) "
-                        "SELECT %s, u.task, u.idx, u.state, %s, %s, u.identity, u.input_hash, "
-                        "u.input, u.cache_info FROM unnest(%s::text[], %s::integer[], "
-                        "%s::smallint[], %s::text[], %s::text[], %s::text[], %s::text[]) "
-                        "WITH ORDINALITY AS u(task, idx, state, identity, input_hash, input, "
-                        "cache_info, n) ORDER BY u.n RETURNING id, task, idx",
-                        (run, now, now, *columns),
-                    ).fetchall()
+                with conn.transaction(), conn.cursor().copy(_COPY_INSTANCES) as copy:
+                    for id_, (task, idx, state, *rest) in zip(ids, rows, strict=True):
+                        copy.write_row((id_, run, task, idx, state, now, now, *rest))
             except psycopg.errors.UniqueViolation as exc:
                 raise self._duplicate(conn, run_id, run, items) from exc
-            ids = {(task, idx): int(id_) for id_, task, idx in rows}
-            return [ids[(name, idx)] for name, idx in zip(columns[0], columns[1], strict=True)]
+            return ids
 
         return self._write(work)
 
