@@ -274,6 +274,9 @@ CLUSTERS: dict[str, str] = {
     # The PBS executor in Torque mode, on the Torque wrappers (slurm-wlm-torque) of a real Slurm
     # cluster with its own base directory and ports.
     "pbs-torque": "reflow-executor-pbs",
+    # Not a scheduler: a loopback PostgreSQL server (Debian's postgresql, run as the postgres
+    # user), against which the PostgreSQL store's own tests run.
+    "postgres": "reflow-store-postgres",
 }
 
 
@@ -281,6 +284,9 @@ CLUSTERS: dict[str, str] = {
 @nox.parametrize("scheduler", list(CLUSTERS), ids=list(CLUSTERS))
 def cluster(session: nox.Session, scheduler: str) -> None:
     """Tests against a real single-host cluster of that scheduler, started here and stopped after.
+
+    ``cluster(postgres)`` is the same for a store: a real PostgreSQL server, and the
+    PostgreSQL store's tests against it.
 
     Not a default session: it needs root and apt. Skipped where it cannot run, unless
     REFLOW_REQUIRE_CLUSTERS=1 (set by CI), which turns the skip into a failure.
@@ -296,7 +302,8 @@ def cluster(session: nox.Session, scheduler: str) -> None:
     session.install(*_with_core(package), *_test_support(), "pytest>=8")
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
-    # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...) to <base>/cluster.env.
+    # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...,
+    # REFLOW_TEST_POSTGRES_URL=...) to <base>/cluster.env.
     base_var = f"REFLOW_{scheduler.upper().replace('-', '_')}_BASE"
     # start.sh refuses a base directory that is a symlink or not root's own.
     base = Path(os.environ.get(base_var) or f"/tmp/reflow-{scheduler}")  # noqa: S108

@@ -17,7 +17,11 @@ EXECUTORS = {
     "sge": ("reflow-executor-sge", "reflow_executor_sge:SGEExecutor"),
     "flux": ("reflow-executor-flux", "reflow_executor_flux:FluxExecutor"),
 }
-STORES = {"sqlite": ("reflow-store-sqlite", "reflow_store_sqlite:SqliteStore")}
+STORES = {
+    "sqlite": ("reflow-store-sqlite", "reflow_store_sqlite:SqliteStore"),
+    "postgresql": ("reflow-store-postgres", "reflow_store_postgres:PostgresStore"),
+    "postgres": ("reflow-store-postgres", "reflow_store_postgres:PostgresStore"),
+}
 
 
 def _console_script() -> Path:
@@ -72,7 +76,7 @@ def test_every_executor_package_is_listed_and_compatible(
 
 
 @pytest.mark.parametrize("name", sorted(STORES))
-def test_the_sqlite_store_is_listed_and_compatible(report: dict[str, Any], name: str) -> None:
+def test_the_stores_are_listed_and_compatible(report: dict[str, Any], name: str) -> None:
     entry = _entries(report, "store")[name]
     distribution, value = STORES[name]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 EXPECTED = {
     "reflow_core": ("reflow", None),
     "reflow_store_sqlite": ("reflow_store_sqlite", ("reflow.stores", "sqlite")),
+    "reflow_store_postgres": ("reflow_store_postgres", ("reflow.stores", "postgresql")),
     "reflow_executor_slurm": ("reflow_executor_slurm", ("reflow.executors", "slurm")),
     "reflow_executor_pbs": ("reflow_executor_pbs", ("reflow.executors", "pbs")),
     "reflow_executor_lsf": ("reflow_executor_lsf", ("reflow.executors", "lsf")),

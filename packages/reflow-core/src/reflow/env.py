@@ -51,6 +51,7 @@ __all__ = [
     "REFLOW_SGE_BIN",
     "REFLOW_SLURM_BIN",
     "REFLOW_STORE",
+    "REFLOW_STORE_CONNECT_TIMEOUT",
     "REFLOW_STORE_PATH",
     "VARIABLES",
     "bin_variable",
@@ -94,6 +95,19 @@ Default: unset, which means the configuration file (``[store] url``, else
 ``~`` is expanded.  ``REFLOW_STORE`` wins when both are set.
 
 Example: ``REFLOW_STORE_PATH=/shared/reflow/manifest.db``
+"""
+
+REFLOW_STORE_CONNECT_TIMEOUT = "REFLOW_STORE_CONNECT_TIMEOUT"
+"""Seconds a store on a database server keeps retrying to reach an unreachable server.
+
+Read by server stores (``reflow-store-postgres``) when they connect: a
+dispatcher job that starts while the server restarts waits this long, with
+backoff, before it fails with one line naming the server and the cause.
+``0`` tries once.
+
+Default: 60.
+
+Example: ``REFLOW_STORE_CONNECT_TIMEOUT=300``
 """
 
 REFLOW_EXECUTOR = "REFLOW_EXECUTOR"
@@ -259,6 +273,7 @@ VARIABLES: dict[str, str] = {
     REFLOW_CONFIG: "Configuration file to load instead of the default one.",
     REFLOW_STORE: "URL of the manifest store (sqlite:///abs/path.db); wins over the path.",
     REFLOW_STORE_PATH: "Path of the shared manifest database (an SQLite file).",
+    REFLOW_STORE_CONNECT_TIMEOUT: "Seconds to retry reaching a store's database server (60).",
     REFLOW_EXECUTOR: "Executor runs are submitted with (default: local).",
     REFLOW_PARTITION: "Default partition (queue) of task jobs.",
     REFLOW_ACCOUNT: "Default account (project) charged for task jobs.",

@@ -1,0 +1,200 @@
+"""The database schema, its recorded version, and the forward migrations between versions.
+
+Layout (tables in the first schema of the connection's ``search_path``, so a
+site can give each user or lab a schema of its own in one database):
+
+- ``reflow_meta``: ``schema_version`` and the package that wrote it;
+- ``runs`` (``run_id`` UNIQUE) with the typed :class:`~reflow.stores.RunContext`
+  columns, the owner and the heartbeat;
+- ``task_specs`` and ``task_dependencies``, keyed by run and task;
+- ``task_instances``, UNIQUE on ``(run, task, idx)``; a singleton's index is
+  stored as ``-1`` so that the key covers it too;
+- ``array_cache``: whole arrays by identity, for ``copy_cached_array``.
+
+States are small integers (:data:`TASK_STATE_CODES`), timestamps milliseconds
+since the epoch (UTC), empty dictionaries and ``""`` hashes NULL, other values
+manifest-codec JSON.  The codes are part of the stored format: never renumber them.
+
+Migration ``n`` (``MIGRATIONS[n - 1]``) takes the schema from version ``n - 1``
+to ``n``; version 0 is an empty schema.  Migrations only ever go forward, and
+a store refuses a schema newer than :data:`SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from reflow.stores import CODEC, RunState, TaskState
+
+__all__ = [
+    "MIGRATIONS",
+    "MIGRATION_LOCK",
+    "RUN_STATES",
+    "RUN_STATE_CODES",
+    "SCHEMA_VERSION",
+    "SINGLETON_INDEX",
+    "TASK_STATES",
+    "TASK_STATE_CODES",
+    "dict_from_db",
+    "dict_to_db",
+    "ms_to_datetime",
+    "now_ms",
+    "value_from_db",
+    "value_to_db",
+]
+
+SINGLETON_INDEX = -1
+"""Stored array index of a singleton task instance."""
+
+TASK_STATE_CODES: dict[TaskState, int] = {
+    TaskState.PENDING: 0,
+    TaskState.SUBMITTED: 1,
+    TaskState.RUNNING: 2,
+    TaskState.SUCCESS: 3,
+    TaskState.FAILED: 4,
+    TaskState.CANCELLED: 5,
+    TaskState.RETRYING: 6,
+    TaskState.SKIPPED: 7,
+}
+TASK_STATES: dict[int, TaskState] = {code: state for state, code in TASK_STATE_CODES.items()}
+
+RUN_STATE_CODES: dict[RunState, int] = {
+    RunState.PENDING: 0,
+    RunState.RUNNING: 1,
+    RunState.SUCCESS: 2,
+    RunState.FAILED: 3,
+    RunState.CANCELLED: 4,
+}
+RUN_STATES: dict[int, RunState] = {code: state for state, code in RUN_STATE_CODES.items()}
+
+MIGRATION_LOCK = 0x52464C57
+"""Key of the advisory lock that serialises schema creation and migrations."""
+
+_V1 = (
+    "CREATE TABLE reflow_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """
+    CREATE TABLE runs (
+        id bigserial PRIMARY KEY,
+        run_id text NOT NULL UNIQUE,
+        graph_name text NOT NULL,
+        user_id text NOT NULL,
+        created_at bigint NOT NULL,
+        status smallint NOT NULL,
+        parameters text,
+        executor text NOT NULL DEFAULT '',
+        executor_options text,
+        run_dir text,
+        script text,
+        argv text,
+        store_url text,
+        force boolean NOT NULL DEFAULT false,
+        force_tasks text,
+        verify boolean NOT NULL DEFAULT false,
+        owner text,
+        heartbeat_at bigint
+    )
+    """,
+    """
+    CREATE TABLE task_specs (
+        run bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        task text NOT NULL,
+        is_array boolean NOT NULL,
+        config text,
+        PRIMARY KEY (run, task)
+    )
+    """,
+    """
+    CREATE TABLE task_dependencies (
+        run bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        task text NOT NULL,
+        depends_on text NOT NULL,
+        PRIMARY KEY (run, task, depends_on)
+    )
+    """,
+    """
+    CREATE TABLE task_instances (
+        id bigserial PRIMARY KEY,
+        run bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        task text NOT NULL,
+        idx integer NOT NULL,
+        state smallint NOT NULL,
+        job_id text,
+        input text,
+        output text,
+        error_text text,
+        identity text,
+        input_hash text,
+        output_hash text,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        cache_info text,
+        UNIQUE (run, task, idx)
+    )
+    """,
+)
+"""Version 1: the tables, with the UNIQUE keys the store relies on."""
+
+_V2 = (
+    "CREATE INDEX runs_by_graph ON runs (graph_name)",
+    "CREATE INDEX runs_by_user ON runs (user_id)",
+    "CREATE INDEX runs_by_created ON runs (created_at DESC, id DESC)",
+    "CREATE INDEX task_instances_by_state ON task_instances (run, task, state)",
+    # find_cached: the newest successful instance of an identity, read from the index alone.
+    "CREATE INDEX task_instances_cache ON task_instances "
+    "(task, identity, updated_at DESC, id DESC) WHERE state = 3",
+    """
+    CREATE TABLE array_cache (
+        task text NOT NULL,
+        identity text NOT NULL,
+        run bigint NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        count integer NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (task, identity, run)
+    )
+    """,
+    "CREATE INDEX array_cache_by_run ON array_cache (run)",
+)
+"""Version 2: the indexes of the lookups, and whole-array cache entries."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+"""``MIGRATIONS[n - 1]`` takes a schema from version ``n - 1`` to version ``n``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+"""The schema version this package writes and reads."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def now_ms() -> int:
+    """Return the current time in milliseconds since the Unix epoch (UTC)."""
+    return time.time_ns() // 1_000_000
+
+
+def ms_to_datetime(value: int) -> datetime:
+    """Convert stored milliseconds since the epoch to an aware UTC datetime."""
+    return _EPOCH + timedelta(milliseconds=value)
+
+
+def dict_to_db(value: dict[str, Any] | None) -> str | None:
+    """Encode a dictionary payload: empty as NULL, else manifest-codec JSON."""
+    return CODEC.dumps(value) if value else None
+
+
+def dict_from_db(value: str | None) -> dict[str, Any]:
+    """Decode a dictionary payload written by :func:`dict_to_db`."""
+    if value is None:
+        return {}
+    decoded: dict[str, Any] = CODEC.loads(value)
+    return decoded
+
+
+def value_to_db(value: Any) -> str | None:
+    """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
+    return None if value is None else CODEC.dumps(value)
+
+
+def value_from_db(value: str | None) -> Any:
+    """Decode an output value written by :func:`value_to_db`."""
+    return None if value is None else CODEC.loads(value)

@@ -1,0 +1,1171 @@
+"""The PostgreSQL manifest store."""
+
+# SQL here is assembled only from module constants (state codes, column lists);
+# every value from callers is a bound parameter.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from reflow.stores import (
+    TRANSITIONS,
+    ActiveRunError,
+    DuplicateError,
+    InvalidTransitionError,
+    NewTaskInstance,
+    RunContext,
+    RunOwner,
+    RunRecord,
+    RunState,
+    SchemaVersionError,
+    StateUpdate,
+    Store,
+    StoreBusyError,
+    StoreError,
+    StoreMissingError,
+    TaskInstanceRecord,
+    TaskSpecRecord,
+    TaskState,
+    UnknownInstanceError,
+    UnknownRunError,
+)
+from reflow_store_postgres._version import __version__
+from reflow_store_postgres.connection import backoff, connect, connect_timeout, is_retriable
+from reflow_store_postgres.schema import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    RUN_STATE_CODES,
+    RUN_STATES,
+    SCHEMA_VERSION,
+    SINGLETON_INDEX,
+    TASK_STATE_CODES,
+    TASK_STATES,
+    dict_from_db,
+    dict_to_db,
+    ms_to_datetime,
+    now_ms,
+    value_from_db,
+    value_to_db,
+)
+from reflow_store_postgres.urls import check_url, server_name
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from reflow.stores import Config
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+__all__ = ["PostgresStore"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_RETRIES = 8
+"""Attempts of a transaction that loses a serialization conflict or a deadlock."""
+
+_SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
+_CODES_BY_NAME: dict[str, int] = {state.value: code for state, code in TASK_STATE_CODES.items()}
+_WAITING = (TASK_STATE_CODES[TaskState.PENDING], TASK_STATE_CODES[TaskState.RETRYING])
+
+_RUN_COLUMNS = (
+    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options, "
+    "run_dir, script, argv, store_url, force, force_tasks, verify"
+)
+_RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
+_RUN_OWNER = 15
+"""Index of ``owner`` in a row of :data:`_RUN_SELECT` (``heartbeat_at`` follows)."""
+_INSTANCE_SELECT = (
+    "SELECT i.id, r.run_id, i.task, i.idx, i.state, i.job_id, i.input, i.output, "
+    "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
+    "i.cache_info FROM task_instances i JOIN runs r ON r.id = i.run"
+)
+
+
+def _text(value: str) -> str | None:
+    """A hash or other optional string: ``""`` is stored as NULL."""
+    return value or None
+
+
+def _context_to_db(context: RunContext | None) -> tuple[Any, ...]:
+    """The context columns of a new run, in :data:`_RUN_COLUMNS` order (all NULL without one)."""
+    if context is None:
+        return (None, None, None, None, False, None, False)
+    return (
+        str(context.run_dir),
+        None if context.script is None else str(context.script),
+        value_to_db(list(context.argv) or None),
+        context.store_url or None,
+        bool(context.force),
+        value_to_db(sorted(context.force_tasks) or None),
+        bool(context.verify),
+    )
+
+
+def _run_record(row: Sequence[Any], url: str) -> RunRecord:
+    owner, heartbeat = row[_RUN_OWNER], row[_RUN_OWNER + 1]
+    context = None
+    if row[8] is not None:
+        context = RunContext(
+            run_id=row[0],
+            run_dir=Path(row[8]),
+            workflow=row[1],
+            script=None if row[9] is None else Path(row[9]),
+            argv=tuple(value_from_db(row[10]) or ()),
+            executor=row[6],
+            executor_options=dict_from_db(row[7]),
+            store_url=row[11] or url,
+            force=bool(row[12]),
+            force_tasks=frozenset(value_from_db(row[13]) or ()),
+            verify=bool(row[14]),
+        )
+    return RunRecord(
+        run_id=row[0],
+        graph_name=row[1],
+        user_id=row[2],
+        created_at=ms_to_datetime(row[3]),
+        status=RUN_STATES[row[4]],
+        parameters=dict_from_db(row[5]),
+        executor=row[6],
+        executor_options=dict_from_db(row[7]),
+        owner=None if owner is None else RunOwner.from_dict(dict_from_db(owner)),
+        heartbeat_at=None if heartbeat is None else ms_to_datetime(heartbeat),
+        context=context,
+    )
+
+
+def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
+    idx = row[3]
+    return TaskInstanceRecord(
+        id=int(row[0]),
+        run_id=row[1],
+        task_name=row[2],
+        array_index=None if idx == SINGLETON_INDEX else idx,
+        state=TASK_STATES[row[4]],
+        job_id=row[5],
+        input=dict_from_db(row[6]),
+        output=value_from_db(row[7]),
+        error_text=row[8],
+        identity=row[9] or "",
+        input_hash=row[10] or "",
+        output_hash=row[11] or "",
+        created_at=ms_to_datetime(row[12]),
+        updated_at=ms_to_datetime(row[13]),
+        cache_info=dict_from_db(row[14]),
+    )
+
+
+def _cause(exc: BaseException) -> str:
+    """The first line of an error's message, for one-line errors."""
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0].rstrip(".")
+
+
+def _stored_index(array_index: int | None) -> int:
+    if array_index is None:
+        return SINGLETON_INDEX
+    if array_index < 0:
+        raise ValueError(
+            f"Array index {array_index} is negative; array indices start at 0 "
+            "(use None for a singleton task)."
+        )
+    return array_index
+
+
+def _label(task_name: str, array_index: int | None) -> str:
+    return task_name if array_index is None else f"{task_name}[{array_index}]"
+
+
+def _state_code(state: TaskState | str) -> int:
+    """The stored code of a state given as member or name (``TaskState`` is a ``str`` enum)."""
+    code = _CODES_BY_NAME.get(state)  # a member hashes and compares as its name
+    return TASK_STATE_CODES[TaskState(state)] if code is None else code
+
+
+def _codes(states: Iterable[TaskState]) -> list[int]:
+    return sorted(TASK_STATE_CODES[TaskState(s)] for s in states)
+
+
+class _Fold:
+    """The effect of an instance's state updates, folded in order (see ``apply_state_updates``).
+
+    ``None`` in a ``*_set`` flag's value keeps the stored column; the flags say
+    which columns the single UPDATE writes.
+    """
+
+    __slots__ = ("err", "err_set", "job", "job_set", "out", "out_hash", "out_set", "state")
+
+    def __init__(self, state: TaskState) -> None:
+        self.state = state
+        self.job: str | None = None
+        self.job_set = False
+        self.err: str | None = None
+        self.err_set = False
+        self.out: str | None = None
+        self.out_hash: str | None = None
+        self.out_set = False
+
+    def apply(self, update: StateUpdate) -> None:
+        target = TaskState(update.state)
+        if target in (TaskState.SUBMITTED, TaskState.RUNNING) and update.job_id is not None:
+            self.job, self.job_set = update.job_id, True
+        elif target is TaskState.SUCCESS:
+            self.out, self.out_hash, self.out_set = (
+                value_to_db(update.output),
+                _text(update.output_hash),
+                True,
+            )
+            self.err, self.err_set = None, True
+        elif target in (TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED):
+            if update.error_text is not None:
+                self.err, self.err_set = update.error_text, True
+        elif target is TaskState.RETRYING:
+            self.out, self.out_hash, self.out_set = None, None, True
+            self.job, self.job_set = None, True
+            self.err, self.err_set = None, True
+        self.state = target
+
+
+_COPY_INSTANCES = (
+    "COPY task_instances (id, run, task, idx, state, created_at, updated_at, identity, "
+    "input_hash, input, cache_info) FROM STDIN"
+)
+
+_APPLY_SQL = (
+    "UPDATE task_instances t SET state = u.state, updated_at = %s, "
+    "job_id = CASE WHEN u.job_set THEN u.job ELSE t.job_id END, "
+    "error_text = CASE WHEN u.err_set THEN u.err ELSE t.error_text END, "
+    "output = CASE WHEN u.out_set THEN u.out ELSE t.output END, "
+    "output_hash = CASE WHEN u.out_set THEN u.out_hash ELSE t.output_hash END "
+    "FROM unnest(%s::bigint[], %s::smallint[], %s::boolean[], %s::text[], %s::boolean[], "
+    "%s::text[], %s::boolean[], %s::text[], %s::text[]) "
+    "AS u(id, state, job_set, job, err_set, err, out_set, out, out_hash) WHERE t.id = u.id"
+)
+
+
+class PostgresStore(Store):
+    """PostgreSQL-backed manifest store, for dispatchers and users on many hosts.
+
+    One database (or one schema of it: the first of the connection's
+    ``search_path``) serves every run of a user or a lab.  Writes run in READ
+    COMMITTED transactions whose updates are conditional on the rows' current
+    state, and which lock the rows they read first (``SELECT ... FOR UPDATE``,
+    in id order), so concurrent dispatchers neither lose an update nor
+    duplicate an instance (the UNIQUE keys refuse the second).  A transaction
+    that still loses a serialization conflict or a deadlock is run again whole,
+    with backoff, up to ``retries`` times; one the caller groups with
+    :meth:`transaction` is the caller's to retry.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user@host:port/database?param=value`` (or
+        ``postgres://...``): a libpq URL, every parameter passing through.  It
+        must not hold a password (see :func:`reflow_store_postgres.urls.check_url`).
+    create : bool
+        Create the schema when the database has none.  With ``False`` (commands
+        that only read), an empty database raises :class:`StoreMissingError`.
+    connect_timeout : float or None
+        Seconds to keep retrying to reach the server; ``None`` reads
+        ``REFLOW_STORE_CONNECT_TIMEOUT`` (default 60).
+    retries : int
+        Attempts of a transaction in all on serialization failures and deadlocks.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        create: bool = True,
+        connect_timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+    ) -> None:
+        self._url = check_url(url)
+        self.create = create
+        self.connect_timeout = connect_timeout
+        self.retries = max(1, retries)
+        self._conn: Connection | None = None
+        self._pid = 0
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._url!r})"
+
+    @property
+    def url(self) -> str:
+        """The URL the store was opened with (it never holds a password)."""
+        return self._url
+
+    @property
+    def server(self) -> str:
+        """The server and database, ``host:port/db``, as messages name it."""
+        return server_name(self._url)
+
+    @classmethod
+    def from_url(
+        cls, url: str, config: Config | None = None, *, create: bool = True
+    ) -> PostgresStore:
+        """Open ``postgresql://user@host:port/db?...`` (see :class:`PostgresStore`).
+
+        Raises
+        ------
+        StoreError
+            When the URL is not a PostgreSQL URL, or holds a password.
+        """
+        return cls(url, create=create)
+
+    # -- connection, transactions, retries ---------------------------------------
+
+    def init(self) -> None:
+        """Connect, creating or migrating the schema when needed."""
+        with self._lock:
+            self._connection()
+
+    def close(self) -> None:
+        """Close the connection; the next call opens a new one."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+            self._depth = 0
+
+    def _connection(self) -> Connection:
+        conn = self._conn
+        if conn is not None and self._pid == os.getpid() and not conn.closed:
+            return conn
+        # After fork the parent's connection must not be used, not even closed.
+        self._conn = None
+        self._depth = 0
+        timeout = connect_timeout() if self.connect_timeout is None else self.connect_timeout
+        conn = connect(self._url, timeout=timeout)
+        try:
+            self._prepare_schema(conn)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            raise StoreError(
+                f"Opening the PostgreSQL store at {self.server} failed: {_cause(exc)}."
+            ) from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _read_version(self, conn: Connection) -> int:
+        # The store is the one in the current schema (the first of the search_path that
+        # exists), never a store that the search_path would find further on (in public).
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+            "AND c.relname = 'reflow_meta')"
+        ).fetchone()
+        if row is None or not row[0]:
+            return 0
+        row = conn.execute("SELECT value FROM reflow_meta WHERE key = 'schema_version'").fetchone()
+        version = 0 if row is None else int(row[0])
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"The PostgreSQL store at {self.server} has schema version {version}, but "
+                f"reflow-store-postgres {__version__} understands versions up to "
+                f"{SCHEMA_VERSION}: a newer reflow wrote it. Upgrade with "
+                "'pip install -U reflow-store-postgres'. The database was not changed."
+            )
+        return version
+
+    def _prepare_schema(self, conn: Connection) -> None:
+        if self._read_version(conn) == SCHEMA_VERSION:
+            return
+        # Another process may be creating or migrating the same schema right now: wait for
+        # it.  The lock is taken before the transaction begins, because a transaction sees
+        # tables committed by others only from its start (its catalog cache is refreshed
+        # then), not from the moment a lock was granted inside it.
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            with conn.transaction():
+                current = self._migrate(conn)
+        finally:
+            if not conn.closed:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+        if current:
+            logger.info(
+                "Migrated the PostgreSQL store at %s from schema version %d to %d",
+                self.server,
+                current,
+                SCHEMA_VERSION,
+            )
+
+    def _migrate(self, conn: Connection) -> int:
+        """Bring the schema to :data:`SCHEMA_VERSION`; return the version it had."""
+        current = self._read_version(conn)
+        if current == SCHEMA_VERSION:
+            return 0
+        if current == 0 and not self.create:
+            raise StoreMissingError(
+                f"There is no reflow store in the PostgreSQL database {self.server}; "
+                "reflow has not created one (this command only reads). Check REFLOW_STORE "
+                "and [store] url, or submit a run to create it."
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+        conn.execute(
+            "INSERT INTO reflow_meta (key, value) VALUES ('schema_version', %s), "
+            "('written_by', %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (str(SCHEMA_VERSION), f"reflow-store-postgres {__version__}"),
+        )
+        return current
+
+    def _error(self, exc: BaseException, attempts: int = 1) -> StoreError:
+        """The one-line :class:`StoreError` for a database error (busy when a retry may pass)."""
+        if is_retriable(exc):
+            return StoreBusyError(
+                f"The PostgreSQL store at {self.server} kept failing a transaction on "
+                f"conflicts with other writers ({attempts} attempt{'s' * (attempts > 1)}): "
+                f"{_cause(exc)}. Try again."
+            )
+        return StoreError(f"The PostgreSQL store at {self.server} failed: {_cause(exc)}.")
+
+    def _attempt(self, step: Callable[[Connection], T]) -> T:
+        """Run ``step`` on the connection, again on a lost connection or a lost conflict."""
+        import psycopg
+
+        for attempt in range(self.retries):
+            conn = self._connection()
+            try:
+                return step(conn)
+            except psycopg.Error as exc:
+                last = attempt == self.retries - 1
+                if is_retriable(exc) and not last:
+                    time.sleep(backoff(attempt))
+                    continue
+                if conn.closed and not last:
+                    # The server went away (restart, network): reconnect, with the
+                    # connect budget, and run the whole step again.
+                    logger.warning("Lost the connection to %s; reconnecting", self.server)
+                    self._conn = None
+                    continue
+                raise self._error(exc, self.retries) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Database errors inside a caller's transaction, as one-line :class:`StoreError`."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise self._error(exc) from exc
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction: its own (retried), or a savepoint of the open one."""
+        with self._lock:
+            if self._depth:
+                conn = self._connection()
+                self._depth += 1
+                try:
+                    with self._translated(), conn.transaction():
+                        return work(conn)
+                finally:
+                    self._depth -= 1
+
+            def step(conn: Connection) -> T:
+                self._depth = 1
+                try:
+                    with conn.transaction():
+                        return work(conn)
+                finally:
+                    self._depth = 0
+
+            return self._attempt(step)
+
+    def _read(self, work: Callable[[Connection], T], *, snapshot: bool = False) -> T:
+        """Run ``work`` for reading; ``snapshot`` runs it in one REPEATABLE READ transaction."""
+        with self._lock:
+            if self._depth:
+                with self._translated():
+                    return work(self._connection())
+            if not snapshot:
+                return self._attempt(work)
+
+            def step(conn: Connection) -> T:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    return work(conn)
+                finally:
+                    if not conn.closed:
+                        conn.execute("COMMIT")
+
+            return self._attempt(step)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one transaction (``with store.transaction(): ...``).
+
+        Blocks nest (savepoints).  A conflict with another writer inside the
+        block (a deadlock, which the row locks taken in id order make rare)
+        ends it with :class:`StoreBusyError`, nothing of it written: the caller
+        may run the block again.
+        """
+        with self._lock:
+            conn = self._connection()
+            outer = self._depth == 0
+            self._depth += 1
+            try:
+                with self._translated(), conn.transaction():
+                    yield
+            finally:
+                self._depth = 0 if outer else self._depth - 1
+
+    # -- runs -----------------------------------------------------------------------
+
+    def _unknown_run(self, run_id: str) -> UnknownRunError:
+        return UnknownRunError(
+            f"No run {run_id!r} in the PostgreSQL store at {self.server}. Check the run id, "
+            "and that REFLOW_STORE names the store the run was submitted with."
+        )
+
+    def _run_key(self, conn: Connection, run_id: str, *, lock: bool = False) -> int:
+        sql = "SELECT id FROM runs WHERE run_id = %s" + (" FOR UPDATE" if lock else "")
+        row = conn.execute(sql, (run_id,)).fetchone()
+        if row is None:
+            raise self._unknown_run(run_id)
+        return int(row[0])
+
+    def insert_run(
+        self,
+        run_id: str,
+        graph_name: str,
+        user_id: str,
+        parameters: dict[str, Any],
+        *,
+        executor: str = "",
+        executor_options: dict[str, Any] | None = None,
+        context: RunContext | None = None,
+    ) -> None:
+        """Insert a new run with status ``RUNNING``; see :meth:`Store.insert_run`."""
+        import psycopg
+
+        values = (
+            run_id,
+            graph_name,
+            user_id,
+            now_ms(),
+            RUN_STATE_CODES[RunState.RUNNING],
+            dict_to_db(parameters),
+            executor,
+            dict_to_db(executor_options),
+            *_context_to_db(context),
+        )
+        marks = ", ".join(["%s"] * len(values))
+
+        def work(conn: Connection) -> None:
+            try:
+                with conn.transaction():
+                    conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", values)
+            except psycopg.errors.UniqueViolation as exc:
+                raise DuplicateError(
+                    f"A run {run_id!r} already exists in the PostgreSQL store at {self.server}; "
+                    "run ids are unique. Submit with a new run id."
+                ) from exc
+
+        self._write(work)
+
+    def get_run_record(self, run_id: str) -> RunRecord | None:
+        """Return one run, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = %s", (run_id,)
+            ).fetchone()
+        )
+        return None if row is None else _run_record(row, self._url)
+
+    def list_run_records(
+        self, graph_name: str | None = None, user_id: str | None = None
+    ) -> list[RunRecord]:
+        """Return runs, newest first, optionally filtered by workflow and user."""
+        clauses: list[str] = []
+        params: list[str] = []
+        if graph_name is not None:
+            clauses.append("graph_name = %s")
+            params.append(graph_name)
+        if user_id is not None:
+            clauses.append("user_id = %s")
+            params.append(user_id)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            lambda c: c.execute(
+                f"SELECT {_RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                params,
+            ).fetchall()
+        )
+        return [_run_record(row, self._url) for row in rows]
+
+    def update_run_status(self, run_id: str, status: RunState) -> None:
+        """Set the status of a run."""
+        self._update_run(run_id, "status = %s", (RUN_STATE_CODES[RunState(status)],))
+
+    def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
+        """Record who advances a run and stamp its heartbeat; see :meth:`Store.set_run_owner`."""
+        self._update_run(
+            run_id,
+            "owner = %s, heartbeat_at = %s",
+            (dict_to_db(owner.to_public_dict()), now_ms()),
+        )
+
+    def heartbeat_run(self, run_id: str) -> None:
+        """Stamp a run's heartbeat now; see :meth:`Store.heartbeat_run`."""
+        self._update_run(run_id, "heartbeat_at = %s", (now_ms(),))
+
+    def _update_run(self, run_id: str, assignments: str, values: tuple[Any, ...]) -> None:
+        def work(conn: Connection) -> None:
+            cursor = conn.execute(
+                f"UPDATE runs SET {assignments} WHERE run_id = %s",
+                (*values, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise self._unknown_run(run_id)
+
+        self._write(work)
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete an ended run and everything recorded with it; see :meth:`Store.delete_run`."""
+        active = {RUN_STATE_CODES[s] for s in RunState.active()}
+
+        def work(conn: Connection) -> int:
+            # The row lock keeps a concurrent retry from reactivating the run meanwhile.
+            row = conn.execute(
+                "SELECT id, status FROM runs WHERE run_id = %s FOR UPDATE", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise self._unknown_run(run_id)
+            run, status = int(row[0]), int(row[1])
+            if status in active:
+                raise ActiveRunError(
+                    f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
+                    "Wait for it to end, or cancel it first."
+                )
+            deleted = conn.execute("DELETE FROM task_instances WHERE run = %s", (run,)).rowcount
+            conn.execute("DELETE FROM runs WHERE id = %s", (run,))  # the rest cascades
+            return int(deleted)
+
+        return self._write(work)
+
+    def compact(self) -> None:
+        """``VACUUM`` the store's tables: the space of deleted rows is reused.
+
+        PostgreSQL's autovacuum does this on its own as well; the space goes
+        back to the filesystem only with ``VACUUM FULL``, which locks the
+        tables and is a database administrator's decision.
+        """
+        with self._lock:
+            if self._depth:
+                raise StoreError(
+                    f"Cannot compact the PostgreSQL store at {self.server} inside a "
+                    "transaction; call compact() after the transaction has ended."
+                )
+            self._attempt(
+                lambda c: c.execute(
+                    "VACUUM (ANALYZE) runs, task_specs, task_dependencies, task_instances, "
+                    "array_cache"
+                )
+            )
+
+    # -- task specifications --------------------------------------------------------
+
+    def insert_task_spec(
+        self,
+        run_id: str,
+        task_name: str,
+        is_array: bool,
+        config_json: dict[str, Any],
+        dependencies: Sequence[str],
+    ) -> None:
+        """Persist one task specification and its dependencies (replacing earlier ones)."""
+        config = dict_to_db(config_json)
+        deps = sorted(set(dependencies))
+
+        def work(conn: Connection) -> None:
+            run = self._run_key(conn, run_id)
+            conn.execute(
+                "INSERT INTO task_specs (run, task, is_array, config) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run, task) DO UPDATE SET is_array = EXCLUDED.is_array, "
+                "config = EXCLUDED.config",
+                (run, task_name, bool(is_array), config),
+            )
+            conn.execute(
+                "DELETE FROM task_dependencies WHERE run = %s AND task = %s", (run, task_name)
+            )
+            if deps:
+                conn.execute(
+                    "INSERT INTO task_dependencies (run, task, depends_on) "
+                    "SELECT %s, %s, d FROM unnest(%s::text[]) AS d",
+                    (run, task_name, deps),
+                )
+
+        self._write(work)
+
+    def _spec_records(
+        self, conn: Connection, run_id: str, task_name: str | None
+    ) -> list[TaskSpecRecord]:
+        where = "r.run_id = %s" + (" AND s.task = %s" if task_name is not None else "")
+        params = (run_id,) if task_name is None else (run_id, task_name)
+        specs = conn.execute(
+            "SELECT s.task, s.is_array, s.config FROM task_specs s "
+            f"JOIN runs r ON r.id = s.run WHERE {where} ORDER BY s.task",
+            params,
+        ).fetchall()
+        deps: dict[str, list[str]] = {}
+        for name, dep in conn.execute(
+            "SELECT s.task, s.depends_on FROM task_dependencies s JOIN runs r ON r.id = s.run "
+            f"WHERE {where} ORDER BY s.task, s.depends_on",
+            params,
+        ):
+            deps.setdefault(name, []).append(dep)
+        return [
+            TaskSpecRecord(
+                run_id=run_id,
+                task_name=name,
+                is_array=bool(is_array),
+                config=dict_from_db(config),
+                dependencies=deps.get(name, []),
+            )
+            for name, is_array, config in specs
+        ]
+
+    def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:
+        """Return one task specification, or ``None``."""
+        records = self._read(lambda c: self._spec_records(c, run_id, task_name), snapshot=True)
+        return records[0] if records else None
+
+    def list_task_spec_records(self, run_id: str) -> list[TaskSpecRecord]:
+        """Return the task specifications of a run, sorted by task name."""
+        return self._read(lambda c: self._spec_records(c, run_id, None), snapshot=True)
+
+    def list_task_dependencies(self, run_id: str, task_name: str) -> list[str]:
+        """Return the names of the tasks ``task_name`` depends on, sorted."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT d.depends_on FROM task_dependencies d JOIN runs r ON r.id = d.run "
+                "WHERE r.run_id = %s AND d.task = %s ORDER BY d.depends_on",
+                (run_id, task_name),
+            ).fetchall()
+        )
+        return [row[0] for row in rows]
+
+    # -- task instances -------------------------------------------------------------
+
+    def insert_task_instances(
+        self, run_id: str, instances: Iterable[NewTaskInstance]
+    ) -> list[int]:
+        """Insert many instances of one run in one transaction; return their ids in order.
+
+        The batch takes its ids from the table's sequence in one query, then is
+        streamed with ``COPY``, PostgreSQL's bulk load: two round trips whatever
+        its size.  The UNIQUE key ``(run, task, idx)`` refuses a duplicate, also
+        one inserted by another process meanwhile; nothing of the batch is then
+        inserted.
+        """
+        import psycopg
+
+        items = list(instances)
+        rows = [
+            (
+                item.task_name,
+                _stored_index(item.array_index),
+                _state_code(item.state),
+                item.identity or None,
+                item.input_hash or None,
+                dict_to_db(item.input),
+                dict_to_db(item.cache_info),
+            )
+            for item in items
+        ]
+
+        def work(conn: Connection) -> list[int]:
+            run = self._run_key(conn, run_id)
+            if not rows:
+                return []
+            now = now_ms()
+            ids = [
+                int(row[0])
+                for row in conn.execute(
+                    "SELECT nextval(pg_get_serial_sequence('task_instances', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    (len(rows),),
+                )
+            ]
+            try:
+                with conn.transaction(), conn.cursor().copy(_COPY_INSTANCES) as copy:
+                    for id_, (task, idx, state, *rest) in zip(ids, rows, strict=True):
+                        copy.write_row((id_, run, task, idx, state, now, now, *rest))
+            except psycopg.errors.UniqueViolation as exc:
+                raise self._duplicate(conn, run_id, run, items) from exc
+            return ids
+
+        return self._write(work)
+
+    def _duplicate(
+        self, conn: Connection, run_id: str, run: int, items: Sequence[NewTaskInstance]
+    ) -> DuplicateError:
+        seen: set[tuple[str, int | None]] = set()
+        key = (items[0].task_name, items[0].array_index)
+        for item in items:
+            key = (item.task_name, item.array_index)
+            if key in seen:
+                break
+            seen.add(key)
+        else:
+            rows = conn.execute(
+                "SELECT u.task, u.idx FROM unnest(%s::text[], %s::integer[]) "
+                "WITH ORDINALITY AS u(task, idx, n) JOIN task_instances i ON i.run = %s "
+                "AND i.task = u.task AND i.idx = u.idx ORDER BY u.n LIMIT 1",
+                (
+                    [i.task_name for i in items],
+                    [_stored_index(i.array_index) for i in items],
+                    run,
+                ),
+            ).fetchall()
+            if rows:
+                key = (rows[0][0], None if rows[0][1] == SINGLETON_INDEX else rows[0][1])
+        return DuplicateError(
+            f"Task instance {_label(*key)} of run {run_id!r} already exists in the "
+            f"PostgreSQL store at {self.server} (each run, task and array index is stored "
+            "once); nothing of this batch was inserted. Insert only new instances, "
+            "or update the existing one."
+        )
+
+    def get_task_instance_record(
+        self, run_id: str, task_name: str, array_index: int | None
+    ) -> TaskInstanceRecord | None:
+        """Return one instance by run, task and array index, or ``None``."""
+        idx = _stored_index(array_index)
+        row = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE r.run_id = %s AND i.task = %s AND i.idx = %s",
+                (run_id, task_name, idx),
+            ).fetchone()
+        )
+        return None if row is None else _instance_record(row)
+
+    def get_task_instance_record_by_id(self, instance_id: int) -> TaskInstanceRecord | None:
+        """Return one instance by id, or ``None``."""
+        row = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE i.id = %s", (int(instance_id),)
+            ).fetchone()
+        )
+        return None if row is None else _instance_record(row)
+
+    def list_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+    ) -> list[TaskInstanceRecord]:
+        """Return the instances of a run, sorted by task name and array index."""
+        return self._instance_records(run_id, task_name, states, None)
+
+    def first_task_instance_records(
+        self,
+        run_id: str,
+        task_name: str | None = None,
+        states: Iterable[TaskState] | None = None,
+        *,
+        limit: int,
+    ) -> list[TaskInstanceRecord]:
+        """Return at most ``limit`` instances of a run, in one query that stops early."""
+        return self._instance_records(run_id, task_name, states, max(int(limit), 0))
+
+    def _instance_records(
+        self,
+        run_id: str,
+        task_name: str | None,
+        states: Iterable[TaskState] | None,
+        limit: int | None,
+    ) -> list[TaskInstanceRecord]:
+        where = "r.run_id = %s"
+        params: list[Any] = [run_id]
+        if task_name is not None:
+            where += " AND i.task = %s"
+            params.append(task_name)
+        if states is not None:
+            where += " AND i.state = ANY(%s::smallint[])"
+            params.append(_codes(states))
+        tail = ""
+        if limit is not None:
+            tail = " LIMIT %s"
+            params.append(limit)
+        rows = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE {where} ORDER BY i.task, i.idx{tail}",
+                params,
+            ).fetchall()
+        )
+        return [_instance_record(row) for row in rows]
+
+    def count_task_instances(self, run_id: str, task_name: str) -> int:
+        """Return how many instances a task has in a run."""
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT count(*) FROM task_instances i JOIN runs r ON r.id = i.run "
+                "WHERE r.run_id = %s AND i.task = %s",
+                (run_id, task_name),
+            ).fetchone()
+        )
+        return 0 if row is None else int(row[0])
+
+    def task_state_summary(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Count the instances of a run per task and state."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT task, state, count(*) FROM task_instances "
+                "WHERE run = (SELECT id FROM runs WHERE run_id = %s) GROUP BY task, state",
+                (run_id,),
+            ).fetchall()
+        )
+        summary: dict[str, dict[str, int]] = {}
+        for name, state, count in rows:
+            summary.setdefault(name, {})[TASK_STATES[state].value] = int(count)
+        return summary
+
+    def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
+        """Return the outputs of the successful elements of an array task, by index."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT i.output FROM task_instances i JOIN runs r ON r.id = i.run "
+                f"WHERE r.run_id = %s AND i.task = %s AND i.idx >= 0 AND i.state = {_SUCCESS} "
+                "ORDER BY i.idx",
+                (run_id, task_name),
+            ).fetchall()
+        )
+        return [value_from_db(row[0]) for row in rows]
+
+    def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
+        """Return whether a task has instances and all of them succeeded."""
+        row = self._read(
+            lambda c: c.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE i.state = {_SUCCESS}) "
+                "FROM task_instances i JOIN runs r ON r.id = i.run "
+                "WHERE r.run_id = %s AND i.task = %s",
+                (run_id, task_name),
+            ).fetchone()
+        )
+        return row is not None and int(row[0]) > 0 and int(row[0]) == int(row[1])
+
+    # -- state transitions ----------------------------------------------------------
+
+    def apply_state_updates(self, updates: Iterable[StateUpdate]) -> None:
+        """Apply many state transitions, in order, in one transaction (all or none).
+
+        The instances' rows are locked first, in id order (so two dispatchers
+        updating overlapping instances wait for each other instead of
+        deadlocking), every update is checked against :data:`TRANSITIONS` on
+        the locked states, and the result is written by one UPDATE.
+        """
+        batch = list(updates)
+        if not batch:
+            return
+        ids = sorted({int(u.instance_id) for u in batch})
+
+        def work(conn: Connection) -> None:
+            rows = conn.execute(
+                "SELECT id, state FROM task_instances WHERE id = ANY(%s::bigint[]) "
+                "ORDER BY id FOR UPDATE",
+                (ids,),
+            ).fetchall()
+            folds = {int(id_): _Fold(TASK_STATES[state]) for id_, state in rows}
+            for update in batch:
+                fold = folds.get(int(update.instance_id))
+                if fold is None:
+                    raise UnknownInstanceError(
+                        f"No task instance with id {update.instance_id} in the PostgreSQL "
+                        f"store at {self.server}; it may belong to another store "
+                        "(check REFLOW_STORE)."
+                    )
+                requested = TaskState(update.state)
+                if requested not in TRANSITIONS[fold.state]:
+                    raise InvalidTransitionError(update.instance_id, fold.state, requested)
+                fold.apply(update)
+            order = list(folds.items())
+            conn.execute(
+                _APPLY_SQL,
+                (
+                    now_ms(),
+                    [id_ for id_, _ in order],
+                    [TASK_STATE_CODES[f.state] for _, f in order],
+                    [f.job_set for _, f in order],
+                    [f.job for _, f in order],
+                    [f.err_set for _, f in order],
+                    [f.err for _, f in order],
+                    [f.out_set for _, f in order],
+                    [f.out for _, f in order],
+                    [f.out_hash for _, f in order],
+                ),
+            )
+
+        self._write(work)
+
+    def update_task_submitted(self, run_id: str, task_name: str, job_id: str) -> int:
+        """Mark the ``PENDING`` and ``RETRYING`` instances of a task as submitted."""
+
+        def work(conn: Connection) -> int:
+            run = self._run_key(conn, run_id)
+            cursor = conn.execute(
+                f"UPDATE task_instances SET state = {TASK_STATE_CODES[TaskState.SUBMITTED]}, "
+                "job_id = %s, updated_at = %s WHERE run = %s AND task = %s "
+                "AND state = ANY(%s::smallint[])",
+                (job_id, now_ms(), run, task_name, list(_WAITING)),
+            )
+            return int(cursor.rowcount)
+
+        return self._write(work)
+
+    # -- cache ----------------------------------------------------------------------
+
+    def _update_many(
+        self, sql: str, ids: list[int], columns: Sequence[list[Any]], what: str
+    ) -> None:
+        """Run an ``UPDATE ... FROM unnest`` over ``ids``; refuse (rolled back) an unknown id."""
+
+        def work(conn: Connection) -> None:
+            rows = conn.execute(sql, (ids, *columns)).fetchall()
+            if len(rows) != len(set(ids)):
+                found = {int(r[0]) for r in rows}
+                missing = next(i for i in ids if i not in found)
+                raise UnknownInstanceError(
+                    f"No task instance with id {missing} in the PostgreSQL store at "
+                    f"{self.server}; {what}."
+                )
+
+        if ids:
+            self._write(work)
+
+    def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
+        """Record, for many instances in one statement, why each was or was not a cache hit."""
+        self._update_many(
+            "UPDATE task_instances t SET cache_info = u.info "
+            "FROM unnest(%s::bigint[], %s::text[]) AS u(id, info) WHERE t.id = u.id "
+            "RETURNING t.id",
+            [int(i) for i in infos],
+            [[dict_to_db(info) for info in infos.values()]],
+            "no cache information was recorded",
+        )
+
+    def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
+        """Move instances to another identity, with the cache_info saying why."""
+        self._update_many(
+            "UPDATE task_instances t SET identity = u.identity, cache_info = u.info "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(id, identity, info) "
+            "WHERE t.id = u.id RETURNING t.id",
+            [int(i) for i in items],
+            [
+                [_text(identity) for identity, _ in items.values()],
+                [dict_to_db(info) for _, info in items.values()],
+            ],
+            "no identity was changed",
+        )
+
+    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+        """Find the most recent successful instance with this identity, across all runs."""
+        if not identity:
+            return None
+        row = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} WHERE i.task = %s AND i.identity = %s "
+                f"AND i.state = {_SUCCESS} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                (task_name, identity),
+            ).fetchone()
+        )
+        return None if row is None else _instance_record(row)
+
+    def find_cached_many(
+        self, task_name: str, identities: Iterable[str]
+    ) -> dict[str, TaskInstanceRecord]:
+        """Find, for many identities in one query, the most recent successful instance of each."""
+        wanted = sorted({i for i in identities if i})
+        if not wanted:
+            return {}
+        rows = self._read(
+            lambda c: c.execute(
+                f"{_INSTANCE_SELECT} JOIN ("
+                "SELECT DISTINCT ON (identity) id FROM task_instances "
+                f"WHERE task = %s AND identity = ANY(%s::text[]) AND state = {_SUCCESS} "
+                "ORDER BY identity, updated_at DESC, id DESC) n ON n.id = i.id",
+                (task_name, wanted),
+            ).fetchall()
+        )
+        return {record.identity: record for record in map(_instance_record, rows)}
+
+    def record_array_identity(
+        self, run_id: str, task_name: str, identity: str, count: int
+    ) -> None:
+        """Remember that ``task_name`` completed in ``run_id`` with this whole-array identity."""
+        if not identity:
+            return
+
+        def work(conn: Connection) -> None:
+            run = self._run_key(conn, run_id)
+            conn.execute(
+                "INSERT INTO array_cache (task, identity, run, count, created_at) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task, identity, run) "
+                "DO UPDATE SET count = EXCLUDED.count, created_at = EXCLUDED.created_at",
+                (task_name, identity, run, int(count), now_ms()),
+            )
+
+        self._write(work)
+
+    def copy_cached_array(
+        self, task_name: str, identity: str, run_id: str
+    ) -> tuple[str, int] | None:
+        """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        import psycopg
+
+        if not identity:
+            return None
+
+        def work(conn: Connection) -> tuple[str, int] | None:
+            target = self._run_key(conn, run_id)
+            candidates = conn.execute(
+                "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
+                "WHERE a.task = %s AND a.identity = %s ORDER BY a.created_at DESC",
+                (task_name, identity),
+            ).fetchall()
+            now = now_ms()
+            for source, count, source_id in candidates:
+                row = conn.execute(
+                    "SELECT count(*) FROM task_instances WHERE run = %s AND task = %s "
+                    f"AND state = {_SUCCESS} AND idx >= 0",
+                    (source, task_name),
+                ).fetchone()
+                if row is None or int(row[0]) != count:  # the source was pruned: an older one
+                    continue
+                info = dict_to_db({"status": "hit", "source": {"run_id": source_id}})
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                            "updated_at, identity, input_hash, output_hash, input, output, "
+                            f"cache_info) SELECT %s, task, idx, {_SUCCESS}, %s, %s, identity, "
+                            "input_hash, output_hash, input, output, %s FROM task_instances "
+                            f"WHERE run = %s AND task = %s AND state = {_SUCCESS} AND idx >= 0 "
+                            "ORDER BY idx",
+                            (target, now, now, info, source, task_name),
+                        )
+                except psycopg.errors.UniqueViolation as exc:
+                    raise DuplicateError(
+                        f"Task {task_name!r} already has instances in run {run_id}; a cached "
+                        "array can only be copied into a task with none."
+                    ) from exc
+                return str(source_id), int(count)
+            return None
+
+        return self._write(work)
