@@ -49,6 +49,7 @@ from reflow.define.submitoptions import (
     canonical_submit_options,
 )
 from reflow.errors import ConfigError
+from reflow.urlpasswords import without_password
 
 __all__ = [
     "DATABASE_NAME",
@@ -315,8 +316,6 @@ class Config:
             return None
         fix = env.store_url_fix(value)
         if fix is not None:  # checked on load, so a typo fails before any run is recorded
-            from reflow.stores.secrets import without_password  # lazy: only on a bad URL
-
             shown = without_password(value)
             raise ConfigError(f"{dotted} = {shown!r} in the {self._origin} is not valid: {fix}.")
         return value.strip()

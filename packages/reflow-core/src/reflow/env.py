@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from reflow.errors import ConfigError
+from reflow.urlpasswords import password_fix, without_password
 
 __all__ = [
     "BIN_VARIABLES",
@@ -384,7 +385,7 @@ def store_url_fix(value: str) -> str | None:
     """How to fix a store URL (``REFLOW_STORE``, ``[store] url``), or ``None`` when well formed.
 
     Only the shape is checked here (``scheme://`` and more), and that it
-    embeds no password (:mod:`reflow.stores.secrets`); the store the scheme
+    embeds no password (:mod:`reflow.urlpasswords`); the store the scheme
     names checks the rest when it opens the URL.
 
     Examples
@@ -395,9 +396,6 @@ def store_url_fix(value: str) -> str | None:
     'write a URL, scheme://..., such as sqlite:///abs/p'
     """
     if _STORE_URL.match(value.strip()):
-        # lazy: reflow.stores imports the record layer; only a set URL needs the check
-        from reflow.stores.secrets import password_fix
-
         return password_fix(value)
     return (
         "write a URL, scheme://..., such as sqlite:///abs/path.db "
@@ -457,8 +455,6 @@ def _shown(name: str, value: str) -> str:
     """``value`` as an error message may show it: a store URL without its password."""
     if name != REFLOW_STORE:
         return value
-    from reflow.stores.secrets import without_password  # lazy: see store_url_fix
-
     return without_password(value)
 
 

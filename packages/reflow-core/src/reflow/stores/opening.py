@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from reflow.stores.base import Store
 from reflow.stores.errors import StoreError
-from reflow.stores.secrets import password_fix, without_password
+from reflow.urlpasswords import password_fix, without_password
 
 if TYPE_CHECKING:
     from reflow.config import Config
@@ -141,7 +141,7 @@ def open_store(
         If the store registered under the scheme is not a :class:`Store`, it
         cannot read the URL, or the URL embeds a password (the URL is recorded
         with every run; the password belongs in the database client's own
-        files, see :mod:`reflow.stores.secrets`).
+        files, see :mod:`reflow.urlpasswords`).
     """
     from reflow.config import SQLITE, sqlite_url  # lazy: see configured_url, import time
 

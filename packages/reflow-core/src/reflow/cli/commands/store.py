@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from reflow.errors import ReflowError
+from reflow.urlpasswords import without_password
 
 if TYPE_CHECKING:
     import argparse
@@ -76,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _checked_url(url: str, what: str) -> str:
     """``url`` if it is a store URL; a path or a typo fails in one line."""
-    from reflow.env import store_url_fix  # lazy: what the command runs loads when it runs
-    from reflow.stores.secrets import without_password
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
+    from reflow.env import store_url_fix
 
     fix = store_url_fix(url)
     if fix is not None:
@@ -96,7 +97,7 @@ def _open(url: str | None, *, create: bool) -> Store:
 
 
 def _url(store: Store) -> str:
-    from reflow.runs.creation import store_url  # lazy: see _open
+    from reflow.runs.creation import store_url  # lazy: see _open, `reflow --help` is fast
 
     return store_url(store) or repr(store)
 

@@ -3,9 +3,14 @@
 A run writes its store's URL into ``run.json``, the store's run record and
 the dispatcher job's command line, where any user of the cluster may read
 it.  So reflow refuses a URL with an embedded password wherever one is
-configured (``REFLOW_STORE``, ``[store] url``, :func:`~reflow.stores.open_store`)
+configured (``REFLOW_STORE``, ``[store] url``, :func:`~reflow.stores.open_store`,
+and a store's own :attr:`~reflow.stores.Store.url` when a run is recorded)
 and names where the password belongs instead: the database client's own
 means (``~/.pgpass``, a service file, ``PGPASSWORD``).
+
+It imports nothing of reflow, so the environment and configuration checks
+(:mod:`reflow.env`, :mod:`reflow.config`) use it without importing the
+store layer.
 """
 
 from __future__ import annotations
