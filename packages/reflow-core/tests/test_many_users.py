@@ -140,3 +140,29 @@ def test_reflow_runs_shows_your_runs_unless_all_users(
     assert "USER" in out and "alice" in out and "other users" not in out
     assert main(["status", alice.run_id]) == 0  # another user's run, named by its id
     assert alice.run_id in capsys.readouterr().out
+
+
+def test_a_lost_run_is_taken_over_by_its_own_user_only(
+    store: SqliteStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from reflow import RunState
+    from reflow.stores import RunOwner
+
+    _as(monkeypatch, "alice")
+    lost = pipeline().run_local(tmp_path / "run", store=store)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.update_run_status(lost.run_id, RunState.RUNNING)  # its driver died mid-run
+    store.set_run_owner(lost.run_id, RunOwner(host=socket.gethostname(), pid=gone.pid))
+    _as(monkeypatch, "bob")
+    pipeline().run_local(tmp_path / "run", store=store)
+    record = store.get_run_record(lost.run_id)
+    assert record is not None and record.status is RunState.RUNNING  # not bob's to close
+    _as(monkeypatch, "alice")
+    pipeline().run_local(tmp_path / "run", store=store)
+    record = store.get_run_record(lost.run_id)
+    assert record is not None and record.status is RunState.CANCELLED
