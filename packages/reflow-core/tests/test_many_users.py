@@ -140,6 +140,12 @@ def test_reflow_runs_shows_your_runs_unless_all_users(
     assert "USER" in out and "alice" in out and "other users" not in out
     assert main(["status", alice.run_id]) == 0  # another user's run, named by its id
     assert alice.run_id in capsys.readouterr().out
+    _as(monkeypatch, "alice")
+    assert main(["status", "latest"]) == 0  # alice's newest, though bob's is newer
+    assert capsys.readouterr().out.splitlines()[0].split() == ["Run", alice.run_id]
+    _as(monkeypatch, "carol")
+    assert main(["status", "latest"]) == 0  # no run of hers: the newest of anyone's
+    assert capsys.readouterr().out.splitlines()[0].split() == ["Run", bob.run_id]
 
 
 def test_a_lost_run_is_taken_over_by_its_own_user_only(

@@ -198,6 +198,14 @@ def test_info_tells_backend_schema_counts_and_size(
     assert table.code == 0, table.err
     assert "sqlite" in table.out and f"{instances}" in table.out
     assert "4 (of 2 user(s))" in table.out
+    monkeypatch.setattr(SqliteStore, "describe", lambda self: {})  # a store that tells nothing
+    counted: Outcome = reflow_cli("store", "info", "--json")
+    assert counted.code == 0, counted.err
+    assert json.loads(counted.out) == {
+        **facts,
+        "schema_version": None,
+        "size_bytes": None,
+    }  # counted run by run; what the store cannot tell is null
 
 
 @pytest.mark.parametrize(

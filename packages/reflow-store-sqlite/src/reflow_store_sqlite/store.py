@@ -784,11 +784,24 @@ class SqliteStore(Store):
         return self._write(work)
 
     def describe(self) -> dict[str, Any]:
-        """The schema version, the file and its size on disk (with its ``-wal`` file)."""
-        version = self._read(migrations.read_version)
+        """The schema version, the counts, the file and its size on disk (with its ``-wal``)."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            version = migrations.read_version(conn)
+            runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            instances = conn.execute("SELECT COUNT(*) FROM task_instances").fetchone()[0]
+            return version, int(runs), int(instances)
+
+        version, runs, instances = self._read(work, snapshot=True)
         files = [self.path, self.path.with_name(self.path.name + "-wal")]
         size = sum(f.stat().st_size for f in files if f.exists())
-        return {"schema_version": version, "size_bytes": size, "location": str(self.path)}
+        return {
+            "schema_version": version,
+            "runs": runs,
+            "instances": instances,
+            "size_bytes": size,
+            "location": str(self.path),
+        }
 
     def compact(self) -> None:
         """Rebuild the database file without the space of deleted rows (``VACUUM``).

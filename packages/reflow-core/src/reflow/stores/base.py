@@ -233,9 +233,11 @@ class Store(abc.ABC):
     def describe(self) -> dict[str, Any]:
         """What the store can tell about itself, for ``reflow store info``.
 
-        Known keys: ``schema_version`` (int), ``size_bytes`` (int, the space
-        the store takes), ``location`` (str, where it keeps its data, no
-        password).  The default tells nothing; a store gives what it knows.
+        Known keys: ``schema_version`` (int), ``runs`` and ``instances`` (int,
+        how many it holds: counted in one query, where the caller would
+        otherwise ask once per run), ``size_bytes`` (int, the space the store
+        takes), ``location`` (str, where it keeps its data, no password).
+        The default tells nothing; a store gives what it knows.
         """
         return {}
 

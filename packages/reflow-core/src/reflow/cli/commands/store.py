@@ -113,7 +113,9 @@ def _info(args: argparse.Namespace) -> int:
     try:
         described = store.describe()
         records = store.list_run_records()
-        instances = sum(run_progress(store, r.run_id)[1] for r in records)
+        instances = described.get("instances")
+        if instances is None:  # the store cannot count them at once: ask per run
+            instances = sum(run_progress(store, r.run_id)[1] for r in records)
         location = _url(store)
         facts: dict[str, Any] = {
             "backend": url_scheme(location) or type(store).__name__,
