@@ -21,7 +21,8 @@ import pytest
 from reflow import Workflow, plugins
 from reflow._types import RunState
 from reflow.cli.main import main
-from reflow.errors import PluginNotFoundError
+from reflow.errors import PluginNotFoundError, ReflowError
+from reflow.runs.creation import user_name
 from reflow.stores import Store, StoreError, open_store
 
 PLUGIN = '''
@@ -52,12 +53,43 @@ class MemtestStore(SqliteStore):
 
 class NotAStore:
     """Registered in the store group by mistake."""
+
+
+class PwtestStore(SqliteStore):
+    """A server-like store: pwtest://USER@host/abs/path.db, the password from PWTEST_PASSWORD.
+
+    Naive on purpose: it would give back any URL it was opened with, password
+    included, and it puts PWTEST_LEAKY into its URL as a password when set.
+    """
+
+    def __init__(self, path, url, **kwargs):
+        super().__init__(path, **kwargs)
+        self._opened_with = url
+
+    @property
+    def url(self):
+        import os
+
+        leaky = os.environ.get("PWTEST_LEAKY")
+        if leaky:
+            return self._opened_with.replace("@", f":{leaky}@", 1)
+        return self._opened_with
+
+    @classmethod
+    def from_url(cls, url, config=None, *, create=True):
+        import os
+
+        if not os.environ.get("PWTEST_PASSWORD"):
+            raise StoreError("pwtest: authentication failed (PWTEST_PASSWORD)")
+        path = url.split("@", 1)[1].split("/", 1)[1].split("?", 1)[0]
+        return cls(Path("/" + path), url, create=create)
 '''
 
 ENTRY_POINTS = """\
 [reflow.stores]
 memtest = memtest_store:MemtestStore
 notastore = memtest_store:NotAStore
+pwtest = memtest_store:PwtestStore
 """
 
 METADATA = "Metadata-Version: 2.1\nName: memtest-store\nVersion: 1.0\n"
@@ -100,7 +132,7 @@ def test_reflow_runs_reads_the_store_reflow_store_names(
 ) -> None:
     url = f"memtest://{(memtest / 'm.db').as_posix()}"
     with open_store(url) as store:
-        store.insert_run("memtest-run-1", "memtest_wf", "me", {})
+        store.insert_run("memtest-run-1", "memtest_wf", user_name(), {})
         store.update_run_status("memtest-run-1", RunState.SUCCESS)
     monkeypatch.setenv("REFLOW_STORE", url)
     assert main(["runs"]) == 0
@@ -189,3 +221,106 @@ def test_an_unknown_scheme_names_the_installed_stores_and_the_way_to_install(
 def test_a_plugin_class_that_is_not_a_store_is_refused(memtest: Path) -> None:
     with pytest.raises(StoreError, match=r"'notastore' \(memtest_store\.NotAStore\) is not a"):
         open_store("notastore:///x.db")
+
+
+SECRET = "s3cret"
+
+
+def _pwtest_url(where: Path) -> str:
+    return f"pwtest://alice@dbhost/{(where / 'pw.db').as_posix().lstrip('/')}"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "pwtest://alice:s3cret@dbhost/{where}/pw.db",
+        "pwtest://alice@dbhost/{where}/pw.db?sslmode=require&password=s3cret",
+    ],
+)
+def test_a_store_url_with_a_password_is_refused_wherever_it_is_configured(
+    url: str,
+    memtest: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PWTEST_PASSWORD", SECRET)
+    url = url.format(where=memtest.as_posix().lstrip("/"))
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert SECRET not in str(caught.value)
+    assert "~/.pgpass" in str(caught.value)
+
+    monkeypatch.setenv("REFLOW_STORE", url)
+    assert main(["runs"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "PGPASSWORD" in err and SECRET not in err
+
+    monkeypatch.delenv("REFLOW_STORE")
+    config = memtest / "config.toml"
+    config.write_text(f'[store]\nurl = "{url}"\n', encoding="utf-8")
+    monkeypatch.setenv("REFLOW_CONFIG", str(config))
+    assert main(["runs"]) == 2
+    err = capsys.readouterr().err
+    assert "[store] url" in err or "store.url" in err
+    assert len(err.splitlines()) == 1 and SECRET not in err
+    assert not (memtest / "pw.db").exists()
+
+
+def test_a_store_whose_url_would_carry_a_password_records_no_run(
+    memtest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PWTEST_PASSWORD", SECRET)
+    monkeypatch.setenv("PWTEST_LEAKY", SECRET)
+    store = open_store(_pwtest_url(memtest))
+    with pytest.raises(ReflowError) as caught:
+        _workflow("pwtest_leaky").run_local(memtest / "run", store=store)
+    assert SECRET not in str(caught.value)
+    assert store.list_run_records() == []
+    assert not list((memtest / "run").rglob("run.json"))
+
+
+def _files_holding(root: Path, text: str) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and text.encode() in p.read_bytes()]
+
+
+def test_no_password_reaches_the_run_its_record_job_scripts_or_command_lines(
+    memtest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password comes from the client's own means; nothing reflow writes holds it."""
+    url = _pwtest_url(memtest)
+    monkeypatch.setenv("PWTEST_PASSWORD", SECRET)  # as PGPASSWORD would be
+    monkeypatch.setenv("REFLOW_LOCAL_STATE", str(memtest / "jobs"))
+    script = memtest / "pwtest_submit.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from reflow import Workflow
+
+            wf = Workflow("pwtest_submit")
+
+
+            @wf.job()
+            def double(n: int = 3) -> int:
+                return 2 * n
+            """
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(memtest))
+    import pwtest_submit  # type: ignore[import-not-found]
+
+    try:
+        run = pwtest_submit.wf.submit(memtest / "run", store=open_store(url), executor="local")
+        assert run.wait(timeout=120) is RunState.SUCCESS
+        assert run.output("double") == 6
+    finally:
+        sys.modules.pop("pwtest_submit", None)
+    record = open_store(url).get_run_record(run.run_id)
+    assert record is not None and record.context is not None
+    assert record.context.store_url == url
+    assert SECRET not in repr(record)
+    assert _files_holding(memtest / "run", SECRET) == []  # run.json, results, logs
+    specs = list((memtest / "jobs").rglob("spec.json"))
+    assert specs  # the job scripts and their command lines
+    assert _files_holding(memtest / "jobs", SECRET) == []
+    assert _files_holding(memtest, SECRET) == []  # the store's own file too

@@ -24,5 +24,6 @@ def _private_store_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     """Never touch the user's real manifest database or config from a test."""
     monkeypatch.setenv("REFLOW_STORE_PATH", str(tmp_path / "default-store" / "manifest.db"))
     monkeypatch.delenv("REFLOW_STORE", raising=False)  # it would win over the path
+    monkeypatch.delenv("REFLOW_SHARE_CACHE", raising=False)  # tests choose whose hits count
     monkeypatch.setenv("REFLOW_CONFIG", str(tmp_path / "no-config.toml"))
     (tmp_path / "no-config.toml").write_text("")

@@ -152,3 +152,24 @@ def test_runs_refuses_a_state_that_does_not_exist(
         f"alpha: error: --status 'finished' is not a run state; use one of {states}."
     ]
     assert run_ids(tmp_path) == before
+
+
+def test_runs_lists_your_runs_unless_all_users(
+    scripts: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alpha, _ = scripts
+    monkeypatch.setenv("LOGNAME", "alice")  # what getpass, hence the run's user, reads first
+    assert cli(str(alpha), "run", "--run-dir", "r").returncode == 0
+    monkeypatch.setenv("LOGNAME", "bob")
+    assert cli(str(alpha), "run", "--run-dir", "r").returncode == 0
+    bob_id, alice_id = run_ids(tmp_path)
+    mine = cli(str(alpha), "runs")
+    assert mine.returncode == 0, mine.stderr
+    assert bob_id in mine.stdout and alice_id not in mine.stdout
+    assert "1 run(s) of other users not shown; --all-users shows them." in mine.stdout
+    everyone = cli(str(alpha), "runs", "--all-users", "--json")
+    assert everyone.returncode == 0, everyone.stderr
+    assert [(r["run_id"], r["user"]) for r in json.loads(everyone.stdout)] == [
+        (bob_id, "bob"),
+        (alice_id, "alice"),
+    ]

@@ -231,6 +231,45 @@ def test_store_on_network_filesystem_warns_once(
     assert "nfs4" in message
     assert "REFLOW_STORE_PATH" in message
     assert "locked" in message
+    # the real fix for several hosts, in the two lines that set it up
+    assert "pip install reflow-store-postgres" in message
+    assert "export REFLOW_STORE=postgresql://USER@HOST/DB" in message
+
+
+def _journal_mode(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("fs_type", "mode"), [("nfs4", "delete"), ("ext4", "wal")])
+def test_the_journal_is_wal_on_a_local_disk_and_a_rollback_journal_on_a_network_one(
+    fs_type: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Path(os.path.realpath(tmp_path))
+    monkeypatch.setattr(safety, "read_mount_table", lambda: f"srv:/x {real} {fs_type} rw 0 0\n")
+    path = tmp_path / "manifest.db"
+    store = SqliteStore(path)
+    store.insert_run("r1", "wf", "me", {})
+    assert _journal_mode(path) == mode
+    assert path.with_name("manifest.db-wal").exists() is (mode == "wal")
+    store.close()
+
+
+def test_a_wal_database_moved_to_a_network_filesystem_leaves_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "manifest.db"
+    with SqliteStore(path) as store:  # made on a local disk: WAL
+        store.insert_run("r1", "wf", "me", {})
+    assert _journal_mode(path) == "wal"
+    real = Path(os.path.realpath(tmp_path))
+    monkeypatch.setattr(safety, "read_mount_table", lambda: f"srv:/x {real} nfs rw 0 0\n")
+    with SqliteStore(path) as store:
+        assert store.get_run_record("r1") is not None
+    assert _journal_mode(path) == "delete"
 
 
 def test_store_on_local_filesystem_does_not_warn(

@@ -49,6 +49,7 @@ from reflow.define.submitoptions import (
     canonical_submit_options,
 )
 from reflow.errors import ConfigError
+from reflow.urlpasswords import without_password
 
 __all__ = [
     "DATABASE_NAME",
@@ -75,7 +76,7 @@ DEFAULT_EXECUTOR = "local"
 _SCHEMA: dict[str, frozenset[str]] = {
     "executor": frozenset({"name", "submit_options", "site_options", "mode", "python"}),
     "dispatch": frozenset({"submit_options"}),
-    "store": frozenset({"path", "url"}),
+    "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
@@ -135,6 +136,7 @@ EXAMPLE_CONFIG = """\
 [store]
 # path = "~/.cache/reflow/manifest.db"   # an SQLite file
 # url = "sqlite:///home/me/reflow.db"    # or any store by URL (wins over path)
+# share_cache = false                    # true: other users' results may serve yours
 """
 """The commented template :func:`write_example_config` writes."""
 
@@ -246,6 +248,7 @@ class Config:
         self._file_executor_python = self._string(executor, "executor.python")
         self._file_store_path = self._string(store, "store.path")
         self._file_store_url = self._url(store, "store.url")
+        self._file_share_cache = self._flag(store, "store.share_cache")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
@@ -313,8 +316,20 @@ class Config:
             return None
         fix = env.store_url_fix(value)
         if fix is not None:  # checked on load, so a typo fails before any run is recorded
-            raise ConfigError(f"{dotted} = {value!r} in the {self._origin} is not valid: {fix}.")
+            shown = without_password(value)
+            raise ConfigError(f"{dotted} = {shown!r} in the {self._origin} is not valid: {fix}.")
         return value.strip()
+
+    def _flag(self, table: Mapping[str, Any], dotted: str) -> bool | None:
+        key = dotted.rsplit(".", 1)[-1]
+        value = table.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        section, _, _ = dotted.rpartition(".")
+        raise ConfigError(
+            f"{dotted} in the {self._origin} must be true or false, got "
+            f"{type(value).__name__} {value!r}. Write it as {key} = true under [{section}]."
+        )
 
     def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
         value = table.get(dotted.rsplit(".", 1)[-1], [])
@@ -434,6 +449,19 @@ class Config:
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
         return path
+
+    @property
+    def share_cache(self) -> bool:
+        """Whether the cache may serve results of other users' runs in the same store.
+
+        ``REFLOW_SHARE_CACHE``, else ``[store] share_cache``, else ``False``:
+        by default a run reuses only its own user's results, since a shared
+        cache lets another user's output stand for yours.
+        """
+        from_env = env.checked(env.REFLOW_SHARE_CACHE, self._environ)
+        if from_env is not None:
+            return from_env.strip().lower() in env.TRUE_WORDS
+        return bool(self._file_share_cache)
 
     @property
     def store_url(self) -> str:

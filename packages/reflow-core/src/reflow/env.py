@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from reflow.errors import ConfigError
+from reflow.urlpasswords import password_fix, without_password
 
 __all__ = [
     "BIN_VARIABLES",
@@ -49,6 +50,7 @@ __all__ = [
     "REFLOW_SBATCH",
     "REFLOW_SCANCEL",
     "REFLOW_SGE_BIN",
+    "REFLOW_SHARE_CACHE",
     "REFLOW_SLURM_BIN",
     "REFLOW_STORE",
     "REFLOW_STORE_CONNECT_TIMEOUT",
@@ -108,6 +110,17 @@ backoff, before it fails with one line naming the server and the cause.
 Default: 60.
 
 Example: ``REFLOW_STORE_CONNECT_TIMEOUT=300``
+"""
+
+REFLOW_SHARE_CACHE = "REFLOW_SHARE_CACHE"
+"""Whether the cache may serve results of other users' runs in the same store.
+
+Default: unset, which means ``[store] share_cache``, else ``false``: a run
+reuses only results of runs of the same user.  ``true`` (or ``1``, ``yes``)
+lets another user's output stand for yours, so set it only where every user
+of the store trusts every other (see the cache page of the documentation).
+
+Example: ``REFLOW_SHARE_CACHE=true``
 """
 
 REFLOW_EXECUTOR = "REFLOW_EXECUTOR"
@@ -274,6 +287,7 @@ VARIABLES: dict[str, str] = {
     REFLOW_STORE: "URL of the manifest store (sqlite:///abs/path.db); wins over the path.",
     REFLOW_STORE_PATH: "Path of the shared manifest database (an SQLite file).",
     REFLOW_STORE_CONNECT_TIMEOUT: "Seconds to retry reaching a store's database server (60).",
+    REFLOW_SHARE_CACHE: "'true' lets the cache serve other users' results (default: false).",
     REFLOW_EXECUTOR: "Executor runs are submitted with (default: local).",
     REFLOW_PARTITION: "Default partition (queue) of task jobs.",
     REFLOW_ACCOUNT: "Default account (project) charged for task jobs.",
@@ -358,6 +372,18 @@ def _whole_at_least_one(value: str) -> str | None:
     return None if text.isdigit() and int(text) >= 1 else "use a whole number of at least 1"
 
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+"""The values a boolean variable takes for yes (in any case)."""
+
+FALSE_WORDS = ("0", "false", "no", "off")
+"""The values a boolean variable takes for no (in any case)."""
+
+
+def _boolean(value: str) -> str | None:
+    words = (*TRUE_WORDS, *FALSE_WORDS)
+    return None if value.strip().lower() in words else f"use one of {', '.join(words)}"
+
+
 def _seconds(value: str) -> str | None:
     try:
         seconds = float(value)
@@ -373,8 +399,9 @@ _STORE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S")
 def store_url_fix(value: str) -> str | None:
     """How to fix a store URL (``REFLOW_STORE``, ``[store] url``), or ``None`` when well formed.
 
-    Only the shape is checked here (``scheme://`` and more); the store the
-    scheme names checks the rest when it opens the URL.
+    Only the shape is checked here (``scheme://`` and more), and that it
+    embeds no password (:mod:`reflow.urlpasswords`); the store the scheme
+    names checks the rest when it opens the URL.
 
     Examples
     --------
@@ -384,7 +411,7 @@ def store_url_fix(value: str) -> str | None:
     'write a URL, scheme://..., such as sqlite:///abs/p'
     """
     if _STORE_URL.match(value.strip()):
-        return None
+        return password_fix(value)
     return (
         "write a URL, scheme://..., such as sqlite:///abs/path.db "
         "(for an SQLite file use REFLOW_STORE_PATH or [store] path)"
@@ -394,6 +421,7 @@ def store_url_fix(value: str) -> str | None:
 _RULES: dict[str, Callable[[str], str | None]] = {
     REFLOW_STORE: store_url_fix,
     REFLOW_MODE: _choice(MODES, "to submit for real"),
+    REFLOW_SHARE_CACHE: _boolean,
     REFLOW_LOG_LEVEL: _choice(LOG_LEVELS, "for WARNING"),
     REFLOW_LOCAL_SLOTS: _whole_at_least_one,
     REFLOW_DISPATCH_FORGET_AFTER: _seconds,
@@ -434,8 +462,15 @@ def checked(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     value = get(name, environ)
     rule = _RULES.get(name)
     if value is not None and rule is not None and (fix := rule(value)) is not None:
-        raise ConfigError(f"{name}={value!r} is not valid: {fix}.")
+        raise ConfigError(f"{name}={_shown(name, value)!r} is not valid: {fix}.")
     return value
+
+
+def _shown(name: str, value: str) -> str:
+    """``value`` as an error message may show it: a store URL without its password."""
+    if name != REFLOW_STORE:
+        return value
+    return without_password(value)
 
 
 def check(environ: Mapping[str, str] | None = None) -> None:

@@ -255,8 +255,12 @@ def test_user_who_cannot_write_reads_the_store(demo: Demo, request: pytest.Fixtu
         "REFLOW_CONFIG": str(config),
         "HOME": "/nonexistent",
     }
-    listed = subprocess.run(
-        [*as_nobody, *reflow, "runs"], capture_output=True, text=True, env=env, check=False
+    listed = subprocess.run(  # the runs are another user's: nobody lists them all
+        [*as_nobody, *reflow, "runs", "--all-users"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert listed.returncode == 0, listed.stderr
     assert demo.ok in listed.stdout

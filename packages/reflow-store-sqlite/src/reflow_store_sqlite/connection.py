@@ -1,7 +1,10 @@
 """Opening connections, and retrying when other processes hold the database.
 
 Every connection runs in WAL mode (readers never block the writer, and see
-every transaction committed before they start) with a busy timeout, so SQLite
+every transaction committed before they start), except on a network
+filesystem, where WAL cannot work (its index is shared memory of one host)
+and the rollback journal is used instead (:func:`set_journal_mode`); with a
+busy timeout, so SQLite
 itself waits for a lock.  When even that wait runs out, :func:`retry_busy`
 tries the whole step again after a randomised, growing pause (jitter keeps
 processes that collided from colliding again), a bounded number of times.
@@ -26,6 +29,7 @@ __all__ = [
     "enable_wal",
     "is_busy",
     "retry_busy",
+    "set_journal_mode",
 ]
 
 logger = logging.getLogger(__name__)
@@ -121,6 +125,50 @@ def enable_wal(conn: sqlite3.Connection, path: Path) -> str:
             mode,
         )
     conn.execute("PRAGMA synchronous = NORMAL")
+    return mode
+
+
+def set_journal_mode(conn: sqlite3.Connection, path: Path, *, network: bool) -> str:
+    """WAL mode (:func:`enable_wal`), or the rollback journal on a network filesystem.
+
+    SQLite's documentation says WAL does not work over a network filesystem:
+    the WAL index is shared memory, which processes on other hosts do not
+    see.  There it documents ``journal_mode=DELETE`` (with ``synchronous=FULL``).
+    A database another process still holds in WAL mode cannot switch now; it
+    switches when a later connection finds it alone (a warning says so).
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        A writable connection.
+    path : Path
+        The database file, for messages.
+    network : bool
+        Whether the file is on a network filesystem
+        (:func:`reflow_store_sqlite.safety.network_filesystem`).
+
+    Returns
+    -------
+    str
+        The journal mode in effect.
+    """
+    if not network:
+        return enable_wal(conn, path)
+    try:
+        mode = str(conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]).lower()
+    except sqlite3.OperationalError as exc:
+        if not is_busy(exc):
+            raise
+        mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    if mode != "delete":
+        logger.warning(
+            "The manifest database %s is on a network filesystem but stays in %s mode: "
+            "another process has it open. It switches to the rollback journal when no other "
+            "process uses it.",
+            path,
+            mode,
+        )
+    conn.execute("PRAGMA synchronous = FULL")
     return mode
 
 

@@ -11,7 +11,9 @@
   directory or someone else's file (``/etc/passwd``) the advice is to name
   another file.
 - A database on a network filesystem (found from the mount table) gets a
-  warning: SQLite's locks and WAL index are not reliable across hosts there.
+  warning: SQLite's locks and WAL index are not reliable across hosts there
+  (the store then uses the rollback journal, not WAL), and the way out when
+  several hosts use the store is a server store, ``reflow-store-postgres``.
 """
 
 from __future__ import annotations
@@ -305,12 +307,14 @@ def warn_if_network_filesystem(path: Path, mount_table: str | None = None) -> bo
         mount_point, fs_type = found
         logger.warning(
             "The manifest database %s is on a network filesystem (%s, mounted at %s). "
-            "SQLite's file locks and its WAL index in shared memory are not reliable when "
-            "processes on several hosts use the file at once: writes can fail with "
-            "'database is locked' or the database can be corrupted. Set REFLOW_STORE_PATH "
-            "to a file on a local disk of the host that runs your reflow commands and "
-            "dispatchers, or on storage shared only by processes of one node, e.g. "
-            "export REFLOW_STORE_PATH=/local/scratch/$USER/reflow/manifest.db",
+            "SQLite's file locks are not reliable when processes on several hosts use the "
+            "file at once (as scheduler-mode dispatchers on compute nodes do): writes can "
+            "fail with 'database is locked' or the database can be corrupted; reflow uses "
+            "SQLite's rollback journal there, not WAL. For a store several hosts share, use "
+            "a PostgreSQL server: pip install reflow-store-postgres; "
+            "export REFLOW_STORE=postgresql://USER@HOST/DB (reflow store copy moves your "
+            "history and cache). If every process runs on one host, put the file on its "
+            "local disk instead: export REFLOW_STORE_PATH=/local/scratch/$USER/reflow/manifest.db",
             path,
             fs_type,
             mount_point,

@@ -47,9 +47,9 @@ from reflow_store_sqlite.connection import (
     DEFAULT_BUSY_TIMEOUT,
     DEFAULT_RETRIES,
     connect,
-    enable_wal,
     is_busy,
     retry_busy,
+    set_journal_mode,
 )
 from reflow_store_sqlite.failures import store_error, unwritable_error
 from reflow_store_sqlite.paths import DATABASE_NAME, default_path
@@ -241,6 +241,11 @@ def _label(task_name: str, array_index: int | None) -> str:
     return task_name if array_index is None else f"{task_name}[{array_index}]"
 
 
+def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (on the run ``r``) and its value that keep one user's runs; none for any."""
+    return ("", ()) if user_id is None else (" AND r.user_id = ?", (user_id,))
+
+
 def _writable(path: Path) -> bool:
     """Whether this user can write ``path`` and create SQLite's companion files beside it."""
     return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
@@ -251,9 +256,12 @@ class SqliteStore(Store):
 
     One database file can serve every run of a user: processes on the same
     host may read and write it at the same time (WAL mode, a busy timeout and
-    bounded retries).  The file and the directories the store creates are
-    private to the owner.  An older database is migrated in place on first
-    use (after a copy is saved next to it); a newer one is refused.
+    bounded retries).  On a network filesystem it uses the rollback journal
+    instead, which SQLite documents for that case, and warns: several hosts
+    need a server store (``reflow-store-postgres``).  The file and the
+    directories the store creates are private to the owner.  An older
+    database is migrated in place on first use (after a copy is saved next
+    to it); a newer one is refused.
 
     Parameters
     ----------
@@ -300,6 +308,7 @@ class SqliteStore(Store):
         self._pid = 0
         self._lock = threading.RLock()
         self._depth = 0
+        self._network = False  # on a network filesystem: no WAL there (set when opened)
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r}, readonly={self.readonly})"
@@ -420,7 +429,7 @@ class SqliteStore(Store):
         if _OPEN_HERE[(os.getpid(), path)] <= 0:
             safety.check_database_file(path)
         if not self.readonly:
-            safety.warn_if_network_filesystem(path)
+            self._network = safety.warn_if_network_filesystem(path)
         conn = self._retry(
             lambda: connect(path, readonly=self.readonly, busy_timeout=self.busy_timeout)
         )
@@ -457,7 +466,7 @@ class SqliteStore(Store):
                     "run) to migrate it."
                 )
             return
-        enable_wal(conn, self.path)
+        set_journal_mode(conn, self.path, network=self._network)
         if version == SCHEMA_VERSION:
             return
         backup = self._backup(conn, version) if version > 0 else None
@@ -773,6 +782,26 @@ class SqliteStore(Store):
             return int(deleted)
 
         return self._write(work)
+
+    def describe(self) -> dict[str, Any]:
+        """The schema version, the counts, the file and its size on disk (with its ``-wal``)."""
+
+        def work(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            version = migrations.read_version(conn)
+            runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+            instances = conn.execute("SELECT COUNT(*) FROM task_instances").fetchone()[0]
+            return version, int(runs), int(instances)
+
+        version, runs, instances = self._read(work, snapshot=True)
+        files = [self.path, self.path.with_name(self.path.name + "-wal")]
+        size = sum(f.stat().st_size for f in files if f.exists())
+        return {
+            "schema_version": version,
+            "runs": runs,
+            "instances": instances,
+            "size_bytes": size,
+            "location": str(self.path),
+        }
 
     def compact(self) -> None:
         """Rebuild the database file without the space of deleted rows (``VACUUM``).
@@ -1251,12 +1280,13 @@ class SqliteStore(Store):
         self._write(work)
 
     def find_cached_many(
-        self, task_name: str, identities: Iterable[str]
+        self, task_name: str, identities: Iterable[str], *, user_id: str | None = None
     ) -> dict[str, TaskInstanceRecord]:
         """Find, for many identities at once, the most recent successful instance of each."""
         keys = {k: ident for ident in set(identities) if (k := hash_to_db(ident)) is not None}
         if not keys:
             return {}
+        mine, users = _of_user(user_id)
 
         def work(conn: sqlite3.Connection) -> dict[str, TaskInstanceRecord]:
             task = self._task_key(conn, task_name)
@@ -1269,8 +1299,8 @@ class SqliteStore(Store):
                 marks = ", ".join("?" * len(chunk))
                 rows = conn.execute(
                     f"{_INSTANCE_SELECT} WHERE i.task = ? AND i.identity IN ({marks}) "
-                    f"AND i.state = {_SUCCESS} ORDER BY i.updated_at, i.id",
-                    (task, *chunk),
+                    f"AND i.state = {_SUCCESS}{mine} ORDER BY i.updated_at, i.id",
+                    (task, *chunk, *users),
                 ).fetchall()
                 for row in rows:  # ascending: the most recent one wins
                     record = _instance_record(row)
@@ -1298,13 +1328,27 @@ class SqliteStore(Store):
 
         self._write(work)
 
+    def list_array_identities(self, run_id: str) -> list[tuple[str, str, int]]:
+        """The whole-array identities of a run; see :meth:`Store.list_array_identities`."""
+
+        def work(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
+            rows = conn.execute(
+                "SELECT t.name, a.identity, a.count FROM array_cache a "
+                "JOIN task_names t ON t.id = a.task WHERE a.run = ? ORDER BY t.name",
+                (self._run_key(conn, run_id),),
+            ).fetchall()
+            return [(str(name), hash_from_db(ident), int(count)) for name, ident, count in rows]
+
+        return self._read(work)
+
     def copy_cached_array(
-        self, task_name: str, identity: str, run_id: str
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
         key = hash_to_db(identity)
         if key is None:
             return None
+        mine, users = _of_user(user_id)
 
         def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
             task = self._task_key(conn, task_name)
@@ -1313,8 +1357,8 @@ class SqliteStore(Store):
             target = self._run_key(conn, run_id)
             candidates = conn.execute(
                 "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
-                "WHERE a.task = ? AND a.identity = ? ORDER BY a.created_at DESC",
-                (task, key),
+                f"WHERE a.task = ? AND a.identity = ?{mine} ORDER BY a.created_at DESC",
+                (task, key, *users),
             ).fetchall()
             now = now_ms()
             for source, count, source_id in candidates:
@@ -1347,16 +1391,19 @@ class SqliteStore(Store):
                 "can only be copied into a task with none."
             ) from exc
 
-    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+    def find_cached_record(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> TaskInstanceRecord | None:
         """Find the most recent successful instance with this identity, across all runs."""
         key = hash_to_db(identity)
         if key is None:
             return None
+        mine, users = _of_user(user_id)
         row = self._read(
             lambda c: c.execute(
-                f"{_INSTANCE_SELECT} WHERE t.name = ? AND i.identity = ? AND i.state = {_SUCCESS} "
-                "ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
-                (task_name, key),
+                f"{_INSTANCE_SELECT} WHERE t.name = ? AND i.identity = ? AND i.state = {_SUCCESS}"
+                f"{mine} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                (task_name, key, *users),
             ).fetchone()
         )
         return None if row is None else _instance_record(row)

@@ -22,6 +22,7 @@ from reflow._types import TaskState
 from reflow.cache.expand import Expansion, UpstreamOutput
 from reflow.cache.filestate import DEFAULT_POLICY, holds_path
 from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
+from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
 from reflow.stores import NewTaskInstance, StateUpdate
@@ -103,6 +104,9 @@ class Planner:
     file_policies : mapping or None
         Each task's file policy (:func:`reflow.cache.filestate.task_policies`);
         a task not named uses ``"stat"``.
+    cache_user : str or None
+        Reuse only results of this user's runs (:func:`reflow.cache.sharing.cache_user`);
+        ``None`` reuses any user's.
     """
 
     def __init__(
@@ -116,8 +120,10 @@ class Planner:
         *,
         code: Mapping[str, str] | None = None,
         file_policies: Mapping[str, str] | None = None,
+        cache_user: str | None = None,
     ) -> None:
         self.store = store
+        self.cache_user = cache_user
         self.code = dict(code or {})
         self.run_id = run_id
         self.specs = specs
@@ -171,7 +177,7 @@ class Planner:
             return None
         try:
             with self.store.transaction():
-                copied = self.store.copy_cached_array(name, identity, self.run_id)
+                copied = self._copy_cached_array(name, identity)
                 if copied is not None and self._copied_names_files(name):
                     raise _NamesFilesError
         except _NamesFilesError:
@@ -185,6 +191,32 @@ class Planner:
         self.store.record_array_identity(self.run_id, name, identity, count)
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
+
+    def _copy_cached_array(self, name: str, identity: str) -> tuple[str, int] | None:
+        copy = self.store.copy_cached_array
+        if self.cache_user is None:
+            return copy(name, identity, self.run_id)
+        if not takes_user(copy):  # a store older than user_id= : look up each element
+            return None
+        return copy(name, identity, self.run_id, user_id=self.cache_user)
+
+    def _find_cached(self, name: str, identities: Sequence[str]) -> dict[str, TaskInstanceRecord]:
+        find = self.store.find_cached_many
+        if self.cache_user is None:
+            return find(name, identities)
+        if takes_user(find):
+            return find(name, identities, user_id=self.cache_user)
+        # A store older than user_id=: keep the hits of this user's runs (an older
+        # hit of this user's hidden behind another user's newer one runs again).
+        users: dict[str, str | None] = {}
+        found = {}
+        for identity, hit in find(name, identities).items():
+            if hit.run_id not in users:
+                record = self.store.get_run_record(hit.run_id)
+                users[hit.run_id] = None if record is None else record.user_id
+            if users[hit.run_id] == self.cache_user:
+                found[identity] = hit
+        return found
 
     def _copied_names_files(self, name: str) -> bool:
         """Whether a whole array just copied names files (judged by its first element).
@@ -212,7 +244,7 @@ class Planner:
         input_hashes = [exp.hashes(index or 0) for index in indices]
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
-        found = self.store.find_cached_many(name, identities) if lookup else {}
+        found = self._find_cached(name, identities) if lookup else {}
         news: list[NewTaskInstance] = []
         chunk = Chunk()
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):

@@ -26,6 +26,7 @@ __all__ = [
     "Line",
     "Printer",
     "Table",
+    "format_size",
     "state_cell",
 ]
 
@@ -54,6 +55,11 @@ class Cell:
 def state_cell(state: str) -> Cell:
     """A cell holding a state name in its colour."""
     return Cell(state, STATE_STYLES.get(state, ""))
+
+
+def format_size(size: int) -> str:
+    """A size in bytes as people read it: ``1.2 MB``, ``340.0 kB``."""
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{size / 1e3:.1f} kB"
 
 
 @dataclass(frozen=True)

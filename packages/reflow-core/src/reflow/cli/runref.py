@@ -110,6 +110,10 @@ def resolve_run(
 ) -> RunRecord:
     """The run ``ref`` names: an id, a unique prefix, suffix or part of one, or ``latest``.
 
+    ``latest`` is the current user's newest run (the newest of any user's
+    when the store holds none of theirs); an id or part of one names a run
+    of any user.
+
     Parameters
     ----------
     store : Store
@@ -137,7 +141,12 @@ def resolve_run(
         if not records:
             of = f" of workflow {workflow!r}" if workflow else ""
             raise ReflowError(f"The manifest store{_where(store)} holds no runs{of} yet.")
-        return records[0]
+        # lazy: `reflow --help` imports this via every command; getpass only when used
+        from reflow.runs.creation import user_name
+
+        # In a store several users share, yours: the newest of anyone's only when you have none.
+        me = user_name()
+        return next((r for r in records if r.user_id == me), records[0])
     matches = [r for r in records if r.run_id.startswith(ref)] if ref else []
     if not matches and ref:
         matches = [r for r in records if r.run_id.endswith(ref)]

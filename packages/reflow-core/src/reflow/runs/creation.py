@@ -26,6 +26,7 @@ from reflow.runs.context import RunContext, write_context
 from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 from reflow.runs.layout import RunLayout
+from reflow.urlpasswords import password_fix, without_password
 
 if TYPE_CHECKING:
     from reflow.cache.planning import CachePolicy
@@ -79,11 +80,23 @@ def store_url(store: Store) -> str:
 
     Only jobs reopen the store: ``submit`` refuses a store without a URL
     before it records anything; ``run_local`` works with any store.
+
+    Raises
+    ------
+    ReflowError
+        If the store's URL embeds a password: it would be recorded with the
+        run (``run.json``, the run record, job command lines).
     """
     try:
-        return store.url
+        url = store.url
     except NotImplementedError:
         return ""
+    if (fix := password_fix(url)) is not None:
+        raise ReflowError(
+            f"The store {type(store).__name__} says its URL is {without_password(url)!r}, which "
+            f"is not valid: {fix}. Nothing was recorded; fix or upgrade the store package."
+        )
+    return url
 
 
 def _parts(

@@ -295,11 +295,13 @@ def close_run(store: Store, run_id: str, why: str) -> int:
 
 
 def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
-    """Close the lost local runs of ``new``'s workflow with the same parameters.
+    """Close the lost local runs of ``new``'s workflow with the same parameters and user.
 
     Called by ``run_local`` once its own run exists: what the lost runs
     finished is in the cache, so the new run takes their work over, and the
-    old runs end as CANCELLED saying by which run.
+    old runs end as CANCELLED saying by which run.  Only the same user's: the
+    cache does not serve another user's results by default, and one user's
+    run must not close another's.
 
     Returns
     -------
@@ -307,7 +309,7 @@ def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
         The ids of the runs taken over.
     """
     taken: list[str] = []
-    for record in store.list_run_records(graph_name=new.graph_name):
+    for record in store.list_run_records(graph_name=new.graph_name, user_id=new.user_id):
         if (
             record.run_id == new.run_id
             or record.executor != LOCAL_EXECUTOR

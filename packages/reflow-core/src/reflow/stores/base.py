@@ -230,6 +230,17 @@ class Store(abc.ABC):
             "upgrade the store package, or use a store that can."
         )
 
+    def describe(self) -> dict[str, Any]:
+        """What the store can tell about itself, for ``reflow store info``.
+
+        Known keys: ``schema_version`` (int), ``runs`` and ``instances`` (int,
+        how many it holds: counted in one query, where the caller would
+        otherwise ask once per run), ``size_bytes`` (int, the space the store
+        takes), ``location`` (str, where it keeps its data, no password).
+        The default tells nothing; a store gives what it knows.
+        """
+        return {}
+
     def compact(self) -> None:
         """Give the space of deleted rows back to the filesystem.
 
@@ -631,11 +642,13 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
+    def find_cached_record(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> TaskInstanceRecord | None:
         """Find the most recent successful instance with this Merkle identity.
 
-        Searches all runs.  "Most recent" is the latest ``updated_at``, then
-        the highest id.
+        Searches all runs (of one user's when ``user_id`` is given).  "Most
+        recent" is the latest ``updated_at``, then the highest id.
 
         Parameters
         ----------
@@ -643,6 +656,10 @@ class Store(abc.ABC):
             Task name.
         identity : str
             Full Merkle identity hash; ``""`` never matches.
+        user_id : str or None
+            Only instances of runs this user submitted; ``None`` for any user's.
+            The cache passes the run's user unless the cache is shared
+            (``[store] share_cache``).
 
         Returns
         -------
@@ -651,12 +668,13 @@ class Store(abc.ABC):
         """
 
     def find_cached_many(
-        self, task_name: str, identities: Iterable[str]
+        self, task_name: str, identities: Iterable[str], *, user_id: str | None = None
     ) -> dict[str, TaskInstanceRecord]:
         """Find, for many identities at once, the most recent successful instance of each.
 
         Stores should override this with one query per batch; this default
-        asks :meth:`find_cached_record` once per identity.
+        asks :meth:`find_cached_record` once per identity.  ``user_id`` is
+        that of :meth:`find_cached_record`.
 
         Returns
         -------
@@ -665,7 +683,7 @@ class Store(abc.ABC):
         """
         found: dict[str, TaskInstanceRecord] = {}
         for identity in set(identities):
-            record = self.find_cached_record(task_name, identity)
+            record = self.find_cached_record(task_name, identity, user_id=user_id)
             if record is not None:
                 found[identity] = record
         return found
@@ -682,12 +700,26 @@ class Store(abc.ABC):
         """
         return None
 
+    def list_array_identities(self, run_id: str) -> list[tuple[str, str, int]]:
+        """The whole-array identities :meth:`record_array_identity` recorded for a run.
+
+        For ``reflow store copy``, which carries them to another store.  The
+        default (for stores that ignore :meth:`record_array_identity`) is none.
+
+        Returns
+        -------
+        list[tuple[str, str, int]]
+            ``(task_name, identity, count)``, sorted by task name.
+        """
+        return []
+
     def copy_cached_array(
-        self, task_name: str, identity: str, run_id: str
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy every element of a cached array into ``run_id`` in one step.
 
-        Looks for the most recent run recorded by :meth:`record_array_identity`
+        Looks for the most recent run (of ``user_id``, when given, as
+        :meth:`find_cached_record`) recorded by :meth:`record_array_identity`
         with this identity whose elements are all still there, and inserts
         copies of them (state ``SUCCESS``, with outputs and hashes, and a
         ``cache_info`` of ``{"status": "hit", "source": {"run_id": ...}}``:

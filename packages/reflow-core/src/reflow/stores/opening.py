@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from reflow.stores.base import Store
 from reflow.stores.errors import StoreError
+from reflow.urlpasswords import password_fix, without_password
 
 if TYPE_CHECKING:
     from reflow.config import Config
@@ -137,8 +138,10 @@ def open_store(
     PluginNotFoundError
         If no installed store has the URL's scheme.
     StoreError
-        If the store registered under the scheme is not a :class:`Store`, or
-        it cannot read the URL.
+        If the store registered under the scheme is not a :class:`Store`, it
+        cannot read the URL, or the URL embeds a password (the URL is recorded
+        with every run; the password belongs in the database client's own
+        files, see :mod:`reflow.urlpasswords`).
     """
     from reflow.config import SQLITE, sqlite_url  # lazy: see configured_url, import time
 
@@ -146,6 +149,8 @@ def open_store(
         url = configured_url(config)
     elif isinstance(path, str) and url_scheme(path) is not None:
         url = path.strip()
+        if (fix := password_fix(url)) is not None:
+            raise StoreError(f"The store URL {without_password(url)!r} is not valid: {fix}.")
     else:
         url = sqlite_url(Path(path))
     return store_class(url_scheme(url) or SQLITE).from_url(url, config, create=create)

@@ -806,6 +806,49 @@ class StoreConformance(abc.ABC):
         assert found is not None
         assert found.id == failed
 
+    def test_find_cached_of_one_user(self, store: Store) -> None:
+        identity = sha("shared")
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        alices = self._instance(store, "task", 0, identity=identity)
+        bobs = self._instance(store, "task", 0, run="run-bob", identity=identity)
+        store.update_task_success(alices, "alice's", output_hash=sha("a"))
+        tick()
+        store.update_task_success(bobs, "bob's", output_hash=sha("b"))
+
+        def found(user: str | None) -> int | None:
+            record = store.find_cached_record("task", identity, user_id=user)
+            many = store.find_cached_many("task", [identity, sha("none")], user_id=user)
+            assert set(many) <= {identity}
+            assert (record and record.id) == (many[identity].id if many else None)
+            return None if record is None else record.id
+
+        assert found(None) == bobs  # any user's: the most recent
+        assert found("alice") == alices
+        assert found("bob") == bobs
+        assert found("carol") is None
+
+    def test_whole_array_identities_are_listed_and_copied_for_one_user(self, store: Store) -> None:
+        identity = sha("array")
+        a = self._instance(store, "arr", 0, identity=sha("e0"))
+        b = self._instance(store, "arr", 1, identity=sha("e1"))
+        store.update_task_success(a, 0, output_hash=sha("o0"))
+        store.update_task_success(b, 1, output_hash=sha("o1"))
+        store.record_array_identity(RUN, "arr", identity, 2)
+        listed = store.list_array_identities(RUN)
+        if not listed:  # a store may ignore array identities (the default)
+            assert store.copy_cached_array("arr", identity, RUN) is None
+            return
+        assert listed == [("arr", identity, 2)]
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        store.insert_run("run-alice", "pipeline", "alice", {})
+        assert store.list_array_identities("run-bob") == []
+        assert store.copy_cached_array("arr", identity, "run-bob", user_id="bob") is None
+        assert store.list_task_instance_records("run-bob") == []
+        copied = store.copy_cached_array("arr", identity, "run-alice", user_id="alice")
+        assert copied == (RUN, 2)
+        outputs = [r.output for r in store.list_task_instance_records("run-alice")]
+        assert outputs == [0, 1]
+
     def test_cache_info(self, store: Store) -> None:
         a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
         store.set_cache_info(a, {"hit": False, "reason": "no match", "keys": ["x"]})

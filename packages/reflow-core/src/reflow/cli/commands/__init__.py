@@ -36,6 +36,7 @@ from reflow.cli.commands import (
     resume,
     runs,
     status,
+    store,
 )
 
 if TYPE_CHECKING:
@@ -69,5 +70,6 @@ COMMANDS: tuple[Command, ...] = (
     cancel,
     plugins,
     report,
+    store,
 )
 """The subcommands, in the order ``reflow --help`` lists them."""

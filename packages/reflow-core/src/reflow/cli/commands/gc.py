@@ -68,14 +68,10 @@ def _database_size(store: Store) -> int | None:
     return total
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{size / 1e3:.1f} kB"
-
-
 def run(args: argparse.Namespace) -> int:
     """Delete (or list) the old runs and print what was done."""
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
-    from reflow.cli.output import Cell, Line, Printer, Table, state_cell
+    from reflow.cli.output import Cell, Line, Printer, Table, format_size, state_cell
     from reflow.cli.runfiles import claimed_logs, run_files
     from reflow.cli.runref import open_cli_store
     from reflow.runs.liveness import LOST, close_run, lost_reason
@@ -168,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
                 format_age(created),
                 str(entry["instances"]),
                 str(entry["files"]),
-                _megabytes(entry["bytes"]),
+                format_size(entry["bytes"]),
             )
         doc.append(table)
     files = sum(e["files"] for e in deleted)
@@ -180,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
             Line(
                 f"{verb} {len(deleted)} run(s) older than {args.older_than}, with "
                 f"{sum(e['instances'] for e in deleted)} task instance(s) and {files} file(s) "
-                f"({_megabytes(size)})."
+                f"({format_size(size)})."
             )
         )
     if kept:
@@ -203,8 +199,8 @@ def run(args: argparse.Namespace) -> int:
     if deleted and not args.dry_run and before is not None and after is not None:
         doc.append(
             Line(
-                f"Compacted {report['database']['path']}: {_megabytes(before)} -> "
-                f"{_megabytes(after)}."
+                f"Compacted {report['database']['path']}: {format_size(before)} -> "
+                f"{format_size(after)}."
             )
         )
     printer.show(doc)

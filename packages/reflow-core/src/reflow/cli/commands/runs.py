@@ -4,6 +4,10 @@ Each line: the run id, workflow, status (LOST for a run nothing advances
 any more, see :mod:`reflow.runs.liveness`), progress (successful instances of
 all instances planned so far), age and executor (``run_local`` for runs made
 by ``wf.run_local()``).  ``--json`` prints the same as a JSON list.
+
+A store may hold the runs of many users (a lab's database): only the current
+user's runs are listed, unless ``--all-users`` is given (then with a USER
+column).  A run of another user named by its id still works everywhere.
 """
 
 from __future__ import annotations
@@ -68,6 +72,11 @@ def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
         "--last", type=int, default=20, metavar="N", help="at most the N newest runs (20)"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.add_argument(
+        "--all-users",
+        action="store_true",
+        help="runs of every user of the store (default: only yours)",
+    )
 
 
 def run_progress(store: Store, run_id: str) -> tuple[int, int]:
@@ -78,11 +87,18 @@ def run_progress(store: Store, run_id: str) -> tuple[int, int]:
     return done, total
 
 
-def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], int]:
+def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], int, int]:
+    """The runs to show, how many match in all, and how many other users' runs were left out."""
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
+    from reflow.runs.creation import user_name
     from reflow.runs.liveness import LOST, shown_status
 
     records = store.list_run_records(graph_name=args.workflow)
+    others = 0
+    if not getattr(args, "all_users", False):
+        me = user_name()
+        mine = [r for r in records if r.user_id == me]
+        others, records = len(records) - len(mine), mine
     if args.status:
         wanted = args.status.strip().upper()
         states = [*(s.value for s in RunState), LOST]
@@ -96,7 +112,7 @@ def _select(store: Store, args: argparse.Namespace) -> tuple[list[RunRecord], in
         records = [r for r in records if r.created_at >= since]
     if args.last < 0:
         raise ReflowError(f"--last {args.last} is negative; give how many runs to show.")
-    return records[: args.last], len(records)
+    return records[: args.last], len(records), others
 
 
 def run(args: argparse.Namespace) -> int:
@@ -118,13 +134,15 @@ def run(args: argparse.Namespace) -> int:
 def show_runs(store: Store, args: argparse.Namespace) -> int:
     """Print the runs of ``store`` that ``args`` selects: ``reflow runs``, ``pipeline.py runs``.
 
-    ``args`` holds ``workflow``, ``status``, ``since``, ``last`` and ``json``.
+    ``args`` holds ``workflow``, ``status``, ``since``, ``last``, ``json`` and
+    ``all_users``.
     """
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import Cell, Line, Printer, Table, state_cell
     from reflow.runs.liveness import shown_status
 
-    records, matching = _select(store, args)
+    records, matching, others = _select(store, args)
+    all_users = bool(getattr(args, "all_users", False))
     rows: list[dict[str, Any]] = []
     for record in records:
         done, total = run_progress(store, record.run_id)
@@ -147,23 +165,34 @@ def show_runs(store: Store, args: argparse.Namespace) -> int:
     if args.json:
         printer.json(rows)
         return 0
+    hidden = (
+        Line(f"{others} run(s) of other users not shown; --all-users shows them.")
+        if others
+        else None
+    )
     if not rows:
         printer.line("No runs in the store match.")
+        if hidden is not None:  # never hide runs without saying so
+            printer.line(hidden.text)
         return 0
-    table = Table(("RUN", "WORKFLOW", "STATUS", "PROGRESS", "AGE", "EXECUTOR"), frozenset({3, 4}))
+    columns = ("RUN", "WORKFLOW", "STATUS", "PROGRESS", "AGE", "EXECUTOR")
+    table = Table((*columns, "USER") if all_users else columns, frozenset({3, 4}))
     for record, row in zip(records, rows, strict=True):
-        table.add(
+        cells = [
             Cell(row["run_id"], "bold"),
             row["workflow"],
             state_cell(row["status"]),
             f"{row['done']}/{row['total']}",
             format_age(record.created_at),
             row["executor"] or "-",
-        )
+        ]
+        table.add(*cells, *([row["user"]] if all_users else []))
     doc: list[Line | Table] = [table]
     if matching > len(records):  # never hide runs without saying so
         doc.append(
             Line(f"The {len(records)} newest of {matching} runs; --last {matching} shows all.")
         )
+    if hidden is not None:
+        doc.append(hidden)
     printer.show(doc)
     return 0

@@ -24,6 +24,7 @@ from reflow.cache.expand import Expansion, ExpansionError, UpstreamOutput, expan
 from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import check_files
+from reflow.cache.sharing import cache_user
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
@@ -193,6 +194,7 @@ class LocalRun:
             self.prefixes,
             CachePolicy(self.force, frozenset(self.force_tasks), self.verify),
             file_policies=self.file_policies,
+            cache_user=cache_user(self.store, self.run_id, self.wf.config),
         )
 
     # -- preparing a task -----------------------------------------------------

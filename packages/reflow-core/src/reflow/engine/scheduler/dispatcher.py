@@ -25,6 +25,7 @@ from reflow.cache.expand import ExpansionError, UpstreamOutput, expand
 from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import seen_files
+from reflow.cache.sharing import cache_user
 from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
@@ -341,6 +342,7 @@ class Dispatcher:
             CachePolicy(context.force, context.force_tasks, context.verify),
             code=self._code(),
             file_policies=task_policies(self.wf),
+            cache_user=cache_user(self.store, self.run_id, getattr(self.wf, "config", None)),
         )
         for name in order:
             if name in planned:
