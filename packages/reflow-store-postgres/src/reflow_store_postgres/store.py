@@ -91,6 +91,11 @@ _INSTANCE_SELECT = (
 )
 
 
+def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
+    """The condition (on the run ``r``) and its value that keep one user's runs; none for any."""
+    return ("", ()) if user_id is None else (" AND r.user_id = %s", (user_id,))
+
+
 def _text(value: str) -> str | None:
     """A hash or other optional string: ``""`` is stored as NULL."""
     return value or None
@@ -659,6 +664,27 @@ class PostgresStore(Store):
 
         return self._write(work)
 
+    def describe(self) -> dict[str, Any]:
+        """The schema version, the counts, the server and the space its tables take."""
+
+        def work(conn: Connection) -> dict[str, Any]:
+            row = conn.execute(
+                "SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM task_instances), "
+                "(SELECT sum(pg_total_relation_size(t::regclass)) FROM unnest(ARRAY["
+                "'runs', 'task_specs', 'task_dependencies', 'task_instances', 'array_cache'"
+                "]) AS t)"
+            ).fetchone()
+            runs, instances, size = row if row is not None else (0, 0, 0)
+            return {
+                "schema_version": self._read_version(conn),
+                "runs": int(runs),
+                "instances": int(instances),
+                "size_bytes": int(size or 0),
+                "location": self.server,
+            }
+
+        return self._read(work)
+
     def compact(self) -> None:
         """``VACUUM`` the store's tables: the space of deleted rows is reused.
 
@@ -1074,33 +1100,38 @@ class PostgresStore(Store):
             "no identity was changed",
         )
 
-    def find_cached_record(self, task_name: str, identity: str) -> TaskInstanceRecord | None:
-        """Find the most recent successful instance with this identity, across all runs."""
+    def find_cached_record(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> TaskInstanceRecord | None:
+        """Find the most recent successful instance with this identity (of one user's runs)."""
         if not identity:
             return None
+        mine, values = _of_user(user_id)
         row = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} WHERE i.task = %s AND i.identity = %s "
-                f"AND i.state = {_SUCCESS} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
-                (task_name, identity),
+                f"AND i.state = {_SUCCESS}{mine} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                (task_name, identity, *values),
             ).fetchone()
         )
         return None if row is None else _instance_record(row)
 
     def find_cached_many(
-        self, task_name: str, identities: Iterable[str]
+        self, task_name: str, identities: Iterable[str], *, user_id: str | None = None
     ) -> dict[str, TaskInstanceRecord]:
         """Find, for many identities in one query, the most recent successful instance of each."""
         wanted = sorted({i for i in identities if i})
         if not wanted:
             return {}
+        mine, values = _of_user(user_id)
         rows = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} JOIN ("
-                "SELECT DISTINCT ON (identity) id FROM task_instances "
-                f"WHERE task = %s AND identity = ANY(%s::text[]) AND state = {_SUCCESS} "
-                "ORDER BY identity, updated_at DESC, id DESC) n ON n.id = i.id",
-                (task_name, wanted),
+                "SELECT DISTINCT ON (i.identity) i.id FROM task_instances i "
+                "JOIN runs r ON r.id = i.run "
+                f"WHERE i.task = %s AND i.identity = ANY(%s::text[]) AND i.state = {_SUCCESS}"
+                f"{mine} ORDER BY i.identity, i.updated_at DESC, i.id DESC) n ON n.id = i.id",
+                (task_name, wanted, *values),
             ).fetchall()
         )
         return {record.identity: record for record in map(_instance_record, rows)}
@@ -1123,8 +1154,20 @@ class PostgresStore(Store):
 
         self._write(work)
 
+    def list_array_identities(self, run_id: str) -> list[tuple[str, str, int]]:
+        """The whole-array identities recorded for a run, by task (for ``reflow store copy``)."""
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT a.task, a.identity, a.count FROM array_cache a "
+                "JOIN runs r ON r.id = a.run "
+                "WHERE r.run_id = %s ORDER BY a.task, a.identity",
+                (run_id,),
+            ).fetchall()
+        )
+        return [(str(task), str(identity), int(count)) for task, identity, count in rows]
+
     def copy_cached_array(
-        self, task_name: str, identity: str, run_id: str
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
         import psycopg
@@ -1134,10 +1177,11 @@ class PostgresStore(Store):
 
         def work(conn: Connection) -> tuple[str, int] | None:
             target = self._run_key(conn, run_id)
+            mine, values = _of_user(user_id)
             candidates = conn.execute(
                 "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
-                "WHERE a.task = %s AND a.identity = %s ORDER BY a.created_at DESC",
-                (task_name, identity),
+                f"WHERE a.task = %s AND a.identity = %s{mine} ORDER BY a.created_at DESC",
+                (task_name, identity, *values),
             ).fetchall()
             now = now_ms()
             for source, count, source_id in candidates:
