@@ -10,6 +10,7 @@ server (``REFLOW_TEST_POSTGRES_URL`` unset) every test skips, saying so.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -17,9 +18,9 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import replace
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,11 +28,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from reflow import RunState, TaskState
+from reflow.errors import ReflowError
 from reflow.run import Run
 from reflow.stores import NewTaskInstance, StateUpdate, Store, open_store
 from reflow.testing.pipeline import (
     GUIDE_FILES,
-    GUIDE_PIPELINE,
     load_guide_workflow,
     run_guide_pipeline,
 )
@@ -220,6 +221,19 @@ def test_eight_runs_at_once_with_sixteen_readers_lose_and_duplicate_nothing(
 # -- 3. the server stopped mid-run -------------------------------------------------------
 
 
+def _dispatcher_ended_after(jobs: Path, task: str) -> bool:
+    """Whether a dispatcher submitted after ``task``'s job has ended (written final.json)."""
+    names = {
+        int(spec.parent.name): json.loads(spec.read_text())["name"].split(".", 1)[1]
+        for spec in jobs.glob("jobs/*/spec.json")
+    }
+    after = min((job for job, name in names.items() if name == task), default=None)
+    return after is not None and any(
+        name == "dispatch" and job > after and (jobs / "jobs" / str(job) / "final.json").is_file()
+        for job, name in names.items()
+    )
+
+
 def _server_scripts() -> tuple[Path, dict[str, str]] | None:
     """tests/clusters/postgres and the environment that restarts this test server, if known."""
     scripts = Path(__file__).resolve().parents[3] / "tests" / "clusters" / "postgres"
@@ -254,25 +268,32 @@ def test_a_run_survives_the_server_going_away(
     run = workflow.submit(tmp_path / "run", store=store, executor="local", n=GUIDE_FILES)
     run_id = run.run_id
     deadline = time.monotonic() + 120
-    while not any(
-        r.task_name == "process" and r.state is TaskState.RUNNING
-        for r in store.list_task_instance_records(run_id)
-    ):
+    while not list(run.run_dir.glob("span-*.json")):  # process's elements are running
         assert time.monotonic() < deadline, "process never started"
-        time.sleep(0.2)
+        time.sleep(0.1)
     store.close()
     subprocess.run([str(scripts / "stop.sh")], env=server_env, check=True, timeout=60)
     try:
-        time.sleep(10)  # the array finishes; its dispatcher finds no server
+        # the array finishes, and the dispatcher after it ends without reaching the server
+        deadline = time.monotonic() + 120
+        while not _dispatcher_ended_after(jobs, "process"):
+            assert time.monotonic() < deadline, "no dispatcher ran while the server was down"
+            time.sleep(0.2)
     finally:
-        subprocess.run([str(scripts / "start.sh")], env=server_env, check=True, timeout=120,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(scripts / "start.sh")],
+            env=server_env,
+            check=True,
+            timeout=120,
+            stdout=subprocess.DEVNULL,
+        )
     store = open_store(schema.url)
     try:
         run = Run(workflow, run_id, run.run_dir, store)
         try:
             state = run.wait(timeout=60)
-        except TimeoutError:
+        except ReflowError as lost:  # its dispatcher failed while the server was down
+            assert "LOST" in str(lost) and "reflow resume" in str(lost)
             state = RunState.RUNNING
         if state is not RunState.SUCCESS:
             resumed = reflow(schema.url, "resume", run_id)
@@ -403,10 +424,8 @@ def _command_lines(seen: set[str], stop: threading.Event) -> None:
     """Collect every process's command line until ``stop`` is set."""
     while not stop.is_set():
         for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-            try:
+            with contextlib.suppress(OSError):
                 seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-            except OSError:
-                pass
         time.sleep(0.05)
 
 
