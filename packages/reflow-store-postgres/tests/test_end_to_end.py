@@ -59,7 +59,7 @@ class Schema:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as conn:
-            return conn.execute(statement, params or None).fetchall()  # type: ignore[arg-type]
+            return conn.execute(statement, params or None).fetchall()
 
 
 def _fresh_schema(admin: Admin, base_url: str, owner: str | None = None) -> Iterator[Schema]:
