@@ -55,6 +55,11 @@ def _dispatch(args: Sequence[str]) -> int:
                 "dispatcher cannot open its manifest store."
             )
         store = open_store(context.store_url)
+        # Reach the store before the wave: a server that stays away past its connect
+        # timeout ends this job with one line and nothing marked, so the run is LOST and
+        # `reflow resume` (or the next wave) recovers it; inside the wave the failure
+        # would be logged as "marked FAILED" while nothing could be written.
+        store.init()
     except ReflowError as exc:
         print(f"reflow.job dispatch: {exc}", file=sys.stderr)
         return 1
