@@ -294,6 +294,10 @@ def test_a_run_survives_the_server_going_away(
             state = run.wait(timeout=60)
         except ReflowError as lost:  # its dispatcher failed while the server was down
             assert "LOST" in str(lost) and "reflow resume" in str(lost)
+            logs = "".join(p.read_text() for p in run.run_dir.glob("logs/dispatch.*.err"))
+            # one line naming the server, and no claim to have marked the run
+            assert "Cannot connect to the PostgreSQL store at 127.0.0.1:" in logs
+            assert "marked FAILED" not in logs
             state = RunState.RUNNING
         if state is not RunState.SUCCESS:
             resumed = reflow(schema.url, "resume", run_id)
