@@ -283,7 +283,7 @@ CLUSTERS: dict[str, str] = {
 @nox.session(name="cluster")
 @nox.parametrize("scheduler", list(CLUSTERS), ids=list(CLUSTERS))
 def cluster(session: nox.Session, scheduler: str) -> None:
-    """Tests against a real single-host cluster of that scheduler, started here and stopped after.
+    """Tests against a real single-host scheduler cluster or database server, run here.
 
     ``cluster(postgres)`` is the same for a store: a real PostgreSQL server, and the
     PostgreSQL store's tests against it.
