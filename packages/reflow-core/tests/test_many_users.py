@@ -14,7 +14,7 @@ import pytest
 from reflow import Result, Workflow
 from reflow.cli.main import main
 from reflow.errors import ConfigError
-from reflow.stores import TaskInstanceRecord
+from reflow.stores import Store, TaskInstanceRecord
 from reflow.stores.sqlite import SqliteStore
 
 
@@ -41,7 +41,7 @@ def _as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
     monkeypatch.setenv("LOGNAME", user)
 
 
-def _statuses(store: SqliteStore, run_id: str) -> list[str]:
+def _statuses(store: Store, run_id: str) -> list[str]:
     return [i.cache_info.get("status", "") for i in store.list_task_instance_records(run_id)]
 
 

@@ -43,7 +43,7 @@ def admin(server_url: str) -> Admin:
         import psycopg
 
         with psycopg.connect(server_url, autocommit=True) as conn:
-            cursor = conn.execute(statement, params)  # type: ignore[arg-type]
+            cursor = conn.execute(statement, params)
             return cursor.fetchall() if cursor.description else []
 
     return execute

@@ -25,6 +25,7 @@ from reflow.stores import (
 )
 from reflow_store_postgres import PostgresStore
 from reflow_store_postgres import store as store_module
+from reflow_store_postgres.connection import backoff
 
 WORKERS = 6
 
@@ -152,10 +153,12 @@ def test_a_deadlock_victim_transaction_is_retried(
     import psycopg
 
     retries: list[int] = []
-    real_backoff = store_module.backoff
-    monkeypatch.setattr(
-        store_module, "backoff", lambda attempt: retries.append(attempt) or real_backoff(attempt)
-    )
+
+    def counted_backoff(attempt: int) -> float:
+        retries.append(attempt)
+        return backoff(attempt)
+
+    monkeypatch.setattr(store_module, "backoff", counted_backoff)
     schema = schema_url.rpartition("%3D")[2]
     with PostgresStore(schema_url) as store:
         store.insert_run("r1", "wf", "alice", {})
@@ -190,7 +193,8 @@ def test_conflicts_that_never_clear_end_in_a_bounded_busy_error(schema_url: str)
         attempts.append(1)
         raise psycopg.errors.SerializationFailure("could not serialize access")
 
-    with PostgresStore(schema_url, retries=3) as store:
+    store = PostgresStore(schema_url, retries=3)
+    with store:
         with pytest.raises(StoreBusyError, match="3 attempts"):
             store._write(conflicting)
 
