@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -88,5 +87,7 @@ def find_cycle(dependencies: Mapping[str, Sequence[str]]) -> list[str] | None:
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest candidate, or ``""``."""
+    import difflib  # lazy: only a misspelled name needs it; `from reflow import Workflow` does not
+
     matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" Did you mean {matches[0]!r}?" if matches else ""

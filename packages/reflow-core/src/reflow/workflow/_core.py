@@ -18,7 +18,6 @@ from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
 from reflow.engine.scheduler.loader import driver_call
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
-from reflow.runs.context import recorded_context
 
 if TYPE_CHECKING:
     from reflow.config import Config
@@ -426,6 +425,7 @@ class Workflow(Flow):
         # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.submit import cancel_run
         from reflow.run import Run
+        from reflow.runs.context import recorded_context  # lazy: as above (json, ~5 ms)
 
         record = store.get_run_record(run_id)
         if record is None:
@@ -512,6 +512,7 @@ class Workflow(Flow):
         # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.engine.scheduler.dispatcher import Dispatcher
         from reflow.engine.scheduler.submit import submitted_dry
+        from reflow.runs.context import recorded_context
         from reflow.stores import open_store
 
         st = store if store is not None else open_store(config=self.config)
