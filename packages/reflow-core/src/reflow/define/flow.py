@@ -44,6 +44,7 @@ class JobConfig(SubmitOptionViews):
     cache: bool = True
     backend: str | None = None
     cache_inputs: str | None = None
+    report: bool = False
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class JobConfig(SubmitOptionViews):
         backend: str | None = None,
         extra: dict[str, Any] | None = None,
         cache_inputs: str | None = None,
+        report: bool = False,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -75,6 +77,7 @@ class JobConfig(SubmitOptionViews):
         self.cache = cache
         self.backend = backend
         self.cache_inputs = cache_inputs
+        self.report = report
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -117,6 +120,12 @@ class JobConfig(SubmitOptionViews):
                 check_policy(self.cache_inputs, "cache_inputs")
             except ValueError as exc:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from None
+        if not isinstance(self.report, bool):
+            raise WorkflowDefinitionError(
+                f"{where}: report={self.report!r} is not valid; give True to show the task's "
+                "output in `reflow report` (a Path to a PNG, SVG, CSV or HTML file, or a "
+                "small value), or False."
+            )
         for dep in self.after:
             if not isinstance(dep, str):
                 raise WorkflowDefinitionError(
@@ -229,6 +238,7 @@ class TaskSpec:
             version=self.config.version,
             cache=self.config.cache,
             backend=self.config.backend,
+            report=self.config.report,
         )
         return TaskSpec(
             name=new_name,
@@ -280,6 +290,7 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        report: bool = False,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -319,6 +330,10 @@ class Flow:
             ``"content"`` (a SHA-256 of each file) or ``"path"`` (the name
             alone); ``None`` takes ``[cache] inputs`` from the configuration,
             else ``"stat"``.
+        report : bool
+            Show the task's output in ``reflow report``: a ``Path`` to a PNG,
+            SVG, CSV or HTML fragment is embedded (a large file is linked
+            instead), any other value is shown as text.
         **scheduler_options
             More scheduler options, merged into ``submit_options``.
         """
@@ -345,6 +360,7 @@ class Flow:
                     cache=cache,
                     backend=backend,
                     cache_inputs=cache_inputs,
+                    report=report,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -369,6 +385,7 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        report: bool = False,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -387,6 +404,7 @@ class Flow:
             verify=verify,
             backend=backend,
             cache_inputs=cache_inputs,
+            report=report,
             **scheduler_options,
         )
 

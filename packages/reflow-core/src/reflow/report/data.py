@@ -24,7 +24,7 @@ from reflow.define.labels import instance_label
 from reflow.define.resources import parse_memory, parse_walltime
 from reflow.engine.local.usage import read_usage
 from reflow.errors import ReflowError
-from reflow.runs.context import recorded_run_dir
+from reflow.runs.context import read_context, recorded_run_dir
 from reflow.runs.files import read_json
 from reflow.runs.graph import WIRING_KEY
 from reflow.runs.layout import RunLayout
@@ -89,6 +89,8 @@ class TaskInfo:
         Its resource request.
     counts : dict[str, int]
         Instances per state name (only non-zero counts).
+    report : bool
+        Whether its output is shown in the report (``report=True`` on the job).
     """
 
     name: str
@@ -96,6 +98,7 @@ class TaskInfo:
     dependencies: list[str]
     requested: Requested
     counts: dict[str, int]
+    report: bool = False
 
     @property
     def total(self) -> int:
@@ -209,6 +212,11 @@ class ReportData:
         When the data was gathered (seconds since the epoch).
     notes : list[str]
         What the report could not find or had to leave out.
+    provenance : dict[str, Any]
+        What exactly ran (:func:`reflow.runs.provenance.collect_provenance`);
+        empty for runs recorded before it was.
+    outputs : dict[str, list[tuple[int | None, Any]]]
+        The outputs of the successful instances of each ``report=True`` task.
     """
 
     run: RunRecord
@@ -218,6 +226,8 @@ class ReportData:
     instances: list[InstanceInfo]
     generated: float
     notes: list[str] = field(default_factory=list)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, list[tuple[int | None, Any]]] = field(default_factory=dict)
 
     @property
     def wiring_recorded(self) -> bool:
@@ -305,6 +315,16 @@ def _from_worker_files(layout: RunLayout, info: InstanceInfo) -> None:
         return
 
 
+def _provenance(run: RunRecord, run_dir: Path | None) -> dict[str, Any]:
+    """The run's provenance, from its ``run.json`` (the store does not keep it)."""
+    if run_dir is None:
+        return {}
+    try:
+        return read_context(RunLayout(run_dir, run.run_id).context_file).provenance
+    except ReflowError:
+        return {}
+
+
 def gather(store: Store, run_id: str) -> ReportData:
     """Collect everything the report of ``run_id`` shows.
 
@@ -347,6 +367,7 @@ def gather(store: Store, run_id: str) -> ReportData:
             dependencies=list(spec.dependencies),
             requested=Requested.from_config(spec.config),
             counts=counts.get(spec.task_name, {}),
+            report=spec.config.get("report") is True,
         )
         for spec in specs
     ]
@@ -358,6 +379,13 @@ def gather(store: Store, run_id: str) -> ReportData:
             "edges show the dependency alone."
         )
     run_dir = recorded_run_dir(run)
+    shown = {task.name for task in tasks if task.report}
+    outputs: dict[str, list[tuple[int | None, Any]]] = {}
+    for record in records:
+        if record.task_name in shown and record.state is TaskState.SUCCESS:
+            outputs.setdefault(record.task_name, []).append((record.array_index, record.output))
+    for values in outputs.values():
+        values.sort(key=lambda item: item[0] or 0)
     data = ReportData(
         run=run,
         run_dir=run_dir,
@@ -366,6 +394,8 @@ def gather(store: Store, run_id: str) -> ReportData:
         instances=instances,
         generated=time.time(),
         notes=notes,
+        provenance=_provenance(run, run_dir),
+        outputs=outputs,
     )
     if run_dir is None or not run_dir.is_dir():
         notes.append(

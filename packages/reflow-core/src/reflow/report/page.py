@@ -1,26 +1,44 @@
 """The report as one self-contained HTML page.
 
-Everything is inline: the style sheet, the two SVG drawings and the tables.
-There is no script, no font, no image and no link to anything outside the
-file, so it opens offline and nothing leaves the browser.  Every string that
-comes from the user or the run (task names, parameters, errors, host names)
-goes through :func:`html.escape`.
+Everything is inline: the style sheet, the SVG drawings, the tables and the
+embedded results.  There is no script, no font and no link to anything
+outside the file, so it opens offline; a Content-Security-Policy refuses
+every request the page (or an embedded HTML result) could make, so nothing
+leaves the browser.  Every string that comes from the user or the run (task
+names, parameters, errors, host names) goes through :func:`html.escape`.
+
+The page is a list of sections, :data:`SECTIONS`: each is a
+:class:`Section` whose body comes from its own module.  A new section is one
+module and one entry there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from html import escape
 
 from reflow._version import __version__
+from reflow.report.advice_section import advice_html
 from reflow.report.dag import dag_svg
 from reflow.report.data import ReportData
+from reflow.report.distributions import distributions_html
 from reflow.report.failures import failures_html
+from reflow.report.provenance import provenance_html
 from reflow.report.resources import resources_html
+from reflow.report.results import results_html
 from reflow.report.states import CACHED, STATE_COLOURS, WAIT
 from reflow.report.timeline import TASK_CAP, TOTAL_CAP, timeline_rows, timeline_svg
 from reflow.report.units import duration, timestamp
+from reflow.report.values import show_value
 
-__all__ = ["render_page"]
+__all__ = ["CSP", "SECTIONS", "Section", "render_page"]
+
+CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+    "frame-src 'self' about:; form-action 'none'; base-uri 'none'"
+)
+"""The page's Content-Security-Policy: inline style and ``data:`` images, no request at all."""
 
 _STYLE = """
 :root { color-scheme: light; }
@@ -68,6 +86,16 @@ details.failure summary { cursor: pointer; }
 #timeline .row-label { font-size: 11px; text-anchor: end; fill: #1d232b; }
 #timeline .row:hover .row-label { font-weight: 700; }
 #timeline .bar.open { opacity: .6; }
+svg.dist .axis { stroke: #c9ced6; stroke-width: 1; }
+svg.dist .whisker { stroke: #8590a0; stroke-width: 1; }
+svg.dist .box { fill: #dce6f2; stroke: #5b7fa6; stroke-width: 1; }
+svg.dist .pts circle { fill: #2f5d8a; fill-opacity: .45; }
+svg.dist .median { stroke: #1d232b; stroke-width: 2; }
+table.distributions td { vertical-align: middle; }
+span.warn { color: #a33c00; font-weight: 600; }
+img.result { max-width: 100%; max-height: 480px; border: 1px solid #e4e6ea; }
+iframe.result { width: 100%; height: 320px; border: 1px solid #e4e6ea; }
+table.csv td, table.csv th { font-size: 12.5px; padding: 2px 8px; }
 """
 
 
@@ -109,13 +137,85 @@ def _facts(data: ReportData) -> str:
         (
             "parameters",
             ", ".join(
-                f"<code>{escape(k)}={escape(repr(v))}</code>" for k, v in sorted(params.items())
+                f"<code>{escape(k)}={escape(show_value(v, 200))}</code>"
+                for k, v in sorted(params.items())
             )
             or "none",
         ),
     ]
     body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<table class='facts'>{body}</table>"
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of the page.
+
+    Attributes
+    ----------
+    id : str
+        Its HTML id (``#resources``), which links and tests use.
+    title : str
+        Its heading.
+    body : Callable[[ReportData], str]
+        Renders its HTML (everything below the heading).
+    """
+
+    id: str
+    title: str
+    body: Callable[[ReportData], str]
+
+    def render(self, data: ReportData) -> str:
+        """The ``<section>`` element."""
+        return f"<section id='{self.id}'><h2>{escape(self.title)}</h2>{self.body(data)}</section>"
+
+
+def _summary(data: ReportData) -> str:
+    _, aggregated = timeline_rows(data)
+    notes = list(data.notes)
+    if aggregated:
+        notes.append(
+            f"{len(data.instances)} instances: to keep this file usable, "
+            f"{len(aggregated)} task(s) ({', '.join(aggregated)}) are drawn on the timeline as "
+            f"one row each (a task is aggregated beyond {TASK_CAP} instances, every task beyond "
+            f"{TOTAL_CAP} rows). Hover a row for its count and median figures."
+        )
+    notes_html = "".join(f"<p class='note'>{escape(n)}</p>" for n in notes)
+    return f"{_facts(data)}{notes_html}"
+
+
+def _graph(data: ReportData) -> str:
+    return (
+        "<p class='note'>Each node is a task, outlined in the colour of its most telling state "
+        "(any failure first); the stripe shows its instances by state. Edges carry the "
+        "parameter and its wire mode; dashed edges are <code>after=</code> orderings.</p>"
+        f"{_legend([])}{dag_svg(data.tasks, data.edges)}"
+    )
+
+
+def _timeline(data: ReportData) -> str:
+    rows, _ = timeline_rows(data)
+    timeline_legend = _legend([("queue wait", WAIT), ("cache hit", CACHED)])
+    return (
+        "<p class='note'>One row per task instance, from the start of the run: the light bar "
+        "is the queue wait (created, ready to run, until its function started), the coloured "
+        "bar the run time. Hover a row for its times, host, CPU time and memory.</p>"
+        f"{timeline_legend}{timeline_svg(data, rows)}"
+    )
+
+
+SECTIONS: list[Section] = [
+    Section("summary", "Run", _summary),
+    Section("provenance", "Provenance: what exactly ran", provenance_html),
+    Section("graph", "Task graph", _graph),
+    Section("results", "Results", results_html),
+    Section("timeline-section", "Timeline", _timeline),
+    Section("resources", "Resources: asked for and used", resources_html),
+    Section("distributions", "Distributions per task", distributions_html),
+    Section("advice", "Next time: what to ask for", advice_html),
+    Section("failures", "Failures", lambda data: failures_html(data.instances)),
+]
+"""The page's sections, in order."""
 
 
 def render_page(data: ReportData) -> str:
@@ -131,42 +231,16 @@ def render_page(data: ReportData) -> str:
     str
         The HTML document.
     """
-    rows, aggregated = timeline_rows(data)
-    notes = list(data.notes)
-    if aggregated:
-        notes.append(
-            f"{len(data.instances)} instances: to keep this file usable, "
-            f"{len(aggregated)} task(s) ({', '.join(aggregated)}) are drawn on the timeline as "
-            f"one row each (a task is aggregated beyond {TASK_CAP} instances, every task beyond "
-            f"{TOTAL_CAP} rows). Hover a row for its count and median figures."
-        )
-    notes_html = "".join(f"<p class='note'>{escape(n)}</p>" for n in notes)
     run_id = escape(data.run.run_id)
-    timeline_legend = _legend([("queue wait", WAIT), ("cache hit", CACHED)])
-    sections = [
-        f"<section id='summary'><h2>Run</h2>{_facts(data)}{notes_html}</section>",
-        "<section id='graph'><h2>Task graph</h2>"
-        "<p class='note'>Each node is a task, outlined in the colour of its most telling state "
-        "(any failure first); the stripe shows its instances by state. Edges carry the "
-        "parameter and its wire mode; dashed edges are <code>after=</code> orderings.</p>"
-        f"{_legend([])}{dag_svg(data.tasks, data.edges)}</section>",
-        "<section id='timeline-section'><h2>Timeline</h2>"
-        "<p class='note'>One row per task instance, from the start of the run: the light bar "
-        "is the queue wait (created, ready to run, until its function started), the coloured "
-        "bar the run time. Hover a row for its times, host, CPU time and memory.</p>"
-        f"{timeline_legend}{timeline_svg(data, rows)}</section>",
-        f"<section id='resources'><h2>Resources: asked for and used</h2>{resources_html(data)}"
-        "</section>",
-        f"<section id='failures'><h2>Failures</h2>{failures_html(data.instances)}</section>",
-    ]
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<meta name='generator' content='reflow {escape(__version__)}'>"
         f"<title>reflow report: {run_id}</title><style>{_STYLE}</style></head><body>"
         f"<header><h1>Run {run_id}</h1><div class='sub'>workflow "
         f"{escape(data.run.graph_name)} &middot; report made {timestamp(data.generated)} "
         f"by reflow {escape(__version__)}</div></header><main>"
-        + "".join(sections)
+        + "".join(section.render(data) for section in SECTIONS)
         + "</main></body></html>\n"
     )

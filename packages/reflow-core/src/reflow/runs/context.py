@@ -81,6 +81,12 @@ class RunContext:
         Look nothing up for these tasks.
     verify : bool
         Check cached outputs before reusing them.
+    provenance : dict[str, Any]
+        What exactly ran (command line, versions, script hash, git commit,
+        user, host): :func:`reflow.runs.provenance.collect_provenance`.  Kept
+        in ``run.json`` only: a context read from a store has it empty, and it
+        does not count when contexts are compared (it describes the run, it
+        does not define it).
     """
 
     run_id: str
@@ -94,6 +100,7 @@ class RunContext:
     force: bool = False
     force_tasks: frozenset[str] = frozenset()
     verify: bool = False
+    provenance: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The context as JSON-ready values (paths as strings, sets sorted).
@@ -116,6 +123,7 @@ class RunContext:
             "force": self.force,
             "force_tasks": sorted(self.force_tasks),
             "verify": self.verify,
+            "provenance": dict(self.provenance),
         }
 
     @classmethod
@@ -157,6 +165,7 @@ class RunContext:
                 force=bool(data.get("force", False)),
                 force_tasks=frozenset(str(t) for t in data.get("force_tasks", ())),
                 verify=bool(data.get("verify", False)),
+                provenance=dict(data.get("provenance") or {}),
             )
         except KeyError as exc:
             raise ReflowError(f"{source} lacks the field {exc.args[0]!r}.") from exc

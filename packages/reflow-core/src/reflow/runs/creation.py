@@ -10,6 +10,7 @@ Merkle identity, which later dispatchers and ``explain`` read back.
 from __future__ import annotations
 
 import getpass
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ from reflow.runs.context import RunContext, write_context
 from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 from reflow.runs.layout import RunLayout
+from reflow.runs.provenance import collect_provenance
 from reflow.urlpasswords import password_fix, without_password
 
 if TYPE_CHECKING:
@@ -158,6 +160,8 @@ def create_run(
     run_id = make_run_id(workflow.name)
     make_run_dir(RunLayout(run_dir, run_id))
     store.init()
+    # run_local is handed no argv: the command line that started this process is the one.
+    provenance = collect_provenance(workflow.tasks, script, argv or sys.argv, user_name())
     context = RunContext(
         run_id=run_id,
         run_dir=run_dir,
@@ -170,6 +174,7 @@ def create_run(
         force=policy.force,
         force_tasks=policy.force_tasks,
         verify=policy.verify,
+        provenance=provenance,
     )
     recorded = dict(values)
     # Shown with the run's parameters as before; the engines read the context's.

@@ -37,6 +37,7 @@ from reflow.cli.commands import (
     runs,
     status,
     store,
+    suggest,
 )
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ COMMANDS: tuple[Command, ...] = (
     cancel,
     plugins,
     report,
+    suggest,
     store,
 )
 """The subcommands, in the order ``reflow --help`` lists them."""

@@ -1,0 +1,191 @@
+"""What exactly ran: the provenance recorded with a run when it is created.
+
+:func:`collect_provenance` gathers, once per run, the facts a report needs to
+answer "what exactly ran, and where": the command line as the user typed it,
+the versions of reflow and of its plugins, Python, the script's path and
+SHA-256, the git commit of the script's repository and whether its tree had
+uncommitted changes, the user and host, and where each task's decorator is
+(``file:line``, for ``reflow suggest``).  The executor, its options and the
+store URL are already in the :class:`~reflow.runs.context.RunContext`.
+
+It is kept in ``run.json`` (the context's ``provenance``), next to the
+run's files; the stores do not hold it (a report of a run whose directory is
+gone says so).
+Nothing in it may be a secret: the store URL is recorded without password and
+the command line is the one ``ps`` shows anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import platform
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reflow._version import __version__
+
+if TYPE_CHECKING:
+    from reflow.define.flow import TaskSpec
+
+__all__ = ["collect_provenance", "command_line", "task_locations"]
+
+_GIT_TIMEOUT = 5.0
+"""Seconds a git query may take: a hung network filesystem must not hold up a run."""
+
+
+def command_line(argv: Sequence[str]) -> str:
+    """The command line as the user typed it, quoted for a shell.
+
+    A script started with ``python script.py`` has the script as ``argv[0]``;
+    a console script (``reflow``, or a script installed as a command) its full
+    path, which is shortened to its name, as it was typed.
+    """
+    if not argv:
+        return ""
+    first = argv[0]
+    if first.endswith(".py"):
+        words = [Path(sys.executable).name, first, *argv[1:]]
+    else:
+        words = [Path(first).name or first, *argv[1:]]
+    return shlex.join(words)
+
+
+def _plugin_versions() -> dict[str, str]:
+    """Every installed ``reflow-*`` distribution (core, stores, executors) and its version."""
+    # lazy: scanning the installed distributions costs milliseconds, once per run
+    from importlib.metadata import distributions
+
+    found: dict[str, str] = {}
+    for dist in distributions():
+        name = str(dist.metadata["Name"] or "")
+        if name.lower().replace("_", "-").startswith("reflow-"):
+            found[name] = str(dist.version)
+    return dict(sorted(found.items()))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Run one git query in ``directory``; ``None`` when git is missing or says no."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(
+            [git, "-C", str(directory), *args],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT,
+            check=False,
+            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _git_state(script: Path) -> dict[str, Any] | None:
+    """The commit of the repository holding ``script``, and whether its tree was dirty."""
+    commit = _git(script.parent, "rev-parse", "HEAD")
+    if not commit:
+        return None
+    # Untracked files do not count: a run directory inside the repository would
+    # otherwise make every run "dirty".
+    status = _git(script.parent, "status", "--porcelain", "--untracked-files=no")
+    root = _git(script.parent, "rev-parse", "--show-toplevel")
+    return {"commit": commit, "dirty": bool(status), "root": root or ""}
+
+
+def task_locations(tasks: Mapping[str, TaskSpec]) -> dict[str, str]:
+    """Where each task is defined, ``file:line`` of its decorator, where Python can say."""
+    where: dict[str, str] = {}
+    for name, spec in tasks.items():
+        func = inspect.unwrap(spec.func)
+        try:
+            source = inspect.getsourcefile(func)
+            _, line = inspect.getsourcelines(func)
+        except (OSError, TypeError):
+            continue
+        if source:
+            # getsourcelines starts at the first decorator: the line to edit.
+            where[name] = f"{Path(source).resolve()}:{line}"
+    return where
+
+
+def _script_of(tasks: Mapping[str, TaskSpec], script: Path | None) -> Path | None:
+    if script is not None:
+        return script
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main and Path(main).suffix == ".py":
+        return Path(main).resolve()
+    for spec in tasks.values():
+        try:
+            source = inspect.getsourcefile(inspect.unwrap(spec.func))
+        except TypeError:
+            continue
+        if source:
+            return Path(source).resolve()
+    return None
+
+
+def collect_provenance(
+    tasks: Mapping[str, TaskSpec], script: Path | None, argv: Sequence[str], user: str
+) -> dict[str, Any]:
+    """Gather a run's provenance (see the module docstring), JSON-ready.
+
+    Parameters
+    ----------
+    tasks : Mapping[str, TaskSpec]
+        The workflow's tasks (their functions say where they are defined).
+    script : Path or None
+        The script jobs load the workflow from; ``None`` (``run_local``) takes
+        the ``__main__`` script, else the file of the first task.
+    argv : Sequence[str]
+        The command line.
+    user : str
+        Who made the run.
+
+    Returns
+    -------
+    dict[str, Any]
+        ``command``, ``reflow``, ``packages``, ``python``, ``user``, ``host``,
+        ``script`` (``path``, ``sha256``), ``git`` (``commit``, ``dirty``,
+        ``root``, or ``None`` outside a repository) and ``tasks``
+        (name -> ``file:line``).
+    """
+    path = _script_of(tasks, script)
+    script_info: dict[str, Any] | None = None
+    git: dict[str, Any] | None = None
+    if path is not None:
+        try:
+            script_info = {"path": str(path), "sha256": _sha256(path)}
+        except OSError:
+            script_info = {"path": str(path), "sha256": ""}
+        git = _git_state(path)
+    return {
+        "command": command_line(argv),
+        "reflow": __version__,
+        "packages": _plugin_versions(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python_executable": sys.executable,
+        "user": user,
+        # gethostname, not getfqdn: a DNS lookup may hang on a compute node.
+        "host": socket.gethostname(),
+        "script": script_info,
+        "git": git,
+        "tasks": task_locations(tasks),
+    }
