@@ -1,19 +1,26 @@
-"""The task graph as an inline SVG: nodes coloured by state, edges labelled with wire modes."""
+"""The task graph as an inline SVG: nodes coloured by state, edges labelled with wire modes.
+
+The layout (:func:`reflow.report.layout.graph_layout`) reserves a box for
+every label and a lane for every edge where it crosses a layer, so labels
+never overlap and edges never pass under a node.
+"""
 
 from __future__ import annotations
 
 from html import escape
 
 from reflow.report.data import Edge, TaskInfo
-from reflow.report.layout import Box, layered_layout
+from reflow.report.layout import Box, Route, graph_layout
 from reflow.report.states import dominant_state, state_colour
 
 __all__ = ["dag_svg"]
 
 _HEIGHT = 54.0
 _GAP_X = 36.0
-_GAP_Y = 64.0
+_GAP_Y = 56.0
 _CHAR = 7.4  # average width of a 13px sans-serif character
+_LABEL_CHAR = 6.6  # average width of an 11px sans-serif character, with room to spare
+_LABEL_HEIGHT = 16.0
 _MAX_CHARS = 32
 
 
@@ -57,24 +64,37 @@ def _node(task: TaskInfo, box: Box) -> str:
     return "".join(out)
 
 
-def _edge(edge: Edge, boxes: dict[str, Box]) -> str:
-    if edge.source not in boxes or edge.target not in boxes:
-        return ""
-    (x1, y1), (x2, y2) = boxes[edge.source].bottom, boxes[edge.target].top
-    bend = max(24.0, (y2 - y1) / 2)
-    path = (
-        f"M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} {x2:.1f},{y2:.1f}"
-    )
-    kind = "after" if edge.label == "after" else "data"
+def _label_size(label: str) -> tuple[float, float]:
+    return (len(label) * _LABEL_CHAR + 10, _LABEL_HEIGHT)
+
+
+def _path(points: list[tuple[float, float]]) -> str:
+    """Curves between layers (control points at mid-gap, so they stay in it), lines within."""
+    (x, y), out = points[0], [f"M{points[0][0]:.1f},{points[0][1]:.1f}"]
+    for n, (nx, ny) in enumerate(points[1:]):
+        if n % 2 == 0:
+            mid = (y + ny) / 2
+            out.append(f"C{x:.1f},{mid:.1f} {nx:.1f},{mid:.1f} {nx:.1f},{ny:.1f}")
+        else:
+            out.append(f"L{nx:.1f},{ny:.1f}")
+        x, y = nx, ny
+    return " ".join(out)
+
+
+def _edge(route: Route) -> str:
+    kind = "after" if route.label == "after" else "data"
     out = [
-        f'<g class="edge {kind}"><title>{escape(f"{edge.source} -> {edge.target}")}'
-        f"{escape(f' ({edge.label})' if edge.label else '')}</title>",
-        f'<path d="{path}" marker-end="url(#arrow)"/>',
+        f'<g class="edge {kind}" data-source="{escape(route.source)}"'
+        f' data-target="{escape(route.target)}">'
+        f"<title>{escape(f'{route.source} -> {route.target}')}"
+        f"{escape(f' ({route.label})' if route.label else '')}</title>",
+        f'<path d="{_path(route.points)}" marker-end="url(#arrow)"/>',
     ]
-    if edge.label:
-        mx, my = (x1 + x2) / 2, (y1 + y2) / 2 + 4
+    box = route.label_box
+    if route.label and box is not None:
         out.append(
-            f'<text x="{mx:.1f}" y="{my:.1f}" class="edge-label">{escape(edge.label)}</text>'
+            f'<text x="{box.x + box.width / 2:.1f}" y="{box.y + box.height - 4:.1f}"'
+            f' class="edge-label">{escape(route.label)}</text>'
         )
     out.append("</g>")
     return "".join(out)
@@ -97,14 +117,17 @@ def dag_svg(tasks: list[TaskInfo], edges: list[Edge]) -> str:
     """
     longest = max((len(t.name) + (2 if t.is_array else 0) for t in tasks), default=8)
     width = min(max(longest, 22), _MAX_CHARS + 2) * _CHAR + 24
-    boxes, total_w, total_h = layered_layout(
+    placed = graph_layout(
         [t.name for t in tasks],
         {t.name: t.dependencies for t in tasks},
+        [(e.source, e.target, e.label) for e in edges],
         width=width,
         height=_HEIGHT,
         gap_x=_GAP_X,
         gap_y=_GAP_Y,
+        label_size=_label_size,
     )
+    boxes, total_w, total_h = placed.boxes, placed.width, placed.height
     parts = [
         f'<svg id="dag" width="{total_w:.0f}"'
         f' height="{total_h:.0f}" viewBox="0 0 {total_w:.0f} {total_h:.0f}" role="img"'
@@ -113,7 +136,7 @@ def dag_svg(tasks: list[TaskInfo], edges: list[Edge]) -> str:
         ' markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z"'
         ' fill="#667"/></marker></defs>',
     ]
-    parts.extend(_edge(edge, boxes) for edge in edges)
+    parts.extend(_edge(route) for route in placed.routes)
     parts.extend(_node(task, boxes[task.name]) for task in tasks)
     parts.append("</svg>")
     return "".join(parts)
