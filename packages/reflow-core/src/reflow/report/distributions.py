@@ -49,7 +49,7 @@ def strip_svg(values: Sequence[float], fmt: Callable[[float], str], what: str) -
         return _PAD + (v - lo) / span * (_W - 2 * _PAD)
 
     q1, med, q3 = (quantile(data, q) for q in (0.25, 0.5, 0.75))
-    step = max(1, len(data) // STRIP_CAP)
+    step = -(-len(data) // STRIP_CAP)  # rounded up: at most STRIP_CAP points
     shown = data[::step]
     mid = _H / 2
     points = "".join(

@@ -58,7 +58,7 @@ th, td { padding: 3px 10px; border-bottom: 1px solid #eceff3; text-align: left;
 th { background: #f1f3f6; font-weight: 600; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 td.warn { color: #a33c00; font-weight: 600; }
-.facts th { background: none; font-weight: 600; padding-left: 0; }
+.facts th { background: none; font-weight: 600; padding-left: 0; white-space: nowrap; }
 .gauge { display: inline-block; width: 44px; height: 6px; background: #e6e9ee;
   margin-left: 6px; vertical-align: middle; border-radius: 3px; overflow: hidden; }
 .gauge span { display: block; height: 6px; background: #5b7fa6; }

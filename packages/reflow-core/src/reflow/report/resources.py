@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from reflow.report.advice import MIN_MEASURABLE
 from reflow.report.data import InstanceInfo, ReportData
 from reflow.report.efficiency import TaskEfficiency, task_efficiency
 from reflow.report.units import duration, kib, percent
@@ -11,11 +12,15 @@ from reflow.report.units import duration, kib, percent
 __all__ = ["resources_html"]
 
 
-def _gauge(fraction: float | None, *, low_is_bad: bool) -> str:
-    """A percentage with a small bar; ``warn`` when it is worth a look."""
+def _gauge(fraction: float | None, *, low_is_bad: bool, measurable: bool = True) -> str:
+    """A percentage with a small bar; ``warn`` when it is worth a look.
+
+    Nothing is highlighted for a task too short to measure (``measurable``
+    false): its CPU time is mostly the start-up of the process.
+    """
     if fraction is None:
         return "<td class='num'>-</td>"
-    warn = fraction < 0.5 if low_is_bad else fraction > 0.9
+    warn = measurable and (fraction < 0.5 if low_is_bad else fraction > 0.9)
     width = max(0.0, min(fraction, 1.0)) * 100
     return (
         f"<td class='num{' warn' if warn else ''}'>{percent(fraction)}"
@@ -25,6 +30,7 @@ def _gauge(fraction: float | None, *, low_is_bad: bool) -> str:
 
 def _row(eff: TaskEfficiency) -> str:
     req = eff.task.requested
+    measurable = eff.elapsed_max >= MIN_MEASURABLE
     if not eff.measured:
         return (
             f"<tr><td>{escape(eff.task.name)}</td><td class='num'>0 of {eff.task.total}</td>"
@@ -45,7 +51,7 @@ def _row(eff: TaskEfficiency) -> str:
         f"{_gauge(eff.memory_efficiency, low_is_bad=False)}"
         f"<td class='num'>{duration(eff.cpu_total)}</td>"
         f"<td class='num'>{duration(eff.core_seconds)}</td>"
-        f"{_gauge(eff.cpu_efficiency, low_is_bad=True)}</tr>"
+        f"{_gauge(eff.cpu_efficiency, low_is_bad=True, measurable=measurable)}</tr>"
     )
 
 
@@ -66,7 +72,8 @@ def resources_html(data: ReportData) -> str:
         "used: the highest peak resident memory of an instance over <code>mem</code>. CPU "
         "efficiency: CPU time of all instances over <code>cpus</code> &times; their elapsed "
         "time, as Slurm's <code>seff</code> reports it. Only instances that ran and reported "
-        "their figures count; cache hits do not.</p>"
+        "their figures count; cache hits do not. A low CPU efficiency is highlighted only "
+        f"for tasks whose longest instance ran {MIN_MEASURABLE:g} s or more.</p>"
     )
     if data.run.executor == "run_local":
         note += (

@@ -161,7 +161,12 @@ def create_run(
     make_run_dir(RunLayout(run_dir, run_id))
     store.init()
     # run_local is handed no argv: the command line that started this process is the one.
-    provenance = collect_provenance(workflow.tasks, script, argv or sys.argv, user_name())
+    # The workflow's own file, not __main__: a driver script may import the pipeline.
+    defined_in = getattr(workflow, "_defined_in", None)
+    source = script or (
+        Path(defined_in).resolve() if defined_in and Path(defined_in).is_file() else None
+    )
+    provenance = collect_provenance(workflow.tasks, source, argv or sys.argv, user_name())
     context = RunContext(
         run_id=run_id,
         run_dir=run_dir,

@@ -129,9 +129,6 @@ def task_locations(tasks: Mapping[str, TaskSpec]) -> dict[str, str]:
 def _script_of(tasks: Mapping[str, TaskSpec], script: Path | None) -> Path | None:
     if script is not None:
         return script
-    main = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main and Path(main).suffix == ".py":
-        return Path(main).resolve()
     for spec in tasks.values():
         try:
             source = inspect.getsourcefile(inspect.unwrap(spec.func))
@@ -152,8 +149,8 @@ def collect_provenance(
     tasks : Mapping[str, TaskSpec]
         The workflow's tasks (their functions say where they are defined).
     script : Path or None
-        The script jobs load the workflow from; ``None`` (``run_local``) takes
-        the ``__main__`` script, else the file of the first task.
+        The file that defines the workflow; ``None`` (defined in an
+        interactive session) takes the file of the first task defined in one.
     argv : Sequence[str]
         The command line.
     user : str
