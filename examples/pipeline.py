@@ -42,7 +42,7 @@ def process(
     return out
 
 
-@wf.job()
+@wf.job(report=True)
 def report(outputs: Annotated[list[str], Result(step="process")]) -> str:
     """Gather every element's output into one line."""
     return f"{len(outputs)} processed: {', '.join(outputs)}"
