@@ -23,8 +23,7 @@ def _git(git: Any) -> str:
         if git.get("dirty")
         else "<span class='ok'>clean</span>"
     )
-    root = f" in {_code(str(git['root']))}" if git.get("root") else ""
-    return f"{_code(str(git['commit']))} {state}{root}"
+    return f"{_code(str(git['commit']))} {state}"
 
 
 def provenance_html(data: ReportData) -> str:

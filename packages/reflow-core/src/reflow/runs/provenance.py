@@ -59,15 +59,17 @@ def command_line(argv: Sequence[str]) -> str:
 
 
 def _plugin_versions() -> dict[str, str]:
-    """Every installed ``reflow-*`` distribution (core, stores, executors) and its version."""
-    # lazy: scanning the installed distributions costs milliseconds, once per run
-    from importlib.metadata import distributions
+    """reflow-core and every reflow plugin package this process loaded, with its version.
 
-    found: dict[str, str] = {}
-    for dist in distributions():
-        name = str(dist.metadata["Name"] or "")
-        if name.lower().replace("_", "-").startswith("reflow-"):
-            found[name] = str(dist.version)
+    The plugins loaded are the ones the run uses (its store's, its executor's).
+    Read from each package's ``__version__``: asking ``importlib.metadata``
+    would cost a tenth of a second per run.
+    """
+    found = {"reflow-core": __version__}
+    for name, module in list(sys.modules.items()):
+        version = getattr(module, "__version__", None)
+        if name.startswith("reflow_") and "." not in name and isinstance(version, str):
+            found[name.replace("_", "-")] = version
     return dict(sorted(found.items()))
 
 
@@ -99,43 +101,41 @@ def _git(directory: Path, *args: str) -> str | None:
 
 
 def _git_state(script: Path) -> dict[str, Any] | None:
-    """The commit of the repository holding ``script``, and whether its tree was dirty."""
-    commit = _git(script.parent, "rev-parse", "HEAD")
-    if not commit:
+    """The commit of the repository holding ``script``, and whether its tree was dirty.
+
+    One ``git status`` gives both: its ``# branch.oid`` header is the commit
+    and any other line a changed tracked file.  Untracked files do not count:
+    a run directory inside the repository would otherwise make every run dirty.
+    """
+    status = _git(script.parent, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
+    if status is None:
         return None
-    # Untracked files do not count: a run directory inside the repository would
-    # otherwise make every run "dirty".
-    status = _git(script.parent, "status", "--porcelain", "--untracked-files=no")
-    root = _git(script.parent, "rev-parse", "--show-toplevel")
-    return {"commit": commit, "dirty": bool(status), "root": root or ""}
+    lines = status.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), "")
+    if not commit or commit == "(initial)":
+        return None
+    return {"commit": commit, "dirty": any(not line.startswith("#") for line in lines)}
 
 
 def task_locations(tasks: Mapping[str, TaskSpec]) -> dict[str, str]:
-    """Where each task is defined, ``file:line`` of its decorator, where Python can say."""
+    """Where each task is defined: ``file:line`` of its first decorator, where Python knows it."""
     where: dict[str, str] = {}
     for name, spec in tasks.items():
-        func = inspect.unwrap(spec.func)
-        try:
-            source = inspect.getsourcefile(func)
-            _, line = inspect.getsourcelines(func)
-        except (OSError, TypeError):
+        # Since Python 3.8 a decorated function's first line is its first
+        # decorator's: the line to edit.  Reading it from the code object costs
+        # nothing, where inspect.getsourcelines would parse the file.
+        code = getattr(inspect.unwrap(spec.func), "__code__", None)
+        if code is None or code.co_filename.startswith("<"):
             continue
-        if source:
-            # getsourcelines starts at the first decorator: the line to edit.
-            where[name] = f"{Path(source).resolve()}:{line}"
+        where[name] = f"{Path(code.co_filename).resolve()}:{code.co_firstlineno}"
     return where
 
 
 def _script_of(tasks: Mapping[str, TaskSpec], script: Path | None) -> Path | None:
     if script is not None:
         return script
-    for spec in tasks.values():
-        try:
-            source = inspect.getsourcefile(inspect.unwrap(spec.func))
-        except TypeError:
-            continue
-        if source:
-            return Path(source).resolve()
+    for place in task_locations(tasks).values():
+        return Path(place.rsplit(":", 1)[0])
     return None
 
 
@@ -161,7 +161,7 @@ def collect_provenance(
     dict[str, Any]
         ``command``, ``reflow``, ``packages``, ``python``, ``user``, ``host``,
         ``script`` (``path``, ``sha256``), ``git`` (``commit``, ``dirty``,
-        ``root``, or ``None`` outside a repository) and ``tasks``
+        or ``None`` outside a repository) and ``tasks``
         (name -> ``file:line``).
     """
     path = _script_of(tasks, script)
