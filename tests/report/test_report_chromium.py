@@ -229,6 +229,9 @@ def test_the_report_renders_in_chromium_and_fetches_nothing(
     failure = page.locator("#failures details.failure").inner_text()
     assert "<script>alert('boom')</script>" in failure  # shown as text, never run
     assert page.evaluate("document.scripts.length") == 0
+    provenance = page.locator("#provenance").inner_text()
+    assert "sha256" in provenance and "reflow-store-sqlite" in provenance
+    assert ("run_local" if how == "run_local" else "local") in provenance
     assert_graph_geometry(page)
     assert requests == [url], f"requests left the page: {requests}"
 

@@ -82,10 +82,16 @@ def test_each_kind_of_file_and_the_limits(tmp_path: Path) -> None:
     assert "first 2000 of 5000 characters" in result_html("y" * 5000)
 
 
-def test_report_must_be_a_bool() -> None:
+def test_report_must_be_a_bool_on_a_task_that_returns_something() -> None:
     wf = Workflow("bad_report")
     with pytest.raises(WorkflowDefinitionError, match=r"report='yes' is not valid; give True"):
 
         @wf.job(report="yes")  # type: ignore[arg-type]
         def task() -> int:
             return 1
+
+    with pytest.raises(WorkflowDefinitionError, match=r"report=True but returns None"):
+
+        @wf.job(report=True)
+        def nothing() -> None:
+            return None

@@ -451,6 +451,12 @@ class Flow:
             name=task_name, func=func, config=config, signature=signature, verify=verify
         )
         spec.resolve(strict=False)
+        if config.report and spec.resolved and spec.return_type in (None, type(None)):
+            raise WorkflowDefinitionError(
+                f"Task {task_name!r} has report=True but returns None: there is nothing to "
+                "show. Return a Path to a PNG, SVG, CSV or HTML file, or a small value, or "
+                "drop report=True."
+            )
         if spec.resolved:
             # lazy: the run-parameter model (argparse, json) loads on first use (bench_import)
             from reflow.define.runparams import check_reserved_names

@@ -1,9 +1,11 @@
 """``reflow report RUN -o report.html``: one self-contained HTML file describing a run.
 
-The file holds the task graph, a timeline of every task instance, the
-failures with their tracebacks, and per task the resources asked for against
-those used.  Everything is inline, so it can be mailed, archived next to the
-results, or opened on a laptop without network access.
+The file holds the run's provenance, the task graph, the results of
+``report=True`` tasks, a timeline of every task instance, per task the
+resources asked for against those used (with their distributions and advice
+for next time), and the failures with their tracebacks.  Everything is
+inline, so it can be mailed, archived next to the results, or opened on a
+laptop without network access.
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ if TYPE_CHECKING:
 __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
 NAME = "report"
-HELP = "write a self-contained HTML report of a run (graph, timeline, failures, resources)"
+HELP = "write a self-contained HTML report of a run (provenance, graph, results, resources)"
 DESCRIPTION = (
-    "Write one HTML file describing RUN: its task graph coloured by state, a timeline of "
-    "every task instance (queue wait and run time), the failures with their tracebacks, and "
-    "per task the resources asked for against those used (elapsed vs time, peak memory vs "
-    "mem, CPU time vs cpus x elapsed). The file needs no network access to be viewed."
+    "Write one HTML file describing RUN: what exactly ran (command line, versions, script "
+    "hash, git commit), its task graph coloured by state, the outputs of report=True tasks, "
+    "a timeline of every task instance (queue wait and run time), per task the resources "
+    "asked for against those used with their distributions and what to ask for next time "
+    "(see also: reflow suggest), and the failures with their tracebacks. The file needs no "
+    "network access to be viewed."
 )
 
 
