@@ -31,6 +31,8 @@ import pytest
 from reflow import RunState
 from reflow.executors.local.executor import LocalExecutor
 from reflow.report import write_report
+from reflow.report.page import CSP
+from reflow.report.results import result_html
 from reflow.stores.sqlite import SqliteStore
 from reflow.testing.scripts import load_script
 
@@ -328,3 +330,29 @@ def test_the_report_of_a_ten_thousand_instance_run_renders_quickly_and_cleanly(
     found = assert_graph_geometry(page)
     assert len(found["labels"]) == 4  # items -> total is routed past square and shifted
     assert requests == [url], f"requests left the page: {requests}"
+
+
+@pytest.mark.slow
+def test_an_embedded_html_result_can_neither_fetch_nor_run_a_script(
+    tmp_path: Path, browser_page: tuple[Any, list[str]]
+) -> None:
+    page, requests = browser_page
+    fragment = tmp_path / "fragment.html"
+    fragment.write_text(
+        "<p>hello</p><img src='http://example.org/x.png'>"
+        "<script>document.body.append('script ran')</script>"
+    )
+    report = tmp_path / "page.html"
+    report.write_text(
+        "<!DOCTYPE html><html><head>"
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\"></head>"
+        f"<body>{result_html(fragment)}</body></html>"
+    )
+    url = report.resolve().as_uri()
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    (frame,) = page.frames[1:]
+    assert frame.evaluate("document.body.innerText") == "hello"  # the script did not run
+    fetched = [r for r in requests if not r.startswith("blocked by the CSP")]
+    assert fetched == [url], f"requests left the page: {fetched}"
+    assert any("example.org" in r for r in requests), "the CSP did not meet the image"
