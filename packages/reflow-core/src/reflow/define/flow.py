@@ -6,6 +6,7 @@ A :class:`Flow` is a reusable group of tasks with no execution machinery;
 
 from __future__ import annotations
 
+import copy
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -227,19 +228,11 @@ class TaskSpec:
 
     def renamed(self, new_name: str, mapping: dict[str, str]) -> TaskSpec:
         """Return a copy named ``new_name`` whose references go through ``mapping``."""
-        config = JobConfig(
-            cpus=self.config.cpus,
-            time=self.config.time,
-            mem=self.config.mem,
-            array=self.config.array,
-            after=[mapping.get(a, a) for a in self.config.after],
-            array_parallelism=self.config.array_parallelism,
-            submit_options=dict(self.config.submit_options),
-            version=self.config.version,
-            cache=self.config.cache,
-            backend=self.config.backend,
-            report=self.config.report,
-        )
+        # A shallow copy keeps every field, including ones added later (a field-by-field
+        # copy here once dropped cache_inputs, changing the renamed task's cache identity).
+        config = copy.copy(self.config)
+        config.after = [mapping.get(a, a) for a in self.config.after]
+        config.submit_options = dict(self.config.submit_options)
         return TaskSpec(
             name=new_name,
             func=self.func,
