@@ -18,7 +18,7 @@ from reflow.executors.taskenv import command_lines, setup_lines, wrapped_command
 
 LMOD = Path("/usr/share/lmod/lmod/init/bash")
 needs_lmod = pytest.mark.skipif(
-    not LMOD.exists() and os.environ.get("REFLOW_REQUIRE_CLUSTERS") != "1",
+    not LMOD.exists() and os.environ.get("REFLOW_REQUIRE_PROGRAMS") != "1",
     reason="Lmod is not installed (apt-get install lmod; .ci/run installs it)",
 )
 
