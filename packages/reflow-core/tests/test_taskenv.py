@@ -15,6 +15,7 @@ from reflow.define.taskenv import TaskEnvironment, check_prologue
 from reflow.errors import WorkflowDefinitionError
 from reflow.executors import JobResources, JobSpec
 from reflow.executors.taskenv import command_lines, setup_lines, wrapped_command
+from reflow.testing.taskenv import fake_apptainer
 
 LMOD = Path("/usr/share/lmod/lmod/init/bash")
 needs_lmod = pytest.mark.skipif(
@@ -96,7 +97,7 @@ def test_container_runs_the_command_with_every_directory_bound(tmp_path: Path) -
     last = command_lines(job)[-1]
     run = tmp_path / "run"
     assert last == (
-        f'exec "$reflow_runtime" exec --bind {run} --bind {run}/logs '
+        f'exec "$reflow_runtime" exec --bind {run} '
         f"--bind {tmp_path}/scripts --bind /opt/venv --nv /images/tools.sif "
         "python3 -c 'print('\"'\"'hi'\"'\"')'"
     )
@@ -115,26 +116,8 @@ def test_without_an_environment_the_command_is_unchanged(tmp_path: Path) -> None
     assert command_lines(job, background=True) == ["python3 -c 'print('\"'\"'hi'\"'\"')' &"]
 
 
-def _fake_apptainer(directory: Path) -> Path:
-    """An ``apptainer`` that records its argv and runs the command after the image."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fake = directory / "apptainer"
-    fake.write_text(
-        "#!/bin/bash\n"
-        'printf "%s\\n" "$@" > "$REFLOW_TEST_ARGV"\n'
-        "shift  # exec\n"
-        'while [ "${1#--}" != "$1" ]; do\n'
-        '  if [ "$1" = --bind ]; then shift 2; else shift; fi\n'
-        "done\n"
-        "shift  # the image\n"
-        'exec "$@"\n'
-    )
-    fake.chmod(0o755)
-    return fake
-
-
 def test_a_wrapped_command_runs_in_the_fake_container(tmp_path: Path) -> None:
-    fake = _fake_apptainer(tmp_path / "bin")
+    fake = fake_apptainer(tmp_path / "bin")
     argv_file = tmp_path / "argv"
     job = _job(
         tmp_path, TaskEnvironment(prologue=("export GREETING=hello",), container="docker://x/y:1")
@@ -236,3 +219,41 @@ def test_a_module_loads_in_a_local_executor_job_and_a_missing_one_fails_the_task
     assert "exit status 1" in failure["error"]
     assert "reflow: module load nosuch/0 failed" in failure["error"]
     assert "The following module(s) are unknown" in failure["error"]  # Lmod's own words
+
+
+CONTAINER_FLOW = """
+import os
+from reflow import Workflow
+wf = Workflow("{name}")
+@wf.job(container="docker://python:3.12-slim", gpus=1)
+def inside() -> str:
+    return os.getcwd()
+"""
+
+
+def test_a_local_executor_job_runs_in_the_container_with_its_directories_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a fake ``apptainer`` (no real runtime can be installed here): the exact argv."""
+    import sys
+
+    from reflow import RunState
+    from reflow.executors.local.executor import LocalExecutor
+    from reflow.stores.sqlite import SqliteStore
+
+    fake = fake_apptainer(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("REFLOW_TEST_ARGV", str(tmp_path / "argv"))
+    wf = _load(tmp_path, "inbox", CONTAINER_FLOW.format(name="inbox"))
+    executor = LocalExecutor(state_dir=tmp_path / "jobs")
+    run = wf.submit(tmp_path / "run", store=SqliteStore(tmp_path / "m.db"), executor=executor)
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("inside") == str(tmp_path / "run")
+    argv = (tmp_path / "argv").read_text().splitlines()
+    image = argv.index("docker://python:3.12-slim")
+    binds = [argv[i + 1] for i, word in enumerate(argv[:image]) if word == "--bind"]
+    # The run directory (its logs and the frozen script are inside), where the script was
+    # written, the Python environment.
+    assert binds == [str(tmp_path / "run"), str(tmp_path), sys.prefix]
+    assert argv[0] == "exec" and argv[image - 1] == "--nv"  # gpus=1
+    assert argv[image + 1 : image + 5] == [sys.executable, "-m", "reflow.job", "work"]

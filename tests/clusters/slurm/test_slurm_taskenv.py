@@ -94,3 +94,43 @@ def test_the_variants_example_runs_to_success_as_slurm_jobs(tmp_path: Path, exec
     assert result["called"] == result["true_snps_called"] == 10
     logs = "".join(p.read_text() for p in (tmp_path / "run" / "logs").glob("align-*.err"))
     assert "+ bwa mem -t 2 -R" in logs  # the command as run, in the job's log
+
+
+CONTAINER_FLOW = """
+import os
+from reflow import Workflow
+wf = Workflow("slurmbox")
+
+@wf.job(time="00:05:00", mem="200M", container="/images/tools.sif")
+def inside() -> str:
+    return os.environ["SLURM_JOB_ID"]
+"""
+
+
+def test_a_slurm_job_runs_its_worker_in_the_container(
+    tmp_path: Path, executor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a fake ``apptainer`` on PATH (no real runtime could be installed): the exact argv."""
+    import sys
+
+    from reflow.stores.sqlite import SqliteStore
+    from reflow.testing.taskenv import fake_apptainer
+
+    fake = fake_apptainer(tmp_path / "bin")
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")  # the job inherits it
+    monkeypatch.setenv("REFLOW_TEST_ARGV", str(tmp_path / "argv"))
+    script = tmp_path / "slurmbox.py"
+    script.write_text(textwrap.dedent(CONTAINER_FLOW))
+    wf = _load(script, "slurmbox").wf
+    run = wf.submit(tmp_path / "run", store=SqliteStore(tmp_path / "m.db"), executor=executor)
+    assert run.wait(timeout=240) is RunState.SUCCESS
+    assert run.output("inside").isdigit()  # ran as a Slurm job
+    argv = (tmp_path / "argv").read_text().splitlines()
+    image = argv.index("/images/tools.sif")
+    assert argv[:image] == [
+        "exec",
+        *("--bind", str(tmp_path / "run")),
+        *("--bind", str(tmp_path)),
+        *("--bind", sys.prefix),
+    ]
+    assert argv[image + 1 : image + 5] == [sys.executable, "-m", "reflow.job", "work"]

@@ -95,13 +95,20 @@ def setup_lines(environment: TaskEnvironment) -> list[str]:
 def container_binds(job: JobSpec, *more: Path) -> list[str]:
     """The directories bound into the job's container: run and log directories, ``job.binds``.
 
+    A directory inside another one of them is left out: it is bound with it.
+
     Raises
     ------
     ValueError
         For a directory with ``:`` or ``,`` in its path, which ``--bind``
         cannot express.
     """
-    binds = list(dict.fromkeys(str(p) for p in (job.workdir, job.log_dir, *more, *job.binds)))
+    binds: list[str] = []
+    for given in (job.workdir, job.log_dir, *more, *job.binds):
+        path = Path(given)
+        # A directory inside one already bound is visible through it.
+        if not any(path == Path(b) or Path(b) in path.parents for b in binds):
+            binds.append(str(path))
     for path in binds:
         if any(c in path for c in ":,"):
             raise ValueError(

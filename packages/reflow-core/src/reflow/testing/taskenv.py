@@ -17,7 +17,7 @@ from reflow.define.taskenv import TaskEnvironment
 from reflow.executors.base import Executor
 from reflow.executors.jobs import JobResources, JobSpec
 
-__all__ = ["TaskEnvironmentConformance", "environment_job"]
+__all__ = ["TaskEnvironmentConformance", "environment_job", "fake_apptainer"]
 
 ENVIRONMENT = TaskEnvironment(
     modules=("gcc/12", "cuda/12.2"),
@@ -55,6 +55,33 @@ def environment_job(
     )
 
 
+FAKE_APPTAINER = """#!/bin/bash
+# reflow's fake apptainer: records its arguments, then runs the command after the image.
+printf "%s\\n" "$@" > "${REFLOW_TEST_ARGV:-/dev/null}"
+shift  # exec
+while [ "${1#--}" != "$1" ]; do
+  if [ "$1" = --bind ]; then shift 2; else shift; fi
+done
+shift  # the image
+exec "$@"
+"""
+
+
+def fake_apptainer(directory: Path) -> Path:
+    """Write an ``apptainer`` into ``directory`` that records its argv and runs the command.
+
+    No real Apptainer or Singularity could be installed where reflow is
+    developed: put ``directory`` first on ``PATH`` (the jobs inherit it) and
+    the argument list lands, one per line, in the file ``REFLOW_TEST_ARGV``
+    names, while the command after the image runs on the host.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    fake = directory / "apptainer"
+    fake.write_text(FAKE_APPTAINER)
+    fake.chmod(0o755)
+    return fake
+
+
 class TaskEnvironmentConformance:
     """Subclass, set ``__test__ = True`` and implement :meth:`make_executor`."""
 
@@ -74,7 +101,7 @@ class TaskEnvironmentConformance:
         assert "module load gcc/12 || {" in text and "module load cuda/12.2 || {" in text
         assert "\nexport OMP_NUM_THREADS=4\n" in text.replace("  export", "export")
         run = tmp_path / "run"
-        assert f"exec --bind {run} --bind {run}/logs --bind /opt/venv" in text
+        assert f"exec --bind {run} --bind /opt/venv" in text
         assert "docker://python:3.12-slim python3 -c 'print(1)'" in text
         assert text.index("module load gcc/12") < text.index("OMP_NUM_THREADS=4")
         assert text.index("OMP_NUM_THREADS=4") < text.index('"$reflow_runtime" exec')
