@@ -103,16 +103,17 @@ def container_binds(job: JobSpec, *more: Path) -> list[str]:
         For a directory with ``:`` or ``,`` in its path, which ``--bind``
         cannot express.
     """
-    binds: list[str] = []
-    for given in (job.workdir, job.log_dir, *more, *job.binds):
-        path = Path(given)
+    given: list[Path] = [job.workdir, job.log_dir, *more, *(Path(b) for b in job.binds)]
+    kept: list[Path] = []
+    for path in given:
         # A directory inside one already bound is visible through it.
-        if not any(path == Path(b) or Path(b) in path.parents for b in binds):
-            binds.append(str(path))
-    for path in binds:
-        if any(c in path for c in ":,"):
+        if not any(path == b or b in path.parents for b in kept):
+            kept.append(path)
+    binds = [str(path) for path in kept]
+    for text in binds:
+        if any(c in text for c in ":,"):
             raise ValueError(
-                f"the directory {path!r} cannot be bound into the container: Apptainer's --bind "
+                f"the directory {text!r} cannot be bound into the container: Apptainer's --bind "
                 "cannot express a path with ':' or ','; move it"
             )
     return binds
