@@ -257,3 +257,26 @@ def test_a_local_executor_job_runs_in_the_container_with_its_directories_bound(
     assert binds == [str(tmp_path / "run"), str(tmp_path), sys.prefix]
     assert argv[0] == "exec" and argv[image - 1] == "--nv"  # gpus=1
     assert argv[image + 1 : image + 5] == [sys.executable, "-m", "reflow.job", "work"]
+
+
+def test_the_environment_counts_for_the_cache_and_explain_names_it(tmp_path: Path) -> None:
+    from reflow.stores.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "m.db")
+
+    def flow(modules: list[str] | None) -> Workflow:
+        wf = Workflow("envcache")
+
+        @wf.job(modules=modules)
+        def t() -> int:
+            return 1
+
+        return wf
+
+    flow(["gcc/12"]).run_local(tmp_path / "run", store=store)
+    again = flow(["gcc/12"]).run_local(tmp_path / "run", store=store)
+    assert "cache hit" in again.explain("t")
+    other = flow(["gcc/13"]).run_local(tmp_path / "run", store=store)
+    assert "parameter '(environment)' changed" in other.explain("t")
+    plain = flow(None).run_local(tmp_path / "run", store=store)
+    assert "(environment)" in plain.explain("t")  # differs from the runs with modules
