@@ -64,4 +64,4 @@ def test_bwa_failing_inside_the_pipe_fails_align(example: ModuleType, tmp_path: 
         for inst in store.list_task_instance_records(run["run_id"])
         if inst.task_name == "align" and inst.error_text
     ]
-    assert "fail to locate the index" in failed[0].error_text
+    assert "fail to locate the index" in (failed[0].error_text or "")

@@ -280,3 +280,19 @@ def test_the_environment_counts_for_the_cache_and_explain_names_it(tmp_path: Pat
     assert "parameter '(environment)' changed" in other.explain("t")
     plain = flow(None).run_local(tmp_path / "run", store=store)
     assert "(environment)" in plain.explain("t")  # differs from the runs with modules
+
+
+def test_executor_tables_of_the_configuration_build_the_executor(tmp_path: Path) -> None:
+    """``[executor.<name>]`` holds constructor keywords (``[executor.sge] gpu_resource``)."""
+    from reflow.config import Config
+    from reflow.errors import ReflowError
+    from reflow.executors.local.executor import LocalExecutor
+    from reflow.executors.resolve import default_executor, resolve_executor
+
+    table = {"slots": 3, "state_dir": str(tmp_path / "jobs")}
+    config = Config({"executor": {"name": "local", "local": table}})
+    for executor in (default_executor(config), resolve_executor("local", config)):
+        assert isinstance(executor, LocalExecutor) and executor.slots == 3
+    bad = Config({"executor": {"local": {"gpu_resource": "gpu"}}})
+    with pytest.raises(ReflowError, match="unexpected keyword argument 'gpu_resource'"):
+        resolve_executor("local", bad)

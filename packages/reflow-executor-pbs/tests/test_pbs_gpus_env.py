@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.executors import BatchExecutorError
+from reflow.executors import BatchExecutorError, TaskEnvironment
 from reflow.testing.taskenv import TaskEnvironmentConformance, environment_job
 from reflow_executor_pbs import PBSExecutor
 
@@ -47,8 +47,6 @@ def test_a_gpu_model_is_refused_with_the_option_to_use(tmp_path: Path, flavor: s
 
 def test_a_failing_module_load_is_the_recorded_exit_status(tmp_path: Path) -> None:
     """PBS scripts wait for the command: the set-up runs in its subshell, so .exit is written."""
-    from reflow.define.taskenv import TaskEnvironment
-
     job = environment_job(tmp_path, environment=TaskEnvironment(prologue=("false",)))
     text = PBSExecutor(state_dir=tmp_path, flavor="torque").describe_submission(job)
     start = text.index("\n(\n")

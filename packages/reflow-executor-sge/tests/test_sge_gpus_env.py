@@ -6,9 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.config import Config
 from reflow.executors import BatchExecutorError, ConfigError
-from reflow.executors.resolve import resolve_executor
 from reflow.testing.taskenv import TaskEnvironmentConformance, environment_job
 from reflow_executor_sge import SGEExecutor
 
@@ -37,8 +35,7 @@ def test_without_a_gpu_resource_gpus_are_refused_naming_the_setting(tmp_path: Pa
         SGEExecutor(state_dir=tmp_path, gpu_resource="a b")
 
 
-def test_the_configuration_names_the_resource_and_runs_record_it(tmp_path: Path) -> None:
-    config = Config({"executor": {"sge": {"gpu_resource": "gpu", "state_dir": str(tmp_path)}}})
-    sge = resolve_executor("sge", config)
-    assert isinstance(sge, SGEExecutor) and sge.gpu_resource == "gpu"
-    assert sge.recorded_options()["gpu_resource"] == "gpu"
+def test_later_dispatchers_rebuild_the_executor_with_its_gpu_resource(tmp_path: Path) -> None:
+    sge = SGEExecutor(state_dir=tmp_path, gpu_resource="gpu")
+    rebuilt = SGEExecutor(**sge.recorded_options())
+    assert rebuilt.gpu_resource == "gpu"

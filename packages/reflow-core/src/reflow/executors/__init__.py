@@ -23,6 +23,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
+from reflow.define.taskenv import TaskEnvironment
 from reflow.errors import ConfigError, ReflowError
 from reflow.executors.base import Executor
 from reflow.executors.jobs import (
@@ -127,6 +128,7 @@ __all__ = [
     "RunState",
     "SchedulerCommand",
     "SchedulerCommandError",
+    "TaskEnvironment",
     "TaskState",
     "command_lines",
     "element_id",
