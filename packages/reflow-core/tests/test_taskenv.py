@@ -296,3 +296,17 @@ def test_executor_tables_of_the_configuration_build_the_executor(tmp_path: Path)
     bad = Config({"executor": {"local": {"gpu_resource": "gpu"}}})
     with pytest.raises(ReflowError, match="unexpected keyword argument 'gpu_resource'"):
         resolve_executor("local", bad)
+
+
+@needs_lmod
+@pytest.mark.parametrize("shell", ["sh", "bash"])  # LSF runs job scripts with /bin/sh
+def test_modules_load_in_a_clean_non_login_shell(tmp_path: Path, shell: str) -> None:
+    """No ``module`` function, no Lmod variables: only PATH, HOME and MODULEPATH."""
+    modules = _module_tree(tmp_path / "modules")
+    lines = setup_lines(TaskEnvironment(modules=("reflowtest/1",)))
+    script = "\n".join([*lines, 'echo "$REFLOW_TEST_MODULE"'])
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MODULEPATH": str(modules)}
+    done = subprocess.run(
+        [shell, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, "loaded-by-lmod\n"), done.stderr
