@@ -18,7 +18,6 @@ only be written with quoting reflow cannot guarantee.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -117,6 +116,8 @@ def check_prologue(value: object) -> tuple[str, ...]:
         elif "<<" in line:
             problem = "it starts a here-document (<<); write the text to a file instead"
         else:
+            import shlex  # only for prologues: `from reflow import Workflow` stays cheap
+
             try:
                 shlex.split(line, comments=True)
             except ValueError:
