@@ -76,6 +76,7 @@ def test_f58_refuses_what_flux_refuses(bad: str) -> None:
         (["--dependency=afterok:ƒ2"], 1, "afterok: job ƒ2 not found"),
         (["--cc=3-1"], 1, "invalid idset"),
         (["--cc=1-2", "--bcc=1-2"], 1, "mutually exclusive"),
+        (["-g", "two"], 2, "argument -g/--gpus-per-task: invalid int value: 'two'"),
     ],
 )
 def test_flux_submit_refuses_what_flux_refuses(
@@ -86,6 +87,12 @@ def test_flux_submit_refuses_what_flux_refuses(
     assert message in done.stderr
     assert done.stdout == ""
     assert json.loads(flux.ok("flux", "jobs", "-a", "--json")) == {"jobs": []}
+
+
+def test_gpus_per_task_is_accepted(flux: Bench) -> None:
+    """reflow's gpus= on Flux: --gpus-per-task for its one task (flux-submit(1))."""
+    done = flux.run("flux", "submit", "--ntasks=1", "--gpus-per-task=2", "true")
+    assert done.returncode == 0, done.stderr
 
 
 def test_unimplemented_options_say_so(flux: Bench) -> None:

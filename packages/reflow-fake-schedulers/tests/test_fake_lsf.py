@@ -62,6 +62,9 @@ def ended(bench: Bench, job_id: str) -> list[dict[str, str]]:
         (["-M", "4 GB"], "Bad memory limit specification. Job not submitted."),
         (["-Z"], "bsub: illegal option -- Z"),
         (["-ti"], "-ti: Use only with the -w option. Job not submitted."),
+        (["-gpu", "num=0"], "num=0: Bad GPU requirement syntax. Job not submitted."),
+        (["-gpu", "ngpus=2"], "ngpus=2: Bad GPU requirement syntax. Job not submitted."),
+        (["-gpu", "num=2:gmodel"], "Bad GPU requirement syntax. Job not submitted."),
     ],
 )
 def test_bsub_refuses_what_lsf_refuses(lsf: Bench, args: list[str], message: str) -> None:
@@ -70,6 +73,12 @@ def test_bsub_refuses_what_lsf_refuses(lsf: Bench, args: list[str], message: str
     assert message in done.stderr
     assert done.stdout == ""
     assert lsf.run("bjobs", "-a").stdout == ""
+
+
+@pytest.mark.parametrize("request_", ["-", "num=2", "num=1/task:gmodel=a100:mode=shared"])
+def test_gpu_requests_as_bsub_documents_them_are_accepted(lsf: Bench, request_: str) -> None:
+    done = lsf.run("bsub", "-gpu", request_, "/bin/true")
+    assert done.returncode == 0, done.stderr
 
 
 def test_directive_errors_are_refused(lsf: Bench) -> None:

@@ -49,6 +49,7 @@ def finished(bench: Bench, job_id: str) -> dict[str, Any]:
         (["-l", "walltime=1h"], "Illegal attribute or resource value Resource_List.walltime"),
         (["-l", "select=1:ncpus=four"], "Illegal attribute or resource value"),
         (["-l", "select=1:mem=4 GB"], "Illegal attribute or resource value"),
+        (["-l", "select=1:ncpus=2:ngpus=two"], "Illegal attribute or resource value"),
         (["-l", "colour=blue"], "qsub: Unknown resource Resource_List.colour"),
         (["-W", "depend=afterwards:100"], "qsub: illegal -W value"),
         (["-W", "depend=afterok:100[2]"], "qsub: illegal -W value"),
@@ -65,6 +66,12 @@ def test_qsub_refuses_what_pbs_pro_refuses(pbs: Bench, args: list[str], message:
     assert message in done.stderr
     assert done.stdout == ""
     assert json.loads(pbs.run("qstat", "-f", "-F", "json", "-x").stdout)["Jobs"] == {}
+
+
+def test_gpus_in_the_select_are_accepted(pbs: Bench) -> None:
+    """reflow's gpus= on PBS Pro: ngpus in the select chunk (pbs_resources(7B))."""
+    done = pbs.run("qsub", "-l", "select=1:ncpus=2:mem=1024mb:ngpus=2", "--", "/bin/true")
+    assert done.returncode == 0, done.stderr
 
 
 def test_missing_option_argument(pbs: Bench) -> None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from reflow._types import RunState, TaskState
     from reflow.config import Config, config_path, load_config, write_example_config
     from reflow.define.flow import Flow, JobConfig, TaskSpec
+    from reflow.define.given import Resources
     from reflow.define.markers import Param, Result, RunDir
     from reflow.define.wiring import WireMode
     from reflow.engine.local import TaskFailedError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from reflow.executors.sge import SGEExecutor
     from reflow.executors.slurm import SlurmExecutor
     from reflow.manifest import ManifestCodec
+    from reflow.programs import ShellError, shell
     from reflow.run import Run
     from reflow.signals import TaskInterrupted, graceful_shutdown
     from reflow.workflow import Workflow
@@ -43,11 +45,13 @@ __all__ = [
     "PBSExecutor",
     "Param",
     "ReflowError",
+    "Resources",
     "Result",
     "Run",
     "RunDir",
     "RunState",
     "SGEExecutor",
+    "ShellError",
     "SlurmExecutor",
     "TaskFailedError",
     "TaskInterrupted",
@@ -59,6 +63,7 @@ __all__ = [
     "config_path",
     "graceful_shutdown",
     "load_config",
+    "shell",
     "write_example_config",
 ]
 
@@ -70,6 +75,9 @@ _LAZY: dict[str, str] = {
     "ManifestCodec": "reflow.manifest",
     "Param": "reflow.define.markers",
     "ReflowError": "reflow.errors",
+    "Resources": "reflow.define.given",
+    "ShellError": "reflow.programs",
+    "shell": "reflow.programs",
     "Result": "reflow.define.markers",
     "Run": "reflow.run",
     "RunDir": "reflow.define.markers",

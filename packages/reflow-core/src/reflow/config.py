@@ -73,8 +73,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_EXECUTOR = "local"
 """Executor used when neither the file nor ``REFLOW_EXECUTOR`` names one."""
 
+_EXECUTOR_TABLES = ("local", "slurm", "pbs", "lsf", "sge", "flux")
+"""``[executor.<name>]``: keywords of that executor's constructor (``gpu_resource`` for sge)."""
+
 _SCHEMA: dict[str, frozenset[str]] = {
-    "executor": frozenset({"name", "submit_options", "site_options", "mode", "python"}),
+    "executor": frozenset(
+        {"name", "submit_options", "site_options", "mode", "python", *_EXECUTOR_TABLES}
+    ),
     "dispatch": frozenset({"submit_options"}),
     "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
@@ -394,6 +399,15 @@ class Config:
         if self._file_executor_name is None:
             return DEFAULT_EXECUTOR
         return self._file_executor_name.strip()
+
+    def executor_settings(self, name: str) -> dict[str, Any]:
+        """``[executor.<name>]``: keywords for that executor's constructor, as written.
+
+        For example ``[executor.sge] gpu_resource = "gpu"``; an executor that
+        does not take a keyword fails with one line naming it.
+        """
+        executor = self._table(self._data, "executor")
+        return dict(self._table(executor, f"executor.{name}"))
 
     @property
     def site_options(self) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ script it runs holds no directives:
   ``FLUX_JOB_CC``; reflow passes its own 0-based indices;
 - ``--dependency=afterany:ID`` / ``afterok:ID``, one flag per dependency
   (RFC 26);
+- ``--gpus-per-task=G`` for the task's ``gpus=`` (``-g``);
 - ``--queue``, and the bank as ``--setattr=system.bank=NAME`` (``-B``
   exists only from flux-core 0.65).
 
@@ -39,6 +40,7 @@ from reflow.executors import (
     ARRAY_INDEX_ENV,
     ExportEnv,
     JobSpec,
+    command_lines,
     known_options,
     parse_walltime,
     refusal,
@@ -310,6 +312,7 @@ def submit_args(
         f"--output={output}",
         f"--error={error}",
     ]
+    args += gpu_args(job, options)
     if cc is not None:
         args.append(f"--cc={idset(cc)}")
     args += [f"--dependency=afterany:{ident}" for ident in after_any]
@@ -318,6 +321,35 @@ def submit_args(
     args += option_args(job, options)
     args.append(_check_text(job, "script path", str(script_path)))
     return args
+
+
+def gpu_args(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
+    """``--gpus-per-task=N`` for the task's GPUs (its one task, ``-n 1``, gets them all).
+
+    Flux has no GPU model in a job request (flux-submit(1)), so ``gpu_type=``
+    is refused; a native GPU option asking for GPUs too is refused as well.
+
+    Raises
+    ------
+    BatchExecutorError
+        For a ``gpu_type``, or native ``gpus_per_task`` / ``gpus_per_node``.
+    """
+    if not job.resources.gpus:
+        return []
+    if job.resources.gpu_type:
+        raise _bad(
+            job,
+            f"gpu_type={job.resources.gpu_type!r} cannot be asked of Flux, whose job requests "
+            "have no GPU model; drop it (or select nodes with the submit option 'requires')",
+        )
+    native = {str(key).replace("-", "_") for key in options} & {"gpus_per_task", "gpus_per_node"}
+    if native:
+        raise _bad(
+            job,
+            f"it sets both gpus= and the native submit option {sorted(native)[0]!r}; keep only "
+            "the task's gpus=",
+        )
+    return [f"--gpus-per-task={job.resources.gpus}"]
 
 
 def body(job: JobSpec, array: bool, job_id_line: str) -> str:
@@ -342,5 +374,8 @@ def body(job: JobSpec, array: bool, job_id_line: str) -> str:
     else:
         lines.append(f"unset {ARRAY_INDEX_ENV}")
     lines.append(f"cd -- {shlex.quote(str(job.workdir))} || exit 1")
-    lines.append(f"exec {shlex.join(job.command)}")
+    try:  # modules, prologue, container, then the command
+        lines += command_lines(job)
+    except ValueError as exc:
+        raise _bad(job, str(exc)) from None
     return "\n".join(lines) + "\n"

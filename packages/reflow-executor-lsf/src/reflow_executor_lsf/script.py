@@ -10,6 +10,7 @@ written in double quotes (:func:`quote`).  What each line says:
 - ``-n N`` and ``-R "span[hosts=1] rusage[mem=M]"``: N slots on one host,
   ``M`` memory reserved; ``-M M``: the memory limit.  ``M`` is in the unit of
   ``LSF_UNIT_FOR_LIMITS`` (see :mod:`reflow_executor_lsf.config`).
+- ``-gpu num=G[:gmodel=TYPE]``: the task's ``gpus=`` and ``gpu_type=``.
 - ``-W [hours:]minutes``: the run limit, in whole minutes (rounded up).
 - ``-o``/``-e``: ``<log_dir>/<name>-%J.out`` (``-%J_%I`` for array elements).
 - ``-w 'done(ID) && ended(ID)'``: after_ok / after_any dependencies, and
@@ -33,6 +34,7 @@ from reflow.executors import (
     ArrayChunk,
     ExportEnv,
     JobSpec,
+    command_lines,
     known_options,
     option_value,
     parse_walltime,
@@ -267,6 +269,31 @@ def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def gpu_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
+    """``-gpu "num=N"`` (``:gmodel=<type>`` with ``gpu_type=``) for the task's GPUs.
+
+    The GPU model is matched against LSF's ``gpu_model`` names by ``gmodel``
+    (bsub(1), "-gpu"); a native ``gpu`` option asking for GPUs too is refused.
+
+    Raises
+    ------
+    BatchExecutorError
+        When the submit options set ``gpu`` as well.
+    """
+    if not job.resources.gpus:
+        return []
+    if any(str(key).replace("-", "_") == "gpu" for key in options):
+        raise _bad(
+            job,
+            "it sets both gpus= and the native submit option 'gpu'; keep only the task's gpus= "
+            "(and gpu_type=)",
+        )
+    request = f"num={job.resources.gpus}"
+    if job.resources.gpu_type:
+        request += f":gmodel={job.resources.gpu_type}"
+    return [_directive(job, "-gpu", request)]
+
+
 def directives(
     job: JobSpec,
     chunk: ArrayChunk | None,
@@ -313,6 +340,7 @@ def directives(
         # Explicit, so a site's esub or LSB_SUB_ENV default cannot change what the job sees.
         _directive(job, "-env", env_value(export)),
     ]
+    lines += gpu_directives(job, options)
     expression = dependency_expression(after_any, after_ok)
     if expression:
         lines.append(_directive(job, "-w", expression))
@@ -362,5 +390,8 @@ def body(job: JobSpec, chunk: ArrayChunk | None) -> str:
                 "done",
             ]
     lines.append(f"cd -- {shlex.quote(str(job.workdir))} || exit 1")
-    lines.append(f"exec {shlex.join(job.command)}")
+    try:  # modules, prologue, container, then the command
+        lines += command_lines(job)
+    except ValueError as exc:
+        raise _bad(job, str(exc)) from None
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ What each flavour is asked (``man qsub`` of PBS Pro 2022.1 / OpenPBS, and of Tor
 what              PBS Pro / OpenPBS                    Torque
 ================  ===================================  ==================================
 CPUs, memory      ``-l select=1:ncpus=N:mem=Mmb``      ``-l nodes=1:ppn=N,mem=Mmb,...``
+GPUs (``gpus=``)  ``:ngpus=G`` in the select           ``:gpus=G`` after ``ppn``
 walltime          ``-l walltime=HH:MM:SS``             (in the same ``-l`` list)
 array             ``-J 1-10%2`` (two or more tasks)    ``-t 1-10%2``
 task index        ``PBS_ARRAY_INDEX``                  ``PBS_ARRAYID``
@@ -44,6 +45,7 @@ from reflow.executors import (
     ArrayChunk,
     ExportEnv,
     JobSpec,
+    command_lines,
     index_lines,
     known_options,
     parse_memory,
@@ -223,6 +225,32 @@ def scheduler_output(prefix: str, flavor: Flavor, chunk: ArrayChunk | None) -> s
     return f"{prefix}.pbs.out"
 
 
+def gpu_request(job: JobSpec, flavor: Flavor) -> str:
+    """The task's GPUs in the CPU request: ``:ngpus=N`` (PBS Pro's select) or ``:gpus=N`` (Torque).
+
+    Neither flavour has a standard resource for the GPU model: sites define
+    their own, so ``gpu_type=`` is refused with a pointer to ``select_extra``
+    / ``nodes_extra``.
+
+    Raises
+    ------
+    BatchExecutorError
+        For a ``gpu_type``.
+    """
+    if not job.resources.gpus:
+        return ""
+    if job.resources.gpu_type:
+        extra = "select_extra" if flavor is Flavor.PBSPRO else "nodes_extra"
+        raise _bad(
+            job,
+            f"gpu_type={job.resources.gpu_type!r} has no standard PBS resource; drop it and "
+            f"add your site's GPU model resource with the submit option {extra} "
+            "(e.g. 'gpu_model=a100')",
+        )
+    name = "ngpus" if flavor is Flavor.PBSPRO else "gpus"
+    return f":{name}={job.resources.gpus}"
+
+
 def qsub_options(
     job: JobSpec,
     chunk: ArrayChunk | None,
@@ -292,13 +320,14 @@ def qsub_options(
             flags.append([_FLAGS[name], text])
         else:
             resources.append(f"{name}={text}")
+    gpus = gpu_request(job, flavor)
     pairs: list[list[str]] = [["-N", job_name(job.name)]]
     if flavor is Flavor.PBSPRO:
-        pairs.append(["-l", f"select=1:ncpus={cpus}:mem={mem}{select_extra}"])
+        pairs.append(["-l", f"select=1:ncpus={cpus}:mem={mem}{gpus}{select_extra}"])
         pairs.append(["-l", f"walltime={wall}"])
         pairs += [["-l", resource] for resource in resources]
     else:
-        listed = [f"nodes=1:ppn={cpus}{nodes_extra}", f"walltime={wall}", f"mem={mem}"]
+        listed = [f"nodes=1:ppn={cpus}{gpus}{nodes_extra}", f"walltime={wall}", f"mem={mem}"]
         pairs.append(["-l", ",".join([*listed, *resources])])
     pairs += [["-j", "oe"], ["-o", scheduler_output(prefix, flavor, chunk)]]
     pairs += export_flags(export)
@@ -337,6 +366,14 @@ def export_flags(setting: ExportEnv) -> list[list[str]]:
 def directive_lines(pairs: Sequence[Sequence[str]]) -> list[str]:
     """``#PBS`` lines of qsub options, e.g. ``#PBS -N x`` and ``#PBS -V`` (a flag alone)."""
     return [f"#PBS {flag} {value}".rstrip() for flag, value in pairs]
+
+
+def _command(job: JobSpec) -> list[str]:
+    """The command started in the background, after its modules, prologue and container."""
+    try:
+        return command_lines(job, background=True)
+    except ValueError as exc:
+        raise _bad(job, str(exc)) from None
 
 
 def body(job: JobSpec, chunk: ArrayChunk | None, flavor: Flavor, prefix: str) -> str:
@@ -387,7 +424,7 @@ def body(job: JobSpec, chunk: ArrayChunk | None, flavor: Flavor, prefix: str) ->
         f'exec >>{log}"$reflow_log.out" 2>>{log}"$reflow_log.err" || exit 1',
         'echo "$(hostname) $$" >"$reflow_marker.start"',
         f"cd -- {shlex.quote(str(job.workdir))} || exit 1",
-        f"{shlex.join(job.command)} &",
+        *_command(job),
         "reflow_child=$!",
         # qdel signals the job's shell: pass TERM/INT on, then wait for the command.
         "trap 'kill -TERM \"$reflow_child\" 2>/dev/null' TERM INT",

@@ -119,6 +119,10 @@ class SGEExecutor(BatchExecutor):
     max_array_tasks : int or None
         The cell's ``max_aj_tasks`` (0: no limit); ``None``: read from
         ``qconf -sconf`` when an array is first submitted.
+    gpu_resource : str or None
+        The site's consumable a task's ``gpus=`` is requested as (``"gpu"``
+        gives ``-l gpu=N``), per slot; ``None``: GPU requests are refused.
+        Also read from ``[executor.sge] gpu_resource`` in the configuration.
     soft_walltime_margin : int or None
         Seconds between the soft limit ``s_rt`` (SIGUSR1) and the walltime
         ``h_rt``; ``None``: a tenth of the walltime, 1 to 60 s.
@@ -150,6 +154,7 @@ class SGEExecutor(BatchExecutor):
     recorded_attributes: ClassVar[tuple[str, ...]] = (
         "parallel_environment",
         "memory_resource",
+        "gpu_resource",
         "soft_walltime_margin",
         "dependency_wait",
     )
@@ -162,6 +167,7 @@ class SGEExecutor(BatchExecutor):
         sge_bin: str | None = None,
         parallel_environment: str = "smp",
         memory_resource: str | None = "h_vmem",
+        gpu_resource: str | None = None,
         max_array_tasks: int | None = None,
         soft_walltime_margin: int | None = None,
         dependency_wait: int = 120,
@@ -183,6 +189,11 @@ class SGEExecutor(BatchExecutor):
                 f"SGEExecutor: memory_resource={memory_resource!r} is not a resource name; use "
                 "'h_vmem', 'mem_free', a consumable from 'qconf -sc', or None."
             )
+        if gpu_resource is not None and not _NAME.match(gpu_resource):
+            raise ConfigError(
+                f"SGEExecutor: gpu_resource={gpu_resource!r} is not a resource name; use the "
+                "GPU consumable 'qconf -sc' lists (e.g. 'gpu'), or None."
+            )
         if soft_walltime_margin is not None and soft_walltime_margin < 0:
             raise ConfigError(
                 f"SGEExecutor: soft_walltime_margin={soft_walltime_margin} is negative; give "
@@ -190,6 +201,7 @@ class SGEExecutor(BatchExecutor):
             )
         self.parallel_environment = parallel_environment
         self.memory_resource = memory_resource
+        self.gpu_resource = gpu_resource
         self.soft_walltime_margin = soft_walltime_margin
         self.dependency_wait = int(dependency_wait)
         self.cell = CellConfig(self._show_config, max_array_tasks)
@@ -250,6 +262,7 @@ class SGEExecutor(BatchExecutor):
                 options=self.normalize_options(job.resources.options),
                 parallel_environment=self.parallel_environment,
                 memory_resource=self.memory_resource,
+                gpu_resource=self.gpu_resource,
                 soft_margin=self.soft_walltime_margin,
             ),
             "",

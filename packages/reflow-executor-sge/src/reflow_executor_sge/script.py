@@ -38,6 +38,7 @@ __all__ = [
     "array_range",
     "directives",
     "export_directives",
+    "gpu_limit",
     "guard_lines",
     "job_name",
     "log_paths",
@@ -320,6 +321,46 @@ def guard_lines(qacct: str, dependencies: Sequence[Dependency], wait: int) -> li
     return lines
 
 
+def gpu_limit(job: JobSpec, gpu_resource: str | None) -> list[str]:
+    """``gpu=N`` for the task's GPUs, with the site's GPU consumable as the name.
+
+    Grid Engine has no built-in GPU resource: each site defines a consumable
+    (``qconf -sc``), named in ``[executor.sge] gpu_resource``.  Consumables
+    are counted per slot, so with ``cpus=`` above one the count is divided
+    by the slots (and refused when it does not divide).  A GPU model is a
+    site's own resource too, so ``gpu_type=`` is refused.
+
+    Raises
+    ------
+    BatchExecutorError
+        Without a ``gpu_resource``, for a ``gpu_type``, or a count that does
+        not divide among the slots.
+    """
+    count = job.resources.gpus
+    if not count:
+        return []
+    if gpu_resource is None:
+        raise _bad(
+            job,
+            f"it asks for gpus={count}, but Grid Engine has no standard GPU resource; set "
+            'your site\'s consumable (qconf -sc) as gpu_resource = "gpu" under [executor.sge]',
+        )
+    if job.resources.gpu_type:
+        raise _bad(
+            job,
+            f"gpu_type={job.resources.gpu_type!r} has no standard Grid Engine resource; drop it "
+            "and ask for your site's GPU model resource with the submit option 'resources'",
+        )
+    slots = max(1, job.resources.cpus)
+    if count % slots:
+        raise _bad(
+            job,
+            f"gpus={count} cannot be shared among its {slots} slots (Grid Engine counts "
+            f"{gpu_resource} per slot); ask for a multiple of cpus={slots}",
+        )
+    return [f"{gpu_resource}={count // slots}"]
+
+
 def directives(
     job: JobSpec,
     chunk: ArrayChunk | None,
@@ -330,6 +371,7 @@ def directives(
     parallel_environment: str,
     memory_resource: str | None,
     soft_margin: int | None,
+    gpu_resource: str | None = None,
 ) -> list[str]:
     """Every ``#$`` line of the job (of one chunk, for an array).
 
@@ -351,6 +393,8 @@ def directives(
         The resource the memory is requested as, per slot; ``None``: not at all.
     soft_margin : int or None
         Seconds between ``s_rt`` and ``h_rt`` (see :func:`soft_walltime`).
+    gpu_resource : str or None
+        The site's consumable a job's GPUs are requested as (see :func:`gpu_limit`).
     """
     output, error = log_paths(job, chunk)
     cpus = job.resources.cpus
@@ -361,6 +405,7 @@ def directives(
             limits.append(f"{memory_resource}={memory_per_slot(job.resources.mem, cpus)}")
         except ValueError as exc:
             raise _bad(job, f"{exc}; set the task's mem= to a size such as '4G'") from exc
+    limits += gpu_limit(job, gpu_resource)
     lines = [
         _directive(job, "-N", job_name(job.name)),
         _directive(job, "-S", "/bin/bash"),

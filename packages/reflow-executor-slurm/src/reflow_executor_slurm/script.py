@@ -36,6 +36,7 @@ __all__ = [
     "dependency_spec",
     "directives",
     "export_value",
+    "gpu_directives",
     "log_paths",
     "memory",
     "option_directives",
@@ -255,6 +256,31 @@ def option_directives(job: JobSpec, options: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def gpu_directives(job: JobSpec, native: set[str]) -> list[str]:
+    """``--gpus=N`` or ``--gpus=<type>:N`` for the task's ``gpus=`` and ``gpu_type=``.
+
+    Slurm's ``--gpus`` counts GPUs for the whole job, optionally of one type
+    (sbatch(1)); ``--cpus-per-gpu`` and ``--mem-per-gpu`` pass through as
+    native submit options.
+
+    Raises
+    ------
+    BatchExecutorError
+        When a native ``gpus`` option asks for GPUs too.
+    """
+    count = job.resources.gpus
+    if not count:
+        return []
+    if "gpus" in native:
+        raise _bad(
+            job,
+            "it sets both gpus= and the native submit option 'gpus'; keep only the task's gpus= "
+            "(and gpu_type=)",
+        )
+    kind = job.resources.gpu_type
+    return [_directive(job, "--gpus", f"{kind}:{count}" if kind else str(count))]
+
+
 def directives(
     job: JobSpec,
     chunk: ArrayChunk | None,
@@ -304,6 +330,7 @@ def directives(
             lines.append(_directive(job, "--mem", memory(job.resources.mem)))
         except ValueError as exc:
             raise _bad(job, f"{exc}; set the task's mem= to a size such as '4G'") from exc
+    lines += gpu_directives(job, native)
     if chunk is not None:
         lines.append(_directive(job, "--array", array_range(chunk)))
     dependency = dependency_spec(after_any, after_ok, after_corr)

@@ -84,7 +84,10 @@ _FLAGS = {"-B", "-N", "-x", "-r", "-rn", "-K", "-H", "-I", "-Ip", "-Is", "-IS", 
           "-IX", "-h", "-V", "-ul", "-hostfile", "-ti"}  # fmt: skip
 _FAKED = {"-J", "-n", "-W", "-We", "-M", "-R", "-q", "-P", "-o", "-e", "-oo", "-eo", "-w",
           "-ti", "-cwd", "-env", "-B", "-N", "-x", "-r", "-rn", "-u", "-G", "-h",
-          "-V"}  # fmt: skip
+          "-V", "-gpu"}  # fmt: skip
+_GPU_KEYS = {"num", "mode", "mps", "j_exclusive", "aff", "block", "gpack", "gvendor", "gmodel",
+             "gtile", "gmem", "glink", "mig"}  # fmt: skip
+"""The keywords of ``-gpu`` (bsub(1), "-gpu", LSF 10.1.0.13)."""
 _NAME = re.compile(r"^(?P<name>[^\[\]]*)(?:\[(?P<spec>[^\]]*)\](?:%(?P<limit>\d+))?)?$")
 _RANGE = re.compile(r"^(\d+)(?:-(\d+)(?::(\d+))?)?$")
 _MEM = re.compile(r"^\d+(\.\d+)?([KMGTPE]B?)?!?$", re.IGNORECASE)
@@ -251,7 +254,21 @@ def _check_options(settings: dict[str, str]) -> float | None:
         raise _refuse("-ti: Use only with the -w option")
     if "-R" in settings and settings["-R"].count("[") != settings["-R"].count("]"):
         raise _refuse("Bad resource requirement syntax")
+    if "-gpu" in settings:
+        _check_gpu(settings["-gpu"])
     return walltime
+
+
+def _check_gpu(value: str) -> None:
+    """``-gpu -`` or ``"num=N[/task|host][:keyword=value]..."``, as bsub(1) documents it."""
+    if value == "-":
+        return
+    for part in value.split(":"):
+        key, eq, setting = part.partition("=")
+        if key not in _GPU_KEYS or not eq or not setting:
+            raise _refuse(f"{value}: Bad GPU requirement syntax")
+        if key == "num" and not re.fullmatch(r"[1-9]\d*(/(task|host))?", setting):
+            raise _refuse(f"{value}: Bad GPU requirement syntax")
 
 
 def _output_name(template: str, job_id: int, index: int | None, cwd: str, suffix: str) -> str:

@@ -93,7 +93,7 @@ def analyse(flow: Flow) -> Analysis:
                 spec.func,
                 spec.signature,
                 spec.hints,
-                skip=(*spec.result_deps, *spec.run_dir_params),
+                skip=spec.given_params,
             )
         )
     return Analysis(tuple(order), wiring, tuple(merge_resolved_params(collected)))

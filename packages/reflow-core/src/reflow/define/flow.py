@@ -14,11 +14,14 @@ from typing import Any, TypeVar
 
 from reflow.define.annotations import resolve_annotations
 from reflow.define.filepolicy import check_policy
+from reflow.define.given import is_resources
+from reflow.define.gpus import check_gpus
 from reflow.define.markers import Result, RunDir, split_annotated
 from reflow.define.names import check_name, check_task_name
 from reflow.define.resources import parse_memory, parse_walltime
 from reflow.define.submitoptions import canonical_submit_options
 from reflow.define.submitviews import SubmitOptionViews
+from reflow.define.taskenv import TaskEnvironment, task_environment
 from reflow.errors import AnnotationError, ConfigError, WorkflowDefinitionError
 
 __all__ = ["Flow", "JobConfig", "TaskSpec"]
@@ -31,7 +34,10 @@ class JobConfig(SubmitOptionViews):
     """Resource and dependency configuration of one task.
 
     ``submit_options`` holds scheduler options; ``extra`` (an older name) and
-    any other keyword are merged into it, in that order.
+    any other keyword are merged into it, in that order.  ``gpus``,
+    ``gpu_type``, ``modules``, ``prologue`` and ``container`` are portable:
+    each executor renders them (:mod:`reflow.define.gpus`,
+    :mod:`reflow.define.taskenv`).
     """
 
     cpus: int = 1
@@ -46,6 +52,11 @@ class JobConfig(SubmitOptionViews):
     backend: str | None = None
     cache_inputs: str | None = None
     report: bool = False
+    gpus: int = 0
+    gpu_type: str | None = None
+    modules: list[str] | None = None
+    prologue: list[str] | None = None
+    container: str | None = None
 
     def __init__(
         self,
@@ -62,6 +73,11 @@ class JobConfig(SubmitOptionViews):
         extra: dict[str, Any] | None = None,
         cache_inputs: str | None = None,
         report: bool = False,
+        gpus: int = 0,
+        gpu_type: str | None = None,
+        modules: list[str] | None = None,
+        prologue: list[str] | None = None,
+        container: str | None = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -79,6 +95,17 @@ class JobConfig(SubmitOptionViews):
         self.backend = backend
         self.cache_inputs = cache_inputs
         self.report = report
+        self.gpus = gpus
+        self.gpu_type = gpu_type
+        # Kept as written until check(), which names the task in its one-line error.
+        self.modules = modules
+        self.prologue = prologue
+        self.container = container
+
+    @property
+    def environment(self) -> TaskEnvironment:
+        """The task's modules, prologue and container (checked by :meth:`check`)."""
+        return task_environment(self.modules, self.prologue, self.container)
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -100,6 +127,11 @@ class JobConfig(SubmitOptionViews):
                 parse(value)
             except ValueError as exc:
                 raise WorkflowDefinitionError(f"{where}: {label}={value!r}: {exc}.") from None
+        try:
+            check_gpus(self.gpus, self.gpu_type)
+            self.environment  # noqa: B018 - checks modules, prologue and container
+        except ValueError as exc:
+            raise WorkflowDefinitionError(f"{where}: {exc}.") from None
         par = self.array_parallelism
         if par is not None and (isinstance(par, bool) or not isinstance(par, int) or par < 1):
             raise WorkflowDefinitionError(
@@ -161,6 +193,8 @@ class TaskSpec:
     return_type: Any = inspect.Parameter.empty
     result_deps: dict[str, Result] = field(default_factory=dict)
     run_dir_params: tuple[str, ...] = ()
+    resources_params: tuple[str, ...] = ()
+    """Parameters annotated ``Resources``: they receive the task's resources."""
     resolved: bool = False
     unresolved_reason: str = ""
     rename_map: dict[str, str] = field(default_factory=dict)
@@ -173,12 +207,13 @@ class TaskSpec:
 
     @property
     def cli_param_names(self) -> list[str]:
-        """Parameters that come from the run's parameters (not Result, not RunDir)."""
-        return [
-            p
-            for p in self.signature.parameters
-            if p not in self.result_deps and p not in self.run_dir_params
-        ]
+        """Parameters that come from the run's parameters (not Result, RunDir, Resources)."""
+        return [p for p in self.signature.parameters if p not in self.given_params]
+
+    @property
+    def given_params(self) -> tuple[str, ...]:
+        """Parameters reflow fills itself: ``Result``, ``RunDir`` and ``Resources`` ones."""
+        return (*self.result_deps, *self.run_dir_params, *self.resources_params)
 
     @property
     def dependencies(self) -> list[str]:
@@ -207,6 +242,7 @@ class TaskSpec:
             return
         result_deps: dict[str, Result] = {}
         run_dirs: list[str] = []
+        given: list[str] = []
         for pname in self.signature.parameters:
             base, metadata = split_annotated(hints.get(pname, inspect.Parameter.empty))
             results = [m for m in metadata if isinstance(m, Result)]
@@ -219,10 +255,13 @@ class TaskSpec:
                 result_deps[pname] = results[0].renamed(self.rename_map)
             elif base is RunDir or (isinstance(base, type) and issubclass(base, RunDir)):
                 run_dirs.append(pname)
+            elif is_resources(base):
+                given.append(pname)
         self.hints = hints
         self.return_type = hints.get("return", inspect.Parameter.empty)
         self.result_deps = result_deps
         self.run_dir_params = tuple(run_dirs)
+        self.resources_params = tuple(given)
         self.resolved = True
         self.unresolved_reason = ""
 
@@ -243,6 +282,7 @@ class TaskSpec:
             return_type=self.return_type,
             result_deps={p: r.renamed(mapping) for p, r in self.result_deps.items()},
             run_dir_params=self.run_dir_params,
+            resources_params=self.resources_params,
             resolved=self.resolved,
             unresolved_reason=self.unresolved_reason,
             rename_map={**{k: mapping.get(v, v) for k, v in self.rename_map.items()}, **mapping},
@@ -328,7 +368,12 @@ class Flow:
             SVG, CSV or HTML fragment is embedded (a large file is linked
             instead), any other value is shown as text.
         **scheduler_options
-            More scheduler options, merged into ``submit_options``.
+            ``gpus`` (a number of GPUs), ``gpu_type`` (a GPU model such as
+            ``"a100"``), ``modules`` (environment modules loaded before the
+            task starts), ``prologue`` (shell lines run before it starts) and
+            ``container`` (an Apptainer image it runs in): see "GPUs and
+            environments" in the docs.  Any other keyword is a scheduler
+            option, merged into ``submit_options``.
         """
         if callable(name):  # @wf.job without parentheses
             raise WorkflowDefinitionError(

@@ -258,7 +258,7 @@ class ResolvedParam:
 def check_reserved_names(spec: TaskSpec) -> None:
     """Reject run parameters whose flag would clash with the CLI's own options."""
     for pname in spec.signature.parameters:
-        if pname in spec.result_deps or pname in spec.run_dir_params:
+        if pname in spec.given_params:
             continue
         if pname in RESERVED_NAMES:
             fix = (
@@ -299,7 +299,7 @@ def collect_cli_params(
         Resolved annotations (see :mod:`reflow.define.annotations`); resolved here
         when ``None``.
     skip : iterable of str
-        Parameters that are not run parameters (``Result`` and ``RunDir``).
+        Parameters that are not run parameters (``Result``, ``RunDir``, ``Resources``).
 
     Raises
     ------

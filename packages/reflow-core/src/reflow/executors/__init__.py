@@ -11,7 +11,8 @@ reflow-core (its tests may also use :mod:`reflow.testing`).  ``__all__``
 lists every name it may use: the interfaces (:class:`Executor`,
 :class:`BatchExecutor` and its :class:`BatchSettings`), the job types and
 states, the errors a plugin raises, the resource parsers, the environment
-export helpers, the command runner and the array chunk helpers.  The root
+export helpers, the job-environment lines (:func:`command_lines`: modules,
+prologue, container), the command runner and the array chunk helpers.  The root
 test ``tests/test_plugin_imports.py`` fails on any other ``reflow`` import
 in a plugin package, so a name a plugin needs is added here, where it is
 declared (and documented in ``docs/writing-an-executor.md``).
@@ -22,6 +23,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
+from reflow.define.taskenv import TaskEnvironment
 from reflow.errors import ConfigError, ReflowError
 from reflow.executors.base import Executor
 from reflow.executors.jobs import (
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
     from reflow.executors.commands import SchedulerCommandError, looks_transient, run_command
     from reflow.executors.environment import ExportEnv, split_export_env
     from reflow.executors.settings import BatchOptions, BatchSettings
+    from reflow.executors.taskenv import command_lines
 
 # The batch-scheduler template and its helpers are imported on first use:
 # workers and the local executor never need them.
@@ -85,6 +88,7 @@ _LAZY = {
     "run_command": "reflow.executors.commands",
     "ExportEnv": "reflow.executors.environment",
     "split_export_env": "reflow.executors.environment",
+    "command_lines": "reflow.executors.taskenv",
     "format_walltime": "reflow.define.resources",
     "parse_memory": "reflow.define.resources",
     "parse_walltime": "reflow.define.resources",
@@ -124,7 +128,9 @@ __all__ = [
     "RunState",
     "SchedulerCommand",
     "SchedulerCommandError",
+    "TaskEnvironment",
     "TaskState",
+    "command_lines",
     "element_id",
     "env",
     "format_walltime",

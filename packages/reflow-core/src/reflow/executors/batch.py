@@ -47,6 +47,7 @@ from reflow.executors.jobs import (
     split_element_id,
 )
 from reflow.executors.settings import BatchSettings
+from reflow.executors.taskenv import command_lines
 
 __all__ = [
     "ArrayChunk",
@@ -524,6 +525,9 @@ class BatchExecutor(Executor):
     def script_body(self, job: JobSpec, chunk: ArrayChunk | None) -> str:
         """The bash lines after the directives: environment, array index, directory, command.
 
+        A task's modules, prologue and container are set up as
+        :mod:`reflow.executors.taskenv` writes them, just before the command.
+
         An array element computes its ``REFLOW_ARRAY_INDEX`` from the native
         task id in :attr:`task_id_variable` (see :func:`index_lines`); a single
         job runs without the variable.  Every value is shell-quoted.
@@ -535,7 +539,10 @@ class BatchExecutor(Executor):
         else:
             lines += index_lines(chunk, self.task_id_variable)
         lines.append(f"cd -- {shlex.quote(str(job.workdir))} || exit 1")
-        lines.append(f"exec {shlex.join(job.command)}")
+        try:
+            lines += command_lines(job)
+        except ValueError as exc:
+            raise refusal(self.name, job, str(exc)) from None
         return "\n".join(lines) + "\n"
 
     def scripts_dir(self, job: JobSpec) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reflow.define.submitviews import SubmitOptionViews
+from reflow.define.taskenv import TaskEnvironment
 
 __all__ = [
     "ARRAY_INDEX_ENV",
@@ -115,6 +116,13 @@ class JobResources(SubmitOptionViews):
     array : ArraySpec or None
         The elements, for the reflow-hpc form of ``submit``; ``"0-9"``,
         ``"0-9%4"`` (at most 4 at once) or a list of indices are accepted.
+    gpus : int
+        GPUs per job (checked by :func:`reflow.define.gpus.check_gpus`).
+    gpu_type : str or None
+        The GPU model, ``None`` for any.
+    environment : TaskEnvironment
+        Modules, prologue lines and container the job sets up before its
+        command (:mod:`reflow.executors.taskenv` writes them).
     """
 
     cpus: int
@@ -123,6 +131,9 @@ class JobResources(SubmitOptionViews):
     options: Mapping[str, Any]
     job_name: str
     array: ArraySpec | None
+    gpus: int
+    gpu_type: str | None
+    environment: TaskEnvironment
 
     def __init__(
         self,
@@ -136,6 +147,9 @@ class JobResources(SubmitOptionViews):
         time_limit: str | None = None,
         submit_options: Mapping[str, Any] | None = None,
         extra: Mapping[str, Any] | None = None,
+        gpus: int = 0,
+        gpu_type: str | None = None,
+        environment: TaskEnvironment | None = None,
     ) -> None:
         merged = {**(options or {}), **(submit_options or {}), **(extra or {})}
         object.__setattr__(self, "cpus", cpus)
@@ -144,6 +158,9 @@ class JobResources(SubmitOptionViews):
         object.__setattr__(self, "options", merged)
         object.__setattr__(self, "job_name", job_name)
         object.__setattr__(self, "array", parse_array(array))
+        object.__setattr__(self, "gpus", gpus)
+        object.__setattr__(self, "gpu_type", gpu_type)
+        object.__setattr__(self, "environment", environment or TaskEnvironment())
 
     @property
     def time_limit(self) -> str:
@@ -249,6 +266,10 @@ class JobSpec:
     log_name : str
         Stem of the job's log files, when it should differ from ``name``
         (reflow's task jobs use the task name: ``<task>-<job id>_<index>.out``).
+    binds : tuple[str, ...]
+        Directories the command reads or writes besides ``workdir`` and
+        ``log_dir`` (the workflow script's, the Python environment): bound
+        into the job's container when its resources name one.
     """
 
     name: str
@@ -262,6 +283,7 @@ class JobSpec:
     after_corr: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
     log_name: str = ""
+    binds: tuple[str, ...] = ()
 
 
 def element_id(job_id: str, index: int) -> str:

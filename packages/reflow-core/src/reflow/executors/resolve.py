@@ -28,7 +28,8 @@ def _build(name: str, options: Mapping[str, Any] | None = None) -> Executor:
 
 def default_executor(config: Config) -> Executor:
     """The executor the configuration names (``local`` unless set otherwise)."""
-    return _build(config.executor_name)
+    name = config.executor_name
+    return _build(name, config.executor_settings(name))
 
 
 def resolve_executor(executor: Executor | str | None, config: Config) -> Executor:
@@ -38,7 +39,7 @@ def resolve_executor(executor: Executor | str | None, config: Config) -> Executo
     if isinstance(executor, Executor):
         return executor
     if isinstance(executor, str):
-        return _build(executor)
+        return _build(executor, config.executor_settings(executor))
     raise ReflowError(
         f"executor={executor!r} is not an executor: pass a name such as 'local' or "
         "'slurm', or an Executor instance."

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from reflow.workflow import Workflow
 
 __all__ = [
+    "ENVIRONMENT_PART",
     "create_run",
     "make_run_dir",
     "recorded_parts",
@@ -101,6 +102,10 @@ def store_url(store: Store) -> str:
     return url
 
 
+ENVIRONMENT_PART = "(environment)"
+"""The identity part of a task's modules, prologue and container (when it has any)."""
+
+
 def _parts(
     workflow: Workflow,
     name: str,
@@ -121,6 +126,14 @@ def _parts(
         # is only reused by runs in the same directory.  Its name counts, not
         # what is in it (the task's own earlier files would make every run a miss).
         params[p] = value_hash(str(run_dir))
+    environment = spec.config.environment
+    if environment:
+        # Other modules, prologue or container image: other software, another result.
+        # Not a parameter name (no identifier has parentheses); absent when unset,
+        # so tasks without an environment keep their identities.
+        params[ENVIRONMENT_PART] = value_hash(
+            [list(environment.modules), list(environment.prologue), environment.container]
+        )
     code = fingerprint_code(spec.func)
     return IdentityParts(
         task=name,

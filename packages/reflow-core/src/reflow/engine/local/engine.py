@@ -25,6 +25,7 @@ from reflow.cache.filestate import task_policies
 from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import check_files
 from reflow.cache.sharing import cache_user
+from reflow.define.given import Resources
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
@@ -206,6 +207,8 @@ class LocalRun:
         kwargs: dict[str, Any] = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
         for p in spec.run_dir_params:
             kwargs[p] = self.run_dir
+        for p in spec.resources_params:
+            kwargs[p] = Resources.of(spec.config)
         kwargs.update(exp.values(index or 0))
         return kwargs
 

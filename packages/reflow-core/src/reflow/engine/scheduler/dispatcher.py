@@ -30,6 +30,7 @@ from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
+from reflow.engine.scheduler.stderrtail import stderr_tail
 from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
@@ -294,9 +295,13 @@ class Dispatcher:
                 )
                 continue
             late, _ = self._result_update(inst)  # the worker may have just finished
-            updates.append(
-                late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
-            )
+            if late is None:
+                text = _failure_text(status)
+                tail = stderr_tail(self.layout, self.executor, inst.task_name, inst.job_id or "")
+                if tail:  # why a job died before its worker could say: its own stderr
+                    text += f"\n--- last lines of its stderr ---\n{tail}"
+                late = StateUpdate(inst.id, TaskState.FAILED, error_text=text)
+            updates.append(late)
         self.results.apply(updates)
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
@@ -468,11 +473,24 @@ class Dispatcher:
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(
-                cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
+                cpus=spec.config.cpus,
+                time=spec.config.time,
+                mem=spec.config.mem,
+                options=options,
+                gpus=spec.config.gpus,
+                gpu_type=spec.config.gpu_type,
+                environment=spec.config.environment,
             ),
             array=array,
             env=job_variables(self.run_id),
             log_name=name,
+            # What a containerised worker reads besides the run directory: the
+            # script (as run, and where it was written, for its sibling modules)
+            # and the Python environment.
+            binds=(
+                *(str(Path(p).resolve().parent) for p in (self.script, self.context.script) if p),
+                sys.prefix,
+            ),
         )
 
     def submit_ready(self) -> list[str]:

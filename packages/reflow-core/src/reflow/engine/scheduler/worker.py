@@ -59,6 +59,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     from reflow.cache.fingerprint import code_fingerprint
     from reflow.cache.identity import value_hash
     from reflow.cache.seenfiles import seen_files
+    from reflow.define.given import Resources
     from reflow.define.labels import instance_label
     from reflow.engine.scheduler.code import workflow_codec
     from reflow.engine.scheduler.loader import load_workflow
@@ -105,6 +106,9 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
             result["files"] = files
         for name in payload.get("run_dir_params", []):
             kwargs[name] = run_dir
+        spec = workflow.tasks[task]
+        for name in spec.resources_params:
+            kwargs[name] = Resources.of(spec.config)
         interrupted: BaseException | None = None
         with graceful_shutdown():
             for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +42,7 @@ from reflow.executors.local.state import (
     supervisor_alive,
     write_json,
 )
+from reflow.executors.taskenv import wrapped_command
 
 __all__ = ["KILL_GRACE", "LocalExecutor", "LocalExecutorError", "default_slots"]
 
@@ -168,6 +170,11 @@ class LocalExecutor(Executor):
             logger.debug(
                 "Local job %r ignores submit options %s.", job.name, job.resources.options
             )
+        try:
+            # Modules, prologue and container: the same bash lines a batch job script has.
+            job = replace(job, command=wrapped_command(job))
+        except ValueError as exc:
+            raise LocalExecutorError(f"Cannot submit local job {job.name!r}: {exc}.") from None
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         job_dir = allocate_job(self.state_dir)
         write_json(
