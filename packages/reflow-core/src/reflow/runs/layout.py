@@ -32,7 +32,10 @@ logs carried the run id named them ``<workflow>.dispatch-<job>.out``
 from __future__ import annotations
 
 import glob
+import json
+import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +82,9 @@ def task_log_parts(name: str) -> tuple[str, str] | None:
 class RunLayout:
     """Where each file of run ``run_id`` lives in the run directory ``run_dir``.
 
-    Only paths: nothing is created, read or checked here.
+    Only paths: nothing is created or written here, and the one reader,
+    :meth:`element_states`, reads the files workers write, so that which files
+    those are is known in this class alone.
 
     Attributes
     ----------
@@ -205,6 +210,31 @@ class RunLayout:
         """Where ``run_local`` records what its instances used (JSON lines)."""
         return self.state_dir / "usage.jsonl"
 
+    def element_states(
+        self, task: str, indices: Collection[int | None] | None = None
+    ) -> dict[int | None, str]:
+        """What the run directory says of instances of ``task``: RUNNING, SUCCESS or FAILED.
+
+        Read-only, from the workers' start markers and result files, so a
+        view can show an instance as running or finished before a dispatcher
+        records it.  An instance with neither file is not in the result.
+
+        Parameters
+        ----------
+        task : str
+            The task.
+        indices : collection of int or None, optional
+            Only these instances (``None`` for a singleton); every one with a
+            file when not given.  Result files are opened only for these, as a
+            result tells success from failure only by its content.
+        """
+        states: dict[int | None, str] = {}
+        for index in _instance_indices(self.state_dir / "started" / task, indices):
+            states[index] = "RUNNING"
+        for index in _instance_indices(self.results_dir / task, indices):
+            states[index] = _result_state(self.result_file(task, index))
+        return states
+
     # -- log files ----------------------------------------------------------------------
 
     @property
@@ -249,3 +279,35 @@ class RunLayout:
         """
         stem = f"{task.replace('/', '_')}-{job}"
         return self.logs_dir / f"{stem}{'' if number is None else f'_{number}'}.{suffix}"
+
+
+def _instance_indices(folder: Path, wanted: Collection[int | None] | None) -> list[int | None]:
+    """The instances with a file ``<i>.json`` in ``folder`` (temporary files skipped)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found: list[int | None] = []
+    for name in names:
+        stem, dot, ext = name.partition(".")
+        if ext != "json" or not dot:
+            continue  # ".<i>.json.xxx.tmp": a file being written
+        index = None if stem == "single" else int(stem) if stem.isdigit() else -1
+        if index != -1 and (wanted is None or index in wanted):
+            found.append(index)
+    return found
+
+
+def _result_state(path: Path) -> str:
+    """``SUCCESS`` or ``FAILED`` as a result file says; ``RUNNING`` if it went away meanwhile.
+
+    A corrupt file is ``FAILED``: the dispatcher records it so too.
+    """
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return "RUNNING"  # a retry removed it between the listing and now
+    except (ValueError, RecursionError, OSError):
+        return "FAILED"
+    return "SUCCESS" if isinstance(data, dict) and data.get("ok") else "FAILED"

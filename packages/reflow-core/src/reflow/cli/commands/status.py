@@ -6,7 +6,11 @@ their error.  ``--watch`` redraws the view until the run ends; Ctrl-C stops
 watching and leaves the run alone.
 
 The view reads only per-task counts and the first few failures, so it stays
-fast on a run with 100,000 instances.
+fast on a run with 100,000 instances.  For a submitted run it also reads the
+start markers and result files of the instances the store holds as
+SUBMITTED or RUNNING (:mod:`reflow.runs.live`), so an array shows RUNNING and
+SUCCESS counts as they happen; those the store does not hold yet are marked
+*not yet recorded* (``unrecorded`` in ``--json``).
 """
 
 from __future__ import annotations
@@ -114,16 +118,20 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     dict
         ``run`` (the run's record; ``status`` LOST with the reason and what to
         do in ``lost`` when nothing advances the run), ``tasks`` (per task: ``is_array``,
-        ``total``, ``counts``), ``failed_total``, ``failed`` (the first
+        ``total``, ``counts`` as they are now, and ``unrecorded``: how many of
+        those counts the store does not hold yet, by state), ``unrecorded_total``,
+        ``failed_total``, ``failed`` (the first
         ``--failures`` failed instances with ``error_tail``) and, with
         ``--task``, ``instances``.
     """
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.fanout import empty_fanouts
+    from reflow.runs.live import live_summary
     from reflow.runs.liveness import lost_advice, shown_status
 
     run_id = record.run_id
-    summary = store.task_state_summary(run_id)
+    live = live_summary(store, record)
+    summary = live.counts
     empty = empty_fanouts(store, record)
     tasks = []
     for name, is_array in _task_order(store, run_id, summary):
@@ -135,10 +143,12 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
                 "total": sum(counts.values()),
                 "counts": dict(sorted(counts.items(), key=lambda kv: STATE_ORDER.index(kv[0]))),
                 "empty_fanout": name in empty,
+                "unrecorded": live.unrecorded.get(name, {}),
             }
         )
+    # The failures listed are the recorded ones (with their errors), and so is their total.
     failed_total = sum(
-        counts.get("FAILED", 0)
+        counts.get("FAILED", 0) - live.unrecorded.get(name, {}).get("FAILED", 0)
         for name, counts in summary.items()
         if args.task is None or name == args.task
     )
@@ -147,6 +157,7 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     )
     shown, lost = shown_status(store, record)
     data: dict[str, Any] = {
+        "unrecorded_total": live.unrecorded_total,
         "run": {
             **record.to_public_dict(),
             "status": shown,
@@ -171,7 +182,8 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
             {
                 "instance": instance_label(inst.task_name, inst.array_index),
                 "array_index": inst.array_index,
-                "state": inst.state.value,
+                "state": live.states.get(inst.id, inst.state.value),
+                "recorded": inst.id not in live.states,
                 "job_id": inst.job_id,
                 "updated_at": inst.updated_at.isoformat(),
                 "cache": inst.cache_info.get("status"),
@@ -189,6 +201,7 @@ def status_document(data: dict[str, Any]) -> Document:
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import STATE_STYLES, Cell, Line, Table, state_cell
     from reflow.runs.fanout import EMPTY_FANOUT
+    from reflow.runs.live import UNRECORDED_NOTE
 
     run = data["run"]
     created = datetime.fromisoformat(run["created_at"])
@@ -212,11 +225,15 @@ def status_document(data: dict[str, Any]) -> Document:
             "array" if task["is_array"] else "job",
             str(task["total"]) if task["total"] or task.get("empty_fanout") else "-",
             *(
-                Cell(str(counts[s]), STATE_STYLES[s]) if counts.get(s) else Cell("")
+                Cell(f"{counts[s]}{'*' if task['unrecorded'].get(s) else ''}", STATE_STYLES[s])
+                if counts.get(s)
+                else Cell("")
                 for s in states
             ),
         )
     doc.append(table)
+    if data["unrecorded_total"]:
+        doc.append(Line(f"* {UNRECORDED_NOTE.format(n=data['unrecorded_total'])}", "dim"))
     doc += [
         Line(f"{t['task']}: {EMPTY_FANOUT}", "yellow")
         for t in data["tasks"]
@@ -228,7 +245,7 @@ def status_document(data: dict[str, Any]) -> Document:
             updated = datetime.fromisoformat(inst["updated_at"])
             listing.add(
                 inst["instance"],
-                state_cell(inst["state"]),
+                state_cell(inst["state"]) if inst["recorded"] else Cell(f"{inst['state']}*"),
                 inst["job_id"] or "-",
                 inst["cache"] or "-",
                 f"{format_age(updated)} ago",
