@@ -21,6 +21,8 @@ files in it are told apart by name::
             code.json                       the frozen code generation jobs import now
             code/<n>/                       frozen code, generation n
             usage.jsonl                     what run_local's instances used
+            notify.json                     the events submit --notify chose
+            notified/<event>                the notification was sent (claimed)
         .reflow-scripts/                    batch executors' job scripts (shared)
 
 ``<run>`` is the run id, ``<i>`` an instance's array index or ``single`` for
@@ -234,6 +236,15 @@ class RunLayout:
         for index in _instance_indices(self.results_dir / task, indices):
             states[index] = _result_state(self.result_file(task, index))
         return states
+
+    @property
+    def notify_file(self) -> Path:
+        """The events ``submit --notify`` chose for the run (no address, no secret)."""
+        return self.state_dir / "notify.json"
+
+    def notified_file(self, event: str) -> Path:
+        """Created when the run's ``event`` notification is claimed, so it is sent once."""
+        return self.state_dir / "notified" / event
 
     # -- log files ----------------------------------------------------------------------
 

@@ -201,6 +201,7 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
         force=args.force,
         force_tasks=args.force_tasks,
         verify=args.verify,
+        notify=None if args.notify is None else [args.notify],
         **_params(workflow, args),
     )
     print(f"Submitted run {run.run_id} in {run.run_dir} with executor {executor.name!r}")

@@ -33,6 +33,7 @@ from reflow.engine.local.progress import Progress
 from reflow.engine.local.usage import append_usage
 from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
+from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.layout import RunLayout
@@ -560,17 +561,20 @@ class LocalRun:
             backend.shutdown(kill=True)
             self._cancel_rest(f"cancelled: {exc or 'interrupted'}")
             self.store.update_run_status(self.run_id, RunState.CANCELLED)
+            notify_due(self.store, self.run_id, self.wf.config)
             raise
         except BaseException:
             backend.shutdown(kill=True)
             self._cancel_rest("cancelled: reflow stopped on an internal error")
             self.store.update_run_status(self.run_id, RunState.FAILED)
+            notify_due(self.store, self.run_id, self.wf.config)
             raise
         backend.shutdown()
         if self.stopping:
             self._cancel_rest("cancelled: the run stopped at the first failure")
         self._flush()
         self.store.update_run_status(self.run_id, status)
+        notify_due(self.store, self.run_id, self.wf.config)  # this process finished the run
         run = RunPlace(self.store, self.run_id, self.run_dir)
         if self.first_failure and self.on_error == "stop":
             name, index, outcome = self.first_failure
