@@ -18,8 +18,10 @@ from reflow.runs.live import UNRECORDED_NOTE, live_summary
 from reflow.runs.liveness import LOCAL_EXECUTOR, lost_advice, lost_reason, shown_status
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reflow.executors.base import Executor
-    from reflow.stores import Store
+    from reflow.stores import RunRecord, Store
     from reflow.workflow import Workflow
 
 __all__ = ["Run"]
@@ -261,8 +263,16 @@ class Run:
         return n
 
     @driver_call
-    def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunState:
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_poll: Callable[[RunRecord], None] | None = None,
+    ) -> RunState:
         """Block until the run ends; return its final state.
+
+        ``on_poll`` is called with the run's record at each poll, the last
+        one included (``submit --wait`` draws its progress so).
 
         Raises
         ------
@@ -277,6 +287,8 @@ class Run:
             record = self.store.get_run_record(self.run_id)
             if record is None:
                 raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+            if on_poll is not None:
+                on_poll(record)
             if record.status in RunState.terminal():
                 return record.status
             if deadline is not None and time.monotonic() > deadline:

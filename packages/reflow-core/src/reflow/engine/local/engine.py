@@ -155,7 +155,7 @@ class LocalRun:
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
         self.stopping = False
-        self.progress = Progress()
+        self.progress = Progress(order)
         self.run_id = ""
         self.host = socket.gethostname()
         self.beat = 0.0  # time.monotonic() of the last heartbeat
@@ -234,8 +234,7 @@ class LocalRun:
         state.values = None  # left in the store until a dependant needs them
         state.hashes = hashes
         state.status = "done"
-        self.progress.cached += len(hashes)
-        self.progress.total += len(hashes)
+        self.progress.add(name, total=len(hashes), cached=len(hashes))
         return True
 
     def _prepare(self, name: str) -> None:
@@ -290,8 +289,7 @@ class LocalRun:
             state.hashes[index or 0] = hit.output_hash
         state.queue.extend(chunk.queued)
         state.remaining += len(chunk.queued)
-        self.progress.cached += len(chunk.hits)
-        self.progress.total += len(chunk.ids)
+        self.progress.add(name, total=len(chunk.ids), cached=len(chunk.hits))
 
     # -- failures -------------------------------------------------------------
 
@@ -305,7 +303,7 @@ class LocalRun:
         state.ids[None] = iid
         state.status = "failed"
         state.failed = True
-        self.progress.failed += 1
+        self.progress.add(name, total=1, failed=1)
         outcome = Outcome(None, False, error=text, exception=ExpansionError(text))
         self._on_failure(name, None, outcome)
 
@@ -316,7 +314,7 @@ class LocalRun:
         self.store.apply_state_updates(
             [StateUpdate(state.ids[i], TaskState.FAILED, error_text=text) for i in state.queue]
         )
-        self.progress.failed += len(state.queue)
+        self.progress.add(name, failed=len(state.queue))
         first = state.queue[0]
         state.queue.clear()
         state.remaining = 0
@@ -349,7 +347,7 @@ class LocalRun:
                 )
             state.ids[None] = iid
             state.status = "skipped"
-            self.progress.skipped += 1
+            self.progress.add(name, total=1, skipped=1)
 
     # -- the loop -------------------------------------------------------------
 
@@ -428,7 +426,7 @@ class LocalRun:
                         output_hash=outcome.output_hash,
                     )
                 )
-                self.progress.done += 1
+                self.progress.add(name, done=1)
             elif outcome.interrupted:
                 self.pending_updates.append(
                     StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
@@ -439,7 +437,7 @@ class LocalRun:
                 self.pending_updates.append(
                     StateUpdate(iid, TaskState.FAILED, error_text=outcome.error)
                 )
-                self.progress.failed += 1
+                self.progress.add(name, failed=1)
                 self._on_failure(name, outcome.index, outcome)
         if len(self.pending_updates) >= _FLUSH_EVERY:
             self._flush()
@@ -603,7 +601,7 @@ class LocalRun:
             finished = backend.collect(timeout=0.5 if backend.running() else None)
             for batch, outcomes, death in finished:
                 self._record(batch, outcomes, death)
-            self.progress.running = backend.running()
+            self.progress.busy(backend.busy())
             self.progress.show()
             if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                 self._keep_alive()
