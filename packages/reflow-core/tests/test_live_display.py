@@ -145,3 +145,17 @@ def test_submit_wait_piped_writes_plain_lines(script: Path, tmp_path: Path) -> N
     assert progress[-1].endswith("items 1/1 | work 3/3 | total 1/1")
     assert "\x1b" not in out + err
     assert re.search(r"^work\s+3\s+0\s+0\s+0$", out, re.MULTILINE)
+
+
+def test_status_watch_in_a_terminal_shows_the_progress_table(
+    script: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "watched.db"
+    monkeypatch.setenv("REFLOW_STORE_PATH", str(store))
+    piped([sys.executable, str(script), "run", "--run-dir", "run"], tmp_path)
+    watch = [sys.executable, "-m", "reflow", "status", "latest", "--watch", "--store-path", store]
+    text = in_terminal([str(arg) for arg in watch], tmp_path)
+    plain = _ANSI.sub("", text)
+    assert "Status    SUCCESS" in plain  # the status view ...
+    assert last_row(text, "work")[:2] == ["work", "3/3"]  # ... and the progress table under it
+    assert "DONE" in plain and "ETA" in plain

@@ -14,6 +14,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pytest
+
 from reflow import RunState
 from reflow.executors.local.executor import LocalExecutor
 
@@ -138,3 +140,66 @@ def test_status_shows_running_then_success_counts_before_the_array_ends(
     final = status_json(store_path, run.run_id)
     assert work_task(final)["counts"] == {"SUCCESS": 3}
     assert work_task(final)["unrecorded"] == {}
+
+
+RUN_LOCAL_SCRIPT = """
+import time
+from pathlib import Path
+from typing import Annotated
+from reflow import Result, RunDir, Workflow
+
+wf = Workflow("live_local")
+
+@wf.job()
+def items(n: int = 3) -> list[int]:
+    return list(range(n))
+
+@wf.job(array=True)
+def work(i: Annotated[int, Result(step="items")], run_dir: RunDir = RunDir()) -> int:
+    deadline = time.monotonic() + 120
+    while not (run_dir / f"go-{i}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return i * i
+
+if __name__ == "__main__":
+    raise SystemExit(wf.cli())
+"""
+
+
+@pytest.mark.xfail(
+    strict=False,  # main records every 5 s, so it passes now and then: not strict
+    reason="run_local records finished instances with its 5 s heartbeat; the localspeed "
+    "branch (issue 21) records them at least every 2 s: remove this mark with it",
+)
+def test_status_from_another_process_sees_run_local_finish_elements(tmp_path: Path) -> None:
+    script = tmp_path / "live_local.py"
+    script.write_text(textwrap.dedent(RUN_LOCAL_SCRIPT))
+    store_path = tmp_path / "local.db"
+    env = {**os.environ, "REFLOW_STORE_PATH": str(store_path)}
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "run", "--run-dir", run_dir, "--max-workers", "3"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        until(lambda: {} if store_path.exists() else None, "the run to be recorded")
+
+        def one_done(n: int) -> dict[str, Any] | None:
+            data = status_json(store_path, "latest")
+            return data if work_task(data)["counts"].get("SUCCESS") == n else None
+
+        # Element 1, then element 2, finish: each is seen in the store within 2 s
+        # (and the time one `reflow status` takes) while element 0 still runs.
+        for n, i in enumerate((1, 2), start=1):
+            (run_dir / f"go-{i}").mkdir(parents=True, exist_ok=True)
+            released = time.monotonic()
+            data = until(lambda n=n: one_done(n), f"{n} element(s) recorded", seconds=30)
+            assert time.monotonic() - released < 3.5
+            assert data["run"]["status"] == "RUNNING"
+        assert proc.poll() is None
+    finally:
+        for i in (0, 1, 2):
+            (run_dir / f"go-{i}").mkdir(parents=True, exist_ok=True)
+        proc.wait(timeout=120)

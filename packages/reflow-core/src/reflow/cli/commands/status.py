@@ -318,13 +318,24 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
 
     try:
         if printer.rich and not args.json:
+            from rich.console import Group
             from rich.live import Live
 
+            # lazy: `reflow --help` imports every command; what it runs loads when it runs
+            from reflow.cli.live.display import table
+            from reflow.cli.live.follow import StoreCounts
+
+            counts = StoreCounts(store, [name for name, _ in _task_order(store, run_id, {})])
             with Live(console=printer.console(), auto_refresh=False) as live:
                 while True:
                     record = _current(store, run_id)
                     data = status_data(store, record, args)
-                    live.update(printer.renderable(status_document(data)), refresh=True)
+                    view = Group(
+                        printer.renderable(status_document(data)),
+                        "",
+                        table(counts.update(record)),
+                    )
+                    live.update(view, refresh=True)
                     if record.status in RunState.terminal() or data["run"]["lost"]:
                         return 0
                     time.sleep(args.interval)

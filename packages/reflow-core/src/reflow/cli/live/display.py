@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.live import Live
 
-__all__ = ["PLAIN_EVERY", "LiveDisplay", "plain_line"]
+__all__ = ["PLAIN_EVERY", "LiveDisplay", "plain_line", "table"]
 
 PLAIN_EVERY = 5.0
 """Seconds between two plain lines at least: a log stays readable on a long run."""
