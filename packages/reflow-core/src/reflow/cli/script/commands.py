@@ -126,6 +126,14 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
         )
     except TaskFailedError as exc:
         print(f"{workflow.name}: {exc}", file=sys.stderr)
+        if store is None:
+            # lazy: the script's --help loads the parser only; a command loads what it runs
+            from reflow.stores import open_store
+
+            store = open_store(config=workflow.config)
+        failed = store.get_run_record(exc.run_id)
+        if failed is not None:
+            _summary(workflow, store, failed)
         return 1
     except (TaskInterrupted, KeyboardInterrupt):
         print(f"{workflow.name}: interrupted; the run is CANCELLED.", file=sys.stderr)
