@@ -276,6 +276,13 @@ def test_a_submitted_run_sends_its_first_failure_then_its_failure(
     }
     for root in (tmp_path / "run", tmp_path / "jobs"):  # run dir, job scripts and logs
         assert not files_holding(root, TOKEN)
+    # A retried run that fails again says so again (its claims were cleared).
+    assert run.retry("bad", executor=executor, quiet=True) == 1
+    assert run.wait(timeout=120) is RunState.FAILED
+    deadline = time.monotonic() + 30
+    while len(got.posts) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [data["event"] for data, _ in got.posts[2:]] == ["failure"]
 
 
 def test_notify_without_a_destination_or_with_an_unknown_event_is_one_line(
@@ -291,3 +298,23 @@ def test_notify_without_a_destination_or_with_an_unknown_event_is_one_line(
     assert store.list_runs() == []  # checked before anything was recorded
     with pytest.raises(ConfigError, match=r"notify.webhook .* must be an http:// or https://"):
         notify_settings(Config({"notify": {"webhook": "hooks.example.org"}}).notify)
+
+
+def test_run_local_sends_a_first_failure_while_the_rest_goes_on(
+    tmp_path: Path,
+    store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook: tuple[str, Received],
+) -> None:
+    url, got = webhook
+    configure(tmp_path, monkeypatch, webhook=url, on=["first_failure", "failure"])
+    slow = TWO_BRANCHES.replace("time.sleep(3)", "time.sleep(HEARTBEAT_SECONDS + 2)").replace(
+        "import time", "import time\nfrom reflow.runs.liveness import HEARTBEAT_SECONDS"
+    )
+    mod = load(tmp_path, "notify_local_first", slow)
+    run = mod.wf.run_local(tmp_path / "run", store=store, on_error="continue", max_workers=2)
+    assert store.get_run_record(run.run_id).status is RunState.FAILED
+    # The heartbeat while `later` still ran sent the first failure; the end, the failure.
+    events = [(data["event"], data["state"]) for data, _ in got.posts]
+    assert events == [("first_failure", "RUNNING"), ("failure", "FAILED")]
+    assert got.posts[0][0]["first_failure"]["instance"] == "bad"

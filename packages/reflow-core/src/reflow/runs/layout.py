@@ -242,9 +242,14 @@ class RunLayout:
         """The events ``submit --notify`` chose for the run (no address, no secret)."""
         return self.state_dir / "notify.json"
 
+    @property
+    def notified_dir(self) -> Path:
+        """The claims of the run's notifications sent (:meth:`notified_file`)."""
+        return self.state_dir / "notified"
+
     def notified_file(self, event: str) -> Path:
         """Created when the run's ``event`` notification is claimed, so it is sent once."""
-        return self.state_dir / "notified" / event
+        return self.notified_dir / event
 
     # -- log files ----------------------------------------------------------------------
 

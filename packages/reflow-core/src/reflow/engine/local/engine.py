@@ -505,6 +505,7 @@ class LocalRun:
         """
         self._flush()
         self.store.heartbeat_run(self.run_id)
+        notify_due(self.store, self.run_id, self.wf.config)  # a first failure, once recorded
         self.beat = time.monotonic()
 
     def _flush(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -303,6 +304,8 @@ def retry_run(
     for inst in todo:  # an earlier attempt's files must not speak for the new one
         layout.result_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
         layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
+    # The retried run ends (or fails first) again, and says so again.
+    shutil.rmtree(layout.notified_dir, ignore_errors=True)
     with store.transaction():
         if moves:
             store.set_identity_many(moves)
