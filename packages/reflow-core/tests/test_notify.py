@@ -296,8 +296,11 @@ def test_notify_without_a_destination_or_with_an_unknown_event_is_one_line(
     with pytest.raises(ConfigError, match=r"'ends' is not a notification event; use end, "):
         mod.wf.submit(tmp_path / "run", store=store, executor=executor, notify=["ends"])
     assert store.list_runs() == []  # checked before anything was recorded
+    # A bad [notify] stops the configuration from loading, as any bad section does.
     with pytest.raises(ConfigError, match=r"notify.webhook .* must be an http:// or https://"):
-        notify_settings(Config({"notify": {"webhook": "hooks.example.org"}}).notify)
+        Config({"notify": {"webhook": "hooks.example.org"}})
+    with pytest.raises(ConfigError, match=r"notify.on .*: 'ends' is not a notification event"):
+        notify_settings({"on": ["ends"]})
 
 
 def test_run_local_sends_a_first_failure_while_the_rest_goes_on(

@@ -55,6 +55,7 @@ from reflow.define.submitoptions import (
 )
 from reflow.errors import ConfigError
 from reflow.notify.settings import KEYS as NOTIFY_KEYS
+from reflow.notify.settings import notify_settings
 from reflow.urlpasswords import without_password
 
 __all__ = [
@@ -251,6 +252,7 @@ class Config:
         store = self._table(self._data, "store")
         cache = self._table(self._data, "cache")
         self._notify = self._table(self._data, "notify")
+        notify_settings(self._notify, {})  # checked on load, like every other section
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_executor_mode = self._string(executor, "executor.mode")
         self._file_executor_python = self._string(executor, "executor.python")
