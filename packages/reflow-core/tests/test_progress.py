@@ -1,13 +1,17 @@
-"""run_local's progress: a live table on a terminal, a plain line per change otherwise."""
+"""Progress: a live table on a terminal, a plain line per change otherwise; counts from a store."""
 
 from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
 
+from reflow import Result, Workflow
 from reflow.cli.live import display
+from reflow.cli.live.follow import StoreCounts
 from reflow.engine.local.progress import Progress
 
 
@@ -54,3 +58,21 @@ def test_piped_output_is_a_plain_line_per_change_at_most_every_few_seconds(
         "process 4/4",  # the last state, when the run ends
     ]
     assert "\x1b" not in stream.getvalue()  # no terminal codes in a log
+
+
+def test_a_run_followed_in_the_store_counts_its_cache_hits(tmp_path: Path, store: Any) -> None:
+    wf = Workflow("followed")
+
+    @wf.job()
+    def items() -> list[int]:
+        return [1, 2, 3]
+
+    @wf.job(array=True)
+    def double(x: Annotated[int, Result(step="items")]) -> int:
+        return 2 * x
+
+    wf.run_local(tmp_path / "run", store=store)
+    again = wf.run_local(tmp_path / "run", store=store)
+    record = store.get_run_record(again.run_id)
+    counts = StoreCounts(store, ["items", "double"]).update(record)
+    assert [(c.total, c.done, c.cached) for c in counts.tasks.values()] == [(1, 0, 1), (3, 0, 3)]
