@@ -203,3 +203,36 @@ def test_status_from_another_process_sees_run_local_finish_elements(tmp_path: Pa
         for i in (0, 1, 2):
             (run_dir / f"go-{i}").mkdir(parents=True, exist_ok=True)
         proc.wait(timeout=120)
+
+
+def test_element_states_reads_markers_and_results_and_rereads_only_changed_ones(
+    tmp_path: Path,
+) -> None:
+    from reflow.runs.layout import RunLayout
+
+    layout = RunLayout(tmp_path, "r1")
+    for index in (0, 1, 2, 3, None):
+        layout.started_file("t", index).parent.mkdir(parents=True, exist_ok=True)
+        layout.started_file("t", index).write_text("{}")
+    layout.result_file("t", 1).parent.mkdir(parents=True, exist_ok=True)
+    layout.result_file("t", 1).write_text('{"ok": true}')
+    layout.result_file("t", 2).write_text('{"ok": false, "error": "boom"}')
+    layout.result_file("t", 3).write_text("{not json")  # the dispatcher fails it too
+    (layout.result_file("t", 0).parent / ".0.json.x1.tmp").write_text("")  # being written
+    assert layout.element_states("t") == {
+        0: "RUNNING",
+        1: "SUCCESS",
+        2: "FAILED",
+        3: "FAILED",
+        None: "RUNNING",
+    }
+    assert layout.element_states("t", {1, None}) == {1: "SUCCESS", None: "RUNNING"}
+    seen: dict[Path, tuple[int, str]] = {}
+    assert layout.element_states("t", {1}, seen)[1] == "SUCCESS"
+    path = layout.result_file("t", 1)
+    stamp = path.stat().st_mtime_ns
+    path.write_text('{"ok": false}')
+    os.utime(path, ns=(stamp, stamp))
+    assert layout.element_states("t", {1}, seen)[1] == "SUCCESS"  # unchanged: not read again
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    assert layout.element_states("t", {1}, seen)[1] == "FAILED"  # replaced (a retry): read

@@ -213,7 +213,10 @@ class RunLayout:
         return self.state_dir / "usage.jsonl"
 
     def element_states(
-        self, task: str, indices: Collection[int | None] | None = None
+        self,
+        task: str,
+        indices: Collection[int | None] | None = None,
+        seen: dict[Path, tuple[int, str]] | None = None,
     ) -> dict[int | None, str]:
         """What the run directory says of instances of ``task``: RUNNING, SUCCESS or FAILED.
 
@@ -229,12 +232,28 @@ class RunLayout:
             Only these instances (``None`` for a singleton); every one with a
             file when not given.  Result files are opened only for these, as a
             result tells success from failure only by its content.
+        seen : dict, optional
+            Result file -> (modification time in ns, state) of the files read
+            before, filled in here: a view that polls passes the same dict each
+            time, and a result file that has not changed (one is replaced only
+            by a retry) is not read again.
         """
         states: dict[int | None, str] = {}
         for index in _instance_indices(self.state_dir / "started" / task, indices):
             states[index] = "RUNNING"
         for index in _instance_indices(self.results_dir / task, indices):
-            states[index] = _result_state(self.result_file(task, index))
+            path = self.result_file(task, index)
+            if seen is None:
+                states[index] = _result_state(path)
+                continue
+            try:
+                mtime = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue  # a retry removed it between the listing and now
+            known = seen.get(path)
+            if known is None or known[0] != mtime:
+                known = seen[path] = (mtime, _result_state(path))
+            states[index] = known[1]
         return states
 
     @property

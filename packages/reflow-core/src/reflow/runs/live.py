@@ -21,6 +21,8 @@ from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import LOCAL_EXECUTOR
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reflow.stores import RunRecord, Store, TaskInstanceRecord
 
 __all__ = ["UNRECORDED_NOTE", "LiveSummary", "live_summary"]
@@ -67,7 +69,10 @@ class LiveSummary:
 
 
 def live_summary(
-    store: Store, record: RunRecord, summary: dict[str, dict[str, int]] | None = None
+    store: Store,
+    record: RunRecord,
+    summary: dict[str, dict[str, int]] | None = None,
+    seen: dict[Path, tuple[int, str]] | None = None,
 ) -> LiveSummary:
     """The store's per-task counts of ``record``'s run, moved on by its workers' files.
 
@@ -79,6 +84,9 @@ def live_summary(
         The run.
     summary : dict, optional
         ``store.task_state_summary(run_id)`` if the caller has it already.
+    seen : dict, optional
+        The result files read by an earlier call of a view that polls
+        (:meth:`RunLayout.element_states`): unchanged ones are not read again.
 
     Returns
     -------
@@ -103,17 +111,21 @@ def live_summary(
             continue
         active = store.list_task_instance_records(record.run_id, task, _ACTIVE)
         try:
-            _move_on(live, task, active, layout)
+            _move_on(live, task, active, layout, seen)
         except OSError as exc:  # a view never fails on an unreadable run directory
             logger.debug("cannot read the run directory of %s: %s", record.run_id, exc)
     return live
 
 
 def _move_on(
-    live: LiveSummary, task: str, active: list[TaskInstanceRecord], layout: RunLayout
+    live: LiveSummary,
+    task: str,
+    active: list[TaskInstanceRecord],
+    layout: RunLayout,
+    seen: dict[Path, tuple[int, str]] | None,
 ) -> None:
     """Count each of ``active`` in the state its files give, where they say more."""
-    files = layout.element_states(task, {inst.array_index for inst in active})
+    files = layout.element_states(task, {inst.array_index for inst in active}, seen)
     counts = live.counts[task]
     for inst in active:
         now = files.get(inst.array_index)

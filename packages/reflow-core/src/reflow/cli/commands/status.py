@@ -25,6 +25,7 @@ from reflow.timetext import format_age
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from reflow.cli.output import Document, Printer
     from reflow.stores import RunRecord, Store
@@ -110,8 +111,16 @@ def _tail(text: str | None, lines: int) -> list[str]:
     return body[-max(lines, 1) :]
 
 
-def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> dict[str, Any]:
+def status_data(
+    store: Store,
+    record: RunRecord,
+    args: argparse.Namespace,
+    seen: dict[Path, tuple[int, str]] | None = None,
+) -> dict[str, Any]:
     """Everything the view shows, as JSON-ready data.
+
+    ``seen`` keeps the result files read, across the polls of ``--watch``
+    (see :func:`reflow.runs.live.live_summary`).
 
     Returns
     -------
@@ -130,7 +139,7 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     from reflow.runs.liveness import lost_advice, shown_status
 
     run_id = record.run_id
-    live = live_summary(store, record)
+    live = live_summary(store, record, seen=seen)
     summary = live.counts
     empty = empty_fanouts(store, record)
     tasks = []
@@ -326,10 +335,11 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
             from reflow.cli.live.follow import StoreCounts
 
             counts = StoreCounts(store, [name for name, _ in _task_order(store, run_id, {})])
+            seen = counts.seen
             with Live(console=printer.console(), auto_refresh=False) as live:
                 while True:
                     record = _current(store, run_id)
-                    data = status_data(store, record, args)
+                    data = status_data(store, record, args, seen)
                     view = Group(
                         printer.renderable(status_document(data)),
                         "",
@@ -340,9 +350,10 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
                         return 0
                     time.sleep(args.interval)
         last = ""
+        files: dict[Path, tuple[int, str]] = {}
         while True:
             record = _current(store, run_id)
-            data = status_data(store, record, args)
+            data = status_data(store, record, args, files)
             text = json.dumps(data, sort_keys=True, default=str)
             if text != last:  # the data, not the ages in the text, decides
                 if args.json:

@@ -15,6 +15,8 @@ from reflow.cli.live.counts import RunCounts
 from reflow.runs.live import live_summary
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from reflow.stores import RunRecord, Store
 
 __all__ = ["HITS_EVERY", "StoreCounts"]
@@ -43,6 +45,8 @@ class StoreCounts:
     def __init__(self, store: Store, order: list[str]) -> None:
         self.store = store
         self.counts = RunCounts.of(order)
+        self.seen: dict[Path, tuple[int, str]] = {}
+        """The result files read so far (:meth:`reflow.runs.layout.RunLayout.element_states`)."""
         self._hits: dict[str, tuple[int, int, float]] = {}
         """Task -> (SUCCESS count, cache hits among them, monotonic time) when last read."""
 
@@ -57,7 +61,7 @@ class StoreCounts:
 
     def update(self, record: RunRecord) -> RunCounts:
         """The counts of ``record``'s run now."""
-        live = live_summary(self.store, record)
+        live = live_summary(self.store, record, seen=self.seen)
         final = record.status in RunState.terminal()  # the last poll is exact
         for name, states in live.counts.items():
             counts = self.counts.task(name)
