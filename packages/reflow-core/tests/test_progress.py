@@ -1,9 +1,17 @@
-"""The run_local progress line: drawn on a terminal, silent otherwise."""
+"""Progress: a live table on a terminal, a plain line per change otherwise; counts from a store."""
 
 from __future__ import annotations
 
 import io
+import re
+from pathlib import Path
+from typing import Annotated, Any
 
+import pytest
+
+from reflow import Result, Workflow
+from reflow.cli.live import display
+from reflow.cli.live.follow import StoreCounts
 from reflow.engine.local.progress import Progress
 
 
@@ -12,22 +20,59 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-def test_progress_is_drawn_on_a_terminal() -> None:
+def test_a_terminal_gets_a_table_per_task() -> None:
     stream = FakeTerminal()
-    progress = Progress(stream)
-    with progress:
-        progress.total, progress.done, progress.cached, progress.failed = 10, 4, 3, 1
-        progress.running = 2
+    with Progress(["find", "process", "report"], stream) as progress:
+        progress.add("find", total=1, done=1)
+        progress.add("process", total=10, cached=3)
+        progress.add("process", done=4, failed=1)
+        progress.busy({"process": 2})
         progress.show(force=True)
-    text = stream.getvalue()
-    assert "8/10 instances" in text and "done 4" in text and "cached 3" in text
-    assert "running 2" in text and "failed 1" in text
-    assert text.endswith("\n")  # the line is closed when the run ends
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue())  # colours, cursor moves
+    row = next(line for line in text.splitlines() if line.startswith("process")).split()
+    at = row.index("8/10")
+    assert row[at : at + 4] == ["8/10", "3", "2", "1"]  # done/total, cached, running, failed
+    assert "report" in text and "ETA" in text and "elapsed" in text
 
 
-def test_progress_is_silent_when_not_a_terminal() -> None:
+def test_piped_output_is_a_plain_line_per_change_at_most_every_few_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(display.time, "monotonic", lambda: clock[0])
     stream = io.StringIO()
-    with Progress(stream) as progress:
-        progress.total = 3
-        progress.show(force=True)
-    assert stream.getvalue() == ""
+    with Progress(["process"], stream) as progress:
+        progress.add("process", total=4)
+        progress.show()
+        progress.add("process", done=1)
+        progress.show()  # too soon after the first line
+        clock[0] += display.PLAIN_EVERY
+        progress.show()
+        clock[0] += display.PLAIN_EVERY
+        progress.show()  # nothing changed: no line
+        progress.add("process", done=3)
+    lines = stream.getvalue().splitlines()
+    assert [line.split("] ", 1)[1] for line in lines] == [
+        "process 0/4 ETA ?",
+        "process 1/4 ETA 15s",  # 1 done in 5 s: 3 left take 15 s
+        "process 4/4",  # the last state, when the run ends
+    ]
+    assert "\x1b" not in stream.getvalue()  # no terminal codes in a log
+
+
+def test_a_run_followed_in_the_store_counts_its_cache_hits(tmp_path: Path, store: Any) -> None:
+    wf = Workflow("followed")
+
+    @wf.job()
+    def items() -> list[int]:
+        return [1, 2, 3]
+
+    @wf.job(array=True)
+    def double(x: Annotated[int, Result(step="items")]) -> int:
+        return 2 * x
+
+    wf.run_local(tmp_path / "run", store=store)
+    again = wf.run_local(tmp_path / "run", store=store)
+    record = store.get_run_record(again.run_id)
+    counts = StoreCounts(store, ["items", "double"]).update(record)
+    assert [(c.total, c.done, c.cached) for c in counts.tasks.values()] == [(1, 0, 1), (3, 0, 3)]

@@ -54,7 +54,11 @@ def test_run_executes_locally_and_prints_status_and_outputs(
     )
     out = capsys.readouterr().out
     assert code == 0
-    assert "Status   SUCCESS" in out and "double                SUCCESS=4" in out
+    # The end-of-run summary: per task what ran, came from the cache, failed, was skipped.
+    assert "SUCCESS after" in out
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line[:1].isalpha()}
+    assert rows["TASK"] == ["RAN", "CACHED", "FAILED", "SKIPPED"]
+    assert rows["double"] == ["4", "0", "0", "0"]
     assert "total: 12" in out
 
 

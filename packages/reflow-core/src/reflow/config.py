@@ -22,6 +22,11 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     [cache]
     inputs = "stat"                 # how Path values count: stat, content or path
 
+    [notify]                        # see reflow.notify.settings
+    webhook = "https://hooks.example.org/reflow"
+    email = "alice@example.org"
+    on = ["end", "first_failure"]   # end, failure, first_failure
+
 Submit options use scheduler-agnostic keys (``partition``, ``account``,
 ``qos``, ...); each executor translates them to its own flags.  Any other key
 must be one of the executor's own options (``known_options``) or listed in
@@ -49,6 +54,8 @@ from reflow.define.submitoptions import (
     canonical_submit_options,
 )
 from reflow.errors import ConfigError
+from reflow.notify.settings import KEYS as NOTIFY_KEYS
+from reflow.notify.settings import notify_settings
 from reflow.urlpasswords import without_password
 
 __all__ = [
@@ -83,6 +90,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "dispatch": frozenset({"submit_options"}),
     "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
+    "notify": NOTIFY_KEYS,
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
 
@@ -248,6 +256,8 @@ class Config:
         dispatch = self._table(self._data, "dispatch")
         store = self._table(self._data, "store")
         cache = self._table(self._data, "cache")
+        self._notify = self._table(self._data, "notify")
+        notify_settings(self._notify, {})  # checked on load, like every other section
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_executor_mode = self._string(executor, "executor.mode")
         self._file_executor_python = self._string(executor, "executor.python")
@@ -463,6 +473,11 @@ class Config:
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
         return path
+
+    @property
+    def notify(self) -> dict[str, Any]:
+        """The ``[notify]`` table as written (:func:`reflow.notify.notify_settings` checks it)."""
+        return dict(self._notify)
 
     @property
     def share_cache(self) -> bool:

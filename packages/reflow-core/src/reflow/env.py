@@ -40,6 +40,8 @@ __all__ = [
     "REFLOW_LOG_LEVEL",
     "REFLOW_LSF_BIN",
     "REFLOW_MODE",
+    "REFLOW_NOTIFY_SMTP_PASSWORD",
+    "REFLOW_NOTIFY_WEBHOOK_TOKEN",
     "REFLOW_PARTITION",
     "REFLOW_PBS_BIN",
     "REFLOW_QOS",
@@ -55,6 +57,7 @@ __all__ = [
     "REFLOW_STORE",
     "REFLOW_STORE_CONNECT_TIMEOUT",
     "REFLOW_STORE_PATH",
+    "SECRET_VARIABLES",
     "VARIABLES",
     "bin_variable",
     "check",
@@ -282,6 +285,35 @@ PBS from 1) and however a large array was split.
 Example: ``REFLOW_ARRAY_INDEX=7``
 """
 
+REFLOW_NOTIFY_WEBHOOK_TOKEN = "REFLOW_NOTIFY_WEBHOOK_TOKEN"  # noqa: S105 (a variable's name)
+"""A token sent to the ``[notify] webhook`` as ``Authorization: Bearer <token>``.
+
+Default: unset, which means ``[notify] webhook_token`` if set, else no
+``Authorization`` header.  Read when a notification is sent, by the process
+that sends it (the last dispatcher job or ``run_local``), and never written
+anywhere: set it where that process runs (for dispatcher jobs, in the
+environment your scheduler passes on), or in the configuration file.
+
+Example: ``REFLOW_NOTIFY_WEBHOOK_TOKEN=xoxb-123``
+"""
+
+REFLOW_NOTIFY_SMTP_PASSWORD = "REFLOW_NOTIFY_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
+"""The password of ``[notify] smtp_user`` on the ``[notify] smtp`` server.
+
+Default: unset, which means ``[notify] smtp_password`` if set.  Read when an
+email is sent and never written anywhere, like
+:data:`REFLOW_NOTIFY_WEBHOOK_TOKEN`.
+
+Example: ``REFLOW_NOTIFY_SMTP_PASSWORD=s3cret``
+"""
+
+SECRET_VARIABLES = frozenset({REFLOW_NOTIFY_WEBHOOK_TOKEN, REFLOW_NOTIFY_SMTP_PASSWORD})
+"""The variables holding secrets: reflow never writes them into a job script or spec.
+
+A job sees them only where its scheduler passes on the submitting
+environment (``export_env``, the default), never from a file reflow wrote.
+"""
+
 VARIABLES: dict[str, str] = {
     REFLOW_CONFIG: "Configuration file to load instead of the default one.",
     REFLOW_STORE: "URL of the manifest store (sqlite:///abs/path.db); wins over the path.",
@@ -300,6 +332,8 @@ VARIABLES: dict[str, str] = {
     REFLOW_LOG_LEVEL: "Log level of the command line and of jobs (default: WARNING).",
     REFLOW_LOCAL_STATE: "State directory of the local executor (default: in the user cache).",
     REFLOW_LOCAL_SLOTS: "Job processes the local executor runs at once (default: CPU count).",
+    REFLOW_NOTIFY_WEBHOOK_TOKEN: "Bearer token sent to the [notify] webhook (never stored).",
+    REFLOW_NOTIFY_SMTP_PASSWORD: "Password for the [notify] SMTP server (never stored).",
     REFLOW_RUN_ID: "Set in every job by reflow: the run the job belongs to.",
     REFLOW_JOB_ID: "Set in every job by executors that can: the job's own scheduler id.",
     REFLOW_ARRAY_INDEX: "Set in every array element by the executor: reflow's 0-based index.",

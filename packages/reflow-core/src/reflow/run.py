@@ -14,11 +14,14 @@ from reflow.engine.scheduler.loader import driver_call
 from reflow.engine.scheduler.submit import retry_run
 from reflow.errors import ReflowError
 from reflow.runs.fanout import EMPTY_FANOUT, empty_fanouts
+from reflow.runs.live import UNRECORDED_NOTE, live_summary
 from reflow.runs.liveness import LOCAL_EXECUTOR, lost_advice, lost_reason, shown_status
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from reflow.executors.base import Executor
-    from reflow.stores import Store
+    from reflow.stores import RunRecord, Store
     from reflow.workflow import Workflow
 
 __all__ = ["Run"]
@@ -64,12 +67,23 @@ class Run:
         ``run["status"]`` is ``"LOST"`` for a run whose owner is gone (see
         :mod:`reflow.runs.liveness`), with the reason in ``run["lost"]``; the
         stored state is then still ``RUNNING``.
+
+        ``summary`` and each instance's ``state`` are as they are now: for a
+        submitted run, the workers' files in the run directory move on what
+        the store last recorded (:mod:`reflow.runs.live`).  ``unrecorded``
+        counts, per task and state, those the store does not hold yet, and
+        such an instance has ``recorded`` false.
         """
         record = self.store.get_run_record(self.run_id)
         if record is None:
             raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+        live = live_summary(self.store, record)
         instances = [
-            {k: v for k, v in r.to_public_dict().items() if k not in ("input", "output")}
+            {
+                **{k: v for k, v in r.to_public_dict().items() if k not in ("input", "output")},
+                "state": live.states.get(r.id, r.state.value),
+                "recorded": r.id not in live.states,
+            }
             for r in self.store.list_task_instance_records(self.run_id)
         ]
         shown, lost = shown_status(self.store, record)
@@ -79,7 +93,8 @@ class Run:
                 "status": shown,
                 "lost": lost and f"{lost}. {lost_advice(record)}",
             },
-            "summary": self.store.task_state_summary(self.run_id),
+            "summary": live.counts,
+            "unrecorded": live.unrecorded,
             "instances": instances,
             "empty_fanouts": sorted(empty_fanouts(self.store, record)),
             "failed_instances": self.failed_instances(),
@@ -163,8 +178,14 @@ class Run:
             if name in empty:
                 print(f"  {name:20s}  {EMPTY_FANOUT}")
                 continue
-            parts = ", ".join(f"{s}={n}" for s, n in sorted(summary[name].items()))
+            news = info["unrecorded"].get(name, {})
+            parts = ", ".join(
+                f"{s}={n}{'*' if news.get(s) else ''}" for s, n in sorted(summary[name].items())
+            )
             print(f"  {name:20s}  {parts}")
+        if info["unrecorded"]:
+            moved = sum(sum(by_state.values()) for by_state in info["unrecorded"].values())
+            print(f"  * {UNRECORDED_NOTE.format(n=moved)}")
         if task:
             print()
             for inst in info["instances"]:
@@ -242,8 +263,16 @@ class Run:
         return n
 
     @driver_call
-    def wait(self, timeout: float | None = None, poll: float = 0.5) -> RunState:
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        on_poll: Callable[[RunRecord], None] | None = None,
+    ) -> RunState:
         """Block until the run ends; return its final state.
+
+        ``on_poll`` is called with the run's record at each poll, the last
+        one included (``submit --wait`` draws its progress so).
 
         Raises
         ------
@@ -258,6 +287,8 @@ class Run:
             record = self.store.get_run_record(self.run_id)
             if record is None:
                 raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+            if on_poll is not None:
+                on_poll(record)
             if record.status in RunState.terminal():
                 return record.status
             if deadline is not None and time.monotonic() > deadline:

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reflow.define.submitoptions import EXPORT_ENV, ExportEnv, export_setting
+from reflow.env import SECRET_VARIABLES
 
 __all__ = [
     "EXPORT_ENV",
@@ -56,11 +57,12 @@ def split_export_env(
 def job_variables(run_id: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The variables every job of run ``run_id`` gets, whatever ``export_env`` says.
 
-    The submitting process's ``REFLOW_*`` settings (except the per-job ones)
-    and ``REFLOW_RUN_ID``.
+    The submitting process's ``REFLOW_*`` settings (except the per-job ones,
+    and the secrets: these are written into job scripts) and ``REFLOW_RUN_ID``.
     """
     env = os.environ if environ is None else environ
-    kept = {k: v for k, v in env.items() if k.startswith("REFLOW_") and k not in _PER_JOB}
+    skipped = _PER_JOB | SECRET_VARIABLES
+    kept = {k: v for k, v in env.items() if k.startswith("REFLOW_") and k not in skipped}
     return {**kept, "REFLOW_RUN_ID": run_id}
 
 

@@ -21,6 +21,8 @@ files in it are told apart by name::
             code.json                       the frozen code generation jobs import now
             code/<n>/                       frozen code, generation n
             usage.jsonl                     what run_local's instances used
+            notify.json                     the events submit --notify chose
+            notified/<event>                the notification was sent (claimed)
         .reflow-scripts/                    batch executors' job scripts (shared)
 
 ``<run>`` is the run id, ``<i>`` an instance's array index or ``single`` for
@@ -32,7 +34,10 @@ logs carried the run id named them ``<workflow>.dispatch-<job>.out``
 from __future__ import annotations
 
 import glob
+import json
+import os
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +84,9 @@ def task_log_parts(name: str) -> tuple[str, str] | None:
 class RunLayout:
     """Where each file of run ``run_id`` lives in the run directory ``run_dir``.
 
-    Only paths: nothing is created, read or checked here.
+    Only paths: nothing is created or written here, and the one reader,
+    :meth:`element_states`, reads the files workers write, so that which files
+    those are is known in this class alone.
 
     Attributes
     ----------
@@ -205,6 +212,64 @@ class RunLayout:
         """Where ``run_local`` records what its instances used (JSON lines)."""
         return self.state_dir / "usage.jsonl"
 
+    def element_states(
+        self,
+        task: str,
+        indices: Collection[int | None] | None = None,
+        seen: dict[Path, tuple[int, str]] | None = None,
+    ) -> dict[int | None, str]:
+        """What the run directory says of instances of ``task``: RUNNING, SUCCESS or FAILED.
+
+        Read-only, from the workers' start markers and result files, so a
+        view can show an instance as running or finished before a dispatcher
+        records it.  An instance with neither file is not in the result.
+
+        Parameters
+        ----------
+        task : str
+            The task.
+        indices : collection of int or None, optional
+            Only these instances (``None`` for a singleton); every one with a
+            file when not given.  Result files are opened only for these, as a
+            result tells success from failure only by its content.
+        seen : dict, optional
+            Result file -> (modification time in ns, state) of the files read
+            before, filled in here: a view that polls passes the same dict each
+            time, and a result file that has not changed (one is replaced only
+            by a retry) is not read again.
+        """
+        states: dict[int | None, str] = {}
+        for index in _instance_indices(self.state_dir / "started" / task, indices):
+            states[index] = "RUNNING"
+        for index in _instance_indices(self.results_dir / task, indices):
+            path = self.result_file(task, index)
+            if seen is None:
+                states[index] = _result_state(path)
+                continue
+            try:
+                mtime = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                continue  # a retry removed it between the listing and now
+            known = seen.get(path)
+            if known is None or known[0] != mtime:
+                known = seen[path] = (mtime, _result_state(path))
+            states[index] = known[1]
+        return states
+
+    @property
+    def notify_file(self) -> Path:
+        """The events ``submit --notify`` chose for the run (no address, no secret)."""
+        return self.state_dir / "notify.json"
+
+    @property
+    def notified_dir(self) -> Path:
+        """The claims of the run's notifications sent (:meth:`notified_file`)."""
+        return self.state_dir / "notified"
+
+    def notified_file(self, event: str) -> Path:
+        """Created when the run's ``event`` notification is claimed, so it is sent once."""
+        return self.notified_dir / event
+
     # -- log files ----------------------------------------------------------------------
 
     @property
@@ -249,3 +314,35 @@ class RunLayout:
         """
         stem = f"{task.replace('/', '_')}-{job}"
         return self.logs_dir / f"{stem}{'' if number is None else f'_{number}'}.{suffix}"
+
+
+def _instance_indices(folder: Path, wanted: Collection[int | None] | None) -> list[int | None]:
+    """The instances with a file ``<i>.json`` in ``folder`` (temporary files skipped)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found: list[int | None] = []
+    for name in names:
+        stem, dot, ext = name.partition(".")
+        if ext != "json" or not dot:
+            continue  # ".<i>.json.xxx.tmp": a file being written
+        index = None if stem == "single" else int(stem) if stem.isdigit() else -1
+        if index != -1 and (wanted is None or index in wanted):
+            found.append(index)
+    return found
+
+
+def _result_state(path: Path) -> str:
+    """``SUCCESS`` or ``FAILED`` as a result file says; ``RUNNING`` if it went away meanwhile.
+
+    A corrupt file is ``FAILED``: the dispatcher records it so too.
+    """
+    try:
+        with path.open(encoding="utf-8") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        return "RUNNING"  # a retry removed it between the listing and now
+    except (ValueError, RecursionError, OSError):
+        return "FAILED"
+    return "SUCCESS" if isinstance(data, dict) and data.get("ok") else "FAILED"

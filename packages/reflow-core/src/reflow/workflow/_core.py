@@ -337,6 +337,7 @@ class Workflow(Flow):
         force: bool = False,
         force_tasks: list[str] | None = None,
         verify: bool = False,
+        notify: Sequence[str] | None = None,
         **parameters: Any,
     ) -> Run:
         """Create a run and submit it through a scheduler; return its :class:`~reflow.run.Run`.
@@ -356,6 +357,10 @@ class Workflow(Flow):
             default when ``None``.  Every later dispatcher uses the same one.
         force, force_tasks, verify
             As for :meth:`run_local`.
+        notify : sequence of str or None
+            Notify this run's ``end``, ``failure`` and/or ``first_failure``
+            (``[]``: the configuration's ``[notify] on``) to the webhook and
+            addresses of ``[notify]`` (see the notifications page).
         **parameters
             Run parameters, by name.
 
@@ -381,6 +386,7 @@ class Workflow(Flow):
             force_tasks=force_tasks,
             verify=verify,
             parameters=parameters,
+            notify=notify,
         )
         return Run(self, place.run_id, place.run_dir, place.store)
 

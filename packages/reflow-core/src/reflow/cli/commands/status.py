@@ -6,7 +6,11 @@ their error.  ``--watch`` redraws the view until the run ends; Ctrl-C stops
 watching and leaves the run alone.
 
 The view reads only per-task counts and the first few failures, so it stays
-fast on a run with 100,000 instances.
+fast on a run with 100,000 instances.  For a submitted run it also reads the
+start markers and result files of the instances the store holds as
+SUBMITTED or RUNNING (:mod:`reflow.runs.live`), so an array shows RUNNING and
+SUCCESS counts as they happen; those the store does not hold yet are marked
+*not yet recorded* (``unrecorded`` in ``--json``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from reflow.timetext import format_age
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from reflow.cli.output import Document, Printer
     from reflow.stores import RunRecord, Store
@@ -106,24 +111,36 @@ def _tail(text: str | None, lines: int) -> list[str]:
     return body[-max(lines, 1) :]
 
 
-def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> dict[str, Any]:
+def status_data(
+    store: Store,
+    record: RunRecord,
+    args: argparse.Namespace,
+    seen: dict[Path, tuple[int, str]] | None = None,
+) -> dict[str, Any]:
     """Everything the view shows, as JSON-ready data.
+
+    ``seen`` keeps the result files read, across the polls of ``--watch``
+    (see :func:`reflow.runs.live.live_summary`).
 
     Returns
     -------
     dict
         ``run`` (the run's record; ``status`` LOST with the reason and what to
         do in ``lost`` when nothing advances the run), ``tasks`` (per task: ``is_array``,
-        ``total``, ``counts``), ``failed_total``, ``failed`` (the first
+        ``total``, ``counts`` as they are now, and ``unrecorded``: how many of
+        those counts the store does not hold yet, by state), ``unrecorded_total``,
+        ``failed_total``, ``failed`` (the first
         ``--failures`` failed instances with ``error_tail``) and, with
         ``--task``, ``instances``.
     """
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.fanout import empty_fanouts
+    from reflow.runs.live import live_summary
     from reflow.runs.liveness import lost_advice, shown_status
 
     run_id = record.run_id
-    summary = store.task_state_summary(run_id)
+    live = live_summary(store, record, seen=seen)
+    summary = live.counts
     empty = empty_fanouts(store, record)
     tasks = []
     for name, is_array in _task_order(store, run_id, summary):
@@ -135,10 +152,12 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
                 "total": sum(counts.values()),
                 "counts": dict(sorted(counts.items(), key=lambda kv: STATE_ORDER.index(kv[0]))),
                 "empty_fanout": name in empty,
+                "unrecorded": live.unrecorded.get(name, {}),
             }
         )
+    # The failures listed are the recorded ones (with their errors), and so is their total.
     failed_total = sum(
-        counts.get("FAILED", 0)
+        counts.get("FAILED", 0) - live.unrecorded.get(name, {}).get("FAILED", 0)
         for name, counts in summary.items()
         if args.task is None or name == args.task
     )
@@ -147,6 +166,7 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
     )
     shown, lost = shown_status(store, record)
     data: dict[str, Any] = {
+        "unrecorded_total": live.unrecorded_total,
         "run": {
             **record.to_public_dict(),
             "status": shown,
@@ -171,7 +191,8 @@ def status_data(store: Store, record: RunRecord, args: argparse.Namespace) -> di
             {
                 "instance": instance_label(inst.task_name, inst.array_index),
                 "array_index": inst.array_index,
-                "state": inst.state.value,
+                "state": live.states.get(inst.id, inst.state.value),
+                "recorded": inst.id not in live.states,
                 "job_id": inst.job_id,
                 "updated_at": inst.updated_at.isoformat(),
                 "cache": inst.cache_info.get("status"),
@@ -189,6 +210,7 @@ def status_document(data: dict[str, Any]) -> Document:
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.cli.output import STATE_STYLES, Cell, Line, Table, state_cell
     from reflow.runs.fanout import EMPTY_FANOUT
+    from reflow.runs.live import UNRECORDED_NOTE
 
     run = data["run"]
     created = datetime.fromisoformat(run["created_at"])
@@ -212,11 +234,15 @@ def status_document(data: dict[str, Any]) -> Document:
             "array" if task["is_array"] else "job",
             str(task["total"]) if task["total"] or task.get("empty_fanout") else "-",
             *(
-                Cell(str(counts[s]), STATE_STYLES[s]) if counts.get(s) else Cell("")
+                Cell(f"{counts[s]}{'*' if task['unrecorded'].get(s) else ''}", STATE_STYLES[s])
+                if counts.get(s)
+                else Cell("")
                 for s in states
             ),
         )
     doc.append(table)
+    if data["unrecorded_total"]:
+        doc.append(Line(f"* {UNRECORDED_NOTE.format(n=data['unrecorded_total'])}", "dim"))
     doc += [
         Line(f"{t['task']}: {EMPTY_FANOUT}", "yellow")
         for t in data["tasks"]
@@ -228,7 +254,7 @@ def status_document(data: dict[str, Any]) -> Document:
             updated = datetime.fromisoformat(inst["updated_at"])
             listing.add(
                 inst["instance"],
-                state_cell(inst["state"]),
+                state_cell(inst["state"]) if inst["recorded"] else Cell(f"{inst['state']}*"),
                 inst["job_id"] or "-",
                 inst["cache"] or "-",
                 f"{format_age(updated)} ago",
@@ -301,20 +327,33 @@ def _watch(store: Store, run_id: str, args: argparse.Namespace, printer: Printer
 
     try:
         if printer.rich and not args.json:
+            from rich.console import Group
             from rich.live import Live
 
+            # lazy: `reflow --help` imports every command; what it runs loads when it runs
+            from reflow.cli.live.display import table
+            from reflow.cli.live.follow import StoreCounts
+
+            counts = StoreCounts(store, [name for name, _ in _task_order(store, run_id, {})])
+            seen = counts.seen
             with Live(console=printer.console(), auto_refresh=False) as live:
                 while True:
                     record = _current(store, run_id)
-                    data = status_data(store, record, args)
-                    live.update(printer.renderable(status_document(data)), refresh=True)
+                    data = status_data(store, record, args, seen)
+                    view = Group(
+                        printer.renderable(status_document(data)),
+                        "",
+                        table(counts.update(record)),
+                    )
+                    live.update(view, refresh=True)
                     if record.status in RunState.terminal() or data["run"]["lost"]:
                         return 0
                     time.sleep(args.interval)
         last = ""
+        files: dict[Path, tuple[int, str]] = {}
         while True:
             record = _current(store, run_id)
-            data = status_data(store, record, args)
+            data = status_data(store, record, args, files)
             text = json.dumps(data, sort_keys=True, default=str)
             if text != last:  # the data, not the ages in the text, decides
                 if args.json:

@@ -22,7 +22,7 @@ from reflow.signals import TaskInterrupted
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
     from reflow.run import Run
-    from reflow.stores import Store
+    from reflow.stores import RunRecord, Store
     from reflow.workflow import Workflow
 
 __all__ = [
@@ -126,13 +126,22 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
         )
     except TaskFailedError as exc:
         print(f"{workflow.name}: {exc}", file=sys.stderr)
+        if store is None:
+            # lazy: the script's --help loads the parser only; a command loads what it runs
+            from reflow.stores import open_store
+
+            store = open_store(config=workflow.config)
+        failed = store.get_run_record(exc.run_id)
+        if failed is not None:
+            _summary(workflow, store, failed)
         return 1
     except (TaskInterrupted, KeyboardInterrupt):
         print(f"{workflow.name}: interrupted; the run is CANCELLED.", file=sys.stderr)
         return 130
-    run.status()
-    _show_outputs(workflow, run)
     record = run.store.get_run_record(run.run_id)
+    if record is not None:
+        _summary(workflow, run.store, record)
+    _show_outputs(workflow, run)
     return 0 if record is not None and record.status is RunState.SUCCESS else 1
 
 
@@ -201,6 +210,7 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
         force=args.force,
         force_tasks=args.force_tasks,
         verify=args.verify,
+        notify=None if args.notify is None else [args.notify],
         **_params(workflow, args),
     )
     print(f"Submitted run {run.run_id} in {run.run_dir} with executor {executor.name!r}")
@@ -209,14 +219,39 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
     try:
-        state = run.wait()
+        state = _follow(workflow, run)
     except KeyboardInterrupt:
         print(f"Stopped waiting; run {run.run_id} goes on.", file=sys.stderr)
         return 130
-    run.status()
+    record = run.store.get_run_record(run.run_id)
+    if record is not None:
+        _summary(workflow, run.store, record)
     if state is RunState.SUCCESS:
         _show_outputs(workflow, run)
     return 0 if state is RunState.SUCCESS else 1
+
+
+def _follow(workflow: Workflow, run: Run) -> RunState:
+    """Wait for ``run`` to end, showing its progress on standard error; return its state."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
+    from reflow.cli.live import LiveDisplay
+    from reflow.cli.live.follow import StoreCounts
+
+    counts = StoreCounts(run.store, list(workflow.analyse().order))
+    with LiveDisplay(title=f"run {run.run_id}") as display:
+        state = run.wait(poll=1.0, on_poll=lambda record: display.update(counts.update(record)))
+        display.close(counts.counts)
+    return state
+
+
+def _summary(workflow: Workflow, store: Store, record: RunRecord) -> None:
+    """Print what ran, came from the cache, failed and was skipped, per task."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
+    from reflow.cli.live.summary import summary_data, summary_document
+    from reflow.cli.output import Printer
+
+    data = summary_data(store, record, list(workflow.analyse().order))
+    Printer().show(summary_document(data))
 
 
 def status_command(workflow: Workflow, args: argparse.Namespace) -> int:

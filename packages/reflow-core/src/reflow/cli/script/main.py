@@ -123,6 +123,15 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
         help="print the jobs of the first wave instead of submitting anything",
     )
     sopts.add_argument("--wait", action="store_true", help="wait until the run ends")
+    sopts.add_argument(
+        "--notify",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="EVENTS",
+        help="notify [notify]'s webhook/email of this run: end, failure, first_failure "
+        "(comma-separated; default: [notify] on)",
+    )
     add_parameter_arguments(submit.add_argument_group("workflow parameters"), params)
 
     status = sub.add_parser("status", parents=[common], help="show a run's state")

@@ -244,6 +244,15 @@ class ProcessBackend:
     def running(self) -> int:
         return sum(len(w.batches) for w in self._workers)
 
+    def busy(self) -> dict[str, int]:
+        """Busy workers per task: each counts for the task of the batch it works on now."""
+        busy: dict[str, int] = {}
+        for worker in self._workers:
+            if worker.batches:
+                task = worker.batches[0][0]
+                busy[task] = busy.get(task, 0) + 1
+        return busy
+
     def pids(self) -> Sequence[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 

@@ -34,6 +34,7 @@ from reflow.engine.local.progress import Progress
 from reflow.engine.local.usage import append_usage
 from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
+from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.layout import RunLayout
@@ -155,7 +156,7 @@ class LocalRun:
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
         self.stopping = False
-        self.progress = Progress()
+        self.progress = Progress(order)
         self.run_id = ""
         self.host = socket.gethostname()
         self.beat = 0.0  # time.monotonic() of the last heartbeat
@@ -236,8 +237,7 @@ class LocalRun:
         state.values = None  # left in the store until a dependant needs them
         state.hashes = hashes
         state.status = "done"
-        self.progress.cached += len(hashes)
-        self.progress.total += len(hashes)
+        self.progress.add(name, total=len(hashes), cached=len(hashes))
         return True
 
     def _prepare(self, name: str) -> None:
@@ -292,8 +292,7 @@ class LocalRun:
             state.hashes[index or 0] = hit.output_hash
         state.queue.extend(chunk.queued)
         state.remaining += len(chunk.queued)
-        self.progress.cached += len(chunk.hits)
-        self.progress.total += len(chunk.ids)
+        self.progress.add(name, total=len(chunk.ids), cached=len(chunk.hits))
 
     # -- failures -------------------------------------------------------------
 
@@ -307,7 +306,7 @@ class LocalRun:
         state.ids[None] = iid
         state.status = "failed"
         state.failed = True
-        self.progress.failed += 1
+        self.progress.add(name, total=1, failed=1)
         outcome = Outcome(None, False, error=text, exception=ExpansionError(text))
         self._on_failure(name, None, outcome)
 
@@ -318,7 +317,7 @@ class LocalRun:
         self.store.apply_state_updates(
             [StateUpdate(state.ids[i], TaskState.FAILED, error_text=text) for i in state.queue]
         )
-        self.progress.failed += len(state.queue)
+        self.progress.add(name, failed=len(state.queue))
         first = state.queue[0]
         state.queue.clear()
         state.remaining = 0
@@ -351,7 +350,7 @@ class LocalRun:
                 )
             state.ids[None] = iid
             state.status = "skipped"
-            self.progress.skipped += 1
+            self.progress.add(name, total=1, skipped=1)
 
     # -- the loop -------------------------------------------------------------
 
@@ -430,7 +429,7 @@ class LocalRun:
                         output_hash=outcome.output_hash,
                     )
                 )
-                self.progress.done += 1
+                self.progress.add(name, done=1)
             elif outcome.interrupted:
                 self.pending_updates.append(
                     StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
@@ -441,7 +440,7 @@ class LocalRun:
                 self.pending_updates.append(
                     StateUpdate(iid, TaskState.FAILED, error_text=outcome.error)
                 )
-                self.progress.failed += 1
+                self.progress.add(name, failed=1)
                 self._on_failure(name, outcome.index, outcome)
         if len(self.pending_updates) >= _FLUSH_EVERY:
             self._flush()
@@ -509,6 +508,7 @@ class LocalRun:
         """
         self._flush()
         self.store.heartbeat_run(self.run_id)
+        notify_due(self.store, self.run_id, self.wf.config)  # a first failure, once recorded
         self.beat = time.monotonic()
 
     def _flush(self) -> None:
@@ -563,17 +563,20 @@ class LocalRun:
             backend.shutdown(kill=True)
             self._cancel_rest(f"cancelled: {exc or 'interrupted'}")
             self.store.update_run_status(self.run_id, RunState.CANCELLED)
+            notify_due(self.store, self.run_id, self.wf.config)
             raise
         except BaseException:
             backend.shutdown(kill=True)
             self._cancel_rest("cancelled: reflow stopped on an internal error")
             self.store.update_run_status(self.run_id, RunState.FAILED)
+            notify_due(self.store, self.run_id, self.wf.config)
             raise
         backend.shutdown()
         if self.stopping:
             self._cancel_rest("cancelled: the run stopped at the first failure")
         self._flush()
         self.store.update_run_status(self.run_id, status)
+        notify_due(self.store, self.run_id, self.wf.config)  # this process finished the run
         run = RunPlace(self.store, self.run_id, self.run_dir)
         if self.first_failure and self.on_error == "stop":
             name, index, outcome = self.first_failure
@@ -602,7 +605,7 @@ class LocalRun:
             finished = backend.collect(timeout=0.5 if backend.running() else None)
             for batch, outcomes, death in finished:
                 self._record(batch, outcomes, death)
-            self.progress.running = backend.running()
+            self.progress.busy(backend.busy())
             self.progress.show()
             if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                 self._keep_alive()

@@ -1,49 +1,67 @@
-"""A one-line progress display for run_local, shown only on a terminal."""
+"""run_local's progress hook: per-task counts, drawn by :class:`reflow.cli.live.LiveDisplay`.
+
+The engine calls :meth:`Progress.add` as instances are planned and finish,
+:meth:`Progress.busy` with what its workers hold, and :meth:`Progress.show`
+each turn of its loop; what is drawn, and how, is the display's business.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TextIO
+
+from reflow.cli.live.counts import RunCounts
+from reflow.cli.live.display import LiveDisplay
 
 __all__ = ["Progress"]
 
 
 class Progress:
-    """Counts of instances done, running, failed, cached and skipped.
+    """Counts of a run_local run's instances, per task, shown as they change.
 
-    Drawn on standard error at most ten times a second when it is a
-    terminal; silent otherwise (logs and pipes stay clean).
+    Parameters
+    ----------
+    tasks : sequence of str
+        The run's tasks, in run order (the display lists them so).
+    stream : TextIO, optional
+        Where to draw (standard error by default): a live table on a
+        terminal, a plain line per change at most every few seconds otherwise.
     """
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.total = self.done = self.running = self.failed = self.cached = self.skipped = 0
-        self._last = 0.0
+    def __init__(self, tasks: Sequence[str] = (), stream: TextIO | None = None) -> None:
+        self.counts = RunCounts.of(tasks)
+        self.display = LiveDisplay(stream)
 
-    def line(self) -> str:
-        """The text of the display."""
-        finished = self.done + self.cached + self.failed
-        return (
-            f"reflow: {finished}/{self.total} instances  done {self.done}  "
-            f"cached {self.cached}  running {self.running}  failed {self.failed}"
-            + (f"  skipped tasks {self.skipped}" if self.skipped else "")
-        )
+    def add(
+        self,
+        task: str,
+        *,
+        total: int = 0,
+        done: int = 0,
+        cached: int = 0,
+        failed: int = 0,
+        skipped: int = 0,
+    ) -> None:
+        """Count ``task``'s instances: ``total`` new ones, and those that ended so."""
+        counts = self.counts.task(task)
+        counts.grow(total)
+        counts.done += done
+        counts.cached += cached
+        counts.failed += failed
+        counts.skipped += skipped
+
+    def busy(self, running: Mapping[str, int]) -> None:
+        """What runs now, per task (busy workers)."""
+        for name, counts in self.counts.tasks.items():
+            counts.running = running.get(name, 0)
 
     def show(self, *, force: bool = False) -> None:
-        """Redraw the line if enough time has passed (or ``force``)."""
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        self.stream.write("\r\x1b[2K" + self.line())
-        self.stream.flush()
+        """Redraw if it is time (``force``: now)."""
+        self.display.update(self.counts, force=force)
 
     def __enter__(self) -> Progress:
+        self.display.__enter__()
         return self
 
     def __exit__(
@@ -52,7 +70,5 @@ class Progress:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self.enabled:
-            self.show(force=True)
-            self.stream.write("\n")
-            self.stream.flush()
+        self.busy({})
+        self.display.close(self.counts)

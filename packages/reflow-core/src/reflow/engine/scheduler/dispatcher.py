@@ -44,6 +44,7 @@ from reflow.executors.jobs import (
 )
 from reflow.executors.resolve import executor_from_record
 from reflow.manifest import CODEC
+from reflow.notify.due import notify_due
 from reflow.runs.context import context_file, recorded_context
 from reflow.runs.creation import stored_prefixes
 from reflow.runs.fanout import log_empty_fanout
@@ -672,8 +673,10 @@ def run_wave(store: Store, run_id: str) -> int:
         # Nothing would ever advance the run again: say so in the store.
         logger.exception("dispatcher of run %s failed; the run is marked FAILED", run_id)
         store.update_run_status(run_id, RunState.FAILED)
+        notify_due(store, run_id)
         return 1
     logger.info("run %s: %s", run_id, state.value)
+    notify_due(store, run_id)  # the wave that finishes the run, or sees a first failure
     return 0
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,10 @@ from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
 from reflow.executors.resolve import executor_from_record, resolve_executor
+from reflow.notify.due import run_notify_events
 from reflow.runs.context import context_file, recorded_context
 from reflow.runs.creation import create_run, recorded_parts, recorded_policies, store_url
-from reflow.runs.files import read_json
+from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 from reflow.runs.liveness import record_dispatcher
 from reflow.runs.place import RunPlace
@@ -138,6 +140,7 @@ def submit_run(
     force_tasks: list[str] | None = None,
     verify: bool = False,
     parameters: Mapping[str, Any],
+    notify: Sequence[str] | None = None,
 ) -> RunPlace:
     """Create a run and submit its first dispatcher; see ``Workflow.submit``.
 
@@ -152,6 +155,7 @@ def submit_run(
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
     check_submit_options(workflow, exc)
+    events = None if notify is None else run_notify_events(workflow.config, notify)
     if store is None:
         store = open_store(config=workflow.config)
     _check_store_url(store)
@@ -170,6 +174,8 @@ def submit_run(
     )
     try:
         _freeze(script, rd, run_id)
+        if events is not None:  # before any dispatcher can end the run
+            write_json_atomic(RunLayout(rd, run_id).notify_file, {"on": list(events)})
         job = start_dispatcher(workflow, store, run_id, rd, exc)
     except ReflowError:
         store.update_run_status(run_id, RunState.FAILED)
@@ -298,6 +304,8 @@ def retry_run(
     for inst in todo:  # an earlier attempt's files must not speak for the new one
         layout.result_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
         layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
+    # The retried run ends (or fails first) again, and says so again.
+    shutil.rmtree(layout.notified_dir, ignore_errors=True)
     with store.transaction():
         if moves:
             store.set_identity_many(moves)
