@@ -44,6 +44,7 @@ class JobConfig(SubmitOptionViews):
     cache: bool = True
     backend: str | None = None
     cache_inputs: str | None = None
+    pack: int | None = None
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class JobConfig(SubmitOptionViews):
         backend: str | None = None,
         extra: dict[str, Any] | None = None,
         cache_inputs: str | None = None,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -75,6 +77,7 @@ class JobConfig(SubmitOptionViews):
         self.cache = cache
         self.backend = backend
         self.cache_inputs = cache_inputs
+        self.pack = pack
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -106,6 +109,16 @@ class JobConfig(SubmitOptionViews):
             raise WorkflowDefinitionError(
                 f"{where}: array_parallelism applies only to array tasks; add array=True "
                 "or drop array_parallelism."
+            )
+        pack = self.pack
+        if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+            raise WorkflowDefinitionError(
+                f"{where}: pack={pack!r} is not valid; give a whole number of at least 1 "
+                "(elements per array task), or None."
+            )
+        if pack is not None and not self.array:
+            raise WorkflowDefinitionError(
+                f"{where}: pack applies only to array tasks; add array=True or drop pack."
             )
         if not isinstance(self.version, str) or not self.version:
             raise WorkflowDefinitionError(
@@ -229,6 +242,7 @@ class TaskSpec:
             version=self.config.version,
             cache=self.config.cache,
             backend=self.config.backend,
+            pack=self.config.pack,
         )
         return TaskSpec(
             name=new_name,
@@ -280,6 +294,7 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -319,6 +334,12 @@ class Flow:
             ``"content"`` (a SHA-256 of each file) or ``"path"`` (the name
             alone); ``None`` takes ``[cache] inputs`` from the configuration,
             else ``"stat"``.
+        pack : int or None
+            Array tasks only, scheduler mode (``submit``): run this many
+            consecutive elements one after another in one array task, each with
+            its own inputs, result, failure and retry; ``time=`` stays one
+            element's walltime (the array task asks for ``pack`` times it).
+            ``None`` takes ``[submit] pack`` from the configuration, else 1.
         **scheduler_options
             More scheduler options, merged into ``submit_options``.
         """
@@ -345,6 +366,7 @@ class Flow:
                     cache=cache,
                     backend=backend,
                     cache_inputs=cache_inputs,
+                    pack=pack,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -369,6 +391,7 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -387,6 +410,7 @@ class Flow:
             verify=verify,
             backend=backend,
             cache_inputs=cache_inputs,
+            pack=pack,
             **scheduler_options,
         )
 
