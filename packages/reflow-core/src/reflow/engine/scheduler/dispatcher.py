@@ -447,6 +447,7 @@ class Dispatcher:
                 "run_id": self.run_id,
                 "kwargs": CODEC.dumps({**fixed, **inputs}),
                 "run_dir_params": list(spec.run_dir_params),
+                "policy": policy,  # so the worker need not read the configuration
             }
             # The states of the files the Result inputs name, as planned: the
             # worker's own look is compared with them (reflow.engine.scheduler.results).
@@ -454,7 +455,8 @@ class Dispatcher:
             planned = seen_files(inputs, policy)
             if planned:
                 payload["files"] = planned
-            write_json_atomic(self.layout.input_file(name, index), payload)
+            # Not fsync'ed: retry writes them again (runs/files.py says why).
+            write_json_atomic(self.layout.input_file(name, index), payload, durable=False)
 
     # -- 4. submit ------------------------------------------------------------------------
 

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reflow.define.resources import format_walltime, parse_walltime
-from reflow.executors.jobs import element_id
 from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 
@@ -118,6 +117,9 @@ class PackPlan:
 
     def job_ids(self, job_id: str) -> dict[int, str]:
         """Each element's job id once the array is job ``job_id``: its array task's, ``ID[k]``."""
+        # lazy: the dispatcher's alone; a worker reading its plan skips reflow.executors
+        from reflow.executors.jobs import element_id
+
         return {i: element_id(job_id, k) for k, group in enumerate(self.groups) for i in group}
 
     def write(self, layout: RunLayout, task: str) -> None:

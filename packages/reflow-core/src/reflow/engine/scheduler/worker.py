@@ -14,15 +14,15 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from reflow.executors.jobs import ARRAY_INDEX_ENV
-from reflow.runs.files import read_json, write_json_atomic
+# Not from reflow.executors.jobs: that package's import costs every worker ~20 ms.
+from reflow.env import REFLOW_ARRAY_INDEX, REFLOW_JOB_ID
+from reflow.runs.files import read_json, write_json_atomic, write_json_plain
 from reflow.runs.layout import RunLayout
 
 __all__ = ["run_worker"]
@@ -48,7 +48,7 @@ def _usage(started: float, cpu_at_start: float) -> dict[str, Any]:
 
 
 def _index_from_env() -> int | None:
-    text = os.environ.get(ARRAY_INDEX_ENV)
+    text = os.environ.get(REFLOW_ARRAY_INDEX)
     return int(text) if text not in (None, "") else None
 
 
@@ -126,28 +126,37 @@ class _Worker:
         self.workflow_name = workflow_name
         self.layout = layout
         self.task = task
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # socket.gethostname(), without importing socket
         self.stopped = False
         """Set when an element was interrupted: the rest of a pack must not start."""
-        self._loaded: tuple[Any, Any, Any] | None = None
+        self._loaded: tuple[Any, Any, str, Any] | None = None
 
-    def _load(self, argv: list[str] | None) -> tuple[Any, Any, Any]:
-        """The task's function, the codec of its inputs, its file policy (loaded once)."""
+    def _load(self, argv: list[str] | None) -> tuple[Any, Any, str, Any]:
+        """The task's function, its inputs' codec, its code fingerprint, the workflow (once)."""
         if self._loaded is None:
             # lazy: every task's job pays for the worker's imports: load only what it uses
-            from reflow.cache.filestate import task_policies
+            from reflow.cache.fingerprint import code_fingerprint
             from reflow.engine.scheduler.code import workflow_codec
             from reflow.engine.scheduler.loader import load_workflow
 
             workflow = load_workflow(self.script, self.workflow_name, argv)
             func = workflow.tasks[self.task].func
-            self._loaded = (func, workflow_codec(), task_policies(workflow)[self.task])
+            self._loaded = (func, workflow_codec(), code_fingerprint(func), workflow)
         return self._loaded
+
+    def _policy(self, payload: dict[str, Any], workflow: Any) -> str:
+        """The task's file policy: as the dispatcher planned it, else from the configuration."""
+        planned = payload.get("policy")
+        if isinstance(planned, str):
+            return planned  # reading the user's configuration costs a worker 10-30 ms
+        # lazy: inputs written before the dispatcher recorded the policy
+        from reflow.cache.filestate import task_policies
+
+        return task_policies(workflow)[self.task]
 
     def element(self, index: int | None, array_task: int | None) -> int:
         """Run instance ``index``; write its result; return its exit status."""
         # lazy: as in _load
-        from reflow.cache.fingerprint import code_fingerprint
         from reflow.cache.identity import value_hash
         from reflow.cache.seenfiles import seen_files
         from reflow.define.labels import instance_label
@@ -171,16 +180,17 @@ class _Worker:
                 "pid": os.getpid(),
                 "start": started,
                 "run_id": payload["run_id"],
-                "job_id": os.environ.get("REFLOW_JOB_ID", ""),
+                "job_id": os.environ.get(REFLOW_JOB_ID, ""),
             }
             if array_task is not None:
                 mark["array_task"] = array_task
-            # Not fsync'ed: a crash that loses it loses nothing the result will not say.
-            write_json_atomic(layout.started_file(task, index), mark, durable=False)
-            func, codec, policy = self._load(payload.get("argv"))
+            # Its readers take a missing or half-written record for "not started yet".
+            write_json_plain(layout.started_file(task, index), mark)
+            func, codec, fingerprint, workflow = self._load(payload.get("argv"))
+            policy = self._policy(payload, workflow)
             # The code that runs, as loaded: the dispatcher records the output under
             # the identity of this code, whatever the run planned.
-            result["code"] = code_fingerprint(func)
+            result["code"] = fingerprint
             kwargs = codec.loads(payload["kwargs"])
             # The files the arguments name, as the function is about to read them:
             # they may have changed since the instance was planned (the job waited,
@@ -227,7 +237,8 @@ class _Worker:
                 code = 130 if isinstance(exc, KeyboardInterrupt) else 1
         result["end"] = time.time()
         result.update(_usage(started, cpu_at_start))
-        write_json_atomic(layout.result_file(task, index), result)
+        # Atomic, not fsync'ed: the store is where it lasts (see write_json_atomic).
+        write_json_atomic(layout.result_file(task, index), result, durable=False)
         return code
 
 
