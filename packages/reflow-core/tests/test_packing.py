@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -104,6 +105,27 @@ def test_a_packed_array_runs_one_array_task_per_pack_with_one_log_each(
     )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout == f"{marker(5, 'start')}\nprocessing 5\n{marker(5, 'end')}\n"
+
+    # A worker loads neither the user's configuration nor the executors (cheaper workers).
+    [plan] = (state / "packs" / "process").iterdir()
+    worker = (
+        "import runpy, sys\n"
+        "sys.argv = ['reflow.job', 'work', sys.argv[1], 'process', sys.argv[2]]\n"
+        "try:\n    runpy.run_module('reflow.job', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = ('reflow.config', 'reflow.executors', 'platformdirs', 'socket')\n"
+        "sys.stderr.write('LOADED ' + repr([m for m in heavy if m in sys.modules]))\n"
+    )
+    rerun = subprocess.run(
+        [sys.executable, "-c", worker, str(state / "run.json"), plan.stem],
+        env={**os.environ, "REFLOW_ARRAY_INDEX": "2"},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert rerun.stderr.endswith("LOADED []"), rerun.stderr
+    assert f"{marker(9, 'end')}\n" in rerun.stdout  # array task 2: elements 8 and 9
 
     before = len(specs(executor, "process"))
     again = mod.wf.submit(run_dir, store=store, executor=executor, n=10)
