@@ -16,7 +16,7 @@ import pytest
 
 from reflow import RunState, TaskState
 from reflow.config import Config
-from reflow.engine.scheduler.packing import element_part, marker, pack_groups
+from reflow.engine.scheduler.packing import element_part, marker, pack_groups, pack_size
 from reflow.errors import ConfigError, WorkflowDefinitionError
 from reflow.executors.local.executor import LocalExecutor
 
@@ -183,8 +183,12 @@ def test_a_pack_killed_midway_fails_the_rest_of_its_pack_with_the_reason(
 
 
 def test_the_config_default_packs_tasks_without_their_own_pack() -> None:
-    assert Config({"submit": {"pack": 50}}).pack == 50
+    default = Config({"submit": {"pack": 50}}).pack
+    assert pack_size(None, default, array=True) == 50
+    assert pack_size(1, default, array=True) == 1  # the task's own pack= wins
+    assert pack_size(None, default, array=False) == 1  # singletons are never packed
     assert Config({}).pack is None
+    assert pack_size(None, Config({}).pack, array=True) == 1
     with pytest.raises(ConfigError, match=r"submit.pack .* whole number of at least 1"):
         Config({"submit": {"pack": 0}})
 
