@@ -152,9 +152,10 @@ def test_the_dispatcher_refuses_a_run_without_a_run_directory_in_one_line(store:
 @pytest.mark.parametrize(
     ("argv", "usage"),
     [
-        ([], "dispatch RUN_JSON | work RUN_JSON TASK | local-job JOB_DIR"),
+        ([], "dispatch RUN_JSON | work RUN_JSON TASK [PACK_PLAN] | local-job JOB_DIR"),
         (["dispatch"], "dispatch RUN_JSON"),
-        (["work", "run.json"], "work RUN_JSON TASK"),
+        (["work", "run.json"], "work RUN_JSON TASK [PACK_PLAN]"),
+        (["work", "run.json", "task", "plan", "more"], "work RUN_JSON TASK [PACK_PLAN]"),
         (["local-job", "a", "b"], "local-job JOB_DIR"),
         (["launch", "run.json"], "dispatch RUN_JSON |"),
     ],

@@ -236,3 +236,15 @@ def test_an_unknown_queue_fails_at_once_naming_the_task(
     inst = store.get_task_instance_record(run.run_id, "lost", None)
     assert "task 'lost' could not be submitted" in inst.error_text
     assert "no_such_queue" in inst.error_text
+
+
+def test_a_packed_array_is_one_task_per_pack_two_at_a_time(tmp_path: Path, sge: SGECell) -> None:
+    """pack=5: the 20 elements are SGE tasks 1-4 with -tc 2; outputs and limits checked there."""
+    from reflow.testing.pipeline import run_guide_pipeline
+
+    guide = run_guide_pipeline(tmp_path, "sge", name="pack20", pack=5)
+    [script] = (tmp_path / "run").rglob("pack20.process.*.sh")
+    text = script.read_text()
+    assert "#$ -t 1-4" in text and "#$ -tc 2" in text, text
+    logs = sorted(p.name for p in (guide.run.run_dir / "logs").glob("process-*.out"))
+    assert len(logs) == 4, logs

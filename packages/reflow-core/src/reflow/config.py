@@ -91,6 +91,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
     "notify": NOTIFY_KEYS,
+    "submit": frozenset({"pack"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
 
@@ -266,6 +267,7 @@ class Config:
         self._file_share_cache = self._flag(store, "store.share_cache")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
+        self._file_pack = self._count(self._table(self._data, "submit"), "submit.pack")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
 
@@ -344,6 +346,17 @@ class Config:
         raise ConfigError(
             f"{dotted} in the {self._origin} must be true or false, got "
             f"{type(value).__name__} {value!r}. Write it as {key} = true under [{section}]."
+        )
+
+    def _count(self, table: Mapping[str, Any], dotted: str) -> int | None:
+        key = dotted.rsplit(".", 1)[-1]
+        value = table.get(key)
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        section, _, _ = dotted.rpartition(".")
+        raise ConfigError(
+            f"{dotted} in the {self._origin} must be a whole number of at least 1, got "
+            f"{type(value).__name__} {value!r}. Write it as {key} = 100 under [{section}]."
         )
 
     def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
@@ -540,6 +553,15 @@ class Config:
         :mod:`reflow.cache.filestate`.
         """
         return self._file_cache_inputs or DEFAULT_POLICY
+
+    @property
+    def pack(self) -> int | None:
+        """``[submit] pack``: elements per array task of array tasks without ``pack=``.
+
+        ``None`` when unset (one element per array task).  See
+        :mod:`reflow.engine.scheduler.packing`.
+        """
+        return self._file_pack
 
     def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:
         """Merge a task's own submit options with the configured defaults.

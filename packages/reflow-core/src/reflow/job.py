@@ -10,9 +10,11 @@ change freely.
     The run's store is opened from the URL in its context
     (:class:`~reflow.runs.context.RunContext`): no store file path, no store
     class, on the command line.
-``python -m reflow.job work <run.json> <task>``
+``python -m reflow.job work <run.json> <task> [<pack plan>]``
     One worker: runs one instance of ``task`` (:mod:`reflow.engine.scheduler.worker`);
     the array index comes from the scheduler's environment (``REFLOW_ARRAY_INDEX``).
+    With a pack plan (``pack=`` tasks, :mod:`reflow.engine.scheduler.packing`) the
+    array index numbers a pack, whose elements the worker runs one after another.
 ``python -m reflow.job local-job <job dir>``
     The supervisor of one job of the local executor (:mod:`reflow.executors.local.runner`).
 
@@ -37,7 +39,7 @@ __all__ = ["main"]
 
 _USAGE = {
     "dispatch": "dispatch RUN_JSON",
-    "work": "work RUN_JSON TASK",
+    "work": "work RUN_JSON TASK [PACK_PLAN]",
     "local-job": "local-job JOB_DIR",
 }
 
@@ -78,7 +80,8 @@ def _work(args: Sequence[str]) -> int:
     except ReflowError as exc:
         print(f"reflow.job work: {exc}", file=sys.stderr)
         return 1
-    return run_worker(script, context.workflow, context.run_dir, context.run_id, args[1])
+    plan = args[2] if len(args) > 2 else None
+    return run_worker(script, context.workflow, context.run_dir, context.run_id, args[1], plan)
 
 
 def _local_job(args: Sequence[str]) -> int:
@@ -88,11 +91,12 @@ def _local_job(args: Sequence[str]) -> int:
     return supervise([args[0]])
 
 
-_COMMANDS: dict[str, tuple[int, Callable[[Sequence[str]], int]]] = {
-    "dispatch": (1, _dispatch),
-    "work": (2, _work),
-    "local-job": (1, _local_job),
+_COMMANDS: dict[str, tuple[tuple[int, ...], Callable[[Sequence[str]], int]]] = {
+    "dispatch": ((1,), _dispatch),
+    "work": ((2, 3), _work),
+    "local-job": ((1,), _local_job),
 }
+"""Each sub-command's numbers of arguments it takes, and what runs it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = list(sys.argv[1:] if argv is None else argv)
     command = _COMMANDS.get(args[0]) if args else None
-    if command is None or len(args) - 1 != command[0]:
+    if command is None or len(args) - 1 not in command[0]:
         wanted = _USAGE[args[0]] if args and args[0] in _USAGE else " | ".join(_USAGE.values())
         print(f"usage: python -m reflow.job {wanted}", file=sys.stderr)
         return 2

@@ -25,3 +25,16 @@ def test_fan_out_of_20_throttled_to_2_then_gather(
     assert len(jobs) == 20
     waiting = sorted(len(job["deps"]) for job in jobs)
     assert waiting == [0, 0] + [2] * 18, waiting
+
+
+@pytest.mark.slow
+def test_a_packed_array_goes_to_flux_as_one_job_per_pack(
+    tmp_path: Path, fake_flux: FakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run_guide_pipeline(tmp_path, "flux", name="pack20", pack=5)
+    jobs = [
+        job for job in fake_flux.store.read()["jobs"].values() if job["name"] == "pack20.process"
+    ]
+    waiting = sorted(len(job["deps"]) for job in jobs)
+    assert waiting == [0, 0, 2, 2], waiting  # 4 packs, in slices of 2

@@ -23,3 +23,16 @@ def test_fan_out_of_20_throttled_to_2_then_gather(
     assert [(job["name"], job["throttle"], len(job["elements"])) for job in arrays] == [
         ("guide.process", 2, 20)
     ]
+
+
+@pytest.mark.slow
+def test_a_packed_array_goes_to_lsf_as_one_element_per_pack(
+    tmp_path: Path, fake_lsf: FakeScheduler, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    run_guide_pipeline(tmp_path, "lsf", name="pack20", pack=5)
+    jobs = fake_lsf.store.read()["jobs"].values()
+    arrays = [job for job in jobs if job["extra"].get("array")]
+    assert [(job["name"], job["throttle"], len(job["elements"])) for job in arrays] == [
+        ("pack20.process", 2, 4)
+    ]

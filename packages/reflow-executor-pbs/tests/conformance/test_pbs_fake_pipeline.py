@@ -29,3 +29,15 @@ def test_fan_out_of_20_two_at_a_time_then_gather(
     text = scripts[0].read_text()
     assert "#PBS -J 1-20%2" in text, text
     assert "#PBS -l select=1:ncpus=1:mem=200mb" in text, text
+
+
+def test_a_packed_array_goes_to_pbs_as_one_subjob_per_pack(
+    tmp_path: Path, fake_pbs: object
+) -> None:
+    """pack=5: the 20 elements are 4 subjobs (1-based on PBS), still two at a time."""
+    executor = PBSExecutor(state_dir=tmp_path / "pbs-state")
+    guide = run_guide_pipeline(tmp_path, executor, name="pack20", timeout=300, pack=5)
+    [script] = (tmp_path / "run").rglob("pack20.process.*.sh")
+    assert "#PBS -J 1-4%2" in script.read_text()
+    logs = sorted(p.name for p in (guide.run.run_dir / "logs").glob("process-*.out"))
+    assert len(logs) == 4, logs

@@ -29,6 +29,8 @@ def describe_text(desc: dict[str, Any]) -> str:
         cfg = task["config"]
         kind = "array" if task["is_array"] else "job"
         extra = f", at most {cfg['array_parallelism']} at once" if cfg["array_parallelism"] else ""
+        if cfg.get("pack"):  # absent from descriptions recorded before pack=
+            extra += f", {cfg['pack']} elements per array task"
         lines.append(
             f"  {task['name']}  [{kind}: {cfg['cpus']} cpu, {cfg['mem']}, {cfg['time']}{extra}]"
             f" -> {task['return_type'] or '?'}"

@@ -57,6 +57,7 @@ class JobConfig(SubmitOptionViews):
     modules: list[str] | None = None
     prologue: list[str] | None = None
     container: str | None = None
+    pack: int | None = None
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class JobConfig(SubmitOptionViews):
         modules: list[str] | None = None,
         prologue: list[str] | None = None,
         container: str | None = None,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -101,6 +103,7 @@ class JobConfig(SubmitOptionViews):
         self.modules = modules
         self.prologue = prologue
         self.container = container
+        self.pack = pack
 
     @property
     def environment(self) -> TaskEnvironment:
@@ -142,6 +145,16 @@ class JobConfig(SubmitOptionViews):
             raise WorkflowDefinitionError(
                 f"{where}: array_parallelism applies only to array tasks; add array=True "
                 "or drop array_parallelism."
+            )
+        pack = self.pack
+        if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+            raise WorkflowDefinitionError(
+                f"{where}: pack={pack!r} is not valid; give a whole number of at least 1 "
+                "(elements per array task), or None."
+            )
+        if pack is not None and not self.array:
+            raise WorkflowDefinitionError(
+                f"{where}: pack applies only to array tasks; add array=True or drop pack."
             )
         if not isinstance(self.version, str) or not self.version:
             raise WorkflowDefinitionError(
@@ -324,6 +337,7 @@ class Flow:
         backend: str | None = None,
         cache_inputs: str | None = None,
         report: bool = False,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -367,6 +381,12 @@ class Flow:
             Show the task's output in ``reflow report``: a ``Path`` to a PNG,
             SVG, CSV or HTML fragment is embedded (a large file is linked
             instead), any other value is shown as text.
+        pack : int or None
+            Array tasks only, scheduler mode (``submit``): run this many
+            consecutive elements one after another in one array task, each with
+            its own inputs, result, failure and retry; ``time=`` stays one
+            element's walltime (the array task asks for ``pack`` times it).
+            ``None`` takes ``[submit] pack`` from the configuration, else 1.
         **scheduler_options
             ``gpus`` (a number of GPUs), ``gpu_type`` (a GPU model such as
             ``"a100"``), ``modules`` (environment modules loaded before the
@@ -399,6 +419,7 @@ class Flow:
                     backend=backend,
                     cache_inputs=cache_inputs,
                     report=report,
+                    pack=pack,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -424,6 +445,7 @@ class Flow:
         backend: str | None = None,
         cache_inputs: str | None = None,
         report: bool = False,
+        pack: int | None = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -443,6 +465,7 @@ class Flow:
             backend=backend,
             cache_inputs=cache_inputs,
             report=report,
+            pack=pack,
             **scheduler_options,
         )
 

@@ -8,7 +8,6 @@ gives each task its own ``--<task>-<name>`` flag.
 
 from __future__ import annotations
 
-import argparse
 import enum
 import inspect
 import json
@@ -158,6 +157,10 @@ def _json_converter(tp: Any) -> Callable[[str], Any]:
             value = {_int_key(k): v for k, v in value.items()}
         problem = dict_problem(tp, value)
         if problem is not None:
+            # Only the command line converts text: a scheduler job defining the
+            # workflow never does, and skips importing argparse.
+            import argparse
+
             raise argparse.ArgumentTypeError(f"invalid {type_repr(tp)} value {text!r}: {problem}")
         return value
 

@@ -14,6 +14,7 @@ files in it are told apart by name::
             run.json                        the run's context (what it runs, and how)
             inputs/<task>/<i>.json          what instance i receives
             started/<task>/<i>.json         the worker started: host, pid, job id, time
+            packs/<task>/<plan>.json        the elements of each array task of a packed array
             dispatcher.json                 the run's pending dispatcher job
             dispatch.lock                   held by the dispatcher wave running now
             planned.json                    the tasks the dispatchers planned, and how many
@@ -177,6 +178,13 @@ class RunLayout:
     def result_file(self, task: str, index: int | None) -> Path:
         """Where a worker writes its result."""
         return self.results_dir / task / instance_file_name(index)
+
+    def pack_file(self, task: str, plan: str) -> Path:
+        """Which elements each array task of one packed submission of ``task`` runs.
+
+        ``plan`` names the submission (:mod:`reflow.engine.scheduler.packing`).
+        """
+        return self.state_dir / "packs" / task / f"{plan}.json"
 
     @property
     def dispatcher_file(self) -> Path:

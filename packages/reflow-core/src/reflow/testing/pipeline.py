@@ -92,7 +92,9 @@ class GuideRun:
     spans: list[tuple[float, float]]
 
 
-def load_guide_workflow(directory: Path, name: str = "guide") -> ModuleType:
+def load_guide_workflow(
+    directory: Path, name: str = "guide", *, pack: int | None = None
+) -> ModuleType:
     """Write the pipeline to ``directory/<name>.py`` and import it; its workflow is ``wf``.
 
     Parameters
@@ -101,13 +103,18 @@ def load_guide_workflow(directory: Path, name: str = "guide") -> ModuleType:
         Where the module file goes (an existing directory the jobs can read).
     name : str
         The module's and the workflow's name; job names start with it.
+    pack : int or None
+        ``pack=`` of ``process``: its elements per array task (``None``: not packed).
 
     Returns
     -------
     ModuleType
         The imported module.
     """
-    return load_script(directory, name, GUIDE_PIPELINE.format(name=name))
+    source = GUIDE_PIPELINE.format(name=name)
+    if pack is not None:
+        source = source.replace("array_parallelism=2,", f"array_parallelism=2, pack={pack},")
+    return load_script(directory, name, source)
 
 
 def run_guide_pipeline(
@@ -117,6 +124,7 @@ def run_guide_pipeline(
     name: str = "guide",
     store: Store | None = None,
     timeout: float = 600.0,
+    pack: int | None = None,
 ) -> GuideRun:
     """Submit the guide's pipeline through ``executor``, wait for it, and check the result.
 
@@ -133,6 +141,9 @@ def run_guide_pipeline(
         The manifest store; by default a new SQLite store in ``directory``.
     timeout : float
         Seconds the run may take.
+    pack : int or None
+        Run ``process`` packed, this many elements per array task (see
+        :func:`load_guide_workflow`); the checks are the same.
 
     Returns
     -------
@@ -150,7 +161,7 @@ def run_guide_pipeline(
     if store is None:
         store = open_store(directory / "manifest.db")
         store.init()
-    module = load_guide_workflow(directory, name)
+    module = load_guide_workflow(directory, name, pack=pack)
     run: Run = module.wf.submit(directory / "run", store=store, executor=executor, n=GUIDE_FILES)
     state = run.wait(timeout=timeout)
     _check(state is RunState.SUCCESS, f"the run ended {state.value}, not success")

@@ -71,7 +71,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.follow:
         path = log_path(record, inst, suffix)
-        sys.stdout.buffer.write(path.read_bytes())
+        data = path.read_bytes()
+        if index is not None:  # a packed array task's log: this element's part of it
+            # lazy: as above
+            from reflow.engine.scheduler.packing import element_part
+
+            data = element_part(data, index) or data
+        sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return 0
     try:

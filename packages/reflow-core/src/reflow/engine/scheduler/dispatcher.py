@@ -29,6 +29,7 @@ from reflow.cache.sharing import cache_user
 from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
+from reflow.engine.scheduler.packing import PackPlan, pack_size, pack_walltime, plan_packs
 from reflow.engine.scheduler.results import ResultReader
 from reflow.engine.scheduler.stderrtail import stderr_tail
 from reflow.errors import ReflowError
@@ -211,12 +212,15 @@ class Dispatcher:
         if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
             return None
         try:
-            job = read_json(started).get("job_id")
+            mark = read_json(started)
         except ValueError:
             return None
+        job = mark.get("job_id")
         if not job:
             return None
-        job_id = str(job) if inst.array_index is None else element_id(str(job), inst.array_index)
+        # A packed element ran in array task "array_task" of its job, not at its own index.
+        number = mark.get("array_task", inst.array_index)
+        job_id = str(job) if number is None else element_id(str(job), int(number))
         return StateUpdate(inst.id, TaskState.RUNNING, job_id=job_id)
 
     # -- 2. reconcile with the scheduler --------------------------------------------
@@ -449,6 +453,7 @@ class Dispatcher:
                 "run_id": self.run_id,
                 "kwargs": CODEC.dumps({**fixed, **inputs}),
                 "run_dir_params": list(spec.run_dir_params),
+                "policy": policy,  # so the worker need not read the configuration
             }
             # The states of the files the Result inputs name, as planned: the
             # worker's own look is compared with them (reflow.engine.scheduler.results).
@@ -456,26 +461,35 @@ class Dispatcher:
             planned = seen_files(inputs, policy)
             if planned:
                 payload["files"] = planned
-            write_json_atomic(self.layout.input_file(name, index), payload)
+            # Not fsync'ed: retry writes them again (runs/files.py says why).
+            write_json_atomic(self.layout.input_file(name, index), payload, durable=False)
 
     # -- 4. submit ------------------------------------------------------------------------
 
-    def _job_spec(self, name: str, indices: list[int | None]) -> JobSpec:
+    def _job_spec(
+        self, name: str, indices: list[int | None], pack: PackPlan | None = None
+    ) -> JobSpec:
         spec = self.wf.tasks[name]
         options = self.wf.config.task_submit_options(spec.config.submit_options)
         array = None
-        if spec.config.array:
+        command = worker_command(self.context_file, name)
+        walltime = spec.config.time
+        if pack is not None:  # one array task per pack, running its elements in turn
+            array = ArraySpec(pack.array_tasks, spec.config.array_parallelism)
+            command = (*command, pack.name)
+            walltime = pack_walltime(walltime, max(len(g) for g in pack.groups))
+        elif spec.config.array:
             array = ArraySpec(
                 tuple(i for i in indices if i is not None), spec.config.array_parallelism
             )
         return JobSpec(
             name=f"{self.wf.name}.{name}",
-            command=worker_command(self.context_file, name),
+            command=command,
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(
                 cpus=spec.config.cpus,
-                time=spec.config.time,
+                time=walltime,
                 mem=spec.config.mem,
                 options=options,
                 gpus=spec.config.gpus,
@@ -500,13 +514,23 @@ class Dispatcher:
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
             by_task.setdefault(inst.task_name, []).append(inst)
-        # Instances marked before a dispatcher died between marking and submitting.
-        for inst in self.store.list_task_instance_records(
-            self.run_id, states=[TaskState.SUBMITTED]
-        ):
-            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not self.layout.started_file(
-                inst.task_name, inst.array_index
-            ).exists():
+        # Instances marked before a dispatcher died between marking and submitting.  A
+        # submission one of whose elements started was submitted (a pack starts its
+        # elements one by one): none of it is submitted again.
+        marked = [
+            inst
+            for inst in self.store.list_task_instance_records(
+                self.run_id, states=[TaskState.SUBMITTED]
+            )
+            if (inst.job_id or "").startswith(_PENDING_PREFIX)
+        ]
+        ran = {
+            inst.job_id
+            for inst in marked
+            if self.layout.started_file(inst.task_name, inst.array_index).exists()
+        }
+        for inst in marked:
+            if inst.job_id not in ran:
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
         for name, insts in by_task.items():
@@ -522,7 +546,11 @@ class Dispatcher:
             self.store.apply_state_updates(
                 [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
             )
-            job = self._job_spec(name, [i.array_index for i in insts])
+            config = self.wf.tasks[name].config
+            size = pack_size(config.pack, self.wf.config.pack, array=config.array)
+            indices = [i.array_index for i in insts]
+            pack = plan_packs(self.layout, name, size, indices, token)
+            job = self._job_spec(name, indices, pack)
             try:
                 job_id = self.executor.submit(job)
                 self.calls["submit"] += 1
@@ -533,6 +561,7 @@ class Dispatcher:
                     [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
                 )
                 continue
+            packed = {} if pack is None else pack.job_ids(job_id)
             self.store.apply_state_updates(
                 [
                     StateUpdate(
@@ -540,7 +569,7 @@ class Dispatcher:
                         TaskState.SUBMITTED,
                         job_id=job_id
                         if i.array_index is None or job.array is None
-                        else element_id(job_id, i.array_index),
+                        else packed.get(i.array_index) or element_id(job_id, i.array_index),
                     )
                     for i in insts
                 ]

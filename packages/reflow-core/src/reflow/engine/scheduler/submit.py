@@ -304,6 +304,8 @@ def retry_run(
     for inst in todo:  # an earlier attempt's files must not speak for the new one
         layout.result_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
         layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
+        # Written again from the store by the dispatcher: a crash may have cut them.
+        layout.input_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
     # The retried run ends (or fails first) again, and says so again.
     shutil.rmtree(layout.notified_dir, ignore_errors=True)
     with store.transaction():

@@ -1,4 +1,4 @@
-"""A worker job: run one task instance from its inputs file, write its result file.
+"""A worker job: run one task instance (or a pack of elements) from its inputs, write results.
 
 Workers never open the manifest store (design §5): the dispatcher wrote
 everything they need, and everything they report goes into the result file,
@@ -14,15 +14,15 @@ from __future__ import annotations
 import os
 import resource
 import signal
-import socket
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from reflow.executors.jobs import ARRAY_INDEX_ENV
-from reflow.runs.files import read_json, write_json_atomic
+# Not from reflow.executors.jobs: that package's import costs every worker ~20 ms.
+from reflow.env import REFLOW_ARRAY_INDEX, REFLOW_JOB_ID
+from reflow.runs.files import read_json, write_json_atomic, write_json_plain
 from reflow.runs.layout import RunLayout
 
 __all__ = ["run_worker"]
@@ -48,101 +48,205 @@ def _usage(started: float, cpu_at_start: float) -> dict[str, Any]:
 
 
 def _index_from_env() -> int | None:
-    text = os.environ.get(ARRAY_INDEX_ENV)
+    text = os.environ.get(REFLOW_ARRAY_INDEX)
     return int(text) if text not in (None, "") else None
 
 
-def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, task: str) -> int:
-    """Run one instance; return the process exit status (0 on success)."""
-    # lazy: every task's job pays for the worker's imports: load only what it uses
-    from reflow.cache.filestate import task_policies
-    from reflow.cache.fingerprint import code_fingerprint
-    from reflow.cache.identity import value_hash
-    from reflow.cache.seenfiles import seen_files
-    from reflow.define.given import Resources
-    from reflow.define.labels import instance_label
-    from reflow.engine.scheduler.code import workflow_codec
-    from reflow.engine.scheduler.loader import load_workflow
-    from reflow.manifest import CODEC, unstorable_output_message
-    from reflow.signals import TaskInterrupted, graceful_shutdown
+def run_worker(
+    script: Path,
+    workflow_name: str,
+    run_dir: Path,
+    run_id: str,
+    task: str,
+    plan: str | None = None,
+) -> int:
+    """Run one instance, or each element of a pack; return the process exit status.
 
-    index = _index_from_env()
-    started = time.time()
-    cpu_at_start = _cpu_seconds()
-    host = socket.gethostname()
-    result: dict[str, Any] = {
-        "task": task,
-        "index": index,
-        "host": host,
-        "pid": os.getpid(),
-        "start": started,
-    }
-    layout = RunLayout(run_dir, run_id)
-    out = layout.result_file(task, index)
+    Parameters
+    ----------
+    script, workflow_name : Path, str
+        The run's frozen script and the workflow in it.
+    run_dir, run_id : Path, str
+        The run.
+    task : str
+        The task to run.
+    plan : str or None
+        A packed array's plan (:mod:`reflow.engine.scheduler.packing`): the
+        array task number is then a pack, whose elements run one after
+        another, each with its own result.  ``None``: the array task number
+        (if any) is the element's index.
+
+    Returns
+    -------
+    int
+        0 when every element succeeded, 130 after ``KeyboardInterrupt``, else 1.
+    """
+    worker = _Worker(script, workflow_name, RunLayout(run_dir, run_id), task)
+    array_task = _index_from_env()
+    if plan is None:
+        return worker.element(array_task, None)
+    # lazy: only a packed array's worker reads a plan
+    from reflow.engine.scheduler.packing import marker, read_pack_group
+
+    if array_task is None:
+        print(
+            f"reflow worker: packed task {task!r} started without an array index", file=sys.stderr
+        )
+        return 1
     try:
-        payload = read_json(layout.input_file(task, index))
-        write_json_atomic(
-            layout.started_file(task, index),
-            {
-                "host": host,
+        elements = read_pack_group(worker.layout, task, plan, array_task)
+    except (OSError, ValueError) as exc:
+        # No result is written: the dispatcher fails the pack's elements when the job ends.
+        print(f"reflow worker: cannot read pack plan {plan}: {exc}", file=sys.stderr)
+        return 1
+    status = 0
+    for index in elements:
+        _mark(marker(index, "start"))
+        code = worker.element(index, array_task)
+        _mark(marker(index, "end"))
+        status = status or code
+        if worker.stopped:  # interrupted or out of walltime: the rest fail with the job
+            break
+    return status
+
+
+def _mark(line: str) -> None:
+    """A line in both of a pack's logs, after what the element wrote so far."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+        stream.write(line + "\n")
+        stream.flush()
+
+
+class _Worker:
+    """Runs elements of one task, loading the workflow once for all of them."""
+
+    def __init__(self, script: Path, workflow_name: str, layout: RunLayout, task: str) -> None:
+        self.script = script
+        self.workflow_name = workflow_name
+        self.layout = layout
+        self.task = task
+        self.host = os.uname().nodename  # socket.gethostname(), without importing socket
+        self.stopped = False
+        """Set when an element was interrupted: the rest of a pack must not start."""
+        self._loaded: tuple[Any, Any, str, Any] | None = None
+
+    def _load(self, argv: list[str] | None) -> tuple[Any, Any, str, Any]:
+        """The task's function, its inputs' codec, its code fingerprint, the workflow (once)."""
+        if self._loaded is None:
+            # lazy: every task's job pays for the worker's imports: load only what it uses
+            from reflow.cache.fingerprint import code_fingerprint
+            from reflow.engine.scheduler.code import workflow_codec
+            from reflow.engine.scheduler.loader import load_workflow
+
+            workflow = load_workflow(self.script, self.workflow_name, argv)
+            func = workflow.tasks[self.task].func
+            self._loaded = (func, workflow_codec(), code_fingerprint(func), workflow)
+        return self._loaded
+
+    def _policy(self, payload: dict[str, Any], workflow: Any) -> str:
+        """The task's file policy: as the dispatcher planned it, else from the configuration."""
+        planned = payload.get("policy")
+        if isinstance(planned, str):
+            return planned  # reading the user's configuration costs a worker 10-30 ms
+        # lazy: inputs written before the dispatcher recorded the policy
+        from reflow.cache.filestate import task_policies
+
+        return task_policies(workflow)[self.task]
+
+    def element(self, index: int | None, array_task: int | None) -> int:
+        """Run instance ``index``; write its result; return its exit status."""
+        # lazy: as in _load
+        from reflow.cache.identity import value_hash
+        from reflow.cache.seenfiles import seen_files
+        from reflow.define.labels import instance_label
+        from reflow.manifest import CODEC, unstorable_output_message
+        from reflow.signals import TaskInterrupted, graceful_shutdown
+
+        task, layout = self.task, self.layout
+        started = time.time()
+        cpu_at_start = _cpu_seconds()
+        result: dict[str, Any] = {
+            "task": task,
+            "index": index,
+            "host": self.host,
+            "pid": os.getpid(),
+            "start": started,
+        }
+        try:
+            payload = read_json(layout.input_file(task, index))
+            mark = {
+                "host": self.host,
                 "pid": os.getpid(),
                 "start": started,
                 "run_id": payload["run_id"],
-                "job_id": os.environ.get("REFLOW_JOB_ID", ""),
-            },
-        )
-        workflow = load_workflow(script, workflow_name, payload.get("argv"))
-        func = workflow.tasks[task].func
-        # The code that runs, as loaded: the dispatcher records the output under
-        # the identity of this code, whatever the run planned.
-        result["code"] = code_fingerprint(func)
-        kwargs = workflow_codec().loads(payload["kwargs"])
-        policy = task_policies(workflow)[task]
-        # The files the arguments name, as the function is about to read them:
-        # they may have changed since the instance was planned (the job waited,
-        # or is a retry), and its output belongs to the files it read.
-        files = seen_files(kwargs, policy)
-        if files:
-            result["files"] = files
-        for name in payload.get("run_dir_params", []):
-            kwargs[name] = run_dir
-        spec = workflow.tasks[task]
-        for name in spec.resources_params:
-            kwargs[name] = Resources.of(spec.config)
-        interrupted: BaseException | None = None
-        with graceful_shutdown():
-            for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning
-                signal.signal(sig, _walltime_warning)
+                "job_id": os.environ.get(REFLOW_JOB_ID, ""),
+            }
+            if array_task is not None:
+                mark["array_task"] = array_task
+            # Its readers take a missing or half-written record for "not started yet".
+            write_json_plain(layout.started_file(task, index), mark)
+            func, codec, fingerprint, workflow = self._load(payload.get("argv"))
+            policy = self._policy(payload, workflow)
+            # The code that runs, as loaded: the dispatcher records the output under
+            # the identity of this code, whatever the run planned.
+            result["code"] = fingerprint
+            kwargs = codec.loads(payload["kwargs"])
+            # The files the arguments name, as the function is about to read them:
+            # they may have changed since the instance was planned (the job waited,
+            # or is a retry), and its output belongs to the files it read.
+            files = seen_files(kwargs, policy)
+            if files:
+                result["files"] = files
+            for name in payload.get("run_dir_params", []):
+                kwargs[name] = layout.run_dir
+            spec = workflow.tasks[task]
+            if spec.resources_params:
+                # lazy: only a task that asks for its resources reads them
+                from reflow.define.given import Resources
+
+                for name in spec.resources_params:
+                    kwargs[name] = Resources.of(spec.config)
+            interrupted: BaseException | None = None
+            with graceful_shutdown():
+                for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning
+                    signal.signal(sig, _walltime_warning)
+                try:
+                    output = func(**kwargs)
+                except TaskInterrupted as exc:
+                    interrupted = exc
+            if interrupted is not None:
+                raise interrupted
+            # The files the output names count as they are now, under the task's policy.
             try:
-                output = func(**kwargs)
-            except TaskInterrupted as exc:
-                interrupted = exc
-        if interrupted is not None:
-            raise interrupted
-        # The files the output names count as they are now, under the task's policy.
-        try:
-            encoded, digest = CODEC.dumps(output), value_hash(output, policy=policy)
-        except (TypeError, ValueError) as exc:
-            # The task ran; its value cannot be kept.  One line, not the codec's traceback.
-            label = instance_label(task, index)
-            result.update(ok=False, reason="ERROR", error=unstorable_output_message(label, exc))
+                encoded, digest = CODEC.dumps(output), value_hash(output, policy=policy)
+            except (TypeError, ValueError) as exc:
+                # The task ran; its value cannot be kept.  One line, not the codec's traceback.
+                label = instance_label(task, index)
+                result.update(
+                    ok=False, reason="ERROR", error=unstorable_output_message(label, exc)
+                )
+                code = 1
+            else:
+                result.update(ok=True, output=encoded, output_hash=digest)
+                code = 0
+        except _WalltimeWarningError as exc:
+            result.update(ok=False, reason="TIMEOUT", error=f"walltime exceeded: {exc}")
             code = 1
-        else:
-            result.update(ok=True, output=encoded, output_hash=digest)
-            code = 0
-    except _WalltimeWarningError as exc:
-        result.update(ok=False, reason="TIMEOUT", error=f"walltime exceeded: {exc}")
-        code = 1
-    except BaseException as exc:  # the worker reports every failure in its result file
-        reason = "INTERRUPTED" if type(exc).__name__ == "TaskInterrupted" else "ERROR"
-        result.update(ok=False, reason=reason, error=traceback.format_exc())
-        code = 1
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            code = 130 if isinstance(exc, KeyboardInterrupt) else 1
-    result["end"] = time.time()
-    result.update(_usage(started, cpu_at_start))
-    write_json_atomic(out, result)
-    return code
+            self.stopped = True
+        except BaseException as exc:  # the worker reports every failure in its result file
+            reason = "INTERRUPTED" if type(exc).__name__ == "TaskInterrupted" else "ERROR"
+            result.update(ok=False, reason=reason, error=traceback.format_exc())
+            code = 1
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)) or reason == "INTERRUPTED":
+                self.stopped = True
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                code = 130 if isinstance(exc, KeyboardInterrupt) else 1
+        result["end"] = time.time()
+        result.update(_usage(started, cpu_at_start))
+        # Atomic, not fsync'ed: the store is where it lasts (see write_json_atomic).
+        write_json_atomic(layout.result_file(task, index), result, durable=False)
+        return code
 
 
 class _WalltimeWarningError(Exception):
