@@ -16,6 +16,7 @@ from reflow.define.filepolicy import check_policy
 from reflow.define.markers import Result, RunDir, split_annotated
 from reflow.define.names import check_name, check_task_name
 from reflow.define.resources import parse_memory, parse_walltime
+from reflow.define.retrypolicy import Retry, retry_policy
 from reflow.define.submitoptions import canonical_submit_options
 from reflow.define.submitviews import SubmitOptionViews
 from reflow.errors import AnnotationError, ConfigError, WorkflowDefinitionError
@@ -44,6 +45,7 @@ class JobConfig(SubmitOptionViews):
     cache: bool = True
     backend: str | None = None
     cache_inputs: str | None = None
+    retry: Retry | None = None
 
     def __init__(
         self,
@@ -59,6 +61,8 @@ class JobConfig(SubmitOptionViews):
         backend: str | None = None,
         extra: dict[str, Any] | None = None,
         cache_inputs: str | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -75,6 +79,8 @@ class JobConfig(SubmitOptionViews):
         self.cache = cache
         self.backend = backend
         self.cache_inputs = cache_inputs
+        self._retry_args = (retries, retry_on)
+        self.retry = retries if isinstance(retries, Retry) and retry_on is None else None
 
     @property
     def extra(self) -> dict[str, Any]:
@@ -117,6 +123,10 @@ class JobConfig(SubmitOptionViews):
                 check_policy(self.cache_inputs, "cache_inputs")
             except ValueError as exc:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from None
+        try:
+            self.retry = retry_policy(*self._retry_args, where)
+        except ValueError as exc:
+            raise WorkflowDefinitionError(f"{exc}.") from None
         for dep in self.after:
             if not isinstance(dep, str):
                 raise WorkflowDefinitionError(
@@ -229,6 +239,7 @@ class TaskSpec:
             version=self.config.version,
             cache=self.config.cache,
             backend=self.config.backend,
+            retries=self.config.retry,
         )
         return TaskSpec(
             name=new_name,
@@ -280,6 +291,8 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -319,6 +332,16 @@ class Flow:
             ``"content"`` (a SHA-256 of each file) or ``"path"`` (the name
             alone); ``None`` takes ``[cache] inputs`` from the configuration,
             else ``"stat"``.
+        retries : int, Retry or None
+            Automatic retries after a failure whose reason ``retry_on`` lists,
+            each asking for what was missing (see "When jobs fail" in the
+            docs); a :class:`~reflow.define.retrypolicy.Retry` sets backoff,
+            growth and limits.  ``None`` takes ``[retries]`` from the
+            configuration, else no retry.
+        retry_on : iterable or None
+            Reasons that count: ``"TIMEOUT"``, ``"OUT_OF_MEMORY"``,
+            ``"NODE_FAIL"`` (the default), ``"FAILED"``, ``"CANCELLED"``, and
+            exception classes the task may raise.
         **scheduler_options
             More scheduler options, merged into ``submit_options``.
         """
@@ -345,6 +368,8 @@ class Flow:
                     cache=cache,
                     backend=backend,
                     cache_inputs=cache_inputs,
+                    retries=retries,
+                    retry_on=retry_on,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -369,6 +394,8 @@ class Flow:
         verify: Callable[[Any], bool] | None = None,
         backend: str | None = None,
         cache_inputs: str | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -387,6 +414,8 @@ class Flow:
             verify=verify,
             backend=backend,
             cache_inputs=cache_inputs,
+            retries=retries,
+            retry_on=retry_on,
             **scheduler_options,
         )
 

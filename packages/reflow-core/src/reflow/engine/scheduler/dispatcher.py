@@ -30,6 +30,7 @@ from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
+from reflow.engine.scheduler.retrying import Retrying
 from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
@@ -163,6 +164,7 @@ class Dispatcher:
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
+        self.retrying = Retrying(self.wf, self.layout, self.executor)
 
     def _analyse(self) -> Analysis:
         """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
@@ -297,7 +299,7 @@ class Dispatcher:
             updates.append(
                 late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
             )
-        self.results.apply(updates)
+        self.results.apply(self.retrying.review(active, updates, statuses))
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
         return still
@@ -454,9 +456,16 @@ class Dispatcher:
 
     # -- 4. submit ------------------------------------------------------------------------
 
-    def _job_spec(self, name: str, indices: list[int | None]) -> JobSpec:
+    def _job_spec(
+        self, name: str, indices: list[int | None], retried: dict[str, Any] | None = None
+    ) -> JobSpec:
         spec = self.wf.tasks[name]
         options = self.wf.config.task_submit_options(spec.config.submit_options)
+        resources = JobResources(
+            cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
+        )
+        if retried is not None:  # a retry asks for its own (retrying.py)
+            resources = self.retrying.job_resources(retried, options)
         array = None
         if spec.config.array:
             array = ArraySpec(
@@ -467,9 +476,7 @@ class Dispatcher:
             command=worker_command(self.context_file, name),
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
-            resources=JobResources(
-                cpus=spec.config.cpus, time=spec.config.time, mem=spec.config.mem, options=options
-            ),
+            resources=resources,
             array=array,
             env=job_variables(self.run_id),
             log_name=name,
@@ -490,7 +497,7 @@ class Dispatcher:
             ).exists():
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
-        for name, insts in by_task.items():
+        for name, insts, retried in self.retrying.batches(by_task):
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
             missing = [
                 inst.array_index
@@ -503,7 +510,7 @@ class Dispatcher:
             self.store.apply_state_updates(
                 [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
             )
-            job = self._job_spec(name, [i.array_index for i in insts])
+            job = self._job_spec(name, [i.array_index for i in insts], retried)
             try:
                 job_id = self.executor.submit(job)
                 self.calls["submit"] += 1
@@ -602,6 +609,9 @@ class Dispatcher:
             self.plan()
             self.submit_ready()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            if not active and self.retrying.wait_for_backoff():  # only retries in backoff
+                self.submit_ready()
+                active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
             lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
             if lost and len(lost) == len(active):
                 self._give_up_on(lost)
