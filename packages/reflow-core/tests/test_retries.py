@@ -24,7 +24,7 @@ from reflow.testing.scripts import load_script
 
 PIPELINE = """
 from typing import Annotated
-from reflow import Result, Workflow
+from reflow import Result, RunDir, Workflow
 from reflow.define.retrypolicy import Retry
 
 wf = Workflow("{name}")
@@ -40,6 +40,17 @@ def items() -> list[int]:
 @wf.job(array=True, time="00:01:00", retries=1, retry_on=["TIMEOUT"])
 def each(i: Annotated[int, Result(step="items")]) -> int:
     return i * 10
+
+class Flaky(ValueError):
+    pass
+
+@wf.job(retries=1, retry_on=[ValueError])
+def flaky(run_dir: RunDir = RunDir()) -> str:
+    marker = run_dir / "flaky-once"
+    if not marker.exists():
+        marker.write_text("")
+        raise Flaky("the first time")
+    return "second"
 """
 
 
@@ -85,10 +96,9 @@ class Scripted(Executor):
         env = {**os.environ, **job.env, "REFLOW_JOB_ID": ident}
         if index is not None:
             env[ARRAY_INDEX_ENV] = str(index)
-        subprocess.run(job.command, env=env, check=True, cwd=job.workdir)
-        self.states[ident if index is None else element_id(ident, index)] = JobStatus(
-            JobState.COMPLETED, 0
-        )
+        code = subprocess.run(job.command, env=env, check=False, cwd=job.workdir).returncode
+        state = JobState.COMPLETED if code == 0 else JobState.FAILED
+        self.states[ident if index is None else element_id(ident, index)] = JobStatus(state, code)
 
 
 def start(tmp_path: Path, store: Any, retries: int = 2) -> tuple[Scripted, Any]:
@@ -166,8 +176,9 @@ def test_only_the_failed_elements_of_an_array_are_resubmitted_with_their_own_tim
     assert job.array is not None and job.array.indices == (1,)
     assert job.resources.time == "00:02:00"
     executor.run("each", 1)
-    executor.run("big")
-    assert dispatch_once(store, run.run_id, executor) is RunState.SUCCESS
+    dispatch_once(store, run.run_id, executor)
+    assert run.status_dict()["summary"]["each"] == {"SUCCESS": 3}
+    assert run.output("each") == [0, 10, 20]
     assert [a.reason for a in attempts(run, "each", 1)] == ["TIMEOUT"]
     assert attempts(run, "each", 0) == []
 
@@ -258,3 +269,32 @@ def test_retry_on_takes_exception_types_and_the_default_reasons() -> None:
     assert default is not None and default.reasons == {"TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"}
     assert not default.counts_exception(ValueError())
     assert Retry(2, backoff="10s").delay(1) == 10 and Retry(2, backoff="10s").delay(3) == 40
+
+
+def test_a_listed_exception_is_retried_with_the_same_resources(tmp_path: Path, store: Any) -> None:
+    executor, run = start(tmp_path, store)
+    first, _ = executor.job("flaky")
+    executor.run("flaky")  # raises Flaky, a ValueError
+    dispatch_once(store, run.run_id, executor)
+    second, job = executor.job("flaky")
+    assert second != first and job.resources.mem == "4G"
+    executor.run("flaky")
+    dispatch_once(store, run.run_id, executor)
+    assert run.output("flaky") == "second"
+    [one] = attempts(run, "flaky")
+    assert (one.reason, one.counted, one.detail) == ("Flaky", True, "the task raised it")
+
+
+def test_a_requeued_job_is_recorded_and_not_counted(tmp_path: Path, store: Any) -> None:
+    executor, run = start(tmp_path, store)
+    ident, _ = executor.job("big")
+    started = RunLayout(run.run_dir, run.run_id).started_file("big", None)
+    started.parent.mkdir(parents=True, exist_ok=True)
+    # The scheduler started the job once already (then preempted and requeued it).
+    started.write_text(json.dumps({"host": "h", "node": "n2", "job_id": ident, "start": 5.0}))
+    executor.run("big")
+    dispatch_once(store, run.run_id, executor)
+    assert run.status_dict()["summary"]["big"] == {"SUCCESS": 1}
+    [requeued] = attempts(run, "big")
+    assert (requeued.reason, requeued.counted, requeued.host) == ("REQUEUED", False, "n2")
+    assert requeued.number == 1 and "(requeued, not counted)" in requeued.summary()

@@ -125,6 +125,24 @@ class Retry:
         base = _seconds(self.backoff)
         return float(base * 2 ** max(0, attempt - 1)) if base else 0.0
 
+    def to_record(self) -> dict[str, Any]:
+        """The policy as plain values, as the run records it (functions by name)."""
+
+        def name(value: object) -> Any:
+            if isinstance(value, type) or callable(value):
+                return getattr(value, "__qualname__", repr(value))
+            return value
+
+        return {
+            "retries": self.retries,
+            "on": [name(r) for r in self.on],
+            "backoff": self.backoff,
+            "mem": name(self.mem),
+            "time": name(self.time),
+            "max_mem": self.max_mem,
+            "max_time": self.max_time,
+        }
+
     def check(self, where: str) -> None:
         """Raise ``ValueError`` with one line naming the option and its fix."""
         n = self.retries

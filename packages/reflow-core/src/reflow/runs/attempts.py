@@ -12,15 +12,24 @@ starts from them.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 
-__all__ = ["Attempt", "AttemptLog", "instance_key"]
+__all__ = ["NODE_NAME_ENV", "Attempt", "AttemptLog", "instance_key", "start_record"]
+
+NODE_NAME_ENV = ("SLURMD_NODENAME",)
+"""Where a job learns its node's name in the scheduler's own words (what ``--exclude`` takes).
+
+Several nodes may share one host name (``slurmd -N``), and a site's node names
+need not be host names; without one of these, the host name stands for the node.
+"""
 
 
 def instance_key(task: str, index: int | None) -> str:
@@ -127,6 +136,28 @@ class AttemptLog:
         """Record an ended attempt (saved by :meth:`save`)."""
         self.entries.setdefault(instance_key(task, index), []).append(attempt)
 
+    def note_requeues(
+        self, task: str, index: int | None, started: Mapping[str, Any], resources: dict[str, Any]
+    ) -> None:
+        """Record the starts of the job the scheduler requeued (not counted), once each."""
+        seen = {a.at for a in self.entries.get(instance_key(task, index), [])}
+        for start in started.get("earlier", []):
+            at = float(start.get("start", 0))
+            if at in seen:
+                continue
+            attempt = Attempt(
+                self.number(task, index),
+                "REQUEUED",
+                False,
+                resources,
+                str(start.get("job_id", "")),
+                str(start.get("node") or start.get("host", "")),
+                "the scheduler requeued the job (preempted); it ran again as it was",
+                at,
+                resources,
+            )
+            self.add(task, index, attempt)
+
     def save(self) -> None:
         """Write the log atomically (nothing when it is empty and absent)."""
         if not self.entries and not self.path.exists():
@@ -134,3 +165,24 @@ class AttemptLog:
         write_json_atomic(
             self.path, {k: [asdict(a) for a in items] for k, items in self.entries.items()}
         )
+
+
+def start_record(path: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """A worker's "started" ``record``, with its node and the earlier starts of the same job.
+
+    A scheduler that requeues a job (preemption) starts it again under the same
+    job id: the start found at ``path`` with that job id is kept in
+    ``earlier``, so the dispatcher can record the requeue without counting it
+    (:meth:`AttemptLog.note_requeues`).
+    """
+    record = dict(record)
+    node = next((os.environ[v] for v in NODE_NAME_ENV if os.environ.get(v)), "")
+    record["node"] = node or str(record.get("host", ""))
+    try:
+        before: dict[str, Any] = read_json(path)
+    except (OSError, ValueError):
+        return record
+    if before.get("job_id") and before.get("job_id") == record.get("job_id"):
+        earlier = list(before.pop("earlier", []))
+        record["earlier"] = [*earlier, before]
+    return record

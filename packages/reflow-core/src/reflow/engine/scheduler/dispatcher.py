@@ -187,7 +187,8 @@ class Dispatcher:
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
         self.interrupted = {}
-        for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
+        active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        for inst in active:
             update, interrupted = self._result_update(inst)
             if update is not None and not interrupted:
                 updates.append(update)
@@ -203,7 +204,7 @@ class Dispatcher:
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
-        self.results.apply(updates)
+        self.results.apply(self.retrying.review(active, updates, {}))  # listed exceptions
         return still
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
@@ -251,7 +252,9 @@ class Dispatcher:
             status = statuses.get(inst.job_id or "")
             deferred = self.interrupted.get(inst.id)
             if status is None or status.state not in JobState.ended():
-                if deferred is not None:  # interrupted, and the scheduler says no more
+                # Interrupted, and the scheduler says no more; a job it shows again
+                # waiting or running was requeued (preempted): that run is waited for.
+                if deferred is not None and (status is None or status.state is JobState.UNKNOWN):
                     updates.append(deferred)
                     continue
                 # Not reported at all (no reason given): forgotten, or not yet shown.  A

@@ -118,13 +118,24 @@ class Retrying:
         except OSError:
             return ""
 
-    def _host(self, inst: TaskInstanceRecord) -> str:
+    def _started(self, inst: TaskInstanceRecord) -> dict[str, Any]:
         try:
-            return str(
-                read_json(self.layout.started_file(inst.task_name, inst.array_index))["host"]
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return ""
+            data = read_json(self.layout.started_file(inst.task_name, inst.array_index))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _exception(self, inst: TaskInstanceRecord) -> str | None:
+        """The class name of the exception the task raised, when its policy lists it."""
+        policy = self.policy(inst.task_name)
+        if policy is None or not policy.exceptions:
+            return None
+        try:
+            result = read_json(self.layout.result_file(inst.task_name, inst.array_index))
+            names = [str(n) for n in result.get("error_types", [])]
+        except (OSError, ValueError, AttributeError):
+            return None
+        return names[0] if names and policy.counts_exception_name(names) else None
 
     def review(
         self,
@@ -132,54 +143,73 @@ class Retrying:
         updates: Sequence[StateUpdate],
         statuses: Mapping[str, JobStatus],
     ) -> list[StateUpdate]:
-        """``updates`` with each retryable failure turned into ``RETRYING``; attempts saved."""
+        """``updates`` with each retryable failure turned into ``RETRYING``; attempts saved.
+
+        A failure counts when its job ended in a state the task's policy lists
+        (``statuses``: the scheduler's word), or when the task raised an
+        exception of a type it lists (the worker's result names it).  Requeues
+        of a job that ended are recorded as well, not counted.
+        """
         by_id = {i.id: i for i in active}
         out: list[StateUpdate] = []
         for update in updates:
             inst = by_id.get(update.instance_id)
-            status = statuses.get(inst.job_id or "") if inst is not None else None
-            if (
-                update.state is not TaskState.FAILED
-                or inst is None
-                or status is None
-                or status.state not in JobState.ended()
-            ):
+            if inst is None:
                 out.append(update)
                 continue
-            out.extend(self._failed(inst, status, update))
+            if update.state in (TaskState.SUCCESS, TaskState.FAILED):
+                started = self._started(inst)
+                if started.get("earlier"):
+                    resources = self.resources(inst.task_name, inst.array_index)
+                    self.log.note_requeues(inst.task_name, inst.array_index, started, resources)
+            if update.state is not TaskState.FAILED:
+                out.append(update)
+                continue
+            status = statuses.get(inst.job_id or "")
+            if status is not None and status.state in JobState.ended():
+                reason = failure_reason(status, self._stderr(inst))
+                out.extend(self._failed(inst, reason, status.reason, update))
+                continue
+            exception = self._exception(inst)
+            if exception is None:
+                out.append(update)
+                continue
+            out.extend(self._failed(inst, exception, "the task raised it", update, listed=True))
         self.log.save()
         return out
 
     def _failed(
-        self, inst: TaskInstanceRecord, status: JobStatus, update: StateUpdate
+        self,
+        inst: TaskInstanceRecord,
+        reason: str,
+        detail: str,
+        update: StateUpdate,
+        *,
+        listed: bool = False,
     ) -> list[StateUpdate]:
         """The updates of one failed attempt: FAILED, then RETRYING when it is retried."""
         task, index = inst.task_name, inst.array_index
-        reason = failure_reason(status, self._stderr(inst))
         resources = self.resources(task, index)
         number = self.log.number(task, index)
-        host = self._host(inst)
+        started = self._started(inst)
+        host = str(started.get("node") or started.get("host") or "")
         failed = Attempted(number, reason, resources["mem"], resources["time"], host)
         policy = self.policy(task)
         nxt: dict[str, Any] | None = None
         why = ""
-        if policy is not None and policy.counts(reason):
+        if policy is not None and (listed or policy.counts(reason)):
             if number <= policy.retries:
                 nxt, why = escalate(policy, failed, resources, self._limits(task))
             else:
                 why = f"no retries left (retries={policy.retries})"
         if nxt is not None and policy is not None:
             nxt["not_before"] = time.time() + policy.delay(number)
-        detail = status.reason or ""
+        job = inst.job_id or ""
         self.log.add(
-            task,
-            index,
-            Attempt(number, reason, True, resources, inst.job_id or "", host, detail, next=nxt),
+            task, index, Attempt(number, reason, True, resources, job, host, detail, next=nxt)
         )
         if nxt is not None:
-            logger.info(
-                "%s[%s]: attempt %d %s; retrying with %s", task, index, number, reason, nxt
-            )
+            logger.info("%s[%s]: attempt %d %s; retry asks %s", task, index, number, reason, nxt)
             # The next attempt must not read this one's records as its own.
             self.layout.started_file(task, index).unlink(missing_ok=True)
             self.layout.result_file(task, index).unlink(missing_ok=True)
@@ -187,8 +217,8 @@ class Retrying:
             return [update, StateUpdate(inst.id, TaskState.RETRYING)]
         text = update.error_text or reason
         if number > 1 or why:
-            listed = "; ".join(a.summary() for a in self.log.of(task, index))
-            text = f"{text} Attempts: {listed}." + (f" Not retried: {why}." if why else "")
+            listed_text = "; ".join(a.summary() for a in self.log.of(task, index))
+            text = f"{text} Attempts: {listed_text}." + (f" Not retried: {why}." if why else "")
         return [StateUpdate(inst.id, TaskState.FAILED, error_text=text)]
 
     def batches(

@@ -63,6 +63,7 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     from reflow.engine.scheduler.code import workflow_codec
     from reflow.engine.scheduler.loader import load_workflow
     from reflow.manifest import CODEC, unstorable_output_message
+    from reflow.runs.attempts import start_record
     from reflow.signals import TaskInterrupted, graceful_shutdown
 
     index = _index_from_env()
@@ -80,16 +81,16 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     out = layout.result_file(task, index)
     try:
         payload = read_json(layout.input_file(task, index))
-        write_json_atomic(
-            layout.started_file(task, index),
-            {
-                "host": host,
-                "pid": os.getpid(),
-                "start": started,
-                "run_id": payload["run_id"],
-                "job_id": os.environ.get("REFLOW_JOB_ID", ""),
-            },
-        )
+        started_file = layout.started_file(task, index)
+        record = {
+            "host": host,
+            "pid": os.getpid(),
+            "start": started,
+            "run_id": payload["run_id"],
+            "job_id": os.environ.get("REFLOW_JOB_ID", ""),
+        }
+        # the node's name, and earlier starts of a requeued job (reflow.runs.attempts)
+        write_json_atomic(started_file, start_record(started_file, record))
         workflow = load_workflow(script, workflow_name, payload.get("argv"))
         func = workflow.tasks[task].func
         # The code that runs, as loaded: the dispatcher records the output under
@@ -132,6 +133,8 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
     except BaseException as exc:  # the worker reports every failure in its result file
         reason = "INTERRUPTED" if type(exc).__name__ == "TaskInterrupted" else "ERROR"
         result.update(ok=False, reason=reason, error=traceback.format_exc())
+        # the exception's class and bases: a retry_on= listing one of them retries it
+        result["error_types"] = [c.__name__ for c in type(exc).__mro__]
         code = 1
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             code = 130 if isinstance(exc, KeyboardInterrupt) else 1
