@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 from collections.abc import Sequence
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -298,3 +300,46 @@ def test_a_requeued_job_is_recorded_and_not_counted(tmp_path: Path, store: Any) 
     [requeued] = attempts(run, "big")
     assert (requeued.reason, requeued.counted, requeued.host) == ("REQUEUED", False, "n2")
     assert requeued.number == 1 and "(requeued, not counted)" in requeued.summary()
+
+
+def test_a_preempted_job_not_requeued_is_submitted_again_without_counting(
+    tmp_path: Path, store: Any
+) -> None:
+    executor, run = start(tmp_path, store, retries=0)
+    for _ in range(2):  # retries=0: only an uncounted resubmission can run it again
+        ident, _ = executor.job("big")
+        executor.states[ident] = JobStatus(JobState.PREEMPTED)
+        dispatch_once(store, run.run_id, executor)
+    executor.run("big")
+    dispatch_once(store, run.run_id, executor)
+    assert run.status_dict()["summary"]["big"] == {"SUCCESS": 1}
+    log = attempts(run, "big")
+    assert [(a.number, a.reason, a.counted) for a in log] == [
+        (1, "PREEMPTED", False),
+        (1, "PREEMPTED", False),
+    ]
+
+
+def cli(tmp_path: Path, *argv: str) -> str:
+    """``reflow ARGV`` against the test's store, in this process; its stdout."""
+    from reflow.cli.main import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main([*argv, "--store-path", str(tmp_path / "store" / "manifest.db")]) == 0
+    return out.getvalue()
+
+
+def test_status_and_explain_list_the_attempts(tmp_path: Path, store: Any) -> None:
+    executor, run = start(tmp_path, store)
+    first, _ = executor.job("big")
+    executor.states[first] = JobStatus(JobState.OUT_OF_MEMORY)
+    dispatch_once(store, run.run_id, executor)
+    status = cli(tmp_path, "status", run.run_id)
+    assert "Attempts" in status
+    assert f"#1 OUT_OF_MEMORY mem=100M time=00:01:00 job {first}" in status
+    data = json.loads(cli(tmp_path, "status", run.run_id, "--json"))
+    assert [a["reason"] for a in data["attempts"]["big"]] == ["OUT_OF_MEMORY"]
+    assert data["attempts"]["big"][0]["next"]["mem"] == "200M"
+    explained = cli(tmp_path, "explain", run.run_id, "big")
+    assert f"#1 OUT_OF_MEMORY mem=100M time=00:01:00 job {first}" in explained

@@ -17,12 +17,23 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reflow.errors import ReflowError
 from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 
-__all__ = ["NODE_NAME_ENV", "Attempt", "AttemptLog", "instance_key", "start_record"]
+if TYPE_CHECKING:
+    from reflow.stores import RunRecord
+
+__all__ = [
+    "NODE_NAME_ENV",
+    "Attempt",
+    "AttemptLog",
+    "instance_key",
+    "recorded_attempts",
+    "start_record",
+]
 
 NODE_NAME_ENV = ("SLURMD_NODENAME",)
 """Where a job learns its node's name in the scheduler's own words (what ``--exclude`` takes).
@@ -186,3 +197,15 @@ def start_record(path: Path, record: dict[str, Any]) -> dict[str, Any]:
         earlier = list(before.pop("earlier", []))
         record["earlier"] = [*earlier, before]
     return record
+
+
+def recorded_attempts(record: RunRecord) -> AttemptLog | None:
+    """The attempts of a run, from the run directory its record names; ``None`` if unreadable."""
+    # lazy: only the commands that show attempts read the run's context
+    from reflow.runs.context import recorded_context
+
+    try:
+        context = recorded_context(record)
+    except (ReflowError, ValueError, KeyError, TypeError):
+        return None
+    return AttemptLog(RunLayout(context.run_dir, record.run_id))

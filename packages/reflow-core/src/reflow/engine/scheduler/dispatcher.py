@@ -72,10 +72,16 @@ _REASONS = {
     JobState.OUT_OF_MEMORY: "OUT_OF_MEMORY: the job was killed for using too much memory",
     JobState.NODE_FAIL: "NODE_FAIL: the node running the job failed",
     JobState.CANCELLED: "CANCELLED: the job was cancelled outside reflow",
+    JobState.PREEMPTED: "PREEMPTED: a higher-priority job took the job's place",
     JobState.FAILED: "the job failed without writing a result",
     JobState.COMPLETED: "the job ended without writing a result",
 }
 
+
+_OVER = JobState.ended() | {JobState.PREEMPTED}
+"""States after which a job will not run again by itself: a preempted job the scheduler
+requeued shows as waiting again (Slurm: PENDING), so PREEMPTED means it was not requeued
+(retrying.py submits it again, not counted)."""
 
 _SPECIFIC = frozenset(
     {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
@@ -251,7 +257,7 @@ class Dispatcher:
         for inst in active:
             status = statuses.get(inst.job_id or "")
             deferred = self.interrupted.get(inst.id)
-            if status is None or status.state not in JobState.ended():
+            if status is None or status.state not in _OVER:
                 # Interrupted, and the scheduler says no more; a job it shows again
                 # waiting or running was requeued (preempted): that run is waited for.
                 if deferred is not None and (status is None or status.state is JobState.UNKNOWN):

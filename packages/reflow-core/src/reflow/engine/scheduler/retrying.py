@@ -40,6 +40,9 @@ MEMORY_KILL_LINE = "Exceeded job memory limit"
 """What Slurm's ``JobAcctGatherParams=OverMemoryKill`` writes to a job's stderr as it kills it."""
 
 _SIGKILL_EXIT = 128 + 9
+_OVER = JobState.ended() | {JobState.PREEMPTED}
+MAX_REQUEUES = 20
+"""Preempted attempts submitted again (not counted) before the instance fails: no endless loop."""
 
 
 def failure_reason(status: JobStatus, stderr: str) -> str:
@@ -166,7 +169,7 @@ class Retrying:
                 out.append(update)
                 continue
             status = statuses.get(inst.job_id or "")
-            if status is not None and status.state in JobState.ended():
+            if status is not None and status.state in _OVER:
                 reason = failure_reason(status, self._stderr(inst))
                 out.extend(self._failed(inst, reason, status.reason, update))
                 continue
@@ -197,6 +200,8 @@ class Retrying:
         policy = self.policy(task)
         nxt: dict[str, Any] | None = None
         why = ""
+        if reason == JobState.PREEMPTED.value:  # not requeued by the scheduler: reflow does
+            return self._requeue(inst, resources, host, detail, update)
         if policy is not None and (listed or policy.counts(reason)):
             if number <= policy.retries:
                 nxt, why = escalate(policy, failed, resources, self._limits(task))
@@ -220,6 +225,36 @@ class Retrying:
             listed_text = "; ".join(a.summary() for a in self.log.of(task, index))
             text = f"{text} Attempts: {listed_text}." + (f" Not retried: {why}." if why else "")
         return [StateUpdate(inst.id, TaskState.FAILED, error_text=text)]
+
+    def _requeue(
+        self,
+        inst: TaskInstanceRecord,
+        resources: dict[str, Any],
+        host: str,
+        detail: str,
+        update: StateUpdate,
+    ) -> list[StateUpdate]:
+        """A preempted attempt the scheduler did not requeue: submitted again, not counted."""
+        task, index = inst.task_name, inst.array_index
+        earlier = [a for a in self.log.of(task, index) if not a.counted]
+        again = len(earlier) < MAX_REQUEUES
+        attempt = Attempt(
+            self.log.number(task, index),
+            JobState.PREEMPTED.value,
+            False,
+            resources,
+            inst.job_id or "",
+            host,
+            detail,
+            next=resources if again else None,
+        )
+        self.log.add(task, index, attempt)
+        if not again:
+            text = f"{update.error_text} Preempted {MAX_REQUEUES} times: not submitted again."
+            return [StateUpdate(inst.id, TaskState.FAILED, error_text=text)]
+        self.layout.started_file(task, index).unlink(missing_ok=True)
+        self.layout.result_file(task, index).unlink(missing_ok=True)
+        return [update, StateUpdate(inst.id, TaskState.RETRYING)]
 
     def batches(
         self, by_task: Mapping[str, list[TaskInstanceRecord]]
