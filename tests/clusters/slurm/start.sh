@@ -107,10 +107,11 @@ check_up() {
   die "$name did not answer in time: $*"
 }
 # stop NAME...: SIGTERM these recorded Slurm daemons together, wait (20 s at most), SIGKILL.
+# slurmd-nK (one node of several) is a slurmd.
 stop() {
   local name pid pids=()
   for name in "$@"; do
-    if pid=$(pid_of "$name" "$name"); then kill -TERM "$pid"; pids+=("$pid"); fi
+    if pid=$(pid_of "$name" "${name%%-*}"); then kill -TERM "$pid"; pids+=("$pid"); fi
     rm -f "$RUN/$name.pid"
   done
   local left
