@@ -343,3 +343,42 @@ def test_status_and_explain_list_the_attempts(tmp_path: Path, store: Any) -> Non
     assert data["attempts"]["big"][0]["next"]["mem"] == "200M"
     explained = cli(tmp_path, "explain", run.run_id, "big")
     assert f"#1 OUT_OF_MEMORY mem=100M time=00:01:00 job {first}" in explained
+
+
+def test_a_manual_retry_starts_from_the_last_attempts_resources(
+    tmp_path: Path, store: Any
+) -> None:
+    executor, run = start(tmp_path, store, retries=1)
+    for _ in range(2):  # 100M, then 200M: no retries left
+        ident, _ = executor.job("big")
+        executor.states[ident] = JobStatus(JobState.OUT_OF_MEMORY)
+        dispatch_once(store, run.run_id, executor)
+    assert run.status_dict()["summary"]["big"] == {"FAILED": 1}
+    last, _ = executor.job("big")
+    assert run.retry("big", executor=executor, quiet=True) == 1
+    dispatch_once(store, run.run_id, executor)  # the wave retry submitted
+    again, job = executor.job("big")
+    assert again != last and job.resources.mem == "200M"
+
+
+class Limited(Scripted):
+    """A scheduler whose partition allows at most 150M (as Slurm's MaxMemPerNode says)."""
+
+    def resource_limits(self, options: Any) -> dict[str, int | None]:
+        return {"mem": 150 * 1024**2, "time": None}
+
+
+def test_the_partitions_maximum_caps_the_escalation(tmp_path: Path, store: Any) -> None:
+    mod = load_script(tmp_path, "capped", PIPELINE.format(name="capped", retries=2))
+    executor = Limited()
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    dispatch_once(store, run.run_id, executor)
+    for _ in range(2):
+        ident, _ = executor.job("big")
+        executor.states[ident] = JobStatus(JobState.OUT_OF_MEMORY)
+        dispatch_once(store, run.run_id, executor)
+    assert [j.resources.mem for j in executor.jobs if j.name.endswith(".big")] == ["100M", "150M"]
+    (failed,) = store.list_task_instance_records(
+        run.run_id, task_name="big", states=(TaskState.FAILED,)
+    )
+    assert "Not retried: memory already at its limit (150M)" in (failed.error_text or "")

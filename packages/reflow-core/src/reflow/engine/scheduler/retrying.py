@@ -86,10 +86,17 @@ class Retrying:
         return own if own is not None else self.wf.config.retry_default
 
     def resources(self, task: str, index: int | None) -> dict[str, Any]:
-        """What the instance's current attempt asks for: the task's, or the last escalation's."""
-        nxt = self.log.next_resources(task, index)
-        if nxt is not None:
-            return {k: v for k, v in nxt.items() if k != "not_before"}
+        """What the instance's current attempt asks for.
+
+        The task's own request before any attempt ended; then what the last
+        attempt chose for the next one; after a final failure (a manual
+        ``retry``), what the last attempt asked for.
+        """
+        items = self.log.of(task, index)
+        if items:
+            last = items[-1]
+            chosen = last.next if last.next is not None else last.resources
+            return {k: v for k, v in chosen.items() if k != "not_before"}
         cfg = self.wf.tasks[task].config
         return {"cpus": cfg.cpus, "mem": cfg.mem, "time": cfg.time, "exclude": []}
 
@@ -274,10 +281,10 @@ class Retrying:
                     if due > now:
                         self.held[inst.id] = due
                         continue
-                if nxt is None:
-                    key, res = "", None
-                else:
-                    res = {k: v for k, v in nxt.items() if k != "not_before"}
+                res: dict[str, Any] | None = None
+                key = ""
+                if self.log.of(name, inst.array_index):
+                    res = self.resources(name, inst.array_index)
                     key = repr(sorted(res.items()))
                 groups.setdefault(key, ([], res))[0].append(inst)
             for group, res in groups.values():
