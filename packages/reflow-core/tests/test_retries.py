@@ -382,3 +382,19 @@ def test_the_partitions_maximum_caps_the_escalation(tmp_path: Path, store: Any) 
         run.run_id, task_name="big", states=(TaskState.FAILED,)
     )
     assert "Not retried: memory already at its limit (150M)" in (failed.error_text or "")
+
+
+def test_the_report_has_a_row_per_attempt(tmp_path: Path, store: Any) -> None:
+    from reflow.report.data import gather
+    from reflow.report.page import render_page
+
+    executor, run = start(tmp_path, store)
+    assert "id='attempts'" not in render_page(gather(store, run.run_id))
+    first, _ = executor.job("big")
+    executor.states[first] = JobStatus(JobState.OUT_OF_MEMORY)
+    dispatch_once(store, run.run_id, executor)
+    page = render_page(gather(store, run.run_id))
+    assert "id='attempts'" in page
+    row = page[page.index("<tbody>", page.index("class='attempts'")) :]
+    assert "<td>big</td><td class='num'>1</td><td><code>OUT_OF_MEMORY</code></td>" in row
+    assert "<td>100M</td><td>00:01:00</td>" in row and "<td>mem=200M</td>" in row

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 
 from reflow._version import __version__
+from reflow.report.attempts import attempts_html
 from reflow.report.dag import dag_svg
 from reflow.report.data import ReportData
 from reflow.report.failures import failures_html
@@ -159,6 +160,9 @@ def render_page(data: ReportData) -> str:
         "</section>",
         f"<section id='failures'><h2>Failures</h2>{failures_html(data.instances)}</section>",
     ]
+    retried = attempts_html(data)
+    if retried:  # only runs with a retry or a requeue (reflow.report.attempts)
+        sections.append(f"<section id='attempts'><h2>Attempts</h2>{retried}</section>")
     return (
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
