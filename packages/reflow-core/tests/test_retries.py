@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -103,8 +104,8 @@ class Scripted(Executor):
         self.states[ident if index is None else element_id(ident, index)] = JobStatus(state, code)
 
 
-def start(tmp_path: Path, store: Any, retries: int = 2) -> tuple[Scripted, Any]:
-    name = f"retry{retries}"
+def start(tmp_path: Path, store: Any, retries: int | str = 2) -> tuple[Scripted, Any]:
+    name = f"retry{abs(hash(retries)) % 1000}"
     mod = load_script(tmp_path, name, PIPELINE.format(name=name, retries=retries))
     executor = Scripted()
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
@@ -398,3 +399,15 @@ def test_the_report_has_a_row_per_attempt(tmp_path: Path, store: Any) -> None:
     row = page[page.index("<tbody>", page.index("class='attempts'")) :]
     assert "<td>big</td><td class='num'>1</td><td><code>OUT_OF_MEMORY</code></td>" in row
     assert "<td>100M</td><td>00:01:00</td>" in row and "<td>mem=200M</td>" in row
+
+
+def test_a_backoff_holds_the_retry_back_until_it_is_due(tmp_path: Path, store: Any) -> None:
+    executor, run = start(tmp_path, store, retries="Retry(1, backoff='2s')")
+    first, _ = executor.job("big")
+    executor.states[first] = JobStatus(JobState.OUT_OF_MEMORY)
+    dispatch_once(store, run.run_id, executor)  # items and flaky still run: not waited for
+    assert executor.job("big")[0] == first
+    time.sleep(2.1)
+    dispatch_once(store, run.run_id, executor)
+    again, job = executor.job("big")
+    assert again != first and job.resources.mem == "200M"

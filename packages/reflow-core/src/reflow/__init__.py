@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from reflow.config import Config, config_path, load_config, write_example_config
     from reflow.define.flow import Flow, JobConfig, TaskSpec
     from reflow.define.markers import Param, Result, RunDir
+    from reflow.define.retrypolicy import Retry
     from reflow.define.wiring import WireMode
     from reflow.engine.local import TaskFailedError
     from reflow.errors import ReflowError
@@ -44,6 +45,7 @@ __all__ = [
     "Param",
     "ReflowError",
     "Result",
+    "Retry",
     "Run",
     "RunDir",
     "RunState",
@@ -71,6 +73,7 @@ _LAZY: dict[str, str] = {
     "Param": "reflow.define.markers",
     "ReflowError": "reflow.errors",
     "Result": "reflow.define.markers",
+    "Retry": "reflow.define.retrypolicy",
     "Run": "reflow.run",
     "RunDir": "reflow.define.markers",
     "RunState": "reflow._types",
