@@ -23,6 +23,16 @@
 #   REFLOW_SLURM_SCHED_PARAMS             batch_sched_delay=0  SchedulerParameters
 #   REFLOW_SLURM_PBS_ENV                  0     1: load spank_pbs (jobs get PBS_JOBID, ...)
 #   REFLOW_SLURM_NO_APT                   0     1: fail instead of calling apt-get
+#   REFLOW_SLURM_NODE_PORTS               ""    several nodes: one `slurmd -N nK` per port listed
+#                                               ("7950 7951 7952": nodes n1-n3), each with its
+#                                               share of the memory; "": one node on SLURMD_PORT
+#   REFLOW_SLURM_KILL_WAIT                5     s between SIGTERM and SIGKILL (KillWait)
+#   REFLOW_SLURM_ACCT_GATHER_PARAMS       ""    JobAcctGatherParams, e.g. OverMemoryKill
+#   REFLOW_SLURM_ACCT_FREQ                30    s between samples of a job's memory
+#   REFLOW_SLURM_SLURMD_TIMEOUT           300   s before a silent node is DOWN (NODE_FAIL)
+#   REFLOW_SLURM_PREEMPT                  0     1: partitions low (requeued when preempted) and
+#                                               high, PreemptType=preempt/partition_prio
+#   REFLOW_SLURM_JOB_REQUEUE              1     JobRequeue (0: a job is requeued only if asked)
 # MariaDB listens on no TCP port: slurmdbd reaches it on a unix socket under the base dir,
 # as MariaDB's root user with socket authentication, so there is no password anywhere.
 set -Eeuo pipefail
@@ -37,6 +47,13 @@ DBD_PORT=${REFLOW_SLURM_DBD_PORT:-7819}
 MIN_JOB_AGE=${REFLOW_SLURM_MIN_JOB_AGE:-600}
 SCHED_PARAMS=${REFLOW_SLURM_SCHED_PARAMS-batch_sched_delay=0}
 PBS_ENV=${REFLOW_SLURM_PBS_ENV:-0}
+NODE_PORTS=${REFLOW_SLURM_NODE_PORTS:-}
+KILL_WAIT=${REFLOW_SLURM_KILL_WAIT:-5}
+ACCT_GATHER_PARAMS=${REFLOW_SLURM_ACCT_GATHER_PARAMS:-}
+ACCT_FREQ=${REFLOW_SLURM_ACCT_FREQ:-30}
+SLURMD_TIMEOUT=${REFLOW_SLURM_SLURMD_TIMEOUT:-300}
+PREEMPT=${REFLOW_SLURM_PREEMPT:-0}
+JOB_REQUEUE=${REFLOW_SLURM_JOB_REQUEUE:-1}
 CLUSTER=reflowtest
 
 ETC=$BASE/etc RUN=$BASE/run LOG=$BASE/log MUNGE=$BASE/munge
@@ -50,7 +67,8 @@ elapsed() { local t; t=$(( ($(date +%s%N) - T0) / 1000000 )); printf '%d.%01d s'
 
 [ "$(id -u)" = 0 ] || die "run me as root (I install packages, mount cgroups and start daemons)"
 [[ $BASE == /?* ]] || die "REFLOW_SLURM_BASE must be an absolute path, not '$BASE'"
-for v in CPUS MAX_ARRAY CTLD_PORT SLURMD_PORT DBD_PORT MIN_JOB_AGE; do
+for v in CPUS MAX_ARRAY CTLD_PORT SLURMD_PORT DBD_PORT MIN_JOB_AGE KILL_WAIT ACCT_FREQ SLURMD_TIMEOUT $(for p in $NODE_PORTS; do echo "p_$p"; done); do
+  [[ $v == p_* ]] && { [[ ${v#p_} =~ ^[1-9][0-9]*$ ]] || die "REFLOW_SLURM_NODE_PORTS must list port numbers, not '${v#p_}'"; continue; }
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "REFLOW_SLURM_$v must be a positive integer, not '${!v}'"
 done
 
@@ -89,10 +107,11 @@ check_up() {
   die "$name did not answer in time: $*"
 }
 # stop NAME...: SIGTERM these recorded Slurm daemons together, wait (20 s at most), SIGKILL.
+# slurmd-nK (one node of several) is a slurmd.
 stop() {
   local name pid pids=()
   for name in "$@"; do
-    if pid=$(pid_of "$name" "$name"); then kill -TERM "$pid"; pids+=("$pid"); fi
+    if pid=$(pid_of "$name" "${name%%-*}"); then kill -TERM "$pid"; pids+=("$pid"); fi
     rm -f "$RUN/$name.pid"
   done
   local left
@@ -186,6 +205,35 @@ fi
 # ---------------------------------------------------------------- 5. configuration
 NODE=$(hostname -s)
 MEM_MB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 9 / 10240 ))   # 90% of RAM
+# Several nodes on this host: nK, each its own slurmd (-N nK) on its own port, with %n in the
+# slurmd's own files so they do not share a spool directory, pid or log file.
+read -r -a PORTS <<<"$NODE_PORTS"
+SLURMDS=() NODE_LINES="NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN"
+SLURMD_FILES="SlurmdSpoolDir=$BASE/spool
+SlurmdPidFile=$RUN/slurmd.pid
+SlurmdLogFile=$LOG/slurmd.log"
+if [ ${#PORTS[@]} -gt 0 ]; then
+  NODE_LINES="" SLURMD_FILES="SlurmdSpoolDir=$BASE/spool/%n
+SlurmdPidFile=$RUN/slurmd-%n.pid
+SlurmdLogFile=$LOG/slurmd-%n.log"
+  for i in "${!PORTS[@]}"; do
+    SLURMDS+=("n$((i + 1)):${PORTS[i]}")
+    install -d -m 0755 "$BASE/spool/n$((i + 1))"
+    NODE_LINES+="NodeName=n$((i + 1)) NodeAddr=127.0.0.1 NodeHostname=$NODE Port=${PORTS[i]} CPUs=$CPUS RealMemory=$(( MEM_MB / ${#PORTS[@]} )) State=UNKNOWN
+"
+  done
+fi
+PARTITIONS="PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=ALL MaxTime=01:00:00 State=UP"
+if [ "$PREEMPT" = 1 ]; then
+  # Only jobs of low are preemptable: main and debug say PreemptMode=OFF.
+  PARTITIONS="${PARTITIONS//State=UP/PreemptMode=OFF State=UP}
+# A job in high preempts (requeues) jobs in low on the nodes it needs.
+PreemptType=preempt/partition_prio
+PreemptMode=REQUEUE
+PartitionName=low Nodes=ALL MaxTime=INFINITE PriorityTier=1 PreemptMode=REQUEUE State=UP
+PartitionName=high Nodes=ALL MaxTime=INFINITE PriorityTier=10 PreemptMode=OFF State=UP"
+fi
 PLUGSTACK=""
 if [ "$PBS_ENV" = 1 ]; then
   spank=$(dpkg -L slurm-wlm-basic-plugins | grep -m 1 '/spank_pbs\.so$' || true)
@@ -209,11 +257,9 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$BASE/state
-SlurmdSpoolDir=$BASE/spool
 SlurmctldPidFile=$RUN/slurmctld.pid
-SlurmdPidFile=$RUN/slurmd.pid
 SlurmctldLogFile=$LOG/slurmctld.log
-SlurmdLogFile=$LOG/slurmd.log
+$SLURMD_FILES
 SlurmctldDebug=info
 SlurmdDebug=info
 PlugStackConfig=$ETC/plugstack.conf
@@ -237,18 +283,20 @@ MinJobAge=$MIN_JOB_AGE
 MaxArraySize=$MAX_ARRAY
 MaxJobCount=$(( MAX_ARRAY * 2 > 10000 ? MAX_ARRAY * 2 : 10000 ))
 # Seconds between SIGTERM and SIGKILL on scancel / time limit (Slurm's default is 30).
-KillWait=5
+KillWait=$KILL_WAIT
+SlurmdTimeout=$SLURMD_TIMEOUT
+JobRequeue=$JOB_REQUEUE
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 JobAcctGatherType=jobacct_gather/linux
-JobAcctGatherFrequency=30
+JobAcctGatherFrequency=$ACCT_FREQ
+${ACCT_GATHER_PARAMS:+JobAcctGatherParams=$ACCT_GATHER_PARAMS}
 JobCompType=jobcomp/none
 # CPUs may exceed the real cores: the node takes this line as it is.
 SlurmdParameters=config_overrides
-NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
-PartitionName=main Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-PartitionName=debug Nodes=ALL MaxTime=01:00:00 State=UP
+$NODE_LINES
+$PARTITIONS
 EOF
 write "$ETC/slurmdbd.conf" <<EOF
 # Written by reflow's tests/clusters/slurm/start.sh. Do not edit.
@@ -272,7 +320,7 @@ printf 'SLURM_CONF=%s\n' "$SLURM_CONF" >"$BASE/cluster.env"
 
 if [ "$changed" = 1 ] && { pid_of slurmctld slurmctld || pid_of slurmd slurmd || pid_of slurmdbd slurmdbd; } >/dev/null; then
   log "settings changed: restarting the Slurm daemons"
-  stop slurmd slurmctld slurmdbd
+  stop slurmd $(for n in "${SLURMDS[@]}"; do echo "slurmd-${n%%:*}"; done) slurmctld slurmdbd
 fi
 
 # ---------------------------------------------------------------- 6. MariaDB + slurmdbd
@@ -293,14 +341,25 @@ check_up slurmdbd slurmdbd 200 sacctmgr -n -P show cluster
 # ---------------------------------------------------------------- 7. slurmctld + slurmd
 launch slurmctld slurmctld "$CTLD_PORT" slurmctld -D -f "$SLURM_CONF"
 check_up slurmctld slurmctld 200 sh -c 'scontrol ping | grep -q "is UP"'
-launch slurmd slurmd "$SLURMD_PORT" slurmd -D -f "$SLURM_CONF" -N "$NODE"
+node_ready() { [[ $(sinfo -h -n "$1" -o %T 2>/dev/null) =~ ^(idle|mixed|allocated)$ ]]; }
+if [ ${#SLURMDS[@]} = 0 ]; then
+  launch slurmd slurmd "$SLURMD_PORT" slurmd -D -f "$SLURM_CONF" -N "$NODE"
+  check_up slurmd slurmd 300 node_ready "$NODE"
+else
+  for n in "${SLURMDS[@]}"; do
+    launch "slurmd-${n%%:*}" slurmd "${n#*:}" slurmd -D -f "$SLURM_CONF" -N "${n%%:*}"
+  done
+  for n in "${SLURMDS[@]}"; do
+    # A node that was DOWN (its slurmd killed by a test) is told to come back.
+    scontrol update nodename="${n%%:*}" state=resume >/dev/null 2>&1 || true
+    check_up "slurmd-${n%%:*}" slurmd 300 node_ready "${n%%:*}"
+  done
+fi
 
 # ---------------------------------------------------------------- 8. wait until usable
-node_ready() { [[ $(sinfo -h -n "$NODE" -o %T 2>/dev/null) =~ ^(idle|mixed|allocated)$ ]]; }
-check_up slurmd slurmd 300 node_ready
 # The cluster registers with slurmdbd on its own; sacct must know it before jobs are recorded.
 check_up slurmdbd slurmdbd 300 sh -c "sacctmgr -n -P show cluster format=cluster | grep -qx $CLUSTER && sacct -n -X -S now"
 
-log "up in $(elapsed): node $NODE, $CPUS CPUs, ${MEM_MB} MB, partitions main (default) and debug; logs in $LOG"
+log "up in $(elapsed): node(s) $(sinfo -h -N -o %N | sort -u | tr '\n' ' ')$CPUS CPUs each, ${MEM_MB} MB, partitions $(sinfo -h -o %P | tr '\n' ' ')logs in $LOG"
 log "point clients at it with:  export SLURM_CONF=$SLURM_CONF"
 echo "export SLURM_CONF=$SLURM_CONF"

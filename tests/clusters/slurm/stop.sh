@@ -77,7 +77,10 @@ if pid_of slurmctld slurmctld >/dev/null; then
   fi
 fi
 
-stop_all slurmd:slurmd slurmctld:slurmctld
+# One slurmd, or one per node of a multi-node cluster (slurmd-nK.pid, REFLOW_SLURM_NODE_PORTS).
+nodes=()
+for f in "$RUN"/slurmd-*.pid; do [ -e "$f" ] && { f=${f##*/}; nodes+=("${f%.pid}:slurmd"); }; done
+stop_all slurmd:slurmd "${nodes[@]}" slurmctld:slurmctld
 stop_all slurmdbd:slurmdbd
 stop_all mariadbd:mariadbd
 if [ -e "$RUN/munged.pid" ]; then   # present only when start.sh started munged

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from reflow.define.flow import Flow, JobConfig, TaskSpec
     from reflow.define.given import Resources
     from reflow.define.markers import Param, Result, RunDir
+    from reflow.define.retrypolicy import Retry
     from reflow.define.wiring import WireMode
     from reflow.engine.local import TaskFailedError
     from reflow.errors import ReflowError
@@ -47,6 +48,7 @@ __all__ = [
     "ReflowError",
     "Resources",
     "Result",
+    "Retry",
     "Run",
     "RunDir",
     "RunState",
@@ -79,6 +81,7 @@ _LAZY: dict[str, str] = {
     "ShellError": "reflow.programs",
     "shell": "reflow.programs",
     "Result": "reflow.define.markers",
+    "Retry": "reflow.define.retrypolicy",
     "Run": "reflow.run",
     "RunDir": "reflow.define.markers",
     "RunState": "reflow._types",

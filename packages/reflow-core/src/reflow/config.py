@@ -26,6 +26,11 @@ on Linux) unless ``REFLOW_CONFIG`` or an explicit path names another one::
     webhook = "https://hooks.example.org/reflow"
     email = "alice@example.org"
     on = ["end", "first_failure"]   # end, failure, first_failure
+    [retries]                       # tasks without retries= (see "When jobs fail")
+    count = 2                       # automatic retries by reason
+    on = ["TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"]
+    max_mem = "256G"                # no attempt asks for more, whatever the task says
+    max_time = "2-00:00:00"
 
 Submit options use scheduler-agnostic keys (``partition``, ``account``,
 ``qos``, ...); each executor translates them to its own flags.  Any other key
@@ -43,11 +48,12 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reflow import env
 from reflow.define.filepolicy import DEFAULT_POLICY, check_policy
 from reflow.define.graph import did_you_mean
+from reflow.define.retrysettings import retry_settings
 from reflow.define.submitoptions import (
     SUBMIT_OPTION_ALIASES,
     SUBMIT_OPTION_KEYS,
@@ -57,6 +63,9 @@ from reflow.errors import ConfigError
 from reflow.notify.settings import KEYS as NOTIFY_KEYS
 from reflow.notify.settings import notify_settings
 from reflow.urlpasswords import without_password
+
+if TYPE_CHECKING:
+    from reflow.define.retrypolicy import Retry
 
 __all__ = [
     "DATABASE_NAME",
@@ -92,6 +101,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "cache": frozenset({"inputs"}),
     "notify": NOTIFY_KEYS,
     "submit": frozenset({"pack"}),
+    "retries": frozenset({"count", "on", "backoff", "max_mem", "max_time"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
 
@@ -270,6 +280,7 @@ class Config:
         self._file_pack = self._count(self._table(self._data, "submit"), "submit.pack")
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
+        self._retries = retry_settings(self._table(self._data, "retries"), self._origin)
 
     # -- validation of the file's shape -------------------------------------------
 
@@ -562,6 +573,16 @@ class Config:
         :mod:`reflow.engine.scheduler.packing`.
         """
         return self._file_pack
+
+    @property
+    def retry_default(self) -> Retry | None:
+        """The policy of tasks without ``retries=``: ``[retries]``, else ``None``."""
+        return self._retries[0]
+
+    @property
+    def retry_limits(self) -> dict[str, int | None]:
+        """``[retries] max_mem`` (bytes) and ``max_time`` (seconds): no attempt asks for more."""
+        return self._retries[1]
 
     def task_submit_options(self, task_options: Mapping[str, Any]) -> dict[str, Any]:
         """Merge a task's own submit options with the configured defaults.

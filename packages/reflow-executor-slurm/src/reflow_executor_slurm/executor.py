@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from reflow.executors import (
     ArrayChunk,
@@ -16,6 +16,7 @@ from reflow.executors import (
     JobSpec,
     JobState,
     JobStatus,
+    ReflowError,
     SchedulerCommand,
     SchedulerCommandError,
     env,
@@ -24,6 +25,7 @@ from reflow.executors import (
 )
 from reflow_executor_slurm import script
 from reflow_executor_slurm.config import SiteConfig
+from reflow_executor_slurm.limits import partition_limits
 from reflow_executor_slurm.states import (
     SACCT_FIELDS,
     SQUEUE_FIELDS,
@@ -146,9 +148,27 @@ class SlurmExecutor(BatchExecutor):
         )
         self.site = SiteConfig(self._show_config, max_array_size)
         self._accounting = True  # until sacct says accounting storage is disabled
+        self._limits: dict[str, dict[str, int | None]] = {}
 
     def _show_config(self) -> str:
         return self.run([self.command("scontrol"), "show", "config"]).stdout
+
+    def resource_limits(self, options: Mapping[str, Any]) -> dict[str, int | None]:
+        """The partition's ``MaxMemPerNode`` (bytes) and ``MaxTime`` (seconds); ``None``: none.
+
+        Read once per partition (``scontrol show partition -o``); the dispatcher's
+        retries never ask for more (:mod:`reflow_executor_slurm.limits`).  A site
+        where ``scontrol`` fails gives no limits.
+        """
+        partition = self.normalize_options(options).get("partition")
+        key = str(partition or "")
+        if key not in self._limits:
+            try:
+                out = self.run([self.command("scontrol"), "show", "partition", "-o"]).stdout
+            except ReflowError:
+                out = ""
+            self._limits[key] = partition_limits(out, str(partition) if partition else None)
+        return dict(self._limits[key])
 
     # -- what the template asks for -------------------------------------------------
 

@@ -19,6 +19,7 @@ from reflow.define.gpus import check_gpus
 from reflow.define.markers import Result, RunDir, split_annotated
 from reflow.define.names import check_name, check_task_name
 from reflow.define.resources import parse_memory, parse_walltime
+from reflow.define.retrypolicy import Retry, retry_policy
 from reflow.define.submitoptions import canonical_submit_options
 from reflow.define.submitviews import SubmitOptionViews
 from reflow.define.taskenv import TaskEnvironment, task_environment
@@ -58,6 +59,7 @@ class JobConfig(SubmitOptionViews):
     prologue: list[str] | None = None
     container: str | None = None
     pack: int | None = None
+    retry: Retry | None = None
 
     def __init__(
         self,
@@ -80,6 +82,8 @@ class JobConfig(SubmitOptionViews):
         prologue: list[str] | None = None,
         container: str | None = None,
         pack: int | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> None:
         merged = dict(submit_options or {})
@@ -104,6 +108,8 @@ class JobConfig(SubmitOptionViews):
         self.prologue = prologue
         self.container = container
         self.pack = pack
+        self._retry_args = (retries, retry_on)
+        self.retry = retries if isinstance(retries, Retry) and retry_on is None else None
 
     @property
     def environment(self) -> TaskEnvironment:
@@ -172,6 +178,10 @@ class JobConfig(SubmitOptionViews):
                 "output in `reflow report` (a Path to a PNG, SVG, CSV or HTML file, or a "
                 "small value), or False."
             )
+        try:
+            self.retry = retry_policy(*self._retry_args, where)
+        except ValueError as exc:
+            raise WorkflowDefinitionError(f"{exc}.") from None
         for dep in self.after:
             if not isinstance(dep, str):
                 raise WorkflowDefinitionError(
@@ -338,6 +348,8 @@ class Flow:
         cache_inputs: str | None = None,
         report: bool = False,
         pack: int | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register a task, singleton or array job.
@@ -387,6 +399,16 @@ class Flow:
             its own inputs, result, failure and retry; ``time=`` stays one
             element's walltime (the array task asks for ``pack`` times it).
             ``None`` takes ``[submit] pack`` from the configuration, else 1.
+        retries : int, Retry or None
+            Automatic retries after a failure whose reason ``retry_on`` lists,
+            each asking for what was missing (see "When jobs fail" in the
+            docs); a :class:`~reflow.define.retrypolicy.Retry` sets backoff,
+            growth and limits.  ``None`` takes ``[retries]`` from the
+            configuration, else no retry.
+        retry_on : iterable or None
+            Reasons that count: ``"TIMEOUT"``, ``"OUT_OF_MEMORY"``,
+            ``"NODE_FAIL"`` (the default), ``"FAILED"``, ``"CANCELLED"``, and
+            exception classes the task may raise.
         **scheduler_options
             ``gpus`` (a number of GPUs), ``gpu_type`` (a GPU model such as
             ``"a100"``), ``modules`` (environment modules loaded before the
@@ -420,6 +442,8 @@ class Flow:
                     cache_inputs=cache_inputs,
                     report=report,
                     pack=pack,
+                    retries=retries,
+                    retry_on=retry_on,
                     **scheduler_options,
                 ),
                 verify=verify,
@@ -446,6 +470,8 @@ class Flow:
         cache_inputs: str | None = None,
         report: bool = False,
         pack: int | None = None,
+        retries: int | Retry | None = None,
+        retry_on: Any = None,
         **scheduler_options: Any,
     ) -> Callable[[F], F]:
         """Register an array task; the same as ``job(..., array=True)``."""
@@ -466,6 +492,8 @@ class Flow:
             cache_inputs=cache_inputs,
             report=report,
             pack=pack,
+            retries=retries,
+            retry_on=retry_on,
             **scheduler_options,
         )
 

@@ -20,6 +20,7 @@ from html import escape
 
 from reflow._version import __version__
 from reflow.report.advice_section import advice_html
+from reflow.report.attempts import attempts_html
 from reflow.report.dag import dag_svg
 from reflow.report.data import ReportData
 from reflow.report.distributions import distributions_html
@@ -164,10 +165,15 @@ class Section:
     id: str
     title: str
     body: Callable[[ReportData], str]
+    optional: bool = False
+    """Left out of the page when its body is empty (a run without retries has no attempts)."""
 
     def render(self, data: ReportData) -> str:
-        """The ``<section>`` element."""
-        return f"<section id='{self.id}'><h2>{escape(self.title)}</h2>{self.body(data)}</section>"
+        """The ``<section>`` element, or ``""`` for an optional section with nothing to say."""
+        body = self.body(data)
+        if self.optional and not body:
+            return ""
+        return f"<section id='{self.id}'><h2>{escape(self.title)}</h2>{body}</section>"
 
 
 def _summary(data: ReportData) -> str:
@@ -214,6 +220,7 @@ SECTIONS: list[Section] = [
     Section("distributions", "Distributions per task", distributions_html),
     Section("advice", "Next time: what to ask for", advice_html),
     Section("failures", "Failures", lambda data: failures_html(data.instances)),
+    Section("attempts", "Attempts", attempts_html, optional=True),
 ]
 """The page's sections, in order."""
 

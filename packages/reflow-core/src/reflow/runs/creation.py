@@ -227,6 +227,7 @@ def create_run(
             # The policy in force (the job's own or the config's), so a command
             # that reads the run without its script hashes outputs the same way.
             config["cache_inputs"] = policies[name]
+            config["retry"] = spec.config.retry.to_record() if spec.config.retry else None
             config[CACHE_PARTS_KEY] = {
                 key: value for key, value in parts.to_dict().items() if key != "inputs"
             }

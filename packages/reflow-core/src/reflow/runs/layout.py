@@ -24,6 +24,7 @@ files in it are told apart by name::
             usage.jsonl                     what run_local's instances used
             notify.json                     the events submit --notify chose
             notified/<event>                the notification was sent (claimed)
+            attempts.json                   every failed attempt: reason, resources, job, host
         .reflow-scripts/                    batch executors' job scripts (shared)
 
 ``<run>`` is the run id, ``<i>`` an instance's array index or ``single`` for
@@ -205,6 +206,11 @@ class RunLayout:
     def unknown_file(self) -> Path:
         """The jobs the scheduler stopped reporting, with when it first did not."""
         return self.state_dir / "unknown.json"
+
+    @property
+    def attempts_file(self) -> Path:
+        """Every failed attempt of the run's instances (:mod:`reflow.runs.attempts`)."""
+        return self.state_dir / "attempts.json"
 
     @property
     def code_file(self) -> Path:

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_run,
         task_spec,
     )
+    from reflow.runs.attempts import recorded_attempts
 
     store = open_cli_store(args)
     record = resolve_run(store, args.run_ref)
@@ -122,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     explained = _explained(store, find_instance(store, record.run_id, task, index))
     explained["run_id"] = record.run_id
+    log = recorded_attempts(record)
+    tries = log.of(task, index) if log is not None else []
+    explained["attempts"] = [a.summary() for a in tries]
     if args.json:
         printer.json(explained)
         return 0
@@ -129,4 +133,8 @@ def run(args: argparse.Namespace) -> int:
         Line(text, styles.get(explained["cache"] or "", "") if i == 0 else "")
         for i, text in enumerate(explained["explanation"].splitlines())
     )
+    if tries:  # why it ran more than once (reflow.runs.attempts)
+        printer.show(
+            [Line(), Line("Attempts:", "bold"), *(Line(f"  {t.summary()}") for t in tries)]
+        )
     return 0

@@ -130,8 +130,9 @@ def status_data(
         ``total``, ``counts`` as they are now, and ``unrecorded``: how many of
         those counts the store does not hold yet, by state), ``unrecorded_total``,
         ``failed_total``, ``failed`` (the first
-        ``--failures`` failed instances with ``error_tail``) and, with
-        ``--task``, ``instances``.
+        ``--failures`` failed instances with ``error_tail``), ``attempts``
+        (instance -> its ended attempts, for the first ``--failures``
+        instances that had any) and, with ``--task``, ``instances``.
     """
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
     from reflow.runs.fanout import empty_fanouts
@@ -185,6 +186,7 @@ def status_data(
             for inst in failed
         ],
     }
+    data["attempts"] = _attempts(record, args)
     if args.task is not None:
         states = None if args.state is None else [TaskState(args.state.strip().upper())]
         data["instances"] = [
@@ -201,6 +203,24 @@ def status_data(
             for inst in store.list_task_instance_records(run_id, args.task, states)
         ]
     return data
+
+
+def _attempts(record: RunRecord, args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Instance -> its ended attempts (reflow.runs.attempts), at most ``--failures`` instances."""
+    from dataclasses import asdict
+
+    # lazy: `reflow --help` imports every command; what it runs loads when it runs
+    from reflow.runs.attempts import recorded_attempts
+
+    log = recorded_attempts(record)
+    if log is None:
+        return {}
+    shown = {
+        key: [asdict(a) for a in items]
+        for key, items in log.entries.items()
+        if args.task is None or key.split("[", 1)[0] == args.task
+    }
+    return dict(list(shown.items())[: max(args.failures, 0)])
 
 
 def status_document(data: dict[str, Any]) -> Document:
@@ -261,6 +281,14 @@ def status_document(data: dict[str, Any]) -> Document:
                 Cell(inst["error"] or "", "red"),
             )
         doc += [Line(), listing if listing.rows else Line("No instance matches.")]
+    if data.get("attempts"):
+        # lazy: `reflow --help` imports every command; what it runs loads when it runs
+        from reflow.runs.attempts import Attempt
+
+        doc += [Line(), Line("Attempts (see 'When jobs fail' in the docs):", "bold")]
+        for key, items in data["attempts"].items():
+            doc.append(Line(f"  {key}", "bold"))
+            doc += [Line(f"      {Attempt.from_json(a).summary()}") for a in items]
     if data["failed"]:
         shown = len(data["failed"])
         of = f"{shown} of {data['failed_total']}" if data["failed_total"] > shown else str(shown)

@@ -51,6 +51,8 @@ _POLICIES: dict[str, str] = {}
 """Task name -> how the files its output names are hashed (see :mod:`reflow.cache.filestate`)."""
 _WATCHED: dict[str, frozenset[str]] = {}
 """Task name -> the parameters whose files its identity holds, looked at before each call."""
+_RETRYABLE: dict[str, tuple[type[BaseException], ...]] = {}
+"""Task name -> the exception types its ``retry_on=`` lists: a worker goes on after them."""
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
@@ -102,7 +104,8 @@ def _run_batch(
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
             out.append(outcome)
-            if outcome.interrupted or (stop_on_failure and not outcome.ok):
+            retried = isinstance(outcome.exception, _RETRYABLE.get(task, ()))
+            if outcome.interrupted or (stop_on_failure and not outcome.ok and not retried):
                 break  # the rest of the batch stays unrun (and is cancelled)
     return out
 
@@ -127,7 +130,9 @@ def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
             conn.send([])
             continue
         outcomes = _run_batch(batch[0], batch[1], stop_on_failure)
-        stopped = stop_on_failure and not all(o.ok for o in outcomes)
+        stopped = stop_on_failure and not all(
+            o.ok or isinstance(o.exception, _RETRYABLE.get(batch[0], ())) for o in outcomes
+        )
         conn.send([_to_wire(o) for o in outcomes])
 
 
@@ -208,6 +213,10 @@ class ProcessBackend:
         Task name -> the parameters whose files its identity holds: their
         files are looked at again right before each call (see
         :mod:`reflow.cache.seenfiles`).  Tasks not named cost nothing more.
+    retryable : mapping, optional
+        Task name -> exception types its ``retry_on=`` lists: the engine runs
+        such a failure again (:mod:`reflow.engine.local.retrying`), so it does
+        not stop the worker.
     """
 
     def __init__(
@@ -218,6 +227,7 @@ class ProcessBackend:
         stop_on_failure: bool = False,
         policies: Mapping[str, str] | None = None,
         watched: Mapping[str, Collection[str]] | None = None,
+        retryable: Mapping[str, tuple[type[BaseException], ...]] | None = None,
     ) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
             raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
@@ -227,6 +237,8 @@ class ProcessBackend:
         _POLICIES.update(policies or {})
         _WATCHED.clear()
         _WATCHED.update({task: frozenset(names) for task, names in (watched or {}).items()})
+        _RETRYABLE.clear()
+        _RETRYABLE.update(retryable or {})
         self._max = max_workers
         self._stop = stop_on_failure
         self._workers: list[_Worker] = []

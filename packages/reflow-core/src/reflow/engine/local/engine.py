@@ -31,6 +31,7 @@ from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
+from reflow.engine.local.retrying import LocalRetries
 from reflow.engine.local.usage import append_usage
 from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
@@ -185,6 +186,7 @@ class LocalRun:
         if record is not None:
             take_over_lost_runs(self.store, record)
         self.usage_path = RunLayout(self.run_dir, self.run_id).usage_file
+        self.retries = LocalRetries(self.wf, self.run_dir, self.run_id, self.host)
         # Tasks whose identity holds files named by parameters: taken now, read
         # maybe hours later by a task that runs late in the run.
         self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}
@@ -435,6 +437,9 @@ class LocalRun:
                     StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
                 )
                 raise TaskInterrupted(signal.SIGINT)
+            elif self.retries.again(name, outcome):  # retry_on lists it (retrying.py)
+                state.remaining += 1
+                state.queue.append(outcome.index)
             else:
                 state.failed = True
                 self.pending_updates.append(
@@ -551,6 +556,7 @@ class LocalRun:
             stop_on_failure=self.on_error == "stop",
             policies=self.file_policies,
             watched={name: list(parts.files) for name, parts in self.parts.items()},
+            retryable=self.retries.retryable(self.order),
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED

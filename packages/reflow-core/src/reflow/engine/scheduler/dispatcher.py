@@ -31,6 +31,7 @@ from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.packing import PackPlan, pack_size, pack_walltime, plan_packs
 from reflow.engine.scheduler.results import ResultReader
+from reflow.engine.scheduler.retrying import Retrying
 from reflow.engine.scheduler.stderrtail import stderr_tail
 from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
@@ -74,10 +75,16 @@ _REASONS = {
     JobState.OUT_OF_MEMORY: "OUT_OF_MEMORY: the job was killed for using too much memory",
     JobState.NODE_FAIL: "NODE_FAIL: the node running the job failed",
     JobState.CANCELLED: "CANCELLED: the job was cancelled outside reflow",
+    JobState.PREEMPTED: "PREEMPTED: a higher-priority job took the job's place",
     JobState.FAILED: "the job failed without writing a result",
     JobState.COMPLETED: "the job ended without writing a result",
 }
 
+
+_OVER = JobState.ended() | {JobState.PREEMPTED}
+"""States after which a job will not run again by itself: a preempted job the scheduler
+requeued shows as waiting again (Slurm: PENDING), so PREEMPTED means it was not requeued
+(retrying.py submits it again, not counted)."""
 
 _SPECIFIC = frozenset(
     {JobState.TIMEOUT, JobState.OUT_OF_MEMORY, JobState.NODE_FAIL, JobState.CANCELLED}
@@ -166,6 +173,7 @@ class Dispatcher:
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
+        self.retrying = Retrying(self.wf, self.layout, self.executor)
 
     def _analyse(self) -> Analysis:
         """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
@@ -188,7 +196,8 @@ class Dispatcher:
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
         self.interrupted = {}
-        for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
+        active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        for inst in active:
             update, interrupted = self._result_update(inst)
             if update is not None and not interrupted:
                 updates.append(update)
@@ -204,7 +213,7 @@ class Dispatcher:
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
-        self.results.apply(updates)
+        self.results.apply(self.retrying.review(active, updates, {}))  # listed exceptions
         return still
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
@@ -254,8 +263,10 @@ class Dispatcher:
         for inst in active:
             status = statuses.get(inst.job_id or "")
             deferred = self.interrupted.get(inst.id)
-            if status is None or status.state not in JobState.ended():
-                if deferred is not None:  # interrupted, and the scheduler says no more
+            if status is None or status.state not in _OVER:
+                # Interrupted, and the scheduler says no more; a job it shows again
+                # waiting or running was requeued (preempted): that run is waited for.
+                if deferred is not None and (status is None or status.state is JobState.UNKNOWN):
                     updates.append(deferred)
                     continue
                 # Not reported at all (no reason given): forgotten, or not yet shown.  A
@@ -307,7 +318,7 @@ class Dispatcher:
                     text += f"\n--- last lines of its stderr ---\n{tail}"
                 late = StateUpdate(inst.id, TaskState.FAILED, error_text=text)
             updates.append(late)
-        self.results.apply(updates)
+        self.results.apply(self.retrying.review(active, updates, statuses))
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
         return still
@@ -467,13 +478,21 @@ class Dispatcher:
     # -- 4. submit ------------------------------------------------------------------------
 
     def _job_spec(
-        self, name: str, indices: list[int | None], pack: PackPlan | None = None
+        self,
+        name: str,
+        indices: list[int | None],
+        pack: PackPlan | None = None,
+        retried: dict[str, Any] | None = None,
     ) -> JobSpec:
         spec = self.wf.tasks[name]
         options = self.wf.config.task_submit_options(spec.config.submit_options)
+        cpus, walltime, mem = spec.config.cpus, spec.config.time, spec.config.mem
+        if retried is not None:  # a retry asks for its own (retrying.py)
+            asked = self.retrying.job_resources(retried, options)
+            cpus, walltime, mem = asked.cpus, asked.time, asked.mem
+            options = dict(asked.options)
         array = None
         command = worker_command(self.context_file, name)
-        walltime = spec.config.time
         if pack is not None:  # one array task per pack, running its elements in turn
             array = ArraySpec(pack.array_tasks, spec.config.array_parallelism)
             command = (*command, pack.name)
@@ -488,9 +507,9 @@ class Dispatcher:
             workdir=self.run_dir,
             log_dir=self.layout.logs_dir,
             resources=JobResources(
-                cpus=spec.config.cpus,
+                cpus=cpus,
                 time=walltime,
-                mem=spec.config.mem,
+                mem=mem,
                 options=options,
                 gpus=spec.config.gpus,
                 gpu_type=spec.config.gpu_type,
@@ -533,7 +552,7 @@ class Dispatcher:
             if inst.job_id not in ran:
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
-        for name, insts in by_task.items():
+        for name, insts, retried in self.retrying.batches(by_task):
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
             missing = [
                 inst.array_index
@@ -550,7 +569,7 @@ class Dispatcher:
             size = pack_size(config.pack, self.wf.config.pack, array=config.array)
             indices = [i.array_index for i in insts]
             pack = plan_packs(self.layout, name, size, indices, token)
-            job = self._job_spec(name, indices, pack)
+            job = self._job_spec(name, indices, pack, retried)
             try:
                 job_id = self.executor.submit(job)
                 self.calls["submit"] += 1
@@ -650,6 +669,9 @@ class Dispatcher:
             self.plan()
             self.submit_ready()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            if not active and self.retrying.wait_for_backoff():  # only retries in backoff
+                self.submit_ready()
+                active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
             lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
             if lost and len(lost) == len(active):
                 self._give_up_on(lost)

@@ -184,8 +184,13 @@ class _Worker:
             }
             if array_task is not None:
                 mark["array_task"] = array_task
-            # Its readers take a missing or half-written record for "not started yet".
-            write_json_plain(layout.started_file(task, index), mark)
+            # lazy: as in _load
+            from reflow.runs.attempts import start_record
+
+            started_file = layout.started_file(task, index)
+            # Its readers take a missing or half-written record for "not started yet".  It
+            # names the node, and keeps earlier starts of a requeued job (reflow.runs.attempts).
+            write_json_plain(started_file, start_record(started_file, mark))
             func, codec, fingerprint, workflow = self._load(payload.get("argv"))
             policy = self._policy(payload, workflow)
             # The code that runs, as loaded: the dispatcher records the output under
@@ -237,6 +242,8 @@ class _Worker:
         except BaseException as exc:  # the worker reports every failure in its result file
             reason = "INTERRUPTED" if type(exc).__name__ == "TaskInterrupted" else "ERROR"
             result.update(ok=False, reason=reason, error=traceback.format_exc())
+            # the exception's class and bases: a retry_on= listing one of them retries it
+            result["error_types"] = [c.__name__ for c in type(exc).__mro__]
             code = 1
             if isinstance(exc, (KeyboardInterrupt, SystemExit)) or reason == "INTERRUPTED":
                 self.stopped = True
