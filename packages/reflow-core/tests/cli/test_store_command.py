@@ -83,21 +83,18 @@ def source(demo: Demo, tmp_path: Path) -> Path:
 
 
 def _contents(path: Path) -> dict[str, Any]:
-    """Every record of a store, without what the destination assigns itself (ids, times)."""
+    """Every record of a store, times included, without the ids a destination assigns."""
     store = SqliteStore(path)
     contents: dict[str, Any] = {}
     try:
         for record in store.list_run_records():
             run_id = record.run_id
             public = record.to_public_dict()
-            for own in ("created_at", "heartbeat_at"):
-                public.pop(own)
             context = record.context
             instances = []
             for instance in store.list_task_instance_records(run_id):
                 fields = instance.to_public_dict()
-                for own in ("id", "created_at", "updated_at"):
-                    fields.pop(own)
+                fields.pop("id")
                 instances.append(fields)
             contents[run_id] = {
                 "run": public,

@@ -177,6 +177,13 @@ def ms_to_datetime(value: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=value)
 
 
+def datetime_to_ms(value: datetime) -> int:
+    """Convert a datetime to milliseconds since the epoch; naive means UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
 def dict_to_db(value: dict[str, Any] | None) -> str | None:
     """Encode a dictionary payload: empty as NULL, else manifest-codec JSON."""
     return CODEC.dumps(value) if value else None

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -48,6 +49,7 @@ from reflow_store_postgres.schema import (
     SINGLETON_INDEX,
     TASK_STATE_CODES,
     TASK_STATES,
+    datetime_to_ms,
     dict_from_db,
     dict_to_db,
     ms_to_datetime,
@@ -183,6 +185,13 @@ def _stored_index(array_index: int | None) -> int:
             "(use None for a singleton task)."
         )
     return array_index
+
+
+def _lost_connection(exc: StoreError) -> bool:
+    """Whether ``exc`` came from a connection that broke (not from a refused statement)."""
+    import psycopg
+
+    return isinstance(exc.__cause__, psycopg.OperationalError)
 
 
 def _label(task_name: str, array_index: int | None) -> str:
@@ -443,7 +452,13 @@ class PostgresStore(Store):
         import psycopg
 
         for attempt in range(self.retries):
-            conn = self._connection()
+            try:
+                conn = self._connection()
+            except StoreError as exc:
+                # Connected, then lost while checking the schema: connect again.
+                if attempt == self.retries - 1 or not _lost_connection(exc):
+                    raise
+                continue
             try:
                 return step(conn)
             except psycopg.Error as exc:
@@ -510,6 +525,37 @@ class PostgresStore(Store):
                         conn.execute("COMMIT")
 
             return self._attempt(step)
+
+    def retrying(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in one transaction, again whole on a conflict or a lost connection.
+
+        See :meth:`Store.retrying`.  Up to ``retries`` attempts, with backoff
+        after a conflict; a lost connection is opened again within the connect
+        budget.  Inside an open :meth:`transaction` the unit is part of it and is
+        left to the outermost unit to run again.
+        """
+        import psycopg
+
+        with self._lock:
+            if self._depth:
+                with self.transaction():
+                    return work()
+            for attempt in range(self.retries):
+                try:
+                    with self.transaction():
+                        return work()
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    if attempt == self.retries - 1 or not isinstance(cause, psycopg.Error):
+                        raise
+                    if is_retriable(cause):
+                        time.sleep(backoff(attempt))
+                    elif self._conn is None or self._conn.closed:
+                        logger.warning("Lost the connection to %s; reconnecting", self.server)
+                        self._conn = None
+                    else:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -1135,6 +1181,38 @@ class PostgresStore(Store):
             ).fetchall()
         )
         return {record.identity: record for record in map(_instance_record, rows)}
+
+    def restore_times(
+        self,
+        run_id: str,
+        created_at: datetime,
+        heartbeat_at: datetime | None,
+        instances: Mapping[int, tuple[datetime, datetime]],
+    ) -> None:
+        """Set a copied run's and its instances' original times (:meth:`Store.restore_times`)."""
+        beat = None if heartbeat_at is None else datetime_to_ms(heartbeat_at)
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                "UPDATE runs SET created_at = %s, heartbeat_at = %s WHERE run_id = %s "
+                "RETURNING id",
+                (datetime_to_ms(created_at), beat, run_id),
+            ).fetchone()
+            if row is None:
+                raise self._unknown_run(run_id)
+            conn.execute(
+                "UPDATE task_instances t SET created_at = u.created, updated_at = u.updated "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, created, updated) "
+                "WHERE t.id = u.id AND t.run = %s",
+                (
+                    [int(i) for i in instances],
+                    [datetime_to_ms(c) for c, _ in instances.values()],
+                    [datetime_to_ms(u) for _, u in instances.values()],
+                    int(row[0]),
+                ),
+            )
+
+        self._write(work)
 
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -60,6 +61,7 @@ from reflow_store_sqlite.schema import (
     SINGLETON_INDEX,
     TASK_STATE_CODES,
     TASK_STATES,
+    datetime_to_ms,
     dict_from_db,
     dict_to_db,
     hash_from_db,
@@ -1308,6 +1310,33 @@ class SqliteStore(Store):
             return found
 
         return self._read(work)
+
+    def restore_times(
+        self,
+        run_id: str,
+        created_at: datetime,
+        heartbeat_at: datetime | None,
+        instances: Mapping[int, tuple[datetime, datetime]],
+    ) -> None:
+        """Set a copied run's and its instances' original times (:meth:`Store.restore_times`)."""
+        beat = None if heartbeat_at is None else datetime_to_ms(heartbeat_at)
+        params = [
+            (datetime_to_ms(created), datetime_to_ms(updated), instance_id)
+            for instance_id, (created, updated) in instances.items()
+        ]
+
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE runs SET created_at = ?, heartbeat_at = ? WHERE run_id = ?",
+                (datetime_to_ms(created_at), beat, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise self._unknown_run(run_id)
+            conn.executemany(
+                "UPDATE task_instances SET created_at = ?, updated_at = ? WHERE id = ?", params
+            )
+
+        self._write(work)
 
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int

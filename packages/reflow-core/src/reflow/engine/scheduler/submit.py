@@ -298,12 +298,15 @@ def retry_run(
     for inst in todo:  # an earlier attempt's files must not speak for the new one
         layout.result_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
         layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
-    with store.transaction():
+
+    def write() -> None:
         if moves:
             store.set_identity_many(moves)
         for inst in todo:
             store.mark_for_retry(inst.id)
         store.update_run_status(run.run_id, RunState.RUNNING)
+
+    store.retrying(write)
     exc = _executor_of(store, run.run_id, executor)
     start_dispatcher(run.workflow, store, run.run_id, run.run_dir, exc)
     return len(todo)
