@@ -123,6 +123,14 @@ def _submitted_per_instance(jobs: Path) -> Counter[tuple[str, int]]:
     return given
 
 
+def _assert_each_given_once(jobs: Path) -> None:
+    """Every instance of the guide's run was given to the executor, and exactly once."""
+    given = _submitted_per_instance(jobs)
+    twice = {key: n for key, n in given.items() if n != 1}
+    assert twice == {}, f"instances given to the executor more than once: {twice}"
+    assert len(given) == GUIDE_FILES + 2
+
+
 # -- 1. the guide's pipeline, the cache and the commands -------------------------------
 
 
@@ -308,10 +316,7 @@ def test_a_run_survives_the_server_going_away(
         assert run.output("report") == f"processed {GUIDE_FILES} files"
     finally:
         store.close()
-    given = _submitted_per_instance(jobs)
-    twice = {key: n for key, n in given.items() if n != 1}
-    assert twice == {}, f"instances given to the executor more than once: {twice}"
-    assert len(given) == GUIDE_FILES + 2
+    _assert_each_given_once(jobs)
 
 
 # -- 4. reflow store copy, SQLite to PostgreSQL and back -------------------------------
@@ -524,7 +529,4 @@ def test_a_run_survives_its_connections_broken_in_the_middle_of_waves(
         _check_outputs(run)
     finally:
         store.close()
-    given = _submitted_per_instance(jobs)
-    twice = {key: n for key, n in given.items() if n != 1}
-    assert twice == {}, f"instances given to the executor more than once: {twice}"
-    assert len(given) == GUIDE_FILES + 2
+    _assert_each_given_once(jobs)
