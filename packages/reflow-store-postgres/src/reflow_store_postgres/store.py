@@ -161,7 +161,21 @@ class _Fold:
 
 _COPY_INSTANCES = (
     "COPY task_instances (id, run, task, idx, state, created_at, updated_at, identity, "
-    "input_hash, input, cache_info) FROM STDIN"
+    "input_hash, input, cache_info) FROM STDIN (FORMAT BINARY)"
+)
+# Binary COPY: the server parses no text (the columns' types, in the statement's order).
+_COPY_TYPES = (
+    "int8",
+    "int8",
+    "text",
+    "int4",
+    "int2",
+    "int8",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
 )
 
 _APPLY_SQL = (
@@ -793,6 +807,7 @@ class PostgresStore(Store):
             ]
             try:
                 with conn.transaction(), conn.cursor().copy(_COPY_INSTANCES) as copy:
+                    copy.set_types(_COPY_TYPES)
                     for id_, (task, idx, state, *rest) in zip(ids, rows, strict=True):
                         copy.write_row((id_, run, task, idx, state, now, now, *rest))
             except psycopg.errors.UniqueViolation as exc:
