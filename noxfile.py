@@ -282,7 +282,15 @@ CLUSTERS: dict[str, str] = {
     "slurm-multi": "reflow-executor-slurm",
 }
 SCRIPTS_ONLY = frozenset({"slurm-multi"})
-"""Clusters whose session runs only the tests next to start.sh (cluster(slurm) runs the package's)."""
+"""Clusters whose session runs only the tests next to start.sh (cluster(slurm) runs the
+package's too)."""
+
+
+# Clusters whose session also starts a PostgreSQL test server (tests/clusters/postgres/start.sh,
+# base <cluster base>-postgres, port REFLOW_SLURM_POSTGRES_PORT or 5492) and passes its
+# REFLOW_TEST_POSTGRES_* settings to the tests: the user-guide pipeline runs there with the
+# PostgreSQL store, its dispatchers Slurm jobs (tests/clusters/slurm/test_slurm_postgres.py).
+WITH_DATABASE = frozenset({"slurm"})
 
 
 @nox.session(name="cluster")
@@ -303,8 +311,13 @@ def cluster(session: nox.Session, scheduler: str) -> None:
             session.error(f"{message} (and REFLOW_REQUIRE_CLUSTERS=1)")
         session.skip(message)
     package = CLUSTERS[scheduler]
+    database = scheduler in WITH_DATABASE
     # The package's whole tests/ runs, conformance/ too, which may need the test support.
-    session.install(*_with_core(package), *_test_support(), "pytest>=8")
+    session.install(
+        *_with_core(package, *(["reflow-store-postgres"] if database else [])),
+        *_test_support(),
+        "pytest>=8",
+    )
     scripts = CLUSTERS_DIR / scheduler
     # start.sh and stop.sh read REFLOW_<SCHEDULER>_* (base directory, ports, CPUs...);
     # start.sh writes the client environment (SLURM_CONF=..., SGE_ROOT=...,
@@ -313,11 +326,21 @@ def cluster(session: nox.Session, scheduler: str) -> None:
     # start.sh refuses a base directory that is a symlink or not root's own.
     base = Path(os.environ.get(base_var) or f"/tmp/reflow-{scheduler}")  # noqa: S108
     env = {base_var: str(base)}
+    # Its own base and port, so that it never meets cluster(postgres)'s server (5491).
+    pg_env = {
+        "REFLOW_POSTGRES_BASE": f"{base}-postgres",
+        "REFLOW_POSTGRES_PORT": os.environ.get("REFLOW_SLURM_POSTGRES_PORT", "5492"),
+    }
     try:
         session.run(str(scripts / "start.sh"), env=env, external=True)
-        lines = (base / "cluster.env").read_text().splitlines()
-        client_env = {k: v for k, _, v in (line.partition("=") for line in lines) if k}
-        package_tests = [] if scheduler in SCRIPTS_ONLY else [str(PACKAGES_DIR / package / "tests")]
+        client_env = _client_env(base)
+        if database:
+            session.run(str(CLUSTERS_DIR / "postgres" / "start.sh"), env=pg_env, external=True)
+            server = _client_env(Path(pg_env["REFLOW_POSTGRES_BASE"]))
+            client_env |= {k: v for k, v in server.items() if k.startswith("REFLOW_TEST_")}
+        package_tests = (
+            [] if scheduler in SCRIPTS_ONLY else [str(PACKAGES_DIR / package / "tests")]
+        )
         session.run(
             "pytest",
             str(scripts),
@@ -330,7 +353,17 @@ def cluster(session: nox.Session, scheduler: str) -> None:
             },
         )
     finally:
-        session.run(str(scripts / "stop.sh"), env=env, external=True)
+        try:
+            session.run(str(scripts / "stop.sh"), env=env, external=True)
+        finally:
+            if database:
+                session.run(str(CLUSTERS_DIR / "postgres" / "stop.sh"), env=pg_env, external=True)
+
+
+def _client_env(base: Path) -> dict[str, str]:
+    """The client settings a start.sh wrote to ``<base>/cluster.env`` (KEY=VALUE lines)."""
+    lines = (base / "cluster.env").read_text().splitlines()
+    return {k: v for k, _, v in (line.partition("=") for line in lines) if k}
 
 
 # Schedulers that cannot run on this machine: their executors are tested against the faithful
@@ -362,7 +395,37 @@ def bench(session: nox.Session) -> None:
     session.install(*_with_core(*PLUGINS))
     bench_dir = ROOT / "benchmarks"
     only = session.posargs
-    for script in sorted(bench_dir.glob("bench_*.py")):
-        if only and script.stem.removeprefix("bench_") not in only:
-            continue
-        session.run("python", str(script))
+    scripts = [
+        script
+        for script in sorted(bench_dir.glob("bench_*.py"))
+        if not only or script.stem.removeprefix("bench_") in only
+    ]
+    # bench_store measures the PostgreSQL store beside SQLite on a loopback test server of
+    # its own (base and port apart from the cluster sessions' servers), stopped afterwards.
+    pg_env = {
+        "REFLOW_POSTGRES_BASE": "/tmp/reflow-postgres-bench",  # noqa: S108
+        "REFLOW_POSTGRES_PORT": os.environ.get("REFLOW_BENCH_POSTGRES_PORT", "5490"),
+    }
+    server = _bench_server(session, pg_env) if bench_dir / "bench_store.py" in scripts else {}
+    try:
+        for script in scripts:
+            session.run("python", str(script), env=server)
+    finally:
+        if server:
+            session.run(str(CLUSTERS_DIR / "postgres" / "stop.sh"), env=pg_env, external=True)
+
+
+def _bench_server(session: nox.Session, pg_env: dict[str, str]) -> dict[str, str]:
+    """Start the PostgreSQL test server for bench_store; its URL setting, or {} with a reason."""
+    blocker = _cluster_blocker()
+    if blocker is None:
+        try:
+            session.run(str(CLUSTERS_DIR / "postgres" / "start.sh"), env=pg_env, external=True)
+        except nox.command.CommandFailed:
+            session.run(str(CLUSTERS_DIR / "postgres" / "stop.sh"), env=pg_env, external=True)
+            blocker = "its tests/clusters/postgres/start.sh failed (output above)"
+        else:
+            server = _client_env(Path(pg_env["REFLOW_POSTGRES_BASE"]))
+            return {"REFLOW_TEST_POSTGRES_URL": server["REFLOW_TEST_POSTGRES_URL"]}
+    session.log(f"bench_store measures SQLite only: no PostgreSQL test server, {blocker}")
+    return {}

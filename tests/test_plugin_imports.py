@@ -9,12 +9,13 @@ at module level, inside a function or under ``TYPE_CHECKING``.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 import reflow.executors
+from reflow.testing.imports import TEST_API as TESTING
+from reflow.testing.imports import forbidden_imports, package_violations
 
 PACKAGES = Path(__file__).resolve().parent.parent / "packages"
 
@@ -22,47 +23,8 @@ PLUGIN_API = frozenset({"reflow.executors"})
 """The modules a plugin's source may import from reflow-core: the package itself, not
 its submodules (``reflow.executors.batch`` is core's own layout)."""
 
-TEST_API = PLUGIN_API | {"reflow.testing", "reflow.testing.*"}
+TEST_API = PLUGIN_API | TESTING
 """What a plugin's tests may import: the API, ``reflow.testing`` and (``.*``) its submodules."""
-
-
-def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
-    """The reflow modules (or ``module.name`` for ``from reflow import name``) ``node`` imports."""
-    if isinstance(node, ast.Import):
-        return [alias.name for alias in node.names]
-    if node.level == 0 and node.module:
-        if node.module == "reflow":  # from reflow import env: the module reflow.env
-            return [f"reflow.{alias.name}" for alias in node.names]
-        return [node.module]
-    return []
-
-
-def _allowed(module: str, api: frozenset[str]) -> bool:
-    return module in api or any(
-        module.startswith(allowed[:-1]) for allowed in api if allowed.endswith(".*")
-    )
-
-
-def forbidden_imports(source: str, api: frozenset[str], filename: str = "<source>") -> list[str]:
-    """``file:line module`` for each import of a reflow module outside ``api``.
-
-    Parameters
-    ----------
-    source : str
-        Python source text.
-    api : frozenset[str]
-        The allowed modules; ``name.*`` allows the submodules of ``name``.
-    filename : str
-        Named in the result.
-    """
-    found = []
-    nodes = ast.walk(ast.parse(source, filename))
-    for node in (n for n in nodes if isinstance(n, ast.Import | ast.ImportFrom)):
-        for module in _imported(node):
-            is_reflow = module == "reflow" or module.startswith("reflow.")
-            if is_reflow and not _allowed(module, api):
-                found.append(f"{filename}:{node.lineno} {module}")
-    return found
 
 
 def _plugin_packages() -> list[Path]:
@@ -71,12 +33,7 @@ def _plugin_packages() -> list[Path]:
 
 def _violations(package: Path) -> list[str]:
     """The forbidden imports of a plugin package's ``src`` and ``tests``, by path in it."""
-    found = []
-    for folder, api in (("src", PLUGIN_API), ("tests", TEST_API)):
-        for path in sorted((package / folder).rglob("*.py")):
-            text = path.read_text(encoding="utf-8")
-            found += forbidden_imports(text, api, path.relative_to(package).as_posix())
-    return found
+    return package_violations(package, PLUGIN_API, TESTING)
 
 
 def test_the_five_executor_packages_are_checked() -> None:

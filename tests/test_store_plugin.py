@@ -22,8 +22,10 @@ from reflow import Workflow, plugins
 from reflow._types import RunState
 from reflow.cli.main import main
 from reflow.errors import PluginNotFoundError, ReflowError
+from reflow.run import Run
 from reflow.runs.creation import user_name
 from reflow.stores import Store, StoreError, open_store
+from reflow.testing.scripts import load_script
 
 PLUGIN = '''
 """A store plugin as a third party writes one: it imports only reflow.stores and its base."""
@@ -149,6 +151,28 @@ def _workflow(name: str) -> Workflow:
     return wf
 
 
+DOUBLE = """
+from reflow import Workflow
+
+wf = Workflow("{name}")
+
+
+@wf.job()
+def double(n: int = 3) -> int:
+    return 2 * n
+"""
+"""A one-task workflow script; its dispatcher jobs load it from its file."""
+
+
+def _submit_double(directory: Path, name: str, url: str) -> Run:
+    """Submit :data:`DOUBLE` as ``name`` to the store at ``url`` (local executor); check it."""
+    module = load_script(directory, name, DOUBLE.format(name=name))
+    run: Run = module.wf.submit(directory / "run", store=open_store(url), executor="local")
+    assert run.wait(timeout=120) is RunState.SUCCESS
+    assert run.output("double") == 6
+    return run
+
+
 def test_a_local_run_is_recorded_in_the_store_reflow_store_names(
     memtest: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,31 +190,7 @@ def test_a_submitted_runs_dispatcher_reopens_the_store_by_its_url(
 ) -> None:
     url = f"memtest://{(memtest / 'm.db').as_posix()}"
     monkeypatch.setenv("REFLOW_LOCAL_STATE", str(memtest / "jobs"))
-    script = memtest / "memtest_submit.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            from reflow import Workflow
-
-            wf = Workflow("memtest_submit")
-
-
-            @wf.job()
-            def double(n: int = 3) -> int:
-                return 2 * n
-            """
-        ),
-        encoding="utf-8",
-    )
-    monkeypatch.syspath_prepend(str(memtest))
-    import memtest_submit  # type: ignore[import-not-found]
-
-    try:
-        run = memtest_submit.wf.submit(memtest / "run", store=open_store(url), executor="local")
-        assert run.wait(timeout=120) is RunState.SUCCESS
-        assert run.output("double") == 6
-    finally:
-        sys.modules.pop("memtest_submit", None)
+    _submit_double(memtest, "memtest_submit", url)
     # Each dispatcher job was handed the run's run.json, whose context names the
     # store by its URL, not its file: that is what made it open the memtest store
     # through the entry point.
@@ -290,31 +290,7 @@ def test_no_password_reaches_the_run_its_record_job_scripts_or_command_lines(
     url = _pwtest_url(memtest)
     monkeypatch.setenv("PWTEST_PASSWORD", SECRET)  # as PGPASSWORD would be
     monkeypatch.setenv("REFLOW_LOCAL_STATE", str(memtest / "jobs"))
-    script = memtest / "pwtest_submit.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            from reflow import Workflow
-
-            wf = Workflow("pwtest_submit")
-
-
-            @wf.job()
-            def double(n: int = 3) -> int:
-                return 2 * n
-            """
-        ),
-        encoding="utf-8",
-    )
-    monkeypatch.syspath_prepend(str(memtest))
-    import pwtest_submit  # type: ignore[import-not-found]
-
-    try:
-        run = pwtest_submit.wf.submit(memtest / "run", store=open_store(url), executor="local")
-        assert run.wait(timeout=120) is RunState.SUCCESS
-        assert run.output("double") == 6
-    finally:
-        sys.modules.pop("pwtest_submit", None)
+    run = _submit_double(memtest, "pwtest_submit", url)
     record = open_store(url).get_run_record(run.run_id)
     assert record is not None and record.context is not None
     assert record.context.store_url == url

@@ -7,34 +7,21 @@ which reads ``LOGNAME`` first), so a test switches user by setting it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
 
-from reflow import Result, Workflow
+from reflow import Workflow
 from reflow.cli.main import main
 from reflow.errors import ConfigError
 from reflow.stores import Store, TaskInstanceRecord
 from reflow.stores.sqlite import SqliteStore
+from reflow.testing.workflows import THREE_STEPS_JOINED, three_steps
 
 
 def pipeline() -> Workflow:
     """A singleton, a whole array (copied in one step when cached) and a join."""
-    wf = Workflow("shared")
-
-    @wf.job()
-    def inputs(count: int = 3) -> list[str]:
-        return [f"s{i}" for i in range(count)]
-
-    @wf.job(array=True)
-    def upper(name: Annotated[str, Result(step="inputs")]) -> str:
-        return name.upper()
-
-    @wf.job()
-    def join(names: Annotated[list[str], Result(step="upper")]) -> str:
-        return ",".join(names)
-
-    return wf
+    return three_steps("shared")
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
@@ -55,7 +42,7 @@ def test_the_cache_serves_only_your_own_results_by_default(
     assert _statuses(store, bob.run_id) == ["miss"] * 5  # bob ran everything again
     again = pipeline().run_local(tmp_path / "b", store=store)
     assert _statuses(store, again.run_id) == ["hit"] * 5  # bob's own results serve bob
-    assert again.output("join") == "S0,S1,S2"
+    assert again.output("join") == THREE_STEPS_JOINED
     users = {r.run_id: r.user_id for r in store.list_run_records()}
     assert users == {alice.run_id: "alice", bob.run_id: "bob", again.run_id: "bob"}
 

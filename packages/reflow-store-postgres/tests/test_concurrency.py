@@ -200,3 +200,69 @@ def test_conflicts_that_never_clear_end_in_a_bounded_busy_error(schema_url: str)
 
         assert len(attempts) == 3
         store.insert_run("r1", "wf", "alice", {})  # the store is usable afterwards
+
+
+def test_a_unit_of_work_that_loses_a_deadlock_runs_again_whole(
+    schema_url: str, server_url: str
+) -> None:
+    """Core's transaction blocks go through ``retrying``: a deadlock victim is not an error."""
+    import psycopg
+
+    schema = schema_url.rpartition("%3D")[2]
+    attempts: list[int] = []
+    with PostgresStore(schema_url) as store:
+        store.insert_run("r1", "wf", "alice", {})
+        store.insert_run("r2", "wf", "alice", {})
+        locked_r1 = threading.Event()
+
+        def unit() -> str:
+            attempts.append(1)
+            store.heartbeat_run("r1")  # holds r1's row from here on
+            locked_r1.set()
+            store.heartbeat_run("r2")  # the other session holds r2 (first attempt)
+            return "done"
+
+        with psycopg.connect(server_url) as other:
+            # Its deadlock_timeout is long: the server picks the store's unit as the victim.
+            other.execute("SET deadlock_timeout = '20s'")
+            other.execute(f"UPDATE {schema}.runs SET heartbeat_at = 1 WHERE run_id = 'r2'")
+            result: list[str] = []
+            worker = threading.Thread(target=lambda: result.append(store.retrying(unit)))
+            worker.start()
+            assert locked_r1.wait(30)
+            time.sleep(0.3)  # the unit now waits for r2
+            other.execute(f"UPDATE {schema}.runs SET heartbeat_at = 2 WHERE run_id = 'r1'")
+            other.commit()
+            worker.join(30)
+
+        assert result == ["done"]
+        assert len(attempts) == 2  # lost once, then ran again from its start
+        heartbeats = store.get_run_record("r1"), store.get_run_record("r2")
+        assert all(r is not None and r.heartbeat_at is not None for r in heartbeats)
+        assert all(r.heartbeat_at.year > 1970 for r in heartbeats if r and r.heartbeat_at)
+
+
+def test_a_unit_of_work_whose_connection_breaks_runs_again_once(
+    schema_url: str, server_url: str
+) -> None:
+    import psycopg
+
+    attempts: list[int] = []
+    store = PostgresStore(schema_url)
+    with store:
+        store.insert_run("r1", "wf", "alice", {})
+
+        def unit() -> list[int]:
+            attempts.append(1)
+            ids = store.insert_task_instances("r1", [NewTaskInstance("t", 0)])
+            if len(attempts) == 1:  # the server ends this session in the middle of the unit
+                with psycopg.connect(server_url, autocommit=True) as admin:
+                    pid = store._conn.info.backend_pid if store._conn else 0
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            store.update_task_submitted("r1", "t", "42")
+            return ids
+
+        [iid] = store.retrying(unit)
+        assert len(attempts) == 2
+        records = store.list_task_instance_records("r1")
+        assert [(r.id, r.state, r.job_id) for r in records] == [(iid, TaskState.SUBMITTED, "42")]

@@ -123,6 +123,14 @@ def _submitted_per_instance(jobs: Path) -> Counter[tuple[str, int]]:
     return given
 
 
+def _assert_each_given_once(jobs: Path) -> None:
+    """Every instance of the guide's run was given to the executor, and exactly once."""
+    given = _submitted_per_instance(jobs)
+    twice = {key: n for key, n in given.items() if n != 1}
+    assert twice == {}, f"instances given to the executor more than once: {twice}"
+    assert len(given) == GUIDE_FILES + 2
+
+
 # -- 1. the guide's pipeline, the cache and the commands -------------------------------
 
 
@@ -308,10 +316,7 @@ def test_a_run_survives_the_server_going_away(
         assert run.output("report") == f"processed {GUIDE_FILES} files"
     finally:
         store.close()
-    given = _submitted_per_instance(jobs)
-    twice = {key: n for key, n in given.items() if n != 1}
-    assert twice == {}, f"instances given to the executor more than once: {twice}"
-    assert len(given) == GUIDE_FILES + 2
+    _assert_each_given_once(jobs)
 
 
 # -- 4. reflow store copy, SQLite to PostgreSQL and back -------------------------------
@@ -343,20 +348,17 @@ def _add_hand_run(store: Store) -> None:
 
 
 def _contents(url: str) -> dict[str, Any]:
-    """Every record of a store, without what a destination assigns itself (ids, times)."""
+    """Every record of a store, times included, without the ids a destination assigns."""
     store = open_store(url, create=False)
     contents: dict[str, Any] = {}
     try:
         for record in store.list_run_records():
             public = record.to_public_dict()
-            for own in ("created_at", "heartbeat_at"):
-                public.pop(own)
             context = record.context
             instances = []
             for instance in store.list_task_instance_records(record.run_id):
                 fields = instance.to_public_dict()
-                for own in ("id", "created_at", "updated_at"):
-                    fields.pop(own)
+                fields.pop("id")
                 instances.append(fields)
             contents[record.run_id] = {
                 "run": public,
@@ -470,3 +472,61 @@ def test_no_password_in_files_store_or_command_lines(
         assert rows == [(0,)], f"{table}.{column} holds the password"
     stored = password_schema.sql("SELECT count(*) FROM runs WHERE run_id = %s", (guide.run_id,))
     assert stored == [(1,)]
+
+
+# -- 6. connections broken in the middle of waves ------------------------------------------
+
+
+def _break_connections(admin: Admin, stop: threading.Event, broken: list[int]) -> None:
+    """End every reflow session on the server (``pg_terminate_backend``) every 0.1-0.3 s."""
+    pause = 0.1
+    while not stop.wait(pause):
+        rows = admin(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'reflow' AND pid <> pg_backend_pid()"
+        )
+        broken.append(int(str(rows[0][0])))
+        pause = 0.1 + (len(broken) % 3) / 10
+
+
+def test_a_run_survives_its_connections_broken_in_the_middle_of_waves(
+    schema: Schema, tmp_path: Path, jobs: Path, admin: Admin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Connections lost while dispatchers are in a wave: the run ends in a definite state.
+
+    The server ends every reflow session (the dispatchers', and this test's own) over and
+    over while the run goes on.  Each operation of a dispatcher's wave and each unit of
+    core's transaction blocks is run again on a new connection; the run either completes
+    or, when a wave still fails, ends FAILED or LOST, and ``reflow resume`` completes it.
+    Either way no task instance was given to the executor twice.
+    """
+    monkeypatch.setenv("REFLOW_STORE_CONNECT_TIMEOUT", "20")
+    store = open_store(schema.url)
+    store.init()
+    workflow = load_guide_workflow(tmp_path).wf
+    broken: list[int] = []
+    stop = threading.Event()
+    breaker = threading.Thread(target=_break_connections, args=(admin, stop, broken))
+    breaker.start()
+    try:
+        run = workflow.submit(tmp_path / "run", store=store, executor="local", n=GUIDE_FILES)
+        try:
+            state = run.wait(timeout=300)
+        except ReflowError as lost:  # a dispatcher ended without a word in the store
+            assert "LOST" in str(lost), lost
+            state = RunState.RUNNING
+    finally:
+        stop.set()
+        breaker.join()
+    try:
+        assert sum(broken) > 0, "no connection was broken"
+        logs = "".join(p.read_text() for p in run.run_dir.glob("logs/dispatch.*"))
+        assert "Lost the connection to 127.0.0.1:" in logs  # a dispatcher lost it in a wave
+        assert state in (RunState.SUCCESS, RunState.FAILED, RunState.RUNNING)
+        if state is not RunState.SUCCESS:
+            resumed = reflow(schema.url, "resume", run.run_id)
+            assert resumed.returncode == 0, resumed.stderr
+        _check_outputs(run)
+    finally:
+        store.close()
+    _assert_each_given_once(jobs)

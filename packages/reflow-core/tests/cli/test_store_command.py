@@ -6,13 +6,14 @@ import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from reflow import Result, RunState, TaskState, Workflow
+from reflow import RunState, TaskState, Workflow
 from reflow.stores import NewTaskInstance, RunOwner, StateUpdate, Store
 from reflow.stores.sqlite import SqliteStore
+from reflow.testing.workflows import THREE_STEPS_JOINED, three_steps
 
 if TYPE_CHECKING:
     from conftest import Demo, Outcome
@@ -83,21 +84,18 @@ def source(demo: Demo, tmp_path: Path) -> Path:
 
 
 def _contents(path: Path) -> dict[str, Any]:
-    """Every record of a store, without what the destination assigns itself (ids, times)."""
+    """Every record of a store, times included, without the ids a destination assigns."""
     store = SqliteStore(path)
     contents: dict[str, Any] = {}
     try:
         for record in store.list_run_records():
             run_id = record.run_id
             public = record.to_public_dict()
-            for own in ("created_at", "heartbeat_at"):
-                public.pop(own)
             context = record.context
             instances = []
             for instance in store.list_task_instance_records(run_id):
                 fields = instance.to_public_dict()
-                for own in ("id", "created_at", "updated_at"):
-                    fields.pop(own)
+                fields.pop("id")
                 instances.append(fields)
             contents[run_id] = {
                 "run": public,
@@ -145,33 +143,19 @@ def test_copying_again_adds_nothing(source: Path, tmp_path: Path, reflow_cli: An
 
 
 def pipeline() -> Workflow:
-    wf = Workflow("copied")
-
-    @wf.job()
-    def inputs(count: int = 3) -> list[str]:
-        return [f"s{i}" for i in range(count)]
-
-    @wf.job(array=True)
-    def upper(name: Annotated[str, Result(step="inputs")]) -> str:
-        return name.upper()
-
-    @wf.job()
-    def join(names: Annotated[list[str], Result(step="upper")]) -> str:
-        return ",".join(names)
-
-    return wf
+    return three_steps("copied")
 
 
 def test_a_copied_cache_serves_hits(tmp_path: Path, reflow_cli: Any) -> None:
     src, dst = tmp_path / "src.db", tmp_path / "dst.db"
     with SqliteStore(src) as store:
         first = pipeline().run_local(tmp_path / "run", store=store)
-        assert first.output("join") == "S0,S1,S2"
+        assert first.output("join") == THREE_STEPS_JOINED
     assert reflow_cli("store", "copy", _url(src), _url(dst)).code == 0
     with SqliteStore(dst) as store:
         again = pipeline().run_local(tmp_path / "run", store=store)
         infos = [i.cache_info for i in store.list_task_instance_records(again.run_id)]
-        assert again.output("join") == "S0,S1,S2"
+        assert again.output("join") == THREE_STEPS_JOINED
     assert len(infos) == 5
     assert all(info["status"] == "hit" for info in infos), infos
 

@@ -22,11 +22,9 @@ a store refuses a schema newer than :data:`SCHEMA_VERSION`.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
 
-from reflow.stores import CODEC, RunState, TaskState
+from reflow.stores import RunState, TaskState
 
 __all__ = [
     "MIGRATIONS",
@@ -37,12 +35,6 @@ __all__ = [
     "SINGLETON_INDEX",
     "TASK_STATES",
     "TASK_STATE_CODES",
-    "dict_from_db",
-    "dict_to_db",
-    "ms_to_datetime",
-    "now_ms",
-    "value_from_db",
-    "value_to_db",
 ]
 
 SINGLETON_INDEX = -1
@@ -165,36 +157,3 @@ SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this package writes and reads."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def now_ms() -> int:
-    """Return the current time in milliseconds since the Unix epoch (UTC)."""
-    return time.time_ns() // 1_000_000
-
-
-def ms_to_datetime(value: int) -> datetime:
-    """Convert stored milliseconds since the epoch to an aware UTC datetime."""
-    return _EPOCH + timedelta(milliseconds=value)
-
-
-def dict_to_db(value: dict[str, Any] | None) -> str | None:
-    """Encode a dictionary payload: empty as NULL, else manifest-codec JSON."""
-    return CODEC.dumps(value) if value else None
-
-
-def dict_from_db(value: str | None) -> dict[str, Any]:
-    """Decode a dictionary payload written by :func:`dict_to_db`."""
-    if value is None:
-        return {}
-    decoded: dict[str, Any] = CODEC.loads(value)
-    return decoded
-
-
-def value_to_db(value: Any) -> str | None:
-    """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
-    return None if value is None else CODEC.dumps(value)
-
-
-def value_from_db(value: str | None) -> Any:
-    """Decode an output value written by :func:`value_to_db`."""
-    return None if value is None else CODEC.loads(value)

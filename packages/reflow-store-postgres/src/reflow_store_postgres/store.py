@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow.stores import (
@@ -36,6 +36,7 @@ from reflow.stores import (
     TaskState,
     UnknownInstanceError,
     UnknownRunError,
+    sqlstore,
 )
 from reflow_store_postgres._version import __version__
 from reflow_store_postgres.connection import backoff, connect, connect_timeout, is_retriable
@@ -48,12 +49,6 @@ from reflow_store_postgres.schema import (
     SINGLETON_INDEX,
     TASK_STATE_CODES,
     TASK_STATES,
-    dict_from_db,
-    dict_to_db,
-    ms_to_datetime,
-    now_ms,
-    value_from_db,
-    value_to_db,
 )
 from reflow_store_postgres.urls import check_url, server_name
 
@@ -77,18 +72,19 @@ _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
 _CODES_BY_NAME: dict[str, int] = {state.value: code for state, code in TASK_STATE_CODES.items()}
 _WAITING = (TASK_STATE_CODES[TaskState.PENDING], TASK_STATE_CODES[TaskState.RETRYING])
 
-_RUN_COLUMNS = (
-    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options, "
-    "run_dir, script, argv, store_url, force, force_tasks, verify"
-)
-_RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
-_RUN_OWNER = 15
-"""Index of ``owner`` in a row of :data:`_RUN_SELECT` (``heartbeat_at`` follows)."""
 _INSTANCE_SELECT = (
     "SELECT i.id, r.run_id, i.task, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
     "i.cache_info FROM task_instances i JOIN runs r ON r.id = i.run"
 )
+
+
+def _run_record(row: Sequence[Any], url: str) -> RunRecord:
+    return sqlstore.run_record(row, url, RUN_STATES[row[4]])
+
+
+def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
+    return sqlstore.instance_record(row, TASK_STATES[row[4]], SINGLETON_INDEX)
 
 
 def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -101,92 +97,16 @@ def _text(value: str) -> str | None:
     return value or None
 
 
-def _context_to_db(context: RunContext | None) -> tuple[Any, ...]:
-    """The context columns of a new run, in :data:`_RUN_COLUMNS` order (all NULL without one)."""
-    if context is None:
-        return (None, None, None, None, False, None, False)
-    return (
-        str(context.run_dir),
-        None if context.script is None else str(context.script),
-        value_to_db(list(context.argv) or None),
-        context.store_url or None,
-        bool(context.force),
-        value_to_db(sorted(context.force_tasks) or None),
-        bool(context.verify),
-    )
-
-
-def _run_record(row: Sequence[Any], url: str) -> RunRecord:
-    owner, heartbeat = row[_RUN_OWNER], row[_RUN_OWNER + 1]
-    context = None
-    if row[8] is not None:
-        context = RunContext(
-            run_id=row[0],
-            run_dir=Path(row[8]),
-            workflow=row[1],
-            script=None if row[9] is None else Path(row[9]),
-            argv=tuple(value_from_db(row[10]) or ()),
-            executor=row[6],
-            executor_options=dict_from_db(row[7]),
-            store_url=row[11] or url,
-            force=bool(row[12]),
-            force_tasks=frozenset(value_from_db(row[13]) or ()),
-            verify=bool(row[14]),
-        )
-    return RunRecord(
-        run_id=row[0],
-        graph_name=row[1],
-        user_id=row[2],
-        created_at=ms_to_datetime(row[3]),
-        status=RUN_STATES[row[4]],
-        parameters=dict_from_db(row[5]),
-        executor=row[6],
-        executor_options=dict_from_db(row[7]),
-        owner=None if owner is None else RunOwner.from_dict(dict_from_db(owner)),
-        heartbeat_at=None if heartbeat is None else ms_to_datetime(heartbeat),
-        context=context,
-    )
-
-
-def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
-    idx = row[3]
-    return TaskInstanceRecord(
-        id=int(row[0]),
-        run_id=row[1],
-        task_name=row[2],
-        array_index=None if idx == SINGLETON_INDEX else idx,
-        state=TASK_STATES[row[4]],
-        job_id=row[5],
-        input=dict_from_db(row[6]),
-        output=value_from_db(row[7]),
-        error_text=row[8],
-        identity=row[9] or "",
-        input_hash=row[10] or "",
-        output_hash=row[11] or "",
-        created_at=ms_to_datetime(row[12]),
-        updated_at=ms_to_datetime(row[13]),
-        cache_info=dict_from_db(row[14]),
-    )
-
-
 def _cause(exc: BaseException) -> str:
     """The first line of an error's message, for one-line errors."""
     return (str(exc).strip() or type(exc).__name__).splitlines()[0].rstrip(".")
 
 
-def _stored_index(array_index: int | None) -> int:
-    if array_index is None:
-        return SINGLETON_INDEX
-    if array_index < 0:
-        raise ValueError(
-            f"Array index {array_index} is negative; array indices start at 0 "
-            "(use None for a singleton task)."
-        )
-    return array_index
+def _lost_connection(exc: StoreError) -> bool:
+    """Whether ``exc`` came from a connection that broke (not from a refused statement)."""
+    import psycopg
 
-
-def _label(task_name: str, array_index: int | None) -> str:
-    return task_name if array_index is None else f"{task_name}[{array_index}]"
+    return isinstance(exc.__cause__, psycopg.OperationalError)
 
 
 def _state_code(state: TaskState | str) -> int:
@@ -224,7 +144,7 @@ class _Fold:
             self.job, self.job_set = update.job_id, True
         elif target is TaskState.SUCCESS:
             self.out, self.out_hash, self.out_set = (
-                value_to_db(update.output),
+                sqlstore.value_to_db(update.output),
                 _text(update.output_hash),
                 True,
             )
@@ -241,7 +161,21 @@ class _Fold:
 
 _COPY_INSTANCES = (
     "COPY task_instances (id, run, task, idx, state, created_at, updated_at, identity, "
-    "input_hash, input, cache_info) FROM STDIN"
+    "input_hash, input, cache_info) FROM STDIN (FORMAT BINARY)"
+)
+# Binary COPY: the server parses no text (the columns' types, in the statement's order).
+_COPY_TYPES = (
+    "int8",
+    "int8",
+    "text",
+    "int4",
+    "int2",
+    "int8",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "text",
 )
 
 _APPLY_SQL = (
@@ -378,10 +312,13 @@ class PostgresStore(Store):
         version = 0 if row is None else int(row[0])
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"The PostgreSQL store at {self.server} has schema version {version}, but "
-                f"reflow-store-postgres {__version__} understands versions up to "
-                f"{SCHEMA_VERSION}: a newer reflow wrote it. Upgrade with "
-                "'pip install -U reflow-store-postgres'. The database was not changed."
+                sqlstore.schema_too_new(
+                    f"The PostgreSQL store at {self.server}",
+                    version,
+                    f"reflow-store-postgres {__version__}",
+                    SCHEMA_VERSION,
+                    unchanged="database",
+                )
             )
         return version
 
@@ -443,7 +380,13 @@ class PostgresStore(Store):
         import psycopg
 
         for attempt in range(self.retries):
-            conn = self._connection()
+            try:
+                conn = self._connection()
+            except StoreError as exc:
+                # Connected, then lost while checking the schema: connect again.
+                if attempt == self.retries - 1 or not _lost_connection(exc):
+                    raise
+                continue
             try:
                 return step(conn)
             except psycopg.Error as exc:
@@ -511,6 +454,37 @@ class PostgresStore(Store):
 
             return self._attempt(step)
 
+    def retrying(self, work: Callable[[], T]) -> T:
+        """Run ``work`` in one transaction, again whole on a conflict or a lost connection.
+
+        See :meth:`Store.retrying`.  Up to ``retries`` attempts, with backoff
+        after a conflict; a lost connection is opened again within the connect
+        budget.  Inside an open :meth:`transaction` the unit is part of it and is
+        left to the outermost unit to run again.
+        """
+        import psycopg
+
+        with self._lock:
+            if self._depth:
+                with self.transaction():
+                    return work()
+            for attempt in range(self.retries):
+                try:
+                    with self.transaction():
+                        return work()
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    if attempt == self.retries - 1 or not isinstance(cause, psycopg.Error):
+                        raise
+                    if is_retriable(cause):
+                        time.sleep(backoff(attempt))
+                    elif self._conn is None or self._conn.closed:
+                        logger.warning("Lost the connection to %s; reconnecting", self.server)
+                        self._conn = None
+                    else:
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Group writes into one transaction (``with store.transaction(): ...``).
@@ -563,19 +537,21 @@ class PostgresStore(Store):
             run_id,
             graph_name,
             user_id,
-            now_ms(),
+            sqlstore.now_ms(),
             RUN_STATE_CODES[RunState.RUNNING],
-            dict_to_db(parameters),
+            sqlstore.dict_to_db(parameters),
             executor,
-            dict_to_db(executor_options),
-            *_context_to_db(context),
+            sqlstore.dict_to_db(executor_options),
+            *sqlstore.context_to_db(context),
         )
         marks = ", ".join(["%s"] * len(values))
 
         def work(conn: Connection) -> None:
             try:
                 with conn.transaction():
-                    conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", values)
+                    conn.execute(
+                        f"INSERT INTO runs ({sqlstore.RUN_COLUMNS}) VALUES ({marks})", values
+                    )
             except psycopg.errors.UniqueViolation as exc:
                 raise DuplicateError(
                     f"A run {run_id!r} already exists in the PostgreSQL store at {self.server}; "
@@ -588,7 +564,7 @@ class PostgresStore(Store):
         """Return one run, or ``None``."""
         row = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = %s", (run_id,)
+                f"SELECT {sqlstore.RUN_SELECT} FROM runs WHERE run_id = %s", (run_id,)
             ).fetchone()
         )
         return None if row is None else _run_record(row, self._url)
@@ -608,7 +584,7 @@ class PostgresStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                f"SELECT {sqlstore.RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
                 params,
             ).fetchall()
         )
@@ -623,12 +599,12 @@ class PostgresStore(Store):
         self._update_run(
             run_id,
             "owner = %s, heartbeat_at = %s",
-            (dict_to_db(owner.to_public_dict()), now_ms()),
+            (sqlstore.dict_to_db(owner.to_public_dict()), sqlstore.now_ms()),
         )
 
     def heartbeat_run(self, run_id: str) -> None:
         """Stamp a run's heartbeat now; see :meth:`Store.heartbeat_run`."""
-        self._update_run(run_id, "heartbeat_at = %s", (now_ms(),))
+        self._update_run(run_id, "heartbeat_at = %s", (sqlstore.now_ms(),))
 
     def _update_run(self, run_id: str, assignments: str, values: tuple[Any, ...]) -> None:
         def work(conn: Connection) -> None:
@@ -716,7 +692,7 @@ class PostgresStore(Store):
         dependencies: Sequence[str],
     ) -> None:
         """Persist one task specification and its dependencies (replacing earlier ones)."""
-        config = dict_to_db(config_json)
+        config = sqlstore.dict_to_db(config_json)
         deps = sorted(set(dependencies))
 
         def work(conn: Connection) -> None:
@@ -761,7 +737,7 @@ class PostgresStore(Store):
                 run_id=run_id,
                 task_name=name,
                 is_array=bool(is_array),
-                config=dict_from_db(config),
+                config=sqlstore.dict_from_db(config),
                 dependencies=deps.get(name, []),
             )
             for name, is_array, config in specs
@@ -806,12 +782,12 @@ class PostgresStore(Store):
         rows = [
             (
                 item.task_name,
-                _stored_index(item.array_index),
+                sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
                 _state_code(item.state),
                 item.identity or None,
                 item.input_hash or None,
-                dict_to_db(item.input),
-                dict_to_db(item.cache_info),
+                sqlstore.dict_to_db(item.input),
+                sqlstore.dict_to_db(item.cache_info),
             )
             for item in items
         ]
@@ -820,7 +796,7 @@ class PostgresStore(Store):
             run = self._run_key(conn, run_id)
             if not rows:
                 return []
-            now = now_ms()
+            now = sqlstore.now_ms()
             ids = [
                 int(row[0])
                 for row in conn.execute(
@@ -831,6 +807,7 @@ class PostgresStore(Store):
             ]
             try:
                 with conn.transaction(), conn.cursor().copy(_COPY_INSTANCES) as copy:
+                    copy.set_types(_COPY_TYPES)
                     for id_, (task, idx, state, *rest) in zip(ids, rows, strict=True):
                         copy.write_row((id_, run, task, idx, state, now, now, *rest))
             except psycopg.errors.UniqueViolation as exc:
@@ -856,15 +833,15 @@ class PostgresStore(Store):
                 "AND i.task = u.task AND i.idx = u.idx ORDER BY u.n LIMIT 1",
                 (
                     [i.task_name for i in items],
-                    [_stored_index(i.array_index) for i in items],
+                    [sqlstore.stored_index(i.array_index, SINGLETON_INDEX) for i in items],
                     run,
                 ),
             ).fetchall()
             if rows:
                 key = (rows[0][0], None if rows[0][1] == SINGLETON_INDEX else rows[0][1])
         return DuplicateError(
-            f"Task instance {_label(*key)} of run {run_id!r} already exists in the "
-            f"PostgreSQL store at {self.server} (each run, task and array index is stored "
+            f"Task instance {sqlstore.instance_label(*key)} of run {run_id!r} already exists "
+            f"in the PostgreSQL store at {self.server} (each run, task and array index is stored "
             "once); nothing of this batch was inserted. Insert only new instances, "
             "or update the existing one."
         )
@@ -873,7 +850,7 @@ class PostgresStore(Store):
         self, run_id: str, task_name: str, array_index: int | None
     ) -> TaskInstanceRecord | None:
         """Return one instance by run, task and array index, or ``None``."""
-        idx = _stored_index(array_index)
+        idx = sqlstore.stored_index(array_index, SINGLETON_INDEX)
         row = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} WHERE r.run_id = %s AND i.task = %s AND i.idx = %s",
@@ -973,7 +950,7 @@ class PostgresStore(Store):
                 (run_id, task_name),
             ).fetchall()
         )
-        return [value_from_db(row[0]) for row in rows]
+        return [sqlstore.value_from_db(row[0]) for row in rows]
 
     def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
         """Return whether a task has instances and all of them succeeded."""
@@ -1025,7 +1002,7 @@ class PostgresStore(Store):
             conn.execute(
                 _APPLY_SQL,
                 (
-                    now_ms(),
+                    sqlstore.now_ms(),
                     [id_ for id_, _ in order],
                     [TASK_STATE_CODES[f.state] for _, f in order],
                     [f.job_set for _, f in order],
@@ -1049,7 +1026,7 @@ class PostgresStore(Store):
                 f"UPDATE task_instances SET state = {TASK_STATE_CODES[TaskState.SUBMITTED]}, "
                 "job_id = %s, updated_at = %s WHERE run = %s AND task = %s "
                 "AND state = ANY(%s::smallint[])",
-                (job_id, now_ms(), run, task_name, list(_WAITING)),
+                (job_id, sqlstore.now_ms(), run, task_name, list(_WAITING)),
             )
             return int(cursor.rowcount)
 
@@ -1082,7 +1059,7 @@ class PostgresStore(Store):
             "FROM unnest(%s::bigint[], %s::text[]) AS u(id, info) WHERE t.id = u.id "
             "RETURNING t.id",
             [int(i) for i in infos],
-            [[dict_to_db(info) for info in infos.values()]],
+            [[sqlstore.dict_to_db(info) for info in infos.values()]],
             "no cache information was recorded",
         )
 
@@ -1095,7 +1072,7 @@ class PostgresStore(Store):
             [int(i) for i in items],
             [
                 [_text(identity) for identity, _ in items.values()],
-                [dict_to_db(info) for _, info in items.values()],
+                [sqlstore.dict_to_db(info) for _, info in items.values()],
             ],
             "no identity was changed",
         )
@@ -1136,6 +1113,38 @@ class PostgresStore(Store):
         )
         return {record.identity: record for record in map(_instance_record, rows)}
 
+    def restore_times(
+        self,
+        run_id: str,
+        created_at: datetime,
+        heartbeat_at: datetime | None,
+        instances: Mapping[int, tuple[datetime, datetime]],
+    ) -> None:
+        """Set a copied run's and its instances' original times (:meth:`Store.restore_times`)."""
+        beat = None if heartbeat_at is None else sqlstore.datetime_to_ms(heartbeat_at)
+
+        def work(conn: Connection) -> None:
+            row = conn.execute(
+                "UPDATE runs SET created_at = %s, heartbeat_at = %s WHERE run_id = %s "
+                "RETURNING id",
+                (sqlstore.datetime_to_ms(created_at), beat, run_id),
+            ).fetchone()
+            if row is None:
+                raise self._unknown_run(run_id)
+            conn.execute(
+                "UPDATE task_instances t SET created_at = u.created, updated_at = u.updated "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS u(id, created, updated) "
+                "WHERE t.id = u.id AND t.run = %s",
+                (
+                    [int(i) for i in instances],
+                    [sqlstore.datetime_to_ms(c) for c, _ in instances.values()],
+                    [sqlstore.datetime_to_ms(u) for _, u in instances.values()],
+                    int(row[0]),
+                ),
+            )
+
+        self._write(work)
+
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int
     ) -> None:
@@ -1149,7 +1158,7 @@ class PostgresStore(Store):
                 "INSERT INTO array_cache (task, identity, run, count, created_at) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task, identity, run) "
                 "DO UPDATE SET count = EXCLUDED.count, created_at = EXCLUDED.created_at",
-                (task_name, identity, run, int(count), now_ms()),
+                (task_name, identity, run, int(count), sqlstore.now_ms()),
             )
 
         self._write(work)
@@ -1183,7 +1192,7 @@ class PostgresStore(Store):
                 f"WHERE a.task = %s AND a.identity = %s{mine} ORDER BY a.created_at DESC",
                 (task_name, identity, *values),
             ).fetchall()
-            now = now_ms()
+            now = sqlstore.now_ms()
             for source, count, source_id in candidates:
                 row = conn.execute(
                     "SELECT count(*) FROM task_instances WHERE run = %s AND task = %s "
@@ -1192,7 +1201,7 @@ class PostgresStore(Store):
                 ).fetchone()
                 if row is None or int(row[0]) != count:  # the source was pruned: an older one
                     continue
-                info = dict_to_db({"status": "hit", "source": {"run_id": source_id}})
+                info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 try:
                     with conn.transaction():
                         conn.execute(

@@ -32,13 +32,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from reflow.stores import RunState, TaskState
+from reflow.stores import RunState, TaskState, sqlstore
 from reflow_store_sqlite.schema import (
     APPLICATION_ID,
     RUN_STATE_CODES,
     SCHEMA_VERSION,
     TASK_STATE_CODES,
-    datetime_to_ms,
     hash_to_db,
 )
 
@@ -302,7 +301,7 @@ def _iso_to_ms(text: str | None) -> int:
         return 0
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
-    return datetime_to_ms(datetime.fromisoformat(text))
+    return sqlstore.datetime_to_ms(datetime.fromisoformat(text))
 
 
 def _check_legacy_values(conn: sqlite3.Connection) -> None:

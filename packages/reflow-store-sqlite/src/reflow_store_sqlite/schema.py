@@ -18,11 +18,9 @@ The codes are part of the on-disk format: never renumber them.
 
 from __future__ import annotations
 
-import time
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import datetime, timezone
 
-from reflow.stores import CODEC, RunState, TaskState
+from reflow.stores import RunState, TaskState
 
 __all__ = [
     "APPLICATION_ID",
@@ -32,16 +30,9 @@ __all__ = [
     "SINGLETON_INDEX",
     "TASK_STATES",
     "TASK_STATE_CODES",
-    "datetime_to_ms",
-    "dict_from_db",
-    "dict_to_db",
     "hash_from_db",
     "hash_to_db",
-    "ms_to_datetime",
-    "now_ms",
     "task_state_code",
-    "value_from_db",
-    "value_to_db",
 ]
 
 SCHEMA_VERSION = 5
@@ -108,49 +99,3 @@ def task_state_code(state: TaskState | str) -> int:
             f"{state!r} is not a task state; use one of {', '.join(s.value for s in TaskState)}."
         )
     return code
-
-
-def now_ms() -> int:
-    """Return the current time in milliseconds since the Unix epoch (UTC)."""
-    return time.time_ns() // 1_000_000
-
-
-def ms_to_datetime(value: int) -> datetime:
-    """Convert stored milliseconds since the epoch to an aware UTC datetime."""
-    return _EPOCH + timedelta(milliseconds=value)
-
-
-def datetime_to_ms(value: datetime) -> int:
-    """Convert a datetime to milliseconds since the epoch; naive means UTC."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return (value - _EPOCH) // timedelta(milliseconds=1)
-
-
-def dict_to_db(value: dict[str, Any] | None) -> str | None:
-    """Encode a dictionary payload: empty as NULL, else manifest-codec JSON."""
-    if not value:
-        return None
-    return CODEC.dumps(value)
-
-
-def dict_from_db(value: str | None) -> dict[str, Any]:
-    """Decode a dictionary payload written by :func:`dict_to_db`."""
-    if value is None:
-        return {}
-    decoded: dict[str, Any] = CODEC.loads(value)
-    return decoded
-
-
-def value_to_db(value: Any) -> str | None:
-    """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
-    if value is None:
-        return None
-    return CODEC.dumps(value)
-
-
-def value_from_db(value: str | None) -> Any:
-    """Decode an output value written by :func:`value_to_db`."""
-    if value is None:
-        return None
-    return CODEC.loads(value)

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +41,7 @@ from reflow.stores import (
     UnknownInstanceError,
     UnknownRunError,
     sqlite_url,
+    sqlstore,
 )
 from reflow_store_sqlite import migrations, safety
 from reflow_store_sqlite._version import __version__
@@ -60,15 +62,9 @@ from reflow_store_sqlite.schema import (
     SINGLETON_INDEX,
     TASK_STATE_CODES,
     TASK_STATES,
-    dict_from_db,
-    dict_to_db,
     hash_from_db,
     hash_to_db,
-    ms_to_datetime,
-    now_ms,
     task_state_code,
-    value_from_db,
-    value_to_db,
 )
 
 if TYPE_CHECKING:
@@ -94,13 +90,6 @@ connection to a database.
 
 _SUCCESS = TASK_STATE_CODES[TaskState.SUCCESS]
 
-_RUN_COLUMNS = (
-    "run_id, graph_name, user_id, created_at, status, parameters, executor, executor_options, "
-    "run_dir, script, argv, store_url, force, force_tasks, verify"
-)
-_RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
-_RUN_OWNER = 15
-"""Index of ``owner`` in a row of :data:`_RUN_SELECT` (``heartbeat_at`` follows)."""
 _INSTANCE_SELECT = (
     "SELECT i.id, r.run_id, t.name, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
@@ -131,7 +120,7 @@ _SET: dict[TaskState, tuple[str, Callable[[StateUpdate], tuple[Any, ...]]]] = {
     TaskState.RUNNING: _JOB,
     TaskState.SUCCESS: (
         "output = ?, output_hash = ?, error_text = NULL, ",
-        lambda u: (value_to_db(u.output), hash_to_db(u.output_hash)),
+        lambda u: (sqlstore.value_to_db(u.output), hash_to_db(u.output_hash)),
     ),
     TaskState.FAILED: _ERROR,
     TaskState.CANCELLED: _ERROR,
@@ -150,100 +139,17 @@ _UPDATE_SQL: dict[TaskState, str] = {
 }
 
 
-def _context_to_db(context: RunContext | None) -> tuple[Any, ...]:
-    """The context columns of a new run, in :data:`_RUN_COLUMNS` order (all NULL without one)."""
-    if context is None:
-        return (None, None, None, None, 0, None, 0)
-    return (
-        str(context.run_dir),
-        None if context.script is None else str(context.script),
-        value_to_db(list(context.argv) or None),
-        context.store_url or None,
-        int(context.force),
-        value_to_db(sorted(context.force_tasks) or None),
-        int(context.verify),
-    )
-
-
-def _run_context(row: Sequence[Any], url: str) -> RunContext | None:
-    """The context of a run row; ``None`` for a run recorded without a run directory.
-
-    A run recorded before version 5 kept no store URL: the store it is read
-    from is the one that holds it, so ``url`` (that store's) stands in.
-    """
-    if row[8] is None:
-        return None
-    return RunContext(
-        run_id=row[0],
-        run_dir=Path(row[8]),
-        workflow=row[1],
-        script=None if row[9] is None else Path(row[9]),
-        argv=tuple(value_from_db(row[10]) or ()),
-        executor=row[6],
-        executor_options=dict_from_db(row[7]),
-        store_url=row[11] or url,
-        force=bool(row[12]),
-        force_tasks=frozenset(value_from_db(row[13]) or ()),
-        verify=bool(row[14]),
-    )
-
-
-def _run_record(row: Sequence[Any], url: str) -> RunRecord:
-    owner, heartbeat = row[_RUN_OWNER], row[_RUN_OWNER + 1]
-    return RunRecord(
-        run_id=row[0],
-        graph_name=row[1],
-        user_id=row[2],
-        created_at=ms_to_datetime(row[3]),
-        status=RUN_STATES[row[4]],
-        parameters=dict_from_db(row[5]),
-        executor=row[6],
-        executor_options=dict_from_db(row[7]),
-        owner=None if owner is None else RunOwner.from_dict(dict_from_db(owner)),
-        heartbeat_at=None if heartbeat is None else ms_to_datetime(heartbeat),
-        context=_run_context(row, url),
-    )
-
-
-def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
-    idx = row[3]
-    return TaskInstanceRecord(
-        id=row[0],
-        run_id=row[1],
-        task_name=row[2],
-        array_index=None if idx == SINGLETON_INDEX else idx,
-        state=TASK_STATES[row[4]],
-        job_id=row[5],
-        input=dict_from_db(row[6]),
-        output=value_from_db(row[7]),
-        error_text=row[8],
-        identity=hash_from_db(row[9]),
-        input_hash=hash_from_db(row[10]),
-        output_hash=hash_from_db(row[11]),
-        created_at=ms_to_datetime(row[12]),
-        updated_at=ms_to_datetime(row[13]),
-        cache_info=dict_from_db(row[14]),
-    )
-
-
-def _stored_index(array_index: int | None) -> int:
-    if array_index is None:
-        return SINGLETON_INDEX
-    if array_index < 0:
-        raise ValueError(
-            f"Array index {array_index} is negative; array indices start at 0 "
-            "(use None for a singleton task)."
-        )
-    return array_index
-
-
-def _label(task_name: str, array_index: int | None) -> str:
-    return task_name if array_index is None else f"{task_name}[{array_index}]"
-
-
 def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
     """The condition (on the run ``r``) and its value that keep one user's runs; none for any."""
     return ("", ()) if user_id is None else (" AND r.user_id = ?", (user_id,))
+
+
+def _run_record(row: Sequence[Any], url: str) -> RunRecord:
+    return sqlstore.run_record(row, url, RUN_STATES[row[4]])
+
+
+def _instance_record(row: Sequence[Any]) -> TaskInstanceRecord:
+    return sqlstore.instance_record(row, TASK_STATES[row[4]], SINGLETON_INDEX, hash_from_db)
 
 
 def _writable(path: Path) -> bool:
@@ -447,11 +353,14 @@ class SqliteStore(Store):
             raise StoreCorruptError(safety.foreign_message(self.path, str(exc))) from exc
         if version > SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"The manifest database {self.path} has schema version {version}, but "
-                f"reflow-store-sqlite {__version__} understands versions up to "
-                f"{SCHEMA_VERSION}: a newer reflow wrote it. Upgrade with "
-                "'pip install -U reflow-store-sqlite', or set REFLOW_STORE_PATH to another "
-                "database. The file was not changed."
+                sqlstore.schema_too_new(
+                    f"The manifest database {self.path}",
+                    version,
+                    f"reflow-store-sqlite {__version__}",
+                    SCHEMA_VERSION,
+                    also=", or set REFLOW_STORE_PATH to another database",
+                    unchanged="file",
+                )
             )
         return version
 
@@ -679,23 +588,23 @@ class SqliteStore(Store):
         context: RunContext | None = None,
     ) -> None:
         """Insert a new run with status ``RUNNING``; see :meth:`Store.insert_run`."""
-        encoded = (dict_to_db(parameters), dict_to_db(executor_options))
+        encoded = (sqlstore.dict_to_db(parameters), sqlstore.dict_to_db(executor_options))
         values = (
             run_id,
             graph_name,
             user_id,
-            now_ms(),
+            sqlstore.now_ms(),
             RUN_STATE_CODES[RunState.RUNNING],
             encoded[0],
             executor,
             encoded[1],
-            *_context_to_db(context),
+            *sqlstore.context_to_db(context),
         )
         marks = ", ".join("?" * len(values))
 
         def work(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(f"INSERT INTO runs ({_RUN_COLUMNS}) VALUES ({marks})", values)
+                conn.execute(f"INSERT INTO runs ({sqlstore.RUN_COLUMNS}) VALUES ({marks})", values)
             except sqlite3.IntegrityError as exc:
                 raise DuplicateError(
                     f"A run {run_id!r} already exists in the manifest store {self.path}; "
@@ -708,7 +617,7 @@ class SqliteStore(Store):
         """Return one run, or ``None``."""
         row = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)
+                f"SELECT {sqlstore.RUN_SELECT} FROM runs WHERE run_id = ?", (run_id,)
             ).fetchone()
         )
         return None if row is None else _run_record(row, self.url)
@@ -728,7 +637,7 @@ class SqliteStore(Store):
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(
-                f"SELECT {_RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
+                f"SELECT {sqlstore.RUN_SELECT} FROM runs{where} ORDER BY created_at DESC, id DESC",
                 params,
             ).fetchall()
         )
@@ -742,12 +651,14 @@ class SqliteStore(Store):
     def set_run_owner(self, run_id: str, owner: RunOwner) -> None:
         """Record who advances a run and stamp its heartbeat; see :meth:`Store.set_run_owner`."""
         self._update_run(
-            run_id, "owner = ?, heartbeat_at = ?", (dict_to_db(owner.to_public_dict()), now_ms())
+            run_id,
+            "owner = ?, heartbeat_at = ?",
+            (sqlstore.dict_to_db(owner.to_public_dict()), sqlstore.now_ms()),
         )
 
     def heartbeat_run(self, run_id: str) -> None:
         """Stamp a run's heartbeat now; see :meth:`Store.heartbeat_run`."""
-        self._update_run(run_id, "heartbeat_at = ?", (now_ms(),))
+        self._update_run(run_id, "heartbeat_at = ?", (sqlstore.now_ms(),))
 
     def _update_run(self, run_id: str, assignments: str, values: tuple[Any, ...]) -> None:
         def work(conn: sqlite3.Connection) -> None:
@@ -831,7 +742,7 @@ class SqliteStore(Store):
         dependencies: Sequence[str],
     ) -> None:
         """Persist one task specification and its dependencies (replacing earlier ones)."""
-        config = dict_to_db(config_json)
+        config = sqlstore.dict_to_db(config_json)
         deps = sorted(set(dependencies))
 
         def work(conn: sqlite3.Connection) -> None:
@@ -875,7 +786,7 @@ class SqliteStore(Store):
                 run_id=run_id,
                 task_name=name,
                 is_array=bool(is_array),
-                config=dict_from_db(config),
+                config=sqlstore.dict_from_db(config),
                 dependencies=deps.get(name, []),
             )
             for name, is_array, config in specs
@@ -912,12 +823,12 @@ class SqliteStore(Store):
         encoded = [
             (
                 item.task_name,
-                _stored_index(item.array_index),
+                sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
                 task_state_code(item.state),
                 hash_to_db(item.identity),
                 hash_to_db(item.input_hash),
-                dict_to_db(item.input),
-                dict_to_db(item.cache_info),
+                sqlstore.dict_to_db(item.input),
+                sqlstore.dict_to_db(item.cache_info),
             )
             for item in items
         ]
@@ -929,7 +840,7 @@ class SqliteStore(Store):
                 "SELECT seq FROM sqlite_sequence WHERE name = 'task_instances'"
             ).fetchone()
             first = (int(row[0]) if row else 0) + 1
-            now = now_ms()
+            now = sqlstore.now_ms()
             try:
                 conn.executemany(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
@@ -984,14 +895,18 @@ class SqliteStore(Store):
             key = (item.task_name, item.array_index)
             exists = conn.execute(
                 "SELECT 1 FROM task_instances WHERE run = ? AND task = ? AND idx = ?",
-                (run, keys[item.task_name], _stored_index(item.array_index)),
+                (
+                    run,
+                    keys[item.task_name],
+                    sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
+                ),
             ).fetchone()
             if key in seen or exists is not None:
                 return DuplicateError(
-                    f"Task instance {_label(*key)} of run {run_id!r} already exists in the "
-                    f"manifest store {self.path} (each run, task and array index is stored "
-                    "once); nothing of this batch was inserted. Insert only new instances, "
-                    "or update the existing one."
+                    f"Task instance {sqlstore.instance_label(*key)} of run {run_id!r} already "
+                    f"exists in the manifest store {self.path} (each run, task and array index "
+                    "is stored once); nothing of this batch was inserted. Insert only new "
+                    "instances, or update the existing one."
                 )
             seen.add(key)
         return StoreError(
@@ -1003,7 +918,7 @@ class SqliteStore(Store):
         self, run_id: str, task_name: str, array_index: int | None
     ) -> TaskInstanceRecord | None:
         """Return one instance by run, task and array index, or ``None``."""
-        idx = _stored_index(array_index)
+        idx = sqlstore.stored_index(array_index, SINGLETON_INDEX)
         row = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} WHERE r.run_id = ? AND t.name = ? AND i.idx = ?",
@@ -1112,7 +1027,7 @@ class SqliteStore(Store):
             "SELECT output FROM task_instances WHERE run = ? AND task = ? "
             f"AND idx = {SINGLETON_INDEX} AND state = {_SUCCESS}",
         )
-        return value_from_db(rows[0][0]) if rows else None
+        return sqlstore.value_from_db(rows[0][0]) if rows else None
 
     def get_array_outputs(self, run_id: str, task_name: str) -> list[Any]:
         """Return the outputs of the successful elements of an array task, by index."""
@@ -1122,7 +1037,7 @@ class SqliteStore(Store):
             "SELECT output FROM task_instances WHERE run = ? AND task = ? "
             f"AND idx >= 0 AND state = {_SUCCESS} ORDER BY idx",
         )
-        return [value_from_db(row[0]) for row in rows]
+        return [sqlstore.value_from_db(row[0]) for row in rows]
 
     def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
         """Return the output hash of one successful instance, ``""`` if there is none."""
@@ -1130,7 +1045,8 @@ class SqliteStore(Store):
             run_id,
             task_name,
             "SELECT output_hash FROM task_instances WHERE run = ? AND task = ? "
-            f"AND idx = {_stored_index(array_index)} AND state = {_SUCCESS}",
+            f"AND idx = {sqlstore.stored_index(array_index, SINGLETON_INDEX)} "
+            f"AND state = {_SUCCESS}",
         )
         return hash_from_db(rows[0][0]) if rows else ""
 
@@ -1190,7 +1106,7 @@ class SqliteStore(Store):
             rounds[number].setdefault(sql, []).append((update, extra))
 
         def work(conn: sqlite3.Connection) -> None:
-            now = now_ms()
+            now = sqlstore.now_ms()
             conn.execute("SAVEPOINT reflow_batch")
             for groups in rounds:
                 for sql, group in groups.items():
@@ -1222,7 +1138,7 @@ class SqliteStore(Store):
             cursor = conn.execute(
                 f"UPDATE task_instances SET state = {TASK_STATE_CODES[TaskState.SUBMITTED]}, "
                 f"job_id = ?, updated_at = ? WHERE run = ? AND task = ? AND state IN ({waiting})",
-                (job_id, now_ms(), run, task),
+                (job_id, sqlstore.now_ms(), run, task),
             )
             return int(cursor.rowcount)
 
@@ -1232,7 +1148,7 @@ class SqliteStore(Store):
 
     def set_cache_info_many(self, infos: Mapping[int, dict[str, Any]]) -> None:
         """Record, for many instances in one transaction, why each was or was not a cache hit."""
-        params = [(dict_to_db(info), instance_id) for instance_id, info in infos.items()]
+        params = [(sqlstore.dict_to_db(info), instance_id) for instance_id, info in infos.items()]
 
         def work(conn: sqlite3.Connection) -> None:
             changed = conn.executemany(
@@ -1256,7 +1172,7 @@ class SqliteStore(Store):
     def set_identity_many(self, items: Mapping[int, tuple[str, dict[str, Any]]]) -> None:
         """Move instances to another identity, with the cache_info saying why."""
         params = [
-            (hash_to_db(identity), dict_to_db(info), instance_id)
+            (hash_to_db(identity), sqlstore.dict_to_db(info), instance_id)
             for instance_id, (identity, info) in items.items()
         ]
 
@@ -1309,6 +1225,33 @@ class SqliteStore(Store):
 
         return self._read(work)
 
+    def restore_times(
+        self,
+        run_id: str,
+        created_at: datetime,
+        heartbeat_at: datetime | None,
+        instances: Mapping[int, tuple[datetime, datetime]],
+    ) -> None:
+        """Set a copied run's and its instances' original times (:meth:`Store.restore_times`)."""
+        beat = None if heartbeat_at is None else sqlstore.datetime_to_ms(heartbeat_at)
+        params = [
+            (sqlstore.datetime_to_ms(created), sqlstore.datetime_to_ms(updated), instance_id)
+            for instance_id, (created, updated) in instances.items()
+        ]
+
+        def work(conn: sqlite3.Connection) -> None:
+            cursor = conn.execute(
+                "UPDATE runs SET created_at = ?, heartbeat_at = ? WHERE run_id = ?",
+                (sqlstore.datetime_to_ms(created_at), beat, run_id),
+            )
+            if cursor.rowcount == 0:
+                raise self._unknown_run(run_id)
+            conn.executemany(
+                "UPDATE task_instances SET created_at = ?, updated_at = ? WHERE id = ?", params
+            )
+
+        self._write(work)
+
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int
     ) -> None:
@@ -1323,7 +1266,7 @@ class SqliteStore(Store):
             conn.execute(
                 "INSERT OR REPLACE INTO array_cache (task, identity, run, count, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (task, key, run, count, now_ms()),
+                (task, key, run, count, sqlstore.now_ms()),
             )
 
         self._write(work)
@@ -1360,7 +1303,7 @@ class SqliteStore(Store):
                 f"WHERE a.task = ? AND a.identity = ?{mine} ORDER BY a.created_at DESC",
                 (task, key, *users),
             ).fetchall()
-            now = now_ms()
+            now = sqlstore.now_ms()
             for source, count, source_id in candidates:
                 done = conn.execute(
                     f"SELECT COUNT(*) FROM task_instances WHERE run = ? AND task = ? "
@@ -1371,7 +1314,7 @@ class SqliteStore(Store):
                     continue
                 # Each copy has its source's identity, hence its inputs: the cache
                 # info names the source run; the element is the one of the same index.
-                info = dict_to_db({"status": "hit", "source": {"run_id": source_id}})
+                info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 conn.execute(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
                     "identity, input_hash, output_hash, input, output, cache_info) "

@@ -175,11 +175,15 @@ class Planner:
         lookup, _ = self.cache_mode(name)
         if not lookup or self.policy.verify:
             return None
+
+        def copy() -> tuple[str, int] | None:
+            copied = self._copy_cached_array(name, identity)
+            if copied is not None and self._copied_names_files(name):
+                raise _NamesFilesError  # rolls the copy back
+            return copied
+
         try:
-            with self.store.transaction():
-                copied = self._copy_cached_array(name, identity)
-                if copied is not None and self._copied_names_files(name):
-                    raise _NamesFilesError
+            copied = self.store.retrying(copy)
         except _NamesFilesError:
             return None
         if copied is None:
@@ -293,20 +297,21 @@ class Planner:
                     cache_info=info,
                 )
             )
-        with self.store.transaction():
+
+        def write() -> list[int]:
             ids = self.store.insert_task_instances(self.run_id, news)
-            updates = []
-            for index, iid in zip(indices, ids, strict=True):
-                chunk.ids[index] = iid
-                hit = chunk.hits.get(index)
-                if hit is None:
-                    chunk.queued.append(index)
-                else:
-                    updates.append(
-                        StateUpdate(
-                            iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash
-                        )
-                    )
+            updates = [
+                StateUpdate(iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash)
+                for index, iid in zip(indices, ids, strict=True)
+                if (hit := chunk.hits.get(index)) is not None
+            ]
             if updates:
                 self.store.apply_state_updates(updates)
+            return ids
+
+        # The chunk is filled after the commit: a unit run again must not add twice.
+        for index, iid in zip(indices, self.store.retrying(write), strict=True):
+            chunk.ids[index] = iid
+            if index not in chunk.hits:
+                chunk.queued.append(index)
         return chunk

@@ -210,7 +210,8 @@ def create_run(
     prefixes: dict[str, Any] = {}
     # Before the run row: a job submitted for it finds its run.json.
     _write_context(context)
-    with store.transaction():
+
+    def write() -> None:
         store.insert_run(
             run_id,
             workflow.name,
@@ -232,6 +233,8 @@ def create_run(
                 key: value for key, value in parts.to_dict().items() if key != "inputs"
             }
             store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
+
+    store.retrying(write)
     return run_id, prefixes
 
 

@@ -283,7 +283,8 @@ def close_run(store: Store, run_id: str, why: str) -> int:
     int
         How many instances were cancelled.
     """
-    with store.transaction():
+
+    def write() -> int:
         active = store.list_task_instance_records(
             run_id, states=[*TaskState.cancellable(), TaskState.RETRYING]
         )
@@ -291,7 +292,9 @@ def close_run(store: Store, run_id: str, why: str) -> int:
             [StateUpdate(i.id, TaskState.CANCELLED, error_text=why) for i in active]
         )
         store.update_run_status(run_id, RunState.CANCELLED)
-    return len(active)
+        return len(active)
+
+    return store.retrying(write)
 
 
 def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:

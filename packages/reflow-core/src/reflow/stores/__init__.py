@@ -19,8 +19,10 @@ reflow-core, and plugins import nothing else from core (their tests may also
 use :mod:`reflow.testing`): the :class:`Store` interface, the records it
 takes and returns, its errors, the lifecycle (:data:`TRANSITIONS`), the
 states (:class:`RunState`, :class:`TaskState`), the manifest codec that
-encodes stored values (:data:`CODEC`), and the configuration a store reads
-(:class:`Config`, :func:`default_store_path`, :func:`sqlite_url`).  Anything
+encodes stored values (:data:`CODEC`), the configuration a store reads
+(:class:`Config`, :func:`default_store_path`, :func:`sqlite_url`), and for
+stores on SQL databases :mod:`reflow.stores.sqlstore` (rows to records, values
+to columns, the schema-version refusal).  Anything
 else in core may change without notice.
 
 This module imports no backend, nor the configuration, the codec or the
@@ -95,6 +97,7 @@ __all__ = [
     "default_store_path",
     "open_store",
     "sqlite_url",
+    "sqlstore",
     "store_class",
     "url_scheme",
 ]
@@ -113,6 +116,8 @@ executor layer (about 40 ms), and only stores that are opened need it."""
 
 def __getattr__(name: str) -> Any:
     """Import the lazily re-exported names of :data:`_LAZY` on first use."""
+    if name == "sqlstore":  # the helpers of SQL stores (rows to records): for those only
+        return importlib.import_module("reflow.stores.sqlstore")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -122,4 +127,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, "sqlstore"})

@@ -7,11 +7,11 @@ and the single-instance transitions are built on them here.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow._types import RunState, TaskState
 from reflow.stores.errors import StoreError, UnknownRunError
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from reflow.config import Config
 
 __all__ = ["Store"]
+
+_T = TypeVar("_T")
 
 
 class Store(abc.ABC):
@@ -99,6 +101,34 @@ class Store(abc.ABC):
         contextlib.AbstractContextManager[None]
             The transaction context.
         """
+
+    def retrying(self, work: Callable[[], _T]) -> _T:
+        """Run ``work``, a unit of reads and writes, in one transaction, again if it lost.
+
+        The unit commits whole or not at all, as a :meth:`transaction` block.  A
+        store whose transactions can fail on a conflict with another writer (a
+        deadlock, a serialization failure) or on a connection lost midway runs
+        ``work`` again, whole, from the start, a bounded number of times: ``work``
+        must read what it decides on inside itself and do nothing outside the store
+        that cannot be repeated (no job submitted, no file written for good).
+        Inside an enclosing transaction the unit is part of it and is not retried
+        alone: the outermost unit is the one to run again.
+
+        The default runs ``work`` once in :meth:`transaction`: right for a store
+        whose writers wait for each other (SQLite) instead of failing.
+
+        Parameters
+        ----------
+        work : callable
+            The unit of work; called with no arguments.
+
+        Returns
+        -------
+        _T
+            What ``work`` returned (on the attempt that committed).
+        """
+        with self.transaction():
+            return work()
 
     def __enter__(self) -> Store:
         self.init()
@@ -687,6 +717,38 @@ class Store(abc.ABC):
             if record is not None:
                 found[identity] = record
         return found
+
+    def restore_times(
+        self,
+        run_id: str,
+        created_at: datetime,
+        heartbeat_at: datetime | None,
+        instances: Mapping[int, tuple[datetime, datetime]],
+    ) -> None:
+        """Give a copied run and its instances the times their original store recorded.
+
+        ``reflow store copy`` calls it after it wrote the copy, so that the copy is
+        the same history: when the run was created and last heard of, when each
+        instance was created and last changed (which also orders the cache's
+        "most recent" result).
+
+        Parameters
+        ----------
+        run_id : str
+            The copied run.
+        created_at, heartbeat_at : datetime, datetime or None
+            The run's recorded creation and heartbeat times.
+        instances : mapping of int to (datetime, datetime)
+            By instance id in *this* store: ``(created_at, updated_at)``.
+
+        Raises
+        ------
+        NotImplementedError
+            By default: a store without it keeps the copy's own times.
+        UnknownRunError
+            If ``run_id`` is not in the store.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot restore recorded times")
 
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int

@@ -24,6 +24,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import partial
 
 from reflow._types import RunState, TaskState
 from reflow.stores.base import Store
@@ -86,12 +88,22 @@ def copy_store(source: Store, target: Store, *, progress: Progress | None = None
         if skipped:
             summary.skipped += 1
         else:
-            with target.transaction():
-                copy_run(source, target, record, summary)
+            # Counted from the attempt that committed: a unit run again counts once.
+            copied = target.retrying(partial(_copied_run, source, target, record))
+            summary.specs += copied.specs
+            summary.instances += copied.instances
+            summary.arrays += copied.arrays
             summary.runs += 1
         if progress is not None:
             progress(done, len(records), record, skipped)
     return summary
+
+
+def _copied_run(source: Store, target: Store, record: RunRecord) -> CopySummary:
+    """Copy one run (see :func:`copy_run`); return what it copied."""
+    copied = CopySummary()
+    copy_run(source, target, record, copied)
+    return copied
 
 
 def copy_run(source: Store, target: Store, record: RunRecord, summary: CopySummary) -> None:
@@ -124,15 +136,22 @@ def copy_run(source: Store, target: Store, record: RunRecord, summary: CopySumma
         )
         summary.specs += 1
     instances = source.list_task_instance_records(run_id)
+    times: dict[int, tuple[datetime, datetime]] = {}
     for start in range(0, len(instances), BATCH):
         chunk = instances[start : start + BATCH]
         ids = target.insert_task_instances(run_id, [_new(i) for i in chunk])
         updates = [u for i, new_id in zip(chunk, ids, strict=True) for u in state_path(i, new_id)]
         target.apply_state_updates(updates)
+        times.update(
+            (new, (i.created_at, i.updated_at)) for i, new in zip(chunk, ids, strict=True)
+        )
         summary.instances += len(chunk)
     for task_name, identity, count in source.list_array_identities(run_id):
         target.record_array_identity(run_id, task_name, identity, count)
         summary.arrays += 1
+    # Last: the writes above stamped the copy with the time of copying.
+    with suppress(NotImplementedError):  # a store that cannot: the copy keeps its own times
+        target.restore_times(run_id, record.created_at, record.heartbeat_at, times)
 
 
 def _new(instance: TaskInstanceRecord) -> NewTaskInstance:

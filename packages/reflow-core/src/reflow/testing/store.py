@@ -740,6 +740,38 @@ class StoreConformance(abc.ABC):
         assert indices == [0, 2]
         assert self._state(store, outer) is TaskState.PENDING
 
+    def test_retrying_commits_a_unit_and_returns_its_value(self, store: Store) -> None:
+        def unit() -> list[int]:
+            store.insert_run("run-2", "pipeline", "alice", {})
+            return store.insert_task_instances("run-2", [NewTaskInstance("t", 0)])
+
+        [iid] = store.retrying(unit)
+        assert self._state(store, iid) is TaskState.PENDING
+
+    def test_retrying_rolls_a_failing_unit_back_whole(self, store: Store) -> None:
+        def unit() -> None:
+            store.insert_run("run-2", "pipeline", "alice", {})
+            raise RuntimeError("stop")
+
+        with pytest.raises(RuntimeError, match="stop"):
+            store.retrying(unit)
+        assert store.get_run("run-2") is None
+
+    def test_restore_times_gives_a_copy_its_recorded_times(self, store: Store) -> None:
+        iid = self._instance(store, "task", 0)
+        created = datetime(2024, 5, 1, 8, 30, 15, 250000, tzinfo=timezone.utc)
+        updated = datetime(2024, 5, 1, 9, 0, 0, 125000, tzinfo=timezone.utc)
+        try:
+            store.restore_times(RUN, created, updated, {iid: (created, updated)})
+        except NotImplementedError:
+            pytest.skip(f"{type(store).__name__} keeps no recorded times (optional)")
+        run = store.get_run_record(RUN)
+        assert run is not None and (run.created_at, run.heartbeat_at) == (created, updated)
+        record = store.get_task_instance_record_by_id(iid)
+        assert record is not None and (record.created_at, record.updated_at) == (created, updated)
+        with pytest.raises(UnknownRunError):
+            store.restore_times("nope", created, None, {})
+
     # -- outputs and dependencies ----------------------------------------------------
 
     def test_outputs_and_hashes(self, store: Store) -> None:

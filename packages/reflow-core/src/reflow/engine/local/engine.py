@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -300,11 +301,15 @@ class LocalRun:
 
     def _fail_task_without_instances(self, name: str, text: str) -> None:
         state = self.tasks[name]
-        with self.store.transaction():
+
+        def write() -> int:
             [iid] = self.store.insert_task_instances(
                 self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
             )
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+            return iid
+
+        iid = self.store.retrying(write)
         state.ids[None] = iid
         state.status = "failed"
         state.failed = True
@@ -343,16 +348,17 @@ class LocalRun:
             if not bad:
                 continue
             why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
-            with self.store.transaction():
-                [iid] = self.store.insert_task_instances(
-                    self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
-                )
-                self.store.apply_state_updates(
-                    [StateUpdate(iid, TaskState.SKIPPED, error_text=why)]
-                )
-            state.ids[None] = iid
+            state.ids[None] = self.store.retrying(partial(self._skip_one, name, why))
             state.status = "skipped"
             self.progress.add(name, total=1, skipped=1)
+
+    def _skip_one(self, name: str, why: str) -> int:
+        """Record ``name`` SKIPPED (one instance); return the instance id."""
+        [iid] = self.store.insert_task_instances(
+            self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+        )
+        self.store.apply_state_updates([StateUpdate(iid, TaskState.SKIPPED, error_text=why)])
+        return iid
 
     # -- the loop -------------------------------------------------------------
 

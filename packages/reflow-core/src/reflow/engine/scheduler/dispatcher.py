@@ -445,11 +445,13 @@ class Dispatcher:
         return load
 
     def _fail_unexpandable(self, name: str, text: str) -> None:
-        with self.store.transaction():
+        def write() -> None:
             [iid] = self.store.insert_task_instances(
                 self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
             )
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
+
+        self.store.retrying(write)
 
     def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
         spec = self.wf.tasks[name]
@@ -722,9 +724,22 @@ def run_wave(store: Store, run_id: str) -> int:
         )
     except Exception:
         # Nothing would ever advance the run again: say so in the store.
-        logger.exception("dispatcher of run %s failed; the run is marked FAILED", run_id)
-        store.update_run_status(run_id, RunState.FAILED)
-        notify_due(store, run_id)
+        logger.exception("dispatcher of run %s failed", run_id)
+        try:
+            store.update_run_status(run_id, RunState.FAILED)
+            logger.error("run %s marked FAILED ('reflow resume %s' takes it up)", run_id, run_id)
+        except ReflowError as exc:
+            # The store itself is away (a server past its connect timeout): the run,
+            # whose dispatcher this job was, shows LOST once it ends; resume takes it up.
+            logger.error(
+                "could not mark run %s FAILED either: %s Once the store answers again, "
+                "'reflow resume %s' carries the run on.",
+                run_id,
+                exc,
+                run_id,
+            )
+        else:
+            notify_due(store, run_id)
         return 1
     logger.info("run %s: %s", run_id, state.value)
     notify_due(store, run_id)  # the wave that finishes the run, or sees a first failure

@@ -239,6 +239,9 @@ class ResultReader:
             if updates:
                 self.store.apply_state_updates(updates)
             return
-        with self.store.transaction():
+
+        def write() -> None:
             self.store.set_identity_many(moves)
             self.store.apply_state_updates(updates)
+
+        self.store.retrying(write)

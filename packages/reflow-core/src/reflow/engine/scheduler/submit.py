@@ -308,12 +308,15 @@ def retry_run(
         layout.input_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
     # The retried run ends (or fails first) again, and says so again.
     shutil.rmtree(layout.notified_dir, ignore_errors=True)
-    with store.transaction():
+
+    def write() -> None:
         if moves:
             store.set_identity_many(moves)
         for inst in todo:
             store.mark_for_retry(inst.id)
         store.update_run_status(run.run_id, RunState.RUNNING)
+
+    store.retrying(write)
     exc = _executor_of(store, run.run_id, executor)
     start_dispatcher(run.workflow, store, run.run_id, run.run_dir, exc)
     return len(todo)
