@@ -84,11 +84,12 @@ _RUN_COLUMNS = (
 _RUN_SELECT = f"{_RUN_COLUMNS}, owner, heartbeat_at"
 _RUN_OWNER = 15
 """Index of ``owner`` in a row of :data:`_RUN_SELECT` (``heartbeat_at`` follows)."""
-_INSTANCE_SELECT = (
+_INSTANCE_COLUMNS = (
     "SELECT i.id, r.run_id, i.task, i.idx, i.state, i.job_id, i.input, i.output, "
     "i.error_text, i.identity, i.input_hash, i.output_hash, i.created_at, i.updated_at, "
-    "i.cache_info FROM task_instances i JOIN runs r ON r.id = i.run"
+    "i.cache_info"
 )
+_INSTANCE_SELECT = f"{_INSTANCE_COLUMNS} FROM task_instances i JOIN runs r ON r.id = i.run"
 
 
 def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -1124,14 +1125,17 @@ class PostgresStore(Store):
         if not wanted:
             return {}
         mine, values = _of_user(user_id)
+        # Per identity, the first entry of the index task_instances_cache (newest
+        # first): one index descent each, however many earlier runs succeeded
+        # with it.  (DISTINCT ON read every one of them.)
         rows = self._read(
             lambda c: c.execute(
-                f"{_INSTANCE_SELECT} JOIN ("
-                "SELECT DISTINCT ON (i.identity) i.id FROM task_instances i "
-                "JOIN runs r ON r.id = i.run "
-                f"WHERE i.task = %s AND i.identity = ANY(%s::text[]) AND i.state = {_SUCCESS}"
-                f"{mine} ORDER BY i.identity, i.updated_at DESC, i.id DESC) n ON n.id = i.id",
-                (task_name, wanted, *values),
+                f"{_INSTANCE_COLUMNS} FROM unnest(%s::text[]) w(identity) CROSS JOIN LATERAL ("
+                "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
+                f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+                "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1"
+                ") newest JOIN task_instances i ON i.id = newest.id JOIN runs r ON r.id = i.run",
+                (wanted, task_name, *values),
             ).fetchall()
         )
         return {record.identity: record for record in map(_instance_record, rows)}

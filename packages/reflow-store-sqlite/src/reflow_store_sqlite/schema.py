@@ -44,7 +44,7 @@ __all__ = [
     "value_to_db",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version this package writes and reads."""
 
 APPLICATION_ID = 0x52464C57

@@ -109,6 +109,23 @@ _INSTANCE_SELECT = (
 )
 
 
+def _newest(user_id: str | None, task: str = "?") -> tuple[str, tuple[str, ...]]:
+    """The id of the newest successful instance of task ``task`` and identity ``w.identity``.
+
+    One descent of the index ``task_instances_newest`` per identity, whatever
+    the history; of one user's runs, the newest of that user's (older ones of
+    other users are stepped over, never the user's own).
+    """
+    mine, users = _of_user(user_id)
+    join = " JOIN runs r ON r.id = n.run" if user_id is not None else ""
+    return (
+        f"(SELECT n.id FROM task_instances n{join} WHERE n.task = {task} "
+        f"AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+        "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1)",
+        users,
+    )
+
+
 def _codes(states: Iterable[TaskState]) -> str:
     return ", ".join(str(code) for code in sorted(TASK_STATE_CODES[s] for s in states))
 
@@ -1286,7 +1303,7 @@ class SqliteStore(Store):
         keys = {k: ident for ident in set(identities) if (k := hash_to_db(ident)) is not None}
         if not keys:
             return {}
-        mine, users = _of_user(user_id)
+        newest, users = _newest(user_id)
 
         def work(conn: sqlite3.Connection) -> dict[str, TaskInstanceRecord]:
             task = self._task_key(conn, task_name)
@@ -1296,13 +1313,13 @@ class SqliteStore(Store):
             blobs = list(keys)
             for start in range(0, len(blobs), 500):
                 chunk = blobs[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
+                marks = ", ".join("(?)" for _ in chunk)
                 rows = conn.execute(
-                    f"{_INSTANCE_SELECT} WHERE i.task = ? AND i.identity IN ({marks}) "
-                    f"AND i.state = {_SUCCESS}{mine} ORDER BY i.updated_at, i.id",
-                    (task, *chunk, *users),
+                    f"WITH w(identity) AS (VALUES {marks}) {_INSTANCE_SELECT} "
+                    f"JOIN w ON i.id = {newest}",
+                    (*chunk, task, *users),
                 ).fetchall()
-                for row in rows:  # ascending: the most recent one wins
+                for row in rows:
                     record = _instance_record(row)
                     found[record.identity] = record
             return found
@@ -1398,12 +1415,11 @@ class SqliteStore(Store):
         key = hash_to_db(identity)
         if key is None:
             return None
-        mine, users = _of_user(user_id)
+        newest, users = _newest(user_id, "(SELECT id FROM task_names WHERE name = ?)")
         row = self._read(
             lambda c: c.execute(
-                f"{_INSTANCE_SELECT} WHERE t.name = ? AND i.identity = ? AND i.state = {_SUCCESS}"
-                f"{mine} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
-                (task_name, key, *users),
+                f"WITH w(identity) AS (VALUES (?)) {_INSTANCE_SELECT} JOIN w ON i.id = {newest}",
+                (key, task_name, *users),
             ).fetchone()
         )
         return None if row is None else _instance_record(row)

@@ -131,6 +131,10 @@ class Planner:
         self.prefixes = prefixes
         self.policy = policy
         self.file_policies = dict(file_policies or {})
+        # Whether the store's lookups take user_id= (stores written before they
+        # did do not): asked once here, not per lookup (inspect.signature is slow).
+        self._copy_takes_user = cache_user is not None and takes_user(store.copy_cached_array)
+        self._find_takes_user = cache_user is not None and takes_user(store.find_cached_many)
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -196,7 +200,7 @@ class Planner:
         copy = self.store.copy_cached_array
         if self.cache_user is None:
             return copy(name, identity, self.run_id)
-        if not takes_user(copy):  # a store older than user_id= : look up each element
+        if not self._copy_takes_user:  # a store older than user_id= : look up each element
             return None
         return copy(name, identity, self.run_id, user_id=self.cache_user)
 
@@ -204,7 +208,7 @@ class Planner:
         find = self.store.find_cached_many
         if self.cache_user is None:
             return find(name, identities)
-        if takes_user(find):
+        if self._find_takes_user:
             return find(name, identities, user_id=self.cache_user)
         # A store older than user_id=: keep the hits of this user's runs (an older
         # hit of this user's hidden behind another user's newer one runs again).
