@@ -805,6 +805,25 @@ class StoreConformance(abc.ABC):
         assert {i: r.id for i, r in found.items()} == newest
         assert {r.output for r in found.values()} == {6}
 
+    def test_find_cached_outputs_finds_what_find_cached_many_finds(self, store: Store) -> None:
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        ids = [sha("a"), sha("b")]
+        for run in (RUN, "run-bob"):
+            for n, identity in enumerate(ids):
+                iid = self._instance(store, "task", n, run=run, identity=identity)
+                store.update_task_success(iid, [run, n], output_hash=sha(f"{run}{n}"))
+            tick()
+        for user in (None, "alice", "bob", "carol"):
+            full = store.find_cached_many("task", [*ids, sha("c")], user_id=user)
+            light = store.find_cached_outputs("task", [*ids, sha("c")], user_id=user)
+            assert {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in light.items()
+            } == {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in full.items()
+            }
+
     def test_find_cached_falls_back_when_the_newest_goes(self, store: Store) -> None:
         identity = sha("identity")
         store.insert_run("run-2", "pipeline", "alice", {})
