@@ -49,6 +49,28 @@ _FIELDS = "fields"
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
+_JSON: list[Any] = []
+"""The compact JSON encoder and string encoder, made once (``json`` is imported
+only when first needed; ``json.dumps`` with options makes an encoder per call)."""
+
+
+def _compact_encoder() -> Any:
+    if not _JSON:
+        import json
+        from json.encoder import encode_basestring_ascii
+
+        _JSON.extend(
+            (json.JSONEncoder(sort_keys=True, separators=(",", ":")), encode_basestring_ascii)
+        )
+    return _JSON[0]
+
+
+def _encode_str(text: str) -> str:
+    encode = _JSON[1] if _JSON else (_compact_encoder(), _JSON[1])[1]
+    result: str = encode(text)
+    return result
+
+
 class NestingError(ValueError):
     """A value is nested too deeply for the codec to encode, or stored data to decode.
 
@@ -455,12 +477,21 @@ class ManifestCodec:
         str
             The JSON text.
         """
+        if not pretty:
+            # The values of most array elements: their JSON text without the
+            # walk through dump_value (the same text json.dumps gives).
+            kind = type(value)
+            if kind is int:
+                return int.__repr__(value)
+            if kind is str:
+                return _encode_str(value)
         import json
 
         payload = self.dump_value(value)
         if pretty:
             return json.dumps(payload, sort_keys=True, indent=2)
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        text: str = _compact_encoder().encode(payload)
+        return text
 
     def loads(self, payload: str | bytes | bytearray) -> Any:
         """Load a value written by :meth:`dumps`.

@@ -25,12 +25,12 @@ from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
-from reflow.stores import NewTaskInstance, StateUpdate
+from reflow.stores import NewTaskInstance, StateUpdate, Store
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
     from reflow.define.wiring import ParamWiring
-    from reflow.stores import Store, TaskInstanceRecord
+    from reflow.stores import TaskInstanceRecord
 
 __all__ = ["CachePolicy", "Chunk", "Planner"]
 
@@ -131,6 +131,13 @@ class Planner:
         self.prefixes = prefixes
         self.policy = policy
         self.file_policies = dict(file_policies or {})
+        # Whether the store's lookups take user_id= (stores written before they
+        # did do not): asked once here, not per lookup (inspect.signature is slow).
+        self._copy_takes_user = cache_user is not None and takes_user(store.copy_cached_array)
+        self._find_takes_user = cache_user is not None and takes_user(store.find_cached_many)
+        # A store that overrides find_cached_outputs skips decoding what reuse does
+        # not read (it came with user_id=, so it takes it).
+        self._find_outputs = type(store).find_cached_outputs is not Store.find_cached_outputs
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -200,15 +207,17 @@ class Planner:
         copy = self.store.copy_cached_array
         if self.cache_user is None:
             return copy(name, identity, self.run_id)
-        if not takes_user(copy):  # a store older than user_id= : look up each element
+        if not self._copy_takes_user:  # a store older than user_id= : look up each element
             return None
         return copy(name, identity, self.run_id, user_id=self.cache_user)
 
     def _find_cached(self, name: str, identities: Sequence[str]) -> dict[str, TaskInstanceRecord]:
+        if self._find_outputs:
+            return self.store.find_cached_outputs(name, identities, user_id=self.cache_user)
         find = self.store.find_cached_many
         if self.cache_user is None:
             return find(name, identities)
-        if takes_user(find):
+        if self._find_takes_user:
             return find(name, identities, user_id=self.cache_user)
         # A store older than user_id=: keep the hits of this user's runs (an older
         # hit of this user's hidden behind another user's newer one runs again).

@@ -749,6 +749,23 @@ class Store(abc.ABC):
             If ``run_id`` is not in the store.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot restore recorded times")
+    def find_cached_outputs(
+        self, task_name: str, identities: Iterable[str], *, user_id: str | None = None
+    ) -> dict[str, TaskInstanceRecord]:
+        """:meth:`find_cached_many` for reusing outputs: ``input`` and ``cache_info`` may be empty.
+
+        The planner reads only the id, run, index, output and output hash of
+        a hit; a store saves decoding the rest of each record (a rerun of a
+        10,000-element array reads 10,000 of them) by overriding this.  This
+        default returns :meth:`find_cached_many`'s full records; reflow calls
+        it only on stores that override it.
+
+        Returns
+        -------
+        dict[str, TaskInstanceRecord]
+            Identity to instance, for the identities that were found.
+        """
+        return self.find_cached_many(task_name, identities, user_id=user_id)
 
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int

@@ -823,6 +823,65 @@ class StoreConformance(abc.ABC):
         assert public is not None
         assert public["output_hash"] == sha("new")
 
+    def test_find_cached_many_takes_the_newest_of_many_runs(self, store: Store) -> None:
+        ids = [sha("a"), sha("b")]
+        newest: dict[str, int] = {}
+        for number in range(2, 7):
+            store.insert_run(f"run-{number}", "pipeline", "alice", {})
+            for n, identity in enumerate(ids):
+                iid = self._instance(store, "task", n, run=f"run-{number}", identity=identity)
+                store.update_task_success(iid, number, output_hash=sha(f"{number}"))
+                newest[identity] = iid
+            tick()
+        found = store.find_cached_many("task", [*ids, sha("c")])
+        assert {i: r.id for i, r in found.items()} == newest
+        assert {r.output for r in found.values()} == {6}
+
+    def test_find_cached_outputs_finds_what_find_cached_many_finds(self, store: Store) -> None:
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        ids = [sha("a"), sha("b")]
+        for run in (RUN, "run-bob"):
+            for n, identity in enumerate(ids):
+                iid = self._instance(store, "task", n, run=run, identity=identity)
+                store.update_task_success(iid, [run, n], output_hash=sha(f"{run}{n}"))
+            tick()
+        for user in (None, "alice", "bob", "carol"):
+            full = store.find_cached_many("task", [*ids, sha("c")], user_id=user)
+            light = store.find_cached_outputs("task", [*ids, sha("c")], user_id=user)
+            assert {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in light.items()
+            } == {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in full.items()
+            }
+
+    def test_find_cached_falls_back_when_the_newest_goes(self, store: Store) -> None:
+        identity = sha("identity")
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_run("run-3", "pipeline", "alice", {})
+        old = self._instance(store, "task", 0, identity=identity)
+        mid = self._instance(store, "task", 0, run="run-2", identity=identity)
+        new = self._instance(store, "task", 0, run="run-3", identity=identity)
+        for n, iid in enumerate((old, mid, new)):
+            store.update_task_success(iid, n, output_hash=sha(str(n)))
+            tick()
+
+        def found() -> int | None:
+            record = store.find_cached_record("task", identity, user_id="alice")
+            many = store.find_cached_many("task", [identity])
+            assert (record and record.id) == (many[identity].id if many else None)
+            return None if record is None else record.id
+
+        assert found() == new
+        store.set_identity_many({new: (sha("moved"), {})})  # its code was another
+        assert found() == mid
+        found_moved = store.find_cached_record("task", sha("moved"))
+        assert found_moved is not None and found_moved.id == new
+        store.update_run_status("run-2", RunState.SUCCESS)
+        store.delete_run("run-2")
+        assert found() == old
+
     def test_find_cached_only_matches_successful_same_task(self, store: Store) -> None:
         identity = sha("identity")
         failed = self._instance(store, "task", 0, identity=identity)

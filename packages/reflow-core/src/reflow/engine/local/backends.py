@@ -30,7 +30,7 @@ from typing import Any
 from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
-from reflow.engine.local.usage import Usage
+from reflow.engine.local.usage import BatchMeter, Usage
 from reflow.signals import graceful_shutdown
 
 __all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
@@ -97,16 +97,20 @@ def _run_batch(
     """Worker side: run a batch with the function found in the inherited registry."""
     func = _REGISTRY[task]
     out: list[Outcome] = []
+    policy = _POLICIES.get(task, DEFAULT_POLICY)
+    watched = _WATCHED.get(task, ())
+    meter = BatchMeter()  # CPU time and memory once per batch, not per call
     with graceful_shutdown():
         for index, kwargs in items:
-            policy = _POLICIES.get(task, DEFAULT_POLICY)
-            outcome = call_task(task, func, index, kwargs, policy, _WATCHED.get(task, ()))
+            outcome = call_task(task, func, index, kwargs, policy, watched, full_meter=False)
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
             out.append(outcome)
             retried = isinstance(outcome.exception, _RETRYABLE.get(task, ()))
             if outcome.interrupted or (stop_on_failure and not outcome.ok and not retried):
                 break  # the rest of the batch stays unrun (and is cancelled)
+    for outcome, usage in zip(out, meter.share([o.usage for o in out]), strict=True):
+        outcome.usage = usage
     return out
 
 
@@ -182,6 +186,7 @@ class _Worker:
         there.close()  # so that the worker's death reads as end-of-file here
         self.conn = here
         self.batches: deque[Batch] = deque()
+        self.slots = 0  # worker slots (cpus) its batches take, while it holds any
 
     def death(self) -> str:
         """Why the worker is gone, after its pipe closed."""
@@ -264,16 +269,50 @@ class ProcessBackend:
                 task = worker.batches[0][0]
                 busy[task] = busy.get(task, 0) + 1
         return busy
+    def used_slots(self) -> int:
+        """Slots taken by the workers holding batches: each its batches' ``cpus``."""
+        return sum(w.slots for w in self._workers if w.batches)
+
+    def _worker_for(self, slots: int) -> _Worker | None:
+        """The worker a batch taking ``slots`` goes to (``None``: a new one may be forked).
+
+        A busy worker takes a second batch only of the same size (it runs after
+        the first, taking no more slots); an idle worker or a new one takes any
+        batch that fits in the free slots.
+        """
+        idle = [w for w in self._workers if not w.batches]
+        if self.used_slots() + slots <= self._max and (idle or len(self._workers) < self._max):
+            return idle[0] if idle else None
+        queued = [
+            w for w in self._workers if w.slots == slots and len(w.batches) < _QUEUED_PER_WORKER
+        ]
+        if queued:
+            return min(queued, key=lambda w: len(w.batches))
+        raise LookupError(slots)
+
+    def can_take(self, slots: int = 1) -> bool:
+        """Whether a batch taking ``slots`` worker slots may be submitted now."""
+        try:
+            self._worker_for(min(slots, self._max))
+        except LookupError:
+            return False
+        return True
 
     def pids(self) -> Sequence[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
 
-    def submit(self, batch: Batch) -> None:
-        """Send ``batch`` to the least busy worker, forking one if a slot is free."""
-        worker = min(self._workers, key=lambda w: len(w.batches), default=None)
-        if worker is None or (worker.batches and len(self._workers) < self._max):
+    def submit(self, batch: Batch, slots: int = 1) -> None:
+        """Send ``batch``, which takes ``slots`` worker slots, to a worker with room.
+
+        Call only when :meth:`can_take` says so.  A batch asking more slots
+        than there are takes them all: it runs alone.
+        """
+        slots = min(slots, self._max)
+        worker = self._worker_for(slots)
+        if worker is None:
             worker = _Worker(self._stop)
             self._workers.append(worker)
+        worker.slots = slots
         worker.batches.append(batch)
         # A dead worker's pipe refuses the batch: collect reports it with the others it held.
         with contextlib.suppress(OSError):

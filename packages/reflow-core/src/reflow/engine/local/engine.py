@@ -60,6 +60,14 @@ _FLUSH_EVERY = 2000
 _CHUNK = 5000
 _BATCH_MAX = 256
 """Most elements sent to one of several workers at once: several batches per worker."""
+_BATCH_SECONDS = 0.5
+"""What one batch should take at most, from the task's elements so far: finished
+instances come back (and are recorded) often enough, however long the array."""
+_FIRST_BATCH = 4
+"""Elements in a task's first batches, before their time is known."""
+_RECORD_SECONDS = 2.0
+"""Finished instances are written to the store at least this often, so that
+``reflow status`` in another shell sees the run advance."""
 
 
 class TaskFailedError(ReflowError):
@@ -98,6 +106,7 @@ class _TaskState:
     in_flight: int = 0
     failed: bool = False
     array_identity: str = ""
+    seconds: float | None = None  # mean wall time of one element so far
 
 
 def check_options(
@@ -150,8 +159,19 @@ class LocalRun:
         self.dests = analysis.param_dests
         self.file_policies = task_policies(workflow)
         self.tasks = {name: _TaskState(name, workflow.tasks[name].config.array) for name in order}
-        # Computed once: the loop asks for every waiting task's upstream tasks each turn.
         self.deps = {name: tuple(workflow.tasks[name].dependencies) for name in order}
+        # The ready queue: a task is ready when its count of unfinished upstream
+        # tasks drops to zero, so the whole run costs O(edges), not a rescan of
+        # every task on every turn of the loop (O(tasks²) for a chain).
+        self.dependants: dict[str, list[str]] = {name: [] for name in order}
+        for name in order:
+            for dep in dict.fromkeys(self.deps[name]):
+                self.dependants[dep].append(name)
+        self.unfinished = {name: len(set(self.deps[name])) for name in order}
+        self.ready: deque[str] = deque(n for n in order if not self.unfinished[n])
+        # Tasks with instances still to send to workers, in the order they became so.
+        self.active: dict[str, None] = {}
+        self.ended: set[str] = set()
         self.prefixes: dict[str, Any] = {}
         self.parts: dict[str, IdentityParts] = {}
         self.pending_updates: list[Any] = []
@@ -162,6 +182,7 @@ class LocalRun:
         self.run_id = ""
         self.host = socket.gethostname()
         self.beat = 0.0  # time.monotonic() of the last heartbeat
+        self.recorded = time.monotonic()  # of the last write of finished instances
 
     # -- set-up ---------------------------------------------------------------
 
@@ -294,6 +315,8 @@ class LocalRun:
             state.values[index or 0] = hit.output
             state.hashes[index or 0] = hit.output_hash
         state.queue.extend(chunk.queued)
+        if chunk.queued:
+            self.active[name] = None
         state.remaining += len(chunk.queued)
         self.progress.add(name, total=len(chunk.ids), cached=len(chunk.hits))
 
@@ -338,19 +361,36 @@ class LocalRun:
         if self.on_error == "stop":
             self.stopping = True
 
-    def _skip_dependants(self) -> None:
+    def _ended(self, name: str) -> None:
+        """Tell the dependants of a task that just ended: make ready, or skip them."""
+        status = self.tasks[name].status
+        if name in self.ended:  # a dead worker's last element ends its task twice
+            return
+        self.ended.add(name)
+        if status == "done":
+            for dependant in self.dependants[name]:
+                self.unfinished[dependant] -= 1
+                if not self.unfinished[dependant] and self.tasks[dependant].status == "waiting":
+                    self.ready.append(dependant)
+        elif status in ("failed", "skipped") and self.on_error == "continue":
+            self._skip_dependants(name)
+
+    def _skip_dependants(self, name: str) -> None:
         """With on_error="continue", mark every task downstream of a failure SKIPPED."""
-        for name in self.order:
-            state = self.tasks[name]
+        todo = deque(self.dependants[name])
+        while todo:
+            dependant = todo.popleft()
+            state = self.tasks[dependant]
             if state.status != "waiting":
                 continue
-            bad = [d for d in self.deps[name] if self.tasks[d].status in ("failed", "skipped")]
-            if not bad:
-                continue
+            bad = [
+                d for d in self.deps[dependant] if self.tasks[d].status in ("failed", "skipped")
+            ]
             why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
-            state.ids[None] = self.store.retrying(partial(self._skip_one, name, why))
+            state.ids[None] = self.store.retrying(partial(self._skip_one, dependant, why))
             state.status = "skipped"
-            self.progress.add(name, total=1, skipped=1)
+            self.progress.add(dependant, total=1, skipped=1)
+            todo.extend(self.dependants[dependant])
 
     def _skip_one(self, name: str, why: str) -> int:
         """Record ``name`` SKIPPED (one instance); return the instance id."""
@@ -362,17 +402,12 @@ class LocalRun:
 
     # -- the loop -------------------------------------------------------------
 
-    def _ready(self) -> list[str]:
-        return [
-            name
-            for name in self.order
-            if self.tasks[name].status == "waiting"
-            and all(self.tasks[d].status == "done" for d in self.deps[name])
-        ]
+    def _submit(self, backend: ProcessBackend) -> None:
+        """Send work from the queues, honouring worker slots, cpus and array_parallelism.
 
-    def _batches(self, backend: ProcessBackend) -> list[Batch]:
-        """Take work from the queues, honouring worker slots and array_parallelism."""
-        batches: list[Batch] = []
+        A task's ``cpus`` counts against the ``max_workers`` slots: a batch of a
+        ``cpus=2`` task takes two; one asking more than there are runs alone.
+        """
         if self.suspects:
             # After a worker died: run the elements that were in flight one at a
             # time, alone, until the one that kills its worker is found.
@@ -380,16 +415,18 @@ class LocalRun:
                 name, index = self.suspects[0]
                 self.tasks[name].queue.remove(index)
                 self.tasks[name].in_flight += 1
-                batches.append((name, [(index, self._kwargs(name, index))]))
-            return batches
-        free = backend.capacity - backend.running()
-        for name in self.order:
+                batch = (name, [(index, self._kwargs(name, index))])
+                backend.submit(batch, self.wf.tasks[name].config.cpus)
+            return
+        for name in list(self.active):
             state = self.tasks[name]
             if not state.queue:
+                del self.active[name]
                 continue
             spec = self.wf.tasks[name]
             cap = spec.config.array_parallelism or backend.slots
-            while state.queue and free > 0 and state.in_flight < cap:
+            slots = spec.config.cpus
+            while state.queue and state.in_flight < cap and backend.can_take(slots):
                 # Several elements per batch: fewer round trips to workers.  One
                 # worker needs no balancing, only the fewest hand-overs.
                 size = (
@@ -397,18 +434,24 @@ class LocalRun:
                     if backend.slots == 1
                     else max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
                 )
+                size = min(size, self._timed_size(state))
                 items = [
                     (index, self._kwargs(name, index))
                     for index in (
                         state.queue.popleft() for _ in range(min(size, len(state.queue)))
                     )
                 ]
-                batches.append((name, items))
+                backend.submit((name, items), slots)
                 state.in_flight += 1
-                free -= 1
             if state.queue or state.in_flight:
                 state.status = "running"
-        return batches
+
+    @staticmethod
+    def _timed_size(state: _TaskState) -> int:
+        """Most elements of a batch that should end within ``_BATCH_SECONDS``."""
+        if state.seconds is None:
+            return _FIRST_BATCH
+        return max(1, int(_BATCH_SECONDS / max(state.seconds, 1e-6)))
 
     def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
         name, items = batch
@@ -418,6 +461,9 @@ class LocalRun:
             self._worker_died(name, items, death)
         used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
         append_usage(self.usage_path, name, self.host, used)
+        if used:
+            mean = sum(u.end - u.start for _, u in used) / len(used)
+            state.seconds = mean if state.seconds is None else (state.seconds + mean) / 2
         for outcome in outcomes:
             if (name, outcome.index) in self.suspects:
                 self.suspects.remove((name, outcome.index))
@@ -459,6 +505,7 @@ class LocalRun:
             self._flush()
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
+            self._ended(name)
 
     def _check_files(self, name: str, outcome: Outcome, iid: int) -> None:
         """Move a result whose parameters' files changed since the run began to their identity.
@@ -500,6 +547,7 @@ class LocalRun:
                 if (name, index) not in self.suspects:
                     self.suspects.append((name, index))
                 state.queue.appendleft(index)
+            self.active[name] = None
             return
         index = items[0][0]
         self.suspects.pop(0)
@@ -523,6 +571,7 @@ class LocalRun:
         self.beat = time.monotonic()
 
     def _flush(self) -> None:
+        self.recorded = time.monotonic()
         if self.pending_updates:
             updates, self.pending_updates = self.pending_updates, []
             self.store.apply_state_updates(updates)
@@ -608,12 +657,14 @@ class LocalRun:
     def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
-                for name in self._ready():
+                # The tasks ready now are all prepared, even after a failure among
+                # them; those they make ready wait for the next turn.
+                ready, self.ready = self.ready, deque()
+                for name in ready:
                     self._prepare(name)
-                if self.on_error == "continue":
-                    self._skip_dependants()
-                for batch in self._batches(backend):
-                    backend.submit(batch)
+                    if self.tasks[name].status != "queued":
+                        self._ended(name)
+                self._submit(backend)
             finished = backend.collect(timeout=0.5 if backend.running() else None)
             for batch, outcomes, death in finished:
                 self._record(batch, outcomes, death)
@@ -621,13 +672,12 @@ class LocalRun:
             self.progress.show()
             if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                 self._keep_alive()
+            elif self.pending_updates and time.monotonic() - self.recorded >= _RECORD_SECONDS:
+                self._flush()
             busy = backend.running() or (
-                not self.stopping
-                and any(s.queue or s.status == "queued" for s in self.tasks.values())
+                not self.stopping and any(self.tasks[n].queue for n in self.active)
             )
-            if not busy and (self.stopping or not self._ready()):
-                if not self.stopping and self.on_error == "continue":
-                    self._skip_dependants()
+            if not busy and (self.stopping or not self.ready):
                 break
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.cache.identity import value_hash
 from reflow.cache.seenfiles import FileStates, seen_files
-from reflow.engine.local.usage import Usage, UsageMeter
+from reflow.engine.local.usage import Usage, UsageMeter, WallMeter
 from reflow.manifest import unstorable_output_message
 from reflow.signals import TaskInterrupted
 
@@ -67,6 +67,8 @@ def call_task(
     kwargs: dict[str, Any],
     policy: str = DEFAULT_POLICY,
     watch: Collection[str] = (),
+    *,
+    full_meter: bool = True,
 ) -> Outcome:
     """Run ``func(**kwargs)`` and return its :class:`Outcome`; never raises for task errors.
 
@@ -78,7 +80,9 @@ def call_task(
     that rewrites a file under the same name changes its output hash.  The
     files the arguments named in ``watch`` name are looked at right before
     the call, so the driver can tell whether they are the files the
-    instance's identity was planned with.
+    instance's identity was planned with.  With ``full_meter=False`` the
+    usage holds the call's times only: the caller measures CPU time and
+    memory around many calls (:class:`~reflow.engine.local.usage.BatchMeter`).
     """
     if not all(type(v) in _IMMUTABLE for v in kwargs.values()):
         try:
@@ -88,7 +92,7 @@ def call_task(
         except Exception:  # pragma: no cover - manifest values always copy
             kwargs = dict(kwargs)
     files = seen_files({n: kwargs[n] for n in watch if n in kwargs}, policy) if watch else None
-    meter = UsageMeter()
+    meter = UsageMeter() if full_meter else WallMeter()
     try:
         output = func(**kwargs)
     except (TaskInterrupted, KeyboardInterrupt) as exc:
