@@ -14,8 +14,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
-
 from reflow import RunState
 from reflow.executors.local.executor import LocalExecutor
 
@@ -166,11 +164,6 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.xfail(
-    strict=False,  # main records every 5 s, so it passes now and then: not strict
-    reason="run_local records finished instances with its 5 s heartbeat; the localspeed "
-    "branch (issue 21) records them at least every 2 s: remove this mark with it",
-)
 def test_status_from_another_process_sees_run_local_finish_elements(tmp_path: Path) -> None:
     script = tmp_path / "live_local.py"
     script.write_text(textwrap.dedent(RUN_LOCAL_SCRIPT))

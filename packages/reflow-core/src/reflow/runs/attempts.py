@@ -120,7 +120,9 @@ class AttemptLog:
         self.path = layout.attempts_file
         try:
             raw: dict[str, list[dict[str, Any]]] = read_json(self.path)
-        except (FileNotFoundError, ValueError):
+        except (OSError, ValueError):
+            # Absent (no attempt ended), or unreadable to another user whom the run
+            # directory does not admit: ``reflow status`` then shows no attempts.
             raw = {}
         self.entries: dict[str, list[Attempt]] = {
             key: [Attempt.from_json(a) for a in items] for key, items in raw.items()
