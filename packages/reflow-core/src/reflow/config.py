@@ -54,6 +54,7 @@ from reflow.urlpasswords import without_password
 __all__ = [
     "DATABASE_NAME",
     "DEFAULT_EXECUTOR",
+    "MIN_MAX_JOBS",
     "SQLITE",
     "SUBMIT_OPTION_ALIASES",
     "SUBMIT_OPTION_KEYS",
@@ -70,6 +71,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MIN_MAX_JOBS = 3
+"""The smallest cap on a run's queued jobs: the running dispatcher, the next one, one task job."""
+
 DEFAULT_EXECUTOR = "local"
 """Executor used when neither the file nor ``REFLOW_EXECUTOR`` names one."""
 
@@ -78,6 +82,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "dispatch": frozenset({"submit_options"}),
     "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
+    "submit": frozenset({"max_jobs"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
 
@@ -132,6 +137,9 @@ EXAMPLE_CONFIG = """\
 
 [dispatch.submit_options]         # defaults for the short dispatcher jobs
 # partition = "short"
+
+[submit]
+# max_jobs = 500                  # at most this many jobs of a run queued at once
 
 [store]
 # path = "~/.cache/reflow/manifest.db"   # an SQLite file
@@ -243,6 +251,7 @@ class Config:
         dispatch = self._table(self._data, "dispatch")
         store = self._table(self._data, "store")
         cache = self._table(self._data, "cache")
+        submit = self._table(self._data, "submit")
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_executor_mode = self._string(executor, "executor.mode")
         self._file_executor_python = self._string(executor, "executor.python")
@@ -251,6 +260,7 @@ class Config:
         self._file_share_cache = self._flag(store, "store.share_cache")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
+        self._file_max_jobs = self._max_jobs(submit.get("max_jobs"))
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
 
@@ -319,6 +329,16 @@ class Config:
             shown = without_password(value)
             raise ConfigError(f"{dotted} = {shown!r} in the {self._origin} is not valid: {fix}.")
         return value.strip()
+
+    def _max_jobs(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MAX_JOBS:
+            raise ConfigError(
+                f"submit.max_jobs in the {self._origin} must be a whole number of at least "
+                f"{MIN_MAX_JOBS}, got {value!r}. Write it as max_jobs = 500 under [submit]."
+            )
+        return value
 
     def _flag(self, table: Mapping[str, Any], dotted: str) -> bool | None:
         key = dotted.rsplit(".", 1)[-1]
@@ -422,6 +442,11 @@ class Config:
         ``REFLOW_ACCOUNT`` and ``REFLOW_QOS``.
         """
         return {**self._file_submit_options, **self._env_options(_TASK_ENV)}
+
+    @property
+    def max_jobs(self) -> int | None:
+        """``[submit] max_jobs``: the default cap on a run's queued jobs (``None``: no cap)."""
+        return self._file_max_jobs
 
     @property
     def dispatch_submit_options(self) -> dict[str, Any]:

@@ -57,6 +57,7 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "quiet",
         "json",
         "max_workers",
+        "max_jobs",
         "on_error",
         "task",
         "yes",

@@ -81,6 +81,11 @@ class RunContext:
         Look nothing up for these tasks.
     verify : bool
         Check cached outputs before reusing them.
+    max_jobs : int or None
+        At most this many of the run's jobs in the scheduler's queue at once,
+        counting each array element as one job as schedulers do toward
+        ``MaxSubmitJobs`` (``submit --max-jobs``, ``[submit] max_jobs``);
+        ``None``: no cap.  Kept in ``run.json``, which every dispatcher reads.
     """
 
     run_id: str
@@ -94,6 +99,7 @@ class RunContext:
     force: bool = False
     force_tasks: frozenset[str] = frozenset()
     verify: bool = False
+    max_jobs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The context as JSON-ready values (paths as strings, sets sorted).
@@ -116,6 +122,7 @@ class RunContext:
             "force": self.force,
             "force_tasks": sorted(self.force_tasks),
             "verify": self.verify,
+            "max_jobs": self.max_jobs,
         }
 
     @classmethod
@@ -157,6 +164,7 @@ class RunContext:
                 force=bool(data.get("force", False)),
                 force_tasks=frozenset(str(t) for t in data.get("force_tasks", ())),
                 verify=bool(data.get("verify", False)),
+                max_jobs=None if data.get("max_jobs") is None else int(data["max_jobs"]),
             )
         except KeyError as exc:
             raise ReflowError(f"{source} lacks the field {exc.args[0]!r}.") from exc

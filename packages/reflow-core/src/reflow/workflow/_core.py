@@ -337,6 +337,7 @@ class Workflow(Flow):
         force: bool = False,
         force_tasks: list[str] | None = None,
         verify: bool = False,
+        max_jobs: int | None = None,
         **parameters: Any,
     ) -> Run:
         """Create a run and submit it through a scheduler; return its :class:`~reflow.run.Run`.
@@ -356,6 +357,11 @@ class Workflow(Flow):
             default when ``None``.  Every later dispatcher uses the same one.
         force, force_tasks, verify
             As for :meth:`run_local`.
+        max_jobs : int or None
+            At most this many of the run's jobs queued at once, each array
+            element counting as one (as toward a site's ``MaxSubmitJobs``);
+            ``None`` takes ``[submit] max_jobs`` from the configuration, else
+            no cap.  The dispatcher jobs count too, so at least 3.
         **parameters
             Run parameters, by name.
 
@@ -363,6 +369,8 @@ class Workflow(Flow):
         ------
         ParameterError
             A parameter is missing, unknown or of the wrong type.
+        ConfigError
+            ``max_jobs`` is below 3.
         ReflowError
             The workflow is not in an importable file, or the scheduler
             refused the first dispatcher job.
@@ -380,6 +388,7 @@ class Workflow(Flow):
             force=force,
             force_tasks=force_tasks,
             verify=verify,
+            max_jobs=max_jobs,
             parameters=parameters,
         )
         return Run(self, place.run_id, place.run_dir, place.store)

@@ -43,7 +43,7 @@ from reflow.executors.jobs import (
 )
 from reflow.executors.resolve import executor_from_record
 from reflow.manifest import CODEC
-from reflow.runs.context import context_file, recorded_context
+from reflow.runs.context import context_file, read_context, recorded_context
 from reflow.runs.creation import stored_prefixes
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.files import read_json, write_json_atomic
@@ -118,6 +118,14 @@ def _failure_text(status: JobStatus) -> str:
     return text + "; see the job's log files."
 
 
+def _recorded_cap(run_json: Path) -> int | None:
+    """``max_jobs`` as ``run.json`` records it: the stores keep no column for it."""
+    try:
+        return read_context(run_json).max_jobs
+    except ReflowError:
+        return None
+
+
 class Dispatcher:
     """One wave of one run.
 
@@ -163,6 +171,8 @@ class Dispatcher:
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
+        self.max_jobs = _recorded_cap(self.context_file)
+        """The run's cap on queued jobs (:attr:`~reflow.runs.context.RunContext.max_jobs`)."""
 
     def _analyse(self) -> Analysis:
         """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
@@ -490,8 +500,14 @@ class Dispatcher:
             ).exists():
                 by_task.setdefault(inst.task_name, []).append(inst)
         job_ids: list[str] = []
+        room = self._room(sum(len(insts) for insts in by_task.values()))
         for name, insts in by_task.items():
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
+            if room is not None:  # a slice within the cap; the rest waits for a later wave
+                del insts[room:]
+                room -= len(insts)
+                if not insts:
+                    break
             missing = [
                 inst.array_index
                 for inst in insts
@@ -528,6 +544,35 @@ class Dispatcher:
             )
             job_ids.append(job_id)
         return job_ids
+
+    def _room(self, waiting: int) -> int | None:
+        """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
+
+        Each array element counts as one job, as schedulers count them toward
+        ``MaxSubmitJobs``; so do this dispatcher and the next one.  ``waiting``
+        instances are about to be submitted, some perhaps again (marked by a
+        dispatcher that died before submitting them): they are not in flight.
+        """
+        cap = self.max_jobs
+        if cap is None:
+            return None
+        active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        in_flight = sum(
+            1
+            for i in active
+            if not (i.job_id or "").startswith(_PENDING_PREFIX)
+            or self.layout.started_file(i.task_name, i.array_index).exists()
+        )
+        room = max(0, cap - 2 - in_flight)
+        if room < waiting:
+            logger.info(
+                "max_jobs %d: %d job(s) in flight, submitting %d of %d now",
+                cap,
+                in_flight,
+                room,
+                waiting,
+            )
+        return room
 
     # -- 5. chain or finish -----------------------------------------------------------
 
