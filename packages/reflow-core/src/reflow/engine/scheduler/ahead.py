@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
     from reflow.define.wiring import ParamWiring
 
-__all__ = ["Dependency", "DependencyKind", "PlannedTask", "describe_plan", "wave_plan"]
+__all__ = [
+    "Dependency",
+    "DependencyKind",
+    "PlannedTask",
+    "describe_plan",
+    "edge_kind",
+    "wave_plan",
+]
 
 _DYNAMIC = frozenset({WireMode.FAN_OUT, WireMode.CHAIN_FLATTEN})
 """Modes whose element count comes from the value of an upstream output."""
@@ -97,7 +104,7 @@ def _dependencies(spec: TaskSpec, wiring: Mapping[str, ParamWiring]) -> list[str
     return list(dict.fromkeys(deps))
 
 
-def _edge_kind(
+def edge_kind(
     task: str,
     upstream: str,
     specs: Mapping[str, TaskSpec],
@@ -173,7 +180,7 @@ def wave_plan(
         waves[name] = wave
         sized[name] = sized_by
         after = tuple(
-            Dependency(d, _edge_kind(name, d, specs, wiring[name], element_wise))
+            Dependency(d, edge_kind(name, d, specs, wiring[name], element_wise))
             for d in deps
             if waves[d] == wave
         )

@@ -28,6 +28,7 @@ from reflow.cache.seenfiles import seen_files
 from reflow.cache.sharing import cache_user
 from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
+from reflow.engine.scheduler.forward import AheadJobs, is_ahead
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.results import ResultReader
 from reflow.errors import ReflowError
@@ -167,6 +168,7 @@ class Dispatcher:
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
         self._analysis: Analysis | None = None
+        self._planner_made: Planner | None = None
         self.interrupted: dict[int, StateUpdate] = {}
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
@@ -192,10 +194,25 @@ class Dispatcher:
         kept for :meth:`reconcile`, where the scheduler can say why (walltime,
         cancelled outside reflow) before it is recorded.
         """
+        self.interrupted = {}
+        active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        ahead: dict[str, list[TaskInstanceRecord]] = {}
+        for inst in active:
+            if is_ahead(inst):
+                ahead.setdefault(inst.task_name, []).append(inst)
+        still = self._ingest([i for i in active if not is_ahead(i)])
+        # Upstream first: an instance submitted ahead takes its identity from its
+        # upstream outputs, recorded just before.
+        jobs = AheadJobs(self)
+        for name in self._analyse().order:
+            if name in ahead:
+                still += self._ingest(jobs.settle(name, ahead[name]))
+        return still
+
+    def _ingest(self, insts: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
-        self.interrupted = {}
-        for inst in self.store.list_task_instance_records(self.run_id, states=_ACTIVE):
+        for inst in insts:
             update, interrupted = self._result_update(inst)
             if update is not None and not interrupted:
                 updates.append(update)
@@ -252,6 +269,7 @@ class Dispatcher:
         except (FileNotFoundError, ValueError):
             first_unknown = {}
         still_unknown: dict[str, float] = {}
+        ended_ahead: list[tuple[TaskInstanceRecord, JobStatus]] = []
         now = time.time()
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
@@ -304,13 +322,40 @@ class Dispatcher:
                 )
                 continue
             late, _ = self._result_update(inst)  # the worker may have just finished
+            if late is None and is_ahead(inst):  # after its upstream: it may never have run
+                ended_ahead.append((inst, status))
+                continue
             updates.append(
                 late or StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
             )
         self.results.apply(updates)
+        self._never_ran(ended_ahead)
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
         return still
+
+    def _never_ran(self, ended: Sequence[tuple[TaskInstanceRecord, JobStatus]]) -> None:
+        """Jobs submitted ahead that ended without a result: cancelled if an upstream failed.
+
+        Upstream tasks first, each recorded before the next is judged: a
+        gather after a chain whose elements were cancelled is cancelled too.
+        """
+        by_task: dict[str, list[tuple[TaskInstanceRecord, JobStatus]]] = {}
+        for inst, status in ended:
+            by_task.setdefault(inst.task_name, []).append((inst, status))
+        jobs = AheadJobs(self)
+        for name in self._analyse().order:
+            updates = []
+            for inst, status in by_task.get(name, []):
+                never = jobs.cancelled_upstream(inst)
+                if never is not None:  # its scheduler ended it: an upstream job failed
+                    updates.append(StateUpdate(inst.id, TaskState.CANCELLED, error_text=never))
+                else:
+                    updates.append(
+                        StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
+                    )
+            if updates:
+                self.store.apply_state_updates(updates)
 
     # -- 3. plan ready tasks ------------------------------------------------------------
 
@@ -342,18 +387,7 @@ class Dispatcher:
         order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
         summary = self._summary()
-        context = self.context
-        planner = Planner(
-            self.store,
-            self.run_id,
-            self.wf.tasks,
-            wiring,
-            stored_prefixes(self.store, self.run_id, self._code()),
-            CachePolicy(context.force, context.force_tasks, context.verify),
-            code=self._code(),
-            file_policies=task_policies(self.wf),
-            cache_user=cache_user(self.store, self.run_id, getattr(self.wf, "config", None)),
-        )
+        planner = self._planner()
         for name in order:
             if name in planned:
                 continue
@@ -393,6 +427,23 @@ class Dispatcher:
             planned[name] = {**entry, "count": exp.count}
             self._mark_planned(planned)
             summary = self._summary()
+
+    def _planner(self) -> Planner:
+        """The run's :class:`~reflow.cache.planning.Planner`, made once per wave."""
+        if self._planner_made is None:
+            context = self.context
+            self._planner_made = Planner(
+                self.store,
+                self.run_id,
+                self.wf.tasks,
+                self._analyse().wiring,
+                stored_prefixes(self.store, self.run_id, self._code()),
+                CachePolicy(context.force, context.force_tasks, context.verify),
+                code=self._code(),
+                file_policies=task_policies(self.wf),
+                cache_user=cache_user(self.store, self.run_id, getattr(self.wf, "config", None)),
+            )
+        return self._planner_made
 
     def _code(self) -> dict[str, str]:
         """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
@@ -485,8 +536,20 @@ class Dispatcher:
             log_name=name,
         )
 
+    def _unsent(self, inst: TaskInstanceRecord) -> bool:
+        """Marked by a dispatcher that died before submitting it, and never started."""
+        return (
+            inst.state is TaskState.SUBMITTED
+            and (inst.job_id or "").startswith(_PENDING_PREFIX)
+            and not self.layout.started_file(inst.task_name, inst.array_index).exists()
+        )
+
     def submit_ready(self) -> list[str]:
-        """Submit every planned instance not yet submitted; return the new job ids."""
+        """Submit every planned instance not yet submitted; return the new job ids.
+
+        Instances submitted ahead of their inputs are left to :class:`AheadJobs`:
+        they need their dependencies again.
+        """
         waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
@@ -495,10 +558,12 @@ class Dispatcher:
         for inst in self.store.list_task_instance_records(
             self.run_id, states=[TaskState.SUBMITTED]
         ):
-            if (inst.job_id or "").startswith(_PENDING_PREFIX) and not self.layout.started_file(
-                inst.task_name, inst.array_index
-            ).exists():
+            if self._unsent(inst):
                 by_task.setdefault(inst.task_name, []).append(inst)
+        for name in list(by_task):
+            by_task[name] = [i for i in by_task[name] if not is_ahead(i)]
+            if not by_task[name]:
+                del by_task[name]
         job_ids: list[str] = []
         room = self._room(sum(len(insts) for insts in by_task.values()))
         for name, insts in by_task.items():
@@ -515,35 +580,58 @@ class Dispatcher:
             ]
             if missing:  # a wave killed between planning and writing inputs
                 self._write_inputs(name, self._expansion(name), missing)
-            token = _PENDING_PREFIX + secrets.token_hex(6)
-            self.store.apply_state_updates(
-                [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
+            job_id = self._submit_job(
+                name, insts, self._job_spec(name, [i.array_index for i in insts])
             )
-            job = self._job_spec(name, [i.array_index for i in insts])
+            if job_id is not None:
+                job_ids.append(job_id)
+        return job_ids
+
+    def _submit_job(
+        self,
+        name: str,
+        insts: Sequence[TaskInstanceRecord],
+        job: JobSpec,
+        fallback: JobSpec | None = None,
+    ) -> str | None:
+        """Mark ``insts``, submit ``job`` for them, record its id; ``None`` if refused.
+
+        Marked first: a dispatcher killed between the two leaves instances a
+        later wave recognises (:meth:`_unsent`, :meth:`_adopt`), never a job
+        submitted twice.  ``fallback`` is tried when the executor refuses ``job``.
+        """
+        token = _PENDING_PREFIX + secrets.token_hex(6)
+        self.store.apply_state_updates(
+            [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
+        )
+        try:
             try:
                 job_id = self.executor.submit(job)
-                self.calls["submit"] += 1
-            except ReflowError as exc:
-                text = f"task {name!r} could not be submitted: {exc}"
-                logger.error("%s", text)
-                self.store.apply_state_updates(
-                    [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
-                )
-                continue
+            except ReflowError:
+                if fallback is None:
+                    raise
+                job, job_id = fallback, self.executor.submit(fallback)
+            self.calls["submit"] += 1
+        except ReflowError as exc:
+            text = f"task {name!r} could not be submitted: {exc}"
+            logger.error("%s", text)
             self.store.apply_state_updates(
-                [
-                    StateUpdate(
-                        i.id,
-                        TaskState.SUBMITTED,
-                        job_id=job_id
-                        if i.array_index is None or job.array is None
-                        else element_id(job_id, i.array_index),
-                    )
-                    for i in insts
-                ]
+                [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
             )
-            job_ids.append(job_id)
-        return job_ids
+            return None
+        self.store.apply_state_updates(
+            [
+                StateUpdate(
+                    i.id,
+                    TaskState.SUBMITTED,
+                    job_id=job_id
+                    if i.array_index is None or job.array is None
+                    else element_id(job_id, i.array_index),
+                )
+                for i in insts
+            ]
+        )
+        return job_id
 
     def _room(self, waiting: int) -> int | None:
         """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
@@ -646,6 +734,7 @@ class Dispatcher:
             active = self.reconcile(self.ingest())
             self.plan()
             self.submit_ready()
+            AheadJobs(self).submit()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
             lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
             if lost and len(lost) == len(active):

@@ -96,6 +96,18 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
         # the identity of this code, whatever the run planned.
         result["code"] = code_fingerprint(func)
         kwargs = workflow_codec().loads(payload["kwargs"])
+        if payload.get("ahead"):  # submitted before its inputs existed: read them now
+            # lazy: only instances submitted ahead of their inputs resolve them
+            from reflow.engine.scheduler.resolve import resolve_ahead
+
+            resolved = resolve_ahead(layout, task, index, workflow_codec())
+            if resolved.hit is not None:  # the cache holds its output: do not run
+                result.update(resolved.hit)
+                result["end"] = time.time()
+                result.update(_usage(started, cpu_at_start))
+                write_json_atomic(out, result)
+                return 0
+            kwargs.update(resolved.values)
         policy = task_policies(workflow)[task]
         # The files the arguments name, as the function is about to read them:
         # they may have changed since the instance was planned (the job waited,
