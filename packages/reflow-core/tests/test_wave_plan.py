@@ -138,4 +138,6 @@ def test_the_dry_run_text_names_every_wave_and_dependency() -> None:
     assert "wave 2: dispatcher job pipe.dispatch" in text
     assert "pipe.clean: array sized by find; after_corr pipe.process" in text
     assert "pipe.publish: one job; after_ok pipe.summary" in text
-    assert text.endswith("2 dispatcher wave(s); the last one records the run's end.")
+    assert text.endswith(
+        "2 wave(s) submit jobs; one more dispatcher, after every job, records the end."
+    )

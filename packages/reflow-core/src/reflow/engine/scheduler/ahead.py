@@ -207,5 +207,7 @@ def describe_plan(plan: Sequence[PlannedTask], workflow: str) -> list[str]:
             deps = ", ".join(f"{d.kind} {workflow}.{d.upstream}" for d in p.after)
             lines.append(f"  {workflow}.{p.task}: {shape}" + (f"; {deps}" if deps else ""))
     if last:
-        lines.append(f"{last} dispatcher wave(s); the last one records the run's end.")
+        lines.append(
+            f"{last} wave(s) submit jobs; one more dispatcher, after every job, records the end."
+        )
     return lines
