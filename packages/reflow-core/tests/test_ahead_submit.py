@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,38 +12,10 @@ import pytest
 from reflow import RunState, TaskState
 from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.layout import RunLayout
+from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
+from reflow.testing.ahead import ahead_total as expected
 
 from .test_submit import load
-
-PIPELINE = """
-from pathlib import Path
-from typing import Annotated
-from reflow import Result, RunDir, Workflow
-
-wf = Workflow("{name}")
-
-@wf.job()
-def find(n: int = 50) -> list[int]:
-    return list(range(n))
-
-@wf.job(array=True)
-def process(x: Annotated[int, Result(step="find")], run_dir: RunDir = RunDir()) -> int:
-    if (run_dir / f"fail-{{x}}").exists():
-        raise RuntimeError(f"element {{x}} fails")
-    return x * 2
-
-@wf.job(array=True)
-def clean(x: Annotated[int, Result(step="process")]) -> int:
-    return x + 1
-
-@wf.job()
-def summary(xs: Annotated[list[int], Result(step="clean")]) -> int:
-    return sum(xs)
-
-@wf.job(after=["summary"])
-def publish(total: Annotated[int, Result(step="summary")]) -> str:
-    return f"total={{total}}"
-"""
 
 
 def jobs(executor: LocalExecutor) -> list[dict[str, Any]]:
@@ -60,10 +33,6 @@ def waves(specs: list[dict[str, Any]]) -> list[list[str]]:
         else:
             out[-1].append(spec["name"].split(".", 1)[1])
     return out
-
-
-def expected(n: int) -> int:
-    return sum(2 * x + 1 for x in range(n))
 
 
 @pytest.fixture
@@ -168,8 +137,6 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
         done = store.task_state_summary(run.run_id).get("find") == {"SUCCESS": 1}
         if done:
             break
-        import time
-
         time.sleep(0.1)
     dispatcher = json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())
     executor.cancel([dispatcher["job_id"]])

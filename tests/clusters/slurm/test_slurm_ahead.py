@@ -14,39 +14,9 @@ from typing import Any
 import pytest
 
 from reflow import RunState
-
-PIPELINE = """
-import time
-from typing import Annotated
-from reflow import Result, RunDir, Workflow
-
-wf = Workflow("{name}")
-
-@wf.job(time="00:05:00", mem="100M")
-def find(n: int = 50) -> list[int]:
-    return list(range(n))
-
-@wf.job(array=True, time="00:05:00", mem="100M")
-def process(x: Annotated[int, Result(step="find")], run_dir: RunDir = RunDir()) -> int:
-    if (run_dir / f"fail-{{x}}").exists():
-        raise RuntimeError(f"element {{x}} fails")
-    last = run_dir / "last"
-    if last.exists() and str(x) == last.read_text().strip():
-        time.sleep(15)
-    return x * 2
-
-@wf.job(array=True, time="00:05:00", mem="100M")
-def clean(x: Annotated[int, Result(step="process")]) -> int:
-    return x + 1
-
-@wf.job(time="00:05:00", mem="100M")
-def summary(xs: Annotated[list[int], Result(step="clean")]) -> int:
-    return sum(xs)
-
-@wf.job(time="00:05:00", mem="100M", after=["summary"])
-def publish(total: Annotated[int, Result(step="summary")]) -> str:
-    return f"total={{total}}"
-"""
+from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
+from reflow.testing.ahead import ahead_total as expected
+from reflow.testing.ahead import submitted_by_wave
 
 
 def load(tmp_path: Path, name: str) -> ModuleType:
@@ -82,16 +52,8 @@ def elements(slurm: Any, prefix: str) -> list[tuple[str, str, str, str]]:
     return [r for r in rows if r[1].startswith(prefix)]  # type: ignore[misc]
 
 
-def base(job: str) -> int:
-    return int(job.split("_", 1)[0])
-
-
 def when(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def expected(n: int) -> int:
-    return sum(2 * x + 1 for x in range(n))
 
 
 def test_fifty_elements_take_two_waves_with_aftercorr_then_come_from_the_cache(
@@ -100,19 +62,18 @@ def test_fifty_elements_take_two_waves_with_aftercorr_then_come_from_the_cache(
     mod = load(tmp_path, "ahead50")
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "last").write_text("49")
+    (run_dir / "slow-49").write_text("")
     run = mod.wf.submit(run_dir, store=store, executor=executor, n=50)
     assert run.wait(timeout=600) is RunState.SUCCESS
     assert run.output("publish") == f"total={expected(50)}"
-    rows = elements(slurm, "ahead50.")
-    jobs = sorted({(base(r[0]), r[1]) for r in rows})
-    waves: list[list[str]] = []
-    for _, name in jobs:  # a dispatcher submits its tasks before its successor
-        if name == "ahead50.dispatch":
-            waves.append([])
-        else:
-            waves[-1].append(name.split(".", 1)[1])
-    assert [w for w in waves if w] == [["find"], ["process", "clean", "summary", "publish"]]
+    waves = [w for w in submitted_by_wave(run.run_dir) if w]
+    assert waves == [["find"], ["process", "clean", "summary", "publish"]]
+    mine = {
+        (i.job_id or "").split("[")[0]
+        for i in store.list_task_instance_records(run.run_id)
+        if i.task_name in ("process", "clean")
+    }
+    rows = [r for r in elements(slurm, "ahead50.") if r[0].split("_")[0] in mine]
     # aftercorr: element 0 of clean started before element 49 of process ended.
     starts = {r[0]: when(r[2]) for r in rows if r[1] == "ahead50.clean"}
     ends = {r[0]: when(r[3]) for r in rows if r[1] == "ahead50.process"}
