@@ -165,3 +165,28 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
     names = [s["name"].split(".", 1)[1] for s in jobs(executor)[mark:]]
     assert sorted(n for n in names if n != "dispatch") == ["clean", "publish", "summary"]
     assert run.output("publish") == f"total={expected(3)}"
+
+
+def test_cancel_removes_the_jobs_submitted_ahead_too(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    from reflow.executors.jobs import JobState
+
+    mod = load(tmp_path, "ahead_cancel", PIPELINE)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "slow-0").write_text("")
+    run = mod.wf.submit(run_dir, store=store, executor=executor, n=2)
+    for _ in range(1200):  # until wave 2 has submitted publish, ahead
+        if store.task_state_summary(run.run_id).get("publish"):
+            break
+        time.sleep(0.1)
+    assert store.task_state_summary(run.run_id)["publish"] == {"SUBMITTED": 1}
+    assert run.cancel() > 0
+    ids = [s["id"] for s in jobs(executor)]
+    left = [
+        key for key, status in executor.query(ids).items() if status.state not in JobState.ended()
+    ]
+    assert left == []
+    record = store.get_run_record(run.run_id)
+    assert record.status is RunState.CANCELLED

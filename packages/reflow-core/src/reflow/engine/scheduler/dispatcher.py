@@ -345,9 +345,12 @@ class Dispatcher:
             by_task.setdefault(inst.task_name, []).append((inst, status))
         jobs = AheadJobs(self)
         for name in self._analyse().order:
+            if name not in by_task:
+                continue
+            summary = self._summary()  # with the upstream tasks just recorded
             updates = []
-            for inst, status in by_task.get(name, []):
-                never = jobs.cancelled_upstream(inst)
+            for inst, status in by_task[name]:
+                never = jobs.cancelled_upstream(inst, summary)
                 if never is not None:  # its scheduler ended it: an upstream job failed
                     updates.append(StateUpdate(inst.id, TaskState.CANCELLED, error_text=never))
                 else:

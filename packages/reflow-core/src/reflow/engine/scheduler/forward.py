@@ -341,11 +341,15 @@ class AheadJobs:
 
     # -- ingesting ---------------------------------------------------------------------
 
-    def cancelled_upstream(self, inst: TaskInstanceRecord) -> str | None:
-        """Why an ahead instance whose job ended without a result never ran, if it is that."""
+    def cancelled_upstream(
+        self, inst: TaskInstanceRecord, summary: Mapping[str, Mapping[str, int]]
+    ) -> str | None:
+        """Why an ahead instance whose job ended without a result never ran, if it is that.
+
+        ``summary`` is the run's :meth:`~reflow.stores.Store.task_state_summary`.
+        """
         if not is_ahead(inst):
             return None
-        summary = self.d.store.task_state_summary(self.d.run_id)
         for dep in self._deps(inst.task_name):
             bad = sorted(s for s in summary.get(dep, {}) if s in ("FAILED", "CANCELLED"))
             if bad:
@@ -364,7 +368,7 @@ class AheadJobs:
         instances with their identity, for the result to be ingested.
         """
         d = self.d
-        done = [i for i in insts if d.layout.result_file(name, i.array_index).exists()]
+        done = {i.id for i in insts if d.layout.result_file(name, i.array_index).exists()}
         if not done:
             return list(insts)
         try:
@@ -379,7 +383,7 @@ class AheadJobs:
         failed: list[StateUpdate] = []
         out: list[TaskInstanceRecord] = []
         for inst in insts:
-            if inst not in done:
+            if inst.id not in done:
                 out.append(inst)
                 continue
             hashes = exp.hashes(inst.array_index or 0)
