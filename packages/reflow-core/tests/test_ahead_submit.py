@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reflow import RunState, TaskState
+from reflow.cache.explain import explain_instance
 from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.layout import RunLayout
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
@@ -111,6 +112,11 @@ def test_a_failing_element_cancels_its_dependants_and_retry_reruns_only_those(
     assert summary["publish"] == {"CANCELLED": 1}
     text = store.get_task_instance_record(run.run_id, "clean", 0).error_text
     assert text.startswith("not run: process has failed instances")
+    why = explain_instance(store, run.run_id, "clean", 0)
+    assert why == (
+        "clean[0]: submitted ahead of its inputs (state CANCELLED); its cache decision "
+        "is recorded by the dispatcher after its job has run."
+    )
 
     first_jobs = {
         i: store.get_task_instance_record(run.run_id, "process", i).job_id for i in (0, 1, 3, 4)

@@ -494,7 +494,19 @@ class Dispatcher:
             )
             self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
 
-    def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
+    def _write_inputs(
+        self,
+        name: str,
+        exp: Expansion,
+        indices: Sequence[int | None],
+        seen: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the inputs file of each of ``indices``.
+
+        ``seen`` gives the states of the inputs' files for an instance
+        submitted ahead, as its worker read them (it checked them against
+        the upstream hashes itself); otherwise they are taken now.
+        """
         spec = self.wf.tasks[name]
         values = self.record.parameters
         dests = self._analyse().param_dests.get(name, {})
@@ -511,7 +523,10 @@ class Dispatcher:
             # The states of the files the Result inputs name, as planned: the
             # worker's own look is compared with them (reflow.engine.scheduler.results).
             # Parameters' states are in the run's identity parts already.
-            planned = seen_files(inputs, policy)
+            if seen is None:
+                planned = seen_files(inputs, policy)
+            else:  # the worker's states of its inputs (parameters are checked as planned)
+                planned = {k: v for k, v in seen.items() if k in inputs}
             if planned:
                 payload["files"] = planned
             write_json_atomic(self.layout.input_file(name, index), payload)

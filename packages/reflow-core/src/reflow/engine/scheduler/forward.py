@@ -391,8 +391,20 @@ class AheadJobs:
             info: dict[str, Any] = {"inputs": hashes}
             if name in d._code():
                 info["code"] = d._code()[name]
-            claimed = self._claimed_hit(inst)
-            if claimed is not None and claimed.get("identity") == identity:
+            data = self._result(inst)
+            claimed = data.get("cached") if isinstance(data.get("cached"), dict) else None
+            stale = [str(p) for p in data.get("stale_inputs") or ()]
+            if stale:  # its files changed after they were hashed: keep, never serve
+                identity = ""
+                info["status"] = "miss"
+                info["file_changes"] = _stale_lines(stale, data.get("files") or {})
+                logger.warning(
+                    "%s ran with changed files (%s); its result is kept for this run but "
+                    "never reused from the cache",
+                    instance_label(name, inst.array_index),
+                    "; ".join(info["file_changes"]),
+                )
+            elif claimed is not None and claimed.get("identity") == identity:
                 source = {k: claimed.get(k) for k in ("run_id", "instance_id", "array_index")}
                 info.update(status="hit", source=source)
             elif claimed is not None:
@@ -408,7 +420,7 @@ class AheadJobs:
             else:
                 info.update(fixed or {"status": "miss"})
             moves[inst.id] = (identity, info)
-            d._write_inputs(name, exp, [inst.array_index])
+            d._write_inputs(name, exp, [inst.array_index], data.get("files"))
             out.append(replace(inst, identity=identity, cache_info=info))
         with d.store.transaction():
             if moves:
@@ -417,13 +429,13 @@ class AheadJobs:
                 d.store.apply_state_updates(failed)
         return out
 
-    def _claimed_hit(self, inst: TaskInstanceRecord) -> dict[str, Any] | None:
+    def _result(self, inst: TaskInstanceRecord) -> dict[str, Any]:
+        """The instance's result file as written (``{}`` if unreadable: ingest reports it)."""
         try:
             data = read_json(self.d.layout.result_file(inst.task_name, inst.array_index))
         except (FileNotFoundError, ValueError):
-            return None
-        cached = data.get("cached")
-        return dict(cached) if data.get("ok") and isinstance(cached, dict) else None
+            return {}
+        return dict(data) if isinstance(data, dict) and data.get("ok") else {}
 
     def _expansion(self, name: str) -> Expansion:
         """The inputs of ``name`` from the store, each upstream element read on use."""
@@ -444,3 +456,15 @@ class AheadJobs:
         shapes = {dep: (d.wf.tasks[dep].config.array, int(planned[dep]["count"])) for dep in deps}
         ups = upstream_outputs(shapes, task_policies(d.wf), fetch)
         return expand(name, spec.config.array, d._analyse().wiring[name], ups, spec.config.after)
+
+
+def _stale_lines(params: Sequence[str], seen: Mapping[str, Any]) -> list[str]:
+    """``reflow explain``'s words for inputs whose files changed after they were hashed."""
+    lines = []
+    for param in params:
+        paths = [
+            str(state.get("path")) for state in seen.get(param, []) if isinstance(state, dict)
+        ]
+        for path in paths or ["(unknown)"]:
+            lines.append(f"input {param!r} file {path} changed after its upstream task ended")
+    return lines

@@ -15,14 +15,14 @@ from the store.  Workers still never open the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reflow.cache.expand import expand
 from reflow.cache.filestate import holds_path
-from reflow.cache.identity import IdentityParts, hash_with_files
+from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
 from reflow.define.labels import instance_label
-from reflow.engine.scheduler.upstream import upstream_outputs, wiring_from_json
+from reflow.engine.scheduler.upstream import Fetch, upstream_outputs, wiring_from_json
 from reflow.errors import ReflowError
 from reflow.runs.files import read_json
 from reflow.runs.layout import RunLayout
@@ -42,11 +42,16 @@ class Resolved:
         Its identity (``""`` for a task with ``cache=False``).
     hit : dict or None
         The result file of the cached output to reuse, or ``None``: run.
+    stale : list of str
+        Inputs whose files changed since their upstream task's output was
+        hashed: their hashes no longer say what the task reads, so the
+        instance runs and its result gets no identity.
     """
 
     values: dict[str, Any]
     identity: str
     hit: dict[str, Any] | None
+    stale: list[str] = field(default_factory=list)
 
 
 def resolve_ahead(layout: RunLayout, task: str, index: int | None, codec: Any) -> Resolved:
@@ -85,9 +90,10 @@ def resolve_ahead(layout: RunLayout, task: str, index: int | None, codec: Any) -
     )
     position = index or 0
     values = exp.values(position)
+    stale = _stale(task, ahead, shapes, fetch, exp.hashes(position), values, position)
     parts = ahead.get("parts")
-    if not parts:
-        return Resolved(values, "", None)
+    if not parts or stale:
+        return Resolved(values, "", None, stale)
     identity = replace(IdentityParts.from_dict(parts), inputs=exp.hashes(position)).identity()
     entry = ahead.get("index", {}).get(identity)
     if entry is None:
@@ -104,3 +110,37 @@ def resolve_ahead(layout: RunLayout, task: str, index: int | None, codec: Any) -
         "cached": {**entry["source"], "identity": identity},
     }
     return Resolved(values, identity, hit)
+
+
+def _stale(
+    task: str,
+    ahead: dict[str, Any],
+    shapes: dict[str, tuple[bool, int]],
+    fetch: Fetch,
+    hashes: dict[str, str],
+    values: dict[str, Any],
+    position: int,
+) -> list[str]:
+    """The inputs naming files whose state is not the one their upstream output was hashed with.
+
+    Planning records the states of an input's files when it plans the
+    instance; an instance submitted ahead is planned by its worker, so the
+    worker hashes the upstream outputs again, now, and compares.  Only
+    inputs that name files can differ.
+    """
+    if not any(holds_path(v) for v in values.values()):
+        return []
+    policies: dict[str, str] = ahead.get("policies", {})
+
+    def fresh(dep: str, i: int | None) -> tuple[Any, str]:
+        value = fetch(dep, i)[0]
+        return value, value_hash(value, policy=policies.get(dep, "stat"))
+
+    again = expand(
+        task,
+        bool(ahead["array"]),
+        wiring_from_json(ahead["wiring"]),
+        upstream_outputs(shapes, policies, fresh),
+        ahead.get("after", ()),
+    ).hashes(position)
+    return sorted(p for p in values if again.get(p) != hashes.get(p))

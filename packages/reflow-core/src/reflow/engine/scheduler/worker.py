@@ -108,6 +108,8 @@ def run_worker(script: Path, workflow_name: str, run_dir: Path, run_id: str, tas
                 write_json_atomic(out, result)
                 return 0
             kwargs.update(resolved.values)
+            if resolved.stale:
+                result["stale_inputs"] = resolved.stale
         policy = task_policies(workflow)[task]
         # The files the arguments name, as the function is about to read them:
         # they may have changed since the instance was planned (the job waited,
