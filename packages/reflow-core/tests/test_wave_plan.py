@@ -72,6 +72,14 @@ def test_without_element_wise_dependencies_a_chain_waits_for_the_whole_array() -
     assert plan["clean"].wave == 2
 
 
+def test_where_nothing_goes_ahead_every_level_is_a_wave() -> None:
+    wf = pipeline()
+    analysis = wf.analyse()
+    plan = wave_plan(wf.tasks, analysis.order, analysis.wiring, element_wise=False, ahead=False)
+    assert [p.wave for p in plan] == [1, 2, 3, 4, 5]
+    assert all(p.after == () for p in plan)
+
+
 def test_a_run_resumed_after_find_has_one_wave_left() -> None:
     plan = plan_of(pipeline(), done=("find",))
     assert "find" not in plan

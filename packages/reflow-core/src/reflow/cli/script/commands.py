@@ -141,6 +141,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
     # lazy: the script's --help loads the parser only; a command loads what it runs
     from reflow.engine.scheduler.ahead import describe_plan, wave_plan
     from reflow.engine.scheduler.dispatcher import Dispatcher
+    from reflow.engine.scheduler.forward import NEVER_END
     from reflow.stores import open_store
 
     with tempfile.TemporaryDirectory(prefix="reflow-dry-run-") as tmp:
@@ -173,6 +174,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
         analysis.order,
         analysis.wiring,
         element_wise=executor.supports_after_corr,
+        ahead=executor.name not in NEVER_END,
     )
     print("Every job of the run, wave by wave (as far as its shape is known now):")
     for line in describe_plan(plan, workflow.name):

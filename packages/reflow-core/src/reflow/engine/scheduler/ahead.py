@@ -135,6 +135,7 @@ def wave_plan(
     *,
     element_wise: bool,
     done: Collection[str] = (),
+    ahead: bool = True,
 ) -> list[PlannedTask]:
     """Every task not in ``done``, with the wave that submits it and its dependencies.
 
@@ -151,6 +152,10 @@ def wave_plan(
         (:attr:`~reflow.executors.Executor.supports_after_corr`).
     done : collection of str
         Tasks that have ended already (wave 1 is the next dispatcher's wave).
+    ahead : bool
+        Whether the executor's jobs may be submitted ahead (see
+        :data:`reflow.engine.scheduler.forward.NEVER_END`); without, every
+        task waits for a wave after its upstream tasks' wave.
 
     Returns
     -------
@@ -165,7 +170,7 @@ def wave_plan(
             continue
         spec = specs[name]
         deps = _dependencies(spec, wiring[name])
-        wave = max((waves[d] for d in deps), default=0)
+        wave = max((waves[d] + (0 if ahead else 1) for d in deps), default=0)
         wave = max(wave, 1)
         sized_by: str | None = None
         if spec.config.array:

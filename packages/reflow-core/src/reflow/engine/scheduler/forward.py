@@ -56,14 +56,14 @@ if TYPE_CHECKING:
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import TaskInstanceRecord
 
-__all__ = ["AHEAD", "AheadJobs", "is_ahead"]
+__all__ = ["AHEAD", "NEVER_END", "AheadJobs", "is_ahead"]
 
 logger = logging.getLogger(__name__)
 
 AHEAD = "ahead"
 """The ``cache_info`` status of an instance submitted ahead and not yet settled."""
 
-_NEVER_END = frozenset({"lsf"})
+NEVER_END = frozenset({"lsf"})
 """Executors whose scheduler keeps a job whose dependency failed pending for ever."""
 
 _INDEX_RUNS = 100
@@ -156,7 +156,7 @@ class AheadJobs:
     def submit(self) -> list[str]:
         """Submit every task that can go ahead this wave; return the new job ids."""
         d = self.d
-        if d.executor.name in _NEVER_END:
+        if d.executor.name in NEVER_END:
             return []
         self._records = {}
         planned = d._planned()
