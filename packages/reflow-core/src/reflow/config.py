@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DATABASE_NAME",
     "DEFAULT_EXECUTOR",
+    "MIN_MAX_JOBS",
     "SQLITE",
     "SUBMIT_OPTION_ALIASES",
     "SUBMIT_OPTION_KEYS",
@@ -86,6 +87,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+MIN_MAX_JOBS = 3
+"""The smallest cap on a run's queued jobs: the running dispatcher, the next one, one task job."""
+
 DEFAULT_EXECUTOR = "local"
 """Executor used when neither the file nor ``REFLOW_EXECUTOR`` names one."""
 
@@ -100,7 +104,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "store": frozenset({"path", "url", "share_cache"}),
     "cache": frozenset({"inputs"}),
     "notify": NOTIFY_KEYS,
-    "submit": frozenset({"pack"}),
+    "submit": frozenset({"pack", "max_jobs"}),
     "retries": frozenset({"count", "on", "backoff", "max_mem", "max_time"}),
 }
 """The sections of the file and the keys each holds (submit option tables are open)."""
@@ -156,6 +160,9 @@ EXAMPLE_CONFIG = """\
 
 [dispatch.submit_options]         # defaults for the short dispatcher jobs
 # partition = "short"
+
+[submit]
+# max_jobs = 500                  # at most this many jobs of a run queued at once
 
 [store]
 # path = "~/.cache/reflow/manifest.db"   # an SQLite file
@@ -269,6 +276,7 @@ class Config:
         cache = self._table(self._data, "cache")
         self._notify = self._table(self._data, "notify")
         notify_settings(self._notify, {})  # checked on load, like every other section
+        submit = self._table(self._data, "submit")
         self._file_executor_name = self._string(executor, "executor.name")
         self._file_executor_mode = self._string(executor, "executor.mode")
         self._file_executor_python = self._string(executor, "executor.python")
@@ -278,6 +286,7 @@ class Config:
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
         self._file_pack = self._count(self._table(self._data, "submit"), "submit.pack")
+        self._file_max_jobs = self._max_jobs(submit.get("max_jobs"))
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
         self._retries = retry_settings(self._table(self._data, "retries"), self._origin)
@@ -347,6 +356,16 @@ class Config:
             shown = without_password(value)
             raise ConfigError(f"{dotted} = {shown!r} in the {self._origin} is not valid: {fix}.")
         return value.strip()
+
+    def _max_jobs(self, value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MAX_JOBS:
+            raise ConfigError(
+                f"submit.max_jobs in the {self._origin} must be a whole number of at least "
+                f"{MIN_MAX_JOBS}, got {value!r}. Write it as max_jobs = 500 under [submit]."
+            )
+        return value
 
     def _flag(self, table: Mapping[str, Any], dotted: str) -> bool | None:
         key = dotted.rsplit(".", 1)[-1]
@@ -470,6 +489,11 @@ class Config:
         ``REFLOW_ACCOUNT`` and ``REFLOW_QOS``.
         """
         return {**self._file_submit_options, **self._env_options(_TASK_ENV)}
+
+    @property
+    def max_jobs(self) -> int | None:
+        """``[submit] max_jobs``: the default cap on a run's queued jobs (``None``: no cap)."""
+        return self._file_max_jobs
 
     @property
     def dispatch_submit_options(self) -> dict[str, Any]:

@@ -157,6 +157,11 @@ def explain_instance(store: Store, run_id: str, task: str, index: int | None) ->
         )
     if not status:
         return f"{label}: no cache decision recorded (state {record.state.value})."
+    if status == "ahead":  # reflow.engine.scheduler.forward: its worker decides, then a wave
+        return (
+            f"{label}: submitted ahead of its inputs (state {record.state.value}); its cache "
+            "decision is recorded by the dispatcher after its job has run."
+        )
     if status == "output_changed":
         return stale_output_text(label, info)
     lines = []

@@ -56,6 +56,7 @@ RESERVED_NAMES: frozenset[str] = frozenset(
         "quiet",
         "json",
         "max_workers",
+        "max_jobs",
         "on_error",
         "task",
         "yes",

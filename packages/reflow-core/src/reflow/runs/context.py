@@ -87,6 +87,11 @@ class RunContext:
         in ``run.json`` only: a context read from a store has it empty, and it
         does not count when contexts are compared (it describes the run, it
         does not define it).
+    max_jobs : int or None
+        At most this many of the run's jobs in the scheduler's queue at once,
+        counting each array element as one job as schedulers do toward
+        ``MaxSubmitJobs`` (``submit --max-jobs``, ``[submit] max_jobs``);
+        ``None``: no cap.  Kept in ``run.json``, which every dispatcher reads.
     """
 
     run_id: str
@@ -101,6 +106,7 @@ class RunContext:
     force_tasks: frozenset[str] = frozenset()
     verify: bool = False
     provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+    max_jobs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The context as JSON-ready values (paths as strings, sets sorted).
@@ -124,6 +130,7 @@ class RunContext:
             "force_tasks": sorted(self.force_tasks),
             "verify": self.verify,
             "provenance": dict(self.provenance),
+            "max_jobs": self.max_jobs,
         }
 
     @classmethod
@@ -166,6 +173,7 @@ class RunContext:
                 force_tasks=frozenset(str(t) for t in data.get("force_tasks", ())),
                 verify=bool(data.get("verify", False)),
                 provenance=dict(data.get("provenance") or {}),
+                max_jobs=None if data.get("max_jobs") is None else int(data["max_jobs"]),
             )
         except KeyError as exc:
             raise ReflowError(f"{source} lacks the field {exc.args[0]!r}.") from exc

@@ -158,11 +158,13 @@ def create_run(
     executor_options: Mapping[str, Any],
     script: Path | None = None,
     argv: Sequence[str] = (),
+    max_jobs: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Insert a run and its task specifications in one transaction, and write its ``run.json``.
 
     ``script`` and ``argv`` are given for runs that jobs advance: they load the
-    workflow from them (see :class:`~reflow.runs.context.RunContext`).
+    workflow from them (see :class:`~reflow.runs.context.RunContext`), and
+    ``max_jobs`` caps the jobs they keep queued.
 
     Returns
     -------
@@ -193,6 +195,7 @@ def create_run(
         force_tasks=policy.force_tasks,
         verify=policy.verify,
         provenance=provenance,
+        max_jobs=max_jobs,
     )
     recorded = dict(values)
     # Shown with the run's parameters as before; the engines read the context's.

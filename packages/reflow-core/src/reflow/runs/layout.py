@@ -172,6 +172,15 @@ class RunLayout:
         """Where the dispatcher writes an instance's inputs."""
         return self.state_dir / "inputs" / task / instance_file_name(index)
 
+    def ahead_file(self, task: str) -> Path:
+        """What the workers of a task submitted ahead of its inputs read them from.
+
+        Written by the dispatcher (:mod:`reflow.engine.scheduler.forward`): the
+        task's wiring and identity parts, the upstream outputs known when it
+        was submitted, and its earlier outputs by identity (the cache).
+        """
+        return self.state_dir / "ahead" / f"{task}.json"
+
     def started_file(self, task: str, index: int | None) -> Path:
         """Where a worker marks that it started."""
         return self.state_dir / "started" / task / instance_file_name(index)

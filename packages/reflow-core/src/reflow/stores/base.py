@@ -749,6 +749,7 @@ class Store(abc.ABC):
             If ``run_id`` is not in the store.
         """
         raise NotImplementedError(f"{type(self).__name__} cannot restore recorded times")
+
     def find_cached_outputs(
         self, task_name: str, identities: Iterable[str], *, user_id: str | None = None
     ) -> dict[str, TaskInstanceRecord]:

@@ -338,6 +338,7 @@ class Workflow(Flow):
         force_tasks: list[str] | None = None,
         verify: bool = False,
         notify: Sequence[str] | None = None,
+        max_jobs: int | None = None,
         **parameters: Any,
     ) -> Run:
         """Create a run and submit it through a scheduler; return its :class:`~reflow.run.Run`.
@@ -361,6 +362,11 @@ class Workflow(Flow):
             Notify this run's ``end``, ``failure`` and/or ``first_failure``
             (``[]``: the configuration's ``[notify] on``) to the webhook and
             addresses of ``[notify]`` (see the notifications page).
+        max_jobs : int or None
+            At most this many of the run's jobs queued at once, each array
+            element counting as one (as toward a site's ``MaxSubmitJobs``);
+            ``None`` takes ``[submit] max_jobs`` from the configuration, else
+            no cap.  The dispatcher jobs count too, so at least 3.
         **parameters
             Run parameters, by name.
 
@@ -368,6 +374,8 @@ class Workflow(Flow):
         ------
         ParameterError
             A parameter is missing, unknown or of the wrong type.
+        ConfigError
+            ``max_jobs`` is below 3.
         ReflowError
             The workflow is not in an importable file, or the scheduler
             refused the first dispatcher job.
@@ -385,6 +393,7 @@ class Workflow(Flow):
             force=force,
             force_tasks=force_tasks,
             verify=verify,
+            max_jobs=max_jobs,
             parameters=parameters,
             notify=notify,
         )

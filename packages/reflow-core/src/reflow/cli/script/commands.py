@@ -148,7 +148,9 @@ def run_local_command(workflow: Workflow, args: argparse.Namespace) -> int:
 def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -> int:
     """Submit into a throw-away store and run directory with REFLOW_MODE=dry-run."""
     # lazy: the script's --help loads the parser only; a command loads what it runs
+    from reflow.engine.scheduler.ahead import describe_plan, wave_plan
     from reflow.engine.scheduler.dispatcher import Dispatcher
+    from reflow.engine.scheduler.forward import NEVER_END
     from reflow.stores import open_store
 
     with tempfile.TemporaryDirectory(prefix="reflow-dry-run-") as tmp:
@@ -163,6 +165,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
                 force=args.force,
                 force_tasks=args.force_tasks,
                 verify=args.verify,
+                max_jobs=args.max_jobs,
                 **_params(workflow, args),
             )
             # submit() marks a dry-run run CANCELLED; in this throw-away store the
@@ -174,6 +177,19 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
                 os.environ.pop(env.REFLOW_MODE, None)
             else:
                 os.environ[env.REFLOW_MODE] = saved
+    analysis = workflow.analyse()
+    plan = wave_plan(
+        workflow.tasks,
+        analysis.order,
+        analysis.wiring,
+        element_wise=executor.supports_after_corr,
+        ahead=executor.name not in NEVER_END,
+    )
+    print("Every job of the run, wave by wave (as far as its shape is known now):")
+    for line in describe_plan(plan, workflow.name):
+        print(line)
+    if args.max_jobs:
+        print(f"At most {args.max_jobs} of the run's jobs queued at once (--max-jobs).")
     name = executor.name
     print(f"Dry run with executor {name!r}: nothing was submitted and no run was recorded.")
     _announce_executor(name)
@@ -211,6 +227,7 @@ def submit_command(workflow: Workflow, args: argparse.Namespace) -> int:
         force_tasks=args.force_tasks,
         verify=args.verify,
         notify=None if args.notify is None else [args.notify],
+        max_jobs=args.max_jobs,
         **_params(workflow, args),
     )
     print(f"Submitted run {run.run_id} in {run.run_dir} with executor {executor.name!r}")

@@ -24,6 +24,23 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "run_cli"]
 
 
+def _job_cap(text: str) -> int:
+    """``--max-jobs``: a whole number the run's dispatchers can keep to."""
+    # lazy: the script's --help loads the parser only, not the configuration
+    from reflow.config import MIN_MAX_JOBS
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < MIN_MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of at least {MIN_MAX_JOBS} (the running "
+            "dispatcher, the next one and one task job); give e.g. --max-jobs 100"
+        )
+    return value
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -120,7 +137,15 @@ def build_parser(workflow: Workflow) -> argparse.ArgumentParser:
     sopts.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the jobs of the first wave instead of submitting anything",
+        help="print the jobs the run would submit, wave by wave, instead of submitting anything",
+    )
+    sopts.add_argument(
+        "--max-jobs",
+        type=_job_cap,
+        default=None,
+        metavar="N",
+        help="at most N of the run's jobs queued at once, each array element counting "
+        "as one (default: [submit] max_jobs, else no cap)",
     )
     sopts.add_argument("--wait", action="store_true", help="wait until the run ends")
     sopts.add_argument(

@@ -269,6 +269,7 @@ class ProcessBackend:
                 task = worker.batches[0][0]
                 busy[task] = busy.get(task, 0) + 1
         return busy
+
     def used_slots(self) -> int:
         """Slots taken by the workers holding batches: each its batches' ``cpus``."""
         return sum(w.slots for w in self._workers if w.batches)

@@ -28,6 +28,7 @@ from reflow.cache.seenfiles import seen_files
 from reflow.cache.sharing import cache_user
 from reflow.define.analysis import Analysis, analyse
 from reflow.engine.scheduler.code import code_record, job_script
+from reflow.engine.scheduler.forward import AheadJobs, is_ahead
 from reflow.engine.scheduler.loader import load_workflow
 from reflow.engine.scheduler.packing import PackPlan, pack_size, pack_walltime, plan_packs
 from reflow.engine.scheduler.results import ResultReader
@@ -47,7 +48,7 @@ from reflow.executors.jobs import (
 from reflow.executors.resolve import executor_from_record
 from reflow.manifest import CODEC
 from reflow.notify.due import notify_due
-from reflow.runs.context import context_file, recorded_context
+from reflow.runs.context import context_file, read_context, recorded_context
 from reflow.runs.creation import stored_prefixes
 from reflow.runs.fanout import log_empty_fanout
 from reflow.runs.files import read_json, write_json_atomic
@@ -128,6 +129,19 @@ def _failure_text(status: JobStatus) -> str:
     return text + "; see the job's log files."
 
 
+def _recorded_cap(run_json: Path) -> int | None:
+    """``max_jobs`` as ``run.json`` records it: the stores keep no column for it."""
+    try:
+        return read_context(run_json).max_jobs
+    except ReflowError:
+        return None
+
+
+def _new_token() -> str:
+    """A pending job id: instances are marked with it before their job is submitted."""
+    return _PENDING_PREFIX + secrets.token_hex(6)
+
+
 class Dispatcher:
     """One wave of one run.
 
@@ -169,11 +183,14 @@ class Dispatcher:
         self.executor = executor or executor_from_record(record.executor, record.executor_options)
         self.calls = {"submit": 0, "query": 0, "cancel": 0}
         self._analysis: Analysis | None = None
+        self._planner_made: Planner | None = None
         self.interrupted: dict[int, StateUpdate] = {}
         self.unknown_jobs: set[str] = set()
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
         self.retrying = Retrying(self.wf, self.layout, self.executor)
+        self.max_jobs = _recorded_cap(self.context_file)
+        """The run's cap on queued jobs (:attr:`~reflow.runs.context.RunContext.max_jobs`)."""
 
     def _analyse(self) -> Analysis:
         """The workflow's :class:`~reflow.define.analysis.Analysis`, computed once per wave."""
@@ -193,11 +210,25 @@ class Dispatcher:
         kept for :meth:`reconcile`, where the scheduler can say why (walltime,
         cancelled outside reflow) before it is recorded.
         """
-        updates: list[StateUpdate] = []
-        still: list[TaskInstanceRecord] = []
         self.interrupted = {}
         active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        ahead: dict[str, list[TaskInstanceRecord]] = {}
         for inst in active:
+            if is_ahead(inst):
+                ahead.setdefault(inst.task_name, []).append(inst)
+        still = self._ingest([i for i in active if not is_ahead(i)])
+        # Upstream first: an instance submitted ahead takes its identity from its
+        # upstream outputs, recorded just before.
+        jobs = AheadJobs(self)
+        for name in self._analyse().order:
+            if name in ahead:
+                still += self._ingest(jobs.settle(name, ahead[name]))
+        return still
+
+    def _ingest(self, insts: Sequence[TaskInstanceRecord]) -> list[TaskInstanceRecord]:
+        updates: list[StateUpdate] = []
+        still: list[TaskInstanceRecord] = []
+        for inst in insts:
             update, interrupted = self._result_update(inst)
             if update is not None and not interrupted:
                 updates.append(update)
@@ -213,7 +244,7 @@ class Dispatcher:
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
-        self.results.apply(self.retrying.review(active, updates, {}))  # listed exceptions
+        self.results.apply(self.retrying.review(insts, updates, {}))  # listed exceptions
         return still
 
     def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
@@ -257,6 +288,7 @@ class Dispatcher:
         except (FileNotFoundError, ValueError):
             first_unknown = {}
         still_unknown: dict[str, float] = {}
+        ended_ahead: list[tuple[TaskInstanceRecord, JobStatus]] = []
         now = time.time()
         updates: list[StateUpdate] = []
         still: list[TaskInstanceRecord] = []
@@ -311,6 +343,9 @@ class Dispatcher:
                 )
                 continue
             late, _ = self._result_update(inst)  # the worker may have just finished
+            if late is None and is_ahead(inst):  # after its upstream: it may never have run
+                ended_ahead.append((inst, status))
+                continue
             if late is None:
                 text = _failure_text(status)
                 tail = stderr_tail(self.layout, self.executor, inst.task_name, inst.job_id or "")
@@ -319,9 +354,47 @@ class Dispatcher:
                 late = StateUpdate(inst.id, TaskState.FAILED, error_text=text)
             updates.append(late)
         self.results.apply(self.retrying.review(active, updates, statuses))
+        self._never_ran(ended_ahead)
         if still_unknown or first_unknown:
             write_json_atomic(unknown_path, still_unknown)
         return still
+
+    def _never_ran(self, ended: Sequence[tuple[TaskInstanceRecord, JobStatus]]) -> None:
+        """Jobs submitted ahead that ended without a result: cancelled if an upstream failed.
+
+        Upstream tasks first, each recorded before the next is judged: a
+        gather after a chain whose elements were cancelled is cancelled too.
+        """
+        by_task: dict[str, list[tuple[TaskInstanceRecord, JobStatus]]] = {}
+        for inst, status in ended:
+            by_task.setdefault(inst.task_name, []).append((inst, status))
+        jobs = AheadJobs(self)
+        for name in self._analyse().order:
+            if name not in by_task:
+                continue
+            summary = self._summary()  # with the upstream tasks just recorded
+            updates = []
+            again: list[int] = []
+            for inst, status in by_task[name]:
+                retried = jobs.upstream_retrying(inst, summary)
+                if retried is not None:  # submitted again, after the retry of its upstream
+                    text = f"not run: {retried} is being retried; submitted again after it"
+                    updates.append(StateUpdate(inst.id, TaskState.CANCELLED, error_text=text))
+                    again.append(inst.id)
+                    continue
+                never = jobs.cancelled_upstream(inst, summary)
+                if never is not None:  # its scheduler ended it: an upstream job failed
+                    updates.append(StateUpdate(inst.id, TaskState.CANCELLED, error_text=never))
+                else:
+                    updates.append(
+                        StateUpdate(inst.id, TaskState.FAILED, error_text=_failure_text(status))
+                    )
+            if updates:
+                self.store.apply_state_updates(updates)
+            if again:
+                self.store.apply_state_updates(
+                    [StateUpdate(iid, TaskState.RETRYING) for iid in again]
+                )
 
     # -- 3. plan ready tasks ------------------------------------------------------------
 
@@ -353,18 +426,7 @@ class Dispatcher:
         order, wiring = analysis.order, analysis.wiring
         planned = self._planned()
         summary = self._summary()
-        context = self.context
-        planner = Planner(
-            self.store,
-            self.run_id,
-            self.wf.tasks,
-            wiring,
-            stored_prefixes(self.store, self.run_id, self._code()),
-            CachePolicy(context.force, context.force_tasks, context.verify),
-            code=self._code(),
-            file_policies=task_policies(self.wf),
-            cache_user=cache_user(self.store, self.run_id, getattr(self.wf, "config", None)),
-        )
+        planner = self._planner()
         for name in order:
             if name in planned:
                 continue
@@ -404,6 +466,23 @@ class Dispatcher:
             planned[name] = {**entry, "count": exp.count}
             self._mark_planned(planned)
             summary = self._summary()
+
+    def _planner(self) -> Planner:
+        """The run's :class:`~reflow.cache.planning.Planner`, made once per wave."""
+        if self._planner_made is None:
+            context = self.context
+            self._planner_made = Planner(
+                self.store,
+                self.run_id,
+                self.wf.tasks,
+                self._analyse().wiring,
+                stored_prefixes(self.store, self.run_id, self._code()),
+                CachePolicy(context.force, context.force_tasks, context.verify),
+                code=self._code(),
+                file_policies=task_policies(self.wf),
+                cache_user=cache_user(self.store, self.run_id, getattr(self.wf, "config", None)),
+            )
+        return self._planner_made
 
     def _code(self) -> dict[str, str]:
         """Code fingerprints of tasks whose code the run re-froze at ``retry``."""
@@ -453,7 +532,19 @@ class Dispatcher:
 
         self.store.retrying(write)
 
-    def _write_inputs(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> None:
+    def _write_inputs(
+        self,
+        name: str,
+        exp: Expansion,
+        indices: Sequence[int | None],
+        seen: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the inputs file of each of ``indices``.
+
+        ``seen`` gives the states of the inputs' files for an instance
+        submitted ahead, as its worker read them (it checked them against
+        the upstream hashes itself); otherwise they are taken now.
+        """
         spec = self.wf.tasks[name]
         values = self.record.parameters
         dests = self._analyse().param_dests.get(name, {})
@@ -471,7 +562,10 @@ class Dispatcher:
             # The states of the files the Result inputs name, as planned: the
             # worker's own look is compared with them (reflow.engine.scheduler.results).
             # Parameters' states are in the run's identity parts already.
-            planned = seen_files(inputs, policy)
+            if seen is None:
+                planned = seen_files(inputs, policy)
+            else:  # the worker's states of its inputs (parameters are checked as planned)
+                planned = {k: v for k, v in seen.items() if k in inputs}
             if planned:
                 payload["files"] = planned
             # Not fsync'ed: retry writes them again (runs/files.py says why).
@@ -529,8 +623,20 @@ class Dispatcher:
             ),
         )
 
+    def _unsent(self, inst: TaskInstanceRecord) -> bool:
+        """Marked by a dispatcher that died before submitting it, and never started."""
+        return (
+            inst.state is TaskState.SUBMITTED
+            and (inst.job_id or "").startswith(_PENDING_PREFIX)
+            and not self.layout.started_file(inst.task_name, inst.array_index).exists()
+        )
+
     def submit_ready(self) -> list[str]:
-        """Submit every planned instance not yet submitted; return the new job ids."""
+        """Submit every planned instance not yet submitted; return the new job ids.
+
+        Instances submitted ahead of their inputs are left to :class:`AheadJobs`:
+        they need their dependencies again.
+        """
         waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
@@ -553,9 +659,19 @@ class Dispatcher:
         for inst in marked:
             if inst.job_id not in ran:
                 by_task.setdefault(inst.task_name, []).append(inst)
+        for name in list(by_task):
+            by_task[name] = [i for i in by_task[name] if not is_ahead(i)]
+            if not by_task[name]:
+                del by_task[name]
         job_ids: list[str] = []
+        room = self._room(sum(len(insts) for insts in by_task.values()))
         for name, insts, retried in self.retrying.batches(by_task):
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
+            if room is not None:  # a slice within the cap; the rest waits for a later wave
+                del insts[room:]
+                room -= len(insts)
+                if not insts:
+                    break
             missing = [
                 inst.array_index
                 for inst in insts
@@ -563,40 +679,97 @@ class Dispatcher:
             ]
             if missing:  # a wave killed between planning and writing inputs
                 self._write_inputs(name, self._expansion(name), missing)
-            token = _PENDING_PREFIX + secrets.token_hex(6)
-            self.store.apply_state_updates(
-                [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
-            )
+            token = _new_token()
             config = self.wf.tasks[name].config
             size = pack_size(config.pack, self.wf.config.pack, array=config.array)
             indices = [i.array_index for i in insts]
             pack = plan_packs(self.layout, name, size, indices, token)
             job = self._job_spec(name, indices, pack, retried)
+            job_id = self._submit_job(name, insts, job, pack=pack, token=token)
+            if job_id is not None:
+                job_ids.append(job_id)
+        return job_ids
+
+    def _submit_job(
+        self,
+        name: str,
+        insts: Sequence[TaskInstanceRecord],
+        job: JobSpec,
+        fallback: JobSpec | None = None,
+        *,
+        pack: PackPlan | None = None,
+        token: str | None = None,
+    ) -> str | None:
+        """Mark ``insts``, submit ``job`` for them, record its id; ``None`` if refused.
+
+        Marked first: a dispatcher killed between the two leaves instances a
+        later wave recognises (:meth:`_unsent`, :meth:`_adopt`), never a job
+        submitted twice.  ``fallback`` is tried when the executor refuses ``job``.
+        ``pack`` is the plan of a packed ``job`` (its array tasks run several
+        elements each), named after ``token``, the pending token to mark with.
+        """
+        token = token or _new_token()
+        self.store.apply_state_updates(
+            [StateUpdate(i.id, TaskState.SUBMITTED, job_id=token) for i in insts]
+        )
+        try:
             try:
                 job_id = self.executor.submit(job)
-                self.calls["submit"] += 1
-            except ReflowError as exc:
-                text = f"task {name!r} could not be submitted: {exc}"
-                logger.error("%s", text)
-                self.store.apply_state_updates(
-                    [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
-                )
-                continue
-            packed = {} if pack is None else pack.job_ids(job_id)
+            except ReflowError:
+                if fallback is None:
+                    raise
+                job, job_id = fallback, self.executor.submit(fallback)
+            self.calls["submit"] += 1
+        except ReflowError as exc:
+            text = f"task {name!r} could not be submitted: {exc}"
+            logger.error("%s", text)
             self.store.apply_state_updates(
-                [
-                    StateUpdate(
-                        i.id,
-                        TaskState.SUBMITTED,
-                        job_id=job_id
-                        if i.array_index is None or job.array is None
-                        else packed.get(i.array_index) or element_id(job_id, i.array_index),
-                    )
-                    for i in insts
-                ]
+                [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
             )
-            job_ids.append(job_id)
-        return job_ids
+            return None
+        packed = {} if pack is None or job is fallback else pack.job_ids(job_id)
+        self.store.apply_state_updates(
+            [
+                StateUpdate(
+                    i.id,
+                    TaskState.SUBMITTED,
+                    job_id=job_id
+                    if i.array_index is None or job.array is None
+                    else packed.get(i.array_index) or element_id(job_id, i.array_index),
+                )
+                for i in insts
+            ]
+        )
+        return job_id
+
+    def _room(self, waiting: int) -> int | None:
+        """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
+
+        Each array element counts as one job, as schedulers count them toward
+        ``MaxSubmitJobs``; so do this dispatcher and the next one.  ``waiting``
+        instances are about to be submitted, some perhaps again (marked by a
+        dispatcher that died before submitting them): they are not in flight.
+        """
+        cap = self.max_jobs
+        if cap is None:
+            return None
+        active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+        in_flight = sum(
+            1
+            for i in active
+            if not (i.job_id or "").startswith(_PENDING_PREFIX)
+            or self.layout.started_file(i.task_name, i.array_index).exists()
+        )
+        room = max(0, cap - 2 - in_flight)
+        if room < waiting:
+            logger.info(
+                "max_jobs %d: %d job(s) in flight, submitting %d of %d now",
+                cap,
+                in_flight,
+                room,
+                waiting,
+            )
+        return room
 
     # -- 5. chain or finish -----------------------------------------------------------
 
@@ -670,6 +843,7 @@ class Dispatcher:
             active = self.reconcile(self.ingest())
             self.plan()
             self.submit_ready()
+            AheadJobs(self).submit()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
             if not active and self.retrying.wait_for_backoff():  # only retries in backoff
                 self.submit_ready()

@@ -14,12 +14,13 @@ from reflow import env
 from reflow._types import RunState, TaskState
 from reflow.cache.fingerprint import code_fingerprint
 from reflow.cache.planning import CachePolicy
+from reflow.config import MIN_MAX_JOBS
 from reflow.engine.local.engine import check_options
 from reflow.engine.scheduler.code import freeze_code
 from reflow.engine.scheduler.dispatcher import dispatcher_command
 from reflow.engine.scheduler.loader import script_of
 from reflow.engine.scheduler.results import ResultReader, identity_with_code, planned_code
-from reflow.errors import ReflowError
+from reflow.errors import ConfigError, ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
 from reflow.executors.resolve import executor_from_record, resolve_executor
@@ -139,6 +140,7 @@ def submit_run(
     force: bool = False,
     force_tasks: list[str] | None = None,
     verify: bool = False,
+    max_jobs: int | None = None,
     parameters: Mapping[str, Any],
     notify: Sequence[str] | None = None,
 ) -> RunPlace:
@@ -152,6 +154,7 @@ def submit_run(
     rd = Path(run_dir).expanduser().resolve()
     check_options(workflow, 1, "stop", force_tasks)
     values = workflow.check_parameters(parameters)
+    cap = _job_cap(max_jobs, workflow)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
     check_submit_options(workflow, exc)
@@ -171,6 +174,7 @@ def submit_run(
         executor_options=exc.recorded_options(),
         script=script,
         argv=sys.argv,
+        max_jobs=cap,
     )
     try:
         _freeze(script, rd, run_id)
@@ -184,6 +188,18 @@ def submit_run(
         store.update_run_status(run_id, RunState.CANCELLED)
     logger.info("submitted run %s of %s in %s", run_id, workflow.name, rd)
     return RunPlace(store, run_id, rd)
+
+
+def _job_cap(max_jobs: int | None, workflow: Workflow) -> int | None:
+    """The run's cap on queued jobs: ``max_jobs``, else ``[submit] max_jobs``, else none."""
+    if max_jobs is None:
+        return workflow.config.max_jobs
+    if isinstance(max_jobs, bool) or not isinstance(max_jobs, int) or max_jobs < MIN_MAX_JOBS:
+        raise ConfigError(
+            f"max_jobs must be a whole number of at least {MIN_MAX_JOBS} (the running "
+            f"dispatcher, the next one and one task job), got {max_jobs!r}."
+        )
+    return max_jobs
 
 
 def _freeze(

@@ -197,6 +197,20 @@ class _Worker:
             # the identity of this code, whatever the run planned.
             result["code"] = fingerprint
             kwargs = codec.loads(payload["kwargs"])
+            if payload.get("ahead"):  # submitted before its inputs existed: read them now
+                # lazy: only instances submitted ahead of their inputs resolve them
+                from reflow.engine.scheduler.resolve import resolve_ahead
+
+                resolved = resolve_ahead(layout, task, index, codec)
+                if resolved.hit is not None:  # the cache holds its output: do not run
+                    result.update(resolved.hit)
+                    result["end"] = time.time()
+                    result.update(_usage(started, cpu_at_start))
+                    write_json_atomic(layout.result_file(task, index), result, durable=False)
+                    return 0
+                kwargs.update(resolved.values)
+                if resolved.stale:
+                    result["stale_inputs"] = resolved.stale
             # The files the arguments name, as the function is about to read them:
             # they may have changed since the instance was planned (the job waited,
             # or is a retry), and its output belongs to the files it read.
