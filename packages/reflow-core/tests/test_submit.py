@@ -192,6 +192,59 @@ def test_a_dispatcher_killed_mid_wave_is_resumed_without_submitting_twice(
     assert workers == ["resume_sub.find", "resume_sub.process", "resume_sub.report"]
 
 
+def test_a_wave_that_loses_the_store_right_after_submitting_submits_nothing_twice(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store goes away (a database server past its connect timeout) between the
+    # scheduler's answer and the store's update: the job exists, its instances still
+    # hold their pending token, and the job never started (here: cancelled at once).
+    from reflow.engine.scheduler.dispatcher import Dispatcher
+    from reflow.stores import StoreError
+
+    mod = load(tmp_path, "ledger_sub")
+    run = mod.wf.submit(
+        tmp_path / "run", store=store, executor=LocalExecutor(state_dir=tmp_path / "jobs"), n=3
+    )
+    first = json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())
+    losing = _LosesStoreAfterSubmit(state_dir=tmp_path / "jobs")
+    losing.cancel([first["job_id"]])
+    mark = job_count(losing)
+
+    real = store.apply_state_updates
+
+    def updates(batch: Any) -> None:
+        if losing.lost:
+            raise StoreError("the store went away")
+        real(batch)
+
+    monkeypatch.setattr(store, "apply_state_updates", updates)
+    with pytest.raises(StoreError):
+        Dispatcher(store, run.run_id, executor=losing).wave()
+    monkeypatch.setattr(store, "apply_state_updates", real)
+    [find] = store.list_task_instance_records(run.run_id)
+    assert (find.job_id or "").startswith("pending:")
+    # The next wave records the job the lost one submitted instead of submitting again.
+    plain = LocalExecutor(state_dir=tmp_path / "jobs")
+    Dispatcher(store, run.run_id, executor=plain).wave()
+    assert job_names(plain, mark).count("ledger_sub.find") == 1
+    job_id = store.get_task_instance_record(run.run_id, "find", None).job_id
+    assert job_id and not job_id.startswith("pending:")
+    run.cancel()
+
+
+class _LosesStoreAfterSubmit(LocalExecutor):
+    """Cancels each task job it submits before it starts, and then the store is lost."""
+
+    lost = False
+
+    def submit(self, job: Any) -> str:
+        job_id = super().submit(job)
+        if not job.name.endswith(".dispatch"):
+            self.cancel([job_id])
+            self.lost = True
+        return job_id
+
+
 def test_cancel_leaves_no_job_of_the_run_running(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:

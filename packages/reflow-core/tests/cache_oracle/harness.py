@@ -85,7 +85,8 @@ if __name__ == "__main__":
     raise SystemExit(wf.cli())
 """
 
-_RUN_ID = re.compile(r"^Run\s+(\S+)\s*$", re.MULTILINE)
+# "Run <id>" heads the status block; the end-of-run summary says "Run <id> <STATE> after <t>".
+_RUN_ID = re.compile(r"^Run\s+(\S+)(?:\s+[A-Z]+ after \S+)?\s*$", re.MULTILINE)
 _SUBMITTED = re.compile(r"^Submitted run (\S+) in ", re.MULTILINE)
 
 

@@ -25,6 +25,7 @@ files in it are told apart by name::
             notify.json                     the events submit --notify chose
             notified/<event>                the notification was sent (claimed)
             attempts.json                   every failed attempt: reason, resources, job, host
+            submitted/<token>.json          job ids a submission got, until the store has them
         .reflow-scripts/                    batch executors' job scripts (shared)
 
 ``<run>`` is the run id, ``<i>`` an instance's array index or ``single`` for
@@ -215,6 +216,15 @@ class RunLayout:
     def unknown_file(self) -> Path:
         """The jobs the scheduler stopped reporting, with when it first did not."""
         return self.state_dir / "unknown.json"
+
+    def submitted_file(self, token: str) -> Path:
+        """The job ids the submission marked with pending ``token`` got from the scheduler.
+
+        Written between the scheduler's answer and the store's update, and
+        removed after it: a dispatcher that lost its store in between leaves
+        the ids here, for the next wave to record instead of submitting again.
+        """
+        return self.state_dir / "submitted" / f"{token.rpartition(':')[2]}.json"
 
     @property
     def attempts_file(self) -> Path:

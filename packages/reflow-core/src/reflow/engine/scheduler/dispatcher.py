@@ -637,6 +637,7 @@ class Dispatcher:
         Instances submitted ahead of their inputs are left to :class:`AheadJobs`:
         they need their dependencies again.
         """
+        self._record_ledgered()
         waiting = self.store.list_task_instance_records(self.run_id, states=_WAITING)
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
@@ -728,19 +729,54 @@ class Dispatcher:
             )
             return None
         packed = {} if pack is None or job is fallback else pack.job_ids(job_id)
+        ids = {
+            i.id: job_id
+            if i.array_index is None or job.array is None
+            else packed.get(i.array_index) or element_id(job_id, i.array_index)
+            for i in insts
+        }
+        # The job exists now: if the store is lost before it records the ids, the
+        # ledger tells the next wave (_record_ledgered), which must not submit again.
+        ledger = self.layout.submitted_file(token)
+        write_json_atomic(ledger, {str(iid): jid for iid, jid in ids.items()})
         self.store.apply_state_updates(
-            [
-                StateUpdate(
-                    i.id,
-                    TaskState.SUBMITTED,
-                    job_id=job_id
-                    if i.array_index is None or job.array is None
-                    else packed.get(i.array_index) or element_id(job_id, i.array_index),
-                )
-                for i in insts
-            ]
+            [StateUpdate(iid, TaskState.SUBMITTED, job_id=jid) for iid, jid in ids.items()]
         )
+        ledger.unlink(missing_ok=True)
         return job_id
+
+    def _record_ledgered(self) -> None:
+        """Record the job ids of submissions whose dispatcher lost the store right after.
+
+        Their instances still hold the pending token; the ledger
+        (:meth:`~reflow.runs.layout.RunLayout.submitted_file`) has the ids.
+        """
+        folder = self.layout.submitted_file("x").parent
+        if not folder.is_dir():
+            return
+        marked = [
+            inst
+            for inst in self.store.list_task_instance_records(
+                self.run_id, states=[TaskState.SUBMITTED]
+            )
+            if (inst.job_id or "").startswith(_PENDING_PREFIX)
+        ]
+        updates = []
+        for token in {inst.job_id or "" for inst in marked}:
+            try:
+                ids: dict[str, str] = read_json(self.layout.submitted_file(token))
+            except (OSError, ValueError):
+                continue  # not submitted (or cut before it was whole: the job has no ids yet)
+            updates += [
+                StateUpdate(i.id, TaskState.SUBMITTED, job_id=ids[str(i.id)])
+                for i in marked
+                if i.job_id == token and str(i.id) in ids
+            ]
+        if updates:
+            logger.info("recording %d job id(s) a lost wave submitted", len(updates))
+            self.store.apply_state_updates(updates)
+        for stale in folder.glob("*.json"):  # recorded now, or by the wave that wrote it
+            stale.unlink(missing_ok=True)
 
     def _room(self, waiting: int) -> int | None:
         """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
