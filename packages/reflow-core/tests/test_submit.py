@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from reflow import RunState, TaskState
 from reflow.errors import ReflowError
+from reflow.executors.jobs import JobResources, JobSpec
 from reflow.executors.local.executor import LocalExecutor
 
 PIPELINE = """
@@ -237,9 +239,11 @@ class _LosesStoreAfterSubmit(LocalExecutor):
 
     lost = False
 
-    def submit(self, job: Any) -> str:
-        job_id = super().submit(job)
-        if not job.name.endswith(".dispatch"):
+    def submit(
+        self, job: JobSpec | JobResources, command: Sequence[str] | str | None = None
+    ) -> str:
+        job_id = super().submit(job, command)
+        if isinstance(job, JobSpec) and not job.name.endswith(".dispatch"):
             self.cancel([job_id])
             self.lost = True
         return job_id
