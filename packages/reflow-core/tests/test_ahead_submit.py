@@ -16,7 +16,7 @@ from reflow.runs.layout import RunLayout
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
 from reflow.testing.ahead import ahead_total as expected
 
-from .test_submit import load
+from .test_submit import load  # type: ignore[import-not-found]  # mypy: tests are no package
 
 
 def jobs(executor: LocalExecutor) -> list[dict[str, Any]]:
@@ -162,7 +162,7 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
             raise KeyboardInterrupt
         return real_submit(name, insts, job, fallback)
 
-    wave._submit_job = die_after_marking  # type: ignore[method-assign]
+    wave._submit_job = die_after_marking  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):
         jobs_ahead.submit()
     mark = len(jobs(executor))

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -188,7 +189,7 @@ def test_status_from_another_process_sees_run_local_finish_elements(tmp_path: Pa
         for n, i in enumerate((1, 2), start=1):
             (run_dir / f"go-{i}").mkdir(parents=True, exist_ok=True)
             released = time.monotonic()
-            data = until(lambda n=n: one_done(n), f"{n} element(s) recorded", seconds=30)
+            data = until(partial(one_done, n), f"{n} element(s) recorded", seconds=30)
             assert time.monotonic() - released < 3.5
             assert data["run"]["status"] == "RUNNING"
         assert proc.poll() is None

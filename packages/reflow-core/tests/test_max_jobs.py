@@ -17,7 +17,7 @@ from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.context import read_context
 from reflow.runs.layout import RunLayout
 
-from .test_submit import job_names, load
+from .test_submit import job_names, load  # type: ignore[import-not-found]  # mypy: tests are no package
 
 
 def queued(executor: LocalExecutor) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,7 +40,7 @@ def test_piped_output_is_a_plain_line_per_change_at_most_every_few_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [100.0]
-    monkeypatch.setattr(display.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     stream = io.StringIO()
     with Progress(["process"], stream) as progress:
         progress.add("process", total=4)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from reflow import Result, Workflow
 from reflow.engine.scheduler.ahead import (
@@ -42,7 +42,9 @@ def pipeline() -> Workflow:
     return wf
 
 
-def plan_of(wf: Workflow, *, element_wise: bool = True, done: tuple[str, ...] = ()) -> dict:
+def plan_of(
+    wf: Workflow, *, element_wise: bool = True, done: tuple[str, ...] = ()
+) -> dict[str, Any]:
     analysis = wf.analyse()
     plan = wave_plan(
         wf.tasks, analysis.order, analysis.wiring, element_wise=element_wise, done=done
