@@ -49,7 +49,7 @@ def elements(slurm: Any, prefix: str) -> list[tuple[str, str, str, str]]:
     """(job id, name, start, end) of every job and array element squeue still knows."""
     out = slurm.run("squeue", "-h", "-r", "-t", "all", "-o", "%i|%j|%S|%e")
     rows = [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
-    return [r for r in rows if r[1].startswith(prefix)]  # type: ignore[misc]
+    return [r for r in rows if r[1].startswith(prefix)]
 
 
 def when(text: str) -> datetime:
