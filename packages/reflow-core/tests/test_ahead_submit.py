@@ -138,14 +138,21 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
 
     mod = load(tmp_path, "ahead_kill", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
-    # Let wave 1 end (find), then stop the chain: waves are driven by hand.
+    # Stop the chain after wave 1 (find): wave 2's dispatcher, queued after find,
+    # is cancelled before it can start; waves are driven by hand from then on.
+    pending = run.run_dir / ".reflow" / run.run_id / "dispatcher.json"
+    first = json.loads(pending.read_text())["job_id"]
     for _ in range(600):
-        done = store.task_state_summary(run.run_id).get("find") == {"SUCCESS": 1}
-        if done:
+        second = json.loads(pending.read_text())["job_id"]
+        if second != first:
             break
         time.sleep(0.1)
-    dispatcher = json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())
-    executor.cancel([dispatcher["job_id"]])
+    executor.cancel([second])
+    result = RunLayout(run.run_dir, run.run_id).result_file("find", None)
+    for _ in range(600):
+        if result.exists():
+            break
+        time.sleep(0.1)
     # A wave that dies right after marking the ahead instances, before any submit.
     wave = Dispatcher(store, run.run_id, executor=executor)
     wave.reconcile(wave.ingest())

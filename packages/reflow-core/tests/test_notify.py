@@ -65,12 +65,13 @@ def bad() -> int:
     raise RuntimeError("bad input")
 
 @wf.job()
-def quick() -> int:
-    return 1
+def quick() -> list[int]:
+    return [1]
 
-@wf.job()
+@wf.job(array=True)
 def later(x: Annotated[int, Result(step="quick")]) -> int:
-    # Still running after the wave that sees bad's failure.
+    # A fan-out over quick's returned list, so not submitted ahead: the wave after
+    # quick's submits it, sees bad's failure, and it still runs then.
     time.sleep(3)
     return x + 1
 """

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow import RunState
-from reflow.stores import open_store
+from reflow.executors import RunState
 from reflow.testing.ahead import AHEAD_PIPELINE, ahead_total, submitted_by_wave
 from reflow.testing.scripts import load_script
 from reflow_fake_schedulers import FakeScheduler
@@ -20,8 +19,8 @@ def test_every_level_is_a_wave(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the executor's state_dir
     module = load_script(tmp_path, "lsfahead", AHEAD_PIPELINE.format(name="lsfahead"))
     # A store of its own: another test's run of the same tasks would serve clean.
-    store = open_store(tmp_path / "manifest.db")
-    run = module.wf.submit(tmp_path / "run", store=store, executor="lsf", n=3)
+    monkeypatch.setenv("REFLOW_STORE_PATH", str(tmp_path / "manifest.db"))
+    run = module.wf.submit(tmp_path / "run", executor="lsf", n=3)
     assert run.wait(timeout=300) is RunState.SUCCESS
     assert run.output("publish") == f"total={ahead_total(3)}"
     waves = [w for w in submitted_by_wave(run.run_dir) if w]
