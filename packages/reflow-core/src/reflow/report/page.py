@@ -25,6 +25,7 @@ from reflow.report.dag import dag_svg
 from reflow.report.data import ReportData
 from reflow.report.distributions import distributions_html
 from reflow.report.failures import failures_html
+from reflow.report.policy import CSP
 from reflow.report.provenance import provenance_html
 from reflow.report.resources import resources_html
 from reflow.report.results import results_html
@@ -35,11 +36,6 @@ from reflow.report.values import show_value
 
 __all__ = ["CSP", "SECTIONS", "Section", "render_page"]
 
-CSP = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
-    "frame-src 'self' about:; form-action 'none'; base-uri 'none'"
-)
-"""The page's Content-Security-Policy: inline style and ``data:`` images, no request at all."""
 
 _STYLE = """
 :root { color-scheme: light; }

@@ -25,6 +25,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from reflow.report.data import ReportData
+from reflow.report.policy import CSP
 from reflow.report.units import kib
 from reflow.report.values import show_value
 
@@ -92,6 +93,8 @@ def _file(path: Path) -> str:
     text = raw.decode("utf-8", errors="replace")
     if suffix == ".csv":
         return _csv_table(text) + caption
+    # The fragment's own policy first: no request from it, whichever frame policy applies.
+    text = f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">{text}"
     return (
         f"<iframe class='result' sandbox srcdoc=\"{escape(text, quote=True)}\" "
         f"title='{escape(path.name)}'></iframe>{caption}"
