@@ -27,14 +27,14 @@ from reflow.testing.scripts import load_script
 
 PIPELINE = """
 from typing import Annotated
-from reflow import Result, RunDir, Workflow
+from reflow import Resources, Result, RunDir, Workflow
 from reflow.define.retrypolicy import Retry
 
 wf = Workflow("{name}")
 
 @wf.job(mem="100M", time="00:01:00", retries={retries})
-def big() -> int:
-    return 1
+def big(given: Resources) -> str:
+    return given.mem  # what its job really asked for
 
 @wf.job()
 def items() -> list[int]:
@@ -131,6 +131,7 @@ def test_out_of_memory_is_retried_with_twice_the_memory_then_succeeds(
     executor.run("big")
     dispatch_once(store, run.run_id, executor)
     assert run.status_dict()["summary"]["big"] == {"SUCCESS": 1}
+    assert run.output("big") == "200M"  # the task is given the retry's memory
     [one] = attempts(run, "big")
     assert (one.number, one.reason, one.job_id) == (1, "OUT_OF_MEMORY", first)
     assert one.resources["mem"] == "100M" and one.next["mem"] == "200M"

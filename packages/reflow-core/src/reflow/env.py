@@ -57,6 +57,7 @@ __all__ = [
     "REFLOW_STORE",
     "REFLOW_STORE_CONNECT_TIMEOUT",
     "REFLOW_STORE_PATH",
+    "REFLOW_TASK_RESOURCES",
     "SECRET_VARIABLES",
     "VARIABLES",
     "bin_variable",
@@ -265,6 +266,16 @@ may read it (to name files after the run, say).
 Example: ``REFLOW_RUN_ID=pipeline-20260101-120000-1a2b3c4d``
 """
 
+REFLOW_TASK_RESOURCES = "REFLOW_TASK_RESOURCES"
+"""Set by the dispatcher in every task job: what the job asks for one element (JSON).
+
+Default: unset outside task jobs.  A parameter annotated ``Resources``
+receives these ``cpus``, ``mem`` and ``time``: after an automatic retry that
+asked for more memory or time, the larger request, not the decorator's.
+
+Example: ``REFLOW_TASK_RESOURCES={"cpus": 2, "mem": "8G", "time": "02:00:00"}``
+"""
+
 REFLOW_JOB_ID = "REFLOW_JOB_ID"
 """Set by executors that can in every job: the job's own scheduler id.
 
@@ -336,6 +347,7 @@ VARIABLES: dict[str, str] = {
     REFLOW_NOTIFY_SMTP_PASSWORD: "Password for the [notify] SMTP server (never stored).",
     REFLOW_RUN_ID: "Set in every job by reflow: the run the job belongs to.",
     REFLOW_JOB_ID: "Set in every job by executors that can: the job's own scheduler id.",
+    REFLOW_TASK_RESOURCES: "Set in task jobs: what the job asked for one element (JSON).",
     REFLOW_ARRAY_INDEX: "Set in every array element by the executor: reflow's 0-based index.",
 }
 """Every reflow environment variable, mapped to a one-line description."""

@@ -12,6 +12,7 @@ whatever the resources.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,12 +67,17 @@ class Resources:
         return parse_walltime(self.time)
 
     @classmethod
-    def of(cls, config: Any) -> Resources:
-        """The resources a task's :class:`~reflow.define.flow.JobConfig` asks for."""
+    def of(cls, config: Any, asked: Mapping[str, Any] | None = None) -> Resources:
+        """The resources a task's :class:`~reflow.define.flow.JobConfig` asks for.
+
+        ``asked`` (``cpus``, ``mem``, ``time``) is what its job really asked
+        for, where that differs: a retry asks for more than the decorator says.
+        """
+        asked = asked or {}
         return cls(
-            cpus=config.cpus,
-            mem=str(config.mem),
-            time=str(config.time),
+            cpus=int(asked.get("cpus", config.cpus)),
+            mem=str(asked.get("mem", config.mem)),
+            time=str(asked.get("time", config.time)),
             gpus=config.gpus,
             gpu_type=config.gpu_type,
         )

@@ -11,6 +11,7 @@ is submitted twice.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import secrets
 import sys
@@ -34,6 +35,7 @@ from reflow.engine.scheduler.packing import PackPlan, pack_size, pack_walltime, 
 from reflow.engine.scheduler.results import ResultReader
 from reflow.engine.scheduler.retrying import Retrying
 from reflow.engine.scheduler.stderrtail import stderr_tail
+from reflow.env import REFLOW_TASK_RESOURCES
 from reflow.errors import ReflowError
 from reflow.executors.environment import job_variables
 from reflow.executors.jobs import (
@@ -587,6 +589,8 @@ class Dispatcher:
             asked = self.retrying.job_resources(retried, options)
             cpus, walltime, mem = asked.cpus, asked.time, asked.mem
             options = dict(asked.options)
+        # What one element is given, for a task that asks (Resources): a retry's request.
+        given = json.dumps({"cpus": cpus, "mem": mem, "time": walltime})
         array = None
         command = worker_command(self.context_file, name)
         if pack is not None:  # one array task per pack, running its elements in turn
@@ -612,7 +616,7 @@ class Dispatcher:
                 environment=spec.config.environment,
             ),
             array=array,
-            env=job_variables(self.run_id),
+            env={**job_variables(self.run_id), REFLOW_TASK_RESOURCES: given},
             log_name=name,
             # What a containerised worker reads besides the run directory: the
             # script (as run, and where it was written, for its sibling modules)
@@ -911,7 +915,9 @@ def dispatch_once(
     store: Store, run_id: str, executor: Executor | None = None, *, resume: bool = False
 ) -> RunState:
     """Run one dispatcher wave of ``run_id`` in this process (see :meth:`Dispatcher.wave`)."""
-    return Dispatcher(store, run_id, executor).wave(resume=resume)
+    state = Dispatcher(store, run_id, executor).wave(resume=resume)
+    notify_due(store, run_id)  # `reflow resume` may be what finishes the run
+    return state
 
 
 def run_wave(store: Store, run_id: str) -> int:

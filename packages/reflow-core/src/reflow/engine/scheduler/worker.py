@@ -11,6 +11,7 @@ code and files that ran (:mod:`reflow.engine.scheduler.results`).
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # Not from reflow.executors.jobs: that package's import costs every worker ~20 ms.
-from reflow.env import REFLOW_ARRAY_INDEX, REFLOW_JOB_ID
+from reflow.env import REFLOW_ARRAY_INDEX, REFLOW_JOB_ID, REFLOW_TASK_RESOURCES
 from reflow.runs.files import read_json, write_json_atomic, write_json_plain
 from reflow.runs.layout import RunLayout
 
@@ -224,8 +225,9 @@ class _Worker:
                 # lazy: only a task that asks for its resources reads them
                 from reflow.define.given import Resources
 
+                given = _given_resources()
                 for name in spec.resources_params:
-                    kwargs[name] = Resources.of(spec.config)
+                    kwargs[name] = Resources.of(spec.config, given)
             interrupted: BaseException | None = None
             with graceful_shutdown():
                 for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning
@@ -268,6 +270,15 @@ class _Worker:
         # Atomic, not fsync'ed: the store is where it lasts (see write_json_atomic).
         write_json_atomic(layout.result_file(task, index), result, durable=False)
         return code
+
+
+def _given_resources() -> dict[str, Any]:
+    """What this job asked for one element (the dispatcher's REFLOW_TASK_RESOURCES)."""
+    try:
+        given = json.loads(os.environ.get(REFLOW_TASK_RESOURCES, "") or "{}")
+    except ValueError:
+        return {}
+    return given if isinstance(given, dict) else {}
 
 
 class _WalltimeWarningError(Exception):
