@@ -277,7 +277,7 @@ def test_the_environment_counts_for_the_cache_and_explain_names_it(tmp_path: Pat
     again = flow(["gcc/12"]).run_local(tmp_path / "run", store=store)
     assert "cache hit" in again.explain("t")
     other = flow(["gcc/13"]).run_local(tmp_path / "run", store=store)
-    assert "parameter '(environment)' changed" in other.explain("t")
+    assert "the task's environment changed (modules, prologue or container)" in other.explain("t")
     plain = flow(None).run_local(tmp_path / "run", store=store)
     assert "(environment)" in plain.explain("t")  # differs from the runs with modules
 

@@ -109,6 +109,10 @@ def combine_hashes(hashes: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+ENVIRONMENT_PART = "(environment)"
+"""The identity part of a task's modules, prologue and container (when it has any)."""
+
+
 @dataclass(frozen=True)
 class IdentityParts:
     """The components of one identity, kept so a cache miss can be explained.
@@ -189,6 +193,8 @@ class IdentityParts:
         )
 
     def _param_change(self, older: IdentityParts, key: str) -> str:
+        if key == ENVIRONMENT_PART:
+            return "the task's environment changed (modules, prologue or container)"
         old, new = older.files.get(key, []), self.files.get(key, [])
         same_names = [s.get("path") for s in old] == [s.get("path") for s in new]
         lines = changed_files(old, new) if old and same_names else []

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from reflow.cache.explain import CACHE_PARTS_KEY
 from reflow.cache.filestate import task_policies
 from reflow.cache.fingerprint import fingerprint_code
-from reflow.cache.identity import IdentityParts, hash_with_files, value_hash
+from reflow.cache.identity import ENVIRONMENT_PART, IdentityParts, hash_with_files, value_hash
 from reflow.define.analysis import task_param_dests
 from reflow.define.validate import infer_wiring
 from reflow.errors import ReflowError
@@ -100,10 +100,6 @@ def store_url(store: Store) -> str:
             f"is not valid: {fix}. Nothing was recorded; fix or upgrade the store package."
         )
     return url
-
-
-ENVIRONMENT_PART = "(environment)"
-"""The identity part of a task's modules, prologue and container (when it has any)."""
 
 
 def _parts(
