@@ -40,11 +40,12 @@ def hungry() -> int:
     time.sleep(4)
     return len(block) // 2**20
 """,
-    # needs 70 s with time="00:01:00": TIMEOUT, then 2 minutes.
+    # needs 100 s with time="00:01:00": TIMEOUT, then 2 minutes.  Slurm checks time
+    # limits about every 30 s, so a job only 10 s over its limit may end before it does.
     "slow": """
 @wf.job(mem="200M", time="00:01:00", retries=1)
 def slow() -> str:
-    time.sleep(70)
+    time.sleep(100)
     return "done"
 """,
     # runs until the test has killed its node (or says go): NODE_FAIL, then another node.
