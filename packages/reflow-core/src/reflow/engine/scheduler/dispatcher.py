@@ -627,6 +627,16 @@ class Dispatcher:
             ),
         )
 
+    def _marked(self) -> list[TaskInstanceRecord]:
+        """SUBMITTED instances still holding the pending token they were marked with."""
+        return [
+            inst
+            for inst in self.store.list_task_instance_records(
+                self.run_id, states=[TaskState.SUBMITTED]
+            )
+            if (inst.job_id or "").startswith(_PENDING_PREFIX)
+        ]
+
     def _unsent(self, inst: TaskInstanceRecord) -> bool:
         """Marked by a dispatcher that died before submitting it, and never started."""
         return (
@@ -649,13 +659,7 @@ class Dispatcher:
         # Instances marked before a dispatcher died between marking and submitting.  A
         # submission one of whose elements started was submitted (a pack starts its
         # elements one by one): none of it is submitted again.
-        marked = [
-            inst
-            for inst in self.store.list_task_instance_records(
-                self.run_id, states=[TaskState.SUBMITTED]
-            )
-            if (inst.job_id or "").startswith(_PENDING_PREFIX)
-        ]
+        marked = self._marked()
         ran = {
             inst.job_id
             for inst in marked
@@ -758,13 +762,7 @@ class Dispatcher:
         folder = self.layout.submitted_file("x").parent
         if not folder.is_dir():
             return
-        marked = [
-            inst
-            for inst in self.store.list_task_instance_records(
-                self.run_id, states=[TaskState.SUBMITTED]
-            )
-            if (inst.job_id or "").startswith(_PENDING_PREFIX)
-        ]
+        marked = self._marked()
         updates = []
         for token in {inst.job_id or "" for inst in marked}:
             try:
