@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["load_script"]
+__all__ = ["load_script", "load_template"]
 
 
 def load_script(directory: Path, name: str, source: str) -> ModuleType:
@@ -45,3 +45,27 @@ def load_script(directory: Path, name: str, source: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def load_template(directory: Path, name: str, template: str) -> ModuleType:
+    """Fill ``{name}`` in ``template`` with ``name``, then :func:`load_script` it.
+
+    Test pipelines name their workflow after their module (job names start with
+    it), so one template serves many tests; the template doubles every other
+    brace, as :meth:`str.format` wants.
+
+    Parameters
+    ----------
+    directory : Path
+        An existing directory the jobs can read.
+    name : str
+        The module's name, file stem and the workflow's name.
+    template : str
+        The script's text with ``{name}`` where the workflow's name goes.
+
+    Returns
+    -------
+    ModuleType
+        The imported module.
+    """
+    return load_script(directory, name, template.format(name=name))
