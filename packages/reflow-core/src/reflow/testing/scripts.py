@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["load_script", "load_template"]
+__all__ = ["import_script", "load_script", "load_template"]
 
 
 def load_script(directory: Path, name: str, source: str) -> ModuleType:
@@ -39,6 +39,29 @@ def load_script(directory: Path, name: str, source: str) -> ModuleType:
     """
     path = directory / f"{name}.py"
     path.write_text(textwrap.dedent(source))
+    return import_script(path, name)
+
+
+def import_script(path: Path, name: str) -> ModuleType:
+    """Import the script file ``path`` as module ``name`` (a user's script, an example).
+
+    Parameters
+    ----------
+    path : Path
+        The script.
+    name : str
+        The module's name.
+
+    Returns
+    -------
+    ModuleType
+        The imported module.
+
+    Raises
+    ------
+    ImportError
+        If Python cannot make a module of the file.
+    """
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot import a module from {path}")
