@@ -15,14 +15,8 @@ from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.layout import RunLayout
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
 from reflow.testing.ahead import ahead_total as expected
-
-from .test_submit import load  # type: ignore[import-not-found]  # mypy: tests are no package
-
-
-def jobs(executor: LocalExecutor) -> list[dict[str, Any]]:
-    """The specs of every job the executor was given, in submission order."""
-    dirs = sorted((executor.state_dir / "jobs").iterdir(), key=lambda d: int(d.name))
-    return [{"id": d.name, **json.loads((d / "spec.json").read_text())} for d in dirs]
+from reflow.testing.localjobs import job_specs
+from reflow.testing.scripts import load_template
 
 
 def waves(specs: list[dict[str, Any]]) -> list[list[str]]:
@@ -44,11 +38,11 @@ def executor(tmp_path: Path) -> LocalExecutor:
 def test_the_pipeline_takes_two_waves_then_comes_from_the_cache(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "ahead_pipe", PIPELINE)
+    mod = load_template(tmp_path, "ahead_pipe", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=8)
     assert run.wait(timeout=300) is RunState.SUCCESS
     assert run.output("publish") == f"total={expected(8)}"
-    specs = jobs(executor)
+    specs = job_specs(executor)
     submitting = [w for w in waves(specs) if w]
     assert submitting == [["find"], ["process", "clean", "summary", "publish"]]
     by_name = {s["name"].split(".", 1)[1]: s for s in specs}
@@ -64,7 +58,7 @@ def test_the_pipeline_takes_two_waves_then_comes_from_the_cache(
     mark = len(specs)
     again = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=8)
     assert again.wait(timeout=120) is RunState.SUCCESS
-    assert [s["name"] for s in jobs(executor)[mark:]] == ["ahead_pipe.dispatch"]
+    assert [s["name"] for s in job_specs(executor)[mark:]] == ["ahead_pipe.dispatch"]
     assert again.output("publish") == f"total={expected(8)}"
     assert {r.cache_info["status"] for r in store.list_task_instance_records(again.run_id)} == {
         "hit"
@@ -74,7 +68,7 @@ def test_the_pipeline_takes_two_waves_then_comes_from_the_cache(
 def test_a_task_submitted_ahead_reuses_cached_outputs_when_its_inputs_come_out_the_same(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "ahead_hit", PIPELINE)
+    mod = load_template(tmp_path, "ahead_hit", PIPELINE)
     first = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=4)
     assert first.wait(timeout=300) is RunState.SUCCESS
     # process runs again; its outputs are the same, so clean's identities are too.
@@ -98,7 +92,7 @@ def test_a_task_submitted_ahead_reuses_cached_outputs_when_its_inputs_come_out_t
 def test_a_failing_element_cancels_its_dependants_and_retry_reruns_only_those(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "ahead_fail", PIPELINE)
+    mod = load_template(tmp_path, "ahead_fail", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "fail-2").write_text("")
@@ -136,7 +130,7 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
     from reflow.engine.scheduler.forward import AheadJobs
     from reflow.stores import StateUpdate
 
-    mod = load(tmp_path, "ahead_kill", PIPELINE)
+    mod = load_template(tmp_path, "ahead_kill", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
     # Stop the chain after wave 1 (find): wave 2's dispatcher, queued after find,
     # is cancelled before it can start; waves are driven by hand from then on.
@@ -172,10 +166,10 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
     wave._submit_job = die_after_marking  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):
         jobs_ahead.submit()
-    mark = len(jobs(executor))
+    mark = len(job_specs(executor))
     assert Dispatcher(store, run.run_id, executor=executor).wave() is RunState.RUNNING
     assert run.wait(timeout=300) is RunState.SUCCESS
-    names = [s["name"].split(".", 1)[1] for s in jobs(executor)[mark:]]
+    names = [s["name"].split(".", 1)[1] for s in job_specs(executor)[mark:]]
     assert sorted(n for n in names if n != "dispatch") == ["clean", "publish", "summary"]
     assert run.output("publish") == f"total={expected(3)}"
 
@@ -185,28 +179,39 @@ def test_cancel_removes_the_jobs_submitted_ahead_too(
 ) -> None:
     from reflow.executors.jobs import JobState
 
-    mod = load(tmp_path, "ahead_cancel", PIPELINE)
+    mod = load_template(tmp_path, "ahead_cancel", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "slow-0").write_text("")
     run = mod.wf.submit(run_dir, store=store, executor=executor, n=2)
-    for _ in range(1200):  # until wave 2 has submitted publish, ahead
-        if store.task_state_summary(run.run_id).get("publish") == {"SUBMITTED": 1}:
-            break
-        time.sleep(0.1)
-    assert store.task_state_summary(run.run_id)["publish"] == {"SUBMITTED": 1}
-    assert run.cancel() > 0
-    ids = [s["id"] for s in jobs(executor)]
 
-    def left() -> list[str]:
+    def left(ids: list[str]) -> list[str]:
         statuses = executor.query(ids).items()
         return [key for key, status in statuses if status.state not in JobState.ended()]
 
-    for _ in range(100):  # the local executor's supervisors end cancelled jobs in a moment
-        if not left():
-            break
+    def wave_two_done() -> bool:
+        # Wave 2 submits publish ahead, then the next dispatcher, then ends: cancelled
+        # before that, the run's next dispatcher is not yet known to cancel and the
+        # wave's own is still running (both then end without cancel's help, late
+        # under load: the race this test once lost).
+        if store.task_state_summary(run.run_id).get("publish") != {"SUBMITTED": 1}:
+            return False
+        names = [s["name"].split(".", 1)[1] for s in job_specs(executor)]
+        if "publish" not in names or names[-1] != "dispatch" or names.count("dispatch") < 3:
+            return False
+        earlier = [s["id"] for s in job_specs(executor, "dispatch")][:-1]
+        return not left(earlier)
+
+    deadline = time.monotonic() + 300  # a deadline for a state, not a margin
+    while not wave_two_done():
+        assert time.monotonic() < deadline, [s["name"] for s in job_specs(executor)]
         time.sleep(0.1)
-    assert left() == []
+    jobs_before = len(job_specs(executor))
+    assert run.cancel() > 0
+    # The local executor's cancel returns once the jobs it cancelled ended: none is left,
+    # neither process[0] (sleeping 15 s) nor what waits ahead on it, nor the next dispatcher.
+    assert left([s["id"] for s in job_specs(executor)]) == []
+    assert len(job_specs(executor)) == jobs_before  # and nothing submitted after it
     record = store.get_run_record(run.run_id)
     assert record.status is RunState.CANCELLED
 
@@ -229,7 +234,7 @@ def test_an_automatic_retry_upstream_submits_again_what_waited_ahead_on_it(
         '    if (run_dir / f"fail-{{x}}").exists():\n',
     )
     assert "retries=1" in source and "once.unlink()" in source
-    mod = load(tmp_path, "ahead_retry", source)
+    mod = load_template(tmp_path, "ahead_retry", source)
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "once-2").touch()
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=4)

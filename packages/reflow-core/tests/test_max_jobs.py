@@ -16,8 +16,8 @@ from reflow.executors.jobs import JobState
 from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.context import read_context
 from reflow.runs.layout import RunLayout
-
-from .test_submit import job_names, load  # type: ignore[import-not-found]  # mypy: tests are no package
+from reflow.testing.localjobs import job_names
+from reflow.testing.pipeline import load_guide_workflow
 
 
 def queued(executor: LocalExecutor) -> int:
@@ -40,7 +40,7 @@ def test_max_jobs_slices_an_array_and_the_queue_never_holds_more(
     tmp_path: Path, store: Any
 ) -> None:
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
-    mod = load(tmp_path, "capped")
+    mod = load_guide_workflow(tmp_path, "capped")
     peak = 0
     stop = threading.Event()
 
@@ -58,7 +58,7 @@ def test_max_jobs_slices_an_array_and_the_queue_never_holds_more(
     finally:
         stop.set()
         poller.join()
-    assert run.output("report") == "F0,F1,F2,F3,F4,F5"
+    assert run.output("report") == "processed 6 files"
     assert 0 < peak <= 4
     # Two task elements at a time: the 6 elements of process go in 3 slices.
     assert job_names(executor).count("capped.process") == 3
@@ -70,7 +70,7 @@ def test_max_jobs_comes_from_the_configuration_and_is_checked(tmp_path: Path, st
     assert Config({}).max_jobs is None
     with pytest.raises(ConfigError, match=r"submit.max_jobs .* at least 3, got 2"):
         Config({"submit": {"max_jobs": 2}})
-    mod = load(tmp_path, "capcheck")
+    mod = load_guide_workflow(tmp_path, "capcheck")
     with pytest.raises(ConfigError, match="max_jobs must be a whole number of at least 3"):
         mod.wf.submit(tmp_path / "run", store=store, executor="local", max_jobs=1)
     assert store.list_runs() == []  # refused before the run was recorded

@@ -1,27 +1,29 @@
-"""Notifications: a local HTTP server and a local SMTP sink receive what a run sends.
+"""Notifications: a local HTTP server, SMTP sink and fake sendmail receive what a run sends.
 
 Both servers are started by the tests, on ports the system chooses.  The
 SMTP sink speaks just enough SMTP for :mod:`smtplib` (EHLO, AUTH PLAIN, MAIL,
-RCPT, DATA, QUIT) and keeps what it was told.
+RCPT, DATA, QUIT) and keeps what it was told.  Without ``[notify] smtp`` mail
+goes to ``sendmail``: a fake one first on ``PATH`` records its argv and the
+message it read, as the MTA would receive it.
 """
 
 from __future__ import annotations
 
 import base64
 import email
-import importlib.util
 import json
 import logging
+import os
 import socket
 import socketserver
-import textwrap
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from reflow.config import Config
 from reflow.errors import ConfigError
 from reflow.executors.local.executor import LocalExecutor
 from reflow.notify import notify_settings
+from reflow.testing.scripts import load_template
 
 TOKEN = "tok-4f1d2a9e-never-on-disk"
 PASSWORD = "pw-77c0b3-never-on-disk"
@@ -75,17 +78,6 @@ def later(x: Annotated[int, Result(step="quick")]) -> int:
     time.sleep(3)
     return x + 1
 """
-
-
-def load(tmp_path: Path, name: str, source: str) -> ModuleType:
-    """Write the workflow script and import it, as its user's driver would."""
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -192,7 +184,7 @@ def test_a_finished_run_posts_once_and_mails_without_writing_a_secret(
         smtp_user="alice",
         **{"from": "reflow@example.org"},
     )
-    mod = load(tmp_path, "notify_ok", PIPELINE)
+    mod = load_template(tmp_path, "notify_ok", PIPELINE)
     run = mod.wf.run_local(tmp_path / "run", store=store)
     [(data, auth)] = got.posts
     assert auth == f"Bearer {TOKEN}"
@@ -217,7 +209,7 @@ def test_a_failed_run_names_its_first_failure_and_how_to_see_it(
 ) -> None:
     url, got = webhook
     configure(tmp_path, monkeypatch, webhook=url, on=["failure"])
-    mod = load(tmp_path, "notify_fail", PIPELINE)
+    mod = load_template(tmp_path, "notify_fail", PIPELINE)
     ok = mod.wf.run_local(tmp_path / "run", store=store, on_error="continue", fail=99)
     assert got.posts == []  # on = ["failure"]: a success says nothing
     run = mod.wf.run_local(tmp_path / "run", store=store, on_error="continue", fail=1)
@@ -236,7 +228,7 @@ def test_a_dead_webhook_does_not_change_the_run(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     configure(tmp_path, monkeypatch, webhook=f"http://127.0.0.1:{port}/hook/{TOKEN}")
-    mod = load(tmp_path, "notify_dead", PIPELINE)
+    mod = load_template(tmp_path, "notify_dead", PIPELINE)
     with caplog.at_level(logging.WARNING, logger="reflow.notify"):
         run = mod.wf.run_local(tmp_path / "run", store=store)
     assert store.get_run_record(run.run_id).status is RunState.SUCCESS
@@ -253,7 +245,7 @@ def test_a_submitted_run_sends_its_first_failure_then_its_failure(
 ) -> None:
     url, got = webhook
     configure(tmp_path, monkeypatch, webhook=url)  # on = ["end"] by default ...
-    mod = load(tmp_path, "notify_sub", TWO_BRANCHES)
+    mod = load_template(tmp_path, "notify_sub", TWO_BRANCHES)
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     run = mod.wf.submit(
         tmp_path / "run",
@@ -289,7 +281,7 @@ def test_a_submitted_run_sends_its_first_failure_then_its_failure(
 def test_notify_without_a_destination_or_with_an_unknown_event_is_one_line(
     tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    mod = load(tmp_path, "notify_bad", PIPELINE)
+    mod = load_template(tmp_path, "notify_bad", PIPELINE)
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     with pytest.raises(ConfigError, match=r"--notify needs somewhere to send to: set webhook"):
         mod.wf.submit(tmp_path / "run", store=store, executor=executor, notify=[])
@@ -315,10 +307,147 @@ def test_run_local_sends_a_first_failure_while_the_rest_goes_on(
     slow = TWO_BRANCHES.replace("time.sleep(3)", "time.sleep(HEARTBEAT_SECONDS + 2)").replace(
         "import time", "import time\nfrom reflow.runs.liveness import HEARTBEAT_SECONDS"
     )
-    mod = load(tmp_path, "notify_local_first", slow)
+    mod = load_template(tmp_path, "notify_local_first", slow)
     run = mod.wf.run_local(tmp_path / "run", store=store, on_error="continue", max_workers=2)
     assert store.get_run_record(run.run_id).status is RunState.FAILED
     # The heartbeat while `later` still ran sent the first failure; the end, the failure.
     events = [(data["event"], data["state"]) for data, _ in got.posts]
     assert events == [("first_failure", "RUNNING"), ("failure", "FAILED")]
     assert got.posts[0][0]["first_failure"]["instance"] == "bad"
+
+
+# -- email through the local sendmail (no [notify] smtp) -------------------------------------
+
+FAKE_SENDMAIL = """#!{python}
+import json, os, sys
+from pathlib import Path
+
+calls = Path({calls!r})
+message = sys.stdin.buffer.read()
+n = len(list(calls.glob("*.json")))
+(calls / f"{{n}}.json").write_text(json.dumps({{"argv": sys.argv[1:]}}))
+(calls / f"{{n}}.eml").write_bytes(message)
+if os.environ.get("FAKE_SENDMAIL_FAIL"):
+    sys.stderr.write("sendmail: cannot connect to the relay\\nsendmail: message kept\\n")
+    sys.exit(75)
+"""
+
+
+@pytest.fixture
+def sendmail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake ``sendmail`` first on PATH; returns the folder its calls are recorded in."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "sendmail-calls"
+    bin_dir.mkdir()
+    calls.mkdir()
+    fake = bin_dir / "sendmail"
+    fake.write_text(FAKE_SENDMAIL.format(python=sys.executable, calls=str(calls)))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return calls
+
+
+def sent(calls: Path) -> list[tuple[list[str], Message]]:
+    """Each sendmail call: its arguments and the message it read."""
+    found = sorted(calls.glob("*.json"), key=lambda p: int(p.stem))
+    return [
+        (
+            json.loads(p.read_text())["argv"],
+            email.message_from_bytes(p.with_suffix(".eml").read_bytes()),
+        )
+        for p in found
+    ]
+
+
+def body(mail: Message) -> str:
+    payload = mail.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode()
+
+
+def test_a_finished_run_mails_its_outcome_through_sendmail(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch, sendmail: Path
+) -> None:
+    configure(tmp_path, monkeypatch, email=["alice@example.org", "bob@example.org"], on=["end"])
+    mod = load_template(tmp_path, "mail_ok", PIPELINE)
+    run = mod.wf.run_local(tmp_path / "run", store=store)
+    [(argv, mail)] = sent(sendmail)
+    # -t: the recipients are read from the message's own To:; -oi: a lone "." is no end.
+    assert argv == ["-t", "-oi"]
+    assert mail["To"] == "alice@example.org, bob@example.org"
+    assert mail["Subject"] == f"reflow: run {run.run_id} SUCCESS"
+    assert mail["From"].startswith("reflow@")
+    text = body(mail)
+    assert f"Run       {run.run_id}" in text and "Workflow  mail_ok" in text
+    assert "State     SUCCESS" in text and "Instances SUCCESS 3" in text
+    assert f"reflow status {run.run_id}" in text and "First failure" not in text
+
+
+def test_a_failed_run_mails_its_failure_and_the_command_to_see_it(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch, sendmail: Path
+) -> None:
+    configure(
+        tmp_path,
+        monkeypatch,
+        email="alice@example.org",
+        on=["failure"],
+        **{"from": "lab@example.org"},
+    )
+    mod = load_template(tmp_path, "mail_fail", PIPELINE)
+    run = mod.wf.run_local(tmp_path / "run", store=store, on_error="continue", fail=1)
+    assert store.get_run_record(run.run_id).status is RunState.FAILED
+    [(_, mail)] = sent(sendmail)
+    assert (mail["To"], mail["From"]) == ("alice@example.org", "lab@example.org")
+    assert mail["Subject"] == f"reflow: run {run.run_id} FAILED"
+    text = body(mail)
+    assert "State     FAILED" in text
+    assert "First failure: square[1]: ValueError: element 1 is bad" in text
+    assert f"reflow logs {run.run_id} square[1]" in text
+
+
+def notify_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("reflow.notify")]
+
+
+def test_a_failing_sendmail_is_one_warning_line_and_the_run_still_succeeds(
+    tmp_path: Path,
+    store: Any,
+    sendmail: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("FAKE_SENDMAIL_FAIL", "1")
+    configure(tmp_path, monkeypatch, email="alice@example.org")
+    mod = load_template(tmp_path, "mail_refused", PIPELINE)
+    with caplog.at_level(logging.WARNING, logger="reflow.notify"):
+        run = mod.wf.run_local(tmp_path / "run", store=store)
+    assert store.get_run_record(run.run_id).status is RunState.SUCCESS
+    assert len(sent(sendmail)) == 1  # tried once, not again
+    [warning] = notify_warnings(caplog)
+    assert "\n" not in warning
+    assert warning.startswith(f"run {run.run_id}: the end email to alice@example.org failed: ")
+    assert warning.endswith(
+        "sendmail exited with 75: sendmail: cannot connect to the relay; sendmail: message kept"
+    )
+
+
+def test_no_sendmail_at_all_is_one_warning_naming_the_fix_and_the_run_still_succeeds(
+    tmp_path: Path,
+    store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # the run's own processes are started by path
+    monkeypatch.setattr("reflow.notify.send.SENDMAIL", str(tmp_path / "no" / "sendmail"))
+    configure(tmp_path, monkeypatch, email="alice@example.org")
+    mod = load_template(tmp_path, "mail_none", PIPELINE)
+    with caplog.at_level(logging.WARNING, logger="reflow.notify"):
+        run = mod.wf.run_local(tmp_path / "run", store=store)
+    assert store.get_run_record(run.run_id).status is RunState.SUCCESS
+    [warning] = notify_warnings(caplog)
+    assert warning == (
+        f"run {run.run_id}: the end email to alice@example.org failed: there is no sendmail on "
+        f"PATH nor at {tmp_path / 'no' / 'sendmail'}: install one (an MTA such as exim4 or "
+        "postfix), or name an SMTP server with [notify] smtp"
+    )

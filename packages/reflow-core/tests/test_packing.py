@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +15,8 @@ from reflow.config import Config
 from reflow.engine.scheduler.packing import element_part, marker, pack_groups, pack_size
 from reflow.errors import ConfigError, WorkflowDefinitionError
 from reflow.executors.local.executor import LocalExecutor
+from reflow.testing.localjobs import job_specs
+from reflow.testing.scripts import load_template
 
 PIPELINE = """
 import os, signal, sys
@@ -48,23 +46,6 @@ def total(xs: Annotated[list[int], Result(step="process")]) -> int:
 """
 
 
-def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def specs(executor: LocalExecutor, name: str) -> list[dict[str, Any]]:
-    """The job specs the local executor was given for task ``name``, in submission order."""
-    dirs = sorted((executor.state_dir / "jobs").iterdir(), key=lambda d: int(d.name))
-    found = [json.loads((d / "spec.json").read_text()) for d in dirs]
-    return [s for s in found if s["name"].endswith(f".{name}")]
-
-
 def job_ids(store: Any, run_id: str, n: int) -> dict[int, str]:
     return {i: store.get_task_instance_record(run_id, "process", i).job_id for i in range(n)}
 
@@ -73,14 +54,14 @@ def test_a_packed_array_runs_one_array_task_per_pack_with_one_log_each(
     tmp_path: Path, store: Any
 ) -> None:
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
-    mod = load(tmp_path, "packed")
+    mod = load_template(tmp_path, "packed", PIPELINE)
     run_dir = tmp_path / "run"
     run = mod.wf.submit(run_dir, store=store, executor=executor, n=10)
     assert run.wait(timeout=120) is RunState.SUCCESS
     assert run.output("process") == [i * 10 for i in range(10)]
     assert run.output("total") == 450
 
-    [job] = specs(executor, "process")
+    [job] = job_specs(executor, "process")
     assert job["array"]["indices"] == [0, 1, 2]  # packs [0-3], [4-7], [8-9]
     ids = job_ids(store, run.run_id, 10)
     base = ids[0].split("[")[0]
@@ -127,16 +108,16 @@ def test_a_packed_array_runs_one_array_task_per_pack_with_one_log_each(
     assert rerun.stderr.endswith("LOADED []"), rerun.stderr
     assert f"{marker(9, 'end')}\n" in rerun.stdout  # array task 2: elements 8 and 9
 
-    before = len(specs(executor, "process"))
+    before = len(job_specs(executor, "process"))
     again = mod.wf.submit(run_dir, store=store, executor=executor, n=10)
     assert again.wait(timeout=60) is RunState.SUCCESS
-    assert len(specs(executor, "process")) == before  # all from the cache
+    assert len(job_specs(executor, "process")) == before  # all from the cache
     assert again.output("total") == 450
 
 
 def test_a_failed_element_fails_alone_and_retry_reruns_only_it(tmp_path: Path, store: Any) -> None:
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
-    mod = load(tmp_path, "packfail")
+    mod = load_template(tmp_path, "packfail", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "fail-5").write_text("")
@@ -154,7 +135,7 @@ def test_a_failed_element_fails_alone_and_retry_reruns_only_it(tmp_path: Path, s
     assert run.retry() == 2
     assert run.wait(timeout=120) is RunState.SUCCESS
     assert run.output("total") == 450
-    retried = specs(executor, "process")[-1]
+    retried = job_specs(executor, "process")[-1]
     assert retried["array"]["indices"] == [0]  # one array task holding element 5 alone
     now = job_ids(store, run.run_id, 10)
     assert {i: j for i, j in now.items() if i != 5} == {i: j for i, j in first.items() if i != 5}
@@ -165,7 +146,7 @@ def test_a_pack_killed_midway_fails_the_rest_of_its_pack_with_the_reason(
     tmp_path: Path, store: Any
 ) -> None:
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
-    mod = load(tmp_path, "packkill")
+    mod = load_template(tmp_path, "packkill", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "kill-5").write_text("")
@@ -181,7 +162,7 @@ def test_a_pack_killed_midway_fails_the_rest_of_its_pack_with_the_reason(
     assert run.retry() == 4  # 5, 6, 7 and total, cancelled with them
     assert run.wait(timeout=120) is RunState.SUCCESS
     assert run.output("total") == 450
-    assert specs(executor, "process")[-1]["array"]["indices"] == [0]  # 5, 6, 7 in one pack
+    assert job_specs(executor, "process")[-1]["array"]["indices"] == [0]  # 5, 6, 7 in one pack
 
 
 def test_the_config_default_packs_tasks_without_their_own_pack() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -11,7 +10,6 @@ import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -20,6 +18,8 @@ from reflow import RunState, TaskState
 from reflow.errors import ReflowError
 from reflow.executors.jobs import JobResources, JobSpec
 from reflow.executors.local.executor import LocalExecutor
+from reflow.testing.localjobs import job_count, job_names
+from reflow.testing.scripts import load_template
 
 PIPELINE = """
 import os, signal, time
@@ -49,35 +49,15 @@ def report(xs: Annotated[list[str], Result(step="process")]) -> str:
 """
 
 
-def job_names(executor: LocalExecutor, after: int = 0) -> list[str]:
-    """Names of the jobs the local executor was given, in submission order."""
-    dirs = sorted((executor.state_dir / "jobs").iterdir(), key=lambda d: int(d.name))
-    return [json.loads((d / "spec.json").read_text())["name"] for d in dirs if int(d.name) > after]
-
-
-def load(tmp_path: Path, name: str, source: str = PIPELINE) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def executor(tmp_path: Path) -> LocalExecutor:
     return LocalExecutor(state_dir=tmp_path / "jobs")
 
 
-def job_count(executor: LocalExecutor) -> int:
-    return max((int(d.name) for d in (executor.state_dir / "jobs").iterdir()), default=0)
-
-
 def test_the_user_guide_pipeline_runs_in_waves_and_then_from_the_cache(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "guide_sub")
+    mod = load_template(tmp_path, "guide_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=6)
     assert run.wait(timeout=120) is RunState.SUCCESS
     assert run.output("process") == ["F0", "F1", "F2", "F3", "F4", "F5"]
@@ -101,7 +81,7 @@ def test_the_user_guide_pipeline_runs_in_waves_and_then_from_the_cache(
 def test_a_killed_worker_fails_with_a_reason_and_retry_reruns_only_it(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "killed_sub")
+    mod = load_template(tmp_path, "killed_sub", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "kill-f2").write_text("")
@@ -128,7 +108,7 @@ def test_a_killed_worker_fails_with_a_reason_and_retry_reruns_only_it(
 def test_retry_with_nothing_to_retry_changes_nothing(
     tmp_path: Path, store: Any, executor: LocalExecutor, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    mod = load(tmp_path, "nothing_sub")
+    mod = load_template(tmp_path, "nothing_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
     assert run.wait(timeout=60) is RunState.SUCCESS
     jobs = job_count(executor)
@@ -144,7 +124,7 @@ def test_a_corrupt_result_file_fails_that_instance_only(
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.runs.layout import RunLayout
 
-    mod = load(tmp_path, "corrupt_sub")
+    mod = load_template(tmp_path, "corrupt_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
     # Wait until the array's results exist, then break one before the wave reads it.
     deadline = time.monotonic() + 60
@@ -167,7 +147,7 @@ def test_a_dispatcher_killed_mid_wave_is_resumed_without_submitting_twice(
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import StateUpdate
 
-    mod = load(tmp_path, "resume_sub")
+    mod = load_template(tmp_path, "resume_sub", PIPELINE)
     executor = LocalExecutor(state_dir=tmp_path / "jobs")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
     assert run.wait(timeout=60) is RunState.SUCCESS  # a first, complete run for the cache
@@ -190,7 +170,7 @@ def test_a_dispatcher_killed_mid_wave_is_resumed_without_submitting_twice(
     mark = job_count(executor)
     assert Dispatcher(store, run2.run_id, executor=executor).wave() is RunState.RUNNING
     assert run2.wait(timeout=120) is RunState.SUCCESS
-    workers = [n for n in job_names(executor, mark) if not n.endswith(".dispatch")]
+    workers = [n for n in job_names(executor, after=mark) if not n.endswith(".dispatch")]
     assert workers == ["resume_sub.find", "resume_sub.process", "resume_sub.report"]
 
 
@@ -203,7 +183,7 @@ def test_a_wave_that_loses_the_store_right_after_submitting_submits_nothing_twic
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import StoreError
 
-    mod = load(tmp_path, "ledger_sub")
+    mod = load_template(tmp_path, "ledger_sub", PIPELINE)
     run = mod.wf.submit(
         tmp_path / "run", store=store, executor=LocalExecutor(state_dir=tmp_path / "jobs"), n=3
     )
@@ -228,7 +208,7 @@ def test_a_wave_that_loses_the_store_right_after_submitting_submits_nothing_twic
     # The next wave records the job the lost one submitted instead of submitting again.
     plain = LocalExecutor(state_dir=tmp_path / "jobs")
     Dispatcher(store, run.run_id, executor=plain).wave()
-    assert job_names(plain, mark).count("ledger_sub.find") == 1
+    assert job_names(plain, after=mark).count("ledger_sub.find") == 1
     job_id = store.get_task_instance_record(run.run_id, "find", None).job_id
     assert job_id and not job_id.startswith("pending:")
     run.cancel()
@@ -252,7 +232,7 @@ class _LosesStoreAfterSubmit(LocalExecutor):
 def test_cancel_leaves_no_job_of_the_run_running(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
-    mod = load(tmp_path, "cancel_sub")
+    mod = load_template(tmp_path, "cancel_sub", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "slow").write_text("")
@@ -283,6 +263,8 @@ import sys
 from typing import Annotated
 from reflow import Result, Workflow
 from reflow.executors.local.executor import LocalExecutor
+from reflow.testing.localjobs import job_count, job_names
+from reflow.testing.scripts import load_template
 from reflow.stores.sqlite import SqliteStore
 
 wf = Workflow("driver")
@@ -344,7 +326,7 @@ def test_wait_notices_a_lost_dispatcher_and_resume_recovers_the_run(
 ) -> None:
     from reflow.engine.scheduler.dispatcher import dispatch_once
 
-    mod = load(tmp_path, "lost_sub")
+    mod = load_template(tmp_path, "lost_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
     first = json.loads((run.run_dir / ".reflow" / run.run_id / "dispatcher.json").read_text())
     executor.cancel([first["job_id"]])  # the dispatcher is lost before it ran
@@ -409,7 +391,7 @@ def test_a_wave_killed_before_writing_inputs_is_repaired(
 
     from reflow.engine.scheduler.dispatcher import Dispatcher
 
-    mod = load(tmp_path, "repair_sub")
+    mod = load_template(tmp_path, "repair_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
     executor.cancel(
         [
@@ -431,7 +413,7 @@ def test_resume_takes_up_a_run_failed_by_a_crashed_dispatcher(
 ) -> None:
     from reflow.engine.scheduler.dispatcher import dispatch_once
 
-    mod = load(tmp_path, "crashed_sub")
+    mod = load_template(tmp_path, "crashed_sub", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=2)
     executor.cancel(
         [

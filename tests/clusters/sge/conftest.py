@@ -18,8 +18,13 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from reflow_executor_sge import SGEExecutor
 
 
 @dataclass(frozen=True)
@@ -110,3 +115,11 @@ def sge() -> SGECell:
             pytest.fail(f"no Grid Engine test cell: {problem}", pytrace=False)
         pytest.skip(f"no Grid Engine test cell: {problem}; {hint}")
     return SGECell(os.environ["SGE_ROOT"], os.environ.get("SGE_CELL", "default"))
+
+
+@pytest.fixture
+def executor(tmp_path: Path, sge: SGECell) -> SGEExecutor:
+    """A Grid Engine executor on the test cell, with its state in the test's ``tmp_path``."""
+    from reflow_executor_sge import SGEExecutor  # lazy: only tests that use it need it
+
+    return SGEExecutor(state_dir=str(tmp_path / "sge-state"))

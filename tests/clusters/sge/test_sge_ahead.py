@@ -3,45 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
-
-import pytest
+from typing import Any
 
 from reflow import RunState
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
 from reflow.testing.ahead import ahead_total as expected
 from reflow.testing.ahead import submitted_by_wave
-from reflow.testing.scripts import load_script
-
-if TYPE_CHECKING:  # the fixture's type; conftest.py is not importable as a module
-    from conftest import SGECell
-
-
-def load(tmp_path: Path, name: str) -> ModuleType:
-    return load_script(tmp_path, name, PIPELINE.format(name=name))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    from reflow.stores.sqlite import SqliteStore
-
-    st = SqliteStore(tmp_path / "manifest.db")
-    st.init()
-    return st
-
-
-@pytest.fixture
-def executor(tmp_path: Path, sge: SGECell) -> Any:
-    from reflow_executor_sge import SGEExecutor
-
-    return SGEExecutor(state_dir=str(tmp_path / "sge-state"))
+from reflow.testing.scripts import load_template
 
 
 def test_the_pipeline_takes_two_waves_and_a_failure_cancels_only_its_chain(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    mod = load(tmp_path, "sgeahead")
+    mod = load_template(tmp_path, "sgeahead", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=10)
     assert run.wait(timeout=600) is RunState.SUCCESS
     assert run.output("publish") == f"total={expected(10)}"

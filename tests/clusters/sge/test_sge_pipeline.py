@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import textwrap
 import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
-
-import pytest
 
 from reflow import RunState, TaskState
 from reflow.runs.layout import RunLayout
 from reflow.testing.executor import max_overlap
-from reflow.testing.scripts import load_script
+from reflow.testing.scripts import load_script, load_template
 
 if TYPE_CHECKING:  # the fixture's type; conftest.py is not importable as a module
     from conftest import SGECell
@@ -61,26 +56,6 @@ def killed(run_dir: RunDir = RunDir()) -> str:
 """
 
 
-def load(tmp_path: Path, name: str) -> ModuleType:
-    return load_script(tmp_path, name, PIPELINE.format(name=name))
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    from reflow.stores.sqlite import SqliteStore
-
-    st = SqliteStore(tmp_path / "manifest.db")
-    st.init()
-    return st
-
-
-@pytest.fixture
-def executor(tmp_path: Path, sge: SGECell) -> Any:
-    from reflow_executor_sge import SGEExecutor
-
-    return SGEExecutor(state_dir=str(tmp_path / "sge-state"))
-
-
 def live_jobs(sge: SGECell) -> list[tuple[str, str, str, str]]:
     """``(job id, name, state, tasks)`` of every job and array entry in ``qstat -xml``."""
     root = ET.fromstring(sge.run("qstat", "-xml"))
@@ -105,7 +80,7 @@ def accounted(sge: SGECell, pattern: str) -> dict[str, str]:
 def test_fan_out_of_20_with_throttle_then_gather_then_fully_cached(
     tmp_path: Path, store: Any, sge: SGECell
 ) -> None:
-    mod = load(tmp_path, "guide20")
+    mod = load_template(tmp_path, "guide20", PIPELINE)
     throttles: dict[str, str] = {}
     most_running = 0
     stop = threading.Event()
@@ -161,7 +136,7 @@ def test_fan_out_of_20_with_throttle_then_gather_then_fully_cached(
 def test_timeout_and_sigkill_fail_with_reasons_and_retry_runs_only_them(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    mod = load(tmp_path, "faults")
+    mod = load_template(tmp_path, "faults", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "faults").write_text("")
@@ -192,7 +167,7 @@ def test_timeout_and_sigkill_fail_with_reasons_and_retry_runs_only_them(
 def test_cancel_leaves_no_job_of_the_run_in_qstat(
     tmp_path: Path, store: Any, executor: Any, sge: SGECell
 ) -> None:
-    mod = load(tmp_path, "cancelme")
+    mod = load_template(tmp_path, "cancelme", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "slow").write_text("")
@@ -212,23 +187,18 @@ def test_cancel_leaves_no_job_of_the_run_in_qstat(
 def test_an_unknown_queue_fails_at_once_naming_the_task(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    path = tmp_path / "badqueue.py"
-    path.write_text(
-        textwrap.dedent(
-            """
-            from reflow import Workflow
-            wf = Workflow("badqueue")
+    mod = load_script(
+        tmp_path,
+        "badqueue",
+        """
+        from reflow import Workflow
+        wf = Workflow("badqueue")
 
-            @wf.job(time="00:05:00", mem="200M", partition="no_such_queue")
-            def lost() -> int:
-                return 1
-            """
-        )
+        @wf.job(time="00:05:00", mem="200M", partition="no_such_queue")
+        def lost() -> int:
+            return 1
+        """,
     )
-    spec = importlib.util.spec_from_file_location("badqueue", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     started = time.monotonic()
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
     assert run.wait(timeout=120) is RunState.FAILED

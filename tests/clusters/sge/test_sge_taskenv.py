@@ -7,18 +7,17 @@ the job script sources Lmod's init itself.)
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from reflow import RunState
+from reflow.testing.scripts import load_script
 
 if TYPE_CHECKING:  # the fixture's type; conftest.py is not importable as a module
-    from conftest import SGECell
+    pass
 
 FLOW = """
 import os
@@ -31,18 +30,9 @@ def show() -> str:
 """
 
 
-@pytest.fixture
-def executor(tmp_path: Path, sge: SGECell) -> Any:
-    from reflow_executor_sge import SGEExecutor
-
-    return SGEExecutor(state_dir=str(tmp_path / "sge-state"))
-
-
 def test_an_lmod_module_loads_in_an_sge_job_and_a_missing_one_fails_the_task(
-    tmp_path: Path, executor: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Any, executor: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.stores.sqlite import SqliteStore
-
     if not Path("/usr/share/lmod/lmod/init/profile").exists():
         message = "Lmod is not installed (apt-get install lmod; .ci/run installs it)"
         if os.environ.get("REFLOW_REQUIRE_PROGRAMS") == "1":
@@ -53,15 +43,9 @@ def test_an_lmod_module_loads_in_an_sge_job_and_a_missing_one_fails_the_task(
     (modules / "1.lua").write_text('setenv("REFLOW_TEST_MODULE", "loaded-in-sge")\n')
     monkeypatch.setenv("MODULEPATH", str(modules.parent))  # exported with the job (-V)
     monkeypatch.delenv("BASH_FUNC_module%%", raising=False)
-    store = SqliteStore(tmp_path / "m.db")
     runs = {}
     for name, module in (("sgelmodgood", "reflowtest/1"), ("sgelmodbad", "nosuch/0")):
-        script = tmp_path / f"{name}.py"
-        script.write_text(textwrap.dedent(FLOW.format(name=name, module=module)))
-        spec = importlib.util.spec_from_file_location(name, script)
-        assert spec and spec.loader
-        loaded = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(loaded)
+        loaded = load_script(tmp_path, name, FLOW.format(name=name, module=module))
         runs[name] = loaded.wf.submit(tmp_path / name, store=store, executor=executor)
     assert runs["sgelmodgood"].wait(timeout=300) is RunState.SUCCESS
     assert runs["sgelmodgood"].output("show") == "loaded-in-sge"

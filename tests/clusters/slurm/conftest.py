@@ -17,8 +17,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from reflow_executor_slurm import SlurmExecutor
 
 #: First line of every slurm.conf that start.sh writes.
 CONF_MARK = "# Written by reflow's tests/clusters/slurm/start.sh"
@@ -57,6 +61,33 @@ class SlurmCluster:
         if proc.returncode != 0:
             pytest.fail(f"{' '.join(args)} exited {proc.returncode}: {proc.stderr.strip()}")
         return proc.stdout
+
+    def squeue(
+        self, prefix: str, *fields: str, finished: bool = False, elements: bool = False
+    ) -> list[tuple[str, ...]]:
+        """``squeue`` rows of the jobs whose name starts with ``prefix``: their ``fields``.
+
+        squeue, not sacct: slurmctld sends a short job's record to slurmdbd seconds late.
+
+        Parameters
+        ----------
+        prefix : str
+            The start of the job names wanted (reflow's are ``<workflow>.<task>``).
+        *fields : str
+            squeue format fields, e.g. ``"%i"`` (job id), ``"%j"`` (name), ``"%S"``/``"%e"``
+            (start/end).
+        finished : bool
+            Also the jobs that ended (``-t all``; they stay for ``MinJobAge``, 600 s here).
+        elements : bool
+            One row per array element (``-r``), not one per array.
+        """
+        args = ["squeue", "-h", "-o", "|".join(("%j", *fields))]
+        args += ["-t", "all"] if finished else []
+        args += ["-r"] if elements else []
+        rows = [line.split("|") for line in self.run(*args).splitlines()]
+        return [
+            tuple(r[1:]) for r in rows if len(r) == len(fields) + 1 and r[0].startswith(prefix)
+        ]
 
     def config(self) -> dict[str, str]:
         """``scontrol show config`` as a mapping of parameter name to value."""
@@ -137,3 +168,11 @@ def slurm() -> SlurmCluster:
         pytest.skip(f"no Slurm test cluster: {problem}; {hint}")
     assert conf is not None
     return SlurmCluster(Path(conf))
+
+
+@pytest.fixture
+def executor(tmp_path: Path, slurm: SlurmCluster) -> SlurmExecutor:
+    """A Slurm executor on the test cluster, with its state in the test's ``tmp_path``."""
+    from reflow_executor_slurm import SlurmExecutor  # lazy: only tests that use it need it
+
+    return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))

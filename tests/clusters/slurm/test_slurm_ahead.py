@@ -2,54 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import textwrap
 import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
-
-import pytest
 
 from reflow import RunState
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
 from reflow.testing.ahead import ahead_total as expected
 from reflow.testing.ahead import submitted_by_wave
-
-
-def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    from reflow.stores.sqlite import SqliteStore
-
-    st = SqliteStore(tmp_path / "manifest.db")
-    st.init()
-    return st
-
-
-@pytest.fixture
-def executor(tmp_path: Path, slurm: Any) -> Any:
-    from reflow_executor_slurm import SlurmExecutor
-
-    return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
-
-
-def elements(slurm: Any, prefix: str) -> list[tuple[str, str, str, str]]:
-    """(job id, name, start, end) of every job and array element squeue still knows."""
-    out = slurm.run("squeue", "-h", "-r", "-t", "all", "-o", "%i|%j|%S|%e")
-    rows = [tuple(line.split("|")) for line in out.splitlines() if line.count("|") == 3]
-    return [r for r in rows if r[1].startswith(prefix)]
+from reflow.testing.scripts import load_template
 
 
 def when(text: str) -> datetime:
@@ -59,7 +22,7 @@ def when(text: str) -> datetime:
 def test_fifty_elements_take_two_waves_with_aftercorr_then_come_from_the_cache(
     tmp_path: Path, store: Any, executor: Any, slurm: Any
 ) -> None:
-    mod = load(tmp_path, "ahead50")
+    mod = load_template(tmp_path, "ahead50", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "slow-49").write_text("")
@@ -73,16 +36,22 @@ def test_fifty_elements_take_two_waves_with_aftercorr_then_come_from_the_cache(
         for i in store.list_task_instance_records(run.run_id)
         if i.task_name in ("process", "clean")
     }
-    rows = [r for r in elements(slurm, "ahead50.") if r[0].split("_")[0] in mine]
+    spans = ("%i", "%j", "%S", "%e")  # job id, name, start, end of every element
+    rows = [
+        r
+        for r in slurm.squeue("ahead50.", *spans, finished=True, elements=True)
+        if r[0].split("_")[0] in mine
+    ]
     # aftercorr: element 0 of clean started before element 49 of process ended.
     starts = {r[0]: when(r[2]) for r in rows if r[1] == "ahead50.clean"}
     ends = {r[0]: when(r[3]) for r in rows if r[1] == "ahead50.process"}
     assert min(starts.values()) < max(ends.values())
 
-    before = {r[0] for r in elements(slurm, "ahead50.")}
+    before = {r[0] for r in slurm.squeue("ahead50.", "%i", finished=True, elements=True)}
     again = mod.wf.submit(run_dir, store=store, executor=executor, n=50)
     assert again.wait(timeout=300) is RunState.SUCCESS
-    new = {r[1] for r in elements(slurm, "ahead50.") if r[0] not in before}
+    every = slurm.squeue("ahead50.", "%i", "%j", finished=True, elements=True)
+    new = {name for job, name in every if job not in before}
     assert new == {"ahead50.dispatch"}
     assert again.output("publish") == f"total={expected(50)}"
 
@@ -90,7 +59,7 @@ def test_fifty_elements_take_two_waves_with_aftercorr_then_come_from_the_cache(
 def test_a_failing_element_cancels_only_its_chain_and_retry_reruns_only_that(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    mod = load(tmp_path, "aheadfail")
+    mod = load_template(tmp_path, "aheadfail", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "fail-3").write_text("")
@@ -113,15 +82,14 @@ def test_a_failing_element_cancels_only_its_chain_and_retry_reruns_only_that(
 def test_max_jobs_10_never_has_more_than_10_jobs_in_squeue(
     tmp_path: Path, store: Any, executor: Any, slurm: Any
 ) -> None:
-    mod = load(tmp_path, "aheadcap")
+    mod = load_template(tmp_path, "aheadcap", PIPELINE)
     peak = 0
     stop = threading.Event()
 
     def poll() -> None:
         nonlocal peak
         while not stop.is_set():
-            out = slurm.run("squeue", "-h", "-r", "-o", "%j")
-            peak = max(peak, sum(1 for n in out.split() if n.startswith("aheadcap.")))
+            peak = max(peak, len(slurm.squeue("aheadcap.", elements=True)))
             time.sleep(0.2)
 
     watcher = threading.Thread(target=poll, daemon=True)

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pytest
-
 from reflow import RunState, TaskState
+from reflow.testing.scripts import load_template
 
 PIPELINE = """
 import sys
@@ -36,38 +32,19 @@ def total(xs: Annotated[list[int], Result(step="process")]) -> int:
 """
 
 
-def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    from reflow.stores.sqlite import SqliteStore
-
-    st = SqliteStore(tmp_path / "manifest.db")
-    st.init()
-    return st
-
-
 def array_tasks(slurm: Any, name: str) -> list[str]:
     """The ids of the array tasks of jobs named ``name`` squeue knows (finished too)."""
-    out = slurm.run("squeue", "-h", "-t", "all", "-r", "-o", "%i %j")
-    return sorted(line.split()[0] for line in out.splitlines() if line.endswith(f" {name}"))
+    return sorted(
+        job
+        for job, full in slurm.squeue(name, "%i", "%j", finished=True, elements=True)
+        if full == name
+    )
 
 
 def test_a_packed_array_on_slurm_fails_one_element_alone_then_retries_and_caches(
-    tmp_path: Path, store: Any, slurm: Any
+    tmp_path: Path, store: Any, executor: Any, slurm: Any
 ) -> None:
-    from reflow_executor_slurm import SlurmExecutor
-
-    executor = SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
-    mod = load(tmp_path, "packs25")
+    mod = load_template(tmp_path, "packs25", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "fail-13").write_text("")

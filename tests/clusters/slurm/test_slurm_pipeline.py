@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import textwrap
 import threading
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import pytest
-
 from reflow import RunState, TaskState
+from reflow.testing.scripts import load_script, load_template
 
 PIPELINE = """
 import os, signal, time
@@ -54,53 +50,22 @@ def killed(run_dir: RunDir = RunDir()) -> str:
 """
 
 
-def load(tmp_path: Path, name: str) -> ModuleType:
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(PIPELINE.format(name=name)))
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    from reflow.stores.sqlite import SqliteStore
-
-    st = SqliteStore(tmp_path / "manifest.db")
-    st.init()
-    return st
-
-
-@pytest.fixture
-def executor(tmp_path: Path, slurm: Any) -> Any:
-    from reflow_executor_slurm import SlurmExecutor
-
-    return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
-
-
 def jobs_named(slurm: Any, prefix: str) -> dict[str, str]:
-    """Job id -> name of every job squeue still knows (finished ones too: MinJobAge=600).
-
-    squeue, not sacct: slurmctld sends a short job's record to slurmdbd seconds late.
-    """
-    out = slurm.run("squeue", "-h", "-t", "all", "-o", "%i %j")
-    pairs = (line.split(" ", 1) for line in out.splitlines() if " " in line)
-    return {job: name for job, name in pairs if name.startswith(prefix)}
+    """Job id -> name of every job squeue still knows (finished ones too: MinJobAge=600)."""
+    return dict(slurm.squeue(prefix, "%i", "%j", finished=True))
 
 
 def test_fan_out_of_50_with_throttle_then_fully_cached(
     tmp_path: Path, store: Any, executor: Any, slurm: Any
 ) -> None:
-    mod = load(tmp_path, "guide50")
+    mod = load_template(tmp_path, "guide50", PIPELINE)
     seen_throttle: list[str] = []
     stop = threading.Event()
 
     def watch() -> None:  # squeue shows the pending array with its %4 throttle
         while not stop.is_set():
-            out = slurm.run("squeue", "-h", "-o", "%i %j")
-            seen_throttle.extend(line for line in out.splitlines() if "%4]" in line)
+            arrays = slurm.squeue("guide50.process", "%i")  # pending: 123_[0-49%4]
+            seen_throttle.extend(job for (job,) in arrays if "%4]" in job)
             time.sleep(0.3)
 
     watcher = threading.Thread(target=watch, daemon=True)
@@ -126,7 +91,7 @@ def test_fan_out_of_50_with_throttle_then_fully_cached(
 def test_timeout_and_sigkill_fail_with_reasons_and_retry_runs_only_them(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    mod = load(tmp_path, "faults")
+    mod = load_template(tmp_path, "faults", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "faults").write_text("")
@@ -153,7 +118,7 @@ def test_timeout_and_sigkill_fail_with_reasons_and_retry_runs_only_them(
 def test_cancel_leaves_no_job_of_the_run_in_squeue(
     tmp_path: Path, store: Any, executor: Any, slurm: Any
 ) -> None:
-    mod = load(tmp_path, "cancelme")
+    mod = load_template(tmp_path, "cancelme", PIPELINE)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "slow").write_text("")
@@ -165,8 +130,7 @@ def test_cancel_leaves_no_job_of_the_run_in_squeue(
     assert run.cancel() >= 1
     deadline = time.monotonic() + 60
     while True:
-        names = slurm.run("squeue", "-h", "-o", "%j").split()
-        mine = [n for n in names if n.startswith("cancelme.")]
+        mine = slurm.squeue("cancelme.", "%j")
         if not mine:
             break
         assert time.monotonic() < deadline, f"still in squeue: {mine}"
@@ -177,23 +141,18 @@ def test_cancel_leaves_no_job_of_the_run_in_squeue(
 def test_an_invalid_partition_fails_at_once_naming_the_task(
     tmp_path: Path, store: Any, executor: Any
 ) -> None:
-    path = tmp_path / "badpart.py"
-    path.write_text(
-        textwrap.dedent(
-            """
-            from reflow import Workflow
-            wf = Workflow("badpart")
+    mod = load_script(
+        tmp_path,
+        "badpart",
+        """
+        from reflow import Workflow
+        wf = Workflow("badpart")
 
-            @wf.job(time="00:05:00", mem="200M", partition="no_such_partition")
-            def lost() -> int:
-                return 1
-            """
-        )
+        @wf.job(time="00:05:00", mem="200M", partition="no_such_partition")
+        def lost() -> int:
+            return 1
+        """,
     )
-    spec = importlib.util.spec_from_file_location("badpart", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     started = time.monotonic()
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
     assert run.wait(timeout=120) is RunState.FAILED

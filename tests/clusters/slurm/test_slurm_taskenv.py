@@ -7,17 +7,15 @@ SUCCESS as Slurm jobs.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import textwrap
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from reflow import RunState
+from reflow.testing.scripts import import_script, load_script
 
 ROOT = Path(__file__).parents[3]
 FLOW = """
@@ -40,26 +38,9 @@ def _require(*programs: str) -> None:
         pytest.skip(message)
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture
-def executor(tmp_path: Path, slurm: Any) -> Any:
-    from reflow_executor_slurm import SlurmExecutor
-
-    return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
-
-
 def test_an_lmod_module_loads_in_a_slurm_job_and_a_missing_one_fails_the_task(
-    tmp_path: Path, executor: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Any, executor: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from reflow.stores.sqlite import SqliteStore
-
     if not Path("/usr/share/lmod/lmod/init/profile").exists():
         _require("lmod")
     modules = tmp_path / "modules" / "reflowtest"
@@ -68,12 +49,9 @@ def test_an_lmod_module_loads_in_a_slurm_job_and_a_missing_one_fails_the_task(
     # The job inherits the submitting environment (export_env): MODULEPATH, not `module`.
     monkeypatch.setenv("MODULEPATH", str(modules.parent))
     monkeypatch.delenv("BASH_FUNC_module%%", raising=False)
-    store = SqliteStore(tmp_path / "m.db")
     runs = {}
     for name, module in (("lmodgood", "reflowtest/1"), ("lmodbad", "nosuch/0")):
-        script = tmp_path / f"{name}.py"
-        script.write_text(textwrap.dedent(FLOW.format(name=name, module=module)))
-        wf = _load(script, name).wf
+        wf = load_script(tmp_path, name, FLOW.format(name=name, module=module)).wf
         runs[name] = wf.submit(tmp_path / name, store=store, executor=executor)
     assert runs["lmodgood"].wait(timeout=240) is RunState.SUCCESS
     assert runs["lmodgood"].output("show") == "loaded-in-slurm"
@@ -83,12 +61,12 @@ def test_an_lmod_module_loads_in_a_slurm_job_and_a_missing_one_fails_the_task(
     assert "reflow: module load nosuch/0 failed" in failure["error"]
 
 
-def test_the_variants_example_runs_to_success_as_slurm_jobs(tmp_path: Path, executor: Any) -> None:
-    from reflow.stores.sqlite import SqliteStore
-
+def test_the_variants_example_runs_to_success_as_slurm_jobs(
+    tmp_path: Path, store: Any, executor: Any
+) -> None:
     _require("bwa", "samtools", "bcftools")
-    wf = _load(ROOT / "examples" / "variants" / "variants.py", "variants_on_slurm").wf
-    run = wf.submit(tmp_path / "run", store=SqliteStore(tmp_path / "m.db"), executor=executor)
+    wf = import_script(ROOT / "examples" / "variants" / "variants.py", "variants_on_slurm").wf
+    run = wf.submit(tmp_path / "run", store=store, executor=executor)
     assert run.wait(timeout=600) is RunState.SUCCESS
     result = run.output("call")
     assert result["called"] == result["true_snps_called"] == 10
@@ -108,21 +86,18 @@ def inside() -> str:
 
 
 def test_a_slurm_job_runs_its_worker_in_the_container(
-    tmp_path: Path, executor: Any, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, store: Any, executor: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a fake ``apptainer`` on PATH (no real runtime could be installed): the exact argv."""
     import sys
 
-    from reflow.stores.sqlite import SqliteStore
     from reflow.testing.taskenv import fake_apptainer
 
     fake = fake_apptainer(tmp_path / "bin")
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")  # the job inherits it
     monkeypatch.setenv("REFLOW_TEST_ARGV", str(tmp_path / "argv"))
-    script = tmp_path / "slurmbox.py"
-    script.write_text(textwrap.dedent(CONTAINER_FLOW))
-    wf = _load(script, "slurmbox").wf
-    run = wf.submit(tmp_path / "run", store=SqliteStore(tmp_path / "m.db"), executor=executor)
+    wf = load_script(tmp_path, "slurmbox", CONTAINER_FLOW).wf
+    run = wf.submit(tmp_path / "run", store=store, executor=executor)
     assert run.wait(timeout=240) is RunState.SUCCESS
     assert run.output("inside").isdigit()  # ran as a Slurm job
     argv = (tmp_path / "argv").read_text().splitlines()

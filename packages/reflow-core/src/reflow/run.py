@@ -236,7 +236,9 @@ class Run:
     ) -> int:
         """Retry the FAILED and CANCELLED instances, then dispatch again.
 
-        On a run with nothing to retry, says so and changes nothing.
+        Each retried instance gets its task's automatic retries back (the user
+        fixed the cause) and asks for what its last attempt chose.  On a run
+        with nothing to retry, says so and changes nothing.
 
         Returns
         -------

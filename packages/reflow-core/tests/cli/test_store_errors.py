@@ -117,6 +117,7 @@ def test_unrelated_system_file_is_not_advised_to_be_moved(demo: Demo) -> None:
         ("explain", "latest", "process[0]"),
         ("dag", "latest"),
         ("report", "latest"),
+        ("suggest", "latest"),
         ("gc",),
     ],
 )

@@ -11,7 +11,8 @@ store the same way: ``--store-path``, else the shared store
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LATEST",
+    "add_run_options",
     "add_store_option",
     "find_instance",
     "init_for_reading",
     "open_cli_store",
+    "opened_run",
     "parse_instance",
     "resolve_run",
     "task_spec",
@@ -48,6 +51,41 @@ def add_store_option(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Add the ``RUN`` argument (read as ``args.run_ref``) and ``--store-path``."""
+    parser.add_argument(
+        "run_ref",
+        metavar="RUN",
+        help="a run id, a unique part of one, or 'latest' (see: reflow runs)",
+    )
+    add_store_option(parser)
+
+
+@contextmanager
+def opened_run(args: argparse.Namespace) -> Iterator[tuple[Store, RunRecord]]:
+    """Open the store of :func:`add_run_options`' arguments and resolve ``RUN`` in it.
+
+    The store is closed when the block ends, also when ``RUN`` names no run.
+
+    Yields
+    ------
+    tuple of (Store, RunRecord)
+        The open store and the run ``args.run_ref`` names.
+
+    Raises
+    ------
+    StoreMissingError
+        If there is no store (see :func:`open_cli_store`).
+    ReflowError
+        If ``RUN`` names no run or several (see :func:`resolve_run`).
+    """
+    store = open_cli_store(args)
+    try:
+        yield store, resolve_run(store, args.run_ref)
+    finally:
+        store.close()
 
 
 def open_cli_store(args: argparse.Namespace) -> Store:

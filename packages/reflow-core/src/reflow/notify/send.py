@@ -14,18 +14,23 @@ import socket
 import subprocess
 import urllib.request
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from reflow.notify.message import message_text, subject
 from reflow.notify.settings import NotifySettings
 
-__all__ = ["SEND_TIMEOUT", "deliver", "send_email", "send_webhook"]
+__all__ = ["SENDMAIL", "SEND_TIMEOUT", "deliver", "send_email", "send_webhook"]
 
 logger = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 10.0
 """Seconds a webhook or mail server may take: a dead one must not hold the dispatcher."""
+
+SENDMAIL = "/usr/sbin/sendmail"
+"""Where ``sendmail`` is looked for when ``PATH`` has none (a job's or cron's ``PATH``
+often lacks ``/usr/sbin``)."""
 
 
 def _where(url: str) -> str:
@@ -82,7 +87,12 @@ def send_email(settings: NotifySettings, data: dict[str, Any]) -> None:
                 smtp.login(settings.smtp_user, settings.smtp_password or "")
             smtp.send_message(mail)
         return
-    sendmail = shutil.which("sendmail") or "/usr/sbin/sendmail"
+    sendmail = shutil.which("sendmail") or SENDMAIL
+    if not Path(sendmail).exists():
+        raise OSError(
+            f"there is no sendmail on PATH nor at {sendmail}: install one (an MTA such as "
+            "exim4 or postfix), or name an SMTP server with [notify] smtp"
+        )
     done = subprocess.run(
         [sendmail, "-t", "-oi"],
         input=mail.as_bytes(),
@@ -91,7 +101,9 @@ def send_email(settings: NotifySettings, data: dict[str, Any]) -> None:
         check=False,
     )
     if done.returncode != 0:
-        why = done.stderr.decode(errors="replace").strip()
+        # One warning line: an MTA may write several lines of complaint.
+        lines = done.stderr.decode(errors="replace").splitlines()
+        why = "; ".join(line.strip() for line in lines if line.strip())[:500] or "no message"
         raise OSError(f"{sendmail} exited with {done.returncode}: {why}")
 
 

@@ -12,9 +12,10 @@ starts from them.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,10 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NODE_NAME_ENV",
+    "RETRIED_BY_USER",
     "Attempt",
     "AttemptLog",
     "instance_key",
     "recorded_attempts",
+    "restart_retries",
     "start_record",
 ]
 
@@ -41,6 +44,10 @@ NODE_NAME_ENV = ("SLURMD_NODENAME",)
 Several nodes may share one host name (``slurmd -N``), and a site's node names
 need not be host names; without one of these, the host name stands for the node.
 """
+
+
+RETRIED_BY_USER = "RETRIED"
+"""The reason of the entry a manual ``retry`` adds: the instance's retries start again."""
 
 
 def instance_key(task: str, index: int | None) -> str:
@@ -58,7 +65,9 @@ class Attempt:
         1 for the first attempt; a preempted try keeps its number.
     reason : str
         ``OUT_OF_MEMORY``, ``TIMEOUT``, ``NODE_FAIL``, ``PREEMPTED``,
-        ``FAILED``, ``CANCELLED`` or the exception's class name.
+        ``FAILED``, ``CANCELLED`` or the exception's class name; or
+        :data:`RETRIED_BY_USER` for the mark a manual ``retry`` leaves (not an
+        attempt: the attempts after it have the task's retries again).
     counted : bool
         Whether it used up one of the task's retries (``PREEMPTED`` does not).
     resources : dict
@@ -93,6 +102,8 @@ class Attempt:
 
     def summary(self) -> str:
         """One line: ``#1 OUT_OF_MEMORY mem=100M time=00:01:00 job 123 on node1``."""
+        if self.reason == RETRIED_BY_USER:
+            return "retried by the user (retries start again)"
         res = self.resources
         parts = [f"#{self.number}", self.reason]
         parts += [f"{k}={res[k]}" for k in ("mem", "time") if res.get(k)]
@@ -133,11 +144,16 @@ class AttemptLog:
         return list(self.entries.get(instance_key(task, index), []))
 
     def counted(self, task: str, index: int | None) -> int:
-        """How many of the instance's retries are used up."""
-        return sum(a.counted for a in self.entries.get(instance_key(task, index), []))
+        """How many of the instance's retries are used up (since the last manual ``retry``)."""
+        items = self.entries.get(instance_key(task, index), [])
+        marks = [n for n, a in enumerate(items) if a.reason == RETRIED_BY_USER]
+        return sum(a.counted for a in items[marks[-1] + 1 if marks else 0 :])
 
     def number(self, task: str, index: int | None) -> int:
-        """The number of the instance's current attempt (1 before any failed)."""
+        """The number of the instance's current attempt (1 before any failed).
+
+        A manual ``retry`` starts the numbers again, as it gives the retries back.
+        """
         return self.counted(task, index) + 1
 
     def next_resources(self, task: str, index: int | None) -> dict[str, Any] | None:
@@ -178,6 +194,55 @@ class AttemptLog:
         write_json_atomic(
             self.path, {k: [asdict(a) for a in items] for k, items in self.entries.items()}
         )
+
+
+def restart_retries(layout: RunLayout, instances: Iterable[tuple[str, int | None]]) -> int:
+    """Give the instances that used up retries their task's retries again (a manual ``retry``).
+
+    The user retries after fixing what failed, so the automatic retries by
+    reason are due again: each instance with a counted attempt gets a
+    :data:`RETRIED_BY_USER` entry, after which :meth:`AttemptLog.counted`
+    starts from zero.  The entry carries the last attempt's resources on
+    (``next``), so the retry still asks for what the last attempt chose.  The
+    log is rewritten under the run's dispatch lock, as a wave writes it.
+
+    Parameters
+    ----------
+    layout : RunLayout
+        The run's layout.
+    instances : iterable of (str, int or None)
+        The ``(task, index)`` of each instance being retried.
+
+    Returns
+    -------
+    int
+        How many instances got their retries back.
+    """
+    lock = layout.dispatch_lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            log = AttemptLog(layout)
+            restarted = 0
+            for task, index in instances:
+                if not log.counted(task, index):
+                    continue  # no retry used: nothing to give back
+                last = log.of(task, index)[-1]
+                chosen = last.next if last.next is not None else last.resources
+                carried = {k: v for k, v in chosen.items() if k != "not_before"}
+                detail = "retried by the user: the task's retries start again"
+                log.add(
+                    task,
+                    index,
+                    Attempt(0, RETRIED_BY_USER, False, carried, detail=detail, next=carried),
+                )
+                restarted += 1
+            if restarted:
+                log.save()
+            return restarted
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def start_record(path: Path, record: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,10 @@ tests reflow's own plugins pass.
   for manifest stores (``reflow.stores`` entry points).
 - :mod:`reflow.testing.pipeline`: the user guide's pipeline, run on any executor.
 - :mod:`reflow.testing.scripts`: :func:`~reflow.testing.scripts.load_script`, a
-  workflow script written by a test and imported as jobs import it.
+  workflow script written by a test and imported as jobs import it, and
+  :func:`~reflow.testing.scripts.load_template` for a script naming its workflow.
+- :mod:`reflow.testing.localjobs`: the jobs the local executor was given, read
+  back in submission order (names, specs, count).
 - :mod:`reflow.testing.calls`: :class:`~reflow.testing.calls.CallLog`, a list
   that tasks append to from ``run_local``'s worker processes.
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from reflow.cli.runref import add_run_options
+
 if TYPE_CHECKING:
     import argparse
 
@@ -32,11 +34,7 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN``, ``-o/--output`` and ``--store-path``."""
-    parser.add_argument(
-        "run_ref",
-        metavar="RUN",
-        help="a run id, a unique part of one, or 'latest' (see: reflow runs)",
-    )
+    add_run_options(parser)
     parser.add_argument(
         "-o",
         "--output",
@@ -45,27 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="where to write the report (default: report-RUN.html in this directory)",
     )
-    parser.add_argument(
-        "--store-path",
-        type=Path,
-        default=None,
-        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and say where it is."""
     # lazy: `reflow --help` imports every command; what it runs loads when it runs
-    from reflow.cli.runref import open_cli_store, resolve_run
+    from reflow.cli.runref import opened_run
     from reflow.report import write_report
 
-    store = open_cli_store(args)
-    try:
-        run_id = resolve_run(store, args.run_ref).run_id
+    with opened_run(args) as (store, record):
+        run_id = record.run_id
         output: Path = args.output or Path(f"report-{run_id}.html")
         data = write_report(store, run_id, output)
-    finally:
-        store.close()
     size = output.stat().st_size
     print(
         f"Wrote the report of run {run_id} ({len(data.instances)} instances, "

@@ -10,8 +10,9 @@ The figures and the rules are those of the report's advice section
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from reflow.cli.runref import add_run_options
 
 if TYPE_CHECKING:
     import argparse
@@ -30,19 +31,9 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``RUN``, ``--json`` and ``--store-path``."""
-    parser.add_argument(
-        "run_ref",
-        metavar="RUN",
-        help="a run id, a unique part of one, or 'latest' (see: reflow runs)",
-    )
+    add_run_options(parser)
     parser.add_argument(
         "--json", action="store_true", help="print the advice as JSON, one object per task"
-    )
-    parser.add_argument(
-        "--store-path",
-        type=Path,
-        default=None,
-        help="manifest database (default: the shared store, see REFLOW_STORE_PATH)",
     )
 
 
@@ -52,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     # lazy: as above
-    from reflow.cli.runref import open_cli_store, resolve_run
+    from reflow.cli.runref import opened_run
 
     # lazy: as above
     from reflow.report.advice import advise_all
@@ -60,12 +51,9 @@ def run(args: argparse.Namespace) -> int:
     # lazy: as above
     from reflow.report.data import gather
 
-    store = open_cli_store(args)
-    try:
-        run_id = resolve_run(store, args.run_ref).run_id
+    with opened_run(args) as (store, record):
+        run_id = record.run_id
         data = gather(store, run_id)
-    finally:
-        store.close()
     advice = advise_all(data.tasks, data.instances)
     places = data.provenance.get("tasks") or {}
     if args.json:

@@ -25,6 +25,7 @@ from reflow.executors.environment import job_variables
 from reflow.executors.jobs import JobResources, JobSpec, JobState, split_element_id
 from reflow.executors.resolve import executor_from_record, resolve_executor
 from reflow.notify.due import run_notify_events
+from reflow.runs.attempts import restart_retries
 from reflow.runs.context import context_file, recorded_context
 from reflow.runs.creation import create_run, recorded_parts, recorded_policies, store_url
 from reflow.runs.files import read_json, write_json_atomic
@@ -322,6 +323,8 @@ def retry_run(
         layout.started_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
         # Written again from the store by the dispatcher: a crash may have cut them.
         layout.input_file(inst.task_name, inst.array_index).unlink(missing_ok=True)
+    # The user fixed the cause: the automatic retries by reason are due again.
+    restart_retries(layout, [(inst.task_name, inst.array_index) for inst in todo])
     # The retried run ends (or fails first) again, and says so again.
     shutil.rmtree(layout.notified_dir, ignore_errors=True)
 
