@@ -13,7 +13,7 @@ from typing import Any
 
 from reflow import RunState, TaskState
 from reflow.executors.local.executor import LocalExecutor
-from reflow.runs.attempts import RETRIED_BY_USER, AttemptLog
+from reflow.runs.attempts import RETRIED_BY_USER, Attempt, AttemptLog
 from reflow.runs.layout import RunLayout
 from reflow.testing.scripts import load_template
 
@@ -86,3 +86,15 @@ def test_a_manual_retry_still_fails_for_good_once_the_given_back_retries_are_use
     failed = store.get_task_instance_record(run.run_id, "flaky", 0)
     assert "retried by the user (retries start again); #1 RuntimeError" in failed.error_text
     assert failed.error_text.endswith("Not retried: no retries left (retries=1).")
+
+
+def test_a_manual_retry_spends_none_of_the_preemption_requeues(tmp_path: Path) -> None:
+    # Preempted attempts (not counted) are capped over the instance's whole life; the
+    # mark a manual retry leaves is not a requeue and must not use one up.
+    log = AttemptLog(RunLayout(tmp_path, "r1"))
+    log.add("t", 0, Attempt(1, "PREEMPTED", False, {}))
+    log.add("t", 0, Attempt(0, RETRIED_BY_USER, False, {}))
+    log.add("t", 0, Attempt(1, "PREEMPTED", False, {}))
+    log.add("t", 0, Attempt(1, "FAILED", True, {}))
+    assert log.requeues("t", 0) == 2
+    assert log.counted("t", 0) == 1

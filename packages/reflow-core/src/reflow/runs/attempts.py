@@ -149,6 +149,15 @@ class AttemptLog:
         marks = [n for n, a in enumerate(items) if a.reason == RETRIED_BY_USER]
         return sum(a.counted for a in items[marks[-1] + 1 if marks else 0 :])
 
+    def requeues(self, task: str, index: int | None) -> int:
+        """How many times the instance was preempted and submitted again (never reset).
+
+        The cap on these guards against a job preempted forever, whatever the user
+        did: a manual ``retry``'s mark is not one of them.
+        """
+        items = self.entries.get(instance_key(task, index), [])
+        return sum(1 for a in items if not a.counted and a.reason != RETRIED_BY_USER)
+
     def number(self, task: str, index: int | None) -> int:
         """The number of the instance's current attempt (1 before any failed).
 

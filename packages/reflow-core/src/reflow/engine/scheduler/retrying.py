@@ -243,8 +243,7 @@ class Retrying:
     ) -> list[StateUpdate]:
         """A preempted attempt the scheduler did not requeue: submitted again, not counted."""
         task, index = inst.task_name, inst.array_index
-        earlier = [a for a in self.log.of(task, index) if not a.counted]
-        again = len(earlier) < MAX_REQUEUES
+        again = self.log.requeues(task, index) < MAX_REQUEUES
         attempt = Attempt(
             self.log.number(task, index),
             JobState.PREEMPTED.value,
