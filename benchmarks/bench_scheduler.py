@@ -40,9 +40,11 @@ a run did not succeed or a target of this tree is missed.  Run through nox:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -164,7 +166,7 @@ LAUNCH = textwrap.dedent(
     state, work = Path(sys.argv[1]), tuple(sys.argv[2:])
     executor = LocalExecutor(state_dir=state)
     ended, times = JobState.ended(), []
-    for _ in range(7):
+    for _ in range(5):
         spec = JobSpec("bench.launch", work, Path.cwd(), state / "logs",
                        env={"REFLOW_ARRAY_INDEX": "0"})
         t = time.perf_counter()
@@ -215,16 +217,6 @@ def drive(
     }
 
 
-def _timed(command: Sequence[str], env: dict[str, str], repeat: int = 11, **kw: Any) -> float:
-    """Median wall seconds of ``command``."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(command, check=True, env=env, capture_output=True, timeout=300, **kw)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _v(met: bool) -> str:
     return "met" if met else "NOT MET"
 
@@ -232,40 +224,82 @@ def _v(met: bool) -> str:
 # -- element: one element from process start to result written --------------------------
 
 
+def _sample(command: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, capture_output=True, timeout=300)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def _interleaved(
+    commands: dict[str, Sequence[str]], env: dict[str, str], repeat: int
+) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each command, run in turn ``repeat`` times.
+
+    Taking turns spreads the load of a shared machine evenly over the commands
+    compared; CPU time depends far less on that load than wall time does.
+    """
+    samples: dict[str, list[tuple[float, float]]] = {key: [] for key in commands}
+    keys = list(commands)
+    for rep in range(repeat):
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+            samples[key].append(_sample(commands[key], env))
+    return {
+        key: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+        for key, got in samples.items()
+    }
+
+
 def part_element() -> bool:
-    print("\n## one trivial element, process start to result written (median; ms)")
-    print(f"{'how':36s} {'tree':7s} {'element':>8s} {'reference':>10s} {'reflow adds':>12s}")
+    print("\n## one trivial element, process start to result written (median of 15; ms)")
+    print(
+        f"{'how':36s} {'tree':7s} {'wall':>6s} {'cpu':>6s} {'ref wall':>9s} {'ref cpu':>8s} "
+        f"{'reflow adds (wall, cpu)':>24s}"
+    )
     env = {**ENV, "REFLOW_ARRAY_INDEX": "0"}
     srun = ["srun", "--quiet", "-n1", "-c1", "--mem=200M", "-t", "5"]
-    refs = {"local": _timed([sys.executable, "-c", "pass"], env)}
-    if SLURM:
-        refs["slurm"] = _timed([*srun, "true"], env)
-    for label, python in TREES:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        local: dict[str, Sequence[str]] = {"ref": [sys.executable, "-c", "pass"]}
+        launch: dict[str, Sequence[str]] = {}
+        slurm: dict[str, Sequence[str]] = {"ref": [*srun, "true"]}
+        for label, python in TREES:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             r = drive(root, CALLS, "local", {"n": 2}, python)
             run_json = root / "run" / ".reflow" / str(r["run_id"]) / "run.json"
             work = [python, "-m", "reflow.job", "work", str(run_json), "work"]
-            rows = [("python -m reflow.job work (11)", "local", _timed(work, env))]
-            launch = subprocess.run(
-                [python, "-c", LAUNCH, str(root / "launch"), *work],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=ENV,
-                timeout=300,
-                cwd=root / "run",
+            local[label] = work
+            launch[label] = [python, "-c", LAUNCH, str(root / "launch"), *work]
+            slurm[label] = [*srun, *work]
+        rows = [("python -m reflow.job work", _interleaved(local, env, 15))]
+        # The local executor from submit to ended: each run of LAUNCH prints its median of 7.
+        ended: dict[str, list[float]] = {label: [] for label, _ in TREES}
+        for rep in range(3):
+            for label, _ in TREES[rep % 2 :] + TREES[: rep % 2]:
+                out = subprocess.run(
+                    launch[label], check=True, capture_output=True, text=True, env=ENV, timeout=300
+                ).stdout
+                ended[label].append(float(out))
+        if SLURM:
+            rows.append(("srun python -m reflow.job work", _interleaved(slurm, env, 15)))
+    for how, got in rows:
+        ref_wall, ref_cpu = got["ref"]
+        for label, _ in TREES:
+            wall, cpu = got[label]
+            ms = [1000 * x for x in (wall, cpu, ref_wall, ref_cpu, wall - ref_wall, cpu - ref_cpu)]
+            print(
+                f"{how:36s} {label:7s} {ms[0]:6.0f} {ms[1]:6.0f} {ms[2]:9.0f} {ms[3]:8.0f} "
+                f"{ms[4]:12.0f} {ms[5]:11.0f}"
             )
-            rows.append(("local executor, submit to ended (7)", "", float(launch.stdout)))
-            if SLURM:
-                rows.append(
-                    ("srun python -m reflow.job work (11)", "slurm", _timed([*srun, *work], env))
-                )
-        for how, ref_key, seconds in rows:
-            ref = refs.get(ref_key)
-            tail = f"{1000 * ref:10.0f} {1000 * (seconds - ref):12.0f}" if ref else ""
-            print(f"{how:36s} {label:7s} {1000 * seconds:8.0f} {tail}".rstrip())
-    print("references: `python -c pass` (local), `srun true` (slurm); no target, measured to cut")
+    for label, _ in TREES:
+        wall = statistics.median(ended[label])
+        print(f"{'local executor: submit to ended':36s} {label:7s} {1000 * wall:6.0f}")
+    print(
+        "references: `python -c pass` (local), `srun true` (slurm); cpu: of the process "
+        "itself (for srun, of the srun client only); no target, measured to cut"
+    )
     return True
 
 
