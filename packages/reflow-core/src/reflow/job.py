@@ -28,7 +28,6 @@ per worker, on top of the worker's own 40-50 ms).
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,7 +65,6 @@ def _dispatch(args: Sequence[str]) -> int:
     except ReflowError as exc:
         print(f"reflow.job dispatch: {exc}", file=sys.stderr)
         return 1
-    gc.enable()  # loaded (see main); the wave's own garbage is collected as usual
     return run_wave(store, context.run_id)
 
 
@@ -90,7 +88,6 @@ def _local_job(args: Sequence[str]) -> int:
     # lazy: the local supervisor needs none of the scheduler engine
     from reflow.executors.local.runner import main as supervise
 
-    gc.enable()  # loaded (see main)
     return supervise([args[0]])
 
 
@@ -121,17 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = _USAGE[args[0]] if args and args[0] in _USAGE else " | ".join(_USAGE.values())
         print(f"usage: python -m reflow.job {wanted}", file=sys.stderr)
         return 2
-    # Starting a job is imports and loading the workflow: tens of thousands of objects that
-    # live as long as the process, so the collector's passes over them find nothing (about
-    # 8% of a trivial worker's CPU time).  Each sub-command enables it again once loaded;
-    # a worker just before it calls the task's function.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return command[1](args[1:])
-    finally:
-        if collecting:
-            gc.enable()
+    return command[1](args[1:])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ code and files that ran (:mod:`reflow.engine.scheduler.results`).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import resource
@@ -230,7 +229,6 @@ class _Worker:
                 for name in spec.resources_params:
                     kwargs[name] = Resources.of(spec.config, given)
             interrupted: BaseException | None = None
-            gc.enable()  # off while the job loaded (reflow.job); the task's garbage is its own
             with graceful_shutdown():
                 for sig in _WALLTIME_WARNING:  # a scheduler's soft-limit warning
                     signal.signal(sig, _walltime_warning)
