@@ -284,6 +284,26 @@ def test_environment_and_logs(executor: LocalExecutor, tmp_path: Path) -> None:
     assert (tmp_path / "logs" / f"plain-{single}.out").read_text() == "no none\n"
 
 
+def test_a_dependency_whose_supervisor_died_ends_its_dependants(
+    executor: LocalExecutor, tmp_path: Path
+) -> None:
+    # A waiting supervisor takes "no final.json" for "still running" only while the
+    # dependency's supervisor lives; only the dependant is waited on, so nothing else
+    # settles the dead job for it.
+    first = executor.submit(
+        _job(
+            tmp_path, "orphan", "pathlib.Path('pid').write_text(str(os.getpid()))\ntime.sleep(99)"
+        )
+    )
+    after = executor.submit(_job(tmp_path, "after", "pass", after_ok=(first,)))
+    _wait_file(tmp_path / "pid")
+    supervisor = read_json(executor.state_dir / "jobs" / first / "supervisor.json")
+    os.kill(supervisor["pid"], signal.SIGKILL)
+    found = wait_for(executor, [after], ENDED, TIMEOUT)[after]
+    assert found.state is JobState.CANCELLED
+    assert f"dependency never satisfied: {first} ended FAILED" in found.reason
+
+
 def test_dependency_on_one_element(executor: LocalExecutor, tmp_path: Path) -> None:
     code = "sys.exit(int(os.environ['REFLOW_ARRAY_INDEX']))"
     array = executor.submit(_job(tmp_path, "arr", code, array=ArraySpec((0, 1))))

@@ -29,7 +29,6 @@ is recorded under the identity of the code that ran (see
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -172,6 +171,8 @@ def workflow_codec() -> ManifestCodec:
 
 def _mirror(root: Path, dest: Path, copies: set[Path]) -> None:
     """Copy ``copies`` (files under ``root``) to ``dest``; link everything else."""
+    import shutil  # lazy: workers import this module and never freeze code (bz2, lzma: ~3 ms)
+
     dirs = {dest}
     for source in sorted(copies):
         target = dest / source.relative_to(root)
@@ -225,6 +226,8 @@ def freeze_code(
     generation = 1 if previous is None else previous.generation + 1
     dest = layout.code_dir(generation)
     if dest.exists():  # a retry that died half-way: start the generation again
+        import shutil  # lazy: as in _mirror
+
         shutil.rmtree(dest)
     _mirror(root, dest, user_module_files(root) | {script})
     frozen = FrozenCode(generation, dest / script.name, root, dict(fingerprints or {}))

@@ -46,9 +46,11 @@ from reflow.executors.local.state import (
     JobView,
     Unit,
     UnitStatus,
+    find_job_dir,
     load_job,
     read_json,
     spec_from_json,
+    supervisor_alive,
     write_json,
 )
 
@@ -62,8 +64,14 @@ RUN_POLL = 0.5
 SLOT_POLL = 0.2
 """Sleep between attempts to get a free slot."""
 
-DEPENDENCY_POLL = (0.05, 0.5)
-"""First and longest sleep between looks at the dependencies (the sleep grows)."""
+DEPENDENCY_POLL = (0.02, 0.1)
+"""First and longest sleep between looks at the dependencies (the sleep grows).
+
+A look at a job that has not ended costs two small files (no ``final.json``, its
+supervisor's record), not one status file per array element, so it can be frequent:
+every hop of a run's chain of jobs (an array, the gather after it, the next
+dispatcher) waits on average half the longest sleep after its dependency ended.
+"""
 
 
 @dataclass
@@ -79,6 +87,16 @@ class _Running:
     stop: JobState | None = None
     term_at: float | None = None
     killed: bool = False
+
+
+def _unended(state_dir: Path, job_id: str) -> bool:
+    """Whether job ``job_id`` certainly has not ended: no ``final.json``, its supervisor alive.
+
+    Its supervisor writes ``final.json`` before it exits; a supervisor that died
+    without it is left to :func:`load_job`, which settles the job.
+    """
+    job_dir = find_job_dir(state_dir, job_id)
+    return job_dir is not None and not job_dir.final_file.exists() and supervisor_alive(job_dir)
 
 
 class _Waker:
@@ -243,6 +261,8 @@ class Supervisor:
     def _dependency_status(self, dep: str, views: dict[str, JobView | None]) -> JobStatus:
         """The status of job or element ``dep``, reading each job once per round."""
         base, index = split_element_id(dep)
+        if index is None and base not in views and _unended(self.dir.state_dir, base):
+            return JobStatus(JobState.RUNNING)
         if base not in views:
             views[base] = load_job(self.dir.state_dir, base)
         view = views[base]
