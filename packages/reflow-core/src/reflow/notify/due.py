@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
 from reflow.notify.message import message
-from reflow.notify.send import deliver
 from reflow.notify.settings import NotifySettings, notify_settings, parse_events
 from reflow.runs.context import recorded_run_dir
 from reflow.runs.files import read_json
@@ -130,6 +129,9 @@ def notify_due(store: Store, run_id: str, config: Config | None = None) -> list[
         sent = []
         for event in due_events(record, run_events(layout, settings), bool(failed)):
             if _claim(layout, event):
+                # lazy: smtplib, ssl, urllib and email take ~40 ms to import; only to send
+                from reflow.notify.send import deliver
+
                 deliver(settings, message(store, record, event))
                 sent.append(event)
         return sent
