@@ -34,7 +34,6 @@ from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.retrying import LocalRetries
 from reflow.engine.local.usage import append_lines, usage_line
-from reflow.engine.scheduler.results import identity_with_code
 from reflow.errors import ParameterError, ReflowError
 from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
@@ -535,6 +534,9 @@ class LocalRun:
         drift.note(info)
         identity = ""
         if drift.params is not None:
+            # lazy: the scheduler's result path (~7 ms of imports); only when files drifted
+            from reflow.engine.scheduler.results import identity_with_code
+
             identity = identity_with_code(parts, record, parts.code, drift.params)
         logger.warning("%s", drift.warning(instance_label(name, outcome.index), bool(identity)))
         self.store.set_identity_many({iid: (identity, info)})
