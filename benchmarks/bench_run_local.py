@@ -16,6 +16,13 @@ under ``$XDG_CACHE_HOME/reflow-bench/`` (``~/.cache`` by default).  Set
 ``REFLOW_BENCH_SEED_PYTHON`` to use another interpreter that has it, or
 ``REFLOW_BENCH_SEED=0`` to measure reflow alone.
 
+Comparing two versions of reflow on a busy machine: ``REFLOW_BENCH_BASE_PYTHON``
+names the interpreter of another checkout (a virtual environment of main, say),
+shown as a "base" column; ``REFLOW_BENCH_ROUNDS=N`` measures every workload N
+times, the interpreters taking turns (this one, the base, the seed), and prints
+the medians; ``REFLOW_BENCH_WORKLOADS=chain200,chain1000,par`` picks workloads
+among fan, chain200, chain1000, par and big (all by default).
+
 Targets (issue 21, on this 2-core machine): fan-out cold at least 15x faster
 than the seed and at most 25 µs per element; cached rerun at most 0.05 s; the
 200-task chain at least 3x faster than the seed and the 1,000-task chain at
@@ -31,6 +38,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,12 +163,49 @@ def seed_python() -> str | None:
     return str(python)
 
 
-def _figures(python: str) -> dict[str, float | None]:
-    fan = measure(python, 10_000, "fan") or {}
-    chain200 = measure(python, 200, "chain") or {}
-    chain1000 = measure(python, 1000, "chain") or {}
-    par = measure(python, 200, "par") or {}
-    big = measure(python, 100_000, "fan") or {}
+WORKLOADS = {
+    "fan": (10_000, "fan"),
+    "chain200": (200, "chain"),
+    "chain1000": (1000, "chain"),
+    "par": (200, "par"),
+    "big": (100_000, "fan"),
+}
+
+
+def _median(results: list[dict[str, float]]) -> dict[str, float]:
+    """Per figure, the median of the rounds that succeeded."""
+    keys = {key for result in results for key in result}
+    return {key: statistics.median(r[key] for r in results if key in r) for key in keys}
+
+
+def measure_all(pythons: dict[str, str]) -> dict[str, dict[str, float | None]]:
+    """Each workload for each interpreter, taking turns round by round; the figures of each."""
+    rounds = int(os.environ.get("REFLOW_BENCH_ROUNDS", "1"))
+    chosen = os.environ.get("REFLOW_BENCH_WORKLOADS", ",".join(WORKLOADS)).split(",")
+    unknown = sorted(set(chosen) - set(WORKLOADS))
+    if unknown:
+        raise SystemExit(f"REFLOW_BENCH_WORKLOADS names {unknown}; choose among {list(WORKLOADS)}")
+    runs: dict[str, dict[str, list[dict[str, float]]]] = {
+        label: {w: [] for w in chosen} for label in pythons
+    }
+    for workload in chosen:
+        for _ in range(rounds):
+            for label, python in pythons.items():
+                result = measure(python, *WORKLOADS[workload])
+                if result is not None:
+                    runs[label][workload].append(result)
+    return {
+        label: _figures({w: _median(rs) for w, rs in by_workload.items() if rs})
+        for label, by_workload in runs.items()
+    }
+
+
+def _figures(medians: dict[str, dict[str, float]]) -> dict[str, float | None]:
+    fan = medians.get("fan", {})
+    chain200 = medians.get("chain200", {})
+    chain1000 = medians.get("chain1000", {})
+    par = medians.get("par", {})
+    big = medians.get("big", {})
     return {
         "fan_cold": fan.get("cold"),
         "fan_us": fan["cold"] / 10_000 * 1e6 if fan else None,
@@ -222,14 +267,26 @@ def _checks(ours: dict[str, float | None], seed: dict[str, float | None]) -> dic
 
 
 def main() -> int:
+    pythons = {"reflow": sys.executable}
+    base_py = os.environ.get("REFLOW_BENCH_BASE_PYTHON")
+    if base_py:
+        pythons["base"] = base_py
     seed_py = seed_python()
-    ours = _figures(sys.executable)
-    seed = _figures(seed_py) if seed_py else {}
-    print(f"{'workload':40s} {'reflow':>9s} {'seed':>9s} {'seed/reflow':>12s}")
+    if seed_py:
+        pythons["seed"] = seed_py
+    figures = measure_all(pythons)
+    ours, base, seed = figures["reflow"], figures.get("base"), figures.get("seed", {})
+    head = f"{'workload':40s} {'reflow':>9s}"
+    head += f" {'base':>9s} {'base/reflow':>12s}" if base is not None else ""
+    print(f"{head} {'seed':>9s} {'seed/reflow':>12s}")
     for key, label in ROWS:
         a, b = ours.get(key), seed.get(key)
+        line = f"{label:40s} {_fmt(a):>9s}"
+        if base is not None:
+            c = base.get(key)
+            line += f" {_fmt(c):>9s} " + (f"{c / a:11.2f}x" if a and c else f"{'':12s}")
         ratio = f"{b / a:11.1f}x" if a and b else f"{'':12s}"
-        print(f"{label:40s} {_fmt(a):>9s} {_fmt(b):>9s} {ratio}")
+        print(f"{line} {_fmt(b):>9s} {ratio}")
     checks = _checks(ours, seed)
     for label, ok in checks.items():
         print(f"target: {label} -> {'met' if ok else 'MISSED'}")

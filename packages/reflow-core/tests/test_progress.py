@@ -12,6 +12,7 @@ import pytest
 
 from reflow import Result, Workflow
 from reflow.cli.live import display
+from reflow.cli.live.counts import TaskCounts
 from reflow.cli.live.follow import StoreCounts
 from reflow.engine.local.progress import Progress
 
@@ -59,6 +60,40 @@ def test_piped_output_is_a_plain_line_per_change_at_most_every_few_seconds(
         "process 4/4",  # the last state, when the run ends
     ]
     assert "\x1b" not in stream.getvalue()  # no terminal codes in a log
+
+
+def test_busy_counts_follow_the_workers_and_drop_to_zero_when_they_move_on() -> None:
+    progress = Progress(["a", "b", "c"], io.StringIO())
+    progress.busy({"a": 2})
+    progress.busy({"b": 1})
+    assert [progress.counts.tasks[n].running for n in "abc"] == [0, 1, 0]
+    progress.busy({})
+    assert [progress.counts.tasks[n].running for n in "abc"] == [0, 0, 0]
+
+
+def test_a_turn_of_the_loop_does_not_walk_every_task_between_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run_local calls busy() and show() each turn: a long chain must not pay O(tasks) each."""
+    names = [f"t{k}" for k in range(1000)]
+    walked = [0]
+    original = TaskCounts.key
+
+    def counting(self: TaskCounts) -> tuple[int, ...]:
+        walked[0] += 1
+        return original(self)
+
+    monkeypatch.setattr(TaskCounts, "key", counting)
+    with Progress(names, io.StringIO()) as progress:
+        progress.show()  # the first line
+        walked[0] = 0
+        for name in names:
+            progress.add(name, total=1)
+            progress.busy({name: 1})
+            progress.show()  # within PLAIN_EVERY of the first line: nothing drawn
+            progress.add(name, done=1)
+        assert walked[0] == 0
+        assert sum(c.running for c in progress.counts.tasks.values()) == 1
 
 
 def test_a_run_followed_in_the_store_counts_its_cache_hits(tmp_path: Path, store: Any) -> None:

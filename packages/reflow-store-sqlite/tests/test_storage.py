@@ -80,6 +80,29 @@ def test_runs_and_task_names_are_stored_once(store: SqliteStore) -> None:
     assert params == (None, "integer", 1)
 
 
+def test_a_task_name_is_read_once_and_forgotten_when_its_insert_is_rolled_back(
+    store: SqliteStore,
+) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.insert_task_instances("run-1", [NewTaskInstance("gone", None)])
+        raise RuntimeError("abandon the block")
+    # "other" takes the key "gone" had inside the abandoned block.
+    [other] = store.insert_task_instances("run-1", [NewTaskInstance("other", None)])
+    statements: list[str] = []
+    store._connection().set_trace_callback(statements.append)
+    [gone, again] = [
+        store.insert_task_instances("run-1", [NewTaskInstance("gone", i)])[0] for i in (0, 1)
+    ]
+    store._connection().set_trace_callback(None)
+    records = [store.get_task_instance_record_by_id(i) for i in (other, gone, again)]
+    assert [(r.task_name, r.array_index) for r in records if r] == [
+        ("other", None),
+        ("gone", 0),
+        ("gone", 1),
+    ]
+    assert sum("FROM task_names" in sql for sql in statements) == 1  # then remembered
+
+
 def _plan(store: SqliteStore, call: Callable[[], object]) -> list[str]:
     """Return the query plans of the statements ``call`` runs."""
     statements: list[str] = []

@@ -9,9 +9,7 @@ from reflow._types import RunState, TaskState
 from reflow.cache.explain import explain_instance
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
-from reflow.engine.cancel import cancel_recorded_run
 from reflow.engine.scheduler.loader import driver_call
-from reflow.engine.scheduler.submit import retry_run
 from reflow.errors import ReflowError
 from reflow.runs.fanout import EMPTY_FANOUT, empty_fanouts
 from reflow.runs.live import UNRECORDED_NOTE, live_summary
@@ -221,6 +219,9 @@ class Run:
         record = self.store.get_run_record(self.run_id)
         if record is None:
             raise ReflowError(f"Run {self.run_id!r} is not in the store.")
+        # lazy: the scheduler's submit and cancel paths; run_local's handle rarely needs them
+        from reflow.engine.cancel import cancel_recorded_run
+
         n = cancel_recorded_run(self.store, record, task, executor)
         print(f"Cancelled {n} task instance(s).")
         return n
@@ -254,6 +255,9 @@ class Run:
                 "submitted runs only. Run the same command again: what succeeded comes from "
                 "the cache and the rest runs."
             )
+        # lazy: see cancel
+        from reflow.engine.scheduler.submit import retry_run
+
         n = retry_run(self, task, executor, verify)
         if not quiet:
             print(

@@ -96,6 +96,10 @@ _INSTANCE_SELECT = (
     "i.cache_info FROM task_instances i JOIN runs r ON r.id = i.run "
     "JOIN task_names t ON t.id = i.task"
 )
+_INSERT_INSTANCE = (
+    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+    "identity, input_hash, input, cache_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _REUSE_SELECT = _INSTANCE_SELECT.replace("i.input,", "NULL,").replace("i.cache_info", "NULL")
 """Like :data:`_INSTANCE_SELECT` without the input and cache_info (find_cached_outputs)."""
 
@@ -234,6 +238,10 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
         self._depth = 0
         self._network = False  # on a network filesystem: no WAL there (set when opened)
+        # Task name -> key, as read or inserted through this connection.  Names are
+        # never deleted, so a key stays right until a rollback undoes the insert
+        # that made it, or another connection is opened: both empty the map.
+        self._names: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r}, readonly={self.readonly})"
@@ -304,6 +312,7 @@ class SqliteStore(Store):
                 _OPEN_HERE[(self._pid, self.path)] -= 1
             self._conn = None
             self._depth = 0
+            self._names.clear()
 
     def _connection(self) -> sqlite3.Connection:
         conn = self._conn
@@ -314,6 +323,7 @@ class SqliteStore(Store):
                 # After fork the parent's connection must not be touched, not even closed.
                 self._conn = None
                 self._depth = 0
+                self._names.clear()
                 self._conn = self._open()
                 self._pid = os.getpid()
                 _OPEN_HERE[(self._pid, self.path)] += 1
@@ -407,6 +417,7 @@ class SqliteStore(Store):
                 applied = migrations.apply_migrations(conn, current)
             conn.execute("COMMIT")
         except BaseException as exc:
+            self._names.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             busy = isinstance(exc, sqlite3.OperationalError) and is_busy(exc)
@@ -479,6 +490,7 @@ class SqliteStore(Store):
                     conn.execute("COMMIT")
                     return result
                 except BaseException:
+                    self._names.clear()  # SQLite may have rolled back by itself
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
@@ -496,6 +508,7 @@ class SqliteStore(Store):
         try:
             result = work(conn)
         except BaseException:
+            self._names.clear()
             if conn.in_transaction:  # SQLite may have rolled everything back already
                 conn.execute(f"ROLLBACK TO {name}")
                 conn.execute(f"RELEASE {name}")
@@ -539,6 +552,7 @@ class SqliteStore(Store):
                 try:
                     yield
                 except BaseException:
+                    self._names.clear()
                     if conn.in_transaction:
                         conn.execute(f"ROLLBACK TO {name}")
                         conn.execute(f"RELEASE {name}")
@@ -554,6 +568,7 @@ class SqliteStore(Store):
                 yield
                 self._retry(lambda: conn.execute("COMMIT"))
             except BaseException:
+                self._names.clear()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
@@ -574,23 +589,26 @@ class SqliteStore(Store):
             raise self._unknown_run(run_id)
         return int(row[0])
 
-    @staticmethod
-    def _task_key(conn: sqlite3.Connection, task_name: str) -> int | None:
-        row = conn.execute("SELECT id FROM task_names WHERE name = ?", (task_name,)).fetchone()
-        return None if row is None else int(row[0])
+    def _task_key(self, conn: sqlite3.Connection, task_name: str) -> int | None:
+        """The key of ``task_name`` (``None``: no such task yet), read once per connection."""
+        key = self._names.get(task_name)
+        if key is None:
+            row = conn.execute("SELECT id FROM task_names WHERE name = ?", (task_name,)).fetchone()
+            if row is None:
+                return None  # not remembered: another process may add it
+            key = self._names[task_name] = int(row[0])
+        return key
 
-    @staticmethod
-    def _ensure_task_keys(conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
+    def _ensure_task_keys(self, conn: sqlite3.Connection, names: Iterable[str]) -> dict[str, int]:
         keys: dict[str, int] = {}
         for name in names:
             if name in keys:
                 continue
-            row = conn.execute("SELECT id FROM task_names WHERE name = ?", (name,)).fetchone()
-            if row is None:
+            key = self._task_key(conn, name)
+            if key is None:
                 cursor = conn.execute("INSERT INTO task_names (name) VALUES (?)", (name,))
-                keys[name] = int(cursor.lastrowid or 0)
-            else:
-                keys[name] = int(row[0])
+                key = self._names[name] = int(cursor.lastrowid or 0)
+            keys[name] = key
         return keys
 
     # -- runs -----------------------------------------------------------------------
@@ -855,16 +873,23 @@ class SqliteStore(Store):
         def work(conn: sqlite3.Connection) -> list[int]:
             run = self._run_key(conn, run_id)
             keys = self._ensure_task_keys(conn, (row[0] for row in encoded))
+            now = sqlstore.now_ms()
+            if len(encoded) == 1:  # one task of a chain: its id without reading the sequence
+                name, idx, state, *cells = encoded[0]  # cells: identity, hashes, input, info
+                try:
+                    cursor = conn.execute(
+                        _INSERT_INSTANCE, (run, keys[name], idx, state, now, now, *cells)
+                    )
+                except sqlite3.IntegrityError as exc:
+                    raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
+                return [int(cursor.lastrowid or 0)]
             row = conn.execute(
                 "SELECT seq FROM sqlite_sequence WHERE name = 'task_instances'"
             ).fetchone()
             first = (int(row[0]) if row else 0) + 1
-            now = sqlstore.now_ms()
             try:
                 conn.executemany(
-                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, input, cache_info) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _INSERT_INSTANCE,
                     [
                         (
                             run,

@@ -129,8 +129,7 @@ def notify_due(store: Store, run_id: str, config: Config | None = None) -> list[
         sent = []
         for event in due_events(record, run_events(layout, settings), bool(failed)):
             if _claim(layout, event):
-                # smtplib, urllib.request (ssl) and email cost every dispatcher job 15-40 ms
-                # lazy: at its start, and only a wave that sends a notification uses them
+                # lazy: smtplib, ssl, urllib and email take ~40 ms to import; only to send
                 from reflow.notify.send import deliver
 
                 deliver(settings, message(store, record, event))

@@ -131,8 +131,10 @@ class LiveDisplay:
                 self._live.update(table(counts, self.title), refresh=True)
                 self._last_draw = now
             return
+        if not force and now - self._last_draw < PLAIN_EVERY:
+            return  # before the key: building it walks every task (each loop turn of run_local)
         key = counts.key()
-        if key == self._last_key or (not force and now - self._last_draw < PLAIN_EVERY):
+        if key == self._last_key:
             return
         self.stream.write(plain_line(counts) + "\n")
         self.stream.flush()

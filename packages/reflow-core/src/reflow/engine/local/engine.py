@@ -33,8 +33,7 @@ from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.retrying import LocalRetries
-from reflow.engine.local.usage import append_usage
-from reflow.engine.scheduler.results import identity_with_code
+from reflow.engine.local.usage import append_lines, usage_line
 from reflow.errors import ParameterError, ReflowError
 from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
@@ -175,6 +174,7 @@ class LocalRun:
         self.prefixes: dict[str, Any] = {}
         self.parts: dict[str, IdentityParts] = {}
         self.pending_updates: list[Any] = []
+        self.pending_usage: list[str] = []  # lines for the run's usage file
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
         self.stopping = False
@@ -460,7 +460,8 @@ class LocalRun:
         if death:
             self._worker_died(name, items, death)
         used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
-        append_usage(self.usage_path, name, self.host, used)
+        # Written with the store's updates (_flush), not one file open per batch.
+        self.pending_usage.append(usage_line(name, self.host, used))
         if used:
             mean = sum(u.end - u.start for _, u in used) / len(used)
             state.seconds = mean if state.seconds is None else (state.seconds + mean) / 2
@@ -502,7 +503,12 @@ class LocalRun:
         if len(self.pending_updates) >= _FLUSH_EVERY:
             self._flush()
         if state.remaining == 0 and not state.queue and state.in_flight == 0:
-            self._flush()
+            if state.is_array or state.failed:
+                # An array is remembered whole below (a later run copies its rows,
+                # which must be SUCCESS by then) and a failure may be notified now;
+                # a singleton's result waits for the next write (at most
+                # _RECORD_SECONDS): a chain pays no transaction per task for it.
+                self._flush()
             state.status = "failed" if state.failed else "done"
             self._remember_array(name)
             self._ended(name)
@@ -528,6 +534,9 @@ class LocalRun:
         drift.note(info)
         identity = ""
         if drift.params is not None:
+            # lazy: the scheduler's result path (~7 ms of imports); only when files drifted
+            from reflow.engine.scheduler.results import identity_with_code
+
             identity = identity_with_code(parts, record, parts.code, drift.params)
         logger.warning("%s", drift.warning(instance_label(name, outcome.index), bool(identity)))
         self.store.set_identity_many({iid: (identity, info)})
@@ -572,6 +581,9 @@ class LocalRun:
 
     def _flush(self) -> None:
         self.recorded = time.monotonic()
+        if self.pending_usage:
+            lines, self.pending_usage = self.pending_usage, []
+            append_lines(self.usage_path, lines)
         if self.pending_updates:
             updates, self.pending_updates = self.pending_updates, []
             self.store.apply_state_updates(updates)
@@ -672,7 +684,9 @@ class LocalRun:
             self.progress.show()
             if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                 self._keep_alive()
-            elif self.pending_updates and time.monotonic() - self.recorded >= _RECORD_SECONDS:
+            elif (self.pending_updates or self.pending_usage) and (
+                time.monotonic() - self.recorded >= _RECORD_SECONDS
+            ):
                 self._flush()
             busy = backend.running() or (
                 not self.stopping and any(self.tasks[n].queue for n in self.active)

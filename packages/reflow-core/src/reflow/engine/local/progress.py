@@ -32,6 +32,7 @@ class Progress:
     def __init__(self, tasks: Sequence[str] = (), stream: TextIO | None = None) -> None:
         self.counts = RunCounts.of(tasks)
         self.display = LiveDisplay(stream)
+        self._busy: dict[str, int] = {}
 
     def add(
         self,
@@ -52,9 +53,17 @@ class Progress:
         counts.skipped += skipped
 
     def busy(self, running: Mapping[str, int]) -> None:
-        """What runs now, per task (busy workers)."""
-        for name, counts in self.counts.tasks.items():
-            counts.running = running.get(name, 0)
+        """What runs now, per task (busy workers).
+
+        Only the tasks busy now or at the last call are touched: the engine calls
+        this every turn of its loop, and a chain of thousands of tasks would
+        otherwise pay for every task on every turn.
+        """
+        for name in self._busy.keys() - running.keys():
+            self.counts.task(name).running = 0
+        for name, count in running.items():
+            self.counts.task(name).running = count
+        self._busy = dict(running)
 
     def show(self, *, force: bool = False) -> None:
         """Redraw if it is time (``force``: now)."""

@@ -26,7 +26,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["BatchMeter", "Usage", "UsageMeter", "WallMeter", "append_usage", "read_usage"]
+__all__ = [
+    "BatchMeter",
+    "Usage",
+    "UsageMeter",
+    "WallMeter",
+    "append_lines",
+    "read_usage",
+    "usage_line",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -118,23 +126,28 @@ class BatchMeter:
         return out
 
 
-def append_usage(
-    path: Path, task: str, host: str, rows: Iterable[tuple[int | None, Usage]]
-) -> None:
-    """Append one line holding the usage of some instances of ``task``.
-
-    A failure to write is logged and ignored: it must never fail the run.
-    """
+def usage_line(task: str, host: str, rows: Iterable[tuple[int | None, Usage]]) -> str:
+    """The line holding the usage of some instances of ``task`` (``""`` for none)."""
     data = [
         [index, round(u.start, 6), round(u.end, 6), u.cpu_time, u.peak_rss_kb] for index, u in rows
     ]
     if not data:
+        return ""
+    return json.dumps({"task": task, "host": host, "rows": data}, separators=(",", ":"))
+
+
+def append_lines(path: Path, lines: Iterable[str]) -> None:
+    """Append usage lines (from :func:`usage_line`) to ``path`` in one write.
+
+    A failure to write is logged and ignored: it must never fail the run.
+    """
+    text = "".join(line + "\n" for line in lines if line)
+    if not text:
         return
-    line = json.dumps({"task": task, "host": host, "rows": data}, separators=(",", ":"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(text)
     except OSError as exc:
         logger.warning("could not record resource usage in %s: %s", path, exc)
 
