@@ -392,7 +392,9 @@ def conformance(session: nox.Session, scheduler: str) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks: print the figures the issues set targets for."""
-    session.install(*_with_core(*PLUGINS))
+    # Compiled to bytecode at install, as pip does for a user: uv does not by default, and
+    # under PYTHONDONTWRITEBYTECODE every process would then compile reflow again (~60 ms).
+    session.install(*_with_core(*PLUGINS), env={"UV_COMPILE_BYTECODE": "1"})
     bench_dir = ROOT / "benchmarks"
     only = session.posargs
     scripts = [
