@@ -112,3 +112,20 @@ def test_a_run_followed_in_the_store_counts_its_cache_hits(tmp_path: Path, store
     record = store.get_run_record(again.run_id)
     counts = StoreCounts(store, ["items", "double"]).update(record)
     assert [(c.total, c.done, c.cached) for c in counts.tasks.values()] == [(1, 0, 1), (3, 0, 3)]
+
+
+def test_a_plain_line_for_a_long_chain_stays_short_and_names_what_runs() -> None:
+    # A 200-task chain once printed every task's name in each line (3,000 characters).
+    names = [f"t{k}" for k in range(200)]
+    stream = io.StringIO()
+    with Progress(names, stream) as progress:
+        for name in names[:150]:
+            progress.add(name, total=1, done=1)
+        progress.add("t150", total=1)
+        progress.busy({"t150": 1})
+        progress.show(force=True)
+    line = stream.getvalue().strip().splitlines()[-1]
+    assert len(line) < 120, line
+    assert "150/200 tasks done" in line
+    assert "| t150 0/1" in line  # the one that runs is named
+    assert "49 not started" in line

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.live import Live
 
-__all__ = ["PLAIN_EVERY", "LiveDisplay", "plain_line", "table"]
+__all__ = ["LISTED", "PLAIN_EVERY", "LiveDisplay", "plain_line", "table"]
 
 PLAIN_EVERY = 5.0
 """Seconds between two plain lines at least: a log stays readable on a long run."""
@@ -39,8 +39,16 @@ def _task_text(name: str, counts: TaskCounts, now: float) -> str:
     return " ".join(parts)
 
 
+LISTED = 8
+"""Tasks a plain line names at most; a bigger workflow's line counts the rest."""
+
+
 def plain_line(counts: RunCounts) -> str:
     """One line for a log: elapsed time, then each task's counts.
+
+    A workflow of more than :data:`LISTED` tasks gets a line that stays short:
+    how many tasks are done, the unfinished ones that have started (at most
+    :data:`LISTED`), and how many have not started.
 
     Examples
     --------
@@ -51,8 +59,20 @@ def plain_line(counts: RunCounts) -> str:
     True
     """
     now = time.monotonic()
-    tasks = " | ".join(_task_text(name, c, now) for name, c in counts.tasks.items())
-    return f"reflow: [{format_seconds(counts.elapsed)}] {tasks}"
+    items = list(counts.tasks.items())
+    if len(items) <= LISTED:
+        texts = [_task_text(name, c, now) for name, c in items]
+    else:
+        done = sum(1 for _, c in items if c.total and c.finished >= c.total)
+        unstarted = sum(1 for _, c in items if not c.total and c.first_seen is None)
+        active = [(n, c) for n, c in items if c.total and c.finished < c.total]
+        texts = [f"{done}/{len(items)} tasks done"]
+        texts += [_task_text(name, c, now) for name, c in active[:LISTED]]
+        if len(active) > LISTED:
+            texts.append(f"{len(active) - LISTED} more running")
+        if unstarted:
+            texts.append(f"{unstarted} not started")
+    return f"reflow: [{format_seconds(counts.elapsed)}] {' | '.join(texts)}"
 
 
 def table(counts: RunCounts, title: str | None = None) -> RenderableType:
