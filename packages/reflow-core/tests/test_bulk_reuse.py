@@ -59,8 +59,9 @@ class _SourcesGone(SqliteStore):
     def insert_reused_instances(
         self, run_id: str, instances: Any, sources: Any
     ) -> list[int | None]:
-        for record in {self.get_task_instance_record_by_id(s).run_id for s in sources}:
-            self.delete_run(record)
+        found = [self.get_task_instance_record_by_id(s) for s in sources]
+        for run in {record.run_id for record in found if record is not None}:
+            self.delete_run(run)
         return super().insert_reused_instances(run_id, instances, sources)
 
 
@@ -77,6 +78,7 @@ def test_a_hit_whose_source_went_runs_again(tmp_path: Path) -> None:
     assert sorted(calls) == ["each1", "each2", "each4"]
     assert run.output("total") == 7
     record = store.get_task_instance_record(run.run_id, "each", 0)
+    assert record is not None
     assert record.cache_info["status"] == "miss"
     assert "source" not in record.cache_info
     store.close()
