@@ -14,7 +14,10 @@ The same workload, written against the seeds' public API (``Workflow.job``,
 ``reflow-hpc==2604.4.0`` installed in its own virtual environment, created once
 under ``$XDG_CACHE_HOME/reflow-bench/`` (``~/.cache`` by default).  Set
 ``REFLOW_BENCH_SEED_PYTHON`` to use another interpreter that has it, or
-``REFLOW_BENCH_SEED=0`` to measure reflow alone.
+``REFLOW_BENCH_SEED=0`` to measure reflow alone.  ``REFLOW_BENCH_BASE_PYTHON``
+instead puts another tree's interpreter (a venv of main, say) beside this one,
+the two alternated workload set by workload ``REFLOW_BENCH_ROUNDS`` times
+(default 2), best of each printed: a before/after table from one run.
 
 Targets (issue 21, on this 2-core machine): fan-out cold at least 15x faster
 than the seed and at most 25 µs per element; cached rerun at most 0.05 s; the
@@ -221,7 +224,45 @@ def _checks(ours: dict[str, float | None], seed: dict[str, float | None]) -> dic
     return checks
 
 
+def _alternated(base_py: str, rounds: int) -> dict[str, dict[str, float | None]]:
+    """Each workload under ``base_py`` then ours, ``rounds`` times; the best of each.
+
+    Alternating puts both through the same moments of a busy machine, so the
+    two columns compare where two whole bench runs in a row would not.
+    """
+    figures: dict[str, list[dict[str, float | None]]] = {"base": [], "ours": []}
+    for _ in range(rounds):
+        for side, python in (("base", base_py), ("ours", sys.executable)):
+            figures[side].append(_figures(python))
+    best: dict[str, dict[str, float | None]] = {}
+    for side, runs in figures.items():
+        best[side] = {}
+        for key, _ in ROWS:
+            values = [v for run in runs if (v := run.get(key)) is not None]
+            # Efficiency is better higher, every other figure lower.
+            pick = max if key == "par_eff" else min
+            best[side][key] = pick(values) if values else None
+    return best
+
+
+def _compare(base_py: str) -> int:
+    """``REFLOW_BENCH_BASE_PYTHON``: another tree's interpreter beside ours, alternated."""
+    rounds = int(os.environ.get("REFLOW_BENCH_ROUNDS", "2"))
+    best = _alternated(base_py, rounds)
+    print(f"best of {rounds} alternated rounds; base: {base_py}")
+    print(f"{'workload':40s} {'base':>9s} {'reflow':>9s}")
+    for key, label in ROWS:
+        print(f"{label:40s} {_fmt(best['base'].get(key)):>9s} {_fmt(best['ours'].get(key)):>9s}")
+    checks = _checks(best["ours"], {})
+    for label, ok in checks.items():
+        print(f"target: {label} -> {'met' if ok else 'MISSED'}")
+    return 0 if all(checks.values()) else 1
+
+
 def main() -> int:
+    base_py = os.environ.get("REFLOW_BENCH_BASE_PYTHON")
+    if base_py:
+        return _compare(base_py)
     seed_py = seed_python()
     ours = _figures(sys.executable)
     seed = _figures(seed_py) if seed_py else {}
