@@ -929,6 +929,8 @@ class SqliteStore(Store):
         """
         if len(instances) != len(sources):
             raise ValueError(f"{len(instances)} instances but {len(sources)} sources")
+        if not instances:
+            return []
         encoded = [
             (
                 item.task_name,

@@ -339,9 +339,13 @@ class Planner:
         indices of those gone hits.
         """
         hit_at = [k for k, index in enumerate(indices) if index in chunk.hits]
-        reused = self.store.insert_reused_instances(
-            self.run_id, [news[k] for k in hit_at], [chunk.hits[indices[k]].id for k in hit_at]
-        )
+        reused: list[int | None] = []
+        if hit_at:  # no statement at all for a chunk of misses (each task of a chain)
+            reused = self.store.insert_reused_instances(
+                self.run_id,
+                [news[k] for k in hit_at],
+                [chunk.hits[indices[k]].id for k in hit_at],
+            )
         ids: list[int | None] = [None] * len(indices)
         rows = list(news)  # this unit may run again: the given instances stay as they are
         gone: list[int | None] = []
