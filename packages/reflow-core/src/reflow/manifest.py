@@ -65,6 +65,41 @@ def _compact_encoder() -> Any:
     return _JSON[0]
 
 
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+_PLAIN_DEPTH = 32
+"""Deeper values take the checked walk, which reports nesting errors itself."""
+
+
+def _is_plain(value: Any, marker: str, depth: int = 0) -> bool:
+    """Whether ``value`` is already its own JSON form (no tag needed anywhere in it).
+
+    Exact types only: a ``str`` enum member or a ``dict`` subclass is not plain,
+    and a dict holding the marker key is tagged by the checked walk.  Checking
+    is a fraction of :meth:`ManifestCodec.dump_value`, which builds a copy.
+    """
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if depth >= _PLAIN_DEPTH:
+        return False
+    if kind is dict:
+        if marker in value:
+            return False
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            # Scalars are checked here: a call per hash string would cost more.
+            if type(item) not in _PLAIN_SCALARS and not _is_plain(item, marker, depth + 1):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if type(item) not in _PLAIN_SCALARS and not _is_plain(item, marker, depth + 1):
+                return False
+        return True
+    return False
+
+
 def _encode_str(text: str) -> str:
     encode = _JSON[1] if _JSON else (_compact_encoder(), _JSON[1])[1]
     result: str = encode(text)
@@ -485,6 +520,11 @@ class ManifestCodec:
                 return int.__repr__(value)
             if kind is str:
                 return _encode_str(value)
+            if _is_plain(value, self.marker_key):
+                # Plain JSON already (cache_info, lists of numbers...): one C
+                # encoding, no copy through dump_value; the same text.
+                plain: str = _compact_encoder().encode(value)
+                return plain
         import json
 
         payload = self.dump_value(value)

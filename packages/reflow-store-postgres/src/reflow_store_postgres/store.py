@@ -819,6 +819,62 @@ class PostgresStore(Store):
 
         return self._write(work)
 
+    def insert_reused_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], sources: Sequence[int]
+    ) -> list[int | None]:
+        """Insert cache hits SUCCESS with their sources' outputs (see the Store method).
+
+        One ``INSERT ... SELECT`` over the rows sent as arrays (``unnest``): one
+        round trip whatever the batch's size, the outputs copied inside the server.
+        """
+        import psycopg
+
+        if len(instances) != len(sources):
+            raise ValueError(f"{len(instances)} instances but {len(sources)} sources")
+        columns: list[list[Any]] = [[], [], [], [], [], [], []]
+        for item, source in zip(instances, sources, strict=True):
+            for column, value in zip(
+                columns,
+                (
+                    item.task_name,
+                    sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
+                    item.identity or None,
+                    item.input_hash or None,
+                    sqlstore.dict_to_db(item.input),
+                    sqlstore.dict_to_db(item.cache_info),
+                    source,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+
+        def work(conn: Connection) -> list[int | None]:
+            run = self._run_key(conn, run_id)
+            if not instances:
+                return []
+            now = sqlstore.now_ms()
+            try:
+                with conn.transaction():
+                    rows = conn.execute(
+                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                        "updated_at, identity, input_hash, input, cache_info, output, "
+                        "output_hash) "
+                        f"SELECT %s, u.task, u.idx, {_SUCCESS}, %s, %s, u.identity, "
+                        "u.input_hash, u.input, u.cache_info, s.output, s.output_hash "
+                        "FROM unnest(%s::text[], %s::int4[], %s::text[], %s::text[], "
+                        "%s::text[], %s::text[], %s::int8[]) "
+                        "AS u(task, idx, identity, input_hash, input, cache_info, source) "
+                        f"JOIN task_instances s ON s.id = u.source AND s.state = {_SUCCESS} "
+                        "RETURNING task, idx, id",
+                        (run, now, now, *columns),
+                    ).fetchall()
+            except psycopg.errors.UniqueViolation as exc:
+                raise self._duplicate(conn, run_id, run, instances) from exc
+            ids = {(task, idx): int(iid) for task, idx, iid in rows}
+            return [ids.get(key) for key in zip(columns[0], columns[1], strict=True)]
+
+        return self._write(work)
+
     def _duplicate(
         self, conn: Connection, run_id: str, run: int, items: Sequence[NewTaskInstance]
     ) -> DuplicateError:

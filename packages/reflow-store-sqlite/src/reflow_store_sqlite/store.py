@@ -908,19 +908,114 @@ class SqliteStore(Store):
                 )
             except sqlite3.IntegrityError as exc:
                 raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
-            last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-            if not encoded:
-                return []
-            if last == first + len(encoded) - 1:
-                return list(range(first, last + 1))
-            return [  # ids were not consecutive: look each one up
-                int(
-                    conn.execute(
-                        "SELECT id FROM task_instances WHERE run = ? AND task = ? AND idx = ?",
-                        (run, keys[name], idx),
-                    ).fetchone()[0]
+            rows = [(keys[name], idx) for name, idx, *_ in encoded]
+            ids = self._new_ids(conn, run, first, rows, len(rows))
+            return [iid for iid in ids if iid is not None]  # every row was inserted
+
+        return self._write(work)
+
+    @staticmethod
+    def _new_ids(
+        conn: sqlite3.Connection,
+        run: int,
+        first: int,
+        rows: Sequence[tuple[int, int]],
+        inserted: int,
+    ) -> list[int | None]:
+        """Ids of rows ``(task key, idx)`` a batch just inserted from id ``first`` on.
+
+        ``inserted`` is how many rows the batch inserted: when all of them, the
+        ids are usually consecutive and nothing is looked up.  A row the batch
+        did not insert has ``None`` (the key is unique: a row found is the
+        batch's own).
+        """
+        if not rows:
+            return []
+        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        if inserted == len(rows) and last == first + len(rows) - 1:
+            return list(range(first, last + 1))
+        ids: list[int | None] = []
+        for task, idx in rows:
+            row = conn.execute(
+                "SELECT id FROM task_instances WHERE run = ? AND task = ? AND idx = ?",
+                (run, task, idx),
+            ).fetchone()
+            ids.append(None if row is None else int(row[0]))
+        return ids
+
+    def insert_reused_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], sources: Sequence[int]
+    ) -> list[int | None]:
+        """Insert cache hits SUCCESS with their sources' outputs (see the Store method).
+
+        One ``executemany`` whose rows read their source's output by id: the
+        output is copied inside SQLite, never decoded, and there is no UPDATE
+        afterwards.
+        """
+        if len(instances) != len(sources):
+            raise ValueError(f"{len(instances)} instances but {len(sources)} sources")
+        if not instances:
+            return []
+        encoded = [
+            (
+                item.task_name,
+                sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
+                hash_to_db(item.identity),
+                hash_to_db(item.input_hash),
+                sqlstore.dict_to_db(item.input),
+                sqlstore.dict_to_db(item.cache_info),
+                source,
+            )
+            for item, source in zip(instances, sources, strict=True)
+        ]
+
+        def work(conn: sqlite3.Connection) -> list[int | None]:
+            run = self._run_key(conn, run_id)
+            keys = self._ensure_task_keys(conn, (row[0] for row in encoded))
+            # The sources still SUCCESS (a deleted run's are gone): read in this
+            # write transaction, so none can go before the insert below.
+            alive: set[int] = set()
+            wanted = list({row[-1] for row in encoded})
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                alive.update(
+                    int(found)
+                    for (found,) in conn.execute(
+                        f"SELECT id FROM task_instances WHERE state = {_SUCCESS} "
+                        f"AND id IN ({', '.join('?' * len(chunk))})",
+                        chunk,
+                    )
                 )
-                for name, idx, *_ in encoded
+            row = conn.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'task_instances'"
+            ).fetchone()
+            first = (int(row[0]) if row else 0) + 1
+            now = sqlstore.now_ms()
+            kept = [
+                (run, keys[name], idx, now, now, *rest)
+                for name, idx, *rest in encoded
+                if rest[-1] in alive
+            ]
+            try:
+                # VALUES with a look-up of the source by id: an INSERT ... SELECT
+                # from the same table copies through a temporary table and
+                # was several times slower here.
+                conn.executemany(
+                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+                    "identity, input_hash, input, cache_info, output, output_hash) "
+                    f"VALUES (?1, ?2, ?3, {_SUCCESS}, ?4, ?5, ?6, ?7, ?8, ?9, "
+                    "(SELECT output FROM task_instances WHERE id = ?10), "
+                    "(SELECT output_hash FROM task_instances WHERE id = ?10))",
+                    kept,
+                )
+            except sqlite3.IntegrityError as exc:
+                raise self._insert_error(conn, run_id, run, keys, instances, exc) from exc
+            rows = [(keys[name], idx) for name, idx, *_ in encoded]
+            if len(kept) == len(rows):
+                return self._new_ids(conn, run, first, rows, len(kept))
+            return [
+                self._new_ids(conn, run, first, [key], 0)[0] if row[-1] in alive else None
+                for key, row in zip(rows, encoded, strict=True)
             ]
 
         return self._write(work)

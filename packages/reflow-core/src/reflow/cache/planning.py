@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
@@ -138,6 +138,12 @@ class Planner:
         # A store that overrides find_cached_outputs skips decoding what reuse does
         # not read (it came with user_id=, so it takes it).
         self._find_outputs = type(store).find_cached_outputs is not Store.find_cached_outputs
+        # A store that overrides insert_reused_instances copies hits' outputs
+        # inside itself; Store's default fetches each source again, so for other
+        # stores the planner writes the outputs it already holds.
+        self._reuse_in_store = (
+            type(store).insert_reused_instances is not Store.insert_reused_instances
+        )
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -307,20 +313,64 @@ class Planner:
                 )
             )
 
-        def write() -> list[int]:
-            ids = self.store.insert_task_instances(self.run_id, news)
-            updates = [
-                StateUpdate(iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash)
-                for index, iid in zip(indices, ids, strict=True)
-                if (hit := chunk.hits.get(index)) is not None
-            ]
-            if updates:
-                self.store.apply_state_updates(updates)
-            return ids
-
+        if self._reuse_in_store:
+            ids, gone = self.store.retrying(lambda: self._write_reusing(indices, news, chunk))
+        else:
+            ids, gone = (
+                self.store.retrying(lambda: self._write_then_reuse(indices, news, chunk)),
+                [],
+            )
         # The chunk is filled after the commit: a unit run again must not add twice.
-        for index, iid in zip(indices, self.store.retrying(write), strict=True):
+        for index in gone:
+            del chunk.hits[index]
+        for index, iid in zip(indices, ids, strict=True):
             chunk.ids[index] = iid
             if index not in chunk.hits:
                 chunk.queued.append(index)
         return chunk
+
+    def _write_reusing(
+        self, indices: Sequence[int | None], news: Sequence[NewTaskInstance], chunk: Chunk
+    ) -> tuple[list[int], list[int | None]]:
+        """Insert the misses, and the hits SUCCESS with their sources' outputs copied in the store.
+
+        A hit whose source went since it was looked up (its run deleted) is
+        inserted as a miss and runs.  Returns the ids by position and the
+        indices of those gone hits.
+        """
+        hit_at = [k for k, index in enumerate(indices) if index in chunk.hits]
+        reused: list[int | None] = []
+        if hit_at:  # no statement at all for a chunk of misses (each task of a chain)
+            reused = self.store.insert_reused_instances(
+                self.run_id,
+                [news[k] for k in hit_at],
+                [chunk.hits[indices[k]].id for k in hit_at],
+            )
+        ids: list[int | None] = [None] * len(indices)
+        rows = list(news)  # this unit may run again: the given instances stay as they are
+        gone: list[int | None] = []
+        for k, iid in zip(hit_at, reused, strict=True):
+            if iid is None:
+                gone.append(indices[k])
+                info = {key: v for key, v in news[k].cache_info.items() if key != "source"}
+                rows[k] = replace(news[k], cache_info={**info, "status": "miss"})
+            ids[k] = iid
+        missing = [k for k, iid in enumerate(ids) if iid is None]
+        new_ids = self.store.insert_task_instances(self.run_id, [rows[k] for k in missing])
+        for k, iid in zip(missing, new_ids, strict=True):
+            ids[k] = iid
+        return [iid for iid in ids if iid is not None], gone
+
+    def _write_then_reuse(
+        self, indices: Sequence[int | None], news: Sequence[NewTaskInstance], chunk: Chunk
+    ) -> list[int]:
+        """Insert every instance, then move the hits to SUCCESS with the outputs held here."""
+        ids = self.store.insert_task_instances(self.run_id, news)
+        updates = [
+            StateUpdate(iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash)
+            for index, iid in zip(indices, ids, strict=True)
+            if (hit := chunk.hits.get(index)) is not None
+        ]
+        if updates:
+            self.store.apply_state_updates(updates)
+        return ids

@@ -407,6 +407,61 @@ class Store(abc.ABC):
             If an array index is negative.
         """
 
+    def insert_reused_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], sources: Sequence[int]
+    ) -> list[int | None]:
+        """Insert instances that reuse earlier results, SUCCESS at once, in one transaction.
+
+        Instance ``k`` is inserted in state ``SUCCESS`` with the output and output
+        hash of the instance whose id is ``sources[k]`` (a cache hit of another
+        run): the output is copied inside the store, never decoded and encoded
+        again, and there is no second statement for the transition.  The
+        instances' own ``state`` is ignored.  A source that is no longer
+        ``SUCCESS`` (its run was deleted since it was looked up) inserts nothing.
+
+        The default builds this from :meth:`insert_task_instances` and
+        :meth:`apply_state_updates`; SQLite and PostgreSQL do it in one
+        ``INSERT ... SELECT``.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instances belong to.
+        instances : Sequence[NewTaskInstance]
+            The instances (identity, input hash, input and cache_info as for
+            :meth:`insert_task_instances`).
+        sources : Sequence[int]
+            For each instance, the id of the successful instance it reuses.
+
+        Returns
+        -------
+        list[int or None]
+            The new ids, in the order given; ``None`` where the source was gone.
+
+        Raises
+        ------
+        UnknownRunError, DuplicateError, ValueError
+            As :meth:`insert_task_instances`; nothing is inserted.
+        """
+        if len(instances) != len(sources):
+            raise ValueError(f"{len(instances)} instances but {len(sources)} sources")
+        with self.transaction():
+            found = [self.get_task_instance_record_by_id(source) for source in sources]
+            kept = [
+                (new, record)
+                for new, record in zip(instances, found, strict=True)
+                if record is not None and record.state is TaskState.SUCCESS
+            ]
+            ids = self.insert_task_instances(run_id, [new for new, _ in kept])
+            self.apply_state_updates(
+                StateUpdate(iid, TaskState.SUCCESS, output=r.output, output_hash=r.output_hash)
+                for iid, (_, r) in zip(ids, kept, strict=True)
+            )
+        given = iter(ids)
+        return [
+            next(given) if r is not None and r.state is TaskState.SUCCESS else None for r in found
+        ]
+
     def insert_task_instance(
         self,
         run_id: str,

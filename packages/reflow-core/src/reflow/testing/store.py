@@ -856,6 +856,70 @@ class StoreConformance(abc.ABC):
                 for i, r in full.items()
             }
 
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_reused_instances_take_their_sources_outputs(self, store: Store, how: str) -> None:
+        # "default" runs Store's own implementation on this store: a store that
+        # does not override the method must get the same result.
+        reuse = (
+            store.insert_reused_instances
+            if how == "store"
+            else (lambda *a: Store.insert_reused_instances(store, *a))
+        )
+        store.insert_run("run-2", "pipeline", "alice", {})
+        outputs = [7, {"p": Path("/o"), "t": (1, "x")}, None]
+        sources = store.insert_task_instances(
+            "run-2", [NewTaskInstance("arr", i, identity=sha(f"i{i}")) for i in range(4)]
+        )
+        for iid, output in zip(sources, outputs, strict=False):
+            store.update_task_success(iid, output, output_hash=sha(f"o{output}"))
+        store.update_task_failed(sources[3], "boom")
+        tick()
+        news = [
+            NewTaskInstance(
+                "arr",
+                i,
+                TaskState.PENDING,
+                {"a": i},
+                identity=sha(f"i{i}"),
+                input_hash=sha(f"in{i}"),
+                cache_info={"status": "hit", "source": {"instance_id": src}},
+            )
+            for i, src in enumerate([*sources, 10**9])
+        ]
+        ids = reuse(RUN, news, [*sources, 10**9])
+        assert ids[3:] == [None, None]  # a failed source and one that is gone
+        assert all(isinstance(iid, int) for iid in ids[:3])
+        assert len(set(ids[:3])) == 3
+        for i, (new_id, output) in enumerate(zip(ids[:3], outputs, strict=True)):
+            assert new_id is not None
+            record = store.get_task_instance_record_by_id(new_id)
+            assert record is not None
+            assert (record.run_id, record.task_name, record.array_index) == (RUN, "arr", i)
+            assert (record.state, record.output) == (TaskState.SUCCESS, output)
+            assert record.output_hash == sha(f"o{output}")
+            assert (record.identity, record.input_hash) == (sha(f"i{i}"), sha(f"in{i}"))
+            assert record.input == {"a": i}
+            assert record.cache_info == {"status": "hit", "source": {"instance_id": sources[i]}}
+        assert store.get_task_instance_record(RUN, "arr", 3) is None
+        assert store.get_array_outputs(RUN, "arr") == outputs
+        # The reused instance is now the newest of its identity.
+        found = store.find_cached_many("arr", [sha("i0")])
+        assert found[sha("i0")].id == ids[0]
+        assert reuse(RUN, [], []) == []
+
+    def test_reused_instances_refuse_a_duplicate_whole(self, store: Store) -> None:
+        source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
+        store.update_task_success(source, 1, output_hash=sha("1"))
+        store.insert_run("run-2", "pipeline", "alice", {})
+        self._instance(store, "arr", 1, run="run-2")
+        with pytest.raises(DuplicateError):
+            store.insert_reused_instances(
+                "run-2", [NewTaskInstance("arr", 0), NewTaskInstance("arr", 1)], [source, source]
+            )
+        assert store.get_task_instance_record("run-2", "arr", 0) is None
+        with pytest.raises(ValueError, match="sources"):
+            store.insert_reused_instances("run-2", [NewTaskInstance("arr", 2)], [])
+
     def test_find_cached_falls_back_when_the_newest_goes(self, store: Store) -> None:
         identity = sha("identity")
         store.insert_run("run-2", "pipeline", "alice", {})

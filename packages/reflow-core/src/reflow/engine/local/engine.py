@@ -172,6 +172,7 @@ class LocalRun:
         self.active: dict[str, None] = {}
         self.ended: set[str] = set()
         self.prefixes: dict[str, Any] = {}
+        self.fixed_kwargs: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, IdentityParts] = {}
         self.pending_updates: list[Any] = []
         self.pending_usage: list[str] = []  # lines for the run's usage file
@@ -226,14 +227,18 @@ class LocalRun:
     # -- preparing a task -----------------------------------------------------
 
     def _kwargs(self, name: str, index: int | None) -> dict[str, Any]:
-        spec = self.wf.tasks[name]
         exp = self.tasks[name].exp
         assert exp is not None
-        kwargs: dict[str, Any] = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
-        for p in spec.run_dir_params:
-            kwargs[p] = self.run_dir
-        for p in spec.resources_params:
-            kwargs[p] = Resources.of(spec.config)
+        fixed = self.fixed_kwargs.get(name)
+        if fixed is None:  # what every element of the task gets: built once per task
+            spec = self.wf.tasks[name]
+            fixed = {p: self.values[d] for p, d in self.dests.get(name, {}).items()}
+            for p in spec.run_dir_params:
+                fixed[p] = self.run_dir
+            for p in spec.resources_params:
+                fixed[p] = Resources.of(spec.config)
+            self.fixed_kwargs[name] = fixed
+        kwargs = dict(fixed)
         kwargs.update(exp.values(index or 0))
         return kwargs
 
@@ -465,6 +470,7 @@ class LocalRun:
         if used:
             mean = sum(u.end - u.start for _, u in used) / len(used)
             state.seconds = mean if state.seconds is None else (state.seconds + mean) / 2
+        succeeded = 0
         for outcome in outcomes:
             if (name, outcome.index) in self.suspects:
                 self.suspects.remove((name, outcome.index))
@@ -484,11 +490,12 @@ class LocalRun:
                         output_hash=outcome.output_hash,
                     )
                 )
-                self.progress.add(name, done=1)
+                succeeded += 1
             elif outcome.interrupted:
                 self.pending_updates.append(
                     StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
                 )
+                self.progress.add(name, done=succeeded)
                 raise TaskInterrupted(signal.SIGINT)
             elif self.retries.again(name, outcome):  # retry_on lists it (retrying.py)
                 state.remaining += 1
@@ -500,6 +507,7 @@ class LocalRun:
                 )
                 self.progress.add(name, failed=1)
                 self._on_failure(name, outcome.index, outcome)
+        self.progress.add(name, done=succeeded)  # once per batch, not per element
         if len(self.pending_updates) >= _FLUSH_EVERY:
             self._flush()
         if state.remaining == 0 and not state.queue and state.in_flight == 0:

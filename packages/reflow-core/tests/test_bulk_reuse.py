@@ -1,0 +1,96 @@
+"""A rerun with some elements changed: the unchanged ones reused inside the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from reflow import Result, Workflow
+from reflow.stores import NewTaskInstance
+from reflow.stores.sqlite import SqliteStore
+from reflow.testing.calls import CallLog
+
+
+def partial_workflow(calls: CallLog, values: dict[str, list[int]]) -> Workflow:
+    wf = Workflow("partial")
+
+    @wf.job()
+    def items(tag: str = "a") -> list[int]:
+        return values["items"]
+
+    @wf.job(array=True)
+    def each(i: Annotated[int, Result(step="items")]) -> dict[str, Any]:
+        calls.append(f"each{i}")
+        return {"i": i, "t": (i, "x")}  # a tagged value: copied as stored
+
+    @wf.job()
+    def total(xs: Annotated[list[dict[str, Any]], Result(step="each")]) -> int:
+        return sum(x["i"] for x in xs)
+
+    return wf
+
+
+def test_reused_elements_keep_outputs_status_and_explain(tmp_path: Path, store: Any) -> None:
+    calls = CallLog(tmp_path / "calls.jsonl")
+    values = {"items": [1, 2, 3]}
+    wf = partial_workflow(calls, values)
+    first = wf.run_local(tmp_path, store=store, tag="a")
+    values["items"] = [1, 2, 4]
+    calls.clear()
+    run = wf.run_local(tmp_path, store=store, tag="b")
+    assert calls == ["each4"]
+    assert run.output("each") == [{"i": i, "t": (i, "x")} for i in (1, 2, 4)]
+    assert run.output("total") == 7
+    status = run.status(as_dict=True)
+    assert status is not None
+    assert status["summary"]["each"] == {"SUCCESS": 3}
+    reused = store.get_task_instance_record(run.run_id, "each", 0)
+    source = store.get_task_instance_record(first.run_id, "each", 0)
+    assert reused.cache_info["status"] == "hit"
+    assert reused.cache_info["source"]["instance_id"] == source.id
+    assert (reused.output, reused.output_hash) == (source.output, source.output_hash)
+    assert f"each[0] in run {first.run_id}" in run.explain("each", 0)
+    assert "cache miss" in run.explain("each", 2)
+
+
+class _SourcesGone(SqliteStore):
+    """Deletes the runs a hit comes from between the look-up and the insert."""
+
+    def insert_reused_instances(
+        self, run_id: str, instances: Any, sources: Any
+    ) -> list[int | None]:
+        found = [self.get_task_instance_record_by_id(s) for s in sources]
+        for run in {record.run_id for record in found if record is not None}:
+            self.delete_run(run)
+        return super().insert_reused_instances(run_id, instances, sources)
+
+
+def test_a_hit_whose_source_went_runs_again(tmp_path: Path) -> None:
+    store = _SourcesGone(tmp_path / "store" / "m.db")
+    store.init()
+    calls = CallLog(tmp_path / "calls.jsonl")
+    values = {"items": [1, 2, 3]}
+    wf = partial_workflow(calls, values)
+    wf.run_local(tmp_path, store=store, tag="a")
+    values["items"] = [1, 2, 4]
+    calls.clear()
+    run = wf.run_local(tmp_path, store=store, tag="b")
+    assert sorted(calls) == ["each1", "each2", "each4"]
+    assert run.output("total") == 7
+    record = store.get_task_instance_record(run.run_id, "each", 0)
+    assert record is not None
+    assert record.cache_info["status"] == "miss"
+    assert "source" not in record.cache_info
+    store.close()
+
+
+def test_reuse_returns_none_for_gone_sources_only(tmp_path: Path, store: Any) -> None:
+    store.insert_run("r1", "wf", "u", {})
+    store.insert_run("r2", "wf", "u", {})
+    [ok] = store.insert_task_instances("r1", [NewTaskInstance("t", 0)])
+    store.update_task_success(ok, 5, output_hash="ab" * 32)
+    ids = store.insert_reused_instances(
+        "r2", [NewTaskInstance("t", 0), NewTaskInstance("t", 1)], [ok, ok + 999]
+    )
+    assert ids[1] is None and ids[0] is not None
+    assert store.get_array_outputs("r2", "t") == [5]
