@@ -160,7 +160,17 @@ def seed_python() -> str | None:
         if shutil.which("uv"):
             subprocess.run(["uv", "venv", "-q", str(venv)], check=True)
             subprocess.run(
-                ["uv", "pip", "install", "-q", "--compile-bytecode", "--python", str(python), SEED_SPEC], check=True
+                [
+                    "uv",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--compile-bytecode",
+                    "--python",
+                    str(python),
+                    SEED_SPEC,
+                ],
+                check=True,
             )
         else:
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
