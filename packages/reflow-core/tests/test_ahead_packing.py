@@ -229,7 +229,7 @@ def test_a_pack_sent_before_its_wave_died_is_not_sent_again_while_it_runs(
     assert all(starts(layout, "clean", i) == 1 for i in range(5))
 
 
-def test_a_wave_that_cannot_tell_counts_marked_but_unsent_packs_out_of_the_cap(
+def test_the_cap_counts_marked_packs_by_the_same_rule(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:
     # The cap (_room) and the resubmission use the same rule: a marked pack none
@@ -249,9 +249,28 @@ def test_a_wave_that_cannot_tell_counts_marked_but_unsent_packs_out_of_the_cap(
     assert {i.job_id for i in marked} == {marked[0].job_id}  # one submission, one token
     wave.max_jobs = 100
     in_flight = 100 - 2 - (wave._room(0) or 0)
-    process = store.task_state_summary(run.run_id)["process"].get("SUBMITTED", 0)
-    process += store.task_state_summary(run.run_id)["process"].get("RUNNING", 0)
-    assert in_flight == process + 5
+    active = [
+        i
+        for i in store.list_task_instance_records(run.run_id, "process")
+        if i.state in (TaskState.SUBMITTED, TaskState.RUNNING)
+    ]
+    # An array task is one job: process's packs, and clean's two packs (0-2, 3-4).
+    assert in_flight == len({i.job_id for i in active}) + 2
+
+
+def test_the_cap_counts_a_pack_as_one_job_as_the_scheduler_does(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    # max_jobs 6: the dispatchers take 2, so 4 array tasks fit: process's 12
+    # elements in 4 packs of 3 go in one job (counted by element, 4 elements would).
+    mod = load(tmp_path, "ahead_packcap")
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=12, max_jobs=6)
+    assert run.wait(timeout=300) is RunState.SUCCESS
+    assert run.output("publish") == f"total={ahead_total(12)}"
+    [process] = of_task(executor, "process")
+    assert process["array"]["indices"] == [0, 1, 2, 3]
+    [clean] = of_task(executor, "clean")  # once process's packs left the queue
+    assert clean["array"]["indices"] == [0, 1, 2, 3]
 
 
 def test_auto_pack_follows_the_measured_run_time_of_earlier_elements(

@@ -676,13 +676,26 @@ class Dispatcher:
         if name not in self._pack_sizes:
             config = self.wf.tasks[name].config
             size = pack_size(config.pack, self.wf.config.pack, array=config.array)
-            if size == AUTO:
-                count = int(self._planned().get(name, {}).get("count", 0))
+            if size == AUTO:  # a pack never holds more than the elements submitted
                 size = auto_pack(
-                    self.store, self.record.graph_name, name, count, user_id=self.record.user_id
+                    self.store, self.record.graph_name, name, None, user_id=self.record.user_id
                 ).size
             self._pack_sizes[name] = int(size)
         return self._pack_sizes[name]
+
+    def _array_task(self, inst: TaskInstanceRecord) -> str:
+        """The id of the array task (or job) ``inst`` runs in, pending token or not."""
+        job = inst.job_id or ""
+        if not job.startswith(_PENDING_PREFIX) or inst.array_index is None:
+            return job
+        # Sent, its id not known yet: its pack's number is in the plan named by the token.
+        plan = read_pack_plan(self.layout, inst.task_name, job.removeprefix(_PENDING_PREFIX))
+        number = array_tasks(plan, [inst.array_index])[inst.array_index] if plan else None
+        return element_id(job, inst.array_index if number is None else number)
+
+    def _jobs(self, name: str, count: int) -> int:
+        """How many array tasks (jobs, for the cap) ``count`` elements of ``name`` make."""
+        return -(-count // self._pack_size(name))
 
     def _marked(self) -> list[TaskInstanceRecord]:
         """SUBMITTED instances still holding the pending token they were marked with."""
@@ -735,12 +748,12 @@ class Dispatcher:
             if not by_task[name]:
                 del by_task[name]
         job_ids: list[str] = []
-        room = self._room(sum(len(insts) for insts in by_task.values()))
+        room = self._room(sum(self._jobs(name, len(insts)) for name, insts in by_task.items()))
         for name, insts, retried in self.retrying.batches(by_task):
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
             if room is not None:  # a slice within the cap; the rest waits for a later wave
-                del insts[room:]
-                room -= len(insts)
+                del insts[room * self._pack_size(name) :]
+                room -= self._jobs(name, len(insts))
                 if not insts:
                     break
             missing = [
@@ -841,17 +854,19 @@ class Dispatcher:
     def _room(self, waiting: int) -> int | None:
         """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
 
-        Each array element counts as one job, as schedulers count them toward
-        ``MaxSubmitJobs``; so do this dispatcher and the next one.  ``waiting``
-        instances are about to be submitted, some perhaps again (marked by a
-        dispatcher that died before submitting them): they are not in flight.
+        Each array task counts as one job, as schedulers count them toward
+        ``MaxSubmitJobs``: an unpacked element, or a whole pack (its elements
+        share the job id ``ID[k]``); so do this dispatcher and the next one.
+        ``waiting`` jobs are about to be submitted, some perhaps again (marked
+        by a dispatcher that died before submitting them): they are not in
+        flight.
         """
         cap = self.max_jobs
         if cap is None:
             return None
         active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
         unsent = {i.id for i in self._unsent()}
-        in_flight = sum(1 for i in active if i.id not in unsent)
+        in_flight = len({self._array_task(i) for i in active if i.id not in unsent})
         room = max(0, cap - 2 - in_flight)
         if room < waiting:
             logger.info(

@@ -185,7 +185,10 @@ class AheadJobs:
                 continue
             if name not in planned:
                 count = self._count(name, planned)
-                if count is None or ((room := d._room(count)) is not None and room < count):
+                if count is None or (
+                    (room := d._room(jobs_needed := d._jobs(name, count))) is not None
+                    and room < jobs_needed
+                ):
                     continue
                 waiting = self._insert(name, count)
                 planned[name] = {"count": count, AHEAD: True}
@@ -236,9 +239,9 @@ class AheadJobs:
         d = self.d
         if not insts:
             return None
-        room = d._room(len(insts))
-        if room is not None:
-            insts = insts[:room]
+        room = d._room(d._jobs(name, len(insts)))
+        if room is not None:  # whole array tasks within the cap: a pack counts once
+            insts = insts[: room * d._pack_size(name)]
             if not insts:
                 return None
         insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
