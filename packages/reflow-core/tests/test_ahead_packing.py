@@ -273,6 +273,28 @@ def test_the_cap_counts_a_pack_as_one_job_as_the_scheduler_does(
     assert clean["array"]["indices"] == [0, 1, 2, 3]
 
 
+def test_an_ahead_instance_takes_a_hit_from_another_workflow_as_run_would(
+    tmp_path: Path, store: Any, executor: LocalExecutor
+) -> None:
+    # The index of earlier outputs is one row per identity from any workflow's runs,
+    # as a cache lookup finds them, not only the same workflow's 100 newest runs.
+    first = load_script(tmp_path, "wf_one", AHEAD_PIPELINE.format(name="wf_one"))
+    done = first.wf.submit(tmp_path / "one", store=store, executor=executor, n=4)
+    assert done.wait(timeout=300) is RunState.SUCCESS
+    other = load_script(tmp_path, "wf_two", AHEAD_PIPELINE.format(name="wf_two"))
+    run = other.wf.submit(
+        tmp_path / "two", store=store, executor=executor, n=4, force_tasks=["process"]
+    )
+    assert run.wait(timeout=300) is RunState.SUCCESS
+    assert run.output("publish") == f"total={ahead_total(4)}"
+    for i in range(4):
+        inst = store.get_task_instance_record(run.run_id, "clean", i)
+        assert inst.cache_info["status"] == "hit"
+        assert inst.cache_info["source"]["run_id"] == done.run_id
+    result = RunLayout(run.run_dir, run.run_id).result_file("clean", 0)
+    assert "cached" in json.loads(result.read_text())  # served by its worker, not run
+
+
 def test_auto_pack_follows_the_measured_run_time_of_earlier_elements(
     tmp_path: Path, store: Any, executor: LocalExecutor
 ) -> None:

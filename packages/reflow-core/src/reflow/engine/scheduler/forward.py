@@ -67,9 +67,6 @@ AHEAD = "ahead"
 NEVER_END = frozenset({"lsf"})
 """Executors whose scheduler keeps a job whose dependency failed pending for ever."""
 
-_INDEX_RUNS = 100
-"""How many of the workflow's newest runs the index of earlier outputs reads."""
-
 _DONE = TaskState.SUCCESS
 _ACTIVE = (TaskState.SUBMITTED, TaskState.RUNNING)
 _WAITING = (TaskState.PENDING, TaskState.RETRYING)
@@ -314,32 +311,26 @@ class AheadJobs:
         return payload
 
     def _earlier_outputs(self, name: str) -> dict[str, dict[str, Any]]:
-        """Successful outputs of ``name`` in the workflow's newest runs, by identity.
+        """Successful outputs of ``name`` by identity: what a cache lookup would find for each.
 
-        Only runs whose results this run may reuse (``[store] share_cache``)
-        are read, newest first, so an identity maps to its newest output as a
-        cache lookup finds it.
+        One row per identity, the newest, in any run of any workflow whose
+        results this run may reuse (``[store] share_cache``), as ``run_local``'s
+        lookups find them (:meth:`~reflow.stores.Store.newest_outputs`).
         """
         d = self.d
-        user = d._planner().cache_user
-        runs = d.store.list_run_records(graph_name=d.record.graph_name, user_id=user)
-        index: dict[str, dict[str, Any]] = {}
-        for run in runs[:_INDEX_RUNS]:
-            for inst in d.store.list_task_instance_records(
-                run.run_id, task_name=name, states=[_DONE]
-            ):
-                if not inst.identity or inst.identity in index:
-                    continue
-                index[inst.identity] = {
-                    "output": CODEC.dumps(inst.output),
-                    "output_hash": inst.output_hash or "",
-                    "source": {
-                        "run_id": inst.run_id,
-                        "instance_id": inst.id,
-                        "array_index": inst.array_index,
-                    },
-                }
-        return index
+        found = d.store.newest_outputs(name, user_id=d._planner().cache_user)
+        return {
+            identity: {
+                "output": CODEC.dumps(inst.output),
+                "output_hash": inst.output_hash or "",
+                "source": {
+                    "run_id": inst.run_id,
+                    "instance_id": inst.id,
+                    "array_index": inst.array_index,
+                },
+            }
+            for identity, inst in found.items()
+        }
 
     def _input_payload(self, name: str) -> dict[str, Any]:
         d = self.d
