@@ -74,7 +74,14 @@ if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
-__all__ = ["Dispatcher", "dispatch_once", "dispatcher_command", "run_wave", "worker_command"]
+__all__ = [
+    "Dispatcher",
+    "dispatch_once",
+    "dispatcher_command",
+    "run_lock",
+    "run_wave",
+    "worker_command",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +121,8 @@ def dispatcher_command(run_json: Path) -> tuple[str, ...]:
 
 
 @contextmanager
-def _run_lock(layout: RunLayout) -> Iterator[None]:
+def run_lock(layout: RunLayout) -> Iterator[None]:
+    """Hold the run's dispatch lock: one wave at a time, and no ``cancel`` inside a wave."""
     path = layout.dispatch_lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -940,7 +948,7 @@ class Dispatcher:
         With ``resume``, a run marked FAILED by a dispatcher that crashed is
         taken up again when it still has unfinished instances.
         """
-        with _run_lock(self.layout):
+        with run_lock(self.layout):
             record = self.store.get_run_record(self.run_id)
             assert record is not None
             if resume and record.status is RunState.FAILED and self._unfinished():
