@@ -291,8 +291,28 @@ def test_an_ahead_instance_takes_a_hit_from_another_workflow_as_run_would(
         inst = store.get_task_instance_record(run.run_id, "clean", i)
         assert inst.cache_info["status"] == "hit"
         assert inst.cache_info["source"]["run_id"] == done.run_id
-    result = RunLayout(run.run_dir, run.run_id).result_file("clean", 0)
-    assert "cached" in json.loads(result.read_text())  # served by its worker, not run
+    layout = RunLayout(run.run_dir, run.run_id)
+    assert "cached" in json.loads(layout.result_file("clean", 0).read_text())  # not run
+    # The index is in shards by identity prefix: a worker reads only its own.
+    ahead = json.loads(layout.ahead_file("clean").read_text())
+    assert "index" not in ahead and ahead["index_shards"] == 2
+    shards = list(layout.ahead_index_file("clean", "00").parent.glob("*.json"))
+    entries = {k: p.stem for p in shards for k in json.loads(p.read_text())}
+    identities = {
+        store.get_task_instance_record(done.run_id, "clean", i).identity for i in range(4)
+    }
+    assert set(entries) == identities
+    assert all(identity.startswith(stem) for identity, stem in entries.items())
+
+
+def test_an_ahead_file_written_with_its_index_whole_is_still_read(tmp_path: Path) -> None:
+    from reflow.engine.scheduler.resolve import _indexed
+
+    layout = RunLayout(tmp_path, "run-1")
+    entry = {"output": "1", "output_hash": "h", "source": {}}
+    assert _indexed(layout, "clean", {"index": {"abcd": entry}}, "abcd") == entry
+    assert _indexed(layout, "clean", {"index": {}}, "abcd") is None
+    assert _indexed(layout, "clean", {"index_shards": 2}, "abcd") is None  # no shard: run
 
 
 def test_auto_pack_follows_the_measured_run_time_of_earlier_elements(

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import TaskInstanceRecord
 
-__all__ = ["AHEAD", "NEVER_END", "AheadJobs", "is_ahead"]
+__all__ = ["AHEAD", "INDEX_SHARDS", "NEVER_END", "AheadJobs", "is_ahead"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ AHEAD = "ahead"
 
 NEVER_END = frozenset({"lsf"})
 """Executors whose scheduler keeps a job whose dependency failed pending for ever."""
+
+INDEX_SHARDS = 2
+"""Hex digits of an identity naming its index shard: at most 256 shards per task."""
 
 _DONE = TaskState.SUCCESS
 _ACTIVE = (TaskState.SUBMITTED, TaskState.RUNNING)
@@ -307,8 +310,29 @@ class AheadJobs:
                 if name in d._code():
                     parts = replace(parts, code=d._code()[name])
                 payload["parts"] = parts.to_dict()
-                payload["index"] = self._earlier_outputs(name)
+                payload["index_shards"] = self._write_index(name)
         return payload
+
+    def _write_index(self, name: str) -> int:
+        """Write the task's earlier outputs in shards by identity prefix; return the prefix length.
+
+        The index holds every identity the task ever had: one file would be
+        read whole by every worker, each needing one entry.  Shards named by the
+        identity's first :data:`INDEX_SHARDS` hex digits keep a read small; a
+        shard left by an earlier submission and no longer written is removed.
+        """
+        layout = self.d.layout
+        shards: dict[str, dict[str, dict[str, Any]]] = {}
+        for identity, entry in self._earlier_outputs(name).items():
+            shards.setdefault(identity[:INDEX_SHARDS], {})[identity] = entry
+        for shard, entries in shards.items():
+            write_json_atomic(layout.ahead_index_file(name, shard), entries, durable=False)
+        folder = layout.ahead_index_file(name, "x").parent
+        if folder.is_dir():
+            for path in folder.glob("*.json"):
+                if path.stem not in shards:
+                    path.unlink(missing_ok=True)
+        return INDEX_SHARDS
 
     def _earlier_outputs(self, name: str) -> dict[str, dict[str, Any]]:
         """Successful outputs of ``name`` by identity: what a cache lookup would find for each.
