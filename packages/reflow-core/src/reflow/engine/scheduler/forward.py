@@ -239,12 +239,13 @@ class AheadJobs:
         d = self.d
         if not insts:
             return None
+        # In order first: a slice within the cap is the first elements, in whole packs.
+        insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
         room = d._room(d._jobs(name, len(insts)))
         if room is not None:  # whole array tasks within the cap: a pack counts once
             insts = insts[: room * d._pack_size(name)]
             if not insts:
                 return None
-        insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
         write_json_atomic(d.layout.ahead_file(name), self._ahead_payload(name))
         payload = self._input_payload(name)
         for inst in insts:
