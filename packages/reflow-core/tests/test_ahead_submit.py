@@ -155,13 +155,15 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
     jobs_ahead = AheadJobs(wave)
     real_submit = wave._submit_job
 
-    def die_after_marking(name: str, insts: Any, job: Any, fallback: Any = None) -> str | None:
+    def die_after_marking(
+        name: str, insts: Any, job: Any, fallback: Any = None, **how: Any
+    ) -> str | None:
         if name == "clean":
             wave.store.apply_state_updates(
                 [StateUpdate(i.id, TaskState.SUBMITTED, job_id="pending:dead") for i in insts]
             )
             raise KeyboardInterrupt
-        return real_submit(name, insts, job, fallback)
+        return real_submit(name, insts, job, fallback, **how)
 
     wave._submit_job = die_after_marking  # type: ignore[method-assign,assignment]
     with pytest.raises(KeyboardInterrupt):

@@ -285,7 +285,7 @@ class Config:
         self._file_share_cache = self._flag(store, "store.share_cache")
         self._site_options = self._names(executor, "executor.site_options")
         self._file_cache_inputs = self._policy(cache, "cache.inputs")
-        self._file_pack = self._count(self._table(self._data, "submit"), "submit.pack")
+        self._file_pack = self._pack(self._table(self._data, "submit"))
         self._file_max_jobs = self._max_jobs(submit.get("max_jobs"))
         self._file_submit_options = self._submit_options(executor, "executor.submit_options")
         self._file_dispatch_options = self._submit_options(dispatch, "dispatch.submit_options")
@@ -388,6 +388,19 @@ class Config:
             f"{dotted} in the {self._origin} must be a whole number of at least 1, got "
             f"{type(value).__name__} {value!r}. Write it as {key} = 100 under [{section}]."
         )
+
+    def _pack(self, table: Mapping[str, Any]) -> int | str | None:
+        """``[submit] pack``: a whole number of at least 1, or ``"auto"``."""
+        if table.get("pack") == "auto":
+            return "auto"
+        try:
+            return self._count(table, "submit.pack")
+        except ConfigError:
+            raise ConfigError(
+                f"submit.pack in the {self._origin} must be a whole number of at least 1 "
+                f'or "auto", got {table.get("pack")!r}. Write it as pack = 100 or '
+                'pack = "auto" under [submit].'
+            ) from None
 
     def _names(self, table: Mapping[str, Any], dotted: str) -> tuple[str, ...]:
         value = table.get(dotted.rsplit(".", 1)[-1], [])
@@ -590,11 +603,11 @@ class Config:
         return self._file_cache_inputs or DEFAULT_POLICY
 
     @property
-    def pack(self) -> int | None:
+    def pack(self) -> int | str | None:
         """``[submit] pack``: elements per array task of array tasks without ``pack=``.
 
-        ``None`` when unset (one element per array task).  See
-        :mod:`reflow.engine.scheduler.packing`.
+        ``None`` when unset (one element per array task); ``"auto"`` to choose
+        from measured run times.  See :mod:`reflow.engine.scheduler.packing`.
         """
         return self._file_pack
 

@@ -1164,24 +1164,45 @@ class PostgresStore(Store):
         """:meth:`find_cached_many` without decoding each hit's input and cache_info."""
         return self._find_newest(_REUSE_COLUMNS, task_name, identities, user_id)
 
+    def newest_outputs(
+        self, task_name: str, *, user_id: str | None = None
+    ) -> dict[str, TaskInstanceRecord]:
+        """Every identity's newest success (:meth:`Store.newest_outputs`), from the cache index."""
+        every = (
+            "(SELECT DISTINCT identity FROM task_instances WHERE task = %s "
+            f"AND state = {_SUCCESS} AND identity IS NOT NULL AND identity <> '')"
+        )
+        return self._newest_of(_REUSE_COLUMNS, every, (task_name,), task_name, user_id)
+
     def _find_newest(
         self, columns: str, task_name: str, identities: Iterable[str], user_id: str | None
     ) -> dict[str, TaskInstanceRecord]:
         wanted = sorted({i for i in identities if i})
         if not wanted:
             return {}
+        return self._newest_of(columns, "unnest(%s::text[])", (wanted,), task_name, user_id)
+
+    def _newest_of(
+        self,
+        columns: str,
+        source: str,
+        params: tuple[Any, ...],
+        task_name: str,
+        user_id: str | None,
+    ) -> dict[str, TaskInstanceRecord]:
+        """The newest success of each identity ``source`` (SQL, with ``params``) yields."""
         mine, values = _of_user(user_id)
         # Per identity, the first entry of the index task_instances_cache (newest
         # first): one index descent each, however many earlier runs succeeded
         # with it.  (DISTINCT ON read every one of them.)
         rows = self._read(
             lambda c: c.execute(
-                f"{columns} FROM unnest(%s::text[]) w(identity) CROSS JOIN LATERAL ("
+                f"{columns} FROM {source} w(identity) CROSS JOIN LATERAL ("
                 "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
                 f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
                 "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1"
                 ") newest JOIN task_instances i ON i.id = newest.id JOIN runs r ON r.id = i.run",
-                (wanted, task_name, *values),
+                (*params, task_name, *values),
             ).fetchall()
         )
         return {record.identity: record for record in map(_instance_record, rows)}

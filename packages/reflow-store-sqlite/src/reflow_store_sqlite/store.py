@@ -1346,6 +1346,28 @@ class SqliteStore(Store):
         """:meth:`find_cached_many` without decoding each hit's input and cache_info."""
         return self._find_newest(_REUSE_SELECT, task_name, identities, user_id)
 
+    def newest_outputs(
+        self, task_name: str, *, user_id: str | None = None
+    ) -> dict[str, TaskInstanceRecord]:
+        """Every identity's newest success (:meth:`Store.newest_outputs`), from the cache index."""
+        newest, users = _newest(user_id)
+
+        def work(conn: sqlite3.Connection) -> dict[str, TaskInstanceRecord]:
+            task = self._task_key(conn, task_name)
+            if task is None:
+                return {}
+            # The task's identities from the index task_instances_newest, then one
+            # descent each for the newest, as find_cached_outputs does.
+            rows = conn.execute(
+                "WITH w(identity) AS (SELECT DISTINCT identity FROM task_instances "
+                f"WHERE task = ? AND state = {_SUCCESS} AND identity IS NOT NULL) "
+                f"{_REUSE_SELECT} JOIN w ON i.id = {newest}",
+                (task, task, *users),
+            ).fetchall()
+            return {record.identity: record for record in map(_instance_record, rows)}
+
+        return self._read(work)
+
     def _find_newest(
         self, select: str, task_name: str, identities: Iterable[str], user_id: str | None
     ) -> dict[str, TaskInstanceRecord]:

@@ -10,7 +10,7 @@ import copy
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from reflow.define.annotations import resolve_annotations
 from reflow.define.filepolicy import check_policy
@@ -58,7 +58,7 @@ class JobConfig(SubmitOptionViews):
     modules: list[str] | None = None
     prologue: list[str] | None = None
     container: str | None = None
-    pack: int | None = None
+    pack: int | Literal["auto"] | None = None
     retry: Retry | None = None
 
     def __init__(
@@ -81,7 +81,7 @@ class JobConfig(SubmitOptionViews):
         modules: list[str] | None = None,
         prologue: list[str] | None = None,
         container: str | None = None,
-        pack: int | None = None,
+        pack: int | Literal["auto"] | None = None,
         retries: int | Retry | None = None,
         retry_on: Any = None,
         **scheduler_options: Any,
@@ -153,10 +153,11 @@ class JobConfig(SubmitOptionViews):
                 "or drop array_parallelism."
             )
         pack = self.pack
-        if pack is not None and (isinstance(pack, bool) or not isinstance(pack, int) or pack < 1):
+        whole = isinstance(pack, int) and not isinstance(pack, bool) and pack >= 1
+        if pack is not None and pack != "auto" and not whole:
             raise WorkflowDefinitionError(
                 f"{where}: pack={pack!r} is not valid; give a whole number of at least 1 "
-                "(elements per array task), or None."
+                '(elements per array task), "auto" (chosen from measured run times), or None.'
             )
         if pack is not None and not self.array:
             raise WorkflowDefinitionError(
@@ -347,7 +348,7 @@ class Flow:
         backend: str | None = None,
         cache_inputs: str | None = None,
         report: bool = False,
-        pack: int | None = None,
+        pack: int | Literal["auto"] | None = None,
         retries: int | Retry | None = None,
         retry_on: Any = None,
         **scheduler_options: Any,
@@ -393,11 +394,13 @@ class Flow:
             Show the task's output in ``reflow report``: a ``Path`` to a PNG,
             SVG, CSV or HTML fragment is embedded (a large file is linked
             instead), any other value is shown as text.
-        pack : int or None
+        pack : int, "auto" or None
             Array tasks only, scheduler mode (``submit``): run this many
             consecutive elements one after another in one array task, each with
             its own inputs, result, failure and retry; ``time=`` stays one
             element's walltime (the array task asks for ``pack`` times it).
+            ``"auto"`` chooses the number from the measured run times of the
+            task's earlier elements (:mod:`reflow.engine.scheduler.autopack`).
             ``None`` takes ``[submit] pack`` from the configuration, else 1.
         retries : int, Retry or None
             Automatic retries after a failure whose reason ``retry_on`` lists,
@@ -469,7 +472,7 @@ class Flow:
         backend: str | None = None,
         cache_inputs: str | None = None,
         report: bool = False,
-        pack: int | None = None,
+        pack: int | Literal["auto"] | None = None,
         retries: int | Retry | None = None,
         retry_on: Any = None,
         **scheduler_options: Any,

@@ -182,6 +182,14 @@ class RunLayout:
         """
         return self.state_dir / "ahead" / f"{task}.json"
 
+    def ahead_index_file(self, task: str, shard: str) -> Path:
+        """One shard of a task's earlier outputs by identity: the identities starting ``shard``.
+
+        Beside :meth:`ahead_file`; a worker reads only the shard of its own
+        identity, however long the task's history.
+        """
+        return self.state_dir / "ahead" / f"{task}.index" / f"{shard}.json"
+
     def started_file(self, task: str, index: int | None) -> Path:
         """Where a worker marks that it started."""
         return self.state_dir / "started" / task / instance_file_name(index)

@@ -823,6 +823,38 @@ class Store(abc.ABC):
         """
         return self.find_cached_many(task_name, identities, user_id=user_id)
 
+    def newest_outputs(
+        self, task_name: str, *, user_id: str | None = None
+    ) -> dict[str, TaskInstanceRecord]:
+        """For every identity of ``task_name``, what :meth:`find_cached_outputs` finds for it.
+
+        The newest successful instance of each identity the task ever had, in
+        any run of any workflow (of ``user_id``'s runs only, if given): the
+        index of earlier outputs an instance submitted ahead of its inputs
+        looks its identity up in, since its identity is known only when its
+        job starts (:mod:`reflow.engine.scheduler.forward`).  ``input`` and
+        ``cache_info`` may be empty.
+
+        This default reads every run's successful instances of the task; the
+        SQL stores answer from their cache index in one query.
+
+        Returns
+        -------
+        dict[str, TaskInstanceRecord]
+            Identity to instance.
+        """
+        newest: dict[str, TaskInstanceRecord] = {}
+        for run in self.list_run_records(user_id=user_id):
+            for inst in self.list_task_instance_records(
+                run.run_id, task_name=task_name, states=[TaskState.SUCCESS]
+            ):
+                old = newest.get(inst.identity)
+                if inst.identity and (
+                    old is None or (inst.updated_at, inst.id) > (old.updated_at, old.id)
+                ):
+                    newest[inst.identity] = inst
+        return newest
+
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int
     ) -> None:

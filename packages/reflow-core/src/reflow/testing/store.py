@@ -920,6 +920,37 @@ class StoreConformance(abc.ABC):
         with pytest.raises(ValueError, match="sources"):
             store.insert_reused_instances("run-2", [NewTaskInstance("arr", 2)], [])
 
+    def test_newest_outputs_is_what_find_cached_outputs_finds(self, store: Store) -> None:
+        # Across workflows and users, newest per identity; failures and empty
+        # identities left out; another task's identities too.
+        store.insert_run("run-bob", "other-workflow", "bob", {})
+        store.insert_run("run-new", "pipeline", "alice", {})
+        ids = [sha("a"), sha("b"), sha("c")]
+        for run in (RUN, "run-bob", "run-new"):
+            for n, identity in enumerate(ids[: 2 if run == "run-new" else 3]):
+                iid = self._instance(store, "task", n, run=run, identity=identity)
+                store.update_task_success(iid, [run, n], output_hash=sha(f"{run}{n}"))
+            tick()
+        failed = self._instance(store, "task", 5, run="run-new", identity=sha("failed"))
+        store.update_task_failed(failed, "boom")
+        blank = self._instance(store, "task", 6, run="run-new", identity="")
+        store.update_task_success(blank, "x", output_hash=sha("x"))
+        other = self._instance(store, "elsewhere", 0, run="run-new", identity=sha("z"))
+        store.update_task_success(other, "z", output_hash=sha("z"))
+        for user in (None, "alice", "bob", "carol"):
+            every = store.newest_outputs("task", user_id=user)
+            found = store.find_cached_outputs("task", [*ids, sha("failed")], user_id=user)
+            assert {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in every.items()
+            } == {
+                i: (r.id, r.run_id, r.array_index, r.output, r.output_hash)
+                for i, r in found.items()
+            }
+        assert {r.run_id for r in store.newest_outputs("task").values()} == {"run-new", "run-bob"}
+        assert set(store.newest_outputs("task", user_id="bob")) == set(ids)
+        assert store.newest_outputs("nothing") == {}
+
     def test_find_cached_falls_back_when_the_newest_goes(self, store: Store) -> None:
         identity = sha("identity")
         store.insert_run("run-2", "pipeline", "alice", {})

@@ -186,7 +186,7 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
         ahead=executor.name not in NEVER_END,
     )
     print("Every job of the run, wave by wave (as far as its shape is known now):")
-    for line in describe_plan(plan, workflow.name):
+    for line in describe_plan(plan, workflow.name, _pack_notes(workflow)):
         print(line)
     if args.max_jobs:
         print(f"At most {args.max_jobs} of the run's jobs queued at once (--max-jobs).")
@@ -194,6 +194,26 @@ def _dry_run(workflow: Workflow, args: argparse.Namespace, executor: Executor) -
     print(f"Dry run with executor {name!r}: nothing was submitted and no run was recorded.")
     _announce_executor(name)
     return 0
+
+
+def _pack_notes(workflow: Workflow) -> dict[str, str]:
+    """Packed tasks' notes for the dry run, ``pack="auto"`` measured in the real store."""
+    # lazy: the script's --help loads the parser only; a command loads what it runs
+    from reflow.engine.scheduler.autopack import pack_notes
+    from reflow.runs.creation import user_name
+    from reflow.stores import StoreMissingError, open_store
+
+    if not any(note.startswith("pack auto") for note in pack_notes(workflow, None, "").values()):
+        return pack_notes(workflow, None, "")  # no store to open for fixed packs
+    try:
+        store = open_store(config=workflow.config, create=False)
+        store.init()
+    except StoreMissingError:  # no run recorded yet: nothing measured
+        return pack_notes(workflow, None, user_name())
+    try:
+        return pack_notes(workflow, store, user_name())
+    finally:
+        store.close()
 
 
 def _announce_executor(name: str) -> None:

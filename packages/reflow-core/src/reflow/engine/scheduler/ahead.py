@@ -193,7 +193,9 @@ def wave_plan(
     return plan
 
 
-def describe_plan(plan: Sequence[PlannedTask], workflow: str) -> list[str]:
+def describe_plan(
+    plan: Sequence[PlannedTask], workflow: str, packs: Mapping[str, str] | None = None
+) -> list[str]:
     """Lines saying what each wave submits: ``submit --dry-run`` prints them.
 
     Parameters
@@ -202,7 +204,11 @@ def describe_plan(plan: Sequence[PlannedTask], workflow: str) -> list[str]:
         What :func:`wave_plan` returned.
     workflow : str
         The workflow's name (its jobs are named ``<workflow>.<task>``).
+    packs : mapping or None
+        Packed tasks' notes, e.g. ``pack 10`` or ``pack auto = 100 (...)``
+        (:func:`reflow.engine.scheduler.autopack.pack_notes`).
     """
+    packs = packs or {}
     lines: list[str] = []
     last = max((p.wave for p in plan), default=0)
     for wave in range(1, last + 1):
@@ -210,7 +216,8 @@ def describe_plan(plan: Sequence[PlannedTask], workflow: str) -> list[str]:
         for p in (p for p in plan if p.wave == wave):
             shape = f"array sized by {p.sized_by}" if p.array else "one job"
             deps = ", ".join(f"{d.kind} {workflow}.{d.upstream}" for d in p.after)
-            lines.append(f"  {workflow}.{p.task}: {shape}" + (f"; {deps}" if deps else ""))
+            notes = [n for n in (deps, packs.get(p.task, "")) if n]
+            lines.append(f"  {workflow}.{p.task}: {shape}" + "".join(f"; {n}" for n in notes))
     if last:
         lines.append(
             f"{last} wave(s) submit jobs; one more dispatcher, after every job, records the end."

@@ -28,10 +28,19 @@ from reflow.cache.planning import CachePolicy, Planner
 from reflow.cache.seenfiles import seen_files
 from reflow.cache.sharing import cache_user
 from reflow.define.analysis import Analysis, analyse
+from reflow.engine.scheduler.autopack import auto_pack
 from reflow.engine.scheduler.code import code_record, job_script
 from reflow.engine.scheduler.forward import AheadJobs, is_ahead
 from reflow.engine.scheduler.loader import load_workflow
-from reflow.engine.scheduler.packing import PackPlan, pack_size, pack_walltime, plan_packs
+from reflow.engine.scheduler.packing import (
+    AUTO,
+    PackPlan,
+    array_tasks,
+    pack_size,
+    pack_walltime,
+    plan_packs,
+    read_pack_plan,
+)
 from reflow.engine.scheduler.results import ResultReader
 from reflow.engine.scheduler.retrying import Retrying
 from reflow.engine.scheduler.stderrtail import stderr_tail
@@ -65,7 +74,14 @@ if TYPE_CHECKING:
     from reflow.stores import Store, TaskInstanceRecord
     from reflow.workflow import Workflow
 
-__all__ = ["Dispatcher", "dispatch_once", "dispatcher_command", "run_wave", "worker_command"]
+__all__ = [
+    "Dispatcher",
+    "dispatch_once",
+    "dispatcher_command",
+    "run_lock",
+    "run_wave",
+    "worker_command",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -94,12 +110,6 @@ _SPECIFIC = frozenset(
 )
 
 
-def _with_job(inst: TaskInstanceRecord, job_id: str | None) -> TaskInstanceRecord:
-    from dataclasses import replace
-
-    return replace(inst, job_id=job_id, state=TaskState.RUNNING)
-
-
 def worker_command(run_json: Path, task: str) -> tuple[str, ...]:
     """The command a worker job of ``task`` runs (:mod:`reflow.job`), given the ``run.json``."""
     return (sys.executable, "-m", "reflow.job", "work", str(run_json), task)
@@ -111,7 +121,8 @@ def dispatcher_command(run_json: Path) -> tuple[str, ...]:
 
 
 @contextmanager
-def _run_lock(layout: RunLayout) -> Iterator[None]:
+def run_lock(layout: RunLayout) -> Iterator[None]:
+    """Hold the run's dispatch lock: one wave at a time, and no ``cancel`` inside a wave."""
     path = layout.dispatch_lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -191,6 +202,7 @@ class Dispatcher:
         """Job ids of active instances their scheduler did not report this wave."""
         self.forget_after = forget_after()
         self.retrying = Retrying(self.wf, self.layout, self.executor)
+        self._pack_sizes: dict[str, int] = {}
         self.max_jobs = _recorded_cap(self.context_file)
         """The run's cap on queued jobs (:attr:`~reflow.runs.context.RunContext.max_jobs`)."""
 
@@ -213,6 +225,7 @@ class Dispatcher:
         cancelled outside reflow) before it is recorded.
         """
         self.interrupted = {}
+        self._adopt_sent()
         active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
         ahead: dict[str, list[TaskInstanceRecord]] = {}
         for inst in active:
@@ -238,32 +251,55 @@ class Dispatcher:
             if update is not None:
                 self.interrupted[inst.id] = update
             started = self.layout.started_file(inst.task_name, inst.array_index)
-            adopted = self._adopt(inst, started)
-            if adopted is not None:
-                updates.append(adopted)
-                still.append(_with_job(inst, adopted.job_id))
-                continue
             if inst.state is TaskState.SUBMITTED and started.exists():
                 updates.append(StateUpdate(inst.id, TaskState.RUNNING))
             still.append(inst)
         self.results.apply(self.retrying.review(insts, updates, {}))  # listed exceptions
         return still
 
-    def _adopt(self, inst: TaskInstanceRecord, started: Path) -> StateUpdate | None:
-        """An instance whose dispatcher died before recording its job id: the worker says."""
-        if not (inst.job_id or "").startswith(_PENDING_PREFIX) or not started.exists():
-            return None
+    def _adopt_sent(self) -> None:
+        """Give each instance of a sent submission its job id, from one element's start record.
+
+        A dispatcher killed between submitting a job and recording its id
+        leaves the job's instances with their pending token
+        (:meth:`_submit_job`).  The first of them to start names the job in
+        its start record: that submission was sent (:meth:`_unsent`), and
+        every instance holding its token is in that job, in its pack's array
+        task (the pack plan is named after the token) or at its own index.
+        """
+        by_token: dict[str, list[TaskInstanceRecord]] = {}
+        for inst in self._marked():
+            by_token.setdefault(inst.job_id or "", []).append(inst)
+        updates: list[StateUpdate] = []
+        for token, insts in by_token.items():
+            job = next(filter(None, (self._started_job(i) for i in insts)), None)
+            if job is None:
+                continue
+            task = insts[0].task_name
+            plan = read_pack_plan(self.layout, task, token.removeprefix(_PENDING_PREFIX))
+            tasks = array_tasks(plan, [i.array_index for i in insts])
+            updates += [
+                StateUpdate(
+                    i.id,
+                    TaskState.SUBMITTED,
+                    job_id=job
+                    if i.array_index is None
+                    else element_id(job, tasks.get(i.array_index, i.array_index)),
+                )
+                for i in insts
+            ]
+        if updates:
+            logger.info("recording %d job id(s) a lost wave submitted", len(updates))
+            self.store.apply_state_updates(updates)
+
+    def _started_job(self, inst: TaskInstanceRecord) -> str | None:
+        """The job id an instance's start record names (``None``: not started, or unnamed)."""
         try:
-            mark = read_json(started)
-        except ValueError:
+            mark = read_json(self.layout.started_file(inst.task_name, inst.array_index))
+        except (FileNotFoundError, ValueError):
             return None
-        job = mark.get("job_id")
-        if not job:
-            return None
-        # A packed element ran in array task "array_task" of its job, not at its own index.
-        number = mark.get("array_task", inst.array_index)
-        job_id = str(job) if number is None else element_id(str(job), int(number))
-        return StateUpdate(inst.id, TaskState.RUNNING, job_id=job_id)
+        job = mark.get("job_id") if isinstance(mark, dict) else None
+        return str(job) if job else None
 
     # -- 2. reconcile with the scheduler --------------------------------------------
 
@@ -627,6 +663,48 @@ class Dispatcher:
             ),
         )
 
+    def _packed_job(
+        self,
+        name: str,
+        insts: Sequence[TaskInstanceRecord],
+        retried: dict[str, Any] | None = None,
+    ) -> tuple[JobSpec, PackPlan | None, str]:
+        """The job of one submission of ``insts`` (ascending), packed as the task asks.
+
+        Returns the job, its pack plan (written; ``None`` when not packed) and
+        the pending token to mark the instances with (the plan's name).
+        """
+        token = _new_token()
+        indices = [i.array_index for i in insts]
+        pack = plan_packs(self.layout, name, self._pack_size(name), indices, token)
+        return self._job_spec(name, indices, pack, retried), pack, token
+
+    def _pack_size(self, name: str) -> int:
+        """Elements per array task of ``name`` this wave (``pack="auto"`` measured once)."""
+        if name not in self._pack_sizes:
+            config = self.wf.tasks[name].config
+            size = pack_size(config.pack, self.wf.config.pack, array=config.array)
+            if size == AUTO:  # a pack never holds more than the elements submitted
+                size = auto_pack(
+                    self.store, self.record.graph_name, name, None, user_id=self.record.user_id
+                ).size
+            self._pack_sizes[name] = int(size)
+        return self._pack_sizes[name]
+
+    def _array_task(self, inst: TaskInstanceRecord) -> str:
+        """The id of the array task (or job) ``inst`` runs in, pending token or not."""
+        job = inst.job_id or ""
+        if not job.startswith(_PENDING_PREFIX) or inst.array_index is None:
+            return job
+        # Sent, its id not known yet: its pack's number is in the plan named by the token.
+        plan = read_pack_plan(self.layout, inst.task_name, job.removeprefix(_PENDING_PREFIX))
+        number = array_tasks(plan, [inst.array_index])[inst.array_index] if plan else None
+        return element_id(job, inst.array_index if number is None else number)
+
+    def _jobs(self, name: str, count: int) -> int:
+        """How many array tasks (jobs, for the cap) ``count`` elements of ``name`` make."""
+        return -(-count // self._pack_size(name))
+
     def _marked(self) -> list[TaskInstanceRecord]:
         """SUBMITTED instances still holding the pending token they were marked with."""
         return [
@@ -637,13 +715,27 @@ class Dispatcher:
             if (inst.job_id or "").startswith(_PENDING_PREFIX)
         ]
 
-    def _unsent(self, inst: TaskInstanceRecord) -> bool:
-        """Marked by a dispatcher that died before submitting it, and never started."""
-        return (
-            inst.state is TaskState.SUBMITTED
-            and (inst.job_id or "").startswith(_PENDING_PREFIX)
-            and not self.layout.started_file(inst.task_name, inst.array_index).exists()
-        )
+    def _unsent(self) -> list[TaskInstanceRecord]:
+        """Marked instances whose submission no wave can tell was sent: submit them again.
+
+        The one rule for "was this marked submission really submitted", for
+        ready tasks (:meth:`submit_ready`), tasks submitted ahead
+        (:class:`~reflow.engine.scheduler.forward.AheadJobs`) and the cap
+        (:meth:`_room`).  A submission is one job and one pending token
+        (:meth:`_submit_job`); it was sent when one of its elements started
+        (a pack starts its elements one after another, so an element that has
+        not started says nothing about its pack; :meth:`_adopt_sent` then gives
+        all of it its job id) or when its ledger recorded its job ids
+        (:meth:`_record_ledgered`); either replaces the token.  Otherwise
+        none of it was: every instance of the token goes again.
+        """
+        marked = self._marked()
+        sent = {
+            inst.job_id
+            for inst in marked
+            if self.layout.started_file(inst.task_name, inst.array_index).exists()
+        }
+        return [inst for inst in marked if inst.job_id not in sent]
 
     def submit_ready(self) -> list[str]:
         """Submit every planned instance not yet submitted; return the new job ids.
@@ -656,29 +748,20 @@ class Dispatcher:
         by_task: dict[str, list[TaskInstanceRecord]] = {}
         for inst in waiting:
             by_task.setdefault(inst.task_name, []).append(inst)
-        # Instances marked before a dispatcher died between marking and submitting.  A
-        # submission one of whose elements started was submitted (a pack starts its
-        # elements one by one): none of it is submitted again.
-        marked = self._marked()
-        ran = {
-            inst.job_id
-            for inst in marked
-            if self.layout.started_file(inst.task_name, inst.array_index).exists()
-        }
-        for inst in marked:
-            if inst.job_id not in ran:
-                by_task.setdefault(inst.task_name, []).append(inst)
+        # Instances marked by a dispatcher that died between marking and submitting.
+        for inst in self._unsent():
+            by_task.setdefault(inst.task_name, []).append(inst)
         for name in list(by_task):
             by_task[name] = [i for i in by_task[name] if not is_ahead(i)]
             if not by_task[name]:
                 del by_task[name]
         job_ids: list[str] = []
-        room = self._room(sum(len(insts) for insts in by_task.values()))
+        room = self._room(sum(self._jobs(name, len(insts)) for name, insts in by_task.items()))
         for name, insts, retried in self.retrying.batches(by_task):
             insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
             if room is not None:  # a slice within the cap; the rest waits for a later wave
-                del insts[room:]
-                room -= len(insts)
+                del insts[room * self._pack_size(name) :]
+                room -= self._jobs(name, len(insts))
                 if not insts:
                     break
             missing = [
@@ -688,12 +771,7 @@ class Dispatcher:
             ]
             if missing:  # a wave killed between planning and writing inputs
                 self._write_inputs(name, self._expansion(name), missing)
-            token = _new_token()
-            config = self.wf.tasks[name].config
-            size = pack_size(config.pack, self.wf.config.pack, array=config.array)
-            indices = [i.array_index for i in insts]
-            pack = plan_packs(self.layout, name, size, indices, token)
-            job = self._job_spec(name, indices, pack, retried)
+            job, pack, token = self._packed_job(name, insts, retried)
             job_id = self._submit_job(name, insts, job, pack=pack, token=token)
             if job_id is not None:
                 job_ids.append(job_id)
@@ -712,7 +790,7 @@ class Dispatcher:
         """Mark ``insts``, submit ``job`` for them, record its id; ``None`` if refused.
 
         Marked first: a dispatcher killed between the two leaves instances a
-        later wave recognises (:meth:`_unsent`, :meth:`_adopt`), never a job
+        later wave recognises (:meth:`_unsent`, :meth:`_adopt_sent`), never a job
         submitted twice.  ``fallback`` is tried when the executor refuses ``job``.
         ``pack`` is the plan of a packed ``job`` (its array tasks run several
         elements each), named after ``token``, the pending token to mark with.
@@ -736,7 +814,8 @@ class Dispatcher:
                 [StateUpdate(i.id, TaskState.FAILED, error_text=text) for i in insts]
             )
             return None
-        packed = {} if pack is None or job is fallback else pack.job_ids(job_id)
+        # A fallback is the same packed job with whole-array dependencies.
+        packed = {} if pack is None else pack.job_ids(job_id)
         ids = {
             i.id: job_id
             if i.array_index is None or job.array is None
@@ -783,21 +862,19 @@ class Dispatcher:
     def _room(self, waiting: int) -> int | None:
         """How many more task jobs fit under the run's ``max_jobs`` (``None``: no cap).
 
-        Each array element counts as one job, as schedulers count them toward
-        ``MaxSubmitJobs``; so do this dispatcher and the next one.  ``waiting``
-        instances are about to be submitted, some perhaps again (marked by a
-        dispatcher that died before submitting them): they are not in flight.
+        Each array task counts as one job, as schedulers count them toward
+        ``MaxSubmitJobs``: an unpacked element, or a whole pack (its elements
+        share the job id ``ID[k]``); so do this dispatcher and the next one.
+        ``waiting`` jobs are about to be submitted, some perhaps again (marked
+        by a dispatcher that died before submitting them): they are not in
+        flight.
         """
         cap = self.max_jobs
         if cap is None:
             return None
         active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
-        in_flight = sum(
-            1
-            for i in active
-            if not (i.job_id or "").startswith(_PENDING_PREFIX)
-            or self.layout.started_file(i.task_name, i.array_index).exists()
-        )
+        unsent = {i.id for i in self._unsent()}
+        in_flight = len({self._array_task(i) for i in active if i.id not in unsent})
         room = max(0, cap - 2 - in_flight)
         if room < waiting:
             logger.info(
@@ -871,7 +948,7 @@ class Dispatcher:
         With ``resume``, a run marked FAILED by a dispatcher that crashed is
         taken up again when it still has unfinished instances.
         """
-        with _run_lock(self.layout):
+        with run_lock(self.layout):
             record = self.store.get_run_record(self.run_id)
             assert record is not None
             if resume and record.status is RunState.FAILED and self._unfinished():

@@ -44,6 +44,7 @@ from reflow.cache.identity import identity_with
 from reflow.define.labels import instance_label
 from reflow.define.wiring import WireMode
 from reflow.engine.scheduler.ahead import DependencyKind, edge_kind
+from reflow.engine.scheduler.packing import array_tasks
 from reflow.engine.scheduler.upstream import upstream_outputs, wiring_to_json
 from reflow.errors import ReflowError
 from reflow.executors.jobs import split_element_id
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from reflow.engine.scheduler.dispatcher import Dispatcher
     from reflow.stores import TaskInstanceRecord
 
-__all__ = ["AHEAD", "NEVER_END", "AheadJobs", "is_ahead"]
+__all__ = ["AHEAD", "INDEX_SHARDS", "NEVER_END", "AheadJobs", "is_ahead"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,8 @@ AHEAD = "ahead"
 NEVER_END = frozenset({"lsf"})
 """Executors whose scheduler keeps a job whose dependency failed pending for ever."""
 
-_INDEX_RUNS = 100
-"""How many of the workflow's newest runs the index of earlier outputs reads."""
+INDEX_SHARDS = 2
+"""Hex digits of an identity naming its index shard: at most 256 shards per task."""
 
 _DONE = TaskState.SUCCESS
 _ACTIVE = (TaskState.SUBMITTED, TaskState.RUNNING)
@@ -109,10 +110,12 @@ class AheadJobs:
             dict.fromkeys([*(s for w in wiring.values() for s in w.steps), *spec.config.after])
         )
 
-    def _job_of(self, task: str, planned: Mapping[str, Any]) -> tuple[str, tuple[int, ...]] | None:
-        """The one job holding every unfinished instance of ``task``, and their indices.
+    def _job_of(self, task: str, planned: Mapping[str, Any]) -> tuple[str, dict[int, int]] | None:
+        """The one job holding every unfinished instance of ``task``, and where each runs.
 
-        ``("", ())`` when the task has ended successfully; ``None`` when it
+        The mapping gives each unfinished element's array task number in that
+        job: its own index, or its pack's number when the task was packed.
+        ``("", {})`` when the task has ended successfully; ``None`` when it
         is not planned, has an instance waiting, failed or in several jobs.
         """
         if task not in planned:
@@ -121,19 +124,20 @@ class AheadJobs:
         if len(insts) != planned[task]["count"]:
             return None
         bases: set[str] = set()
-        indices: list[int] = []
+        tasks: dict[int, int] = {}
         for inst in insts:
             if inst.state is _DONE:
                 continue
             job = inst.job_id or ""
             if inst.state not in _ACTIVE or not job or job.startswith("pending:"):
                 return None
-            bases.add(split_element_id(job)[0])
-            if inst.array_index is not None:
-                indices.append(inst.array_index)
+            base, number = split_element_id(job)
+            bases.add(base)
+            if inst.array_index is not None and number is not None:
+                tasks[inst.array_index] = number
         if len(bases) > 1:
             return None
-        return (bases.pop() if bases else "", tuple(sorted(indices)))
+        return (bases.pop() if bases else "", tasks)
 
     def _count(self, task: str, planned: Mapping[str, Any]) -> int | None:
         """Instances ``task`` will have, if its shape is known without a new wave."""
@@ -160,6 +164,7 @@ class AheadJobs:
             return []
         self._records = {}
         planned = d._planned()
+        unsent = {i.id for i in d._unsent()}  # marked by a wave that died (one rule)
         submitted: list[str] = []
         for name in d._analyse().order:
             deps = self._deps(name)
@@ -168,7 +173,7 @@ class AheadJobs:
             waiting = [
                 i
                 for i in self._instances(name)
-                if is_ahead(i) and (i.state in _WAITING or d._unsent(i))
+                if is_ahead(i) and (i.state in _WAITING or i.id in unsent)
             ]
             if name in planned and not waiting:
                 continue
@@ -180,12 +185,18 @@ class AheadJobs:
                 continue
             if name not in planned:
                 count = self._count(name, planned)
-                if count is None or ((room := d._room(count)) is not None and room < count):
+                if count is None or (
+                    (room := d._room(jobs_needed := d._jobs(name, count))) is not None
+                    and room < jobs_needed
+                ):
                     continue
                 waiting = self._insert(name, count)
                 planned[name] = {"count": count, AHEAD: True}
                 d._mark_planned(planned)
-            job_id = self._submit_task(name, waiting, {k: v for k, v in jobs.items() if v})
+            # An upstream task that has ended (no job) is no dependency: "" is no job id.
+            job_id = self._submit_task(
+                name, waiting, {k: v for k, v in jobs.items() if v and v[0]}
+            )
             if job_id is not None:
                 submitted.append(job_id)
                 self._records.pop(name, None)
@@ -223,42 +234,47 @@ class AheadJobs:
         self,
         name: str,
         insts: list[TaskInstanceRecord],
-        jobs: Mapping[str, tuple[str, tuple[int, ...]]],
+        jobs: Mapping[str, tuple[str, dict[int, int]]],
     ) -> str | None:
         d = self.d
         if not insts:
             return None
-        room = d._room(len(insts))
-        if room is not None:
-            insts = insts[:room]
+        # In order first: a slice within the cap is the first elements, in whole packs.
+        insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
+        room = d._room(d._jobs(name, len(insts)))
+        if room is not None:  # whole array tasks within the cap: a pack counts once
+            insts = insts[: room * d._pack_size(name)]
             if not insts:
                 return None
-        insts.sort(key=lambda r: -1 if r.array_index is None else r.array_index)
         write_json_atomic(d.layout.ahead_file(name), self._ahead_payload(name))
         payload = self._input_payload(name)
         for inst in insts:
             write_json_atomic(d.layout.input_file(name, inst.array_index), payload)
-        indices = tuple(i.array_index for i in insts if i.array_index is not None)
+        job, pack, token = d._packed_job(name, insts)
+        # Where each element runs in this job: array task k of a pack waits, with
+        # after_corr, for array task k upstream, which must hold the very elements
+        # it reads (a 1:1 chain reads element i upstream for element i).
+        mine = array_tasks(pack, [i.array_index for i in insts])
         wiring = d._analyse().wiring[name]
         corr: list[str] = []
         ok: list[str] = []
-        for dep, (upstream_job, dep_indices) in jobs.items():
+        for dep, (upstream_job, dep_tasks) in jobs.items():
             kind = edge_kind(name, dep, d.wf.tasks, wiring, d.executor.supports_after_corr)
-            paired = kind is DependencyKind.AFTER_CORR and dep_indices == indices
+            paired = kind is DependencyKind.AFTER_CORR and dep_tasks == mine
             (corr if paired else ok).append(upstream_job)
-        job = d._job_spec(name, [i.array_index for i in insts])
         job = replace(job, after_ok=tuple(ok), after_corr=tuple(corr))
         # An executor may still refuse to pair two arrays (one split in chunks):
         # the whole upstream array is then waited for.
         whole = replace(job, after_ok=tuple(ok + corr), after_corr=()) if corr else None
         logger.info(
-            "%s: %d instance(s) submitted ahead (after_ok %s, after_corr %s)",
+            "%s: %d instance(s) submitted ahead%s (after_ok %s, after_corr %s)",
             name,
             len(insts),
+            "" if pack is None else f" in {len(pack.groups)} pack(s)",
             ok,
             corr,
         )
-        return d._submit_job(name, insts, job, whole)
+        return d._submit_job(name, insts, job, whole, pack=pack, token=token)
 
     def _ahead_payload(self, name: str) -> dict[str, Any]:
         """The task's ahead file: how to resolve its inputs, and its earlier outputs."""
@@ -295,36 +311,51 @@ class AheadJobs:
                 if name in d._code():
                     parts = replace(parts, code=d._code()[name])
                 payload["parts"] = parts.to_dict()
-                payload["index"] = self._earlier_outputs(name)
+                payload["index_shards"] = self._write_index(name)
         return payload
 
-    def _earlier_outputs(self, name: str) -> dict[str, dict[str, Any]]:
-        """Successful outputs of ``name`` in the workflow's newest runs, by identity.
+    def _write_index(self, name: str) -> int:
+        """Write the task's earlier outputs in shards by identity prefix; return the prefix length.
 
-        Only runs whose results this run may reuse (``[store] share_cache``)
-        are read, newest first, so an identity maps to its newest output as a
-        cache lookup finds it.
+        The index holds every identity the task ever had: one file would be
+        read whole by every worker, each needing one entry.  Shards named by the
+        identity's first :data:`INDEX_SHARDS` hex digits keep a read small; a
+        shard left by an earlier submission and no longer written is removed.
+        """
+        layout = self.d.layout
+        shards: dict[str, dict[str, dict[str, Any]]] = {}
+        for identity, entry in self._earlier_outputs(name).items():
+            shards.setdefault(identity[:INDEX_SHARDS], {})[identity] = entry
+        for shard, entries in shards.items():
+            write_json_atomic(layout.ahead_index_file(name, shard), entries, durable=False)
+        folder = layout.ahead_index_file(name, "x").parent
+        if folder.is_dir():
+            for path in folder.glob("*.json"):
+                if path.stem not in shards:
+                    path.unlink(missing_ok=True)
+        return INDEX_SHARDS
+
+    def _earlier_outputs(self, name: str) -> dict[str, dict[str, Any]]:
+        """Successful outputs of ``name`` by identity: what a cache lookup would find for each.
+
+        One row per identity, the newest, in any run of any workflow whose
+        results this run may reuse (``[store] share_cache``), as ``run_local``'s
+        lookups find them (:meth:`~reflow.stores.Store.newest_outputs`).
         """
         d = self.d
-        user = d._planner().cache_user
-        runs = d.store.list_run_records(graph_name=d.record.graph_name, user_id=user)
-        index: dict[str, dict[str, Any]] = {}
-        for run in runs[:_INDEX_RUNS]:
-            for inst in d.store.list_task_instance_records(
-                run.run_id, task_name=name, states=[_DONE]
-            ):
-                if not inst.identity or inst.identity in index:
-                    continue
-                index[inst.identity] = {
-                    "output": CODEC.dumps(inst.output),
-                    "output_hash": inst.output_hash or "",
-                    "source": {
-                        "run_id": inst.run_id,
-                        "instance_id": inst.id,
-                        "array_index": inst.array_index,
-                    },
-                }
-        return index
+        found = d.store.newest_outputs(name, user_id=d._planner().cache_user)
+        return {
+            identity: {
+                "output": CODEC.dumps(inst.output),
+                "output_hash": inst.output_hash or "",
+                "source": {
+                    "run_id": inst.run_id,
+                    "instance_id": inst.id,
+                    "array_index": inst.array_index,
+                },
+            }
+            for identity, inst in found.items()
+        }
 
     def _input_payload(self, name: str) -> dict[str, Any]:
         d = self.d

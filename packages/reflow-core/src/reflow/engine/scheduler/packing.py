@@ -29,27 +29,39 @@ from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
 
 __all__ = [
+    "AUTO",
     "PackPlan",
+    "array_tasks",
     "element_part",
     "marker",
     "pack_groups",
     "pack_size",
     "pack_walltime",
     "read_pack_group",
+    "read_pack_plan",
 ]
 
 _MARK = "==> reflow element {index} {edge} <=="
 
 
-def pack_size(task_pack: int | None, default: int | None, *, array: bool) -> int:
+AUTO = "auto"
+"""``pack="auto"``: the dispatcher chooses from measured run times (:mod:`.autopack`)."""
+
+
+def pack_size(task_pack: int | str | None, default: int | str | None, *, array: bool) -> int | str:
     """How many elements of a task one array task runs: 1 when the task is not packed.
 
     Parameters
     ----------
-    task_pack : int or None
+    task_pack : int, "auto" or None
         The task's own ``pack=`` (``None``: not given).
-    default : int or None
+    default : int, "auto" or None
         The configuration's ``[submit] pack`` (``None``: not set).
+
+    Returns
+    -------
+    int or str
+        The number, or :data:`AUTO` for the dispatcher to choose it.
     array : bool
         Whether the task is an array task; only array tasks are packed.
 
@@ -59,6 +71,8 @@ def pack_size(task_pack: int | None, default: int | None, *, array: bool) -> int
     (50, 10)
     >>> pack_size(None, 50, array=False), pack_size(None, None, array=True)
     (1, 1)
+    >>> pack_size("auto", None, array=True)
+    'auto'
     """
     if not array:
         return 1
@@ -79,6 +93,25 @@ def pack_groups(indices: Sequence[int], size: int) -> list[list[int]]:
     """
     items = list(indices)
     return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def array_tasks(pack: PackPlan | None, indices: Sequence[int | None]) -> dict[int, int]:
+    """Each element's array task number in one submission: its pack's, else its own index.
+
+    Two submissions whose mappings are equal pair task for task (``after_corr``):
+    array task ``k`` of one holds exactly the elements array task ``k`` of the
+    other holds.
+
+    Examples
+    --------
+    >>> array_tasks(None, [3, 4])
+    {3: 3, 4: 4}
+    >>> array_tasks(PackPlan("t", [[0, 1], [2]]), [0, 1, 2])
+    {0: 0, 1: 0, 2: 1}
+    """
+    if pack is None:
+        return {i: i for i in indices if i is not None}
+    return {i: k for k, group in enumerate(pack.groups) for i in group}
 
 
 def pack_walltime(time: str, largest: int) -> str:
@@ -125,6 +158,15 @@ class PackPlan:
     def write(self, layout: RunLayout, task: str) -> None:
         """Write the plan where the task's workers read it, before the array is submitted."""
         write_json_atomic(layout.pack_file(task, self.name), {"groups": self.groups})
+
+
+def read_pack_plan(layout: RunLayout, task: str, plan: str) -> PackPlan | None:
+    """The pack plan ``plan`` of ``task`` as written, or ``None`` (unpacked, or unreadable)."""
+    try:
+        data: Mapping[str, Any] = read_json(layout.pack_file(task, plan))
+        return PackPlan(plan, [[int(i) for i in group] for group in data["groups"]])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def read_pack_group(layout: RunLayout, task: str, plan: str, array_task: int) -> list[int]:

@@ -95,7 +95,7 @@ def resolve_ahead(layout: RunLayout, task: str, index: int | None, codec: Any) -
     if not parts or stale:
         return Resolved(values, "", None, stale)
     identity = replace(IdentityParts.from_dict(parts), inputs=exp.hashes(position)).identity()
-    entry = ahead.get("index", {}).get(identity)
+    entry = _indexed(layout, task, ahead, identity)
     if entry is None:
         return Resolved(values, identity, None)
     output = codec.loads(entry["output"])
@@ -110,6 +110,27 @@ def resolve_ahead(layout: RunLayout, task: str, index: int | None, codec: Any) -
         "cached": {**entry["source"], "identity": identity},
     }
     return Resolved(values, identity, hit)
+
+
+def _indexed(
+    layout: RunLayout, task: str, ahead: dict[str, Any], identity: str
+) -> dict[str, Any] | None:
+    """The index entry of ``identity``: from its shard, or the ahead file's own index.
+
+    An ahead file written before the index was sharded holds it whole (``index``).
+    """
+    if "index" in ahead:
+        found = ahead["index"].get(identity)
+        return found if isinstance(found, dict) else None
+    digits = ahead.get("index_shards")
+    if not isinstance(digits, int) or not identity:
+        return None
+    try:
+        shard = read_json(layout.ahead_index_file(task, identity[:digits]))
+    except (FileNotFoundError, ValueError):
+        return None  # no earlier output starts so: the instance runs
+    found = shard.get(identity) if isinstance(shard, dict) else None
+    return found if isinstance(found, dict) else None
 
 
 def _stale(

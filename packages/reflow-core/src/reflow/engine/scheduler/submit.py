@@ -17,7 +17,7 @@ from reflow.cache.planning import CachePolicy
 from reflow.config import MIN_MAX_JOBS
 from reflow.engine.local.engine import check_options
 from reflow.engine.scheduler.code import freeze_code
-from reflow.engine.scheduler.dispatcher import dispatcher_command
+from reflow.engine.scheduler.dispatcher import dispatcher_command, run_lock
 from reflow.engine.scheduler.loader import script_of
 from reflow.engine.scheduler.results import ResultReader, identity_with_code, planned_code
 from reflow.errors import ConfigError, ReflowError
@@ -228,7 +228,20 @@ def _executor_of(store: Store, run_id: str, executor: Executor | None) -> Execut
 def cancel_run(
     run: Run | RunPlace, task: str | None = None, executor: Executor | None = None
 ) -> int:
-    """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled."""
+    """Cancel the run's active jobs (and its pending dispatcher); return instances cancelled.
+
+    A wave running now is waited for (the run's dispatch lock): between marking
+    instances and recording their job ids, a job it submits has no id to cancel.
+    """
+    layout = RunLayout(run.run_dir, run.run_id)
+    with contextlib.ExitStack() as stack:
+        if layout.state_dir.is_dir():  # else no wave ran, or its files are gone
+            with contextlib.suppress(PermissionError):  # another user's run: as before
+                stack.enter_context(run_lock(layout))
+        return _cancel_run(run, task, executor)
+
+
+def _cancel_run(run: Run | RunPlace, task: str | None, executor: Executor | None) -> int:
     store = run.store
     record = store.get_run_record(run.run_id)
     if record is not None and record.status in RunState.terminal() and task is None:
