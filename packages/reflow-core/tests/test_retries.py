@@ -6,6 +6,7 @@ import io
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import redirect_stdout
@@ -18,6 +19,7 @@ from reflow import RunState, TaskState
 from reflow.define.retrypolicy import Attempted, Retry, escalate, retry_policy
 from reflow.engine.scheduler.dispatcher import dispatch_once
 from reflow.engine.scheduler.retrying import MEMORY_KILL_LINE, failure_reason
+from reflow.engine.scheduler.submit import cancel_run
 from reflow.errors import WorkflowDefinitionError
 from reflow.executors.base import Executor
 from reflow.executors.jobs import ARRAY_INDEX_ENV, JobSpec, JobState, JobStatus, element_id
@@ -412,3 +414,44 @@ def test_a_backoff_holds_the_retry_back_until_it_is_due(tmp_path: Path, store: A
     dispatch_once(store, run.run_id, executor)
     again, job = executor.job("big")
     assert again != first and job.resources.mem == "200M"
+
+
+ALONE = """
+from reflow import Workflow
+from reflow.define.retrypolicy import Retry
+
+wf = Workflow("{name}")
+
+@wf.job(mem="100M", retries=Retry(1, backoff="300s"))
+def big() -> str:
+    return "done"
+"""
+
+
+def test_cancel_stops_a_wave_waiting_out_a_retry_backoff(tmp_path: Path, store: Any) -> None:
+    # The only job failed and its retry is held back 300 s: the wave itself waits.
+    # `cancel` must not wait with it, and the held retry is never submitted.
+    mod = load_script(tmp_path, "alone_backoff", ALONE.format(name="alone_backoff"))
+    executor = Scripted()
+    run = mod.wf.submit(tmp_path / "run", store=store, executor=executor)
+    assert dispatch_once(store, run.run_id, executor) is RunState.RUNNING
+    first, _ = executor.job("big")
+    executor.states[first] = JobStatus(JobState.OUT_OF_MEMORY)
+    states: list[RunState] = []
+    wave = threading.Thread(
+        target=lambda: states.append(dispatch_once(store, run.run_id, executor))
+    )
+    wave.start()
+    deadline = time.monotonic() + 30
+    while not attempts(run, "big") and time.monotonic() < deadline:
+        time.sleep(0.1)  # the wave recorded the failure: it is in the backoff now
+    time.sleep(1)
+    began = time.monotonic()
+    cancel_run(run, executor=executor)
+    assert time.monotonic() - began < 10
+    wave.join(timeout=10)
+    assert not wave.is_alive()
+    assert executor.job("big")[0] == first  # the held retry was not submitted
+    assert store.get_run_record(run.run_id).status is RunState.CANCELLED
+    assert run.status_dict()["summary"]["big"] == {"CANCELLED": 1}
+    assert not RunLayout(run.run_dir, run.run_id).cancel_file.exists()

@@ -216,6 +216,11 @@ class RunLayout:
         return self.state_dir / "dispatch.lock"
 
     @property
+    def cancel_file(self) -> Path:
+        """Left by ``cancel`` before it waits for a running wave, which then stops waiting."""
+        return self.state_dir / "cancel.requested"
+
+    @property
     def planned_file(self) -> Path:
         """The tasks the dispatchers planned, with their instance counts."""
         return self.state_dir / "planned.json"

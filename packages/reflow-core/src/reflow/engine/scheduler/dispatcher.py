@@ -960,9 +960,12 @@ class Dispatcher:
             self.submit_ready()
             AheadJobs(self).submit()
             active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
-            if not active and self.retrying.wait_for_backoff():  # only retries in backoff
+            cancelling = self.layout.cancel_file.exists
+            if not active and self.retrying.wait_for_backoff(cancelling):  # retries in backoff
                 self.submit_ready()
                 active = self.store.list_task_instance_records(self.run_id, states=_ACTIVE)
+            elif not active and cancelling():
+                return RunState.RUNNING  # the waiting `cancel` records the run's end
             lost = [i for i in active if (i.job_id or "").startswith(_PENDING_PREFIX)]
             if lost and len(lost) == len(active):
                 self._give_up_on(lost)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
@@ -306,14 +306,20 @@ class Retrying:
             cpus=int(res["cpus"]), time=str(res["time"]), mem=str(res["mem"]), options=options
         )
 
-    def wait_for_backoff(self) -> bool:
+    def wait_for_backoff(self, stop: Callable[[], bool]) -> bool:
         """Sleep until the first held instance is due; ``False`` when none is held.
 
         Called only when no job of the run is left to wait for, so the wave
         itself must wait (at most 10 minutes, well inside its own walltime).
+        ``stop`` is asked every second: when it answers yes (the user cancels
+        the run), the wave stops waiting and submits nothing (``False``).
         """
         if not self.held:
             return False
-        time.sleep(max(0.0, min(min(self.held.values()) - time.time(), 600.0)))
+        until = time.monotonic() + max(0.0, min(min(self.held.values()) - time.time(), 600.0))
+        while (left := until - time.monotonic()) > 0:
+            if stop():
+                return False
+            time.sleep(min(1.0, left))
         self.held.clear()
-        return True
+        return not stop()

@@ -232,11 +232,17 @@ def cancel_run(
 
     A wave running now is waited for (the run's dispatch lock): between marking
     instances and recording their job ids, a job it submits has no id to cancel.
+    A wave that sleeps through a retry's backoff is told to stop first
+    (:attr:`RunLayout.cancel_file`), so ``cancel`` does not wait out the backoff.
     """
     layout = RunLayout(run.run_dir, run.run_id)
     with contextlib.ExitStack() as stack:
         if layout.state_dir.is_dir():  # else no wave ran, or its files are gone
             with contextlib.suppress(PermissionError):  # another user's run: as before
+                if task is None:
+                    # A wave sleeping through a retry's backoff stops at this mark.
+                    layout.cancel_file.touch()
+                    stack.callback(layout.cancel_file.unlink, missing_ok=True)
                 stack.enter_context(run_lock(layout))
         return _cancel_run(run, task, executor)
 
