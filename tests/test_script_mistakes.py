@@ -179,3 +179,25 @@ def test_dry_run_names_the_executor(script: Path) -> None:
     )
     assert done.stderr == ""
     assert_nothing_written(script)
+
+
+@pytest.mark.parametrize(
+    ("decorator", "message"),
+    [
+        ('pack="fast"', "Task 'hello': pack='fast' is not valid"),
+        ("cpus=-1", "Task 'hello': cpus=-1 is not valid"),
+    ],
+)
+def test_a_decorator_mistake_is_one_line_and_exit_2(
+    script: Path, decorator: str, message: str
+) -> None:
+    # Raised while the script's top level runs, before wf.cli() can catch it.
+    script.write_text(
+        script.read_text().replace('@wf.job(time="1h30m")', f"@wf.job(array=True, {decorator})")
+    )
+    done = cli(script, "run")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"mistakes: error: {message}")
+    assert done.stderr.count("\n") == 1, done.stderr  # no traceback
+    assert_nothing_written(script)

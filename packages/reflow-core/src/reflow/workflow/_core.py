@@ -17,6 +17,7 @@ from reflow.define.markers import type_repr
 from reflow.define.registry import register
 from reflow.define.wiring import ParamWiring
 from reflow.engine.scheduler.loader import driver_call
+from reflow.errorhook import install as install_errorhook
 from reflow.errors import ParameterError, ReflowError, WorkflowDefinitionError
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class Workflow(Flow):
         # The file the caller defines the workflow in: what scheduler jobs import.
         self._defined_in: str | None = sys._getframe(1).f_globals.get("__file__")
         register(self)
+        # A decorator's mistake below this line ends the script as one line, exit 2.
+        install_errorhook(name)
 
     @property
     def config(self) -> Config:
