@@ -165,7 +165,7 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
             raise KeyboardInterrupt
         return real_submit(name, insts, job, fallback, **how)
 
-    wave._submit_job = die_after_marking  # type: ignore[method-assign,assignment]
+    wave._submit_job = die_after_marking  # type: ignore[method-assign]
     with pytest.raises(KeyboardInterrupt):
         jobs_ahead.submit()
     mark = len(job_specs(executor))
