@@ -19,7 +19,7 @@ from reflow.engine.scheduler.forward import AheadJobs
 from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.layout import RunLayout
 from reflow.stores import StateUpdate
-from reflow.testing.ahead import AHEAD_PIPELINE, ahead_total
+from reflow.testing.ahead import AHEAD_PIPELINE, ahead_total, stop_after_first_wave
 from reflow.testing.scripts import load_script
 
 # process and clean packed by 3; clean[x] sleeps while a file slowclean-<x> exists
@@ -137,23 +137,6 @@ def test_a_failed_element_under_packs_submitted_ahead_is_retried_alone(
     assert [s["array"]["indices"] for s in retried] == [[0]]  # one pack: element 4 alone
 
 
-def _stop_after_first_wave(run: Any, executor: LocalExecutor) -> None:
-    """Cancel the run's second dispatcher and wait for find: waves go by hand from here."""
-    pending = run.run_dir / ".reflow" / run.run_id / "dispatcher.json"
-    first = json.loads(pending.read_text())["job_id"]
-    for _ in range(600):
-        second = json.loads(pending.read_text())["job_id"]
-        if second != first:
-            break
-        time.sleep(0.1)
-    executor.cancel([second])
-    result = RunLayout(run.run_dir, run.run_id).result_file("find", None)
-    for _ in range(600):
-        if result.exists():
-            break
-        time.sleep(0.1)
-
-
 def _wave_dying_at_clean(store: Any, run: Any, executor: LocalExecutor, *, send: bool) -> None:
     """A wave killed while submitting clean ahead: after marking, and after sending if ``send``.
 
@@ -186,7 +169,7 @@ def test_a_wave_killed_after_marking_packs_ahead_submits_them_once(
 ) -> None:
     mod = load(tmp_path, "ahead_packkill")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=5)
-    _stop_after_first_wave(run, executor)
+    stop_after_first_wave(run, executor)
     _wave_dying_at_clean(store, run, executor, send=False)
     assert len(of_task(executor, "clean")) == 0
     assert Dispatcher(store, run.run_id, executor=executor).wave() is RunState.RUNNING
@@ -211,7 +194,7 @@ def test_a_pack_sent_before_its_wave_died_is_not_sent_again_while_it_runs(
     run_dir.mkdir()
     (run_dir / "slowclean-0").write_text("")
     run = mod.wf.submit(run_dir, store=store, executor=executor, n=5)
-    _stop_after_first_wave(run, executor)
+    stop_after_first_wave(run, executor)
     _wave_dying_at_clean(store, run, executor, send=True)
     layout = RunLayout(run.run_dir, run.run_id)
     for _ in range(600):  # the first pack is held in clean[0]
@@ -237,7 +220,7 @@ def test_the_cap_counts_marked_packs_by_the_same_rule(
     # all of it.
     mod = load(tmp_path, "ahead_packroom")
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=5)
-    _stop_after_first_wave(run, executor)
+    stop_after_first_wave(run, executor)
     _wave_dying_at_clean(store, run, executor, send=False)
     wave = Dispatcher(store, run.run_id, executor=executor)
     marked = wave._marked()

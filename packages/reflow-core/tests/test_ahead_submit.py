@@ -15,6 +15,7 @@ from reflow.executors.local.executor import LocalExecutor
 from reflow.runs.layout import RunLayout
 from reflow.testing.ahead import AHEAD_PIPELINE as PIPELINE
 from reflow.testing.ahead import ahead_total as expected
+from reflow.testing.ahead import stop_after_first_wave
 from reflow.testing.localjobs import job_specs
 from reflow.testing.scripts import load_template
 
@@ -132,21 +133,8 @@ def test_a_dispatcher_killed_after_marking_ahead_jobs_submits_nothing_twice(
 
     mod = load_template(tmp_path, "ahead_kill", PIPELINE)
     run = mod.wf.submit(tmp_path / "run", store=store, executor=executor, n=3)
-    # Stop the chain after wave 1 (find): wave 2's dispatcher, queued after find,
-    # is cancelled before it can start; waves are driven by hand from then on.
-    pending = run.run_dir / ".reflow" / run.run_id / "dispatcher.json"
-    first = json.loads(pending.read_text())["job_id"]
-    for _ in range(600):
-        second = json.loads(pending.read_text())["job_id"]
-        if second != first:
-            break
-        time.sleep(0.1)
-    executor.cancel([second])
-    result = RunLayout(run.run_dir, run.run_id).result_file("find", None)
-    for _ in range(600):
-        if result.exists():
-            break
-        time.sleep(0.1)
+    # Stop the chain after wave 1 (find): waves are driven by hand from then on.
+    stop_after_first_wave(run, executor)
     # A wave that dies right after marking the ahead instances, before any submit.
     wave = Dispatcher(store, run.run_id, executor=executor)
     wave.reconcile(wave.ingest())

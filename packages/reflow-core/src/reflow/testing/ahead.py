@@ -19,20 +19,30 @@ It imports pytest-free modules only, but asserts: import it only from tests.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reflow import RunState
+from reflow.runs.layout import RunLayout
 from reflow.stores import open_store
 from reflow.testing.scripts import load_script
 
 if TYPE_CHECKING:
     from reflow.executors.base import Executor
+    from reflow.executors.local.executor import LocalExecutor
     from reflow.run import Run
     from reflow.stores import Store
 
-__all__ = ["AHEAD_PIPELINE", "ahead_total", "run_ahead_pipeline", "submitted_by_wave"]
+__all__ = [
+    "AHEAD_PIPELINE",
+    "ahead_total",
+    "run_ahead_pipeline",
+    "stop_after_first_wave",
+    "submitted_by_wave",
+]
 
 AHEAD_PIPELINE = """
 import time
@@ -73,6 +83,29 @@ _SUBMITTED = re.compile(r"Submitted \S+ (?:array )?job \S+ \([^.]+\.(\w+)")
 def ahead_total(n: int) -> int:
     """What ``summary`` returns for ``n`` elements."""
     return sum(2 * x + 1 for x in range(n))
+
+
+def stop_after_first_wave(run: Run, executor: LocalExecutor) -> None:
+    """Cancel the run's second dispatcher and wait for ``find``: waves go by hand from here.
+
+    Wave 1 submits ``find`` and queues wave 2's dispatcher after it; that
+    dispatcher is cancelled before it can start, so a test drives the next
+    waves itself (:func:`~reflow.engine.scheduler.dispatcher.dispatch_once`).
+    Each wait gives up after a minute.
+    """
+    pending = RunLayout(run.run_dir, run.run_id).dispatcher_file
+    first = json.loads(pending.read_text())["job_id"]
+    for _ in range(600):
+        second = json.loads(pending.read_text())["job_id"]
+        if second != first:
+            break
+        time.sleep(0.1)
+    executor.cancel([second])
+    result = RunLayout(run.run_dir, run.run_id).result_file("find", None)
+    for _ in range(600):
+        if result.exists():
+            break
+        time.sleep(0.1)
 
 
 def submitted_by_wave(run_dir: Path) -> list[list[str]]:
