@@ -26,7 +26,7 @@ def drain(backend: ProcessBackend) -> list[tuple[str, list[object], str]]:
     while backend.running():
         results.extend(
             (batch[0], [(o.index, o.ok, o.output) for o in outcomes], death)
-            for batch, outcomes, death in backend.collect(timeout=30)
+            for batch, outcomes, _, death in backend.collect(timeout=30)
         )
     return results
 

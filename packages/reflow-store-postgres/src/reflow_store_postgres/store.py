@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow.stores import (
+    ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
     DuplicateError,
@@ -147,7 +149,7 @@ class _Fold:
             self.job, self.job_set = update.job_id, True
         elif target is TaskState.SUCCESS:
             self.out, self.out_hash, self.out_set = (
-                sqlstore.value_to_db(update.output),
+                sqlstore.output_to_db(update),
                 _text(update.output_hash),
                 True,
             )
@@ -164,7 +166,7 @@ class _Fold:
 
 _COPY_INSTANCES = (
     "COPY task_instances (id, run, task, idx, state, created_at, updated_at, identity, "
-    "input_hash, input, cache_info) FROM STDIN (FORMAT BINARY)"
+    "input_hash, input, cache_info, output, output_hash, error_text) FROM STDIN (FORMAT BINARY)"
 )
 # Binary COPY: the server parses no text (the columns' types, in the statement's order).
 _COPY_TYPES = (
@@ -175,6 +177,9 @@ _COPY_TYPES = (
     "int2",
     "int8",
     "int8",
+    "text",
+    "text",
+    "text",
     "text",
     "text",
     "text",
@@ -779,9 +784,43 @@ class PostgresStore(Store):
         one inserted by another process meanwhile; nothing of the batch is then
         inserted.
         """
+        items = list(instances)
+        return self._insert_instances(run_id, items, [(None, None, None)] * len(items))
+
+    def insert_ended_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], ends: Sequence[StateUpdate]
+    ) -> list[int]:
+        """Insert instances in the state their update ends them in (see the Store method).
+
+        The same ``COPY`` as :meth:`insert_task_instances`, each row written once.
+        """
+        if len(instances) != len(ends):
+            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
+        items = []
+        cells: list[tuple[str | None, str | None, str | None]] = []
+        for item, update in zip(instances, ends, strict=True):
+            state = TaskState(update.state)
+            if state not in ENDED_STATES:
+                raise ValueError(
+                    "insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
+                    f"updates, not {state.value}"
+                )
+            items.append(replace(item, state=state))
+            if state is TaskState.SUCCESS:
+                cells.append((sqlstore.output_to_db(update), _text(update.output_hash), None))
+            else:
+                cells.append((None, None, update.error_text))
+        return self._insert_instances(run_id, items, cells)
+
+    def _insert_instances(
+        self,
+        run_id: str,
+        items: Sequence[NewTaskInstance],
+        ended: Sequence[tuple[str | None, str | None, str | None]],
+    ) -> list[int]:
+        """Insert ``items`` with their (output, output hash, error text); their ids in order."""
         import psycopg
 
-        items = list(instances)
         rows = [
             (
                 item.task_name,
@@ -790,9 +829,10 @@ class PostgresStore(Store):
                 item.identity or None,
                 item.input_hash or None,
                 sqlstore.dict_to_db(item.input),
-                sqlstore.dict_to_db(item.cache_info),
+                sqlstore.info_to_db(item),
+                *cells,
             )
-            for item in items
+            for item, cells in zip(items, ended, strict=True)
         ]
 
         def work(conn: Connection) -> list[int]:
@@ -841,7 +881,7 @@ class PostgresStore(Store):
                     item.identity or None,
                     item.input_hash or None,
                     sqlstore.dict_to_db(item.input),
-                    sqlstore.dict_to_db(item.cache_info),
+                    sqlstore.info_to_db(item),
                     source,
                 ),
                 strict=True,

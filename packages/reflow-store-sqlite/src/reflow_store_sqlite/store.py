@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow.stores import (
+    ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
     DuplicateError,
@@ -98,8 +99,10 @@ _INSTANCE_SELECT = (
 )
 _INSERT_INSTANCE = (
     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-    "identity, input_hash, input, cache_info) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "identity, input_hash, input, cache_info, output, output_hash, error_text) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+
 _REUSE_SELECT = _INSTANCE_SELECT.replace("i.input,", "NULL,").replace("i.cache_info", "NULL")
 """Like :data:`_INSTANCE_SELECT` without the input and cache_info (find_cached_outputs)."""
 
@@ -143,7 +146,7 @@ _SET: dict[TaskState, tuple[str, Callable[[StateUpdate], tuple[Any, ...]]]] = {
     TaskState.RUNNING: _JOB,
     TaskState.SUCCESS: (
         "output = ?, output_hash = ?, error_text = NULL, ",
-        lambda u: (sqlstore.value_to_db(u.output), hash_to_db(u.output_hash)),
+        lambda u: (sqlstore.output_to_db(u), hash_to_db(u.output_hash)),
     ),
     TaskState.FAILED: _ERROR,
     TaskState.CANCELLED: _ERROR,
@@ -857,17 +860,60 @@ class SqliteStore(Store):
     ) -> list[int]:
         """Insert many instances of one run in one transaction; return their ids in order."""
         items = list(instances)
+        return self._insert_instances(run_id, items, [(None, None, None)] * len(items), None)
+
+    def insert_ended_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], ends: Sequence[StateUpdate]
+    ) -> list[int]:
+        """Insert instances in the state their update ends them in (see the Store method).
+
+        One row each, written once: no UPDATE after the INSERT.
+        """
+        if len(instances) != len(ends):
+            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
+        states: list[int] = []
+        cells: list[tuple[Any, Any, Any]] = []
+        success = TASK_STATE_CODES[TaskState.SUCCESS]
+        for update in ends:
+            code = task_state_code(update.state)
+            if code == success:
+                text = update.output_text
+                output = text if text is not None else sqlstore.value_to_db(update.output)
+                cells.append((output, hash_to_db(update.output_hash), None))
+            elif TASK_STATES[code] in ENDED_STATES:
+                cells.append((None, None, update.error_text))
+            else:
+                raise ValueError(
+                    f"insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
+                    f"updates, not {TASK_STATES[code].value}"
+                )
+            states.append(code)
+        return self._insert_instances(run_id, instances, cells, states)
+
+    def _insert_instances(
+        self,
+        run_id: str,
+        items: Sequence[NewTaskInstance],
+        ended: Sequence[tuple[Any, Any, Any]],
+        states: Sequence[int] | None,
+    ) -> list[int]:
+        """Insert ``items`` with their (output, output hash, error text); their ids in order.
+
+        ``states`` are the rows' state codes, when not the items' own states.
+        """
+        codes = [task_state_code(item.state) for item in items] if states is None else states
         encoded = [
             (
                 item.task_name,
                 sqlstore.stored_index(item.array_index, SINGLETON_INDEX),
-                task_state_code(item.state),
+                code,
                 hash_to_db(item.identity),
                 hash_to_db(item.input_hash),
                 sqlstore.dict_to_db(item.input),
-                sqlstore.dict_to_db(item.cache_info),
+                sqlstore.info_to_db(item),
+                *cells,
             )
-            for item in items
+            for item, cells, code in zip(items, ended, codes, strict=True)
         ]
 
         def work(conn: sqlite3.Connection) -> list[int]:
@@ -875,10 +921,10 @@ class SqliteStore(Store):
             keys = self._ensure_task_keys(conn, (row[0] for row in encoded))
             now = sqlstore.now_ms()
             if len(encoded) == 1:  # one task of a chain: its id without reading the sequence
-                name, idx, state, *cells = encoded[0]  # cells: identity, hashes, input, info
+                name, idx, state, *rest = encoded[0]  # identity, hashes, input, info, ended
                 try:
                     cursor = conn.execute(
-                        _INSERT_INSTANCE, (run, keys[name], idx, state, now, now, *cells)
+                        _INSERT_INSTANCE, (run, keys[name], idx, state, now, now, *rest)
                     )
                 except sqlite3.IntegrityError as exc:
                     raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
@@ -891,19 +937,8 @@ class SqliteStore(Store):
                 conn.executemany(
                     _INSERT_INSTANCE,
                     [
-                        (
-                            run,
-                            keys[name],
-                            idx,
-                            state,
-                            now,
-                            now,
-                            identity,
-                            input_hash,
-                            payload,
-                            info,
-                        )
-                        for name, idx, state, identity, input_hash, payload, info in encoded
+                        (run, keys[name], idx, state, now, now, *rest)
+                        for name, idx, state, *rest in encoded
                     ],
                 )
             except sqlite3.IntegrityError as exc:
@@ -963,7 +998,7 @@ class SqliteStore(Store):
                 hash_to_db(item.identity),
                 hash_to_db(item.input_hash),
                 sqlstore.dict_to_db(item.input),
-                sqlstore.dict_to_db(item.cache_info),
+                sqlstore.info_to_db(item),
                 source,
             )
             for item, source in zip(instances, sources, strict=True)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
-from reflow.cache.identity import combine_hashes, value_hash
+from reflow.cache.identity import combine_hashes, value_hash, values_hashes
 from reflow.define.wiring import ParamWiring, WireMode
 from reflow.errors import ReflowError
 
@@ -157,6 +157,9 @@ class _Drive:
     def __init__(self, task: str, wiring: ParamWiring, ups: list[UpstreamOutput]) -> None:
         # Segments, one per step: (length, value of element i, hash of element i).
         self._segments: list[tuple[int, Callable[[int], Any], Callable[[int], str]]] = []
+        # The list and file policy of a fanned-out segment (the last one):
+        # with one segment, every element's hash is computed in one loop.
+        self._items: tuple[list[Any], str] | None = None
         for up, mode in zip(ups, wiring.modes, strict=True):
             if mode is WireMode.CHAIN:
                 self._segments.append((len(up.hashes), _chain_value(up), up.hashes.__getitem__))
@@ -171,6 +174,7 @@ class _Drive:
             else:  # pragma: no cover - guarded by validation
                 raise AssertionError(mode)
             self._segments.append((len(items), items.__getitem__, _item_hash(items, up.policy)))
+            self._items = (items, up.policy)
         self.count = sum(length for length, _, _ in self._segments)
 
     def _locate(self, index: int) -> tuple[int, int]:
@@ -187,6 +191,13 @@ class _Drive:
     def hash(self, index: int) -> str:
         number, local = self._locate(index)
         return self._segments[number][2](local)
+
+    def hashes(self, indices: Sequence[int]) -> list[str]:
+        """:meth:`hash` of each index; a fanned-out list's elements hashed in one loop."""
+        if len(self._segments) == 1 and self._items is not None:
+            items, policy = self._items
+            return values_hashes([items[i] for i in indices], policy)
+        return [self.hash(i) for i in indices]
 
 
 class Expansion:
@@ -229,6 +240,19 @@ class Expansion:
         for p, drive in self._drives.items():
             out[p] = drive.hash(index)
         out.update(self._extra)
+        return out
+
+    def hashes_many(self, indices: Sequence[int]) -> list[dict[str, str]]:
+        """:meth:`hashes` of each index, the driving parameters' hashed in one loop each."""
+        fixed = {p: w.hash for p, w in self._whole.items()}
+        columns = [(p, drive.hashes(indices)) for p, drive in self._drives.items()]
+        out: list[dict[str, str]] = []
+        for k in range(len(indices)):
+            hashes = dict(fixed)
+            for p, column in columns:
+                hashes[p] = column[k]
+            hashes.update(self._extra)
+            out.append(hashes)
         return out
 
 

@@ -28,10 +28,12 @@ from reflow.manifest import CODEC
 __all__ = [
     "IdentityParts",
     "combine_hashes",
+    "encode_with_files",
     "hash_with_files",
     "hash_with_states",
     "identity_with",
     "value_hash",
+    "values_hashes",
 ]
 
 _PATH_TAG = '"type":"path"'
@@ -68,11 +70,24 @@ def hash_with_files(value: Any, policy: str = DEFAULT_POLICY) -> tuple[str, list
         names no file or the policy is ``"path"``; the hash is then the hash of
         the canonical text alone, as it always was).
     """
+    _, digest, states = encode_with_files(value, policy)
+    return digest, states
+
+
+def encode_with_files(
+    value: Any, policy: str = DEFAULT_POLICY
+) -> tuple[str, str, list[dict[str, Any]]]:
+    """:func:`hash_with_files` and the canonical text it hashed.
+
+    The canonical text is the manifest codec's text of the value (what a
+    store writes), so whoever hashes an output can hand its text on and the
+    value is encoded once.
+    """
     text = CODEC.canonical_dumps(value)
     if policy == "path" or _PATH_TAG not in text:
-        return hashlib.sha256(text.encode()).hexdigest(), []
+        return text, hashlib.sha256(text.encode()).hexdigest(), []
     states = file_states(value, policy)
-    return _digest(text, policy, states), states
+    return text, _digest(text, policy, states), states
 
 
 def hash_with_states(value: Any, policy: str, states: list[dict[str, Any]]) -> str:
@@ -98,6 +113,29 @@ def value_hash(value: Any, *, policy: str = DEFAULT_POLICY) -> str:
     See :func:`hash_with_files`; ``policy="path"`` hashes the text alone.
     """
     return hash_with_files(value, policy)[0]
+
+
+def values_hashes(values: Iterable[Any], policy: str = DEFAULT_POLICY) -> list[str]:
+    """:func:`value_hash` of each value, in one loop (the elements of a fanned-out list).
+
+    Integers and strings, most elements, are encoded without the codec's
+    dispatch; the text is the codec's all the same.
+    """
+    dumps = CODEC.canonical_dumps
+    sha256 = hashlib.sha256
+    out: list[str] = []
+    append = out.append
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            append(sha256(int.__repr__(value).encode()).hexdigest())
+            continue
+        text = dumps(value)
+        if policy != "path" and _PATH_TAG in text:
+            append(hash_with_files(value, policy)[0])
+        else:
+            append(sha256(text.encode()).hexdigest())
+    return out
 
 
 def combine_hashes(hashes: Iterable[str]) -> str:

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 from reflow._types import TaskState
 from reflow.cache.expand import Expansion, UpstreamOutput
 from reflow.cache.filestate import DEFAULT_POLICY, holds_path
-from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
+from reflow.cache.identity import (
+    combine_hashes,
+    hash_with_files,
+    identity_with,
+)
+from reflow.cache.infotext import InfoEncoder, info_encoder
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
@@ -35,6 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["CachePolicy", "Chunk", "Planner"]
 
 logger = logging.getLogger(__name__)
+
+
+_SOURCE = ("array_index", "instance_id", "run_id")
+"""The keys of a hit's ``source`` in its cache_info."""
 
 
 class _NamesFilesError(Exception):
@@ -72,11 +81,15 @@ class Chunk:
         Array index to the cached instance reused for it.
     queued : list
         Indices that must run, in order.
+    unwritten : dict
+        Array index to the row of an instance that must run, not inserted
+        (``insert_chunk(defer=True)``); such an index has no id.
     """
 
     ids: dict[int | None, int] = field(default_factory=dict)
     hits: dict[int | None, TaskInstanceRecord] = field(default_factory=dict)
     queued: list[int | None] = field(default_factory=list)
+    unwritten: dict[int | None, NewTaskInstance] = field(default_factory=dict)
 
 
 class Planner:
@@ -256,87 +269,121 @@ class Planner:
         if self.specs[name].config.cache and not any(holds_path(v) for v in outputs):
             self.store.record_array_identity(self.run_id, name, identity, len(outputs))
 
-    def insert_chunk(self, name: str, exp: Expansion, indices: Sequence[int | None]) -> Chunk:
-        """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction."""
+    def insert_chunk(
+        self, name: str, exp: Expansion, indices: Sequence[int | None], *, defer: bool = False
+    ) -> Chunk:
+        """Insert instances of ``name`` at ``indices``, taking cache hits, in one transaction.
+
+        With ``defer``, the instances that must run are not inserted: their
+        rows are returned in :attr:`Chunk.unwritten`, for the caller to insert
+        once they ended (``Store.insert_ended_instances``) or, if they are still
+        running at its next write, as they are.  Cache hits are inserted at once.
+        """
         spec = self.specs[name]
         prefix = self.prefixes[name]
-        input_hashes = [exp.hashes(index or 0) for index in indices]
+        input_hashes = exp.hashes_many([index or 0 for index in indices])
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
         found = self._find_cached(name, identities) if lookup else {}
         news: list[NewTaskInstance] = []
         chunk = Chunk()
+        code = {"code": self.code[name]} if name in self.code else {}
+        miss = {**code, **(fixed_info or {"status": "miss"})}
+        # Each instance's cache_info has one of two shapes, encoded once (infotext).
+        keys = tuple(input_hashes[0]) if input_hashes else ()
+        miss_text = info_encoder(miss, [("inputs", keys)])
+        hit_text = info_encoder({**code, "status": "hit"}, [("inputs", keys), ("source", _SOURCE)])
+        keep_identity = spec.config.cache
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
-            info: dict[str, Any] = {"inputs": hashes}
-            if name in self.code:
-                info["code"] = self.code[name]
-            hit = found.get(ident)
-            reason = ""
-            changed = self.changed_output_files(name, hit) if hit is not None else []
-            if hit is not None and self.policy.verify and not changed:
-                reason = verify_output(spec, hit.output)
-            if changed:
-                assert hit is not None
-                logger.info(
-                    "%s: cached result not reused: a file it names changed",
-                    instance_label(name, index),
-                )
-                info.update(
-                    status="output_changed",
-                    cached={"run_id": hit.run_id, "instance_id": hit.id},
-                    files=changed,
-                )
-                hit = None
-            elif reason:
-                logger.info(
-                    "%s: cached result not reused: %s", instance_label(name, index), reason
-                )
-                info.update(status="verify_failed", reason=reason)
-            elif hit is not None:
-                info["status"] = "hit"
-                info["source"] = {
-                    "run_id": hit.run_id,
-                    "instance_id": hit.id,
-                    "array_index": hit.array_index,
-                }
-                chunk.hits[index] = hit
+            hit = found.get(ident) if found else None
+            if hit is None:  # most instances
+                info = {**miss, "inputs": hashes}
+                text: str | None = miss_text(hashes)
             else:
-                info.update(fixed_info or {"status": "miss"})
+                info, text = self._hit_info(name, spec, index, hit, hashes, code, hit_text)
+                if info.get("status") == "hit":
+                    chunk.hits[index] = hit
             news.append(
                 NewTaskInstance(
                     name,
                     index,
                     TaskState.PENDING,
                     {},
-                    identity=ident if spec.config.cache else "",
+                    identity=ident if keep_identity else "",
                     cache_info=info,
+                    cache_info_text=text,
                 )
             )
 
         if self._reuse_in_store:
-            ids, gone = self.store.retrying(lambda: self._write_reusing(indices, news, chunk))
-        else:
-            ids, gone = (
-                self.store.retrying(lambda: self._write_then_reuse(indices, news, chunk)),
-                [],
+            ids, gone, rows = self.store.retrying(
+                lambda: self._write_reusing(indices, news, chunk, defer)
             )
+        else:
+            ids = self.store.retrying(lambda: self._write_then_reuse(indices, news, chunk, defer))
+            gone, rows = [], list(news)
         # The chunk is filled after the commit: a unit run again must not add twice.
         for index in gone:
             del chunk.hits[index]
-        for index, iid in zip(indices, ids, strict=True):
-            chunk.ids[index] = iid
+        for index, iid, row in zip(indices, ids, rows, strict=True):
+            if iid is None:
+                chunk.unwritten[index] = row
+            else:
+                chunk.ids[index] = iid
             if index not in chunk.hits:
                 chunk.queued.append(index)
         return chunk
 
+    def _hit_info(
+        self,
+        name: str,
+        spec: TaskSpec,
+        index: int | None,
+        hit: TaskInstanceRecord,
+        hashes: dict[str, str],
+        code: dict[str, str],
+        hit_text: InfoEncoder,
+    ) -> tuple[dict[str, Any], str | None]:
+        """The cache_info of an instance whose identity was found, and its text if made here.
+
+        Its status is ``hit`` unless a file the cached output names changed
+        (``output_changed``) or the output fails verification (``verify_failed``).
+        """
+        info: dict[str, Any] = {**code, "inputs": hashes}
+        changed = self.changed_output_files(name, hit)
+        reason = verify_output(spec, hit.output) if self.policy.verify and not changed else ""
+        if changed:
+            logger.info(
+                "%s: cached result not reused: a file it names changed",
+                instance_label(name, index),
+            )
+            info.update(
+                status="output_changed",
+                cached={"run_id": hit.run_id, "instance_id": hit.id},
+                files=changed,
+            )
+            return info, None
+        if reason:
+            logger.info("%s: cached result not reused: %s", instance_label(name, index), reason)
+            info.update(status="verify_failed", reason=reason)
+            return info, None
+        source = {"run_id": hit.run_id, "instance_id": hit.id, "array_index": hit.array_index}
+        info.update(status="hit", source=source)
+        return info, hit_text(hashes, source)
+
     def _write_reusing(
-        self, indices: Sequence[int | None], news: Sequence[NewTaskInstance], chunk: Chunk
-    ) -> tuple[list[int], list[int | None]]:
+        self,
+        indices: Sequence[int | None],
+        news: Sequence[NewTaskInstance],
+        chunk: Chunk,
+        defer: bool,
+    ) -> tuple[list[int | None], list[int | None], list[NewTaskInstance]]:
         """Insert the misses, and the hits SUCCESS with their sources' outputs copied in the store.
 
         A hit whose source went since it was looked up (its run deleted) is
-        inserted as a miss and runs.  Returns the ids by position and the
-        indices of those gone hits.
+        inserted as a miss and runs.  Returns the ids by position (``None`` for
+        a miss not inserted, with ``defer``), the indices of those gone hits,
+        and the rows by position.
         """
         hit_at = [k for k, index in enumerate(indices) if index in chunk.hits]
         reused: list[int | None] = []
@@ -353,23 +400,34 @@ class Planner:
             if iid is None:
                 gone.append(indices[k])
                 info = {key: v for key, v in news[k].cache_info.items() if key != "source"}
-                rows[k] = replace(news[k], cache_info={**info, "status": "miss"})
+                rows[k] = replace(
+                    news[k], cache_info={**info, "status": "miss"}, cache_info_text=None
+                )
             ids[k] = iid
-        missing = [k for k, iid in enumerate(ids) if iid is None]
-        new_ids = self.store.insert_task_instances(self.run_id, [rows[k] for k in missing])
-        for k, iid in zip(missing, new_ids, strict=True):
-            ids[k] = iid
-        return [iid for iid in ids if iid is not None], gone
+        missing = [] if defer else [k for k, iid in enumerate(ids) if iid is None]
+        if missing:
+            new_ids = self.store.insert_task_instances(self.run_id, [rows[k] for k in missing])
+            for k, iid in zip(missing, new_ids, strict=True):
+                ids[k] = iid
+        return ids, gone, rows
 
     def _write_then_reuse(
-        self, indices: Sequence[int | None], news: Sequence[NewTaskInstance], chunk: Chunk
-    ) -> list[int]:
-        """Insert every instance, then move the hits to SUCCESS with the outputs held here."""
-        ids = self.store.insert_task_instances(self.run_id, news)
+        self,
+        indices: Sequence[int | None],
+        news: Sequence[NewTaskInstance],
+        chunk: Chunk,
+        defer: bool,
+    ) -> list[int | None]:
+        """Insert every instance (the hits only, with ``defer``), then move the hits to SUCCESS."""
+        at = [k for k, index in enumerate(indices) if not defer or index in chunk.hits]
+        inserted = self.store.insert_task_instances(self.run_id, [news[k] for k in at])
+        ids: list[int | None] = [None] * len(indices)
+        for k, iid in zip(at, inserted, strict=True):
+            ids[k] = iid
         updates = [
             StateUpdate(iid, TaskState.SUCCESS, output=hit.output, output_hash=hit.output_hash)
             for index, iid in zip(indices, ids, strict=True)
-            if (hit := chunk.hits.get(index)) is not None
+            if (hit := chunk.hits.get(index)) is not None and iid is not None
         ]
         if updates:
             self.store.apply_state_updates(updates)

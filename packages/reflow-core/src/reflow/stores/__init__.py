@@ -35,7 +35,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.stores.base import Store
+from reflow.stores.base import ENDED_STATES, Store
 from reflow.stores.errors import (
     ActiveRunError,
     DuplicateError,
@@ -68,6 +68,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CODEC",
     "DATABASE_NAME",
+    "ENDED_STATES",
     "TRANSITIONS",
     "ActiveRunError",
     "Config",

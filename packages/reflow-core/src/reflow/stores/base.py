@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +30,12 @@ from reflow.stores.runfilter import RunFilter
 if TYPE_CHECKING:
     from reflow.config import Config
 
-__all__ = ["Store"]
+__all__ = ["ENDED_STATES", "Store"]
+
+ENDED_STATES = frozenset(
+    {TaskState.SUCCESS, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED}
+)
+"""The states :meth:`Store.insert_ended_instances` inserts instances in."""
 
 _T = TypeVar("_T")
 
@@ -461,6 +467,62 @@ class Store(abc.ABC):
         return [
             next(given) if r is not None and r.state is TaskState.SUCCESS else None for r in found
         ]
+
+    def insert_ended_instances(
+        self, run_id: str, instances: Sequence[NewTaskInstance], ends: Sequence[StateUpdate]
+    ) -> list[int]:
+        """Insert instances that ended before they were recorded, in one transaction.
+
+        Instance ``k`` is inserted in the state ``ends[k]`` moves it to, with
+        that update's output, output hash (``SUCCESS``) or error text
+        (``FAILED``, ``CANCELLED``, ``SKIPPED``); the update's
+        ``instance_id`` is ignored and the instance's own ``state`` too.
+        ``run_local`` records this way the instances that finished between two
+        of its writes: each row is written once, not inserted and then
+        updated.
+
+        The default is :meth:`insert_task_instances` then
+        :meth:`apply_state_updates` in one transaction; SQLite and PostgreSQL
+        write each row once.
+
+        Parameters
+        ----------
+        run_id : str
+            Run the instances belong to.
+        instances : Sequence[NewTaskInstance]
+            The instances (identity, input hash, input and cache_info as for
+            :meth:`insert_task_instances`).
+        ends : Sequence[StateUpdate]
+            For each instance, the update that ended it.
+
+        Returns
+        -------
+        list[int]
+            The new ids, in the order given.
+
+        Raises
+        ------
+        UnknownRunError, DuplicateError
+            As :meth:`insert_task_instances`; nothing is inserted.
+        ValueError
+            If the lengths differ or an update's state is not one of the four.
+        """
+        if len(instances) != len(ends):
+            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
+        for update in ends:
+            if TaskState(update.state) not in ENDED_STATES:
+                raise ValueError(
+                    "insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
+                    f"updates, not {TaskState(update.state).value}"
+                )
+        with self.transaction():
+            ids = self.insert_task_instances(
+                run_id, [replace(new, state=TaskState.PENDING) for new in instances]
+            )
+            self.apply_state_updates(
+                replace(update, instance_id=iid) for iid, update in zip(ids, ends, strict=True)
+            )
+        return ids
 
     def insert_task_instance(
         self,

@@ -303,6 +303,11 @@ class NewTaskInstance:
         Hash of the direct inputs only (hex), ``""`` if not computed yet.
     cache_info : dict[str, Any]
         Why the instance was or was not a cache hit (as ``set_cache_info``).
+    cache_info_text : str or None
+        The manifest codec's text of ``cache_info``, when the caller made it
+        already (:func:`reflow.cache.infotext.info_encoder`): a store may write it
+        instead of encoding ``cache_info`` again.  It must be
+        ``ManifestCodec.dumps(cache_info)``; ``None`` leaves it to the store.
     """
 
     task_name: str
@@ -312,6 +317,7 @@ class NewTaskInstance:
     identity: str = ""
     input_hash: str = ""
     cache_info: dict[str, Any] = field(default_factory=dict)
+    cache_info_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +348,11 @@ class StateUpdate:
         Hash of the output, hex (``SUCCESS`` only).
     error_text : str or None
         Failure reason.
+    output_text : str or None
+        The manifest codec's text of ``output``, when the caller has it
+        already (it hashed it): a store may write it instead of encoding the
+        output again.  It must be ``ManifestCodec.dumps(output)``; ``None``
+        (the default) leaves the encoding to the store.
     """
 
     instance_id: int
@@ -350,3 +361,4 @@ class StateUpdate:
     output: Any = None
     output_hash: str = ""
     error_text: str | None = None
+    output_text: str | None = None

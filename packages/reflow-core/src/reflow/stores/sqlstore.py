@@ -19,7 +19,14 @@ from typing import Any
 
 from reflow._types import RunState, TaskState
 from reflow.manifest import CODEC
-from reflow.stores.records import RunContext, RunOwner, RunRecord, TaskInstanceRecord
+from reflow.stores.records import (
+    NewTaskInstance,
+    RunContext,
+    RunOwner,
+    RunRecord,
+    StateUpdate,
+    TaskInstanceRecord,
+)
 
 __all__ = [
     "RUN_COLUMNS",
@@ -29,10 +36,12 @@ __all__ = [
     "datetime_to_ms",
     "dict_from_db",
     "dict_to_db",
+    "info_to_db",
     "instance_label",
     "instance_record",
     "ms_to_datetime",
     "now_ms",
+    "output_to_db",
     "run_record",
     "schema_too_new",
     "stored_index",
@@ -88,6 +97,18 @@ def dict_from_db(value: str | None) -> dict[str, Any]:
 def value_to_db(value: Any) -> str | None:
     """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
     return None if value is None else CODEC.dumps(value)
+
+
+def info_to_db(item: NewTaskInstance) -> str | None:
+    """The stored text of a new instance's ``cache_info``: the text it carries, if any."""
+    text = item.cache_info_text
+    return text if text is not None else dict_to_db(item.cache_info)
+
+
+def output_to_db(update: StateUpdate) -> str | None:
+    """The stored text of a successful update's output: the text it carries, if any."""
+    text = update.output_text
+    return text if text is not None else value_to_db(update.output)
 
 
 def value_from_db(value: str | None) -> Any:

@@ -35,6 +35,7 @@ from typing import Any
 import pytest
 
 from reflow._types import RunState, TaskState
+from reflow.manifest import CODEC
 from reflow.stores import (
     ActiveRunError,
     DuplicateError,
@@ -919,6 +920,77 @@ class StoreConformance(abc.ABC):
         assert store.get_task_instance_record("run-2", "arr", 0) is None
         with pytest.raises(ValueError, match="sources"):
             store.insert_reused_instances("run-2", [NewTaskInstance("arr", 2)], [])
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_ended_instances_are_inserted_in_their_final_state(
+        self, store: Store, how: str
+    ) -> None:
+        insert = (
+            store.insert_ended_instances
+            if how == "store"
+            else (lambda *a: Store.insert_ended_instances(store, *a))
+        )
+        outputs = [{"p": Path("/o"), "t": (1, "x")}, 3, None]
+        news = [
+            NewTaskInstance(
+                "arr",
+                i,
+                TaskState.PENDING,
+                {"a": i},
+                identity=sha(f"i{i}"),
+                input_hash=sha(f"in{i}"),
+                cache_info={"status": "miss", "inputs": {"x": sha(f"in{i}")}},
+                # A row may carry its cache_info's text already: the same text.
+                cache_info_text=CODEC.dumps({"status": "miss", "inputs": {"x": sha(f"in{i}")}})
+                if i == 1
+                else None,
+            )
+            for i in range(5)
+        ]
+        ends = [
+            StateUpdate(0, TaskState.SUCCESS, output=outputs[0], output_hash=sha("o0")),
+            StateUpdate(
+                0, TaskState.SUCCESS, output=3, output_hash=sha("o1"), output_text=CODEC.dumps(3)
+            ),
+            StateUpdate(0, TaskState.SUCCESS, output=None, output_hash=sha("o2")),
+            StateUpdate(0, TaskState.FAILED, error_text="boom"),
+            StateUpdate(0, TaskState.CANCELLED, error_text="stopped"),
+        ]
+        ids = insert(RUN, news, ends)
+        assert len(set(ids)) == 5
+        records = [store.get_task_instance_record_by_id(iid) for iid in ids]
+        for i, record in enumerate(records):
+            assert record is not None
+            assert (record.run_id, record.task_name, record.array_index) == (RUN, "arr", i)
+            assert (record.identity, record.input_hash) == (sha(f"i{i}"), sha(f"in{i}"))
+            assert record.input == {"a": i}
+            assert record.cache_info == {"status": "miss", "inputs": {"x": sha(f"in{i}")}}
+        assert [r.state for r in records if r] == [TaskState.SUCCESS] * 3 + [
+            TaskState.FAILED,
+            TaskState.CANCELLED,
+        ]
+        assert [r.output for r in records[:3] if r] == outputs
+        assert [r.output_hash for r in records[:3] if r] == [sha(f"o{i}") for i in range(3)]
+        assert [r.error_text for r in records[3:] if r] == ["boom", "stopped"]
+        # A success inserted ended is in the cache like one updated to SUCCESS.
+        assert store.find_cached_many("arr", [sha("i1")])[sha("i1")].id == ids[1]
+        assert insert(RUN, [], []) == []
+
+    def test_ended_instances_refuse_what_is_not_an_end(self, store: Store) -> None:
+        with pytest.raises(ValueError, match="updates"):
+            store.insert_ended_instances(RUN, [NewTaskInstance("arr", 0)], [])
+        with pytest.raises(ValueError, match="RUNNING"):
+            store.insert_ended_instances(
+                RUN, [NewTaskInstance("arr", 0)], [StateUpdate(0, TaskState.RUNNING)]
+            )
+        self._instance(store, "arr", 1, run=RUN)
+        with pytest.raises(DuplicateError):
+            store.insert_ended_instances(
+                RUN,
+                [NewTaskInstance("arr", 0), NewTaskInstance("arr", 1)],
+                [StateUpdate(0, TaskState.FAILED, error_text="x")] * 2,
+            )
+        assert store.get_task_instance_record(RUN, "arr", 0) is None
 
     def test_newest_outputs_is_what_find_cached_outputs_finds(self, store: Store) -> None:
         # Across workflows and users, newest per identity; failures and empty

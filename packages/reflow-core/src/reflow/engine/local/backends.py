@@ -30,7 +30,7 @@ from typing import Any
 from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
-from reflow.engine.local.usage import BatchMeter, Usage
+from reflow.engine.local.usage import BatchMeter, UsageRow
 from reflow.signals import graceful_shutdown
 
 __all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
@@ -40,11 +40,13 @@ logger = logging.getLogger(__name__)
 Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
 """A task name and its (index, kwargs) items, run one after the other."""
 
-Finished = tuple[Batch, list[Outcome], str]
-"""A batch, its outcomes, and why its worker died (``""`` when it did not)."""
+Finished = tuple[Batch, list[Outcome], list[UsageRow], str]
+"""A batch, its outcomes, their usage rows, and why its worker died (``""`` when it did not)."""
 
 _Wire = tuple[Any, ...]
-"""An :class:`Outcome` as plain tuples: pickled several times faster than dataclasses."""
+"""An :class:`Outcome` as a plain tuple of its fields: pickled several times faster."""
+
+_FIELDS = Outcome.__slots__
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _POLICIES: dict[str, str] = {}
@@ -61,57 +63,34 @@ _QUEUED_PER_WORKER = 2
 
 
 def _to_wire(o: Outcome) -> _Wire:
-    u = o.usage
-    usage = None if u is None else (u.start, u.end, u.cpu_time, u.peak_rss_kb)
-    return (
-        o.index,
-        o.ok,
-        o.output,
-        o.output_hash,
-        o.error,
-        o.interrupted,
-        o.exception,
-        usage,
-        o.files,
-    )
-
-
-def _from_wire(w: _Wire) -> Outcome:
-    index, ok, output, output_hash, error, interrupted, exception, usage, files = w
-    return Outcome(
-        index,
-        ok,
-        output,
-        output_hash,
-        error,
-        interrupted,
-        exception,
-        None if usage is None else Usage(*usage),
-        files,
-    )
+    return tuple(getattr(o, name) for name in _FIELDS)
 
 
 def _run_batch(
     task: str, items: list[tuple[int | None, dict[str, Any]]], stop_on_failure: bool
-) -> list[Outcome]:
-    """Worker side: run a batch with the function found in the inherited registry."""
+) -> tuple[list[Outcome], list[UsageRow]]:
+    """Worker side: run a batch with the function found in the inherited registry.
+
+    Returns the outcomes and the usage rows of the calls that ran.
+    """
     func = _REGISTRY[task]
     out: list[Outcome] = []
     policy = _POLICIES.get(task, DEFAULT_POLICY)
     watched = _WATCHED.get(task, ())
+    retryable = _RETRYABLE.get(task, ())
     meter = BatchMeter()  # CPU time and memory once per batch, not per call
     with graceful_shutdown():
         for index, kwargs in items:
-            outcome = call_task(task, func, index, kwargs, policy, watched, full_meter=False)
+            outcome = call_task(task, func, index, kwargs, policy, watched)
+            out.append(outcome)
+            if outcome.ok:
+                continue
             if outcome.exception is not None:
                 outcome.exception = _picklable(outcome.exception)
-            out.append(outcome)
-            retried = isinstance(outcome.exception, _RETRYABLE.get(task, ()))
-            if outcome.interrupted or (stop_on_failure and not outcome.ok and not retried):
+            retried = isinstance(outcome.exception, retryable)
+            if outcome.interrupted or (stop_on_failure and not retried):
                 break  # the rest of the batch stays unrun (and is cancelled)
-    for outcome, usage in zip(out, meter.share([o.usage for o in out]), strict=True):
-        outcome.usage = usage
-    return out
+    return out, meter.rows((o.index, o.start, o.end) for o in out if o.end)
 
 
 def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
@@ -133,11 +112,11 @@ def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
         if stopped:  # a batch queued behind the first failure is not started
             conn.send([])
             continue
-        outcomes = _run_batch(batch[0], batch[1], stop_on_failure)
+        outcomes, rows = _run_batch(batch[0], batch[1], stop_on_failure)
         stopped = stop_on_failure and not all(
             o.ok or isinstance(o.exception, _RETRYABLE.get(batch[0], ())) for o in outcomes
         )
-        conn.send([_to_wire(o) for o in outcomes])
+        conn.send(([_to_wire(o) for o in outcomes], rows))
 
 
 def _picklable(exc: BaseException) -> BaseException | None:
@@ -322,8 +301,8 @@ class ProcessBackend:
     def collect(self, timeout: float | None = None) -> list[Finished]:
         """Outcomes of the batches that finished within ``timeout`` seconds.
 
-        A batch whose worker died has no outcomes, and the worker's exit
-        status as third item; the other batches that worker held come with it.
+        A batch whose worker died has no outcomes nor usage rows, and the
+        worker's exit status as last item; the other batches that worker held come with it.
         """
         busy = {w.conn: w for w in self._workers if w.batches}
         if not busy:
@@ -332,15 +311,16 @@ class ProcessBackend:
         for conn in wait(list(busy), timeout):
             worker = busy[conn]  # type: ignore[index]
             try:
-                wire: list[_Wire] = worker.conn.recv()
+                wire: tuple[list[_Wire], list[UsageRow]] = worker.conn.recv()
             except (EOFError, OSError):
                 death = worker.death()
-                results.extend((batch, [], death) for batch in worker.batches)
+                results.extend((batch, [], [], death) for batch in worker.batches)
                 worker.batches.clear()
                 worker.close(kill=True)
                 self._workers.remove(worker)
                 continue
-            results.append((worker.batches.popleft(), [_from_wire(w) for w in wire], ""))
+            outcomes = [Outcome(*w) for w in wire[0]]
+            results.append((worker.batches.popleft(), outcomes, wire[1], ""))
         return results
 
     def shutdown(self, *, kill: bool = False, grace: float = 3.0) -> None:

@@ -15,7 +15,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +33,7 @@ from reflow.engine.local.backends import Batch, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.retrying import LocalRetries
-from reflow.engine.local.usage import append_lines, usage_line
+from reflow.engine.local.usage import UsageRow, append_lines, mean_seconds, usage_line
 from reflow.errors import ParameterError, ReflowError
 from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
@@ -99,6 +99,9 @@ class _TaskState:
     exp: Expansion | None = None
     queue: deque[int | None] = field(default_factory=deque)
     ids: dict[int | None, int] = field(default_factory=dict)
+    # Rows of instances to run, not written yet: inserted once they ended, or
+    # as they are at the next periodic write (see LocalRun._flush).
+    unwritten: dict[int | None, NewTaskInstance] = field(default_factory=dict)
     values: list[Any] | None = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
     remaining: int = 0
@@ -175,6 +178,9 @@ class LocalRun:
         self.fixed_kwargs: dict[str, dict[str, Any]] = {}
         self.parts: dict[str, IdentityParts] = {}
         self.pending_updates: list[Any] = []
+        # Instances that ended before their row was written: (row, final update).
+        self.pending_ended: list[tuple[NewTaskInstance, StateUpdate]] = []
+        self.unwritten_tasks: dict[str, None] = {}
         self.pending_usage: list[str] = []  # lines for the run's usage file
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
@@ -314,8 +320,15 @@ class LocalRun:
         """Insert one chunk of a task's instances; record hits, queue misses."""
         state = self.tasks[name]
         assert state.exp is not None and state.values is not None
-        chunk = self.planner.insert_chunk(name, state.exp, indices)
+        # Rows of instances that will run are written when they end (one INSERT
+        # each, no UPDATE), or as they are at the next periodic write.  A task
+        # whose identity holds files reads its rows back (_check_files): written now.
+        defer = name not in self.parts
+        chunk = self.planner.insert_chunk(name, state.exp, indices, defer=defer)
         state.ids.update(chunk.ids)
+        if chunk.unwritten:
+            state.unwritten.update(chunk.unwritten)
+            self.unwritten_tasks[name] = None
         for index, hit in chunk.hits.items():
             state.values[index or 0] = hit.output
             state.hashes[index or 0] = hit.output_hash
@@ -349,9 +362,9 @@ class LocalRun:
         """Every queued instance of a task fails with the same wiring error."""
         state = self.tasks[name]
         text = str(exc)
-        self.store.apply_state_updates(
-            [StateUpdate(state.ids[i], TaskState.FAILED, error_text=text) for i in state.queue]
-        )
+        for i in state.queue:
+            self._end(name, i, StateUpdate(0, TaskState.FAILED, error_text=text))
+        self._flush(pending_too=False)
         self.progress.add(name, failed=len(state.queue))
         first = state.queue[0]
         state.queue.clear()
@@ -458,42 +471,46 @@ class LocalRun:
             return _FIRST_BATCH
         return max(1, int(_BATCH_SECONDS / max(state.seconds, 1e-6)))
 
-    def _record(self, batch: Batch, outcomes: list[Outcome], death: str = "") -> None:
+    def _record(
+        self, batch: Batch, outcomes: list[Outcome], rows: list[UsageRow], death: str = ""
+    ) -> None:
         name, items = batch
         state = self.tasks[name]
         state.in_flight -= 1
         if death:
             self._worker_died(name, items, death)
-        used = [(o.index, o.usage) for o in outcomes if o.usage is not None]
         # Written with the store's updates (_flush), not one file open per batch.
-        self.pending_usage.append(usage_line(name, self.host, used))
-        if used:
-            mean = sum(u.end - u.start for _, u in used) / len(used)
+        self.pending_usage.append(usage_line(name, self.host, rows))
+        mean = mean_seconds(rows)
+        if mean is not None:
             state.seconds = mean if state.seconds is None else (state.seconds + mean) / 2
         succeeded = 0
         for outcome in outcomes:
             if (name, outcome.index) in self.suspects:
                 self.suspects.remove((name, outcome.index))
-            iid = state.ids[outcome.index]
+            index = outcome.index
             state.remaining -= 1
             if outcome.ok:
                 assert state.values is not None
                 if name in self.parts:
-                    self._check_files(name, outcome, iid)
-                state.values[outcome.index or 0] = outcome.output
-                state.hashes[outcome.index or 0] = outcome.output_hash
-                self.pending_updates.append(
+                    self._check_files(name, outcome, state.ids[index])
+                state.values[index or 0] = outcome.output
+                state.hashes[index or 0] = outcome.output_hash
+                self._end(
+                    name,
+                    index,
                     StateUpdate(
-                        iid,
+                        0,
                         TaskState.SUCCESS,
                         output=outcome.output,
                         output_hash=outcome.output_hash,
-                    )
+                        output_text=outcome.output_text,
+                    ),
                 )
                 succeeded += 1
             elif outcome.interrupted:
-                self.pending_updates.append(
-                    StateUpdate(iid, TaskState.CANCELLED, error_text=outcome.error)
+                self._end(
+                    name, index, StateUpdate(0, TaskState.CANCELLED, error_text=outcome.error)
                 )
                 self.progress.add(name, done=succeeded)
                 raise TaskInterrupted(signal.SIGINT)
@@ -502,14 +519,12 @@ class LocalRun:
                 state.queue.append(outcome.index)
             else:
                 state.failed = True
-                self.pending_updates.append(
-                    StateUpdate(iid, TaskState.FAILED, error_text=outcome.error)
-                )
+                self._end(name, index, StateUpdate(0, TaskState.FAILED, error_text=outcome.error))
                 self.progress.add(name, failed=1)
                 self._on_failure(name, outcome.index, outcome)
         self.progress.add(name, done=succeeded)  # once per batch, not per element
-        if len(self.pending_updates) >= _FLUSH_EVERY:
-            self._flush()
+        if len(self.pending_updates) + len(self.pending_ended) >= _FLUSH_EVERY:
+            self._flush(pending_too=False)
         if state.remaining == 0 and not state.queue and state.in_flight == 0:
             if state.is_array or state.failed:
                 # An array is remembered whole below (a later run copies its rows,
@@ -573,7 +588,7 @@ class LocalRun:
             f"(while running {instance_label(name, index)})"
         )
         outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
-        self._record((name, []), [outcome])
+        self._record((name, []), [outcome], [])
         state.in_flight += 1  # _record counted this batch once already
 
     def _keep_alive(self) -> None:
@@ -587,11 +602,47 @@ class LocalRun:
         notify_due(self.store, self.run_id, self.wf.config)  # a first failure, once recorded
         self.beat = time.monotonic()
 
-    def _flush(self) -> None:
+    def _end(self, name: str, index: int | None, update: StateUpdate) -> None:
+        """Record that an instance ended (``update``'s instance id is filled in here).
+
+        An instance whose row is not written yet is inserted ended at the next
+        write: one INSERT, no UPDATE.
+        """
+        state = self.tasks[name]
+        row = state.unwritten.pop(index, None)
+        if row is not None:
+            self.pending_ended.append((row, update))
+        else:
+            self.pending_updates.append(replace(update, instance_id=state.ids[index]))
+
+    def _flush(self, *, pending_too: bool = True) -> None:
+        """Write what ended since the last write; with ``pending_too``, every row not written.
+
+        The periodic write (every ``_RECORD_SECONDS``) inserts the rows of the
+        instances still running as they are, so ``reflow status`` in another
+        shell sees them; an array that ends sooner has each row written once.
+        """
         self.recorded = time.monotonic()
         if self.pending_usage:
             lines, self.pending_usage = self.pending_usage, []
             append_lines(self.usage_path, lines)
+        if self.pending_ended:
+            ended, self.pending_ended = self.pending_ended, []
+            rows = [row for row, _ in ended]
+            ids = self.store.retrying(
+                partial(
+                    self.store.insert_ended_instances, self.run_id, rows, [u for _, u in ended]
+                )
+            )
+            for row, iid in zip(rows, ids, strict=True):
+                self.tasks[row.task_name].ids[row.array_index] = iid
+        if pending_too and self.unwritten_tasks:
+            names, self.unwritten_tasks = list(self.unwritten_tasks), {}
+            waiting = [(n, i) for n in names for i in self.tasks[n].unwritten]
+            rows = [self.tasks[n].unwritten.pop(i) for n, i in waiting]
+            ids = self.store.retrying(partial(self.store.insert_task_instances, self.run_id, rows))
+            for (n, i), iid in zip(waiting, ids, strict=True):
+                self.tasks[n].ids[i] = iid
         if self.pending_updates:
             updates, self.pending_updates = self.pending_updates, []
             self.store.apply_state_updates(updates)
@@ -609,16 +660,19 @@ class LocalRun:
 
     def _salvage(self, backend: ProcessBackend) -> None:
         """Keep the results that finished before an interruption."""
-        for (name, _), outcomes, _ in backend.collect(timeout=0):
+        for (name, _), outcomes, _, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:
-                    self.pending_updates.append(
+                    self._end(
+                        name,
+                        outcome.index,
                         StateUpdate(
-                            self.tasks[name].ids[outcome.index],
+                            0,
                             TaskState.SUCCESS,
                             output=outcome.output,
                             output_hash=outcome.output_hash,
-                        )
+                            output_text=outcome.output_text,
+                        ),
                     )
         self._flush()
 
@@ -686,15 +740,18 @@ class LocalRun:
                         self._ended(name)
                 self._submit(backend)
             finished = backend.collect(timeout=0.5 if backend.running() else None)
-            for batch, outcomes, death in finished:
-                self._record(batch, outcomes, death)
+            for batch, outcomes, rows, death in finished:
+                self._record(batch, outcomes, rows, death)
             self.progress.busy(backend.busy())
             self.progress.show()
             if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
                 self._keep_alive()
-            elif (self.pending_updates or self.pending_usage) and (
-                time.monotonic() - self.recorded >= _RECORD_SECONDS
-            ):
+            elif (
+                self.pending_updates
+                or self.pending_usage
+                or self.pending_ended
+                or self.unwritten_tasks
+            ) and (time.monotonic() - self.recorded >= _RECORD_SECONDS):
                 self._flush()
             busy = backend.running() or (
                 not self.stopping and any(self.tasks[n].queue for n in self.active)

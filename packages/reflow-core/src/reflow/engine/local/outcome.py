@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
+import time
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
-from reflow.cache.identity import value_hash
+from reflow.cache.identity import encode_with_files
 from reflow.cache.seenfiles import FileStates, seen_files
-from reflow.engine.local.usage import Usage, UsageMeter, WallMeter
 from reflow.manifest import unstorable_output_message
 from reflow.signals import TaskInterrupted
 
@@ -20,8 +20,15 @@ __all__ = ["Outcome", "call_task"]
 _IMMUTABLE = frozenset({int, float, complex, str, bytes, bool, type(None)})
 """Input types no task can change in place: such inputs need no copy (most array elements)."""
 
+TEXT_LIMIT = 1 << 16
+"""Longest output text an outcome carries beside the output (characters).
 
-@dataclass
+The store writes that text instead of encoding the output again; a longer
+one is not sent through the worker's pipe twice (the driver encodes it).
+"""
+
+
+@dataclass(slots=True)
 class Outcome:
     """The result of one task instance.
 
@@ -41,12 +48,16 @@ class Outcome:
         Whether a termination signal stopped it.
     exception : BaseException or None
         The exception itself, when it could be kept (in-process or picklable).
-    usage : Usage or None
-        Times, CPU time and peak memory of the call (``None`` if it was not run).
     files : dict or None
         The states of the files the watched arguments named right before the
         call (see :mod:`reflow.cache.seenfiles`); ``None`` when none were watched,
         so a Path-free outcome carries nothing more across the pipe.
+    output_text : str or None
+        The output's manifest-codec text (hashed for ``output_hash``), for the
+        store; ``None`` when the output is ``None``, failed, or its text is
+        longer than :data:`TEXT_LIMIT`.
+    start, end : float
+        When the call began and ended, seconds since the epoch (``0.0``: not run).
     """
 
     index: int | None
@@ -56,8 +67,10 @@ class Outcome:
     error: str = ""
     interrupted: bool = False
     exception: BaseException | None = None
-    usage: Usage | None = None
     files: FileStates | None = None
+    output_text: str | None = None
+    start: float = 0.0
+    end: float = 0.0
 
 
 def call_task(
@@ -67,8 +80,6 @@ def call_task(
     kwargs: dict[str, Any],
     policy: str = DEFAULT_POLICY,
     watch: Collection[str] = (),
-    *,
-    full_meter: bool = True,
 ) -> Outcome:
     """Run ``func(**kwargs)`` and return its :class:`Outcome`; never raises for task errors.
 
@@ -80,9 +91,10 @@ def call_task(
     that rewrites a file under the same name changes its output hash.  The
     files the arguments named in ``watch`` name are looked at right before
     the call, so the driver can tell whether they are the files the
-    instance's identity was planned with.  With ``full_meter=False`` the
-    usage holds the call's times only: the caller measures CPU time and
-    memory around many calls (:class:`~reflow.engine.local.usage.BatchMeter`).
+    instance's identity was planned with.  The outcome holds the call's wall
+    times; its CPU time and memory are measured around many calls
+    (:class:`~reflow.engine.local.usage.BatchMeter`): four ``getrusage`` calls
+    per call cost more than a trivial task itself.
     """
     if not all(type(v) in _IMMUTABLE for v in kwargs.values()):
         try:
@@ -92,7 +104,7 @@ def call_task(
         except Exception:  # pragma: no cover - manifest values always copy
             kwargs = dict(kwargs)
     files = seen_files({n: kwargs[n] for n in watch if n in kwargs}, policy) if watch else None
-    meter = UsageMeter() if full_meter else WallMeter()
+    start = time.time()
     try:
         output = func(**kwargs)
     except (TaskInterrupted, KeyboardInterrupt) as exc:
@@ -100,15 +112,26 @@ def call_task(
         return Outcome(index, False, error=text, interrupted=True, exception=exc)
     except SystemExit as exc:
         text = f"the task called sys.exit({exc.code!r})"
-        return Outcome(index, False, error=text, exception=RuntimeError(text), usage=meter.stop())
+        return Outcome(
+            index, False, error=text, exception=RuntimeError(text), start=start, end=time.time()
+        )
     except Exception as exc:
         text = traceback.format_exc()
-        return Outcome(index, False, error=text, exception=exc, usage=meter.stop())
-    usage = meter.stop()
+        return Outcome(index, False, error=text, exception=exc, start=start, end=time.time())
+    end = time.time()
     try:
-        digest = value_hash(output, policy=policy)
+        encoded, digest, _ = encode_with_files(output, policy)
     except (TypeError, ValueError) as exc:
         label = f"{task}[{index}]" if index is not None else task
         text = unstorable_output_message(label, exc)
-        return Outcome(index, False, error=text, exception=TypeError(text), usage=usage)
-    return Outcome(index, True, output=output, output_hash=digest, usage=usage, files=files)
+        return Outcome(index, False, error=text, exception=TypeError(text), start=start, end=end)
+    return Outcome(
+        index,
+        True,
+        output,
+        digest,
+        files=files,
+        output_text=encoded if output is not None and len(encoded) <= TEXT_LIMIT else None,
+        start=start,
+        end=end,
+    )

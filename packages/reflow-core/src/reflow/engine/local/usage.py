@@ -21,17 +21,17 @@ from __future__ import annotations
 import json
 import logging
 import resource
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "BatchMeter",
     "Usage",
-    "UsageMeter",
-    "WallMeter",
+    "UsageRow",
     "append_lines",
+    "mean_seconds",
     "read_usage",
     "usage_line",
 ]
@@ -66,40 +66,14 @@ def _cpu() -> tuple[float, int]:
     return cpu, max(own.ru_maxrss, kids.ru_maxrss)
 
 
-class UsageMeter:
-    """Measures one call: create it just before, call :meth:`stop` just after."""
-
-    __slots__ = ("_cpu", "_start")
-
-    def __init__(self) -> None:
-        self._start = time.time()
-        self._cpu = _cpu()[0]
-
-    def stop(self) -> Usage:
-        """The figures since the meter was created."""
-        cpu, peak = _cpu()
-        return Usage(self._start, time.time(), round(cpu - self._cpu, 6), int(peak))
-
-
-class WallMeter:
-    """Times one call only (two clock reads, no system call); a :class:`BatchMeter` adds the rest.
-
-    Four ``getrusage`` calls per call cost more than a trivial task itself.
-    """
-
-    __slots__ = ("_start",)
-
-    def __init__(self) -> None:
-        self._start = time.time()
-
-    def stop(self) -> Usage:
-        """The call's times; CPU time and peak memory left at zero."""
-        return Usage(self._start, time.time(), 0.0, 0)
+UsageRow = list[Any]
+"""``[index, start, end, cpu_time, peak_rss_kb]``: one instance's line item."""
 
 
 class BatchMeter:
-    """Measures CPU time and peak memory once around a batch of calls timed by :class:`WallMeter`.
+    """Measures CPU time and peak memory once around a batch of timed calls.
 
+    Four ``getrusage`` calls per call cost more than a trivial task itself.
     The batch's CPU time is shared among its calls in proportion to their
     wall time (exact for a batch of one call); the peak memory of each is the
     process's high-water mark at the end of the batch, an upper bound as for
@@ -111,29 +85,42 @@ class BatchMeter:
     def __init__(self) -> None:
         self._cpu = _cpu()[0]
 
-    def share(self, usages: list[Usage | None]) -> list[Usage | None]:
-        """``usages`` with the batch's CPU time and peak memory filled in."""
+    def rows(self, calls: Iterable[tuple[int | None, float, float]]) -> list[UsageRow]:
+        """The usage rows of the batch's calls, given as ``(index, start, end)``.
+
+        Made in the worker, rounded as the usage file keeps them, so the
+        driver only writes them.
+        """
         cpu, peak = _cpu()
         spent = max(0.0, cpu - self._cpu)
-        wall = sum(u.end - u.start for u in usages if u is not None)
-        out: list[Usage | None] = []
-        for u in usages:
-            if u is None:
-                out.append(None)
-                continue
-            part = spent / len(usages) if wall <= 0 else spent * (u.end - u.start) / wall
-            out.append(Usage(u.start, u.end, round(part, 6), int(peak)))
-        return out
+        timed = list(calls)
+        wall = sum(end - start for _, start, end in timed)
+        share = spent / len(timed) if timed and wall <= 0 else 0.0
+        scale = spent / wall if wall > 0 else 0.0
+        return [
+            [
+                index,
+                round(start, 6),
+                round(end, 6),
+                round(share or scale * (end - start), 6),
+                int(peak),
+            ]
+            for index, start, end in timed
+        ]
 
 
-def usage_line(task: str, host: str, rows: Iterable[tuple[int | None, Usage]]) -> str:
-    """The line holding the usage of some instances of ``task`` (``""`` for none)."""
-    data = [
-        [index, round(u.start, 6), round(u.end, 6), u.cpu_time, u.peak_rss_kb] for index, u in rows
-    ]
-    if not data:
+def usage_line(task: str, host: str, rows: list[UsageRow]) -> str:
+    """The line holding the usage rows of some instances of ``task`` (``""`` for none)."""
+    if not rows:
         return ""
-    return json.dumps({"task": task, "host": host, "rows": data}, separators=(",", ":"))
+    return json.dumps({"task": task, "host": host, "rows": rows}, separators=(",", ":"))
+
+
+def mean_seconds(rows: list[UsageRow]) -> float | None:
+    """The mean wall time of the calls in ``rows`` (``None`` for none)."""
+    if not rows:
+        return None
+    return float(sum(row[2] - row[1] for row in rows)) / len(rows)
 
 
 def append_lines(path: Path, lines: Iterable[str]) -> None:
