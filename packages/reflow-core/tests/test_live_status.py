@@ -193,9 +193,9 @@ def test_status_from_another_process_sees_run_local_finish_elements(tmp_path: Pa
             try:
                 deadline = time.monotonic() + 30
                 while time.monotonic() < deadline:
-                    (run,) = reader.list_run_records()
-                    counts = reader.task_state_summary(run.run_id).get("work", {})
-                    if counts.get("SUCCESS") == n:
+                    runs = reader.list_run_records()  # the store is made before the run
+                    counts = reader.task_state_summary(runs[0].run_id) if runs else {}
+                    if counts.get("work", {}).get("SUCCESS") == n:
                         return time.monotonic() - released
                     time.sleep(0.05)
             finally:

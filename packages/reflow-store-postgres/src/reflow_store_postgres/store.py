@@ -848,11 +848,12 @@ class PostgresStore(Store):
                     (len(rows),),
                 )
             ]
+            created = sqlstore.CreatedMs(now)
             try:
                 with conn.transaction(), conn.cursor().copy(_COPY_INSTANCES) as copy:
                     copy.set_types(_COPY_TYPES)
-                    for id_, (task, idx, state, *rest) in zip(ids, rows, strict=True):
-                        copy.write_row((id_, run, task, idx, state, now, now, *rest))
+                    for id_, item, (task, idx, state, *rest) in zip(ids, items, rows, strict=True):
+                        copy.write_row((id_, run, task, idx, state, created(item), now, *rest))
             except psycopg.errors.UniqueViolation as exc:
                 raise self._duplicate(conn, run_id, run, items) from exc
             return ids

@@ -920,11 +920,13 @@ class SqliteStore(Store):
             run = self._run_key(conn, run_id)
             keys = self._ensure_task_keys(conn, (row[0] for row in encoded))
             now = sqlstore.now_ms()
+            created = sqlstore.CreatedMs(now)
             if len(encoded) == 1:  # one task of a chain: its id without reading the sequence
                 name, idx, state, *rest = encoded[0]  # identity, hashes, input, info, ended
                 try:
                     cursor = conn.execute(
-                        _INSERT_INSTANCE, (run, keys[name], idx, state, now, now, *rest)
+                        _INSERT_INSTANCE,
+                        (run, keys[name], idx, state, created(items[0]), now, *rest),
                     )
                 except sqlite3.IntegrityError as exc:
                     raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
@@ -937,8 +939,8 @@ class SqliteStore(Store):
                 conn.executemany(
                     _INSERT_INSTANCE,
                     [
-                        (run, keys[name], idx, state, now, now, *rest)
-                        for name, idx, state, *rest in encoded
+                        (run, keys[name], idx, state, created(item), now, *rest)
+                        for item, (name, idx, state, *rest) in zip(items, encoded, strict=True)
                     ],
                 )
             except sqlite3.IntegrityError as exc:

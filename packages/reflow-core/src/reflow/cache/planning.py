@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
@@ -294,6 +295,7 @@ class Planner:
         miss_text = info_encoder(miss, [("inputs", keys)])
         hit_text = info_encoder({**code, "status": "hit"}, [("inputs", keys), ("source", _SOURCE)])
         keep_identity = spec.config.cache
+        planned = datetime.now(timezone.utc) if defer else None  # rows written later
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
             hit = found.get(ident) if found else None
             if hit is None:  # most instances
@@ -312,6 +314,7 @@ class Planner:
                     identity=ident if keep_identity else "",
                     cache_info=info,
                     cache_info_text=text,
+                    created_at=planned,
                 )
             )
 

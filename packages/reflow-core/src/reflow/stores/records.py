@@ -308,6 +308,10 @@ class NewTaskInstance:
         already (:func:`reflow.cache.infotext.info_encoder`): a store may write it
         instead of encoding ``cache_info`` again.  It must be
         ``ManifestCodec.dumps(cache_info)``; ``None`` leaves it to the store.
+    created_at : datetime or None
+        When the instance was planned, if it is inserted later (``run_local``
+        writes an instance's row when it ended): its ``created_at``.  ``None``
+        (the default): when it is inserted.
     """
 
     task_name: str
@@ -318,6 +322,7 @@ class NewTaskInstance:
     input_hash: str = ""
     cache_info: dict[str, Any] = field(default_factory=dict)
     cache_info_text: str | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_OWNER",
     "RUN_SELECT",
+    "CreatedMs",
     "context_to_db",
     "datetime_to_ms",
     "dict_from_db",
@@ -103,6 +104,29 @@ def info_to_db(item: NewTaskInstance) -> str | None:
     """The stored text of a new instance's ``cache_info``: the text it carries, if any."""
     text = item.cache_info_text
     return text if text is not None else dict_to_db(item.cache_info)
+
+
+class CreatedMs:
+    """Milliseconds of each new instance's ``created_at``: ``now`` when it has none.
+
+    The instances of a batch share a few planning times (one per chunk):
+    each is converted once.
+    """
+
+    __slots__ = ("_last", "_ms", "now")
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self._last: datetime | None = None
+        self._ms = now
+
+    def __call__(self, item: NewTaskInstance) -> int:
+        when = item.created_at
+        if when is None:
+            return self.now
+        if when is not self._last:
+            self._last, self._ms = when, datetime_to_ms(when)
+        return self._ms
 
 
 def output_to_db(update: StateUpdate) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import operator
 import os
 import signal
 import time
@@ -30,7 +31,7 @@ from typing import Any
 from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
-from reflow.engine.local.usage import BatchMeter, UsageRow
+from reflow.engine.local.usage import BatchMeter, mean_seconds, usage_line
 from reflow.signals import graceful_shutdown
 
 __all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
@@ -40,13 +41,17 @@ logger = logging.getLogger(__name__)
 Batch = tuple[str, list[tuple[int | None, dict[str, Any]]]]
 """A task name and its (index, kwargs) items, run one after the other."""
 
-Finished = tuple[Batch, list[Outcome], list[UsageRow], str]
-"""A batch, its outcomes, their usage rows, and why its worker died (``""`` when it did not)."""
+BatchUsage = tuple[str, float | None]
+"""A batch's line of the usage file (``""``: no call ran) and its calls' mean wall time."""
+
+Finished = tuple[Batch, list[Outcome], BatchUsage, str]
+"""A batch, its outcomes, their usage, and why its worker died (``""`` when it did not)."""
 
 _Wire = tuple[Any, ...]
 """An :class:`Outcome` as a plain tuple of its fields: pickled several times faster."""
 
-_FIELDS = Outcome.__slots__
+_to_wire: Callable[[Outcome], _Wire] = operator.attrgetter(*Outcome.__slots__)
+"""An outcome's fields as a tuple, in the order :class:`Outcome` takes them (one C call)."""
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
 _POLICIES: dict[str, str] = {}
@@ -56,22 +61,22 @@ _WATCHED: dict[str, frozenset[str]] = {}
 _RETRYABLE: dict[str, tuple[type[BaseException], ...]] = {}
 """Task name -> the exception types its ``retry_on=`` lists: a worker goes on after them."""
 
+_HOST = [""]
+"""The host name the usage lines give (the driver's: workers run beside it)."""
+
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 _QUEUED_PER_WORKER = 2
 """Batches sent to one worker at a time: it starts the next while the driver records."""
 
 
-def _to_wire(o: Outcome) -> _Wire:
-    return tuple(getattr(o, name) for name in _FIELDS)
-
-
 def _run_batch(
     task: str, items: list[tuple[int | None, dict[str, Any]]], stop_on_failure: bool
-) -> tuple[list[Outcome], list[UsageRow]]:
+) -> tuple[list[Outcome], BatchUsage]:
     """Worker side: run a batch with the function found in the inherited registry.
 
-    Returns the outcomes and the usage rows of the calls that ran.
+    Returns the outcomes and the usage of the calls that ran (made here, not
+    in the driver, which records every batch of every worker).
     """
     func = _REGISTRY[task]
     out: list[Outcome] = []
@@ -90,7 +95,8 @@ def _run_batch(
             retried = isinstance(outcome.exception, retryable)
             if outcome.interrupted or (stop_on_failure and not retried):
                 break  # the rest of the batch stays unrun (and is cancelled)
-    return out, meter.rows((o.index, o.start, o.end) for o in out if o.end)
+    rows = meter.rows((o.index, o.start, o.end) for o in out if o.end)
+    return out, (usage_line(task, _HOST[0], rows), mean_seconds(rows))
 
 
 def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
@@ -112,11 +118,11 @@ def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
         if stopped:  # a batch queued behind the first failure is not started
             conn.send([])
             continue
-        outcomes, rows = _run_batch(batch[0], batch[1], stop_on_failure)
+        outcomes, usage = _run_batch(batch[0], batch[1], stop_on_failure)
         stopped = stop_on_failure and not all(
             o.ok or isinstance(o.exception, _RETRYABLE.get(batch[0], ())) for o in outcomes
         )
-        conn.send(([_to_wire(o) for o in outcomes], rows))
+        conn.send(([_to_wire(o) for o in outcomes], usage))
 
 
 def _picklable(exc: BaseException) -> BaseException | None:
@@ -201,6 +207,8 @@ class ProcessBackend:
         Task name -> exception types its ``retry_on=`` lists: the engine runs
         such a failure again (:mod:`reflow.engine.local.retrying`), so it does
         not stop the worker.
+    host : str
+        The host name the usage lines of the batches give.
     """
 
     def __init__(
@@ -212,6 +220,7 @@ class ProcessBackend:
         policies: Mapping[str, str] | None = None,
         watched: Mapping[str, Collection[str]] | None = None,
         retryable: Mapping[str, tuple[type[BaseException], ...]] | None = None,
+        host: str = "",
     ) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
             raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
@@ -223,6 +232,7 @@ class ProcessBackend:
         _WATCHED.update({task: frozenset(names) for task, names in (watched or {}).items()})
         _RETRYABLE.clear()
         _RETRYABLE.update(retryable or {})
+        _HOST[0] = host
         self._max = max_workers
         self._stop = stop_on_failure
         self._workers: list[_Worker] = []
@@ -301,7 +311,7 @@ class ProcessBackend:
     def collect(self, timeout: float | None = None) -> list[Finished]:
         """Outcomes of the batches that finished within ``timeout`` seconds.
 
-        A batch whose worker died has no outcomes nor usage rows, and the
+        A batch whose worker died has no outcomes nor usage, and the
         worker's exit status as last item; the other batches that worker held come with it.
         """
         busy = {w.conn: w for w in self._workers if w.batches}
@@ -311,10 +321,10 @@ class ProcessBackend:
         for conn in wait(list(busy), timeout):
             worker = busy[conn]  # type: ignore[index]
             try:
-                wire: tuple[list[_Wire], list[UsageRow]] = worker.conn.recv()
+                wire: tuple[list[_Wire], BatchUsage] = worker.conn.recv()
             except (EOFError, OSError):
                 death = worker.death()
-                results.extend((batch, [], [], death) for batch in worker.batches)
+                results.extend((batch, [], ("", None), death) for batch in worker.batches)
                 worker.batches.clear()
                 worker.close(kill=True)
                 self._workers.remove(worker)

@@ -29,11 +29,11 @@ from reflow.cache.sharing import cache_user
 from reflow.define.given import Resources
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
-from reflow.engine.local.backends import Batch, ProcessBackend
+from reflow.engine.local.backends import Batch, BatchUsage, ProcessBackend
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.retrying import LocalRetries
-from reflow.engine.local.usage import UsageRow, append_lines, mean_seconds, usage_line
+from reflow.engine.local.usage import append_lines
 from reflow.errors import ParameterError, ReflowError
 from reflow.notify.due import notify_due
 from reflow.runs.creation import create_run, recorded_parts
@@ -57,6 +57,10 @@ logger = logging.getLogger(__name__)
 
 _FLUSH_EVERY = 2000
 _CHUNK = 5000
+_SUCCESS = TaskState.SUCCESS
+_FIRST_CHUNK = 500
+"""Instances planned before a task's first batch goes to a worker: the worker
+runs them while the driver plans the rest, a chunk per turn of the loop."""
 _BATCH_MAX = 256
 """Most elements sent to one of several workers at once: several batches per worker."""
 _BATCH_SECONDS = 0.5
@@ -105,6 +109,9 @@ class _TaskState:
     values: list[Any] | None = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
     remaining: int = 0
+    todo: list[int | None] = field(default_factory=list)  # the indices to plan
+    planned: int = 0  # how many of them are planned (instances looked up, rows made)
+    inputs_checked: bool = False
     in_flight: int = 0
     failed: bool = False
     array_identity: str = ""
@@ -173,6 +180,8 @@ class LocalRun:
         self.ready: deque[str] = deque(n for n in order if not self.unfinished[n])
         # Tasks with instances still to send to workers, in the order they became so.
         self.active: dict[str, None] = {}
+        # Tasks with instances still to plan (_plan_next), in the order they became so.
+        self.planning: dict[str, None] = {}
         self.ended: set[str] = set()
         self.prefixes: dict[str, Any] = {}
         self.fixed_kwargs: dict[str, dict[str, Any]] = {}
@@ -181,6 +190,7 @@ class LocalRun:
         # Instances that ended before their row was written: (row, final update).
         self.pending_ended: list[tuple[NewTaskInstance, StateUpdate]] = []
         self.unwritten_tasks: dict[str, None] = {}
+        self.unwritten_since = 0.0  # time.monotonic() when the oldest of those was planned
         self.pending_usage: list[str] = []  # lines for the run's usage file
         self.first_failure: tuple[str, int | None, Outcome] | None = None
         self.suspects: list[tuple[str, int | None]] = []
@@ -296,19 +306,63 @@ class LocalRun:
         state.values = [None] * exp.count
         state.hashes = [""] * exp.count
         state.remaining = 0
-        indices: list[int | None] = list(range(exp.count)) if spec.config.array else [None]
-        for start in range(0, len(indices), _CHUNK):
-            self._prepare_chunk(name, indices[start : start + _CHUNK])
-        if state.queue:
+        state.todo = list(range(exp.count)) if spec.config.array else [None]
+        state.planned = 0
+        state.status = "planning"
+        self._plan_next(name)
+
+    def _plan_next(self, name: str) -> None:
+        """Plan the next chunk of a task's instances; after the last, the task may end.
+
+        The first chunk is small: its misses go to a worker at once, and the
+        rest is planned while the worker runs them.
+        """
+        state = self.tasks[name]
+        assert state.exp is not None
+        size = _FIRST_CHUNK if state.planned == 0 else _CHUNK
+        self._prepare_chunk(name, state.todo[state.planned : state.planned + size])
+        state.planned = min(len(state.todo), state.planned + size)
+        if state.queue and not state.inputs_checked:
+            state.inputs_checked = True
             try:  # whole (gathered) inputs are built once: fail here, not in a worker
-                exp.values(state.queue[0] or 0)
+                state.exp.values(state.queue[0] or 0)
             except ExpansionError as exc:
+                self._plan_rest(name)  # every instance recorded, then failed
                 self._fail_queued(name, exc)
                 return
-        state.status = "queued" if state.remaining else "done"
-        if state.status == "done":
-            logger.debug("%s: all %d instance(s) from the cache", name, exp.count)
-            self._remember_array(name)
+        if state.planned < len(state.todo):
+            self.planning[name] = None
+            return
+        self.planning.pop(name, None)
+        state.todo = []
+        if state.queue or state.in_flight:
+            if state.status == "planning":
+                state.status = "queued"
+            return
+        self._finish_if_done(name)
+
+    def _plan_rest(self, name: str) -> None:
+        """Plan every instance of a task still to plan, with no turn of the loop between."""
+        state = self.tasks[name]
+        while state.planned < len(state.todo):
+            self._prepare_chunk(name, state.todo[state.planned : state.planned + _CHUNK])
+            state.planned = min(len(state.todo), state.planned + _CHUNK)
+        self.planning.pop(name, None)
+
+    def _finish_if_done(self, name: str) -> None:
+        """End a task whose instances are all planned and finished (or taken from the cache)."""
+        state = self.tasks[name]
+        if state.remaining or state.queue or state.in_flight or name in self.planning:
+            return
+        if state.is_array or state.failed:
+            # An array is remembered whole below (a later run copies its rows,
+            # which must be SUCCESS by then) and a failure may be notified now;
+            # a singleton's result waits for the next write (at most
+            # _RECORD_SECONDS): a chain pays no transaction per task for it.
+            self._flush(pending_too=False)
+        state.status = "failed" if state.failed else "done"
+        self._remember_array(name)
+        self._ended(name)
 
     def _remember_array(self, name: str) -> None:
         """Record a fully successful array task so a later run can copy it whole."""
@@ -328,6 +382,8 @@ class LocalRun:
         state.ids.update(chunk.ids)
         if chunk.unwritten:
             state.unwritten.update(chunk.unwritten)
+            if not self.unwritten_tasks:
+                self.unwritten_since = time.monotonic()
             self.unwritten_tasks[name] = None
         for index, hit in chunk.hits.items():
             state.values[index or 0] = hit.output
@@ -336,7 +392,7 @@ class LocalRun:
         if chunk.queued:
             self.active[name] = None
         state.remaining += len(chunk.queued)
-        self.progress.add(name, total=len(chunk.ids), cached=len(chunk.hits))
+        self.progress.add(name, total=len(indices), cached=len(chunk.hits))
 
     # -- failures -------------------------------------------------------------
 
@@ -472,7 +528,7 @@ class LocalRun:
         return max(1, int(_BATCH_SECONDS / max(state.seconds, 1e-6)))
 
     def _record(
-        self, batch: Batch, outcomes: list[Outcome], rows: list[UsageRow], death: str = ""
+        self, batch: Batch, outcomes: list[Outcome], usage: BatchUsage, death: str = ""
     ) -> None:
         name, items = batch
         state = self.tasks[name]
@@ -480,33 +536,41 @@ class LocalRun:
         if death:
             self._worker_died(name, items, death)
         # Written with the store's updates (_flush), not one file open per batch.
-        self.pending_usage.append(usage_line(name, self.host, rows))
-        mean = mean_seconds(rows)
+        line, mean = usage
+        if line:
+            self.pending_usage.append(line)
         if mean is not None:
             state.seconds = mean if state.seconds is None else (state.seconds + mean) / 2
         succeeded = 0
+        values, hashes = state.values, state.hashes
+        assert values is not None
+        # The common case inlined (many thousand times per second): a success
+        # whose row is not written yet.
+        unwritten, ended, checked = state.unwritten, self.pending_ended, name in self.parts
         for outcome in outcomes:
-            if (name, outcome.index) in self.suspects:
-                self.suspects.remove((name, outcome.index))
             index = outcome.index
+            if self.suspects and (name, index) in self.suspects:
+                self.suspects.remove((name, index))
             state.remaining -= 1
             if outcome.ok:
-                assert state.values is not None
-                if name in self.parts:
+                if checked:
                     self._check_files(name, outcome, state.ids[index])
-                state.values[index or 0] = outcome.output
-                state.hashes[index or 0] = outcome.output_hash
-                self._end(
-                    name,
-                    index,
-                    StateUpdate(
-                        0,
-                        TaskState.SUCCESS,
-                        output=outcome.output,
-                        output_hash=outcome.output_hash,
-                        output_text=outcome.output_text,
-                    ),
+                values[index or 0] = outcome.output
+                hashes[index or 0] = outcome.output_hash
+                update = StateUpdate(
+                    0,
+                    _SUCCESS,
+                    None,
+                    outcome.output,
+                    outcome.output_hash,
+                    None,
+                    outcome.output_text,
                 )
+                row = unwritten.pop(index, None)
+                if row is not None:
+                    ended.append((row, update))
+                else:
+                    self.pending_updates.append(replace(update, instance_id=state.ids[index]))
                 succeeded += 1
             elif outcome.interrupted:
                 self._end(
@@ -525,16 +589,7 @@ class LocalRun:
         self.progress.add(name, done=succeeded)  # once per batch, not per element
         if len(self.pending_updates) + len(self.pending_ended) >= _FLUSH_EVERY:
             self._flush(pending_too=False)
-        if state.remaining == 0 and not state.queue and state.in_flight == 0:
-            if state.is_array or state.failed:
-                # An array is remembered whole below (a later run copies its rows,
-                # which must be SUCCESS by then) and a failure may be notified now;
-                # a singleton's result waits for the next write (at most
-                # _RECORD_SECONDS): a chain pays no transaction per task for it.
-                self._flush()
-            state.status = "failed" if state.failed else "done"
-            self._remember_array(name)
-            self._ended(name)
+        self._finish_if_done(name)
 
     def _check_files(self, name: str, outcome: Outcome, iid: int) -> None:
         """Move a result whose parameters' files changed since the run began to their identity.
@@ -588,7 +643,7 @@ class LocalRun:
             f"(while running {instance_label(name, index)})"
         )
         outcome = Outcome(index, False, error=text, exception=ChildProcessError(text))
-        self._record((name, []), [outcome], [])
+        self._record((name, []), [outcome], ("", None))
         state.in_flight += 1  # _record counted this batch once already
 
     def _keep_alive(self) -> None:
@@ -615,13 +670,24 @@ class LocalRun:
         else:
             self.pending_updates.append(replace(update, instance_id=state.ids[index]))
 
-    def _flush(self, *, pending_too: bool = True) -> None:
-        """Write what ended since the last write; with ``pending_too``, every row not written.
+    def _write_unwritten(self) -> None:
+        """Insert the rows of the instances planned but not ended, as they are.
 
-        The periodic write (every ``_RECORD_SECONDS``) inserts the rows of the
-        instances still running as they are, so ``reflow status`` in another
-        shell sees them; an array that ends sooner has each row written once.
+        Done once they waited ``_RECORD_SECONDS`` (see :meth:`_loop`), so
+        ``reflow status`` in another shell sees a long task's instances; an
+        array that ends sooner has each row written once, ended.
         """
+        if not self.unwritten_tasks:
+            return
+        names, self.unwritten_tasks = list(self.unwritten_tasks), {}
+        waiting = [(n, i) for n in names for i in self.tasks[n].unwritten]
+        rows = [self.tasks[n].unwritten.pop(i) for n, i in waiting]
+        ids = self.store.retrying(partial(self.store.insert_task_instances, self.run_id, rows))
+        for (n, i), iid in zip(waiting, ids, strict=True):
+            self.tasks[n].ids[i] = iid
+
+    def _flush(self, *, pending_too: bool = True) -> None:
+        """Write what ended since the last write; with ``pending_too``, every row not written."""
         self.recorded = time.monotonic()
         if self.pending_usage:
             lines, self.pending_usage = self.pending_usage, []
@@ -636,19 +702,16 @@ class LocalRun:
             )
             for row, iid in zip(rows, ids, strict=True):
                 self.tasks[row.task_name].ids[row.array_index] = iid
-        if pending_too and self.unwritten_tasks:
-            names, self.unwritten_tasks = list(self.unwritten_tasks), {}
-            waiting = [(n, i) for n in names for i in self.tasks[n].unwritten]
-            rows = [self.tasks[n].unwritten.pop(i) for n, i in waiting]
-            ids = self.store.retrying(partial(self.store.insert_task_instances, self.run_id, rows))
-            for (n, i), iid in zip(waiting, ids, strict=True):
-                self.tasks[n].ids[i] = iid
+        if pending_too:
+            self._write_unwritten()
         if self.pending_updates:
             updates, self.pending_updates = self.pending_updates, []
             self.store.apply_state_updates(updates)
 
     def _cancel_rest(self, why: str) -> None:
-        """Mark every instance that has not finished CANCELLED."""
+        """Mark every instance that has not finished CANCELLED (planned first, if not yet)."""
+        for name in list(self.planning):
+            self._plan_rest(name)
         self._flush()
         active = self.store.list_task_instance_records(
             self.run_id, states=[TaskState.PENDING, TaskState.SUBMITTED, TaskState.RUNNING]
@@ -686,6 +749,7 @@ class LocalRun:
             policies=self.file_policies,
             watched={name: list(parts.files) for name, parts in self.parts.items()},
             retryable=self.retries.retryable(self.order),
+            host=self.host,
         )
         logger.info("run %s of %s in %s", self.run_id, self.wf.name, self.run_dir)
         status = RunState.FAILED
@@ -736,25 +800,32 @@ class LocalRun:
                 ready, self.ready = self.ready, deque()
                 for name in ready:
                     self._prepare(name)
-                    if self.tasks[name].status != "queued":
+                    if self.tasks[name].status not in ("queued", "planning"):
                         self._ended(name)
                 self._submit(backend)
-            finished = backend.collect(timeout=0.5 if backend.running() else None)
-            for batch, outcomes, rows, death in finished:
-                self._record(batch, outcomes, rows, death)
+                if self.planning:  # one chunk per turn, while the workers run the last
+                    self._plan_next(next(iter(self.planning)))
+            wait = 0.5 if backend.running() else None
+            finished = backend.collect(timeout=0 if self.planning and not self.stopping else wait)
+            for batch, outcomes, usage, death in finished:
+                self._record(batch, outcomes, usage, death)
             self.progress.busy(backend.busy())
             self.progress.show()
-            if time.monotonic() - self.beat >= HEARTBEAT_SECONDS:
-                self._keep_alive()
-            elif (
-                self.pending_updates
-                or self.pending_usage
-                or self.pending_ended
-                or self.unwritten_tasks
-            ) and (time.monotonic() - self.recorded >= _RECORD_SECONDS):
-                self._flush()
+            now = time.monotonic()
+            if now - self.beat >= HEARTBEAT_SECONDS:
+                self._keep_alive()  # writes everything
+            else:
+                # What finished is written within _RECORD_SECONDS; so are the rows of
+                # instances planned that long ago and still running (_write_unwritten).
+                if (self.pending_updates or self.pending_usage or self.pending_ended) and (
+                    now - self.recorded >= _RECORD_SECONDS
+                ):
+                    self._flush(pending_too=False)
+                if self.unwritten_tasks and now - self.unwritten_since >= _RECORD_SECONDS:
+                    self._write_unwritten()
             busy = backend.running() or (
-                not self.stopping and any(self.tasks[n].queue for n in self.active)
+                not self.stopping
+                and (bool(self.planning) or any(self.tasks[n].queue for n in self.active))
             )
             if not busy and (self.stopping or not self.ready):
                 break
