@@ -14,7 +14,7 @@ left, and the instance runs again (status ``output_changed``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,13 @@ logger = logging.getLogger(__name__)
 
 _SOURCE = ("array_index", "instance_id", "run_id")
 """The keys of a hit's ``source`` in its cache_info."""
+
+_SPLICE_FROM = 16
+"""Chunks of this many instances or more have their cache_info texts spliced (infotext)."""
+
+
+def _no_text(*_: Any) -> None:
+    """No text made here: the store encodes the cache_info."""
 
 
 class _NamesFilesError(Exception):
@@ -290,10 +297,15 @@ class Planner:
         chunk = Chunk()
         code = {"code": self.code[name]} if name in self.code else {}
         miss = {**code, **(fixed_info or {"status": "miss"})}
-        # Each instance's cache_info has one of two shapes, encoded once (infotext).
-        keys = tuple(input_hashes[0]) if input_hashes else ()
-        miss_text = info_encoder(miss, [("inputs", keys)])
-        hit_text = info_encoder({**code, "status": "hit"}, [("inputs", keys), ("source", _SOURCE)])
+        # Each instance's cache_info has one of two shapes, encoded once (infotext);
+        # a chunk of a few instances (a task of a chain) leaves it to the store.
+        keys = tuple(input_hashes[0]) if len(input_hashes) >= _SPLICE_FROM else None
+        miss_text = _no_text if keys is None else info_encoder(miss, [("inputs", keys)])
+        hit_text = (
+            _no_text
+            if keys is None or not found
+            else info_encoder({**code, "status": "hit"}, [("inputs", keys), ("source", _SOURCE)])
+        )
         keep_identity = spec.config.cache
         planned = datetime.now(timezone.utc) if defer else None  # rows written later
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
@@ -345,7 +357,7 @@ class Planner:
         hit: TaskInstanceRecord,
         hashes: dict[str, str],
         code: dict[str, str],
-        hit_text: InfoEncoder,
+        hit_text: InfoEncoder | Callable[..., None],
     ) -> tuple[dict[str, Any], str | None]:
         """The cache_info of an instance whose identity was found, and its text if made here.
 
