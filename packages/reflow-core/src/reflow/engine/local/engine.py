@@ -341,6 +341,16 @@ class LocalRun:
             return
         self._finish_if_done(name)
 
+    def _plan_more(self) -> bool:
+        """Whether to plan another chunk now: a task has some, and few of its instances wait.
+
+        Planned instances hold their rows until they end: planning at most a
+        chunk ahead of the workers keeps that memory small on a long array.
+        """
+        if self.stopping or not self.planning:
+            return False
+        return len(self.tasks[next(iter(self.planning))].queue) < _CHUNK
+
     def _plan_rest(self, name: str) -> None:
         """Plan every instance of a task still to plan, with no turn of the loop between."""
         state = self.tasks[name]
@@ -803,10 +813,10 @@ class LocalRun:
                     if self.tasks[name].status not in ("queued", "planning"):
                         self._ended(name)
                 self._submit(backend)
-                if self.planning:  # one chunk per turn, while the workers run the last
+                if self._plan_more():  # one chunk per turn, while the workers run the last
                     self._plan_next(next(iter(self.planning)))
             wait = 0.5 if backend.running() else None
-            finished = backend.collect(timeout=0 if self.planning and not self.stopping else wait)
+            finished = backend.collect(timeout=0 if self._plan_more() else wait)
             for batch, outcomes, usage, death in finished:
                 self._record(batch, outcomes, usage, death)
             self.progress.busy(backend.busy())
