@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from reflow.stores import (
     TRANSITIONS,
     ActiveRunError,
+    CacheCandidate,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
     ReadOnlyStoreError,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -1422,6 +1424,84 @@ class SqliteStore(Store):
             )
 
         self._write(work)
+
+    def insert_cache_hits(
+        self,
+        run_id: str,
+        task_name: str,
+        candidates: Sequence[CacheCandidate],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
+        """Insert the candidates that are cache hits SUCCESS (see the Store method).
+
+        The candidates go to a temporary table; one statement finds each one's
+        newest success (one descent of ``task_instances_newest``), one
+        ``INSERT ... SELECT`` copies the hits whose output holds no tagged
+        value, with their ``cache_info`` built by SQLite's JSON functions.  No
+        reused output is decoded or encoded; only hits holding a tagged value
+        (maybe a ``Path``) are read back, decoded, for the caller.
+        """
+        rows = [
+            (
+                sqlstore.stored_index(c.array_index, SINGLETON_INDEX),
+                key,
+                sqlstore.dict_to_db(c.cache_info),
+            )
+            for c in candidates
+            if (key := hash_to_db(c.identity)) is not None
+        ]
+        if not rows:
+            return {}, {}
+        newest, users = _newest(user_id)
+
+        def work(conn: sqlite3.Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
+            run = self._run_key(conn, run_id)
+            task = self._ensure_task_keys(conn, [task_name])[task_name]
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS reflow_wanted "
+                "(idx INTEGER PRIMARY KEY, identity BLOB, info TEXT, source INTEGER)"
+            )
+            conn.execute("DELETE FROM temp.reflow_wanted")
+            conn.executemany(
+                "INSERT INTO temp.reflow_wanted (idx, identity, info) VALUES (?, ?, ?)", rows
+            )
+            conn.execute(f"UPDATE temp.reflow_wanted AS w SET source = {newest}", (task, *users))
+            now = sqlstore.now_ms()
+            try:
+                inserted = conn.execute(
+                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+                    "identity, cache_info, output, output_hash) "
+                    f"SELECT ?, ?, w.idx, {_SUCCESS}, ?, ?, w.identity, "
+                    "json_set(coalesce(w.info, '{}'), '$.status', 'hit', '$.source', "
+                    "json_object('array_index', CASE WHEN s.idx >= 0 THEN s.idx END, "
+                    "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash "
+                    "FROM temp.reflow_wanted w JOIN task_instances s ON s.id = w.source "
+                    "JOIN runs r ON r.id = s.run "
+                    "WHERE s.output IS NULL OR instr(s.output, ?) = 0 ORDER BY w.idx "
+                    "RETURNING idx, id, output_hash",
+                    (run, task, now, now, sqlstore.TAGGED),
+                ).fetchall()
+            except sqlite3.IntegrityError as exc:
+                items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
+                raise self._insert_error(conn, run_id, run, {task_name: task}, items, exc) from exc
+            held = conn.execute(
+                f"{_REUSE_SELECT} JOIN temp.reflow_wanted w ON i.id = w.source "
+                "WHERE instr(i.output, ?) > 0",
+                (sqlstore.TAGGED,),
+            ).fetchall()
+            conn.execute("DELETE FROM temp.reflow_wanted")
+            return (
+                {
+                    (None if idx == SINGLETON_INDEX else idx): ReusedHit(iid, hash_from_db(digest))
+                    for idx, iid, digest in inserted
+                },
+                held,
+            )
+
+        reused, held = self._write(work)
+        records = map(_instance_record, held)
+        return reused, {record.identity: record for record in records}
 
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int

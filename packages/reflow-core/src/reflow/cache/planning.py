@@ -25,7 +25,7 @@ from reflow.cache.identity import combine_hashes, hash_with_files, identity_with
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
-from reflow.stores import NewTaskInstance, StateUpdate, Store
+from reflow.stores import CacheCandidate, NewTaskInstance, StateUpdate, Store
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
@@ -72,11 +72,16 @@ class Chunk:
         Array index to the cached instance reused for it.
     queued : list
         Indices that must run, in order.
+    reused : dict
+        Array index to output hash of the hits the store inserted by itself
+        (:meth:`~reflow.stores.Store.insert_cache_hits`): their outputs were not
+        read, and stay in the store until a dependant needs them.
     """
 
     ids: dict[int | None, int] = field(default_factory=dict)
     hits: dict[int | None, TaskInstanceRecord] = field(default_factory=dict)
     queued: list[int | None] = field(default_factory=list)
+    reused: dict[int | None, str] = field(default_factory=dict)
 
 
 class Planner:
@@ -144,6 +149,9 @@ class Planner:
         self._reuse_in_store = (
             type(store).insert_reused_instances is not Store.insert_reused_instances
         )
+        # A store that overrides insert_cache_hits plans hits inside itself: no
+        # hit is decoded, encoded or built into a cache_info here.
+        self._hits_in_store = type(store).insert_cache_hits is not Store.insert_cache_hits
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -263,9 +271,17 @@ class Planner:
         input_hashes = [exp.hashes(index or 0) for index in indices]
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
-        found = self._find_cached(name, identities) if lookup else {}
-        news: list[NewTaskInstance] = []
         chunk = Chunk()
+        if lookup and self._hits_in_store and not self.policy.verify:
+            found = self._insert_hits(name, chunk, indices, identities, input_hashes)
+            if chunk.reused:  # the loop below sees only what the store did not insert
+                kept = [k for k, index in enumerate(indices) if index not in chunk.reused]
+                indices = [indices[k] for k in kept]
+                identities = [identities[k] for k in kept]
+                input_hashes = [input_hashes[k] for k in kept]
+        else:
+            found = self._find_cached(name, identities) if lookup else {}
+        news: list[NewTaskInstance] = []
         for index, ident, hashes in zip(indices, identities, input_hashes, strict=True):
             info: dict[str, Any] = {"inputs": hashes}
             if name in self.code:
@@ -329,6 +345,39 @@ class Planner:
                 chunk.queued.append(index)
         return chunk
 
+    def _insert_hits(
+        self,
+        name: str,
+        chunk: Chunk,
+        indices: Sequence[int | None],
+        identities: Sequence[str],
+        input_hashes: Sequence[Mapping[str, str]],
+    ) -> dict[str, TaskInstanceRecord]:
+        """Let the store insert the hits it can (into ``chunk``); return the ones it handed back.
+
+        Its own unit of work, committed before the rest of the chunk: a failure
+        between the two leaves some elements SUCCESS and the others absent,
+        which a rerun of the plan takes as it finds them (as any chunk before).
+        """
+        code = self.code.get(name)
+        candidates = [
+            CacheCandidate(
+                index,
+                ident,
+                {"inputs": hashes} if code is None else {"inputs": hashes, "code": code},
+            )
+            for index, ident, hashes in zip(indices, identities, input_hashes, strict=True)
+        ]
+        reused, held = self.store.retrying(
+            lambda: self.store.insert_cache_hits(
+                self.run_id, name, candidates, user_id=self.cache_user
+            )
+        )
+        for index, hit in reused.items():
+            chunk.ids[index] = hit.instance_id
+            chunk.reused[index] = hit.output_hash
+        return held
+
     def _write_reusing(
         self, indices: Sequence[int | None], news: Sequence[NewTaskInstance], chunk: Chunk
     ) -> tuple[list[int], list[int | None]]:
@@ -356,6 +405,8 @@ class Planner:
                 rows[k] = replace(news[k], cache_info={**info, "status": "miss"})
             ids[k] = iid
         missing = [k for k, iid in enumerate(ids) if iid is None]
+        if not missing:  # every element was a hit
+            return [iid for iid in ids if iid is not None], gone
         new_ids = self.store.insert_task_instances(self.run_id, [rows[k] for k in missing])
         for k, iid in zip(missing, new_ids, strict=True):
             ids[k] = iid

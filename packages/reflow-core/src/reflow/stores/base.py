@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from reflow._types import RunState, TaskState
 from reflow.stores.errors import StoreError, UnknownRunError
 from reflow.stores.records import (
+    CacheCandidate,
     NewTaskInstance,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -879,6 +881,61 @@ class Store(abc.ABC):
             ``(task_name, identity, count)``, sorted by task name.
         """
         return []
+
+    def insert_cache_hits(
+        self,
+        run_id: str,
+        task_name: str,
+        candidates: Sequence[CacheCandidate],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
+        """Look candidates up in the cache and insert the hits SUCCESS, in one transaction.
+
+        For each candidate whose identity has a successful instance of
+        ``task_name`` (the newest, of ``user_id``'s runs when given, as
+        :meth:`find_cached_outputs`), the store may insert the candidate into
+        ``run_id`` at once: state ``SUCCESS``, its source's output and output
+        hash copied inside the store (never decoded), and a ``cache_info`` of
+        the candidate's plus ``"status": "hit"`` and ``"source"`` (run id,
+        instance id and array index of the source).  A hit the store does not
+        insert is returned instead, decoded, for the caller to decide: the
+        store must hand back every hit whose output holds a ``Path`` (its
+        files are checked before reuse) and may hand back any other.  A
+        candidate without a hit is in neither result (the caller inserts it).
+
+        The default inserts nothing and hands back what
+        :meth:`find_cached_outputs` finds; reflow calls this only on stores
+        that override it.  SQLite and PostgreSQL do it in one ``INSERT ...
+        SELECT``: a rerun with one changed element of 10,000 neither decodes
+        nor encodes the 9,999 reused outputs.
+
+        Parameters
+        ----------
+        run_id : str
+            The run the hits are inserted into.
+        task_name : str
+            The task of every candidate.
+        candidates : Sequence[CacheCandidate]
+            The instances to look up (distinct array indices).
+        user_id : str or None
+            Reuse only this user's runs' results.
+
+        Returns
+        -------
+        tuple[dict, dict]
+            The hits inserted, by array index; and the hits handed back, by
+            identity.
+
+        Raises
+        ------
+        UnknownRunError, DuplicateError
+            As :meth:`insert_task_instances`; nothing is inserted.
+        """
+        found = self.find_cached_outputs(
+            task_name, [c.identity for c in candidates], user_id=user_id
+        )
+        return {}, found
 
     def copy_cached_array(
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None

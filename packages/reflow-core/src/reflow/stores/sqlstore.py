@@ -25,6 +25,7 @@ __all__ = [
     "RUN_COLUMNS",
     "RUN_OWNER",
     "RUN_SELECT",
+    "TAGGED",
     "context_to_db",
     "datetime_to_ms",
     "dict_from_db",
@@ -51,6 +52,16 @@ RUN_SELECT = f"{RUN_COLUMNS}, owner, heartbeat_at"
 
 RUN_OWNER = 15
 """Index of ``owner`` in a row of :data:`RUN_SELECT` (``heartbeat_at`` follows)."""
+
+TAGGED = f'"{CODEC.marker_key}"'
+"""Text found in every stored value holding a tagged value (a ``Path``, a tuple...).
+
+A store that reuses outputs inside itself hands back, decoded, every hit whose
+stored output contains it (:meth:`reflow.stores.Store.insert_cache_hits`): a
+``Path`` in an output has its files checked before reuse.  A plain string
+holding it is escaped (``\\"``), so only a dict key could match by chance:
+such a hit is merely decided in Python.
+"""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

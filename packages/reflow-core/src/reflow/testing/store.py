@@ -37,6 +37,7 @@ import pytest
 from reflow._types import RunState, TaskState
 from reflow.stores import (
     ActiveRunError,
+    CacheCandidate,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
@@ -906,6 +907,99 @@ class StoreConformance(abc.ABC):
         found = store.find_cached_many("arr", [sha("i0")])
         assert found[sha("i0")].id == ids[0]
         assert reuse(RUN, [], []) == []
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_cache_hits_inserted_or_handed_back(self, store: Store, how: str) -> None:
+        # "default" runs Store's own implementation on this store (it inserts
+        # nothing): whatever a store inserts must be what the planner would have.
+        hits = (
+            store.insert_cache_hits
+            if how == "store"
+            else (lambda *a, **k: Store.insert_cache_hits(store, *a, **k))
+        )
+        store.insert_run("run-old", "pipeline", "alice", {})
+        store.insert_run("run-2", "pipeline", "alice", {})
+        outputs = [7, None, "x", {"p": Path("/o")}, (1, "x")]
+        for run in ("run-old", "run-2"):  # the newer run's instances are the hits
+            sources = store.insert_task_instances(
+                run, [NewTaskInstance("arr", i, identity=sha(f"i{i}")) for i in range(6)]
+            )
+            for iid, output in zip(sources, outputs, strict=False):
+                store.update_task_success(iid, output, output_hash=sha(f"o{output}{run}"))
+            store.update_task_failed(sources[5], "boom")  # identity i5: no hit
+            tick()
+        newest = {r.array_index: r for r in store.list_task_instance_records("run-2", "arr")}
+        wanted = [
+            CacheCandidate(i, sha(f"i{i}"), {"inputs": {"i": sha(f"in{i}")}}) for i in range(7)
+        ]
+        wanted.append(CacheCandidate(None, "", {}))  # no identity: never a hit
+        reused, held = hits(RUN, "arr", wanted)
+        assert set(reused).isdisjoint(i for i in range(7) if sha(f"i{i}") in held)
+        assert {i for i in range(7) if i in reused or sha(f"i{i}") in held} == set(range(5))
+        assert sha("i3") in held  # its output holds a Path: its files are checked first
+        for i in range(5):
+            source = newest[i]
+            if i not in reused:
+                assert held[sha(f"i{i}")].id == source.id
+                assert held[sha(f"i{i}")].output == source.output
+                assert store.get_task_instance_record(RUN, "arr", i) is None
+                continue
+            record = store.get_task_instance_record_by_id(reused[i].instance_id)
+            assert record is not None
+            assert (record.run_id, record.task_name, record.array_index) == (RUN, "arr", i)
+            assert (record.state, record.output) == (TaskState.SUCCESS, source.output)
+            assert record.output_hash == reused[i].output_hash == source.output_hash
+            assert record.identity == sha(f"i{i}")
+            assert record.cache_info == {
+                "inputs": {"i": sha(f"in{i}")},
+                "status": "hit",
+                "source": {"run_id": "run-2", "instance_id": source.id, "array_index": i},
+            }
+        assert store.get_task_instance_record(RUN, "arr", 5) is None
+        assert store.get_task_instance_record(RUN, "arr", None) is None
+        if how == "store":  # what each of SQLite and PostgreSQL does: plain outputs inserted
+            assert set(reused) == {0, 1, 2}
+        assert hits(RUN, "arr", []) == ({}, {})
+
+    def test_cache_hits_of_one_user_and_singletons(self, store: Store) -> None:
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        for run, output in ((RUN, "alice's"), ("run-bob", "bob's")):
+            [iid] = store.insert_task_instances(run, [NewTaskInstance("one", identity=sha("s"))])
+            store.update_task_success(iid, output, output_hash=sha(output))
+            tick()
+        mine = store.get_task_instance_record(RUN, "one", None)
+        assert mine is not None
+        store.insert_run("run-2", "pipeline", "alice", {})
+        reused, held = store.insert_cache_hits(
+            "run-2", "one", [CacheCandidate(None, sha("s"))], user_id="alice"
+        )
+        if reused:
+            assert set(reused) == {None} and not held
+            record = store.get_task_instance_record("run-2", "one", None)
+            assert record is not None and record.output == "alice's"
+            assert record.cache_info["source"] == {
+                "run_id": RUN,
+                "instance_id": mine.id,
+                "array_index": None,
+            }
+        else:
+            assert held[sha("s")].id == mine.id
+        store.insert_run("run-3", "pipeline", "carol", {})
+        assert store.insert_cache_hits(
+            "run-3", "one", [CacheCandidate(None, sha("s"))], user_id="carol"
+        ) == ({}, {})
+
+    def test_cache_hits_refuse_a_duplicate_whole(self, store: Store) -> None:
+        source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
+        store.update_task_success(source, 1, output_hash=sha("1"))
+        store.insert_run("run-2", "pipeline", "alice", {})
+        self._instance(store, "arr", 1, run="run-2")
+        wanted = [CacheCandidate(0, sha("x")), CacheCandidate(1, sha("x"))]
+        if type(store).insert_cache_hits is Store.insert_cache_hits:
+            return  # the default inserts nothing
+        with pytest.raises(DuplicateError):
+            store.insert_cache_hits("run-2", "arr", wanted)
+        assert store.get_task_instance_record("run-2", "arr", 0) is None
 
     def test_reused_instances_refuse_a_duplicate_whole(self, store: Store) -> None:
         source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
