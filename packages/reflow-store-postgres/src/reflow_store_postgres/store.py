@@ -639,6 +639,16 @@ class PostgresStore(Store):
                     f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
                     "Wait for it to end, or cancel it first."
                 )
+            # The hits of this run's results become results of their own (they
+            # hold the same outputs): the cache keeps them.  A hit is newer than
+            # its source, so only later rows are read.
+            conn.execute(
+                "UPDATE task_instances SET source = NULL WHERE id > "
+                "(SELECT coalesce(min(id), 0) FROM task_instances WHERE run = %s) "
+                "AND source IN "
+                f"(SELECT id FROM task_instances WHERE run = %s AND state = {_SUCCESS})",
+                (run, run),
+            )
             deleted = conn.execute("DELETE FROM task_instances WHERE run = %s", (run,)).rowcount
             conn.execute("DELETE FROM runs WHERE id = %s", (run,))  # the rest cascades
             return int(deleted)
@@ -860,9 +870,10 @@ class PostgresStore(Store):
                     rows = conn.execute(
                         "INSERT INTO task_instances (run, task, idx, state, created_at, "
                         "updated_at, identity, input_hash, input, cache_info, output, "
-                        "output_hash) "
+                        "output_hash, source) "
                         f"SELECT %s, u.task, u.idx, {_SUCCESS}, %s, %s, u.identity, "
-                        "u.input_hash, u.input, u.cache_info, s.output, s.output_hash "
+                        "u.input_hash, u.input, u.cache_info, s.output, s.output_hash, "
+                        "coalesce(s.source, s.id) "
                         "FROM unnest(%s::text[], %s::int4[], %s::text[], %s::text[], "
                         "%s::text[], %s::text[], %s::int8[]) "
                         "AS u(task, idx, identity, input_hash, input, cache_info, source) "
@@ -915,15 +926,17 @@ class PostgresStore(Store):
                         "unnest(%s::int4[], %s::text[], %s::text[]) AS u(idx, identity, info) "
                         "CROSS JOIN LATERAL (SELECT n.id FROM task_instances n "
                         "JOIN runs r ON r.id = n.run WHERE n.task = %s "
-                        f"AND n.identity = u.identity AND n.state = {_SUCCESS}{mine} "
+                        f"AND n.identity = u.identity AND n.state = {_SUCCESS} "
+                        f"AND n.source IS NULL{mine} "
                         "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1) newest), "
                         "ins AS (INSERT INTO task_instances (run, task, idx, state, created_at, "
-                        "updated_at, identity, cache_info, output, output_hash) "
+                        "updated_at, identity, cache_info, output, output_hash, source) "
                         f"SELECT %s, %s, w.idx, {_SUCCESS}, %s, %s, w.identity, "
                         "(coalesce(w.info, '{}')::jsonb || jsonb_build_object('status', 'hit', "
                         "'source', jsonb_build_object('array_index', "
                         "CASE WHEN s.idx >= 0 THEN s.idx END, 'instance_id', s.id, "
-                        "'run_id', r.run_id)))::text, s.output, s.output_hash "
+                        "'run_id', r.run_id)))::text, s.output, s.output_hash, "
+                        "coalesce(s.source, s.id) "
                         "FROM w JOIN task_instances s ON s.id = w.source "
                         "JOIN runs r ON r.id = s.run "
                         "WHERE s.output IS NULL OR strpos(s.output, %s) = 0 "
@@ -1097,7 +1110,7 @@ class PostgresStore(Store):
                 (run_id, task_name),
             ).fetchall()
         )
-        return [sqlstore.value_from_db(row[0]) for row in rows]
+        return sqlstore.values_from_db([row[0] for row in rows])
 
     def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
         """Return whether a task has instances and all of them succeeded."""
@@ -1234,7 +1247,8 @@ class PostgresStore(Store):
         row = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} WHERE i.task = %s AND i.identity = %s "
-                f"AND i.state = {_SUCCESS}{mine} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                f"AND i.state = {_SUCCESS} AND i.source IS NULL{mine} "
+                "ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
                 (task_name, identity, *values),
             ).fetchone()
         )
@@ -1258,7 +1272,8 @@ class PostgresStore(Store):
         """Every identity's newest success (:meth:`Store.newest_outputs`), from the cache index."""
         every = (
             "(SELECT DISTINCT identity FROM task_instances WHERE task = %s "
-            f"AND state = {_SUCCESS} AND identity IS NOT NULL AND identity <> '')"
+            f"AND state = {_SUCCESS} AND source IS NULL AND identity IS NOT NULL "
+            "AND identity <> '')"
         )
         return self._newest_of(_REUSE_COLUMNS, every, (task_name,), task_name, user_id)
 
@@ -1287,7 +1302,8 @@ class PostgresStore(Store):
             lambda c: c.execute(
                 f"{columns} FROM {source} w(identity) CROSS JOIN LATERAL ("
                 "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
-                f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+                f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS} "
+                f"AND n.source IS NULL{mine} "
                 "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1"
                 ") newest JOIN task_instances i ON i.id = newest.id JOIN runs r ON r.id = i.run",
                 (*params, task_name, *values),
@@ -1389,8 +1405,9 @@ class PostgresStore(Store):
                         conn.execute(
                             "INSERT INTO task_instances (run, task, idx, state, created_at, "
                             "updated_at, identity, input_hash, output_hash, input, output, "
-                            f"cache_info) SELECT %s, task, idx, {_SUCCESS}, %s, %s, identity, "
-                            "input_hash, output_hash, input, output, %s FROM task_instances "
+                            f"cache_info, source) SELECT %s, task, idx, {_SUCCESS}, %s, %s, "
+                            "identity, input_hash, output_hash, input, output, %s, "
+                            "coalesce(source, id) FROM task_instances "
                             f"WHERE run = %s AND task = %s AND state = {_SUCCESS} AND idx >= 0 "
                             "ORDER BY idx",
                             (target, now, now, info, source, task_name),

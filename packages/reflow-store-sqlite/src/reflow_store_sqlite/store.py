@@ -111,13 +111,14 @@ def _newest(user_id: str | None, task: str = "?") -> tuple[str, tuple[str, ...]]
 
     One descent of the index ``task_instances_newest`` per identity, whatever
     the history; of one user's runs, the newest of that user's (older ones of
-    other users are stepped over, never the user's own).
+    other users are stepped over, never the user's own).  Cache hits are not in
+    the index (``source`` not NULL): the instance they reuse answers for them.
     """
     mine, users = _of_user(user_id)
     join = " JOIN runs r ON r.id = n.run" if user_id is not None else ""
     return (
         f"(SELECT n.id FROM task_instances n{join} WHERE n.task = {task} "
-        f"AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+        f"AND n.identity = w.identity AND n.state = {_SUCCESS} AND n.source IS NULL{mine} "
         "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1)",
         users,
     )
@@ -725,6 +726,16 @@ class SqliteStore(Store):
                     f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
                     "Wait for it to end, or cancel it first."
                 )
+            # The hits of this run's results become results of their own (they
+            # hold the same outputs): the cache keeps them.  A hit is newer than
+            # its source, so only later rows are read.
+            conn.execute(
+                "UPDATE task_instances SET source = NULL WHERE id > "
+                "(SELECT coalesce(min(id), 0) FROM task_instances WHERE run = ?1) "
+                "AND source IN "
+                f"(SELECT id FROM task_instances WHERE run = ?1 AND state = {_SUCCESS})",
+                (run,),
+            )
             deleted = conn.execute("DELETE FROM task_instances WHERE run = ?", (run,)).rowcount
             for table in ("task_dependencies", "task_specs", "array_cache"):
                 conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
@@ -1004,10 +1015,11 @@ class SqliteStore(Store):
                 # was several times slower here.
                 conn.executemany(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, input, cache_info, output, output_hash) "
+                    "identity, input_hash, input, cache_info, output, output_hash, source) "
                     f"VALUES (?1, ?2, ?3, {_SUCCESS}, ?4, ?5, ?6, ?7, ?8, ?9, "
                     "(SELECT output FROM task_instances WHERE id = ?10), "
-                    "(SELECT output_hash FROM task_instances WHERE id = ?10))",
+                    "(SELECT output_hash FROM task_instances WHERE id = ?10), "
+                    "(SELECT coalesce(source, id) FROM task_instances WHERE id = ?10))",
                     kept,
                 )
             except sqlite3.IntegrityError as exc:
@@ -1178,7 +1190,7 @@ class SqliteStore(Store):
             "SELECT output FROM task_instances WHERE run = ? AND task = ? "
             f"AND idx >= 0 AND state = {_SUCCESS} ORDER BY idx",
         )
-        return [sqlstore.value_from_db(row[0]) for row in rows]
+        return sqlstore.values_from_db([row[0] for row in rows])
 
     def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
         """Return the output hash of one successful instance, ``""`` if there is none."""
@@ -1362,7 +1374,8 @@ class SqliteStore(Store):
             # descent each for the newest, as find_cached_outputs does.
             rows = conn.execute(
                 "WITH w(identity) AS (SELECT DISTINCT identity FROM task_instances "
-                f"WHERE task = ? AND state = {_SUCCESS} AND identity IS NOT NULL) "
+                f"WHERE task = ? AND state = {_SUCCESS} AND source IS NULL "
+                "AND identity IS NOT NULL) "
                 f"{_REUSE_SELECT} JOIN w ON i.id = {newest}",
                 (task, task, *users),
             ).fetchall()
@@ -1471,11 +1484,12 @@ class SqliteStore(Store):
             try:
                 inserted = conn.execute(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, cache_info, output, output_hash) "
+                    "identity, cache_info, output, output_hash, source) "
                     f"SELECT ?, ?, w.idx, {_SUCCESS}, ?, ?, w.identity, "
                     "json_set(coalesce(w.info, '{}'), '$.status', 'hit', '$.source', "
                     "json_object('array_index', CASE WHEN s.idx >= 0 THEN s.idx END, "
-                    "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash "
+                    "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash, "
+                    "coalesce(s.source, s.id) "
                     "FROM temp.reflow_wanted w JOIN task_instances s ON s.id = w.source "
                     "JOIN runs r ON r.id = s.run "
                     "WHERE s.output IS NULL OR instr(s.output, ?) = 0 ORDER BY w.idx "
@@ -1568,9 +1582,10 @@ class SqliteStore(Store):
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 conn.execute(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, output_hash, input, output, cache_info) "
+                    "identity, input_hash, output_hash, input, output, cache_info, source) "
                     f"SELECT ?, task, idx, {_SUCCESS}, ?, ?, identity, input_hash, output_hash, "
-                    f"input, output, ? FROM task_instances WHERE run = ? AND task = ? "
+                    "input, output, ?, coalesce(source, id) FROM task_instances "
+                    "WHERE run = ? AND task = ? "
                     f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx",
                     (target, now, now, info, source, task),
                 )

@@ -735,7 +735,14 @@ class Store(abc.ABC):
         """Find the most recent successful instance with this Merkle identity.
 
         Searches all runs (of one user's when ``user_id`` is given).  "Most
-        recent" is the latest ``updated_at``, then the highest id.
+        recent" is the latest ``updated_at``, then the highest id.  A store may
+        skip instances that are cache hits inserted by it
+        (:meth:`insert_cache_hits`, :meth:`insert_reused_instances`,
+        :meth:`copy_cached_array`) in favour of the instance they reuse, which
+        holds the same output: the SQLite and PostgreSQL stores keep hits out
+        of their cache index, so reruns do not make it grow, and make a
+        deleted run's reused results count as results of the runs that reused
+        them.
 
         Parameters
         ----------

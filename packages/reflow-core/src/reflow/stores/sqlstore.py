@@ -39,6 +39,7 @@ __all__ = [
     "stored_index",
     "value_from_db",
     "value_to_db",
+    "values_from_db",
 ]
 
 RUN_COLUMNS = (
@@ -104,6 +105,20 @@ def value_to_db(value: Any) -> str | None:
 def value_from_db(value: str | None) -> Any:
     """Decode an output value written by :func:`value_to_db`."""
     return None if value is None else CODEC.loads(value)
+
+
+def values_from_db(values: Sequence[str | None]) -> list[Any]:
+    """Decode many outputs written by :func:`value_to_db`, as :func:`value_from_db` each does.
+
+    One JSON parse of them all as one array: a gather reading 10,000 outputs
+    makes one call into the C parser, not 10,000.
+    """
+    if not values:
+        return []
+    decoded: list[Any] = CODEC.loads(
+        "[" + ",".join("null" if value is None else value for value in values) + "]"
+    )
+    return decoded
 
 
 def context_to_db(context: RunContext | None) -> tuple[Any, ...]:

@@ -903,9 +903,11 @@ class StoreConformance(abc.ABC):
             assert record.cache_info == {"status": "hit", "source": {"instance_id": sources[i]}}
         assert store.get_task_instance_record(RUN, "arr", 3) is None
         assert store.get_array_outputs(RUN, "arr") == outputs
-        # The reused instance is now the newest of its identity.
+        # A look-up still finds the computed source (a stored hit may stand
+        # aside for it: same output), never another instance.
         found = store.find_cached_many("arr", [sha("i0")])
-        assert found[sha("i0")].id == ids[0]
+        assert found[sha("i0")].id in (ids[0], sources[0])
+        assert found[sha("i0")].output == outputs[0]
         assert reuse(RUN, [], []) == []
 
     @pytest.mark.parametrize("how", ["store", "default"])
@@ -988,6 +990,29 @@ class StoreConformance(abc.ABC):
         assert store.insert_cache_hits(
             "run-3", "one", [CacheCandidate(None, sha("s"))], user_id="carol"
         ) == ({}, {})
+
+    def test_hits_stay_cached_when_their_source_run_is_deleted(self, store: Store) -> None:
+        store.update_run_status(RUN, RunState.SUCCESS)
+        [source] = store.insert_task_instances(RUN, [NewTaskInstance("arr", 0, identity=sha("x"))])
+        store.update_task_success(source, {"v": 1}, output_hash=sha("v1"))
+        tick()
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_cache_hits("run-2", "arr", [CacheCandidate(0, sha("x"))])
+        store.insert_run("run-3", "pipeline", "alice", {})
+        [hit] = store.insert_task_instances("run-3", [NewTaskInstance("arr", 0)])
+        store.insert_reused_instances("run-3", [NewTaskInstance("arr", 1)], [source])
+        copy = store.get_task_instance_record("run-2", "arr", 0) or store.get_task_instance_record(
+            "run-3", "arr", 1
+        )
+        assert copy is not None
+        store.update_run_status("run-2", RunState.SUCCESS)
+        store.update_run_status("run-3", RunState.SUCCESS)
+        store.delete_run(RUN)
+        found = store.find_cached_record("arr", sha("x"))
+        assert found is not None  # a reused copy answers for the deleted result
+        assert found.run_id in ("run-2", "run-3")
+        assert (found.output, found.output_hash) == ({"v": 1}, sha("v1"))
+        assert hit != found.id  # the PENDING instance is no result
 
     def test_cache_hits_refuse_a_duplicate_whole(self, store: Store) -> None:
         source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
