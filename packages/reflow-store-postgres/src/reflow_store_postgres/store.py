@@ -1377,12 +1377,25 @@ class PostgresStore(Store):
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        taken = self._take_array(task_name, identity, run_id, user_id, record=False)
+        return None if taken is None else (taken[0], len(taken[1]))
+
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """Copy a cached array, hand back its hashes, record it (``Store.take_cached_array``)."""
+        return self._take_array(task_name, identity, run_id, user_id, record=True)
+
+    def _take_array(
+        self, task_name: str, identity: str, run_id: str, user_id: str | None, *, record: bool
+    ) -> tuple[str, list[str]] | None:
+        """The copy of a cached array, in one transaction: source run and hashes."""
         import psycopg
 
         if not identity:
             return None
 
-        def work(conn: Connection) -> tuple[str, int] | None:
+        def work(conn: Connection) -> tuple[str, list[str]] | None:
             target = self._run_key(conn, run_id)
             mine, values = _of_user(user_id)
             candidates = conn.execute(
@@ -1402,22 +1415,30 @@ class PostgresStore(Store):
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 try:
                     with conn.transaction():
-                        conn.execute(
+                        rows = conn.execute(
                             "INSERT INTO task_instances (run, task, idx, state, created_at, "
                             "updated_at, identity, input_hash, output_hash, input, output, "
                             f"cache_info, source) SELECT %s, task, idx, {_SUCCESS}, %s, %s, "
                             "identity, input_hash, output_hash, input, output, %s, "
                             "coalesce(source, id) FROM task_instances "
                             f"WHERE run = %s AND task = %s AND state = {_SUCCESS} AND idx >= 0 "
-                            "ORDER BY idx",
+                            "ORDER BY idx RETURNING idx, output_hash",
                             (target, now, now, info, source, task_name),
-                        )
+                        ).fetchall()
                 except psycopg.errors.UniqueViolation as exc:
                     raise DuplicateError(
                         f"Task {task_name!r} already has instances in run {run_id}; a cached "
                         "array can only be copied into a task with none."
                     ) from exc
-                return str(source_id), int(count)
+                rows.sort()  # RETURNING gives no order
+                if record:
+                    conn.execute(
+                        "INSERT INTO array_cache (task, identity, run, count, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task, identity, run) "
+                        "DO UPDATE SET count = excluded.count, created_at = excluded.created_at",
+                        (task_name, identity, target, len(rows), now),
+                    )
+                return str(source_id), [digest or "" for _, digest in rows]
             return None
 
         return self._write(work)

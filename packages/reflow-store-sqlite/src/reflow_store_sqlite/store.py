@@ -1553,12 +1553,25 @@ class SqliteStore(Store):
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        taken = self._take_array(task_name, identity, run_id, user_id, record=False)
+        return None if taken is None else (taken[0], len(taken[1]))
+
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """Copy a cached array, hand back its hashes, record it (``Store.take_cached_array``)."""
+        return self._take_array(task_name, identity, run_id, user_id, record=True)
+
+    def _take_array(
+        self, task_name: str, identity: str, run_id: str, user_id: str | None, *, record: bool
+    ) -> tuple[str, list[str]] | None:
+        """The copy of a cached array, in one write transaction: source run and hashes."""
         key = hash_to_db(identity)
         if key is None:
             return None
         mine, users = _of_user(user_id)
 
-        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+        def work(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
             task = self._task_key(conn, task_name)
             if task is None:
                 return None
@@ -1580,16 +1593,24 @@ class SqliteStore(Store):
                 # Each copy has its source's identity, hence its inputs: the cache
                 # info names the source run; the element is the one of the same index.
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
-                conn.execute(
+                rows = conn.execute(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
                     "identity, input_hash, output_hash, input, output, cache_info, source) "
                     f"SELECT ?, task, idx, {_SUCCESS}, ?, ?, identity, input_hash, output_hash, "
                     "input, output, ?, coalesce(source, id) FROM task_instances "
                     "WHERE run = ? AND task = ? "
-                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx",
+                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx "
+                    "RETURNING idx, output_hash",
                     (target, now, now, info, source, task),
-                )
-                return str(source_id), int(count)
+                ).fetchall()
+                rows.sort()  # RETURNING gives no order
+                if record:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO array_cache (task, identity, run, count, "
+                        "created_at) VALUES (?, ?, ?, ?, ?)",
+                        (task, key, target, len(rows), now),
+                    )
+                return str(source_id), [hash_from_db(digest) for _, digest in rows]
             return None
 
         try:

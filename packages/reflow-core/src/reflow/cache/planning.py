@@ -152,6 +152,9 @@ class Planner:
         # A store that overrides insert_cache_hits plans hits inside itself: no
         # hit is decoded, encoded or built into a cache_info here.
         self._hits_in_store = type(store).insert_cache_hits is not Store.insert_cache_hits
+        # A store that overrides take_cached_array copies a cached array, hands
+        # back its hashes and records it in one unit: nothing read back.
+        self._take_in_store = type(store).take_cached_array is not Store.take_cached_array
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -197,23 +200,32 @@ class Planner:
         if not lookup or self.policy.verify:
             return None
 
-        def copy() -> tuple[str, int] | None:
-            copied = self._copy_cached_array(name, identity)
-            if copied is not None and self._copied_names_files(name):
+        def copy() -> tuple[str, int, list[str] | None] | None:
+            taken: tuple[str, int, list[str] | None] | None = None
+            if self._take_in_store:
+                took = self.store.take_cached_array(
+                    name, identity, self.run_id, user_id=self.cache_user
+                )
+                taken = None if took is None else (took[0], len(took[1]), took[1])
+            else:
+                copied = self._copy_cached_array(name, identity)
+                taken = None if copied is None else (*copied, None)
+            if taken is not None and self._copied_names_files(name):
                 raise _NamesFilesError  # rolls the copy back
-            return copied
+            return taken
 
         try:
-            copied = self.store.retrying(copy)
+            taken = self.store.retrying(copy)
         except _NamesFilesError:
             return None
-        if copied is None:
+        if taken is None:
             return None
-        source, count = copied
-        hashes = self.store.get_all_output_hashes(self.run_id, name)
-        if len(hashes) != count:  # pragma: no cover - the copy is checked in the store
-            raise AssertionError(f"{name}: copied {count} elements, found {len(hashes)}")
-        self.store.record_array_identity(self.run_id, name, identity, count)
+        source, count, hashes = taken
+        if hashes is None:  # a store without take_cached_array: read back, then record
+            hashes = self.store.get_all_output_hashes(self.run_id, name)
+            if len(hashes) != count:  # pragma: no cover - the copy is checked in the store
+                raise AssertionError(f"{name}: copied {count} elements, found {len(hashes)}")
+            self.store.record_array_identity(self.run_id, name, identity, count)
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
 

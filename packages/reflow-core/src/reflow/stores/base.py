@@ -966,6 +966,32 @@ class Store(abc.ABC):
         """
         return None
 
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """:meth:`copy_cached_array`, returning the copies' output hashes, and record the copy.
+
+        The copied array is recorded for ``run_id`` as :meth:`record_array_identity`
+        would, in the same transaction: a fully cached rerun is one unit of
+        work that reads no row back.  This default is built from
+        :meth:`copy_cached_array`, :meth:`get_all_output_hashes` and
+        :meth:`record_array_identity`; reflow calls it only on a store that
+        overrides it (both shipped stores do).
+
+        Returns
+        -------
+        tuple[str, list[str]] or None
+            The source run and the output hash of each element, by index; or
+            ``None`` as :meth:`copy_cached_array`.
+        """
+        with self.transaction():
+            copied = self.copy_cached_array(task_name, identity, run_id, user_id=user_id)
+            if copied is None:
+                return None
+            hashes = self.get_all_output_hashes(run_id, task_name)
+            self.record_array_identity(run_id, task_name, identity, len(hashes))
+        return copied[0], hashes
+
     def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
         """Find a successful instance with this Merkle identity, as a dictionary.
 

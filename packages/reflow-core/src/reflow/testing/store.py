@@ -1154,6 +1154,37 @@ class StoreConformance(abc.ABC):
         outputs = [r.output for r in store.list_task_instance_records("run-alice")]
         assert outputs == [0, 1]
 
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_taking_a_cached_array_returns_its_hashes_and_records_it(
+        self, store: Store, how: str
+    ) -> None:
+        take = (
+            store.take_cached_array
+            if how == "store"
+            else (lambda *a, **k: Store.take_cached_array(store, *a, **k))
+        )
+        identity = sha("array")
+        ids = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, identity=sha(f"e{i}")) for i in range(12)]
+        )
+        for i, iid in enumerate(ids):
+            store.update_task_success(iid, {"i": i}, output_hash=sha(f"o{i}"))
+        store.record_array_identity(RUN, "arr", identity, 12)
+        if not store.list_array_identities(RUN):  # a store may ignore array identities
+            return
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        assert take("arr", identity, "run-bob", user_id="bob") is None
+        assert take("arr", sha("other"), "run-bob") is None
+        assert store.list_task_instance_records("run-bob") == []
+        store.insert_run("run-2", "pipeline", "alice", {})
+        taken = take("arr", identity, "run-2", user_id="alice")
+        assert taken == (RUN, [sha(f"o{i}") for i in range(12)])
+        assert store.get_all_output_hashes("run-2", "arr") == taken[1]
+        assert store.get_array_outputs("run-2", "arr") == [{"i": i} for i in range(12)]
+        assert store.list_array_identities("run-2") == [("arr", identity, 12)]
+        with pytest.raises(DuplicateError):
+            take("arr", identity, "run-2")
+
     def test_cache_info(self, store: Store) -> None:
         a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
         store.set_cache_info(a, {"hit": False, "reason": "no match", "keys": ["x"]})
