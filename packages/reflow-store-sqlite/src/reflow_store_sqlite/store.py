@@ -1448,63 +1448,81 @@ class SqliteStore(Store):
     ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
         """Insert the candidates that are cache hits SUCCESS (see the Store method).
 
-        The candidates go to a temporary table; one statement finds each one's
-        newest success (one descent of ``task_instances_newest``), one
-        ``INSERT ... SELECT`` copies the hits whose output holds no tagged
-        value, with their ``cache_info`` built by SQLite's JSON functions.  No
-        reused output is decoded or encoded; only hits holding a tagged value
-        (maybe a ``Path``) are read back, decoded, for the caller.
+        First each identity's newest success is found (one descent of
+        ``task_instances_newest`` each, 500 identities a statement): a first
+        run, all misses, stops there.  Then the hits whose output holds no
+        tagged value go to a temporary table with their ``cache_info`` and
+        source, and one ``INSERT ... SELECT`` copies them, their
+        ``cache_info`` completed by SQLite's JSON functions.  No reused output
+        is decoded or encoded; only hits holding a tagged value (maybe a
+        ``Path``) are read back, decoded, for the caller.
         """
-        rows = [
-            (
-                sqlstore.stored_index(c.array_index, SINGLETON_INDEX),
-                key,
-                sqlstore.dict_to_db(c.cache_info),
-            )
+        keyed = [
+            (sqlstore.stored_index(c.array_index, SINGLETON_INDEX), key, c)
             for c in candidates
             if (key := hash_to_db(c.identity)) is not None
         ]
-        if not rows:
+        if not keyed:
             return {}, {}
         newest, users = _newest(user_id)
 
         def work(conn: sqlite3.Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
             run = self._run_key(conn, run_id)
             task = self._ensure_task_keys(conn, [task_name])[task_name]
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS reflow_wanted "
-                "(idx INTEGER PRIMARY KEY, identity BLOB, info TEXT, source INTEGER)"
-            )
-            conn.execute("DELETE FROM temp.reflow_wanted")
-            conn.executemany(
-                "INSERT INTO temp.reflow_wanted (idx, identity, info) VALUES (?, ?, ?)", rows
-            )
-            conn.execute(f"UPDATE temp.reflow_wanted AS w SET source = {newest}", (task, *users))
-            now = sqlstore.now_ms()
-            try:
-                inserted = conn.execute(
-                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, cache_info, output, output_hash, source) "
-                    f"SELECT ?, ?, w.idx, {_SUCCESS}, ?, ?, w.identity, "
-                    "json_set(coalesce(w.info, '{}'), '$.status', 'hit', '$.source', "
-                    "json_object('array_index', CASE WHEN s.idx >= 0 THEN s.idx END, "
-                    "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash, "
-                    "coalesce(s.source, s.id) "
-                    "FROM temp.reflow_wanted w JOIN task_instances s ON s.id = w.source "
-                    "JOIN runs r ON r.id = s.run "
-                    "WHERE s.output IS NULL OR instr(s.output, ?) = 0 ORDER BY w.idx "
-                    "RETURNING idx, id, output_hash",
-                    (run, task, now, now, sqlstore.TAGGED),
+            found: dict[Any, tuple[int, int]] = {}  # identity: source id, holds a tag
+            wanted = list({key for _, key, _ in keyed})
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("(?)" for _ in chunk)
+                for key, source, tagged in conn.execute(
+                    f"WITH w(identity) AS (VALUES {marks}) SELECT w.identity, s.id, "
+                    "coalesce(instr(s.output, ?), 0) FROM w "
+                    f"JOIN task_instances s ON s.id = {newest}",
+                    (*chunk, sqlstore.TAGGED, task, *users),
+                ):
+                    found[key] = (int(source), int(tagged))
+            if not found:
+                return {}, []
+            hits = [
+                (idx, key, sqlstore.dict_to_db(c.cache_info), hit[0])
+                for idx, key, c in keyed
+                if (hit := found.get(key)) is not None and not hit[1]
+            ]
+            inserted: list[Any] = []
+            if hits:
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS reflow_hits "
+                    "(idx INTEGER PRIMARY KEY, identity BLOB, info TEXT, source INTEGER)"
+                )
+                conn.execute("DELETE FROM temp.reflow_hits")
+                conn.executemany("INSERT INTO temp.reflow_hits VALUES (?, ?, ?, ?)", hits)
+                now = sqlstore.now_ms()
+                try:
+                    inserted = conn.execute(
+                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                        "updated_at, identity, cache_info, output, output_hash, source) "
+                        f"SELECT ?, ?, w.idx, {_SUCCESS}, ?, ?, w.identity, "
+                        "json_set(coalesce(w.info, '{}'), '$.status', 'hit', '$.source', "
+                        "json_object('array_index', CASE WHEN s.idx >= 0 THEN s.idx END, "
+                        "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash, "
+                        "coalesce(s.source, s.id) "
+                        "FROM temp.reflow_hits w JOIN task_instances s ON s.id = w.source "
+                        "JOIN runs r ON r.id = s.run ORDER BY w.idx "
+                        "RETURNING idx, id, output_hash",
+                        (run, task, now, now),
+                    ).fetchall()
+                except sqlite3.IntegrityError as exc:
+                    items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
+                    keys = {task_name: task}
+                    raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
+                conn.execute("DELETE FROM temp.reflow_hits")
+            tagged = [source for source, tag in found.values() if tag]
+            held: list[Any] = []
+            for start in range(0, len(tagged), 500):
+                chunk = tagged[start : start + 500]
+                held += conn.execute(
+                    f"{_REUSE_SELECT} WHERE i.id IN ({', '.join('?' * len(chunk))})", chunk
                 ).fetchall()
-            except sqlite3.IntegrityError as exc:
-                items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
-                raise self._insert_error(conn, run_id, run, {task_name: task}, items, exc) from exc
-            held = conn.execute(
-                f"{_REUSE_SELECT} JOIN temp.reflow_wanted w ON i.id = w.source "
-                "WHERE instr(i.output, ?) > 0",
-                (sqlstore.TAGGED,),
-            ).fetchall()
-            conn.execute("DELETE FROM temp.reflow_wanted")
             return (
                 {
                     (None if idx == SINGLETON_INDEX else idx): ReusedHit(iid, hash_from_db(digest))
