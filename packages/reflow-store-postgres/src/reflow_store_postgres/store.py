@@ -898,73 +898,80 @@ class PostgresStore(Store):
     ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
         """Insert the candidates that are cache hits SUCCESS (see the Store method).
 
-        One statement: the candidates sent as arrays, each one's newest success
-        found by one descent of the cache index (``LATERAL ... LIMIT 1``), the
-        hits whose output holds no tagged value inserted by ``INSERT ...
-        SELECT`` with their ``cache_info`` built as ``jsonb``; the others'
-        ids come back, and only those records are read and decoded.
+        Two statements: the identities sent as an array, each one's newest
+        success found by one descent of the cache index (``LATERAL ... LIMIT
+        1``), which ends a first run (all misses); then the hits whose output
+        holds no tagged value, with their ``cache_info`` (encoded only now)
+        and source, inserted by one ``INSERT ... SELECT`` over arrays, their
+        ``cache_info`` completed as ``jsonb``.  Only hits holding a tagged
+        value are read and decoded.
         """
         import psycopg
 
-        columns: list[list[Any]] = [[], [], []]
-        for c in candidates:
-            if c.identity:
-                columns[0].append(sqlstore.stored_index(c.array_index, SINGLETON_INDEX))
-                columns[1].append(c.identity)
-                columns[2].append(sqlstore.dict_to_db(c.cache_info))
-        if not columns[0]:
+        keyed = [
+            (sqlstore.stored_index(c.array_index, SINGLETON_INDEX), c)
+            for c in candidates
+            if c.identity
+        ]
+        if not keyed:
             return {}, {}
         mine, values = _of_user(user_id)
 
         def work(conn: Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
             run = self._run_key(conn, run_id)
-            now = sqlstore.now_ms()
-            try:
-                with conn.transaction():
-                    rows = conn.execute(
-                        "WITH w AS (SELECT u.idx, u.identity, u.info, newest.id AS source FROM "
-                        "unnest(%s::int4[], %s::text[], %s::text[]) AS u(idx, identity, info) "
-                        "CROSS JOIN LATERAL (SELECT n.id FROM task_instances n "
-                        "JOIN runs r ON r.id = n.run WHERE n.task = %s "
-                        f"AND n.identity = u.identity AND n.state = {_SUCCESS} "
-                        f"AND n.source IS NULL{mine} "
-                        "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1) newest), "
-                        "ins AS (INSERT INTO task_instances (run, task, idx, state, created_at, "
-                        "updated_at, identity, cache_info, output, output_hash, source) "
-                        f"SELECT %s, %s, w.idx, {_SUCCESS}, %s, %s, w.identity, "
-                        "(coalesce(w.info, '{}')::jsonb || jsonb_build_object('status', 'hit', "
-                        "'source', jsonb_build_object('array_index', "
-                        "CASE WHEN s.idx >= 0 THEN s.idx END, 'instance_id', s.id, "
-                        "'run_id', r.run_id)))::text, s.output, s.output_hash, "
-                        "coalesce(s.source, s.id) "
-                        "FROM w JOIN task_instances s ON s.id = w.source "
-                        "JOIN runs r ON r.id = s.run "
-                        "WHERE s.output IS NULL OR strpos(s.output, %s) = 0 "
-                        "RETURNING idx, id, output_hash) "
-                        "SELECT true, idx, id, output_hash FROM ins UNION ALL "
-                        "SELECT false, w.idx, w.source, NULL FROM w "
-                        "JOIN task_instances s ON s.id = w.source WHERE strpos(s.output, %s) > 0",
-                        (
-                            *columns,
-                            task_name,
-                            *values,
-                            run,
-                            task_name,
-                            now,
-                            now,
-                            sqlstore.TAGGED,
-                            sqlstore.TAGGED,
-                        ),
-                    ).fetchall()
-            except psycopg.errors.UniqueViolation as exc:
-                items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
-                raise self._duplicate(conn, run_id, run, items) from exc
+            found = {
+                identity: (int(source), bool(tagged))
+                for identity, source, tagged in conn.execute(
+                    "SELECT u.identity, s.id, coalesce(strpos(s.output, %s), 0) > 0 "
+                    "FROM unnest(%s::text[]) AS u(identity) CROSS JOIN LATERAL ("
+                    "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
+                    f"WHERE n.task = %s AND n.identity = u.identity AND n.state = {_SUCCESS} "
+                    f"AND n.source IS NULL{mine} "
+                    "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1) newest "
+                    "JOIN task_instances s ON s.id = newest.id",
+                    (
+                        sqlstore.TAGGED,
+                        sorted({c.identity for _, c in keyed}),
+                        task_name,
+                        *values,
+                    ),
+                ).fetchall()
+            }
+            columns: list[list[Any]] = [[], [], [], []]
+            for idx, c in keyed:
+                hit = found.get(c.identity)
+                if hit is not None and not hit[1]:
+                    columns[0].append(idx)
+                    columns[1].append(c.identity)
+                    columns[2].append(sqlstore.dict_to_db(c.cache_info))
+                    columns[3].append(hit[0])
+            rows: list[Any] = []
+            if columns[0]:
+                now = sqlstore.now_ms()
+                try:
+                    with conn.transaction():
+                        rows = conn.execute(
+                            "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                            "updated_at, identity, cache_info, output, output_hash, source) "
+                            f"SELECT %s, %s, w.idx, {_SUCCESS}, %s, %s, w.identity, "
+                            "(coalesce(w.info, '{}')::jsonb || jsonb_build_object('status', "
+                            "'hit', 'source', jsonb_build_object('array_index', "
+                            "CASE WHEN s.idx >= 0 THEN s.idx END, 'instance_id', s.id, "
+                            "'run_id', r.run_id)))::text, s.output, s.output_hash, "
+                            "coalesce(s.source, s.id) FROM unnest(%s::int4[], %s::text[], "
+                            "%s::text[], %s::int8[]) AS w(idx, identity, info, source) "
+                            "JOIN task_instances s ON s.id = w.source "
+                            "JOIN runs r ON r.id = s.run RETURNING idx, id, output_hash",
+                            (run, task_name, now, now, *columns),
+                        ).fetchall()
+                except psycopg.errors.UniqueViolation as exc:
+                    items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
+                    raise self._duplicate(conn, run_id, run, items) from exc
             reused = {
                 (None if idx == SINGLETON_INDEX else idx): ReusedHit(int(iid), digest or "")
-                for inserted, idx, iid, digest in rows
-                if inserted
+                for idx, iid, digest in rows
             }
-            held = [int(iid) for inserted, _, iid, _ in rows if not inserted]
+            held = [source for source, tagged in found.values() if tagged]
             if not held:
                 return reused, []
             return reused, conn.execute(
