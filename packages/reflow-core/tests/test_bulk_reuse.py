@@ -94,3 +94,83 @@ def test_reuse_returns_none_for_gone_sources_only(tmp_path: Path, store: Any) ->
     )
     assert ids[1] is None and ids[0] is not None
     assert store.get_array_outputs("r2", "t") == [5]
+
+
+class _CountsLookups(SqliteStore):
+    """Counts the planner's look-ups that decode hits in Python."""
+
+    decoded = 0
+
+    def find_cached_outputs(self, *args: Any, **kwargs: Any) -> Any:
+        self.decoded += 1
+        return super().find_cached_outputs(*args, **kwargs)
+
+
+def plain_workflow(calls: CallLog, values: dict[str, list[int]]) -> Workflow:
+    wf = Workflow("plain")
+
+    @wf.job()
+    def items(tag: str = "a") -> list[int]:
+        return values["items"]
+
+    @wf.job(array=True)
+    def each(i: Annotated[int, Result(step="items")]) -> int:
+        calls.append(f"each{i}")
+        return i * 10
+
+    @wf.job()
+    def total(xs: Annotated[list[int], Result(step="each")]) -> int:
+        return sum(xs)
+
+    return wf
+
+
+def test_plain_hits_are_inserted_by_the_store_and_read_by_the_gather(tmp_path: Path) -> None:
+    store = _CountsLookups(tmp_path / "store" / "m.db")
+    store.init()
+    calls = CallLog(tmp_path / "calls.jsonl")
+    values = {"items": [1, 2, 3, 4]}
+    wf = plain_workflow(calls, values)
+    first = wf.run_local(tmp_path, store=store, tag="a")
+    values["items"] = [1, 2, 5, 4]
+    calls.clear()
+    run = wf.run_local(tmp_path, store=store, tag="b")
+    assert calls == ["each5"]
+    assert store.decoded == 0  # no hit went through Python
+    assert run.output("each") == [10, 20, 50, 40]
+    assert run.output("total") == 120  # the reused values read back from the store
+    for i in (0, 1, 3):
+        reused = store.get_task_instance_record(run.run_id, "each", i)
+        source = store.get_task_instance_record(first.run_id, "each", i)
+        assert reused is not None and source is not None
+        assert reused.cache_info["status"] == "hit"
+        assert reused.cache_info["inputs"] == source.cache_info["inputs"]
+        assert reused.cache_info["source"] == {
+            "run_id": first.run_id,
+            "instance_id": source.id,
+            "array_index": i,
+        }
+        assert f"each[{i}] in run {first.run_id}" in run.explain("each", i)
+    assert "cache miss" in run.explain("each", 2)
+    store.close()
+
+
+def test_a_singleton_hit_left_in_the_store_feeds_its_dependant(tmp_path: Path, store: Any) -> None:
+    calls = CallLog(tmp_path / "calls.jsonl")
+    wf = Workflow("single")
+
+    @wf.job()
+    def base(n: int = 3) -> dict[str, int]:
+        calls.append("base")
+        return {"n": n}
+
+    @wf.job()
+    def scaled(b: Annotated[dict[str, int], Result(step="base")], k: int = 1) -> int:
+        calls.append(f"scaled{k}")
+        return b["n"] * k
+
+    wf.run_local(tmp_path, store=store, k=1)
+    calls.clear()
+    run = wf.run_local(tmp_path, store=store, k=5)
+    assert calls == ["scaled5"]
+    assert run.output("scaled") == 15

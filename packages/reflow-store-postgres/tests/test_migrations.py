@@ -51,6 +51,12 @@ def test_an_older_schema_is_migrated_keeping_its_runs(schema_url: str, admin: An
         r[0] for r in admin(f"SELECT indexname FROM pg_indexes WHERE schemaname = '{schema}'")
     }
     assert "task_instances_cache" in indexes
+    # Version 3: cache hits (source not NULL) stay out of the cache index.
+    [(definition,)] = admin(
+        f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{schema}' "
+        "AND indexname = 'task_instances_cache'"
+    )
+    assert "source IS NULL" in definition
 
 
 def test_a_newer_schema_is_refused_naming_both_versions(schema_url: str, admin: Any) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reflow.stores import RunState, SchemaVersionError, StoreError, TaskState
+from reflow.stores import CacheCandidate, RunState, SchemaVersionError, StoreError, TaskState
 from reflow_store_sqlite import SCHEMA_VERSION, SqliteStore
 from reflow_store_sqlite.migrations import MIGRATIONS, V1_SCHEMA, VERSION_TABLE
 from reflow_store_sqlite.schema import APPLICATION_ID
@@ -247,12 +247,12 @@ def _stamp_future_version(path: Path, version: int) -> None:
 @pytest.mark.parametrize("readonly", [False, True])
 def test_newer_database_is_refused(tmp_path: Path, readonly: bool) -> None:
     path = tmp_path / "manifest.db"
-    _stamp_future_version(path, 7)
+    _stamp_future_version(path, SCHEMA_VERSION + 1)
     before = digest(path)
     with pytest.raises(SchemaVersionError) as caught:
         SqliteStore(path, readonly=readonly).init()
     message = str(caught.value)
-    assert "schema version 7" in message
+    assert f"schema version {SCHEMA_VERSION + 1}" in message
     assert f"up to {SCHEMA_VERSION}" in message
     assert str(path) in message
     assert "pip install -U reflow-store-sqlite" in message
@@ -355,3 +355,47 @@ def test_v4_runs_get_their_context_from_the_parameter_keys_they_used(tmp_path: P
     for bare in ("run-x", "run-e"):  # no run directory recorded: no context to give
         old = store.get_run_record(bare)
         assert old is not None and old.context is None
+
+
+def test_v6_results_stay_in_the_cache_index_and_new_hits_stay_out(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.db"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS[:6]:  # a store written by reflow before version 7
+        migration.run(conn)
+    conn.execute(VERSION_TABLE)
+    conn.executemany(
+        "INSERT INTO schema_version VALUES (?, ?, 'old')", [(v, T0) for v in range(1, 7)]
+    )
+    conn.execute(
+        "INSERT INTO runs (id, run_id, graph_name, user_id, created_at, status) "
+        "VALUES (1, 'old-run', 'pipeline', 'alice', 0, 2)"
+    )
+    conn.execute("INSERT INTO task_names (id, name) VALUES (1, 'task')")
+    conn.execute(
+        "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, identity, "
+        "output, output_hash) VALUES (1, 1, 0, 3, 0, 0, ?, '5', ?)",
+        (bytes.fromhex(sha("x")), bytes.fromhex(sha("5"))),
+    )
+    conn.commit()
+    conn.close()
+
+    store = SqliteStore(path)
+    store.init()
+    assert version_of(path) == SCHEMA_VERSION
+    old = store.find_cached_record("task", sha("x"))  # an old result: still a cache entry
+    assert old is not None and old.output == 5
+    store.insert_run("new-run", "pipeline", "alice", {})
+    reused, _ = store.insert_cache_hits("new-run", "task", [CacheCandidate(0, sha("x"))])
+    assert set(reused) == {0}
+    conn = sqlite3.connect(path)
+    rows = conn.execute("SELECT id, source FROM task_instances ORDER BY id").fetchall()
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM task_instances WHERE task = 1 AND identity = ? "
+        "AND state = 3 AND source IS NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
+        (bytes.fromhex(sha("x")),),
+    ).fetchall()
+    conn.close()
+    assert rows == [(old.id, None), (reused[0].instance_id, old.id)]
+    assert "task_instances_newest" in str(plan)
+    assert store.find_cached_record("task", sha("x")).id == old.id  # type: ignore[union-attr]
+    store.close()

@@ -150,7 +150,21 @@ _V2 = (
 )
 """Version 2: the indexes of the lookups, and whole-array cache entries."""
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+_V3 = (
+    # The instance a cache hit reuses (the first computed one: a hit of a hit
+    # names its source's source); NULL for an instance computed in its own run.
+    "ALTER TABLE task_instances ADD COLUMN source bigint",
+    # Hits are left out of the cache index: a rerun reusing 10,000 results adds
+    # nothing to it, so lookups and writes do not grow with reruns.  A hit's
+    # output is its source's, so the source answers for it; delete_run turns
+    # the hits of a deleted run's instances into computed ones first.
+    "DROP INDEX task_instances_cache",
+    "CREATE INDEX task_instances_cache ON task_instances "
+    "(task, identity, updated_at DESC, id DESC) WHERE state = 3 AND source IS NULL",
+)
+"""Version 3: cache hits name their source and stay out of the cache index."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)
 """``MIGRATIONS[n - 1]`` takes a schema from version ``n - 1`` to version ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

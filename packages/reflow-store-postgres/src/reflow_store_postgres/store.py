@@ -20,9 +20,11 @@ from reflow.stores import (
     ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
+    CacheCandidate,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -642,6 +644,16 @@ class PostgresStore(Store):
                     f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
                     "Wait for it to end, or cancel it first."
                 )
+            # The hits of this run's results become results of their own (they
+            # hold the same outputs): the cache keeps them.  A hit is newer than
+            # its source, so only later rows are read.
+            conn.execute(
+                "UPDATE task_instances SET source = NULL WHERE id > "
+                "(SELECT coalesce(min(id), 0) FROM task_instances WHERE run = %s) "
+                "AND source IN "
+                f"(SELECT id FROM task_instances WHERE run = %s AND state = {_SUCCESS})",
+                (run, run),
+            )
             deleted = conn.execute("DELETE FROM task_instances WHERE run = %s", (run,)).rowcount
             conn.execute("DELETE FROM runs WHERE id = %s", (run,))  # the rest cascades
             return int(deleted)
@@ -899,9 +911,10 @@ class PostgresStore(Store):
                     rows = conn.execute(
                         "INSERT INTO task_instances (run, task, idx, state, created_at, "
                         "updated_at, identity, input_hash, input, cache_info, output, "
-                        "output_hash) "
+                        "output_hash, source) "
                         f"SELECT %s, u.task, u.idx, {_SUCCESS}, %s, %s, u.identity, "
-                        "u.input_hash, u.input, u.cache_info, s.output, s.output_hash "
+                        "u.input_hash, u.input, u.cache_info, s.output, s.output_hash, "
+                        "coalesce(s.source, s.id) "
                         "FROM unnest(%s::text[], %s::int4[], %s::text[], %s::text[], "
                         "%s::text[], %s::text[], %s::int8[]) "
                         "AS u(task, idx, identity, input_hash, input, cache_info, source) "
@@ -915,6 +928,101 @@ class PostgresStore(Store):
             return [ids.get(key) for key in zip(columns[0], columns[1], strict=True)]
 
         return self._write(work)
+
+    def insert_cache_hits(
+        self,
+        run_id: str,
+        task_name: str,
+        candidates: Sequence[CacheCandidate],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
+        """Insert the candidates that are cache hits SUCCESS (see the Store method).
+
+        Two statements: the identities sent as an array, each one's newest
+        success found by one descent of the cache index (``LATERAL ... LIMIT
+        1``), which ends a first run (all misses); then the hits whose output
+        holds no tagged value, with their ``cache_info`` (encoded only now)
+        and source, inserted by one ``INSERT ... SELECT`` over arrays, their
+        ``cache_info`` completed as ``jsonb``.  Only hits holding a tagged
+        value are read and decoded.
+        """
+        import psycopg
+
+        keyed = [
+            (sqlstore.stored_index(c.array_index, SINGLETON_INDEX), c)
+            for c in candidates
+            if c.identity
+        ]
+        if not keyed:
+            return {}, {}
+        mine, values = _of_user(user_id)
+
+        def work(conn: Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
+            run = self._run_key(conn, run_id)
+            found = {
+                identity: (int(source), bool(tagged))
+                for identity, source, tagged in conn.execute(
+                    "SELECT u.identity, s.id, coalesce(strpos(s.output, %s), 0) > 0 "
+                    "FROM unnest(%s::text[]) AS u(identity) CROSS JOIN LATERAL ("
+                    "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
+                    f"WHERE n.task = %s AND n.identity = u.identity AND n.state = {_SUCCESS} "
+                    f"AND n.source IS NULL{mine} "
+                    "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1) newest "
+                    "JOIN task_instances s ON s.id = newest.id",
+                    (
+                        sqlstore.TAGGED,
+                        sorted({c.identity for _, c in keyed}),
+                        task_name,
+                        *values,
+                    ),
+                ).fetchall()
+            }
+            columns: list[list[Any]] = [[], [], [], []]
+            for idx, c in keyed:
+                hit = found.get(c.identity)
+                if hit is not None and not hit[1]:
+                    columns[0].append(idx)
+                    columns[1].append(c.identity)
+                    columns[2].append(sqlstore.dict_to_db(c.cache_info))
+                    columns[3].append(hit[0])
+            rows: list[Any] = []
+            if columns[0]:
+                now = sqlstore.now_ms()
+                try:
+                    with conn.transaction():
+                        rows = conn.execute(
+                            "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                            "updated_at, identity, cache_info, output, output_hash, source) "
+                            f"SELECT %s, %s, w.idx, {_SUCCESS}, %s, %s, w.identity, "
+                            "(coalesce(w.info, '{}')::jsonb || jsonb_build_object('status', "
+                            "'hit', 'source', jsonb_build_object('array_index', "
+                            "CASE WHEN s.idx >= 0 THEN s.idx END, 'instance_id', s.id, "
+                            "'run_id', r.run_id)))::text, s.output, s.output_hash, "
+                            "coalesce(s.source, s.id) FROM unnest(%s::int4[], %s::text[], "
+                            "%s::text[], %s::int8[]) AS w(idx, identity, info, source) "
+                            "JOIN task_instances s ON s.id = w.source "
+                            "JOIN runs r ON r.id = s.run RETURNING idx, id, output_hash",
+                            (run, task_name, now, now, *columns),
+                        ).fetchall()
+                except psycopg.errors.UniqueViolation as exc:
+                    items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
+                    raise self._duplicate(conn, run_id, run, items) from exc
+            reused = {
+                (None if idx == SINGLETON_INDEX else idx): ReusedHit(int(iid), digest or "")
+                for idx, iid, digest in rows
+            }
+            held = [source for source, tagged in found.values() if tagged]
+            if not held:
+                return reused, []
+            return reused, conn.execute(
+                f"{_REUSE_COLUMNS} FROM task_instances i JOIN runs r ON r.id = i.run "
+                "WHERE i.id = ANY(%s)",
+                (held,),
+            ).fetchall()
+
+        reused, held = self._write(work)
+        return reused, {record.identity: record for record in map(_instance_record, held)}
 
     def _duplicate(
         self, conn: Connection, run_id: str, run: int, items: Sequence[NewTaskInstance]
@@ -1050,7 +1158,7 @@ class PostgresStore(Store):
                 (run_id, task_name),
             ).fetchall()
         )
-        return [sqlstore.value_from_db(row[0]) for row in rows]
+        return sqlstore.values_from_db([row[0] for row in rows])
 
     def dependency_is_satisfied(self, run_id: str, task_name: str) -> bool:
         """Return whether a task has instances and all of them succeeded."""
@@ -1187,7 +1295,8 @@ class PostgresStore(Store):
         row = self._read(
             lambda c: c.execute(
                 f"{_INSTANCE_SELECT} WHERE i.task = %s AND i.identity = %s "
-                f"AND i.state = {_SUCCESS}{mine} ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
+                f"AND i.state = {_SUCCESS} AND i.source IS NULL{mine} "
+                "ORDER BY i.updated_at DESC, i.id DESC LIMIT 1",
                 (task_name, identity, *values),
             ).fetchone()
         )
@@ -1211,7 +1320,8 @@ class PostgresStore(Store):
         """Every identity's newest success (:meth:`Store.newest_outputs`), from the cache index."""
         every = (
             "(SELECT DISTINCT identity FROM task_instances WHERE task = %s "
-            f"AND state = {_SUCCESS} AND identity IS NOT NULL AND identity <> '')"
+            f"AND state = {_SUCCESS} AND source IS NULL AND identity IS NOT NULL "
+            "AND identity <> '')"
         )
         return self._newest_of(_REUSE_COLUMNS, every, (task_name,), task_name, user_id)
 
@@ -1240,7 +1350,8 @@ class PostgresStore(Store):
             lambda c: c.execute(
                 f"{columns} FROM {source} w(identity) CROSS JOIN LATERAL ("
                 "SELECT n.id FROM task_instances n JOIN runs r ON r.id = n.run "
-                f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+                f"WHERE n.task = %s AND n.identity = w.identity AND n.state = {_SUCCESS} "
+                f"AND n.source IS NULL{mine} "
                 "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1"
                 ") newest JOIN task_instances i ON i.id = newest.id JOIN runs r ON r.id = i.run",
                 (*params, task_name, *values),
@@ -1314,12 +1425,25 @@ class PostgresStore(Store):
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        taken = self._take_array(task_name, identity, run_id, user_id, record=False)
+        return None if taken is None else (taken[0], len(taken[1]))
+
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """Copy a cached array, hand back its hashes, record it (``Store.take_cached_array``)."""
+        return self._take_array(task_name, identity, run_id, user_id, record=True)
+
+    def _take_array(
+        self, task_name: str, identity: str, run_id: str, user_id: str | None, *, record: bool
+    ) -> tuple[str, list[str]] | None:
+        """The copy of a cached array, in one transaction: source run and hashes."""
         import psycopg
 
         if not identity:
             return None
 
-        def work(conn: Connection) -> tuple[str, int] | None:
+        def work(conn: Connection) -> tuple[str, list[str]] | None:
             target = self._run_key(conn, run_id)
             mine, values = _of_user(user_id)
             candidates = conn.execute(
@@ -1339,21 +1463,30 @@ class PostgresStore(Store):
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 try:
                     with conn.transaction():
-                        conn.execute(
+                        rows = conn.execute(
                             "INSERT INTO task_instances (run, task, idx, state, created_at, "
                             "updated_at, identity, input_hash, output_hash, input, output, "
-                            f"cache_info) SELECT %s, task, idx, {_SUCCESS}, %s, %s, identity, "
-                            "input_hash, output_hash, input, output, %s FROM task_instances "
+                            f"cache_info, source) SELECT %s, task, idx, {_SUCCESS}, %s, %s, "
+                            "identity, input_hash, output_hash, input, output, %s, "
+                            "coalesce(source, id) FROM task_instances "
                             f"WHERE run = %s AND task = %s AND state = {_SUCCESS} AND idx >= 0 "
-                            "ORDER BY idx",
+                            "ORDER BY idx RETURNING idx, output_hash",
                             (target, now, now, info, source, task_name),
-                        )
+                        ).fetchall()
                 except psycopg.errors.UniqueViolation as exc:
                     raise DuplicateError(
                         f"Task {task_name!r} already has instances in run {run_id}; a cached "
                         "array can only be copied into a task with none."
                     ) from exc
-                return str(source_id), int(count)
+                rows.sort()  # RETURNING gives no order
+                if record:
+                    conn.execute(
+                        "INSERT INTO array_cache (task, identity, run, count, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (task, identity, run) "
+                        "DO UPDATE SET count = excluded.count, created_at = excluded.created_at",
+                        (task_name, identity, target, len(rows), now),
+                    )
+                return str(source_id), [digest or "" for _, digest in rows]
             return None
 
         return self._write(work)

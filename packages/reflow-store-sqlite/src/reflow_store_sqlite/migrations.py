@@ -233,6 +233,20 @@ V6_SCHEMA: tuple[str, ...] = (
 )
 """Version 6: the cache index, whose last entry per identity is the newest success."""
 
+V7_SCHEMA: tuple[str, ...] = (
+    # The instance a cache hit reuses (the first computed one: a hit of a hit
+    # names its source's source); NULL for an instance computed in its own run.
+    "ALTER TABLE task_instances ADD COLUMN source INTEGER",
+    # Hits are left out of the cache index: a rerun reusing 10,000 results adds
+    # nothing to it, so lookups and writes do not grow with reruns.  A hit's
+    # output is its source's, so the source answers for it; delete_run turns
+    # the hits of a deleted run's instances into computed ones first.
+    "DROP INDEX task_instances_newest",
+    "CREATE INDEX task_instances_newest ON task_instances(task, identity, updated_at, id) "
+    "WHERE state = 3 AND source IS NULL",
+)
+"""Version 7: cache hits name their source and stay out of the cache index."""
+
 # Where runs recorded before version 5 kept their facts, in their parameters.
 _LEGACY_KEYS = ("run_dir", "__script__", "__argv__", "__force__", "__force_tasks__", "__verify__")
 
@@ -423,6 +437,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "run ownership and heartbeats", V4_SCHEMA),
     Migration(5, "run context as typed columns", V5_SCHEMA, apply=_v4_to_v5),
     Migration(6, "cache index: the newest success of an identity in one read", V6_SCHEMA),
+    Migration(7, "cache hits name their source and stay out of the cache index", V7_SCHEMA),
 )
 """Every schema step, oldest first.  The last one's version is :data:`SCHEMA_VERSION`."""
 

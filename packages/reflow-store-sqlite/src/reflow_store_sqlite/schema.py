@@ -35,7 +35,7 @@ __all__ = [
     "task_state_code",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version this package writes and reads."""
 
 APPLICATION_ID = 0x52464C57

@@ -22,10 +22,12 @@ from reflow.stores import (
     ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
+    CacheCandidate,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
     ReadOnlyStoreError,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -112,13 +114,14 @@ def _newest(user_id: str | None, task: str = "?") -> tuple[str, tuple[str, ...]]
 
     One descent of the index ``task_instances_newest`` per identity, whatever
     the history; of one user's runs, the newest of that user's (older ones of
-    other users are stepped over, never the user's own).
+    other users are stepped over, never the user's own).  Cache hits are not in
+    the index (``source`` not NULL): the instance they reuse answers for them.
     """
     mine, users = _of_user(user_id)
     join = " JOIN runs r ON r.id = n.run" if user_id is not None else ""
     return (
         f"(SELECT n.id FROM task_instances n{join} WHERE n.task = {task} "
-        f"AND n.identity = w.identity AND n.state = {_SUCCESS}{mine} "
+        f"AND n.identity = w.identity AND n.state = {_SUCCESS} AND n.source IS NULL{mine} "
         "ORDER BY n.updated_at DESC, n.id DESC LIMIT 1)",
         users,
     )
@@ -726,6 +729,16 @@ class SqliteStore(Store):
                     f"Run {run_id} is {RUN_STATES[status].value}, so it is not deleted. "
                     "Wait for it to end, or cancel it first."
                 )
+            # The hits of this run's results become results of their own (they
+            # hold the same outputs): the cache keeps them.  A hit is newer than
+            # its source, so only later rows are read.
+            conn.execute(
+                "UPDATE task_instances SET source = NULL WHERE id > "
+                "(SELECT coalesce(min(id), 0) FROM task_instances WHERE run = ?1) "
+                "AND source IN "
+                f"(SELECT id FROM task_instances WHERE run = ?1 AND state = {_SUCCESS})",
+                (run,),
+            )
             deleted = conn.execute("DELETE FROM task_instances WHERE run = ?", (run,)).rowcount
             for table in ("task_dependencies", "task_specs", "array_cache"):
                 conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
@@ -1039,10 +1052,11 @@ class SqliteStore(Store):
                 # was several times slower here.
                 conn.executemany(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, input, cache_info, output, output_hash) "
+                    "identity, input_hash, input, cache_info, output, output_hash, source) "
                     f"VALUES (?1, ?2, ?3, {_SUCCESS}, ?4, ?5, ?6, ?7, ?8, ?9, "
                     "(SELECT output FROM task_instances WHERE id = ?10), "
-                    "(SELECT output_hash FROM task_instances WHERE id = ?10))",
+                    "(SELECT output_hash FROM task_instances WHERE id = ?10), "
+                    "(SELECT coalesce(source, id) FROM task_instances WHERE id = ?10))",
                     kept,
                 )
             except sqlite3.IntegrityError as exc:
@@ -1213,7 +1227,7 @@ class SqliteStore(Store):
             "SELECT output FROM task_instances WHERE run = ? AND task = ? "
             f"AND idx >= 0 AND state = {_SUCCESS} ORDER BY idx",
         )
-        return [sqlstore.value_from_db(row[0]) for row in rows]
+        return sqlstore.values_from_db([row[0] for row in rows])
 
     def get_output_hash(self, run_id: str, task_name: str, array_index: int | None = None) -> str:
         """Return the output hash of one successful instance, ``""`` if there is none."""
@@ -1397,7 +1411,8 @@ class SqliteStore(Store):
             # descent each for the newest, as find_cached_outputs does.
             rows = conn.execute(
                 "WITH w(identity) AS (SELECT DISTINCT identity FROM task_instances "
-                f"WHERE task = ? AND state = {_SUCCESS} AND identity IS NOT NULL) "
+                f"WHERE task = ? AND state = {_SUCCESS} AND source IS NULL "
+                "AND identity IS NOT NULL) "
                 f"{_REUSE_SELECT} JOIN w ON i.id = {newest}",
                 (task, task, *users),
             ).fetchall()
@@ -1460,6 +1475,103 @@ class SqliteStore(Store):
 
         self._write(work)
 
+    def insert_cache_hits(
+        self,
+        run_id: str,
+        task_name: str,
+        candidates: Sequence[CacheCandidate],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
+        """Insert the candidates that are cache hits SUCCESS (see the Store method).
+
+        First each identity's newest success is found (one descent of
+        ``task_instances_newest`` each, 500 identities a statement): a first
+        run, all misses, stops there.  Then the hits whose output holds no
+        tagged value go to a temporary table with their ``cache_info`` and
+        source, and one ``INSERT ... SELECT`` copies them, their
+        ``cache_info`` completed by SQLite's JSON functions.  No reused output
+        is decoded or encoded; only hits holding a tagged value (maybe a
+        ``Path``) are read back, decoded, for the caller.
+        """
+        keyed = [
+            (sqlstore.stored_index(c.array_index, SINGLETON_INDEX), key, c)
+            for c in candidates
+            if (key := hash_to_db(c.identity)) is not None
+        ]
+        if not keyed:
+            return {}, {}
+        newest, users = _newest(user_id)
+
+        def work(conn: sqlite3.Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
+            run = self._run_key(conn, run_id)
+            task = self._ensure_task_keys(conn, [task_name])[task_name]
+            found: dict[Any, tuple[int, int]] = {}  # identity: source id, holds a tag
+            wanted = list({key for _, key, _ in keyed})
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("(?)" for _ in chunk)
+                for key, source, tagged in conn.execute(
+                    f"WITH w(identity) AS (VALUES {marks}) SELECT w.identity, s.id, "
+                    "coalesce(instr(s.output, ?), 0) FROM w "
+                    f"JOIN task_instances s ON s.id = {newest}",
+                    (*chunk, sqlstore.TAGGED, task, *users),
+                ):
+                    found[key] = (int(source), int(tagged))
+            if not found:
+                return {}, []
+            hits = [
+                (idx, key, sqlstore.dict_to_db(c.cache_info), hit[0])
+                for idx, key, c in keyed
+                if (hit := found.get(key)) is not None and not hit[1]
+            ]
+            inserted: list[Any] = []
+            if hits:
+                conn.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS reflow_hits "
+                    "(idx INTEGER PRIMARY KEY, identity BLOB, info TEXT, source INTEGER)"
+                )
+                conn.execute("DELETE FROM temp.reflow_hits")
+                conn.executemany("INSERT INTO temp.reflow_hits VALUES (?, ?, ?, ?)", hits)
+                now = sqlstore.now_ms()
+                try:
+                    inserted = conn.execute(
+                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                        "updated_at, identity, cache_info, output, output_hash, source) "
+                        f"SELECT ?, ?, w.idx, {_SUCCESS}, ?, ?, w.identity, "
+                        "json_set(coalesce(w.info, '{}'), '$.status', 'hit', '$.source', "
+                        "json_object('array_index', CASE WHEN s.idx >= 0 THEN s.idx END, "
+                        "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash, "
+                        "coalesce(s.source, s.id) "
+                        "FROM temp.reflow_hits w JOIN task_instances s ON s.id = w.source "
+                        "JOIN runs r ON r.id = s.run ORDER BY w.idx "
+                        "RETURNING idx, id, output_hash",
+                        (run, task, now, now),
+                    ).fetchall()
+                except sqlite3.IntegrityError as exc:
+                    items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
+                    keys = {task_name: task}
+                    raise self._insert_error(conn, run_id, run, keys, items, exc) from exc
+                conn.execute("DELETE FROM temp.reflow_hits")
+            tagged = [source for source, tag in found.values() if tag]
+            held: list[Any] = []
+            for start in range(0, len(tagged), 500):
+                chunk = tagged[start : start + 500]
+                held += conn.execute(
+                    f"{_REUSE_SELECT} WHERE i.id IN ({', '.join('?' * len(chunk))})", chunk
+                ).fetchall()
+            return (
+                {
+                    (None if idx == SINGLETON_INDEX else idx): ReusedHit(iid, hash_from_db(digest))
+                    for idx, iid, digest in inserted
+                },
+                held,
+            )
+
+        reused, held = self._write(work)
+        records = map(_instance_record, held)
+        return reused, {record.identity: record for record in records}
+
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int
     ) -> None:
@@ -1496,12 +1608,25 @@ class SqliteStore(Store):
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
         """Copy a whole cached array into ``run_id``; see :meth:`Store.copy_cached_array`."""
+        taken = self._take_array(task_name, identity, run_id, user_id, record=False)
+        return None if taken is None else (taken[0], len(taken[1]))
+
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """Copy a cached array, hand back its hashes, record it (``Store.take_cached_array``)."""
+        return self._take_array(task_name, identity, run_id, user_id, record=True)
+
+    def _take_array(
+        self, task_name: str, identity: str, run_id: str, user_id: str | None, *, record: bool
+    ) -> tuple[str, list[str]] | None:
+        """The copy of a cached array, in one write transaction: source run and hashes."""
         key = hash_to_db(identity)
         if key is None:
             return None
         mine, users = _of_user(user_id)
 
-        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+        def work(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
             task = self._task_key(conn, task_name)
             if task is None:
                 return None
@@ -1523,15 +1648,24 @@ class SqliteStore(Store):
                 # Each copy has its source's identity, hence its inputs: the cache
                 # info names the source run; the element is the one of the same index.
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
-                conn.execute(
+                rows = conn.execute(
                     "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, output_hash, input, output, cache_info) "
+                    "identity, input_hash, output_hash, input, output, cache_info, source) "
                     f"SELECT ?, task, idx, {_SUCCESS}, ?, ?, identity, input_hash, output_hash, "
-                    f"input, output, ? FROM task_instances WHERE run = ? AND task = ? "
-                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx",
+                    "input, output, ?, coalesce(source, id) FROM task_instances "
+                    "WHERE run = ? AND task = ? "
+                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx "
+                    "RETURNING idx, output_hash",
                     (target, now, now, info, source, task),
-                )
-                return str(source_id), int(count)
+                ).fetchall()
+                rows.sort()  # RETURNING gives no order
+                if record:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO array_cache (task, identity, run, count, "
+                        "created_at) VALUES (?, ?, ?, ?, ?)",
+                        (task, key, target, len(rows), now),
+                    )
+                return str(source_id), [hash_from_db(digest) for _, digest in rows]
             return None
 
         try:

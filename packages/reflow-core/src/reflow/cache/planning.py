@@ -31,7 +31,7 @@ from reflow.cache.infotext import InfoEncoder, info_encoder
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
-from reflow.stores import NewTaskInstance, StateUpdate, Store
+from reflow.stores import CacheCandidate, NewTaskInstance, StateUpdate, Store
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
@@ -92,12 +92,17 @@ class Chunk:
     unwritten : dict
         Array index to the row of an instance that must run, not inserted
         (``insert_chunk(defer=True)``); such an index has no id.
+    reused : dict
+        Array index to output hash of the hits the store inserted by itself
+        (:meth:`~reflow.stores.Store.insert_cache_hits`): their outputs were not
+        read, and stay in the store until a dependant needs them.
     """
 
     ids: dict[int | None, int] = field(default_factory=dict)
     hits: dict[int | None, TaskInstanceRecord] = field(default_factory=dict)
     queued: list[int | None] = field(default_factory=list)
     unwritten: dict[int | None, NewTaskInstance] = field(default_factory=dict)
+    reused: dict[int | None, str] = field(default_factory=dict)
 
 
 class Planner:
@@ -165,6 +170,12 @@ class Planner:
         self._reuse_in_store = (
             type(store).insert_reused_instances is not Store.insert_reused_instances
         )
+        # A store that overrides insert_cache_hits plans hits inside itself: no
+        # hit is decoded, encoded or built into a cache_info here.
+        self._hits_in_store = type(store).insert_cache_hits is not Store.insert_cache_hits
+        # A store that overrides take_cached_array copies a cached array, hands
+        # back its hashes and records it in one unit: nothing read back.
+        self._take_in_store = type(store).take_cached_array is not Store.take_cached_array
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -210,23 +221,32 @@ class Planner:
         if not lookup or self.policy.verify:
             return None
 
-        def copy() -> tuple[str, int] | None:
-            copied = self._copy_cached_array(name, identity)
-            if copied is not None and self._copied_names_files(name):
+        def copy() -> tuple[str, int, list[str] | None] | None:
+            taken: tuple[str, int, list[str] | None] | None = None
+            if self._take_in_store:
+                took = self.store.take_cached_array(
+                    name, identity, self.run_id, user_id=self.cache_user
+                )
+                taken = None if took is None else (took[0], len(took[1]), took[1])
+            else:
+                copied = self._copy_cached_array(name, identity)
+                taken = None if copied is None else (*copied, None)
+            if taken is not None and self._copied_names_files(name):
                 raise _NamesFilesError  # rolls the copy back
-            return copied
+            return taken
 
         try:
-            copied = self.store.retrying(copy)
+            taken = self.store.retrying(copy)
         except _NamesFilesError:
             return None
-        if copied is None:
+        if taken is None:
             return None
-        source, count = copied
-        hashes = self.store.get_all_output_hashes(self.run_id, name)
-        if len(hashes) != count:  # pragma: no cover - the copy is checked in the store
-            raise AssertionError(f"{name}: copied {count} elements, found {len(hashes)}")
-        self.store.record_array_identity(self.run_id, name, identity, count)
+        source, count, hashes = taken
+        if hashes is None:  # a store without take_cached_array: read back, then record
+            hashes = self.store.get_all_output_hashes(self.run_id, name)
+            if len(hashes) != count:  # pragma: no cover - the copy is checked in the store
+                raise AssertionError(f"{name}: copied {count} elements, found {len(hashes)}")
+            self.store.record_array_identity(self.run_id, name, identity, count)
         logger.debug("%s: all %d elements copied from run %s", name, count, source)
         return hashes
 
@@ -292,9 +312,17 @@ class Planner:
         input_hashes = exp.hashes_many([index or 0 for index in indices])
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
-        found = self._find_cached(name, identities) if lookup else {}
-        news: list[NewTaskInstance] = []
         chunk = Chunk()
+        if lookup and self._hits_in_store and not self.policy.verify:
+            found = self._insert_hits(name, chunk, indices, identities, input_hashes)
+            if chunk.reused:  # the loop below sees only what the store did not insert
+                kept = [k for k, index in enumerate(indices) if index not in chunk.reused]
+                indices = [indices[k] for k in kept]
+                identities = [identities[k] for k in kept]
+                input_hashes = [input_hashes[k] for k in kept]
+        else:
+            found = self._find_cached(name, identities) if lookup else {}
+        news: list[NewTaskInstance] = []
         code = {"code": self.code[name]} if name in self.code else {}
         miss = {**code, **(fixed_info or {"status": "miss"})}
         # Each instance's cache_info has one of two shapes, encoded once (infotext);
@@ -385,6 +413,38 @@ class Planner:
         source = {"run_id": hit.run_id, "instance_id": hit.id, "array_index": hit.array_index}
         info.update(status="hit", source=source)
         return info, hit_text(hashes, source)
+    def _insert_hits(
+        self,
+        name: str,
+        chunk: Chunk,
+        indices: Sequence[int | None],
+        identities: Sequence[str],
+        input_hashes: Sequence[Mapping[str, str]],
+    ) -> dict[str, TaskInstanceRecord]:
+        """Let the store insert the hits it can (into ``chunk``); return the ones it handed back.
+
+        Its own unit of work, committed before the rest of the chunk: a failure
+        between the two leaves some elements SUCCESS and the others absent,
+        which a rerun of the plan takes as it finds them (as any chunk before).
+        """
+        code = self.code.get(name)
+        candidates = [
+            CacheCandidate(
+                index,
+                ident,
+                {"inputs": hashes} if code is None else {"inputs": hashes, "code": code},
+            )
+            for index, ident, hashes in zip(indices, identities, input_hashes, strict=True)
+        ]
+        reused, held = self.store.retrying(
+            lambda: self.store.insert_cache_hits(
+                self.run_id, name, candidates, user_id=self.cache_user
+            )
+        )
+        for index, hit in reused.items():
+            chunk.ids[index] = hit.instance_id
+            chunk.reused[index] = hit.output_hash
+        return held
 
     def _write_reusing(
         self,

@@ -51,7 +51,9 @@ from reflow.stores.errors import (
 )
 from reflow.stores.opening import configured_url, open_store, store_class, url_scheme
 from reflow.stores.records import (
+    CacheCandidate,
     NewTaskInstance,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -71,12 +73,14 @@ __all__ = [
     "ENDED_STATES",
     "TRANSITIONS",
     "ActiveRunError",
+    "CacheCandidate",
     "Config",
     "DuplicateError",
     "InvalidTransitionError",
     "ManifestCodec",
     "NewTaskInstance",
     "ReadOnlyStoreError",
+    "ReusedHit",
     "RunContext",
     "RunOwner",
     "RunRecord",

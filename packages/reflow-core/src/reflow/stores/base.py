@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from reflow._types import RunState, TaskState
 from reflow.stores.errors import StoreError, UnknownRunError
 from reflow.stores.records import (
+    CacheCandidate,
     NewTaskInstance,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
@@ -795,7 +797,14 @@ class Store(abc.ABC):
         """Find the most recent successful instance with this Merkle identity.
 
         Searches all runs (of one user's when ``user_id`` is given).  "Most
-        recent" is the latest ``updated_at``, then the highest id.
+        recent" is the latest ``updated_at``, then the highest id.  A store may
+        skip instances that are cache hits inserted by it
+        (:meth:`insert_cache_hits`, :meth:`insert_reused_instances`,
+        :meth:`copy_cached_array`) in favour of the instance they reuse, which
+        holds the same output: the SQLite and PostgreSQL stores keep hits out
+        of their cache index, so reruns do not make it grow, and make a
+        deleted run's reused results count as results of the runs that reused
+        them.
 
         Parameters
         ----------
@@ -942,6 +951,61 @@ class Store(abc.ABC):
         """
         return []
 
+    def insert_cache_hits(
+        self,
+        run_id: str,
+        task_name: str,
+        candidates: Sequence[CacheCandidate],
+        *,
+        user_id: str | None = None,
+    ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
+        """Look candidates up in the cache and insert the hits SUCCESS, in one transaction.
+
+        For each candidate whose identity has a successful instance of
+        ``task_name`` (the newest, of ``user_id``'s runs when given, as
+        :meth:`find_cached_outputs`), the store may insert the candidate into
+        ``run_id`` at once: state ``SUCCESS``, its source's output and output
+        hash copied inside the store (never decoded), and a ``cache_info`` of
+        the candidate's plus ``"status": "hit"`` and ``"source"`` (run id,
+        instance id and array index of the source).  A hit the store does not
+        insert is returned instead, decoded, for the caller to decide: the
+        store must hand back every hit whose output holds a ``Path`` (its
+        files are checked before reuse) and may hand back any other.  A
+        candidate without a hit is in neither result (the caller inserts it).
+
+        The default inserts nothing and hands back what
+        :meth:`find_cached_outputs` finds; reflow calls this only on stores
+        that override it.  SQLite and PostgreSQL do it in one ``INSERT ...
+        SELECT``: a rerun with one changed element of 10,000 neither decodes
+        nor encodes the 9,999 reused outputs.
+
+        Parameters
+        ----------
+        run_id : str
+            The run the hits are inserted into.
+        task_name : str
+            The task of every candidate.
+        candidates : Sequence[CacheCandidate]
+            The instances to look up (distinct array indices).
+        user_id : str or None
+            Reuse only this user's runs' results.
+
+        Returns
+        -------
+        tuple[dict, dict]
+            The hits inserted, by array index; and the hits handed back, by
+            identity.
+
+        Raises
+        ------
+        UnknownRunError, DuplicateError
+            As :meth:`insert_task_instances`; nothing is inserted.
+        """
+        found = self.find_cached_outputs(
+            task_name, [c.identity for c in candidates], user_id=user_id
+        )
+        return {}, found
+
     def copy_cached_array(
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
@@ -963,6 +1027,32 @@ class Store(abc.ABC):
             element).
         """
         return None
+
+    def take_cached_array(
+        self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
+    ) -> tuple[str, list[str]] | None:
+        """:meth:`copy_cached_array`, returning the copies' output hashes, and record the copy.
+
+        The copied array is recorded for ``run_id`` as :meth:`record_array_identity`
+        would, in the same transaction: a fully cached rerun is one unit of
+        work that reads no row back.  This default is built from
+        :meth:`copy_cached_array`, :meth:`get_all_output_hashes` and
+        :meth:`record_array_identity`; reflow calls it only on a store that
+        overrides it (both shipped stores do).
+
+        Returns
+        -------
+        tuple[str, list[str]] or None
+            The source run and the output hash of each element, by index; or
+            ``None`` as :meth:`copy_cached_array`.
+        """
+        with self.transaction():
+            copied = self.copy_cached_array(task_name, identity, run_id, user_id=user_id)
+            if copied is None:
+                return None
+            hashes = self.get_all_output_hashes(run_id, task_name)
+            self.record_array_identity(run_id, task_name, identity, len(hashes))
+        return copied[0], hashes
 
     def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
         """Find a successful instance with this Merkle identity, as a dictionary.

@@ -326,6 +326,43 @@ class NewTaskInstance:
 
 
 @dataclass(frozen=True)
+class CacheCandidate:
+    """An instance for :meth:`~reflow.stores.Store.insert_cache_hits`: inserted if it is a hit.
+
+    Attributes
+    ----------
+    array_index : int or None
+        Index in the array (``>= 0``), ``None`` for a singleton task.
+    identity : str
+        Its Merkle identity hash (hex), looked up among earlier successes.
+    cache_info : dict[str, Any]
+        Its ``cache_info`` without ``status`` and ``source`` (which the store
+        adds for a hit), e.g. ``{"inputs": {...}}``.
+    """
+
+    array_index: int | None
+    identity: str
+    cache_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReusedHit:
+    """A cache hit :meth:`~reflow.stores.Store.insert_cache_hits` inserted SUCCESS.
+
+    Attributes
+    ----------
+    instance_id : int
+        The new instance's id.
+    output_hash : str
+        Its output hash (its source's); its output stays in the store, and
+        its ``cache_info`` names the source.
+    """
+
+    instance_id: int
+    output_hash: str
+
+
+@dataclass(frozen=True)
 class StateUpdate:
     """One state transition for :meth:`~reflow.stores.Store.apply_state_updates`.
 

@@ -38,6 +38,7 @@ from reflow._types import RunState, TaskState
 from reflow.manifest import CODEC
 from reflow.stores import (
     ActiveRunError,
+    CacheCandidate,
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
@@ -903,10 +904,128 @@ class StoreConformance(abc.ABC):
             assert record.cache_info == {"status": "hit", "source": {"instance_id": sources[i]}}
         assert store.get_task_instance_record(RUN, "arr", 3) is None
         assert store.get_array_outputs(RUN, "arr") == outputs
-        # The reused instance is now the newest of its identity.
+        # A look-up still finds the computed source (a stored hit may stand
+        # aside for it: same output), never another instance.
         found = store.find_cached_many("arr", [sha("i0")])
-        assert found[sha("i0")].id == ids[0]
+        assert found[sha("i0")].id in (ids[0], sources[0])
+        assert found[sha("i0")].output == outputs[0]
         assert reuse(RUN, [], []) == []
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_cache_hits_inserted_or_handed_back(self, store: Store, how: str) -> None:
+        # "default" runs Store's own implementation on this store (it inserts
+        # nothing): whatever a store inserts must be what the planner would have.
+        hits = (
+            store.insert_cache_hits
+            if how == "store"
+            else (lambda *a, **k: Store.insert_cache_hits(store, *a, **k))
+        )
+        store.insert_run("run-old", "pipeline", "alice", {})
+        store.insert_run("run-2", "pipeline", "alice", {})
+        outputs = [7, None, "x", {"p": Path("/o")}, (1, "x")]
+        for run in ("run-old", "run-2"):  # the newer run's instances are the hits
+            sources = store.insert_task_instances(
+                run, [NewTaskInstance("arr", i, identity=sha(f"i{i}")) for i in range(6)]
+            )
+            for iid, output in zip(sources, outputs, strict=False):
+                store.update_task_success(iid, output, output_hash=sha(f"o{output}{run}"))
+            store.update_task_failed(sources[5], "boom")  # identity i5: no hit
+            tick()
+        newest = {r.array_index: r for r in store.list_task_instance_records("run-2", "arr")}
+        wanted = [
+            CacheCandidate(i, sha(f"i{i}"), {"inputs": {"i": sha(f"in{i}")}}) for i in range(7)
+        ]
+        wanted.append(CacheCandidate(None, "", {}))  # no identity: never a hit
+        reused, held = hits(RUN, "arr", wanted)
+        assert set(reused).isdisjoint(i for i in range(7) if sha(f"i{i}") in held)
+        assert {i for i in range(7) if i in reused or sha(f"i{i}") in held} == set(range(5))
+        assert sha("i3") in held  # its output holds a Path: its files are checked first
+        for i in range(5):
+            source = newest[i]
+            if i not in reused:
+                assert held[sha(f"i{i}")].id == source.id
+                assert held[sha(f"i{i}")].output == source.output
+                assert store.get_task_instance_record(RUN, "arr", i) is None
+                continue
+            record = store.get_task_instance_record_by_id(reused[i].instance_id)
+            assert record is not None
+            assert (record.run_id, record.task_name, record.array_index) == (RUN, "arr", i)
+            assert (record.state, record.output) == (TaskState.SUCCESS, source.output)
+            assert record.output_hash == reused[i].output_hash == source.output_hash
+            assert record.identity == sha(f"i{i}")
+            assert record.cache_info == {
+                "inputs": {"i": sha(f"in{i}")},
+                "status": "hit",
+                "source": {"run_id": "run-2", "instance_id": source.id, "array_index": i},
+            }
+        assert store.get_task_instance_record(RUN, "arr", 5) is None
+        assert store.get_task_instance_record(RUN, "arr", None) is None
+        if how == "store":  # what each of SQLite and PostgreSQL does: plain outputs inserted
+            assert set(reused) == {0, 1, 2}
+        assert hits(RUN, "arr", []) == ({}, {})
+
+    def test_cache_hits_of_one_user_and_singletons(self, store: Store) -> None:
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        for run, output in ((RUN, "alice's"), ("run-bob", "bob's")):
+            [iid] = store.insert_task_instances(run, [NewTaskInstance("one", identity=sha("s"))])
+            store.update_task_success(iid, output, output_hash=sha(output))
+            tick()
+        mine = store.get_task_instance_record(RUN, "one", None)
+        assert mine is not None
+        store.insert_run("run-2", "pipeline", "alice", {})
+        reused, held = store.insert_cache_hits(
+            "run-2", "one", [CacheCandidate(None, sha("s"))], user_id="alice"
+        )
+        if reused:
+            assert set(reused) == {None} and not held
+            record = store.get_task_instance_record("run-2", "one", None)
+            assert record is not None and record.output == "alice's"
+            assert record.cache_info["source"] == {
+                "run_id": RUN,
+                "instance_id": mine.id,
+                "array_index": None,
+            }
+        else:
+            assert held[sha("s")].id == mine.id
+        store.insert_run("run-3", "pipeline", "carol", {})
+        assert store.insert_cache_hits(
+            "run-3", "one", [CacheCandidate(None, sha("s"))], user_id="carol"
+        ) == ({}, {})
+
+    def test_hits_stay_cached_when_their_source_run_is_deleted(self, store: Store) -> None:
+        store.update_run_status(RUN, RunState.SUCCESS)
+        [source] = store.insert_task_instances(RUN, [NewTaskInstance("arr", 0, identity=sha("x"))])
+        store.update_task_success(source, {"v": 1}, output_hash=sha("v1"))
+        tick()
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_cache_hits("run-2", "arr", [CacheCandidate(0, sha("x"))])
+        store.insert_run("run-3", "pipeline", "alice", {})
+        [hit] = store.insert_task_instances("run-3", [NewTaskInstance("arr", 0)])
+        store.insert_reused_instances("run-3", [NewTaskInstance("arr", 1)], [source])
+        copy = store.get_task_instance_record("run-2", "arr", 0) or store.get_task_instance_record(
+            "run-3", "arr", 1
+        )
+        assert copy is not None
+        store.update_run_status("run-2", RunState.SUCCESS)
+        store.update_run_status("run-3", RunState.SUCCESS)
+        store.delete_run(RUN)
+        found = store.find_cached_record("arr", sha("x"))
+        assert found is not None  # a reused copy answers for the deleted result
+        assert found.run_id in ("run-2", "run-3")
+        assert (found.output, found.output_hash) == ({"v": 1}, sha("v1"))
+        assert hit != found.id  # the PENDING instance is no result
+
+    def test_cache_hits_refuse_a_duplicate_whole(self, store: Store) -> None:
+        source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
+        store.update_task_success(source, 1, output_hash=sha("1"))
+        store.insert_run("run-2", "pipeline", "alice", {})
+        self._instance(store, "arr", 1, run="run-2")
+        wanted = [CacheCandidate(0, sha("x")), CacheCandidate(1, sha("x"))]
+        if type(store).insert_cache_hits is Store.insert_cache_hits:
+            return  # the default inserts nothing
+        with pytest.raises(DuplicateError):
+            store.insert_cache_hits("run-2", "arr", wanted)
+        assert store.get_task_instance_record("run-2", "arr", 0) is None
 
     def test_reused_instances_refuse_a_duplicate_whole(self, store: Store) -> None:
         source = self._instance(store, "arr", 0, run=RUN, identity=sha("x"))
@@ -1106,6 +1225,37 @@ class StoreConformance(abc.ABC):
         assert copied == (RUN, 2)
         outputs = [r.output for r in store.list_task_instance_records("run-alice")]
         assert outputs == [0, 1]
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_taking_a_cached_array_returns_its_hashes_and_records_it(
+        self, store: Store, how: str
+    ) -> None:
+        take = (
+            store.take_cached_array
+            if how == "store"
+            else (lambda *a, **k: Store.take_cached_array(store, *a, **k))
+        )
+        identity = sha("array")
+        ids = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, identity=sha(f"e{i}")) for i in range(12)]
+        )
+        for i, iid in enumerate(ids):
+            store.update_task_success(iid, {"i": i}, output_hash=sha(f"o{i}"))
+        store.record_array_identity(RUN, "arr", identity, 12)
+        if not store.list_array_identities(RUN):  # a store may ignore array identities
+            return
+        store.insert_run("run-bob", "pipeline", "bob", {})
+        assert take("arr", identity, "run-bob", user_id="bob") is None
+        assert take("arr", sha("other"), "run-bob") is None
+        assert store.list_task_instance_records("run-bob") == []
+        store.insert_run("run-2", "pipeline", "alice", {})
+        taken = take("arr", identity, "run-2", user_id="alice")
+        assert taken == (RUN, [sha(f"o{i}") for i in range(12)])
+        assert store.get_all_output_hashes("run-2", "arr") == taken[1]
+        assert store.get_array_outputs("run-2", "arr") == [{"i": i} for i in range(12)]
+        assert store.list_array_identities("run-2") == [("arr", identity, 12)]
+        with pytest.raises(DuplicateError):
+            take("arr", identity, "run-2")
 
     def test_cache_info(self, store: Store) -> None:
         a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)

@@ -116,6 +116,7 @@ class _TaskState:
     failed: bool = False
     array_identity: str = ""
     seconds: float | None = None  # mean wall time of one element so far
+    stored: bool = False  # some values are only in the store (hits it inserted itself)
 
 
 def check_options(
@@ -263,12 +264,16 @@ class LocalRun:
         state = self.tasks[name]
 
         def load() -> list[Any]:
-            values = self.store.get_array_outputs(self.run_id, name)
-            state.values = values
+            if state.is_array:
+                values = self.store.get_array_outputs(self.run_id, name)
+            else:
+                values = [self.store.get_singleton_output(self.run_id, name)]
+            state.values, state.stored = values, False
             return values
 
+        values = None if state.stored else state.values
         return UpstreamOutput(
-            name, state.is_array, state.values, state.hashes, load, self.file_policies[name]
+            name, state.is_array, values, state.hashes, load, self.file_policies[name]
         )
 
     def _take_cached_array(self, name: str) -> bool:
@@ -398,11 +403,14 @@ class LocalRun:
         for index, hit in chunk.hits.items():
             state.values[index or 0] = hit.output
             state.hashes[index or 0] = hit.output_hash
+        for index, digest in chunk.reused.items():  # the value stays in the store
+            state.hashes[index or 0] = digest
+        state.stored = state.stored or bool(chunk.reused)
         state.queue.extend(chunk.queued)
         if chunk.queued:
             self.active[name] = None
         state.remaining += len(chunk.queued)
-        self.progress.add(name, total=len(indices), cached=len(chunk.hits))
+        self.progress.add(name, total=len(indices), cached=len(chunk.hits) + len(chunk.reused))
 
     # -- failures -------------------------------------------------------------
 
