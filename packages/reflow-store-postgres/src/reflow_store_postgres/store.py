@@ -21,6 +21,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    NewTaskSpec,
     RunContext,
     RunOwner,
     RunRecord,
@@ -714,6 +715,43 @@ class PostgresStore(Store):
                     "INSERT INTO task_dependencies (run, task, depends_on) "
                     "SELECT %s, %s, d FROM unnest(%s::text[]) AS d",
                     (run, task_name, deps),
+                )
+
+        self._write(work)
+
+    def insert_task_specs(self, run_id: str, specs: Sequence[NewTaskSpec]) -> None:
+        """Persist many task specifications at once; see :meth:`Store.insert_task_specs`.
+
+        Three statements over arrays (``unnest``) for the whole run, not three per task.
+        """
+        last = {spec.task_name: spec for spec in specs}  # a task given twice keeps the last
+        names = list(last)
+        pairs = [(n, d) for n, spec in last.items() for d in sorted(set(spec.dependencies))]
+
+        def work(conn: Connection) -> None:
+            run = self._run_key(conn, run_id)
+            conn.execute(
+                "INSERT INTO task_specs (run, task, is_array, config) "
+                "SELECT %s, u.task, u.is_array, u.config "
+                "FROM unnest(%s::text[], %s::boolean[], %s::text[]) AS u(task, is_array, config) "
+                "ON CONFLICT (run, task) DO UPDATE SET is_array = EXCLUDED.is_array, "
+                "config = EXCLUDED.config",
+                (
+                    run,
+                    names,
+                    [bool(spec.is_array) for spec in last.values()],
+                    [sqlstore.dict_to_db(spec.config) for spec in last.values()],
+                ),
+            )
+            conn.execute(
+                "DELETE FROM task_dependencies WHERE run = %s AND task = ANY(%s::text[])",
+                (run, names),
+            )
+            if pairs:
+                conn.execute(
+                    "INSERT INTO task_dependencies (run, task, depends_on) "
+                    "SELECT %s, u.task, u.dep FROM unnest(%s::text[], %s::text[]) AS u(task, dep)",
+                    (run, [t for t, _ in pairs], [d for _, d in pairs]),
                 )
 
         self._write(work)

@@ -52,6 +52,7 @@ from reflow.stores.errors import (
 from reflow.stores.opening import configured_url, open_store, store_class, url_scheme
 from reflow.stores.records import (
     NewTaskInstance,
+    NewTaskSpec,
     RunContext,
     RunOwner,
     RunRecord,
@@ -75,6 +76,7 @@ __all__ = [
     "InvalidTransitionError",
     "ManifestCodec",
     "NewTaskInstance",
+    "NewTaskSpec",
     "ReadOnlyStoreError",
     "RunContext",
     "RunOwner",

@@ -17,6 +17,7 @@ from reflow._types import RunState, TaskState
 from reflow.stores.errors import StoreError, UnknownRunError
 from reflow.stores.records import (
     NewTaskInstance,
+    NewTaskSpec,
     RunContext,
     RunOwner,
     RunRecord,
@@ -363,6 +364,31 @@ class Store(abc.ABC):
         UnknownRunError
             If there is no run with this id.
         """
+
+    def insert_task_specs(self, run_id: str, specs: Sequence[NewTaskSpec]) -> None:
+        """Persist many task specifications of one run, as :meth:`insert_task_spec` each.
+
+        A run's creation writes all of its tasks at once: a store overrides
+        this to do it in a few statements instead of several per task.  The
+        default calls :meth:`insert_task_spec` for each, in order (inside the
+        caller's :meth:`retrying` unit, as run creation does).
+
+        Parameters
+        ----------
+        run_id : str
+            Run the tasks belong to.
+        specs : Sequence[NewTaskSpec]
+            The specifications; a task given twice keeps the last one.
+
+        Raises
+        ------
+        UnknownRunError
+            If there is no run with this id.
+        """
+        for spec in specs:
+            self.insert_task_spec(
+                run_id, spec.task_name, spec.is_array, spec.config, spec.dependencies
+            )
 
     @abc.abstractmethod
     def get_task_spec_record(self, run_id: str, task_name: str) -> TaskSpecRecord | None:

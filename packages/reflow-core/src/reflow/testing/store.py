@@ -40,6 +40,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    NewTaskSpec,
     RunContext,
     RunOwner,
     StateUpdate,
@@ -312,6 +313,37 @@ class StoreConformance(abc.ABC):
     def test_task_spec_unknown_run(self, store: Store) -> None:
         with pytest.raises(UnknownRunError):
             store.insert_task_spec("nope", "convert", False, {}, [])
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_task_specs_in_bulk(self, store: Store, how: str) -> None:
+        # "default" runs Store's own implementation (one insert_task_spec each):
+        # a store's bulk version must read back the same.
+        insert = (
+            store.insert_task_specs
+            if how == "store"
+            else (lambda *a: Store.insert_task_specs(store, *a))
+        )
+        store.insert_task_spec(RUN, "convert", False, {"cpus": 9}, ["old"])
+        insert(
+            RUN,
+            [
+                NewTaskSpec("prepare", False, {}, []),
+                NewTaskSpec("convert", True, {"cpus": 4, "after": ["a"]}, ["prepare", "fetch"]),
+                NewTaskSpec("fetch", False, {"n": [1, 2]}, ("prepare", "prepare")),
+            ],
+        )
+        insert(RUN, [])
+        specs = {s.task_name: s for s in store.list_task_spec_records(RUN)}
+        assert sorted(specs) == ["convert", "fetch", "prepare"]
+        got = {n: (s.is_array, s.config, s.dependencies) for n, s in specs.items()}
+        assert got == {
+            "convert": (True, {"cpus": 4, "after": ["a"]}, ["fetch", "prepare"]),
+            "fetch": (False, {"n": [1, 2]}, ["prepare"]),
+            "prepare": (False, {}, []),
+        }
+        assert store.list_task_dependencies(RUN, "convert") == ["fetch", "prepare"]
+        with pytest.raises(UnknownRunError):
+            insert("nope", [NewTaskSpec("convert", False, {}, [])])
 
     # -- task instances --------------------------------------------------------------
 
