@@ -189,7 +189,7 @@ class LocalRun:
 
     def _create_run(self) -> None:
         policy = CachePolicy(self.force, frozenset(self.force_tasks), self.verify)
-        self.run_id, self.prefixes = create_run(
+        created = create_run(
             self.wf,
             self.store,
             self.run_dir,
@@ -199,7 +199,9 @@ class LocalRun:
             policy=policy,
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
+            wiring=self.wiring,
         )
+        self.run_id, self.prefixes = created.run_id, created.prefixes
         # Who advances the run, so that a killed driver shows as LOST (reflow.runs.liveness),
         # and lost runs of the same parameters are taken over: their finished
         # instances are in the cache.
@@ -212,7 +214,11 @@ class LocalRun:
         self.retries = LocalRetries(self.wf, self.run_dir, self.run_id, self.host)
         # Tasks whose identity holds files named by parameters: taken now, read
         # maybe hours later by a task that runs late in the run.
-        self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}
+        # Read back as recorded (JSON) only when some task has such files: the
+        # other tasks' parts are not needed after creation.
+        if any(p.files for p in created.parts.values()):
+            recorded = recorded_parts(self.store, self.run_id)
+            self.parts = {n: p for n, p in recorded.items() if p.files}
         self.planner = Planner(
             self.store,
             self.run_id,
@@ -429,7 +435,10 @@ class LocalRun:
                 del self.active[name]
                 continue
             spec = self.wf.tasks[name]
-            cap = spec.config.array_parallelism or backend.slots
+            # Batches of this task in flight.  Without array_parallelism each worker
+            # also holds the next batch, so it starts it without waiting for the
+            # driver to record the last one (a round trip per batch otherwise).
+            cap = spec.config.array_parallelism or backend.capacity
             slots = spec.config.cpus
             while state.queue and state.in_flight < cap and backend.can_take(slots):
                 # Several elements per batch: fewer round trips to workers.  One
@@ -674,6 +683,17 @@ class LocalRun:
             ) from outcome.exception
         return run
 
+    def _wait_time(self) -> float:
+        """How long the loop may wait for workers: until the next write is due, 0.5 s at most.
+
+        Finished instances are written ``_RECORD_SECONDS`` after the last write,
+        not up to half a second later: with batches queued ahead in the workers,
+        no batch's end need wake the loop on time.
+        """
+        if not (self.pending_updates or self.pending_usage):
+            return 0.5
+        return min(0.5, max(0.0, self.recorded + _RECORD_SECONDS - time.monotonic()))
+
     def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
@@ -685,7 +705,7 @@ class LocalRun:
                     if self.tasks[name].status != "queued":
                         self._ended(name)
                 self._submit(backend)
-            finished = backend.collect(timeout=0.5 if backend.running() else None)
+            finished = backend.collect(timeout=self._wait_time() if backend.running() else None)
             for batch, outcomes, death in finished:
                 self._record(batch, outcomes, death)
             self.progress.busy(backend.busy())
