@@ -21,9 +21,6 @@ import hashlib
 import inspect
 import os
 import shlex
-import shutil
-import socket
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -82,6 +79,10 @@ def _sha256(path: Path) -> str:
 
 def _git(directory: Path, *args: str) -> str | None:
     """Run one git query in ``directory``; ``None`` when git is missing or says no."""
+    # Here: a run outside any repository needs neither (~5 ms of imports).
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None
@@ -204,8 +205,9 @@ def collect_provenance(
         "python": _python(),
         "python_executable": sys.executable,
         "user": user,
-        # gethostname, not getfqdn: a DNS lookup may hang on a compute node.
-        "host": socket.gethostname(),
+        # socket.gethostname() without importing socket; not getfqdn: a DNS lookup
+        # may hang on a compute node.
+        "host": os.uname().nodename,
         "script": script_info,
         "git": git,
         "tasks": task_locations(tasks),

@@ -10,8 +10,8 @@ batches (one transaction per step, never one per row).
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -181,7 +181,7 @@ class LocalRun:
         self.stopping = False
         self.progress = Progress(order)
         self.run_id = ""
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # socket.gethostname(), without importing socket
         self.beat = 0.0  # time.monotonic() of the last heartbeat
         self.recorded = time.monotonic()  # of the last write of finished instances
 

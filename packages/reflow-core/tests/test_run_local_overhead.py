@@ -1,0 +1,98 @@
+"""run_local's fixed costs: what the first run imports, workers never waiting for the driver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+
+from reflow import Result, Workflow
+from reflow.engine.local import backends
+
+# Modules a run needs none of (a run outside a git repository, with no failure):
+# each costs milliseconds of every script's first run.
+NOT_IMPORTED = [
+    "multiprocessing",
+    "subprocess",
+    "socket",
+    "ctypes",
+    "platform",
+    "secrets",
+    "difflib",
+    "tempfile",
+    "reflow.executors",
+]
+
+
+def test_the_first_run_imports_only_what_it_needs(tmp_path: Path) -> None:
+    script = tmp_path / "flow.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, sys
+            from typing import Annotated
+            from reflow import Result, Workflow
+            from reflow.stores.sqlite import SqliteStore
+
+            wf = Workflow("imports")
+
+            @wf.job()
+            def items(n: int = 3) -> list[int]:
+                return list(range(n))
+
+            @wf.job(array=True)
+            def double(i: Annotated[int, Result(step="items")]) -> int:
+                return 2 * i
+
+            store = SqliteStore(sys.argv[1])
+            store.init()
+            before = set(sys.modules)
+            run = wf.run_local(sys.argv[2], store=store, max_workers=2)
+            assert run.output("double") == [0, 2, 4]
+            print(json.dumps(sorted(set(sys.modules) - before)))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "m.db"), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    imported = json.loads(done.stdout.splitlines()[-1])
+    unneeded = [m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_IMPORTED)]
+    assert not unneeded, f"run_local imported {unneeded}"
+
+
+def test_each_worker_holds_its_next_batch_of_an_array(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starts its next batch at once, not after the driver recorded the last one."""
+    wf = Workflow("ahead")
+
+    @wf.job()
+    def items() -> list[int]:
+        return list(range(40))
+
+    @wf.job(array=True)
+    def work(i: Annotated[int, Result(step="items")]) -> int:
+        return i
+
+    most = 0
+    submit = backends.ProcessBackend.submit
+
+    def counting(self: backends.ProcessBackend, batch: Any, slots: int = 1) -> None:
+        nonlocal most
+        submit(self, batch, slots)
+        most = max(most, self.running())
+
+    monkeypatch.setattr(backends.ProcessBackend, "submit", counting)
+    run = wf.run_local(tmp_path / "run", store=store, max_workers=2)
+    assert run.output("work") == list(range(40))
+    assert most == 4  # two workers, each one batch running and one waiting
