@@ -179,6 +179,7 @@ def create_run(
     argv: Sequence[str] = (),
     max_jobs: int | None = None,
     wiring: Mapping[str, Mapping[str, ParamWiring]] | None = None,
+    durable_context: bool = True,
 ) -> CreatedRun:
     """Insert a run and its task specifications in one transaction, and write its ``run.json``.
 
@@ -187,7 +188,9 @@ def create_run(
     ``max_jobs`` caps the jobs they keep queued.  ``wiring`` is the
     workflow's wiring when the caller has it already (its
     :class:`~reflow.define.analysis.Analysis`): inferring it again costs
-    about 0.1 ms per ``Result`` parameter.
+    about 0.1 ms per ``Result`` parameter.  ``durable_context=False`` writes
+    ``run.json`` without ``fsync`` (2-8 ms), for a run no job on another
+    host reads it for: the store's run record holds the same context.
 
     Returns
     -------
@@ -236,7 +239,7 @@ def create_run(
     }
     prefixes: dict[str, Any] = {}
     # Before the run row: a job submitted for it finds its run.json.
-    _write_context(context)
+    _write_context(context, durable=durable_context)
 
     def write() -> None:
         store.insert_run(
@@ -267,10 +270,10 @@ def create_run(
     return CreatedRun(run_id, prefixes, all_parts)
 
 
-def _write_context(context: RunContext) -> None:
+def _write_context(context: RunContext, *, durable: bool) -> None:
     """Write ``run.json``, or say in one line why it cannot be (nothing is recorded then)."""
     try:
-        write_context(context)
+        write_context(context, durable=durable)
     except OSError as exc:
         raise ReflowError(
             f"Cannot write the run context into the run directory {context.run_dir}: "

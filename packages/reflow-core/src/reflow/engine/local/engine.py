@@ -200,6 +200,9 @@ class LocalRun:
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
             wiring=self.wiring,
+            # The driver runs on this machine: a crash of it ends the run (LOST),
+            # and the run's record holds the context too.
+            durable_context=False,
         )
         self.run_id, self.prefixes = created.run_id, created.prefixes
         # Who advances the run, so that a killed driver shows as LOST (reflow.runs.liveness),

@@ -119,18 +119,40 @@ class Child:
                 self.exitcode = 1
             else:
                 if pid:
-                    self.exitcode = os.waitstatus_to_exitcode(status)
+                    self._reap(status)
         return self.exitcode
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the child ends, ``timeout`` seconds at most."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.poll() is not None:
+            return
+        if timeout is None:
+            try:
+                self._reap(os.waitpid(self.pid, 0)[1])
+            except ChildProcessError:  # reaped elsewhere
+                self.exitcode = 1
+            return
+        try:  # Linux: a descriptor readable when the child ends, the moment it does
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):
+            pidfd = -1
+        if pidfd >= 0:
+            try:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.poll(timeout * 1000)
+            finally:
+                os.close(pidfd)
+            self.poll()
+            return
+        deadline = time.monotonic() + timeout
         pause = 0.0005
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
+        while self.poll() is None and time.monotonic() < deadline:
             time.sleep(pause)
             pause = min(pause * 2, 0.05)
+
+    def _reap(self, status: int) -> None:
+        self.exitcode = os.waitstatus_to_exitcode(status)
 
     def is_alive(self) -> bool:
         return self.poll() is None
