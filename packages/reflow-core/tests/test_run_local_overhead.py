@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +14,7 @@ import pytest
 
 from reflow import Result, Workflow
 from reflow.engine.local import backends
+from reflow.stores.sqlite import SqliteStore
 
 # Modules a run needs none of (a run outside a git repository, with no failure):
 # each costs milliseconds of every script's first run.
@@ -96,3 +98,34 @@ def test_each_worker_holds_its_next_batch_of_an_array(
     run = wf.run_local(tmp_path / "run", store=store, max_workers=2)
     assert run.output("work") == list(range(40))
     assert most == 4  # two workers, each one batch running and one waiting
+
+
+def test_results_are_written_while_every_worker_is_busy(tmp_path: Path, store: Any) -> None:
+    """Not all at the end (where the run would wait for the write), nor only every 2 s."""
+    wf = Workflow("early")
+    path = str(store.path)
+
+    @wf.job()
+    def items() -> list[int]:
+        return list(range(300))
+
+    @wf.job(array=True)
+    def work(i: Annotated[int, Result(step="items")]) -> int:
+        if i != 280:
+            time.sleep(0.002)
+            return -1
+        if time.monotonic() - started >= 1.5:  # a periodic write may have come
+            return -2
+        reader = SqliteStore(path, readonly=True)
+        try:
+            [run] = reader.list_run_records()
+            records = reader.list_task_instance_records(run.run_id, task_name="work")
+            return sum(r.state == "SUCCESS" for r in records)
+        finally:
+            reader.close()
+
+    started = time.monotonic()  # the same clock in the workers
+    seen = wf.run_local(tmp_path / "run", store=store, max_workers=2).output("work")[280]
+    if seen == -2:
+        pytest.skip("the machine is too busy: 280 elements of 2 ms took over 1.5 s")
+    assert seen >= 64

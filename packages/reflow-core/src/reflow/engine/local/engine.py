@@ -64,6 +64,8 @@ _BATCH_SECONDS = 0.5
 instances come back (and are recorded) often enough, however long the array."""
 _FIRST_BATCH = 4
 """Elements in a task's first batches, before their time is known."""
+_EARLY_FLUSH = 64
+"""Finished instances worth a write while every worker is busy, before ``_RECORD_SECONDS``."""
 _RECORD_SECONDS = 2.0
 """Finished instances are written to the store at least this often, so that
 ``reflow status`` in another shell sees the run advance."""
@@ -708,6 +710,10 @@ class LocalRun:
                     if self.tasks[name].status != "queued":
                         self._ended(name)
                 self._submit(backend)
+            if len(self.pending_updates) >= _EARLY_FLUSH and backend.running() >= backend.capacity:
+                # Every worker holds its next batch: the driver has nothing else to
+                # do until one ends, so it writes now what it would write at the end.
+                self._flush()
             finished = backend.collect(timeout=self._wait_time() if backend.running() else None)
             for batch, outcomes, death in finished:
                 self._record(batch, outcomes, death)
