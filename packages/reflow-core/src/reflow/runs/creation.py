@@ -12,7 +12,7 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENVIRONMENT_PART",
     "CreatedRun",
+    "config_record",
     "create_run",
     "make_run_dir",
     "recorded_parts",
@@ -103,6 +104,39 @@ def store_url(store: Store) -> str:
             f"is not valid: {fix}. Nothing was recorded; fix or upgrade the store package."
         )
     return url
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        return all(type(v) in _SCALARS for v in value)
+    if kind is dict:
+        return all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+    return False
+
+
+def config_record(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict(config)``, without its deep walk when every field is plain.
+
+    A run records each task's configuration: ``asdict`` walks every value
+    recursively (~50 us per task, a tenth of a chain task's whole cost); a
+    configuration of scalars, lists and dicts of scalars (nearly all) is
+    copied one level deep, which gives the same dict.  Anything else (a
+    ``Retry``, nested values) goes through ``asdict``.
+    """
+    record: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if not _plain(value):
+            return asdict(config)
+        kind = type(value)
+        record[f.name] = list(value) if kind is list else dict(value) if kind is dict else value
+    return record
 
 
 def _parts(
@@ -257,7 +291,7 @@ def create_run(
     for name, parts in all_parts.items():
         spec = workflow.tasks[name]
         prefixes[name] = parts.prefix()
-        config = asdict(spec.config)
+        config = config_record(spec.config)
         # The policy in force (the job's own or the config's), so a command
         # that reads the run without its script hashes outputs the same way.
         config["cache_inputs"] = policies[name]

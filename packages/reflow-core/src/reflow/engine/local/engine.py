@@ -145,7 +145,7 @@ class LocalRun:
         self.wf = workflow
         order = list(analysis.order)
         check_options(workflow, max_workers, on_error, force_tasks)
-        self.values = workflow.check_parameters(parameters)
+        self.values = workflow.check_parameters(parameters, analysis)
         self.order = order
         self.wiring: Mapping[str, Mapping[str, ParamWiring]] = analysis.wiring
         self.max_workers = max_workers

@@ -154,7 +154,7 @@ def submit_run(
     env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
     check_options(workflow, 1, "stop", force_tasks)
-    values = workflow.check_parameters(parameters)
+    values = workflow.check_parameters(parameters, analysis)
     cap = _job_cap(max_jobs, workflow)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
