@@ -301,14 +301,20 @@ class ProcessBackend:
         """
         slots = min(slots, self._max)
         worker = self._worker_for(slots)
+        spare = False
         if worker is None:
             worker = _Worker(self._stop)
             self._workers.append(worker)
+            spare = len(self._workers) < self._max
         worker.slots = slots
         worker.batches.append(batch)
         # A dead worker's pipe refuses the batch: collect reports it with the others it held.
         with contextlib.suppress(OSError):
             worker.conn.send(batch)
+        if spare:
+            # One idle worker forked ahead, while this batch runs: the next batch
+            # (another element group, an independent task) does not wait for a fork.
+            self._workers.append(_Worker(self._stop))
 
     def collect(self, timeout: float | None = None) -> list[Finished]:
         """Outcomes of the batches that finished within ``timeout`` seconds.
