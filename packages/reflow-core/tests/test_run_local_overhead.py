@@ -129,3 +129,23 @@ def test_results_are_written_while_every_worker_is_busy(tmp_path: Path, store: A
     if seen == -2:
         pytest.skip("the machine is too busy: 280 elements of 2 ms took over 1.5 s")
     assert seen >= 64
+
+
+def same(i: int) -> int:
+    return i
+
+
+@pytest.mark.parametrize(("workers", "forked"), [(1, 1), (2, 2), (4, 2)])
+def test_the_first_worker_forks_one_more_ahead(workers: int, forked: int) -> None:
+    backend = backends.ProcessBackend({"same": same}, max_workers=workers)
+    try:
+        backend.submit(("same", [(0, {"i": 0})]))
+        assert len(backend.pids()) == forked  # one spare at most, none beyond max_workers
+        backend.submit(("same", [(1, {"i": 1})]))
+        assert len(backend.pids()) == forked  # the spare took it: no fork
+        done: list[Any] = []
+        while backend.running():
+            done += backend.collect(timeout=30)
+        assert sorted(o.output for _, outcomes, _ in done for o in outcomes) == [0, 1]
+    finally:
+        backend.shutdown()
