@@ -577,14 +577,30 @@ class PostgresStore(Store):
         self, graph_name: str | None = None, user_id: str | None = None
     ) -> list[RunRecord]:
         """Return runs, newest first, optionally filtered by workflow and user."""
+        return self._run_records(graph_name, user_id)
+
+    def list_active_run_records(self, graph_name: str, user_id: str) -> list[RunRecord]:
+        """The active runs of a workflow and user; see :meth:`Store.list_active_run_records`."""
+        return self._run_records(graph_name, user_id, RunState.active())
+
+    def _run_records(
+        self,
+        graph_name: str | None,
+        user_id: str | None,
+        states: Iterable[RunState] | None = None,
+    ) -> list[RunRecord]:
         clauses: list[str] = []
-        params: list[str] = []
+        params: list[Any] = []
         if graph_name is not None:
             clauses.append("graph_name = %s")
             params.append(graph_name)
         if user_id is not None:
             clauses.append("user_id = %s")
             params.append(user_id)
+        if states is not None:  # in the query: only these runs' parameters are decoded
+            codes = sorted(RUN_STATE_CODES[s] for s in states)
+            clauses.append(f"status IN ({', '.join(['%s'] * len(codes))})")
+            params.extend(codes)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(

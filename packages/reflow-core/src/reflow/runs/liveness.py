@@ -316,7 +316,7 @@ def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
         The ids of the runs taken over.
     """
     taken: list[str] = []
-    for record in store.list_run_records(graph_name=new.graph_name, user_id=new.user_id):
+    for record in store.list_active_run_records(new.graph_name, new.user_id):
         if (
             record.run_id == new.run_id
             or record.executor != LOCAL_EXECUTOR
