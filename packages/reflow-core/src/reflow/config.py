@@ -299,10 +299,10 @@ class Config:
         A warning rather than an error, so a file shared with a newer reflow
         still loads; it names the file, the key and the closest known one.
         """
-        import difflib
-
         for section, table in self._data.items():
             if section not in _SCHEMA:
+                import difflib  # here: every run loads the config, few have a typo (~2 ms)
+
                 close = difflib.get_close_matches(section, list(_SCHEMA), n=1, cutoff=0.6)
                 logger.warning(
                     "Unknown section [%s] in the %s is ignored.%s",

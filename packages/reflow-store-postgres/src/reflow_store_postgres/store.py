@@ -24,6 +24,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    NewTaskSpec,
     ReusedHit,
     RunContext,
     RunOwner,
@@ -583,14 +584,30 @@ class PostgresStore(Store):
         self, graph_name: str | None = None, user_id: str | None = None
     ) -> list[RunRecord]:
         """Return runs, newest first, optionally filtered by workflow and user."""
+        return self._run_records(graph_name, user_id)
+
+    def list_active_run_records(self, graph_name: str, user_id: str) -> list[RunRecord]:
+        """The active runs of a workflow and user; see :meth:`Store.list_active_run_records`."""
+        return self._run_records(graph_name, user_id, RunState.active())
+
+    def _run_records(
+        self,
+        graph_name: str | None,
+        user_id: str | None,
+        states: Iterable[RunState] | None = None,
+    ) -> list[RunRecord]:
         clauses: list[str] = []
-        params: list[str] = []
+        params: list[Any] = []
         if graph_name is not None:
             clauses.append("graph_name = %s")
             params.append(graph_name)
         if user_id is not None:
             clauses.append("user_id = %s")
             params.append(user_id)
+        if states is not None:  # in the query: only these runs' parameters are decoded
+            codes = sorted(RUN_STATE_CODES[s] for s in states)
+            clauses.append(f"status IN ({', '.join(['%s'] * len(codes))})")
+            params.extend(codes)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             lambda c: c.execute(
@@ -731,6 +748,43 @@ class PostgresStore(Store):
                     "INSERT INTO task_dependencies (run, task, depends_on) "
                     "SELECT %s, %s, d FROM unnest(%s::text[]) AS d",
                     (run, task_name, deps),
+                )
+
+        self._write(work)
+
+    def insert_task_specs(self, run_id: str, specs: Sequence[NewTaskSpec]) -> None:
+        """Persist many task specifications at once; see :meth:`Store.insert_task_specs`.
+
+        Three statements over arrays (``unnest``) for the whole run, not three per task.
+        """
+        last = {spec.task_name: spec for spec in specs}  # a task given twice keeps the last
+        names = list(last)
+        pairs = [(n, d) for n, spec in last.items() for d in sorted(set(spec.dependencies))]
+
+        def work(conn: Connection) -> None:
+            run = self._run_key(conn, run_id)
+            conn.execute(
+                "INSERT INTO task_specs (run, task, is_array, config) "
+                "SELECT %s, u.task, u.is_array, u.config "
+                "FROM unnest(%s::text[], %s::boolean[], %s::text[]) AS u(task, is_array, config) "
+                "ON CONFLICT (run, task) DO UPDATE SET is_array = EXCLUDED.is_array, "
+                "config = EXCLUDED.config",
+                (
+                    run,
+                    names,
+                    [bool(spec.is_array) for spec in last.values()],
+                    [sqlstore.dict_to_db(spec.config) for spec in last.values()],
+                ),
+            )
+            conn.execute(
+                "DELETE FROM task_dependencies WHERE run = %s AND task = ANY(%s::text[])",
+                (run, names),
+            )
+            if pairs:
+                conn.execute(
+                    "INSERT INTO task_dependencies (run, task, depends_on) "
+                    "SELECT %s, u.task, u.dep FROM unnest(%s::text[], %s::text[]) AS u(task, dep)",
+                    (run, [t for t, _ in pairs], [d for _, d in pairs]),
                 )
 
         self._write(work)

@@ -413,6 +413,7 @@ class Planner:
         source = {"run_id": hit.run_id, "instance_id": hit.id, "array_index": hit.array_index}
         info.update(status="hit", source=source)
         return info, hit_text(hashes, source)
+
     def _insert_hits(
         self,
         name: str,

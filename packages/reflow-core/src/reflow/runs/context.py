@@ -205,10 +205,14 @@ def context_path(run_dir: Path, run_id: str) -> Path:
     return RunLayout(run_dir, run_id).context_file
 
 
-def write_context(context: RunContext) -> Path:
-    """Write ``run.json`` atomically (a job never reads half of it); return its path."""
+def write_context(context: RunContext, *, durable: bool = True) -> Path:
+    """Write ``run.json`` atomically (a job never reads half of it); return its path.
+
+    ``durable=False`` skips the ``fsync`` (see
+    :func:`~reflow.runs.files.write_json_atomic`).
+    """
     path = context_path(context.run_dir, context.run_id)
-    write_json_atomic(path, context.to_dict())
+    write_json_atomic(path, context.to_dict(), durable=durable)
     return path
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import getpass
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from reflow.cache.explain import CACHE_PARTS_KEY
 from reflow.cache.filestate import task_policies
@@ -28,15 +28,19 @@ from reflow.runs.graph import WIRING_KEY, recorded_wiring
 from reflow.runs.ids import make_run_id
 from reflow.runs.layout import RunLayout
 from reflow.runs.provenance import collect_provenance
+from reflow.stores.records import NewTaskSpec
 from reflow.urlpasswords import password_fix, without_password
 
 if TYPE_CHECKING:
     from reflow.cache.planning import CachePolicy
+    from reflow.define.wiring import ParamWiring
     from reflow.stores import Store
     from reflow.workflow import Workflow
 
 __all__ = [
     "ENVIRONMENT_PART",
+    "CreatedRun",
+    "config_record",
     "create_run",
     "make_run_dir",
     "recorded_parts",
@@ -102,6 +106,39 @@ def store_url(store: Store) -> str:
     return url
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is list:
+        return all(type(v) in _SCALARS for v in value)
+    if kind is dict:
+        return all(type(k) is str and type(v) in _SCALARS for k, v in value.items())
+    return False
+
+
+def config_record(config: Any) -> dict[str, Any]:
+    """``dataclasses.asdict(config)``, without its deep walk when every field is plain.
+
+    A run records each task's configuration: ``asdict`` walks every value
+    recursively (~50 us per task, a tenth of a chain task's whole cost); a
+    configuration of scalars, lists and dicts of scalars (nearly all) is
+    copied one level deep, which gives the same dict.  Anything else (a
+    ``Retry``, nested values) goes through ``asdict``.
+    """
+    record: dict[str, Any] = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if not _plain(value):
+            return asdict(config)
+        kind = type(value)
+        record[f.name] = list(value) if kind is list else dict(value) if kind is dict else value
+    return record
+
+
 def _parts(
     workflow: Workflow,
     name: str,
@@ -141,6 +178,26 @@ def _parts(
     )
 
 
+class CreatedRun(NamedTuple):
+    """What :func:`create_run` recorded, as the engine that goes on needs it.
+
+    Attributes
+    ----------
+    run_id : str
+        The new run's id.
+    prefixes : dict
+        Each task's identity prefix (see
+        :meth:`~reflow.cache.identity.IdentityParts.prefix`).
+    parts : dict[str, IdentityParts]
+        Each task's identity parts, as recorded with its specification: the
+        engine need not read them back.
+    """
+
+    run_id: str
+    prefixes: dict[str, Any]
+    parts: dict[str, IdentityParts]
+
+
 def create_run(
     workflow: Workflow,
     store: Store,
@@ -155,18 +212,24 @@ def create_run(
     script: Path | None = None,
     argv: Sequence[str] = (),
     max_jobs: int | None = None,
-) -> tuple[str, dict[str, Any]]:
+    wiring: Mapping[str, Mapping[str, ParamWiring]] | None = None,
+    durable_context: bool = True,
+) -> CreatedRun:
     """Insert a run and its task specifications in one transaction, and write its ``run.json``.
 
     ``script`` and ``argv`` are given for runs that jobs advance: they load the
     workflow from them (see :class:`~reflow.runs.context.RunContext`), and
-    ``max_jobs`` caps the jobs they keep queued.
+    ``max_jobs`` caps the jobs they keep queued.  ``wiring`` is the
+    workflow's wiring when the caller has it already (its
+    :class:`~reflow.define.analysis.Analysis`): inferring it again costs
+    about 0.1 ms per ``Result`` parameter.  ``durable_context=False`` writes
+    ``run.json`` without ``fsync`` (2-8 ms), for a run no job on another
+    host reads it for: the store's run record holds the same context.
 
     Returns
     -------
-    tuple
-        The run id, and each task's identity prefix (see
-        :meth:`~reflow.cache.identity.IdentityParts.prefix`).
+    CreatedRun
+        The run id, each task's identity prefix and identity parts.
     """
     run_id = make_run_id(workflow.name)
     make_run_dir(RunLayout(run_dir, run_id))
@@ -198,7 +261,9 @@ def create_run(
     recorded["run_dir"] = str(run_dir)
     # The wire modes, so views of the run (reflow dag, reflow report) need no script.
 
-    recorded.setdefault(WIRING_KEY, recorded_wiring(infer_wiring(workflow.tasks)))
+    if wiring is None:
+        wiring = infer_wiring(workflow.tasks)
+    recorded.setdefault(WIRING_KEY, recorded_wiring(wiring))
     policies = task_policies(workflow)
     # Before the transaction: hashing a parameter's files (a large directory,
     # a content hash) must not hold the store's write lock.
@@ -208,7 +273,7 @@ def create_run(
     }
     prefixes: dict[str, Any] = {}
     # Before the run row: a job submitted for it finds its run.json.
-    _write_context(context)
+    _write_context(context, durable=durable_context)
 
     def write() -> None:
         store.insert_run(
@@ -220,27 +285,29 @@ def create_run(
             executor_options=dict(executor_options),
             context=context,
         )
-        for name, parts in all_parts.items():
-            spec = workflow.tasks[name]
-            prefixes[name] = parts.prefix()
-            config = asdict(spec.config)
-            # The policy in force (the job's own or the config's), so a command
-            # that reads the run without its script hashes outputs the same way.
-            config["cache_inputs"] = policies[name]
-            config["retry"] = spec.config.retry.to_record() if spec.config.retry else None
-            config[CACHE_PARTS_KEY] = {
-                key: value for key, value in parts.to_dict().items() if key != "inputs"
-            }
-            store.insert_task_spec(run_id, name, spec.config.array, config, spec.dependencies)
+        store.insert_task_specs(run_id, specs)
 
+    specs = []
+    for name, parts in all_parts.items():
+        spec = workflow.tasks[name]
+        prefixes[name] = parts.prefix()
+        config = config_record(spec.config)
+        # The policy in force (the job's own or the config's), so a command
+        # that reads the run without its script hashes outputs the same way.
+        config["cache_inputs"] = policies[name]
+        config["retry"] = spec.config.retry.to_record() if spec.config.retry else None
+        config[CACHE_PARTS_KEY] = {
+            key: value for key, value in parts.to_dict().items() if key != "inputs"
+        }
+        specs.append(NewTaskSpec(name, spec.config.array, config, spec.dependencies))
     store.retrying(write)
-    return run_id, prefixes
+    return CreatedRun(run_id, prefixes, all_parts)
 
 
-def _write_context(context: RunContext) -> None:
+def _write_context(context: RunContext, *, durable: bool) -> None:
     """Write ``run.json``, or say in one line why it cannot be (nothing is recorded then)."""
     try:
-        write_context(context)
+        write_context(context, durable=durable)
     except OSError as exc:
         raise ReflowError(
             f"Cannot write the run context into the run directory {context.run_dir}: "

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 from datetime import datetime, timezone
 
 __all__ = ["make_run_id"]
@@ -20,4 +20,4 @@ def make_run_id(workflow_name: str) -> str:
     """
     name = _UNSAFE.sub("-", workflow_name).strip("-") or "run"
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    return f"{name}-{stamp}-{secrets.token_hex(4)}"
+    return f"{name}-{stamp}-{os.urandom(4).hex()}"

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +31,6 @@ from typing import TYPE_CHECKING
 from reflow import env
 from reflow._types import RunState, TaskState
 from reflow.errors import ConfigError, ReflowError
-from reflow.executors.jobs import JobState
 from reflow.runs.context import recorded_context
 from reflow.runs.files import read_json, write_json_atomic
 from reflow.runs.layout import RunLayout
@@ -115,6 +113,11 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text.rpartition(")")[2].split()
 
 
+def _host() -> str:
+    """This machine's name, as ``socket.gethostname()`` says it, without importing ``socket``."""
+    return os.uname().nodename
+
+
 def process_start_time(pid: int) -> int | None:
     """When process ``pid`` started, in clock ticks since boot; ``None`` if unknown.
 
@@ -131,7 +134,7 @@ def process_start_time(pid: int) -> int | None:
 def this_process() -> RunOwner:
     """The owner record of the current process."""
     pid = os.getpid()
-    return RunOwner(host=socket.gethostname(), pid=pid, started=process_start_time(pid))
+    return RunOwner(host=_host(), pid=pid, started=process_start_time(pid))
 
 
 def _process_gone(owner: RunOwner) -> str | None:
@@ -157,7 +160,7 @@ def _local_lost(record: RunRecord) -> str | None:
     owner = record.owner
     if owner is None or owner.pid is None:
         return None  # recorded before reflow kept owners: cannot tell
-    if owner.host == socket.gethostname():
+    if owner.host == _host():
         return _process_gone(owner)
     if record.heartbeat_at is None:
         return None
@@ -190,6 +193,7 @@ def dispatcher_lost(store: Store, run_id: str, run_dir: Path) -> str | None:
     afterwards, so a successor chained meanwhile is never missed.
     """
     # lazy: plugin discovery only when a dispatcher job must be asked about
+    from reflow.executors.jobs import JobState
     from reflow.executors.resolve import executor_from_record
 
     record = store.get_run_record(run_id)
@@ -312,7 +316,7 @@ def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
         The ids of the runs taken over.
     """
     taken: list[str] = []
-    for record in store.list_run_records(graph_name=new.graph_name, user_id=new.user_id):
+    for record in store.list_active_run_records(new.graph_name, new.user_id):
         if (
             record.run_id == new.run_id
             or record.executor != LOCAL_EXECUTOR

@@ -20,11 +20,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
-import platform
 import shlex
-import shutil
-import socket
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,6 +79,10 @@ def _sha256(path: Path) -> str:
 
 def _git(directory: Path, *args: str) -> str | None:
     """Run one git query in ``directory``; ``None`` when git is missing or says no."""
+    # Here: a run outside any repository needs neither (~5 ms of imports).
+    import shutil
+    import subprocess
+
     git = shutil.which("git")
     if git is None:
         return None
@@ -100,6 +100,18 @@ def _git(directory: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def _in_repository(directory: Path) -> bool:
+    """Whether git could find a repository from ``directory``: a ``.git`` in it or above.
+
+    A few ``stat`` calls spare a script outside any repository (a scratch
+    directory, a notebook's) the ~5-20 ms of starting git.  With ``GIT_DIR``
+    set git is asked anyway: the repository may be anywhere.
+    """
+    if "GIT_DIR" in os.environ:
+        return True
+    return any((place / ".git").exists() for place in (directory, *directory.parents))
+
+
 def _git_state(script: Path) -> dict[str, Any] | None:
     """The commit of the repository holding ``script``, and whether its tree was dirty.
 
@@ -107,6 +119,8 @@ def _git_state(script: Path) -> dict[str, Any] | None:
     and any other line a changed tracked file.  Untracked files do not count:
     a run directory inside the repository would otherwise make every run dirty.
     """
+    if not _in_repository(script.parent):
+        return None
     status = _git(script.parent, "status", "--porcelain=v2", "--branch", "--untracked-files=no")
     if status is None:
         return None
@@ -117,17 +131,31 @@ def _git_state(script: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": any(not line.startswith("#") for line in lines)}
 
 
+def _python() -> str:
+    """``CPython 3.11.7``, as ``platform`` says it, without importing it (~2 ms)."""
+    name = sys.implementation.name
+    pretty = {"cpython": "CPython", "pypy": "PyPy"}.get(name, name)
+    return f"{pretty} {sys.version.split()[0]}"
+
+
 def task_locations(tasks: Mapping[str, TaskSpec]) -> dict[str, str]:
     """Where each task is defined: ``file:line`` of its first decorator, where Python knows it."""
     where: dict[str, str] = {}
+    resolved: dict[str, Path] = {}  # tasks share a few files: resolve each once
     for name, spec in tasks.items():
         # Since Python 3.8 a decorated function's first line is its first
         # decorator's: the line to edit.  Reading it from the code object costs
         # nothing, where inspect.getsourcelines would parse the file.
-        code = getattr(inspect.unwrap(spec.func), "__code__", None)
+        func = spec.func
+        if hasattr(func, "__wrapped__"):  # unwrap() costs ~10 us even with nothing to unwrap
+            func = inspect.unwrap(func)
+        code = getattr(func, "__code__", None)
         if code is None or code.co_filename.startswith("<"):
             continue
-        where[name] = f"{Path(code.co_filename).resolve()}:{code.co_firstlineno}"
+        path = resolved.get(code.co_filename)
+        if path is None:
+            path = resolved[code.co_filename] = Path(code.co_filename).resolve()
+        where[name] = f"{path}:{code.co_firstlineno}"
     return where
 
 
@@ -177,11 +205,12 @@ def collect_provenance(
         "command": command_line(argv),
         "reflow": __version__,
         "packages": _plugin_versions(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "python": _python(),
         "python_executable": sys.executable,
         "user": user,
-        # gethostname, not getfqdn: a DNS lookup may hang on a compute node.
-        "host": socket.gethostname(),
+        # socket.gethostname() without importing socket; not getfqdn: a DNS lookup
+        # may hang on a compute node.
+        "host": os.uname().nodename,
         "script": script_info,
         "git": git,
         "tasks": task_locations(tasks),

@@ -53,6 +53,7 @@ from reflow.stores.opening import configured_url, open_store, store_class, url_s
 from reflow.stores.records import (
     CacheCandidate,
     NewTaskInstance,
+    NewTaskSpec,
     ReusedHit,
     RunContext,
     RunOwner,
@@ -79,6 +80,7 @@ __all__ = [
     "InvalidTransitionError",
     "ManifestCodec",
     "NewTaskInstance",
+    "NewTaskSpec",
     "ReadOnlyStoreError",
     "ReusedHit",
     "RunContext",

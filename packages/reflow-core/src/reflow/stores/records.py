@@ -12,6 +12,7 @@ Hashes are lowercase hexadecimal strings, ``""`` when unset.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from reflow.runs.context import RunContext
 
 __all__ = [
     "NewTaskInstance",
+    "NewTaskSpec",
     "RunContext",
     "RunOwner",
     "RunRecord",
@@ -281,6 +283,28 @@ class TaskInstanceRecord:
             "updated_at": self.updated_at.isoformat(),
             "cache_info": self.cache_info,
         }
+
+
+@dataclass(frozen=True)
+class NewTaskSpec:
+    """One task specification to insert with :meth:`~reflow.stores.Store.insert_task_specs`.
+
+    Attributes
+    ----------
+    task_name : str
+        Task name.
+    is_array : bool
+        Whether the task is an array job.
+    config : dict[str, Any]
+        The task's job configuration.
+    dependencies : Sequence[str]
+        Names of the tasks it waits for.
+    """
+
+    task_name: str
+    is_array: bool
+    config: dict[str, Any]
+    dependencies: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

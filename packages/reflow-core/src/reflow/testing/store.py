@@ -42,6 +42,7 @@ from reflow.stores import (
     DuplicateError,
     InvalidTransitionError,
     NewTaskInstance,
+    NewTaskSpec,
     RunContext,
     RunOwner,
     StateUpdate,
@@ -314,6 +315,66 @@ class StoreConformance(abc.ABC):
     def test_task_spec_unknown_run(self, store: Store) -> None:
         with pytest.raises(UnknownRunError):
             store.insert_task_spec("nope", "convert", False, {}, [])
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_active_runs_of_a_workflow_and_user(self, store: Store, how: str) -> None:
+        active = (
+            store.list_active_run_records
+            if how == "store"
+            else (lambda *a: Store.list_active_run_records(store, *a))
+        )
+        for run_id, state in [("r1", RunState.RUNNING), ("r2", RunState.SUCCESS)]:
+            tick()
+            store.insert_run(run_id, "pipeline", "alice", {"k": [1, {"n": 2}]})
+            store.update_run_status(run_id, state)
+        tick()
+        store.insert_run("r3", "pipeline", "alice", {})  # RUNNING, the newest
+        store.insert_run("r4", "pipeline", "bob", {})
+        store.insert_run("r5", "other", "alice", {})
+        store.update_run_status(RUN, RunState.FAILED)
+        for run_id, state in [("r6", RunState.PENDING), ("r7", RunState.CANCELLED)]:
+            store.insert_run(run_id, "pipeline", "alice", {})
+            store.update_run_status(run_id, state)
+        got = active("pipeline", "alice")
+        assert sorted(r.run_id for r in got) == ["r1", "r3", "r6"]
+        wanted = [
+            r
+            for r in store.list_run_records("pipeline", "alice")
+            if r.run_id in {"r1", "r3", "r6"}
+        ]
+        assert got == wanted  # the same records, newest first
+        assert active("missing", "alice") == []
+
+    @pytest.mark.parametrize("how", ["store", "default"])
+    def test_task_specs_in_bulk(self, store: Store, how: str) -> None:
+        # "default" runs Store's own implementation (one insert_task_spec each):
+        # a store's bulk version must read back the same.
+        insert = (
+            store.insert_task_specs
+            if how == "store"
+            else (lambda *a: Store.insert_task_specs(store, *a))
+        )
+        store.insert_task_spec(RUN, "convert", False, {"cpus": 9}, ["old"])
+        insert(
+            RUN,
+            [
+                NewTaskSpec("prepare", False, {}, []),
+                NewTaskSpec("convert", True, {"cpus": 4, "after": ["a"]}, ["prepare", "fetch"]),
+                NewTaskSpec("fetch", False, {"n": [1, 2]}, ("prepare", "prepare")),
+            ],
+        )
+        insert(RUN, [])
+        specs = {s.task_name: s for s in store.list_task_spec_records(RUN)}
+        assert sorted(specs) == ["convert", "fetch", "prepare"]
+        got = {n: (s.is_array, s.config, s.dependencies) for n, s in specs.items()}
+        assert got == {
+            "convert": (True, {"cpus": 4, "after": ["a"]}, ["fetch", "prepare"]),
+            "fetch": (False, {"n": [1, 2]}, ["prepare"]),
+            "prepare": (False, {}, []),
+        }
+        assert store.list_task_dependencies(RUN, "convert") == ["fetch", "prepare"]
+        with pytest.raises(UnknownRunError):
+            insert("nope", [NewTaskSpec("convert", False, {}, [])])
 
     # -- task instances --------------------------------------------------------------
 

@@ -152,8 +152,13 @@ class Workflow(Flow):
         """Validate and return the run parameters (one per generated flag)."""
         return list(self.analyse().params)
 
-    def check_parameters(self, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    def check_parameters(
+        self, parameters: Mapping[str, Any], analysis: Analysis | None = None
+    ) -> dict[str, Any]:
         """Check run parameters given in Python and fill in defaults.
+
+        ``analysis`` is the workflow's :meth:`analyse` when the caller has it:
+        analysing again costs about 0.1 ms per task.
 
         Returns
         -------
@@ -169,7 +174,8 @@ class Workflow(Flow):
         # lazy: `from reflow import Workflow` loads no engine, store or CLI (bench_import)
         from reflow.cli.script.values import check_value
 
-        params = {rp.dest: rp for rp in self.cli_params()}
+        resolved = self.cli_params() if analysis is None else analysis.params
+        params = {rp.dest: rp for rp in resolved}
         unknown = [k for k in parameters if k not in params]
         if unknown:
             name = unknown[0]

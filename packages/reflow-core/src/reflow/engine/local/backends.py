@@ -18,17 +18,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import operator
 import os
 import signal
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
-from multiprocessing.connection import Connection, wait
+from functools import partial
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
+from reflow.engine.local.forked import Channel, Child, wait
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
 from reflow.engine.local.usage import BatchMeter, mean_seconds, usage_line
@@ -99,7 +99,7 @@ def _run_batch(
     return out, (usage_line(task, _HOST[0], rows), mean_seconds(rows))
 
 
-def _serve(conn: Connection, parent: int, stop_on_failure: bool) -> None:
+def _serve(parent: int, stop_on_failure: bool, conn: Channel) -> None:
     """Worker main loop: run each batch received, send back its outcomes."""
     die_with_parent(parent)
     # The parent converts SIGTERM/SIGINT into exceptions; an idle worker told
@@ -153,23 +153,14 @@ class _Worker:
     """One forked worker process and the batches sent to it, oldest first."""
 
     def __init__(self, stop_on_failure: bool) -> None:
-        ctx = multiprocessing.get_context("fork")
-        here, there = ctx.Pipe()
-        self.process = ctx.Process(
-            target=_serve,
-            args=(there, os.getpid(), stop_on_failure),
-            name="reflow-worker",
-            daemon=True,
-        )
         # A stop signal arriving during the fork would raise in the middle of
         # fork handlers (logging's lock would stay held): it waits until after.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            self.process.start()
+            self.process = Child(partial(_serve, os.getpid(), stop_on_failure))
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        there.close()  # so that the worker's death reads as end-of-file here
-        self.conn = here
+        self.conn = self.process.channel
         self.batches: deque[Batch] = deque()
         self.slots = 0  # worker slots (cpus) its batches take, while it holds any
 
@@ -222,8 +213,8 @@ class ProcessBackend:
         retryable: Mapping[str, tuple[type[BaseException], ...]] | None = None,
         host: str = "",
     ) -> None:
-        if "fork" not in multiprocessing.get_all_start_methods():  # pragma: no cover
-            raise RuntimeError("run_local needs the 'fork' start method (Linux, macOS)")
+        if not hasattr(os, "fork"):  # pragma: no cover
+            raise RuntimeError("run_local needs os.fork (Linux, macOS)")
         _REGISTRY.clear()
         _REGISTRY.update(functions)
         _POLICIES.clear()
@@ -299,14 +290,20 @@ class ProcessBackend:
         """
         slots = min(slots, self._max)
         worker = self._worker_for(slots)
+        spare = False
         if worker is None:
             worker = _Worker(self._stop)
             self._workers.append(worker)
+            spare = len(self._workers) < self._max
         worker.slots = slots
         worker.batches.append(batch)
         # A dead worker's pipe refuses the batch: collect reports it with the others it held.
         with contextlib.suppress(OSError):
             worker.conn.send(batch)
+        if spare:
+            # One idle worker forked ahead, while this batch runs: the next batch
+            # (another element group, an independent task) does not wait for a fork.
+            self._workers.append(_Worker(self._stop))
 
     def collect(self, timeout: float | None = None) -> list[Finished]:
         """Outcomes of the batches that finished within ``timeout`` seconds.
@@ -319,7 +316,7 @@ class ProcessBackend:
             return []
         results: list[Finished] = []
         for conn in wait(list(busy), timeout):
-            worker = busy[conn]  # type: ignore[index]
+            worker = busy[conn]
             try:
                 wire: tuple[list[_Wire], BatchUsage] = worker.conn.recv()
             except (EOFError, OSError):

@@ -10,8 +10,8 @@ batches (one transaction per step, never one per row).
 from __future__ import annotations
 
 import logging
+import os
 import signal
-import socket
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -68,6 +68,8 @@ _BATCH_SECONDS = 0.5
 instances come back (and are recorded) often enough, however long the array."""
 _FIRST_BATCH = 4
 """Elements in a task's first batches, before their time is known."""
+_EARLY_FLUSH = 64
+"""Finished instances worth a write while every worker is busy, before ``_RECORD_SECONDS``."""
 _RECORD_SECONDS = 2.0
 """Finished instances are written to the store at least this often, so that
 ``reflow status`` in another shell sees the run advance."""
@@ -154,7 +156,7 @@ class LocalRun:
         self.wf = workflow
         order = list(analysis.order)
         check_options(workflow, max_workers, on_error, force_tasks)
-        self.values = workflow.check_parameters(parameters)
+        self.values = workflow.check_parameters(parameters, analysis)
         self.order = order
         self.wiring: Mapping[str, Mapping[str, ParamWiring]] = analysis.wiring
         self.max_workers = max_workers
@@ -198,7 +200,7 @@ class LocalRun:
         self.stopping = False
         self.progress = Progress(order)
         self.run_id = ""
-        self.host = socket.gethostname()
+        self.host = os.uname().nodename  # socket.gethostname(), without importing socket
         self.beat = 0.0  # time.monotonic() of the last heartbeat
         self.recorded = time.monotonic()  # of the last write of finished instances
 
@@ -206,7 +208,7 @@ class LocalRun:
 
     def _create_run(self) -> None:
         policy = CachePolicy(self.force, frozenset(self.force_tasks), self.verify)
-        self.run_id, self.prefixes = create_run(
+        created = create_run(
             self.wf,
             self.store,
             self.run_dir,
@@ -216,7 +218,12 @@ class LocalRun:
             policy=policy,
             executor="run_local",
             executor_options={"max_workers": self.max_workers},
+            wiring=self.wiring,
+            # The driver runs on this machine: a crash of it ends the run (LOST),
+            # and the run's record holds the context too.
+            durable_context=False,
         )
+        self.run_id, self.prefixes = created.run_id, created.prefixes
         # Who advances the run, so that a killed driver shows as LOST (reflow.runs.liveness),
         # and lost runs of the same parameters are taken over: their finished
         # instances are in the cache.
@@ -229,7 +236,11 @@ class LocalRun:
         self.retries = LocalRetries(self.wf, self.run_dir, self.run_id, self.host)
         # Tasks whose identity holds files named by parameters: taken now, read
         # maybe hours later by a task that runs late in the run.
-        self.parts = {n: p for n, p in recorded_parts(self.store, self.run_id).items() if p.files}
+        # Read back as recorded (JSON) only when some task has such files: the
+        # other tasks' parts are not needed after creation.
+        if any(p.files for p in created.parts.values()):
+            recorded = recorded_parts(self.store, self.run_id)
+            self.parts = {n: p for n, p in recorded.items() if p.files}
         self.planner = Planner(
             self.store,
             self.run_id,
@@ -516,7 +527,10 @@ class LocalRun:
                 del self.active[name]
                 continue
             spec = self.wf.tasks[name]
-            cap = spec.config.array_parallelism or backend.slots
+            # Batches of this task in flight.  Without array_parallelism each worker
+            # also holds the next batch, so it starts it without waiting for the
+            # driver to record the last one (a round trip per batch otherwise).
+            cap = spec.config.array_parallelism or backend.capacity
             slots = spec.config.cpus
             while state.queue and state.in_flight < cap and backend.can_take(slots):
                 # Several elements per batch: fewer round trips to workers.  One
@@ -810,6 +824,22 @@ class LocalRun:
             ) from outcome.exception
         return run
 
+    def _wait_time(self) -> float:
+        """How long the loop may wait for workers: until the next write is due, 0.5 s at most.
+
+        Finished instances are written ``_RECORD_SECONDS`` after the last write,
+        not up to half a second later: with batches queued ahead in the workers,
+        no batch's end need wake the loop on time.
+        """
+        due = []
+        if self.pending_updates or self.pending_usage or self.pending_ended:
+            due.append(self.recorded + _RECORD_SECONDS)
+        if self.unwritten_tasks:  # rows of instances still running (_write_unwritten)
+            due.append(self.unwritten_since + _RECORD_SECONDS)
+        if not due:
+            return 0.5
+        return min(0.5, max(0.0, min(due) - time.monotonic()))
+
     def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
@@ -823,7 +853,12 @@ class LocalRun:
                 self._submit(backend)
                 if self._plan_more():  # one chunk per turn, while the workers run the last
                     self._plan_next(next(iter(self.planning)))
-            wait = 0.5 if backend.running() else None
+            pending = len(self.pending_updates) + len(self.pending_ended)
+            if pending >= _EARLY_FLUSH and backend.running() >= backend.capacity:
+                # Every worker holds its next batch: the driver has nothing else to
+                # do until one ends, so it writes now what it would write at the end.
+                self._flush(pending_too=False)
+            wait = self._wait_time() if backend.running() else None
             finished = backend.collect(timeout=0 if self._plan_more() else wait)
             for batch, outcomes, usage, death in finished:
                 self._record(batch, outcomes, usage, death)

@@ -154,7 +154,7 @@ def submit_run(
     env.check()  # a REFLOW_MODE typo must not submit for real, nor record a run
     rd = Path(run_dir).expanduser().resolve()
     check_options(workflow, 1, "stop", force_tasks)
-    values = workflow.check_parameters(parameters)
+    values = workflow.check_parameters(parameters, analysis)
     cap = _job_cap(max_jobs, workflow)
     script = script_of(workflow)
     exc = resolve_executor(executor, workflow.config)
@@ -163,7 +163,7 @@ def submit_run(
     if store is None:
         store = open_store(config=workflow.config)
     _check_store_url(store)
-    run_id, _ = create_run(
+    run_id = create_run(
         workflow,
         store,
         rd,
@@ -176,7 +176,8 @@ def submit_run(
         script=script,
         argv=sys.argv,
         max_jobs=cap,
-    )
+        wiring=analysis.wiring,
+    ).run_id
     try:
         _freeze(script, rd, run_id)
         if events is not None:  # before any dispatcher can end the run
