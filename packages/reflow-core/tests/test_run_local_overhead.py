@@ -146,6 +146,6 @@ def test_the_first_worker_forks_one_more_ahead(workers: int, forked: int) -> Non
         done: list[Any] = []
         while backend.running():
             done += backend.collect(timeout=30)
-        assert sorted(o.output for _, outcomes, _ in done for o in outcomes) == [0, 1]
+        assert sorted(o.output for _, outcomes, _, _ in done for o in outcomes) == [0, 1]
     finally:
         backend.shutdown()

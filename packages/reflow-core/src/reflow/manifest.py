@@ -50,8 +50,9 @@ _JSON_SCALARS = (str, int, float, bool, type(None))
 
 
 _JSON: list[Any] = []
-"""The compact JSON encoder and string encoder, made once (``json`` is imported
-only when first needed; ``json.dumps`` with options makes an encoder per call)."""
+"""The compact JSON encoder, the string encoder and the encoding function, made
+once (``json`` is imported only when first needed; ``json.dumps`` with options
+makes an encoder per call)."""
 
 
 def _compact_encoder() -> Any:
@@ -59,10 +60,43 @@ def _compact_encoder() -> Any:
         import json
         from json.encoder import encode_basestring_ascii
 
-        _JSON.extend(
-            (json.JSONEncoder(sort_keys=True, separators=(",", ":")), encode_basestring_ascii)
-        )
+        encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+        _JSON.extend((encoder, encode_basestring_ascii, _encode_function(encoder)))
     return _JSON[0]
+
+
+def _encode_function(encoder: Any) -> Callable[[Any], str]:
+    """``encoder.encode`` without the C encoder it makes on every call (most of its cost).
+
+    The C encoder is made once, without the check for circular values: the
+    values given are plain trees (:func:`_is_plain` bounds their depth, and
+    :meth:`ManifestCodec.dump_value` builds a new tree).  Its text is
+    ``encoder.encode``'s.
+    """
+    from json import encoder as module
+
+    make = getattr(module, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython always has it
+        return encoder.encode  # type: ignore[no-any-return]
+    one = make(
+        None,
+        encoder.default,
+        module.encode_basestring_ascii,
+        None,
+        encoder.key_separator,
+        encoder.item_separator,
+        True,
+        False,
+        True,
+    )
+
+    def encode(value: Any) -> str:
+        if type(value) is str:
+            text: str = module.encode_basestring_ascii(value)
+            return text
+        return "".join(one(value, 0))
+
+    return encode
 
 
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -523,14 +557,15 @@ class ManifestCodec:
             if _is_plain(value, self.marker_key):
                 # Plain JSON already (cache_info, lists of numbers...): one C
                 # encoding, no copy through dump_value; the same text.
-                plain: str = _compact_encoder().encode(value)
+                plain: str = (_JSON[2] if _JSON else (_compact_encoder(), _JSON[2])[1])(value)
                 return plain
         import json
 
         payload = self.dump_value(value)
         if pretty:
             return json.dumps(payload, sort_keys=True, indent=2)
-        text: str = _compact_encoder().encode(payload)
+        _compact_encoder()
+        text: str = _JSON[2](payload)
         return text
 
     def loads(self, payload: str | bytes | bytearray) -> Any:

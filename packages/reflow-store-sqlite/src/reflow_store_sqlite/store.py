@@ -1555,6 +1555,15 @@ class SqliteStore(Store):
             run = self._run_key(conn, run_id)
             task = self._ensure_task_keys(conn, [task_name])[task_name]
             found: dict[Any, tuple[int, int]] = {}  # identity: source id, holds a tag
+            if (
+                conn.execute(
+                    "SELECT 1 FROM task_instances WHERE task = ? "
+                    f"AND state = {_SUCCESS} AND source IS NULL LIMIT 1",
+                    (task,),
+                ).fetchone()
+                is None
+            ):  # a task never computed (a first run): one index probe, no lookups
+                return {}, []
             wanted = list({key for _, key, _ in keyed})
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]

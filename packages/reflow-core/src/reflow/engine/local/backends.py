@@ -116,7 +116,7 @@ def _serve(parent: int, stop_on_failure: bool, conn: Channel) -> None:
         if batch is None:
             return
         if stopped:  # a batch queued behind the first failure is not started
-            conn.send([])
+            conn.send(([], ("", None)))
             continue
         outcomes, usage = _run_batch(batch[0], batch[1], stop_on_failure)
         stopped = stop_on_failure and not all(
