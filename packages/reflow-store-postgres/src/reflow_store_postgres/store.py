@@ -995,7 +995,8 @@ class PostgresStore(Store):
 
         Two statements: the identities sent as an array, each one's newest
         success found by one descent of the cache index (``LATERAL ... LIMIT
-        1``), which ends a first run (all misses); then the hits whose output
+        1``), outside any transaction, which ends a first run (all misses);
+        then, in one transaction, the hits whose output
         holds no tagged value, with their ``cache_info`` (encoded only now)
         and source, inserted by one ``INSERT ... SELECT`` over arrays, their
         ``cache_info`` completed as ``jsonb``.  Only hits holding a tagged
@@ -1012,9 +1013,8 @@ class PostgresStore(Store):
             return {}, {}
         mine, values = _of_user(user_id)
 
-        def work(conn: Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
-            run = self._run_key(conn, run_id)
-            found = {
+        def look(conn: Connection) -> dict[str, tuple[int, bool]]:
+            return {
                 identity: (int(source), bool(tagged))
                 for identity, source, tagged in conn.execute(
                     "SELECT u.identity, s.id, coalesce(strpos(s.output, %s), 0) > 0 "
@@ -1032,6 +1032,14 @@ class PostgresStore(Store):
                     ),
                 ).fetchall()
             }
+
+        # The look-up outside any transaction: a first run (all misses) stops here.
+        found = self._read(look)
+        if not found:
+            return {}, {}
+
+        def work(conn: Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
+            run = self._run_key(conn, run_id)
             columns: list[list[Any]] = [[], [], [], []]
             for idx, c in keyed:
                 hit = found.get(c.identity)
@@ -1055,7 +1063,7 @@ class PostgresStore(Store):
                             "'run_id', r.run_id)))::text, s.output, s.output_hash, "
                             "coalesce(s.source, s.id) FROM unnest(%s::int4[], %s::text[], "
                             "%s::text[], %s::int8[]) AS w(idx, identity, info, source) "
-                            "JOIN task_instances s ON s.id = w.source "
+                            f"JOIN task_instances s ON s.id = w.source AND s.state = {_SUCCESS} "
                             "JOIN runs r ON r.id = s.run RETURNING idx, id, output_hash",
                             (run, task_name, now, now, *columns),
                         ).fetchall()
@@ -1071,7 +1079,7 @@ class PostgresStore(Store):
                 return reused, []
             return reused, conn.execute(
                 f"{_REUSE_COLUMNS} FROM task_instances i JOIN runs r ON r.id = i.run "
-                "WHERE i.id = ANY(%s)",
+                f"WHERE i.id = ANY(%s) AND i.state = {_SUCCESS}",
                 (held,),
             ).fetchall()
 

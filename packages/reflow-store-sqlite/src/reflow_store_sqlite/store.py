@@ -1533,11 +1533,14 @@ class SqliteStore(Store):
     ) -> tuple[dict[int | None, ReusedHit], dict[str, TaskInstanceRecord]]:
         """Insert the candidates that are cache hits SUCCESS (see the Store method).
 
-        First each identity's newest success is found (one descent of
-        ``task_instances_newest`` each, 500 identities a statement): a first
-        run, all misses, stops there.  Then the hits whose output holds no
-        tagged value go to a temporary table with their ``cache_info`` and
-        source, and one ``INSERT ... SELECT`` copies them, their
+        First each identity's newest success is found, outside any write
+        transaction (one descent of ``task_instances_newest`` each, 500
+        identities a statement): a first run, all misses, stops there, with
+        no transaction of its own (a chain's task pays one statement).  Then,
+        in one write transaction, the hits whose output holds no tagged value
+        go to a temporary table with their ``cache_info`` and source, and one
+        ``INSERT ... SELECT`` copies those whose source is still ``SUCCESS``
+        (a source deleted meanwhile is skipped: that candidate runs), their
         ``cache_info`` completed by SQLite's JSON functions.  No reused output
         is decoded or encoded; only hits holding a tagged value (maybe a
         ``Path``) are read back, decoded, for the caller.
@@ -1551,10 +1554,11 @@ class SqliteStore(Store):
             return {}, {}
         newest, users = _newest(user_id)
 
-        def work(conn: sqlite3.Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
-            run = self._run_key(conn, run_id)
-            task = self._ensure_task_keys(conn, [task_name])[task_name]
+        def look(conn: sqlite3.Connection) -> dict[Any, tuple[int, int]]:
+            task = self._task_key(conn, task_name)
             found: dict[Any, tuple[int, int]] = {}  # identity: source id, holds a tag
+            if task is None:  # a task never recorded has no results
+                return found
             if (
                 conn.execute(
                     "SELECT 1 FROM task_instances WHERE task = ? "
@@ -1563,7 +1567,7 @@ class SqliteStore(Store):
                 ).fetchone()
                 is None
             ):  # a task never computed (a first run): one index probe, no lookups
-                return {}, []
+                return found
             wanted = list({key for _, key, _ in keyed})
             for start in range(0, len(wanted), 500):
                 chunk = wanted[start : start + 500]
@@ -1575,15 +1579,22 @@ class SqliteStore(Store):
                     (*chunk, sqlstore.TAGGED, task, *users),
                 ):
                     found[key] = (int(source), int(tagged))
-            if not found:
-                return {}, []
-            hits = [
-                (idx, key, sqlstore.dict_to_db(c.cache_info), hit[0])
-                for idx, key, c in keyed
-                if (hit := found.get(key)) is not None and not hit[1]
-            ]
+            return found
+
+        found = self._read(look)
+        if not found:
+            return {}, {}
+        hits = [
+            (idx, key, sqlstore.dict_to_db(c.cache_info), hit[0])
+            for idx, key, c in keyed
+            if (hit := found.get(key)) is not None and not hit[1]
+        ]
+
+        def work(conn: sqlite3.Connection) -> tuple[dict[int | None, ReusedHit], list[Any]]:
             inserted: list[Any] = []
             if hits:
+                run = self._run_key(conn, run_id)
+                task = self._ensure_task_keys(conn, [task_name])[task_name]
                 conn.execute(
                     "CREATE TEMP TABLE IF NOT EXISTS reflow_hits "
                     "(idx INTEGER PRIMARY KEY, identity BLOB, info TEXT, source INTEGER)"
@@ -1601,7 +1612,7 @@ class SqliteStore(Store):
                         "'instance_id', s.id, 'run_id', r.run_id)), s.output, s.output_hash, "
                         "coalesce(s.source, s.id) "
                         "FROM temp.reflow_hits w JOIN task_instances s ON s.id = w.source "
-                        "JOIN runs r ON r.id = s.run ORDER BY w.idx "
+                        f"AND s.state = {_SUCCESS} JOIN runs r ON r.id = s.run ORDER BY w.idx "
                         "RETURNING idx, id, output_hash",
                         (run, task, now, now),
                     ).fetchall()
@@ -1615,7 +1626,9 @@ class SqliteStore(Store):
             for start in range(0, len(tagged), 500):
                 chunk = tagged[start : start + 500]
                 held += conn.execute(
-                    f"{_REUSE_SELECT} WHERE i.id IN ({', '.join('?' * len(chunk))})", chunk
+                    f"{_REUSE_SELECT} WHERE i.id IN ({', '.join('?' * len(chunk))}) "
+                    f"AND i.state = {_SUCCESS}",
+                    chunk,
                 ).fetchall()
             return (
                 {
@@ -1625,7 +1638,7 @@ class SqliteStore(Store):
                 held,
             )
 
-        reused, held = self._write(work)
+        reused, held = self._write(work) if hits else self._read(work)
         records = map(_instance_record, held)
         return reused, {record.identity: record for record in records}
 

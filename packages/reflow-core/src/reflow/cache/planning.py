@@ -424,9 +424,11 @@ class Planner:
     ) -> dict[str, TaskInstanceRecord]:
         """Let the store insert the hits it can (into ``chunk``); return the ones it handed back.
 
-        Its own unit of work, committed before the rest of the chunk: a failure
-        between the two leaves some elements SUCCESS and the others absent,
-        which a rerun of the plan takes as it finds them (as any chunk before).
+        Its own unit of work (the store's), committed before the rest of the
+        chunk: a failure between the two leaves some elements SUCCESS and the
+        others absent, which a rerun of the plan takes as it finds them (as
+        any chunk before).  Not wrapped in :meth:`Store.retrying`: a chunk
+        without hits (each task of a chain) costs a lookup, no transaction.
         """
         code = self.code.get(name)
         candidates = [
@@ -437,10 +439,8 @@ class Planner:
             )
             for index, ident, hashes in zip(indices, identities, input_hashes, strict=True)
         ]
-        reused, held = self.store.retrying(
-            lambda: self.store.insert_cache_hits(
-                self.run_id, name, candidates, user_id=self.cache_user
-            )
+        reused, held = self.store.insert_cache_hits(
+            self.run_id, name, candidates, user_id=self.cache_user
         )
         for index, hit in reused.items():
             chunk.ids[index] = hit.instance_id
