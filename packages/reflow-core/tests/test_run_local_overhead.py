@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -149,3 +150,38 @@ def test_the_first_worker_forks_one_more_ahead(workers: int, forked: int) -> Non
         assert sorted(o.output for _, outcomes, _, _ in done for o in outcomes) == [0, 1]
     finally:
         backend.shutdown()
+
+
+def big(text: str) -> str:
+    return text * 2
+
+
+def test_large_batches_queued_behind_large_results_do_not_block() -> None:
+    """The driver sends a worker's next batch while the worker sends its results.
+
+    Both larger than a pipe holds: the driver must not wait for the worker to
+    read while the worker waits for the driver to read.
+    """
+
+    def blocked(signum: int, frame: object) -> None:
+        raise AssertionError("the driver and the worker blocked each other")
+
+    backend = backends.ProcessBackend({"big": big}, max_workers=1)
+    items = [(i, {"text": "x" * 50_000}) for i in range(8)]  # ~400 kB each way per batch
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(60)  # a blocked write fails the test instead of hanging it
+    try:
+        for start in range(0, 8, 4):
+            backend.submit(("big", items[start : start + 4]))
+        done: list[Any] = []
+        deadline = time.monotonic() + 60
+        while backend.running() and time.monotonic() < deadline:
+            done += backend.collect(timeout=1)
+            if len(done) == 1:
+                backend.submit(("big", items[:4]))  # a third one, as the engine would
+        assert len(done) == 3, "the driver and the worker blocked each other"
+        assert all(o.output == "x" * 100_000 for _, outcomes, _ in done for o in outcomes)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        backend.shutdown(kill=True)

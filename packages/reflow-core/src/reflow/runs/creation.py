@@ -191,11 +191,14 @@ class CreatedRun(NamedTuple):
     parts : dict[str, IdentityParts]
         Each task's identity parts, as recorded with its specification: the
         engine need not read them back.
+    user : str
+        The user the run is recorded for.
     """
 
     run_id: str
     prefixes: dict[str, Any]
     parts: dict[str, IdentityParts]
+    user: str
 
 
 def create_run(
@@ -240,7 +243,8 @@ def create_run(
     source = script or (
         Path(defined_in).resolve() if defined_in and Path(defined_in).is_file() else None
     )
-    provenance = collect_provenance(workflow.tasks, source, argv or sys.argv, user_name())
+    user = user_name()
+    provenance = collect_provenance(workflow.tasks, source, argv or sys.argv, user)
     context = RunContext(
         run_id=run_id,
         run_dir=run_dir,
@@ -279,7 +283,7 @@ def create_run(
         store.insert_run(
             run_id,
             workflow.name,
-            user_name(),
+            user,
             recorded,
             executor=executor,
             executor_options=dict(executor_options),
@@ -301,7 +305,7 @@ def create_run(
         }
         specs.append(NewTaskSpec(name, spec.config.array, config, spec.dependencies))
     store.retrying(write)
-    return CreatedRun(run_id, prefixes, all_parts)
+    return CreatedRun(run_id, prefixes, all_parts, user)
 
 
 def _write_context(context: RunContext, *, durable: bool) -> None:

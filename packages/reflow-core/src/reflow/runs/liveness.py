@@ -301,8 +301,8 @@ def close_run(store: Store, run_id: str, why: str) -> int:
     return store.retrying(write)
 
 
-def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
-    """Close the lost local runs of ``new``'s workflow with the same parameters and user.
+def take_over_lost_runs(store: Store, run_id: str, graph_name: str, user_id: str) -> list[str]:
+    """Close the lost local runs of the same workflow, parameters and user as run ``run_id``.
 
     Called by ``run_local`` once its own run exists: what the lost runs
     finished is in the cache, so the new run takes their work over, and the
@@ -316,7 +316,13 @@ def take_over_lost_runs(store: Store, new: RunRecord) -> list[str]:
         The ids of the runs taken over.
     """
     taken: list[str] = []
-    for record in store.list_active_run_records(new.graph_name, new.user_id):
+    # The active runs only, the new one among them: its record comes with the
+    # others, not read (and its parameters decoded) a second time.
+    active = store.list_active_run_records(graph_name, user_id)
+    new = next((r for r in active if r.run_id == run_id), None)
+    if new is None:  # ended already, or not this workflow's and user's
+        return taken
+    for record in active:
         if (
             record.run_id == new.run_id
             or record.executor != LOCAL_EXECUTOR

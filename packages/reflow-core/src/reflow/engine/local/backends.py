@@ -21,6 +21,7 @@ import logging
 import operator
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -335,7 +336,9 @@ class ProcessBackend:
 
         Running tasks get SIGTERM (``TaskInterrupted`` in the task); a worker
         still alive ``grace`` seconds later is killed, so a task that ignores
-        the signal cannot hold the run open.
+        the signal cannot hold the run open.  Without ``kill`` the workers are
+        idle and told to exit: a thread waits for them (killing one still
+        there after 30 s), so the run does not wait for their exit (~3 ms).
         """
         workers, self._workers = self._workers, []
         for worker in workers:
@@ -344,9 +347,19 @@ class ProcessBackend:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(worker.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + (grace if kill else 30.0)
-        for worker in workers:
-            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+        if kill:
+            _reap(workers, deadline)
+        elif workers:
+            threading.Thread(
+                target=_reap, args=(workers, deadline), name="reflow-reaper", daemon=True
+            ).start()
         _REGISTRY.clear()
+
+
+def _reap(workers: list[_Worker], deadline: float) -> None:
+    """Wait for ``workers`` to end until ``deadline``, then kill those still there."""
+    for worker in workers:
+        worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()

@@ -229,9 +229,7 @@ class LocalRun:
         # instances are in the cache.
         self.store.set_run_owner(self.run_id, this_process())
         self.beat = time.monotonic()
-        record = self.store.get_run_record(self.run_id)
-        if record is not None:
-            take_over_lost_runs(self.store, record)
+        take_over_lost_runs(self.store, self.run_id, self.wf.name, created.user)
         self.usage_path = RunLayout(self.run_dir, self.run_id).usage_file
         self.retries = LocalRetries(self.wf, self.run_dir, self.run_id, self.host)
         # Tasks whose identity holds files named by parameters: taken now, read

@@ -21,6 +21,7 @@ import select
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -39,27 +40,65 @@ class Channel:
     Reading a pipe whose every writer is gone raises :class:`EOFError`: the
     driver learns that way that a worker died.  Writing to a pipe whose
     reader is gone raises :class:`OSError` (``BrokenPipeError``).
+
+    The driver's side does not wait to write (``queued=True``): what the pipe
+    cannot take now is kept and written by :func:`wait` as the pipe drains.
+    A worker reads its next batch only after sending the results of the last
+    one, so a driver waiting to write a batch larger than a pipe (64 kB)
+    while that worker waits to write results larger than one would wait for
+    ever.
     """
 
-    __slots__ = ("_read_fd", "_write_fd")
+    __slots__ = ("_read_fd", "_unsent", "_write_fd")
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
+    def __init__(self, read_fd: int, write_fd: int, *, queued: bool = False) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
+        self._unsent: deque[memoryview] | None = deque() if queued else None
+        if queued:
+            os.set_blocking(write_fd, False)
 
     def fileno(self) -> int:
         """The pipe this side reads: what :func:`wait` polls."""
         return self._read_fd
 
     def send(self, obj: Any) -> None:
-        """Write ``obj``, whole, to the other side."""
+        """Write ``obj``, whole, to the other side (a queued side: as far as the pipe takes)."""
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
         view = memoryview(len(data).to_bytes(_HEADER, "big") + data)
-        while view:
-            view = view[os.write(self._write_fd, view) :]
+        if self._unsent is None:
+            while view:
+                view = view[os.write(self._write_fd, view) :]
+            return
+        self._unsent.append(view)
+        self.flush()
+
+    @property
+    def unsent(self) -> bool:
+        """Whether bytes sent wait for room in the pipe."""
+        return bool(self._unsent)
+
+    def write_fileno(self) -> int:
+        """The pipe this side writes: polled for room while :attr:`unsent`."""
+        return self._write_fd
+
+    def flush(self) -> None:
+        """Write what the pipe takes now of what waits; never waits itself."""
+        unsent = self._unsent
+        while unsent:
+            try:
+                written = os.write(self._write_fd, unsent[0])
+            except BlockingIOError:
+                return
+            if written == len(unsent[0]):
+                unsent.popleft()
+            else:
+                unsent[0] = unsent[0][written:]
 
     def recv(self) -> Any:
-        """The next object the other side sent; waits for it."""
+        """The next object the other side sent; waits for it (writing what waits unsent)."""
+        if self._unsent:
+            wait([self])
         size = int.from_bytes(self._read(_HEADER), "big")
         return pickle.loads(self._read(size))  # noqa: S301 - our own child's bytes
 
@@ -73,6 +112,11 @@ class Channel:
             size -= len(chunk)
         return b"".join(chunks)
 
+    def close_unsent(self) -> None:
+        """Drop what waits unsent: the other side is gone."""
+        if self._unsent:
+            self._unsent.clear()
+
     def close(self) -> None:
         """Close both pipes (again: nothing)."""
         for fd in (self._read_fd, self._write_fd):
@@ -80,6 +124,7 @@ class Channel:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._read_fd = self._write_fd = -1
+        self.close_unsent()
 
 
 class Child:
@@ -107,7 +152,7 @@ class Child:
         os.close(down_read)
         os.close(up_write)  # so that the child's death reads as end-of-file here
         self.pid = pid
-        self.channel = Channel(up_read, down_write)
+        self.channel = Channel(up_read, down_write, queued=True)
         self.exitcode: int | None = None
 
     def poll(self) -> int | None:
@@ -188,12 +233,29 @@ def _run_child(target: Callable[[Channel], object], channel: Channel) -> NoRetur
 def wait(channels: Sequence[Channel], timeout: float | None = None) -> list[Channel]:
     """The channels with something to read (or whose other side is gone).
 
-    Waits at most ``timeout`` seconds (``None``: until one is ready).
+    Waits at most ``timeout`` seconds (``None``: until one is ready), and
+    meanwhile writes what the channels hold unsent as their pipes drain.
     """
-    poller = select.poll()
-    by_fd = {}
-    for channel in channels:
-        poller.register(channel.fileno(), select.POLLIN)
-        by_fd[channel.fileno()] = channel
-    events = poller.poll(None if timeout is None else timeout * 1000)
-    return [by_fd[fd] for fd, _ in events]
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        poller = select.poll()
+        readers: dict[int, Channel] = {}
+        writers: dict[int, Channel] = {}
+        for channel in channels:
+            poller.register(channel.fileno(), select.POLLIN)
+            readers[channel.fileno()] = channel
+            if channel.unsent:
+                poller.register(channel.write_fileno(), select.POLLOUT)
+                writers[channel.write_fileno()] = channel
+        left = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
+        ready = []
+        for fd, _ in poller.poll(left):
+            if fd in readers:
+                ready.append(readers[fd])
+            else:  # room in the pipe, or its reader is gone (the read side says how)
+                try:
+                    writers[fd].flush()
+                except OSError:
+                    writers[fd].close_unsent()
+        if ready or (deadline is not None and time.monotonic() >= deadline):
+            return ready
