@@ -8,7 +8,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
+
 from reflow import Result, TaskState, Workflow
+from reflow.engine.local import engine
 from reflow.stores import StateUpdate
 from reflow.stores.sqlite import SqliteStore
 
@@ -55,7 +58,11 @@ def squares() -> Workflow:
     return wf
 
 
-def test_elements_ending_between_two_writes_are_each_written_once(tmp_path: Path) -> None:
+def test_elements_ending_between_two_writes_are_each_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No periodic write comes between, however slow the machine.
+    monkeypatch.setattr(engine, "_RECORD_SECONDS", 600.0)
     store = CountingStore(tmp_path / "m.db")
     store.init()
     run = squares().run_local(tmp_path / "run", store=store, max_workers=2)
