@@ -180,7 +180,7 @@ def test_large_batches_queued_behind_large_results_do_not_block() -> None:
             if len(done) == 1:
                 backend.submit(("big", items[:4]))  # a third one, as the engine would
         assert len(done) == 3, "the driver and the worker blocked each other"
-        assert all(o.output == "x" * 100_000 for _, outcomes, _ in done for o in outcomes)
+        assert all(o.output == "x" * 100_000 for _, outcomes, _, _ in done for o in outcomes)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
