@@ -167,7 +167,9 @@ def test_large_batches_queued_behind_large_results_do_not_block() -> None:
         raise AssertionError("the driver and the worker blocked each other")
 
     backend = backends.ProcessBackend({"big": big}, max_workers=1)
-    items = [(i, {"text": "x" * 50_000}) for i in range(8)]  # ~400 kB each way per batch
+    items: list[tuple[int | None, dict[str, Any]]] = [
+        (i, {"text": "x" * 50_000}) for i in range(8)
+    ]  # ~400 kB each way per batch
     previous = signal.signal(signal.SIGALRM, blocked)
     signal.alarm(60)  # a blocked write fails the test instead of hanging it
     try:
