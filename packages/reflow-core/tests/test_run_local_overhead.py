@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -69,7 +70,13 @@ def test_the_first_run_imports_only_what_it_needs(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     imported = json.loads(done.stdout.splitlines()[-1])
-    unneeded = [m for m in imported if any(m == n or m.startswith(n + ".") for n in NOT_IMPORTED)]
+    # A script inside a git repository starts git for its provenance (nox's
+    # temporary directories are inside the checkout): subprocess is needed then.
+    in_repository = "GIT_DIR" in os.environ or any(
+        (place / ".git").exists() for place in (tmp_path, *tmp_path.parents)
+    )
+    not_imported = [n for n in NOT_IMPORTED if not (in_repository and n == "subprocess")]
+    unneeded = [m for m in imported if any(m == n or m.startswith(n + ".") for n in not_imported)]
     assert not unneeded, f"run_local imported {unneeded}"
 
 
