@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow.stores import (
-    ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
     CacheCandidate,
@@ -41,6 +40,7 @@ from reflow.stores import (
     TaskState,
     UnknownInstanceError,
     UnknownRunError,
+    ended_states,
     sqlstore,
 )
 from reflow_store_postgres._version import __version__
@@ -860,17 +860,10 @@ class PostgresStore(Store):
 
         The same ``COPY`` as :meth:`insert_task_instances`, each row written once.
         """
-        if len(instances) != len(ends):
-            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
+        states = ended_states(instances, ends)
         items = []
         cells: list[tuple[str | None, str | None, str | None]] = []
-        for item, update in zip(instances, ends, strict=True):
-            state = TaskState(update.state)
-            if state not in ENDED_STATES:
-                raise ValueError(
-                    "insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
-                    f"updates, not {state.value}"
-                )
+        for item, update, state in zip(instances, ends, states, strict=True):
             items.append(replace(item, state=state))
             if state is TaskState.SUCCESS:
                 cells.append((sqlstore.output_to_db(update), _text(update.output_hash), None))

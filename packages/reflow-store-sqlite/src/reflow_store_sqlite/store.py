@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from reflow.stores import (
-    ENDED_STATES,
     TRANSITIONS,
     ActiveRunError,
     CacheCandidate,
@@ -44,6 +43,7 @@ from reflow.stores import (
     TaskState,
     UnknownInstanceError,
     UnknownRunError,
+    ended_states,
     sqlite_url,
     sqlstore,
 )
@@ -930,26 +930,15 @@ class SqliteStore(Store):
 
         One row each, written once: no UPDATE after the INSERT.
         """
-        if len(instances) != len(ends):
-            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
-        states: list[int] = []
-        cells: list[tuple[Any, Any, Any]] = []
-        success = TASK_STATE_CODES[TaskState.SUCCESS]
-        for update in ends:
-            code = task_state_code(update.state)
-            if code == success:
-                text = update.output_text
-                output = text if text is not None else sqlstore.value_to_db(update.output)
-                cells.append((output, hash_to_db(update.output_hash), None))
-            elif TASK_STATES[code] in ENDED_STATES:
-                cells.append((None, None, update.error_text))
-            else:
-                raise ValueError(
-                    f"insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
-                    f"updates, not {TASK_STATES[code].value}"
-                )
-            states.append(code)
-        return self._insert_instances(run_id, instances, cells, states)
+        states = ended_states(instances, ends)
+        cells = [
+            (sqlstore.output_to_db(update), hash_to_db(update.output_hash), None)
+            if state is TaskState.SUCCESS
+            else (None, None, update.error_text)
+            for state, update in zip(states, ends, strict=True)
+        ]
+        codes = [TASK_STATE_CODES[state] for state in states]
+        return self._insert_instances(run_id, instances, cells, codes)
 
     def _insert_instances(
         self,

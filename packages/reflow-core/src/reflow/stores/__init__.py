@@ -35,7 +35,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import RunState, TaskState
-from reflow.stores.base import ENDED_STATES, Store
+from reflow.stores.base import ENDED_STATES, Store, ended_states
 from reflow.stores.errors import (
     ActiveRunError,
     DuplicateError,
@@ -102,6 +102,7 @@ __all__ = [
     "can_transition",
     "configured_url",
     "default_store_path",
+    "ended_states",
     "open_store",
     "sqlite_url",
     "sqlstore",

@@ -33,12 +33,36 @@ from reflow.stores.runfilter import RunFilter
 if TYPE_CHECKING:
     from reflow.config import Config
 
-__all__ = ["ENDED_STATES", "Store"]
+__all__ = ["ENDED_STATES", "Store", "ended_states"]
 
 ENDED_STATES = frozenset(
     {TaskState.SUCCESS, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED}
 )
 """The states :meth:`Store.insert_ended_instances` inserts instances in."""
+
+
+def ended_states(
+    instances: Sequence[NewTaskInstance], ends: Sequence[StateUpdate]
+) -> list[TaskState]:
+    """The states :meth:`Store.insert_ended_instances` inserts ``instances`` in, checked.
+
+    Raises
+    ------
+    ValueError
+        If the lengths differ or an update's state is not one of
+        :data:`ENDED_STATES`.
+    """
+    if len(instances) != len(ends):
+        raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
+    states = [TaskState(update.state) for update in ends]
+    for state in states:
+        if state not in ENDED_STATES:
+            raise ValueError(
+                "insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
+                f"updates, not {state.value}"
+            )
+    return states
+
 
 _T = TypeVar("_T")
 
@@ -547,14 +571,7 @@ class Store(abc.ABC):
         ValueError
             If the lengths differ or an update's state is not one of the four.
         """
-        if len(instances) != len(ends):
-            raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
-        for update in ends:
-            if TaskState(update.state) not in ENDED_STATES:
-                raise ValueError(
-                    "insert_ended_instances takes SUCCESS, FAILED, CANCELLED or SKIPPED "
-                    f"updates, not {TaskState(update.state).value}"
-                )
+        ended_states(instances, ends)
         with self.transaction():
             ids = self.insert_task_instances(
                 run_id, [replace(new, state=TaskState.PENDING) for new in instances]
