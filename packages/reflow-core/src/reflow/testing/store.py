@@ -54,6 +54,20 @@ from reflow.stores import (
 
 __all__ = ["StoreConformance"]
 
+
+def _own_or_default(store: Store, how: str, method: str) -> Callable[..., Any]:
+    """``store``'s own ``method`` (``how="store"``), or ``Store``'s default run on it.
+
+    A store that does not override an optional method gets the default: on
+    each store, both must give the same result.
+    """
+    if how == "store":
+        own: Callable[..., Any] = getattr(store, method)
+        return own
+    default = getattr(Store, method)
+    return lambda *args, **kwargs: default(store, *args, **kwargs)
+
+
 RUN = "run-1"
 
 
@@ -318,11 +332,7 @@ class StoreConformance(abc.ABC):
 
     @pytest.mark.parametrize("how", ["store", "default"])
     def test_active_runs_of_a_workflow_and_user(self, store: Store, how: str) -> None:
-        active = (
-            store.list_active_run_records
-            if how == "store"
-            else (lambda *a: Store.list_active_run_records(store, *a))
-        )
+        active = _own_or_default(store, how, "list_active_run_records")
         for run_id, state in [("r1", RunState.RUNNING), ("r2", RunState.SUCCESS)]:
             tick()
             store.insert_run(run_id, "pipeline", "alice", {"k": [1, {"n": 2}]})
@@ -349,11 +359,7 @@ class StoreConformance(abc.ABC):
     def test_task_specs_in_bulk(self, store: Store, how: str) -> None:
         # "default" runs Store's own implementation (one insert_task_spec each):
         # a store's bulk version must read back the same.
-        insert = (
-            store.insert_task_specs
-            if how == "store"
-            else (lambda *a: Store.insert_task_specs(store, *a))
-        )
+        insert = _own_or_default(store, how, "insert_task_specs")
         store.insert_task_spec(RUN, "convert", False, {"cpus": 9}, ["old"])
         insert(
             RUN,
@@ -923,11 +929,7 @@ class StoreConformance(abc.ABC):
     def test_reused_instances_take_their_sources_outputs(self, store: Store, how: str) -> None:
         # "default" runs Store's own implementation on this store: a store that
         # does not override the method must get the same result.
-        reuse = (
-            store.insert_reused_instances
-            if how == "store"
-            else (lambda *a: Store.insert_reused_instances(store, *a))
-        )
+        reuse = _own_or_default(store, how, "insert_reused_instances")
         store.insert_run("run-2", "pipeline", "alice", {})
         outputs = [7, {"p": Path("/o"), "t": (1, "x")}, None]
         sources = store.insert_task_instances(
@@ -976,11 +978,7 @@ class StoreConformance(abc.ABC):
     def test_cache_hits_inserted_or_handed_back(self, store: Store, how: str) -> None:
         # "default" runs Store's own implementation on this store (it inserts
         # nothing): whatever a store inserts must be what the planner would have.
-        hits = (
-            store.insert_cache_hits
-            if how == "store"
-            else (lambda *a, **k: Store.insert_cache_hits(store, *a, **k))
-        )
+        hits = _own_or_default(store, how, "insert_cache_hits")
         store.insert_run("run-old", "pipeline", "alice", {})
         store.insert_run("run-2", "pipeline", "alice", {})
         outputs = [7, None, "x", {"p": Path("/o")}, (1, "x")]
@@ -1105,11 +1103,7 @@ class StoreConformance(abc.ABC):
     def test_ended_instances_are_inserted_in_their_final_state(
         self, store: Store, how: str
     ) -> None:
-        insert = (
-            store.insert_ended_instances
-            if how == "store"
-            else (lambda *a: Store.insert_ended_instances(store, *a))
-        )
+        insert = _own_or_default(store, how, "insert_ended_instances")
         outputs = [{"p": Path("/o"), "t": (1, "x")}, 3, None]
         news = [
             NewTaskInstance(
@@ -1291,11 +1285,7 @@ class StoreConformance(abc.ABC):
     def test_taking_a_cached_array_returns_its_hashes_and_records_it(
         self, store: Store, how: str
     ) -> None:
-        take = (
-            store.take_cached_array
-            if how == "store"
-            else (lambda *a, **k: Store.take_cached_array(store, *a, **k))
-        )
+        take = _own_or_default(store, how, "take_cached_array")
         identity = sha("array")
         ids = store.insert_task_instances(
             RUN, [NewTaskInstance("arr", i, identity=sha(f"e{i}")) for i in range(12)]

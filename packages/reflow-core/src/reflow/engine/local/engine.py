@@ -75,6 +75,13 @@ _RECORD_SECONDS = 2.0
 ``reflow status`` in another shell sees the run advance."""
 
 
+def _success(outcome: Outcome) -> StateUpdate:
+    """The update that ends a successful instance (its id filled in by ``LocalRun._end``)."""
+    return StateUpdate(
+        0, _SUCCESS, None, outcome.output, outcome.output_hash, None, outcome.output_text
+    )
+
+
 class TaskFailedError(ReflowError):
     """A task instance failed in ``run_local(on_error="stop")``.
 
@@ -574,9 +581,7 @@ class LocalRun:
         succeeded = 0
         values, hashes = state.values, state.hashes
         assert values is not None
-        # The common case inlined (many thousand times per second): a success
-        # whose row is not written yet.
-        unwritten, ended, checked = state.unwritten, self.pending_ended, name in self.parts
+        checked = name in self.parts
         for outcome in outcomes:
             index = outcome.index
             if self.suspects and (name, index) in self.suspects:
@@ -587,20 +592,7 @@ class LocalRun:
                     self._check_files(name, outcome, state.ids[index])
                 values[index or 0] = outcome.output
                 hashes[index or 0] = outcome.output_hash
-                update = StateUpdate(
-                    0,
-                    _SUCCESS,
-                    None,
-                    outcome.output,
-                    outcome.output_hash,
-                    None,
-                    outcome.output_text,
-                )
-                row = unwritten.pop(index, None)
-                if row is not None:
-                    ended.append((row, update))
-                else:
-                    self.pending_updates.append(replace(update, instance_id=state.ids[index]))
+                self._end(name, index, _success(outcome))
                 succeeded += 1
             elif outcome.interrupted:
                 self._end(
@@ -756,17 +748,7 @@ class LocalRun:
         for (name, _), outcomes, _, _ in backend.collect(timeout=0):
             for outcome in outcomes:
                 if outcome.ok:
-                    self._end(
-                        name,
-                        outcome.index,
-                        StateUpdate(
-                            0,
-                            TaskState.SUCCESS,
-                            output=outcome.output,
-                            output_hash=outcome.output_hash,
-                            output_text=outcome.output_text,
-                        ),
-                    )
+                    self._end(name, outcome.index, _success(outcome))
         self._flush()
 
     def execute(self) -> RunPlace:
