@@ -433,14 +433,7 @@ class LocalRun:
     def _fail_task_without_instances(self, name: str, text: str) -> None:
         state = self.tasks[name]
 
-        def write() -> int:
-            [iid] = self.store.insert_task_instances(
-                self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
-            )
-            self.store.apply_state_updates([StateUpdate(iid, TaskState.FAILED, error_text=text)])
-            return iid
-
-        iid = self.store.retrying(write)
+        iid = self._insert_ended(name, StateUpdate(0, TaskState.FAILED, error_text=text))
         state.ids[None] = iid
         state.status = "failed"
         state.failed = True
@@ -495,17 +488,23 @@ class LocalRun:
                 d for d in self.deps[dependant] if self.tasks[d].status in ("failed", "skipped")
             ]
             why = f"skipped: upstream task {bad[0]!r} {self.tasks[bad[0]].status}"
-            state.ids[None] = self.store.retrying(partial(self._skip_one, dependant, why))
+            state.ids[None] = self._insert_ended(
+                dependant, StateUpdate(0, TaskState.SKIPPED, error_text=why)
+            )
             state.status = "skipped"
             self.progress.add(dependant, total=1, skipped=1)
             todo.extend(self.dependants[dependant])
 
-    def _skip_one(self, name: str, why: str) -> int:
-        """Record ``name`` SKIPPED (one instance); return the instance id."""
-        [iid] = self.store.insert_task_instances(
-            self.run_id, [NewTaskInstance(name, None, TaskState.PENDING, {})]
+    def _insert_ended(self, name: str, end: StateUpdate) -> int:
+        """Record the one instance of ``name`` already ended by ``end``; return its id."""
+        [iid] = self.store.retrying(
+            partial(
+                self.store.insert_ended_instances,
+                self.run_id,
+                [NewTaskInstance(name, None, TaskState.PENDING, {})],
+                [end],
+            )
         )
-        self.store.apply_state_updates([StateUpdate(iid, TaskState.SKIPPED, error_text=why)])
         return iid
 
     # -- the loop -------------------------------------------------------------
