@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,16 +44,25 @@ def executor(tmp_path: Path, slurm: Any) -> Any:
     return SlurmExecutor(state_dir=str(tmp_path / "slurm-state"))
 
 
-def array_tasks(slurm: Any, job: str) -> dict[int, tuple[datetime, datetime]]:
-    """Start and end of each array task of ``job``, from ``sacct``."""
-    out = slurm.run("sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,Start,End")
-    found = {}
-    for line in out.splitlines():
-        ident, start, end = line.split("|")
-        match = re.fullmatch(rf"{job}_(\d+)", ident)
-        if match and start[:1].isdigit() and end[:1].isdigit():
-            found[int(match[1])] = (datetime.fromisoformat(start), datetime.fromisoformat(end))
-    return found
+def array_tasks(slurm: Any, job: str, count: int) -> dict[int, tuple[datetime, datetime]]:
+    """Start and end of each array task of ``job``, from ``sacct``.
+
+    slurmctld sends job records to slurmdbd asynchronously, so an array task that ended
+    moments ago may still lack its end (or its own record) in the accounting database:
+    ask again until ``count`` tasks have both, for at most a minute.
+    """
+    deadline = time.monotonic() + 60
+    while True:
+        out = slurm.run("sacct", "-n", "-P", "-X", "-j", job, "-o", "JobID,Start,End")
+        found = {}
+        for line in out.splitlines():
+            ident, start, end = line.split("|")
+            match = re.fullmatch(rf"{job}_(\d+)", ident)
+            if match and start[:1].isdigit() and end[:1].isdigit():
+                found[int(match[1])] = (datetime.fromisoformat(start), datetime.fromisoformat(end))
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
 
 
 def clean_line(run_dir: Path) -> str:
@@ -93,7 +103,7 @@ def test_packs_of_the_same_size_pair_with_aftercorr(
     for i in range(20):  # each element: its pack's array task, its own result
         inst = store.get_task_instance_record(run.run_id, "clean", i)
         assert inst.job_id == f"{clean}[{i // 5}]" and inst.output == 2 * i + 1
-    ups, downs = array_tasks(slurm, process), array_tasks(slurm, clean)
+    ups, downs = array_tasks(slurm, process, 4), array_tasks(slurm, clean, 4)
     assert sorted(ups) == sorted(downs) == [0, 1, 2, 3]
     # Pack k waits for pack k upstream only: clean's first pack ran before process's
     # slow last pack ended.
@@ -115,7 +125,7 @@ def test_packs_of_other_sizes_wait_for_the_whole_upstream_array(
     line = clean_line(run_dir)
     assert "20 instance(s) submitted ahead in 5 pack(s)" in line
     assert f"after_ok ['{process}']" in line and "after_corr []" in line
-    ups, downs = array_tasks(slurm, process), array_tasks(slurm, clean)
+    ups, downs = array_tasks(slurm, process, 4), array_tasks(slurm, clean, 5)
     assert sorted(downs) == [0, 1, 2, 3, 4]
     assert min(start for start, _ in downs.values()) >= max(end for _, end in ups.values())
 
