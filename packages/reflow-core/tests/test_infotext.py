@@ -41,3 +41,19 @@ def test_values_of_another_shape_are_encoded_whole(other: dict[str, Any]) -> Non
 def test_a_fixed_part_that_holds_the_inner_key_is_encoded_whole() -> None:
     encode = info_encoder({"inputs": 1, "status": "hit"}, [("inputs", ("x",))])
     assert encode({"x": "h"}) == CODEC.dumps({"status": "hit", "inputs": {"x": "h"}})
+
+
+@given(
+    fixed=st.dictionaries(names, fixed_values, max_size=4),
+    key=names,
+    value=st.one_of(scalars, st.booleans(), st.floats(allow_nan=False), st.lists(st.integers())),
+)
+def test_one_input_of_one_parameter_is_spliced_as_the_codec_would(
+    fixed: dict[str, Any], key: str, value: Any
+) -> None:
+    # The common shape (a one-parameter task's inputs) has its own shorter path.
+    fixed.pop("inputs", None)
+    encode = info_encoder(fixed, [("inputs", (key,))])
+    assert encode({key: value}) == CODEC.dumps({**fixed, "inputs": {key: value}})
+    other = {f"{key}-other": value}
+    assert encode(other) == CODEC.dumps({**fixed, "inputs": other})

@@ -1446,6 +1446,17 @@ class PostgresStore(Store):
 
         self._write(work)
 
+    def may_have_cached_results(self, task_name: str) -> bool:
+        """Whether a computed success of ``task_name`` exists: one probe of the cache index."""
+        row = self._read(
+            lambda conn: conn.execute(
+                f"SELECT 1 FROM task_instances WHERE task = %s AND state = {_SUCCESS} "
+                "AND source IS NULL LIMIT 1",
+                (task_name,),
+            ).fetchone()
+        )
+        return row is not None
+
     def record_array_identity(
         self, run_id: str, task_name: str, identity: str, count: int
     ) -> None:

@@ -199,6 +199,13 @@ class _Drive:
             return values_hashes([items[i] for i in indices], policy)
         return [self.hash(i) for i in indices]
 
+    def values(self, indices: Sequence[int]) -> list[Any]:
+        """:meth:`value` of each index; a fanned-out list's elements read in one loop."""
+        if len(self._segments) == 1 and self._items is not None:
+            items = self._items[0]
+            return [items[i] for i in indices]
+        return [self.value(i) for i in indices]
+
 
 class Expansion:
     """The inputs of every instance of one task, computed one element at a time.
@@ -242,10 +249,28 @@ class Expansion:
         out.update(self._extra)
         return out
 
+    def values_many(self, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """:meth:`values` of each index, the driving parameters' read in one loop each."""
+        whole = {p: w.value for p, w in self._whole.items()}
+        columns = [(p, drive.values(indices)) for p, drive in self._drives.items()]
+        if not whole and len(columns) == 1:  # one parameter drives, nothing else
+            p, column = columns[0]
+            return [{p: value} for value in column]
+        out: list[dict[str, Any]] = []
+        for k in range(len(indices)):
+            values = dict(whole)
+            for p, column in columns:
+                values[p] = column[k]
+            out.append(values)
+        return out
+
     def hashes_many(self, indices: Sequence[int]) -> list[dict[str, str]]:
         """:meth:`hashes` of each index, the driving parameters' hashed in one loop each."""
         fixed = {p: w.hash for p, w in self._whole.items()}
         columns = [(p, drive.hashes(indices)) for p, drive in self._drives.items()]
+        if not fixed and not self._extra and len(columns) == 1:  # one parameter drives
+            p, column = columns[0]
+            return [{p: digest} for digest in column]
         out: list[dict[str, str]] = []
         for k in range(len(indices)):
             hashes = dict(fixed)

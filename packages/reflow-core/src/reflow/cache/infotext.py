@@ -50,6 +50,8 @@ def info_encoder(
     prefixes = [[encode_basestring_ascii(n) + ":" for n in keys] for keys in names]
     parts = list(zip(names, prefixes, texts[1:], strict=True))
     head = texts[0]
+    if len(names) == 1 and len(names[0]) == 1:  # the inputs of a one-parameter task
+        return _one(names[0][0], head + "{" + prefixes[0][0], "}" + texts[1], whole)
 
     def spliced(*values: Mapping[str, Any]) -> str:
         out = head
@@ -62,6 +64,20 @@ def info_encoder(
         except (TypeError, KeyError):  # not a plain scalar, or other keys
             return whole(*values)
         return out
+
+    return spliced
+
+
+def _one(key: str, opening: str, closing: str, whole: InfoEncoder) -> InfoEncoder:
+    """The encoder of one inner dictionary with one key: one concatenation per instance."""
+
+    def spliced(given: Mapping[str, Any]) -> str:
+        try:
+            if len(given) == 1:
+                return opening + _scalar(given[key]) + closing
+        except (TypeError, KeyError):  # not a plain scalar, or another key
+            pass
+        return whole(given)
 
     return spliced
 

@@ -32,6 +32,7 @@ from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
 from reflow.stores import CacheCandidate, NewTaskInstance, StateUpdate, Store
+from reflow.stores.records import planned_instance
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
@@ -176,6 +177,8 @@ class Planner:
         # A store that overrides take_cached_array copies a cached array, hands
         # back its hashes and records it in one unit: nothing read back.
         self._take_in_store = type(store).take_cached_array is not Store.take_cached_array
+        # Per task, whether the store may hold a result of it to reuse (asked once).
+        self._may_hit: dict[str, bool] = {}
 
     def changed_output_files(self, name: str, hit: TaskInstanceRecord) -> list[dict[str, Any]]:
         """The state now of every file a cached output names, if any differs (``[]``: reuse).
@@ -312,6 +315,11 @@ class Planner:
         input_hashes = exp.hashes_many([index or 0 for index in indices])
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
+        if lookup:  # a task never computed before has no hit: nothing to look up
+            may = self._may_hit.get(name)
+            if may is None:
+                may = self._may_hit[name] = self.store.may_have_cached_results(name)
+            lookup = may
         chunk = Chunk()
         if lookup and self._hits_in_store and not self.policy.verify:
             found = self._insert_hits(name, chunk, indices, identities, input_hashes)
@@ -346,16 +354,7 @@ class Planner:
                 if info.get("status") == "hit":
                     chunk.hits[index] = hit
             news.append(
-                NewTaskInstance(
-                    name,
-                    index,
-                    TaskState.PENDING,
-                    {},
-                    identity=ident if keep_identity else "",
-                    cache_info=info,
-                    cache_info_text=text,
-                    created_at=planned,
-                )
+                planned_instance(name, index, ident if keep_identity else "", info, text, planned)
             )
 
         if self._reuse_in_store:

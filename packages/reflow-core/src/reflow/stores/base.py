@@ -54,7 +54,10 @@ def ended_states(
     """
     if len(instances) != len(ends):
         raise ValueError(f"{len(instances)} instances but {len(ends)} updates")
-    states = [TaskState(update.state) for update in ends]
+    states = [
+        update.state if type(update.state) is TaskState else TaskState(update.state)
+        for update in ends
+    ]
     for state in states:
         if state not in ENDED_STATES:
             raise ValueError(
@@ -1060,6 +1063,19 @@ class Store(abc.ABC):
             task_name, [c.identity for c in candidates], user_id=user_id
         )
         return {}, found
+
+    def may_have_cached_results(self, task_name: str) -> bool:
+        """Whether ``task_name`` may have a result to reuse: ``False`` only if surely none.
+
+        A task no run ever computed (a first run of a workflow, or a task just
+        renamed or added) has no cache hit, whatever its instances' identities:
+        the planner then looks none of them up.  It asks once per task and
+        run, before planning the task's instances; a result another process
+        computes meanwhile is not reused by this run.  The default answers
+        ``True`` (every identity is looked up); SQLite and PostgreSQL answer
+        with one probe of the cache index.
+        """
+        return True
 
     def copy_cached_array(
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None

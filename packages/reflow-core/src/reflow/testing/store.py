@@ -1023,6 +1023,25 @@ class StoreConformance(abc.ABC):
             assert set(reused) == {0, 1, 2}
         assert hits(RUN, "arr", []) == ({}, {})
 
+    def test_a_task_never_computed_has_no_cached_results(self, store: Store) -> None:
+        # The planner looks nothing up for a task of which this answers False: it
+        # must never say False while a result of the task could be reused.
+        # Store's default always answers True (every identity is looked up).
+        own = type(store).may_have_cached_results is not Store.may_have_cached_results
+        assert store.may_have_cached_results("arr") is not own
+        [_, failed, done] = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, identity=sha(f"i{i}")) for i in range(3)]
+        )
+        store.update_task_failed(failed, "boom")
+        assert store.may_have_cached_results("arr") is not own  # pending, failed: no result
+        assert store.may_have_cached_results("other") is not own
+        store.update_task_success(done, 1, output_hash=sha("o1"))
+        assert store.may_have_cached_results("arr")
+        assert store.find_cached_many("arr", [sha("i2")])  # what the answer stands for
+        store.insert_run("run-2", "pipeline", "bob", {})
+        store.insert_cache_hits("run-2", "arr", [CacheCandidate(2, sha("i2"))])
+        assert store.may_have_cached_results("arr")  # a hit reuses it; it is still there
+
     def test_cache_hits_of_one_user_and_singletons(self, store: Store) -> None:
         store.insert_run("run-bob", "pipeline", "bob", {})
         for run, output in ((RUN, "alice's"), ("run-bob", "bob's")):

@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
+from reflow.engine.local.collector import usual_collections
 from reflow.engine.local.forked import Channel, Child, wait
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
@@ -103,6 +104,7 @@ def _run_batch(
 def _serve(parent: int, stop_on_failure: bool, conn: Channel) -> None:
     """Worker main loop: run each batch received, send back its outcomes."""
     die_with_parent(parent)
+    usual_collections()  # the driver's run collects rarely; the user's tasks as they would
     # The parent converts SIGTERM/SIGINT into exceptions; an idle worker told
     # to stop should just stop, quietly.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from reflow.define.given import Resources
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
 from reflow.engine.local.backends import Batch, BatchUsage, ProcessBackend
+from reflow.engine.local.collector import rare_collections
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
 from reflow.engine.local.retrying import LocalRetries
@@ -43,6 +44,7 @@ from reflow.runs.liveness import HEARTBEAT_SECONDS, take_over_lost_runs, this_pr
 from reflow.runs.place import RunPlace
 from reflow.signals import TaskInterrupted, graceful_shutdown
 from reflow.stores import NewTaskInstance, StateUpdate, open_store
+from reflow.stores.records import success_update
 
 if TYPE_CHECKING:
     from reflow.cache.identity import IdentityParts
@@ -77,9 +79,7 @@ _RECORD_SECONDS = 2.0
 
 def _success(outcome: Outcome) -> StateUpdate:
     """The update that ends a successful instance (its id filled in by ``LocalRun._end``)."""
-    return StateUpdate(
-        0, _SUCCESS, None, outcome.output, outcome.output_hash, None, outcome.output_text
-    )
+    return success_update(outcome.output, outcome.output_hash, outcome.output_text)
 
 
 class TaskFailedError(ReflowError):
@@ -260,8 +260,20 @@ class LocalRun:
     # -- preparing a task -----------------------------------------------------
 
     def _kwargs(self, name: str, index: int | None) -> dict[str, Any]:
+        return self._kwargs_many(name, [index])[0]
+
+    def _kwargs_many(self, name: str, indices: Sequence[int | None]) -> list[dict[str, Any]]:
+        """The keyword arguments of each instance at ``indices`` (one loop per batch)."""
         exp = self.tasks[name].exp
         assert exp is not None
+        fixed = self._fixed_kwargs(name)
+        values = exp.values_many([index or 0 for index in indices])
+        if not fixed:
+            return values
+        return [{**fixed, **v} for v in values]
+
+    def _fixed_kwargs(self, name: str) -> dict[str, Any]:
+        """What every element of the task gets besides its ``Result`` inputs: built once."""
         fixed = self.fixed_kwargs.get(name)
         if fixed is None:  # what every element of the task gets: built once per task
             spec = self.wf.tasks[name]
@@ -271,9 +283,7 @@ class LocalRun:
             for p in spec.resources_params:
                 fixed[p] = Resources.of(spec.config)
             self.fixed_kwargs[name] = fixed
-        kwargs = dict(fixed)
-        kwargs.update(exp.values(index or 0))
-        return kwargs
+        return fixed
 
     def _upstream(self, name: str) -> UpstreamOutput:
         """What a finished task gives its dependants; values may stay in the store."""
@@ -545,12 +555,8 @@ class LocalRun:
                     else max(1, min(_BATCH_MAX, len(state.queue) // (backend.slots * 4) or 1))
                 )
                 size = min(size, self._timed_size(state))
-                items = [
-                    (index, self._kwargs(name, index))
-                    for index in (
-                        state.queue.popleft() for _ in range(min(size, len(state.queue)))
-                    )
-                ]
+                indices = [state.queue.popleft() for _ in range(min(size, len(state.queue)))]
+                items = list(zip(indices, self._kwargs_many(name, indices), strict=True))
                 backend.submit((name, items), slots)
                 state.in_flight += 1
             if state.queue or state.in_flight:
@@ -751,6 +757,10 @@ class LocalRun:
         self._flush()
 
     def execute(self) -> RunPlace:
+        with rare_collections():
+            return self._execute()
+
+    def _execute(self) -> RunPlace:
         self._create_run()
         functions: dict[str, Callable[..., Any]] = {n: self.wf.tasks[n].func for n in self.order}
         backend = ProcessBackend(
