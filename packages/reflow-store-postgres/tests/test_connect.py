@@ -110,3 +110,26 @@ def test_a_lost_connection_is_reopened(schema_url: str, admin: Any) -> None:
         store.insert_run("r2", "wf", "alice", {})
 
         assert [r.run_id for r in store.list_run_records()] == ["r2", "r1"]
+
+
+def test_a_connection_lost_while_the_store_opens_is_reopened(
+    schema_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server ends the session while init() checks the schema (a dispatcher opening
+    # the store as an administrator or a failover ends sessions): init connects again.
+    prepare = PostgresStore._prepare_schema
+    ended: list[int] = []
+
+    def ended_once(self: PostgresStore, conn: Any) -> None:
+        if not ended:
+            ended.append(1)
+            conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        prepare(self, conn)
+
+    monkeypatch.setattr(PostgresStore, "_prepare_schema", ended_once)
+    with PostgresStore(schema_url, connect_timeout=10) as store:
+        store.init()
+        assert ended == [1]
+        store.insert_run("r1", "wf", "alice", {})
+        assert [r.run_id for r in store.list_run_records()] == ["r1"]
+    assert "Lost the connection to" in caplog.text

@@ -478,15 +478,20 @@ def test_no_password_in_files_store_or_command_lines(
 
 
 def _break_connections(admin: Admin, stop: threading.Event, broken: list[int]) -> None:
-    """End every reflow session on the server (``pg_terminate_backend``) every 0.1-0.3 s."""
-    pause = 0.1
+    """End every reflow session on the server (``pg_terminate_backend``) every 20-40 ms.
+
+    Often enough that a dispatcher's wave is cut in its middle: with tasks submitted
+    ahead a run has three dispatchers, each in the store for some 30 ms (breaks every
+    0.1-0.3 s missed all of them in one run of three).
+    """
+    pause = 0.02
     while not stop.wait(pause):
         rows = admin(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE application_name = 'reflow' AND pid <> pg_backend_pid()"
         )
         broken.append(int(str(rows[0][0])))
-        pause = 0.1 + (len(broken) % 3) / 10
+        pause = 0.02 + (len(broken) % 3) * 0.01
 
 
 def test_a_run_survives_its_connections_broken_in_the_middle_of_waves(

@@ -276,9 +276,14 @@ class PostgresStore(Store):
     # -- connection, transactions, retries ---------------------------------------
 
     def init(self) -> None:
-        """Connect, creating or migrating the schema when needed."""
+        """Connect, creating or migrating the schema when needed.
+
+        A connection lost while the schema is checked is opened again, as for
+        any operation (a dispatcher whose session the server ends while it
+        opens the store goes on instead of leaving its run LOST).
+        """
         with self._lock:
-            self._connection()
+            self._attempt(lambda _conn: None)
 
     def close(self) -> None:
         """Close the connection; the next call opens a new one."""
@@ -397,6 +402,7 @@ class PostgresStore(Store):
                 # Connected, then lost while checking the schema: connect again.
                 if attempt == self.retries - 1 or not _lost_connection(exc):
                     raise
+                logger.warning("Lost the connection to %s opening it; reconnecting", self.server)
                 continue
             try:
                 return step(conn)
