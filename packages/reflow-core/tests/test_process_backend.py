@@ -55,3 +55,46 @@ def test_a_dead_worker_reports_its_batches_with_its_exit_status() -> None:
         assert drain(backend) == [("same", [(3, True, 3)], "")]
     finally:
         backend.shutdown(kill=True)
+
+
+def nap(i: int) -> int:
+    import time
+
+    time.sleep(30)
+    return i
+
+
+def test_a_signal_interrupts_a_running_task_and_stops_an_idle_worker() -> None:
+    import time
+
+    backend = ProcessBackend({"nap": nap, "same": same}, max_workers=1)
+    try:
+        backend.submit(("same", [(0, {"i": 0})]))
+        assert drain(backend) == [("same", [(0, True, 0)], "")]
+        [pid] = backend.pids()[:1]
+        os.kill(pid, signal.SIGINT)  # idle: the driver handles Ctrl-C, the worker goes on
+        time.sleep(0.2)
+        backend.submit(("nap", [(1, {"i": 1})]))
+        time.sleep(0.5)  # the task is asleep in the worker
+        os.kill(pid, signal.SIGTERM)
+        [(_, outcomes, _, death)] = backend.collect(timeout=30)
+        assert death == "" and [(o.index, o.interrupted) for o in outcomes] == [(1, True)]
+        backend.submit(("same", [(2, {"i": 2})]))  # the same worker runs on
+        assert drain(backend) == [("same", [(2, True, 2)], "")]
+        assert backend.pids()[0] == pid
+        os.kill(pid, signal.SIGTERM)  # idle: it stops, by the signal
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            waited, status = os.waitpid(pid, os.WNOHANG)
+            if waited == pid:
+                assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the idle worker did not stop on SIGTERM")
+    finally:
+        backend.shutdown(kill=True)

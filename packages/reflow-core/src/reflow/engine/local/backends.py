@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import partial
+from types import FrameType
 from typing import Any
 
 from reflow.cache.filestate import DEFAULT_POLICY
@@ -34,7 +35,7 @@ from reflow.engine.local.forked import Channel, Child, wait
 from reflow.engine.local.lifeline import die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
 from reflow.engine.local.usage import BatchMeter, mean_seconds, usage_line
-from reflow.signals import graceful_shutdown
+from reflow.signals import TaskInterrupted
 
 __all__ = ["Batch", "Finished", "ProcessBackend", "exit_text"]
 
@@ -86,7 +87,8 @@ def _run_batch(
     watched = _WATCHED.get(task, ())
     retryable = _RETRYABLE.get(task, ())
     meter = BatchMeter()  # CPU time and memory once per batch, not per call
-    with graceful_shutdown():
+    _RUNNING[0] = True  # SIGTERM/SIGINT now interrupt the task (see _on_stop)
+    try:
         for index, kwargs in items:
             outcome = call_task(task, func, index, kwargs, policy, watched)
             out.append(outcome)
@@ -97,8 +99,30 @@ def _run_batch(
             retried = isinstance(outcome.exception, retryable)
             if outcome.interrupted or (stop_on_failure and not retried):
                 break  # the rest of the batch stays unrun (and is cancelled)
+    finally:
+        _RUNNING[0] = False
     rows = meter.rows((o.index, o.start, o.end) for o in out if o.end)
     return out, (usage_line(task, _HOST[0], rows), mean_seconds(rows))
+
+
+_RUNNING = [False]
+"""Whether this worker is running a batch (set by :func:`_run_batch`)."""
+
+
+def _on_stop(signum: int, frame: FrameType | None) -> None:
+    """A worker's SIGTERM/SIGINT handler, installed once for its life.
+
+    While a batch runs, the signal interrupts its task (:class:`TaskInterrupted`,
+    as :func:`~reflow.signals.graceful_shutdown` raises); an idle worker told to
+    stop just stops (SIGTERM, its default action) or goes on (SIGINT, which the
+    driver handles).  Installing and restoring handlers around each batch cost
+    ~25 µs, a chain's every task.
+    """
+    if _RUNNING[0]:
+        raise TaskInterrupted(signum)
+    if signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _serve(parent: int, stop_on_failure: bool, conn: Channel) -> None:
@@ -106,9 +130,9 @@ def _serve(parent: int, stop_on_failure: bool, conn: Channel) -> None:
     die_with_parent(parent)
     usual_collections()  # the driver's run collects rarely; the user's tasks as they would
     # The parent converts SIGTERM/SIGINT into exceptions; an idle worker told
-    # to stop should just stop, quietly.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # to stop should just stop, quietly (see _on_stop).
+    signal.signal(signal.SIGTERM, _on_stop)
+    signal.signal(signal.SIGINT, _on_stop)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # blocked across the fork
     stopped = False
     while True:
