@@ -1045,7 +1045,7 @@ class PostgresStore(Store):
                 if hit is not None and not hit[1]:
                     columns[0].append(idx)
                     columns[1].append(c.identity)
-                    columns[2].append(sqlstore.dict_to_db(c.cache_info))
+                    columns[2].append(sqlstore.info_to_db(c))
                     columns[3].append(hit[0])
             rows: list[Any] = []
             if columns[0]:
@@ -1070,7 +1070,9 @@ class PostgresStore(Store):
                     items = [NewTaskInstance(task_name, c.array_index) for c in candidates]
                     raise self._duplicate(conn, run_id, run, items) from exc
             reused = {
-                (None if idx == SINGLETON_INDEX else idx): ReusedHit(int(iid), digest or "")
+                (None if idx == SINGLETON_INDEX else idx): sqlstore.reused_hit(
+                    int(iid), digest or ""
+                )
                 for idx, iid, digest in rows
             }
             held = [source for source, tagged in found.values() if tagged]

@@ -1568,7 +1568,7 @@ class SqliteStore(Store):
         if not found:
             return {}, {}
         hits = [
-            (idx, key, sqlstore.dict_to_db(c.cache_info), hit[0])
+            (idx, key, sqlstore.info_to_db(c), hit[0])
             for idx, key, c in keyed
             if (hit := found.get(key)) is not None and not hit[1]
         ]
@@ -1615,7 +1615,9 @@ class SqliteStore(Store):
                 ).fetchall()
             return (
                 {
-                    (None if idx == SINGLETON_INDEX else idx): ReusedHit(iid, hash_from_db(digest))
+                    (None if idx == SINGLETON_INDEX else idx): sqlstore.reused_hit(
+                        iid, hash_from_db(digest)
+                    )
                     for idx, iid, digest in inserted
                 },
                 held,

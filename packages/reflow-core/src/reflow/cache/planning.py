@@ -31,8 +31,8 @@ from reflow.cache.infotext import InfoEncoder, info_encoder
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
-from reflow.stores import CacheCandidate, NewTaskInstance, StateUpdate, Store
-from reflow.stores.records import planned_instance
+from reflow.stores import NewTaskInstance, StateUpdate, Store
+from reflow.stores.records import cache_candidate, planned_instance
 
 if TYPE_CHECKING:
     from reflow.define.flow import TaskSpec
@@ -430,12 +430,15 @@ class Planner:
         without hits (each task of a chain) costs a lookup, no transaction.
         """
         code = self.code.get(name)
+        fixed = {} if code is None else {"code": code}
+        # The candidates' cache_info text, one encoding for the chunk (see insert_chunk).
+        text = (
+            info_encoder(fixed, [("inputs", tuple(input_hashes[0]))])
+            if len(input_hashes) >= _SPLICE_FROM
+            else _no_text
+        )
         candidates = [
-            CacheCandidate(
-                index,
-                ident,
-                {"inputs": hashes} if code is None else {"inputs": hashes, "code": code},
-            )
+            cache_candidate(index, ident, {**fixed, "inputs": hashes}, text(hashes))
             for index, ident, hashes in zip(indices, identities, input_hashes, strict=True)
         ]
         reused, held = self.store.insert_cache_hits(

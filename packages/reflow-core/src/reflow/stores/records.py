@@ -362,11 +362,18 @@ class CacheCandidate:
     cache_info : dict[str, Any]
         Its ``cache_info`` without ``status`` and ``source`` (which the store
         adds for a hit), e.g. ``{"inputs": {...}}``.
+    cache_info_text : str or None
+        The manifest codec's text of ``cache_info``, when the caller made it
+        (:func:`reflow.cache.infotext.info_encoder`): a store may complete it
+        instead of encoding ``cache_info`` again.  It must be
+        ``ManifestCodec.dumps(cache_info)``; ``None`` (the default) leaves
+        the encoding to the store.
     """
 
     array_index: int | None
     identity: str
     cache_info: dict[str, Any] = field(default_factory=dict)
+    cache_info_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -463,6 +470,30 @@ def planned_instance(
         created_at=created_at,
     )
     return item
+
+
+def cache_candidate(
+    array_index: int | None,
+    identity: str,
+    cache_info: dict[str, Any],
+    cache_info_text: str | None,
+) -> CacheCandidate:
+    """``CacheCandidate(array_index, identity, cache_info, cache_info_text)``, made fast."""
+    candidate: CacheCandidate = _new(CacheCandidate)
+    candidate.__dict__.update(
+        array_index=array_index,
+        identity=identity,
+        cache_info=cache_info,
+        cache_info_text=cache_info_text,
+    )
+    return candidate
+
+
+def reused_hit(instance_id: int, output_hash: str) -> ReusedHit:
+    """``ReusedHit(instance_id, output_hash)``, made fast (a store makes one per hit)."""
+    hit: ReusedHit = _new(ReusedHit)
+    hit.__dict__.update(instance_id=instance_id, output_hash=output_hash)
+    return hit
 
 
 def success_update(output: Any, output_hash: str, output_text: str | None) -> StateUpdate:

@@ -20,13 +20,16 @@ from typing import Any
 from reflow._types import RunState, TaskState
 from reflow.manifest import CODEC
 from reflow.stores.records import (
+    CacheCandidate,
     NewTaskInstance,
+    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
     StateUpdate,
     TaskInstanceRecord,
 )
+from reflow.stores.records import reused_hit as _reused_hit
 
 __all__ = [
     "RUN_COLUMNS",
@@ -44,6 +47,7 @@ __all__ = [
     "ms_to_datetime",
     "now_ms",
     "output_to_db",
+    "reused_hit",
     "run_record",
     "schema_too_new",
     "stored_index",
@@ -112,8 +116,8 @@ def value_to_db(value: Any) -> str | None:
     return None if value is None else CODEC.dumps(value)
 
 
-def info_to_db(item: NewTaskInstance) -> str | None:
-    """The stored text of a new instance's ``cache_info``: the text it carries, if any."""
+def info_to_db(item: NewTaskInstance | CacheCandidate) -> str | None:
+    """The stored text of a new instance's (or candidate's) ``cache_info``: its text, if any."""
     text = item.cache_info_text
     return text if text is not None else dict_to_db(item.cache_info)
 
@@ -145,6 +149,15 @@ def output_to_db(update: StateUpdate) -> str | None:
     """The stored text of a successful update's output: the text it carries, if any."""
     text = update.output_text
     return text if text is not None else value_to_db(update.output)
+
+
+def reused_hit(instance_id: int, output_hash: str) -> ReusedHit:
+    """``ReusedHit(instance_id, output_hash)`` made without the frozen dataclass's setattr.
+
+    ``insert_cache_hits`` returns one per hit (9,999 for a rerun with one
+    changed element of 10,000).
+    """
+    return _reused_hit(instance_id, output_hash)
 
 
 def value_from_db(value: str | None) -> Any:

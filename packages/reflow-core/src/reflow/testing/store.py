@@ -1023,6 +1023,28 @@ class StoreConformance(abc.ABC):
             assert set(reused) == {0, 1, 2}
         assert hits(RUN, "arr", []) == ({}, {})
 
+    def test_cache_hits_complete_the_cache_info_text_given(self, store: Store) -> None:
+        # A candidate may carry its cache_info's text (the planner encodes a chunk's
+        # once): the hit's stored cache_info is the same as from the dictionary alone.
+        [source] = store.insert_task_instances(RUN, [NewTaskInstance("arr", 0, identity=sha("x"))])
+        store.update_task_success(source, 5, output_hash=sha("5"))
+        info = {"code": "c1", "inputs": {"i": sha("in")}}
+        store.insert_run("run-2", "pipeline", "alice", {})
+        store.insert_run("run-3", "pipeline", "alice", {})
+        given = CacheCandidate(0, sha("x"), info, CODEC.dumps(info))
+        for run, candidate in (("run-2", given), ("run-3", CacheCandidate(0, sha("x"), info))):
+            reused, held = store.insert_cache_hits(run, "arr", [candidate])
+            if not reused:  # a store that hands hits back inserts nothing
+                assert held[sha("x")].id == source
+                continue
+            record = store.get_task_instance_record(run, "arr", 0)
+            assert record is not None and record.output == 5
+            assert record.cache_info == {
+                **info,
+                "status": "hit",
+                "source": {"run_id": RUN, "instance_id": source, "array_index": 0},
+            }
+
     def test_a_task_never_computed_has_no_cached_results(self, store: Store) -> None:
         # The planner looks nothing up for a task of which this answers False: it
         # must never say False while a result of the task could be reused.
