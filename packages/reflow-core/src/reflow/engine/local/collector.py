@@ -2,15 +2,16 @@
 
 A run of 10,000 tiny elements allocates a few hundred thousand container
 objects in the driver (rows, updates, kwargs), almost none in cycles.  With
-Python's default thresholds the collector runs some 150 times meanwhile and
-scans every object the program holds (its modules, the workflow) each time
-a full collection comes: about 10 % of the driver's time.  During a run the
-first threshold is raised to :data:`THRESHOLD` (a collection per that many
-new containers, so memory held by cycles stays bounded) and what existed
-before the run is frozen (:func:`gc.freeze`): the collector no longer scans
-it, and forked workers do not touch those pages.  Both are undone when the
-run ends.  Workers, which run the user's tasks, collect with the thresholds
-the driver had (:func:`usual_collections`).
+Python's default thresholds the collector runs some 150 times meanwhile, and
+each full collection scans every object the program holds (its modules, the
+workflow): about 10 % of the driver's time.  During a run the first
+threshold is raised to :data:`THRESHOLD` (a collection per that many new
+containers, so memory held by cycles stays bounded), and put back when the
+run ends, when the usual collections take whatever cycles the run left.
+Nothing is frozen (:func:`gc.freeze`): a program that calls ``run_local``
+again and again would keep each run's cyclic garbage for good.  Workers,
+which run the user's tasks, collect with the thresholds the driver had
+(:func:`usual_collections`).
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ _before: list[tuple[int, int, int]] = []
 
 @contextmanager
 def rare_collections() -> Iterator[None]:
-    """Collect rarely while the block runs; leave what was there before unscanned."""
+    """Collect rarely while the block runs, as before after it."""
     before = gc.get_threshold()
     _before.append(before)
-    gc.freeze()
     # A first threshold of 0 turns collections off: leave that choice alone.
     gc.set_threshold(max(before[0], THRESHOLD) if before[0] else 0, before[1], before[2])
     try:
@@ -41,7 +41,6 @@ def rare_collections() -> Iterator[None]:
     finally:
         _before.pop()
         gc.set_threshold(*before)
-        gc.unfreeze()
 
 
 def usual_collections() -> None:
