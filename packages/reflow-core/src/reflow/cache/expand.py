@@ -253,32 +253,30 @@ class Expansion:
         """:meth:`values` of each index, the driving parameters' read in one loop each."""
         whole = {p: w.value for p, w in self._whole.items()}
         columns = [(p, drive.values(indices)) for p, drive in self._drives.items()]
-        if not whole and len(columns) == 1:  # one parameter drives, nothing else
-            p, column = columns[0]
-            return [{p: value} for value in column]
-        out: list[dict[str, Any]] = []
-        for k in range(len(indices)):
-            values = dict(whole)
-            for p, column in columns:
-                values[p] = column[k]
-            out.append(values)
-        return out
+        return _per_index(len(indices), whole, columns, {})
 
     def hashes_many(self, indices: Sequence[int]) -> list[dict[str, str]]:
         """:meth:`hashes` of each index, the driving parameters' hashed in one loop each."""
         fixed = {p: w.hash for p, w in self._whole.items()}
         columns = [(p, drive.hashes(indices)) for p, drive in self._drives.items()]
-        if not fixed and not self._extra and len(columns) == 1:  # one parameter drives
-            p, column = columns[0]
-            return [{p: digest} for digest in column]
-        out: list[dict[str, str]] = []
-        for k in range(len(indices)):
-            hashes = dict(fixed)
-            for p, column in columns:
-                hashes[p] = column[k]
-            hashes.update(self._extra)
-            out.append(hashes)
-        return out
+        return _per_index(len(indices), fixed, columns, self._extra)
+
+
+def _per_index(
+    count: int, fixed: dict[str, Any], columns: list[tuple[str, list[Any]]], extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One dictionary per index: ``fixed``, then each column's item, then ``extra``."""
+    if not fixed and not extra and len(columns) == 1:  # one parameter drives, nothing else
+        p, column = columns[0]
+        return [{p: item} for item in column]
+    out: list[dict[str, Any]] = []
+    for k in range(count):
+        row = dict(fixed)
+        for p, column in columns:
+            row[p] = column[k]
+        row.update(extra)
+        out.append(row)
+    return out
 
 
 def expand(

@@ -22,14 +22,13 @@ from reflow.manifest import CODEC
 from reflow.stores.records import (
     CacheCandidate,
     NewTaskInstance,
-    ReusedHit,
     RunContext,
     RunOwner,
     RunRecord,
     StateUpdate,
     TaskInstanceRecord,
+    reused_hit,
 )
-from reflow.stores.records import reused_hit as _reused_hit
 
 __all__ = [
     "RUN_COLUMNS",
@@ -149,15 +148,6 @@ def output_to_db(update: StateUpdate) -> str | None:
     """The stored text of a successful update's output: the text it carries, if any."""
     text = update.output_text
     return text if text is not None else value_to_db(update.output)
-
-
-def reused_hit(instance_id: int, output_hash: str) -> ReusedHit:
-    """``ReusedHit(instance_id, output_hash)`` made without the frozen dataclass's setattr.
-
-    ``insert_cache_hits`` returns one per hit (9,999 for a rerun with one
-    changed element of 10,000).
-    """
-    return _reused_hit(instance_id, output_hash)
 
 
 def value_from_db(value: str | None) -> Any:
