@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import pytest
+
 from reflow import Result, Workflow
 from reflow.stores import NewTaskInstance
 from reflow.stores.sqlite import SqliteStore
@@ -30,7 +32,12 @@ def partial_workflow(calls: CallLog, values: dict[str, list[int]]) -> Workflow:
     return wf
 
 
-def test_reused_elements_keep_outputs_status_and_explain(tmp_path: Path, store: Any) -> None:
+@pytest.mark.parametrize("element_copies", [True, False])
+def test_reused_elements_keep_outputs_status_and_explain(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch, element_copies: bool
+) -> None:
+    if not element_copies:  # every element looked up by identity (insert_cache_hits)
+        monkeypatch.setattr(store, "find_cached_array", lambda *args, **kwargs: None)
     calls = CallLog(tmp_path / "calls.jsonl")
     values = {"items": [1, 2, 3]}
     wf = partial_workflow(calls, values)
@@ -47,14 +54,24 @@ def test_reused_elements_keep_outputs_status_and_explain(tmp_path: Path, store: 
     reused = store.get_task_instance_record(run.run_id, "each", 0)
     source = store.get_task_instance_record(first.run_id, "each", 0)
     assert reused.cache_info["status"] == "hit"
-    assert reused.cache_info["source"]["instance_id"] == source.id
+    if element_copies:  # copied with the elements unchanged since the first run
+        assert reused.cache_info["source"] == {"run_id": first.run_id}
+    else:
+        assert reused.cache_info["source"]["instance_id"] == source.id
     assert (reused.output, reused.output_hash) == (source.output, source.output_hash)
     assert f"each[0] in run {first.run_id}" in run.explain("each", 0)
     assert "cache miss" in run.explain("each", 2)
 
 
 class _SourcesGone(SqliteStore):
-    """Deletes the runs a hit comes from between the look-up and the insert."""
+    """Deletes the runs a hit comes from between the look-up and the insert.
+
+    It copies no unchanged elements (``find_cached_array``): each element is
+    looked up by identity, and the tagged outputs come back to the planner.
+    """
+
+    def find_cached_array(self, *args: Any, **kwargs: Any) -> Any:
+        return None
 
     def insert_reused_instances(
         self, run_id: str, instances: Any, sources: Any
@@ -97,9 +114,16 @@ def test_reuse_returns_none_for_gone_sources_only(tmp_path: Path, store: Any) ->
 
 
 class _CountsLookups(SqliteStore):
-    """Counts the planner's look-ups that decode hits in Python."""
+    """Counts the planner's look-ups that decode hits in Python; copies no elements.
+
+    Without element copies (:mod:`reflow.cache.elements`) every element is
+    looked up by its identity: the hits are the store's ``insert_cache_hits``.
+    """
 
     decoded = 0
+
+    def find_cached_array(self, *args: Any, **kwargs: Any) -> Any:
+        return None
 
     def find_cached_outputs(self, *args: Any, **kwargs: Any) -> Any:
         self.decoded += 1

@@ -100,6 +100,34 @@ def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
     return ("", ()) if user_id is None else (" AND r.user_id = %s", (user_id,))
 
 
+def _complete_arrays(
+    conn: Connection, task_name: str, identity: str, user_id: str | None
+) -> Iterator[tuple[int, int, str]]:
+    """The runs that recorded an array of the task under ``identity``, newest first, still whole.
+
+    ``(run key, number of elements, run id)``; a run whose elements were
+    pruned since is passed over.
+    """
+    mine, values = _of_user(user_id)
+    candidates = conn.execute(
+        "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
+        f"WHERE a.task = %s AND a.identity = %s{mine} ORDER BY a.created_at DESC",
+        (task_name, identity, *values),
+    ).fetchall()
+    for source, count, source_id in candidates:
+        row = conn.execute(
+            "SELECT count(*) FROM task_instances WHERE run = %s AND task = %s "
+            f"AND state = {_SUCCESS} AND idx >= 0",
+            (source, task_name),
+        ).fetchone()
+        if row is not None and int(row[0]) == count:
+            yield int(source), int(count), str(source_id)
+
+
+class _IncompleteError(Exception):
+    """Rolls back a copy of array elements that found fewer than it was asked for."""
+
+
 def _text(value: str) -> str | None:
     """A hash or other optional string: ``""`` is stored as NULL."""
     return value or None
@@ -1495,6 +1523,77 @@ class PostgresStore(Store):
         )
         return [(str(task), str(identity), int(count)) for task, identity, count in rows]
 
+    def find_cached_array(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> tuple[str, int] | None:
+        """The newest complete array recorded under this identity (``Store.find_cached_array``)."""
+        if not identity:
+            return None
+
+        def work(conn: Connection) -> tuple[str, int] | None:
+            for _, count, source_id in _complete_arrays(conn, task_name, identity, user_id):
+                return source_id, count
+            return None
+
+        return self._read(work)
+
+    def copy_array_elements(
+        self,
+        task_name: str,
+        source_run_id: str,
+        run_id: str,
+        spans: Sequence[tuple[int, int]],
+    ) -> dict[int, str] | None:
+        """Copy some elements of another run's array, all or none (``Store.copy_array_elements``).
+
+        One ``INSERT ... SELECT`` joining the spans (two arrays, unnested) to
+        the source's rows by the ``(run, task, idx)`` index.
+        """
+        import psycopg
+
+        wanted = sum(last - first + 1 for first, last in spans)
+        if not wanted:
+            return None
+        firsts = [first for first, _ in spans]
+        lasts = [last for _, last in spans]
+
+        def work(conn: Connection) -> dict[int, str] | None:
+            row = conn.execute(
+                "SELECT id FROM runs WHERE run_id = %s", (source_run_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            target = self._run_key(conn, run_id)
+            now = sqlstore.now_ms()
+            info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_run_id}})
+            try:
+                with conn.transaction():
+                    rows = conn.execute(
+                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
+                        "updated_at, identity, input_hash, output_hash, input, output, "
+                        f"cache_info, source) SELECT %s, s.task, s.idx, {_SUCCESS}, %s, %s, "
+                        "s.identity, s.input_hash, s.output_hash, s.input, s.output, %s, "
+                        "coalesce(s.source, s.id) "
+                        "FROM unnest(%s::integer[], %s::integer[]) AS r(first, last) "
+                        "JOIN task_instances s ON s.run = %s AND s.task = %s "
+                        f"AND s.idx BETWEEN r.first AND r.last AND s.state = {_SUCCESS} "
+                        "RETURNING idx, output_hash",
+                        (target, now, now, info, firsts, lasts, row[0], task_name),
+                    ).fetchall()
+                    if len(rows) != wanted:  # the source lost elements: copy none
+                        raise _IncompleteError
+            except psycopg.errors.UniqueViolation as exc:
+                raise DuplicateError(
+                    f"Task {task_name!r} already has instances in run {run_id} at indices the "
+                    "copy would take; elements can only be copied into free indices."
+                ) from exc
+            return {int(idx): digest or "" for idx, digest in rows}
+
+        try:
+            return self._write(work)
+        except _IncompleteError:
+            return None
+
     def copy_cached_array(
         self, task_name: str, identity: str, run_id: str, *, user_id: str | None = None
     ) -> tuple[str, int] | None:
@@ -1519,21 +1618,8 @@ class PostgresStore(Store):
 
         def work(conn: Connection) -> tuple[str, list[str]] | None:
             target = self._run_key(conn, run_id)
-            mine, values = _of_user(user_id)
-            candidates = conn.execute(
-                "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
-                f"WHERE a.task = %s AND a.identity = %s{mine} ORDER BY a.created_at DESC",
-                (task_name, identity, *values),
-            ).fetchall()
             now = sqlstore.now_ms()
-            for source, count, source_id in candidates:
-                row = conn.execute(
-                    "SELECT count(*) FROM task_instances WHERE run = %s AND task = %s "
-                    f"AND state = {_SUCCESS} AND idx >= 0",
-                    (source, task_name),
-                ).fetchone()
-                if row is None or int(row[0]) != count:  # the source was pruned: an older one
-                    continue
+            for source, _, source_id in _complete_arrays(conn, task_name, identity, user_id):
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 try:
                     with conn.transaction():

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -167,6 +168,34 @@ _UPDATE_SQL: dict[TaskState, str] = {
     )
     for state, (clause, _) in _SET.items()
 }
+
+
+class _IncompleteError(Exception):
+    """Rolls back a copy of array elements that found fewer than it was asked for."""
+
+
+def _complete_arrays(
+    conn: sqlite3.Connection, task: int, key: Any, user_id: str | None
+) -> Iterator[tuple[int, int, str]]:
+    """The runs that recorded an array of ``task`` under ``key``, newest first, still whole.
+
+    ``(run key, number of elements, run id)``; a run whose elements were
+    pruned since is passed over.
+    """
+    mine, users = _of_user(user_id)
+    candidates = conn.execute(
+        "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
+        f"WHERE a.task = ? AND a.identity = ?{mine} ORDER BY a.created_at DESC",
+        (task, key, *users),
+    ).fetchall()
+    for source, count, source_id in candidates:
+        done = conn.execute(
+            "SELECT COUNT(*) FROM task_instances WHERE run = ? AND task = ? "
+            f"AND state = {_SUCCESS} AND idx >= 0",
+            (source, task),
+        ).fetchone()[0]
+        if done == count:
+            yield int(source), int(count), str(source_id)
 
 
 def _of_user(user_id: str | None) -> tuple[str, tuple[str, ...]]:
@@ -1698,27 +1727,14 @@ class SqliteStore(Store):
         key = hash_to_db(identity)
         if key is None:
             return None
-        mine, users = _of_user(user_id)
 
         def work(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
             task = self._task_key(conn, task_name)
             if task is None:
                 return None
             target = self._run_key(conn, run_id)
-            candidates = conn.execute(
-                "SELECT a.run, a.count, r.run_id FROM array_cache a JOIN runs r ON r.id = a.run "
-                f"WHERE a.task = ? AND a.identity = ?{mine} ORDER BY a.created_at DESC",
-                (task, key, *users),
-            ).fetchall()
             now = sqlstore.now_ms()
-            for source, count, source_id in candidates:
-                done = conn.execute(
-                    f"SELECT COUNT(*) FROM task_instances WHERE run = ? AND task = ? "
-                    f"AND state = {_SUCCESS} AND idx >= 0",
-                    (source, task),
-                ).fetchone()[0]
-                if done != count:  # the source run was pruned: try an older one
-                    continue
+            for source, _, source_id in _complete_arrays(conn, task, key, user_id):
                 # Each copy has its source's identity, hence its inputs: the cache
                 # info names the source run; the element is the one of the same index.
                 info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
@@ -1748,6 +1764,79 @@ class SqliteStore(Store):
             raise DuplicateError(
                 f"Task {task_name!r} already has instances in run {run_id}; a cached array "
                 "can only be copied into a task with none."
+            ) from exc
+
+    def find_cached_array(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> tuple[str, int] | None:
+        """The newest complete array recorded under this identity (``Store.find_cached_array``)."""
+        key = hash_to_db(identity)
+        if key is None:
+            return None
+
+        def work(conn: sqlite3.Connection) -> tuple[str, int] | None:
+            task = self._task_key(conn, task_name)
+            if task is None:
+                return None
+            for _, count, source_id in _complete_arrays(conn, task, key, user_id):
+                return str(source_id), int(count)
+            return None
+
+        return self._read(work)
+
+    def copy_array_elements(
+        self,
+        task_name: str,
+        source_run_id: str,
+        run_id: str,
+        spans: Sequence[tuple[int, int]],
+    ) -> dict[int, str] | None:
+        """Copy some elements of another run's array, all or none (``Store.copy_array_elements``).
+
+        One ``INSERT ... SELECT`` that descends the ``(run, task, idx)`` index
+        once per span (``CROSS JOIN`` keeps the spans outside: SQLite would
+        otherwise scan every span for each element); the spans go in as one
+        JSON text.
+        """
+        wanted = sum(last - first + 1 for first, last in spans)
+        if not wanted:
+            return None
+
+        def work(conn: sqlite3.Connection) -> dict[int, str] | None:
+            task = self._task_key(conn, task_name)
+            row = conn.execute("SELECT id FROM runs WHERE run_id = ?", (source_run_id,)).fetchone()
+            if task is None or row is None:
+                return None
+            target = self._run_key(conn, run_id)
+            now = sqlstore.now_ms()
+            info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_run_id}})
+            rows = conn.execute(
+                "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
+                "identity, input_hash, output_hash, input, output, cache_info, source) "
+                f"SELECT ?, s.task, s.idx, {_SUCCESS}, ?, ?, s.identity, s.input_hash, "
+                "s.output_hash, s.input, s.output, ?, coalesce(s.source, s.id) "
+                "FROM json_each(?) r CROSS JOIN task_instances s ON s.run = ? AND s.task = ? "
+                "AND s.idx BETWEEN json_extract(r.value, '$[0]') "
+                "AND json_extract(r.value, '$[1]') "
+                f"AND s.state = {_SUCCESS} RETURNING idx, output_hash",
+                (target, now, now, info, json.dumps(list(spans)), row[0], task),
+            ).fetchall()
+            if len(rows) != wanted:  # the source lost elements: copy none
+                raise _IncompleteError
+            # Output hashes are packed hex, but for one given as other text (kept as is).
+            return {
+                idx: digest.hex() if type(digest) is bytes else hash_from_db(digest)
+                for idx, digest in rows
+            }
+
+        try:
+            return self._write(work)
+        except _IncompleteError:
+            return None
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateError(
+                f"Task {task_name!r} already has instances in run {run_id} at indices the "
+                "copy would take; elements can only be copied into free indices."
             ) from exc
 
     def find_cached_record(

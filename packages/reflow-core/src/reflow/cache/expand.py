@@ -249,6 +249,12 @@ class Expansion:
         out.update(self._extra)
         return out
 
+    def fixed_hashes(self) -> dict[str, str]:
+        """The input hashes every instance shares: whole parameters and ``after:`` tasks."""
+        out = {p: w.hash for p, w in self._whole.items()}
+        out.update(self._extra)
+        return out
+
     def values_many(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         """:meth:`values` of each index, the driving parameters' read in one loop each."""
         whole = {p: w.value for p, w in self._whole.items()}

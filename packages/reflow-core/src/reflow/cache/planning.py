@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from reflow._types import TaskState
+from reflow.cache.elements import element_key, same_hashes, same_values, spans
 from reflow.cache.expand import Expansion, UpstreamOutput
 from reflow.cache.filestate import DEFAULT_POLICY, holds_path
 from reflow.cache.identity import (
@@ -31,6 +32,7 @@ from reflow.cache.infotext import InfoEncoder, info_encoder
 from reflow.cache.sharing import takes_user
 from reflow.cache.verify import verify_output
 from reflow.define.labels import instance_label
+from reflow.define.wiring import WireMode
 from reflow.stores import NewTaskInstance, StateUpdate, Store
 from reflow.stores.records import cache_candidate, planned_instance
 
@@ -291,14 +293,80 @@ class Planner:
         first = self.store.get_task_instance_record(self.run_id, name, 0)
         return first is not None and holds_path(first.output)
 
-    def remember_array(self, name: str, identity: str, outputs: Sequence[Any]) -> None:
-        """Record a fully successful array so a later run can copy it whole.
+    def _may(self, name: str) -> bool:
+        """Whether the store may hold a result of ``name`` to reuse (asked once per task)."""
+        may = self._may_hit.get(name)
+        if may is None:
+            may = self._may_hit[name] = self.store.may_have_cached_results(name)
+        return may
 
-        An array whose outputs name files is not recorded: a whole copy would
-        skip checking each element's files (see :meth:`changed_output_files`).
+    def remember_array(
+        self, name: str, identity: str, outputs: Sequence[Any], element_key: str = ""
+    ) -> None:
+        """Record a fully successful array so a later run can copy it whole, or in part.
+
+        Under its identity (a later run with the same copies it whole) and its
+        element key when it has one (:mod:`reflow.cache.elements`: a later run
+        whose driving inputs changed in places copies the unchanged elements).
+        An array whose outputs name files is not recorded: a copy would skip
+        checking each element's files (see :meth:`changed_output_files`).
         """
-        if self.specs[name].config.cache and not any(holds_path(v) for v in outputs):
+        if not self.specs[name].config.cache or any(
+            holds_path(v) for v in outputs if v is not None
+        ):
+            return
+        if not element_key:
             self.store.record_array_identity(self.run_id, name, identity, len(outputs))
+            return
+        with self.store.transaction():
+            self.store.record_array_identity(self.run_id, name, identity, len(outputs))
+            self.store.record_array_identity(self.run_id, name, element_key, len(outputs))
+
+    def element_key(self, name: str, exp: Expansion) -> str:
+        """The array's element key (:func:`reflow.cache.elements.element_key`); ``""``: none."""
+        return element_key(self.prefixes[name], self.wiring[name], exp)
+
+    def reuse_elements(
+        self, name: str, key: str, exp: Expansion, upstream: Mapping[str, UpstreamOutput]
+    ) -> dict[int, str]:
+        """Copy the elements that did not change since the last array under ``key``.
+
+        See :mod:`reflow.cache.elements`.  Returns the output hash of each
+        element copied, by index (the rest is planned by
+        :meth:`insert_chunk`); nothing when the cache is not used for the
+        task, outputs are verified, or no earlier array has this key.
+        """
+        lookup, _ = self.cache_mode(name)
+        if not key or not lookup or self.policy.verify or not self._may(name):
+            return {}
+        found = self.store.find_cached_array(name, key, user_id=self.cache_user)
+        if found is None:
+            return {}
+        source, count = found
+        columns: list[list[int]] = []  # per driving parameter, the indices it gives alike
+        for w in self.wiring[name].values():
+            if not w.drives_array:
+                continue
+            step, up = w.steps[0], upstream[w.steps[0]]
+            if w.modes[0] is WireMode.CHAIN:
+                indices = same_hashes(up.hashes, self.store.get_all_output_hashes(source, step))
+            else:
+                old, new = self.store.get_singleton_output(source, step), up.whole[0]
+                if not isinstance(old, (list, tuple)) or not isinstance(new, (list, tuple)):
+                    return {}
+                indices = same_values(new, old)
+            columns.append(indices)
+        same = columns[0] if len(columns) == 1 else sorted(set.intersection(*map(set, columns)))
+        limit = min(count, exp.count)  # the source's elements, and this array's
+        wanted = spans(same if not same or same[-1] < limit else [i for i in same if i < limit])
+        if not wanted:
+            return {}
+        copied = self.store.retrying(
+            lambda: self.store.copy_array_elements(name, source, self.run_id, wanted)
+        )
+        if copied:
+            logger.debug("%s: %d unchanged elements copied from run %s", name, len(copied), source)
+        return copied or {}
 
     def insert_chunk(
         self, name: str, exp: Expansion, indices: Sequence[int | None], *, defer: bool = False
@@ -315,11 +383,7 @@ class Planner:
         input_hashes = exp.hashes_many([index or 0 for index in indices])
         identities = [identity_with(prefix, h) for h in input_hashes]
         lookup, fixed_info = self.cache_mode(name)
-        if lookup:  # a task never computed before has no hit: nothing to look up
-            may = self._may_hit.get(name)
-            if may is None:
-                may = self._may_hit[name] = self.store.may_have_cached_results(name)
-            lookup = may
+        lookup = lookup and self._may(name)  # a task never computed before: no lookup
         chunk = Chunk()
         if lookup and self._hits_in_store and not self.policy.verify:
             found = self._insert_hits(name, chunk, indices, identities, input_hashes)

@@ -1125,6 +1125,57 @@ class Store(abc.ABC):
             self.record_array_identity(run_id, task_name, identity, len(hashes))
         return copied[0], hashes
 
+    def find_cached_array(
+        self, task_name: str, identity: str, *, user_id: str | None = None
+    ) -> tuple[str, int] | None:
+        """The newest run that recorded this whole-array identity, with all its elements.
+
+        As :meth:`copy_cached_array` chooses its source (of ``user_id``'s runs
+        when given; a run whose elements were pruned is passed over), without
+        copying anything.  reflow looks an array's *element key* up this way
+        (see :mod:`reflow.cache.elements`), then copies the unchanged elements
+        with :meth:`copy_array_elements`.  The default finds none.
+
+        Returns
+        -------
+        tuple[str, int] or None
+            The run and its number of elements.
+        """
+        return None
+
+    def copy_array_elements(
+        self,
+        task_name: str,
+        source_run_id: str,
+        run_id: str,
+        spans: Sequence[tuple[int, int]],
+    ) -> dict[int, str] | None:
+        """Copy the elements of an array at the given indices from another run, in one step.
+
+        Every successful element of ``task_name`` in ``source_run_id`` whose
+        index lies in one of ``spans`` (inclusive ``(first, last)`` pairs,
+        sorted, not overlapping) is inserted into ``run_id`` at the same
+        index, as :meth:`copy_cached_array` copies a whole array: state
+        ``SUCCESS``, its identity, inputs, output and hashes, and a
+        ``cache_info`` of ``{"status": "hit", "source": {"run_id": ...}}``.
+        All or nothing: if one of those indices has no successful element in
+        the source (its run was deleted meanwhile), nothing is copied.
+
+        The default copies nothing (reflow then looks each element up).
+
+        Returns
+        -------
+        dict[int, str] or None
+            The output hash of each element copied, by index; ``None`` when
+            nothing was copied.
+
+        Raises
+        ------
+        DuplicateError
+            If ``run_id`` already has an instance at one of the indices.
+        """
+        return None
+
     def find_cached(self, task_name: str, identity: str) -> dict[str, Any] | None:
         """Find a successful instance with this Merkle identity, as a dictionary.
 

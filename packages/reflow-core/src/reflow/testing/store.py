@@ -1349,6 +1349,65 @@ class StoreConformance(abc.ABC):
         with pytest.raises(DuplicateError):
             take("arr", identity, "run-2")
 
+    def test_elements_of_an_array_are_copied_by_spans_all_or_none(self, store: Store) -> None:
+        key = sha("element key")
+        ids = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, identity=sha(f"e{i}")) for i in range(10)]
+        )
+        for i, iid in enumerate(ids):
+            store.update_task_success(iid, [i], output_hash=sha(f"o{i}"))
+        store.record_array_identity(RUN, "arr", key, 10)
+        found = store.find_cached_array("arr", key)
+        if found is None:  # a store may not copy elements (the default)
+            store.insert_run("run-2", "pipeline", "alice", {})
+            assert store.copy_array_elements("arr", RUN, "run-2", [(0, 3)]) is None
+            return
+        assert found == (RUN, 10)
+        assert store.find_cached_array("arr", sha("other")) is None
+        assert store.find_cached_array("arr", key, user_id="bob") is None
+        assert store.find_cached_array("arr", key, user_id="alice") == (RUN, 10)
+        store.insert_run("run-2", "pipeline", "alice", {})
+        copied = store.copy_array_elements("arr", RUN, "run-2", [(0, 1), (3, 3), (5, 8)])
+        assert copied == {i: sha(f"o{i}") for i in (0, 1, 3, 5, 6, 7, 8)}
+        records = {r.array_index or 0: r for r in store.list_task_instance_records("run-2")}
+        assert sorted(records) == [0, 1, 3, 5, 6, 7, 8]
+        for i, record in records.items():
+            assert record.state is TaskState.SUCCESS
+            assert (record.identity, record.output, record.output_hash) == (
+                sha(f"e{i}"),
+                [i],
+                sha(f"o{i}"),
+            )
+            assert record.cache_info == {"status": "hit", "source": {"run_id": RUN}}
+        # The copies answer for their sources: looking up an identity finds the source.
+        cached = store.find_cached_record("arr", sha("e3"))
+        assert cached is not None and cached.run_id == RUN
+        with pytest.raises(DuplicateError):
+            store.copy_array_elements("arr", RUN, "run-2", [(8, 9)])
+        assert len(store.list_task_instance_records("run-2")) == 7
+        # An index the source does not have (or not SUCCESS): nothing is copied.
+        store.insert_run("run-3", "pipeline", "alice", {})
+        assert store.copy_array_elements("arr", RUN, "run-3", [(8, 10)]) is None
+        assert store.list_task_instance_records("run-3") == []
+        assert store.copy_array_elements("arr", "no-such-run", "run-3", [(0, 1)]) is None
+        assert store.copy_array_elements("missing", RUN, "run-3", [(0, 1)]) is None
+
+    def test_an_array_missing_elements_is_not_found_for_its_elements(self, store: Store) -> None:
+        key = sha("element key")
+        ids = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, identity=sha(f"e{i}")) for i in range(3)]
+        )
+        for i, iid in enumerate(ids[:2]):
+            store.update_task_success(iid, i, output_hash=sha(f"o{i}"))
+        store.update_task_failed(ids[2], "boom")
+        store.record_array_identity(RUN, "arr", key, 3)  # one element failed
+        assert store.find_cached_array("arr", key) is None
+        store.insert_run("run-2", "pipeline", "alice", {})
+        assert store.copy_array_elements("arr", RUN, "run-2", [(1, 2)]) is None
+        assert store.list_task_instance_records("run-2") == []
+        if store.copy_array_elements("arr", RUN, "run-2", [(0, 1)]) is not None:
+            assert [r.array_index for r in store.list_task_instance_records("run-2")] == [0, 1]
+
     def test_cache_info(self, store: Store) -> None:
         a, b = self._instance(store, "task", 0), self._instance(store, "task", 1)
         store.set_cache_info(a, {"hit": False, "reason": "no match", "keys": ["x"]})

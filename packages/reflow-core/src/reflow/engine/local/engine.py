@@ -124,6 +124,7 @@ class _TaskState:
     in_flight: int = 0
     failed: bool = False
     array_identity: str = ""
+    element_key: str = ""  # an array's key for copying its unchanged elements (cache.elements)
     seconds: float | None = None  # mean wall time of one element so far
     stored: bool = False  # some values are only in the store (hits it inserted itself)
 
@@ -339,8 +340,35 @@ class LocalRun:
         state.remaining = 0
         state.todo = list(range(exp.count)) if spec.config.array else [None]
         state.planned = 0
+        if spec.config.array and exp.count and self._copy_unchanged(name, upstream):
+            return
         state.status = "planning"
         self._plan_next(name)
+
+    def _copy_unchanged(self, name: str, upstream: Mapping[str, UpstreamOutput]) -> bool:
+        """Copy the elements unchanged since the last such array; whether none is left to plan.
+
+        See :mod:`reflow.cache.elements`.  Not for a task whose identity holds
+        files: its instances are written at once, and their files checked.
+        """
+        state = self.tasks[name]
+        assert state.exp is not None
+        if name in self.parts:
+            return False
+        state.element_key = self.planner.element_key(name, state.exp)
+        copied = self.planner.reuse_elements(name, state.element_key, state.exp, upstream)
+        if not copied:
+            return False
+        for index, digest in copied.items():
+            state.hashes[index] = digest
+        state.stored = True  # their values stay in the store until a dependant needs them
+        self.progress.add(name, total=len(copied), cached=len(copied))
+        state.todo = [index for index in state.todo if index not in copied]
+        if state.todo:
+            return False
+        state.status = "done"
+        self._remember_array(name)
+        return True
 
     def _plan_next(self, name: str) -> None:
         """Plan the next chunk of a task's instances; after the last, the task may end.
@@ -409,7 +437,9 @@ class LocalRun:
         """Record a fully successful array task so a later run can copy it whole."""
         state = self.tasks[name]
         if state.status == "done" and state.is_array and state.values is not None:
-            self.planner.remember_array(name, state.array_identity, state.values)
+            self.planner.remember_array(
+                name, state.array_identity, state.values, state.element_key
+            )
 
     def _prepare_chunk(self, name: str, indices: list[int | None]) -> None:
         """Insert one chunk of a task's instances; record hits, queue misses."""
