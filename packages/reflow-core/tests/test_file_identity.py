@@ -584,7 +584,9 @@ def test_a_whole_array_recorded_before_file_checks_is_checked_element_by_element
 ) -> None:
     from reflow.cache.planning import Planner
 
-    def record_always(self: Planner, name: str, identity: str, outputs: Any) -> None:
+    def record_always(
+        self: Planner, name: str, identity: str, outputs: Any, element_key: str = ""
+    ) -> None:  # the whole-array identity only, whatever the outputs hold
         self.store.record_array_identity(self.run_id, name, identity, len(outputs))
 
     wf = load_script(tmp_path, "snake_old", SNAKE.format(name="snake_old")).wf
