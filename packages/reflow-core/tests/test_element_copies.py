@@ -41,6 +41,23 @@ def test_values_that_may_hash_apart_or_hold_files_are_never_the_same(new: Any, o
     assert same_values([new], [old]) == []
 
 
+def test_plain_lists_compared_in_one_pass_agree_with_hashing_each_element() -> None:
+    import random
+
+    from reflow.cache.identity import values_hashes
+
+    pool: list[Any] = [0, 1, 2, True, False, None, "", "1", "a", 10**30, -1]
+    rng = random.Random(7)
+    for _ in range(200):
+        new = [rng.choice(pool) for _ in range(rng.randint(0, 12))]
+        old = [rng.choice(pool) for _ in range(rng.randint(0, 12))]
+        pairs = zip(values_hashes(new), values_hashes(old), strict=False)
+        hashed = [i for i, (a, b) in enumerate(pairs) if a == b]
+        assert same_values(new, old) == hashed
+        mixed = [*new, 0.5]  # a float: compared one element at a time
+        assert same_values(mixed, [*old, 0.5])[: len(hashed)] == hashed
+
+
 def test_hashes_agree_only_where_both_have_one() -> None:
     assert same_hashes(["a", "b", "", "d"], ["a", "x", "", "d", "e"]) == [0, 3]
 

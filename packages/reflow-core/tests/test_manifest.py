@@ -391,3 +391,12 @@ def test_submodule_of_imported_package_is_not_imported(
     finally:
         for name in [name for name in sys.modules if name.startswith(package)]:
             del sys.modules[name]
+
+
+def test_a_list_of_plain_scalars_loads_as_a_new_equal_list() -> None:
+    from reflow.manifest import CODEC
+
+    raw = [1, "a", None, True, 2.5]
+    loaded = CODEC.load_value(raw)
+    assert loaded == raw and loaded is not raw
+    assert CODEC.loads(CODEC.dumps([1, (2, 3), "x"])) == [1, (2, 3), "x"]  # tags still rebuilt

@@ -47,6 +47,7 @@ _CLASS = "class"
 _FIELDS = "fields"
 
 _JSON_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset(_JSON_SCALARS)
 
 
 _JSON: list[Any] = []
@@ -394,6 +395,8 @@ class ManifestCodec:
         if isinstance(value, _JSON_SCALARS):
             return value
         if isinstance(value, list):
+            if _SCALAR_TYPES.issuperset(map(type, value)):  # nothing to rebuild (most lists)
+                return list(value)
             return [self._load(item) for item in value]
         if not isinstance(value, dict):
             raise TypeError(
