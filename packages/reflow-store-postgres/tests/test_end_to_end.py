@@ -22,12 +22,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from reflow import RunState, TaskState
+from reflow import Result, RunState, TaskState, Workflow
 from reflow.errors import ReflowError
 from reflow.run import Run
 from reflow.stores import NewTaskInstance, StateUpdate, Store, open_store
@@ -407,6 +407,45 @@ def test_store_copy_to_postgres_and_back_keeps_every_record_and_the_cache(
         assert set(_cache_statuses(target, again.run_id)) == {"hit"}
     finally:
         target.close()
+
+
+def test_a_rerun_with_changed_elements_copies_the_others_on_the_server(
+    schema: Schema, tmp_path: Path
+) -> None:
+    values = {"items": list(range(300))}
+    wf = Workflow("elements")
+
+    @wf.job()
+    def items(tag: str = "a") -> list[int]:
+        return list(values["items"])
+
+    @wf.job(array=True)
+    def each(i: Annotated[int, Result(step="items")]) -> int:
+        with (tmp_path / "ran.txt").open("a") as ran:
+            ran.write(f"{i}\n")
+        return i * 2
+
+    @wf.job()
+    def total(xs: Annotated[list[int], Result(step="each")]) -> int:
+        return sum(xs)
+
+    store = open_store(schema.url)
+    store.init()
+    try:
+        first = wf.run_local(tmp_path / "run", store=store, tag="a")
+        (tmp_path / "ran.txt").unlink()
+        values["items"] = [-i if i in (7, 250) else i for i in range(305)]
+        run = wf.run_local(tmp_path / "run", store=store, tag="b")
+        ran = sorted(int(x) for x in (tmp_path / "ran.txt").read_text().split())
+        assert ran == [-250, -7, *range(300, 305)]
+        assert run.output("total") == 2 * sum(values["items"])
+        copied = store.get_task_instance_record(run.run_id, "each", 0)
+        assert copied is not None
+        assert copied.cache_info == {"status": "hit", "source": {"run_id": first.run_id}}
+        statuses = Counter(_cache_statuses(store, run.run_id))
+        assert (statuses["hit"], statuses["miss"]) == (298, 9)  # items, 7 elements, total
+    finally:
+        store.close()
 
 
 # -- 5. no password anywhere -----------------------------------------------------------
