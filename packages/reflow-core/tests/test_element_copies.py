@@ -136,6 +136,16 @@ def fan_workflow(calls: CallLog, values: dict[str, Any]) -> Workflow:
     return wf
 
 
+def _ran_once(
+    tmp_path: Path, store: Any, items: list[Any]
+) -> tuple[CallLog, dict[str, Any], Workflow, Any]:
+    """The workflow fanning out ``items``, its calls, its list (to change) and its first run."""
+    calls = CallLog(tmp_path / "calls.jsonl")
+    values: dict[str, Any] = {"items": items}
+    wf = fan_workflow(calls, values)
+    return calls, values, wf, wf.run_local(tmp_path, store=store, tag="a")
+
+
 def _rerun(wf: Workflow, tmp_path: Path, store: Any, calls: CallLog, **params: Any) -> Any:
     calls.clear()
     return wf.run_local(tmp_path, store=store, **params)
@@ -144,10 +154,7 @@ def _rerun(wf: Workflow, tmp_path: Path, store: Any, calls: CallLog, **params: A
 def test_only_the_changed_elements_run_and_the_results_are_a_forced_runs(
     tmp_path: Path, store: Any
 ) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": list(range(20))}
-    wf = fan_workflow(calls, values)
-    first = wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, first = _ran_once(tmp_path, store, list(range(20)))
     values["items"] = [*range(5), -5, *range(6, 20)]
     run = _rerun(wf, tmp_path, store, calls, tag="b")
     assert sorted(calls) == ["after -5", "each -5"]  # the chained array too: one element
@@ -168,10 +175,7 @@ def test_only_the_changed_elements_run_and_the_results_are_a_forced_runs(
 
 
 def test_each_changed_run_copies_from_the_last_one(tmp_path: Path, store: Any) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": list(range(10))}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, list(range(10)))
     for change in range(1, 4):
         values["items"] = [-i if i == change else i for i in range(10)]
         run = _rerun(wf, tmp_path, store, calls, tag=str(change))
@@ -181,10 +185,7 @@ def test_each_changed_run_copies_from_the_last_one(tmp_path: Path, store: Any) -
 
 
 def test_values_equal_in_python_but_not_in_the_store_run_again(tmp_path: Path, store: Any) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": [1, 0.0, 3, "s", None, 2.5]}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, [1, 0.0, 3, "s", None, 2.5])
     values["items"] = [True, -0.0, 3.0, "s", None, 2.5]
     run = _rerun(wf, tmp_path, store, calls, tag="b")
     assert sorted(c for c in calls if c.startswith("each")) == [
@@ -196,10 +197,7 @@ def test_values_equal_in_python_but_not_in_the_store_run_again(tmp_path: Path, s
 
 
 def test_a_longer_or_shorter_list_copies_the_common_elements(tmp_path: Path, store: Any) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": [1, 2, 3]}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, [1, 2, 3])
     values["items"] = [1, 2, 3, 4, 5]
     run = _rerun(wf, tmp_path, store, calls, tag="b")
     assert sorted(calls) == ["after 4", "after 5", "each 4", "each 5"]
@@ -211,10 +209,7 @@ def test_a_longer_or_shorter_list_copies_the_common_elements(tmp_path: Path, sto
 
 
 def test_a_changed_whole_input_copies_nothing(tmp_path: Path, store: Any) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": [1, 2, 3]}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, [1, 2, 3])
     values["items"] = [1, 2, 4]
     run = _rerun(wf, tmp_path, store, calls, tag="b", k=2)
     assert sorted(c for c in calls if c.startswith("each")) == ["each 1", "each 2", "each 4"]
@@ -232,10 +227,7 @@ class _SourceGoes(SqliteStore):
 def test_elements_whose_source_run_went_are_looked_up_and_run(tmp_path: Path) -> None:
     store = _SourceGoes(tmp_path / "store" / "m.db")
     store.init()
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": [1, 2, 3]}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, [1, 2, 3])
     values["items"] = [1, 2, 4]
     run = _rerun(wf, tmp_path, store, calls, tag="b")
     assert sorted(c for c in calls if c.startswith("each")) == ["each 1", "each 2", "each 4"]
@@ -244,10 +236,7 @@ def test_elements_whose_source_run_went_are_looked_up_and_run(tmp_path: Path) ->
 
 
 def test_verify_and_force_copy_nothing(tmp_path: Path, store: Any) -> None:
-    calls = CallLog(tmp_path / "calls.jsonl")
-    values: dict[str, Any] = {"items": [1, 2, 3]}
-    wf = fan_workflow(calls, values)
-    wf.run_local(tmp_path, store=store, tag="a")
+    calls, values, wf, _ = _ran_once(tmp_path, store, [1, 2, 3])
     values["items"] = [1, 2, 4]
     _rerun(wf, tmp_path, store, calls, tag="b", force_tasks=["each"])
     assert sorted(c for c in calls if c.startswith("each")) == ["each 1", "each 2", "each 4"]

@@ -124,6 +124,21 @@ def _complete_arrays(
             yield int(source), int(count), str(source_id)
 
 
+_COPY_SUCCESSES = (
+    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, identity, "
+    "input_hash, output_hash, input, output, cache_info, source) "
+    f"SELECT %s, s.task, s.idx, {_SUCCESS}, %s, %s, s.identity, s.input_hash, "
+    "s.output_hash, s.input, s.output, %s, coalesce(s.source, s.id) "
+)
+"""Copies of successful instances ``s`` (named by the ``FROM`` that follows) into a run.
+
+Parameters: the run's key, the time twice, the copies' ``cache_info``
+(:func:`~reflow.stores.sqlstore.copy_info`).  Each copy keeps its source's
+index, identity, inputs, output and hashes, and names the computed instance
+as its ``source``.
+"""
+
+
 class _IncompleteError(Exception):
     """Rolls back a copy of array elements that found fewer than it was asked for."""
 
@@ -1565,15 +1580,11 @@ class PostgresStore(Store):
                 return None
             target = self._run_key(conn, run_id)
             now = sqlstore.now_ms()
-            info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_run_id}})
+            info = sqlstore.copy_info(source_run_id)
             try:
                 with conn.transaction():
                     rows = conn.execute(
-                        "INSERT INTO task_instances (run, task, idx, state, created_at, "
-                        "updated_at, identity, input_hash, output_hash, input, output, "
-                        f"cache_info, source) SELECT %s, s.task, s.idx, {_SUCCESS}, %s, %s, "
-                        "s.identity, s.input_hash, s.output_hash, s.input, s.output, %s, "
-                        "coalesce(s.source, s.id) "
+                        f"{_COPY_SUCCESSES}"
                         "FROM unnest(%s::integer[], %s::integer[]) AS r(first, last) "
                         "JOIN task_instances s ON s.run = %s AND s.task = %s "
                         f"AND s.idx BETWEEN r.first AND r.last AND s.state = {_SUCCESS} "
@@ -1620,17 +1631,13 @@ class PostgresStore(Store):
             target = self._run_key(conn, run_id)
             now = sqlstore.now_ms()
             for source, _, source_id in _complete_arrays(conn, task_name, identity, user_id):
-                info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
+                info = sqlstore.copy_info(source_id)
                 try:
                     with conn.transaction():
                         rows = conn.execute(
-                            "INSERT INTO task_instances (run, task, idx, state, created_at, "
-                            "updated_at, identity, input_hash, output_hash, input, output, "
-                            f"cache_info, source) SELECT %s, task, idx, {_SUCCESS}, %s, %s, "
-                            "identity, input_hash, output_hash, input, output, %s, "
-                            "coalesce(source, id) FROM task_instances "
-                            f"WHERE run = %s AND task = %s AND state = {_SUCCESS} AND idx >= 0 "
-                            "ORDER BY idx RETURNING idx, output_hash",
+                            f"{_COPY_SUCCESSES}FROM task_instances s WHERE s.run = %s "
+                            f"AND s.task = %s AND s.state = {_SUCCESS} AND s.idx >= 0 "
+                            "ORDER BY s.idx RETURNING idx, output_hash",
                             (target, now, now, info, source, task_name),
                         ).fetchall()
                 except psycopg.errors.UniqueViolation as exc:

@@ -170,6 +170,21 @@ _UPDATE_SQL: dict[TaskState, str] = {
 }
 
 
+_COPY_SUCCESSES = (
+    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, identity, "
+    "input_hash, output_hash, input, output, cache_info, source) "
+    f"SELECT ?, s.task, s.idx, {_SUCCESS}, ?, ?, s.identity, s.input_hash, s.output_hash, "
+    "s.input, s.output, ?, coalesce(s.source, s.id) "
+)
+"""Copies of successful instances ``s`` (named by the ``FROM`` that follows) into a run.
+
+Parameters: the run's key, the time twice, the copies' ``cache_info``
+(:func:`~reflow.stores.sqlstore.copy_info`).  Each copy keeps its source's
+index, identity, inputs, output and hashes, and names the computed instance
+as its ``source``.
+"""
+
+
 class _IncompleteError(Exception):
     """Rolls back a copy of array elements that found fewer than it was asked for."""
 
@@ -1735,18 +1750,11 @@ class SqliteStore(Store):
             target = self._run_key(conn, run_id)
             now = sqlstore.now_ms()
             for source, _, source_id in _complete_arrays(conn, task, key, user_id):
-                # Each copy has its source's identity, hence its inputs: the cache
-                # info names the source run; the element is the one of the same index.
-                info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_id}})
                 rows = conn.execute(
-                    "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                    "identity, input_hash, output_hash, input, output, cache_info, source) "
-                    f"SELECT ?, task, idx, {_SUCCESS}, ?, ?, identity, input_hash, output_hash, "
-                    "input, output, ?, coalesce(source, id) FROM task_instances "
-                    "WHERE run = ? AND task = ? "
-                    f"AND state = {_SUCCESS} AND idx >= 0 ORDER BY idx "
+                    f"{_COPY_SUCCESSES}FROM task_instances s WHERE s.run = ? AND s.task = ? "
+                    f"AND s.state = {_SUCCESS} AND s.idx >= 0 ORDER BY s.idx "
                     "RETURNING idx, output_hash",
-                    (target, now, now, info, source, task),
+                    (target, now, now, sqlstore.copy_info(source_id), source, task),
                 ).fetchall()
                 rows.sort()  # RETURNING gives no order
                 if record:
@@ -1809,17 +1817,20 @@ class SqliteStore(Store):
                 return None
             target = self._run_key(conn, run_id)
             now = sqlstore.now_ms()
-            info = sqlstore.dict_to_db({"status": "hit", "source": {"run_id": source_run_id}})
             rows = conn.execute(
-                "INSERT INTO task_instances (run, task, idx, state, created_at, updated_at, "
-                "identity, input_hash, output_hash, input, output, cache_info, source) "
-                f"SELECT ?, s.task, s.idx, {_SUCCESS}, ?, ?, s.identity, s.input_hash, "
-                "s.output_hash, s.input, s.output, ?, coalesce(s.source, s.id) "
-                "FROM json_each(?) r CROSS JOIN task_instances s ON s.run = ? AND s.task = ? "
-                "AND s.idx BETWEEN json_extract(r.value, '$[0]') "
+                f"{_COPY_SUCCESSES}FROM json_each(?) r CROSS JOIN task_instances s ON s.run = ? "
+                "AND s.task = ? AND s.idx BETWEEN json_extract(r.value, '$[0]') "
                 "AND json_extract(r.value, '$[1]') "
                 f"AND s.state = {_SUCCESS} RETURNING idx, output_hash",
-                (target, now, now, info, json.dumps(list(spans)), row[0], task),
+                (
+                    target,
+                    now,
+                    now,
+                    sqlstore.copy_info(source_run_id),
+                    json.dumps(list(spans)),
+                    row[0],
+                    task,
+                ),
             ).fetchall()
             if len(rows) != wanted:  # the source lost elements: copy none
                 raise _IncompleteError

@@ -37,6 +37,7 @@ __all__ = [
     "TAGGED",
     "CreatedMs",
     "context_to_db",
+    "copy_info",
     "datetime_to_ms",
     "dict_from_db",
     "dict_to_db",
@@ -113,6 +114,17 @@ def dict_from_db(value: str | None) -> dict[str, Any]:
 def value_to_db(value: Any) -> str | None:
     """Encode an output value: ``None`` as NULL, else manifest-codec JSON."""
     return None if value is None else CODEC.dumps(value)
+
+
+def copy_info(source_run_id: str) -> str:
+    """The stored ``cache_info`` of an element copied with its array (whole, or by index).
+
+    It names the source run only: each copy is the source's element of the same
+    index, whose ``cache_info`` holds the inputs.
+    """
+    text = dict_to_db({"status": "hit", "source": {"run_id": source_run_id}})
+    assert text is not None  # a non-empty dictionary
+    return text
 
 
 def info_to_db(item: NewTaskInstance | CacheCandidate) -> str | None:
