@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -359,3 +360,35 @@ def test_stop_runs_no_further_element(tmp_path: Path, store: Any) -> None:
     with pytest.raises(TaskFailedError, match=r"each\[3\].*ValueError: three\."):
         wf.run_local(tmp_path, store=store)
     assert sorted(p.name for p in tmp_path.glob("ran-*")) == ["ran-0", "ran-1", "ran-2", "ran-3"]
+
+
+def test_the_store_does_its_upkeep_while_the_driver_waits_for_workers(
+    tmp_path: Path, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wf = Workflow("idle")
+
+    @wf.job()
+    def items() -> list[int]:
+        return list(range(6))
+
+    @wf.job(array=True)
+    def slow(i: Annotated[int, Result(step="items")]) -> int:
+        time.sleep(0.3)
+        return i
+
+    calls: list[float] = []
+    ends: list[float] = []
+    idle = store.idle
+    monkeypatch.setattr(store, "idle", lambda: (calls.append(time.monotonic()), idle())[1])
+    update = store.update_run_status
+    monkeypatch.setattr(
+        store, "update_run_status", lambda *a: (ends.append(time.monotonic()), update(*a))[1]
+    )
+    begun = time.monotonic()
+    wf.run_local(tmp_path / "run", store=store)
+    elapsed = time.monotonic() - begun
+    # While the first task runs, then at most once a second: the 1.8 s of elements
+    # give two or three calls, all before the run ends.
+    assert 2 <= len(calls) <= int(elapsed) + 1
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(calls))
+    assert calls[0] - begun < 0.5 and calls[-1] < ends[-1]

@@ -185,6 +185,10 @@ as its ``source``.
 """
 
 
+_IDLE_CHECKPOINT_BYTES = 1 << 20
+"""Size of the write-ahead log from which :meth:`SqliteStore.idle` checkpoints it."""
+
+
 class _IncompleteError(Exception):
     """Rolls back a copy of array elements that found fewer than it was asked for."""
 
@@ -204,9 +208,12 @@ def _complete_arrays(
         (task, key, *users),
     ).fetchall()
     for source, count, source_id in candidates:
+        # Successes counted in the status index alone (no row read: ~0.4 ms for
+        # 10,000 where idx >= 0 read each row, ~1.5 ms), less a singleton's.
         done = conn.execute(
-            "SELECT COUNT(*) FROM task_instances WHERE run = ? AND task = ? "
-            f"AND state = {_SUCCESS} AND idx >= 0",
+            "SELECT (SELECT COUNT(*) FROM task_instances WHERE run = ?1 AND task = ?2 "
+            f"AND state = {_SUCCESS}) - (SELECT COUNT(*) FROM task_instances WHERE run = ?1 "
+            f"AND task = ?2 AND idx = -1 AND state = {_SUCCESS})",
             (source, task),
         ).fetchone()[0]
         if done == count:
@@ -289,6 +296,7 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
         self._depth = 0
         self._network = False  # on a network filesystem: no WAL there (set when opened)
+        self._wal = self.path.with_name(self.path.name + "-wal")
         # Task name -> key, as read or inserted through this connection.  Names are
         # never deleted, so a key stays right until a rollback undoes the insert
         # that made it, or another connection is opened: both empty the map.
@@ -844,6 +852,38 @@ class SqliteStore(Store):
             conn = self._connection()
             self._retry(lambda: conn.execute("VACUUM"))
             self._retry(lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+
+    def idle(self) -> None:
+        """Copy the write-ahead log into the database file now, while the caller waits.
+
+        SQLite does it itself inside the commit that finds the log past 1,000
+        pages (~4 MB): ~10 ms of a run that copies 10,000 results, on that
+        run's path.  Done here, from a log of 1 MiB on, it costs the run
+        nothing when the caller would wait longer anyway.  ``PASSIVE``: never
+        waits for readers or writers of other processes (what they hold stays
+        for a later checkpoint); nothing in a read-only store, on a network
+        filesystem (no log there) or inside a transaction.
+        """
+        conn = self._conn
+        if (
+            conn is None
+            or self._pid != os.getpid()
+            or self.readonly
+            or self._network
+            or self._depth
+            or conn.in_transaction
+        ):
+            return
+        try:
+            if self._wal.stat().st_size < _IDLE_CHECKPOINT_BYTES:
+                return
+        except OSError:
+            return
+        with self._lock:
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # left for SQLite's own checkpoint at a commit
+                logger.debug("No checkpoint of %s now: %s", self.path, exc)
 
     # -- task specifications --------------------------------------------------------
 

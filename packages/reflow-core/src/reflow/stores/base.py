@@ -326,6 +326,19 @@ class Store(abc.ABC):
         """
         return None
 
+    def idle(self) -> None:
+        """Do now the upkeep a later write would otherwise pay for: the caller is waiting.
+
+        ``run_local`` calls this while it waits for its workers (at most once a
+        second), so housekeeping a store defers (the SQLite store: copying its
+        write-ahead log into the database file) is done in time the run spends
+        waiting anyway, not inside a commit on the run's path.  Must return
+        quickly when there is nothing to do, never wait for other processes,
+        and never fail the caller: upkeep that cannot be done now is left for
+        later.  The default does nothing.
+        """
+        return None
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """Return one run as a dictionary, or ``None`` if unknown."""
         record = self.get_run_record(run_id)

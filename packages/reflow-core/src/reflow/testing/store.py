@@ -402,6 +402,20 @@ class StoreConformance(abc.ABC):
         assert record.updated_at == record.created_at
         assert store.get_task_instance_record_by_id(instance_id) == record
 
+    def test_idle_between_writes_keeps_every_row(self, store: Store) -> None:
+        store.idle()  # nothing written yet: nothing to do, and no error
+        ids = store.insert_task_instances(
+            RUN, [NewTaskInstance("arr", i, TaskState.SUCCESS, {"i": i}) for i in range(500)]
+        )
+        store.idle()
+        with store.transaction():  # inside a transaction: nothing it could not undo
+            store.insert_task_instance(RUN, "arr", 500, TaskState.PENDING, {})
+            store.idle()
+        store.idle()
+        assert store.count_task_instances(RUN, "arr") == 501
+        record = store.get_task_instance_record_by_id(ids[-1])
+        assert record is not None and record.input == {"i": 499}
+
     def test_instance_public_dict(self, store: Store) -> None:
         instance_id = self._instance(store, "convert", 0)
         public = store.get_task_instance(RUN, "convert", 0)

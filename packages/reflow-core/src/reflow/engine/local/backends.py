@@ -32,7 +32,7 @@ from typing import Any
 from reflow.cache.filestate import DEFAULT_POLICY
 from reflow.engine.local.collector import usual_collections
 from reflow.engine.local.forked import Channel, Child, wait
-from reflow.engine.local.lifeline import die_with_parent
+from reflow.engine.local.lifeline import arm, die_with_parent
 from reflow.engine.local.outcome import Outcome, call_task
 from reflow.engine.local.usage import BatchMeter, mean_seconds, usage_line
 from reflow.signals import TaskInterrupted
@@ -182,6 +182,7 @@ class _Worker:
     def __init__(self, stop_on_failure: bool) -> None:
         # A stop signal arriving during the fork would raise in the middle of
         # fork handlers (logging's lock would stay held): it waits until after.
+        arm()  # the worker's lifeline, found once in the driver
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
             self.process = Child(partial(_serve, os.getpid(), stop_on_failure))

@@ -29,7 +29,7 @@ from reflow.cache.sharing import cache_user
 from reflow.define.given import Resources
 from reflow.define.graph import did_you_mean
 from reflow.define.labels import instance_label
-from reflow.engine.local.backends import Batch, BatchUsage, ProcessBackend
+from reflow.engine.local.backends import Batch, BatchUsage, Finished, ProcessBackend
 from reflow.engine.local.collector import rare_collections
 from reflow.engine.local.outcome import Outcome
 from reflow.engine.local.progress import Progress
@@ -71,6 +71,8 @@ instances come back (and are recorded) often enough, however long the array."""
 _FIRST_BATCH = 4
 """Elements in a task's first batches, before their time is known."""
 _EARLY_FLUSH = 64
+_IDLE_SECONDS = 1.0
+"""Least time between two calls of ``Store.idle`` while the loop waits for workers."""
 """Finished instances worth a write while every worker is busy, before ``_RECORD_SECONDS``."""
 _RECORD_SECONDS = 2.0
 """Finished instances are written to the store at least this often, so that
@@ -211,6 +213,7 @@ class LocalRun:
         self.host = os.uname().nodename  # socket.gethostname(), without importing socket
         self.beat = 0.0  # time.monotonic() of the last heartbeat
         self.recorded = time.monotonic()  # of the last write of finished instances
+        self.idled = -_IDLE_SECONDS  # time.monotonic() of the last Store.idle (_collect)
 
     # -- set-up ---------------------------------------------------------------
 
@@ -859,6 +862,23 @@ class LocalRun:
             return 0.5
         return min(0.5, max(0.0, min(due) - time.monotonic()))
 
+    def _collect(self, backend: ProcessBackend, timeout: float | None) -> list[Finished]:
+        """What the workers finished within ``timeout``; the store's upkeep while they work.
+
+        Before the loop waits, and at most every ``_IDLE_SECONDS``, the store
+        does what it would otherwise do inside a later write (``Store.idle``):
+        while the workers run, that time is free.
+        """
+        if timeout != 0 and backend.running():
+            now = time.monotonic()
+            if now - self.idled >= _IDLE_SECONDS:
+                finished = backend.collect(timeout=0)
+                if finished:
+                    return finished
+                self.idled = now
+                self.store.idle()
+        return backend.collect(timeout=timeout)
+
     def _loop(self, backend: ProcessBackend) -> None:
         while True:
             if not self.stopping:
@@ -878,7 +898,7 @@ class LocalRun:
                 # do until one ends, so it writes now what it would write at the end.
                 self._flush(pending_too=False)
             wait = self._wait_time() if backend.running() else None
-            finished = backend.collect(timeout=0 if self._plan_more() else wait)
+            finished = self._collect(backend, 0 if self._plan_more() else wait)
             for batch, outcomes, usage, death in finished:
                 self._record(batch, outcomes, usage, death)
             self.progress.busy(backend.busy())
