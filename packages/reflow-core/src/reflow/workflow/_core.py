@@ -288,8 +288,9 @@ class Workflow(Flow):
             The run's working directory (created if missing).
         max_workers : int
             Worker processes; with more than one, independent tasks and array
-            elements run at the same time.  ``1`` runs everything in this
-            process.
+            elements run at the same time.  ``1`` runs the tasks one after the
+            other in one worker.  Tasks never run in this process: a task that
+            ends its process fails its instance, not the run.
         force : bool
             Run every task, ignoring the cache (results are still recorded).
         force_tasks : list[str] or None
