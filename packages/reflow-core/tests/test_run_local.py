@@ -378,12 +378,18 @@ def test_the_store_does_its_upkeep_while_the_driver_waits_for_workers(
 
     calls: list[float] = []
     ends: list[float] = []
-    idle = store.idle
-    monkeypatch.setattr(store, "idle", lambda: (calls.append(time.monotonic()), idle())[1])
-    update = store.update_run_status
-    monkeypatch.setattr(
-        store, "update_run_status", lambda *a: (ends.append(time.monotonic()), update(*a))[1]
-    )
+    idle, update = store.idle, store.update_run_status
+
+    def spy_idle() -> None:
+        calls.append(time.monotonic())
+        idle()
+
+    def spy_update(*args: Any) -> None:
+        ends.append(time.monotonic())
+        update(*args)
+
+    monkeypatch.setattr(store, "idle", spy_idle)
+    monkeypatch.setattr(store, "update_run_status", spy_update)
     begun = time.monotonic()
     wf.run_local(tmp_path / "run", store=store)
     elapsed = time.monotonic() - begun
