@@ -90,3 +90,27 @@ def test_idle_in_a_read_only_or_unopened_store_does_nothing(store: SqliteStore) 
     reader.idle()
     reader.close()
     assert _sizes(store)[0] == database
+
+
+def test_idle_copies_nothing_when_the_log_was_copied_already(store: SqliteStore) -> None:
+    _write(store, 3000)
+    store.idle()
+    _write(store, 10, start=3000)  # a few pages more: the log file keeps its 1 MiB+ size
+    database = store.path.stat()
+    store.idle()  # the WAL index says ~10 pages wait: not worth a disk flush now
+    after = store.path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (database.st_size, database.st_mtime_ns)
+    assert store.count_task_instances("run-1", "work") == 3010
+
+
+def test_the_wal_index_tells_how_much_of_the_log_waits(store: SqliteStore) -> None:
+    from reflow_store_sqlite.store import _unchecked_log_bytes
+
+    shm = store.path.with_name(store.path.name + "-shm")
+    _write(store, 3000)
+    waiting = _unchecked_log_bytes(shm)
+    wal = store.path.with_name(store.path.name + "-wal").stat().st_size
+    assert waiting is not None and (1 << 20) <= waiting <= wal
+    store.idle()
+    assert _unchecked_log_bytes(shm) == 0
+    assert _unchecked_log_bytes(store.path.with_name("missing-shm")) is None

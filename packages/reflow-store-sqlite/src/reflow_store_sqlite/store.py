@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections import Counter
@@ -189,6 +190,29 @@ _IDLE_CHECKPOINT_BYTES = 1 << 20
 """Size of the write-ahead log from which :meth:`SqliteStore.idle` checkpoints it."""
 
 
+def _unchecked_log_bytes(shm: Path) -> int | None:
+    """Bytes of the write-ahead log not yet copied into the database; ``None``: unknown.
+
+    Read from the header of the WAL index (the ``-shm`` file), as SQLite's
+    file-format documentation lays it out (host byte order): the page size
+    (2 bytes at 14, 1 meaning 65,536), the last valid frame ``mxFrame`` (4
+    bytes at 16) and the frames already checkpointed ``nBackfill`` (4 bytes
+    at 96).  The log file itself keeps its size after a checkpoint, so its
+    size alone would call for a checkpoint with nothing to copy.
+    """
+    try:
+        with shm.open("rb") as index:
+            head = index.read(100)
+    except OSError:
+        return None
+    if len(head) < 100 or not head[12]:  # isInit
+        return None
+    page = int.from_bytes(head[14:16], sys.byteorder)
+    frames = int.from_bytes(head[16:20], sys.byteorder)
+    backfilled = int.from_bytes(head[96:100], sys.byteorder)
+    return max(0, frames - backfilled) * (65536 if page == 1 else page)
+
+
 class _IncompleteError(Exception):
     """Rolls back a copy of array elements that found fewer than it was asked for."""
 
@@ -297,6 +321,7 @@ class SqliteStore(Store):
         self._depth = 0
         self._network = False  # on a network filesystem: no WAL there (set when opened)
         self._wal = self.path.with_name(self.path.name + "-wal")
+        self._shm = self.path.with_name(self.path.name + "-shm")
         # Task name -> key, as read or inserted through this connection.  Names are
         # never deleted, so a key stays right until a rollback undoes the insert
         # that made it, or another connection is opened: both empty the map.
@@ -858,8 +883,9 @@ class SqliteStore(Store):
 
         SQLite does it itself inside the commit that finds the log past 1,000
         pages (~4 MB): ~10 ms of a run that copies 10,000 results, on that
-        run's path.  Done here, from a log of 1 MiB on, it costs the run
-        nothing when the caller would wait longer anyway.  ``PASSIVE``: never
+        run's path.  Done here once 1 MiB of the log waits to be copied (the
+        WAL index says how much: :func:`_unchecked_log_bytes`), it costs the
+        run nothing when the caller would wait longer anyway.  ``PASSIVE``: never
         waits for readers or writers of other processes (what they hold stays
         for a later checkpoint); nothing in a read-only store, on a network
         filesystem (no log there) or inside a transaction.
@@ -874,10 +900,13 @@ class SqliteStore(Store):
             or conn.in_transaction
         ):
             return
-        try:
-            if self._wal.stat().st_size < _IDLE_CHECKPOINT_BYTES:
+        waiting = _unchecked_log_bytes(self._shm)
+        if waiting is None:  # no readable index: the log's size, an upper bound
+            try:
+                waiting = self._wal.stat().st_size
+            except OSError:
                 return
-        except OSError:
+        if waiting < _IDLE_CHECKPOINT_BYTES:
             return
         with self._lock:
             try:

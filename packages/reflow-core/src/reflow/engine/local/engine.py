@@ -71,9 +71,9 @@ instances come back (and are recorded) often enough, however long the array."""
 _FIRST_BATCH = 4
 """Elements in a task's first batches, before their time is known."""
 _EARLY_FLUSH = 64
+"""Finished instances worth a write while every worker is busy, before ``_RECORD_SECONDS``."""
 _IDLE_SECONDS = 1.0
 """Least time between two calls of ``Store.idle`` while the loop waits for workers."""
-"""Finished instances worth a write while every worker is busy, before ``_RECORD_SECONDS``."""
 _RECORD_SECONDS = 2.0
 """Finished instances are written to the store at least this often, so that
 ``reflow status`` in another shell sees the run advance."""
