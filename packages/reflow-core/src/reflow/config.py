@@ -63,6 +63,7 @@ from reflow.errors import ConfigError
 from reflow.notify.settings import KEYS as NOTIFY_KEYS
 from reflow.notify.settings import notify_settings
 from reflow.urlpasswords import without_password
+from reflow.userdirs import user_cache_dir, user_config_dir
 
 if TYPE_CHECKING:
     from reflow.define.retrypolicy import Retry
@@ -126,14 +127,12 @@ def default_config_path() -> Path:
     Returns
     -------
     Path
-        ``config.toml`` in the user configuration directory given by
-        :func:`platformdirs.user_config_dir` (``~/.config/reflow/config.toml``
-        on Linux, honouring ``XDG_CONFIG_HOME``).  The path may not exist;
-        nothing is created.
+        ``config.toml`` in the user configuration directory
+        (:func:`reflow.userdirs.user_config_dir`: ``~/.config/reflow/config.toml``
+        on Linux, honouring ``XDG_CONFIG_HOME``; :mod:`platformdirs` elsewhere).
+        The path may not exist; nothing is created.
     """
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("reflow", appauthor=False)) / "config.toml"
+    return user_config_dir() / "config.toml"
 
 
 def config_path() -> Path:
@@ -713,9 +712,7 @@ def default_store_path(
     configured = config.store_path
     if configured is not None:
         return Path(configured).expanduser().absolute()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("reflow", appauthor=False)).absolute() / DATABASE_NAME
+    return user_cache_dir().absolute() / DATABASE_NAME
 
 
 def store_url(config: Config | None = None, environ: Mapping[str, str] | None = None) -> str:

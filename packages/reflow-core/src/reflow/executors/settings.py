@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from reflow import env
+from reflow.userdirs import user_cache_dir
 
 __all__ = ["BatchOptions", "BatchSettings"]
 
@@ -89,9 +90,7 @@ class BatchSettings:
         knows that variable (:func:`reflow.env.bin_variable`), else ``PATH``.
         """
         if state_dir is None:
-            from platformdirs import user_cache_dir  # only when no state_dir is given
-
-            state_dir = Path(user_cache_dir("reflow", appauthor=False)) / "batch" / name
+            state_dir = user_cache_dir() / "batch" / name
         if bin_dir is None and (variable := env.bin_variable(name)) is not None:
             bin_dir = env.get(variable)
         return cls(

@@ -43,6 +43,7 @@ from reflow.executors.local.state import (
     write_json,
 )
 from reflow.executors.taskenv import wrapped_command
+from reflow.userdirs import user_cache_dir
 
 __all__ = ["KILL_GRACE", "LocalExecutor", "LocalExecutorError", "default_slots"]
 
@@ -66,9 +67,7 @@ def _default_state_dir() -> Path:
     configured = env.get(env.REFLOW_LOCAL_STATE)
     if configured is not None:
         return Path(configured).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("reflow", appauthor=False)) / "local-jobs"
+    return user_cache_dir() / "local-jobs"
 
 
 def _configured_slots() -> int:
