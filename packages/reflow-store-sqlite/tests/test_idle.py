@@ -4,20 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from pathlib import Path
-
-import pytest
 
 from reflow.stores import NewTaskInstance, TaskState
 from reflow_store_sqlite import SqliteStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "manifest.db")
-    store.init()
-    store.insert_run("run-1", "pipeline", "alice", {})
-    return store
 
 
 def _write(store: SqliteStore, count: int, start: int = 0) -> None:

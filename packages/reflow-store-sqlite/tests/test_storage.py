@@ -6,7 +6,6 @@ import hashlib
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -16,14 +15,6 @@ from reflow_store_sqlite import SqliteStore
 
 def sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "manifest.db")
-    store.init()
-    store.insert_run("run-1", "pipeline", "alice", {})
-    return store
 
 
 def _raw(store: SqliteStore) -> sqlite3.Connection:
