@@ -187,7 +187,7 @@ as its ``source``.
 
 
 _IDLE_CHECKPOINT_BYTES = 1 << 20
-"""Size of the write-ahead log from which :meth:`SqliteStore.idle` checkpoints it."""
+"""Log bytes waiting to be copied from which :meth:`SqliteStore.idle` checkpoints."""
 
 
 def _unchecked_log_bytes(shm: Path) -> int | None:
