@@ -57,6 +57,10 @@ JOB_REQUEUE=${REFLOW_SLURM_JOB_REQUEUE:-1}
 CLUSTER=reflowtest
 
 ETC=$BASE/etc RUN=$BASE/run LOG=$BASE/log MUNGE=$BASE/munge
+# The daemons write their own pid files in $DPID, never in $RUN: a daemon truncates its file
+# and then writes it, so a reader of $RUN/NAME.pid (written only by launch) at that instant
+# would take a live daemon for a dead one.
+DPID=$BASE/run/daemons
 DB=$BASE/db/data DBRUN=$BASE/db/run SOCK=$BASE/db/run/mysqld.sock
 export SLURM_CONF=$ETC/slurm.conf
 
@@ -130,7 +134,7 @@ stop() {
 if [ -L "$BASE" ] || { [ -e "$BASE" ] && [ "$(stat -c %u:%A "$BASE")" != 0:drwxr-xr-x ]; }; then
   die "$BASE exists but is not a plain directory owned by root with mode 0755; remove it or pick another REFLOW_SLURM_BASE"
 fi
-install -d -m 0755 "$BASE" "$ETC" "$RUN" "$LOG" "$BASE/state" "$BASE/spool" "$BASE/db"
+install -d -m 0755 "$BASE" "$ETC" "$RUN" "$DPID" "$LOG" "$BASE/state" "$BASE/spool" "$BASE/db"
 touch "$BASE/.reflow-slurm-base"    # stop.sh wipes only a directory carrying this mark
 
 # ---------------------------------------------------------------- 2. packages
@@ -210,11 +214,11 @@ MEM_MB=$(( $(awk '/^MemTotal:/ {print $2}' /proc/meminfo) * 9 / 10240 ))   # 90%
 read -r -a PORTS <<<"$NODE_PORTS"
 SLURMDS=() NODE_LINES="NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN"
 SLURMD_FILES="SlurmdSpoolDir=$BASE/spool
-SlurmdPidFile=$RUN/slurmd.pid
+SlurmdPidFile=$DPID/slurmd.pid
 SlurmdLogFile=$LOG/slurmd.log"
 if [ ${#PORTS[@]} -gt 0 ]; then
   NODE_LINES="" SLURMD_FILES="SlurmdSpoolDir=$BASE/spool/%n
-SlurmdPidFile=$RUN/slurmd-%n.pid
+SlurmdPidFile=$DPID/slurmd-%n.pid
 SlurmdLogFile=$LOG/slurmd-%n.log"
   for i in "${!PORTS[@]}"; do
     SLURMDS+=("n$((i + 1)):${PORTS[i]}")
@@ -257,7 +261,7 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 StateSaveLocation=$BASE/state
-SlurmctldPidFile=$RUN/slurmctld.pid
+SlurmctldPidFile=$DPID/slurmctld.pid
 SlurmctldLogFile=$LOG/slurmctld.log
 $SLURMD_FILES
 SlurmctldDebug=info
@@ -307,7 +311,7 @@ DbdPort=$DBD_PORT
 SlurmUser=root
 DebugLevel=info
 LogFile=$LOG/slurmdbd.log
-PidFile=$RUN/slurmdbd.pid
+PidFile=$DPID/slurmdbd.pid
 StorageType=accounting_storage/mysql
 # "localhost" makes the client library use the unix socket named by MYSQL_UNIX_PORT.
 StorageHost=localhost
