@@ -377,6 +377,8 @@ class Planner:
         rows are returned in :attr:`Chunk.unwritten`, for the caller to insert
         once they ended (``Store.insert_ended_instances``) or, if they are still
         running at its next write, as they are.  Cache hits are inserted at once.
+        A deferred chunk without hits (each task of a cold chain) opens no
+        transaction.
         """
         spec = self.specs[name]
         prefix = self.prefixes[name]
@@ -421,7 +423,9 @@ class Planner:
                 planned_instance(name, index, ident if keep_identity else "", info, text, planned)
             )
 
-        if self._reuse_in_store:
+        if defer and not chunk.hits:  # misses written when they end: no transaction at all
+            ids, gone, rows = [None] * len(indices), [], list(news)
+        elif self._reuse_in_store:
             ids, gone, rows = self.store.retrying(
                 lambda: self._write_reusing(indices, news, chunk, defer)
             )
