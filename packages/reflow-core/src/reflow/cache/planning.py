@@ -423,6 +423,9 @@ class Planner:
                 planned_instance(name, index, ident if keep_identity else "", info, text, planned)
             )
 
+        ids: list[int | None]
+        gone: list[int | None]
+        rows: list[NewTaskInstance]
         if defer and not chunk.hits:  # misses written when they end: no transaction at all
             ids, gone, rows = [None] * len(indices), [], list(news)
         elif self._reuse_in_store:
