@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 from reflow.engine.local.backends import ProcessBackend
 
@@ -98,3 +99,22 @@ def test_a_signal_interrupts_a_running_task_and_stops_an_idle_worker() -> None:
             raise AssertionError("the idle worker did not stop on SIGTERM")
     finally:
         backend.shutdown(kill=True)
+
+
+def test_idle_workers_told_to_stop_are_reaped_after_shutdown_returns() -> None:
+    """shutdown() does not wait for the workers' exit, and leaves no zombie behind."""
+    import time
+
+    backend = ProcessBackend({"same": same}, max_workers=2)
+    backend.submit(("same", [(0, {"i": 0})]))
+    assert drain(backend) == [("same", [(0, True, 0)], "")]
+    pids = list(backend.pids())
+    assert len(pids) == 2  # the worker that ran and the one forked ahead
+    backend.shutdown()
+    assert backend.pids() == []
+    deadline = time.monotonic() + 10
+    # A zombie keeps its /proc entry until its parent reaps it: the reaper does.
+    entries = [Path(f"/proc/{pid}") for pid in pids]
+    while any(e.exists() for e in entries) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [e for e in entries if e.exists()]
