@@ -51,22 +51,26 @@ def _cancel_local(store: Store, record: RunRecord, task: str | None) -> int:
             f"Run {run_id} is being run by {where}; stop it there (Ctrl-C), "
             "or cancel it here once it shows as LOST."
         )
-    active = len(
-        store.list_task_instance_records(
-            run_id, states=[*TaskState.cancellable(), TaskState.RETRYING]
-        )
-    )
+    # Counted as the driver leaves them: it writes the rows of running instances
+    # only every few seconds, so the store may not show them yet.
+    before = _cancelled(store, run_id)
     os.kill(owner.pid, signal.SIGTERM)  # the driver cancels its run and exits
     deadline = time.monotonic() + _STOP_WAIT
     while time.monotonic() < deadline:
         now = store.get_run_record(run_id)
         if now is None or now.status in RunState.terminal():
-            return active
+            return max(0, _cancelled(store, run_id) - before)
         time.sleep(0.2)
     raise ReflowError(
         f"Run {run_id}: process {owner.pid} was sent SIGTERM but did not stop within "
         f"{_STOP_WAIT:.0f} s; kill it (kill -9 {owner.pid}), then cancel the run again."
     )
+
+
+def _cancelled(store: Store, run_id: str) -> int:
+    """The run's CANCELLED instances."""
+    summary = store.task_state_summary(run_id)
+    return sum(counts.get(TaskState.CANCELLED.value, 0) for counts in summary.values())
 
 
 def cancel_recorded_run(
